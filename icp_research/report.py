@@ -1,0 +1,359 @@
+"""Display helpers for report notebooks: escaped HTML, formatted tables, figures with alt text.
+
+Everything built from data passes through :func:`html.escape` here, so a company called
+``<script>`` is shown as text. Notebooks display these objects; they never build HTML strings
+themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Characters that make a spreadsheet treat a cell as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class HTML:
+    """An HTML fragment that Jupyter displays as rich output."""
+
+    def __init__(self, markup: str):
+        self.markup = markup
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
+
+    def __add__(self, other: HTML) -> HTML:
+        return HTML(self.markup + str(other))
+
+
+def esc(value) -> str:
+    """Escape any value for HTML text or attribute context."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Number formatting
+
+
+def fmt_number(x, digits: int = 0) -> str:
+    """1234567 -> '1,234,567'; NaN -> '–'."""
+    if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_money(x, currency: str = "$") -> str:
+    """Compact money: 950 -> '$950', 12_300 -> '$12.3k', 4_500_000 -> '$4.5M'."""
+    if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
+        return "–"
+    sign = "-" if x < 0 else ""
+    x = abs(float(x))
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if x >= limit:
+            return f"{sign}{currency}{x / limit:.1f}{suffix}"
+    return f"{sign}{currency}{x:,.0f}"
+
+
+def fmt_pct(x, digits: int = 0) -> str:
+    """0.1234 -> '12%'."""
+    if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
+        return "–"
+    return f"{100 * x:.{digits}f}%"
+
+
+def fmt_rate_ci(rate, low, high, n=None, digits: int = 0) -> str:
+    """'34% (29–40%, n=312)': a rate with its interval and sample size."""
+    if rate is None or (isinstance(rate, float) and np.isnan(rate)):
+        return "–" if n is None else f"– (n={fmt_number(n)})"
+    text = f"{fmt_pct(rate, digits)} ({fmt_pct(low, digits)}–{fmt_pct(high, digits)}"
+    return text + (f", n={fmt_number(n)})" if n is not None else ")")
+
+
+def fmt_p(p) -> str:
+    """p-values for readers: '<0.001', '0.012', '0.43'."""
+    if p is None or (isinstance(p, float | np.floating) and np.isnan(p)):
+        return "–"
+    if p < 0.001:
+        return "<0.001"
+    if p < 0.01:
+        return f"{p:.3f}"
+    return f"{p:.2f}"
+
+
+def fmt_ratio(x) -> str:
+    """1.234 -> '1.23x'."""
+    if x is None or (isinstance(x, float | np.floating) and (np.isnan(x) or np.isinf(x))):
+        return "–"
+    return f"{x:.2f}x"
+
+
+# Column-name conventions -> formatter, used by table_html when no explicit format is given.
+_DEFAULT_FORMATS: list[tuple[tuple[str, ...], object]] = [
+    (("p_value", "q_value", "p", "q"), fmt_p),
+    (("lift", "ratio", "odds_ratio", "hazard_ratio", "hr", "or"), fmt_ratio),
+]
+
+
+def _auto_formatter(column: str, series: pd.Series):
+    name = column.lower()
+    for names, fn in _DEFAULT_FORMATS:
+        if name in names or any(name.endswith("_" + n) for n in names):
+            return fn
+    is_fraction_name = name.endswith(("rate", "share", "coverage")) or name in ("ci_low", "ci_high")
+    if (
+        is_fraction_name
+        and pd.api.types.is_numeric_dtype(series)
+        and series.dropna().between(0, 1).all()
+    ):
+        return lambda v: fmt_pct(v, 1)
+    if pd.api.types.is_bool_dtype(series):
+        return lambda v: "yes" if v is True or v == 1 else ("no" if v is False or v == 0 else "–")
+    if pd.api.types.is_integer_dtype(series):
+        return fmt_number
+    if pd.api.types.is_float_dtype(series):
+        if name in ("n", "count", "accounts", "customers", "deals") or name.startswith("n_"):
+            return fmt_number
+        if any(k in name for k in ("arr", "acv", "clv", "revenue", "amount", "deal_size")):
+            return fmt_money
+        return lambda v: fmt_number(v, 2)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return lambda v: "–" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d")
+    return None
+
+
+def table_html(
+    frame: pd.DataFrame,
+    formats: Mapping[str, object] | None = None,
+    *,
+    max_rows: int = 50,
+    caption: str | None = None,
+    index: bool = False,
+) -> str:
+    """An escaped, formatted HTML table.
+
+    ``formats`` maps column name -> callable(value) -> str; other columns are formatted by name
+    (``*_rate`` as %, ``p_value`` / ``q_value`` as p-values, ``lift`` as 'x', money columns
+    compactly). Only the first ``max_rows`` rows are shown, with a note saying how many more.
+    """
+    formats = dict(formats or {})
+    shown = frame.reset_index() if index else frame
+    extra = max(0, len(shown) - max_rows)
+    shown = shown.head(max_rows)
+    formatters = {c: formats.get(c) or _auto_formatter(str(c), shown[c]) for c in shown.columns}
+    head = "".join(f"<th>{esc(_label(c))}</th>" for c in shown.columns)
+    rows = []
+    for values in shown.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(shown.columns, values, strict=True):
+            fn = formatters[column]
+            text = fn(value) if fn else ("–" if _isna(value) else value)
+            numeric = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            cls = " class='num'" if numeric else ""
+            cells.append(f"<td{cls}>{esc(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    more = f"<p class='icp-more'>… {extra:,} more rows in the CSV artifact.</p>" if extra else ""
+    return (
+        f"<div class='icp-table-wrap'><table class='icp-table'>{cap}<thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{more}</div>"
+    )
+
+
+def _isna(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _label(column) -> str:
+    text = str(column).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def table(frame: pd.DataFrame, formats=None, **kwargs) -> HTML:
+    """Displayable version of :func:`table_html`."""
+    return HTML(table_html(frame, formats, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Prose blocks
+
+
+def summary(
+    findings: Iterable[str], title: str = "Summary", *, caveats: Iterable[str] = ()
+) -> HTML:
+    """The plain-language box at the top of a report: findings first, then caveats."""
+    findings = list(findings)
+    caveats = list(caveats)
+    items = "".join(f"<li>{esc(f)}</li>" for f in findings) or "<li>No findings.</li>"
+    notes = "".join(f"<li>{esc(c)}</li>" for c in caveats)
+    notes_html = f"<p class='icp-caveat-title'>How sure we are</p><ul>{notes}</ul>" if notes else ""
+    return HTML(
+        f"<section class='icp-summary'><h2>{esc(title)}</h2><ul>{items}</ul>{notes_html}</section>"
+    )
+
+
+def callout(text: str, kind: str = "info") -> HTML:
+    """A one-paragraph note; ``kind`` is info, warning, skipped or success."""
+    kind = kind if kind in ("info", "warning", "skipped", "success") else "info"
+    return HTML(f"<div class='icp-callout icp-{kind}'>{esc(text)}</div>")
+
+
+def not_enough_evidence(what: str, why: str) -> HTML:
+    """Say plainly that a question could not be answered, and why."""
+    return callout(f"Not enough evidence for {what}: {why}", "skipped")
+
+
+def bullets(items: Iterable[str]) -> HTML:
+    return HTML("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>")
+
+
+def kpis(metrics: Mapping[str, str]) -> HTML:
+    """A row of headline numbers: {'Customers': '1,204', 'Win rate': '31%'}."""
+    cells = "".join(
+        f"<div class='icp-kpi'><div class='icp-kpi-value'>{esc(v)}</div>"
+        f"<div class='icp-kpi-label'>{esc(k)}</div></div>"
+        for k, v in metrics.items()
+    )
+    return HTML(f"<div class='icp-kpis'>{cells}</div>")
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def set_style() -> None:
+    """The kit's seaborn theme: white grid, readable fonts, colour-blind-safe palette."""
+    import matplotlib
+    import seaborn as sns
+
+    matplotlib.use("Agg") if not os.environ.get("MPLBACKEND") else None
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+    matplotlib.rcParams.update(
+        {
+            "figure.figsize": (8, 4.5),
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "axes.titleweight": "bold",
+            "axes.titlesize": 12,
+            "figure.autolayout": True,
+        }
+    )
+
+
+def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
+    """Embed a matplotlib figure as a PNG ``<img>`` with alt text, and close it.
+
+    Accepts a Figure or an Axes. The image is inlined (base64), so the report stays
+    self-contained.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = (
+        fig_or_ax.figure
+        if hasattr(fig_or_ax, "figure") and not hasattr(fig_or_ax, "savefig")
+        else fig_or_ax
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    style = f" style='max-width:{int(width)}px'" if width else ""
+    return HTML(
+        f"<figure class='icp-figure'><img src='data:image/png;base64,{data}' alt='{esc(alt)}'{style}>"
+        f"<figcaption>{esc(alt)}</figcaption></figure>"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with a single quote."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if series.dtype == object or pd.api.types.is_string_dtype(series):
+            text = series.astype("string")
+            risky = text.str.startswith(_FORMULA_PREFIXES, na=False)
+            # Numbers such as -12.5 are data, not formulas.
+            numeric = pd.to_numeric(text, errors="coerce").notna()
+            mask = risky & ~numeric
+            if mask.any():
+                out[column] = series.where(~mask, "'" + text)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
+    """Write a CSV atomically (temp file + rename), with formula-like cells neutralised."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safe = spreadsheet_safe(frame)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            safe.to_csv(handle, index=index, lineterminator="\n", float_format="%.10g")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write a text file atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(obj, path: str | Path) -> Path:
+    """Write JSON atomically, sorted keys, NaN as null."""
+    import json
+
+    return write_text(
+        json.dumps(_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n", path
+    )
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return None if (np.isnan(obj) or np.isinf(obj)) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, pd.Timestamp):
+        return obj.strftime("%Y-%m-%d")
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return obj

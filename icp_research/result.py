@@ -1,0 +1,70 @@
+"""The one result shape every analysis returns.
+
+Like a lifelines fitter or a statsmodels results object, a :class:`Result` prints well and
+carries its own caveats: ``findings`` are the plain-language sentences a stakeholder reads first,
+``summary`` is the main table, ``tables`` holds supporting tables by name, and ``caveats`` are
+warnings that travel with the numbers they qualify ("not enough evidence", "deals cluster by
+account", "model did not converge"). Plots are module-level ``plot_*`` functions that take a
+result (or data) first, keyword-only options and ``ax=None``, and return the Axes.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass
+class Result:
+    title: str
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    findings: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__}: {self.title}; {len(self.summary)} rows, "
+            f"{len(self.findings)} findings, {len(self.caveats)} caveats>"
+        )
+
+    @property
+    def ok(self) -> bool:
+        """False when the analysis could not be computed at all (see ``caveats``)."""
+        return not self.summary.empty or bool(self.findings)
+
+    def print_summary(self, max_rows: int = 30) -> None:
+        """Print the title, findings, summary table and caveats as plain text."""
+        print(self.title)
+        print("=" * len(self.title))
+        for line in self.findings:
+            print(f"- {line}")
+        if not self.summary.empty:
+            with pd.option_context("display.max_rows", max_rows, "display.width", 120):
+                print(self.summary)
+        for line in self.caveats:
+            print(f"note: {line}")
+
+    def _repr_html_(self) -> str:
+        from .report import table_html
+
+        parts = [f"<h3>{html.escape(self.title)}</h3>"]
+        if self.findings:
+            items = "".join(f"<li>{html.escape(f)}</li>" for f in self.findings)
+            parts.append(f"<ul class='icp-findings'>{items}</ul>")
+        if not self.summary.empty:
+            parts.append(table_html(self.summary))
+        if self.caveats:
+            items = "".join(f"<li>{html.escape(c)}</li>" for c in self.caveats)
+            parts.append(f"<ul class='icp-caveats'>{items}</ul>")
+        return "\n".join(parts)
+
+    def save(self, directory: str | Path, name: str) -> Path:
+        """Write ``summary`` to ``directory/name.csv`` (spreadsheet-safe) and return the path."""
+        from .report import write_csv
+
+        return write_csv(self.summary, Path(directory) / f"{name}.csv")

@@ -1,0 +1,150 @@
+"""Statistical building blocks shared by every analysis.
+
+Thin, vectorised wrappers over scipy and statsmodels, so that each rate, lift and p-value in the
+kit is computed one way: rates carry Wilson intervals, ratios carry log-scale (Katz) intervals,
+families of p-values are adjusted with Benjamini-Hochberg (or Holm) and NaN p-values are left
+out of the family rather than counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+Z95 = 1.959963984540054
+
+
+def proportion_ci(successes, trials, alpha: float = 0.05, method: str = "wilson"):
+    """Confidence interval of a proportion, vectorised.
+
+    Returns ``(low, high)`` arrays (fractions in [0, 1]); NaN where ``trials`` is 0.
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe_n = np.where(n > 0, n, 1.0)
+        low, high = proportion_confint(k, safe_n, alpha=alpha, method=method)
+    low = np.where(n > 0, low, np.nan)
+    high = np.where(n > 0, high, np.nan)
+    return low, high
+
+
+def rate_table(
+    frame: pd.DataFrame, by: str | list[str], outcome: str, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Rate of a boolean ``outcome`` per group of ``by``, with Wilson intervals.
+
+    Returns one row per group with ``n`` (rows with a known outcome), ``events``, ``rate``,
+    ``ci_low`` and ``ci_high`` (fractions). Missing outcomes are not counted in ``n``.
+    """
+    known = frame[frame[outcome].notna()]
+    grouped = known.groupby(by, observed=True, dropna=False)[outcome]
+    table = pd.DataFrame({"n": grouped.size(), "events": grouped.sum().astype(float)})
+    table["rate"] = table["events"] / table["n"]
+    table["ci_low"], table["ci_high"] = proportion_ci(table["events"], table["n"], alpha)
+    return table.reset_index()
+
+
+def ratio_ci(k1, n1, k2, n2, alpha: float = 0.05):
+    """Ratio of two proportions (k1/n1) / (k2/n2) with a Katz log interval.
+
+    Returns ``(ratio, low, high)``. A 0.5 continuity correction is applied where a count is 0,
+    so that the interval stays finite and honest (wide).
+    """
+    k1, n1, k2, n2 = (np.asarray(x, dtype=float) for x in (k1, n1, k2, n2))
+    z = sps.norm.ppf(1 - alpha / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (k1 / n1) / (k2 / n2)
+        zero = (k1 == 0) | (k2 == 0)
+        a = np.where(zero, k1 + 0.5, k1)
+        c = np.where(zero, k2 + 0.5, k2)
+        b = np.where(zero, n1 + 0.5, n1)
+        d = np.where(zero, n2 + 0.5, n2)
+        se = np.sqrt(1 / a - 1 / b + 1 / c - 1 / d)
+        log_ratio = np.log((a / b) / (c / d))
+        low = np.exp(log_ratio - z * se)
+        high = np.exp(log_ratio + z * se)
+    return ratio, low, high
+
+
+def odds_ratio_ci(a, b, c, d, alpha: float = 0.05):
+    """Odds ratio of a 2x2 table [[a, b], [c, d]] with a Woolf (log) interval.
+
+    ``a`` = exposed with event, ``b`` = exposed without, ``c`` = unexposed with event,
+    ``d`` = unexposed without. Haldane's 0.5 correction where any cell is 0.
+    Returns ``(odds_ratio, low, high)``.
+    """
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
+    z = sps.norm.ppf(1 - alpha / 2)
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    a2, b2, c2, d2 = (np.where(zero, x + 0.5, x) for x in (a, b, c, d))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_or = np.log(a2 * d2 / (b2 * c2))
+        se = np.sqrt(1 / a2 + 1 / b2 + 1 / c2 + 1 / d2)
+    return np.exp(log_or), np.exp(log_or - z * se), np.exp(log_or + z * se)
+
+
+def adjust_pvalues(pvalues, method: str = "fdr_bh") -> np.ndarray:
+    """Multiple-testing adjustment of a family of p-values (q-values for ``fdr_bh``).
+
+    ``method`` is any :func:`statsmodels.stats.multitest.multipletests` method (``fdr_bh``,
+    ``holm``, ``bonferroni``; ``bh`` is accepted for ``fdr_bh``). NaN p-values (tests that could
+    not be run) stay NaN and do not count towards the family size.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    method = {"bh": "fdr_bh", "benjamini-hochberg": "fdr_bh", "by": "fdr_by"}.get(
+        method.lower(), method.lower()
+    )
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(np.clip(p[ok], 0, 1), method=method)[1]
+    return out
+
+
+def two_proportion_pvalue(k1, n1, k2, n2, exact_below: int = 5) -> np.ndarray:
+    """Two-sided p-value for equal proportions, per row.
+
+    Fisher's exact test where any expected cell count is below ``exact_below``, Pearson's
+    chi-square (no continuity correction) otherwise. Returns NaN where a group is empty.
+    """
+    k1, n1, k2, n2 = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    out = np.full(k1.shape, np.nan)
+    for i in range(k1.size):
+        if n1[i] <= 0 or n2[i] <= 0:
+            continue
+        table = np.array([[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]])
+        if table[:, 0].sum() == 0 or table[:, 1].sum() == 0:
+            out[i] = 1.0
+            continue
+        expected = sps.contingency.expected_freq(table)
+        if expected.min() < exact_below:
+            out[i] = sps.fisher_exact(table)[1]
+        else:
+            out[i] = sps.chi2_contingency(table, correction=False)[1]
+    return out
+
+
+def test_choice(expected_min: float, exact_below: int = 5) -> str:
+    """Name of the test used for a 2x2 table with the given smallest expected count."""
+    return "fisher" if expected_min < exact_below else "chi2"
+
+
+def describe_p(q: float, alpha: float = 0.05) -> str:
+    """Plain-language strength of evidence for a corrected p-value."""
+    if q is None or np.isnan(q):
+        return "not tested"
+    if q < 0.001:
+        return "very strong evidence"
+    if q < 0.01:
+        return "strong evidence"
+    if q < alpha:
+        return "evidence"
+    if q < 0.2:
+        return "weak, not significant"
+    return "no evidence"
