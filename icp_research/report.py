@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# Files are created private by mkstemp; give them the permissions a plain open() would.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 # Characters that make a spreadsheet treat a cell as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -243,7 +247,6 @@ def set_style() -> None:
     import matplotlib
     import seaborn as sns
 
-    matplotlib.use("Agg") if not os.environ.get("MPLBACKEND") else None
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     matplotlib.rcParams.update(
         {
@@ -310,6 +313,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> 
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             safe.to_csv(handle, index=index, lineterminator="\n", float_format="%.10g")
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -325,6 +329,7 @@ def write_text(text: str, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

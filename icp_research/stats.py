@@ -148,3 +148,41 @@ def describe_p(q: float, alpha: float = 0.05) -> str:
     if q < 0.2:
         return "weak, not significant"
     return "no evidence"
+
+
+def clustered_rate_ci(events, trials, alpha: float = 0.05):
+    """A pooled rate over clusters (e.g. deals grouped by account) with a cluster-robust interval.
+
+    ``events`` and ``trials`` are per-cluster counts (won deals and closed deals per account).
+    The rate is sum(events) / sum(trials); its standard error is the ratio estimator's
+    linearised (sandwich) variance, so that 100 deals of one account weigh like one account's
+    worth of evidence, not like 100 independent deals. Returns ``(rate, low, high, n_clusters)``;
+    the interval is clipped to [0, 1]. With fewer than 2 clusters the interval is NaN.
+    """
+    e = np.asarray(events, dtype=float)
+    t = np.asarray(trials, dtype=float)
+    keep = t > 0
+    e, t = e[keep], t[keep]
+    k = e.size
+    if k == 0:
+        return np.nan, np.nan, np.nan, 0
+    rate = e.sum() / t.sum()
+    if k < 2:
+        return rate, np.nan, np.nan, k
+    residual = e - rate * t
+    var = k / (k - 1) * np.sum(residual**2) / t.sum() ** 2
+    z = sps.norm.ppf(1 - alpha / 2)
+    se = np.sqrt(var)
+    return rate, max(0.0, rate - z * se), min(1.0, rate + z * se), k
+
+
+def poisson_rate_ci(events: float, exposure: float, alpha: float = 0.05):
+    """Event rate per unit of exposure (e.g. churns per customer-year) with an exact interval.
+
+    Returns ``(rate, low, high)``; NaN when exposure is 0.
+    """
+    if exposure <= 0:
+        return np.nan, np.nan, np.nan
+    low = sps.chi2.ppf(alpha / 2, 2 * events) / 2 if events > 0 else 0.0
+    high = sps.chi2.ppf(1 - alpha / 2, 2 * events + 2) / 2
+    return events / exposure, low / exposure, high / exposure

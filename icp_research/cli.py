@@ -1,0 +1,231 @@
+"""The ``icp-research`` command: a thin layer over the package's functions.
+
+Exit codes: 0 ok, 1 an analysis failed, 2 bad input or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from . import __version__
+from .errors import IcpError, InputError
+
+DESCRIPTION = """\
+Find your Ideal Customer Profile from your own CRM, billing and usage exports.
+
+Start with the demo:            icp-research run --demo
+Then your own data:             icp-research init my-icp && edit my-icp/icp.toml
+                                icp-research validate --config my-icp/icp.toml
+                                icp-research run --config my-icp/icp.toml --quarter 2026Q3
+Score leads with the result:    icp-research score --icp reports/2026Q3/artifacts/icp.json \\
+                                    --input leads.csv --output scored.csv
+"""
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="print warnings and details too"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icp-research",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"icp-research {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run every report notebook and render the HTML reports",
+        description="Load the exports once, run every report notebook (papermill, in parallel), "
+        "render stakeholder HTML and write reports/<run>/ atomically.",
+    )
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="ICP_TOML", help="your project's icp.toml")
+    source.add_argument("--demo", action="store_true", help="use the bundled demo dataset")
+    run.add_argument(
+        "--quarter",
+        metavar="YYYYQn",
+        help="analyse as of the quarter's last day (e.g. 2026Q3); also names the run folder",
+    )
+    run.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder (default: reports/<quarter>, reports/demo for --demo)",
+    )
+    run.add_argument(
+        "--jobs", type=int, metavar="N", help="notebooks run in parallel (default: CPU count)"
+    )
+    run.add_argument("--force", action="store_true", help="replace an existing run folder")
+    run.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)
+    _add_output_flags(run)
+
+    val = sub.add_parser(
+        "validate",
+        help="check your exports against the config; list every problem",
+        description="Read every export named in the config and report each problem with file, "
+        "column, rows and the fix. Exit 2 when there are errors.",
+    )
+    val.add_argument("--config", metavar="ICP_TOML", required=True)
+    _add_output_flags(val)
+
+    score = sub.add_parser(
+        "score",
+        help="score leads or accounts with a run's ICP (fit score 0-100, tier, reasons)",
+        description="Apply a run's artifacts/icp.json to a CSV / Parquet / Excel file of leads. "
+        "Every row comes back with fit_score, tier, reasons and the rules it hits.",
+    )
+    score.add_argument(
+        "--icp", required=True, metavar="ICP_JSON", help="a run's artifacts/icp.json"
+    )
+    score.add_argument("--input", required=True, metavar="FILE", help="leads to score")
+    score.add_argument(
+        "--config",
+        metavar="ICP_TOML",
+        help="map the leads file's columns with this config's [tables.accounts] mapping",
+    )
+    score.add_argument(
+        "--output", required=True, metavar="FILE", help="scored file to write (.csv or .parquet)"
+    )
+    score.add_argument("--force", action="store_true", help="replace an existing output file")
+    _add_output_flags(score)
+
+    init = sub.add_parser(
+        "init",
+        help="write a commented starter icp.toml",
+        description="Write a commented starter icp.toml (optionally from a CRM preset) into DIR.",
+    )
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR")
+    init.add_argument(
+        "--preset",
+        choices=["generic", "salesforce", "hubspot"],
+        default="generic",
+        help="column names and stage values of a CRM's standard export",
+    )
+    init.add_argument(
+        "--with-demo-data",
+        action="store_true",
+        help="also write the demo exports, so the config runs as it is",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing icp.toml")
+    _add_output_flags(init)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    verbose = getattr(args, "verbose", False)
+    try:
+        return {"run": _run, "validate": _validate, "score": _score, "init": _init}[args.command](
+            args
+        )
+    except InputError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except IcpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written; earlier runs are untouched", file=sys.stderr)
+        return 130
+    except Exception as exc:  # pragma: no cover - the last line of defence
+        if verbose:
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --verbose for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _run(args) -> int:
+    from .runner import Progress, run_suite
+
+    result = run_suite(
+        config=args.config,
+        demo=args.demo,
+        quarter=args.quarter,
+        out=args.out,
+        jobs=args.jobs,
+        force=args.force,
+        notebooks_dir=args.notebooks,
+        progress=Progress(quiet=args.quiet, verbose=args.verbose),
+    )
+    if not args.quiet:
+        print(result.out_dir / "index.html")
+    return result.exit_code
+
+
+def _validate(args) -> int:
+    from .loading import validate
+
+    report = validate(args.config)
+    for problem in report.problems:
+        if problem.level == "error" or (
+            not args.quiet and (problem.level == "warning" or args.verbose)
+        ):
+            print(
+                f"{problem.level}: {problem.line()}",
+                file=sys.stderr if problem.level == "error" else sys.stdout,
+            )
+    if not args.quiet:
+        rows = ", ".join(f"{i['table']} {i['rows']:,} rows" for i in report.inputs)
+        verdict = "OK" if report.ok else f"{len(report.errors)} error(s)"
+        print(f"{verdict}: {rows}; {len(report.warnings)} warning(s)")
+    return 0 if report.ok else 2
+
+
+def _score(args) -> int:
+    from .scoring import score_file
+
+    summary = score_file(
+        icp=args.icp,
+        input=args.input,
+        output=args.output,
+        config=args.config,
+        force=args.force,
+    )
+    if not args.quiet:
+        print(summary)
+    return 0
+
+
+def _init(args) -> int:
+    from .starter import write_starter
+
+    written = write_starter(
+        Path(args.directory),
+        preset=args.preset,
+        with_demo_data=args.with_demo_data,
+        force=args.force,
+    )
+    if not args.quiet:
+        for path in written:
+            print(f"wrote {path}")
+        print(
+            textwrap.dedent(
+                f"""
+                Next: edit {written[0]} so that each [tables.*] path points at your export and each
+                column mapping names your export's column, then run
+                  icp-research validate --config {written[0]}
+                """
+            ).strip()
+        )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""Reading ``icp.toml``: where the exports are, how their columns map to the canonical model,
+which attributes are candidate ICP predictors, and the analysis settings.
+
+The file is TOML, read with the standard library. Paths are relative to the config file.
+Every mistake is reported with the file, the line or key, and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .schema import TABLES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+}
+
+# Text that means "no value" in any column. Words that may be real values (None, NA, nil,
+# "-") are only treated as missing in numeric and date columns.
+MISSING_TOKENS = ("", "NULL", "null", "Null", "N/A", "n/a", "#N/A", "#NULL!", "NaN", "nan")
+MISSING_TOKENS_NUMERIC = MISSING_TOKENS + ("None", "none", "NA", "na", "-", "--", "—", "nil", "?")
+
+ANALYSIS_DEFAULTS: dict = {
+    # Best customers: top share of retained customers by this metric (arr, clv, nrr, tenure,
+    # expansion).
+    "best_customer_metric": "arr",
+    "best_customer_top_share": 0.2,
+    # Significance level after multiple-testing correction, and the correction method.
+    "alpha": 0.05,
+    "correction": "fdr_bh",
+    # Levels of a categorical attribute seen on fewer accounts are pooled into "(other)".
+    "min_level_count": 10,
+    # Subgroups must cover at least this share of rows.
+    "min_support": 0.03,
+    "max_depth": 3,
+    # Churn within this many months of becoming a customer is "early churn" (onboarding).
+    "early_churn_months": 6,
+    # The latest quarters are held out to confirm what earlier data suggests.
+    "holdout_quarters": 2,
+    # Expected remaining lifetime used in CLV is capped at this many years.
+    "clv_horizon_years": 5,
+    # referral_source values that count as "referred by a customer" (case-insensitive).
+    "referral_values": ["referral", "customer referral", "referred", "word of mouth"],
+    "seed": 42,
+}
+
+SEGMENT_DEFAULTS: dict = {
+    # Rule-based size segments by employee count: SMB < 200 <= Mid-market < 2000 <= Enterprise.
+    "employees": [200, 2000],
+    "labels": ["SMB", "Mid-market", "Enterprise"],
+}
+
+SCORING_DEFAULTS: dict = {
+    "outcome": "won",
+    "tiers": {"Tier 1": 70, "Tier 2": 40, "Tier 3": 0},
+}
+
+KNOWN_SECTIONS = {
+    "project",
+    "tables",
+    "attributes",
+    "analysis",
+    "segments",
+    "scoring",
+    "codebook",
+    "survey",
+}
+TABLE_KEYS = {
+    "path",
+    "format",
+    "date_format",
+    "sheet",
+    "delimiter",
+    "encoding",
+    "decimal",
+    "missing_values",
+    "keep_unmapped",
+    "drop",
+    "columns",
+    "values",
+}
+
+
+@dataclass
+class TableConfig:
+    """How one export maps onto one canonical table."""
+
+    name: str
+    path: Path
+    format: str
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> source column
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical col -> recode
+    date_format: str | None = None
+    sheet: str | int | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    decimal: str = "."
+    missing_values: tuple[str, ...] = ()
+    keep_unmapped: bool = True
+    drop: tuple[str, ...] = ()
+
+    @property
+    def display_path(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class Config:
+    """A parsed ``icp.toml``."""
+
+    path: Path | None
+    project_name: str = "ICP research"
+    as_of: dt.date | None = None
+    reports_dir: Path = Path("reports")
+    tables: dict[str, TableConfig] = field(default_factory=dict)
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    analysis: dict = field(default_factory=lambda: copy.deepcopy(ANALYSIS_DEFAULTS))
+    segments: dict = field(default_factory=lambda: copy.deepcopy(SEGMENT_DEFAULTS))
+    scoring: dict = field(default_factory=lambda: copy.deepcopy(SCORING_DEFAULTS))
+    codebook: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else "config"
+
+
+def _suggest(word: str, options) -> str:
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def parse_date(value, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: '{value}' is not a date; write it as YYYY-MM-DD") from None
+
+
+_QUARTER = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
+
+
+def quarter_end(quarter: str) -> dt.date:
+    """'2026Q3' -> 2026-09-30 (the quarter's last day)."""
+    match = _QUARTER.match(str(quarter).strip())
+    if not match:
+        raise ConfigError(f"--quarter '{quarter}' is not a quarter; write it like 2026Q3")
+    year, q = int(match.group(1)), int(match.group(2))
+    month = 3 * q
+    next_month = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return next_month - dt.timedelta(days=1)
+
+
+def quarter_label(day: dt.date) -> str:
+    """2026-08-14 -> '2026Q3'."""
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def quarter_start(quarter: str) -> dt.date:
+    end = quarter_end(quarter)
+    return dt.date(end.year, end.month - 2, 1)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check an ``icp.toml``; raises :class:`ConfigError` with the line and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: config file not found; create one with `icp-research init` or pass --config"
+        )
+    if path.is_dir():
+        candidate = path / "icp.toml"
+        if candidate.exists():
+            path = candidate
+        else:
+            raise ConfigError(f"{path}: is a folder with no icp.toml in it; pass the file itself")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}; fix that line") from None
+    return config_from_dict(raw, path.resolve())
+
+
+def config_from_dict(raw: dict, path: Path | None = None) -> Config:
+    """Build a :class:`Config` from the parsed TOML (or an equivalent dict)."""
+    label = path.name if path else "config"
+    base = path.parent if path else Path.cwd()
+    problems: list[str] = []
+
+    for section in raw:
+        if section not in KNOWN_SECTIONS:
+            problems.append(
+                f"{label}: unknown section [{section}]{_suggest(section, KNOWN_SECTIONS)}"
+            )
+
+    project = raw.get("project", {}) or {}
+    cfg = Config(path=path, raw=raw)
+    cfg.project_name = str(project.get("name", cfg.project_name))
+    if "as_of" in project and project["as_of"] not in ("", None):
+        try:
+            cfg.as_of = parse_date(project["as_of"], f"{label} [project] as_of")
+        except ConfigError as exc:
+            problems.append(str(exc))
+    cfg.reports_dir = base / str(project.get("reports_dir", "reports"))
+
+    tables = raw.get("tables", {}) or {}
+    if not isinstance(tables, dict):
+        problems.append(f"{label}: [tables] must be a table of tables such as [tables.accounts]")
+        tables = {}
+    for name, spec in tables.items():
+        if name not in TABLES:
+            problems.append(
+                f"{label}: unknown table [tables.{name}]{_suggest(name, TABLES)} "
+                f"(known tables: {', '.join(TABLES)})"
+            )
+            continue
+        try:
+            cfg.tables[name] = _table_config(name, spec, base, label)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if "accounts" not in cfg.tables and not problems:
+        problems.append(
+            f"{label}: no [tables.accounts] section; the accounts export is required "
+            '(add [tables.accounts] with path = "...")'
+        )
+
+    attributes = raw.get("attributes", {}) or {}
+    for key in attributes:
+        if key not in ("categorical", "numeric", "exclude"):
+            problems.append(
+                f"{label}: unknown key '{key}' in [attributes]"
+                f"{_suggest(key, ['categorical', 'numeric', 'exclude'])}"
+            )
+    if "categorical" in attributes:
+        cfg.categorical = [str(a) for a in attributes["categorical"]]
+    if "numeric" in attributes:
+        cfg.numeric = [str(a) for a in attributes["numeric"]]
+    cfg.exclude = [str(a) for a in attributes.get("exclude", [])]
+
+    for section, target, defaults in (
+        ("analysis", cfg.analysis, ANALYSIS_DEFAULTS),
+        ("segments", cfg.segments, SEGMENT_DEFAULTS),
+        ("scoring", cfg.scoring, SCORING_DEFAULTS),
+    ):
+        for key, value in (raw.get(section, {}) or {}).items():
+            if key not in defaults:
+                problems.append(
+                    f"{label}: unknown key '{key}' in [{section}]{_suggest(key, defaults)}"
+                )
+                continue
+            target[key] = value
+    problems.extend(_check_analysis(cfg, label))
+    cfg.codebook = dict(raw.get("codebook", {}) or {})
+
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return cfg
+
+
+def _check_analysis(cfg: Config, label: str) -> list[str]:
+    problems = []
+    a = cfg.analysis
+    share = a["best_customer_top_share"]
+    if not isinstance(share, int | float) or not 0 < share < 1:
+        problems.append(
+            f"{label}: [analysis] best_customer_top_share = {share!r} must be a fraction between "
+            "0 and 1, e.g. 0.2 for the top 20%"
+        )
+    metrics = ("arr", "clv", "nrr", "tenure", "expansion", "realised_revenue")
+    if a["best_customer_metric"] not in metrics:
+        problems.append(
+            f"{label}: [analysis] best_customer_metric = {a['best_customer_metric']!r} is not one "
+            f"of {', '.join(metrics)}"
+        )
+    alpha = a["alpha"]
+    if not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
+        problems.append(
+            f"{label}: [analysis] alpha = {alpha!r} must be between 0 and 0.5, e.g. 0.05"
+        )
+    if str(a["correction"]).lower() not in ("fdr_bh", "bh", "holm", "bonferroni", "fdr_by"):
+        problems.append(
+            f"{label}: [analysis] correction = {a['correction']!r}; use fdr_bh (Benjamini-Hochberg), "
+            "holm or bonferroni"
+        )
+    bounds = cfg.segments.get("employees", [])
+    labels = cfg.segments.get("labels", [])
+    if len(labels) != len(bounds) + 1:
+        problems.append(
+            f"{label}: [segments] needs one more label than employee bounds "
+            f"({len(bounds)} bounds, {len(labels)} labels)"
+        )
+    tiers = cfg.scoring.get("tiers", {})
+    if not isinstance(tiers, dict) or not tiers:
+        problems.append(
+            f'{label}: [scoring] tiers must be a table like {{"Tier 1" = 70, "Tier 2" = 40, "Tier 3" = 0}}'
+        )
+    if cfg.scoring.get("outcome") not in ("won", "retained", "best_customer"):
+        problems.append(
+            f"{label}: [scoring] outcome = {cfg.scoring.get('outcome')!r}; use won, retained or best_customer"
+        )
+    return problems
+
+
+def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
+    where = f"{label} [tables.{name}]"
+    if not isinstance(spec, dict):
+        raise ConfigError(f'{where} must be a table with at least path = "..."')
+    problems = []
+    for key in spec:
+        if key not in TABLE_KEYS:
+            problems.append(f"{where}: unknown key '{key}'{_suggest(key, TABLE_KEYS)}")
+    if "path" not in spec:
+        problems.append(f'{where}: missing path = "..." (the export file, relative to {label})')
+        raise ConfigError(problems[0], problems)
+    path = Path(str(spec["path"])).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    suffixes = [s.lower() for s in path.suffixes]
+    fmt = spec.get("format")
+    if fmt is None:
+        fmt = FORMATS.get(suffixes[-1] if suffixes else "")
+        if fmt is None:
+            problems.append(
+                f"{where}: cannot tell the format of '{path.name}' from its extension; add "
+                'format = "csv" (or "parquet", "excel")'
+            )
+            fmt = "csv"
+    elif fmt not in ("csv", "parquet", "excel"):
+        problems.append(f"{where}: format = {fmt!r}; use csv, parquet or excel")
+
+    columns = spec.get("columns", {}) or {}
+    table = TABLES[name]
+    known = {c.name for c in table.columns}
+    if name == "accounts":
+        known = known | {"arr", "mrr"}
+    mapped: dict[str, str] = {}
+    for canonical, source in columns.items():
+        if not isinstance(source, str):
+            problems.append(
+                f"{where}.columns: {canonical} = {source!r} must be the source column name in quotes"
+            )
+            continue
+        if canonical not in known and not table.open_attributes:
+            problems.append(
+                f"{where}.columns: '{canonical}' is not a column of {name}"
+                f"{_suggest(canonical, known)} (columns: {', '.join(sorted(known))})"
+            )
+            continue
+        if table.open_attributes and not re.fullmatch(r"[a-z][a-z0-9_]*", canonical):
+            problems.append(
+                f"{where}.columns: attribute name '{canonical}' must be snake_case "
+                "(lower-case letters, digits and _), e.g. uses_sso"
+            )
+            continue
+        mapped[canonical] = source
+
+    values = {}
+    for canonical, recode in (spec.get("values", {}) or {}).items():
+        if not isinstance(recode, dict):
+            problems.append(
+                f'{where}.values.{canonical} must be a table of "source value" = "canonical value"'
+            )
+            continue
+        values[canonical] = {
+            str(k): (None if v in ("", None) else str(v)) for k, v in recode.items()
+        }
+    stage_map = values.get("stage", {})
+    for source_value, target in stage_map.items():
+        if target not in ("won", "lost", "open"):
+            problems.append(
+                f'{where}.values.stage: "{source_value}" = "{target}"; stages map to won, lost or open'
+            )
+
+    sheet = spec.get("sheet")
+    missing = tuple(str(v) for v in spec.get("missing_values", []))
+    drop = tuple(str(v) for v in spec.get("drop", []))
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return TableConfig(
+        name=name,
+        path=path,
+        format=fmt,
+        columns=mapped,
+        values=values,
+        date_format=spec.get("date_format"),
+        sheet=sheet,
+        delimiter=spec.get("delimiter"),
+        encoding=spec.get("encoding"),
+        decimal=str(spec.get("decimal", ".")),
+        missing_values=missing,
+        keep_unmapped=bool(spec.get("keep_unmapped", True)),
+        drop=drop,
+    )

@@ -1,0 +1,467 @@
+"""Account facts and deal facts, "as of" a date.
+
+Every analysis starts here. :func:`as_of_view` cuts the canonical tables down to what was known
+on the as-of date (deals created later vanish, deals closed later are still open, churn after
+the date has not happened), so a quarterly run never sees the future. :func:`account_facts`
+derives one row per account from that view; :func:`deal_facts` one row per deal.
+
+Units: money in the export's currency; ARR per year; durations in days (``*_days``) or years
+(``*_years``); rates as fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import ANALYSIS_DEFAULTS, SEGMENT_DEFAULTS
+
+DAYS_PER_YEAR = 365.25
+NO_DECISION = r"no[\s_-]*decision|no[\s_-]*decision[\s_-]*made|went dark|stalled"
+
+# name -> (unit, meaning). The README's "Account facts" table is generated from this.
+FACT_COLUMNS: dict[str, tuple[str, str]] = {
+    "is_customer": (
+        "flag",
+        "paid us at some point up to the as-of date (a subscription or a won deal)",
+    ),
+    "customer_since": ("date", "first subscription start or first won deal"),
+    "first_won_at": ("date", "close date of the first won deal"),
+    "arr_current": (
+        "money/year",
+        "ARR of subscriptions active on the as-of date (bookings basis: won amount in the last 365 days)",
+    ),
+    "arr_initial": (
+        "money/year",
+        "ARR on the first day as a customer (bookings basis: first won amount)",
+    ),
+    "arr_12m_ago": ("money/year", "ARR 365 days before the as-of date"),
+    "arr_peak": ("money/year", "highest ARR the account ever had"),
+    "churned": (
+        "flag",
+        "was a customer and has no active subscription on the as-of date (or a churn event)",
+    ),
+    "churned_at": ("date", "churn event date, else the end of the last subscription"),
+    "churn_reason": ("text", "reason of the latest churn event"),
+    "tenure_days": (
+        "days",
+        "from customer_since to churned_at (churned) or the as-of date (right-censored)",
+    ),
+    "early_churn": ("flag", "churned within early_churn_months of becoming a customer"),
+    "realised_revenue": (
+        "money",
+        "revenue received up to the as-of date (ARR x years active; bookings basis: won amounts)",
+    ),
+    "clv": (
+        "money",
+        "realised revenue + current ARR x expected remaining lifetime (1 / annual churn hazard, capped)",
+    ),
+    "nrr": ("ratio", "net revenue retention: ARR now / ARR 365 days ago, for accounts paying then"),
+    "expansion": ("money/year", "arr_current - arr_initial for retained customers"),
+    "retained": ("flag", "customer that has not churned"),
+    "deals_won": ("count", "won deals closed by the as-of date"),
+    "deals_lost": ("count", "lost deals closed by the as-of date"),
+    "deals_open": ("count", "deals open on the as-of date"),
+    "win_rate": ("fraction", "deals_won / (deals_won + deals_lost)"),
+    "no_decision_losses": ("count", "lost deals whose loss reason is 'no decision'"),
+    "avg_deal_size": ("money", "mean amount of won deals"),
+    "won_amount": ("money", "total amount of won deals"),
+    "median_sales_cycle_days": ("days", "median days from created_at to closed_at of won deals"),
+    "nps_mean": ("score", "mean NPS response (0-10)"),
+    "nps_latest": ("score", "latest NPS response (0-10)"),
+    "nps_responses": ("count", "NPS responses"),
+    "referred": ("flag", "referral_source says the account was referred"),
+    "size_segment": ("label", "SMB / Mid-market / Enterprise by employees ([segments])"),
+    "best_customer": (
+        "flag",
+        "top share of retained customers by best_customer_metric; empty for non-customers",
+    ),
+}
+
+
+def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame]:
+    """The tables as they were known on ``as_of`` (inclusive).
+
+    - accounts created after ``as_of`` are dropped (undated accounts are kept);
+    - deals created after ``as_of`` are dropped; deals closed after it are ``open`` again, with
+      ``closed_at`` and ``loss_reason`` cleared;
+    - subscriptions starting after ``as_of`` are dropped; ends after it are cleared (active);
+    - churn events, usage, NPS, feedback and survey answers dated after ``as_of`` are dropped.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    view: dict[str, pd.DataFrame] = {}
+    for name, frame in tables.items():
+        frame = frame.copy()
+        if name == "accounts" and "created_at" in frame:
+            frame = frame[~(frame["created_at"] > as_of)]
+        elif name == "opportunities":
+            closed_later = frame["closed_at"] > as_of if "closed_at" in frame else False
+            created = frame["created_at"]
+            # Undated deals: a closed one is placed by its close date; an open one cannot be placed.
+            known = (created <= as_of) | (created.isna() & (frame.get("closed_at") <= as_of))
+            frame = frame[known].copy()
+            closed_later = frame["closed_at"] > as_of
+            frame.loc[closed_later, "stage"] = "open"
+            frame.loc[closed_later, "closed_at"] = pd.NaT
+            if "loss_reason" in frame:
+                frame.loc[frame["stage"] != "lost", "loss_reason"] = pd.NA
+        elif name == "subscriptions":
+            frame = frame[frame["start_date"] <= as_of].copy()
+            if "end_date" in frame:
+                frame.loc[frame["end_date"] > as_of, "end_date"] = pd.NaT
+        elif name == "churn_events":
+            frame = frame[frame["churned_at"] <= as_of]
+        elif name in ("usage", "nps"):
+            frame = frame[frame["date"] <= as_of]
+        elif name in ("feedback", "survey") and "date" in frame:
+            frame = frame[~(frame["date"] > as_of)]
+        view[name] = frame.reset_index(drop=True)
+    if "deal_roles" in view and "opportunities" in view:
+        roles = view["deal_roles"]
+        view["deal_roles"] = roles[
+            roles["opportunity_id"].isin(set(view["opportunities"]["opportunity_id"]))
+        ]
+    return view
+
+
+def _arr_at(subs: pd.DataFrame, when: pd.Series) -> pd.Series:
+    """ARR per account active at a per-account date ``when`` (index account_id)."""
+    if subs.empty:
+        return pd.Series(0.0, index=when.index)
+    joined = subs.join(when.rename("_when"), on="account_id", how="inner")
+    active = (joined["start_date"] <= joined["_when"]) & (
+        joined["end_date"].isna() | (joined["end_date"] > joined["_when"])
+    )
+    return joined.loc[active].groupby("account_id")["arr"].sum().reindex(when.index, fill_value=0.0)
+
+
+def _arr_peak(subs: pd.DataFrame) -> pd.Series:
+    starts = subs[["account_id", "start_date", "arr"]].rename(columns={"start_date": "date"})
+    ends = subs.loc[subs["end_date"].notna(), ["account_id", "end_date", "arr"]].rename(
+        columns={"end_date": "date"}
+    )
+    ends = ends.assign(arr=-ends["arr"])
+    events = pd.concat([starts, ends], ignore_index=True)
+    # Ends before starts on the same day, so that a renewal is not counted twice.
+    events = events.sort_values(["account_id", "date", "arr"], kind="mergesort")
+    events["level"] = events.groupby("account_id")["arr"].cumsum()
+    return events.groupby("account_id")["level"].max()
+
+
+def account_facts(
+    tables: dict[str, pd.DataFrame],
+    as_of,
+    *,
+    analysis: dict | None = None,
+    segments: dict | None = None,
+    already_as_of: bool = False,
+) -> pd.DataFrame:
+    """One row per account with the facts of :data:`FACT_COLUMNS`, as of ``as_of``.
+
+    ``tables`` are canonical tables (see :mod:`icp_research.schema`); pass
+    ``already_as_of=True`` when they already went through :func:`as_of_view`. Account
+    attributes are carried through unchanged. ``facts.attrs`` records ``as_of`` and the
+    ``revenue_basis`` ("subscriptions" or "bookings" when there is no subscriptions table).
+    """
+    analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
+    segments = {**SEGMENT_DEFAULTS, **(segments or {})}
+    as_of = pd.Timestamp(as_of).normalize()
+    view = tables if already_as_of else as_of_view(tables, as_of)
+    accounts = view["accounts"]
+    facts = accounts.set_index("account_id", drop=False).copy()
+    facts.index.name = None
+    ids = facts.index
+
+    deals = view.get("opportunities")
+    has_deals = deals is not None
+    if has_deals:
+        deals = deals[deals["account_id"].isin(ids)]
+        stats = _deal_stats(deals, ids)
+        facts = facts.join(stats)
+    else:
+        for col in ("first_won_at",):
+            facts[col] = pd.NaT
+
+    subs = view.get("subscriptions")
+    revenue_basis = "subscriptions" if subs is not None else ("bookings" if has_deals else "none")
+    if subs is not None:
+        subs = subs[subs["account_id"].isin(ids)].copy()
+        if "end_date" not in subs:
+            subs["end_date"] = pd.NaT
+        first_start = subs.groupby("account_id")["start_date"].min().reindex(ids)
+        facts["customer_since"] = pd.concat([first_start, facts["first_won_at"]], axis=1).min(
+            axis=1
+        )
+        facts["is_customer"] = first_start.notna() | facts["first_won_at"].notna()
+        now = pd.Series(as_of, index=ids)
+        facts["arr_current"] = _arr_at(subs, now)
+        facts["arr_initial"] = _arr_at(subs, first_start.fillna(as_of)).where(
+            first_start.notna(), 0.0
+        )
+        year_ago = pd.Series(as_of - pd.Timedelta(days=365), index=ids)
+        facts["arr_12m_ago"] = _arr_at(subs, year_ago)
+        facts["arr_peak"] = _arr_peak(subs).reindex(ids).fillna(0.0) if len(subs) else 0.0
+        end = subs["end_date"].fillna(as_of).clip(upper=as_of)
+        years = ((end - subs["start_date"]).dt.days.clip(lower=0)) / DAYS_PER_YEAR
+        facts["realised_revenue"] = (
+            (subs["arr"] * years).groupby(subs["account_id"]).sum().reindex(ids, fill_value=0.0)
+        )
+        last_end = subs.groupby("account_id")["end_date"].max().reindex(ids)
+        subscribed = first_start.notna()
+        facts["churned"] = subscribed & (facts["arr_current"] <= 0)
+        facts["churned_at"] = last_end.where(facts["churned"])
+    elif has_deals:
+        facts["customer_since"] = facts["first_won_at"]
+        facts["is_customer"] = facts["first_won_at"].notna()
+        won = deals[deals["stage"] == "won"]
+        recent = won[won["closed_at"] > as_of - pd.Timedelta(days=365)]
+        facts["arr_current"] = (
+            recent.groupby("account_id")["amount"].sum().reindex(ids, fill_value=0.0)
+            if "amount" in won
+            else np.nan
+        )
+        first_amount = (
+            won.sort_values("closed_at").groupby("account_id")["amount"].first()
+            if "amount" in won
+            else None
+        )
+        facts["arr_initial"] = first_amount.reindex(ids) if first_amount is not None else np.nan
+        year_ago = won[
+            (won["closed_at"] <= as_of - pd.Timedelta(days=365))
+            & (won["closed_at"] > as_of - pd.Timedelta(days=730))
+        ]
+        facts["arr_12m_ago"] = (
+            year_ago.groupby("account_id")["amount"].sum().reindex(ids, fill_value=0.0)
+            if "amount" in won
+            else np.nan
+        )
+        facts["arr_peak"] = np.nan
+        facts["realised_revenue"] = facts.get("won_amount", np.nan)
+        facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
+        facts["churned_at"] = pd.NaT
+    else:
+        facts["customer_since"] = pd.NaT
+        facts["is_customer"] = False
+        for col in ("arr_current", "arr_initial", "arr_12m_ago", "arr_peak", "realised_revenue"):
+            facts[col] = np.nan
+        facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
+        facts["churned_at"] = pd.NaT
+
+    churn = view.get("churn_events")
+    if churn is not None and len(churn):
+        latest = churn.sort_values("churned_at").groupby("account_id").last()
+        event_at = latest["churned_at"].reindex(ids)
+        if subs is None:
+            facts["churned"] = (event_at.notna() & facts["is_customer"]).astype("boolean")
+            facts["churned_at"] = event_at.where(facts["churned"].fillna(False).astype(bool))
+        else:
+            churned = facts["churned"].astype(bool)
+            # The churn event's date is the better record of when the customer left.
+            use_event = churned & event_at.notna()
+            facts.loc[use_event, "churned_at"] = event_at[use_event]
+        if "reason" in latest:
+            facts["churn_reason"] = (
+                latest["reason"].reindex(ids).where(facts["churned"].fillna(False).astype(bool))
+            )
+    if "churn_reason" not in facts:
+        facts["churn_reason"] = pd.Series(pd.NA, index=ids, dtype="string")
+
+    is_customer = facts["is_customer"].astype(bool)
+    churned_flag = facts["churned"].astype("boolean")
+    stop = facts["churned_at"].where(churned_flag.fillna(False).astype(bool), as_of)
+    facts["tenure_days"] = (stop - facts["customer_since"]).dt.days.where(is_customer).astype(float)
+    early_days = float(analysis["early_churn_months"]) * DAYS_PER_YEAR / 12
+    facts["early_churn"] = (churned_flag & (facts["tenure_days"] <= early_days)).where(
+        is_customer & churned_flag.notna()
+    )
+    facts["retained"] = (
+        (is_customer & ~churned_flag.fillna(False).astype(bool))
+        .where(~is_customer | churned_flag.notna())
+        .astype("boolean")
+    )
+    facts.loc[~is_customer, "retained"] = pd.NA
+
+    # CLV: what they paid, plus current ARR over the expected remaining lifetime of the base.
+    horizon = float(analysis["clv_horizon_years"])
+    if revenue_basis == "subscriptions":
+        churn_count = float(churned_flag[is_customer].fillna(False).sum())
+        exposure = float(facts.loc[is_customer, "tenure_days"].sum()) / DAYS_PER_YEAR
+        hazard = churn_count / exposure if exposure > 0 else np.nan
+        lifetime = horizon if not hazard or np.isnan(hazard) else min(1.0 / hazard, horizon)
+        facts["clv"] = facts["realised_revenue"] + facts["arr_current"] * lifetime
+        facts.attrs["expected_lifetime_years"] = lifetime
+        facts.attrs["annual_churn_hazard"] = hazard
+    else:
+        facts["clv"] = facts["realised_revenue"]
+    facts.loc[~is_customer, "clv"] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        facts["nrr"] = (facts["arr_current"] / facts["arr_12m_ago"]).where(facts["arr_12m_ago"] > 0)
+    facts["expansion"] = (facts["arr_current"] - facts["arr_initial"]).where(
+        facts["retained"].fillna(False).astype(bool)
+    )
+
+    nps = view.get("nps")
+    if nps is not None and len(nps):
+        nps = nps[nps["account_id"].isin(ids)].sort_values("date")
+        grouped = nps.groupby("account_id")["score"]
+        facts["nps_mean"] = grouped.mean().reindex(ids)
+        facts["nps_latest"] = grouped.last().reindex(ids)
+        facts["nps_responses"] = grouped.size().reindex(ids, fill_value=0).astype(int)
+
+    if "referral_source" in facts:
+        values = {v.lower() for v in analysis["referral_values"]}
+        source = facts["referral_source"].astype("string").str.lower().str.strip()
+        facts["referred"] = (
+            (source.isin(values) | source.str.contains("referr", na=False))
+            .where(source.notna())
+            .astype("boolean")
+        )
+
+    if "employees" in facts:
+        facts["size_segment"] = size_segments(facts["employees"], segments)
+
+    usage = view.get("usage")
+    if usage is not None and len(usage):
+        facts = facts.join(usage_signals(usage, as_of, ids))
+
+    facts["best_customer"] = best_customers(
+        facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
+    )
+    facts.attrs["as_of"] = as_of
+    facts.attrs["revenue_basis"] = revenue_basis
+    return facts.reset_index(drop=True)
+
+
+def _deal_stats(deals: pd.DataFrame, ids) -> pd.DataFrame:
+    stage = deals["stage"]
+    won = deals[stage == "won"]
+    lost = deals[stage == "lost"]
+    by = "account_id"
+    stats = pd.DataFrame(index=ids)
+    stats["deals_won"] = won.groupby(by).size().reindex(ids, fill_value=0)
+    stats["deals_lost"] = lost.groupby(by).size().reindex(ids, fill_value=0)
+    stats["deals_open"] = deals[stage == "open"].groupby(by).size().reindex(ids, fill_value=0)
+    closed = stats["deals_won"] + stats["deals_lost"]
+    stats["win_rate"] = (stats["deals_won"] / closed).where(closed > 0)
+    if "loss_reason" in lost:
+        nd = (
+            lost["loss_reason"]
+            .astype("string")
+            .str.contains(NO_DECISION, case=False, regex=True, na=False)
+        )
+        stats["no_decision_losses"] = lost[nd].groupby(by).size().reindex(ids, fill_value=0)
+    if "amount" in won:
+        stats["avg_deal_size"] = won.groupby(by)["amount"].mean().reindex(ids)
+        stats["won_amount"] = won.groupby(by)["amount"].sum().reindex(ids, fill_value=0.0)
+    cycle = (won["closed_at"] - won["created_at"]).dt.days
+    cycle = cycle.where(cycle >= 0)
+    stats["median_sales_cycle_days"] = cycle.groupby(won[by]).median().reindex(ids)
+    stats["first_won_at"] = won.groupby(by)["closed_at"].min().reindex(ids)
+    stats["first_deal_at"] = deals.groupby(by)["created_at"].min().reindex(ids)
+    return stats
+
+
+def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Series:
+    """SMB / Mid-market / Enterprise (or the configured labels) by employee count."""
+    segments = {**SEGMENT_DEFAULTS, **(segments or {})}
+    bounds = [float(b) for b in segments["employees"]]
+    labels = list(segments["labels"])
+    values = pd.to_numeric(employees, errors="coerce")
+    codes = np.searchsorted(np.asarray(bounds), values.to_numpy(dtype=float), side="right")
+    out = pd.Series(
+        np.asarray(labels, dtype=object)[np.minimum(codes, len(labels) - 1)], index=employees.index
+    )
+    out[values.isna()] = pd.NA
+    return pd.Series(pd.Categorical(out, categories=labels, ordered=True), index=employees.index)
+
+
+def usage_signals(usage: pd.DataFrame, as_of, ids, window_days: int = 90) -> pd.DataFrame:
+    """Mean of each usage metric over the ``window_days`` before ``as_of``: ``usage_<metric>``."""
+    as_of = pd.Timestamp(as_of)
+    recent = usage[
+        (usage["date"] > as_of - pd.Timedelta(days=window_days)) & (usage["date"] <= as_of)
+    ]
+    if recent.empty:
+        return pd.DataFrame(index=ids)
+    table = recent.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
+    table.columns = [f"usage_{_slug(c)}" for c in table.columns]
+    return table.reindex(ids)
+
+
+def _slug(text) -> str:
+    import re
+
+    return re.sub(r"[^0-9a-z]+", "_", str(text).lower()).strip("_") or "metric"
+
+
+BEST_METRICS = {
+    "arr": "arr_current",
+    "clv": "clv",
+    "nrr": "nrr",
+    "tenure": "tenure_days",
+    "expansion": "expansion",
+    "realised_revenue": "realised_revenue",
+}
+
+
+def best_customers(facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2) -> pd.Series:
+    """Flag the best customers: the top ``top_share`` of retained customers by ``metric``.
+
+    Returns a nullable boolean Series: True for the best, False for other customers (churned
+    customers included), <NA> for accounts that never were customers or whose metric is unknown.
+    Ties at the threshold are all included.
+    """
+    column = BEST_METRICS.get(metric, metric)
+    is_customer = facts["is_customer"].astype(bool)
+    retained = facts.get("retained", pd.Series(True, index=facts.index)).fillna(True).astype(bool)
+    values = pd.to_numeric(facts[column], errors="coerce")
+    pool = values[is_customer & retained & values.notna()]
+    flag = pd.Series(pd.NA, index=facts.index, dtype="boolean")
+    flag[is_customer] = False
+    if len(pool) == 0:
+        return flag
+    k = max(1, int(np.ceil(top_share * len(pool))))
+    threshold = pool.sort_values(ascending=False).iloc[k - 1]
+    flag[is_customer & retained & (values >= threshold)] = True
+    flag[is_customer & values.isna() & retained] = pd.NA
+    return flag
+
+
+def deal_facts(
+    tables: dict[str, pd.DataFrame], as_of, *, already_as_of: bool = False
+) -> pd.DataFrame:
+    """One row per deal as of ``as_of``, with the account's attributes joined.
+
+    Columns added: ``won`` (nullable boolean; <NA> while open), ``is_closed``, ``cycle_days``
+    (created to closed, or to ``as_of`` for open deals, which are right-censored),
+    ``no_decision`` (lost with a 'no decision' reason), ``created_quarter`` and
+    ``closed_quarter`` ('2026Q3').
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    view = tables if already_as_of else as_of_view(tables, as_of)
+    deals = view.get("opportunities")
+    if deals is None:
+        return pd.DataFrame()
+    deals = deals.copy()
+    deals["is_closed"] = deals["stage"].isin(["won", "lost"])
+    deals["won"] = (deals["stage"] == "won").astype("boolean").where(deals["is_closed"], pd.NA)
+    end = deals["closed_at"].where(deals["is_closed"], as_of)
+    cycle = (end - deals["created_at"]).dt.days.astype(float)
+    deals["cycle_days"] = cycle.where(cycle >= 0)
+    if "loss_reason" in deals:
+        nd = (
+            deals["loss_reason"]
+            .astype("string")
+            .str.contains(NO_DECISION, case=False, regex=True, na=False)
+        )
+        deals["no_decision"] = (
+            (nd & (deals["stage"] == "lost")).where(deals["is_closed"]).astype("boolean")
+        )
+    deals["created_quarter"] = (
+        deals["created_at"].dt.to_period("Q").astype("string").str.replace("Q", "Q")
+    )
+    deals["closed_quarter"] = deals["closed_at"].dt.to_period("Q").astype("string")
+    accounts = view["accounts"]
+    attribute_columns = [c for c in accounts.columns if c not in deals.columns or c == "account_id"]
+    deals = deals.merge(accounts[attribute_columns], on="account_id", how="left")
+    return deals

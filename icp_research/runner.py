@@ -1,0 +1,647 @@
+"""Running the report suite: load once, execute every notebook with papermill, render HTML.
+
+The run is built in a hidden staging folder next to its destination and moved into place only
+when it is complete, so an interrupted run (Ctrl-C, a killed kernel, a full disk) leaves the
+previous run intact and never a half-written one that looks finished.
+
+Layout of a run (a contract; see the README)::
+
+    <run>/index.html                 status of every notebook, headline numbers
+    <run>/NN_<name>.html             stakeholder report (no code)
+    <run>/NN_<name>.ipynb            executed notebook (kept on failure, for debugging)
+    <run>/artifacts/manifest.json    versions, inputs (sha256, rows), statuses, seconds
+    <run>/artifacts/data/            the canonical tables the notebooks read (Parquet)
+    <run>/artifacts/*.csv|json       machine-readable results of each analysis
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .config import Config, load_config, quarter_end, quarter_label
+from .errors import InputError, RunExistsError
+from .loading import Dataset, load_tables
+
+KERNEL_NAME = "icp-research-python"
+UMASK = os.umask(0o022)
+os.umask(UMASK)
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
+TEMPLATES_DIR = REPO_ROOT / "templates"
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """Terminal progress lines on stderr; ``quiet`` prints errors only, ``verbose`` adds detail."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False, stream=None):
+        self.quiet, self.verbose = quiet, verbose
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+        self._start = time.perf_counter()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+    def step(self, text: str) -> None:
+        if not self.quiet:
+            self._write(f"[{time.perf_counter() - self._start:6.1f}s] {text}")
+
+    def detail(self, text: str) -> None:
+        if self.verbose and not self.quiet:
+            self._write(f"          {text}")
+
+    def error(self, text: str) -> None:
+        self._write(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebooks
+
+
+@dataclass
+class NotebookSpec:
+    path: Path
+    name: str
+    title: str
+    requires: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    parameters: set[str] = field(default_factory=set)
+
+
+def discover_notebooks(directory: Path = DEFAULT_NOTEBOOKS) -> list[NotebookSpec]:
+    """Report notebooks (``NN_name.ipynb``) in reading order, with their declared needs.
+
+    A notebook declares the tables it needs in ``metadata.icp_research.requires`` (``"a|b"``
+    means either) and the notebooks whose artifacts it reads in ``metadata.icp_research.after``.
+    """
+    import nbformat
+
+    specs = []
+    for path in sorted(Path(directory).glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        meta = nb.metadata.get("icp_research", {})
+        title = meta.get("title") or _first_heading(nb) or path.stem
+        parameters = set()
+        for cell in nb.cells:
+            if "parameters" in cell.metadata.get("tags", []):
+                parameters = set(
+                    re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", cell.source, re.MULTILINE)
+                )
+                break
+        specs.append(
+            NotebookSpec(
+                path,
+                path.stem,
+                title,
+                list(meta.get("requires", [])),
+                list(meta.get("after", [])),
+                parameters,
+            )
+        )
+    return specs
+
+
+def _first_heading(nb) -> str | None:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, re.MULTILINE)
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+def missing_requirement(spec: NotebookSpec, dataset: Dataset) -> str | None:
+    """Why the notebook cannot run on this data (e.g. 'no subscriptions table'), or None."""
+    for requirement in spec.requires:
+        options = [r.strip() for r in requirement.split("|")]
+        if not any(dataset.has(option) for option in options):
+            return "no " + " or ".join(options) + (" table" if len(options) == 1 else " tables")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel
+
+
+_kernel_lock = threading.Lock()
+_kernel_dir: Path | None = None
+
+
+def ensure_kernel() -> str:
+    """Register a kernelspec that runs this very Python, so notebooks import this package.
+
+    The spec lives in a private temporary folder added to ``JUPYTER_PATH`` for this process
+    only; nothing is installed in the user's Jupyter configuration.
+    """
+    global _kernel_dir
+    with _kernel_lock:
+        if _kernel_dir is None:
+            base = Path(tempfile.mkdtemp(prefix="icp-research-kernel-"))
+            spec_dir = base / "kernels" / KERNEL_NAME
+            spec_dir.mkdir(parents=True)
+            spec = {
+                "argv": [
+                    sys.executable,
+                    "-Xfrozen_modules=off",
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                    # The kernel only listens on localhost; its TCP warning is noise here.
+                    "--IPKernelApp.log_level=ERROR",
+                ],
+                "display_name": "Python (icp-research)",
+                "language": "python",
+                "env": {
+                    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                    "PYTHONWARNINGS": "ignore",
+                },
+                "metadata": {"debugger": False},
+            }
+            (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+            os.environ["JUPYTER_PATH"] = os.pathsep.join(
+                [str(base)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+            )
+            _kernel_dir = base
+        return KERNEL_NAME
+
+
+def _quiet_kernel_logs() -> None:
+    """Silence jupyter_client / papermill chatter that is not about the user's run."""
+    import logging
+    import warnings
+
+    for name in ("papermill", "traitlets", "nbclient", "jupyter_client", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*running over TCP.*")
+    warnings.filterwarnings("ignore", message=".*Jupyter is migrating.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class NotebookOutcome:
+    name: str
+    title: str
+    status: str  # ok / skipped / failed
+    reason: str | None = None
+    failed_cell: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    html: str | None = None
+    ipynb: str | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    manifest: dict
+    outcomes: list[NotebookOutcome]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(o.status == "failed" for o in self.outcomes) else 0
+
+
+def resolve_run(
+    *,
+    config: str | Path | Config | None,
+    demo: bool,
+    quarter: str | None,
+    out: str | Path | None,
+) -> tuple[Config, dt.date | None, Path, str]:
+    """Work out the config, as-of date, output folder and run name; validate them."""
+    if demo:
+        from .demo import DEMO_CONFIG
+
+        cfg = load_config(DEMO_CONFIG)
+    elif config is None:
+        raise InputError("give --config icp.toml (or --demo for the bundled demo data)")
+    else:
+        cfg = config if isinstance(config, Config) else load_config(config)
+    as_of = quarter_end(quarter) if quarter else cfg.as_of
+    if out is None:
+        reports = Path("reports") if demo else cfg.reports_dir
+        name = (
+            quarter_label(as_of)
+            if quarter
+            else ("demo" if demo else (as_of.isoformat() if as_of else "latest"))
+        )
+        if demo and quarter:
+            name = f"demo-{quarter_label(as_of)}"
+        out_dir = reports / name
+    else:
+        raw = str(out)
+        if any(part == ".." for part in Path(raw).parts):
+            raise InputError(f"--out {raw}: '..' is not allowed in a run folder; give a plain path")
+        out_dir = Path(raw)
+    run_name = out_dir.name
+    if not RUN_NAME.match(run_name):
+        raise InputError(
+            f"run folder name '{run_name}' is not allowed; use letters, digits, '.', '_' or '-' "
+            "(e.g. 2026Q3)"
+        )
+    return cfg, as_of, out_dir, run_name
+
+
+def check_destination(out_dir: Path, force: bool) -> None:
+    """Refuse to overwrite an existing run without --force, and anything else at all."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir} exists and is not a folder; choose another --out")
+    is_run = (out_dir / "artifacts" / "manifest.json").exists()
+    if not is_run and any(out_dir.iterdir()):
+        raise InputError(
+            f"{out_dir} exists and is not an icp-research run; refusing to replace it "
+            "(choose another --out)"
+        )
+    if is_run and not force:
+        raise RunExistsError(
+            f"{out_dir} already holds a run; pass --force to replace it, or choose another --out"
+        )
+
+
+def run_suite(
+    *,
+    config: str | Path | Config | None = None,
+    demo: bool = False,
+    quarter: str | None = None,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    notebooks_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run every report notebook and write the run folder; the Python face of ``icp-research run``.
+
+    Raises :class:`InputError` (exit 2) before writing anything when the config, the data or the
+    destination is not usable. Returns a :class:`RunResult`; its ``exit_code`` is 1 when a
+    notebook failed (the others are still rendered).
+    """
+    progress = progress or Progress()
+    started = dt.datetime.now(dt.timezone.utc)
+    cfg, as_of, out_dir, run_name = resolve_run(config=config, demo=demo, quarter=quarter, out=out)
+    check_destination(out_dir, force)
+
+    progress.step(f"loading data ({cfg.path})")
+    t0 = time.perf_counter()
+    dataset = load_tables(cfg)
+    from .study import latest_date
+
+    as_of = as_of or latest_date(dataset.tables) or dt.date.today()
+    sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
+    progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
+    for line in dataset.report.lines("warning"):
+        progress.detail(f"warning: {line}")
+
+    specs = discover_notebooks(Path(notebooks_dir) if notebooks_dir else DEFAULT_NOTEBOOKS)
+    if not specs:
+        raise InputError(
+            f"no report notebooks (NN_name.ipynb) found in {notebooks_dir or DEFAULT_NOTEBOOKS}"
+        )
+    previous = find_previous_run(out_dir.parent, as_of, exclude=out_dir)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent))
+    os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
+    try:
+        artifacts = staging / "artifacts"
+        dataset.save(artifacts / "data")
+        parameters = {
+            "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
+            "data_dir": "artifacts/data",
+            "artifacts_dir": "artifacts",
+            "as_of": as_of.isoformat(),
+            "run_name": run_name,
+            "quarter": quarter_label(as_of) if quarter else "",
+            "previous_run": str(previous.resolve()) if previous else "",
+        }
+        outcomes = _execute_all(specs, dataset, staging, parameters, jobs, progress)
+        manifest = _manifest(
+            cfg=cfg,
+            demo=demo,
+            run_name=run_name,
+            quarter=quarter_label(as_of) if quarter else None,
+            as_of=as_of,
+            started=started,
+            parameters=parameters,
+            dataset=dataset,
+            outcomes=outcomes,
+            staging=staging,
+        )
+        from .report import write_json
+
+        write_json(manifest, artifacts / "manifest.json")
+        _render_all(specs, outcomes, staging, manifest, progress)
+        _publish(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    write_reports_index(out_dir.parent)
+    failed = [o for o in outcomes if o.status == "failed"]
+    progress.step(
+        f"done: {out_dir / 'index.html'} ({len(outcomes) - len(failed)} of {len(outcomes)} reports "
+        f"without errors, {time.perf_counter() - progress._start:.1f}s)"
+    )
+    return RunResult(out_dir, manifest, outcomes)
+
+
+def _execute_all(specs, dataset, staging, parameters, jobs, progress) -> list[NotebookOutcome]:
+    import papermill  # noqa: F401  (imported here: it is slow to import)
+
+    _quiet_kernel_logs()
+    kernel = ensure_kernel()
+    outcomes: dict[str, NotebookOutcome] = {}
+    todo = []
+    for spec in specs:
+        reason = missing_requirement(spec, dataset)
+        if reason:
+            outcomes[spec.name] = NotebookOutcome(spec.name, spec.title, "skipped", reason=reason)
+            progress.step(f"{spec.name}: skipped ({reason})")
+        else:
+            todo.append(spec)
+    jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
+    names = {s.name for s in todo}
+    pending = list(todo)
+    running: dict[Future, NotebookSpec] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while pending or running:
+            for spec in list(pending):
+                if len(running) >= jobs:
+                    break
+                blockers = [a for a in spec.after if a in names and a not in outcomes]
+                if blockers:
+                    continue
+                pending.remove(spec)
+                progress.step(f"{spec.name}: running")
+                running[pool.submit(_execute_one, spec, staging, parameters, kernel)] = spec
+            if not running:  # a dependency cycle or unknown names: run the rest anyway
+                spec = pending.pop(0)
+                running[pool.submit(_execute_one, spec, staging, parameters, kernel)] = spec
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = running.pop(future)
+                outcome = future.result()
+                outcomes[spec.name] = outcome
+                if outcome.status == "ok":
+                    progress.step(f"{spec.name}: ok ({outcome.seconds:.1f}s)")
+                else:
+                    progress.error(
+                        f"{spec.name}: FAILED at cell {outcome.failed_cell}: {outcome.error} "
+                        f"(executed notebook: {outcome.ipynb})"
+                    )
+    return [outcomes[s.name] for s in specs]
+
+
+def _execute_one(
+    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str
+) -> NotebookOutcome:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    output = staging / f"{spec.name}.ipynb"
+    params = {k: v for k, v in parameters.items() if k in spec.parameters}
+    started = time.perf_counter()
+    outcome = NotebookOutcome(spec.name, spec.title, "ok", ipynb=output.name)
+    try:
+        pm.execute_notebook(
+            str(spec.path),
+            str(output),
+            parameters=params,
+            kernel_name=kernel,
+            cwd=str(staging),
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+            request_save_on_cell_execute=False,
+        )
+    except PapermillExecutionError as exc:
+        outcome.status = "failed"
+        outcome.failed_cell = _failed_cell_number(output, exc)
+        outcome.error = (
+            f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}".strip()
+        )
+    except Exception as exc:  # a dead kernel, a timeout, a broken notebook file
+        outcome.status = "failed"
+        outcome.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
+            :300
+        ]
+        outcome.failed_cell = _failed_cell_number(output, None)
+    outcome.seconds = round(time.perf_counter() - started, 2)
+    if not output.exists():
+        outcome.ipynb = None
+    return outcome
+
+
+def _failed_cell_number(output: Path, exc) -> int | None:
+    """1-based index of the failing code cell among the notebook's code cells."""
+    import nbformat
+
+    if not output.exists():
+        return getattr(exc, "exec_count", None)
+    nb = nbformat.read(output, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return number
+    return getattr(exc, "exec_count", None)
+
+
+def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progress) -> None:
+    from .render import render_notebook, render_run_index
+
+    by_name = {o.name: o for o in outcomes}
+    for spec in specs:
+        outcome = by_name[spec.name]
+        if outcome.status == "skipped" or not outcome.ipynb:
+            continue
+        meta = {
+            "project": manifest["project"],
+            "title": spec.title,
+            "run": manifest["run"],
+            "quarter": manifest["quarter"],
+            "as_of": manifest["as_of"],
+            "kit_version": manifest["kit_version"],
+            "generated_at": manifest["finished_at"],
+            "inputs": manifest["inputs"],
+            "reproduce": manifest["reproduce"],
+            "status": outcome.status,
+            "failed_cell": outcome.failed_cell,
+            "error": outcome.error,
+        }
+        try:
+            html_text = render_notebook(staging / outcome.ipynb, meta=meta)
+        except Exception as exc:  # rendering must not lose the executed notebook
+            outcome.status = "failed"
+            outcome.error = f"rendering failed: {type(exc).__name__}: {exc}"[:300]
+            progress.error(f"{spec.name}: could not render HTML: {exc}")
+            continue
+        (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
+        outcome.html = f"{spec.name}.html"
+    manifest["notebooks"] = [o.to_dict() for o in outcomes]
+    from .report import write_json
+
+    write_json(manifest, staging / "artifacts" / "manifest.json")
+    (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
+
+
+def _manifest(
+    *, cfg, demo, run_name, quarter, as_of, started, parameters, dataset, outcomes, staging
+) -> dict:
+    import platform
+
+    finished = dt.datetime.now(dt.timezone.utc)
+    artifacts = sorted(
+        str(p.relative_to(staging)).replace(os.sep, "/")
+        for p in (staging / "artifacts").glob("*")
+        if p.is_file() and p.name != "manifest.json"
+    )
+    headline, statement = _headline(staging / "artifacts")
+    command = "icp-research run " + ("--demo" if demo else f"--config {cfg.path}")
+    if quarter:
+        command += f" --quarter {quarter}"
+    return {
+        "kit_version": __version__,
+        "run": run_name,
+        "project": cfg.project_name,
+        "quarter": quarter,
+        "as_of": as_of.isoformat(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "demo": demo,
+        "config": str(cfg.path) if cfg.path and not demo else None,
+        "parameters": {k: v for k, v in parameters.items() if k not in ("previous_run",)},
+        "previous_run": Path(parameters["previous_run"]).name
+        if parameters.get("previous_run")
+        else None,
+        "analysis": cfg.analysis,
+        "inputs": dataset.report.inputs,
+        "data_problems": {
+            "errors": len(dataset.report.errors),
+            "warnings": len(dataset.report.warnings),
+        },
+        "notebooks": [o.to_dict() for o in outcomes],
+        "headline": headline,
+        "icp_statement": statement,
+        "artifacts": artifacts,
+        "reproduce": command,
+        "versions": _versions(platform.python_version()),
+    }
+
+
+def _headline(artifacts: Path) -> tuple[dict, str | None]:
+    headline: dict = {}
+    statement = None
+    overview = artifacts / "overview.json"
+    if overview.exists():
+        headline.update(json.loads(overview.read_text(encoding="utf-8")).get("headline", {}))
+    icp = artifacts / "icp.json"
+    if icp.exists():
+        data = json.loads(icp.read_text(encoding="utf-8"))
+        statement = data.get("statement")
+        headline.update(data.get("headline", {}))
+    return headline, statement
+
+
+def _versions(python: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": python}
+    for package in (
+        "pandas",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "seaborn",
+        "matplotlib",
+        "papermill",
+        "nbconvert",
+        "pyarrow",
+    ):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move the finished run into place; an existing run is replaced only at the last moment."""
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old.rmdir()
+        os.replace(out_dir, old)
+        try:
+            os.replace(staging, out_dir)
+        except BaseException:
+            os.replace(old, out_dir)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, out_dir)
+
+
+def list_runs(reports_dir: Path) -> list[dict]:
+    """Manifests of every run under ``reports_dir``, newest as-of first."""
+    manifests = []
+    for path in Path(reports_dir).glob("*/artifacts/manifest.json"):
+        if path.parent.parent.name.startswith("."):
+            continue
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        manifest["_dir"] = path.parent.parent.name
+        manifests.append(manifest)
+    manifests.sort(key=lambda m: (m.get("as_of") or "", m.get("finished_at") or ""), reverse=True)
+    return manifests
+
+
+def find_previous_run(reports_dir: Path, as_of: dt.date, exclude: Path) -> Path | None:
+    """The latest earlier run (by as-of date) of the same reports folder, if any."""
+    if not Path(reports_dir).exists():
+        return None
+    for manifest in list_runs(reports_dir):
+        run_dir = Path(reports_dir) / manifest["_dir"]
+        if run_dir.resolve() == Path(exclude).resolve():
+            continue
+        if manifest.get("as_of") and manifest["as_of"] < as_of.isoformat():
+            return run_dir
+    return None
+
+
+def write_reports_index(reports_dir: Path) -> Path:
+    """(Re)write ``reports/index.html`` over every run in the folder."""
+    from .render import render_reports_index
+    from .report import write_text
+
+    return write_text(
+        render_reports_index(list_runs(reports_dir)), Path(reports_dir) / "index.html"
+    )
