@@ -29,7 +29,7 @@ MAX_ROWS_SHOWN = 5
 # Attributes with more distinct values than this (and mostly unique) look like names or ids.
 HIGH_CARDINALITY = 50
 
-_TRUE = {"yes", "y", "true", "t", "1", "1.0", "x", "on"}
+_TRUE = {"yes", "y", "true", "t", "1", "1.0", "on"}
 _FALSE = {"no", "n", "false", "f", "0", "0.0", "off"}
 _WON = {"won", "closed won", "closedwon", "closed-won", "win", "closed/won"}
 _LOST = {"lost", "closed lost", "closedlost", "closed-lost", "loss", "closed/lost"}
@@ -323,6 +323,12 @@ def _as_text(series: pd.Series, missing: set[str]) -> pd.Series:
     return text.mask(text.isin(missing))
 
 
+def _to_float(text: pd.Series) -> pd.Series:
+    """Text to float64 with NaN for anything that is not a plain number."""
+    raw = pd.Series(text.to_numpy(dtype=object, na_value=None), index=text.index)
+    return pd.to_numeric(raw, errors="coerce").astype(float)
+
+
 def parse_numbers(
     series: pd.Series, decimal: str = ".", extra_missing=()
 ) -> tuple[pd.Series, pd.Series]:
@@ -336,11 +342,7 @@ def parse_numbers(
         return series.astype(float), pd.Series(False, index=series.index)
     missing = set(MISSING_TOKENS_NUMERIC) | set(extra_missing)
     text = _as_text(series, missing)
-    values = (
-        pd.to_numeric(text, errors="coerce")
-        if decimal == "."
-        else pd.Series(np.nan, index=text.index)
-    )
+    values = _to_float(text) if decimal == "." else pd.Series(np.nan, index=text.index)
     todo = values.isna() & text.notna()
     if todo.any():
         t = text[todo]
@@ -360,9 +362,8 @@ def parse_numbers(
                 suffix.loc[has_suffix, 1].str.lower().map({"k": 1e3, "m": 1e6, "b": 1e9})
             )
             t = t.where(~has_suffix, suffix[0])
-        parsed = pd.to_numeric(t, errors="coerce") * multiplier
-        parsed = parsed.where(~negative, -parsed)
-        values = values.astype(float)
+        parsed = _to_float(t) * multiplier
+        parsed = parsed.where(~negative.fillna(False).astype(bool), -parsed)
         values[todo] = parsed
     bad = values.isna() & text.notna()
     return values.astype(float), bad

@@ -1,0 +1,242 @@
+"""Loading and validation: each export quirk, each hard error (from the fixture corpus)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from icp_research import loading
+from icp_research.config import load_config
+from icp_research.errors import ConfigError, DataError
+from icp_research.loading import parse_dates, parse_flags, parse_numbers
+
+from .conftest import FIXTURES, write_project
+
+BROKEN = sorted(p for p in (FIXTURES / "broken").iterdir() if p.is_dir())
+
+
+def _digest(directory: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.iterdir())
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
+def test_broken_input_gives_one_clear_line_and_exit_2(case):
+    before = _digest(case)
+    proc = subprocess.run(
+        [sys.executable, "-m", "icp_research.cli", "validate", "--config", str(case / "icp.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors, proc.stderr
+    for expected in (case / "expected.txt").read_text().splitlines():
+        if expected:
+            assert any(expected in line for line in errors), f"{expected!r} not in {errors}"
+    assert _digest(case) == before, "validate must not modify its inputs"
+
+
+ACCOUNTS = (
+    "\ufeffAccount ID,Company,Industry,Employees,Annual Revenue,CRM,Uses SSO,Region,Created,Contact Email\n"
+    'A1,Acme,SaaS,"1,200","$1,200,000.50",HubSpot,Yes,NA,03/15/2024,a@acme.test\n'
+    "A2,Beta,NULL,45,(300),None,No,EMEA,04/01/2024,b@beta.test\n"
+    "A3,Gamma,N/A,,1.5M,,TRUE,,05/20/2024,\n"
+    "A4,Delta,Retail,None,,Salesforce,false,#N/A,,\n"
+)
+OPPORTUNITIES = (
+    "Opportunity ID,Account,Stage,Created,Closed,Amount,Product\n"
+    'O1,A1,Won,2024-03-20,2024-05-01,"12,000.00",X\n'
+    "O2,A2,Lost,2024-04-02T10:00:00Z,2024-06-11,3000,Y\n"
+    "O3,,Open,2024-06-01,,,Z\n"
+    "O4,A3,Won,2024-06-05,2024-08-01,$950,Z\n"
+)
+CONFIG = """
+[project]
+name = "Quirks"
+[tables.accounts]
+path = "accounts.csv"
+date_format = "%m/%d/%Y"
+[tables.accounts.columns]
+account_id = "Account ID"
+name = "Company"
+industry = "Industry"
+employees = "Employees"
+annual_revenue = "Annual Revenue"
+crm = "CRM"
+region = "Region"
+created_at = "Created"
+[tables.opportunities]
+path = "opportunities.csv"
+[tables.opportunities.columns]
+opportunity_id = "Opportunity ID"
+account_id = "Account"
+stage = "Stage"
+created_at = "Created"
+closed_at = "Closed"
+amount = "Amount"
+"""
+
+
+def test_bom_currency_thousands_and_flags(quirky_ok):
+    quirky = quirky_ok
+    accounts = quirky.tables["accounts"].set_index("account_id")
+    assert list(accounts.index) == ["A1", "A2", "A3", "A4"]  # BOM stripped from the first header
+    assert accounts.loc["A1", "employees"] == 1200
+    assert accounts.loc["A1", "annual_revenue"] == pytest.approx(1_200_000.50)
+    assert accounts.loc["A2", "annual_revenue"] == 300
+    assert accounts.loc["A3", "annual_revenue"] == pytest.approx(1_500_000)
+    # "None" is a value in a text column but "no value" in a number column.
+    assert np.isnan(accounts.loc["A4", "employees"])
+    assert accounts.loc["A2", "crm"] == "None"
+    assert pd.isna(accounts.loc["A3", "crm"])
+    # NULL, N/A, #N/A and blanks are missing; "NA" (North America) is a region.
+    assert pd.isna(accounts.loc["A2", "industry"]) and pd.isna(accounts.loc["A3", "industry"])
+    assert accounts.loc["A1", "region"] == "NA"
+    assert pd.isna(accounts.loc["A4", "region"])
+    # Unmapped "Uses SSO" is kept as a flag attribute; the contact email is dropped.
+    assert accounts["uses_sso"].tolist() == [True, False, True, False]
+    assert "contact_email" not in accounts.columns
+    assert accounts.loc["A1", "created_at"] == pd.Timestamp("2024-03-15")
+    assert "uses_sso" in quirky.attributes.categorical
+    assert "employees" in quirky.attributes.numeric
+
+
+def test_negative_in_parentheses_is_an_error_for_money(tmp_path):
+    config = write_project(
+        tmp_path, {"accounts.csv": ACCOUNTS, "opportunities.csv": OPPORTUNITIES}, CONFIG
+    )
+    report = loading.validate(config)
+    # (300) is accounting notation for -300: negative revenue is impossible.
+    assert any("negative values" in p.message and p.rows == [3] for p in report.errors)
+
+
+@pytest.fixture
+def quirky_ok(tmp_path):
+    config = write_project(
+        tmp_path,
+        {"accounts.csv": ACCOUNTS.replace("(300)", "300"), "opportunities.csv": OPPORTUNITIES},
+        CONFIG,
+    )
+    return loading.load_tables(config)
+
+
+def test_stages_dates_and_warnings(quirky_ok):
+    deals = quirky_ok.tables["opportunities"].set_index("opportunity_id")
+    assert deals["stage"].tolist() == ["won", "lost", "open", "won"]  # Won/Lost/Open understood
+    assert deals.loc["O1", "amount"] == 12000
+    assert deals.loc["O4", "amount"] == 950
+    assert deals.loc["O2", "created_at"] == pd.Timestamp("2024-04-02")  # time zone dropped
+    warnings = [p.line() for p in quirky_ok.report.warnings]
+    assert any("1 open deals have no account" in w and "row 4" in w for w in warnings)
+    assert any('columns not used (not mapped): "Product"' in w for w in warnings)
+    infos = [p.line() for p in quirky_ok.report.infos]
+    assert any("personal-data columns dropped" in i and "Contact Email" in i for i in infos)
+
+
+def test_one_source_column_feeds_two_canonical_names(tmp_path):
+    config = write_project(
+        tmp_path,
+        {"accounts.csv": "account,sector\nAcme,tech\nBeta,retail\n"},
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\naccount_id = "account"\nname = "account"\nindustry = "sector"\n'
+        '[tables.accounts.values.industry]\n"tech" = "technology"\n',
+    )
+    accounts = loading.load_tables(config).tables["accounts"]
+    assert accounts["account_id"].tolist() == ["Acme", "Beta"]
+    assert accounts["name"].tolist() == ["Acme", "Beta"]
+    assert accounts["industry"].tolist() == ["technology", "retail"]
+
+
+def test_mrr_becomes_arr_and_parquet_and_excel_inputs(tmp_path):
+    accounts = pd.DataFrame({"id": ["A1", "A2"], "Segment": ["x", "y"]})
+    accounts.to_excel(tmp_path / "accounts.xlsx", sheet_name="data", index=False)
+    subs = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2"],
+            "start_date": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+            "end_date": [pd.NaT, pd.Timestamp("2024-12-31")],
+            "MRR": [100.0, 250.0],
+        }
+    )
+    subs.to_parquet(tmp_path / "subs.parquet")
+    config = write_project(
+        tmp_path,
+        {},
+        '[tables.accounts]\npath = "accounts.xlsx"\nsheet = "data"\n[tables.accounts.columns]\naccount_id = "id"\n'
+        '[tables.subscriptions]\npath = "subs.parquet"\n',
+    )
+    dataset = loading.load_tables(config)
+    assert dataset.tables["subscriptions"]["arr"].tolist() == [1200.0, 3000.0]
+    assert dataset.tables["accounts"]["segment"].tolist() == ["x", "y"]
+
+
+def test_parsers_directly():
+    values, bad = parse_numbers(
+        pd.Series(["$1,234.50", "1 234", "(200)", "12k", "3.4M", "15%", "n/a", "abc", ""])
+    )
+    assert values.iloc[:6].tolist() == [1234.5, 1234.0, -200.0, 12000.0, 3_400_000.0, 15.0]
+    assert bad.tolist() == [False] * 7 + [True, False]
+    values, bad = parse_numbers(pd.Series(["1.234,50", "2,5"]), decimal=",")
+    assert values.tolist() == [1234.5, 2.5]
+    dates, bad = parse_dates(pd.Series(["15/03/2024", "31/12/2025", "nope"]), "%d/%m/%Y")
+    assert dates.iloc[0] == pd.Timestamp("2024-03-15") and bad.tolist() == [False, False, True]
+    flags, bad = parse_flags(pd.Series(["Yes", "no", "TRUE", "f", "1", "maybe", None]))
+    assert flags.tolist()[:5] == [True, False, True, False, True]
+    assert bad.tolist() == [False] * 5 + [True, False]
+
+
+def test_errors_are_collected_not_fail_fast(tmp_path):
+    config = write_project(
+        tmp_path,
+        {
+            "accounts.csv": "Account ID,Employees\nA1,ten\nA1,5\n",
+            "opportunities.csv": "opportunity_id,account_id,stage,created_at\nO1,A1,Maybe,2024-01-01\n",
+        },
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\naccount_id = "Account ID"\nemployees = "Employees"\n'
+        '[tables.opportunities]\npath = "opportunities.csv"\n',
+    )
+    with pytest.raises(DataError) as info:
+        loading.load_tables(config)
+    lines = info.value.problems
+    assert len(lines) == 3
+    assert any("not numbers" in line for line in lines)
+    assert any("occur more than once" in line for line in lines)
+    assert any('"Maybe"' in line for line in lines)
+
+
+def test_toml_error_names_the_line(tmp_path):
+    path = tmp_path / "icp.toml"
+    path.write_text('[project]\nname = "x"\n\n[tables.accounts\npath = "a.csv"\n')
+    with pytest.raises(ConfigError, match="line 4"):
+        load_config(path)
+
+
+def test_maven_example_loads_with_its_quirks():
+    config = Path(__file__).parent.parent / "examples" / "maven-crm" / "icp.toml"
+    if (
+        not config.exists()
+        or not (config.parent / load_config(config).tables["accounts"].path).exists()
+    ):
+        pytest.skip("the public Maven export is not beside this checkout")
+    dataset = loading.load_tables(config)
+    accounts = dataset.tables["accounts"]
+    deals = dataset.tables["opportunities"]
+    assert len(accounts) == 85 and len(deals) == 8800
+    assert "technolgy" not in set(accounts["industry"]) and "technology" in set(
+        accounts["industry"]
+    )
+    assert accounts["parent_company"].isna().sum() == 70  # the literal NULL is missing
+    assert deals["amount"].isna().sum() == 2089  # -1 on open deals declared missing
+    assert deals["stage"].value_counts().to_dict() == {"won": 4238, "lost": 2473, "open": 2089}
+    assert not dataset.report.errors
