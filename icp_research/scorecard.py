@@ -39,11 +39,11 @@ from .binning import MISSING, OTHER, cut_points, interval_labels, pool_rare_leve
 from .errors import DataError, NotEnoughData
 from .result import Result
 from .scoring import (
-    ABSENT,
-    OK,
+    NOT_A_NUMBER,
     Attribute,
     Scorecard,
     coerce_numeric,
+    combination_index,
     normalise_category,
 )
 from .stats import adjust_pvalues, proportion_ci, ratio_ci
@@ -228,7 +228,7 @@ def _numeric_candidate(
     codes[known] = np.searchsorted(np.asarray(cuts, float), values[known], side="right")
     counts = np.bincount(codes[known], minlength=len(labels)).astype(float)
     events = np.bincount(codes[known], weights=y[known], minlength=len(labels))
-    unreadable = int(((status != OK) & (status != ABSENT)).sum())
+    unreadable = int((status == NOT_A_NUMBER).sum())
     if unreadable:
         evidence["unreadable_rows"] = unreadable
     return _Candidate(
@@ -295,21 +295,24 @@ def _association_pvalue(candidate: _Candidate) -> float:
 # Model
 
 
-def _fit_logistic(woe_matrix: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+def _fit_logistic(
+    codes: np.ndarray, woe_tables: list[np.ndarray], y: np.ndarray, l2: float
+) -> np.ndarray:
     """L2-regularised logistic regression of ``y`` on WoE columns; returns [intercept, betas].
 
-    Rows with the same bins have the same features, so the fit runs on distinct bin
-    combinations with (events, non-events) counts: the same likelihood, far fewer rows.
+    ``codes[:, j]`` indexes ``woe_tables[j]``. Rows with the same bins have the same features,
+    so the fit runs on distinct bin combinations with (events, non-events) counts: the same
+    likelihood, far fewer rows.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    combos, inverse = np.unique(woe_matrix, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    inverse, combos = combination_index(codes, [len(t) for t in woe_tables])
     trials = np.bincount(inverse, minlength=len(combos)).astype(float)
     events = np.bincount(inverse, weights=y, minlength=len(combos))
     endog = np.column_stack([events, trials - events])
-    exog = np.column_stack([np.ones(len(combos)), combos])
+    features = [table[combos[:, j]] for j, table in enumerate(woe_tables)]
+    exog = np.column_stack([np.ones(len(combos)), *features])
     model = sm.GLM(endog, exog, family=sm.families.Binomial())
     # statsmodels' ridge objective is loglik / nobs - alpha * beta^2 / 2 with nobs the number of
     # aggregated rows; scale alpha so the penalty is l2 * beta^2 / 2 on the full log-likelihood.
@@ -473,14 +476,26 @@ def fit_scorecard(
     kept = []
     for candidate, p, q in zip(candidates, p_values, q_values, strict=True):
         candidate.evidence.update({"p_value": p, "q_value": q})
+        if candidate.evidence.get("unreadable_rows"):
+            caveats.append(
+                f"{candidate.name}: {candidate.evidence['unreadable_rows']:,} training values "
+                "are not numbers and were treated as missing."
+            )
         if candidate.n_missing:
             share = candidate.n_missing / n_total
             caveats.append(
                 f"{candidate.name} is missing for {share:.0%} of training rows; "
                 "missing values score neutral."
             )
-        if len(candidate.labels) < 2 or np.isnan(p):
-            dropped.append({"name": candidate.name, "reason": "one value only in training"})
+        if len(candidate.labels) < 2:
+            dropped.append({"name": candidate.name, "reason": "a single level or bin in training"})
+        elif np.isnan(p):
+            dropped.append(
+                {
+                    "name": candidate.name,
+                    "reason": f"cannot be tested: {outcome} does not vary among rows with a value",
+                }
+            )
         elif select and not q < alpha:
             dropped.append(
                 {
@@ -505,10 +520,12 @@ def fit_scorecard(
             neutral = float(np.average(woe, weights=candidate.counts))
             woes.append(woe)
             neutral_woes.append(neutral)
-        matrix = np.column_stack(
-            [np.append(w, nw)[c.codes] for w, nw, c in zip(woes, neutral_woes, kept, strict=True)]
+        params = _fit_logistic(
+            np.column_stack([c.codes for c in kept]),
+            [np.append(w, nw) for w, nw in zip(woes, neutral_woes, strict=True)],
+            y,
+            l2,
         )
-        params = _fit_logistic(matrix, y, l2)
         betas = params[1:]
         reversed_ = [c for c, b in zip(kept, betas, strict=True) if not b > 0]
         if not reversed_:
@@ -526,6 +543,11 @@ def fit_scorecard(
         kept = [c for c in kept if c not in reversed_]
 
     contributions = [b * w for b, w in zip(betas, woes, strict=True)]
+    if sum(c.max() - c.min() for c in contributions) <= 0:
+        raise NotEnoughData(
+            f"the attributes do not separate rows with and without {outcome!r}; "
+            "a fit score would be flat."
+        )
     points = _whole_points(contributions)
     span_total = float(sum(c.max() - c.min() for c in contributions))
     attributes = []
@@ -558,7 +580,7 @@ def fit_scorecard(
             )
         training_scores = np.zeros(int(n_total), dtype=np.int64)
         for candidate, attribute in zip(kept, attributes, strict=True):
-            training_scores += attribute._points_table[candidate.codes]
+            training_scores += attribute.points_of(candidate.codes)
         tiers = list(zip(tier_names, _tier_cutoffs(training_scores, tier_shares), strict=True))
     scorecard = Scorecard(
         outcome=outcome,

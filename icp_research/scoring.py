@@ -198,6 +198,10 @@ class Attribute:
         self._points_table = np.array(list(self.points) + [self.neutral], dtype=np.int64)
         self._deviation = self._points_table - self.neutral
 
+    def points_of(self, codes: np.ndarray) -> np.ndarray:
+        """Points for level / bin codes as returned by :meth:`encode` (neutral code included)."""
+        return self._points_table[codes]
+
     @property
     def spread(self) -> int:
         """Points between this attribute's worst and best level."""
@@ -454,6 +458,23 @@ def _concat(*parts) -> np.ndarray:
     return out
 
 
+def combination_index(codes: np.ndarray, radix: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a code matrix: ``(combination of each row, distinct code rows)``.
+
+    ``codes[:, j]`` lies in ``0 .. radix[j] - 1``. Rows are packed into one integer key and
+    hashed (linear time) unless the keys would overflow 62 bits.
+    """
+    radix_arr = np.asarray(radix, dtype=np.int64)
+    if float(np.prod(radix_arr.astype(float))) < 2.0**62:
+        multiplier = np.concatenate([[1], np.cumprod(radix_arr[:-1])]).astype(np.int64)
+        keys = codes.astype(np.int64) @ multiplier
+        combo_of_row, unique_keys = pd.factorize(keys)
+        combos = (unique_keys[:, None] // multiplier[None, :]) % radix_arr[None, :]
+        return combo_of_row, combos
+    combos, combo_of_row = np.unique(codes, axis=0, return_inverse=True)
+    return combo_of_row.ravel(), combos
+
+
 def _combine_flags(n_rows: int, flag_sets: list) -> np.ndarray:
     """Join every row's flags with '; ' ('' when a row has none)."""
     out = np.full(n_rows, "", dtype=object)
@@ -493,10 +514,15 @@ class Scorecard:
     def __post_init__(self):
         self.tiers = [(str(name), _number(min_score)) for name, min_score in self.tiers]
         mins = [m for _, m in self.tiers]
-        if not self.tiers or any(a < b for a, b in zip(mins[:-1], mins[1:], strict=False)):
+        if (
+            not self.tiers
+            or any(a < b for a, b in zip(mins[:-1], mins[1:], strict=False))
+            or mins[-1] > 0
+        ):
             raise ConfigError(
                 "tiers must be (name, min_score) pairs from the best tier to the worst, "
-                f"with min_score not increasing; got {self.tiers}"
+                "min_score not increasing and the last tier starting at 0 so that every lead "
+                f"gets a tier; got {self.tiers}"
             )
 
     # -- reading -------------------------------------------------------------------------------
@@ -625,7 +651,7 @@ class Scorecard:
         out = {}
         for j, attribute in enumerate(self.attributes):
             attribute_codes, flags = attribute.encode(self._column(leads, attribute.name), n_rows)
-            attribute_points = attribute._points_table[attribute_codes]
+            attribute_points = attribute.points_of(attribute_codes)
             total += attribute_points
             codes[:, j] = attribute_codes
             flag_sets.extend(flags)
@@ -653,16 +679,8 @@ class Scorecard:
         if n_attributes == 0 or n_rows == 0:
             empty = np.full(n_rows, "", dtype=object)
             return empty, empty.copy()
-        radix = np.array([len(a.labels) + 1 for a in self.attributes], dtype=np.int64)
-        if float(np.prod(radix.astype(float))) < 2.0**62:
-            multiplier = np.concatenate([[1], np.cumprod(radix[:-1])]).astype(np.int64)
-            keys = codes.astype(np.int64) @ multiplier
-            combo_of_row, unique_keys = pd.factorize(keys)
-            combos = (unique_keys[:, None] // multiplier[None, :]) % radix[None, :]
-        else:
-            combos, combo_of_row = np.unique(codes, axis=0, return_inverse=True)
-            combo_of_row = combo_of_row.ravel()
-
+        radix = [len(a.labels) + 1 for a in self.attributes]
+        combo_of_row, combos = combination_index(codes, radix)
         deviations = np.column_stack(
             [a._deviation[combos[:, j]] for j, a in enumerate(self.attributes)]
         )
