@@ -425,6 +425,15 @@ def fit_scorecard(
     NotEnoughData
         When the outcome has fewer than 10 rows of either class, or no attribute carries
         evidence about it (a score would be noise).
+
+    Notes
+    -----
+    An attribute's *neutral* points are the training rows' average points on it (rounded to a
+    whole point); missing values, unreadable numbers and unseen categories score them, in
+    training as in scoring. The selection test treats rows as independent: when one account
+    has many deals it is optimistic, so fit on accounts, or on one row per account, where
+    possible. Attributes whose coefficient turns non-positive next to the others are dropped
+    (and listed in ``dropped``) rather than given points against their own rates.
     """
     categorical, numeric = list(categorical), list(numeric)
     if monotonic not in ("auto", True, False):
@@ -880,6 +889,8 @@ def validate_scorecard(
     if (~known).any():
         caveats.append(f"{int((~known).sum()):,} holdout rows with an unknown {outcome} left out.")
     one_class = events in (0, n)
+    if n == 0:
+        caveats.append(f"Not enough evidence: the holdout has no rows with a known {outcome}.")
     boot = None
     if cluster is not None:
         if cluster not in rows.columns:
@@ -920,7 +931,9 @@ def validate_scorecard(
         )
 
     # Ranking quality.
-    if one_class:
+    if n == 0:
+        auc_value = auc_low = auc_high = float("nan")
+    elif one_class:
         auc_value = auc_low = auc_high = float("nan")
         caveats.append(
             f"Not enough evidence: every holdout row has {outcome} = "

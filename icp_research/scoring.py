@@ -15,6 +15,38 @@ know nothing here" -- and is named in the row's ``flags``.
 
 Everything is vectorised (category codes, ``np.searchsorted``, ``take``); reason strings are
 built once per distinct combination of bins, so a million leads score in seconds.
+
+The stored form (``Scorecard.to_dict``, the ``scorecard`` and ``tiers`` entries of icp.json)
+---------------------------------------------------------------------------------------------
+``scorecard.format``
+    1. Readers refuse other versions rather than misread them.
+``scorecard.outcome``
+    The outcome the score was fitted on (``won``, ``retained`` ...).
+``scorecard.scale``
+    ``min`` / ``max``: the lowest and highest reachable totals (0 and 100);
+    ``log_odds_at_0`` and ``log_odds_per_point``: the fitted log-odds of the outcome at a score,
+    ``log_odds_at_0 + log_odds_per_point * score``.
+``scorecard.attributes[]``
+    ``name``, ``type`` (``numeric`` / ``categorical``), ``neutral_points`` (scored for missing,
+    unreadable or unseen values), ``weight`` (logistic coefficient on the weight of evidence),
+    ``evidence`` (``p_value`` / ``q_value`` of the association test; for numeric attributes
+    ``spearman_rho``, ``spearman_p`` and ``nonmonotone_p`` of the monotonicity check).
+    Numeric: ``edges`` (cut points), ``bins[]`` with ``label``, ``lower`` (inclusive, null =
+    no lower bound), ``upper`` (exclusive, null = none), ``points``, ``n`` and ``rate``
+    (training rows and their outcome rate); ``nonnegative`` (negative values are treated as
+    missing); ``observed_min`` / ``observed_max`` (training range; values beyond it score the
+    end bin and are flagged); ``monotone`` (``increasing`` / ``decreasing`` when bins were
+    merged to a monotone pattern, else null).
+    Categorical: ``levels[]`` with ``label``, ``points``, ``n``, ``rate``; the ``(other)`` level
+    lists its ``members`` (training's rare levels, scored as ``(other)``).
+``scorecard.dropped[]``
+    Attributes that got no points: ``name`` and ``reason``.
+``scorecard.training``
+    ``n``, ``events`` and ``rate`` of the training rows. ``scorecard.params``: the fitting
+    options. ``scorecard.caveats``: warnings that travel with the score.
+``tiers[]``
+    ``name`` and ``min_score``, best tier first; a lead is in the first tier whose
+    ``min_score`` it reaches, and the last tier starts at 0.
 """
 
 from __future__ import annotations

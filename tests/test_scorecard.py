@@ -418,3 +418,34 @@ def test_outcome_must_be_boolean(training):
         fit_scorecard(training.assign(won="maybe"), "won", categorical=["industry"])
     with pytest.raises(DataError, match="not found"):
         fit_scorecard(training, "won", categorical=["segment"])
+
+
+def test_empty_holdout_is_a_caveat_not_a_crash(scorecard, training):
+    result = validate_scorecard(scorecard, training.iloc[:0], "won")
+    assert result.n == 0 and np.isnan(result.auc)
+    assert any("no rows with a known won" in c for c in result.caveats)
+
+
+def test_rare_training_levels_score_as_other_and_odd_types_are_read(training):
+    deals = training.head(3000).copy()
+    deals.loc[deals.index[:4], "industry"] = "Aerospace"
+    card = fit_scorecard(deals, "won", categorical=["industry"], numeric=["employees"])
+    industry = attribute(card, "industry")
+    assert industry.other_members == ["Aerospace"]
+    leads = pd.DataFrame(
+        {
+            "Industry": ["aerospace", "Mining"],
+            "employees": pd.array(["2,500", "1e9"], dtype="string"),
+        }
+    )
+    scored = card.score(leads, points=True)
+    assert scored["points_industry"].iloc[0] == industry.points[industry.labels.index("(other)")]
+    assert "unseen" not in scored["flags"].iloc[0]
+    assert "industry 'Mining' unseen in training" in scored["flags"].iloc[1]
+    employees = attribute(card, "employees")
+    assert (
+        scored["points_employees"].iloc[0]
+        == employees.points[int(np.searchsorted(employees.edges, 2500, side="right"))]
+    )
+    assert "above the training range" in scored["flags"].iloc[1]
+    assert scored["points_employees"].iloc[1] == employees.points[-1]
