@@ -207,6 +207,12 @@ class CoxResult(Result):
 
 def _as_float(values, what: str) -> np.ndarray:
     series = pd.Series(values, copy=False)
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        # to_numeric would silently turn these into nanoseconds.
+        raise DataError(
+            f"{what} are dates or time spans, not numbers: convert them with "
+            "durations_from_dates() (or .dt.days for time spans)."
+        )
     if series.dtype == bool:
         return series.to_numpy(dtype=float)
     try:
@@ -630,8 +636,8 @@ class _Words:
         else:
             r = shown.iloc[0]
             lines.append(
-                f"Median time to {self.event_name}: {self.median_text(r)} "
-                f"(n={fmt_number(r['n'])}, {fmt_number(r['events'])} with {self.event_name})."
+                f"Median time to {self.event_name}: {self.median_text(r)}; "
+                f"{fmt_number(r['n'])} rows, {fmt_number(r['events'])} {self.event_name} events."
             )
         for key in horizon_times:
             slug = _slug(key)

@@ -236,6 +236,14 @@ def test_bad_event_codes_raise_a_data_error():
         kaplan_meier([1, 2, 3], [0, 1])
 
 
+def test_time_spans_and_nullable_flags():
+    with pytest.raises(DataError, match="durations_from_dates"):
+        kaplan_meier(pd.Series(pd.to_timedelta([1, 2], unit="D")), [1, 0])
+    flags = pd.Series([True, False, None, True], dtype="boolean")
+    result = kaplan_meier(pd.Series([1, 2, 3, 4], dtype="Int64"), flags, horizons=None)
+    assert result.summary.loc[0, "n"] == 3 and result.summary.loc[0, "events"] == 2
+
+
 def test_auto_horizons_follow_the_time_unit():
     time, event, _ = _case("ties")
     in_days = kaplan_meier(time * 30.4375, event, time_unit="days")
