@@ -413,7 +413,12 @@ def best_customers(facts: pd.DataFrame, metric: str = "arr", top_share: float = 
     """
     column = BEST_METRICS.get(metric, metric)
     is_customer = facts["is_customer"].astype(bool)
-    retained = facts.get("retained", pd.Series(True, index=facts.index)).fillna(True).astype(bool)
+    retained = (
+        facts.get("retained", pd.Series(True, index=facts.index))
+        .astype("boolean")
+        .fillna(True)
+        .astype(bool)
+    )
     values = pd.to_numeric(facts[column], errors="coerce")
     pool = values[is_customer & retained & values.notna()]
     flag = pd.Series(pd.NA, index=facts.index, dtype="boolean")

@@ -1,0 +1,213 @@
+"""Account and deal facts on small tables computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from icp_research.facts import account_facts, as_of_view, best_customers, deal_facts, size_segments
+
+T = pd.Timestamp
+
+
+@pytest.fixture
+def tables():
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C", "D", "E"],
+            "industry": ["SaaS", "Retail", "SaaS", "Retail", "SaaS"],
+            "employees": [150.0, 30.0, 5000.0, np.nan, 800.0],
+            "referral_source": ["Referral", "Inbound", "Customer referral", None, "Outbound"],
+            "created_at": [
+                T("2023-01-01"),
+                T("2023-02-01"),
+                T("2023-03-01"),
+                T("2023-04-01"),
+                T("2026-01-01"),
+            ],
+        }
+    )
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o2", "o3", "o4", "o5", "o6", "o7"],
+            "account_id": ["A", "A", "B", "C", "C", "D", "E"],
+            "stage": ["won", "lost", "won", "won", "open", "lost", "won"],
+            "created_at": [
+                T("2023-01-10"),
+                T("2023-06-01"),
+                T("2023-02-10"),
+                T("2023-03-10"),
+                T("2024-05-01"),
+                T("2023-04-10"),
+                T("2026-01-10"),
+            ],
+            "closed_at": [
+                T("2023-02-09"),
+                T("2023-07-01"),
+                T("2023-03-12"),
+                T("2023-06-08"),
+                pd.NaT,
+                T("2023-05-10"),
+                T("2026-02-01"),
+            ],
+            "amount": [12000.0, 5000.0, 2400.0, 50000.0, 10000.0, 3000.0, 9000.0],
+            "loss_reason": [None, "No decision", None, None, None, "Price", None],
+        }
+    )
+    subscriptions = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "B", "C"],
+            "start_date": [T("2023-02-09"), T("2024-02-09"), T("2023-03-12"), T("2023-06-08")],
+            "end_date": [T("2024-02-09"), pd.NaT, T("2024-03-12"), pd.NaT],
+            "arr": [12000.0, 18000.0, 2400.0, 50000.0],
+        }
+    )
+    churn = pd.DataFrame(
+        {"account_id": ["B"], "churned_at": [T("2024-03-01")], "reason": ["Price"]}
+    )
+    nps = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "C"],
+            "date": [T("2023-06-01"), T("2024-06-01"), T("2024-01-01")],
+            "score": [7.0, 10.0, 3.0],
+        }
+    )
+    return {
+        "accounts": accounts,
+        "opportunities": opportunities,
+        "subscriptions": subscriptions,
+        "churn_events": churn,
+        "nps": nps,
+    }
+
+
+def test_account_facts_hand_computed(tables):
+    facts = account_facts(tables, "2024-12-31").set_index("account_id")
+    # E was created after the as-of date: it does not exist yet.
+    assert list(facts.index) == ["A", "B", "C", "D"]
+    assert facts["is_customer"].tolist() == [True, True, True, False]
+    assert facts.loc["A", "arr_current"] == 18000
+    assert facts.loc["A", "arr_initial"] == 12000
+    assert facts.loc["A", "arr_12m_ago"] == 12000  # 2023-12-31: the first subscription was active
+    assert facts.loc["A", "nrr"] == pytest.approx(1.5)
+    assert facts.loc["A", "expansion"] == 6000
+    assert facts.loc["A", "arr_peak"] == 18000  # the renewal on 2024-02-09 is not double counted
+    # Realised revenue: 12,000 for one year + 18,000 x (2024-02-09 .. 2024-12-31) / 365.25.
+    assert facts.loc["A", "realised_revenue"] == pytest.approx(
+        12000 * 365 / 365.25 + 18000 * 326 / 365.25
+    )
+    assert (
+        facts.loc["B", "churned"]
+        and not facts.loc["A", "churned"]
+        and not facts.loc["C", "churned"]
+    )
+    assert facts.loc["B", "churned_at"] == T("2024-03-01")  # the churn event, not the end date
+    assert facts.loc["B", "churn_reason"] == "Price"
+    assert facts.loc["B", "tenure_days"] == (T("2024-03-01") - T("2023-03-12")).days
+    assert facts.loc["A", "tenure_days"] == (T("2024-12-31") - T("2023-02-09")).days
+    assert not facts.loc["B", "early_churn"]  # 355 days > 6 months
+    assert facts.loc["A", "deals_won"] == 1 and facts.loc["A", "deals_lost"] == 1
+    assert facts.loc["A", "win_rate"] == 0.5
+    assert facts.loc["A", "no_decision_losses"] == 1
+    assert facts.loc["C", "deals_open"] == 1
+    assert facts.loc["C", "median_sales_cycle_days"] == 90
+    assert facts.loc["A", "nps_mean"] == 8.5 and facts.loc["A", "nps_latest"] == 10
+    assert facts["referred"].tolist()[:3] == [True, False, True] and pd.isna(
+        facts.loc["D", "referred"]
+    )
+    assert facts["size_segment"].astype(object).tolist()[:3] == ["SMB", "SMB", "Enterprise"]
+    assert facts.loc["D", "retained"] is pd.NA
+    # CLV: churn hazard = 1 churn over the customers' summed tenure, lifetime capped at 5 years.
+    exposure = facts.loc[["A", "B", "C"], "tenure_days"].sum() / 365.25
+    lifetime = min(1 / (1 / exposure), 5.0)
+    assert facts.loc["C", "clv"] == pytest.approx(
+        facts.loc["C", "realised_revenue"] + 50000 * lifetime
+    )
+    assert facts.loc["B", "clv"] == pytest.approx(facts.loc["B", "realised_revenue"])
+
+
+def test_as_of_hides_the_future(tables):
+    early = account_facts(tables, "2023-05-31").set_index("account_id")
+    # On 2023-05-31, C's deal was still open and B's churn had not happened.
+    assert not early.loc["C", "is_customer"]
+    assert early.loc["C", "deals_open"] == 1 and early.loc["C", "deals_won"] == 0
+    assert not early.loc["B", "churned"] and early.loc["B", "arr_current"] == 2400
+    assert (
+        early.loc["A", "deals_lost"] == 0 and early.loc["A", "deals_open"] == 0
+    )  # o2 not created yet
+    view = as_of_view(tables, "2023-05-31")
+    assert set(view["opportunities"]["opportunity_id"]) == {"o1", "o3", "o4", "o6"}
+    assert view["opportunities"].set_index("opportunity_id").loc["o4", "stage"] == "open"
+    # Adding data after the date changes nothing about that date.
+    later = {k: v.copy() for k, v in tables.items()}
+    later["opportunities"] = pd.concat(
+        [
+            later["opportunities"],
+            pd.DataFrame(
+                {
+                    "opportunity_id": ["o9"],
+                    "account_id": ["D"],
+                    "stage": ["won"],
+                    "created_at": [T("2023-06-02")],
+                    "closed_at": [T("2023-07-01")],
+                    "amount": [1.0],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    later["churn_events"] = pd.concat(
+        [
+            later["churn_events"],
+            pd.DataFrame({"account_id": ["A"], "churned_at": [T("2023-06-15")]}),
+        ]
+    )
+    pd.testing.assert_frame_equal(
+        account_facts(later, "2023-05-31"), account_facts(tables, "2023-05-31")
+    )
+
+
+def test_best_customers_top_share_of_retained():
+    facts = pd.DataFrame(
+        {
+            "is_customer": [True] * 10 + [False],
+            "retained": [True] * 9 + [False, pd.NA],
+            "arr_current": [100, 90, 80, 70, 60, 50, 40, 30, 20, 500, np.nan],
+        }
+    )
+    flag = best_customers(facts, "arr", 0.2)
+    # Top 20% of the 9 retained customers = ceil(1.8) = 2; the churned 500 is not eligible.
+    assert flag.tolist()[:10] == [True, True] + [False] * 8
+    assert flag.iloc[10] is pd.NA
+
+
+def test_bookings_basis_without_subscriptions(tables):
+    no_subs = {k: v for k, v in tables.items() if k not in ("subscriptions", "churn_events")}
+    facts = account_facts(no_subs, "2024-12-31").set_index("account_id")
+    assert facts.attrs["revenue_basis"] == "bookings"
+    assert facts.loc["C", "is_customer"] and facts.loc["C", "customer_since"] == T("2023-06-08")
+    assert facts.loc["A", "realised_revenue"] == 12000
+    assert facts["churned"].isna().all()
+
+
+def test_deal_facts_censor_open_deals(tables):
+    deals = deal_facts(tables, "2024-06-30").set_index("opportunity_id")
+    assert deals.loc["o5", "cycle_days"] == (T("2024-06-30") - T("2024-05-01")).days
+    assert deals.loc["o5", "won"] is pd.NA and not deals.loc["o5", "is_closed"]
+    assert deals.loc["o1", "cycle_days"] == 30 and deals.loc["o1", "won"]
+    assert deals.loc["o2", "no_decision"] and not deals.loc["o6", "no_decision"]
+    assert deals.loc["o1", "industry"] == "SaaS"
+    assert deals.loc["o4", "created_quarter"] == "2023Q1"
+
+
+def test_size_segments_bounds():
+    seg = size_segments(pd.Series([10, 199, 200, 1999, 2000, np.nan]))
+    assert seg.astype(object).tolist()[:5] == [
+        "SMB",
+        "SMB",
+        "Mid-market",
+        "Mid-market",
+        "Enterprise",
+    ]
+    assert pd.isna(seg.iloc[5])
