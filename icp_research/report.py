@@ -347,9 +347,7 @@ def write_json(obj, path: str | Path) -> Path:
     """Write JSON atomically, sorted keys, NaN as null."""
     import json
 
-    return write_text(
-        json.dumps(_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n", path
-    )
+    return write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n", path)
 
 
 def _jsonable(obj):

@@ -461,17 +461,15 @@ def _execute_one(
 
 
 def _failed_cell_number(output: Path, exc) -> int | None:
-    """1-based index of the failing code cell among the notebook's code cells."""
+    """The failing cell as papermill numbers it ("In [N]"), the same number the report shows."""
     import nbformat
+
+    from .render import notebook_failure
 
     if not output.exists():
         return getattr(exc, "exec_count", None)
-    nb = nbformat.read(output, as_version=4)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    for number, cell in enumerate(code_cells, start=1):
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            return number
-    return getattr(exc, "exec_count", None)
+    failure = notebook_failure(nbformat.read(output, as_version=4))
+    return failure.cell if failure else getattr(exc, "exec_count", None)
 
 
 def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progress) -> None:
