@@ -59,14 +59,21 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "nrr": ("ratio", "net revenue retention: ARR now / ARR 365 days ago, for accounts paying then"),
     "expansion": ("money/year", "arr_current - arr_initial for retained customers"),
     "retained": ("flag", "customer that has not churned"),
-    "deals_won": ("count", "won deals closed by the as-of date"),
-    "deals_lost": ("count", "lost deals closed by the as-of date"),
-    "deals_open": ("count", "deals open on the as-of date"),
-    "win_rate": ("fraction", "deals_won / (deals_won + deals_lost)"),
+    "deals_won": (
+        "count",
+        "won new-business deals closed by the as-of date (all deals when there is no type)",
+    ),
+    "deals_lost": ("count", "lost new-business deals closed by the as-of date"),
+    "deals_open": ("count", "new-business deals open on the as-of date"),
+    "win_rate": ("fraction", "deals_won / (deals_won + deals_lost), new business only"),
+    "expansion_deals_won": ("count", "won expansion / renewal deals"),
     "no_decision_losses": ("count", "lost deals whose loss reason is 'no decision'"),
-    "avg_deal_size": ("money", "mean amount of won deals"),
-    "won_amount": ("money", "total amount of won deals"),
-    "median_sales_cycle_days": ("days", "median days from created_at to closed_at of won deals"),
+    "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),
+    "won_amount": ("money", "total amount of won new-business deals"),
+    "median_sales_cycle_days": (
+        "days",
+        "median days from created_at to closed_at of won new-business deals",
+    ),
     "nps_mean": ("score", "mean NPS response (0-10)"),
     "nps_latest": ("score", "latest NPS response (0-10)"),
     "nps_responses": ("count", "NPS responses"),
@@ -236,7 +243,11 @@ def account_facts(
             else np.nan
         )
         facts["arr_peak"] = np.nan
-        facts["realised_revenue"] = facts.get("won_amount", np.nan)
+        facts["realised_revenue"] = (
+            won.groupby("account_id")["amount"].sum().reindex(ids, fill_value=0.0)
+            if "amount" in won
+            else np.nan
+        )
         facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
         facts["churned_at"] = pd.NaT
     else:
@@ -332,7 +343,21 @@ def account_facts(
     return facts.reset_index(drop=True)
 
 
+def new_business(deals: pd.DataFrame) -> pd.DataFrame:
+    """Deals that try to win a new customer (``type`` new or unknown).
+
+    Expansion and renewal deals are only open to existing customers and win far more often;
+    mixing them in would make every customer look like a strong winner by construction.
+    Without a ``type`` column every deal counts as new business.
+    """
+    if "type" not in deals or not (deals["type"] == "new").any():
+        return deals
+    return deals[deals["type"].isna() | (deals["type"] == "new")]
+
+
 def _deal_stats(deals: pd.DataFrame, ids) -> pd.DataFrame:
+    all_deals = deals
+    deals = new_business(deals)
     stage = deals["stage"]
     won = deals[stage == "won"]
     lost = deals[stage == "lost"]
@@ -356,8 +381,12 @@ def _deal_stats(deals: pd.DataFrame, ids) -> pd.DataFrame:
     cycle = (won["closed_at"] - won["created_at"]).dt.days
     cycle = cycle.where(cycle >= 0)
     stats["median_sales_cycle_days"] = cycle.groupby(won[by]).median().reindex(ids)
-    stats["first_won_at"] = won.groupby(by)["closed_at"].min().reindex(ids)
-    stats["first_deal_at"] = deals.groupby(by)["created_at"].min().reindex(ids)
+    all_won = all_deals[all_deals["stage"] == "won"]
+    stats["first_won_at"] = all_won.groupby(by)["closed_at"].min().reindex(ids)
+    stats["first_deal_at"] = all_deals.groupby(by)["created_at"].min().reindex(ids)
+    if len(all_deals) != len(deals):
+        other = all_won[~all_won.index.isin(deals.index)]
+        stats["expansion_deals_won"] = other.groupby(by).size().reindex(ids, fill_value=0)
     return stats
 
 
@@ -437,7 +466,8 @@ def deal_facts(
 ) -> pd.DataFrame:
     """One row per deal as of ``as_of``, with the account's attributes joined.
 
-    Columns added: ``won`` (nullable boolean; <NA> while open), ``is_closed``, ``cycle_days``
+    Columns added: ``is_new_business`` (see :func:`new_business`), ``won`` (nullable
+    boolean; <NA> while open), ``is_closed``, ``cycle_days``
     (created to closed, or to ``as_of`` for open deals, which are right-censored),
     ``no_decision`` (lost with a 'no decision' reason), ``created_quarter`` and
     ``closed_quarter`` ('2026Q3').
@@ -448,6 +478,7 @@ def deal_facts(
     if deals is None:
         return pd.DataFrame()
     deals = deals.copy()
+    deals["is_new_business"] = deals.index.isin(new_business(deals).index)
     deals["is_closed"] = deals["stage"].isin(["won", "lost"])
     deals["won"] = (deals["stage"] == "won").astype("boolean").where(deals["is_closed"], pd.NA)
     end = deals["closed_at"].where(deals["is_closed"], as_of)

@@ -166,11 +166,16 @@ def ensure_kernel() -> str:
                     "-f",
                     "{connection_file}",
                     # The kernel only listens on localhost; its TCP warning is noise here.
-                    "--IPKernelApp.log_level=ERROR",
+                    "--IPKernelApp.log_level=CRITICAL",
                 ],
                 "display_name": "Python (icp-research)",
                 "language": "python",
                 "env": {
+                    # The kernel imports the very icp_research that runs it, installed or not.
+                    "PYTHONPATH": os.pathsep.join(
+                        [str(Path(__file__).resolve().parent.parent)]
+                        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                    ),
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                     "PYTHONWARNINGS": "ignore",
