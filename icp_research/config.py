@@ -284,7 +284,11 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
                 continue
             target[key] = value
     problems.extend(_check_analysis(cfg, label))
-    cfg.codebook = dict(raw.get("codebook", {}) or {})
+    codebook = raw.get("codebook", {}) or {}
+    from .codebook import codebook_problems
+
+    problems.extend(codebook_problems(codebook, label))
+    cfg.codebook = dict(codebook) if isinstance(codebook, dict) else {}
 
     if problems:
         raise ConfigError(problems[0], problems)
