@@ -66,6 +66,7 @@ _NO_SPACE_SCRIPTS = (
 )
 _NO_SPACE_CHAR = re.compile(f"[{_NO_SPACE_SCRIPTS}]")
 _NO_SPACE_RUN = re.compile(f"([{_NO_SPACE_SCRIPTS}]+)")
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 _COMBINING_ACCENTS = re.compile("[\u0300-\u036f]")
 _SEPARATORS = re.compile(r"[\W_]+")
 
@@ -84,7 +85,8 @@ DEFAULT_CODEBOOK: dict[str, list[str]] = {
     "budget_cuts": [
         "budget cut*", "budget freeze", "budget was cut", "budget got cut", "spending freeze",
         "cost-saving", "cost saving*", "cost cutting", "cut costs", "tools cut",
-        r"regex:\bno budget\b(?! owner| holder)",
+        "no budget this year", "no budget left", "no budget for", "no budget available",
+        "no more budget", "lost budget", "lost their budget", "lost our budget",
         "budgetkurzung*", "sparmassnahme*", "recorte* de presupuesto", "sin presupuesto",
         "coupes budgetaires", "pas de budget", "予算削減", "予算カット",
     ],
@@ -106,10 +108,11 @@ DEFAULT_CODEBOOK: dict[str, list[str]] = {
         "nobody owns", "no one owned", "no one owns", "nobody really owns",
         "no one had time", "no time to run", "no one picked it up", "admin left",
         "champion left", "part-time admin", "low adoption", "adoption is low",
-        r"regex:\b(?:no|nobody|no one|lack\w*|without)\b(?: (?!budget\b)\w+){0,4} own(?:er|ers|ed|s|ership)?\b",
-        r"regex:\b(?:niemand|kein\w*)\b(?: \w+){0,5} verantwortlich",
-        r"regex:\bnadie\b(?: \w+){0,5} responsable",
-        r"regex:\b(?:personne|aucun)\b(?: \w+){0,5} responsable",
+        "no one on our side owned", "nobody on our side owned",
+        "no clear owner", "no dedicated owner", "without an owner", "lacked an owner",
+        "lack of ownership", "no ownership", "owner left", "nobody used it", "no one used it",
+        r"regex:\b(?:niemand|kein\w*)\b(?: \w+){0,5} (?:verantwortlich|zustandig)\b"
+        r"|\bnadie\b(?: \w+){0,5} responsable|\b(?:personne|aucun)\b(?: \w+){0,5} responsable",
         "担当者がいな", "担当者不在", "担当不在",
     ],
     "dedicated_owner": [
@@ -145,7 +148,8 @@ DEFAULT_CODEBOOK: dict[str, list[str]] = {
         "missing feature*", "needed feature*", "feature request*", "feature gap*",
         "lack* feature*", "features you don't have", "don't support", "doesn't support",
         "not supported", "no support for", "on-prem*", "roadmap",
-        r"regex:\bmissing\b(?! integration)",
+        "missing functionality", "missing capabilit*", "missing support", "missing option*",
+        "missing multi*", "missing report*", "missing module*", "is missing", "are missing",
         "fehlende funktion*", "funktion fehlt", "falta* funcionalidad*",
         "fonctionnalite* manquante*", "機能不足", "機能がな",
     ],
@@ -209,6 +213,9 @@ def normalise_text(texts) -> pd.Series:
 
 
 def _normalise_one(text: str, strip: bool = True) -> str:
+    if text.isascii():  # the common case: no width forms, accents or unspaced scripts
+        text = _SEPARATORS.sub(" ", text.lower())
+        return text.strip() if strip else text
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _COMBINING_ACCENTS.sub("", unicodedata.normalize("NFD", text))
     text = unicodedata.normalize("NFC", text)
@@ -218,28 +225,64 @@ def _normalise_one(text: str, strip: bool = True) -> str:
     return text.strip() if strip else text
 
 
-def _keyword_regex(keyword: str) -> str:
-    """Regex for one keyword or phrase: whole words, ``*`` = the rest of a word."""
+def _keyword_parts(keyword: str) -> tuple[str, str, str]:
+    """``(left boundary, body, right boundary)`` of a keyword's regex: whole words, ``*`` = the
+    rest of a word; no boundary on the side of an unspaced script or a wildcard."""
     pieces = []
     for part in keyword.split("*"):
         words = _normalise_one(part, strip=False)
         pieces.append(" ".join(re.escape(w) for w in words.split(" ")))
-    body = r"\w*".join(pieces)
-    body = re.sub(" +", " ", body).strip()
+    body = re.sub(" +", " ", r"\w*".join(pieces)).strip()
     plain = _normalise_one(keyword.replace("*", " "))
-    left = "" if not plain or _NO_SPACE_CHAR.match(plain[0]) else r"(?<!\w)"
+    left = (
+        ""
+        if not plain or keyword.lstrip().startswith("*") or _NO_SPACE_CHAR.match(plain[0])
+        else r"(?<!\w)"
+    )
     right = (
         ""
         if not plain or keyword.rstrip().endswith("*") or _NO_SPACE_CHAR.match(plain[-1])
         else r"(?!\w)"
     )
-    if keyword.lstrip().startswith("*"):
-        left = ""
-    return f"{left}{body}{right}"
+    return left, body, right
+
+
+def _keyword_regex(keyword: str) -> str:
+    """Regex for one keyword or phrase (see :func:`_keyword_parts`)."""
+    return "".join(_keyword_parts(keyword))
+
+
+def _keyword_tokens(keyword: str) -> list[tuple[str, bool]] | None:
+    """A keyword as normalised tokens ``(text, is_prefix)``, or None when token lookups cannot
+    express it (unspaced scripts, a wildcard inside a word or at the start of a phrase)."""
+    plain = _normalise_one(keyword.replace("*", " "))
+    if not plain or _NO_SPACE_CHAR.search(plain):
+        return None
+    tokens = []
+    for word in keyword.split():
+        stem = word[:-1] if word.endswith("*") else word
+        if "*" in stem:
+            return None
+        parts = _normalise_one(stem).split(" ")
+        tokens.extend((part, False) for part in parts[:-1])
+        tokens.append((parts[-1], word.endswith("*")))
+    if any(not text for text, _ in tokens):
+        return None
+    return tokens
 
 
 # ---------------------------------------------------------------------------------------------
 # The codebook
+
+
+def _continues(tokens: list[str], i: int, rest) -> bool:
+    """Whether the words after ``tokens[i]`` are ``rest`` (exact words or word prefixes)."""
+    if i + len(rest) >= len(tokens):
+        return False
+    return all(
+        tokens[i + 1 + k].startswith(word) if is_prefix else tokens[i + 1 + k] == word
+        for k, (word, is_prefix) in enumerate(rest)
+    )
 
 
 class Codebook:
@@ -262,19 +305,82 @@ class Codebook:
         self.rules: dict[str, tuple[str, ...]] = {
             str(theme).strip(): tuple(theme_rules) for theme, theme_rules in rules.items()
         }
-        self._patterns: dict[str, list[re.Pattern]] = {}
-        for theme, theme_rules in self.rules.items():
-            keywords = [r for r in theme_rules if not r.startswith(REGEX_PREFIX)]
-            patterns = [
-                re.compile(r[len(REGEX_PREFIX) :], re.IGNORECASE)
-                for r in theme_rules
-                if r.startswith(REGEX_PREFIX)
-            ]
-            if keywords:
-                # Longest first, so that a phrase wins over a word it starts with.
-                ordered = sorted({_keyword_regex(k) for k in keywords}, key=len, reverse=True)
-                patterns.insert(0, re.compile("|".join(f"(?:{k})" for k in ordered)))
-            self._patterns[theme] = patterns
+        self._compile()
+
+    def _compile(self) -> None:
+        """Index the rules for one pass over the texts.
+
+        Normalised texts are words separated by single spaces, so a keyword or phrase matches
+        whole words exactly when its words appear in a row: that is a dictionary lookup per
+        word of the text, not a regular-expression search per rule. Wildcards at the end of a
+        word are prefix checks; keywords in unspaced scripts are substring checks; everything
+        else (and every ``regex:`` rule) stays a regular expression, one per theme.
+        """
+        self._phrases: dict[str, list[tuple[tuple[tuple[str, bool], ...], int]]] = {}
+        self._prefixes: list[tuple[str, tuple[tuple[str, bool], ...], int]] = []
+        self._substrings: list[tuple[str, int]] = []
+        self._regexes: list[tuple[re.Pattern, int]] = []
+        for index, theme_rules in enumerate(self.rules.values()):
+            branches = []
+            for rule in theme_rules:
+                if rule.startswith(REGEX_PREFIX):
+                    pattern = rule[len(REGEX_PREFIX) :]
+                    # Global inline flags must open a pattern, so such a rule stands alone.
+                    if _GLOBAL_FLAGS.match(pattern):
+                        self._regexes.append((re.compile(pattern, re.IGNORECASE), index))
+                    else:
+                        branches.append(f"(?:{pattern})")
+                    continue
+                tokens = _keyword_tokens(rule)
+                plain = _normalise_one(rule.replace("*", " "))
+                if tokens is not None and tokens[0][1]:
+                    self._prefixes.append((tokens[0][0], tuple(tokens[1:]), index))
+                elif tokens is not None:
+                    rest = tuple(tokens[1:])
+                    self._phrases.setdefault(tokens[0][0], []).append((rest, index))
+                elif "*" not in rule and _NO_SPACE_CHAR.match(plain) and " " not in plain:
+                    self._substrings.append((plain, index))
+                else:
+                    branches.append(_keyword_regex(rule))
+            if branches:
+                self._regexes.append((re.compile("|".join(branches), re.IGNORECASE), index))
+        self._first_words = frozenset(self._phrases)
+        prefixes = sorted({p for p, _, _ in self._prefixes}, key=lambda p: (-len(p), p))
+        self._prefix_regex = (
+            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, prefixes)) + ")")
+            if prefixes
+            else None
+        )
+
+    def _themes_of(self, text: str) -> set[int]:
+        """Indexes of the themes a normalised text mentions."""
+        found: set[int] = set()
+        if not text:
+            return found
+        tokens = text.split(" ")
+        starts = self._first_words.intersection(tokens)
+        if starts:
+            for i, token in enumerate(tokens):
+                if token in starts:
+                    for rest, index in self._phrases[token]:
+                        if index not in found and _continues(tokens, i, rest):
+                            found.add(index)
+        if self._prefix_regex is not None:
+            for match in self._prefix_regex.finditer(text):
+                i = text.count(" ", 0, match.start())
+                for prefix, rest, index in self._prefixes:
+                    if (
+                        index not in found
+                        and tokens[i].startswith(prefix)
+                        and _continues(tokens, i, rest)
+                    ):
+                        found.add(index)
+        if self._substrings and not text.isascii():
+            found.update(i for s, i in self._substrings if s in text)
+        for pattern, index in self._regexes:
+            if index not in found and pattern.search(text):
+                found.add(index)
+        return found
 
     def __repr__(self) -> str:
         return f"<Codebook: {len(self.rules)} themes, {sum(map(len, self.rules.values()))} rules>"
@@ -292,13 +398,13 @@ class Codebook:
         series = pd.Series(texts, copy=False)
         normalised = normalise_text(series)
         codes, uniques = pd.factorize(normalised, use_na_sentinel=True)
-        distinct = pd.Series(uniques, dtype="string")
-        coded = {}
-        for theme, patterns in self._patterns.items():
-            hit = np.zeros(len(distinct), dtype=bool)
-            for pattern in patterns:
-                hit |= distinct.str.contains(pattern, regex=True, na=False).to_numpy(dtype=bool)
-            coded[theme] = np.where(codes >= 0, hit[np.where(codes >= 0, codes, 0)], False)
+        # One row per distinct text, plus a last row (mentions nothing) for missing texts.
+        hits = np.zeros((len(uniques) + 1, len(self.rules)), dtype=bool)
+        for row, text in enumerate(uniques):
+            for index in self._themes_of(text):
+                hits[row, index] = True
+        hits = hits[np.where(codes >= 0, codes, len(uniques))]
+        coded = {theme: hits[:, k] for k, theme in enumerate(self.rules)}
         return pd.DataFrame(coded, index=series.index, columns=self.themes, dtype=bool)
 
     def explain(self, text: str) -> dict[str, list[str]]:
