@@ -32,7 +32,7 @@ import pandas as pd
 from .binning import MISSING, OTHER, pool_rare_levels
 from .codebook import Codebook, normalise_text, redact, theme_label
 from .facts import survey_columns
-from .report import fmt_p, fmt_pct, fmt_ratio
+from .report import fmt_p, fmt_pct, fmt_rate_ci, fmt_ratio
 from .result import Result
 from .stats import (
     adjust_pvalues,
@@ -72,6 +72,12 @@ BUYING_COMMITTEE_COLUMNS = [
     "cycle_ci_high", "cycle_p_value", "cycle_q_value",
 ]  # fmt: skip
 
+SHORT_OUTCOME_LABELS = {
+    "churned": "churned",
+    "best_customer": "best customer",
+    "won": "won deal",
+    "no_decision": "no-decision loss",
+}
 OUTCOME_LABELS = {
     "churned": "churned (vs retained customers)",
     "best_customer": "best customer (vs other customers)",
@@ -94,6 +100,191 @@ class VoiceOfCustomer(Result):
     committee: Result | None = None
     takeaways: list[str] = field(default_factory=list)
     codebook: Codebook | None = None
+    # part ("themes", "survey", "committee") -> why it could not be computed
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def has(self, part: str) -> bool:
+        """True when ``part`` (themes, survey, committee) was computed."""
+        return part not in self.missing
+
+    # Tables for readers: formatted text, one idea per table (the CSV artifacts hold numbers).
+
+    def theme_table(self) -> pd.DataFrame:
+        """Share of notes mentioning each theme, per source, with 95% intervals."""
+        if not self.has("themes"):
+            return pd.DataFrame()
+        frequencies = self.themes.tables["frequencies"]
+        overall = frequencies[frequencies["segment_by"] == ALL]
+        sources = [ALL] + sorted(s for s in overall["source"].unique() if s != ALL)
+        order = (
+            overall[overall["source"] == ALL]
+            .assign(_uncoded=lambda f: f["theme"] == UNCODED)
+            .sort_values(["_uncoded", "share"], ascending=[True, False])["theme"]
+            .tolist()
+        )
+        table = pd.DataFrame({"theme": [theme_label(t) if t != UNCODED else t for t in order]})
+        for source in sources:
+            part = overall[overall["source"] == source].set_index("theme").reindex(order)
+            notes = int(part["notes"].iloc[0])
+            name = "All notes" if source == ALL else _source_words(source)
+            table[f"{name} (n={notes:,})"] = [
+                fmt_rate_ci(r.share, r.ci_low, r.ci_high) for r in part.itertuples()
+            ]
+        return table
+
+    def theme_test_table(self) -> pd.DataFrame:
+        """Each theme against each outcome: rates with and without it, ratio, q-value."""
+        if not self.has("themes") or self.themes.tables["tests"].empty:
+            return pd.DataFrame()
+        tests = self.themes.tables["tests"]
+        order = {name: k for k, name in enumerate(OUTCOME_LABELS)}
+        tests = tests.assign(_order=tests["outcome"].map(order)).sort_values(
+            ["_order", "q_value"], kind="stable"
+        )
+        return pd.DataFrame(
+            {
+                "outcome": tests["outcome"].map(SHORT_OUTCOME_LABELS),
+                "theme": tests["label"],
+                "mentioned by": [
+                    f"{fmt_pct(r.theme_share_outcome)} vs {fmt_pct(r.theme_share_rest)}"
+                    for r in tests.itertuples()
+                ],
+                "outcome rate with theme": [
+                    f"{fmt_pct(r.rate_with)} of {r.n_with:,} {_units(r)}"
+                    for r in tests.itertuples()
+                ],
+                "without": [
+                    f"{fmt_pct(r.rate_without)} of {r.n_without:,}" for r in tests.itertuples()
+                ],
+                "ratio (95% CI)": [
+                    f"{fmt_ratio(r.effect)} ({fmt_ratio(r.ci_low)}–{fmt_ratio(r.ci_high)})"
+                    for r in tests.itertuples()
+                ],
+                "q_value": tests["q_value"],
+                "significant": tests["significant"].astype(bool),
+            }
+        )
+
+    def segment_table(self, max_rows: int = 20) -> pd.DataFrame:
+        """Segments whose notes mention a theme significantly more often than other accounts."""
+        if not self.has("themes"):
+            return pd.DataFrame()
+        frequencies = self.themes.tables["frequencies"]
+        rows = frequencies[
+            frequencies["significant"]
+            & (frequencies["account_share"] > frequencies["account_share_rest"])
+        ].sort_values("q_value")
+        return pd.DataFrame(
+            {
+                "notes": rows["source"].map(_source_words),
+                "segment": rows["segment_by"] + " = " + rows["segment"],
+                "theme": rows["label"],
+                "accounts of the segment mentioning it": [
+                    f"{fmt_pct(r.account_share)} of {r.accounts:,}" for r in rows.itertuples()
+                ],
+                "other accounts": rows["account_share_rest"].map(fmt_pct),
+                "q_value": rows["q_value"],
+            }
+        ).head(max_rows)
+
+    def survey_table(self, per_outcome: int = 8) -> pd.DataFrame:
+        """Survey answers by outcome (significant ones first, then the closest calls): share
+        of each group giving the answer, ratio of outcome rates, q-value."""
+        if not self.has("survey") or self.survey.summary.empty:
+            return pd.DataFrame()
+        table = (
+            self.survey.summary.sort_values(
+                ["outcome", "significant", "q_value"], ascending=[True, False, True]
+            )
+            .groupby("outcome", sort=False)
+            .head(per_outcome)
+        )
+        return pd.DataFrame(
+            {
+                "group": table["outcome"].map(_outcome_group),
+                "question": table["question"],
+                "answer": table["answer"],
+                "share of the group": table["answer_share_outcome"].map(fmt_pct),
+                "of the rest": table["answer_share_rest"].map(fmt_pct),
+                "ratio (95% CI)": [
+                    f"{fmt_ratio(r.effect)} ({fmt_ratio(r.ci_low)}–{fmt_ratio(r.ci_high)})"
+                    for r in table.itertuples()
+                ],
+                "q_value": table["q_value"],
+                "significant": table["significant"].astype(bool),
+            }
+        )
+
+    def committee_table(self) -> pd.DataFrame:
+        """New-business win rate per buying-committee signal and level, with clustered
+        intervals, the ratio to the comparison deals and the q-value."""
+        if not self.has("committee"):
+            return pd.DataFrame()
+        table = self.committee.summary
+        return pd.DataFrame(
+            {
+                "signal": table["label"],
+                "level": table["level"],
+                "closed deals": table["deals"],
+                "win rate (95% CI)": [
+                    fmt_rate_ci(r.win_rate, r.win_rate_ci_low, r.win_rate_ci_high)
+                    for r in table.itertuples()
+                ],
+                "compared with": table["win_rate_rest"].map(fmt_pct),
+                "ratio (95% CI)": [
+                    ""
+                    if pd.isna(r.effect)
+                    else f"{fmt_ratio(r.effect)} ({fmt_ratio(r.ci_low)}–{fmt_ratio(r.ci_high)})"
+                    for r in table.itertuples()
+                ],
+                "q_value": table["q_value"],
+            }
+        )
+
+    def cycle_table(self) -> pd.DataFrame:
+        """Median sales cycle per buying-committee signal and level (Kaplan-Meier, open deals
+        censored), with the log-rank q-value of the signal."""
+        if not self.has("committee"):
+            return pd.DataFrame()
+        table = self.committee.summary
+        return pd.DataFrame(
+            {
+                "signal": table["label"],
+                "level": table["level"],
+                "deals": table["cycle_deals"],
+                "still open": table["open_deals"],
+                "median cycle, days (95% CI)": [
+                    _fmt_days(r.median_cycle_days, r.cycle_ci_low, r.cycle_ci_high)
+                    for r in table.itertuples()
+                ],
+                "cycle_q_value": table["cycle_q_value"],
+            }
+        )
+
+    def uncoded_terms_sentence(self) -> str:
+        """The words that recur in uncoded notes, with how many notes hold each."""
+        if not self.has("themes") or self.themes.tables["uncoded_terms"].empty:
+            return ""
+        terms = self.themes.tables["uncoded_terms"]
+        listed = ", ".join(f"{r.term} ({r.notes:,})" for r in terms.itertuples())
+        return f"Words that recur in uncoded notes (notes holding each): {listed}."
+
+    def uncoded_sentence(self) -> str:
+        """How much the codebook left uncoded, per source, in words."""
+        if not self.has("themes"):
+            return ""
+        frequencies = self.themes.tables["frequencies"]
+        rows = frequencies[(frequencies["segment_by"] == ALL) & (frequencies["theme"] == UNCODED)]
+        parts = [
+            f"{fmt_pct(r.share)} of {_source_words(r.source).lower() if r.source != ALL else 'all notes'}"
+            f" ({r.mentions:,} of {r.notes:,})"
+            for r in rows.itertuples()
+        ]
+        return (
+            "Uncoded: " + "; ".join(parts) + ". Routine notes (a QBR, a training) rightly carry no "
+            "theme; recurring uncoded wording is a candidate rule: add it under [codebook] or "
+            "[codebook.add] in icp.toml."
+        )
 
     def artifacts(self) -> dict[str, pd.DataFrame]:
         """``feedback_themes``, ``theme_tests``, ``survey_answers``, ``buying_committee``
@@ -110,6 +301,17 @@ class VoiceOfCustomer(Result):
                 BUYING_COMMITTEE_COLUMNS,
             ),
         }
+
+
+def _units(row) -> str:
+    return "customers" if row.unit == "accounts" else "deals"
+
+
+def _fmt_days(median, low, high) -> str:
+    if pd.isna(median):
+        return "–"
+    interval = "" if pd.isna(low) else f" ({low:.0f}–{'open' if pd.isna(high) else f'{high:.0f}'})"
+    return f"{median:.0f}{interval}"
 
 
 def _frame(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
@@ -168,18 +370,32 @@ def voice_of_customer(
     )
     findings: list[str] = []
     caveats: list[str] = []
-    missing = []
-    for part, name in ((themes, "feedback text"), (survey, "survey answers"), (committee, None)):
-        if part is None:
-            if name:
-                missing.append(name)
-            continue
-        findings.extend(part.params.get("key_findings", part.findings[:3]))
-        caveats.extend(part.caveats)
-    if committee is None:
-        missing.append("deal roles" if not study.has("deal_roles") else "opportunities")
+    absent = {
+        "themes": "there is no feedback table and no churn feedback text",
+        "survey": "there is no survey table",
+        "committee": "there is no deal_roles table"
+        if not study.has("deal_roles")
+        else "there is no opportunities table",
+    }
+    missing: dict[str, str] = {}
+    for name, part in (("themes", themes), ("survey", survey), ("committee", committee)):
+        if part is None or not part.ok:
+            missing[name] = absent[name] if part is None else _lower_first(part.caveats[0])
+        if part is not None:
+            findings.extend(part.params.get("key_findings", part.findings[:3]))
+            caveats.extend(part.caveats[1:] if not part.ok else part.caveats)
     if missing:
-        caveats.insert(0, f"No {', no '.join(missing)} in this data: those parts are skipped.")
+        what = {
+            "themes": "feedback themes",
+            "survey": "survey answers",
+            "committee": "buying committee",
+        }
+        caveats.insert(
+            0,
+            "Skipped: "
+            + "; ".join(f"{what[name]} ({reason.rstrip('.')})" for name, reason in missing.items())
+            + ".",
+        )
     result = VoiceOfCustomer(
         title="Voice of the customer",
         summary=themes.summary if themes is not None else pd.DataFrame(),
@@ -190,9 +406,14 @@ def voice_of_customer(
         committee=committee,
         codebook=codebook,
         params={"as_of": study.as_of.strftime("%Y-%m-%d"), "segment_by": segment_by},
+        missing=missing,
     )
     result.takeaways = icp_takeaways(result, alpha=study.alpha)
     return result
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,7 +867,7 @@ def _theme_findings(notes, frequencies, tests, alpha) -> tuple[list[str], list[s
     """Findings in reading order, and the few of them that belong in a report summary."""
     findings = []
     by_source = notes["source"].value_counts()
-    parts = ", ".join(f"{n:,} {s}" for s, n in by_source.items())
+    parts = ", ".join(f"{n:,} {_source_words(s).lower()}" for s, n in by_source.items())
     overall = frequencies[(frequencies["segment_by"] == ALL) & (frequencies["source"] == ALL)]
     uncoded = overall.loc[overall["theme"] == UNCODED].iloc[0]
     findings.append(

@@ -624,7 +624,12 @@ def test_a_study_without_the_tables_says_so(tmp_path):
     study = icp.open_study(config)
     result = voc.voice_of_customer(study)
     assert result.themes is None and result.survey is None and result.committee is None
-    assert "No feedback text, no survey answers, no deal roles" in result.caveats[0]
+    assert result.caveats[0] == (
+        "Skipped: feedback themes (there is no feedback table and no churn feedback text); "
+        "survey answers (there is no survey table); buying committee (there is no deal_roles "
+        "table)."
+    )
+    assert result.missing["survey"] == "there is no survey table"
     assert all(frame.empty for frame in result.artifacts().values())
     assert list(result.artifacts()["buying_committee"].columns) == voc.BUYING_COMMITTEE_COLUMNS
     assert result.takeaways[0].startswith("Nothing in the feedback, survey or buying committees")
