@@ -560,9 +560,10 @@ def feedback_themes(
       (BH within the source) and ``significant``. Source ``all`` and segment ``all`` are the
       totals; the theme ``(uncoded)`` counts notes no rule matched.
     - ``tests`` (artifact ``theme_tests.csv``): a theme as a predictor of an outcome: churned
-      and best_customer (accounts, notes written while customers), won (deals, notes linked to
-      deals other than loss notes), no_decision (lost deals, their loss notes; clustered by
-      account). ``rate_with`` / ``rate_without``: outcome rate of units whose notes do / do not
+      and best_customer (accounts; their notes other than churn and loss notes, written before
+      any churn), won (new-business deals; notes linked to the deal, other than loss notes,
+      written by the close), no_decision (lost deals; their loss notes). Deals are clustered
+      by account. ``rate_with`` / ``rate_without``: outcome rate of units whose notes do / do not
       mention the theme; ``effect``: their ratio with ``ci_low`` / ``ci_high``;
       ``theme_share_outcome`` / ``theme_share_rest``: share of units with / without the outcome
       mentioning the theme; BH per outcome.
@@ -731,7 +732,7 @@ def _outcome_tests(
             skipped.append(
                 f"Themes could not be tested against {OUTCOME_LABELS[outcome]}: "
                 + (
-                    "there are no notes written while accounts were customers (call notes)."
+                    "there are no notes other than churn and loss notes (such as call notes)."
                     if len(units) == 0
                     else f"only {len(units)} customers have such notes, or all share one outcome."
                 )

@@ -409,7 +409,8 @@ def project(tmp_path_factory):
     """120 accounts: 1-80 customers (61-80 churned; 1-12 the best by ARR), 81-110 lost,
     111-120 open. Accounts 1-20 have RevOps call notes, 61-70 'nobody owns the tool'; churned
     71-80 have no CRM and cite integration; lost 81-95 are 'no decision' with budget-owner
-    notes; survey answers tie RevOps to the best customers."""
+    notes; deals 81-90 had call notes about a security review before they were lost, deals
+    1-10 upbeat ones before they were won; survey answers tie RevOps to the best customers."""
     ids = [f"A{i:03d}" for i in range(1, 121)]
     number = dict(zip(ids, range(1, 121), strict=True))
     accounts = pd.DataFrame(
@@ -471,6 +472,9 @@ def project(tmp_path_factory):
     for i in range(81, 111):
         text = "No budget owner, stalled" if i <= 95 else "lost on price"
         notes.append((ids[i - 1], "2024-12-31", "Loss", text, f"O{i:03d}"))
+    for i in list(range(1, 11)) + list(range(81, 91)):  # notes on open deals, before the close
+        text = "great demo, moving fast" if i <= 10 else "waiting on their security review"
+        notes.append((ids[i - 1], "2024-11-15", "call", text, f"O{i:03d}"))
     feedback = pd.DataFrame(
         notes, columns=["account_id", "date", "source", "text", "opportunity_id"]
     )
@@ -542,7 +546,7 @@ def test_survey_answers_become_behavioural_attributes(project):
 def test_collect_feedback_counts_churn_feedback_once(project):
     notes = voc.collect_feedback(project)
     assert notes.attrs["duplicates"] == 5
-    assert notes["source"].value_counts().to_dict() == {"call note": 80, "loss": 30, "churn": 20}
+    assert notes["source"].value_counts().to_dict() == {"call note": 100, "loss": 30, "churn": 20}
 
 
 def test_feedback_themes_recover_what_was_planted(project):
@@ -557,8 +561,14 @@ def test_feedback_themes_recover_what_was_planted(project):
     assert revops["theme_share_outcome"] == 1.0 and revops["significant"]
     stalled = tests.loc[("no_decision", "no_decision")]
     assert (stalled["n"], stalled["n_with"], stalled["rate_with"]) == (30, 15, 1.0)
-    assert "won" not in tests.index.get_level_values("outcome")
-    assert any("cannot separate them from wins" in c for c in result.caveats)
+    security = tests.loc[("won", "security_review")]
+    assert (security["n"], security["n_with"], security["rate_with"], security["rate_without"]) == (
+        20,
+        10,
+        0.0,
+        1.0,
+    )
+    assert security["significant"] and security["test"] == "chi2"  # one deal per account
 
     frequencies = result.tables["frequencies"]
     churn_crm = frequencies[
@@ -574,8 +584,8 @@ def test_feedback_themes_recover_what_was_planted(project):
         & (frequencies["segment_by"] == "all")
         & (frequencies["theme"] == "(uncoded)")
     ].iloc[0]
-    assert (total["notes"], total["mentions"]) == (130, 50)  # the 50 "QBR, all good" notes
-    assert total["ci_low"] < 50 / 130 < total["ci_high"]
+    assert (total["notes"], total["mentions"]) == (150, 60)  # "QBR, all good", "great demo"
+    assert total["ci_low"] < 60 / 150 < total["ci_high"]
     assert result.tables["uncoded"].iloc[0]["notes"] == 50
     assert set(result.tables["quotes"]["theme"]) >= {"no internal owner", "missing integration"}
 
@@ -612,7 +622,7 @@ def test_voice_of_customer_summary_and_artifacts(project):
     assert list(artifacts["theme_tests"].columns) == voc.THEME_TEST_COLUMNS
     assert all(len(frame) for frame in artifacts.values())
     assert any("nobody" not in t and "no internal owner" in t for t in result.takeaways)
-    assert result.findings[0].startswith("130 feedback notes from 110 accounts")
+    assert result.findings[0].startswith("150 feedback notes from 110 accounts")
 
 
 def test_a_study_without_the_tables_says_so(tmp_path):
