@@ -396,7 +396,12 @@ class Codebook:
         one of its rules matches). Missing and blank texts mention nothing.
         """
         series = pd.Series(texts, copy=False)
-        normalised = normalise_text(series)
+        return self.code_normalised(normalise_text(series))
+
+    def code_normalised(self, normalised: pd.Series) -> pd.DataFrame:
+        """:meth:`code` for texts already passed through :func:`normalise_text` (callers that
+        need the normalised texts too save a pass)."""
+        series = normalised
         codes, uniques = pd.factorize(normalised, use_na_sentinel=True)
         # One row per distinct text, plus a last row (mentions nothing) for missing texts.
         hits = np.zeros((len(uniques) + 1, len(self.rules)), dtype=bool)

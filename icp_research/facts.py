@@ -167,8 +167,11 @@ def account_facts(
 
     ``tables`` are canonical tables (see :mod:`icp_research.schema`); pass
     ``already_as_of=True`` when they already went through :func:`as_of_view`. Account
-    attributes are carried through unchanged. ``facts.attrs`` records ``as_of`` and the
-    ``revenue_basis`` ("subscriptions" or "bookings" when there is no subscriptions table).
+    attributes are carried through unchanged; usage metrics (``usage_<metric>``, see
+    :func:`usage_signals`) and survey answers (``survey_<question>``, see
+    :func:`survey_attributes`) are joined when those tables exist. ``facts.attrs`` records
+    ``as_of`` and the ``revenue_basis`` ("subscriptions" or "bookings" when there is no
+    subscriptions table).
     """
     analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
     segments = {**SEGMENT_DEFAULTS, **(segments or {})}

@@ -521,8 +521,11 @@ def collect_feedback(study: Study) -> pd.DataFrame:
     return notes
 
 
-def _segment_levels(study: Study, segment_by: list[str] | None) -> dict[str, pd.Series]:
-    """attribute -> level per account_id (rare levels pooled, missing labelled)."""
+def _segment_levels(
+    study: Study, segment_by: list[str] | None
+) -> tuple[dict[str, pd.Series], list[str]]:
+    """attribute -> level per account_id (rare levels pooled, missing labelled), and the
+    asked-for attributes that are not account columns."""
     facts = study.facts.set_index("account_id")
     if segment_by is None:
         segment_by = (["size_segment"] if "size_segment" in facts else []) + [
@@ -530,13 +533,13 @@ def _segment_levels(study: Study, segment_by: list[str] | None) -> dict[str, pd.
         ]
     levels = {}
     min_count = int(study.analysis.get("min_level_count", 10))
+    unknown = [a for a in segment_by if a not in facts]
     for attribute in segment_by:
-        if attribute not in facts:
-            continue
-        levels[attribute] = pd.Series(
-            pool_rare_levels(facts[attribute], min_count).to_numpy(), index=facts.index
-        )
-    return levels
+        if attribute in facts:
+            levels[attribute] = pd.Series(
+                pool_rare_levels(facts[attribute], min_count).to_numpy(), index=facts.index
+            )
+    return levels, unknown
 
 
 def feedback_themes(
@@ -584,9 +587,14 @@ def feedback_themes(
             ],
             tables=tables,
         )
-    coded = codebook.code(notes["text"])
+    normalised = normalise_text(notes["text"])
+    coded = codebook.code_normalised(normalised)
     coded[UNCODED] = ~coded.any(axis=1)
-    segments = _segment_levels(study, segment_by)
+    segments, unknown = _segment_levels(study, segment_by)
+    if unknown:
+        caveats.append(
+            f"Not account attributes, so themes are not broken down by them: {', '.join(unknown)}."
+        )
     frequencies = _frequencies(notes, coded, segments, alpha, correction)
     tests, skipped = _outcome_tests(study, notes, coded.drop(columns=UNCODED), alpha, correction)
     seed = int(study.analysis.get("seed", 42))
@@ -594,9 +602,11 @@ def feedback_themes(
     tables.update(
         frequencies=frequencies,
         tests=tests,
-        quotes=_quotes(notes, coded, size, quotes_per_theme, max_quote_chars, seed),
-        uncoded=_uncoded_sample(notes, coded[UNCODED], uncoded_sample, max_quote_chars, seed),
-        uncoded_terms=_uncoded_terms(notes.loc[coded[UNCODED], "text"], seed=seed),
+        quotes=_quotes(notes, normalised, coded, size, quotes_per_theme, max_quote_chars, seed),
+        uncoded=_uncoded_sample(
+            notes, normalised, coded[UNCODED], uncoded_sample, max_quote_chars, seed
+        ),
+        uncoded_terms=_uncoded_terms(normalised[coded[UNCODED]], seed=seed),
     )
     summary = _theme_summary(frequencies)
     findings, key = _theme_findings(notes, frequencies, tests, alpha)
@@ -977,10 +987,9 @@ def _test_sentence(row) -> str:
     )
 
 
-def _quotes(notes, coded, size, per_theme, max_chars, seed) -> pd.DataFrame:
+def _quotes(notes, normalised, coded, size, per_theme, max_chars, seed) -> pd.DataFrame:
     """A few examples per theme from different accounts and sources, masked and cut."""
     rng = np.random.default_rng(seed)
-    normalised = normalise_text(notes["text"])
     rows = []
     for theme in coded.columns:
         if theme == UNCODED or per_theme <= 0:
@@ -1008,15 +1017,14 @@ def _quotes(notes, coded, size, per_theme, max_chars, seed) -> pd.DataFrame:
     return quotes
 
 
-def _uncoded_sample(notes, uncoded, sample, max_chars, seed) -> pd.DataFrame:
+def _uncoded_sample(notes, normalised, uncoded, sample, max_chars, seed) -> pd.DataFrame:
     """The most frequent uncoded texts (then a random pick), so the codebook can grow."""
     columns = ["quote", "notes", "source"]
     rest = notes[uncoded.to_numpy()]
     if rest.empty or sample <= 0:
         return pd.DataFrame(columns=columns)
-    key = normalise_text(rest["text"])
     grouped = (
-        rest.assign(_key=key.values)
+        rest.assign(_key=normalised[uncoded.to_numpy()].to_numpy())
         .groupby("_key")
         .agg(quote=("text", "first"), notes=("text", "size"), source=("source", _mode))
     )
@@ -1046,14 +1054,14 @@ _STOPWORDS = {
 }  # fmt: skip
 
 
-def _uncoded_terms(texts: pd.Series, top: int = 20, limit: int = 50_000, seed: int = 42):
-    """Words that recur in uncoded notes: candidates for new codebook rules."""
+def _uncoded_terms(normalised: pd.Series, top: int = 20, limit: int = 50_000, seed: int = 42):
+    """Words that recur in (normalised) uncoded notes: candidates for new codebook rules."""
     columns = ["term", "notes"]
-    if texts.empty:
+    if normalised.empty:
         return pd.DataFrame(columns=columns)
-    if len(texts) > limit:
-        texts = texts.sample(limit, random_state=seed)
-    words = normalise_text(texts).str.split(" ").map(lambda w: sorted(set(w)) if w else [])
+    if len(normalised) > limit:
+        normalised = normalised.sample(limit, random_state=seed)
+    words = normalised.str.split(" ").map(lambda w: sorted(set(w)) if w else [])
     words = words.explode().dropna()
     words = words[(words.str.len() >= 3) & ~words.isin(_STOPWORDS) & ~words.str.isdigit()]
     counts = words.value_counts().head(top)

@@ -644,3 +644,9 @@ def test_a_study_without_the_tables_says_so(tmp_path):
     assert list(result.artifacts()["buying_committee"].columns) == voc.BUYING_COMMITTEE_COLUMNS
     assert result.takeaways[0].startswith("Nothing in the feedback, survey or buying committees")
     assert not [c for c in study.facts.columns if c.startswith("survey_")]
+
+
+def test_segments_can_be_chosen_and_unknown_ones_are_named(project):
+    result = voc.feedback_themes(project, segment_by=["crm", "no_such_column"])
+    assert set(result.tables["frequencies"]["segment_by"]) == {"all", "crm"}
+    assert any("no_such_column" in c for c in result.caveats)
