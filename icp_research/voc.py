@@ -622,7 +622,8 @@ def feedback_themes(
     )
     caveats.append(
         "Shares of notes treat notes as independent; accounts with many notes weigh more. Tests "
-        "count accounts (or deals clustered by account), not notes."
+        "count accounts (or deals clustered by account), not notes, but an account with more "
+        "notes (a long-standing customer) has more chances to mention any theme."
     )
     return Result(
         title="Feedback themes",
