@@ -167,10 +167,35 @@ class _Sample:
 
 @dataclass
 class PredictorResult(Result):
-    """Univariate predictor tests: ``summary`` is ``predictors.csv`` (ranked), ``tables`` holds
-    ``predictors`` (one row per outcome x predictor: omnibus / trend test and a verdict).
-    ``params['schemes']`` records the level pooling and bin cut points, so that
-    :func:`replicate` can re-test the same levels on new data."""
+    """Univariate predictor tests.
+
+    ``summary`` is ``predictors.csv``, ranked (per outcome: significant rows first, strongest
+    first). One row per outcome x predictor x level (``kind`` ``level``), bin (``bin``) or
+    numeric trend (``trend``, level ``(trend)``). Contract columns first:
+
+    - ``n``: rows in the level (rows with a value, for a trend); ``rate_level`` / ``rate_rest``:
+      outcome rate in the level and in the rest (fractions), or medians for continuous outcomes;
+    - ``effect``, ``ci_low``, ``ci_high``: the effect named by ``effect_type`` with its
+      (1 - alpha) interval: ``odds_ratio`` (level vs rest), ``median_ratio`` / ``median_diff``
+      (continuous outcomes), ``rank_biserial`` (trend, Mann-Whitney), ``spearman_rho`` (trend,
+      continuous outcome), ``odds_ratio_q3_vs_q1`` (clustered trend: odds at the 75th vs the 25th
+      percentile of the predictor);
+    - ``p_value``, ``q_value`` (corrected over the whole family), ``test`` (the method, e.g.
+      ``chi2``, ``fisher_exact``, ``logit_cluster_t``), ``significant`` (q < alpha).
+
+    Extras: ``rate_diff`` (level minus rest), Wilson interval of ``rate_level``, ``events``,
+    ``n_rest``, ``n_clusters`` (accounts in the level), ``std_effect`` (Cohen's h for rates,
+    d-equivalent otherwise, signed), ``mde`` in ``mde_unit`` (smallest effect detectable with
+    the requested power; ``rate_diff`` in fractions), ``mde_std`` and ``underpowered``,
+    ``cramers_v`` and the predictor-level ``predictor_p_value`` / ``predictor_q_value`` /
+    ``predictor_test``, a ``note`` when a row was not tested and why, and ``hypothesis_id``
+    (rows sharing one test the same hypothesis, e.g. the two sides of a two-level split).
+
+    ``tables['predictors']`` has one row per outcome x predictor: the omnibus test
+    (categorical) or trend test (numeric), its own correction, and a ``verdict`` (``predicts``,
+    ``no evidence``, ``not enough data``, ``not testable``). ``params['schemes']`` records the
+    level pooling and bin cut points, so that :func:`replicate` can re-test the same levels on
+    new data."""
 
     def shortlist(self, outcome: str | None = None, max_predictors: int = 5) -> list[str]:
         """Predictors with at least one significant row, strongest (|std_effect|) first.
@@ -1859,12 +1884,14 @@ def plot_forest(
 ):
     """Forest plot: one line per row, the effect and its interval, significant rows highlighted.
 
-    Works on a :class:`PredictorResult` (rows of one ``effect_type``; default the most common
-    ratio type, usually ``odds_ratio``) and on a multivariable model result (its odds ratios).
+    Works on a :class:`PredictorResult` (rows of one ``effect_type``; default ``odds_ratio``
+    when there are any, else the most common ratio type) and on a multivariable model result
+    (its odds ratios).
     Ratios are drawn on a log scale around 1; differences and correlations around 0. Shows at
     most ``max_rows`` rows: significant first, then the strongest. Returns the Axes.
     """
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     frame = result.summary
     if "odds_ratio" in frame.columns and "effect" not in frame.columns:
@@ -1875,7 +1902,11 @@ def plot_forest(
             std_effect=np.log(frame["odds_ratio"]),
         )
     else:
-        frame = frame.assign(label=frame["predictor"] + " = " + frame["level"].astype(str))
+        labels = [
+            _level_label(p, str(lv), k)
+            for p, lv, k in zip(frame["predictor"], frame["level"], frame["kind"], strict=True)
+        ]
+        frame = frame.assign(label=labels)
         if frame["outcome"].nunique() > 1:
             frame["label"] = frame["outcome"] + ": " + frame["label"]
     if outcome is not None:
@@ -1883,7 +1914,10 @@ def plot_forest(
     if effect_type is None:
         ratio_rows = frame[frame["effect_type"].isin(RATIO_EFFECTS)]
         pool = ratio_rows if not ratio_rows.empty else frame
-        effect_type = pool["effect_type"].mode().iloc[0] if not pool.empty else "odds_ratio"
+        if (pool["effect_type"] == "odds_ratio").any() or pool.empty:
+            effect_type = "odds_ratio"
+        else:
+            effect_type = pool["effect_type"].mode().iloc[0]
     frame = frame[(frame["effect_type"] == effect_type) & np.isfinite(frame["effect"])]
     frame = frame.assign(_order=-frame["std_effect"].abs().fillna(0))
     frame = frame.sort_values(["significant", "_order"], ascending=[False, True]).head(max_rows)
@@ -1902,10 +1936,11 @@ def plot_forest(
         finite = finite[finite > 0]
         edge_low = finite.min() / 2 if finite.size else 0.1
         edge_high = finite.max() * 2 if finite.size else 10.0
-        low = np.where(np.isfinite(low) & (low > 0), low, edge_low)
-        high = np.where(np.isfinite(high), high, edge_high)
-    low = np.where(np.isfinite(low), low, effect)
-    high = np.where(np.isfinite(high), high, effect)
+        low = np.where(low <= 0, edge_low, low)
+        high = np.where(np.isposinf(high), edge_high, high)
+    # No interval (reference levels, regularised estimates): the point alone.
+    low = np.where(np.isnan(low), effect, low)
+    high = np.where(np.isnan(high), effect, high)
     colours = np.where(frame["significant"].to_numpy(dtype=bool), "tab:blue", "tab:gray")
     for y, e, lo, hi, colour in zip(positions, effect, low, high, colours, strict=True):
         ax.plot([lo, hi], [y, y], color=colour, linewidth=1.5)
@@ -1913,8 +1948,15 @@ def plot_forest(
     ax.axvline(null, color="black", linewidth=0.8, linestyle="--")
     if ratio:
         ax.set_xscale("log")
+        # Plain numbers (0.5, 1, 2) rather than powers of ten on the log axis.
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_yticks(positions)
     ax.set_yticklabels(frame["label"].tolist())
-    ax.set_xlabel(effect_type.replace("_", " ") + " (95% CI; blue = significant)")
+    level = 100 * (1 - result.params.get("alpha", 0.05))
+    ax.set_xlabel(
+        f"{effect_type.replace('_', ' ')} ({level:.0f}% CI; blue = significant after correction)"
+    )
     ax.set_ylim(-0.7, max(len(frame), 1) - 0.3)
     return ax
