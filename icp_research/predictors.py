@@ -654,18 +654,23 @@ def _categorical_labels(
         parts = []
         if rare_rows:
             parts.append(
-                f"{len(rare_rows)} levels with fewer than {opts.min_level_count} "
+                f"{_count(len(rare_rows), 'level')} with fewer than {opts.min_level_count} "
                 f"{sample.unit} pooled into {OTHER}"
             )
         if few_clusters:
             parts.append(
-                f"{len(few_clusters)} levels with fewer than {opts.min_level_clusters} "
-                f"{sample.cluster_unit} pooled into {OTHER} ({', '.join(few_clusters[:5])})"
+                f"{_count(len(few_clusters), 'level')} with fewer than "
+                f"{opts.min_level_clusters} {sample.cluster_unit} pooled into {OTHER} "
+                f"({', '.join(few_clusters[:5])}{', ...' if len(few_clusters) > 5 else ''})"
             )
         note = "; ".join(parts)
     known = set(scheme["levels"])
     labels = as_text.where(as_text.isin(known) | (as_text == MISSING), OTHER)
     return labels, scheme, note
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # ----------------------------------------------------------------------------------------------
