@@ -237,12 +237,17 @@ class KernelPool:
 
     def _start(self, name: str, cwd: Path) -> None:
         try:
-            from jupyter_client.manager import KernelManager
+            from jupyter_client.blocking import BlockingKernelClient
+            from jupyter_client.manager import AsyncKernelManager
+            from jupyter_core.utils import run_sync
 
-            km = KernelManager(kernel_name=ensure_kernel())
-            km.start_kernel(cwd=str(cwd))
+            # An async manager, as papermill would make: its client can be cancelled when the
+            # kernel dies, where a blocking one would wait forever.
+            km = AsyncKernelManager(kernel_name=ensure_kernel())
+            run_sync(km.start_kernel)(cwd=str(cwd))
             self._managers[name] = km
-            client = km.client()
+            client = BlockingKernelClient()
+            client.load_connection_info(km.get_connection_info())
             client.start_channels()
             try:
                 client.wait_for_ready(timeout=120)
@@ -264,7 +269,7 @@ class KernelPool:
             return None
         event.wait(timeout=300)
         km = self._managers.pop(name, None)
-        if km is not None and not km.is_alive():
+        if km is not None and not _alive(km):
             _shutdown(km)
             return None
         return km
@@ -278,10 +283,21 @@ class KernelPool:
         self._managers.clear()
 
 
+def _alive(km) -> bool:
+    from jupyter_core.utils import run_sync
+
+    try:
+        return bool(run_sync(km.is_alive)())
+    except Exception:
+        return False
+
+
 def _shutdown(km) -> None:
+    from jupyter_core.utils import run_sync
+
     try:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
     except Exception:
         pass
 
