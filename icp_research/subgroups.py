@@ -576,7 +576,7 @@ def find_subgroups(
         "baseline_rate": total_positive / total if total else float("nan"),
         "family_size": 0,
     }
-    title = f"Subgroups where {label} is most common"
+    title = f"Subgroups with the highest {label} rate"
     caveats = []
     if known.sum() < len(data):
         caveats.append(
@@ -1284,12 +1284,18 @@ def plot_subgroups(result: SubgroupResult, *, top: int = 10, ax=None):
             color="grey",
         )
     ax.set_xscale("log")
+    finite = np.isfinite(np.r_[low, high])
+    left = min(float(np.r_[low, high][finite].min(initial=1.0)), 1.0) / 1.1
+    right = max(float(np.r_[low, high][finite].max(initial=1.0)), 1.0) * 1.3  # room for n=
+    ax.set_xlim(left, right)
+    steps = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100]
+    ax.set_xticks([s for s in steps if left <= s <= right])
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     baseline = float(rows["baseline_rate"].iloc[0])
     target = str(rows["target"].iloc[0]).replace("_", " ")
     ax.set_xlabel(f"Lift: {target} rate relative to the overall {baseline:.0%}")
-    ax.set_title(f"Subgroups where {target} is most common")
+    ax.set_title(f"Subgroups with the highest {target} rate")
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     return ax
 
