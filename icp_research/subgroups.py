@@ -191,12 +191,14 @@ def _numeric_attribute(
 ) -> _Attribute:
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     missing = np.isnan(values)
-    cuts = cut_points(values[~missing], n_bins)
+    cuts = cut_points(values, n_bins)
     n_bins_found = len(cuts) + 1
     codes = np.searchsorted(np.asarray(cuts, dtype=float), values, side="right")
     codes = np.where(missing, n_bins_found, codes).astype(np.int64)
     n_levels = n_bins_found + int(missing.any())
     level_counts = np.bincount(codes, minlength=n_levels)
+    known = values[~missing]
+    whole = bool(np.all(known == np.round(known)))
     members, conditions, descriptions = [], [], []
     for low in range(n_bins_found):
         for high in range(low + 1, n_bins_found + 1):
@@ -210,7 +212,10 @@ def _numeric_attribute(
             row[low:high] = True
             members.append(row)
             conditions.append({"attribute": name, "op": "range", "low": lo_edge, "high": hi_edge})
-            if lo_edge is None:
+            if whole and lo_edge is not None and hi_edge is not None and hi_edge - lo_edge == 1:
+                # On whole numbers [k, k + 1) is one value.
+                descriptions.append(f"{name} = {_fmt_edge(lo_edge)}")
+            elif lo_edge is None:
                 descriptions.append(f"{name} < {_fmt_edge(hi_edge)}")
             elif hi_edge is None:
                 descriptions.append(f"{name} >= {_fmt_edge(lo_edge)}")

@@ -410,6 +410,19 @@ def test_summary_columns_rates_and_intervals():
     assert summary["baseline_rate"].iloc[0] == pytest.approx(frame["best_customer"].mean())
 
 
+def test_a_bin_holding_one_whole_number_reads_as_that_number():
+    rng = np.random.default_rng(17)
+    frame = pd.DataFrame({"integrations": rng.integers(0, 3, 2000)})
+    frame["won"] = rng.random(2000) < np.where(frame["integrations"] == 1, 0.45, 0.2)
+    result = find_subgroups(frame, "won")
+    top = result.summary.iloc[0]
+    assert top["description"] == "integrations = 1"
+    assert json.loads(top["conditions"]) == [
+        {"attribute": "integrations", "op": "range", "low": 1, "high": 2}
+    ]
+    assert result.mask(frame, 1).equals(frame["integrations"] == 1)
+
+
 def test_mask_follows_the_conditions():
     frame = pd.DataFrame(
         {
