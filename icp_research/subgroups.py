@@ -246,7 +246,8 @@ def _categorical_attribute(
     """Returns the attribute and how many eligible values were left out by ``max_levels``."""
     raw_codes, uniques = pd.factorize(column, use_na_sentinel=True)
     # Values are compared as text (see subgroup_mask): 1 and "1" are one level.
-    labels = _as_levels(pd.Series(uniques, dtype=object)).tolist() + [MISSING]
+    # As _as_levels would convert them (uniques hold no missing values).
+    labels = pd.Series(uniques, dtype=object).astype("string").astype(object).tolist() + [MISSING]
     label_ids, names = pd.factorize(pd.Series(labels, dtype=object))
     codes = label_ids[np.where(raw_codes < 0, len(labels) - 1, raw_codes)]
     counts = np.bincount(codes, minlength=len(names))
