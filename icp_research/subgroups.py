@@ -811,6 +811,8 @@ class _Walk:
         self.merges_tried: list[tuple[float, float]] = []
         self._merge_index: dict[tuple, int] = {}
         self.n_left_out = 0
+        self._rows_of: dict[tuple, np.ndarray] = {}
+        self._positive = search.outcome.astype(bool)
         total, total_positive = search.total, search.total_positive
         # Only subgroups where the outcome is more common than overall are reported.
         above = search.cand_p * total > search.cand_n * total_positive
@@ -957,13 +959,21 @@ class _Walk:
         return bounds, mergeable
 
     def _cover(self, candidate: _Found) -> np.ndarray:
+        """Which rows the candidate covers (bool per row), from cached per-condition rows."""
         if candidate.cover is None:
-            cover = np.ones(self.search.outcome.size, bool)
-            for a, chosen in zip(candidate.combo, candidate.sets, strict=True):
-                attr = self.search.attrs[a]
-                cover &= attr.membership[list(chosen)].any(axis=0)[attr.codes]
-            candidate.cover = cover
+            masks = [
+                self._condition_rows(a, chosen)
+                for a, chosen in zip(candidate.combo, candidate.sets, strict=True)
+            ]
+            candidate.cover = np.logical_and.reduce(masks) if len(masks) > 1 else masks[0]
         return candidate.cover
+
+    def _condition_rows(self, a: int, chosen: tuple[int, ...]) -> np.ndarray:
+        key = (a, chosen)
+        if key not in self._rows_of:
+            attr = self.search.attrs[a]
+            self._rows_of[key] = attr.membership[list(chosen)].any(axis=0)[attr.codes]
+        return self._rows_of[key]
 
     def _redundant(self, candidate: _Found, found: list[_Found]) -> str | None:
         """Why ``candidate`` adds nothing to the subgroups already ``found``, if so.
@@ -989,15 +999,15 @@ class _Walk:
         ``shown`` is kept only if the rows it adds are about as good (a rate at least the lower
         confidence bound of ``shown``'s rate), i.e. it is a broader version, not a dilution.
         """
-        mine, theirs = self._cover(candidate), self._cover(shown)
-        both = float(np.count_nonzero(mine & theirs))
+        both_rows = self._cover(candidate) & self._cover(shown)
+        both = float(np.count_nonzero(both_rows))
         if both < OVERLAP * min(candidate.n, shown.n):
             return None
         name = f"'{_describe(self.search, shown)}'"
         jaccard = both / (candidate.n + shown.n - both)
         if jaccard >= NEAR_DUPLICATE:
             return f"nearly the same rows (Jaccard {jaccard:.2f}) as {name}"
-        p_both = float(self.search.outcome[mine & theirs].sum())
+        p_both = float(np.count_nonzero(both_rows & self._positive))
         rate, shown_rate = candidate.p / candidate.n, shown.p / shown.n
         if shown.interval is None:
             shown.interval = tuple(float(x) for x in proportion_ci(shown.p, shown.n, self.alpha))
