@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as sps
 
 Z95 = 1.959963984540054
@@ -112,22 +113,88 @@ def two_proportion_pvalue(k1, n1, k2, n2, exact_below: int = 5) -> np.ndarray:
 
     Fisher's exact test where any expected cell count is below ``exact_below``, Pearson's
     chi-square (no continuity correction) otherwise. Returns NaN where a group is empty.
+    Batched: the chi-square tests are computed in one vectorised pass and Fisher's test once
+    per distinct table, so millions of rows (e.g. every subgroup of a search) cost seconds.
     """
-    k1, n1, k2, n2 = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    k1, n1, k2, n2 = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    )
     out = np.full(k1.shape, np.nan)
-    for i in range(k1.size):
-        if n1[i] <= 0 or n2[i] <= 0:
-            continue
-        table = np.array([[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]])
-        if table[:, 0].sum() == 0 or table[:, 1].sum() == 0:
-            out[i] = 1.0
-            continue
-        expected = sps.contingency.expected_freq(table)
-        if expected.min() < exact_below:
-            out[i] = sps.fisher_exact(table)[1]
-        else:
-            out[i] = sps.chi2_contingency(table, correction=False)[1]
+    events = k1 + k2
+    total = n1 + n2
+    non_events = total - events
+    valid = (n1 > 0) & (n2 > 0)
+    degenerate = valid & ((events == 0) | (non_events == 0))
+    out[degenerate] = 1.0
+    testable = valid & ~degenerate
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected_min = np.minimum(n1, n2) * np.minimum(events, non_events) / total
+        exact = testable & (expected_min < exact_below)
+        chi2 = testable & ~exact
+        statistic = (
+            total[chi2]
+            * (k1[chi2] * (n2[chi2] - k2[chi2]) - k2[chi2] * (n1[chi2] - k1[chi2])) ** 2
+            / (n1[chi2] * n2[chi2] * events[chi2] * non_events[chi2])
+        )
+    # chi2.sf(x, 1) == erfc(sqrt(x / 2)), 40x faster than the incomplete gamma function.
+    out[chi2] = special.erfc(np.sqrt(statistic / 2))
+    if exact.any():
+        tables = np.column_stack([k1[exact], n1[exact], k2[exact], n2[exact]])
+        distinct, inverse = np.unique(tables, axis=0, return_inverse=True)
+        out[exact] = fisher_exact_pvalue(*distinct.T)[inverse.reshape(-1)]
     return out
+
+
+def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
+    """Two-sided Fisher exact p-values of many 2x2 tables ``[[k1, n1-k1], [k2, n2-k2]]``.
+
+    The same test as :func:`scipy.stats.fisher_exact` (the p-value sums the probabilities of
+    every table with the observed margins that is no more likely than the observed one), but
+    vectorised: scipy evaluates one table in about half a millisecond, a subgroup search needs
+    thousands. Hypergeometric probabilities come from log-gamma functions; "no more likely" is
+    judged with a relative tolerance of 1e-7, far above their rounding error. Both groups must
+    be non-empty.
+    """
+    k1, n1, k2, n2 = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    )
+    shape = k1.shape
+    k1, n1, k2, n2 = (x.ravel() for x in (k1, n1, k2, n2))
+    events = k1 + k2
+    total = n1 + n2
+    low = np.maximum(0.0, events - n2)
+    width = (np.minimum(n1, events) - low + 1).astype(np.int64)
+    out = np.ones(k1.shape)
+
+    def log_comb(a, b):
+        return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
+
+    def log_pmf(x, rows):
+        return (
+            log_comb(events[rows, None], x)
+            + log_comb(total[rows, None] - events[rows, None], n1[rows, None] - x)
+            - log_comb(total[rows, None], n1[rows, None])
+        )
+
+    # Tables sorted by support size, processed in chunks of at most `budget` cells.
+    order = np.argsort(width, kind="stable")
+    budget = 1 << 21
+    start = 0
+    while start < order.size:
+        stop = min(order.size, start + max(1, budget // int(width[order[start]])))
+        while stop - start > 1 and width[order[stop - 1]] * (stop - start) > budget:
+            stop = start + (stop - start) // 2
+        rows = order[start:stop]
+        span = int(width[rows].max())
+        x = low[rows, None] + np.arange(span)[None, :]
+        inside = x <= np.minimum(n1, events)[rows, None]
+        x = np.where(inside, x, low[rows, None])
+        log_p = log_pmf(x, rows)
+        log_observed = log_pmf(k1[rows, None], rows)
+        as_extreme = inside & (log_p <= log_observed + np.log1p(1e-7))
+        out[rows] = np.minimum(1.0, np.where(as_extreme, np.exp(log_p), 0.0).sum(axis=1))
+        start = stop
+    return out.reshape(shape)
 
 
 def test_choice(expected_min: float, exact_below: int = 5) -> str:
