@@ -94,7 +94,7 @@ def test_messy_values_round_trip(tmp_path_factory, rows, date_format):
     )
     accounts = loading.load_tables(config).tables["accounts"]
     assert len(accounts) == len(rows)
-    for i, (value, _style, text, blank, days, flag) in enumerate(rows):
+    for i, (value, _style, text, blank, days, _flag) in enumerate(rows):
         got = accounts.loc[i]
         if blank:
             assert math.isnan(got["annual_revenue"])
