@@ -186,8 +186,8 @@ def segment_levels(
     accounts (so the churn and the lost-deal reports cut at the same places); categorical
     attributes are pooled with :func:`~icp_research.binning.pool_rare_levels` (counted in
     accounts, not deals); missing values are the ``(missing)`` level. When ``employees`` is
-    present, the configured size segments are added as ``size_segment`` (their conditions are
-    employee ranges). Attributes with a single level are left out.
+    among the numeric attributes, the configured size segments are added as ``size_segment``
+    (their conditions are employee ranges). Attributes with a single level are left out.
     """
     labels = pd.DataFrame(index=facts.index)
     if "account_id" in facts:
@@ -230,7 +230,7 @@ def segment_levels(
                 conditions[(name, level)] = Condition(name, "in", [str(m) for m in members])
             else:
                 conditions[(name, level)] = Condition(name, "equals", str(level))
-    if "employees" in facts and SEGMENT not in order:
+    if "employees" in numeric and "employees" in facts and SEGMENT not in order:
         segments = {**SEGMENT_DEFAULTS, **(segments or {})}
         bounds = [float(b) for b in segments["employees"]]
         names = list(segments["labels"])

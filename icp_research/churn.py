@@ -93,6 +93,7 @@ def churn_analysis(
     n_bins: int = 5,
     horizons_months: tuple = (6, 12, 24),
     max_curves: int = 4,
+    min_customers: int = 10,
 ) -> ChurnResult:
     """Logo and revenue churn by attribute, retention curves, Cox model, reasons, anti-patterns.
 
@@ -111,6 +112,9 @@ def churn_analysis(
     max_curves : int
         Retention curves are kept for at most this many attributes (those whose curves differ
         most).
+    min_customers : int
+        A level needs at least this many customers to be tested against the rest (a log-rank
+        test on three customers says nothing).
 
     Returns
     -------
@@ -196,7 +200,7 @@ def churn_analysis(
         )
 
     by_attribute, logrank_table, curves = _by_attribute(
-        customers, labels, levels, horizons, early_key, alpha, method
+        customers, labels, levels, horizons, early_key, alpha, method, min_customers
     )
     significant_attributes = logrank_table.loc[logrank_table["significant"], "attribute"].tolist()
     ranked = logrank_table[logrank_table["significant"]].sort_values("statistic", ascending=False)
@@ -237,6 +241,7 @@ def churn_analysis(
         params={
             "as_of": f"{study.as_of:%Y-%m-%d}",
             "n_bins": n_bins,
+            "min_customers": min_customers,
             "horizons_months": list(horizons_months),
             "early_churn_months": early_months,
             "alpha": alpha,
@@ -348,11 +353,10 @@ def _overall_sentence(overall: dict, study: Study) -> str:
     )
     r12 = overall.get("retention_12m", np.nan)
     if not np.isnan(r12):
-        text += (
-            f"; {fmt_pct(r12)} are still customers after 12 months "
-            f"({fmt_pct(overall['retention_12m_ci_low'])}–{fmt_pct(overall['retention_12m_ci_high'])},"
-            " Kaplan-Meier)"
+        interval = _rate_text(
+            r12, overall["retention_12m_ci_low"], overall["retention_12m_ci_high"]
         )
+        text += f"; {interval} are still customers after 12 months (Kaplan-Meier)"
     text += "."
     if not np.isnan(overall.get("revenue_churn_12m", np.nan)):
         text += (
@@ -377,7 +381,7 @@ def _short(key: str) -> str:
 # By attribute
 
 
-def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method):
+def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method, min_customers):
     time = customers["months"].to_numpy(dtype=float)
     event = customers["event"].to_numpy(dtype=int)
     years = customers["tenure_days"].to_numpy(dtype=float) / DAYS_PER_YEAR
@@ -417,7 +421,8 @@ def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method)
             ratio, ratio_low, ratio_high, _ = poisson_rate_ratio(
                 k, exposure, k_rest, exposure_rest, alpha
             )
-            test = logrank_test(time, event, inside) if event.sum() else None
+            small = min(inside.sum(), (~inside).sum()) < min_customers
+            test = logrank_test(time, event, inside) if event.sum() and not small else None
             row = {
                 "attribute": name,
                 "level": level,
@@ -453,7 +458,11 @@ def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method)
                 revenue_churn_12m=r, revenue_churn_12m_ci_low=lo, revenue_churn_12m_ci_high=hi
             )
             row["p_value"] = test.p_value if test is not None else np.nan
-            row["note"] = _level_note(row, test)
+            row["note"] = (
+                f"only {min(inside.sum(), (~inside).sum())} customers: not tested"
+                if small
+                else _level_note(row, test)
+            )
             rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -990,6 +999,8 @@ def _caveats(customers, by_attribute, logrank_table, n_events) -> list[str]:
         "Churn is measured per customer-year of exposure and with Kaplan-Meier curves, so recent "
         "customers count for the time they were observed (right-censored), not as retained."
     )
+    if n_events == 0:
+        return out
     out.append(
         "Each level is compared with all other customers by a log-rank test; q-values are "
         "Benjamini-Hochberg corrected over every level of every attribute tested "
@@ -999,10 +1010,7 @@ def _caveats(customers, by_attribute, logrank_table, n_events) -> list[str]:
 
 
 def _q(q) -> str:
-    from .report import fmt_p
-
-    text = fmt_p(q)
-    return text if text.startswith("<") else f"= {text}"
+    return ap._q_words(q)
 
 
 def _empty_tables() -> dict:
@@ -1036,7 +1044,7 @@ def headline(result: ChurnResult) -> dict:
         f"({fmt_pct(o['churn_rate_ci_low'], 1)}–{fmt_pct(o['churn_rate_ci_high'], 1)})",
     }
     if not np.isnan(o.get("retention_12m", np.nan)):
-        out["Retained at 12 months"] = fmt_rate_ci(
+        out["Retained at 12 months"] = _rate_text(
             o["retention_12m"], o["retention_12m_ci_low"], o["retention_12m_ci_high"]
         )
     if not np.isnan(o.get("early_churn", np.nan)):
@@ -1096,7 +1104,7 @@ def attribute_view(result: ChurnResult, attributes: list[str] | None = None) -> 
     )
     if "retention_12m" in table:
         view["Retained at 12 months"] = [
-            fmt_rate_ci(r, lo, hi)
+            _rate_text(r, lo, hi)
             for r, lo, hi in zip(
                 table["retention_12m"],
                 table["retention_12m_ci_low"],
@@ -1109,6 +1117,13 @@ def attribute_view(result: ChurnResult, attributes: list[str] | None = None) -> 
     view["q"] = table["q_value"].to_numpy()
     view["Churns"] = table["direction"].to_numpy()
     return view.reset_index(drop=True)
+
+
+def _rate_text(rate, low, high) -> str:
+    """'83% (79–87%)', or just '100%' when there is no interval (no event yet)."""
+    if pd.isna(low) or pd.isna(high):
+        return fmt_pct(rate)
+    return fmt_rate_ci(rate, low, high)
 
 
 def _ratio_text(ratio, low, high) -> str:

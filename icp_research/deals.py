@@ -147,6 +147,12 @@ def lost_deal_analysis(
             "of the win rates (deals are compared by their account's attributes)."
         )
     closed = new[new["is_closed"].astype(bool) & attributed].copy()
+    open_unattributed = int((~attributed & (new["stage"] == "open")).sum())
+    if open_unattributed:
+        caveats.append(
+            f"{fmt_number(open_unattributed)} open deals have no known account: they count in "
+            "the overall sales cycle but in no segment."
+        )
 
     names = attributes if attributes is not None else study.attributes.all
     spec = study.attributes

@@ -218,9 +218,12 @@ def clustered_rate_test(events1, trials1, events2, trials2) -> float:
     ``events*`` and ``trials*`` are per-cluster counts (won and closed deals per account) of the
     two groups (accounts in a segment, and the rest). A cluster-robust score test: residuals are
     taken around the pooled rate, so a group without any event still has a variance, and the
-    statistic is referred to a t distribution with ``min(k1, k2) - 1`` degrees of freedom, which
-    keeps a segment of a handful of accounts from producing a confident claim however many deals
-    they hold. NaN when either group has fewer than 2 clusters with trials.
+    statistic is referred to a t distribution with ``min(k1, k2) - 1`` degrees of freedom, where
+    ``k`` is a group's *effective* number of clusters, ``(sum t)^2 / sum t^2`` (Kish): two
+    accounts with 200 deals each among sixty accounts with five weigh like a handful of
+    clusters, not sixty. This keeps a segment of a few big accounts from producing a confident
+    claim however many deals they hold. NaN when either group has fewer than 2 clusters with
+    trials.
     """
     e1, t1, e2, t2 = (np.asarray(v, dtype=float) for v in (events1, trials1, events2, trials2))
     keep1, keep2 = t1 > 0, t2 > 0
@@ -242,7 +245,8 @@ def clustered_rate_test(events1, trials1, events2, trials2) -> float:
     if var <= 0:
         return 1.0
     statistic = difference / np.sqrt(var)
-    return float(2 * sps.t.sf(abs(statistic), df=min(k1, k2) - 1))
+    effective = min(t1.sum() ** 2 / np.sum(t1**2), t2.sum() ** 2 / np.sum(t2**2))
+    return float(2 * sps.t.sf(abs(statistic), df=max(effective - 1, 1.0)))
 
 
 def poisson_rate_ratio(events1, exposure1, events2, exposure2, alpha: float = 0.05):
