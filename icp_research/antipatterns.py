@@ -361,7 +361,7 @@ def _q_words(q) -> str:
 
 
 def finish(rows: pd.DataFrame) -> pd.DataFrame:
-    """Order and type the columns of an anti-pattern table (helper columns dropped)."""
+    """Order and type the columns of an anti-pattern table (working columns dropped)."""
     out = rows.reindex(columns=ANTI_PATTERN_COLUMNS)
     return out.reset_index(drop=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -78,3 +79,68 @@ def test_churn_artifacts(demo_run):
     assert churn_rules.loc["churn:employees:< 60", "ci_low"] > 1
     summary = json.loads((demo_run.out_dir / "artifacts" / "churn.json").read_text())
     assert summary["overall"]["churned"] == 322
+
+
+def test_no_churn_yet_renders_and_deals_report_is_skipped(tmp_path):
+    """Subscriptions without a single churn: the churn report still renders and says what it
+    could not compute; without opportunities the lost-deal report is skipped with its reason."""
+    import shutil
+
+    import numpy as np
+
+    from icp_research.runner import Progress, run_suite
+
+    from .conftest import write_project
+
+    rng = np.random.default_rng(3)
+    n = 80
+    ids = [f"C{i:03d}" for i in range(n)]
+    accounts = "account_id,industry,employees\n" + "\n".join(
+        f"{a},{rng.choice(['SaaS', 'Retail'])},{int(rng.integers(5, 900))}" for a in ids
+    )
+    subscriptions = "account_id,start_date,end_date,arr\n" + "\n".join(
+        f"{a},2025-{int(rng.integers(1, 13)):02d}-01,,{int(rng.integers(1, 50)) * 1000}"
+        for a in ids
+    )
+    config = write_project(
+        tmp_path / "project",
+        {"accounts.csv": accounts, "subscriptions.csv": subscriptions},
+        """
+[project]
+name = "No churn yet"
+as_of = "2026-03-31"
+
+[tables.accounts]
+path = "accounts.csv"
+
+[tables.subscriptions]
+path = "subscriptions.csv"
+
+[attributes]
+categorical = ["industry"]
+numeric = ["employees"]
+""",
+    )
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    root = Path(__file__).parent.parent / "notebooks"
+    for name in ("02_churn_analysis.ipynb", "03_lost_deal_analysis.ipynb"):
+        shutil.copy(root / name, notebooks / name)
+    run = run_suite(
+        config=config, out=tmp_path / "run", notebooks_dir=notebooks, progress=Progress(quiet=True)
+    )
+    manifest = json.loads((run.out_dir / "artifacts" / "manifest.json").read_text())
+    notebooks_run = {n["name"]: n for n in manifest["notebooks"]}
+    assert notebooks_run["02_churn_analysis"]["status"] == "ok"
+    assert notebooks_run["03_lost_deal_analysis"]["status"] == "skipped"
+    assert run.exit_code == 0
+    index = (run.out_dir / "index.html").read_text()
+    assert "no opportunities table" in index
+    text = report_text(run, "02_churn_analysis")
+    assert "80 customers, 0 churned" in text
+    assert "No churn yet: no customer has churned among 80 customers" in text
+    assert "Not enough evidence for differences in churn between segments" in text
+    assert "Not fitted: no churn events." in text
+    assert "No segment churns significantly faster" in text
+    rules = pd.read_csv(run.out_dir / "artifacts" / "anti_patterns_churn.csv")
+    assert rules.empty and list(rules.columns) == antipatterns.ANTI_PATTERN_COLUMNS
