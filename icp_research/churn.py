@@ -148,6 +148,24 @@ def churn_analysis(
             tables=_empty_tables(),
             not_computed={"churn": reason},
         )
+    trial_only = _trial_only_accounts(study)
+    if trial_only:
+        dropped = customers["account_id"].isin(trial_only)
+        customers = customers[~dropped]
+        caveats.append(
+            f"{fmt_number(int(dropped.sum()))} accounts only ever had trial subscriptions: they "
+            "are trials that did not convert (see Trials), not customers who churned, and are "
+            "left out of churn."
+        )
+        if customers.empty:
+            reason = "every account with a subscription only had a trial."
+            return ChurnResult(
+                title=title,
+                caveats=caveats + [f"Churn could not be analysed: {reason}"],
+                tables=_empty_tables(),
+                trials=trial_conversion(study),
+                not_computed={"churn": reason},
+            )
     customers["months"] = customers["tenure_days"] / DAYS_PER_MONTH
     customers["event"] = customers["churned"].astype(bool).astype(int)
     if has_subscriptions:
@@ -734,6 +752,18 @@ def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result
         caveats=[f"No trial data ({'; '.join(looked)}): trial conversion cannot be measured."],
         params={"source": None},
     )
+
+
+def _trial_only_accounts(study: Study) -> set:
+    """Accounts whose every subscription is on a plan named like 'trial'."""
+    subs = study.tables.get("subscriptions")
+    if subs is None or "plan" not in subs or subs.empty:
+        return set()
+    is_trial = subs["plan"].astype("string").str.contains(TRIAL, na=False)
+    if not is_trial.any():
+        return set()
+    paid = set(subs.loc[~is_trial.to_numpy(), "account_id"])
+    return set(subs.loc[is_trial.to_numpy(), "account_id"]) - paid
 
 
 def _subscription_trials(study, subs, is_trial, levels, title) -> Result:

@@ -10,7 +10,7 @@ import icp_research as icp
 from icp_research import antipatterns, churn
 from icp_research.demo import PLANTED_TRUTH
 
-from .studies import churn_tables, make_study
+from .studies import churn_tables, deal_tables, make_study
 
 NOISE = set(PLANTED_TRUTH["no_effect"])
 
@@ -203,6 +203,44 @@ def test_trials_are_detected_in_plans_and_said_absent_otherwise():
     absent = churn.trial_conversion(study)
     assert absent.summary.empty
     assert absent.caveats[0].startswith("No trial data")
+
+
+def test_trials_that_never_paid_are_not_churned_customers():
+    tables = churn_tables(np.random.default_rng(8), n=300)
+    subs = tables["subscriptions"]
+    trials = subs.head(60).assign(
+        account_id=[f"T{i:03d}" for i in range(60)],
+        plan="Trial",
+        arr=0.0,
+        end_date=subs["start_date"].head(60) + pd.Timedelta(days=14),
+    )
+    tables["subscriptions"] = pd.concat([subs, trials], ignore_index=True)
+    tables["accounts"] = pd.concat(
+        [tables["accounts"], tables["accounts"].head(60).assign(account_id=trials["account_id"])],
+        ignore_index=True,
+    )
+    study = make_study(tables, categorical=["tier", "color"])
+    result = churn.churn_analysis(study)
+    assert result.overall["customers"] == 300
+    assert result.overall["churned"] == len(tables["churn_events"])
+    assert any("60 accounts only ever had trial subscriptions" in c for c in result.caveats)
+    trial = result.trials.summary.iloc[0]
+    assert (trial["trials"], trial["converted"]) == (60, 0)
+
+
+def test_trials_as_opportunity_types():
+    tables = deal_tables(np.random.default_rng(9), whales=0)
+    deals = tables["opportunities"]
+    deals.loc[deals.index[:200], "type"] = "Trial"
+    study = make_study(tables, categorical=["segment"])
+    result = churn.trial_conversion(study)
+    trials = deals.head(200)
+    closed = trials[trials["stage"] != "open"]
+    overall = result.summary.iloc[0]
+    assert overall["trials"] == len(closed)
+    assert overall["converted"] == (closed["stage"] == "won").sum()
+    assert overall["undecided"] == (trials["stage"] == "open").sum()
+    assert "opportunities whose type" in result.findings[0]
 
 
 def test_no_customers_at_all():
