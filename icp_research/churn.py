@@ -67,6 +67,24 @@ BY_ATTRIBUTE_COLUMNS = [
 ]
 
 
+# Columns of the Cox model table (see icp_research.survival.CoxResult), also when not fitted.
+COX_COLUMNS = [
+    "covariate",
+    "level",
+    "reference",
+    "per",
+    "n",
+    "events",
+    "hazard_ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "significant",
+    "note",
+]
+
+
 @dataclass(repr=False)
 class ChurnResult(Result):
     """What :func:`churn_analysis` found.
@@ -246,7 +264,7 @@ def churn_analysis(
         "retention_curves": retention_curves,
         "churn_reasons": reasons,
         "early_churn_reasons": early_reasons,
-        "cox": cox.summary,
+        "cox": cox.summary.reindex(columns=COX_COLUMNS),
         "trial_conversion": trials.summary,
         "anti_patterns": anti,
     }
@@ -1052,7 +1070,7 @@ def _empty_tables() -> dict:
         ),
         "churn_reasons": pd.DataFrame(columns=["attribute", "level", "reason", "churned", "share"]),
         "early_churn_reasons": pd.DataFrame(columns=["reason", "early", "later"]),
-        "cox": pd.DataFrame(),
+        "cox": pd.DataFrame(columns=COX_COLUMNS),
         "trial_conversion": pd.DataFrame(),
         "anti_patterns": ap.empty(),
     }
