@@ -253,3 +253,88 @@ def poisson_rate_ci(events: float, exposure: float, alpha: float = 0.05):
     low = sps.chi2.ppf(alpha / 2, 2 * events) / 2 if events > 0 else 0.0
     high = sps.chi2.ppf(1 - alpha / 2, 2 * events + 2) / 2
     return events / exposure, low / exposure, high / exposure
+
+
+def clustered_ratio_ci(numerators, denominators, alpha: float = 0.05):
+    """A ratio of sums over clusters, sum(numerators) / sum(denominators), with a sandwich interval.
+
+    The same linearised (ratio-estimator) variance as :func:`clustered_rate_ci`, for ratios that
+    are not proportions: mean won deal size (won amount / won deals per account), ARR lost per
+    ARR at risk. Nothing is clipped. Returns ``(ratio, low, high, n_clusters, se)``; the interval
+    and ``se`` are NaN with fewer than 2 clusters.
+    """
+    y = np.asarray(numerators, dtype=float)
+    x = np.asarray(denominators, dtype=float)
+    keep = x > 0
+    y, x = y[keep], x[keep]
+    k = y.size
+    if k == 0:
+        return np.nan, np.nan, np.nan, 0, np.nan
+    ratio = y.sum() / x.sum()
+    if k < 2:
+        return ratio, np.nan, np.nan, k, np.nan
+    residual = y - ratio * x
+    se = float(np.sqrt(k / (k - 1) * np.sum(residual**2)) / x.sum())
+    z = sps.norm.ppf(1 - alpha / 2)
+    return ratio, ratio - z * se, ratio + z * se, k, se
+
+
+def clustered_rate_test(events1, trials1, events2, trials2) -> float:
+    """Two-sided p-value that two independent groups of clusters share one rate.
+
+    ``events*`` and ``trials*`` are per-cluster counts (won and closed deals per account) of the
+    two groups (accounts in a segment, and the rest). A cluster-robust score test: residuals are
+    taken around the pooled rate, so a group without any event still has a variance, and the
+    statistic is referred to a t distribution with ``min(k1, k2) - 1`` degrees of freedom, where
+    ``k`` is a group's *effective* number of clusters, ``(sum t)^2 / sum t^2`` (Kish): two
+    accounts with 200 deals each among sixty accounts with five weigh like a handful of
+    clusters, not sixty. This keeps a segment of a few big accounts from producing a confident
+    claim however many deals they hold. NaN when either group has fewer than 2 clusters with
+    trials.
+    """
+    e1, t1, e2, t2 = (np.asarray(v, dtype=float) for v in (events1, trials1, events2, trials2))
+    keep1, keep2 = t1 > 0, t2 > 0
+    e1, t1, e2, t2 = e1[keep1], t1[keep1], e2[keep2], t2[keep2]
+    k1, k2 = e1.size, e2.size
+    if k1 < 2 or k2 < 2:
+        return np.nan
+    pooled = (e1.sum() + e2.sum()) / (t1.sum() + t2.sum())
+    k = k1 + k2
+    var = (
+        k
+        / (k - 1)
+        * (
+            np.sum((e1 - pooled * t1) ** 2) / t1.sum() ** 2
+            + np.sum((e2 - pooled * t2) ** 2) / t2.sum() ** 2
+        )
+    )
+    difference = e1.sum() / t1.sum() - e2.sum() / t2.sum()
+    if var <= 0:
+        return 1.0
+    statistic = difference / np.sqrt(var)
+    effective = min(t1.sum() ** 2 / np.sum(t1**2), t2.sum() ** 2 / np.sum(t2**2))
+    return float(2 * sps.t.sf(abs(statistic), df=max(effective - 1, 1.0)))
+
+
+def poisson_rate_ratio(events1, exposure1, events2, exposure2, alpha: float = 0.05):
+    """Ratio of two event rates (events per unit of exposure) with an exact interval and p-value.
+
+    Conditional on the total number of events, the first group's count is binomial with
+    probability ``exposure1 * ratio / (exposure1 * ratio + exposure2)``; the Clopper-Pearson
+    interval of that probability and the exact binomial test give the interval of the ratio and
+    the two-sided p-value of ratio = 1 (scipy ``binomtest``). Returns
+    ``(ratio, low, high, p_value)``; NaN where an exposure is 0 or there are no events.
+    """
+    k1, k2 = float(events1), float(events2)
+    if exposure1 <= 0 or exposure2 <= 0 or k1 + k2 == 0:
+        return np.nan, np.nan, np.nan, np.nan
+    n = int(round(k1 + k2))
+    share = exposure1 / (exposure1 + exposure2)
+    test = sps.binomtest(int(round(k1)), n, share)
+    low_p, high_p = test.proportion_ci(1 - alpha, method="exact")
+    odds = exposure2 / exposure1
+    with np.errstate(divide="ignore"):
+        ratio = (k1 / exposure1) / (k2 / exposure2) if k2 > 0 else np.inf
+        low = low_p / (1 - low_p) * odds if low_p < 1 else np.inf
+        high = high_p / (1 - high_p) * odds if high_p < 1 else np.inf
+    return ratio, low, high, float(test.pvalue)
