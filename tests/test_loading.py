@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from icp_research.config import load_config
 from icp_research.errors import ConfigError, DataError
 from icp_research.loading import parse_dates, parse_flags, parse_numbers
 
-from .conftest import FIXTURES, write_project
+from .conftest import FIXTURES, run_cli, write_project
 
 BROKEN = sorted(p for p in (FIXTURES / "broken").iterdir() if p.is_dir())
 
@@ -32,12 +30,7 @@ def _digest(directory: Path) -> dict[str, str]:
 @pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
 def test_broken_input_gives_one_clear_line_and_exit_2(case):
     before = _digest(case)
-    proc = subprocess.run(
-        [sys.executable, "-m", "icp_research.cli", "validate", "--config", str(case / "icp.toml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_cli("validate", "--config", str(case / "icp.toml"))
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from icp_research.errors import InputError, RunExistsError
 from icp_research.runner import Progress, resolve_run, run_suite
 
-from .conftest import write_project
+from .conftest import run_cli, write_project
 
 CONFIG = """
 [project]
@@ -202,21 +200,7 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
         {"accounts.csv": "account_id\nA1\nA1\n"},
         '[tables.accounts]\npath = "accounts.csv"\n',
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "icp_research.cli",
-            "run",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli("run", "--config", str(config), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert proc.stderr.count("error: ") == 1 and "occur more than once" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -225,31 +209,19 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
 
 
 def test_cli_help_reads_well():
-    proc = subprocess.run(
-        [sys.executable, "-m", "icp_research.cli", "--help"], capture_output=True, text=True
-    )
+    proc = run_cli("--help")
     assert proc.returncode == 0
     for command in ("run", "validate", "score", "init"):
         assert command in proc.stdout
-    proc = subprocess.run(
-        [sys.executable, "-m", "icp_research.cli", "run", "--help"], capture_output=True, text=True
-    )
+    proc = run_cli("run", "--help")
     assert "--quarter" in proc.stdout and "--force" in proc.stdout and "--quiet" in proc.stdout
 
 
 def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "icp_research.cli",
-        "init",
-        str(tmp_path / "p"),
-        "--preset",
-        "hubspot",
-    ]
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    args = ("init", str(tmp_path / "p"), "--preset", "hubspot")
+    assert run_cli(*args).returncode == 0
     text = (tmp_path / "p" / "icp.toml").read_text()
     assert '"Deal Stage"' in text and "Closed Won" in text
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = run_cli(*args)
     assert proc.returncode == 2 and "already exists" in proc.stderr
     assert os.path.getsize(tmp_path / "p" / "icp.toml") == len(text.encode())
