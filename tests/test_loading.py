@@ -28,17 +28,26 @@ def _digest(directory: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
-def test_broken_input_gives_one_clear_line_and_exit_2(case):
+def test_broken_input_gives_one_clear_line_and_exit_2(case, capsys):
+    from icp_research.cli import main
+
     before = _digest(case)
-    proc = run_cli("validate", "--config", str(case / "icp.toml"))
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert errors, proc.stderr
+    code = main(["validate", "--config", str(case / "icp.toml")])
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert errors, stderr
     for expected in (case / "expected.txt").read_text().splitlines():
         if expected:
             assert any(expected in line for line in errors), f"{expected!r} not in {errors}"
     assert _digest(case) == before, "validate must not modify its inputs"
+
+
+def test_validate_from_the_command_line_exits_2_without_traceback():
+    proc = run_cli("validate", "--config", str(FIXTURES / "broken" / "duplicate_ids" / "icp.toml"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "occur more than once" in proc.stderr
 
 
 ACCOUNTS = (
