@@ -178,6 +178,7 @@ def account_facts(
     as_of = pd.Timestamp(as_of).normalize()
     view = tables if already_as_of else as_of_view(tables, as_of)
     accounts = view["accounts"]
+    attrs: dict = {}
     facts = accounts.set_index("account_id", drop=False).copy()
     facts.index.name = None
     ids = facts.index
@@ -303,8 +304,8 @@ def account_facts(
         hazard = churn_count / exposure if exposure > 0 else np.nan
         lifetime = horizon if not hazard or np.isnan(hazard) else min(1.0 / hazard, horizon)
         facts["clv"] = facts["realised_revenue"] + facts["arr_current"] * lifetime
-        facts.attrs["expected_lifetime_years"] = lifetime
-        facts.attrs["annual_churn_hazard"] = hazard
+        attrs["expected_lifetime_years"] = lifetime
+        attrs["annual_churn_hazard"] = hazard
     else:
         facts["clv"] = facts["realised_revenue"]
     facts.loc[~is_customer, "clv"] = np.nan
@@ -345,9 +346,9 @@ def account_facts(
     facts["best_customer"] = best_customers(
         facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
     )
-    facts.attrs["as_of"] = as_of
-    facts.attrs["revenue_basis"] = revenue_basis
-    return facts.reset_index(drop=True)
+    facts = facts.reset_index(drop=True)
+    facts.attrs.update(attrs, as_of=as_of, revenue_basis=revenue_basis)
+    return facts
 
 
 def new_business(deals: pd.DataFrame) -> pd.DataFrame:
