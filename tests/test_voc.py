@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats as sps
 
 import icp_research as icp
 from icp_research import voc
@@ -255,25 +254,6 @@ def test_coding_a_million_notes_is_vectorised(codebook):
 
 # ---------------------------------------------------------------------------------------------
 # Statistics helpers
-
-
-def test_vectorised_two_proportion_pvalue_matches_scipy():
-    rng = np.random.default_rng(3)
-    n1, n2 = rng.integers(0, 40, 400), rng.integers(0, 40, 400)
-    k1, k2 = rng.binomial(n1, 0.4), rng.binomial(n2, 0.25)
-    expected = []
-    for a, b, c, d in zip(k1, n1, k2, n2, strict=True):
-        if b == 0 or d == 0:
-            expected.append(np.nan)
-            continue
-        table = np.array([[a, b - a], [c, d - c]])
-        if table[:, 0].sum() == 0 or table[:, 1].sum() == 0:
-            expected.append(1.0)
-        elif sps.contingency.expected_freq(table).min() < 5:
-            expected.append(sps.fisher_exact(table)[1])
-        else:
-            expected.append(sps.chi2_contingency(table, correction=False)[1])
-    np.testing.assert_allclose(two_proportion_pvalue(k1, n1, k2, n2), expected, rtol=1e-9)
 
 
 def test_clustered_ratio_test_without_and_with_clusters():
