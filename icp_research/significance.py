@@ -430,6 +430,17 @@ class SignificanceResult(Result):
         binary = [o for o in tested if o in BINARY_OUTCOMES]
         return binary[0] if binary else (tested[0] if tested else None)
 
+    @property
+    def forest_outcome(self) -> str | None:
+        """The outcome the forest plot shows: the primary outcome when it has significant
+        findings, else the first outcome that has some (None when nothing is significant)."""
+        rows = self.summary
+        if rows.empty or not rows["significant"].any():
+            return None
+        with_findings = set(rows.loc[rows["significant"], "outcome"])
+        ordered = [self.primary_outcome, *self.tested_outcomes]
+        return next(o for o in ordered if o in with_findings)
+
     def to_json(self) -> dict:
         """The ``icp_predictors.json`` artifact: the recommended characteristics.
 
@@ -830,7 +841,9 @@ def predictor_significance(
     _explain_missing_confirmation(replication, tested)
     result.replication = replication
     result.tables["replication"] = replication.summary
-    result.notes += replication.caveats
+    # The re-test of an outcome with an empty holdout only says "no rows": said better above.
+    empty = tuple(f"{f.name}: no rows" for f in tested if f.confirmation.empty)
+    result.notes += [c for c in replication.caveats if not c.startswith(empty)]
     result.summary = _predictor_rows(discovery, replication)
 
     ranked = _candidates(result.summary)
@@ -1447,10 +1460,31 @@ def _findings(result: SignificanceResult, tested: list[OutcomeFrame]) -> list[st
                     f"No predictor of {_PHRASES.get(frame.name, frame.name)} stands out after "
                     "correcting for multiple testing."
                 )
+    findings += _homogeneous_accounts(result, tested)
     for item in result.not_recommended:
         findings.append(f"Not recommended: {item['predictor']} ({item['reason']}).")
     findings += _null_findings(result)
     return findings
+
+
+def _homogeneous_accounts(result: SignificanceResult, tested: list[OutcomeFrame]) -> list[str]:
+    """When deals of different accounts succeed at about the same rate, say so: then no
+    account characteristic has much to explain."""
+    rows = result.summary
+    sentences = []
+    for frame in tested:
+        info = result.discovery.params["outcomes"][frame.name]
+        if not frame.cluster or info.get("icc", 1.0) >= 0.02:
+            continue
+        if rows.loc[rows["outcome"] == frame.name, "significant"].any():
+            continue
+        sentences.append(
+            f"Accounts barely differ in how often their {frame.unit} succeed (intra-account "
+            f"correlation {info['icc']:.2f}): the spread between accounts is about what chance "
+            f"gives with {info['n'] / max(info['n_clusters'], 1):.0f} {frame.unit} each, so "
+            "there is little for any account characteristic to explain."
+        )
+    return sentences
 
 
 def _why_none(rows: pd.DataFrame) -> str:
@@ -1761,14 +1795,14 @@ def plot_replication(
     interval (circle) above the confirmation effect (square), replicated findings in blue.
 
     Ratio effects only (odds ratios; ratios of medians for ARR), on a log scale around 1.
-    ``outcome`` defaults to the primary outcome. Shows at most ``max_rows`` findings,
+    ``outcome`` defaults to :attr:`SignificanceResult.forest_outcome`. Shows at most ``max_rows`` findings,
     replicated first, then the strongest. Returns the Axes.
     """
     import matplotlib.pyplot as plt
     from matplotlib import ticker
     from matplotlib.lines import Line2D
 
-    outcome = outcome or result.primary_outcome
+    outcome = outcome or result.forest_outcome or result.primary_outcome
     rows = result.summary
     if not rows.empty:
         rows = rows[
@@ -1841,9 +1875,10 @@ def plot_replication(
     ax.legend(
         handles=[
             Line2D([], [], color="tab:blue", marker="o", label="replicated"),
-            Line2D([], [], color="tab:gray", marker="o", label="did not replicate"),
+            Line2D([], [], color="tab:gray", marker="o", label="not replicated"),
         ],
-        loc="lower right",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
         fontsize="small",
     )
     return ax
