@@ -66,6 +66,9 @@ from .report import fmt_p
 from .result import Result
 from .study import Study
 
+# What a multivariable fit on thin or degenerate data may raise; the report says so instead.
+_MODEL_ERRORS = (NotEnoughData, InputError, np.linalg.LinAlgError, ValueError)
+
 #: Outcomes tested by default, in reading order.
 DEFAULT_OUTCOMES = ("won", "retained", "best_customer", "arr")
 
@@ -849,6 +852,14 @@ def predictor_significance(
     ranked = _candidates(result.summary)
     overlaps = _overlaps(study.facts, ranked, bins, min_level_count)
     candidates, redundant = _drop_overlapping(ranked, overlaps, overlap_threshold)
+    for predictor in candidates[max_model_predictors:]:
+        result.not_recommended.append(
+            {
+                "predictor": predictor,
+                "reason": f"replicated, but only the {max_model_predictors} strongest "
+                "candidates are checked in the multivariable model (max_model_predictors)",
+            }
+        )
     candidates = candidates[:max_model_predictors]
     result.tables["overlap"] = overlaps
     for predictor, (stronger, v) in redundant.items():
@@ -1043,7 +1054,7 @@ def _select_independent(
                     model_scale,
                     bins,
                 )
-            except (NotEnoughData, InputError) as error:
+            except _MODEL_ERRORS as error:
                 step["note"] = f"not checked: {error}"
                 steps.append(step)
                 continue
@@ -1150,7 +1161,7 @@ def _exploratory_won_model(
             model_scale,
             bins,
         )
-    except (NotEnoughData, InputError) as error:
+    except _MODEL_ERRORS as error:
         result.notes.append(f"Model of won not fitted: {error}")
         return
     model.caveats.insert(

@@ -281,6 +281,22 @@ def test_accounts_only_still_returns_a_result(demo):
     assert result.primary_outcome is None and result.model is None
 
 
+def test_tiny_data_still_returns_a_result(demo):
+    keep = demo.dataset.tables["accounts"]["account_id"].iloc[::150]  # 20, 15 with closed deals
+    tables = {
+        name: frame[frame["account_id"].isin(keep)]
+        for name, frame in demo.dataset.tables.items()
+        if "account_id" in frame
+    }
+    result = predictor_significance(variant(demo, tables))
+    assert not result.summary["significant"].any()
+    assert result.recommended == []
+    assert result.findings[0].startswith("No predictor stands out")
+    assert any(c.startswith("won: only 15 accounts") for c in result.caveats)
+    assert any(f.startswith("Too little data to tell whether industry") for f in result.findings)
+    assert result.power_table()["underpowered"].eq("yes").any()
+
+
 def test_no_holdout_means_nothing_is_recommended(demo):
     tables = dict(demo.dataset.tables)
     keep = tables["accounts"]["account_id"].iloc[::4]
