@@ -1329,7 +1329,7 @@ def _evidence_sentence(predictor: str, rows: pd.DataFrame) -> str:
     return (
         f"{_label(best)}: {_effect_ci_text(best)} for {what} in the discovery period "
         f"({int(best.n):,} {_UNITS.get(best.outcome, 'rows')}, q {_q(best.q_value)}); "
-        f"{_fmt_ratio(best.effect_confirm)} in the latest quarters "
+        f"{_effect_value(best, best.effect_confirm)} in the latest quarters "
         f"({int(best.n_confirm):,} {_UNITS.get(best.outcome, 'rows')}, "
         f"q {_q(best.q_value_confirm)})."
     )
@@ -1728,6 +1728,12 @@ def _effect_ci_text(row) -> str:
     else:
         ci = " (no interval)"
     return f"{effect}{unit}{ci}"
+
+
+def _effect_value(row, value) -> str:
+    if row.effect_type in RATIO_EFFECTS:
+        return f"{_fmt_ratio(value)}x"
+    return f"{value:+.2f}"
 
 
 def _effect_text(row) -> str:

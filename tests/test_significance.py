@@ -279,6 +279,19 @@ def test_accounts_only_still_returns_a_result(demo):
     assert result.summary.empty and result.recommended == []
     assert result.to_json()["recommended"] == []
     assert result.primary_outcome is None and result.model is None
+    # Everything the report shows still works on an empty result.
+    assert result.forest_outcome is None and result.model_reason
+    assert len(result.outcome_table()) == 4
+    for table in (
+        result.ranked_table(),
+        result.findings_table(),
+        result.power_table(),
+        result.joint_table(),
+        result.behavioural_table(),
+        result.recommended_table(),
+    ):
+        assert table.empty
+    assert result.model_notes() == [] and result.conclusions
 
 
 def test_tiny_data_still_returns_a_result(demo):
