@@ -1683,7 +1683,7 @@ def _conclusions(
 
 
 # ----------------------------------------------------------------------------------------------
-# Formatting helpers
+# Formatting
 
 
 def _drop_mirrored(rows: pd.DataFrame) -> pd.DataFrame:
