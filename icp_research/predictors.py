@@ -227,6 +227,7 @@ def test_predictors(
     min_level_count: int = 10,
     min_level_clusters: int = 5,
     n_bins: int = 5,
+    bins: Mapping[str, Sequence[float]] | None = None,
     power: float = 0.8,
     underpowered_above: float = 0.5,
     unit: str | None = None,
@@ -247,6 +248,7 @@ def test_predictors(
         min_level_count=min_level_count,
         min_level_clusters=min_level_clusters,
         n_bins=n_bins,
+        bins=bins,
         power=power,
         underpowered_above=underpowered_above,
         unit=unit,
@@ -264,6 +266,7 @@ def test_many(
     min_level_count: int = 10,
     min_level_clusters: int = 5,
     n_bins: int = 5,
+    bins: Mapping[str, Sequence[float]] | None = None,
     power: float = 0.8,
     underpowered_above: float = 0.5,
     unit: str | Mapping[str, str] | None = None,
@@ -281,6 +284,10 @@ def test_many(
         Predictor columns. Categorical values are compared level by level (missing is the level
         ``(missing)``, levels with fewer than ``min_level_count`` rows are pooled into
         ``(other)``); numeric ones get a trend test plus quantile bins (``n_bins``).
+    bins
+        ``{numeric predictor: cut points}``: the same bins for every outcome (e.g. quantiles of
+        all accounts, so that a blueprint gets one set of bins); predictors not listed get
+        quantile bins of each outcome's own rows.
     alpha
         Significance level applied to corrected p-values (``q_value``).
     correction
@@ -325,6 +332,11 @@ def test_many(
     caveats: list[str] = []
     outcomes: dict[str, dict] = {}
     schemes: dict[str, dict] = {}
+    fixed_bins = {
+        name: {"kind": "numeric", "cuts": [float(c) for c in cuts]}
+        for name, cuts in (bins or {}).items()
+        if name in numeric
+    }
     for outcome, spec in questions.items():
         data, cluster = _unpack_question(spec)
         outcome_unit = unit.get(outcome) if isinstance(unit, Mapping) else unit
@@ -336,6 +348,7 @@ def test_many(
             cluster=cluster,
             opts=opts,
             unit=outcome_unit,
+            schemes=fixed_bins,
         )
         rows += block.rows
         predictor_rows += block.predictor_rows

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import Config, load_config, quarter_end, quarter_label
+from .config import Config, load_config, quarter_end, quarter_label, resolve_quarter
 from .errors import InputError, RunExistsError
 from .loading import Dataset, load_tables
 
@@ -359,6 +359,7 @@ def resolve_run(
         raise InputError("give --config icp.toml (or --demo for the bundled demo data)")
     else:
         cfg = config if isinstance(config, Config) else load_config(config)
+    quarter = resolve_quarter(quarter) if quarter else None
     as_of = quarter_end(quarter) if quarter else cfg.as_of
     if out is None:
         reports = Path("reports") if demo else cfg.reports_dir
