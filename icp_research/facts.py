@@ -480,7 +480,7 @@ def survey_columns(survey: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
     """The account columns a survey table becomes: ``{column: (question, answer)}``.
 
     A single-answer question becomes one categorical column ``survey_<question>`` (answer
-    ``None``); a multi-answer question (some account gave several answers) one boolean column
+    ``None``); a multi-answer question (some account gave several answers) one yes / no column
     per answer, ``survey_<question>_<answer>``. Free-text questions (see
     :func:`free_text_questions`) become no column.
     """
@@ -502,9 +502,9 @@ def survey_columns(survey: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
 def survey_attributes(survey: pd.DataFrame, ids) -> pd.DataFrame:
     """Survey answers as account attributes, indexed like ``ids`` (see :func:`survey_columns`).
 
-    Single-answer columns hold the answer text (``<NA>`` for accounts that did not answer);
-    multi-answer columns are nullable booleans (True / False for accounts that answered the
-    question, ``<NA>`` otherwise). They are post-sale answers: usable to describe best
+    Every column is categorical text: single-answer columns hold the answer, multi-answer
+    columns ``"yes"`` / ``"no"`` (did the account pick this answer); ``<NA>`` for accounts that
+    did not answer the question. They are post-sale answers: usable to describe best
     customers, never to score leads.
     """
     answers = latest_survey_answers(survey)
@@ -515,8 +515,8 @@ def survey_attributes(survey: pd.DataFrame, ids) -> pd.DataFrame:
             values = rows.drop_duplicates("account_id").set_index("account_id")["answer"]
             out[column] = values.reindex(ids).astype("string")
         else:
-            answered = rows.groupby("account_id")["answer"].apply(lambda a, x=answer: x in set(a))
-            out[column] = answered.reindex(ids).astype("boolean")
+            picked = rows.groupby("account_id")["answer"].apply(lambda a, x=answer: x in set(a))
+            out[column] = picked.map({True: "yes", False: "no"}).reindex(ids).astype("string")
     return out
 
 

@@ -1121,7 +1121,7 @@ def survey_answers(study: Study, *, outcomes=("best_customer", "churned")) -> Re
                 levels = pool_rare_levels(values[keep], min_count)
                 options = [(str(level), (levels == level).to_numpy()) for level in levels.unique()]
             else:
-                options = [(answer, values[keep].astype(bool).to_numpy())]
+                options = [(answer, values[keep].eq("yes").to_numpy(dtype=bool))]
             for level, x in sorted(options, key=lambda o: -o[1].sum()):
                 rows.append(_survey_row(outcome, question, level, column, x, y, alpha))
     table = pd.DataFrame(rows, columns=SURVEY_ANSWER_COLUMNS)

@@ -314,7 +314,7 @@ def test_survey_pivot_single_multi_latest_and_free_text():
     attributes = survey_attributes(survey, pd.Index(["A", "B", "C", "D"]))
     assert attributes["survey_team_owner"].tolist()[:3] == ["RevOps", "RevOps", "Sales leadership"]
     assert pd.isna(attributes.loc["D", "survey_team_owner"])
-    assert attributes["survey_integrations_used_slack"].tolist()[:2] == [True, False]
+    assert attributes["survey_integrations_used_slack"].tolist()[:2] == ["yes", "no"]
     assert attributes["survey_integrations_used_hubspot"].isna().tolist() == [
         False,
         False,
@@ -460,6 +460,8 @@ def project(tmp_path_factory):
     )
     survey = pd.DataFrame(
         [(a, "team_owner", "RevOps" if number[a] <= 12 else "Sales leadership") for a in ids[:40]]
+        + [(a, "integrations", "HubSpot") for a in ids[:40]]
+        + [(a, "integrations", "Slack") for a in ids[:5]]  # a multi-answer question
         + [("ZZZ", "team_owner", "RevOps")],  # an account the accounts table does not know
         columns=["account_id", "question", "answer"],
     )
@@ -518,6 +520,11 @@ def test_unknown_accounts_and_deals_are_warned_about(project):
 def test_survey_answers_become_behavioural_attributes(project):
     facts = project.facts.set_index("account_id")
     assert facts.loc["A001", "survey_team_owner"] == "RevOps"
+    assert facts.loc[["A001", "A006", "A050"], "survey_integrations_slack"].tolist()[:2] == [
+        "yes",
+        "no",
+    ]
+    assert pd.isna(facts.loc["A050", "survey_integrations_slack"])
     assert facts["survey_team_owner"].notna().sum() == 40
     assert "survey_team_owner" in project.attributes.behavioural
     assert "survey_team_owner" not in project.attributes.categorical
@@ -575,6 +582,16 @@ def test_survey_and_committee_on_the_small_project(project):
     revops = survey.summary.set_index(["outcome", "answer"]).loc[("best_customer", "RevOps")]
     assert (revops["respondents"], revops["n"], revops["rate_with"]) == (40, 12, 1.0)
     assert revops["rate_without"] == 0 and revops["significant"]
+    summary = survey.summary
+    [slack] = summary[
+        (summary["outcome"] == "best_customer") & (summary["column"] == "survey_integrations_slack")
+    ].to_dict("records")
+    assert (slack["answer"], slack["respondents"], slack["n"], slack["rate_with"]) == (
+        "Slack",
+        40,
+        5,
+        1.0,
+    )
 
     committee = voc.buying_committee(project)
     table = committee.summary.set_index(["signal", "level"])
