@@ -20,6 +20,8 @@ best-customer profile, the subgroups, the segments) for its opening summary.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -29,6 +31,10 @@ from .result import Result
 from .subgroups import SUMMARY_COLUMNS, SubgroupResult, find_subgroups, subgroup_mask
 
 TARGETS = ("best_customer", "won", "retained_12m")
+
+#: Smallest subgroup searched, whatever ``min_support`` says: a rate over fewer rows than this
+#: cannot support a finding.
+MIN_SUBGROUP_ROWS = 10
 
 #: Columns of ``subgroups.csv``: the run-output contract first, then extras.
 SUBGROUP_COLUMNS = [
@@ -155,12 +161,14 @@ def discover_subgroups(
     caveats: list[str] = []
     for target, (data, unit, definition) in frames.items():
         present = [a for a in attributes if a in data.columns]
+        known = int(data[target].notna().sum())
+        rows = support if isinstance(support, int) else math.ceil(float(support) * known - 1e-9)
         result = find_subgroups(
             data,
             target,
             attributes=present,
             max_depth=depth,
-            min_support=support,
+            min_support=max(int(rows), MIN_SUBGROUP_ROWS),
             top_k=top_k,
             n_bins=n_bins,
             alpha=study.alpha,
@@ -246,36 +254,50 @@ def _target_findings(target: str, result: SubgroupResult, summary: pd.DataFrame)
 # The report's opening summary
 
 
+_TARGET_LABELS = {
+    "best_customer": "best customers",
+    "won": "won deals",
+    "retained_12m": "12-month retention",
+}
+
+
 def pattern_summary(profile, subgroups: PatternResult, segments=None, *, max_items: int = 5):
     """The strongest significant patterns of the report, in words, strongest first.
 
     One statement from the best-customer profile (its strongest attribute), the top significant
     subgroup of each target, and the segment comparison when a segment stands out; at most
-    ``max_items``. When nothing is significant anywhere, one sentence says so plainly.
-    Returns a list of sentences.
+    ``max_items``, followed by one sentence per target where no subgroup is significant. When
+    nothing is significant anywhere, one sentence says so plainly. Returns a list of sentences.
     """
     sentences: list[str] = []
     if profile is not None and not profile.summary.empty:
         headlines = profile.headlines(max_items=1)
         sentences += list(headlines["sentence"])
     table = subgroups.summary
-    for target in subgroups.params.get("results", {}):
+    nothing = []
+    for target, result in subgroups.params.get("results", {}).items():
         rows = table[(table["target"] == target) & table["significant"].astype(bool)]
         if len(rows):
             sentences.append(subgroup_sentence(rows.iloc[0]))
+        else:
+            nothing.append(
+                f"No combination of attributes stands out for {_TARGET_LABELS.get(target, target)}"
+                f" after correcting for the {result.family_size:,} subgroups searched."
+            )
     if segments is not None:
         sentences += segments.findings[:1] if segments.params.get("stands_out") else []
     sentences = sentences[:max_items]
-    if not sentences:
-        searched = sum(r.family_size for r in subgroups.params.get("results", {}).values())
-        tested = profile.params.get("family_size", 0) if profile is not None else 0
-        return [
-            "Nothing stands out: no attribute sets the best customers apart "
-            f"({tested:,} attribute levels compared) and no subgroup of customers or deals is "
-            f"significant after correcting for the {searched:,} subgroups searched. The "
-            "differences seen in the tables below are within what chance produces."
-        ]
-    return sentences
+    if sentences:
+        # Saying where nothing was found is part of the result.
+        return sentences + nothing
+    searched = sum(r.family_size for r in subgroups.params.get("results", {}).values())
+    tested = profile.params.get("family_size", 0) if profile is not None else 0
+    return [
+        "Nothing stands out: no attribute sets the best customers apart "
+        f"({tested:,} attribute levels compared) and no subgroup of customers or deals is "
+        f"significant after correcting for the {searched:,} subgroups searched. The "
+        "differences seen in the tables below are within what chance produces."
+    ]
 
 
 def plot_subgroup_lifts(result: PatternResult, *, top: int = 5, ax=None):
@@ -404,6 +426,8 @@ def pattern_discovery(
         segments.params["best_definition"] = profile.params.get("definition")
     findings = pattern_summary(profile, subgroups, segments)
     caveats = [profile.params.get("definition", "")] if profile.params.get("definition") else []
+    # Small samples and a bookings-based ARR qualify every number of the profile.
+    caveats += [c for c in profile.caveats if c.startswith(("Only ", "There is no subscriptions"))]
     searched = {
         target: result.family_size for target, result in subgroups.params["results"].items()
     }

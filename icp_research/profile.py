@@ -218,9 +218,10 @@ def _definition(params: dict, revenue_basis: str) -> str:
             text += f", net revenue retention of {fmt_pct(threshold)} or more"
         elif params["metric"] == "tenure":
             text += f", {threshold:,.0f} days or more as a customer"
+    churned = ", churned ones included" if revenue_basis == "subscriptions" else ""
     return (
-        text + f"); they are compared with the other {fmt_number(n_rest)} customers, churned ones "
-        "included. Accounts that never bought are left out."
+        text + f"); they are compared with the other {fmt_number(n_rest)} customers{churned}. "
+        "Accounts that never bought are left out."
     )
 
 

@@ -700,12 +700,18 @@ def find_subgroups(
             "shown without a clearly higher rate."
         )
     caveats.extend(notes)
-    if cluster_ids is not None:
+    if cluster_ids is not None and search.design_effect > 1:
         caveats.append(
             f"The {total:,} {unit} come from {params['n_clusters']:,} accounts, and {unit} of one "
             "account are not independent: tests and intervals count them as "
             f"{total / search.design_effect:,.0f} independent rows (design effect "
             f"{search.design_effect:.2f}, a first-order Rao-Scott correction)."
+        )
+    elif cluster_ids is not None:
+        caveats.append(
+            f"The {total:,} {unit} come from {params['n_clusters']:,} accounts; their outcomes "
+            "vary between accounts no more than chance would make them (design effect 1 or "
+            "less), so no correction for clustering was needed."
         )
     elif unit not in ("accounts", "customers"):
         caveats.append(
