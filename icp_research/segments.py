@@ -116,7 +116,7 @@ class SegmentResult(Result):
 def segment_metrics(
     facts: pd.DataFrame,
     deals: pd.DataFrame | None,
-    segment: pd.Series,
+    segment,
     *,
     segmentation: str = "segment",
     alpha: float = 0.05,
@@ -130,47 +130,63 @@ def segment_metrics(
         Account facts (:data:`icp_research.facts.FACT_COLUMNS`), one row per account.
     deals : DataFrame or None
         Deal facts (:func:`icp_research.facts.deal_facts`): ``account_id``, ``is_new_business``,
-        ``is_closed``, ``won``, ``amount``, ``cycle_days``. None when there are no deals.
-    segment : Series
-        The segment of each account, indexed like ``facts``; accounts without one are left out.
+        ``is_closed``, ``stage``, ``amount``, ``cycle_days``. None when there are no deals.
+    segment : Series or dict of Series
+        The segment of each account, indexed like ``facts`` (accounts without one are left
+        out), or ``{segmentation name: Series}`` to compute several segmentations at once.
     segmentation : str
-        Name written in the ``segmentation`` column.
+        Name written in the ``segmentation`` column when ``segment`` is one Series.
     include_all : bool
         Start with a row for all accounts (``segmentation`` ``all``) as the reference.
 
     Returns
     -------
-    DataFrame with :data:`SEGMENT_COLUMNS` except ``profile`` (one row per segment, in the
-    order of the segment's categories when it is categorical, else sorted).
+    DataFrame with :data:`SEGMENT_COLUMNS` except ``profile``: one row per segment, in the
+    order of the segment's categories when it is categorical, else sorted.
     """
-    segment = pd.Series(segment, index=facts.index)
-    labels = _segment_order(segment)
-    account_segment = pd.Series(segment.to_numpy(), index=facts["account_id"].to_numpy())
-    per_account_deals = _per_account_deals(deals)
-    if per_account_deals is not None:
-        per_account_deals = per_account_deals.assign(
-            segment=account_segment.reindex(per_account_deals.index).to_numpy()
+    segmentations = segment if isinstance(segment, dict) else {segmentation: segment}
+    needed = [
+        c
+        for c in (
+            "account_id",
+            "is_customer",
+            "clv",
+            "churned",
+            "tenure_days",
+            "arr_current",
+            "arr_12m_ago",
+            "best_customer",
+            "retained",
         )
+        if c in facts
+    ]
+    facts = facts[needed]
+    per_account_deals = _per_account_deals(deals)
     cycles = _won_cycles(deals)
-    if cycles is not None:
-        cycles = cycles.assign(segment=account_segment.reindex(cycles["account_id"]).to_numpy())
-    rows = []
     groups = [("all", ALL, np.ones(len(facts), bool))] if include_all else []
-    values = segment.to_numpy(dtype=object)
-    groups += [(segmentation, label, values == label) for label in labels]
+    account_segments = {}
+    for name, values in segmentations.items():
+        values = pd.Series(values, index=facts.index)
+        labels = _segment_order(values)
+        as_text = values.to_numpy(dtype=object)
+        groups += [(name, label, as_text == label) for label in labels]
+        account_segments[name] = pd.Series(as_text, index=facts["account_id"].to_numpy())
+    rows = []
     for name, label, members in groups:
         row = {"segmentation": name, "segment": str(label)}
         row.update(_account_metrics(facts[members], alpha))
         if per_account_deals is not None:
-            chosen = (
-                per_account_deals
-                if name == "all"
-                else per_account_deals[per_account_deals["segment"] == label]
-            )
+            chosen = per_account_deals
+            if name != "all":
+                of = account_segments[name].reindex(per_account_deals.index).to_numpy()
+                chosen = per_account_deals[of == label]
             row.update(_deal_metrics(chosen, alpha))
         if cycles is not None:
-            chosen = cycles if name == "all" else cycles[cycles["segment"] == label]
-            median, low, high, _ = median_ci(chosen["cycle_days"].to_numpy(dtype=float), alpha)
+            chosen = cycles["cycle_days"].to_numpy(dtype=float)
+            if name != "all":
+                of = account_segments[name].reindex(cycles["account_id"]).to_numpy()
+                chosen = chosen[of == label]
+            median, low, high, _ = median_ci(chosen, alpha)
             row.update(
                 sales_cycle_days=median,
                 sales_cycle_days_ci_low=low,
@@ -362,12 +378,12 @@ def _squared_distances(points: np.ndarray, centres: np.ndarray, norms=None) -> n
 
 def _centres(points: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of each cluster's rows (NaN for an empty cluster) and the cluster sizes."""
+    from scipy import sparse
+
+    n = labels.size
+    members = sparse.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
+    sums = np.asarray(members @ points)
     counts = np.bincount(labels, minlength=k).astype(float)
-    order = np.argsort(labels, kind="stable")
-    present = np.flatnonzero(counts)
-    starts = np.concatenate([[0], np.cumsum(counts[present])[:-1]]).astype(np.int64)
-    sums = np.zeros((k, points.shape[1]))
-    sums[present] = np.add.reduceat(points[order], starts, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts[:, None], counts
 
@@ -607,8 +623,8 @@ def segment_accounts(
     *,
     k_range=(2, 8),
     silhouette_sample: int = 2000,
-    ward_sample: int = 4000,
-    kmeans_sample: int = 10_000,
+    ward_sample: int = 3000,
+    kmeans_sample: int = 5_000,
     n_init: int = 3,
     seed: int | None = None,
     features=None,
@@ -714,7 +730,7 @@ def segment_accounts(
         labels, centres = fits[k_means]
         if kmeans_rows.size < n:
             # Refine the sample's centres on every account.
-            labels, centres, _ = kmeans(matrix, k_means, init=centres)
+            labels, centres, _ = kmeans(matrix, k_means, init=centres, max_iter=30)
         assignments["kmeans"] = _cluster_series(_by_size(labels), facts.index)
         k_ward = int(chosen.loc["ward", "k"])
         sample_labels = cuts[k_ward]
@@ -763,18 +779,7 @@ def segment_accounts(
         else pd.DataFrame(columns=["method", "k", "silhouette", "inertia", "chosen"])
     )
 
-    parts = [
-        segment_metrics(
-            facts, deals, pd.Series(np.nan, index=facts.index), segmentation="all", alpha=alpha
-        )
-    ]
-    for name, segment in assignments.items():
-        parts.append(
-            segment_metrics(
-                facts, deals, segment, segmentation=name, alpha=alpha, include_all=False
-            )
-        )
-    summary = pd.concat(parts, ignore_index=True)
+    summary = segment_metrics(facts, deals, assignments, alpha=alpha)
     profiles = segment_profiles(
         facts,
         assignments,
