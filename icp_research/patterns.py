@@ -528,5 +528,5 @@ def target_section(discovery: PatternDiscovery, target: str):
             parts.append(report.callout(result.findings[0] if result.findings else "", "info"))
     # How the search was done (size, value sets, pruning, clustering); the last caveat, "confirm
     # on later data", is in the summary already.
-    parts.append(report.bullets(result.caveats[:-1]))
+    parts.append(report.callout("How this was searched: " + " ".join(result.caveats[:-1])))
     return sum(parts[1:], parts[0])
