@@ -1,4 +1,4 @@
-"""Statistical helpers: intervals for ratios of sums, medians and means; design effects."""
+"""Statistical building blocks: intervals for ratios of sums, medians and means; design effects."""
 
 from __future__ import annotations
 
