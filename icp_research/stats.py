@@ -423,3 +423,70 @@ def clustered_ratio_test(outcome, exposed, clusters=None, alpha: float = 0.05) -
         test=test_choice(expected_min) + (" (not cluster-adjusted)" if clustered else ""),
     )
     return out
+
+
+def cluster_design_effect(events, trials) -> float:
+    """How much clustering inflates the variance of a pooled rate (Kish's design effect).
+
+    ``events`` and ``trials`` are per-cluster counts (won and closed deals per account). Returns
+    the variance of the pooled rate under clustering (the linearised variance of
+    :func:`clustered_rate_ci`) divided by its binomial variance, or NaN when it cannot be
+    estimated (fewer than 2 clusters, or a rate of 0 or 1). Dividing counts by it gives the
+    effective sample size of a first-order Rao-Scott correction.
+    """
+    e = np.asarray(events, dtype=float)
+    t = np.asarray(trials, dtype=float)
+    keep = t > 0
+    e, t = e[keep], t[keep]
+    k = e.size
+    if k < 2:
+        return np.nan
+    rate = e.sum() / t.sum()
+    if rate <= 0 or rate >= 1:
+        return np.nan
+    clustered = k / (k - 1) * np.sum((e - rate * t) ** 2) / t.sum() ** 2
+    binomial = rate * (1 - rate) / t.sum()
+    return float(clustered / binomial)
+
+
+def mean_ci(values, alpha: float = 0.05):
+    """Mean with a Student-t interval; NaN values are ignored.
+
+    Returns ``(mean, low, high, n)``; the interval is NaN with fewer than 2 values. For skewed
+    amounts (revenue, deal size) pair it with :func:`median_ci`.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    mean = float(x.mean())
+    if n < 2:
+        return mean, np.nan, np.nan, n
+    half = sps.t.ppf(1 - alpha / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half, n
+
+
+def median_ci(values, alpha: float = 0.05):
+    """Median with a distribution-free interval from order statistics; NaN values are ignored.
+
+    The interval runs from the j-th to the k-th smallest value, with j and k the binomial(n, 1/2)
+    quantiles, so it covers the median with probability at least ``1 - alpha`` whatever the
+    distribution. Returns ``(median, low, high, n)``; the interval is NaN when n is too small
+    for that coverage (n < 6 at 95%).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    median = float(np.median(x))
+    # Ranks j and n - j + 1 cover the median unless j - 1 or fewer values fall below it (or
+    # above): j - 1 is the largest count whose binomial(n, 1/2) tail is at most alpha / 2.
+    below = int(sps.binom.ppf(alpha / 2, n, 0.5))
+    if sps.binom.cdf(below, n, 0.5) > alpha / 2:
+        below -= 1
+    j = below + 1
+    if j < 1:
+        return median, np.nan, np.nan, n
+    return median, float(x[j - 1]), float(x[n - j]), n
