@@ -156,6 +156,35 @@ def _suggest(word: str, options) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text_list(value, where: str, problems: list[str], example: str) -> list[str]:
+    """A TOML list of strings (numbers are taken as their text); a problem otherwise."""
+    if not isinstance(value, list) or not all(isinstance(v, str) or _is_number(v) for v in value):
+        problems.append(f"{where} = {value!r} must be a list in brackets, e.g. {example}")
+        return []
+    return [str(v) for v in value]
+
+
+def _section(raw: dict, name: str, label: str, problems: list[str]) -> dict:
+    value = raw.get(name, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(
+            f"{label}: {name} = {value!r} must be a section: write [{name}] on its own line and "
+            "its keys below it"
+        )
+        return {}
+    return value
+
+
 def parse_date(value, where: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -246,8 +275,21 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
                 f"{label}: unknown section [{section}]{_suggest(section, KNOWN_SECTIONS)}"
             )
 
-    project = raw.get("project", {}) or {}
+    project = _section(raw, "project", label, problems)
     cfg = Config(path=path, raw=raw)
+    for key in project:
+        if key not in ("name", "as_of", "reports_dir"):
+            problems.append(
+                f"{label}: unknown key '{key}' in [project]"
+                f"{_suggest(key, ['name', 'as_of', 'reports_dir'])}"
+            )
+    for key in ("name", "reports_dir"):
+        if key in project and (not isinstance(project[key], str) or not project[key].strip()):
+            problems.append(
+                f'{label}: [project] {key} = {project[key]!r} must be text in quotes, e.g. {key} = "'
+                + ("Acme Analytics" if key == "name" else "reports")
+                + '"'
+            )
     cfg.project_name = str(project.get("name", cfg.project_name))
     if "as_of" in project and project["as_of"] not in ("", None):
         try:
@@ -277,25 +319,42 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
             '(add [tables.accounts] with path = "...")'
         )
 
-    attributes = raw.get("attributes", {}) or {}
+    attributes = _section(raw, "attributes", label, problems)
     for key in attributes:
         if key not in ("categorical", "numeric", "exclude"):
             problems.append(
                 f"{label}: unknown key '{key}' in [attributes]"
                 f"{_suggest(key, ['categorical', 'numeric', 'exclude'])}"
             )
-    if "categorical" in attributes:
-        cfg.categorical = [str(a) for a in attributes["categorical"]]
-    if "numeric" in attributes:
-        cfg.numeric = [str(a) for a in attributes["numeric"]]
-    cfg.exclude = [str(a) for a in attributes.get("exclude", [])]
+    lists = {}
+    for key in ("categorical", "numeric", "exclude"):
+        if key in attributes:
+            lists[key] = _text_list(
+                attributes[key], f"{label}: [attributes] {key}", problems, '["industry", "crm"]'
+            )
+    if "categorical" in lists:
+        cfg.categorical = lists["categorical"]
+    if "numeric" in lists:
+        cfg.numeric = lists["numeric"]
+    cfg.exclude = lists.get("exclude", [])
+    for name in sorted(set(cfg.categorical or []) & set(cfg.numeric or [])):
+        problems.append(
+            f"{label}: [attributes] '{name}' is listed as both categorical and numeric; keep it in one"
+        )
+    for name in (cfg.categorical or []) + (cfg.numeric or []):
+        if name in ("account_id", "name", "created_at"):
+            problems.append(
+                f"{label}: [attributes] '{name}' cannot be a predictor (it is the account's "
+                f"{'key' if name == 'account_id' else 'name' if name == 'name' else 'creation date'}); "
+                "remove it from [attributes]"
+            )
 
     for section, target, defaults in (
         ("analysis", cfg.analysis, ANALYSIS_DEFAULTS),
         ("segments", cfg.segments, SEGMENT_DEFAULTS),
         ("scoring", cfg.scoring, SCORING_DEFAULTS),
     ):
-        for key, value in (raw.get(section, {}) or {}).items():
+        for key, value in _section(raw, section, label, problems).items():
             if key not in defaults:
                 problems.append(
                     f"{label}: unknown key '{key}' in [{section}]{_suggest(key, defaults)}"
@@ -303,7 +362,7 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
                 continue
             target[key] = value
     problems.extend(_check_analysis(cfg, label))
-    codebook = raw.get("codebook", {}) or {}
+    codebook = _section(raw, "codebook", label, problems)
     from .codebook import codebook_problems
 
     problems.extend(codebook_problems(codebook, label))
@@ -339,23 +398,77 @@ def _check_analysis(cfg: Config, label: str) -> list[str]:
             f"{label}: [analysis] correction = {a['correction']!r}; use fdr_bh (Benjamini-Hochberg), "
             "holm or bonferroni"
         )
+    for key, check, wanted in (
+        ("min_level_count", lambda v: _is_int(v) and v >= 1, "a whole number of accounts, e.g. 10"),
+        (
+            "min_support",
+            lambda v: _is_number(v) and 0 < v < 1,
+            "a fraction between 0 and 1, e.g. 0.03",
+        ),
+        ("max_depth", lambda v: _is_int(v) and 1 <= v <= 5, "a whole number from 1 to 5, e.g. 3"),
+        ("early_churn_months", lambda v: _is_int(v) and v >= 1, "a whole number of months, e.g. 6"),
+        ("holdout_quarters", lambda v: _is_int(v) and v >= 0, "a whole number of quarters, e.g. 2"),
+        ("clv_horizon_years", lambda v: _is_number(v) and v > 0, "a number of years, e.g. 5"),
+        ("seed", _is_int, "a whole number, e.g. 42"),
+    ):
+        if not check(a[key]):
+            problems.append(f"{label}: [analysis] {key} = {a[key]!r} must be {wanted}")
+    if not isinstance(a["referral_values"], list) or not all(
+        isinstance(v, str) for v in a["referral_values"]
+    ):
+        problems.append(
+            f"{label}: [analysis] referral_values = {a['referral_values']!r} must be a list of "
+            'texts, e.g. ["referral", "word of mouth"]'
+        )
     bounds = cfg.segments.get("employees", [])
     labels = cfg.segments.get("labels", [])
-    if len(labels) != len(bounds) + 1:
+    if not isinstance(bounds, list) or not all(_is_number(b) for b in bounds):
+        problems.append(
+            f"{label}: [segments] employees = {bounds!r} must be a list of employee counts, "
+            "e.g. [200, 2000]"
+        )
+        bounds = []
+    elif any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
+        problems.append(
+            f"{label}: [segments] employees = {bounds!r} must be increasing, e.g. [200, 2000]"
+        )
+    if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
+        problems.append(
+            f"{label}: [segments] labels = {labels!r} must be a list of names, "
+            'e.g. ["SMB", "Mid-market", "Enterprise"]'
+        )
+    elif len(labels) != len(bounds) + 1:
         problems.append(
             f"{label}: [segments] needs one more label than employee bounds "
             f"({len(bounds)} bounds, {len(labels)} labels)"
         )
     tiers = cfg.scoring.get("tiers", {})
-    if not isinstance(tiers, dict) or not tiers:
+    if (
+        not isinstance(tiers, dict)
+        or not tiers
+        or not all(_is_number(v) and 0 <= v <= 100 for v in tiers.values())
+    ):
         problems.append(
-            f'{label}: [scoring] tiers must be a table like {{"Tier 1" = 70, "Tier 2" = 40, "Tier 3" = 0}}'
+            f"{label}: [scoring] tiers = {tiers!r} must be a table of minimum scores from 0 to 100 "
+            'like {"Tier 1" = 70, "Tier 2" = 40, "Tier 3" = 0}'
         )
     if cfg.scoring.get("outcome") not in ("won", "retained", "best_customer"):
         problems.append(
             f"{label}: [scoring] outcome = {cfg.scoring.get('outcome')!r}; use won, retained or best_customer"
         )
     return problems
+
+
+def _known_encoding(value) -> bool:
+    import codecs
+
+    if not isinstance(value, str):
+        return False
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        return False
+    return True
 
 
 def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
@@ -369,7 +482,51 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
     if "path" not in spec:
         problems.append(f'{where}: missing path = "..." (the export file, relative to {label})')
         raise ConfigError(problems[0], problems)
-    path = Path(str(spec["path"])).expanduser()
+    if not isinstance(spec["path"], str) or not spec["path"].strip():
+        problems.append(
+            f"{where}: path = {spec['path']!r} must be the export file name in quotes, e.g. "
+            f'path = "exports/{name}.csv"'
+        )
+        raise ConfigError(problems[0], problems)
+    for key, ok, wanted in (
+        (
+            "date_format",
+            lambda v: isinstance(v, str) and "%" in v,
+            'a strftime pattern, e.g. "%d/%m/%Y"',
+        ),
+        (
+            "sheet",
+            lambda v: isinstance(v, str) or _is_int(v),
+            'a sheet name, e.g. "Sheet1", or its number from 0',
+        ),
+        (
+            "delimiter",
+            lambda v: isinstance(v, str) and len(v) == 1,
+            'one character, e.g. ";" or "\\t"',
+        ),
+        ("encoding", _known_encoding, 'an encoding name, e.g. "latin-1", "cp1252" or "utf-16"'),
+        ("decimal", lambda v: v in (".", ","), '"." or ","'),
+        ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        (
+            "columns",
+            lambda v: isinstance(v, dict),
+            f'a section [tables.{name}.columns] of canonical = "source column"',
+        ),
+        ("values", lambda v: isinstance(v, dict), f"sections like [tables.{name}.values.industry]"),
+    ):
+        if key in spec and not ok(spec[key]):
+            problems.append(f"{where}: {key} = {spec[key]!r} must be {wanted}")
+    for key in ("missing_values", "drop"):
+        if key in spec:
+            _text_list(
+                spec[key],
+                f"{where}: {key}",
+                problems,
+                '["-1", "n/a"]' if key == "missing_values" else '["Notes"]',
+            )
+    if problems:
+        raise ConfigError(problems[0], problems)
+    path = Path(spec["path"]).expanduser()
     if not path.is_absolute():
         path = base / path
     suffixes = [s.lower() for s in path.suffixes]

@@ -122,11 +122,15 @@ def lost_deal_analysis(
     not_computed: dict = {}
     deals = study.deals
     if deals.empty:
-        reason = "there is no opportunities table."
+        if "opportunities" in study.raw_tables and len(study.raw_tables["opportunities"]):
+            reason = f"no deal had been created by {study.as_of:%Y-%m-%d}."
+        else:
+            reason = "there is no opportunities table."
         return DealsResult(
             title=title,
             caveats=[f"Deals could not be analysed: {reason}"],
             tables=_empty_tables(),
+            funnel=stage_funnel(study),
             not_computed={"deals": reason},
         )
     facts = study.facts
@@ -866,9 +870,14 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
         overall_cycle = cycle_table[cycle_table["attribute"] == "all"]
         if len(overall_cycle) and pd.notna(overall_cycle["median_days"].iloc[0]):
             row = overall_cycle.iloc[0]
+            low, high = row["median_ci_low"], row["median_ci_high"]
+            interval = (
+                f"{low:.0f}–{high:.0f}"
+                if pd.notna(low) and pd.notna(high)
+                else "too few deals for an interval"
+            )
             lines.append(
-                f"Median sales cycle {row['median_days']:.0f} days "
-                f"({row['median_ci_low']:.0f}–{row['median_ci_high']:.0f}), counting "
+                f"Median sales cycle {row['median_days']:.0f} days ({interval}), counting "
                 f"{fmt_number(row['open'])} open deals as still running (censored), not dropped."
             )
     return lines

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .report import fmt_money, fmt_number, fmt_pct
+from .report import fmt_interval, fmt_money, fmt_number, fmt_pct
 from .result import Result
 from .stats import clustered_rate_ci, poisson_rate_ci, proportion_ci
 from .study import DATE_COLUMNS, Study
@@ -242,7 +242,7 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         }
         if closed.any():
             findings.append(
-                f"{closed.sum():,} closed deals: win rate {fmt_pct(rate)} ({fmt_pct(low)}–{fmt_pct(high)}, "
+                f"{closed.sum():,} closed deals: win rate {fmt_pct(rate)} ({fmt_interval(low, high)}, "
                 f"interval clustered by account over {clusters:,} accounts); {totals['deals']['open']:,} deals open."
             )
         if "amount" in deals and won.any():
@@ -278,9 +278,7 @@ def _headline(totals: dict, study: Study) -> dict:
         headline["Bookings (12 months)"] = fmt_money(totals["bookings_12m"])
     if "win_rate" in totals and not np.isnan(totals["win_rate"]["rate"]):
         w = totals["win_rate"]
-        headline["Win rate"] = (
-            f"{fmt_pct(w['rate'])} ({fmt_pct(w['ci_low'])}–{fmt_pct(w['ci_high'])})"
-        )
+        headline["Win rate"] = f"{fmt_pct(w['rate'])} ({fmt_interval(w['ci_low'], w['ci_high'])})"
     if "annual_churn_rate" in totals and not np.isnan(totals["annual_churn_rate"]["rate"]):
         c = totals["annual_churn_rate"]
         headline["Churn / year"] = (

@@ -50,6 +50,18 @@ def esc(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: Longest label drawn in a chart; longer ones (a 10,000-character company name) are cut.
+MAX_LABEL_CHARS = 60
+#: Longest text shown in a table cell; the CSV artifact keeps the whole value.
+MAX_CELL_CHARS = 300
+
+
+def short_label(text, limit: int = MAX_LABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (labels, legends, titles)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 # ---------------------------------------------------------------------------------------------
 # Number formatting
 
@@ -84,8 +96,18 @@ def fmt_rate_ci(rate, low, high, n=None, digits: int = 0) -> str:
     """'34% (29–40%, n=312)': a rate with its interval and sample size."""
     if rate is None or (isinstance(rate, float) and np.isnan(rate)):
         return "–" if n is None else f"– (n={fmt_number(n)})"
-    text = f"{fmt_pct(rate, digits)} ({fmt_pct(low, digits)}–{fmt_pct(high, digits)}"
+    text = f"{fmt_pct(rate, digits)} ({fmt_interval(low, high, digits)}"
     return text + (f", n={fmt_number(n)})" if n is not None else ")")
+
+
+def fmt_interval(low, high, digits: int = 0) -> str:
+    """'29–40%'; 'no interval' when a bound is missing (too little data to compute one)."""
+    if any(
+        v is None or v is pd.NA or (isinstance(v, float | np.floating) and np.isnan(v))
+        for v in (low, high)
+    ):
+        return "no interval"
+    return f"{fmt_pct(low, digits)}–{fmt_pct(high, digits)}"
 
 
 def fmt_p(p) -> str:
@@ -169,6 +191,12 @@ def table_html(
             text = fn(value) if fn else ("–" if _isna(value) else value)
             numeric = isinstance(value, int | float | np.number) and not isinstance(value, bool)
             cls = " class='num'" if numeric else ""
+            if isinstance(text, str) and len(text) > 40:
+                # Values from data can be any length: cut the display (the CSV keeps it all)
+                # and let unbroken runs wrap instead of stretching the table.
+                text = short_label(text, MAX_CELL_CHARS)
+                if max(len(word) for word in text.split() or [""]) > 40:
+                    cls = " class='icp-long'"
             cells.append(f"<td{cls}>{esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
@@ -262,6 +290,8 @@ def set_style() -> None:
             "axes.titleweight": "bold",
             "axes.titlesize": 12,
             "figure.autolayout": True,
+            # Labels come from data: "$5k–$20k" or "Price $\\frac{" must stay text, not TeX.
+            "text.parse_math": False,
         }
     )
 
@@ -272,6 +302,7 @@ def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
     Accepts a Figure or an Axes. The image is inlined (base64), so the report stays
     self-contained.
     """
+    import matplotlib
     import matplotlib.pyplot as plt
 
     fig = (
@@ -280,8 +311,12 @@ def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
         else fig_or_ax
     )
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
+    try:
+        _plain_labels(fig)
+        with matplotlib.rc_context({"text.parse_math": False}):
+            fig.savefig(buf, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     style = f" style='max-width:{int(width)}px'" if width else ""
     return HTML(
@@ -290,15 +325,51 @@ def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
     )
 
 
+def _plain_labels(fig) -> None:
+    """Make every text of a figure plain and short, whatever the plot function drew.
+
+    Category labels come from data: mathtext would try to parse their dollar signs (and fail
+    on some), and a 10,000-character label would make a picture 80,000 pixels wide.
+    """
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+        content = text.get_text()
+        if len(content) > MAX_LABEL_CHARS:
+            # Titles and axis labels may hold a few lines: cut each one.
+            text.set_text("\n".join(short_label(line) for line in content.split("\n")))
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            formatter = axis.get_major_formatter()
+            # Text ticks (categories, seaborn's labels) are formatted at draw time: wrap them.
+            if isinstance(formatter, FixedFormatter | FuncFormatter) or (
+                type(formatter).__name__ == "StrCategoryFormatter"
+            ):
+                axis.set_major_formatter(
+                    FuncFormatter(
+                        lambda value, pos, inner=formatter: short_label(inner(value, pos))
+                    )
+                )
+
+
 # ---------------------------------------------------------------------------------------------
 # Files
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with a single quote."""
+    """Prefix text that a spreadsheet would run as a formula with a single quote.
+
+    Cells, column names and index labels starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return are prefixed (``=cmd|' /C calc'!A0`` -> ``'=cmd|' /C calc'!A0``), unless
+    they are plain numbers such as ``-12.5``.
+    """
     out = frame.copy()
-    for column in out.columns:
-        series = out[column]
+    for position in range(out.shape[1]):
+        series = out.iloc[:, position]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
         if series.dtype == object or pd.api.types.is_string_dtype(series):
             text = series.astype("string")
             risky = text.str.startswith(_FORMULA_PREFIXES, na=False)
@@ -306,8 +377,22 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
             numeric = pd.to_numeric(text, errors="coerce").notna()
             mask = risky & ~numeric
             if mask.any():
-                out[column] = series.where(~mask, "'" + text)
+                out.isetitem(position, series.where(~mask, "'" + text))
+    if not isinstance(out.columns, pd.MultiIndex):
+        out.columns = [_safe_label(c) for c in out.columns]
+    if not isinstance(out.index, pd.MultiIndex) and out.index.dtype == object:
+        out.index = pd.Index([_safe_label(v) for v in out.index], name=_safe_label(out.index.name))
     return out
+
+
+def _safe_label(value):
+    if not isinstance(value, str) or not value.startswith(_FORMULA_PREFIXES):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
