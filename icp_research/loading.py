@@ -11,6 +11,7 @@ is row 2 (for Parquet, the first record is row 1).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
@@ -177,6 +178,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_workbook_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "xl/workbook.xml" in names or "xl/workbook.bin" in names
+
+
 def _snake(name: str) -> str:
     text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip()).strip("_").lower()
     if not text:
@@ -222,10 +232,17 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
         return frame
 
     if tc.format == "excel":
-        if not zipfile.is_zipfile(path) and not head.startswith(b"\xd0\xcf\x11\xe0"):
+        is_zip = zipfile.is_zipfile(path)
+        if not is_zip and not head.startswith(b"\xd0\xcf\x11\xe0"):
             out.error(
                 "is not an Excel workbook (it is not an .xlsx/.xls file inside)",
                 'save it from Excel as .xlsx, or if it is CSV rename it to .csv or set format = "csv"',
+            )
+            raise _Stop
+        if is_zip and not _is_workbook_zip(path):
+            out.error(
+                "is a zip archive but not an Excel workbook (no workbook inside)",
+                "unzip it and point path at the export inside, or save the sheet from Excel as .xlsx",
             )
             raise _Stop
         try:
@@ -248,10 +265,19 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
         return frame
 
     # CSV
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if (
+        b"\x00" in head
+        and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        and not (tc.encoding or "").lower().replace("-", "").startswith("utf16")
+    ):
+        # Text saved as UTF-16 without a byte-order mark has a zero byte after every letter.
+        utf16 = len(head) > 8 and head[1::2].count(0) > 0.8 * (len(head) // 2)
         out.error(
-            "looks like a binary file, not CSV text",
-            'export the table as CSV (or set format = "parquet" / "excel" if it is one)',
+            "looks like a binary file, not CSV text"
+            + (" (it may be UTF-16 text without a byte-order mark)" if utf16 else ""),
+            'add encoding = "utf-16-le" under [tables.' + tc.name + "]"
+            if utf16
+            else 'export the table as CSV (or set format = "parquet" / "excel" if it is one)',
         )
         raise _Stop
     encoding = tc.encoding or "utf-8-sig"
@@ -296,6 +322,20 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             'check quoting and delimiters in that line, or set delimiter = ";" if the export uses semicolons',
         )
         raise _Stop from None
+    try:
+        first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+        header = [name.strip() for name in next(csv.reader([first_line], delimiter=delimiter))]
+    except (csv.Error, StopIteration):
+        header = []
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        out.warning(
+            "the header repeats "
+            + ", ".join(f'"{name}"' for name in repeated)
+            + ": the second copy is read as "
+            + ", ".join(f'"{name}.1"' for name in repeated),
+            "rename the copies in the export, or map the one you need by that name",
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = np.arange(2, len(frame) + 2)
     return frame
@@ -308,7 +348,11 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
 def _as_text(series: pd.Series, missing: set[str]) -> pd.Series:
     """Strip text; tokens in ``missing`` become <NA>. Non-text cells (Excel, Parquet) are
     converted to their text form first."""
-    if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+    present = series.dropna() if pd.api.types.is_float_dtype(series) else None
+    if present is not None and ((present % 1 == 0) & (present.abs() < 2**53)).all():
+        # Parquet stores integer keys with gaps as floats: 1042.0 is the key "1042".
+        text = series.astype("Int64").astype("string")
+    elif not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
         text = series.astype("string")
     else:
         text = series.astype("string")
@@ -365,6 +409,8 @@ def parse_numbers(
         parsed = _to_float(t) * multiplier
         parsed = parsed.where(~negative.fillna(False).astype(bool), -parsed)
         values[todo] = parsed
+    # "inf" and "1e400" parse as infinity: no export means that.
+    values = values.where(~np.isinf(values))
     bad = values.isna() & text.notna()
     return values.astype(float), bad
 
@@ -639,6 +685,21 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
         return values
     if kind == "date":
         values, bad = parse_dates(series, tc.date_format, extra_missing)
+        years = series[bad].astype(str).str.extract(r"(?<!\d)(\d{4})(?!\d)")[0].astype(float)
+        out_of_range = bad & years.reindex(series.index).pipe(lambda y: (y < 1678) | (y > 2261))
+        if out_of_range.any():
+            sample = series[out_of_range].astype(str)
+            examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])
+            first = str(sample.iloc[0]).strip()
+            out.error(
+                f"{out_of_range.sum():,} dates are outside the years 1678-2262 that can be "
+                f"analysed ({examples})",
+                f'if {first} means "no date" (e.g. a subscription that never ends), add '
+                f'missing_values = ["{first}"] under [tables.{tc.name}]; otherwise fix those cells',
+                column=label,
+                rows=_row_list(out_of_range),
+            )
+            bad = bad & ~out_of_range
         if bad.any():
             sample = series[bad].astype(str)
             examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])

@@ -16,11 +16,13 @@ Layout of a run (a contract; see the README)::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -228,6 +230,7 @@ class KernelPool:
 
     def __init__(self, names: list[str], cwd: Path):
         self.cwd = Path(cwd).resolve()
+        self._aborted = threading.Event()
         self._managers: dict[str, object] = {}
         self._ready = {name: threading.Event() for name in names}
         self._threads = [
@@ -242,6 +245,8 @@ class KernelPool:
 
             km = start_kernel(self.cwd)
             self._managers[name] = km
+            if self._aborted.is_set():
+                raise RuntimeError("the run stopped")
             client = BlockingKernelClient()
             client.load_connection_info(km.get_connection_info())
             client.start_channels()
@@ -260,6 +265,8 @@ class KernelPool:
 
     def take(self, name: str):
         """The warmed kernel manager for ``name``; a fresh (cold) one if it has none."""
+        if self._aborted.is_set():
+            raise RuntimeError("the run stopped")
         event = self._ready.get(name)
         km = None
         if event is not None:
@@ -274,6 +281,17 @@ class KernelPool:
         """Stop every kernel that was started but not taken."""
         for thread in self._threads:
             thread.join(timeout=60)
+        for km in list(self._managers.values()):
+            _shutdown(km)
+        self._managers.clear()
+
+    def abort(self) -> None:
+        """Stop at once (the run failed or was interrupted): kill kernels, wait for no warm-up."""
+        self._aborted.set()
+        for km in list(self._managers.values()):
+            _kill_now(km)
+        for thread in self._threads:
+            thread.join(timeout=10)
         for km in list(self._managers.values()):
             _shutdown(km)
         self._managers.clear()
@@ -300,6 +318,16 @@ def _alive(km) -> bool:
         return bool(run_sync(km.is_alive)())
     except Exception:
         return False
+
+
+def _kill_now(km) -> None:
+    """Kill a kernel's process from any thread (a running notebook then stops with an error)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    try:
+        if process is not None and process.poll() is None:
+            process.kill()
+    except Exception:
+        pass
 
 
 def _shutdown(km) -> None:
@@ -431,6 +459,8 @@ def run_suite(
             f"no report notebooks (NN_name.ipynb) found in {notebooks_dir or DEFAULT_NOTEBOOKS}"
         )
 
+    # Folders made for this run are removed again if it fails before publishing anything.
+    created = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent)).resolve()
     os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
@@ -483,8 +513,13 @@ def run_suite(
         pool.shutdown()
         _publish(staging, out_dir)
     except BaseException:
-        pool.shutdown()
+        pool.abort()
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     write_reports_index(out_dir.parent)
     failed = [o for o in outcomes if o.status == "failed"]
@@ -522,7 +557,9 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None)
     names = {s.name for s in todo}
     pending = list(todo)
     running: dict[Future, NotebookSpec] = {}
-    with ThreadPoolExecutor(max_workers=jobs) as executor:
+    kernels = _RunningKernels()
+    executor = ThreadPoolExecutor(max_workers=jobs)
+    try:
         while pending or running:
             for spec in list(pending):
                 if len(running) >= jobs:
@@ -532,11 +569,15 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None)
                     continue
                 pending.remove(spec)
                 progress.step(f"{spec.name}: running")
-                job = executor.submit(_execute_one, spec, staging, parameters, kernel, pool)
+                job = executor.submit(
+                    _execute_one, spec, staging, parameters, kernel, pool, kernels
+                )
                 running[job] = spec
             if not running:  # a dependency cycle or unknown names: run the rest anyway
                 spec = pending.pop(0)
-                job = executor.submit(_execute_one, spec, staging, parameters, kernel, pool)
+                job = executor.submit(
+                    _execute_one, spec, staging, parameters, kernel, pool, kernels
+                )
                 running[job] = spec
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
@@ -550,11 +591,46 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None)
                         f"{spec.name}: FAILED at cell {outcome.failed_cell}: {outcome.error} "
                         f"(executed notebook: {outcome.ipynb})"
                     )
+    except BaseException:
+        # Ctrl-C (or any failure here): stop the running notebooks now rather than let them run
+        # to the end; the caller removes the staging folder.
+        kernels.stop()
+        if pool is not None:
+            pool.abort()
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
     return [outcomes[s.name] for s in specs]
 
 
+class _RunningKernels:
+    """The kernels of the notebooks running now, so that Ctrl-C can stop them all at once."""
+
+    def __init__(self):
+        self.stopped = threading.Event()
+        self._kernels: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, km) -> None:
+        with self._lock:
+            self._kernels[name] = km
+        if self.stopped.is_set():
+            _kill_now(km)
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._kernels.pop(name, None)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            running = list(self._kernels.values())
+        for km in running:
+            _kill_now(km)
+
+
 def _execute_one(
-    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str, pool=None
+    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str, pool=None, kernels=None
 ) -> NotebookOutcome:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -568,6 +644,8 @@ def _execute_one(
         # Always our own kernel, started in the run folder: papermill's cwd= would chdir the
         # whole process, which parallel notebooks cannot share.
         km = pool.take(spec.name) if pool is not None else start_kernel(staging)
+        if kernels is not None:
+            kernels.add(spec.name, km)
         pm.execute_notebook(
             str(spec.path),
             str(output),
@@ -590,6 +668,8 @@ def _execute_one(
         outcome.error = f"{type(exc).__name__}: {first_line}"[:300]
         outcome.failed_cell = _failed_cell_number(output, None)
     finally:
+        if kernels is not None:
+            kernels.remove(spec.name)
         if km is not None:
             _shutdown(km)
     outcome.seconds = round(time.perf_counter() - started, 2)
@@ -730,18 +810,39 @@ def _versions(python: str) -> dict:
 
 def _publish(staging: Path, out_dir: Path) -> None:
     """Move the finished run into place; an existing run is replaced only at the last moment."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        old.rmdir()
-        os.replace(out_dir, old)
-        try:
+    with _sigint_deferred():
+        if out_dir.exists() or out_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
+            os.replace(out_dir, old)
+            try:
+                os.replace(staging, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)
+                raise
+        else:
             os.replace(staging, out_dir)
-        except BaseException:
-            os.replace(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+            return
+    if old.is_symlink():  # --out named a link: the link is replaced, its target left alone
+        old.unlink()
     else:
-        os.replace(staging, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C for the two renames that swap runs, so no moment leaves neither in place.
+
+    The swap takes microseconds; a Ctrl-C pressed during it lets the finished run complete.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def list_runs(reports_dir: Path) -> list[dict]:
