@@ -132,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             args
         )
     except InputError as exc:
-        for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
+        report = getattr(exc, "report", None)
+        if verbose and report is not None:
+            _print_problems(report, verbose=True)
+        else:
+            for line in exc.problems:
+                print(f"error: {line}", file=sys.stderr)
         return 2
     except IcpError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -169,17 +173,33 @@ def _run(args) -> int:
     return result.exit_code
 
 
+def _print_problems(report, *, verbose: bool = False, quiet: bool = False) -> None:
+    """Errors on stderr, one line each; warnings (and with ``verbose`` notes) on stdout.
+
+    ``verbose`` lists every affected row (up to 1,000 per problem) and, below a problem with
+    bad cells, the value found in each row.
+    """
+    for problem in report.problems:
+        if problem.level != "error" and (quiet or (problem.level == "info" and not verbose)):
+            continue
+        stream = sys.stderr if problem.level == "error" else sys.stdout
+        label = {"info": "note"}.get(problem.level, problem.level)
+        print(f"{label}: {problem.line(verbose=verbose)}", file=stream)
+        if verbose:
+            for detail in problem.details():
+                print(f"    {detail}", file=stream)
+
+
 def _validate(args) -> int:
     from .loading import validate
 
     report = validate(args.config)
-    for problem in report.problems:
-        if problem.level == "error" or (
-            not args.quiet and (problem.level == "warning" or args.verbose)
-        ):
+    _print_problems(report, verbose=args.verbose, quiet=args.quiet)
+    if args.verbose:
+        for item in report.inputs:
             print(
-                f"{problem.level}: {problem.line()}",
-                file=sys.stderr if problem.level == "error" else sys.stdout,
+                f"read {item['table']}: {item['path']} ({item['rows']:,} rows, "
+                f"sha256 {item['sha256'][:12]})"
             )
     if not args.quiet:
         rows = ", ".join(f"{i['table']} {i['rows']:,} rows" for i in report.inputs)

@@ -24,9 +24,11 @@ import pandas as pd
 
 from .config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC, Config, TableConfig
 from .errors import DataError
-from .schema import PERSONAL_COLUMN_PATTERNS, TABLES
+from .schema import TABLES, personal_column
 
 MAX_ROWS_SHOWN = 5
+# Rows kept per problem for --verbose (a column of a million bad dates keeps the first 1,000).
+MAX_ROWS_KEPT = 1000
 # Attributes with more distinct values than this (and mostly unique) look like names or ids.
 HIGH_CARDINALITY = 50
 
@@ -66,20 +68,27 @@ class Problem:
     column: str | None = None
     rows: list[int] = field(default_factory=list)
     n_rows: int = 0
+    # The offending cell of each row in ``rows``, as the export has it (when there is one).
+    values: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
-        """The one-line message a user sees."""
+    def line(self, verbose: bool = False) -> str:
+        """The one-line message a user sees; ``verbose`` lists every row kept, not five."""
         where = self.file
         if self.column:
             where += f', column "{self.column}"'
         text = f"{where}: {self.message}"
         if self.rows:
-            shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
-            more = self.n_rows - min(len(self.rows), MAX_ROWS_SHOWN)
+            limit = len(self.rows) if verbose else MAX_ROWS_SHOWN
+            shown = ", ".join(str(r) for r in self.rows[:limit])
+            more = self.n_rows - min(len(self.rows), limit)
             text += f" (row{'s' if self.n_rows > 1 else ''} {shown}{f' and {more:,} more' if more > 0 else ''})"
         if self.fix:
             text += f"; fix: {self.fix}"
         return text
+
+    def details(self) -> list[str]:
+        """One line per affected row with the value found there (for --verbose)."""
+        return [f'row {row}: "{value}"' for row, value in zip(self.rows, self.values, strict=False)]
 
 
 @dataclass
@@ -145,21 +154,32 @@ class _Collector:
     def __init__(self, report: ValidationReport, table: str, file: str):
         self.report, self.table, self.file = report, table, file
 
-    def add(self, level, message, fix="", column=None, rows=None):
-        rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_SHOWN]]
+    def add(self, level, message, fix="", column=None, rows=None, values=None):
+        rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_KEPT]]
         n_rows = 0 if rows is None else len(rows)
+        shown_values = []
+        if values is not None and rows_list:
+            shown_values = [_cell_text(v) for v in values.reindex(rows_list)]
         self.report.problems.append(
-            Problem(level, self.table, self.file, message, fix, column, rows_list, n_rows)
+            Problem(
+                level, self.table, self.file, message, fix, column, rows_list, n_rows, shown_values
+            )
         )
 
-    def error(self, message, fix="", column=None, rows=None):
-        self.add("error", message, fix, column, rows)
+    def error(self, message, fix="", column=None, rows=None, values=None):
+        self.add("error", message, fix, column, rows, values)
 
-    def warning(self, message, fix="", column=None, rows=None):
-        self.add("warning", message, fix, column, rows)
+    def warning(self, message, fix="", column=None, rows=None, values=None):
+        self.add("warning", message, fix, column, rows, values)
 
-    def info(self, message, fix="", column=None, rows=None):
-        self.add("info", message, fix, column, rows)
+    def info(self, message, fix="", column=None, rows=None, values=None):
+        self.add("info", message, fix, column, rows, values)
+
+
+def _cell_text(value, limit: int = 80) -> str:
+    text = "" if value is None or value is pd.NA else str(value)
+    text = text.replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Stop(Exception):
@@ -588,11 +608,7 @@ def _clean_table(
     # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
     mapped_sources = set(resolved.values())
     unmapped = [c for c in raw.columns if c not in mapped_sources and c not in tc.drop]
-    personal = [
-        c
-        for c in unmapped
-        if any(re.search(p, str(c), re.IGNORECASE) for p in PERSONAL_COLUMN_PATTERNS)
-    ]
+    personal = [c for c in unmapped if personal_column(c)]
     if personal:
         out.info(
             "personal-data columns dropped (not needed by any analysis): "
@@ -670,6 +686,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 f"[tables.{tc.name}] if it means 'no value'",
                 column=label,
                 rows=_row_list(bad),
+                values=series,
             )
         if kind == "money" or canonical in ("employees", "seats"):
             negative = values < 0
@@ -681,6 +698,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                     f'add missing_values = ["{_fmt_sentinel(values[negative].iloc[0])}"] under [tables.{tc.name}]',
                     column=label,
                     rows=_row_list(negative),
+                    values=series,
                 )
         return values
     if kind == "date":
@@ -698,6 +716,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 f'missing_values = ["{first}"] under [tables.{tc.name}]; otherwise fix those cells',
                 column=label,
                 rows=_row_list(out_of_range),
+                values=series,
             )
             bad = bad & ~out_of_range
         if bad.any():
@@ -717,6 +736,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 fix,
                 column=label,
                 rows=_row_list(bad),
+                values=series,
             )
         return values
     if kind == "flag":
@@ -728,6 +748,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 "use Yes/No, TRUE/FALSE or 1/0",
                 column=label,
                 rows=_row_list(bad),
+                values=series,
             )
         return values
     # id, category, stage, text
@@ -777,6 +798,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 f"{key} must be unique: remove duplicate rows or map a unique column to {key}",
                 column=tc.columns.get(key, key),
                 rows=_row_list(duplicated),
+                values=frame[key],
             )
     if tc.name == "opportunities" and "stage" in frame.columns:
         frame["stage"] = _recode_stage(frame["stage"], tc, out)
@@ -871,6 +893,7 @@ def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Seri
             f'add them under [tables.opportunities.values.stage], e.g. "{example}" = "open"',
             column=tc.columns.get("stage", "stage"),
             rows=_row_list(unmapped),
+            values=text,
         )
     return mapped.astype("string")
 
@@ -944,6 +967,7 @@ def _check_references(
                 "export the missing accounts or check the key mapping",
                 column=col,
                 rows=_row_list(unknown),
+                values=frame["account_id"],
             )
     deals = tables.get("opportunities")
     roles = tables.get("deal_roles")
@@ -1187,7 +1211,9 @@ def load_tables(config: Config | str | Path) -> Dataset:
     dataset = _load(config)
     if not dataset.report.ok:
         lines = dataset.report.lines("error")
-        raise DataError(lines[0], lines)
+        error = DataError(lines[0], lines)
+        error.report = dataset.report  # every problem, warnings too, for --verbose
+        raise error
     return dataset
 
 

@@ -476,8 +476,9 @@ def run_suite(
         as_of = as_of or latest_date(dataset.tables) or dt.date.today()
         sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
         progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
-        for line in dataset.report.lines("warning"):
-            progress.detail(f"warning: {line}")
+        for problem in dataset.report.problems:
+            label = "warning" if problem.level == "warning" else "note"
+            progress.detail(f"{label}: {problem.line(verbose=True)}")
         previous = find_previous_run(out_dir.parent, as_of, exclude=out_dir)
         artifacts = staging / "artifacts"
         from .study import Study

@@ -192,20 +192,43 @@ TABLES: dict[str, Table] = {
 STAGES = ("won", "lost", "open")
 
 # Columns that identify people. They are never needed by an analysis and are dropped at load
-# unless the config maps them explicitly (matched on the normalised source column name).
+# unless the config maps them explicitly. Matched on the source column name in lower case with
+# camelCase split and punctuation as spaces ("ownerEmail" -> "owner email").
 PERSONAL_COLUMN_PATTERNS = (
-    r"e-?mail",
+    r"e ?mail",
     r"phone",
-    r"mobile",
+    r"^(?:mobile|cell|mobile (?:phone|number|no))$",
     r"\bfax\b",
-    r"first[ _]?name",
-    r"last[ _]?name",
-    r"full[ _]?name",
-    r"contact[ _]?name",
-    r"person",
-    r"linkedin",
+    r"\btel(?:ephone)?\b",
+    # Names of people: contacts, reps and owners, and the parts of a person's name.
+    r"\b(?:first|last|full|given|family|sur|middle|nick|maiden|contact|owner|champion|buyer|rep"
+    r"|user|manager|person|signer|signatory|sponsor|approver|assignee|agent|csm|ae|sdr|bdr"
+    r"|admin|employee) ?name\b",
+    r"\bcontact\b",
+    r"\bowner\b",
+    r"^(?:champion|economic buyer|decision maker)$",
+    r"\b(?:created|modified|updated|edited|closed|converted) by\b",
+    r"\bassigned to\b",
+    r"\bsales ?rep\b",
+    r"\baccount (?:executive|manager)\b",
+    r"\bperson\b",
+    r"linked ?in",
+    r"twitter",
+    r"skype",
+    r"whatsapp",
     r"street",
     r"address",
     r"\bssn\b",
+    r"social security",
+    r"passport",
     r"birth",
 )
+
+
+def personal_column(name) -> bool:
+    """True when a source column name looks like data about a person (see the patterns)."""
+    import re
+
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    text = " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+    return any(re.search(pattern, text) for pattern in PERSONAL_COLUMN_PATTERNS)
