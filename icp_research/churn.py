@@ -33,7 +33,7 @@ import pandas as pd
 
 from . import antipatterns as ap
 from .facts import DAYS_PER_YEAR
-from .report import fmt_money, fmt_number, fmt_pct, fmt_rate_ci, fmt_ratio
+from .report import error_bars, fmt_money, fmt_number, fmt_pct, fmt_rate_ci, fmt_ratio
 from .result import Result
 from .stats import (
     adjust_pvalues,
@@ -1325,10 +1325,9 @@ def plot_churn_rates(result: ChurnResult, attributes: list[str] | None = None, *
     ax.errorbar(
         table["churn_rate"] * 100,
         y,
-        xerr=[
-            (table["churn_rate"] - table["churn_rate_ci_low"]) * 100,
-            (table["churn_rate_ci_high"] - table["churn_rate"]) * 100,
-        ],
+        xerr=error_bars(
+            table["churn_rate"], table["churn_rate_ci_low"], table["churn_rate_ci_high"], 100
+        ),
         fmt="none",
         ecolor="#9aa3ad",
         lw=1.5,
@@ -1395,10 +1394,7 @@ def plot_reasons(result: ChurnResult, *, ax=None):
     ax.errorbar(
         overall["share"] * 100,
         np.arange(len(overall)),
-        xerr=[
-            (overall["share"] - overall["share_ci_low"]) * 100,
-            (overall["share_ci_high"] - overall["share"]) * 100,
-        ],
+        xerr=error_bars(overall["share"], overall["share_ci_low"], overall["share_ci_high"], 100),
         fmt="none",
         ecolor="#333333",
         lw=1,

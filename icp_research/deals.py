@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import antipatterns as ap
-from .report import fmt_money, fmt_number, fmt_pct, fmt_rate_ci
+from .report import error_bars, fmt_money, fmt_number, fmt_pct, fmt_rate_ci
 from .result import Result
 from .stats import adjust_pvalues, clustered_rate_ci, clustered_rate_test, clustered_ratio_ci
 from .study import Study
@@ -1086,9 +1086,8 @@ def plot_win_rates(result: DealsResult, attributes: list[str] | None = None, *, 
     table = table.sort_values("_order", kind="stable").reset_index(drop=True)
     y = np.arange(len(table))[::-1]
     colors = table["direction"].map({"lower": "#d55e00", "higher": "#009e73"}).fillna("#56606b")
-    low = (table["rate"] - table["ci_low"]).fillna(0) * 100
-    high = (table["ci_high"] - table["rate"]).fillna(0) * 100
-    ax.errorbar(table["rate"] * 100, y, xerr=[low, high], fmt="none", ecolor="#9aa3ad", lw=1.5)
+    bars = error_bars(table["rate"], table["ci_low"], table["ci_high"], 100)
+    ax.errorbar(table["rate"] * 100, y, xerr=bars, fmt="none", ecolor="#9aa3ad", lw=1.5)
     ax.scatter(table["rate"] * 100, y, c=list(colors), zorder=3, s=28)
     ax.axvline(result.overall["win_rate"]["rate"] * 100, ls="--", color="#56606b", lw=1)
     ax.set_yticks(y)
@@ -1122,10 +1121,7 @@ def plot_loss_reasons(result: DealsResult, *, ax=None):
     ax.errorbar(
         overall["share"] * 100,
         np.arange(len(overall)),
-        xerr=[
-            (overall["share"] - overall["ci_low"]).fillna(0) * 100,
-            (overall["ci_high"] - overall["share"]).fillna(0) * 100,
-        ],
+        xerr=error_bars(overall["share"], overall["ci_low"], overall["ci_high"], 100),
         fmt="none",
         ecolor="#333333",
         lw=1,

@@ -325,6 +325,17 @@ def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
     )
 
 
+def error_bars(value, low, high, scale: float = 1.0) -> np.ndarray:
+    """Error-bar lengths ``[[below], [above]]`` for matplotlib's ``xerr`` / ``yerr``.
+
+    Never negative (an interval computed in floating point can end a hair inside its
+    estimate, which matplotlib refuses) and 0 where the interval is unknown.
+    """
+    value, low, high = (np.asarray(v, dtype=float) * scale for v in (value, low, high))
+    bars = np.vstack([value - low, high - value])
+    return np.clip(np.nan_to_num(bars, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+
+
 def _plain_labels(fig) -> None:
     """Make every text of a figure plain and short, whatever the plot function drew.
 

@@ -37,6 +37,7 @@ from scipy import stats as sps
 
 from .binning import MISSING, OTHER, cut_points, interval_labels, pool_rare_levels
 from .errors import DataError, NotEnoughData
+from .report import error_bars
 from .result import Result
 from .scoring import (
     NOT_A_NUMBER,
@@ -1092,7 +1093,7 @@ def plot_calibration(result: ScorecardValidation, *, ax=None, color: str = "C0")
     ax.errorbar(
         table["mean_score"],
         table["rate"],
-        yerr=[table["rate"] - table["ci_low"], table["ci_high"] - table["rate"]],
+        yerr=error_bars(table["rate"], table["ci_low"], table["ci_high"]),
         fmt="o",
         color=color,
         capsize=3,
@@ -1125,9 +1126,13 @@ def plot_tiers(result: ScorecardValidation, *, ax=None, color: str = "C0"):
     outcome = result.params.get("outcome", "outcome")
     positions = np.arange(len(table))
     rate = table["rate"].fillna(0).to_numpy()
-    lower = np.nan_to_num(rate - table["ci_low"].to_numpy())
-    upper = np.nan_to_num(table["ci_high"].to_numpy() - rate)
-    ax.bar(positions, rate, color=color, yerr=[lower, upper], capsize=4)
+    ax.bar(
+        positions,
+        rate,
+        color=color,
+        yerr=error_bars(rate, table["ci_low"], table["ci_high"]),
+        capsize=4,
+    )
     ax.set_xticks(positions)
     ax.set_xticklabels([f"{t}\n(n={n:,})" for t, n in zip(table["tier"], table["n"], strict=True)])
     ax.set_ylabel(f"{outcome} rate")

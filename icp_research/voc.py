@@ -32,7 +32,7 @@ import pandas as pd
 from .binning import MISSING, OTHER, pool_rare_levels
 from .codebook import Codebook, normalise_text, redact, theme_label
 from .facts import survey_columns
-from .report import fmt_p, fmt_pct, fmt_rate_ci, fmt_ratio
+from .report import error_bars, fmt_p, fmt_pct, fmt_rate_ci, fmt_ratio
 from .result import Result
 from .stats import (
     adjust_pvalues,
@@ -1695,12 +1695,7 @@ def plot_theme_shares(themes: Result, *, sources=None, ax=None):
         part = data[data["source"] == source].set_index("label").reindex(order)
         y = np.arange(len(order)) + (i - (len(sources_present) - 1) / 2) * height
         share = part["share"].to_numpy(dtype=float) * 100
-        err = np.vstack(
-            [
-                share - part["ci_low"].to_numpy(float) * 100,
-                part["ci_high"].to_numpy(float) * 100 - share,
-            ]
-        )
+        err = error_bars(part["share"], part["ci_low"], part["ci_high"], 100)
         ax.barh(y, share, height=height, color=color, label=source, xerr=err,
                 error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#444"})  # fmt: skip
     ax.set_yticks(np.arange(len(order)))
@@ -1728,14 +1723,9 @@ def plot_committee(committee: Result, *, ax=None):
     labels = [f"{r.label}: {r.level}" for r in table.itertuples()]
     y = np.arange(len(table))[::-1]
     rate = table["win_rate"].to_numpy(float) * 100
-    err = np.vstack(
-        [
-            rate - table["win_rate_ci_low"].to_numpy(float) * 100,
-            table["win_rate_ci_high"].to_numpy(float) * 100 - rate,
-        ]
-    )
+    err = error_bars(table["win_rate"], table["win_rate_ci_low"], table["win_rate_ci_high"], 100)
     colors = np.where(table["significant"].to_numpy(bool), "#0173b2", "#999999")
-    ax.errorbar(rate, y, xerr=np.nan_to_num(err), fmt="none", ecolor="#555", elinewidth=1)
+    ax.errorbar(rate, y, xerr=err, fmt="none", ecolor="#555", elinewidth=1)
     ax.scatter(rate, y, c=colors, zorder=3)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
