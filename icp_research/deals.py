@@ -131,7 +131,10 @@ def lost_deal_analysis(
             caveats=[f"Deals could not be analysed: {reason}"],
             tables=_empty_tables(),
             funnel=stage_funnel(study),
-            not_computed={"deals": reason},
+            not_computed={
+                part: reason
+                for part in ("deals", "loss reasons", "no decision", "sales cycle", "deal size")
+            },
         )
     facts = study.facts
     new = deals[deals["is_new_business"]].copy()

@@ -43,6 +43,15 @@ def data_overview(study: Study) -> Overview:
     problems = study.report.to_frame()
     headline = _headline(totals, study)
     caveats.extend(_problem_sentences(study))
+    first = _first_date(study.raw_tables)
+    if first is not None and first > study.as_of:
+        # A --quarter before the data starts: every report will be empty; say why once, here.
+        caveats.insert(
+            0,
+            f"Nothing in the data is dated on or before the analysis date "
+            f"({study.as_of:%Y-%m-%d}): the first record is from {first:%Y-%m-%d}, so every "
+            "report of this run is empty. Choose a later quarter or as_of date.",
+        )
     if study.revenue_basis == "bookings":
         caveats.append(
             "There is no subscriptions table, so ARR stands for won deal value in the last 12 "
@@ -58,6 +67,17 @@ def data_overview(study: Study) -> Overview:
         headline=headline,
         totals=totals,
     )
+
+
+def _first_date(tables: dict[str, pd.DataFrame]):
+    """The earliest date anywhere in the data, or None."""
+    firsts = [
+        frame[column].min()
+        for name, frame in tables.items()
+        for column in DATE_COLUMNS.get(name, [])
+        if column in frame and frame[column].notna().any()
+    ]
+    return min(firsts) if firsts else None
 
 
 def _table_summary(study: Study) -> pd.DataFrame:

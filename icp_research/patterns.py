@@ -96,11 +96,15 @@ def target_frames(
         else:
             skipped["won"] = "there are no closed new-business deals with an account"
     else:
-        skipped["won"] = "there is no opportunities table"
+        skipped["won"] = study.absent("opportunities")
 
     target = f"retained_{retention_months}m"
     if study.revenue_basis != "subscriptions" or facts["churned"].isna().all():
-        skipped[target] = "retention needs a subscriptions table (or churn events)"
+        skipped[target] = (
+            f"retention needs subscriptions: {study.absent('subscriptions')}"
+            if not study.has("subscriptions")
+            else "retention needs a subscriptions table (or churn events)"
+        )
     else:
         horizon = pd.Timedelta(days=round(retention_months * DAYS_PER_YEAR / 12))
         started = facts["customer_since"]

@@ -254,7 +254,7 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
     empty = OutcomeFrame("won", definition, "deals", pd.DataFrame(), cluster="account_id")
     deals = study.deals
     if deals.empty:
-        empty.skipped = "no opportunities table"
+        empty.skipped = study.absent("opportunities")
         return empty
     closed = deals[deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool)]
     notes = []
@@ -290,7 +290,9 @@ def _retained_frame(study: Study, attributes: pd.DataFrame, months: int) -> Outc
     )
     frame = OutcomeFrame("retained", definition, "customers", pd.DataFrame())
     if study.revenue_basis != "subscriptions":
-        frame.skipped = "there is no subscriptions table, so churn and retention cannot be measured"
+        frame.skipped = (
+            f"{study.absent('subscriptions')}, so churn and retention cannot be measured"
+        )
         return frame
     customers = _customers(study, attributes)
     window_days = months * 365.25 / 12
@@ -342,7 +344,7 @@ def _arr_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame:
     frame = OutcomeFrame("arr", definition, "customers", pd.DataFrame())
     if study.revenue_basis != "subscriptions":
         frame.skipped = (
-            "there is no subscriptions table, so there is no ARR (won deal value is bookings)"
+            f"{study.absent('subscriptions')}, so there is no ARR (won deal value is bookings)"
         )
         return frame
     customers = _customers(study, attributes)

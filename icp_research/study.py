@@ -79,6 +79,22 @@ class Study:
         """True when ``table`` was loaded and has rows as of the study date."""
         return table in self.tables and len(self.tables[table]) > 0
 
+    def absent(self, table: str) -> str:
+        """Why ``table`` gives nothing to analyse, in words for a report.
+
+        "there is no subscriptions table" when it was not loaded; when it was, but nothing in
+        it is dated on or before the analysis date (a ``--quarter`` before the first record),
+        says so, so that a reader does not go looking for a missing export.
+        """
+        if table not in self.raw_tables or not len(self.raw_tables[table]):
+            return f"there is no {table} table"
+        if not self.has(table):
+            return (
+                f"the {table} table has nothing dated on or before the analysis date "
+                f"({self.as_of:%Y-%m-%d})"
+            )
+        return f"the {table} table has no usable rows"
+
     def _precomputed(self, name: str) -> pd.DataFrame | None:
         """A frame the runner computed once for this as-of date, if there is one."""
         meta = self.dataset.derived_meta

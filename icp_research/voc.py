@@ -371,11 +371,11 @@ def voice_of_customer(
     findings: list[str] = []
     caveats: list[str] = []
     absent = {
-        "themes": "there is no feedback table and no churn feedback text",
-        "survey": "there is no survey table",
-        "committee": "there is no deal_roles table"
+        "themes": f"{study.absent('feedback')} and no churn feedback text",
+        "survey": study.absent("survey"),
+        "committee": study.absent("deal_roles")
         if not study.has("deal_roles")
-        else "there is no opportunities table",
+        else study.absent("opportunities"),
     }
     missing: dict[str, str] = {}
     for name, part in (("themes", themes), ("survey", survey), ("committee", committee)):
@@ -1084,7 +1084,7 @@ def survey_answers(study: Study, *, outcomes=("best_customer", "churned")) -> Re
     BH per outcome. The ``summary`` is the artifact ``survey_answers.csv``.
     """
     if not study.has("survey"):
-        return Result(title="Survey answers", caveats=["There is no survey table."])
+        return Result(title="Survey answers", caveats=[study.absent("survey").capitalize() + "."])
     alpha, correction = study.alpha, str(study.analysis.get("correction", "fdr_bh"))
     min_count = int(study.analysis.get("min_level_count", 10))
     facts = study.facts
@@ -1362,7 +1362,8 @@ def buying_committee(study: Study) -> Result:
     min_count = int(study.analysis.get("min_level_count", 10))
     deals = study.deals
     if not study.has("deal_roles") or deals.empty:
-        return Result(title="Buying committee", caveats=["There is no deal_roles table."])
+        missing = "deal_roles" if not study.has("deal_roles") else "opportunities"
+        return Result(title="Buying committee", caveats=[study.absent(missing).capitalize() + "."])
     new = deals[deals["is_new_business"] & deals["account_id"].notna()]
     signals = committee_signals(study.tables["deal_roles"])
     with_roles = new.join(signals, on="opportunity_id", how="inner")
