@@ -122,10 +122,7 @@ def lost_deal_analysis(
     not_computed: dict = {}
     deals = study.deals
     if deals.empty:
-        if "opportunities" in study.raw_tables and len(study.raw_tables["opportunities"]):
-            reason = f"no deal had been created by {study.as_of:%Y-%m-%d}."
-        else:
-            reason = "there is no opportunities table."
+        reason = study.absent("opportunities") + "."
         return DealsResult(
             title=title,
             caveats=[f"Deals could not be analysed: {reason}"],

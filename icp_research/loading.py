@@ -1101,7 +1101,11 @@ def infer_attributes(
                 spec.excluded[name] = "excluded in [attributes]"
     for name in spec.all:
         if accounts[name].nunique(dropna=False) <= 1:
+            # A column with one value cannot tell accounts apart: it predicts nothing.
             spec.excluded.setdefault(name, "the same value for every account")
+            for group in (spec.categorical, spec.numeric):
+                if name in group:
+                    group.remove(name)
     if out is not None and spec.excluded:
         notes = ", ".join(
             f"{k} ({v})" for k, v in spec.excluded.items() if not v.startswith("not listed")
