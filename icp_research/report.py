@@ -12,6 +12,7 @@ import html
 import io
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -233,14 +234,31 @@ def table(frame: pd.DataFrame, formats=None, **kwargs) -> HTML:
 # Prose blocks
 
 
+#: Longest unbroken run of characters shown in prose; a longer one is a value from the data
+#: (a 10,000-character company name) and is cut, so that a sentence stays a sentence.
+MAX_WORD_CHARS = 200
+
+
+def prose(text) -> str:
+    """Escaped text for a sentence, with overlong unbroken runs cut."""
+    text = "" if text is None else str(text)
+    if len(text) > MAX_WORD_CHARS:
+        text = re.sub(
+            rf"\S{{{MAX_WORD_CHARS + 1},}}",
+            lambda match: match.group()[: MAX_WORD_CHARS - 1] + "…",
+            text,
+        )
+    return esc(text)
+
+
 def summary(
     findings: Iterable[str], title: str = "Summary", *, caveats: Iterable[str] = ()
 ) -> HTML:
     """The plain-language box at the top of a report: findings first, then caveats."""
     findings = list(findings)
     caveats = list(caveats)
-    items = "".join(f"<li>{esc(f)}</li>" for f in findings) or "<li>No findings.</li>"
-    notes = "".join(f"<li>{esc(c)}</li>" for c in caveats)
+    items = "".join(f"<li>{prose(f)}</li>" for f in findings) or "<li>No findings.</li>"
+    notes = "".join(f"<li>{prose(c)}</li>" for c in caveats)
     notes_html = f"<p class='icp-caveat-title'>How sure we are</p><ul>{notes}</ul>" if notes else ""
     return HTML(
         f"<section class='icp-summary'><h2>{esc(title)}</h2><ul>{items}</ul>{notes_html}</section>"
@@ -250,7 +268,7 @@ def summary(
 def callout(text: str, kind: str = "info") -> HTML:
     """A one-paragraph note; ``kind`` is info, warning, skipped or success."""
     kind = kind if kind in ("info", "warning", "skipped", "success") else "info"
-    return HTML(f"<div class='icp-callout icp-{kind}'>{esc(text)}</div>")
+    return HTML(f"<div class='icp-callout icp-{kind}'>{prose(text)}</div>")
 
 
 def not_enough_evidence(what: str, why: str) -> HTML:
@@ -259,14 +277,14 @@ def not_enough_evidence(what: str, why: str) -> HTML:
 
 
 def bullets(items: Iterable[str]) -> HTML:
-    return HTML("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>")
+    return HTML("<ul>" + "".join(f"<li>{prose(i)}</li>" for i in items) + "</ul>")
 
 
 def kpis(metrics: Mapping[str, str]) -> HTML:
     """A row of headline numbers: {'Customers': '1,204', 'Win rate': '31%'}."""
     cells = "".join(
-        f"<div class='icp-kpi'><div class='icp-kpi-value'>{esc(v)}</div>"
-        f"<div class='icp-kpi-label'>{esc(k)}</div></div>"
+        f"<div class='icp-kpi'><div class='icp-kpi-value'>{prose(v)}</div>"
+        f"<div class='icp-kpi-label'>{prose(k)}</div></div>"
         for k, v in metrics.items()
     )
     return HTML(f"<div class='icp-kpis'>{cells}</div>")
