@@ -656,7 +656,9 @@ def _execute_one(
             progress_bar=False,
             log_output=False,
             report_mode=False,
-            request_save_on_cell_execute=False,
+            # Saved as each cell starts and ends (~10 ms a save): a kernel that dies mid-cell
+            # leaves the notebook executed so far, to debug from.
+            request_save_on_cell_execute=True,
         )
     except PapermillExecutionError as exc:
         outcome.status = "failed"
@@ -667,7 +669,7 @@ def _execute_one(
         outcome.status = "failed"
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         outcome.error = f"{type(exc).__name__}: {first_line}"[:300]
-        outcome.failed_cell = _failed_cell_number(output, None)
+        outcome.failed_cell = _mark_unfinished_cell(output) or _failed_cell_number(output, None)
     finally:
         if kernels is not None:
             kernels.remove(spec.name)
@@ -677,6 +679,39 @@ def _execute_one(
     if not output.exists():
         outcome.ipynb = None
     return outcome
+
+
+def _mark_unfinished_cell(output: Path) -> int | None:
+    """Mark the cell that was running when the kernel died (or the run timed out) as failed.
+
+    Papermill records when each cell started but, when the kernel dies, neither an error nor a
+    failed status. Returns the cell's number as Jupyter would have shown it ("In [N]": one after
+    the last numbered cell), or None when no cell was left unfinished.
+    """
+    import nbformat
+
+    if not output.exists():
+        return None
+    nb = nbformat.read(output, as_version=4)
+    started = [
+        (index, cell)
+        for index, cell in enumerate(nb.cells)
+        if cell.get("cell_type") == "code"
+        and cell.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    if not started:
+        return None
+    index, cell = started[-1]
+    if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        return None
+    cell.metadata.papermill["exception"] = True
+    cell.metadata.papermill["status"] = "failed"
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+    nbformat.write(nb, output)
+    counts = [
+        c.get("execution_count") or 0 for c in nb.cells[:index] if c.get("cell_type") == "code"
+    ]
+    return cell.get("execution_count") or max(counts, default=0) + 1
 
 
 def _failed_cell_number(output: Path, exc) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,14 @@ def test_a_killed_kernel_fails_its_notebook_only(project, tmp_path):
     statuses = {o.name: o.status for o in result.outcomes}
     assert statuses == {"00_dies": "failed", "01_ok": "ok"}
     assert "Dead" in result.outcomes[0].error or "died" in result.outcomes[0].error.lower()
+    # The executed notebook is kept and the run index names the cell that was running: the
+    # one after the parameters and papermill's injected parameters (In [1], In [2]).
+    died = result.outcomes[0]
+    assert died.failed_cell == 3 and (result.out_dir / "00_dies.ipynb").exists()
+    index = (result.out_dir / "index.html").read_text()
+    assert "00_dies.ipynb" in index and re.search(r"cell\W+3\b", index)
+    page = (result.out_dir / "00_dies.html").read_text()
+    assert "This report failed at cell 3: DeadKernelError: Kernel died" in page
 
 
 @pytest.mark.parametrize(
