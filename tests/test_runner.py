@@ -162,7 +162,7 @@ def test_a_killed_kernel_fails_its_notebook_only(project, tmp_path):
     index = (result.out_dir / "index.html").read_text()
     assert "00_dies.ipynb" in index and re.search(r"cell\W+3\b", index)
     page = " ".join(re.sub(r"<[^>]+>", " ", (result.out_dir / "00_dies.html").read_text()).split())
-    assert "This report failed at cell 3 : DeadKernelError: Kernel died" in page
+    assert "This report failed at cell 3: DeadKernelError: Kernel died" in page
 
 
 @pytest.mark.parametrize(
