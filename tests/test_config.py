@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from icp_research.config import (
     ANALYSIS_DEFAULTS,
+    TABLE_KEYS,
     config_from_dict,
     last_quarter,
     quarter_end,
@@ -90,3 +93,48 @@ def test_mistakes_name_the_fix(raw, message):
     with pytest.raises(ConfigError) as info:
         config_from_dict(raw)
     assert any(message in line for line in info.value.problems), info.value.problems
+
+
+# Any value of any TOML type in any known place: a ConfigError (one line per problem) or a
+# config, never another exception (a str where a list belongs once iterated its letters).
+_SCALARS = st.one_of(
+    st.text(max_size=8),
+    st.integers(-5, 5000),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.dates(),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text("abcxyz_", min_size=1, max_size=6), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+_TABLE_KEYS = sorted(TABLE_KEYS)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    section=st.sampled_from(["project", "attributes", "analysis", "segments", "scoring"]),
+    key=st.sampled_from(
+        ["name", "as_of", "reports_dir", "categorical", "numeric", "exclude", "alpha",
+         "min_support", "max_depth", "seed", "referral_values", "employees", "labels", "tiers",
+         "outcome", "best_customer_top_share", "holdout_quarters"]
+    ),
+    table_key=st.sampled_from(_TABLE_KEYS),
+    value=_VALUES,
+    table_value=_VALUES,
+)  # fmt: skip
+def test_any_value_anywhere_gives_a_config_or_a_config_error(
+    section, key, table_key, value, table_value
+):
+    accounts = {"path": "a.csv", table_key: table_value}
+    if table_key == "path":
+        accounts["path"] = table_value
+    raw = {"tables": {"accounts": accounts}, section: {key: value}}
+    try:
+        config_from_dict(raw)
+    except ConfigError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
