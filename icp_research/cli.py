@@ -156,18 +156,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    import signal
+    import threading
+
     from .runner import Progress, run_suite
 
-    result = run_suite(
-        config=args.config,
-        demo=args.demo,
-        quarter=args.quarter,
-        out=args.out,
-        jobs=args.jobs,
-        force=args.force,
-        notebooks_dir=args.notebooks,
-        progress=Progress(quiet=args.quiet, verbose=args.verbose),
-    )
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # A scheduler stopping the job (cron, CI timeouts) sends SIGTERM: clean up as for Ctrl-C.
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        result = run_suite(
+            config=args.config,
+            demo=args.demo,
+            quarter=args.quarter,
+            out=args.out,
+            jobs=args.jobs,
+            force=args.force,
+            notebooks_dir=args.notebooks,
+            progress=Progress(quiet=args.quiet, verbose=args.verbose),
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if not args.quiet:
         print(result.out_dir / "index.html")
     return result.exit_code
@@ -188,6 +199,10 @@ def _print_problems(report, *, verbose: bool = False, quiet: bool = False) -> No
         if verbose:
             for detail in problem.details():
                 print(f"    {detail}", file=stream)
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _validate(args) -> int:

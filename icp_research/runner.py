@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -251,9 +252,24 @@ class KernelPool:
             client.load_connection_info(km.get_connection_info())
             client.start_channels()
             try:
-                client.wait_for_ready(timeout=120)
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        client.wait_for_ready(timeout=1)
+                        break
+                    except RuntimeError:
+                        if self._aborted.is_set() or time.monotonic() > deadline:
+                            raise
                 client.execute(WARMUP, silent=True, store_history=False)
-                client.get_shell_msg(timeout=300)
+                # Waited for in short slices, so that a stopped run does not wait for it.
+                deadline = time.monotonic() + 300
+                while True:
+                    try:
+                        client.get_shell_msg(timeout=0.5)
+                        break
+                    except queue.Empty:
+                        if self._aborted.is_set() or time.monotonic() > deadline:
+                            raise
             finally:
                 client.stop_channels()
         except Exception:  # a kernel that fails to warm up is replaced by papermill's own
@@ -270,7 +286,12 @@ class KernelPool:
         event = self._ready.get(name)
         km = None
         if event is not None:
-            event.wait(timeout=300)
+            deadline = time.monotonic() + 300
+            while not event.wait(timeout=0.2) and time.monotonic() < deadline:
+                if self._aborted.is_set():
+                    raise RuntimeError("the run stopped")
+            if self._aborted.is_set():
+                raise RuntimeError("the run stopped")
             km = self._managers.pop(name, None)
             if km is not None and not _alive(km):
                 _shutdown(km)
@@ -290,8 +311,11 @@ class KernelPool:
         self._aborted.set()
         for km in list(self._managers.values()):
             _kill_now(km)
+        # The warm-up threads notice within a second; one still starting a kernel shuts that
+        # kernel down itself (and a kernel whose parent is gone exits on its own).
+        give_up = time.monotonic() + 3
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=max(0.0, give_up - time.monotonic()))
         for km in list(self._managers.values()):
             _shutdown(km)
         self._managers.clear()

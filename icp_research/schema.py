@@ -100,7 +100,12 @@ TABLES: dict[str, Table] = {
                 _c("amount", "money", "Deal value (ACV for subscription deals)"),
                 _c("loss_reason", "category", "Why the deal was lost (incl. 'no decision')"),
                 _c("type", "category", "new / expansion / renewal"),
-                _c("owner", "category", "Deal owner (sales rep)"),
+                _c(
+                    "owner",
+                    "category",
+                    "Deal owner (sales rep): kept in the run's data snapshot for analysts, "
+                    "never shown in reports or artifacts",
+                ),
                 _c("source", "category", "Lead source of the deal"),
             ),
             key=("opportunity_id",),

@@ -140,10 +140,11 @@ def test_run_verbose_adds_the_rows_their_values_and_the_warnings(tmp_path, no_ke
 
 
 @pytest.mark.e2e
-def test_ctrl_c_leaves_the_previous_run_intact(tmp_path):
-    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) while a notebook
-    runs: exit 130, one line, the run it was replacing untouched, no staging folder, no
-    kernel left behind."""
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_an_interrupted_run_leaves_the_previous_run_intact(tmp_path, stop):
+    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it), or a scheduler's
+    SIGTERM to the process, while a notebook runs: exit 130, one line, the run it was
+    replacing untouched, no staging folder, no kernel left behind."""
     config = write_project(
         tmp_path / "project",
         {"accounts.csv": "account_id\nA1\nA2\n"},
@@ -174,7 +175,10 @@ def test_ctrl_c_leaves_the_previous_run_intact(tmp_path):
             break
     time.sleep(1.5)
     interrupted = time.monotonic()
-    os.killpg(process.pid, signal.SIGINT)
+    if stop == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, "".join(lines) + err
     assert time.monotonic() - interrupted < 20  # it stops, it does not finish the notebook
