@@ -305,9 +305,49 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
 # Value parsing (vectorised; returns the values and the mask of values that did not parse)
 
 
+# Text columns repeat a few values (stages, industries, dates, round amounts) while pandas string
+# methods run Python code once per row; on large columns with few distinct values the work is
+# done once per distinct value instead.
+DISTINCT_MIN_ROWS = 10_000
+DISTINCT_SAMPLE = 20_000
+
+
+def _only_text(series: pd.Series) -> bool:
+    """True when every present cell is a Python str (so equal cells are the same text)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    return pd.api.types.is_object_dtype(series) and pd.api.types.infer_dtype(
+        series, skipna=True
+    ) in ("string", "empty")
+
+
+def _per_distinct(text: pd.Series, func) -> pd.Series:
+    """``func(text)`` for an element-wise ``func``, computed once per distinct value of ``text``
+    when the column is large and repetitive. ``text`` must hold only str or missing values."""
+    if len(text) < DISTINCT_MIN_ROWS:
+        return func(text)
+    sample = text.iloc[:DISTINCT_SAMPLE]
+    if sample.nunique(dropna=False) > len(sample) // 2:
+        return func(text)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if len(uniques) > len(text) // 2:
+        return func(text)
+    distinct = np.asarray(uniques, dtype=object)
+    missing = codes < 0
+    if missing.any():
+        distinct = np.append(distinct, None)
+        codes = np.where(missing, len(distinct) - 1, codes)
+    result = func(pd.Series(distinct, dtype=text.dtype))
+    result = result.iloc[codes]
+    result.index = text.index
+    return result
+
+
 def _as_text(series: pd.Series, missing: set[str]) -> pd.Series:
     """Strip text; tokens in ``missing`` become <NA>. Non-text cells (Excel, Parquet) are
     converted to their text form first."""
+    if _only_text(series):
+        return _per_distinct(series, lambda text: _strip_text(text, missing))
     if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
         text = series.astype("string")
     else:
@@ -319,12 +359,20 @@ def _as_text(series: pd.Series, missing: set[str]) -> pd.Series:
                 text = text.where(
                     ~floats, series[floats].map(lambda v: str(int(v))).astype("string")
                 )
-    text = text.str.strip()
+    return _strip_text(text, missing)
+
+
+def _strip_text(series: pd.Series, missing: set[str]) -> pd.Series:
+    text = series.astype("string").str.strip()
     return text.mask(text.isin(missing))
 
 
 def _to_float(text: pd.Series) -> pd.Series:
     """Text to float64 with NaN for anything that is not a plain number."""
+    return _per_distinct(text, _plain_float)
+
+
+def _plain_float(text: pd.Series) -> pd.Series:
     raw = pd.Series(text.to_numpy(dtype=object, na_value=None), index=text.index)
     return pd.to_numeric(raw, errors="coerce").astype(float)
 
@@ -345,28 +393,32 @@ def parse_numbers(
     values = _to_float(text) if decimal == "." else pd.Series(np.nan, index=text.index)
     todo = values.isna() & text.notna()
     if todo.any():
-        t = text[todo]
-        negative = t.str.match(r"^\(.*\)$") | t.str.endswith("-")
-        t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.rstrip("-")
-        t = t.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
-        t = t.str.replace(r"[\s\u00a0\u202f$€£¥₹%']", "", regex=True)
-        if decimal == ",":
-            t = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        else:
-            t = t.str.replace(",", "", regex=False)
-        multiplier = pd.Series(1.0, index=t.index)
-        suffix = t.str.extract(r"^([-+]?\d*\.?\d+)([kKmMbB])$")
-        has_suffix = suffix[1].notna()
-        if has_suffix.any():
-            multiplier[has_suffix] = (
-                suffix.loc[has_suffix, 1].str.lower().map({"k": 1e3, "m": 1e6, "b": 1e9})
-            )
-            t = t.where(~has_suffix, suffix[0])
-        parsed = _to_float(t) * multiplier
-        parsed = parsed.where(~negative.fillna(False).astype(bool), -parsed)
-        values[todo] = parsed
+        values[todo] = _per_distinct(text[todo], lambda t: _messy_numbers(t, decimal))
     bad = values.isna() & text.notna()
     return values.astype(float), bad
+
+
+def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:
+    """Numbers from text that is not a plain number (currency, separators, suffixes)."""
+    negative = t.str.match(r"^\(.*\)$") | t.str.endswith("-")
+    t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.rstrip("-")
+    t = t.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
+    t = t.str.replace(r"[\s\u00a0\u202f$€£¥₹%']", "", regex=True)
+    if decimal == ",":
+        t = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        t = t.str.replace(",", "", regex=False)
+    multiplier = pd.Series(1.0, index=t.index)
+    suffix = t.str.extract(r"^([-+]?\d*\.?\d+)([kKmMbB])$")
+    has_suffix = suffix[1].notna()
+    if has_suffix.any():
+        multiplier[has_suffix] = (
+            suffix.loc[has_suffix, 1].str.lower().map({"k": 1e3, "m": 1e6, "b": 1e9})
+        )
+        t = t.where(~has_suffix, suffix[0])
+    parsed = _to_float(t) * multiplier
+    parsed = parsed.where(~negative.fillna(False).astype(bool), -parsed)
+    return parsed
 
 
 def parse_dates(
@@ -382,7 +434,7 @@ def parse_dates(
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=series.index)
     missing = set(MISSING_TOKENS_NUMERIC) | set(extra_missing)
-    if pd.api.types.is_object_dtype(series):
+    if pd.api.types.is_object_dtype(series) and not (_only_text(series) and len(series)):
         # Excel gives datetime objects mixed with text.
         is_dt = series.map(
             lambda v: isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "year")
@@ -390,6 +442,12 @@ def parse_dates(
         if is_dt.all():
             return parse_dates(pd.to_datetime(series), None)
     text = _as_text(series, missing)
+    values = _per_distinct(text, lambda t: _text_to_dates(t, date_format))
+    bad = values.isna() & text.notna()
+    return values, bad
+
+
+def _text_to_dates(text: pd.Series, date_format: str | None) -> pd.Series:
     if date_format:
         values = pd.to_datetime(text, format=date_format, errors="coerce")
         if getattr(values.dt, "tz", None) is not None:
@@ -397,15 +455,16 @@ def parse_dates(
     else:
         values = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
         values = values.dt.tz_localize(None)
-    bad = values.isna() & text.notna()
-    return values.dt.normalize().astype("datetime64[ns]"), bad
+    return values.dt.normalize().astype("datetime64[ns]")
 
 
 def parse_flags(series: pd.Series, extra_missing=()) -> tuple[pd.Series, pd.Series]:
     """Yes/No, TRUE/FALSE, Y/N, 1/0 -> nullable boolean. Returns ``(flags, bad mask)``."""
     if pd.api.types.is_bool_dtype(series):
         return series.astype("boolean"), pd.Series(False, index=series.index)
-    text = _as_text(series, set(MISSING_TOKENS) | set(extra_missing)).str.lower()
+    text = _per_distinct(
+        _as_text(series, set(MISSING_TOKENS) | set(extra_missing)), lambda t: t.str.lower()
+    )
     flags = pd.Series(pd.NA, index=series.index, dtype="boolean")
     flags[text.isin(_TRUE)] = True
     flags[text.isin(_FALSE)] = False
@@ -792,14 +851,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
 
 def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Series:
     recode = tc.values.get("stage", {})
-    lowered = {k.strip().lower(): v for k, v in recode.items()}
     text = stage.astype("string")
-    mapped = text.map(
-        lambda v: recode.get(v, lowered.get(str(v).strip().lower())) if v is not pd.NA else pd.NA
-    )
-    auto = text.str.lower().str.strip()
-    mapped = mapped.where(mapped.notna(), auto.where(auto.isin(_WON | _LOST | _OPEN)))
-    mapped = mapped.replace({v: "won" for v in _WON}).replace({v: "lost" for v in _LOST})
+    mapped = _per_distinct(text, lambda t: _stage_values(t, recode))
     unmapped = mapped.isna() & text.notna()
     if unmapped.any():
         counts = text[unmapped].value_counts()
@@ -811,10 +864,25 @@ def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Seri
             column=tc.columns.get("stage", "stage"),
             rows=_row_list(unmapped),
         )
+    return mapped
+
+
+def _stage_values(text: pd.Series, recode: dict) -> pd.Series:
+    lowered = {k.strip().lower(): v for k, v in recode.items()}
+    mapped = text.map(
+        lambda v: recode.get(v, lowered.get(str(v).strip().lower())) if v is not pd.NA else pd.NA
+    )
+    auto = text.str.lower().str.strip()
+    mapped = mapped.where(mapped.notna(), auto.where(auto.isin(_WON | _LOST | _OPEN)))
+    mapped = mapped.replace({v: "won" for v in _WON}).replace({v: "lost" for v in _LOST})
     return mapped.astype("string")
 
 
 def _recode_type(deal_type: pd.Series) -> pd.Series:
+    return _per_distinct(deal_type.astype("string"), _type_values)
+
+
+def _type_values(deal_type: pd.Series) -> pd.Series:
     text = deal_type.astype("string").str.lower()
     out = pd.Series(pd.NA, index=deal_type.index, dtype="string")
     out[text.str.contains("new", na=False)] = "new"
