@@ -16,6 +16,7 @@ import pandas as pd
 
 from .config import ANALYSIS_DEFAULTS, SEGMENT_DEFAULTS
 from .loading import _per_distinct
+from .warehouse import metric_column
 
 DAYS_PER_YEAR = 365.25
 NO_DECISION = r"no[\s_-]*decision|no[\s_-]*decision[\s_-]*made|went dark|stalled"
@@ -215,6 +216,7 @@ def account_facts(
     analysis: dict | None = None,
     segments: dict | None = None,
     already_as_of: bool = False,
+    usage_source=None,
 ) -> pd.DataFrame:
     """One row per account with the facts of :data:`FACT_COLUMNS`, as of ``as_of``.
 
@@ -222,6 +224,9 @@ def account_facts(
     ``already_as_of=True`` when they already went through :func:`as_of_view`. Account
     attributes are carried through unchanged. ``facts.attrs`` records ``as_of`` and the
     ``revenue_basis`` ("subscriptions" or "bookings" when there is no subscriptions table).
+    ``usage_source`` (a :class:`~icp_research.warehouse.UsageSource`, see
+    ``Dataset.usage_source``) gives the ``usage_<metric>`` columns from usage rows left in
+    Parquet, aggregated by DuckDB, exactly as a loaded usage table would.
     """
     analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
     segments = {**SEGMENT_DEFAULTS, **(segments or {})}
@@ -397,6 +402,8 @@ def account_facts(
     usage = view.get("usage")
     if usage is not None and len(usage):
         facts = facts.join(usage_signals(usage, as_of, ids))
+    elif usage_source is not None:
+        facts = facts.join(usage_source.signals(as_of, ids))
 
     facts["best_customer"] = best_customers(
         facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
@@ -461,22 +468,27 @@ def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Seri
 
 
 def usage_signals(usage: pd.DataFrame, as_of, ids, window_days: int = 90) -> pd.DataFrame:
-    """Mean of each usage metric over the ``window_days`` before ``as_of``: ``usage_<metric>``."""
+    """Mean daily value of each usage metric over the ``window_days`` before ``as_of`` (the
+    days with a value): ``usage_<metric>``, one row per account of ``ids``.
+
+    Rows of one account, day and metric are added up first, so a log of events (one row per
+    event) counts events per active day; a table with one row per account, date and metric is
+    used as it is. :func:`icp_research.warehouse.usage_sql` computes the same in SQL.
+    """
     as_of = pd.Timestamp(as_of)
     recent = usage[
         (usage["date"] > as_of - pd.Timedelta(days=window_days)) & (usage["date"] <= as_of)
     ]
     if recent.empty:
         return pd.DataFrame(index=ids)
-    table = recent.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
-    table.columns = [f"usage_{_slug(c)}" for c in table.columns]
+    daily = (
+        recent.groupby(["account_id", "date", "metric"], observed=True)["value"]
+        .sum(min_count=1)
+        .reset_index()
+    )
+    table = daily.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
+    table.columns = [metric_column(c) for c in table.columns]
     return table.reindex(ids)
-
-
-def _slug(text) -> str:
-    import re
-
-    return re.sub(r"[^0-9a-z]+", "_", str(text).lower()).strip("_") or "metric"
 
 
 BEST_METRICS = {

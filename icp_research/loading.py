@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC, Config, TableConfig
-from .errors import DataError
+from .errors import DataError, IcpError
 from .schema import PERSONAL_COLUMN_PATTERNS, TABLES
 
 MAX_ROWS_SHOWN = 5
@@ -498,8 +498,11 @@ def _looks_like_flags(text: pd.Series) -> bool:
 # Mapping and cleaning one table
 
 
-def _resolve_columns(raw: pd.DataFrame, tc: TableConfig, out: _Collector) -> dict[str, str]:
-    """canonical -> actual source column; reports missing/misnamed mapped columns."""
+def _resolve_columns(
+    raw: pd.DataFrame, tc: TableConfig, out: _Collector, optional: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """canonical -> actual source column; reports missing/misnamed mapped columns. Required
+    columns listed in ``optional`` may be absent."""
     table = TABLES[tc.name]
     available = list(raw.columns)
     by_norm = {}
@@ -536,7 +539,9 @@ def _resolve_columns(raw: pd.DataFrame, tc: TableConfig, out: _Collector) -> dic
             candidate = by_norm.get(name)
             if name not in resolved and candidate is not None and candidate not in used_sources:
                 resolved[name] = candidate
-    missing_required = [c for c in table.required if c not in resolved and c not in ("arr",)]
+    missing_required = [
+        c for c in table.required if c not in resolved and c not in ("arr", *optional)
+    ]
     for canonical in missing_required:
         if any(
             p.level == "error" and canonical in p.message
@@ -1116,6 +1121,21 @@ class Dataset:
     def has(self, table: str) -> bool:
         return table in self.tables and len(self.tables[table]) > 0
 
+    @property
+    def usage_source(self):
+        """The usage rows left in Parquet for DuckDB (``[tables.usage] engine = "duckdb"``), as
+        a :class:`~icp_research.warehouse.UsageSource`; None when usage is loaded (or absent)."""
+        tc = self.config.tables.get("usage")
+        if tc is None or tc.engine != "duckdb":
+            return None
+        if not hasattr(self, "_usage_source"):
+            out = _Collector(ValidationReport(), "usage", tc.display_path)
+            try:
+                self._usage_source = _usage_source(tc, out)
+            except _Stop:
+                raise DataError(out.report.lines("error")[0], out.report.lines("error")) from None
+        return self._usage_source
+
     def save(self, directory: str | Path) -> Path:
         """Write the canonical tables as Parquet plus ``dataset.json`` (a run's data snapshot)."""
         from .report import write_json
@@ -1187,6 +1207,21 @@ def _load(config: Config | str | Path) -> Dataset:
     tables: dict[str, pd.DataFrame] = {}
     for name, tc in config.tables.items():
         out = _Collector(report, name, tc.display_path)
+        if tc.engine == "duckdb":
+            try:
+                source = _usage_source(tc, out)
+            except _Stop:
+                continue
+            report.inputs.append(
+                {
+                    "table": name,
+                    "path": _display(tc.path, config),
+                    "sha256": source.sha256(),
+                    "rows": source.row_count(),
+                    "engine": "duckdb",
+                }
+            )
+            continue
         try:
             raw = _read_raw(tc, out)
             report.inputs.append(
@@ -1210,6 +1245,51 @@ def _load(config: Config | str | Path) -> Dataset:
     else:
         attributes = AttributeSpec()
     return Dataset(config, tables, report, attributes)
+
+
+def _usage_source(tc: TableConfig, out: _Collector):
+    """Check a usage source aggregated by DuckDB (files, columns) without reading its rows."""
+    from . import warehouse
+
+    try:
+        warehouse._duckdb()
+    except IcpError as exc:
+        out.error(str(exc).split("; ")[0], f"install it with {warehouse.INSTALL_HINT}")
+        raise _Stop from None
+    source = warehouse.UsageSource(tc.path, label=tc.display_path)
+    files = source.files
+    if not files:
+        out.error(
+            f"no Parquet files match {tc.path}",
+            f'check path = "..." under [tables.{tc.name}] (a file, a folder or a pattern such '
+            'as "events/*.parquet", relative to the config file)',
+        )
+        raise _Stop
+    try:
+        names = source.source_columns()
+    except Exception as exc:  # pyarrow raises several types for non-Parquet input
+        out.error(
+            f"{files[0].name} cannot be read as Parquet ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120]})",
+            "export the usage events again as Parquet",
+        )
+        raise _Stop from None
+    # Every row is one event worth 1 when there is no value column.
+    resolved = _resolve_columns(pd.DataFrame(columns=names), tc, out, optional=("value",))
+    if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
+        raise _Stop
+    source.columns = warehouse.UsageColumns(
+        account_id=resolved["account_id"],
+        date=resolved["date"],
+        metric=resolved["metric"],
+        value=resolved.get("value"),
+        user_id=resolved.get("user_id"),
+    )
+    out.info(
+        f"usage rows stay in {len(files):,} Parquet file{'s' if len(files) > 1 else ''} and are "
+        "aggregated per account by DuckDB (not loaded into memory)",
+    )
+    return source
 
 
 def _display(path: Path, config: Config) -> str:
