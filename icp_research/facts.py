@@ -61,14 +61,21 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "nrr": ("ratio", "net revenue retention: ARR now / ARR 365 days ago, for accounts paying then"),
     "expansion": ("money/year", "arr_current - arr_initial for retained customers"),
     "retained": ("flag", "customer that has not churned"),
-    "deals_won": ("count", "won deals closed by the as-of date"),
-    "deals_lost": ("count", "lost deals closed by the as-of date"),
-    "deals_open": ("count", "deals open on the as-of date"),
-    "win_rate": ("fraction", "deals_won / (deals_won + deals_lost)"),
+    "deals_won": (
+        "count",
+        "won new-business deals closed by the as-of date (all deals when there is no type)",
+    ),
+    "deals_lost": ("count", "lost new-business deals closed by the as-of date"),
+    "deals_open": ("count", "new-business deals open on the as-of date"),
+    "win_rate": ("fraction", "deals_won / (deals_won + deals_lost), new business only"),
+    "expansion_deals_won": ("count", "won expansion / renewal deals"),
     "no_decision_losses": ("count", "lost deals whose loss reason is 'no decision'"),
-    "avg_deal_size": ("money", "mean amount of won deals"),
-    "won_amount": ("money", "total amount of won deals"),
-    "median_sales_cycle_days": ("days", "median days from created_at to closed_at of won deals"),
+    "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),
+    "won_amount": ("money", "total amount of won new-business deals"),
+    "median_sales_cycle_days": (
+        "days",
+        "median days from created_at to closed_at of won new-business deals",
+    ),
     "nps_mean": ("score", "mean NPS response (0-10)"),
     "nps_latest": ("score", "latest NPS response (0-10)"),
     "nps_responses": ("count", "NPS responses"),
@@ -233,6 +240,7 @@ def account_facts(
     as_of = pd.Timestamp(as_of).normalize()
     view = tables if already_as_of else as_of_view(tables, as_of)
     accounts = view["accounts"]
+    attrs: dict = {}
     facts = accounts.set_index("account_id", drop=False).copy()
     facts.index.name = None
     ids = facts.index
@@ -307,11 +315,13 @@ def account_facts(
             facts["arr_12m_ago"] = positions.per_account(
                 year_ago.groupby("account")["amount"].sum(), 0.0
             )
+            realised = positions.per_account(won.groupby("account")["amount"].sum(), 0.0)
         else:
             for col in ("arr_current", "arr_initial", "arr_12m_ago"):
                 facts[col] = np.nan
+            realised = np.nan
         facts["arr_peak"] = np.nan
-        facts["realised_revenue"] = facts.get("won_amount", np.nan)
+        facts["realised_revenue"] = realised
         facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
         facts["churned_at"] = pd.NaT
     else:
@@ -364,8 +374,8 @@ def account_facts(
         hazard = churn_count / exposure if exposure > 0 else np.nan
         lifetime = horizon if not hazard or np.isnan(hazard) else min(1.0 / hazard, horizon)
         facts["clv"] = facts["realised_revenue"] + facts["arr_current"] * lifetime
-        facts.attrs["expected_lifetime_years"] = lifetime
-        facts.attrs["annual_churn_hazard"] = hazard
+        attrs["expected_lifetime_years"] = lifetime
+        attrs["annual_churn_hazard"] = hazard
     else:
         facts["clv"] = facts["realised_revenue"]
     facts.loc[~is_customer, "clv"] = np.nan
@@ -408,14 +418,40 @@ def account_facts(
     facts["best_customer"] = best_customers(
         facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
     )
-    facts.attrs["as_of"] = as_of
-    facts.attrs["revenue_basis"] = revenue_basis
-    return facts.reset_index(drop=True)
+    facts = facts.reset_index(drop=True)
+    facts.attrs.update(attrs, as_of=as_of, revenue_basis=revenue_basis)
+    return facts
 
 
-def _deal_stats(deals: pd.DataFrame, codes: np.ndarray, accounts: _Accounts) -> pd.DataFrame:
-    """Deal counts, win rate, sizes and cycles per account; ``codes`` are the deals' account
-    positions."""
+def new_business(deals: pd.DataFrame) -> pd.DataFrame:
+    """Deals that try to win a new customer (``type`` new or unknown).
+
+    Expansion and renewal deals are only open to existing customers and win far more often;
+    mixing them in would make every customer look like a strong winner by construction.
+    Without a ``type`` column every deal counts as new business.
+    """
+    if "type" not in deals or not (deals["type"] == "new").any():
+        return deals
+    return deals[deals["type"].isna() | (deals["type"] == "new")]
+
+
+def _new_business_rows(deals: pd.DataFrame) -> np.ndarray | None:
+    """Which deals :func:`new_business` keeps (None: all of them)."""
+    if "type" not in deals or not (deals["type"] == "new").any():
+        return None
+    return (deals["type"].isna() | (deals["type"] == "new")).to_numpy(dtype=bool)
+
+
+def _deal_stats(
+    all_deals: pd.DataFrame, all_codes: np.ndarray, accounts: _Accounts
+) -> pd.DataFrame:
+    """Deal counts, win rate, sizes and cycles of new business per account; ``all_codes`` are
+    the deals' account positions."""
+    new = _new_business_rows(all_deals)
+    if new is None:
+        deals, codes = all_deals, all_codes
+    else:
+        deals, codes = _rows(all_deals, new), all_codes[new]
     stage = deals["stage"]
     is_won = (stage == "won").fillna(False).to_numpy(dtype=bool)
     is_lost = (stage == "lost").fillna(False).to_numpy(dtype=bool)
@@ -439,8 +475,13 @@ def _deal_stats(deals: pd.DataFrame, codes: np.ndarray, accounts: _Accounts) -> 
     cycle = (closed_at - deals["created_at"][is_won]).dt.days
     cycle = cycle.where(cycle >= 0)
     stats["median_sales_cycle_days"] = accounts.per_account(cycle.groupby(won_codes).median())
-    stats["first_won_at"] = accounts.per_account(closed_at.groupby(won_codes).min())
-    stats["first_deal_at"] = accounts.per_account(deals["created_at"].groupby(codes).min())
+    all_won = (all_deals["stage"] == "won").fillna(False).to_numpy(dtype=bool)
+    stats["first_won_at"] = accounts.per_account(
+        all_deals["closed_at"][all_won].groupby(all_codes[all_won]).min()
+    )
+    stats["first_deal_at"] = accounts.per_account(all_deals["created_at"].groupby(all_codes).min())
+    if new is not None and not new.all():
+        stats["expansion_deals_won"] = accounts.count(all_codes[all_won & ~new])
     return stats
 
 
@@ -534,7 +575,8 @@ def deal_facts(
 ) -> pd.DataFrame:
     """One row per deal as of ``as_of``, with the account's attributes joined.
 
-    Columns added: ``won`` (nullable boolean; <NA> while open), ``is_closed``, ``cycle_days``
+    Columns added: ``is_new_business`` (see :func:`new_business`), ``won`` (nullable
+    boolean; <NA> while open), ``is_closed``, ``cycle_days``
     (created to closed, or to ``as_of`` for open deals, which are right-censored),
     ``no_decision`` (lost with a 'no decision' reason), ``created_quarter`` and
     ``closed_quarter`` ('2026Q3').
@@ -545,6 +587,8 @@ def deal_facts(
     if deals is None:
         return pd.DataFrame()
     deals = deals.copy()
+    new = _new_business_rows(deals)
+    deals["is_new_business"] = np.ones(len(deals), dtype=bool) if new is None else new
     deals["is_closed"] = deals["stage"].isin(["won", "lost"])
     deals["won"] = (deals["stage"] == "won").astype("boolean").where(deals["is_closed"], pd.NA)
     end = deals["closed_at"].where(deals["is_closed"], as_of)

@@ -1113,6 +1113,9 @@ class Dataset:
     tables: dict[str, pd.DataFrame]
     report: ValidationReport
     attributes: AttributeSpec
+    # Facts computed once by the runner (name -> frame) and the as-of date they hold.
+    derived: dict[str, pd.DataFrame] = field(default_factory=dict)
+    derived_meta: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
@@ -1144,8 +1147,13 @@ class Dataset:
         directory.mkdir(parents=True, exist_ok=True)
         for name, frame in self.tables.items():
             frame.to_parquet(directory / f"{name}.parquet", index=False)
+        for name, frame in self.derived.items():
+            plain = frame.copy(deep=False)
+            plain.attrs = {}  # kept in dataset.json: Parquet metadata cannot hold timestamps
+            plain.to_parquet(directory / f"_{name}.parquet", index=False)
         write_json(
             {
+                "derived": {**self.derived_meta, "tables": sorted(self.derived)},
                 "project": self.config.project_name,
                 "config": str(self.config.path) if self.config.path else None,
                 "tables": sorted(self.tables),
@@ -1181,7 +1189,19 @@ class Dataset:
             ],
             inputs=meta.get("inputs", []),
         )
-        return cls(config, tables, report, AttributeSpec.from_dict(meta["attributes"]))
+        derived_meta = dict(meta.get("derived") or {})
+        derived = {
+            name: pd.read_parquet(directory / f"_{name}.parquet")
+            for name in derived_meta.pop("tables", [])
+        }
+        return cls(
+            config,
+            tables,
+            report,
+            AttributeSpec.from_dict(meta["attributes"]),
+            derived,
+            derived_meta,
+        )
 
 
 def validate(config: Config | str | Path) -> ValidationReport:

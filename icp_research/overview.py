@@ -204,6 +204,13 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         )
 
     deals = study.deals
+    if len(deals) and not deals["is_new_business"].all():
+        caveats.append(
+            f"Win rates and sales cycles count new-business deals only "
+            f"({int(deals['is_new_business'].sum()):,} of {len(deals):,} deals); expansion and "
+            "renewal deals are open to customers only and would inflate them."
+        )
+        deals = deals[deals["is_new_business"]]
     if len(deals):
         closed = deals["is_closed"].astype(bool)
         won = deals["stage"] == "won"

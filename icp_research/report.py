@@ -159,7 +159,8 @@ def table_html(
     extra = max(0, len(shown) - max_rows)
     shown = shown.head(max_rows)
     formatters = {c: formats.get(c) or _auto_formatter(str(c), shown[c]) for c in shown.columns}
-    head = "".join(f"<th>{esc(_label(c))}</th>" for c in shown.columns)
+    # Numeric headers align with their right-aligned cells.
+    head = "".join(f"<th{_num_class(shown[c])}>{esc(_label(c))}</th>" for c in shown.columns)
     rows = []
     for values in shown.itertuples(index=False, name=None):
         cells = []
@@ -176,6 +177,11 @@ def table_html(
         f"<div class='icp-table-wrap'><table class='icp-table'>{cap}<thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{more}</div>"
     )
+
+
+def _num_class(series) -> str:
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return " class='num'" if numeric else ""
 
 
 def _isna(value) -> bool:
@@ -341,9 +347,7 @@ def write_json(obj, path: str | Path) -> Path:
     """Write JSON atomically, sorted keys, NaN as null."""
     import json
 
-    return write_text(
-        json.dumps(_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n", path
-    )
+    return write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n", path)
 
 
 def _jsonable(obj):

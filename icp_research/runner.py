@@ -91,19 +91,23 @@ def discover_notebooks(directory: Path = DEFAULT_NOTEBOOKS) -> list[NotebookSpec
 
     A notebook declares the tables it needs in ``metadata.icp_research.requires`` (``"a|b"``
     means either) and the notebooks whose artifacts it reads in ``metadata.icp_research.after``.
+    Read as plain JSON: validating with nbformat here would cost a second per run.
     """
-    import nbformat
-
     specs = []
     for path in sorted(Path(directory).glob("[0-9][0-9]_*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        meta = nb.metadata.get("icp_research", {})
-        title = meta.get("title") or _first_heading(nb) or path.stem
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable notebook ({exc})") from None
+        meta = nb.get("metadata", {}).get("icp_research", {})
+        cells = nb.get("cells", [])
+        title = meta.get("title") or _first_heading(cells) or path.stem
         parameters = set()
-        for cell in nb.cells:
-            if "parameters" in cell.metadata.get("tags", []):
+        for cell in cells:
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                source = _source(cell)
                 parameters = set(
-                    re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", cell.source, re.MULTILINE)
+                    re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", source, re.MULTILINE)
                 )
                 break
         specs.append(
@@ -119,10 +123,15 @@ def discover_notebooks(directory: Path = DEFAULT_NOTEBOOKS) -> list[NotebookSpec
     return specs
 
 
-def _first_heading(nb) -> str | None:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            match = re.search(r"^#\s+(.+)$", cell.source, re.MULTILINE)
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _first_heading(cells: list) -> str | None:
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            match = re.search(r"^#\s+(.+)$", _source(cell), re.MULTILINE)
             if match:
                 return match.group(1).strip()
     return None
@@ -166,11 +175,16 @@ def ensure_kernel() -> str:
                     "-f",
                     "{connection_file}",
                     # The kernel only listens on localhost; its TCP warning is noise here.
-                    "--IPKernelApp.log_level=ERROR",
+                    "--IPKernelApp.log_level=CRITICAL",
                 ],
                 "display_name": "Python (icp-research)",
                 "language": "python",
                 "env": {
+                    # The kernel imports the very icp_research that runs it, installed or not.
+                    "PYTHONPATH": os.pathsep.join(
+                        [str(Path(__file__).resolve().parent.parent)]
+                        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                    ),
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                     "PYTHONWARNINGS": "ignore",
@@ -196,6 +210,80 @@ def _quiet_kernel_logs() -> None:
     warnings.filterwarnings("ignore", message=".*Jupyter is migrating.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+
+
+WARMUP = (
+    "import icp_research.study, icp_research.report, pandas, scipy.stats, seaborn, "
+    "matplotlib.pyplot, statsmodels.stats.multitest"
+)
+
+
+class KernelPool:
+    """Kernels started (and their imports warmed) while the main process loads the data.
+
+    Kernel start-up and the scientific imports are most of a small report's cost; starting
+    one kernel per notebook up front overlaps that cost with loading and validation. Each
+    kernel serves exactly one notebook, so notebooks stay isolated from each other.
+    """
+
+    def __init__(self, names: list[str], cwd: Path):
+        self._managers: dict[str, object] = {}
+        self._ready = {name: threading.Event() for name in names}
+        self._threads = [
+            threading.Thread(target=self._start, args=(name, cwd), daemon=True) for name in names
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _start(self, name: str, cwd: Path) -> None:
+        try:
+            from jupyter_client.manager import KernelManager
+
+            km = KernelManager(kernel_name=ensure_kernel())
+            km.start_kernel(cwd=str(cwd))
+            self._managers[name] = km
+            client = km.client()
+            client.start_channels()
+            try:
+                client.wait_for_ready(timeout=120)
+                client.execute(WARMUP, silent=True, store_history=False)
+                client.get_shell_msg(timeout=300)
+            finally:
+                client.stop_channels()
+        except Exception:  # a kernel that fails to warm up is replaced by papermill's own
+            km = self._managers.pop(name, None)
+            if km is not None:
+                _shutdown(km)
+        finally:
+            self._ready[name].set()
+
+    def take(self, name: str):
+        """The warmed kernel manager for ``name``, or None (papermill then starts its own)."""
+        event = self._ready.get(name)
+        if event is None:
+            return None
+        event.wait(timeout=300)
+        km = self._managers.pop(name, None)
+        if km is not None and not km.is_alive():
+            _shutdown(km)
+            return None
+        return km
+
+    def shutdown(self) -> None:
+        """Stop every kernel that was started but not taken."""
+        for thread in self._threads:
+            thread.join(timeout=60)
+        for km in list(self._managers.values()):
+            _shutdown(km)
+        self._managers.clear()
+
+
+def _shutdown(km) -> None:
+    try:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    except Exception:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,29 +398,34 @@ def run_suite(
     cfg, as_of, out_dir, run_name = resolve_run(config=config, demo=demo, quarter=quarter, out=out)
     check_destination(out_dir, force)
 
-    progress.step(f"loading data ({cfg.path})")
-    t0 = time.perf_counter()
-    dataset = load_tables(cfg)
-    from .study import latest_date
-
-    as_of = as_of or latest_date(dataset.tables) or dt.date.today()
-    sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
-    progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
-    for line in dataset.report.lines("warning"):
-        progress.detail(f"warning: {line}")
-
     specs = discover_notebooks(Path(notebooks_dir) if notebooks_dir else DEFAULT_NOTEBOOKS)
     if not specs:
         raise InputError(
             f"no report notebooks (NN_name.ipynb) found in {notebooks_dir or DEFAULT_NOTEBOOKS}"
         )
-    previous = find_previous_run(out_dir.parent, as_of, exclude=out_dir)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent))
     os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
+    _quiet_kernel_logs()
+    # Kernels for the notebooks that the configured tables allow boot while the data loads.
+    pool = KernelPool([s.name for s in specs if _configured_requirement(s, cfg) is None], staging)
     try:
+        progress.step(f"loading data ({cfg.path})")
+        t0 = time.perf_counter()
+        dataset = load_tables(cfg)
+        from .study import latest_date
+
+        as_of = as_of or latest_date(dataset.tables) or dt.date.today()
+        sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
+        progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
+        for line in dataset.report.lines("warning"):
+            progress.detail(f"warning: {line}")
+        previous = find_previous_run(out_dir.parent, as_of, exclude=out_dir)
         artifacts = staging / "artifacts"
+        from .study import Study
+
+        Study(dataset, as_of).precompute()  # every notebook reads these facts, none recomputes
         dataset.save(artifacts / "data")
         parameters = {
             "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
@@ -343,7 +436,7 @@ def run_suite(
             "quarter": quarter_label(as_of) if quarter else "",
             "previous_run": str(previous.resolve()) if previous else "",
         }
-        outcomes = _execute_all(specs, dataset, staging, parameters, jobs, progress)
+        outcomes = _execute_all(specs, dataset, staging, parameters, jobs, progress, pool)
         manifest = _manifest(
             cfg=cfg,
             demo=demo,
@@ -360,8 +453,10 @@ def run_suite(
 
         write_json(manifest, artifacts / "manifest.json")
         _render_all(specs, outcomes, staging, manifest, progress)
+        pool.shutdown()
         _publish(staging, out_dir)
     except BaseException:
+        pool.shutdown()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     write_reports_index(out_dir.parent)
@@ -373,10 +468,19 @@ def run_suite(
     return RunResult(out_dir, manifest, outcomes)
 
 
-def _execute_all(specs, dataset, staging, parameters, jobs, progress) -> list[NotebookOutcome]:
+def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
+    """Like :func:`missing_requirement`, from the config alone (before any data is read)."""
+    for requirement in spec.requires:
+        options = [r.strip() for r in requirement.split("|")]
+        if not any(option in cfg.tables for option in options):
+            return "no " + " or ".join(options)
+    return None
+
+
+def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None):
+    """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
-    _quiet_kernel_logs()
     kernel = ensure_kernel()
     outcomes: dict[str, NotebookOutcome] = {}
     todo = []
@@ -391,7 +495,7 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress) -> list[No
     names = {s.name for s in todo}
     pending = list(todo)
     running: dict[Future, NotebookSpec] = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as executor:
         while pending or running:
             for spec in list(pending):
                 if len(running) >= jobs:
@@ -401,10 +505,12 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress) -> list[No
                     continue
                 pending.remove(spec)
                 progress.step(f"{spec.name}: running")
-                running[pool.submit(_execute_one, spec, staging, parameters, kernel)] = spec
+                job = executor.submit(_execute_one, spec, staging, parameters, kernel, pool)
+                running[job] = spec
             if not running:  # a dependency cycle or unknown names: run the rest anyway
                 spec = pending.pop(0)
-                running[pool.submit(_execute_one, spec, staging, parameters, kernel)] = spec
+                job = executor.submit(_execute_one, spec, staging, parameters, kernel, pool)
+                running[job] = spec
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 spec = running.pop(future)
@@ -421,7 +527,7 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress) -> list[No
 
 
 def _execute_one(
-    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str
+    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str, pool=None
 ) -> NotebookOutcome:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -430,6 +536,7 @@ def _execute_one(
     params = {k: v for k, v in parameters.items() if k in spec.parameters}
     started = time.perf_counter()
     outcome = NotebookOutcome(spec.name, spec.title, "ok", ipynb=output.name)
+    km = pool.take(spec.name) if pool is not None else None
     try:
         pm.execute_notebook(
             str(spec.path),
@@ -441,19 +548,21 @@ def _execute_one(
             log_output=False,
             report_mode=False,
             request_save_on_cell_execute=False,
+            **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:
         outcome.status = "failed"
         outcome.failed_cell = _failed_cell_number(output, exc)
-        outcome.error = (
-            f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}".strip()
-        )
+        first_line = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+        outcome.error = f"{exc.ename}: {first_line}".strip()
     except Exception as exc:  # a dead kernel, a timeout, a broken notebook file
         outcome.status = "failed"
-        outcome.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
-            :300
-        ]
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        outcome.error = f"{type(exc).__name__}: {first_line}"[:300]
         outcome.failed_cell = _failed_cell_number(output, None)
+    finally:
+        if km is not None:
+            _shutdown(km)
     outcome.seconds = round(time.perf_counter() - started, 2)
     if not output.exists():
         outcome.ipynb = None
@@ -461,17 +570,15 @@ def _execute_one(
 
 
 def _failed_cell_number(output: Path, exc) -> int | None:
-    """1-based index of the failing code cell among the notebook's code cells."""
+    """The failing cell as papermill numbers it ("In [N]"), the same number the report shows."""
     import nbformat
+
+    from .render import notebook_failure
 
     if not output.exists():
         return getattr(exc, "exec_count", None)
-    nb = nbformat.read(output, as_version=4)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    for number, cell in enumerate(code_cells, start=1):
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            return number
-    return getattr(exc, "exec_count", None)
+    failure = notebook_failure(nbformat.read(output, as_version=4))
+    return failure.cell if failure else getattr(exc, "exec_count", None)
 
 
 def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progress) -> None:

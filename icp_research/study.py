@@ -79,9 +79,31 @@ class Study:
         """True when ``table`` was loaded and has rows as of the study date."""
         return table in self.tables and len(self.tables[table]) > 0
 
+    def _precomputed(self, name: str) -> pd.DataFrame | None:
+        """A frame the runner computed once for this as-of date, if there is one."""
+        meta = self.dataset.derived_meta
+        if name in self.dataset.derived and meta.get("as_of") == self.as_of.strftime("%Y-%m-%d"):
+            frame = self.dataset.derived[name].copy()
+            frame.attrs.update(meta.get("attrs", {}).get(name, {}))
+            if "as_of" in frame.attrs:
+                frame.attrs["as_of"] = pd.Timestamp(frame.attrs["as_of"])
+            return frame
+        return None
+
+    def precompute(self) -> None:
+        """Compute facts and deals now and keep them with the dataset (saved in snapshots)."""
+        self.dataset.derived = {"facts": self.facts, "deals": self.deals}
+        self.dataset.derived_meta = {
+            "as_of": self.as_of.strftime("%Y-%m-%d"),
+            "attrs": {"facts": dict(self.facts.attrs), "deals": dict(self.deals.attrs)},
+        }
+
     @cached_property
     def facts(self) -> pd.DataFrame:
         """One row per account (see :data:`icp_research.facts.FACT_COLUMNS`)."""
+        cached = self._precomputed("facts")
+        if cached is not None:
+            return cached
         return account_facts(
             self.tables,
             self.as_of,
@@ -94,6 +116,9 @@ class Study:
     @cached_property
     def deals(self) -> pd.DataFrame:
         """One row per deal with account attributes (empty without an opportunities table)."""
+        cached = self._precomputed("deals")
+        if cached is not None:
+            return cached
         return deal_facts(self.tables, self.as_of, already_as_of=True)
 
     @property

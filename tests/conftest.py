@@ -41,3 +41,26 @@ def write_project(directory: Path, files: dict[str, str | bytes], config: str) -
     config_path = directory / "icp.toml"
     config_path.write_text(config, encoding="utf-8")
     return config_path
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The whole report suite run once on the demo data (real kernels); shared by e2e tests.
+
+    Returns the :class:`icp_research.runner.RunResult`; ``demo_run.out_dir`` is the run folder.
+    """
+    from icp_research.runner import Progress, run_suite
+
+    out = tmp_path_factory.mktemp("reports") / "demo"
+    return run_suite(demo=True, out=out, progress=Progress(quiet=True))
+
+
+def report_text(run, name: str) -> str:
+    """The visible text of a rendered report (tags stripped, whitespace collapsed)."""
+    import html
+    import re
+
+    markup = (run.out_dir / f"{name}.html").read_text(encoding="utf-8")
+    markup = re.sub(r"<style.*?</style>", " ", markup, flags=re.S)
+    markup = re.sub(r"<[^>]+>", " ", markup)
+    return re.sub(r"\s+", " ", html.unescape(markup))

@@ -1,0 +1,864 @@
+"""Tests of the predictor-significance engine and the multivariable model.
+
+Simulations are seeded and sized to run in seconds; the numbers they measure (detection rate,
+false-discovery rate, false-positive rate of naive vs clustered tests) are printed (``pytest -s``)
+as well as asserted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.nonparametric import rank_compare_2indep
+from statsmodels.stats.outliers_influence import variance_inflation_factor
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize
+
+from icp_research.binning import MISSING, OTHER
+from icp_research.errors import InputError, NotEnoughData
+from icp_research.multivariable import MODEL_COLUMNS, multivariable_model
+from icp_research.predictors import (
+    SUMMARY_COLUMNS,
+    TREND,
+    PredictorResult,
+    _freeman_halton_numpy,
+    freeman_halton_pvalue,
+    minimum_detectable_h,
+    plot_forest,
+    replicate,
+    test_many,
+    test_predictors,
+    time_split,
+)
+
+matplotlib.use("Agg")
+
+ALPHA = 0.05
+INDUSTRIES = ["FinTech", "Retail", "Health", "Media", None]
+
+
+def make_accounts(
+    seed: int,
+    n: int = 240,
+    *,
+    fintech_log_odds: float = 0.0,
+    size_slope: float = 0.0,
+    base_rate: float = 0.3,
+    outcome: str = "churned",
+) -> pd.DataFrame:
+    """Accounts with industry (5% missing), region, crm, employees (5% missing), noise and a
+    binary outcome; effects only where asked for."""
+    rng = np.random.default_rng(seed)
+    industry = rng.choice(np.array(INDUSTRIES, dtype=object), n, p=[0.3, 0.3, 0.2, 0.15, 0.05])
+    employees = np.exp(rng.normal(5, 1, n)).round()
+    employees[rng.random(n) < 0.05] = np.nan
+    log_odds = (
+        math.log(base_rate / (1 - base_rate))
+        + fintech_log_odds * (industry == "FinTech")
+        + size_slope * np.nan_to_num(np.log(employees / 150))
+    )
+    return pd.DataFrame(
+        {
+            "account_id": np.arange(n),
+            "industry": industry,
+            "region": rng.choice(["EU", "NA", "APAC"], n),
+            "crm": rng.choice(["Salesforce", "HubSpot"], n),
+            "employees": employees,
+            "noise": rng.normal(size=n),
+            outcome: rng.random(n) < 1 / (1 + np.exp(-log_odds)),
+        }
+    )
+
+
+def make_deals(
+    seed: int, n_accounts: int = 60, *, account_sd: float = 1.5, segment_log_odds: float = 0.0
+) -> pd.DataFrame:
+    """Deals of accounts with a strong account random effect; ``segment`` is constant within an
+    account and, unless ``segment_log_odds`` is set, unrelated to winning."""
+    rng = np.random.default_rng(seed)
+    deals_per_account = rng.poisson(6, n_accounts) + 1
+    account_effect = rng.normal(0, account_sd, n_accounts)
+    segment = rng.choice(["SMB", "Mid", "Enterprise"], n_accounts, p=[0.2, 0.3, 0.5])
+    account = np.repeat(np.arange(n_accounts), deals_per_account)
+    log_odds = -0.5 + account_effect[account] + segment_log_odds * (segment[account] == "SMB")
+    won = rng.random(account.size) < 1 / (1 + np.exp(-log_odds))
+    return pd.DataFrame({"account_id": account, "segment": segment[account], "won": won})
+
+
+def level_row(result: PredictorResult, predictor: str, level: str, outcome=None) -> pd.Series:
+    rows = result.summary
+    rows = rows[(rows["predictor"] == predictor) & (rows["level"] == level)]
+    if outcome is not None:
+        rows = rows[rows["outcome"] == outcome]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Shape of the result
+
+
+def test_summary_starts_with_the_contract_columns():
+    result = test_predictors(
+        make_accounts(1), "churned", categorical=["industry", "region"], numeric=["employees"]
+    )
+    assert list(result.summary.columns[: len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
+    assert result.summary["significant"].dtype == bool
+    assert set(result.summary["outcome"]) == {"churned"}
+    # Missing is a level of its own, numeric predictors get a trend row and bins.
+    levels = set(result.summary.loc[result.summary["predictor"] == "industry", "level"])
+    assert MISSING in levels
+    employees = result.summary[result.summary["predictor"] == "employees"]
+    assert TREND in set(employees["level"])
+    assert set(employees["kind"]) == {"trend", "bin"}
+    assert result.tables["predictors"].shape[0] == 3
+
+
+def test_public_functions_are_not_collected_as_tests():
+    assert test_predictors.__test__ is False
+    assert test_many.__test__ is False
+
+
+# ----------------------------------------------------------------------------------------------
+# Simulations
+
+
+def test_planted_effects_are_found():
+    seeds = 20
+    found_fintech = found_size = 0
+    for seed in range(seeds):
+        data = make_accounts(seed, n=600, fintech_log_odds=1.0, size_slope=0.5)
+        result = test_predictors(
+            data, "churned", categorical=["industry", "region"], numeric=["employees"]
+        )
+        fintech = level_row(result, "industry", "FinTech")
+        trend = level_row(result, "employees", TREND)
+        found_fintech += bool(fintech["significant"] and fintech["effect"] > 1)
+        found_size += bool(trend["significant"] and trend["effect"] > 0)
+    print(
+        f"\nplanted effects found in {found_fintech}/{seeds} (FinTech OR e^1) and "
+        f"{found_size}/{seeds} (employees trend) seeds"
+    )
+    assert found_fintech >= 0.9 * seeds
+    assert found_size >= 0.9 * seeds
+
+
+def test_false_discovery_rate_on_pure_noise_stays_below_alpha():
+    seeds = 200
+    any_discovery = any_raw = 0
+    raw_false_positives = raw_tests = 0
+    for seed in range(seeds):
+        result = test_predictors(
+            make_accounts(seed),
+            "churned",
+            categorical=["industry", "region"],
+            numeric=["employees"],
+        )
+        tested = result.summary.drop_duplicates("hypothesis_id")
+        tested = tested[tested["p_value"].notna()]
+        any_discovery += bool(result.summary["significant"].any())
+        any_raw += bool((tested["p_value"] < ALPHA).any())
+        raw_false_positives += int((tested["p_value"] < ALPHA).sum())
+        raw_tests += len(tested)
+    # Under the complete null every discovery is false, so FDR = P(at least one discovery).
+    fdr = any_discovery / seeds
+    simulation_se = math.sqrt(ALPHA * (1 - ALPHA) / seeds)
+    print(
+        f"\npure noise: {seeds} seeds, {raw_tests / seeds:.0f} hypotheses each; observed FDR "
+        f"{fdr:.3f} (nominal {ALPHA}, simulation SE {simulation_se:.3f}); uncorrected: "
+        f"{raw_false_positives / raw_tests:.3f} of tests and {any_raw / seeds:.2f} of seeds "
+        f"with p < {ALPHA}"
+    )
+    # Benjamini-Hochberg holds the FDR AT alpha under the complete null (exactly, for
+    # independent continuous tests), so an estimate from a finite number of seeds scatters
+    # around alpha: it must not exceed it by more than the simulation error.
+    assert fdr <= ALPHA + 2 * simulation_se
+    # The single tests are calibrated, and the family really needed correcting.
+    assert 0.02 <= raw_false_positives / raw_tests <= 0.07
+    assert any_raw / seeds > 3 * ALPHA
+
+
+def test_false_discovery_rate_with_planted_effects_stays_below_alpha():
+    seeds = 60
+    noise_predictors = {"region", "crm", "noise"}
+    proportions = []
+    discoveries = 0
+    for seed in range(seeds):
+        data = make_accounts(seed, n=400, fintech_log_odds=0.8, size_slope=0.4)
+        result = test_predictors(
+            data,
+            "churned",
+            categorical=["industry", "region", "crm"],
+            numeric=["employees", "noise"],
+        )
+        significant = result.summary[result.summary["significant"]].drop_duplicates("hypothesis_id")
+        false = significant["predictor"].isin(noise_predictors).sum()
+        discoveries += len(significant)
+        proportions.append(false / max(len(significant), 1))
+    fdr = float(np.mean(proportions))
+    print(
+        f"\nplanted + noise: {seeds} seeds, {discoveries / seeds:.1f} discoveries per seed, "
+        f"observed FDR {fdr:.3f} (nominal {ALPHA})"
+    )
+    assert discoveries / seeds >= 2
+    assert fdr <= ALPHA
+
+
+def test_clustered_deals_do_not_produce_the_false_positives_of_naive_tests():
+    seeds = 100
+    naive = clustered = 0
+    for seed in range(seeds):
+        deals = make_deals(seed)
+        naive += bool(
+            test_predictors(deals, "won", categorical=["segment"]).summary["significant"].any()
+        )
+        clustered += bool(
+            test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+            .summary["significant"]
+            .any()
+        )
+    print(
+        f"\naccount-level predictor unrelated to winning, {seeds} seeds: naive per-deal tests "
+        f"flag it in {naive / seeds:.2f}, account-clustered tests in {clustered / seeds:.2f}"
+    )
+    assert naive / seeds >= 4 * ALPHA
+    assert clustered / seeds <= 1.5 * ALPHA
+
+
+def test_clustered_separation_is_tested_on_account_rates():
+    deals = make_deals(15, n_accounts=80, account_sd=0.5)
+    deals.loc[deals["segment"] == "SMB", "won"] = True  # every SMB deal won: the logit diverges
+    result = test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+    smb = level_row(result, "segment", "SMB")
+    account_rate = deals.groupby("account_id")["won"].mean()
+    account_smb = deals.groupby("account_id")["segment"].first() == "SMB"
+    expected = sps.mannwhitneyu(account_rate[account_smb], account_rate[~account_smb])
+    assert smb["test"] == "mann_whitney_account_rates"
+    assert smb["p_value"] == pytest.approx(expected.pvalue, rel=1e-10)
+    assert smb["significant"] and smb["effect"] > 1 and np.isnan(smb["ci_low"])
+    assert "separation" in smb["note"]
+
+
+def test_clustered_deals_still_find_a_real_account_level_effect():
+    found = 0
+    for seed in range(10):
+        deals = make_deals(seed, n_accounts=150, account_sd=1.0, segment_log_odds=1.2)
+        result = test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+        smb = level_row(result, "segment", "SMB")
+        found += bool(smb["significant"] and smb["effect"] > 1)
+    assert found >= 8
+
+
+# ----------------------------------------------------------------------------------------------
+# Agreement with scipy / statsmodels called directly
+
+
+def two_by_two(data: pd.DataFrame, predictor: str, level: str, outcome: str) -> np.ndarray:
+    labels = data[predictor].astype("string").fillna(MISSING)
+    in_level = (labels == level).to_numpy()
+    y = data[outcome].to_numpy(dtype=bool)
+    return np.array(
+        [
+            [np.sum(y & in_level), np.sum(~y & in_level)],
+            [np.sum(y & ~in_level), np.sum(~y & ~in_level)],
+        ]
+    )
+
+
+def test_level_tests_match_scipy_and_statsmodels():
+    data = make_accounts(3, n=400, fintech_log_odds=0.7)
+    data.loc[data.index[:8], "industry"] = "Niche"  # a small level: expected counts below 5
+    result = test_predictors(data, "churned", categorical=["industry"], min_level_count=5)
+
+    fintech = level_row(result, "industry", "FinTech")
+    table = two_by_two(data, "industry", "FinTech", "churned")
+    chi2, p, _, _ = sps.chi2_contingency(table, correction=False)
+    assert fintech["test"] == "chi2"
+    assert fintech["p_value"] == pytest.approx(p, abs=1e-12, rel=1e-10)
+    woolf = sm.stats.Table2x2(table)
+    assert fintech["effect"] == pytest.approx(woolf.oddsratio, rel=1e-10)
+    low, high = woolf.oddsratio_confint(alpha=ALPHA)
+    assert (fintech["ci_low"], fintech["ci_high"]) == pytest.approx((low, high), rel=1e-10)
+    assert fintech["rate_level"] == pytest.approx(table[0, 0] / table[0].sum(), rel=1e-12)
+    assert fintech["rate_rest"] == pytest.approx(table[1, 0] / table[1].sum(), rel=1e-12)
+    assert fintech["n"] == table[0].sum()
+
+    # A small level: Fisher's exact test and the conditional odds ratio with its exact interval.
+    missing = level_row(result, "industry", "Niche")
+    table = two_by_two(data, "industry", "Niche", "churned")
+    assert sps.contingency.expected_freq(table).min() < 5
+    assert missing["test"] == "fisher_exact"
+    assert missing["p_value"] == pytest.approx(sps.fisher_exact(table).pvalue, rel=1e-10)
+    conditional = sps.contingency.odds_ratio(table, kind="conditional")
+    interval = conditional.confidence_interval(1 - ALPHA)
+    assert missing["effect"] == pytest.approx(conditional.statistic, rel=1e-10)
+    assert (missing["ci_low"], missing["ci_high"]) == pytest.approx(
+        (interval.low, interval.high), rel=1e-10
+    )
+
+
+def test_omnibus_matches_chi2_contingency_and_cramers_v():
+    data = make_accounts(4, n=500, fintech_log_odds=0.5)
+    result = test_predictors(data, "churned", categorical=["region"])
+    table = pd.crosstab(data["region"], data["churned"]).to_numpy()
+    chi2, p, dof, _ = sps.chi2_contingency(table, correction=False)
+    omnibus = result.tables["predictors"].iloc[0]
+    assert omnibus["test"] == "chi2"
+    assert omnibus["statistic"] == pytest.approx(chi2, rel=1e-10)
+    assert omnibus["p_value"] == pytest.approx(p, rel=1e-10)
+    assert omnibus["df"] == dof
+    v = sps.contingency.association(table, method="cramer")
+    assert omnibus["effect_size"] == pytest.approx(v, rel=1e-10)
+    assert result.summary["cramers_v"].iloc[0] == pytest.approx(v, rel=1e-10)
+    assert result.summary["predictor_p_value"].iloc[0] == pytest.approx(p, rel=1e-10)
+
+
+def exact_freeman_halton(table: np.ndarray) -> float:
+    """Exact Fisher-Freeman-Halton p-value of an r x 2 table by enumerating every table."""
+    rows = table.sum(axis=1)
+    events = table[:, 0].sum()
+
+    def log_probability(column):
+        return sum(
+            math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+            for n, k in zip(rows, column, strict=True)
+        )
+
+    observed = log_probability(table[:, 0])
+    total = 0.0
+    extreme = 0.0
+    for column in itertools.product(*(range(n + 1) for n in rows)):
+        if sum(column) != events:
+            continue
+        probability = math.exp(log_probability(column))
+        total += probability
+        if log_probability(column) <= observed + 1e-9:
+            extreme += probability
+    return extreme / total
+
+
+def test_small_omnibus_uses_freeman_halton_matching_scipy_and_exact_enumeration():
+    data = pd.DataFrame(
+        {
+            "plan": ["A"] * 12 + ["B"] * 10 + ["C"] * 10 + ["D"] * 10,
+            "won": [1] * 9 + [0] * 3 + [1] * 3 + [0] * 7 + [1] * 2 + [0] * 8 + [1] * 5 + [0] * 5,
+        }
+    )
+    result = test_predictors(data, "won", categorical=["plan"], seed=7)
+    omnibus = result.tables["predictors"].iloc[0]
+    table = pd.crosstab(data["plan"], data["won"])[[1, 0]].to_numpy()
+    order = [list(pd.crosstab(data["plan"], data["won"]).index).index(x) for x in "ABCD"]
+    assert omnibus["test"].startswith("fisher_freeman_halton")
+    method = sps.MonteCarloMethod(n_resamples=9999, rng=np.random.default_rng(7))
+    levels_in_result_order = result.params["schemes"]["won"]["plan"]["levels"]
+    ordered = table[[list("ABCD").index(x) for x in levels_in_result_order]]
+    assert omnibus["p_value"] == pytest.approx(
+        sps.fisher_exact(ordered, method=method).pvalue, abs=1e-12
+    )
+    exact = exact_freeman_halton(table[order])
+    monte_carlo_se = math.sqrt(exact * (1 - exact) / 9999)
+    assert abs(omnibus["p_value"] - exact) < 4 * monte_carlo_se + 1e-4
+
+
+def test_freeman_halton_numpy_fallback_agrees_with_exact_enumeration():
+    table = np.array([[9, 3], [3, 7], [2, 8], [5, 5]])
+    exact = exact_freeman_halton(table)
+    fallback = _freeman_halton_numpy(table, 20000, np.random.default_rng(0))
+    assert abs(fallback - exact) < 4 * math.sqrt(exact * (1 - exact) / 20000)
+    r_by_c = np.array([[4, 2, 1], [1, 3, 4], [2, 2, 2]])
+    via_scipy = freeman_halton_pvalue(r_by_c, n_resamples=20000, seed=1)
+    via_numpy = _freeman_halton_numpy(r_by_c, 20000, np.random.default_rng(1))
+    assert abs(via_scipy - via_numpy) < 4 * math.sqrt(via_scipy * (1 - via_scipy) / 10000)
+
+
+def test_trend_matches_mannwhitneyu_and_rank_compare():
+    data = make_accounts(5, n=300, size_slope=0.4)
+    result = test_predictors(data, "churned", numeric=["employees"])
+    trend = level_row(result, "employees", TREND)
+    known = data[data["employees"].notna()]
+    positives = known.loc[known["churned"], "employees"].to_numpy()
+    negatives = known.loc[~known["churned"], "employees"].to_numpy()
+    mwu = sps.mannwhitneyu(positives, negatives, alternative="two-sided")
+    assert trend["test"] == "mann_whitney"
+    assert trend["p_value"] == pytest.approx(mwu.pvalue, rel=1e-10)
+    rank_biserial = 2 * mwu.statistic / (positives.size * negatives.size) - 1
+    assert trend["effect"] == pytest.approx(rank_biserial, rel=1e-10)
+    low, high = rank_compare_2indep(positives, negatives).conf_int(alpha=ALPHA)
+    assert (trend["ci_low"], trend["ci_high"]) == pytest.approx((2 * low - 1, 2 * high - 1))
+    assert trend["n"] == len(known)
+
+
+def test_continuous_outcome_matches_scipy():
+    data = make_accounts(6, n=300)
+    rng = np.random.default_rng(6)
+    data["arr"] = np.exp(rng.normal(9 + 0.6 * (data["industry"] == "Health"), 1))
+    result = test_predictors(data, "arr", categorical=["industry"], numeric=["employees"])
+    health = level_row(result, "industry", "Health")
+    in_level = (data["industry"] == "Health").to_numpy()
+    arr = data["arr"].to_numpy()
+    mwu = sps.mannwhitneyu(arr[in_level], arr[~in_level], alternative="two-sided")
+    assert health["test"] == "mann_whitney"
+    assert health["p_value"] == pytest.approx(mwu.pvalue, rel=1e-10)
+    ratio = np.median(arr[in_level]) / np.median(arr[~in_level])
+    assert health["effect_type"] == "median_ratio"
+    assert health["effect"] == pytest.approx(ratio, rel=1e-12)
+    assert health["rate_level"] == pytest.approx(np.median(arr[in_level]))
+    assert health["ci_low"] < ratio < health["ci_high"]
+    assert health["significant"]
+
+    labels = data["industry"].astype("string").fillna(MISSING)
+    groups = [arr[(labels == level).to_numpy()] for level in labels.unique()]
+    omnibus = result.tables["predictors"].set_index("predictor").loc["industry"]
+    assert omnibus["test"] == "kruskal_wallis"
+    assert omnibus["p_value"] == pytest.approx(sps.kruskal(*groups).pvalue, rel=1e-10)
+
+    trend = level_row(result, "employees", TREND)
+    known = data["employees"].notna().to_numpy()
+    spearman = sps.spearmanr(data["employees"].to_numpy()[known], arr[known])
+    assert trend["test"] == "spearman"
+    assert trend["effect"] == pytest.approx(spearman.statistic, rel=1e-10)
+    assert trend["p_value"] == pytest.approx(spearman.pvalue, rel=1e-10)
+
+
+def test_clustered_tests_match_statsmodels_glm_with_cluster_robust_errors():
+    deals = make_deals(11, n_accounts=120, account_sd=1.0, segment_log_odds=0.8)
+    deals["employees"] = deals["account_id"] * 7.0 + 10
+    result = test_predictors(
+        deals, "won", categorical=["segment"], numeric=["employees"], cluster="account_id"
+    )
+    smb = level_row(result, "segment", "SMB")
+    y = deals["won"].to_numpy(dtype=float)
+    in_level = (deals["segment"] == "SMB").to_numpy(dtype=float)
+    fit = sm.GLM(y, sm.add_constant(in_level), family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
+    )
+    accounts_level = deals.loc[in_level == 1, "account_id"].nunique()
+    accounts_rest = deals.loc[in_level == 0, "account_id"].nunique()
+    df = min(accounts_level, accounts_rest) - 1
+    t_stat = fit.params[1] / fit.bse[1]
+    assert smb["test"] == "logit_cluster_t"
+    assert smb["p_value"] == pytest.approx(2 * sps.t.sf(abs(t_stat), df), rel=1e-10)
+    assert smb["effect"] == pytest.approx(math.exp(fit.params[1]), rel=1e-10)
+    t_crit = sps.t.ppf(1 - ALPHA / 2, df)
+    assert smb["ci_low"] == pytest.approx(math.exp(fit.params[1] - t_crit * fit.bse[1]), rel=1e-10)
+    assert smb["n_clusters"] == accounts_level
+    # Without zero cells the clustered odds ratio is the plain 2 x 2 odds ratio.
+    table = two_by_two(deals.assign(segment=deals["segment"]), "segment", "SMB", "won")
+    assert smb["effect"] == pytest.approx(sm.stats.Table2x2(table).oddsratio, rel=1e-8)
+
+    trend = level_row(result, "employees", TREND)
+    ranks = (sps.rankdata(deals["employees"]) - 0.5) / len(deals)
+    fit = sm.GLM(y, sm.add_constant(ranks), family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
+    )
+    df = deals["account_id"].nunique() - 1
+    assert trend["test"] == "logit_rank_cluster_t"
+    assert trend["p_value"] == pytest.approx(
+        2 * sps.t.sf(abs(fit.params[1] / fit.bse[1]), df), rel=1e-10
+    )
+    assert trend["effect"] == pytest.approx(math.exp(fit.params[1] / 2), rel=1e-10)
+
+    omnibus = result.tables["predictors"].set_index("predictor").loc["segment"]
+    assert omnibus["test"] == "logit_cluster_wald_f"
+    indicators = pd.get_dummies(deals["segment"])[["Mid", "SMB"]].to_numpy(dtype=float)
+    fit = sm.GLM(y, sm.add_constant(indicators), family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
+    )
+    wald = fit.wald_test(np.array([[0, 1, 0], [0, 0, 1.0]]), use_f=False, scalar=True)
+    df_denominator = deals.groupby("segment")["account_id"].nunique().min() - 1
+    expected = sps.f.sf(float(wald.statistic) / 2, 2, df_denominator)
+    assert omnibus["p_value"] == pytest.approx(expected, rel=1e-10)
+
+
+def test_q_values_are_benjamini_hochberg_over_the_whole_family_counting_pairs_once():
+    accounts = make_accounts(8, n=500, fintech_log_odds=0.6, outcome="churned")
+    accounts["best_customer"] = np.random.default_rng(8).random(len(accounts)) < 0.2
+    result = test_many(
+        {"churned": accounts, "best_customer": accounts},
+        categorical=["industry", "crm"],
+        numeric=["noise"],
+    )
+    summary = result.summary
+    first = summary.drop_duplicates("hypothesis_id")
+    first = first[first["p_value"].notna()]
+    expected = multipletests(first["p_value"], method="fdr_bh")[1]
+    assert first["q_value"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    assert result.params["n_hypotheses"] == len(first)
+    # crm has two levels: one hypothesis, two mirrored rows with the same p and q.
+    crm = summary[(summary["predictor"] == "crm") & (summary["outcome"] == "churned")]
+    assert len(crm) == 2 and crm["hypothesis_id"].nunique() == 1
+    assert crm["p_value"].iloc[0] == pytest.approx(crm["p_value"].iloc[1], rel=1e-12)
+    assert crm["effect"].iloc[0] * crm["effect"].iloc[1] == pytest.approx(1.0, rel=1e-10)
+    # Both outcomes are in one family.
+    assert set(first["outcome"]) == {"churned", "best_customer"}
+    assert summary["significant"].equals(summary["q_value"] < ALPHA)
+
+    holm = test_many(
+        {"churned": accounts, "best_customer": accounts},
+        categorical=["industry", "crm"],
+        numeric=["noise"],
+        correction="holm",
+    ).summary
+    first = holm.drop_duplicates("hypothesis_id")
+    first = first[first["p_value"].notna()]
+    expected = multipletests(first["p_value"], method="holm")[1]
+    assert first["q_value"].to_numpy() == pytest.approx(expected, rel=1e-12)
+
+
+def test_minimum_detectable_effect_matches_statsmodels_power():
+    power_analysis = NormalIndPower()
+    for n1, n2 in [(30, 300), (120, 480), (15, 40)]:
+        expected = power_analysis.solve_power(
+            effect_size=None, nobs1=n1, alpha=ALPHA, power=0.8, ratio=n2 / n1
+        )
+        detectable = minimum_detectable_h(n1, n2)
+        # Closed form vs root search: equal up to the wrong-direction rejection probability.
+        assert detectable == pytest.approx(expected, rel=1e-5)
+        power = power_analysis.power(detectable, n1, ALPHA, n2 / n1)
+        assert power == pytest.approx(0.8, abs=1e-5)
+    result = test_predictors(make_accounts(9, n=400), "churned", categorical=["region"])
+    for row in result.summary.itertuples():
+        n_rest = row.n_rest
+        detectable_up = row.rate_rest + row.mde
+        detectable_down = row.rate_rest - row.mde
+        powers = [
+            power_analysis.power(
+                abs(proportion_effectsize(rate, row.rate_rest)), row.n, ALPHA, n_rest / row.n
+            )
+            for rate in (detectable_up, detectable_down)
+            if 0 <= rate <= 1
+        ]
+        # The reported mde is detectable with >= 80% power in both directions, and exactly
+        # 80% in the harder one.
+        assert min(powers) == pytest.approx(0.8, abs=1e-6)
+        assert row.mde_unit == "rate_diff"
+
+
+# ----------------------------------------------------------------------------------------------
+# Findings and caveats in words
+
+
+def test_findings_read_as_sentences_with_interval_n_and_q():
+    data = make_accounts(14, n=800, fintech_log_odds=1.0)
+    result = test_predictors(data, "churned", categorical=["industry", "region"])
+    fintech = next(f for f in result.findings if f.startswith("industry = FinTech"))
+    assert "churn rate" in fintech and "x the odds" in fintech
+    assert "95% CI" in fintech and "800" not in fintech and "accounts" in fintech
+    assert "q " in fintech
+    region = next(f for f in result.findings if "region" in f)
+    assert region.startswith("No evidence that region predicts the churn rate")
+    assert "points" in region
+    verdicts = result.tables["predictors"].set_index("predictor")["verdict"]
+    assert verdicts["industry"] == "predicts" and verdicts["region"] == "no evidence"
+
+
+def test_clustered_findings_count_deals_and_accounts():
+    deals = make_deals(2, n_accounts=200, account_sd=1.0, segment_log_odds=1.2)
+    result = test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+    smb = next(f for f in result.findings if f.startswith("segment = SMB"))
+    assert "deals from" in smb and "accounts" in smb and "win rate" in smb
+    assert any("account-clustered" in c for c in result.caveats)
+    assert result.params["outcomes"]["won"]["icc"] > 0.1
+
+
+def test_underpowered_questions_are_flagged_not_reported_as_no_effect():
+    data = make_accounts(13, n=40)
+    result = test_predictors(data, "churned", categorical=["region"], min_level_count=5)
+    assert result.summary["underpowered"].all()
+    assert not any(f.startswith("No evidence that region") for f in result.findings)
+    assert any(c.startswith("Not enough data to tell whether region") for c in result.caveats)
+    assert result.tables["predictors"]["verdict"].iloc[0] == "not enough data"
+
+
+def test_rare_levels_pooled_and_too_few_accounts_not_tested():
+    deals = make_deals(14, n_accounts=80)
+    # Two accounts share a rare segment with many deals: enough rows, too few accounts.
+    rare_accounts = deals["account_id"].isin([0, 1])
+    deals.loc[rare_accounts, "segment"] = "Startup"
+    deals = pd.concat([deals, deals[rare_accounts]], ignore_index=True)
+    result = test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+    levels = set(result.summary["level"])
+    assert "Startup" not in levels and OTHER in levels
+    other = level_row(result, "segment", OTHER)
+    assert np.isnan(other["p_value"]) and "not tested" in other["note"]
+    assert any("pooled into (other)" in c for c in result.caveats)
+
+
+# ----------------------------------------------------------------------------------------------
+# Degenerate data: caveats, no crash
+
+
+def test_one_outcome_class_only():
+    data = make_accounts(15, n=50).assign(churned=False)
+    result = test_predictors(
+        data, "churned", categorical=["industry"], numeric=["employees"], min_level_count=3
+    )
+    assert not result.summary["significant"].any()
+    assert result.summary["p_value"].isna().all()
+    assert any("every row has churned = 0" in c for c in result.caveats)
+    assert set(result.tables["predictors"]["verdict"]) == {"not testable"}
+
+
+def test_single_level_and_all_missing_predictors():
+    data = make_accounts(16, n=80).assign(plan="Pro", segment=None, score=np.nan)
+    result = test_predictors(data, "churned", categorical=["plan", "segment"], numeric=["score"])
+    plan = level_row(result, "plan", "Pro")
+    assert np.isnan(plan["p_value"]) and "single level" in plan["note"]
+    segment = level_row(result, "segment", MISSING)
+    assert segment["n"] == 80 and np.isnan(segment["p_value"])
+    score = level_row(result, "score", TREND)
+    assert np.isnan(score["p_value"])
+    verdicts = result.tables["predictors"].set_index("predictor")["verdict"]
+    assert (verdicts == "not testable").all()
+    assert sum("could not be tested" in c for c in result.caveats) == 3
+
+
+def test_tiny_data_and_no_known_outcome():
+    tiny = make_accounts(17, n=6)
+    result = test_predictors(tiny, "churned", categorical=["region"], numeric=["noise"])
+    assert not result.summary["significant"].any()
+    assert result.summary["underpowered"].all()
+    unknown = tiny.assign(churned=np.nan)
+    empty = test_predictors(unknown, "churned", categorical=["region"])
+    assert empty.summary.empty
+    assert any("no rows with a known outcome" in c for c in empty.caveats)
+
+
+def test_open_deals_are_left_out_with_a_caveat():
+    deals = make_deals(18).astype({"won": object})
+    deals.loc[deals.index[:10], "won"] = None
+    result = test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+    assert result.params["outcomes"]["won"]["n"] == len(deals) - 10
+    assert any("10 rows with no known outcome" in c for c in result.caveats)
+
+
+def test_bad_input_raises_clear_errors():
+    data = make_accounts(19, n=30).assign(stage=lambda d: np.where(d["churned"], "won", "lost"))
+    with pytest.raises(InputError, match="boolean / 0-1"):
+        test_predictors(data, "stage", categorical=["region"])
+    with pytest.raises(InputError, match="not found"):
+        test_predictors(data, "churned", categorical=["vertical"])
+    with pytest.raises(InputError, match="both categorical and numeric"):
+        test_predictors(data, "churned", categorical=["noise"], numeric=["noise"])
+    with pytest.raises(InputError, match="one row per account"):
+        test_predictors(data, "noise", categorical=["region"], cluster="account_id")
+    with pytest.raises(InputError, match="No predictors"):
+        test_predictors(data, "churned")
+
+
+# ----------------------------------------------------------------------------------------------
+# Multivariable model
+
+
+def test_model_matches_statsmodels_glm_and_logit():
+    data = make_accounts(20, n=600, fintech_log_odds=1.0, size_slope=0.4)
+    data = data.dropna(subset=["employees"])
+    model = multivariable_model(
+        data,
+        "churned",
+        ["industry", "employees"],
+        min_level_count=5,
+        reference={"industry": "Retail"},
+    )
+    assert list(model.summary.columns) == MODEL_COLUMNS
+    labels = data["industry"].astype("string").fillna(MISSING)
+    reference = model.params["references"]["industry"]
+    assert reference == "Retail"
+    dummies = pd.get_dummies(labels).drop(columns=reference).astype(float)
+    exog = sm.add_constant(
+        pd.concat([dummies, np.log2(data["employees"]).rename("employees")], axis=1)
+    )
+    y = data["churned"].astype(float)
+    glm = sm.GLM(y, exog, family=sm.families.Binomial()).fit()
+    logit = sm.Logit(y, exog).fit(disp=0)
+    fintech = model.summary.set_index("term").loc["industry=FinTech"]
+    assert fintech["odds_ratio"] == pytest.approx(math.exp(glm.params["FinTech"]), rel=1e-10)
+    assert fintech["p_value"] == pytest.approx(glm.pvalues["FinTech"], rel=1e-10)
+    assert fintech["ci_low"] == pytest.approx(math.exp(glm.conf_int()[0]["FinTech"]), rel=1e-10)
+    assert fintech["odds_ratio"] == pytest.approx(math.exp(logit.params["FinTech"]), rel=1e-6)
+    employees = model.summary.set_index("term").loc["employees"]
+    assert employees["level"] == "per doubling"
+    assert employees["odds_ratio"] == pytest.approx(math.exp(glm.params["employees"]), rel=1e-10)
+    vif = variance_inflation_factor(exog.to_numpy(), list(exog.columns).index("employees"))
+    assert employees["vif"] == pytest.approx(vif, rel=1e-10)
+    assert fintech["significant"] and not model.params["regularized"]
+    assert any("FinTech" in f and "odds of churning" in f for f in model.findings)
+
+
+def test_model_with_clusters_uses_cluster_robust_t():
+    deals = make_deals(21, n_accounts=150, account_sd=1.0, segment_log_odds=1.0)
+    model = multivariable_model(deals, "won", ["segment"], cluster="account_id")
+    reference = model.params["references"]["segment"]
+    dummies = pd.get_dummies(deals["segment"]).drop(columns=reference).astype(float)
+    fit = sm.GLM(
+        deals["won"].astype(float), sm.add_constant(dummies), family=sm.families.Binomial()
+    ).fit(cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}, use_t=True)
+    smb = model.summary.set_index("term").loc["segment=SMB"]
+    assert smb["p_value"] == pytest.approx(fit.pvalues["SMB"], rel=1e-10)
+    assert "account-clustered" in model.params["method"]
+    assert model.params["n_clusters"] == 150
+
+
+def test_model_flags_collinearity():
+    data = make_accounts(22, n=400, size_slope=0.4).dropna(subset=["employees"])
+    noise = np.random.default_rng(22).normal(0, 0.05, len(data))
+    data["revenue"] = data["employees"] * 180 * np.exp(noise)
+    model = multivariable_model(data, "churned", ["employees", "revenue"])
+    assert (model.summary.set_index("term").loc[["employees", "revenue"], "vif"] > 5).all()
+    assert any(c.startswith("Collinearity") for c in model.caveats)
+
+
+def test_model_separation_falls_back_to_regularised_estimates():
+    data = make_accounts(23, n=400, fintech_log_odds=0.5)
+    data.loc[data["industry"] == "Health", "churned"] = True
+    model = multivariable_model(data, "churned", ["industry", "region"], min_level_count=5)
+    assert model.params["regularized"] and not model.params["converged"]
+    assert model.params["separation"] == ["industry=Health"]
+    assert any(c.startswith("Separation") for c in model.caveats)
+    fitted = model.summary[model.summary["note"] == "regularised estimate"]
+    assert np.isfinite(fitted["odds_ratio"]).all()
+    assert fitted["ci_low"].isna().all() and fitted["p_value"].isna().all()
+    health = model.summary.set_index("term").loc["industry=Health", "odds_ratio"]
+    assert health > 5  # shrunk, but still pointing the right way
+    assert not model.summary["significant"].any()
+
+
+def test_model_input_errors():
+    data = make_accounts(24, n=60)
+    with pytest.raises(InputError):
+        multivariable_model(data, "noise", ["region"])
+    with pytest.raises(NotEnoughData):
+        multivariable_model(data.assign(churned=True), "churned", ["region"])
+    with pytest.raises(InputError, match="not found"):
+        multivariable_model(data, "churned", ["vertical"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Out-of-sample replication
+
+
+def test_real_effects_replicate_and_spurious_ones_do_not():
+    discovery_data = make_accounts(30, n=800, fintech_log_odds=1.0, size_slope=0.5)
+    discovery = test_predictors(
+        discovery_data, "churned", categorical=["industry", "region"], numeric=["employees"]
+    )
+    assert level_row(discovery, "industry", "FinTech")["significant"]
+    same_process = make_accounts(31, n=500, fintech_log_odds=1.0, size_slope=0.5)
+    confirmed = replicate(discovery, same_process)
+    fintech = confirmed.summary.set_index(["predictor", "level"]).loc[("industry", "FinTech")]
+    assert fintech["replicated"] and fintech["status"] == "replicated"
+    assert fintech["test_confirm"] == "chi2"
+    # The confirmation test is one-sided in the discovered direction.
+    table = two_by_two(same_process, "industry", "FinTech", "churned")
+    chi2, _, _, _ = sps.chi2_contingency(table, correction=False)
+    assert fintech["p_value_confirm"] == pytest.approx(sps.norm.sf(math.sqrt(chi2)), rel=1e-10)
+    assert any(f.startswith("Replicated: industry = FinTech") for f in confirmed.findings)
+    assert set(confirmed.recommended["predictor"]) >= {"industry"}
+
+    no_effect = make_accounts(32, n=500)
+    refuted = replicate(discovery, no_effect)
+    fintech = refuted.summary.set_index(["predictor", "level"]).loc[("industry", "FinTech")]
+    assert not fintech["replicated"]
+    assert fintech["status"] != "replicated"
+    assert any(f.startswith("Did not replicate: industry = FinTech") for f in refuted.findings)
+
+
+def test_replication_across_outcomes_keeps_each_outcomes_clustering():
+    deals = make_deals(41, n_accounts=200, account_sd=1.0, segment_log_odds=1.2)
+    accounts = deals.groupby("account_id", as_index=False).first()
+    accounts["best_customer"] = accounts["segment"].eq("SMB") & (
+        np.random.default_rng(41).random(len(accounts)) < 0.7
+    )
+    discovery = test_many(
+        {"won": (deals, "account_id"), "best_customer": accounts}, categorical=["segment"]
+    )
+    later_deals = make_deals(42, n_accounts=200, account_sd=1.0, segment_log_odds=1.2)
+    later_accounts = later_deals.groupby("account_id", as_index=False).first()
+    later_accounts["best_customer"] = later_accounts["segment"].eq("SMB") & (
+        np.random.default_rng(42).random(len(later_accounts)) < 0.7
+    )
+    result = replicate(discovery, {"won": later_deals, "best_customer": later_accounts})
+    won = result.summary[result.summary["outcome"] == "won"]
+    assert set(won["test_confirm"]) == {"logit_cluster_t"}  # discovery's cluster column reused
+    assert won["n_clusters_confirm"].notna().all()
+    assert result.summary.loc[result.summary["level"] == "SMB", "replicated"].all()
+    with pytest.raises(InputError, match="several outcomes"):
+        replicate(discovery, later_deals)
+
+
+def test_replication_reuses_discovery_levels_and_bins():
+    discovery_data = make_accounts(33, n=800, size_slope=0.8)
+    discovery = test_predictors(discovery_data, "churned", numeric=["employees"])
+    cuts = discovery.params["schemes"]["churned"]["employees"]["cuts"]
+    later = make_accounts(34, n=300, size_slope=0.8)
+    later["employees"] *= 3  # a different distribution must not move the bins
+    confirmed = replicate(discovery, later)
+    bins = confirmed.summary[confirmed.summary["kind"] == "bin"]
+    expected_levels = set(
+        discovery.summary.loc[
+            discovery.summary["significant"] & (discovery.summary["kind"] == "bin"), "level"
+        ]
+    )
+    assert set(bins["level"]) == expected_levels
+    assert cuts == discovery.params["schemes"]["churned"]["employees"]["cuts"]
+
+
+def test_replication_of_a_level_missing_later_and_of_nothing():
+    data = make_accounts(35, n=800, fintech_log_odds=1.2)
+    discovery = test_predictors(data, "churned", categorical=["industry"])
+    later = make_accounts(36, n=300)
+    later = later[later["industry"] != "FinTech"]
+    result = replicate(discovery, later)
+    fintech = result.summary.set_index(["predictor", "level"]).loc[("industry", "FinTech")]
+    assert not fintech["replicated"] and "does not occur" in fintech["status"]
+
+    quiet = test_predictors(make_accounts(37, n=100), "churned", categorical=["region"])
+    assert not quiet.summary["significant"].any()
+    nothing = replicate(quiet, make_accounts(38, n=100))
+    assert nothing.summary.empty
+    assert "nothing was significant" in nothing.findings[0]
+
+
+def test_time_split():
+    data = make_accounts(39, n=100)
+    data["closed_at"] = pd.date_range("2025-01-01", periods=100, freq="D")
+    data.loc[5, "closed_at"] = pd.NaT
+    discovery, confirmation = time_split(data, "closed_at", confirm_share=0.25)
+    assert discovery["closed_at"].max() < confirmation["closed_at"].min()
+    assert len(discovery) + len(confirmation) == 99
+    assert 20 <= len(confirmation) <= 30
+    early, late = time_split(data, "closed_at", confirm_from="2025-03-01")
+    assert late["closed_at"].min() == pd.Timestamp("2025-03-01")
+    with pytest.raises(InputError):
+        time_split(data, "created_at")
+
+
+# ----------------------------------------------------------------------------------------------
+# Forest plot
+
+
+def test_forest_plot_draws_one_line_per_effect():
+    import matplotlib.pyplot as plt
+
+    data = make_accounts(40, n=600, fintech_log_odds=1.0)
+    result = test_predictors(data, "churned", categorical=["industry", "region"])
+    ax = plot_forest(result)
+    odds_rows = result.summary[result.summary["effect_type"] == "odds_ratio"]
+    assert len(ax.get_yticklabels()) == len(odds_rows)
+    assert ax.get_xscale() == "log"
+    assert any("FinTech" in label.get_text() for label in ax.get_yticklabels())
+    plt.close(ax.figure)
+
+    model = multivariable_model(data, "churned", ["industry", "region"], min_level_count=5)
+    _, ax = plt.subplots()
+    assert plot_forest(model, ax=ax) is ax
+    assert len(ax.get_yticklabels()) == len(model.summary)
+    plt.close(ax.figure)
