@@ -1237,7 +1237,7 @@ def _load(config: Config | str | Path) -> Dataset:
                     "table": name,
                     "path": _display(tc.path, config),
                     "sha256": source.sha256(),
-                    "rows": source.row_count(),
+                    "rows": source.rows,
                     "engine": "duckdb",
                 }
             )
@@ -1305,6 +1305,18 @@ def _usage_source(tc: TableConfig, out: _Collector):
         value=resolved.get("value"),
         user_id=resolved.get("user_id"),
     )
+    # One pass over the rows, in DuckDB: the same required-value checks as a loaded table.
+    required = [c for c in ("account_id", "date", "metric", "value") if c in resolved]
+    counts = source.missing_counts(required)
+    for column in required:
+        if counts[column]:
+            out.error(
+                f"{counts[column]:,} rows have no {column} (a required value)",
+                "fill them in the export or remove those rows",
+                column=tc.columns.get(column, column),
+            )
+    if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
+        raise _Stop
     out.info(
         f"usage rows stay in {len(files):,} Parquet file{'s' if len(files) > 1 else ''} and are "
         "aggregated per account by DuckDB (not loaded into memory)",

@@ -26,8 +26,8 @@ metric stays as it is. Then, per account:
                               :func:`icp_research.facts.usage_signals`)
 ``usage_<metric>_30d``        total value of the metric in the last 30 days
 ``usage_<metric>_90d``        total value in the last 90 days
-``usage_<metric>_trend``      total of the last 90 days / total of the 90 days before (1 = flat;
-                              empty when there was nothing before)
+``usage_<metric>_trend``      total of the last 90 days / total of the 90 days before (1 = flat,
+                              0 = stopped; empty when there was nothing before)
 ``usage_events_30d``          events (rows) of any metric in the last 30 days; also ``_90d``
                               and ``_prev_90d`` (the 90 days before the last 90)
 ``usage_active_days_30d``     days with any event in the last 30 days; also ``_90d``
@@ -184,7 +184,7 @@ def usage_sql(
             f"AVG({last_90}) AS {column}",
             f"COALESCE(SUM({last_30}), 0) AS {column}_30d",
             f"COALESCE(SUM({last_90}), 0) AS {column}_90d",
-            f"1.0 * SUM({last_90}) / NULLIF(SUM({before}), 0) AS {column}_trend",
+            f"1.0 * COALESCE(SUM({last_90}), 0) / NULLIF(SUM({before}), 0) AS {column}_trend",
         ]
     users_cte = ""
     users_join = ""
@@ -408,11 +408,20 @@ class UsageSource:
                     digest.update(block)
         return digest.hexdigest()
 
-    def row_count(self) -> int:
+    @property
+    def rows(self) -> int:
         """Rows in the Parquet files (from their metadata; nothing is scanned)."""
         import pyarrow.parquet as pq
 
         return int(sum(pq.ParquetFile(path).metadata.num_rows for path in self.files))
+
+    def missing_counts(self, canonical: Sequence[str]) -> dict[str, int]:
+        """Rows with no value in each of these canonical columns (one scan, in DuckDB)."""
+        names = {name: getattr(self.columns, name) for name in canonical}
+        quoted = [_identifier(source, '"') for source in names.values()]
+        checks = ", ".join(f"COUNT(*) - COUNT({column})" for column in quoted)
+        row = connect().execute(f"SELECT {checks} FROM {parquet_source(self.path)}").fetchone()
+        return {name: int(count) for name, count in zip(names, row, strict=True)}
 
     def source_columns(self) -> list[str]:
         """Column names of the source (from the first file's schema)."""
