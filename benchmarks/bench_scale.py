@@ -76,6 +76,13 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(config_path: str, profile: str | None) -> None:
     """Run load -> as-of view -> account facts -> deal facts; print one JSON line."""
     from icp_research.config import load_config
@@ -83,7 +90,7 @@ def child(config_path: str, profile: str | None) -> None:
     from icp_research.loading import load_tables
 
     config = load_config(config_path)
-    seconds, peaks = {}, {}
+    seconds, cpu, peaks = {}, {}, {}
     profiler = None
     if profile:
         import cProfile
@@ -93,9 +100,10 @@ def child(config_path: str, profile: str | None) -> None:
 
     def step(name, func):
         resettable = _reset_peak()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         value = func()
         seconds[name] = time.perf_counter() - started
+        cpu[name] = _cpu_seconds() - cpu_started
         peaks[name] = _peak_mib() if resettable else None
         return value
 
@@ -122,6 +130,7 @@ def child(config_path: str, profile: str | None) -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu,
                 "peak_mib": peaks,
                 "rows": rows,
                 "facts_shape": list(facts.shape),
@@ -141,10 +150,15 @@ def _usage_kwargs(dataset) -> dict:
 # Parent side
 
 
+# Where the measured icp_research is imported from (--code: another checkout, e.g. main, to
+# compare before and after in the same sitting).
+CODE = ROOT
+
+
 def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        [str(CODE)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     )
     env.setdefault("PYTHONWARNINGS", "ignore")
     return env
@@ -187,7 +201,7 @@ def run_measured(command: list[str], sample_tree: bool = False) -> dict:
 
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=_env(), cwd=ROOT)
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=_env(), cwd=CODE)
         tree_peak = [0.0]
         done = threading.Event()
 
@@ -215,9 +229,20 @@ def run_measured(command: list[str], sample_tree: bool = False) -> dict:
     return {
         "seconds": seconds,
         "max_rss_mib": usage.ru_maxrss / 1024,
+        # CPU of the child and the processes it waited for (kernels): less noisy than wall
+        # time on a shared machine.
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "tree_peak_mib": tree_peak[0] if sample_tree else None,
         "stdout": out_text,
     }
+
+
+def _json_line(stdout: str) -> str:
+    """The child's JSON result line (the last line holding a JSON object)."""
+    lines = [line[line.index("{") :] for line in stdout.splitlines() if "{" in line]
+    if not lines:
+        raise RuntimeError(f"no result from the child process; its output was:\n{stdout[-2000:]}")
+    return lines[-1]
 
 
 def ensure_project(scale: str, fmt: str, seed: int) -> Path:
@@ -244,12 +269,13 @@ def measure_steps(config: Path, repeat: int) -> dict:
     runs = []
     for _ in range(repeat):
         result = run_measured([sys.executable, __file__, "--child", str(config)])
-        line = [x for x in result["stdout"].splitlines() if x.startswith("{")][-1]
+        line = _json_line(result["stdout"])
         runs.append({**json.loads(line), "max_rss_mib": result["max_rss_mib"]})
     summary = {
         "runs": len(runs),
         "rows": runs[0]["rows"],
         "seconds": {s: statistics.median(r["seconds"][s] for r in runs) for s in STEPS},
+        "cpu_seconds": {s: statistics.median(r["cpu_seconds"][s] for r in runs) for s in STEPS},
         "peak_mib": {
             s: (
                 statistics.median(r["peak_mib"][s] for r in runs)
@@ -263,6 +289,9 @@ def measure_steps(config: Path, repeat: int) -> dict:
     }
     summary["seconds"]["load+facts+deals"] = statistics.median(
         sum(r["seconds"].values()) for r in runs
+    )
+    summary["cpu_seconds"]["load+facts+deals"] = statistics.median(
+        sum(r["cpu_seconds"].values()) for r in runs
     )
     return summary
 
@@ -288,6 +317,7 @@ def measure_suite(config: Path, scale: str, repeat: int) -> dict:
     return {
         "runs": len(runs),
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "max_rss_mib": statistics.median(r["max_rss_mib"] for r in runs),
         "tree_peak_mib": statistics.median(r["tree_peak_mib"] for r in runs),
         "notebooks": {n["name"]: [n["status"], n["seconds"]] for n in manifest["notebooks"]},
@@ -322,9 +352,9 @@ def print_table(results: dict) -> None:
     header = f"{'scale':>6} {'accounts':>9} {'opps':>10} {'subs':>10}"
     for step in STEPS:
         header += f" {step + ' s':>9} {'MiB':>6}"
-    header += f" {'total s':>8} {'peak MiB':>9}"
+    header += f" {'total s':>8} {'cpu s':>7} {'peak MiB':>9}"
     if any("suite" in r for r in results.values()):
-        header += f" {'suite s':>8} {'suite MiB':>9} {'tree MiB':>9}"
+        header += f" {'suite s':>8} {'cpu s':>7} {'suite MiB':>9} {'tree MiB':>9}"
     print(header)
     for scale in scales:
         r = results[scale]
@@ -337,11 +367,16 @@ def print_table(results: dict) -> None:
             peak = r["steps"]["peak_mib"][step]
             line += f" {r['steps']['seconds'][step]:>9.2f} {peak or 0:>6.0f}"
         line += (
-            f" {r['steps']['seconds']['load+facts+deals']:>8.2f} {r['steps']['max_rss_mib']:>9.0f}"
+            f" {r['steps']['seconds']['load+facts+deals']:>8.2f}"
+            f" {r['steps']['cpu_seconds']['load+facts+deals']:>7.2f}"
+            f" {r['steps']['max_rss_mib']:>9.0f}"
         )
         if "suite" in r:
             s = r["suite"]
-            line += f" {s['seconds']:>8.1f} {s['max_rss_mib']:>9.0f} {s['tree_peak_mib']:>9.0f}"
+            line += (
+                f" {s['seconds']:>8.1f} {s['cpu_seconds']:>7.1f} {s['max_rss_mib']:>9.0f}"
+                f" {s['tree_peak_mib']:>9.0f}"
+            )
         print(line)
     for earlier, later in zip(scales, scales[1:], strict=False):
         a, b = results[earlier], results[later]
@@ -351,8 +386,13 @@ def print_table(results: dict) -> None:
         )
         rows_ratio = b["steps"]["rows"]["opportunities"] / a["steps"]["rows"]["opportunities"]
         memory = _fmt_ratio(b["steps"]["max_rss_mib"], a["steps"]["max_rss_mib"])
+        cpu = _fmt_ratio(
+            b["steps"]["cpu_seconds"]["load+facts+deals"],
+            a["steps"]["cpu_seconds"]["load+facts+deals"],
+        )
         print(
-            f"growth {earlier} -> {later} (rows x{rows_ratio:.0f}): time {growth}; peak memory {memory}"
+            f"growth {earlier} -> {later} (rows x{rows_ratio:.0f}): wall time {growth}; "
+            f"cpu {cpu}; peak memory {memory}"
         )
 
 
@@ -371,6 +411,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
     parser.add_argument("--label", default=None, help="name of the JSON results file")
+    parser.add_argument(
+        "--code",
+        default=None,
+        help="measure the icp_research of another checkout (e.g. a copy of main, for before/after)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -378,6 +423,9 @@ def main(argv: list[str] | None = None) -> None:
         child(args.child, args.profile_to)
         return
 
+    global CODE
+    if args.code:
+        CODE = Path(args.code).resolve()
     scales = [s.strip().lower() for s in args.scales.split(",") if s.strip()]
     unknown = [s for s in scales if s not in SCALES]
     if unknown:
@@ -407,6 +455,7 @@ def main(argv: list[str] | None = None) -> None:
             "versions": _versions(),
         },
         "format": args.format,
+        "code": str(CODE),
         "results": results,
         "profile": profile_path,
     }

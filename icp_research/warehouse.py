@@ -45,6 +45,8 @@ import datetime as dt
 import glob
 import hashlib
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,8 @@ from .errors import ConfigError, DataError
 WINDOW_DAYS = 90
 RECENT_DAYS = 30
 INSTALL_HINT = "pip install 'icp-research[warehouse]'"
+# DuckDB's share of memory; bigger aggregations spill to disk (at little cost, see benchmarks/).
+MEMORY_LIMIT = "1GB"
 COUNT_COLUMNS = (
     "usage_events_30d",
     "usage_events_90d",
@@ -163,61 +167,63 @@ def usage_sql(
     account = _identifier(columns.account_id, quote)
     date = _identifier(columns.date, quote)
     metric = _identifier(columns.metric, quote)
-    value = _identifier(columns.value, quote) if columns.value else "1"
+    value_column = _identifier(columns.value, quote) if columns.value else "1"
     user = _identifier(columns.user_id, quote) if columns.user_id else None
 
-    select_rows = [
-        f"{account} AS account_id",
-        f"CAST({date} AS DATE) AS activity_date",
-        f"{metric} AS metric_name",
-        f"{value} AS metric_value",
-    ]
-    if user:
-        select_rows.append(f"{user} AS user_key")
-    per_metric = []
-    for name, column in _metric_columns(metrics).items():
-        is_metric = f"metric_name = {_literal(name)}"
-        last_90 = f"CASE WHEN activity_date > {window} AND {is_metric} THEN metric_value END"
-        last_30 = f"CASE WHEN activity_date > {recent} AND {is_metric} THEN metric_value END"
-        before = f"CASE WHEN activity_date <= {window} AND {is_metric} THEN metric_value END"
+    in_window = (
+        f"{account} IS NOT NULL\n      AND {metric} IS NOT NULL\n"
+        f"      AND CAST({date} AS DATE) > {{start}}\n      AND CAST({date} AS DATE) <= {end}"
+    )
+    # One row per account and active day, with each metric's daily total in its own column:
+    # the largest intermediate result, so it is kept as narrow as the signals allow.
+    daily_values, per_metric = [], []
+    for number, (name, column) in enumerate(_metric_columns(metrics).items(), start=1):
+        daily_values.append(
+            f"SUM(CASE WHEN metric_name = {_literal(name)} THEN metric_value END) AS value_{number}"
+        )
+        value = f"value_{number}"
+        last_90 = f"CASE WHEN activity_date > {window} THEN {value} END"
+        last_30 = f"CASE WHEN activity_date > {recent} THEN {value} END"
+        before = f"CASE WHEN activity_date <= {window} THEN {value} END"
         per_metric += [
             f"AVG({last_90}) AS {column}",
             f"COALESCE(SUM({last_30}), 0) AS {column}_30d",
             f"COALESCE(SUM({last_90}), 0) AS {column}_90d",
             f"1.0 * COALESCE(SUM({last_90}), 0) / NULLIF(SUM({before}), 0) AS {column}_trend",
         ]
-    users_cte = ""
-    users_join = ""
-    users_column = ""
+    users_cte = users_join = users_column = ""
     if user:
+        # Distinct users need the rows themselves; read the source again rather than keep them.
         users_cte = f""",
 usage_users AS (
-    SELECT account_id, COUNT(DISTINCT user_key) AS usage_users_90d
-    FROM usage_rows
-    WHERE activity_date > {window}
-    GROUP BY account_id
+    SELECT {account} AS account_id, COUNT(DISTINCT {user}) AS usage_users_90d
+    FROM {source}
+    WHERE {in_window.format(start=window)}
+    GROUP BY {account}
 )"""
         users_join = "\nLEFT JOIN usage_users ON usage_users.account_id = usage_account.account_id"
         users_column = ",\n    COALESCE(usage_users.usage_users_90d, 0) AS usage_users_90d"
+    daily_sql = ",\n        ".join(daily_values)
     per_metric_sql = ",\n        ".join(per_metric)
-    select_rows_sql = ",\n        ".join(select_rows)
     return f"""-- icp-research: product usage per account as of {as_of.isoformat()}
--- (windows end on that day, inclusive; rows of one account, day and metric are added up first)
+-- (windows end on that day, inclusive; a metric's rows of one account and day are added up)
 WITH usage_rows AS (
     SELECT
-        {select_rows_sql}
+        {account} AS account_id,
+        CAST({date} AS DATE) AS activity_date,
+        {metric} AS metric_name,
+        {value_column} AS metric_value
     FROM {source}
-    WHERE {account} IS NOT NULL
-      AND {metric} IS NOT NULL
-      AND CAST({date} AS DATE) > {first}
-      AND CAST({date} AS DATE) <= {end}
+    WHERE {in_window.format(start=first)}
 ),
 usage_daily AS (
-    SELECT account_id, activity_date, metric_name,
+    SELECT
+        account_id,
+        activity_date,
         COUNT(*) AS events,
-        SUM(metric_value) AS metric_value
+        {daily_sql}
     FROM usage_rows
-    GROUP BY account_id, activity_date, metric_name
+    GROUP BY account_id, activity_date
 ),
 usage_account AS (
     SELECT
@@ -225,10 +231,8 @@ usage_account AS (
         SUM(CASE WHEN activity_date > {recent} THEN events ELSE 0 END) AS usage_events_30d,
         SUM(CASE WHEN activity_date > {window} THEN events ELSE 0 END) AS usage_events_90d,
         SUM(CASE WHEN activity_date <= {window} THEN events ELSE 0 END) AS usage_events_prev_90d,
-        COUNT(DISTINCT CASE WHEN activity_date > {recent} THEN activity_date END)
-            AS usage_active_days_30d,
-        COUNT(DISTINCT CASE WHEN activity_date > {window} THEN activity_date END)
-            AS usage_active_days_90d,
+        SUM(CASE WHEN activity_date > {recent} THEN 1 ELSE 0 END) AS usage_active_days_30d,
+        SUM(CASE WHEN activity_date > {window} THEN 1 ELSE 0 END) AS usage_active_days_90d,
         {per_metric_sql}
     FROM usage_daily
     GROUP BY account_id
@@ -256,18 +260,47 @@ def _duckdb():
     return duckdb
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None):
-    """An in-memory DuckDB connection set up like the kit expects (dates in UTC)."""
+def connect(
+    *,
+    memory_limit: str | None = MEMORY_LIMIT,
+    threads: int | None = None,
+    temp_directory: str | Path | None = None,
+):
+    """An in-memory DuckDB connection set up like the kit expects.
+
+    Dates of time-zoned timestamps are taken in UTC (as the pandas loader does); no progress
+    bar; DuckDB's memory is capped at ``memory_limit`` (``None``: DuckDB's default, 80% of
+    RAM), beyond which aggregations spill to ``temp_directory``. Close it when done.
+    """
     duckdb = _duckdb()
     connection = duckdb.connect(database=":memory:")
-    # Timestamps with a time zone become dates in UTC, as the pandas loader does.
+    # A library call must not draw a progress bar on the caller's terminal.
+    connection.execute("SET enable_progress_bar = false")
     with contextlib.suppress(duckdb.Error):  # builds without the ICU extension
         connection.execute("SET TimeZone = 'UTC'")
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
     if memory_limit:
         connection.execute(f"SET memory_limit = {_literal(memory_limit)}")
+    if temp_directory:
+        connection.execute(f"SET temp_directory = {_literal(str(temp_directory))}")
     return connection
+
+
+@contextlib.contextmanager
+def _session(connection=None):
+    """The caller's connection, or a new one (and a private spill folder) closed afterwards."""
+    if connection is not None:
+        yield connection
+        return
+    # DuckDB spills to ".tmp" in the working directory by default: a run folder, perhaps.
+    spill = tempfile.mkdtemp(prefix="icp-research-duckdb-")
+    connection = connect(temp_directory=spill)
+    try:
+        yield connection
+    finally:
+        connection.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def parquet_files(path: str | Path) -> list[Path]:
@@ -299,7 +332,6 @@ def usage_metrics(
     """The metric names present in the 180 days up to ``as_of``, sorted."""
     columns = columns or UsageColumns()
     as_of = _day(as_of)
-    connection = connection or connect()
     metric = _identifier(columns.metric, '"')
     date = _identifier(columns.date, '"')
     query = (
@@ -308,7 +340,8 @@ def usage_metrics(
         f"AND CAST({date} AS DATE) > {_date_literal(as_of - dt.timedelta(days=2 * WINDOW_DAYS))} "
         f"AND CAST({date} AS DATE) <= {_date_literal(as_of)}"
     )
-    return sorted(str(row[0]) for row in connection.execute(query).fetchall())
+    with _session(connection) as session:
+        return sorted(str(row[0]) for row in session.execute(query).fetchall())
 
 
 def aggregate_usage(
@@ -335,15 +368,15 @@ def aggregate_usage(
         (text) and the columns of this module's docstring (counts as int64, the rest float64).
     """
     columns = columns or UsageColumns()
-    connection = connection or connect()
     if not parquet_files(path):
         raise DataError(f"{path}: no Parquet files found")
-    if metrics is None:
-        metrics = usage_metrics(path, as_of, columns=columns, connection=connection)
-    if not metrics:
-        return pd.DataFrame({"account_id": pd.Series([], dtype="string")})
-    sql = usage_sql(as_of, parquet_source(path), metrics=metrics, columns=columns)
-    signals = connection.execute(sql).df()
+    with _session(connection) as session:
+        if metrics is None:
+            metrics = usage_metrics(path, as_of, columns=columns, connection=session)
+        if not metrics:
+            return pd.DataFrame({"account_id": pd.Series([], dtype="string")})
+        sql = usage_sql(as_of, parquet_source(path), metrics=metrics, columns=columns)
+        signals = session.execute(sql).df()
     return _tidy(signals)
 
 
@@ -387,11 +420,14 @@ class UsageSource:
         """The ``usage_<metric>`` account facts (mean daily value over the last 90 days),
         indexed like ``ids``: the same columns :func:`icp_research.facts.usage_signals` gives
         for a usage table loaded into pandas."""
-        metrics = usage_metrics(self.path, as_of, columns=self.columns)
-        if not metrics:
-            return pd.DataFrame(index=ids)
+        with _session() as session:
+            metrics = usage_metrics(self.path, as_of, columns=self.columns, connection=session)
+            if not metrics:
+                return pd.DataFrame(index=ids)
+            table = aggregate_usage(
+                self.path, as_of, metrics=metrics, columns=self.columns, connection=session
+            )
         names = list(_metric_columns(metrics).values())
-        table = aggregate_usage(self.path, as_of, metrics=metrics, columns=self.columns)
         table = table.set_index("account_id")[names]
         # The pandas path has a column only for metrics with a value in the 90-day window.
         table = table.loc[:, table.notna().any()].reindex(ids)
@@ -420,7 +456,9 @@ class UsageSource:
         names = {name: getattr(self.columns, name) for name in canonical}
         quoted = [_identifier(source, '"') for source in names.values()]
         checks = ", ".join(f"COUNT(*) - COUNT({column})" for column in quoted)
-        row = connect().execute(f"SELECT {checks} FROM {parquet_source(self.path)}").fetchone()
+        with _session() as session:
+            query = f"SELECT {checks} FROM {parquet_source(self.path)}"
+            row = session.execute(query).fetchone()
         return {name: int(count) for name, count in zip(names, row, strict=True)}
 
     def source_columns(self) -> list[str]:
