@@ -1453,17 +1453,9 @@ def generate_demo(seed: int = 7) -> dict[str, pd.DataFrame]:
 
 def _normalise(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Canonical dtypes: object text with NaN for missing, datetime64[ns] dates, float numbers."""
-    date_columns = {
-        "accounts": ["created_at"],
-        "opportunities": ["created_at", "closed_at"],
-        "subscriptions": ["start_date", "end_date"],
-        "churn_events": ["churned_at"],
-        "usage": ["date"],
-        "nps": ["date"],
-        "feedback": ["date"],
-        "survey": ["date"],
-        "deal_roles": [],
-    }
+    from .study import DATE_COLUMNS
+
+    date_columns = {**DATE_COLUMNS, "deal_roles": []}
     number_columns = {
         "accounts": ["employees", "annual_revenue", "founded_year"],
         "opportunities": ["amount"],

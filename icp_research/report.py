@@ -312,28 +312,17 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
     """Write a CSV atomically (temp file + rename), with formula-like cells neutralised."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safe = spreadsheet_safe(frame)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            safe.to_csv(handle, index=index, lineterminator="\n", float_format="%.10g")
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = spreadsheet_safe(frame).to_csv(index=index, lineterminator="\n", float_format="%.10g")
+    return write_text(text, path)
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    """Write a text file atomically."""
+    """Write a UTF-8 text file atomically: a reader sees the old file or the new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
@@ -344,7 +333,7 @@ def write_text(text: str, path: str | Path) -> Path:
 
 
 def write_json(obj, path: str | Path) -> Path:
-    """Write JSON atomically, sorted keys, NaN as null."""
+    """Write JSON atomically (keys in insertion order, NaN and infinity as null)."""
     import json
 
     return write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n", path)

@@ -227,22 +227,23 @@ class KernelPool:
     """
 
     def __init__(self, names: list[str], cwd: Path):
+        self.cwd = Path(cwd).resolve()
         self._managers: dict[str, object] = {}
         self._ready = {name: threading.Event() for name in names}
         self._threads = [
-            threading.Thread(target=self._start, args=(name, cwd), daemon=True) for name in names
+            threading.Thread(target=self._start, args=(name,), daemon=True) for name in names
         ]
         for thread in self._threads:
             thread.start()
 
-    def _start(self, name: str, cwd: Path) -> None:
+    def _start(self, name: str) -> None:
         try:
-            from jupyter_client.manager import KernelManager
+            from jupyter_client.blocking import BlockingKernelClient
 
-            km = KernelManager(kernel_name=ensure_kernel())
-            km.start_kernel(cwd=str(cwd))
+            km = start_kernel(self.cwd)
             self._managers[name] = km
-            client = km.client()
+            client = BlockingKernelClient()
+            client.load_connection_info(km.get_connection_info())
             client.start_channels()
             try:
                 client.wait_for_ready(timeout=120)
@@ -258,16 +259,16 @@ class KernelPool:
             self._ready[name].set()
 
     def take(self, name: str):
-        """The warmed kernel manager for ``name``, or None (papermill then starts its own)."""
+        """The warmed kernel manager for ``name``; a fresh (cold) one if it has none."""
         event = self._ready.get(name)
-        if event is None:
-            return None
-        event.wait(timeout=300)
-        km = self._managers.pop(name, None)
-        if km is not None and not km.is_alive():
-            _shutdown(km)
-            return None
-        return km
+        km = None
+        if event is not None:
+            event.wait(timeout=300)
+            km = self._managers.pop(name, None)
+            if km is not None and not _alive(km):
+                _shutdown(km)
+                km = None
+        return km if km is not None else start_kernel(self.cwd)
 
     def shutdown(self) -> None:
         """Stop every kernel that was started but not taken."""
@@ -278,10 +279,35 @@ class KernelPool:
         self._managers.clear()
 
 
+def start_kernel(cwd: Path):
+    """Start a kernel of this Python in ``cwd`` (set on the process, never by chdir here).
+
+    An async manager, as papermill itself would make: its client can be cancelled when the
+    kernel dies, where a blocking one would wait forever.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    km = AsyncKernelManager(kernel_name=ensure_kernel())
+    run_sync(km.start_kernel)(cwd=str(cwd))
+    return km
+
+
+def _alive(km) -> bool:
+    from jupyter_core.utils import run_sync
+
+    try:
+        return bool(run_sync(km.is_alive)())
+    except Exception:
+        return False
+
+
 def _shutdown(km) -> None:
+    from jupyter_core.utils import run_sync
+
     try:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
     except Exception:
         pass
 
@@ -405,7 +431,7 @@ def run_suite(
         )
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent)).resolve()
     os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
     _quiet_kernel_logs()
     # Kernels for the notebooks that the configured tables allow boot while the data loads.
@@ -536,19 +562,21 @@ def _execute_one(
     params = {k: v for k, v in parameters.items() if k in spec.parameters}
     started = time.perf_counter()
     outcome = NotebookOutcome(spec.name, spec.title, "ok", ipynb=output.name)
-    km = pool.take(spec.name) if pool is not None else None
+    km = None
     try:
+        # Always our own kernel, started in the run folder: papermill's cwd= would chdir the
+        # whole process, which parallel notebooks cannot share.
+        km = pool.take(spec.name) if pool is not None else start_kernel(staging)
         pm.execute_notebook(
             str(spec.path),
             str(output),
             parameters=params,
             kernel_name=kernel,
-            cwd=str(staging),
+            km=km,
             progress_bar=False,
             log_output=False,
             report_mode=False,
             request_save_on_cell_execute=False,
-            **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:
         outcome.status = "failed"

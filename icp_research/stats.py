@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as sps
 
 Z95 = 1.959963984540054
@@ -112,22 +113,88 @@ def two_proportion_pvalue(k1, n1, k2, n2, exact_below: int = 5) -> np.ndarray:
 
     Fisher's exact test where any expected cell count is below ``exact_below``, Pearson's
     chi-square (no continuity correction) otherwise. Returns NaN where a group is empty.
+    Batched: the chi-square tests are computed in one vectorised pass and Fisher's test once
+    per distinct table, so millions of rows (e.g. every subgroup of a search) cost seconds.
     """
-    k1, n1, k2, n2 = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    k1, n1, k2, n2 = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    )
     out = np.full(k1.shape, np.nan)
-    for i in range(k1.size):
-        if n1[i] <= 0 or n2[i] <= 0:
-            continue
-        table = np.array([[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]])
-        if table[:, 0].sum() == 0 or table[:, 1].sum() == 0:
-            out[i] = 1.0
-            continue
-        expected = sps.contingency.expected_freq(table)
-        if expected.min() < exact_below:
-            out[i] = sps.fisher_exact(table)[1]
-        else:
-            out[i] = sps.chi2_contingency(table, correction=False)[1]
+    events = k1 + k2
+    total = n1 + n2
+    non_events = total - events
+    valid = (n1 > 0) & (n2 > 0)
+    degenerate = valid & ((events == 0) | (non_events == 0))
+    out[degenerate] = 1.0
+    testable = valid & ~degenerate
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected_min = np.minimum(n1, n2) * np.minimum(events, non_events) / total
+        exact = testable & (expected_min < exact_below)
+        chi2 = testable & ~exact
+        statistic = (
+            total[chi2]
+            * (k1[chi2] * (n2[chi2] - k2[chi2]) - k2[chi2] * (n1[chi2] - k1[chi2])) ** 2
+            / (n1[chi2] * n2[chi2] * events[chi2] * non_events[chi2])
+        )
+    # chi2.sf(x, 1) == erfc(sqrt(x / 2)), 40x faster than the incomplete gamma function.
+    out[chi2] = special.erfc(np.sqrt(statistic / 2))
+    if exact.any():
+        tables = np.column_stack([k1[exact], n1[exact], k2[exact], n2[exact]])
+        distinct, inverse = np.unique(tables, axis=0, return_inverse=True)
+        out[exact] = fisher_exact_pvalue(*distinct.T)[inverse.reshape(-1)]
     return out
+
+
+def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
+    """Two-sided Fisher exact p-values of many 2x2 tables ``[[k1, n1-k1], [k2, n2-k2]]``.
+
+    The same test as :func:`scipy.stats.fisher_exact` (the p-value sums the probabilities of
+    every table with the observed margins that is no more likely than the observed one), but
+    vectorised: scipy evaluates one table in about half a millisecond, a subgroup search needs
+    thousands. Hypergeometric probabilities come from log-gamma functions; "no more likely" is
+    judged with a relative tolerance of 1e-7, far above their rounding error. Both groups must
+    be non-empty.
+    """
+    k1, n1, k2, n2 = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2))
+    )
+    shape = k1.shape
+    k1, n1, k2, n2 = (x.ravel() for x in (k1, n1, k2, n2))
+    events = k1 + k2
+    total = n1 + n2
+    low = np.maximum(0.0, events - n2)
+    width = (np.minimum(n1, events) - low + 1).astype(np.int64)
+    out = np.ones(k1.shape)
+
+    def log_comb(a, b):
+        return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
+
+    def log_pmf(x, rows):
+        return (
+            log_comb(events[rows, None], x)
+            + log_comb(total[rows, None] - events[rows, None], n1[rows, None] - x)
+            - log_comb(total[rows, None], n1[rows, None])
+        )
+
+    # Tables sorted by support size, processed in chunks of at most `budget` cells.
+    order = np.argsort(width, kind="stable")
+    budget = 1 << 21
+    start = 0
+    while start < order.size:
+        stop = min(order.size, start + max(1, budget // int(width[order[start]])))
+        while stop - start > 1 and width[order[stop - 1]] * (stop - start) > budget:
+            stop = start + (stop - start) // 2
+        rows = order[start:stop]
+        span = int(width[rows].max())
+        x = low[rows, None] + np.arange(span)[None, :]
+        inside = x <= np.minimum(n1, events)[rows, None]
+        x = np.where(inside, x, low[rows, None])
+        log_p = log_pmf(x, rows)
+        log_observed = log_pmf(k1[rows, None], rows)
+        as_extreme = inside & (log_p <= log_observed + np.log1p(1e-7))
+        out[rows] = np.minimum(1.0, np.where(as_extreme, np.exp(log_p), 0.0).sum(axis=1))
+        start = stop
+    return out.reshape(shape)
 
 
 def test_choice(expected_min: float, exact_below: int = 5) -> str:
@@ -186,3 +253,88 @@ def poisson_rate_ci(events: float, exposure: float, alpha: float = 0.05):
     low = sps.chi2.ppf(alpha / 2, 2 * events) / 2 if events > 0 else 0.0
     high = sps.chi2.ppf(1 - alpha / 2, 2 * events + 2) / 2
     return events / exposure, low / exposure, high / exposure
+
+
+def clustered_ratio_ci(numerators, denominators, alpha: float = 0.05):
+    """A ratio of sums over clusters, sum(numerators) / sum(denominators), with a sandwich interval.
+
+    The same linearised (ratio-estimator) variance as :func:`clustered_rate_ci`, for ratios that
+    are not proportions: mean won deal size (won amount / won deals per account), ARR lost per
+    ARR at risk. Nothing is clipped. Returns ``(ratio, low, high, n_clusters, se)``; the interval
+    and ``se`` are NaN with fewer than 2 clusters.
+    """
+    y = np.asarray(numerators, dtype=float)
+    x = np.asarray(denominators, dtype=float)
+    keep = x > 0
+    y, x = y[keep], x[keep]
+    k = y.size
+    if k == 0:
+        return np.nan, np.nan, np.nan, 0, np.nan
+    ratio = y.sum() / x.sum()
+    if k < 2:
+        return ratio, np.nan, np.nan, k, np.nan
+    residual = y - ratio * x
+    se = float(np.sqrt(k / (k - 1) * np.sum(residual**2)) / x.sum())
+    z = sps.norm.ppf(1 - alpha / 2)
+    return ratio, ratio - z * se, ratio + z * se, k, se
+
+
+def clustered_rate_test(events1, trials1, events2, trials2) -> float:
+    """Two-sided p-value that two independent groups of clusters share one rate.
+
+    ``events*`` and ``trials*`` are per-cluster counts (won and closed deals per account) of the
+    two groups (accounts in a segment, and the rest). A cluster-robust score test: residuals are
+    taken around the pooled rate, so a group without any event still has a variance, and the
+    statistic is referred to a t distribution with ``min(k1, k2) - 1`` degrees of freedom, where
+    ``k`` is a group's *effective* number of clusters, ``(sum t)^2 / sum t^2`` (Kish): two
+    accounts with 200 deals each among sixty accounts with five weigh like a handful of
+    clusters, not sixty. This keeps a segment of a few big accounts from producing a confident
+    claim however many deals they hold. NaN when either group has fewer than 2 clusters with
+    trials.
+    """
+    e1, t1, e2, t2 = (np.asarray(v, dtype=float) for v in (events1, trials1, events2, trials2))
+    keep1, keep2 = t1 > 0, t2 > 0
+    e1, t1, e2, t2 = e1[keep1], t1[keep1], e2[keep2], t2[keep2]
+    k1, k2 = e1.size, e2.size
+    if k1 < 2 or k2 < 2:
+        return np.nan
+    pooled = (e1.sum() + e2.sum()) / (t1.sum() + t2.sum())
+    k = k1 + k2
+    var = (
+        k
+        / (k - 1)
+        * (
+            np.sum((e1 - pooled * t1) ** 2) / t1.sum() ** 2
+            + np.sum((e2 - pooled * t2) ** 2) / t2.sum() ** 2
+        )
+    )
+    difference = e1.sum() / t1.sum() - e2.sum() / t2.sum()
+    if var <= 0:
+        return 1.0
+    statistic = difference / np.sqrt(var)
+    effective = min(t1.sum() ** 2 / np.sum(t1**2), t2.sum() ** 2 / np.sum(t2**2))
+    return float(2 * sps.t.sf(abs(statistic), df=max(effective - 1, 1.0)))
+
+
+def poisson_rate_ratio(events1, exposure1, events2, exposure2, alpha: float = 0.05):
+    """Ratio of two event rates (events per unit of exposure) with an exact interval and p-value.
+
+    Conditional on the total number of events, the first group's count is binomial with
+    probability ``exposure1 * ratio / (exposure1 * ratio + exposure2)``; the Clopper-Pearson
+    interval of that probability and the exact binomial test give the interval of the ratio and
+    the two-sided p-value of ratio = 1 (scipy ``binomtest``). Returns
+    ``(ratio, low, high, p_value)``; NaN where an exposure is 0 or there are no events.
+    """
+    k1, k2 = float(events1), float(events2)
+    if exposure1 <= 0 or exposure2 <= 0 or k1 + k2 == 0:
+        return np.nan, np.nan, np.nan, np.nan
+    n = int(round(k1 + k2))
+    share = exposure1 / (exposure1 + exposure2)
+    test = sps.binomtest(int(round(k1)), n, share)
+    low_p, high_p = test.proportion_ci(1 - alpha, method="exact")
+    odds = exposure2 / exposure1
+    with np.errstate(divide="ignore"):
+        ratio = (k1 / exposure1) / (k2 / exposure2) if k2 > 0 else np.inf
+        low = low_p / (1 - low_p) * odds if low_p < 1 else np.inf
+        high = high_p / (1 - high_p) * odds if high_p < 1 else np.inf
+    return ratio, low, high, float(test.pvalue)

@@ -64,3 +64,25 @@ def report_text(run, name: str) -> str:
     markup = re.sub(r"<style.*?</style>", " ", markup, flags=re.S)
     markup = re.sub(r"<[^>]+>", " ", markup)
     return re.sub(r"\s+", " ", html.unescape(markup))
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, timeout: int = 300):
+    """Run ``icp-research`` in a fresh interpreter (as a user would), capturing its output."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "icp_research.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=str(REPO),
+    )

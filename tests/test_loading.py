@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from icp_research.config import load_config
 from icp_research.errors import ConfigError, DataError
 from icp_research.loading import parse_dates, parse_flags, parse_numbers
 
-from .conftest import FIXTURES, write_project
+from .conftest import FIXTURES, run_cli, write_project
 
 BROKEN = sorted(p for p in (FIXTURES / "broken").iterdir() if p.is_dir())
 
@@ -30,22 +28,26 @@ def _digest(directory: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
-def test_broken_input_gives_one_clear_line_and_exit_2(case):
+def test_broken_input_gives_one_clear_line_and_exit_2(case, capsys):
+    from icp_research.cli import main
+
     before = _digest(case)
-    proc = subprocess.run(
-        [sys.executable, "-m", "icp_research.cli", "validate", "--config", str(case / "icp.toml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert errors, proc.stderr
+    code = main(["validate", "--config", str(case / "icp.toml")])
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert errors, stderr
     for expected in (case / "expected.txt").read_text().splitlines():
         if expected:
             assert any(expected in line for line in errors), f"{expected!r} not in {errors}"
     assert _digest(case) == before, "validate must not modify its inputs"
+
+
+def test_validate_from_the_command_line_exits_2_without_traceback():
+    proc = run_cli("validate", "--config", str(FIXTURES / "broken" / "duplicate_ids" / "icp.toml"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "occur more than once" in proc.stderr
 
 
 ACCOUNTS = (

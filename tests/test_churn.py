@@ -1,0 +1,331 @@
+"""Churn analysis: constructed studies with a known hazard ratio, degenerate data, the demo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import icp_research as icp
+from icp_research import antipatterns, churn
+from icp_research.demo import PLANTED_TRUTH
+
+from .studies import churn_tables, deal_tables, make_study
+
+NOISE = set(PLANTED_TRUTH["no_effect"])
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """600 customers; tier = bad churns 3x as fast, mostly for Price; color is noise."""
+    tables = churn_tables(np.random.default_rng(11))
+    study = make_study(tables, categorical=["tier", "color"], numeric=["employees"])
+    return study, churn.churn_analysis(study)
+
+
+@pytest.fixture(scope="module")
+def demo_study():
+    return icp.open_study()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_study):
+    return churn.churn_analysis(demo_study)
+
+
+def test_rates_are_per_customer_year_with_exact_intervals(planted):
+    study, result = planted
+    facts = study.facts
+    years = facts["tenure_days"].sum() / 365.25
+    churned = int(facts["churned"].sum())
+    o = result.overall
+    assert o["churned"] == churned == len(study.tables["churn_events"])
+    assert o["churn_rate"] == pytest.approx(churned / years)
+    assert o["churn_rate_ci_low"] < o["churn_rate"] < o["churn_rate_ci_high"]
+    bad = result.summary.query("attribute == 'tier' and level == 'bad'").iloc[0]
+    inside = facts["tier"] == "bad"
+    assert bad["customers"] == inside.sum()
+    assert bad["customer_years"] == pytest.approx(facts.loc[inside, "tenure_days"].sum() / 365.25)
+    assert bad["churned"] == facts.loc[inside, "churned"].sum()
+
+
+def test_planted_hazard_ratio_is_recovered_with_its_reason(planted):
+    _, result = planted
+    rules = result.anti_patterns
+    assert list(rules["rule_id"]) == ["churn:tier:bad"]
+    rule = rules.iloc[0]
+    assert rule["effect_name"] == "hazard_ratio"
+    assert rule["ci_low"] > 1.5 and rule["ci_low"] < 3.0 < rule["ci_high"]
+    assert rule["q_value"] < 0.001
+    assert rule["reasons"] == "Price"
+    assert (rule["attribute"], rule["operator"], rule["value"]) == ("tier", "equals", "bad")
+    assert rule["statement"].startswith("Accounts with tier = bad churn 2.")
+    # ARR still at stake: the active bad-tier customers' ARR.
+    assert rule["arr_at_risk"] > 0
+    noise = result.summary[result.summary["attribute"].isin(["color", "employees"])]
+    assert not noise["significant"].any()
+
+
+def test_retention_horizons_come_from_kaplan_meier(planted):
+    study, result = planted
+    from icp_research.survival import kaplan_meier
+
+    facts = study.facts
+    km = kaplan_meier(
+        facts["tenure_days"] / (365.25 / 12),
+        facts["churned"].astype(int),
+        time_unit="months",
+        horizons={"12 months": 12.0},
+    )
+    assert result.overall["retention_12m"] == pytest.approx(km.summary["survival_12_months"][0])
+    assert result.overall["early_churn"] == pytest.approx(1 - result.overall["retention_6m"])
+
+
+def test_revenue_churn_is_the_arr_of_a_year_ago_that_left(planted):
+    study, result = planted
+    facts = study.facts
+    cohort = facts[facts["arr_12m_ago"] > 0]
+    lost = cohort.loc[cohort["arr_current"] <= 0, "arr_12m_ago"].sum()
+    assert result.overall["revenue_churn_12m"] == pytest.approx(lost / cohort["arr_12m_ago"].sum())
+    # Every churned customer paid 5,000 (bad) or 20,000 (good) when it left.
+    churned = facts[facts["churned"].astype(bool)]
+    expected = np.where(churned["tier"] == "bad", 5000.0, 20000.0).sum()
+    assert result.overall["arr_lost"] == pytest.approx(expected)
+
+
+def test_arr_at_churn_reads_the_last_active_subscriptions():
+    accounts = pd.DataFrame({"account_id": ["A", "B", "C"], "kind": ["x", "y", "x"]})
+    T = pd.Timestamp
+    subscriptions = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "A", "B", "C"],
+            "start_date": [
+                T("2024-01-01"),
+                T("2024-06-01"),
+                T("2025-01-01"),
+                T("2024-01-01"),
+                T("2024-03-01"),
+            ],
+            "end_date": [
+                T("2024-12-31"),
+                T("2025-06-30"),
+                T("2025-06-30"),
+                pd.NaT,
+                T("2025-02-01"),
+            ],
+            "arr": [1000.0, 300.0, 2000.0, 500.0, 700.0],
+        }
+    )
+    study = make_study({"accounts": accounts, "subscriptions": subscriptions}, categorical=["kind"])
+    customers = study.facts.set_index("account_id", drop=False)
+    lost = churn.arr_at_churn(study, customers)
+    # A left on 2025-06-30 paying the two subscriptions running then; B never left.
+    assert lost.to_dict() == {"A": 2300.0, "B": 0.0, "C": 700.0}
+
+
+def test_no_churn_yet_still_renders_and_says_what_is_missing():
+    tables = churn_tables(np.random.default_rng(5), churn=False)
+    study = make_study(tables, categorical=["tier", "color"], numeric=["employees"])
+    result = churn.churn_analysis(study)
+    assert result.overall["churned"] == 0
+    assert result.overall["retention_12m"] == 1.0
+    assert result.anti_patterns.empty
+    assert result.cox is not None and result.cox.summary.empty
+    assert "Not fitted" in result.cox.caveats[0]
+    assert "churn differences between segments" in result.not_computed
+    assert any(c.startswith("No churn yet") for c in result.caveats)
+    assert churn.headline(result)["Retained at 12 months"] == "100%"
+    assert churn.reasons_view(result).empty and churn.early_churn_view(result).empty
+    assert churn.attribute_view(result).empty
+
+
+def test_churn_events_without_subscriptions_give_logo_churn_only():
+    tables = churn_tables(np.random.default_rng(6))
+    subs = tables.pop("subscriptions")
+    tables["opportunities"] = pd.DataFrame(
+        {
+            "opportunity_id": [f"o{i}" for i in range(len(subs))],
+            "account_id": subs["account_id"],
+            "stage": "won",
+            "created_at": subs["start_date"] - pd.Timedelta(days=30),
+            "closed_at": subs["start_date"],
+            "amount": subs["arr"],
+        }
+    )
+    study = make_study(tables, categorical=["tier", "color"])
+    result = churn.churn_analysis(study)
+    assert result.overall["churned"] == len(tables["churn_events"])
+    assert "revenue churn" in result.not_computed
+    assert "revenue_churn_12m" not in result.overall
+    assert result.summary["arr_lost"].isna().all()
+    assert result.anti_patterns["rule_id"].tolist() == ["churn:tier:bad"]
+    assert result.anti_patterns["arr_at_risk"].isna().all()
+
+
+def test_trials_are_detected_in_plans_and_said_absent_otherwise():
+    T = pd.Timestamp
+    accounts = pd.DataFrame({"account_id": list("ABCDE"), "kind": list("xxyyy")})
+    subscriptions = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "B", "C", "C", "D", "E"],
+            "plan": ["Free Trial", "Pro", "Free Trial", "Free Trial", "Pro", "Free Trial", "Pro"],
+            "start_date": [
+                T("2025-01-01"),
+                T("2025-01-15"),
+                T("2025-02-01"),
+                T("2025-03-01"),
+                T("2025-03-20"),
+                T("2026-06-01"),
+                T("2025-01-01"),
+            ],
+            "end_date": [
+                T("2025-01-15"),
+                pd.NaT,
+                T("2025-02-15"),
+                T("2025-03-20"),
+                pd.NaT,
+                pd.NaT,
+                pd.NaT,
+            ],
+            "arr": [0.0, 1000.0, 0.0, 0.0, 1000.0, 0.0, 1000.0],
+        }
+    )
+    study = make_study({"accounts": accounts, "subscriptions": subscriptions}, categorical=["kind"])
+    result = churn.trial_conversion(study)
+    overall = result.summary.iloc[0]
+    # A and C converted, B did not, D's trial is still running (not counted), E never trialled.
+    assert (overall["trials"], overall["converted"], overall["undecided"]) == (3, 2, 1)
+    assert overall["conversion_rate"] == pytest.approx(2 / 3)
+    assert "still running" in result.caveats[0]
+
+    subscriptions["plan"] = "Pro"
+    study = make_study({"accounts": accounts, "subscriptions": subscriptions}, categorical=["kind"])
+    absent = churn.trial_conversion(study)
+    assert absent.summary.empty
+    assert absent.caveats[0].startswith("No trial data")
+
+
+def test_trials_that_never_paid_are_not_churned_customers():
+    tables = churn_tables(np.random.default_rng(8), n=300)
+    subs = tables["subscriptions"]
+    trials = subs.head(60).assign(
+        account_id=[f"T{i:03d}" for i in range(60)],
+        plan="Trial",
+        arr=0.0,
+        end_date=subs["start_date"].head(60) + pd.Timedelta(days=14),
+    )
+    tables["subscriptions"] = pd.concat([subs, trials], ignore_index=True)
+    tables["accounts"] = pd.concat(
+        [tables["accounts"], tables["accounts"].head(60).assign(account_id=trials["account_id"])],
+        ignore_index=True,
+    )
+    study = make_study(tables, categorical=["tier", "color"])
+    result = churn.churn_analysis(study)
+    assert result.overall["customers"] == 300
+    assert result.overall["churned"] == len(tables["churn_events"])
+    assert any("60 accounts only ever had trial subscriptions" in c for c in result.caveats)
+    trial = result.trials.summary.iloc[0]
+    assert (trial["trials"], trial["converted"]) == (60, 0)
+
+
+def test_trials_as_opportunity_types():
+    tables = deal_tables(np.random.default_rng(9), whales=0)
+    deals = tables["opportunities"]
+    deals.loc[deals.index[:200], "type"] = "Trial"
+    study = make_study(tables, categorical=["segment"])
+    result = churn.trial_conversion(study)
+    trials = deals.head(200)
+    closed = trials[trials["stage"] != "open"]
+    overall = result.summary.iloc[0]
+    assert overall["trials"] == len(closed)
+    assert overall["converted"] == (closed["stage"] == "won").sum()
+    assert overall["undecided"] == (trials["stage"] == "open").sum()
+    assert "opportunities whose type" in result.findings[0]
+
+
+def test_no_customers_at_all():
+    accounts = pd.DataFrame({"account_id": ["A", "B"], "kind": ["x", "y"]})
+    subscriptions = pd.DataFrame(
+        {
+            "account_id": pd.Series([], dtype=object),
+            "start_date": pd.Series([], dtype="datetime64[ns]"),
+            "end_date": pd.Series([], dtype="datetime64[ns]"),
+            "arr": pd.Series([], dtype=float),
+        }
+    )
+    study = make_study({"accounts": accounts, "subscriptions": subscriptions}, categorical=["kind"])
+    result = churn.churn_analysis(study)
+    assert not result.ok
+    assert "churn" in result.not_computed
+    assert set(result.tables) >= {"churn_by_attribute", "churn_reasons", "anti_patterns"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo's planted truth
+
+
+def test_demo_small_accounts_churn_faster_for_price_and_no_owner(demo):
+    rules = demo.anti_patterns.set_index("rule_id")
+    small = rules.loc["churn:employees:< 60"]
+    assert small["status"] == "candidate"
+    assert small["operator"] == "less_than" and small["value"] <= 100
+    assert small["effect_name"] == "hazard_ratio" and small["ci_low"] > 1.5
+    assert 2.0 < small["effect"] < 4.0  # planted 2.3x for under 50 (this bin reaches 60)
+    assert set(small["reasons"].split("; ")) == {"Price", "No internal owner"}
+    # The size segment that contains them is explained by the sharper rule.
+    assert rules.loc["churn:size_segment:SMB", "status"] == "explained"
+
+
+def test_demo_crm_none_churns_faster_for_missing_integration(demo):
+    rule = demo.anti_patterns.set_index("rule_id").loc["churn:crm:None"]
+    assert rule["status"] == "candidate"
+    assert (rule["attribute"], rule["operator"], rule["value"]) == ("crm", "equals", "None")
+    assert rule["ci_low"] > 1.3 and rule["effect"] == pytest.approx(1.8, abs=0.4)
+    assert rule["reasons"] == "Missing integration"
+    cox = demo.cox.summary.set_index(["covariate", "level"])
+    assert cox.loc[("crm", "None"), "significant"]
+
+
+def test_demo_noise_attributes_are_not_anti_patterns(demo):
+    assert not (set(demo.anti_patterns["level_attribute"]) & NOISE)
+    noise = demo.summary[demo.summary["attribute"].isin(NOISE)]
+    assert len(noise) > 10 and not noise["significant"].any()
+    logrank = demo.tables["logrank"].set_index("attribute")
+    assert not logrank.loc[sorted(NOISE & set(logrank.index)), "significant"].any()
+    assert {"employees", "crm"} <= set(demo.attributes_that_matter)
+
+
+def test_demo_churn_reasons_and_early_churn(demo, demo_study):
+    reasons = demo.tables["churn_reasons"]
+    overall = reasons[reasons["attribute"] == "all"]
+    assert overall["churned"].sum() == demo.overall["churned"] == 322
+    assert overall["share"].sum() == pytest.approx(1.0)
+    assert overall["arr_lost"].sum() == pytest.approx(demo.overall["arr_lost"])
+    assert demo.overall["early_churns"] == int(demo_study.facts["early_churn"].sum())
+    assert 0 < demo.overall["early_churn"] < 0.2
+
+
+def test_demo_result_tables_cover_every_level(demo):
+    table = demo.tables["churn_by_attribute"]
+    for name, levels in table.groupby("attribute"):
+        assert levels["customers"].sum() == demo.overall["customers"], name
+    assert table["q_value"].notna().all()
+    curves = demo.tables["retention_curves"]
+    assert set(curves["attribute"]) == {"all", *demo.curves}
+    assert curves["retention"].between(0, 1).all()
+
+
+def test_anti_pattern_rules_apply_to_accounts(demo, demo_study):
+    facts = demo_study.facts
+    hits = antipatterns.apply_rules(facts, demo.anti_patterns)
+    assert hits["churn:crm:None"].sum() == (facts["crm"] == "None").sum()
+    assert hits["churn:employees:< 60"].sum() == (facts["employees"] < 60).sum()
+
+
+def test_as_of_is_respected(demo_study):
+    study = demo_study.at("2025-06-30")
+    result = churn.churn_analysis(study, attributes=["crm"])
+    assert result.params["as_of"] == "2025-06-30"
+    events = study.tables["churn_events"]
+    assert events["churned_at"].max() <= pd.Timestamp("2025-06-30")
+    assert result.overall["churned"] < 322

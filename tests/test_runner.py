@@ -1,0 +1,227 @@
+"""The runner's promises: nothing half-written, nothing overwritten, failures isolated and named."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from icp_research.errors import InputError, RunExistsError
+from icp_research.runner import Progress, resolve_run, run_suite
+
+from .conftest import run_cli, write_project
+
+CONFIG = """
+[project]
+name = "Tiny <b>Co</b>"
+as_of = "2024-12-31"
+[tables.accounts]
+path = "accounts.csv"
+[tables.opportunities]
+path = "opportunities.csv"
+"""
+ACCOUNTS = "account_id,industry\nA1,SaaS\nA2,Retail\n"
+OPPORTUNITIES = "opportunity_id,account_id,stage,created_at,closed_at\nO1,A1,won,2024-01-01,2024-02-01\nO2,A2,lost,2024-01-05,2024-03-01\n"
+
+
+def _notebook(path: Path, title: str, code: str, requires=("accounts",)) -> None:
+    import nbformat
+
+    params = new_code_cell('config: str = ""  # config\nartifacts_dir: str = ""  # artifacts')
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(
+        cells=[new_markdown_cell(f"# {title}\nA test report."), params, new_code_cell(code)]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["icp_research"] = {"title": title, "requires": list(requires)}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def project(tmp_path):
+    config = write_project(
+        tmp_path / "project", {"accounts.csv": ACCOUNTS, "opportunities.csv": OPPORTUNITIES}, CONFIG
+    )
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(
+        notebooks / "00_ok.ipynb",
+        "Fine report",
+        "from pathlib import Path\nPath(artifacts_dir, 'ok.txt').write_text('ok')\n1 + 1",
+    )
+    _notebook(
+        notebooks / "01_fails.ipynb", "Broken report", "x = 1\nraise ValueError('planted failure')"
+    )
+    _notebook(notebooks / "02_needs_usage.ipynb", "Usage report", "1", requires=("usage",))
+    return config, notebooks
+
+
+def test_failed_and_skipped_notebooks_are_reported_and_the_rest_renders(project, tmp_path):
+    config, notebooks = project
+    before = {p.name: p.read_bytes() for p in config.parent.iterdir()}
+    result = run_suite(
+        config=config,
+        out=tmp_path / "reports" / "r1",
+        notebooks_dir=notebooks,
+        progress=Progress(quiet=True),
+    )
+    assert result.exit_code == 1
+    by_name = {o.name: o for o in result.outcomes}
+    assert by_name["00_ok"].status == "ok"
+    assert by_name["01_fails"].status == "failed"
+    # "In [3]" of the executed notebook: parameters, injected parameters, then the failing cell.
+    assert by_name["01_fails"].failed_cell == 3
+    assert "ValueError: planted failure" in by_name["01_fails"].error
+    assert (
+        by_name["02_needs_usage"].status == "skipped"
+        and by_name["02_needs_usage"].reason == "no usage table"
+    )
+    run = tmp_path / "reports" / "r1"
+    assert (run / "01_fails.ipynb").exists()  # kept for debugging
+    assert (run / "00_ok.html").exists() and (run / "artifacts" / "ok.txt").read_text() == "ok"
+    index = (run / "index.html").read_text()
+    assert "no usage table" in index and "planted failure" in index and "01_fails.ipynb" in index
+    assert "Tiny &lt;b&gt;Co&lt;/b&gt;" in index and "<b>Co</b>" not in index
+    manifest = json.loads((run / "artifacts" / "manifest.json").read_text())
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed", "skipped"]
+    assert (tmp_path / "reports" / "index.html").exists()
+    assert {p.name: p.read_bytes() for p in config.parent.iterdir()} == before  # inputs untouched
+    assert not [p for p in run.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_existing_run_needs_force_and_force_replaces_it(project, tmp_path):
+    config, notebooks = project
+    out = tmp_path / "reports" / "r2"
+    keep = [notebooks / "00_ok.ipynb"]
+    only = tmp_path / "only"
+    only.mkdir()
+    for path in keep:
+        (only / path.name).write_bytes(path.read_bytes())
+    run_suite(config=config, out=out, notebooks_dir=only, progress=Progress(quiet=True))
+    marker = out / "artifacts" / "manifest.json"
+    first = marker.read_text()
+    with pytest.raises(RunExistsError, match="pass --force"):
+        run_suite(config=config, out=out, notebooks_dir=only, progress=Progress(quiet=True))
+    assert marker.read_text() == first
+    run_suite(config=config, out=out, notebooks_dir=only, force=True, progress=Progress(quiet=True))
+    assert json.loads(marker.read_text())["started_at"] >= json.loads(first)["started_at"]
+
+
+def test_interrupted_run_leaves_the_previous_run_intact(project, tmp_path, monkeypatch):
+    config, notebooks = project
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "00_ok.ipynb").write_bytes((notebooks / "00_ok.ipynb").read_bytes())
+    out = tmp_path / "reports" / "r3"
+    run_suite(config=config, out=out, notebooks_dir=only, progress=Progress(quiet=True))
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+
+    import icp_research.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_execute_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(
+            config=config, out=out, notebooks_dir=only, force=True, progress=Progress(quiet=True)
+        )
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_killed_kernel_fails_its_notebook_only(project, tmp_path):
+    config, notebooks = project
+    only = tmp_path / "only"
+    only.mkdir()
+    _notebook(
+        only / "00_dies.ipynb", "Dies", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    (only / "01_ok.ipynb").write_bytes((notebooks / "00_ok.ipynb").read_bytes())
+    result = run_suite(
+        config=config,
+        out=tmp_path / "reports" / "r4",
+        notebooks_dir=only,
+        progress=Progress(quiet=True),
+    )
+    statuses = {o.name: o.status for o in result.outcomes}
+    assert statuses == {"00_dies": "failed", "01_ok": "ok"}
+    assert "Dead" in result.outcomes[0].error or "died" in result.outcomes[0].error.lower()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"out": "reports/../../etc"}, "'..' is not allowed"),
+        ({"out": "reports/bad name!"}, "is not allowed"),
+        ({"quarter": "2026Q5"}, "is not a quarter"),
+        ({"quarter": "../2026Q1"}, "is not a quarter"),
+    ],
+)
+def test_run_names_are_validated(project, kwargs, message):
+    config, _ = project
+    with pytest.raises(InputError, match=message):
+        resolve_run(config=config, demo=False, quarter=kwargs.get("quarter"), out=kwargs.get("out"))
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_run(project, tmp_path):
+    config, notebooks = project
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.docx").write_text("do not lose me")
+    with pytest.raises(InputError, match="not an icp-research run"):
+        run_suite(
+            config=config,
+            out=precious,
+            notebooks_dir=notebooks,
+            force=True,
+            progress=Progress(quiet=True),
+        )
+    assert (precious / "thesis.docx").read_text() == "do not lose me"
+
+
+def test_quarter_sets_as_of_and_names_the_run(project):
+    config, _ = project
+    _, as_of, out_dir, name = resolve_run(config=config, demo=False, quarter="2024Q2", out=None)
+    assert as_of.isoformat() == "2024-06-30"
+    assert name == "2024Q2" and out_dir.parent.name == "reports"
+
+
+def test_cli_bad_input_exits_2_without_traceback(tmp_path):
+    config = write_project(
+        tmp_path,
+        {"accounts.csv": "account_id\nA1\nA1\n"},
+        '[tables.accounts]\npath = "accounts.csv"\n',
+    )
+    proc = run_cli("run", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("error: ") == 1 and "occur more than once" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_help_reads_well():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("run", "validate", "score", "init"):
+        assert command in proc.stdout
+    proc = run_cli("run", "--help")
+    assert "--quarter" in proc.stdout and "--force" in proc.stdout and "--quiet" in proc.stdout
+
+
+def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
+    args = ("init", str(tmp_path / "p"), "--preset", "hubspot")
+    assert run_cli(*args).returncode == 0
+    text = (tmp_path / "p" / "icp.toml").read_text()
+    assert '"Deal Stage"' in text and "Closed Won" in text
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    assert os.path.getsize(tmp_path / "p" / "icp.toml") == len(text.encode())
