@@ -15,6 +15,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1114,7 +1115,7 @@ class Dataset:
     report: ValidationReport
     attributes: AttributeSpec
     # Facts computed once by the runner (name -> frame) and the as-of date they hold.
-    derived: dict[str, pd.DataFrame] = field(default_factory=dict)
+    derived: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     derived_meta: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -1190,10 +1191,9 @@ class Dataset:
             inputs=meta.get("inputs", []),
         )
         derived_meta = dict(meta.get("derived") or {})
-        derived = {
-            name: pd.read_parquet(directory / f"_{name}.parquet")
-            for name in derived_meta.pop("tables", [])
-        }
+        derived = _ParquetFrames(
+            {name: directory / f"_{name}.parquet" for name in derived_meta.pop("tables", [])}
+        )
         return cls(
             config,
             tables,
@@ -1202,6 +1202,26 @@ class Dataset:
             derived,
             derived_meta,
         )
+
+
+class _ParquetFrames(Mapping):
+    """Frames of a snapshot, each read on first use: at a million deals the joined deal
+    facts take seconds and gigabytes that a report not using them should not pay."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self._paths = paths
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            self._frames[name] = pd.read_parquet(self._paths[name])
+        return self._frames[name]
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
 
 
 def validate(config: Config | str | Path) -> ValidationReport:
