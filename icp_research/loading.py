@@ -324,7 +324,8 @@ def _only_text(series: pd.Series) -> bool:
 
 def _per_distinct(text: pd.Series, func) -> pd.Series:
     """``func(text)`` for an element-wise ``func``, computed once per distinct value of ``text``
-    when the column is large and repetitive. ``text`` must hold only str or missing values."""
+    when the column is large and repetitive. ``text`` must hold only values that are equal only
+    when identical (str, dates) or missing. ``func`` may return a Series or a tuple of them."""
     if len(text) < DISTINCT_MIN_ROWS:
         return func(text)
     sample = text.iloc[:DISTINCT_SAMPLE]
@@ -339,9 +340,21 @@ def _per_distinct(text: pd.Series, func) -> pd.Series:
         distinct = np.append(distinct, None)
         codes = np.where(missing, len(distinct) - 1, codes)
     result = func(pd.Series(distinct, dtype=text.dtype))
-    result = result.iloc[codes]
-    result.index = text.index
+    if isinstance(result, tuple):
+        return tuple(_spread(part, codes, text.index) for part in result)
+    return _spread(result, codes, text.index)
+
+
+def _spread(distinct_result: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    result = distinct_result.iloc[codes]
+    result.index = index
     return result
+
+
+def _parse(series: pd.Series, parse) -> tuple[pd.Series, pd.Series]:
+    """``parse(series)`` -> (values, bad), run once per distinct value of a text column (one
+    pass of hashing instead of one per parsing step)."""
+    return _per_distinct(series, parse) if _only_text(series) else parse(series)
 
 
 def _as_text(series: pd.Series, missing: set[str]) -> pd.Series:
@@ -672,7 +685,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
         elif pd.api.types.is_datetime64_any_dtype(series):
             kind = "date"
         else:
-            values, bad = parse_numbers(series, tc.decimal, extra_missing)
+            values, bad = _parse(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
             present = text.notna().sum()
             kind = (
                 "number"
@@ -680,7 +693,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 else "category"
             )
     if kind in ("money", "number"):
-        values, bad = parse_numbers(series, tc.decimal, extra_missing)
+        values, bad = _parse(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
             out.error(
@@ -703,7 +716,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
         return values
     if kind == "date":
-        values, bad = parse_dates(series, tc.date_format, extra_missing)
+        values, bad = _parse(series, lambda s: parse_dates(s, tc.date_format, extra_missing))
         if bad.any():
             sample = series[bad].astype(str)
             examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])
@@ -724,7 +737,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             )
         return values
     if kind == "flag":
-        values, bad = parse_flags(series, extra_missing)
+        values, bad = _parse(series, lambda s: parse_flags(s, extra_missing))
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
             out.error(
