@@ -1244,10 +1244,9 @@ def read_snapshot_frame(path: Path) -> pd.DataFrame:
     frame = pq.read_table(path, read_dictionary=text).to_pandas()
     for name in text:
         values = frame[name]
-        codes = values.cat.codes.to_numpy()
-        shared = np.asarray(values.cat.categories, dtype=object).take(codes)
-        shared[codes < 0] = None
-        frame[name] = pd.array(shared, dtype="string")
+        # The last entry, None, is what missing values (code -1) pick.
+        distinct = np.append(np.asarray(values.cat.categories, dtype=object), None)
+        frame[name] = pd.array(distinct.take(values.cat.codes.to_numpy()), dtype="string")
     return frame
 
 

@@ -338,13 +338,21 @@ def test_validation_messages_do_not_depend_on_table_size_shortcuts(tmp_path, rng
 
 
 def test_snapshot_reads_derived_frames_only_when_used(tmp_path, quirky_ok):
-    quirky_ok.derived = {"facts": pd.DataFrame({"a": [1]}), "deals": pd.DataFrame({"b": [2.0]})}
+    facts = pd.DataFrame(
+        {
+            "a": [1] * 60,
+            "reason": pd.array([None] * 60, dtype="string"),  # nothing to share
+            "segment": pd.array(["SMB", None, "Enterprise"] * 20, dtype="string"),
+        }
+    )
+    quirky_ok.derived = {"facts": facts, "deals": pd.DataFrame({"b": [2.0]})}
     quirky_ok.derived_meta = {"as_of": "2024-12-31"}
     quirky_ok.save(tmp_path / "snapshot")
     (tmp_path / "snapshot" / "_deals.parquet").unlink()  # a report that never asks for it
     opened = loading.Dataset.open(tmp_path / "snapshot", quirky_ok.config)
     assert sorted(opened.derived) == ["deals", "facts"]
     assert opened.derived_meta == {"as_of": "2024-12-31"}
-    pd.testing.assert_frame_equal(opened.derived["facts"], pd.DataFrame({"a": [1]}))
+    pd.testing.assert_frame_equal(opened.derived["facts"], facts)
+    pd.testing.assert_frame_equal(opened.tables["accounts"], quirky_ok.tables["accounts"])
     with pytest.raises(FileNotFoundError):
         opened.derived["deals"]
