@@ -156,12 +156,19 @@ from .study import Study
 __all__ = [
     "Blueprint",
     "build_blueprint",
+    "crm_prospects",
     "market_sizing",
     "onepager_html",
     "plot_backtest",
     "plot_rule_lifts",
     "plot_scorecard",
     "pmf_indicators",
+    "pmf_table",
+    "rules_frame",
+    "save_artifacts",
+    "sizing_table",
+    "sizing_tiers_table",
+    "tier_spec",
     "write_onepager",
 ]
 
@@ -678,6 +685,17 @@ def _lift_text(values: dict) -> str:
     if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
         text += f", 95% CI {low:.2f}–{high:.2f}"
     return text
+
+
+def _lift_short(values: dict) -> str:
+    """'1.94x (1.70–2.22)'."""
+    lift = values.get("lift")
+    if lift is None or not np.isfinite(lift):
+        return "–"
+    low, high = values.get("ci_low"), values.get("ci_high")
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return f"{lift:.2f}x"
+    return f"{lift:.2f}x ({low:.2f}–{high:.2f})"
 
 
 def _per100(x) -> str:
@@ -1202,10 +1220,9 @@ def _exclude_rules(
             rule.direction = "avoid"
             checked = [e for e in worse if e.replicated is False]
             rule.reason = (
-                "did worse on the training period but did not hold up in the latest quarters"
+                "worse earlier; did not hold up in the latest quarters"
                 if checked
-                else "did worse on the training period; the latest quarters have too little "
-                "data to check it"
+                else "worse earlier; too little data in the latest quarters to check it"
             )
             uncertain.append(rule)
         elif inc is not None:
@@ -1280,6 +1297,7 @@ def _significance_uncertain(
         if "measures much the same" in str(item.get("reason", ""))
     }
     candidates: dict = {}
+    seen_tests: set = set()
     binary = rows[rows["outcome"].isin(OUTCOMES) & (rows["kind"].isin(["level", "bin"]))]
     for row in binary.to_dict("records"):
         significant = bool(row.get("significant"))
@@ -1297,18 +1315,20 @@ def _significance_uncertain(
         favour = effect > 1
         if _covered_by_rules(condition, favour, include, exclude) is not None:
             continue
+        # The two levels of a yes/no attribute are one test seen from both sides.
+        mirror = (row["outcome"], row["predictor"], round(float(p), 12))
+        if mirror in seen_tests:
+            continue
+        seen_tests.add(mirror)
         if significant:
             status = str(row.get("replication", ""))
             reason = (
-                "significant in the earlier period; the latest quarters have nothing to check it on"
+                "significant earlier; no data in the latest quarters to check it"
                 if "no confirmation" in status or "no rows" in status or "not re-tested" in status
-                else "significant in the earlier period but did not hold up in the latest quarters"
+                else "significant earlier; did not hold up in the latest quarters"
             )
         else:
-            reason = (
-                f"suggestive (p = {fmt_p(p)}) but not significant after correcting for the "
-                "number of tests"
-            )
+            reason = f"suggestive (p = {fmt_p(p)}), not significant once corrected"
         key = _condition_key(condition)
         if key in candidates:
             continue
@@ -2085,7 +2105,6 @@ class Blueprint(Result):
         for row in self.backtest_summary.itertuples():
             out = {
                 "quarter": row.quarter,
-                "scored as of": row.scored_as_of,
                 "accounts scored": row.n,
                 row.event: row.events,
                 "AUC (95% CI)": f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})"
@@ -2094,7 +2113,7 @@ class Blueprint(Result):
             }
             for tier in rates.columns:
                 out[f"{tier} rate"] = _pct(rates.loc[row.quarter, tier])
-            out["top vs bottom tier"] = _lift_text(
+            out[f"{rates.columns[0]} vs {rates.columns[-1]}"] = _lift_short(
                 {
                     "lift": row.top_vs_bottom,
                     "ci_low": row.top_vs_bottom_low,
@@ -2120,7 +2139,7 @@ class Blueprint(Result):
             }
             for key, value in record.items():
                 if isinstance(value, dict):
-                    out[f"lift: {key}"] = _lift_text(value) if value.get("n") else "–"
+                    out[f"lift: {key}"] = _lift_short(value) if value.get("n") else "–"
             rows.append(out)
         return pd.DataFrame(rows)
 
@@ -2158,9 +2177,16 @@ def _main_evidence(rule: Rule) -> _Evidence | None:
         # The blueprint's outcome comes first; show it when it supports the rule.
         wanted = [e for e in rule.evidence if e.better] or rule.evidence
         return wanted[0]
+    # What sales reads first: wins and churn that held up, then the rest, strongest first.
+    priority = ("won", "churn", "retained", "no_decision", "best_customer")
     wanted = [e for e in rule.evidence if e.worse] or rule.evidence
     return min(
-        wanted, key=lambda e: e.training["p_value"] if np.isfinite(e.training["p_value"]) else 2
+        wanted,
+        key=lambda e: (
+            not e.held_up,
+            priority.index(e.sample.outcome) if e.sample.outcome in priority else len(priority),
+            e.training["p_value"] if np.isfinite(e.training["p_value"]) else 2,
+        ),
     )
 
 
@@ -2508,7 +2534,7 @@ def _confidence(blueprint: Blueprint) -> dict:
 
 
 def _headline(blueprint: Blueprint) -> dict:
-    out = {"ICP": blueprint.name or "not drawn yet"}
+    out = {} if blueprint.drawn else {"ICP": "not drawn yet"}
     v = blueprint.validation
     if v is not None and np.isfinite(v.auc):
         out["Holdout AUC"] = f"{v.auc:.2f} ({v.auc_low:.2f}–{v.auc_high:.2f})"
@@ -2716,7 +2742,10 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
             record = {"tier": tier, "customers": len(part)}
             if "referred" in part.columns:
                 known = part["referred"].dropna().astype(bool)
-                record["referred_share"] = known.mean() if len(known) else np.nan
+                k = int(known.sum())
+                record["referred_share"] = k / len(known) if len(known) else np.nan
+                low, high = proportion_ci(k, len(known), alpha) if len(known) else (np.nan,) * 2
+                record["referred_ci_low"], record["referred_ci_high"] = float(low), float(high)
             if "nps_mean" in part.columns:
                 nps = pd.to_numeric(part["nps_mean"], errors="coerce").dropna()
                 record["nps_n"] = len(nps)
@@ -2732,6 +2761,20 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
                     record["promoters"] = (latest >= 9).mean() if len(latest) else np.nan
             records.append(record)
         by_tier = pd.DataFrame(records)
+        if "referred_share" in by_tier.columns and len(by_tier):
+            top = by_tier.iloc[0]
+            if top["customers"] and np.isfinite(top["referred_share"]):
+                if top["referred_ci_low"] >= PMF_REFERRAL_SHARE:
+                    where = "above the 30% test: product-market fit within the ICP's top tier"
+                elif top["referred_ci_high"] < PMF_REFERRAL_SHARE:
+                    where = "below the 30% test even there"
+                else:
+                    where = "not clearly above or below the 30% test"
+                result.findings.append(
+                    f"Among {top['tier']} customers {_pct(top['referred_share'])} came by referral "
+                    f"(95% CI {_pct(top['referred_ci_low'])}–{_pct(top['referred_ci_high'])}, "
+                    f"n={int(top['customers']):,}): {where}."
+                )
         if "nps_n" in by_tier.columns and by_tier["nps_n"].sum() > 0:
             parts = [
                 f"{r.tier} {r.nps_mean:.1f} (n={r.nps_n:,})"
@@ -2878,6 +2921,67 @@ def market_sizing(
     return result
 
 
+def pmf_table(result: Result) -> pd.DataFrame:
+    """Display table of :func:`pmf_indicators` by tier: customers, referral share and NPS, each
+    with its interval."""
+    table = result.tables.get("by_tier", pd.DataFrame())
+    if table is None or table.empty:
+        return pd.DataFrame()
+    rows = []
+    for row in table.to_dict("records"):
+        out = {"tier": row["tier"], "customers": row["customers"]}
+        if "referred_share" in row:
+            out["came by referral"] = _rate_ci_text(
+                row["referred_share"], row["referred_ci_low"], row["referred_ci_high"]
+            )
+        if "nps_mean" in row:
+            mean = row["nps_mean"]
+            out["NPS answers"] = row.get("nps_n", 0)
+            out["mean NPS (95% CI)"] = (
+                f"{mean:.1f} ({row['nps_ci_low']:.1f}–{row['nps_ci_high']:.1f})"
+                if np.isfinite(mean) and np.isfinite(row["nps_ci_low"])
+                else ("–" if not np.isfinite(mean) else f"{mean:.1f}")
+            )
+            if "promoters" in row:
+                out["promoters (9-10)"] = _pct(row["promoters"])
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def sizing_table(result: Result) -> pd.DataFrame:
+    """Display table of :func:`market_sizing`: market, definition, accounts, share, value."""
+    summary = result.summary
+    if summary is None or summary.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "market": summary["market"],
+            "definition": summary["definition"],
+            "accounts": summary["accounts"],
+            "share of TAM": [_pct(v) for v in summary["share_of_tam"]],
+            "value at the tier's median won deal": [fmt_money(v) for v in summary["value"]],
+        }
+    )
+
+
+def sizing_tiers_table(result: Result) -> pd.DataFrame:
+    """Display table of :func:`market_sizing` per tier."""
+    table = result.tables.get("by_tier")
+    if table is None or table.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "tier": table["tier"],
+            "accounts": table["accounts"],
+            "in the SAM": table["in_sam"],
+            "excluded": table["excluded"],
+            "in the ICP": table["in_icp"],
+            "rate on the holdout": [_pct(v) for v in table["holdout_rate"]],
+            "median won deal": [fmt_money(v) for v in table["median_value_won"]],
+        }
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Plots
 
@@ -2921,7 +3025,7 @@ def plot_scorecard(blueprint: Blueprint, *, ax=None, max_levels: int = 40):
 
 def plot_rule_lifts(blueprint: Blueprint, *, ax=None):
     """Each include and exclude rule's lift on its main outcome: training (circle, 95% CI)
-    and the latest quarters (square), log scale. Returns the Axes."""
+    and the latest quarters (square). Returns the Axes."""
     import matplotlib.pyplot as plt
 
     rows = []
@@ -2940,24 +3044,25 @@ def plot_rule_lifts(blueprint: Blueprint, *, ax=None):
     for position, (rule, main) in zip(positions, rows, strict=True):
         color = "#0173B2" if rule.kind == "include" else "#D55E00"
         t = main.training
-        low = t["ci_low"] if np.isfinite(t["ci_low"]) else t["lift"]
-        high = t["ci_high"] if np.isfinite(t["ci_high"]) else t["lift"]
+        lift = t["lift"]
+        low = t["ci_low"] if np.isfinite(t["ci_low"]) else lift
+        high = t["ci_high"] if np.isfinite(t["ci_high"]) else lift
         ax.errorbar(
-            t["lift"],
+            lift,
             position,
-            xerr=[[t["lift"] - low], [high - t["lift"]]],
+            xerr=[[max(lift - low, 0)], [max(high - lift, 0)]],
             fmt="o",
             color=color,
             capsize=3,
         )
         h = main.holdout
-        if h is not None and h.get("n") and np.isfinite(h.get("lift", np.nan)) and h["lift"] > 0:
+        if h is not None and h.get("n") and np.isfinite(h.get("lift", np.nan)):
             ax.plot(h["lift"], position - 0.25, "s", color=color, alpha=0.6)
     ax.set_yticks(positions)
     ax.set_yticklabels([f"{r.kind}: {r.text} ({m.sample.words[0]})" for r, m in rows], fontsize=9)
     ax.axvline(1, color="0.3", linestyle="--", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("Rate in the rule / rate elsewhere (log scale)")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("Rate in the rule / rate elsewhere (1 = no difference)")
     ax.set_title("Rule evidence: training period (circles) and latest quarters (squares)")
     return ax
 
@@ -3064,13 +3169,13 @@ def onepager_html(blueprint: Blueprint) -> str:
         "characteristics": [
             {
                 "attribute": c["attribute"],
-                "role": "who" if c["role"] == "filter" else "how they come",
-                "rule": c.get("rule") or "–",
+                "role": "who they are" if c["role"] == "filter" else "how they come",
+                "outcomes": ", ".join(_OUTCOME_WORDS.get(o, (o,))[0] for o in c["outcomes"]),
             }
             for c in blueprint.characteristics
         ],
-        "include": [r.text for r in blueprint.include],
-        "exclude": [r.text for r in blueprint.exclude],
+        "include": [(r.text, _short_evidence(r)) for r in blueprint.include],
+        "exclude": [(r.text, _short_evidence(r)) for r in blueprint.exclude],
         "uncertain": [r.text for r in blueprint.uncertain[:4]],
         "tiers": tiers,
         "outcome_label": blueprint.outcome.get("label", ""),
@@ -3087,8 +3192,99 @@ def onepager_html(blueprint: Blueprint) -> str:
     return environment.get_template("onepager.html.j2").render(**context)
 
 
+def _short_evidence(rule: Rule) -> str:
+    main = _main_evidence(rule)
+    if main is None or not np.isfinite(main.training["lift"]):
+        return ""
+    return f"{main.sample.words[0]} {_rates_text(main.sample, main.training)}"
+
+
 def write_onepager(blueprint: Blueprint, path: str | Path) -> Path:
     """Write :func:`onepager_html` atomically to ``path`` and return it."""
     from .report import write_text
 
     return write_text(onepager_html(blueprint), path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Artifacts
+
+
+#: Columns of ``icp_rules.csv`` (one row per rule and outcome measured).
+RULE_COLUMNS = [
+    "kind",
+    "rule",
+    "role",
+    "direction",
+    "reason",
+    "share_of_accounts",
+    "outcome",
+    "unit",
+    "compared_with",
+    "n",
+    "accounts",
+    "n_rest",
+    "rate_in",
+    "rate_out",
+    "rate_unit",
+    "lift",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "n_holdout",
+    "rate_in_holdout",
+    "rate_out_holdout",
+    "lift_holdout",
+    "ci_low_holdout",
+    "ci_high_holdout",
+    "p_value_holdout",
+    "replicated",
+    "statement",
+]
+
+
+def rules_frame(blueprint: Blueprint) -> pd.DataFrame:
+    """``icp_rules.csv``: one row per rule and outcome it was measured on (:data:`RULE_COLUMNS`;
+    rates are fractions, or churns per customer-year when ``rate_unit`` says so)."""
+    rows = []
+    for rule in [*blueprint.include, *blueprint.exclude, *blueprint.uncertain]:
+        for evidence in rule.evidence or [None]:
+            row = {
+                "kind": rule.kind,
+                "rule": rule.text,
+                "role": rule.role,
+                "direction": rule.direction,
+                "reason": rule.reason,
+                "share_of_accounts": rule.share_of_accounts,
+            }
+            if evidence is not None:
+                data = evidence.to_dict()
+                holdout = data.pop("holdout") or {}
+                row.update({k: v for k, v in data.items() if k in RULE_COLUMNS})
+                for key in ("rate_in", "rate_out", "lift", "ci_low", "ci_high", "p_value"):
+                    row[f"{key}_holdout"] = holdout.get(key)
+                row["n_holdout"] = holdout.get("n")
+                row["replicated"] = evidence.held_up if evidence.significant else None
+            rows.append(row)
+    return pd.DataFrame(rows, columns=RULE_COLUMNS)
+
+
+def save_artifacts(study: Study, blueprint: Blueprint) -> list[Path]:
+    """Write ``icp.json``, ``icp_rules.csv`` and ``icp_onepager.html`` to the study's artifacts
+    folder (nothing when it has none); returns the paths written."""
+    if study.artifacts_dir is None:
+        return []
+    written = [
+        study.save_json(blueprint.to_json(), "icp"),
+        study.save_table(rules_frame(blueprint), "icp_rules"),
+        write_onepager(blueprint, Path(study.artifacts_dir) / "icp_onepager.html"),
+    ]
+    return [p for p in written if p is not None]
+
+
+def crm_prospects(study: Study) -> pd.DataFrame:
+    """The accounts in the data that are not customers (yet): the prospects already in the
+    CRM, for :func:`market_sizing` when no prospect list is given."""
+    facts = study.facts
+    return facts[~facts["is_customer"].fillna(False).astype(bool)].reset_index(drop=True)
