@@ -1679,12 +1679,17 @@ def _segments(study: Study, include: list[Rule], sample: _Sample | None, alpha: 
         (rule, q) for rule, q in zip(rules, q_values, strict=True) if np.isfinite(q) and q < alpha
     ]
     names = _and([r["segment"] for r in enough])
+    thin = [r["segment"] for r in table if r not in enough]
     if not differing:
         result["verdict"] = (
             f"One ICP fits every size segment: the include rules work alike in {names} (no "
             "significant difference in their effects between segments, Cochran's Q with "
             "Benjamini-Hochberg correction), so no per-segment ICP is drawn."
         )
+        if thin:
+            result["verdict"] += (
+                f" {_and(thin)} {'has' if len(thin) == 1 else 'have'} too few customers to judge."
+            )
         return result
     result["drawn"] = True
     icps = {}
@@ -3165,7 +3170,7 @@ def onepager_html(blueprint: Blueprint) -> str:
         "name": blueprint.name or "No ICP drawn yet",
         "statement": blueprint.statement,
         "drawn": blueprint.drawn,
-        "confidence": blueprint.confidence,
+        "confidence": {"level": "none", "reason": ""} | dict(blueprint.confidence),
         "characteristics": [
             {
                 "attribute": c["attribute"],

@@ -1231,7 +1231,10 @@ def read_leads(path: str | Path, config=None) -> pd.DataFrame:
             ) from None
     else:
         try:
-            leads = pd.read_excel(path, sheet_name=0, dtype=object)
+            # Only empty cells are missing: "None" (no CRM) and "NA" (North America) are values.
+            leads = pd.read_excel(
+                path, sheet_name=0, dtype=object, keep_default_na=False, na_values=[""]
+            )
         except Exception as error:
             raise DataError(
                 f"{path}: cannot be read as Excel ({type(error).__name__}: "
