@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,8 @@ def main() -> None:
         seconds = time.perf_counter() - started
         print(f"icp-research score -> {suffix}: {seconds:.1f} s wall (exit {result.returncode})")
         print("  " + (result.stdout.strip() or result.stderr.strip()))
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

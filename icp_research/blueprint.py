@@ -2802,6 +2802,11 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
             )
     if "nps_mean" not in customers.columns or customers["nps_mean"].isna().all():
         result.caveats.append("Not enough evidence for NPS by tier: the data has no NPS answers.")
+    if not result.findings:
+        result.findings.append(
+            "The seeds' product-market-fit tests cannot be run: the data has no referral source "
+            "and no NPS answers."
+        )
     result.tables["by_tier"] = by_tier
     result.params["json"] = {
         "referral_share": _records(result.summary),
@@ -2836,7 +2841,10 @@ def market_sizing(
     result = Result(title=f"Market sizing: {label}")
     n = len(prospects)
     if n == 0:
-        result.caveats.append(f"The {label} is empty.")
+        result.findings.append(
+            f"There is nothing to size: the {label} is empty. Give a list of companies (the "
+            "prospects parameter) to size the market."
+        )
         return result
     excluded = (
         rule_hits(prospects, spec, kinds=("exclude",)).any(axis=1).to_numpy()

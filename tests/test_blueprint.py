@@ -251,6 +251,29 @@ def test_one_icp_for_every_segment_when_the_rules_work_alike(planted):
     assert "lift: industry in {Alpha, Beta}" in table.columns
 
 
+def test_segment_icps_are_drawn_when_a_rule_works_differently_by_size():
+    rng = np.random.default_rng(21)
+    tables = blueprint_tables(rng, n=1500, signal=False)
+    accounts = tables["accounts"]
+    mid = accounts["employees"] >= 200
+    effect = np.where(accounts["industry"].isin(GOOD), np.where(mid, 1.6, -0.6), 0.0) + rng.normal(
+        0, 0.3, len(accounts)
+    )
+    boost = dict(zip(accounts["account_id"], effect, strict=True))
+    deals = tables["opportunities"]
+    closed = deals["stage"] != "open"
+    p = 1 / (1 + np.exp(-(-1.2 + deals["account_id"].map(boost))))
+    deals.loc[closed, "stage"] = np.where(rng.random(closed.sum()) < p[closed], "won", "lost")
+    study = make_study(tables, categorical=["industry"], numeric=["employees"])
+    samples = bp._samples(study, ["industry", "employees"], 2)
+    rule = bp.Rule("include", [Condition("industry", "in", list(GOOD))], "industry", "filter")
+    segments = bp._segments(study, [rule], samples["won"], 0.05)
+    assert segments["drawn"], segments["verdict"]
+    assert segments["icps"]["Mid-market"] == ["industry in {Alpha, Beta}"]
+    assert segments["icps"]["SMB"] == []
+    assert "work differently by company size" in segments["verdict"]
+
+
 def test_market_sizing_counts_tam_sam_som(planted):
     study, result = planted
     prospects = bp.crm_prospects(study)
@@ -299,6 +322,24 @@ def test_outcome_must_be_known(planted):
 
 # ---------------------------------------------------------------------------------------------
 # The one-pager
+
+
+def test_maven_says_no_icp_can_be_drawn_yet():
+    from pathlib import Path
+
+    from icp_research.config import load_config
+
+    config = Path(__file__).resolve().parent.parent / "examples" / "maven-crm" / "icp.toml"
+    if not (config.parent / load_config(config).tables["accounts"].path).exists():
+        pytest.skip("the public Maven export is not beside this checkout")
+    study = icp.open_study(config)
+    result = bp.build_blueprint(study, n_boot=200)
+    assert not result.drawn and result.scorecard is None and result.include == []
+    assert result.statement.startswith("No ICP can be drawn from this data yet")
+    assert result.uncertain and all(r.kind == "uncertain" for r in result.uncertain)
+    document = json.loads(json.dumps(result.to_json()))
+    assert document["rules"]["include"] == [] and document["scorecard"] is None
+    assert "No ICP drawn yet" in bp.onepager_html(result)
 
 
 def test_onepager_is_one_self_contained_escaped_page(planted):
