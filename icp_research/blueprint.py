@@ -39,8 +39,10 @@ go-to-market teams use, for the report ``notebooks/05_icp_blueprint.ipynb``:
    significantly differently by size segment and the segments have enough customers.
 
 The machine-readable result is ``artifacts/icp.json`` (:meth:`Blueprint.to_json`), read by
-``icp-research score`` (:func:`icp_research.scoring.score_file`) and the run dashboard. It does
-not depend on anything demo-specific.
+``icp-research score`` (:func:`icp_research.scoring.score_file`) and the run dashboard; the
+report also writes ``artifacts/icp_rules.csv`` (one row per rule and outcome measured, columns
+:data:`RULE_COLUMNS`) and the printable ``artifacts/icp_onepager.html``
+(:func:`onepager_html`). Nothing here depends on the demo's planted truth.
 
 ``artifacts/icp.json``, field by field
 --------------------------------------
@@ -84,8 +86,11 @@ not depend on anything demo-specific.
     ``ci_high``, ``p_value``, ``q_value`` (Benjamini-Hochberg over the family of the rule
     kind), all on the training period; ``holdout`` (the same on the latest quarters, one-sided
     ``p_value`` and Holm-corrected ``p_adjusted``; null when there are no holdout rows);
-    ``replicated`` (true / false / null when it could not be checked); ``statement`` (in
-    words). ``notes`` lists candidate rules that were set aside and why.
+    ``replicated`` (true / false / null when it could not be checked); ``replicated_upstream``
+    (present when the analysis that proposed the rule confirmed it on the latest quarters
+    against all other rows); ``statement`` (in words). ``notes`` lists candidate rules that
+    were set aside and why (overlapping an include rule, already left out by it, a channel
+    rather than a filter, redundant with a stronger exclude rule).
 ``attributes``
     How scorers read each attribute the rules or the score use: ``type`` (``numeric`` /
     ``categorical``) and, for numbers, ``nonnegative`` (negative values are treated as missing).
@@ -111,11 +116,15 @@ not depend on anything demo-specific.
     ``caveats``. Empty when there is no fit score.
 ``segments``
     ``verdict`` (one sentence), ``drawn`` (per-segment ICPs drawn or not), ``table[]`` (per
-    segment: accounts, customers, rows, outcome rate, and the lift of each include rule within
-    it) and ``icps`` ({segment: [rule texts]}) when drawn.
+    size segment: ``segment``, ``accounts``, ``customers``, ``rows`` of the outcome, ``rate``,
+    and ``lifts`` {include rule: ``lift``, ``ci_low``, ``ci_high``, ``n``} within it) and
+    ``icps`` ({segment: [include rules that clearly help there]}) when drawn.
 ``pmf``
-    Product-market-fit indicators where the data has them: ``referral_share`` of customers and
-    of new customers (with interval, against the seeds' 30% test) and ``verdict``.
+    Product-market-fit indicators where the data has them: ``referral_share[]`` (``group``:
+    all customers / new customers of the last four quarters, ``n``, ``referred``, ``share``
+    with ``ci_low`` / ``ci_high``), ``threshold`` (0.3, the seeds' test), ``verdict``, and
+    ``by_tier[]`` (``customers``, ``referred_share`` with interval, ``nps_n``, ``nps_mean``
+    with interval, ``promoters``: share answering 9-10).
 ``headline``
     Display strings for the run dashboard, e.g. ``{"ICP": "...", "Holdout AUC": "0.67
     (0.64-0.70)", "Tier 1 vs Tier 3 win rate": "3.3x"}``.

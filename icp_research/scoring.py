@@ -47,6 +47,35 @@ The stored form (``Scorecard.to_dict``, the ``scorecard`` and ``tiers`` entries 
 ``tiers[]``
     ``name`` and ``min_score``, best tier first; a lead is in the first tier whose
     ``min_score`` it reaches, and the last tier starts at 0.
+
+Scoring a lead file (``icp-research score``)
+--------------------------------------------
+:func:`score_file` reads a CSV (pyarrow, every column as text, so values come back verbatim),
+Parquet or Excel file (:func:`read_leads`; ``--config`` renames the file's columns with the
+config's ``[tables.accounts]`` mapping and applies its value recodes and missing-value markers),
+scores it with :func:`score_leads` -- the code path the ICP blueprint report uses -- and writes
+every row, in order, with its own columns followed by :data:`SCORE_COLUMNS`:
+
+``fit_score``
+    0-100, the sum of the scorecard's points.
+``tier``
+    The first tier whose ``min_score`` the score reaches.
+``in_icp``
+    True when the lead meets every include rule that defines the ICP (role ``filter``) and no
+    exclude rule.
+``reasons_positive`` / ``reasons_negative``
+    Up to three attributes each, strongest first, with their points relative to neutral
+    (``industry = FinTech (+19)``).
+``rules_hit``
+    The include and exclude rules the lead meets (``include: industry in {FinTech, SaaS};
+    exclude: crm = None``); rules are applied with :class:`icp_research.antipatterns.Condition`
+    to values cleaned as the scorecard reads them (case and spaces ignored for categories).
+``flags``
+    Data problems, each with what was done: missing or unseen values scored neutral, negative
+    counts treated as missing, ranges read at their midpoint, numbers the rules could not read.
+
+The output is CSV (spreadsheet-safe: formula-like text is prefixed with a quote) or Parquet,
+written atomically; an existing output is replaced only with ``--force``.
 """
 
 from __future__ import annotations
