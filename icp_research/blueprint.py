@@ -343,7 +343,12 @@ def _read_significance(upstream: Upstream, folder: Path, as_of: str) -> None:
     if shortlist.get("as_of") != as_of:
         return
     try:
-        predictors = pd.read_csv(folder / "predictors.csv", keep_default_na=False, na_values=[""])
+        predictors = pd.read_csv(
+            folder / "predictors.csv",
+            keep_default_na=False,
+            na_values=[""],
+            dtype={"level": str, "predictor": str},
+        )
         summary = pd.read_csv(
             folder / "predictor_summary.csv", keep_default_na=False, na_values=[""]
         )
