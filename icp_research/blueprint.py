@@ -2789,10 +2789,16 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
                     where = "below the 30% test even there"
                 else:
                     where = "not clearly above or below the 30% test"
+                circular = ""
+                if any(a.name in CHANNEL_ATTRIBUTES for a in blueprint.scorecard.attributes):
+                    circular = (
+                        " The score itself gives points for how an account came to us, so part "
+                        "of this is by construction."
+                    )
                 result.findings.append(
                     f"Among {top['tier']} customers {_pct(top['referred_share'])} came by referral "
                     f"(95% CI {_pct(top['referred_ci_low'])}–{_pct(top['referred_ci_high'])}, "
-                    f"n={int(top['customers']):,}): {where}."
+                    f"n={int(top['customers']):,}): {where}.{circular}"
                 )
         if "nps_n" in by_tier.columns and by_tier["nps_n"].sum() > 0:
             parts = [
