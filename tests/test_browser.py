@@ -45,7 +45,9 @@ def _browser(tmp_path: Path, *args: str, timeout: int = 90) -> subprocess.Comple
         "--hide-scrollbars",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -88,7 +90,9 @@ def test_screenshots_of_every_report(demo_run, tmp_path):
     for page in _pages(demo_run.out_dir):
         target = SCREENSHOTS / f"{page.stem}.png"
         target.unlink(missing_ok=True)
-        proc = _browser(tmp_path, f"--screenshot={target}", "--window-size=1280,2400", page.as_uri())
+        proc = _browser(
+            tmp_path, f"--screenshot={target}", "--window-size=1280,2400", page.as_uri()
+        )
         assert target.exists(), f"{page.name}: {proc.stderr[-500:]}"
         width, height = _png_size(target)
         assert (width, height) == (1280, 2400)

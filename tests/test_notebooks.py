@@ -31,9 +31,13 @@ def test_notebook_is_clean_titled_and_thin(path):
     # The parameters cell is the first code cell.
     assert "parameters" in code[0].get("metadata", {}).get("tags", [])
     for cell in code:
-        assert not cell.get("outputs") and cell.get("execution_count") is None, "commit without outputs"
-        assert not re.search(r"^\s*(def|class)\s", _source(cell), re.MULTILINE), "logic belongs in icp_research"
-        assert "print(" not in _source(cell)
+        assert not cell.get("outputs") and cell.get("execution_count") is None, (
+            "commit without outputs"
+        )
+        assert not re.search(r"^\s*(def|class)\s", _source(cell), re.MULTILINE), (
+            "logic belongs in icp_research"
+        )
+        assert not re.search(r"\bprint\(", _source(cell))
     assert nb["metadata"].get("kernelspec", {}).get("name")
     assert nb["metadata"]["icp_research"]["requires"]
 
