@@ -464,7 +464,10 @@ def run_suite(
             "quarter": quarter_label(as_of) if quarter else "",
             "previous_run": str(previous.resolve()) if previous else "",
         }
-        outcomes = _execute_all(specs, dataset, staging, parameters, jobs, progress, pool)
+        durations = _past_durations(out_dir, previous)
+        outcomes = _execute_all(
+            specs, dataset, staging, parameters, jobs, progress, pool, durations
+        )
         manifest = _manifest(
             cfg=cfg,
             demo=demo,
@@ -505,7 +508,31 @@ def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
     return None
 
 
-def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None):
+def _chain_length(name: str, specs: list[NotebookSpec]) -> int:
+    """How many notebooks wait, directly or not, on ``name``: those start first, so that a
+    chain such as predictors -> blueprint -> health does not run last on an idle machine."""
+    waiting = {name}
+    while True:
+        more = {s.name for s in specs if waiting & set(s.after)} - waiting
+        if not more:
+            return len(waiting) - 1
+        waiting |= more
+
+
+def _past_durations(*run_dirs) -> dict[str, float]:
+    """Seconds each notebook took in the run being replaced or the previous run, if known."""
+    for run_dir in run_dirs:
+        if run_dir is None:
+            continue
+        try:
+            manifest = json.loads((Path(run_dir) / "artifacts" / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return {n["name"]: float(n.get("seconds") or 0) for n in manifest.get("notebooks", [])}
+    return {}
+
+
+def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None):
     """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
@@ -521,7 +548,9 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None)
             todo.append(spec)
     jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
     names = {s.name for s in todo}
-    pending = list(todo)
+    # Chains first, then the longest notebooks (by the last run), so the two cores stay busy.
+    durations = durations or {}
+    pending = sorted(todo, key=lambda s: (-_chain_length(s.name, todo), -durations.get(s.name, 0)))
     running: dict[Future, NotebookSpec] = {}
     with ThreadPoolExecutor(max_workers=jobs) as executor:
         while pending or running:
