@@ -284,8 +284,10 @@ def _pooled(events, trials, alpha: float) -> dict:
 
 
 def _overall(closed: pd.DataFrame, new: pd.DataFrame, alpha: float) -> dict:
-    per_account = closed.groupby("account_id")["stage"].agg(
-        won=lambda s: int((s == "won").sum()), closed="size"
+    per_account = (
+        closed.assign(won=closed["stage"].eq("won").astype(int))
+        .groupby("account_id")["won"]
+        .agg(won="sum", closed="size")
     )
     out = {
         "win_rate": _pooled(per_account["won"], per_account["closed"], alpha)

@@ -13,7 +13,9 @@ others fixed", with:
 - account-clustered standard errors (t with accounts - 1 degrees of freedom) for deals,
 - a variance-inflation check (VIF) with a caveat above ``vif_threshold``,
 - a clear message and an L2-regularised refit (estimates only, no intervals) when the outcome is
-  perfectly or quasi-perfectly separated or the fit does not converge.
+  perfectly or quasi-perfectly separated or the fit does not converge,
+- a joint Wald test per predictor (all its terms at once): does the predictor add anything once
+  the others are known, whatever its reference level?
 """
 
 from __future__ import annotations
@@ -26,11 +28,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .binning import MISSING, OTHER, bin_numeric, pool_rare_levels
+from .binning import MISSING, OTHER, apply_bins, bin_numeric, pool_rare_levels
 from .errors import InputError, NotEnoughData
 from .report import fmt_p
 from .result import Result
 from .stats import adjust_pvalues
+
+JOINT_TEST_COLUMNS = [
+    "predictor",
+    "n_terms",
+    "test",
+    "statistic",
+    "df_num",
+    "df_denom",
+    "p_value",
+    "q_value",
+    "independent",
+]
 
 MODEL_COLUMNS = [
     "term",
@@ -59,8 +73,9 @@ _EVENTS = {
 @dataclass
 class ModelResult(Result):
     """Multivariable logistic regression: ``summary`` has one row per term (plus one reference
-    row per categorical predictor, odds ratio 1); ``params`` says how it was fitted
-    (``method``, ``regularized``, ``converged``, ``separation``)."""
+    row per categorical predictor, odds ratio 1); ``tables['predictors']`` one joint test per
+    predictor (``JOINT_TEST_COLUMNS``); ``params`` says how it was fitted (``method``,
+    ``regularized``, ``converged``, ``separation``)."""
 
 
 def multivariable_model(
@@ -77,6 +92,7 @@ def multivariable_model(
     reference: Mapping[str, str] | None = None,
     numeric_scale: str = "log2",
     n_bins: int = 5,
+    bins: Mapping[str, Sequence[float]] | None = None,
     vif_threshold: float = 5.0,
     prior_sd: float = 2.5,
 ) -> ModelResult:
@@ -96,6 +112,9 @@ def multivariable_model(
         ``"log2"`` (odds ratio per doubling; standardised instead when a column has negative
         values), ``"standardize"`` (per standard deviation) or ``"bins"`` (quantile bins,
         compared with the most common bin).
+    bins
+        ``{numeric predictor: cut points}`` for ``numeric_scale="bins"`` (e.g. the univariate
+        tests' bins); default quantile bins of ``data`` (``n_bins``).
     vif_threshold
         Terms whose variance inflation factor exceeds this get a collinearity caveat.
     prior_sd
@@ -109,6 +128,10 @@ def multivariable_model(
         ``summary`` with ``MODEL_COLUMNS``: odds ratios with (1 - alpha) intervals, p-values,
         ``q_value`` (``correction`` over the model's terms) and ``vif``. Under the regularised
         fallback, intervals and p-values are NaN and ``params['regularized']`` is True.
+        ``tables['predictors']``: per predictor, the joint Wald test that all its terms are zero
+        (F with accounts - 1 denominator degrees of freedom when clustered, else chi-square),
+        ``q_value`` (``correction`` over the predictors) and ``independent`` (q < alpha): the
+        predictor adds to the others. NaN under the regularised fallback.
     """
     import statsmodels.api as sm
 
@@ -152,7 +175,10 @@ def multivariable_model(
                 if clusters is not None:
                     labels = _pool_few_clusters(labels, clusters, min_level_clusters)
             else:
-                binned, _ = bin_numeric(frame[name], n_bins)
+                if bins and name in bins:
+                    binned = apply_bins(frame[name], list(bins[name]))
+                else:
+                    binned, _ = bin_numeric(frame[name], n_bins)
                 labels = pd.Series(np.asarray(binned).astype(str), index=frame.index)
             ref = (reference or {}).get(name)
             design.add_categorical(name, labels, ref)
@@ -235,10 +261,14 @@ def multivariable_model(
         "pseudo_r2": float(fit.pseudo_rsquared(kind="mcf")) if not regularized else float("nan"),
         "aic": float(fit.aic) if not regularized else float("nan"),
     }
+    joint = _joint_tests(design, fit, regularized=regularized, clustered=clusters is not None)
+    joint["q_value"] = adjust_pvalues(joint["p_value"].to_numpy(dtype=float), correction)
+    joint["independent"] = (joint["q_value"] < alpha).fillna(False).astype(bool)
     result = ModelResult(
         title=f"Multivariable model of {outcome}",
         summary=summary,
         caveats=caveats,
+        tables={"predictors": joint[JOINT_TEST_COLUMNS]},
         params=params,
     )
     result.findings = _model_findings(result)
@@ -353,15 +383,34 @@ class _Design:
 
 
 def _vif(exog: pd.DataFrame) -> dict[str, float]:
+    """Variance inflation factor of every non-constant column.
+
+    With an intercept in the model, VIF_j = 1 / (1 - R^2_j) is the j-th diagonal element of the
+    inverse correlation matrix of the predictors: one small inversion instead of one regression
+    per column (statsmodels' ``variance_inflation_factor``), which is used as the fallback when
+    that matrix is singular or ill-conditioned.
+    """
+    columns = [c for c in exog.columns if c != "const"]
+    values = exog[columns].to_numpy(dtype=float)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        if values.shape[1] == 1:
+            return {columns[0]: 1.0}
+        correlation = np.corrcoef(values, rowvar=False)
+        if np.all(np.isfinite(correlation)) and np.linalg.cond(correlation) < 1e10:
+            diagonal = np.diag(np.linalg.inv(correlation))
+            return {c: float(v) for c, v in zip(columns, diagonal, strict=True)}
+        return _vif_by_regression(exog)
+
+
+def _vif_by_regression(exog: pd.DataFrame) -> dict[str, float]:
     from statsmodels.stats.outliers_influence import variance_inflation_factor
 
     values = exog.to_numpy(dtype=float)
     out = {}
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")
-        for i, column in enumerate(exog.columns):
-            if column != "const":
-                out[column] = float(variance_inflation_factor(values, i))
+    for i, column in enumerate(exog.columns):
+        if column != "const":
+            out[column] = float(variance_inflation_factor(values, i))
     return out
 
 
@@ -455,6 +504,43 @@ def _summary_table(
             }
         )
     return pd.DataFrame(rows).drop(columns="column")
+
+
+def _joint_tests(design: _Design, fit, *, regularized: bool, clustered: bool) -> pd.DataFrame:
+    """Wald test that every term of a predictor is zero, one row per predictor in the model."""
+    columns: dict[str, list[str]] = {}
+    for term in design.terms:
+        if term["column"] is not None:
+            columns.setdefault(term["predictor"], []).append(term["column"])
+    rows = []
+    names = list(fit.params.index) if fit is not None else []
+    for predictor, terms in columns.items():
+        row = {
+            "predictor": predictor,
+            "n_terms": len(terms),
+            "test": "not tested (regularised fit)",
+            "statistic": np.nan,
+            "df_num": len(terms),
+            "df_denom": np.nan,
+            "p_value": np.nan,
+        }
+        if not regularized:
+            restriction = np.zeros((len(terms), len(names)))
+            for i, column in enumerate(terms):
+                restriction[i, names.index(column)] = 1.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # Clustered fits carry t inference with accounts - 1 degrees of freedom; the
+                # joint test is the matching F.
+                wald = fit.wald_test(restriction, use_f=clustered, scalar=True)
+            row.update(
+                test="wald_f_cluster" if clustered else "wald_chi2",
+                statistic=float(wald.statistic),
+                df_denom=float(wald.df_denom) if clustered else np.nan,
+                p_value=float(wald.pvalue),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=JOINT_TEST_COLUMNS[:-2])
 
 
 def _model_findings(result: ModelResult) -> list[str]:

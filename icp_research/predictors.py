@@ -46,7 +46,7 @@ from .binning import MISSING, OTHER, apply_bins, cut_points, pool_rare_levels
 from .errors import InputError
 from .report import fmt_p
 from .result import Result
-from .stats import adjust_pvalues, odds_ratio_ci, proportion_ci
+from .stats import Z95, adjust_pvalues, odds_ratio_ci, proportion_ci
 
 #: The ``predictors.csv`` contract columns, in order; extras follow them in ``summary``.
 SUMMARY_COLUMNS = [
@@ -227,6 +227,7 @@ def test_predictors(
     min_level_count: int = 10,
     min_level_clusters: int = 5,
     n_bins: int = 5,
+    bins: Mapping[str, Sequence[float]] | None = None,
     power: float = 0.8,
     underpowered_above: float = 0.5,
     unit: str | None = None,
@@ -247,6 +248,7 @@ def test_predictors(
         min_level_count=min_level_count,
         min_level_clusters=min_level_clusters,
         n_bins=n_bins,
+        bins=bins,
         power=power,
         underpowered_above=underpowered_above,
         unit=unit,
@@ -264,6 +266,7 @@ def test_many(
     min_level_count: int = 10,
     min_level_clusters: int = 5,
     n_bins: int = 5,
+    bins: Mapping[str, Sequence[float]] | None = None,
     power: float = 0.8,
     underpowered_above: float = 0.5,
     unit: str | Mapping[str, str] | None = None,
@@ -281,6 +284,10 @@ def test_many(
         Predictor columns. Categorical values are compared level by level (missing is the level
         ``(missing)``, levels with fewer than ``min_level_count`` rows are pooled into
         ``(other)``); numeric ones get a trend test plus quantile bins (``n_bins``).
+    bins
+        ``{numeric predictor: cut points}``: the same bins for every outcome (e.g. quantiles of
+        all accounts, so that a blueprint gets one set of bins); predictors not listed get
+        quantile bins of each outcome's own rows.
     alpha
         Significance level applied to corrected p-values (``q_value``).
     correction
@@ -325,6 +332,11 @@ def test_many(
     caveats: list[str] = []
     outcomes: dict[str, dict] = {}
     schemes: dict[str, dict] = {}
+    fixed_bins = {
+        name: {"kind": "numeric", "cuts": [float(c) for c in cuts]}
+        for name, cuts in (bins or {}).items()
+        if name in numeric
+    }
     for outcome, spec in questions.items():
         data, cluster = _unpack_question(spec)
         outcome_unit = unit.get(outcome) if isinstance(unit, Mapping) else unit
@@ -336,6 +348,7 @@ def test_many(
             cluster=cluster,
             opts=opts,
             unit=outcome_unit,
+            schemes=fixed_bins,
         )
         rows += block.rows
         predictor_rows += block.predictor_rows
@@ -873,8 +886,7 @@ def _clustered_level_test(
             "rates; no interval for the odds ratio",
         )
         return row
-    fit = _cluster_logit(sample.y, in_level.astype(float), sample.clusters)
-    beta, se = float(fit.params[1]), float(fit.bse[1])
+    beta, se = _binary_cluster_logit(sample.y, in_level, sample.clusters)
     t_stat = beta / se
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     row.update(
@@ -900,6 +912,32 @@ def _t_pvalue(t_stat: float, df: float, alternative: str) -> float:
     if alternative == "less":
         return float(sps.t.cdf(t_stat, df))
     return float(2 * sps.t.sf(abs(t_stat), df))
+
+
+def _binary_cluster_logit(y: np.ndarray, indicator: np.ndarray, clusters: np.ndarray):
+    """Slope and CRV1 standard error of the logit of ``y`` on ``[1, indicator]``, in closed form.
+
+    With one 0/1 regressor the maximum-likelihood fit is the two groups' empirical log odds,
+    so statsmodels' GLM (``cov_type="cluster"``, its default small-sample correction
+    G/(G-1) * (N-1)/(N-K)) reduces to a few sums per account: the same numbers without an
+    iterative fit per level (tested against statsmodels). Both groups must hold both outcomes.
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(indicator, dtype=bool)
+    n1 = int(x.sum())
+    n0 = x.size - n1
+    p1, p0 = float(y[x].mean()), float(y[~x].mean())
+    beta = math.log(p1 / (1 - p1)) - math.log(p0 / (1 - p0))
+    residual = y - np.where(x, p1, p0)
+    _, groups = np.unique(clusters, return_inverse=True)
+    k = int(groups.max()) + 1
+    s0 = np.bincount(groups, weights=residual, minlength=k)
+    s1 = np.bincount(groups, weights=residual * x, minlength=k)
+    meat = np.array([[s0 @ s0, s0 @ s1], [s1 @ s0, s1 @ s1]])
+    a0, a1 = n0 * p0 * (1 - p0), n1 * p1 * (1 - p1)
+    bread = np.linalg.inv(np.array([[a0 + a1, a1], [a1, a1]]))
+    cov = bread @ meat @ bread * (k / (k - 1)) * ((y.size - 1) / (y.size - 2))
+    return beta, float(math.sqrt(cov[1, 1]))
 
 
 def _cluster_logit(y: np.ndarray, x: np.ndarray, clusters: np.ndarray):
@@ -955,10 +993,40 @@ def _continuous_level_test(
     return row
 
 
+# Above this many values per group the bootstrap costs seconds per level and adds nothing: the
+# order-statistic interval of each median is then accurate and O(n log n).
+BOOTSTRAP_MAX_N = 500
+
+
+def _median_se(values: np.ndarray, log: bool) -> float:
+    """Standard error of a median from its distribution-free (order-statistic) 95% interval."""
+    x = np.sort(np.log(values) if log else values)
+    n = x.size
+    z = Z95
+    lo = int(max(0, np.floor(n / 2 - z * np.sqrt(n) / 2) - 1))
+    hi = int(min(n - 1, np.ceil(n / 2 + z * np.sqrt(n) / 2) - 1))
+    return float((x[hi] - x[lo]) / (2 * z))
+
+
 def _median_effect_ci(
     level_values: np.ndarray, rest_values: np.ndarray, ratio: bool, opts: _Options
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the ratio (or difference) of medians."""
+    """Interval of the ratio (or difference) of medians.
+
+    A seeded percentile bootstrap for groups up to :data:`BOOTSTRAP_MAX_N` values; above that,
+    each median's order-statistic interval gives its standard error (on the log scale for a
+    ratio) and the two combine as independent estimates.
+    """
+    if min(level_values.size, rest_values.size) > BOOTSTRAP_MAX_N and (
+        not ratio or (np.all(level_values > 0) and np.all(rest_values > 0))
+    ):
+        z = sps.norm.ppf(1 - opts.alpha / 2)
+        se = np.hypot(_median_se(level_values, ratio), _median_se(rest_values, ratio))
+        if ratio:
+            centre = np.log(np.median(level_values) / np.median(rest_values))
+            return float(np.exp(centre - z * se)), float(np.exp(centre + z * se))
+        centre = np.median(level_values) - np.median(rest_values)
+        return float(centre - z * se), float(centre + z * se)
 
     def statistic(a, b, axis=-1):
         if ratio:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import Config, load_config, quarter_end, quarter_label
+from .config import Config, load_config, quarter_end, quarter_label, resolve_quarter
 from .errors import InputError, RunExistsError
 from .loading import Dataset, load_tables
 
@@ -327,6 +327,7 @@ class NotebookOutcome:
     seconds: float = 0.0
     html: str | None = None
     ipynb: str | None = None
+    key_finding: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -359,6 +360,7 @@ def resolve_run(
         raise InputError("give --config icp.toml (or --demo for the bundled demo data)")
     else:
         cfg = config if isinstance(config, Config) else load_config(config)
+    quarter = resolve_quarter(quarter) if quarter else None
     as_of = quarter_end(quarter) if quarter else cfg.as_of
     if out is None:
         reports = Path("reports") if demo else cfg.reports_dir
@@ -462,7 +464,10 @@ def run_suite(
             "quarter": quarter_label(as_of) if quarter else "",
             "previous_run": str(previous.resolve()) if previous else "",
         }
-        outcomes = _execute_all(specs, dataset, staging, parameters, jobs, progress, pool)
+        durations = _past_durations(out_dir, previous)
+        outcomes = _execute_all(
+            specs, dataset, staging, parameters, jobs, progress, pool, durations
+        )
         manifest = _manifest(
             cfg=cfg,
             demo=demo,
@@ -503,7 +508,31 @@ def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
     return None
 
 
-def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None):
+def _chain_length(name: str, specs: list[NotebookSpec]) -> int:
+    """How many notebooks wait, directly or not, on ``name``: those start first, so that a
+    chain such as predictors -> blueprint -> health does not run last on an idle machine."""
+    waiting = {name}
+    while True:
+        more = {s.name for s in specs if waiting & set(s.after)} - waiting
+        if not more:
+            return len(waiting) - 1
+        waiting |= more
+
+
+def _past_durations(*run_dirs) -> dict[str, float]:
+    """Seconds each notebook took in the run being replaced or the previous run, if known."""
+    for run_dir in run_dirs:
+        if run_dir is None:
+            continue
+        try:
+            manifest = json.loads((Path(run_dir) / "artifacts" / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return {n["name"]: float(n.get("seconds") or 0) for n in manifest.get("notebooks", [])}
+    return {}
+
+
+def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None):
     """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
@@ -519,7 +548,9 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None)
             todo.append(spec)
     jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
     names = {s.name for s in todo}
-    pending = list(todo)
+    # Chains first, then the longest notebooks (by the last run), so the two cores stay busy.
+    durations = durations or {}
+    pending = sorted(todo, key=lambda s: (-_chain_length(s.name, todo), -durations.get(s.name, 0)))
     running: dict[Future, NotebookSpec] = {}
     with ThreadPoolExecutor(max_workers=jobs) as executor:
         while pending or running:
@@ -640,11 +671,37 @@ def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progre
             continue
         (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
         outcome.html = f"{spec.name}.html"
+        if outcome.status == "ok":
+            outcome.key_finding = key_finding(staging / outcome.ipynb)
     manifest["notebooks"] = [o.to_dict() for o in outcomes]
     from .report import write_json
 
     write_json(manifest, staging / "artifacts" / "manifest.json")
     (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
+
+
+def key_finding(notebook: Path) -> str | None:
+    """The first sentence of a report's summary box, as plain text, for the run dashboard."""
+    import html as html_lib
+
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            markup = output.get("data", {}).get("text/html")
+            if not markup:
+                continue
+            markup = "".join(markup) if isinstance(markup, list) else markup
+            if "icp-summary" not in markup:
+                continue
+            match = re.search(r"<li>(.*?)</li>", markup, re.S)
+            if match:
+                text = html_lib.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+                return text[:400] or None
+            return None
+    return None
 
 
 def _manifest(

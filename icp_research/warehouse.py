@@ -87,9 +87,10 @@ class UsageColumns:
 
 
 def metric_column(metric: str) -> str:
-    """The column name of a metric: ``usage_`` + its name in snake_case."""
-    slug = re.sub(r"[^0-9a-z]+", "_", str(metric).lower()).strip("_") or "metric"
-    return f"usage_{slug}"
+    """The column name of a metric: ``usage_`` + its name in snake_case (as the facts name it)."""
+    from .facts import _slug
+
+    return f"usage_{_slug(metric)}"
 
 
 def _identifier(name: str, quote: str) -> str:

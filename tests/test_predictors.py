@@ -24,7 +24,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from icp_research.binning import MISSING, OTHER
 from icp_research.errors import InputError, NotEnoughData
-from icp_research.multivariable import MODEL_COLUMNS, multivariable_model
+from icp_research.multivariable import JOINT_TEST_COLUMNS, MODEL_COLUMNS, multivariable_model
 from icp_research.predictors import (
     SUMMARY_COLUMNS,
     TREND,
@@ -707,6 +707,48 @@ def test_model_with_clusters_uses_cluster_robust_t():
     assert model.params["n_clusters"] == 150
 
 
+def test_model_joint_test_per_predictor_matches_statsmodels_wald():
+    deals = make_deals(25, n_accounts=150, account_sd=1.0, segment_log_odds=1.0)
+    deals["region"] = np.random.default_rng(25).choice(["EU", "US", "APAC"], len(deals))
+    model = multivariable_model(deals, "won", ["segment", "region"], cluster="account_id")
+    joint = model.tables["predictors"].set_index("predictor")
+    assert list(model.tables["predictors"].columns) == JOINT_TEST_COLUMNS
+    references = model.params["references"]
+    dummies = pd.concat(
+        [
+            pd.get_dummies(deals[name], prefix=name, prefix_sep="=")
+            .drop(columns=f"{name}={references[name]}")
+            .astype(float)
+            for name in ("segment", "region")
+        ],
+        axis=1,
+    )
+    fit = sm.GLM(
+        deals["won"].astype(float), sm.add_constant(dummies), family=sm.families.Binomial()
+    ).fit(cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}, use_t=True)
+    segment_terms = [c for c in dummies.columns if c.startswith("segment=")]
+    restriction = np.eye(len(fit.params))[[list(fit.params.index).index(t) for t in segment_terms]]
+    wald = fit.wald_test(restriction, use_f=True, scalar=True)
+    assert joint.loc["segment", "test"] == "wald_f_cluster"
+    assert joint.loc["segment", "n_terms"] == 2
+    assert joint.loc["segment", "df_denom"] == 149  # accounts - 1
+    assert joint.loc["segment", "statistic"] == pytest.approx(float(wald.statistic), rel=1e-8)
+    assert joint.loc["segment", "p_value"] == pytest.approx(float(wald.pvalue), rel=1e-8)
+    # The planted segment adds to region; the noise region adds nothing.
+    assert joint.loc["segment", "independent"] and not joint.loc["region", "independent"]
+
+
+def test_model_joint_test_without_clusters_is_chi_square():
+    data = make_accounts(26, n=500, fintech_log_odds=1.0).dropna(subset=["employees"])
+    model = multivariable_model(data, "churned", ["industry", "employees"], min_level_count=5)
+    joint = model.tables["predictors"].set_index("predictor")
+    assert set(joint["test"]) == {"wald_chi2"}
+    assert joint["df_denom"].isna().all()
+    # One term: the joint test is the square of the term's z test.
+    employees = model.summary.set_index("term").loc["employees"]
+    assert joint.loc["employees", "p_value"] == pytest.approx(employees["p_value"], rel=1e-8)
+
+
 def test_model_flags_collinearity():
     data = make_accounts(22, n=400, size_slope=0.4).dropna(subset=["employees"])
     noise = np.random.default_rng(22).normal(0, 0.05, len(data))
@@ -714,6 +756,24 @@ def test_model_flags_collinearity():
     model = multivariable_model(data, "churned", ["employees", "revenue"])
     assert (model.summary.set_index("term").loc[["employees", "revenue"], "vif"] > 5).all()
     assert any(c.startswith("Collinearity") for c in model.caveats)
+
+
+def test_vif_from_the_inverse_correlation_matrix_matches_statsmodels():
+    from icp_research.multivariable import _vif
+
+    rng = np.random.default_rng(27)
+    x = rng.normal(size=(300, 4))
+    x[:, 1] += 0.8 * x[:, 0]
+    x[:, 3] = rng.random(300) < 0.3
+    exog = sm.add_constant(pd.DataFrame(x, columns=list("abcd")))
+    vif = _vif(exog)
+    for i, column in enumerate(exog.columns[1:], start=1):
+        expected = variance_inflation_factor(exog.to_numpy(), i)
+        assert vif[column] == pytest.approx(expected, rel=1e-9)
+    # An exact duplicate makes the correlation matrix singular: the regression fallback says so.
+    duplicated = exog.assign(e=exog["a"])
+    with np.errstate(divide="ignore"):
+        assert _vif(duplicated)["e"] > 1e10
 
 
 def test_model_separation_falls_back_to_regularised_estimates():
@@ -794,6 +854,27 @@ def test_replication_across_outcomes_keeps_each_outcomes_clustering():
         replicate(discovery, later_deals)
 
 
+def test_fixed_bins_are_shared_by_every_outcome_and_the_model():
+    accounts = make_accounts(34, n=500, size_slope=0.6)
+    accounts["won"] = np.random.default_rng(34).random(len(accounts)) < 0.4
+    customers = accounts[accounts["won"]]
+    result = test_many(
+        {"churned": accounts, "won": customers.assign(won=customers["churned"])},
+        numeric=["employees"],
+        bins={"employees": [100, 300]},
+    )
+    for outcome in ("churned", "won"):
+        assert result.params["schemes"][outcome]["employees"]["cuts"] == [100.0, 300.0]
+    bins = result.summary[result.summary["kind"] == "bin"]
+    assert set(bins["level"]) <= {"< 100", "100 to < 300", ">= 300", MISSING}
+    small = level_row(result, "employees", "< 100", outcome="churned")
+    assert small["n"] == int((accounts["employees"] < 100).sum())
+    model = multivariable_model(
+        accounts, "churned", ["employees"], numeric_scale="bins", bins={"employees": [100, 300]}
+    )
+    assert set(model.summary["level"]) <= {"< 100", "100 to < 300", ">= 300", MISSING}
+
+
 def test_replication_reuses_discovery_levels_and_bins():
     discovery_data = make_accounts(33, n=800, size_slope=0.8)
     discovery = test_predictors(discovery_data, "churned", numeric=["employees"])
@@ -862,3 +943,51 @@ def test_forest_plot_draws_one_line_per_effect():
     assert plot_forest(model, ax=ax) is ax
     assert len(ax.get_yticklabels()) == len(model.summary)
     plt.close(ax.figure)
+
+
+def test_large_groups_use_order_statistic_median_intervals_that_match_the_bootstrap():
+    from icp_research import predictors as engine
+
+    rng = np.random.default_rng(11)
+    opts = engine._Options()
+    level = rng.lognormal(10, 1, 5000)
+    rest = rng.lognormal(9.8, 1, 8000)
+    fast = engine._median_effect_ci(level, rest, True, opts)
+    boot_opts = engine._Options()
+    original = engine.BOOTSTRAP_MAX_N
+    try:
+        engine.BOOTSTRAP_MAX_N = 10**9
+        boot = engine._median_effect_ci(level, rest, True, boot_opts)
+    finally:
+        engine.BOOTSTRAP_MAX_N = original
+    assert fast == pytest.approx(boot, rel=0.01)
+    # Coverage of the true ratio (1.0) over repeated samples.
+    hits = sum(
+        lo <= 1 <= hi
+        for lo, hi in (
+            engine._median_effect_ci(
+                rng.lognormal(10, 1, 3000), rng.lognormal(10, 1.3, 4000), True, opts
+            )
+            for _ in range(200)
+        )
+    )
+    assert 0.91 <= hits / 200 <= 0.99
+
+
+def test_closed_form_clustered_logit_equals_statsmodels():
+    import statsmodels.api as sm
+
+    from icp_research.predictors import _binary_cluster_logit
+
+    rng = np.random.default_rng(5)
+    clusters = rng.integers(0, 250, 3000)
+    x = rng.random(3000) < 0.25
+    y = (
+        rng.random(3000) < 1 / (1 + np.exp(-(-1 + 0.6 * x + rng.normal(0, 1, 250)[clusters])))
+    ).astype(float)
+    fit = sm.GLM(
+        y, np.column_stack([np.ones(y.size), x.astype(float)]), family=sm.families.Binomial()
+    ).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    beta, se = _binary_cluster_logit(y, x, clusters)
+    assert beta == pytest.approx(fit.params[1], abs=1e-10)
+    assert se == pytest.approx(fit.bse[1], rel=1e-10)
