@@ -183,13 +183,20 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def _tree_rss_mib(root: int) -> float:
+def _tree_rss_mib(root: int, peaks: dict | None = None) -> float:
+    """Resident memory of ``root`` and its descendants (MiB); ``peaks`` collects each
+    process's own peak (``VmHWM``) by pid."""
     page = os.sysconf("SC_PAGE_SIZE")
     total = 0
     for pid in _descendants(root):
         try:
             with open(f"/proc/{pid}/statm") as handle:
                 total += int(handle.read().split()[1]) * page
+            if peaks is not None:
+                with open(f"/proc/{pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            peaks[pid] = max(peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
         except OSError:
             continue
     return total / 2**20
@@ -203,11 +210,12 @@ def run_measured(command: list[str], sample_tree: bool = False) -> dict:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=_env(), cwd=CODE)
         tree_peak = [0.0]
+        process_peaks: dict[int, float] = {}
         done = threading.Event()
 
         def sample():
             while not done.wait(0.2):
-                tree_peak[0] = max(tree_peak[0], _tree_rss_mib(process.pid))
+                tree_peak[0] = max(tree_peak[0], _tree_rss_mib(process.pid, process_peaks))
 
         sampler = threading.Thread(target=sample, daemon=True) if sample_tree else None
         if sampler:
@@ -233,6 +241,8 @@ def run_measured(command: list[str], sample_tree: bool = False) -> dict:
         # time on a shared machine.
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "tree_peak_mib": tree_peak[0] if sample_tree else None,
+        # Each process's own peak (the runner and every kernel), largest first.
+        "process_peaks_mib": sorted(process_peaks.values(), reverse=True)[:12],
         "stdout": out_text,
     }
 
@@ -320,6 +330,7 @@ def measure_suite(config: Path, scale: str, repeat: int) -> dict:
         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "max_rss_mib": statistics.median(r["max_rss_mib"] for r in runs),
         "tree_peak_mib": statistics.median(r["tree_peak_mib"] for r in runs),
+        "process_peaks_mib": [round(p) for p in runs[-1]["process_peaks_mib"]],
         "notebooks": {n["name"]: [n["status"], n["seconds"]] for n in manifest["notebooks"]},
     }
 
