@@ -29,6 +29,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))
 
 from bench_scale import OUT, ROOT, _json_line, run_measured  # noqa: E402
 from generate import (  # noqa: E402
@@ -38,6 +39,8 @@ from generate import (  # noqa: E402
     simulate_deals,
     write_usage_events,
 )
+
+from icp_research.warehouse import MEMORY_LIMIT  # noqa: E402
 
 FILES = 10
 
@@ -89,10 +92,15 @@ def in_memory_sizes(folder: Path, events: int) -> dict:
 
 
 CHILD_DUCKDB = """
-import json, time
-from icp_research.warehouse import UsageColumns, aggregate_usage
+import json, tempfile, time
+from icp_research.warehouse import UsageColumns, aggregate_usage, connect
 started = time.perf_counter()
-signals = aggregate_usage({pattern!r}, {as_of!r}, columns=UsageColumns(user_id="user_id"))
+with tempfile.TemporaryDirectory() as spill:
+    connection = connect(memory_limit={memory_limit!r}, temp_directory=spill)
+    signals = aggregate_usage(
+        {pattern!r}, {as_of!r}, columns=UsageColumns(user_id="user_id"), connection=connection
+    )
+    connection.close()
 print(json.dumps({{"seconds": time.perf_counter() - started, "accounts": len(signals),
                    "columns": len(signals.columns)}}))
 """
@@ -153,6 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--pandas-rows", type=int, default=0, help="also time pandas on this many events"
     )
+    parser.add_argument(
+        "--memory-limit",
+        default=MEMORY_LIMIT,
+        help=f"DuckDB memory_limit (default: the kit's, {MEMORY_LIMIT})",
+    )
     args = parser.parse_args(argv)
 
     folder = ensure_events(args.events, args.accounts, args.seed)
@@ -160,7 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     sizes = in_memory_sizes(folder, args.events)
     print(f"measuring DuckDB over {pattern}: {args.repeat} run(s) ...", flush=True)
     duckdb_result = measure(
-        CHILD_DUCKDB.format(pattern=pattern, as_of=AS_OF.isoformat()), args.repeat
+        CHILD_DUCKDB.format(
+            pattern=pattern, as_of=AS_OF.isoformat(), memory_limit=args.memory_limit
+        ),
+        args.repeat,
     )
     pandas_result = None
     if args.pandas_rows:
@@ -179,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     first = duckdb_result["all"][0]
     print(
         f"DuckDB aggregation           {duckdb_result['seconds']:>12.1f} s  "
-        f"(median of {duckdb_result['runs']}; {first['accounts']:,} accounts x "
+        f"(memory_limit {args.memory_limit}; "
+        f"median of {duckdb_result['runs']}; {first['accounts']:,} accounts x "
         f"{first['columns']} columns)"
     )
     print(f"DuckDB CPU time              {duckdb_result['cpu_seconds']:>12.1f} s")
@@ -193,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             f"({pandas_result['cpu_seconds']:.1f} s CPU), peak {pandas_result['max_rss_mib']:,.0f} MiB"
         )
     record = {
+        "memory_limit": args.memory_limit,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "when": dt.datetime.now().isoformat(timespec="seconds"),
         "events": args.events,
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         "duckdb": duckdb_result,
         "pandas": pandas_result,
     }
-    path = OUT / f"usage-{args.events}.json"
+    path = OUT / f"usage-{args.events}-{args.memory_limit}.json"
     path.write_text(json.dumps(record, indent=2), encoding="utf-8")
     print(f"\nresults written to {path.relative_to(ROOT)}")
 
