@@ -15,7 +15,7 @@ the child's ``ru_maxrss`` from ``wait4``. For the suite, ``tree peak`` is the la
 the resident sets of the runner and its kernels, sampled every 0.2 s.
 
 Scales (accounts / opportunities / subscriptions): 10k = 1k / 10k / 10k, 100k = 10k / 100k /
-100k, 1m = 100k / 1M / 1M (the issue's headline size).
+100k, 1m = 100k / 1M / 1M (the headline size of the performance targets).
 
     python benchmarks/bench_scale.py                      # 10k, 100k, 1m; 3 runs each
     python benchmarks/bench_scale.py --scales 1m --suite --repeat 1

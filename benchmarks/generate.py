@@ -24,7 +24,7 @@ Tables written (``--format csv`` or ``parquet``; usage events are always Parquet
 Example::
 
     python benchmarks/generate.py --accounts 100000 --opportunities 1000000 \\
-        --subscriptions 1000000 --format csv --out /data/icp-1m
+        --subscriptions 1000000 --format csv --out scale-1m
 """
 
 from __future__ import annotations
