@@ -1294,6 +1294,8 @@ def _load(config: Config | str | Path) -> Dataset:
     for name, tc in config.tables.items():
         out = _Collector(report, name, tc.display_path)
         if tc.engine == "duckdb":
+            # A pattern such as events/*.parquet says more than its last part.
+            out = _Collector(report, name, _display(tc.path, config))
             try:
                 source = _usage_source(tc, out)
             except _Stop:
