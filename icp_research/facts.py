@@ -183,7 +183,6 @@ class _Accounts:
 
 
 def _arr_at(subs: pd.DataFrame, when: pd.Series, accounts: _Accounts, codes) -> pd.Series:
-    """ARR per account active at a per-account date ``when`` (index account_id)."""
     """ARR per account active at a per-account date ``when`` (index account_id); ``codes`` are
     the subscriptions' account positions."""
     if subs.empty:
