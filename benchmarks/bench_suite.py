@@ -30,10 +30,16 @@ HERE = Path(__file__).resolve().parent
 def bare_notebook(path: Path) -> None:
     nb = new_notebook(
         cells=[
-            new_code_cell("import pandas as pd\nimport seaborn as sns\nimport statsmodels.api as sm\nimport scipy.stats"),
+            new_code_cell(
+                "import pandas as pd\nimport seaborn as sns\nimport statsmodels.api as sm\nimport scipy.stats"
+            ),
         ]
     )
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -45,8 +51,8 @@ from nbconvert import HTMLExporter
 from icp_research.runner import ensure_kernel
 t = time.perf_counter()
 kernel = ensure_kernel()
-pm.execute_notebook({str(workdir / 'bare.ipynb')!r}, {str(workdir / 'bare.out.ipynb')!r}, kernel_name=kernel, progress_bar=False)
-HTMLExporter().from_notebook_node(nbformat.read({str(workdir / 'bare.out.ipynb')!r}, as_version=4))
+pm.execute_notebook({str(workdir / "bare.ipynb")!r}, {str(workdir / "bare.out.ipynb")!r}, kernel_name=kernel, progress_bar=False)
+HTMLExporter().from_notebook_node(nbformat.read({str(workdir / "bare.out.ipynb")!r}, as_version=4))
 print(time.perf_counter() - t)
 """
     started = time.perf_counter()
@@ -55,7 +61,17 @@ print(time.perf_counter() - t)
 
 
 def run_suite(workdir: Path, jobs: int | None) -> float:
-    cmd = [sys.executable, "-m", "icp_research.cli", "run", "--demo", "--out", str(workdir / "demo"), "--force", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "icp_research.cli",
+        "run",
+        "--demo",
+        "--out",
+        str(workdir / "demo"),
+        "--force",
+        "--quiet",
+    ]
     if jobs:
         cmd += ["--jobs", str(jobs)]
     started = time.perf_counter()
@@ -66,7 +82,9 @@ def run_suite(workdir: Path, jobs: int | None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args()

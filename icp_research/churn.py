@@ -913,7 +913,9 @@ def _anti_patterns(customers, labels, levels, by_attribute, reasons, facts, alph
         inside = (labels[name] == level).to_numpy()
         indicators[rule_id] = inside.astype(int)
         frame[_column(rule_id)] = inside.astype(int)
-        univariate = cox_ph(_whole_months(frame), "months", "event", [_column(rule_id)], scale="unit", alpha=alpha)
+        univariate = cox_ph(
+            _whole_months(frame), "months", "event", [_column(rule_id)], scale="unit", alpha=alpha
+        )
         hr = univariate.summary.iloc[0] if univariate.fitted else None
         members = frozenset(all_labels.loc[all_labels[name] == level, "account_id"])
         level_reasons = reasons[
@@ -956,7 +958,9 @@ def _anti_patterns(customers, labels, levels, by_attribute, reasons, facts, alph
 
     def adjusted(selected: list[str], rule_id: str):
         covariates = [_column(r) for r in selected] + [_column(rule_id)]
-        model = cox_ph(_whole_months(frame), "months", "event", covariates, scale="unit", alpha=alpha)
+        model = cox_ph(
+            _whole_months(frame), "months", "event", covariates, scale="unit", alpha=alpha
+        )
         if not model.fitted:
             return np.nan, None
         term = model.summary.set_index("covariate").loc[_column(rule_id)]

@@ -170,11 +170,30 @@ def parse_date(value, where: str) -> dt.date:
 _QUARTER = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
 
 
+def last_quarter(today: dt.date | None = None) -> str:
+    """The latest quarter that has ended by ``today`` (default: today), e.g. '2026Q3'."""
+    today = today or dt.date.today()
+    first_of_quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return quarter_label(first_of_quarter - dt.timedelta(days=1))
+
+
+def resolve_quarter(quarter: str, today: dt.date | None = None) -> str:
+    """'2026q3' -> '2026Q3'; 'last' (or 'previous') -> the latest quarter that has ended."""
+    text = str(quarter).strip()
+    if text.lower() in ("last", "previous"):
+        return last_quarter(today)
+    match = _QUARTER.match(text)
+    if not match:
+        raise ConfigError(
+            f"--quarter '{quarter}' is not a quarter; write it like 2026Q3 (or 'last' for the "
+            "latest quarter that has ended)"
+        )
+    return f"{match.group(1)}Q{match.group(2)}"
+
+
 def quarter_end(quarter: str) -> dt.date:
     """'2026Q3' -> 2026-09-30 (the quarter's last day)."""
-    match = _QUARTER.match(str(quarter).strip())
-    if not match:
-        raise ConfigError(f"--quarter '{quarter}' is not a quarter; write it like 2026Q3")
+    match = _QUARTER.match(resolve_quarter(quarter))
     year, q = int(match.group(1)), int(match.group(2))
     month = 3 * q
     next_month = dt.date(year + (month == 12), month % 12 + 1, 1)
@@ -284,7 +303,11 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
                 continue
             target[key] = value
     problems.extend(_check_analysis(cfg, label))
-    cfg.codebook = dict(raw.get("codebook", {}) or {})
+    codebook = raw.get("codebook", {}) or {}
+    from .codebook import codebook_problems
+
+    problems.extend(codebook_problems(codebook, label))
+    cfg.codebook = dict(codebook) if isinstance(codebook, dict) else {}
 
     if problems:
         raise ConfigError(problems[0], problems)

@@ -167,8 +167,11 @@ def account_facts(
 
     ``tables`` are canonical tables (see :mod:`icp_research.schema`); pass
     ``already_as_of=True`` when they already went through :func:`as_of_view`. Account
-    attributes are carried through unchanged. ``facts.attrs`` records ``as_of`` and the
-    ``revenue_basis`` ("subscriptions" or "bookings" when there is no subscriptions table).
+    attributes are carried through unchanged; usage metrics (``usage_<metric>``, see
+    :func:`usage_signals`) and survey answers (``survey_<question>``, see
+    :func:`survey_attributes`) are joined when those tables exist. ``facts.attrs`` records
+    ``as_of`` and the ``revenue_basis`` ("subscriptions" or "bookings" when there is no
+    subscriptions table).
     """
     analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
     segments = {**SEGMENT_DEFAULTS, **(segments or {})}
@@ -336,6 +339,10 @@ def account_facts(
     if usage is not None and len(usage):
         facts = facts.join(usage_signals(usage, as_of, ids))
 
+    survey = view.get("survey")
+    if survey is not None and len(survey):
+        facts = facts.join(survey_attributes(survey, ids))
+
     facts["best_customer"] = best_customers(
         facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
     )
@@ -416,6 +423,108 @@ def usage_signals(usage: pd.DataFrame, as_of, ids, window_days: int = 90) -> pd.
     table = recent.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
     table.columns = [f"usage_{_slug(c)}" for c in table.columns]
     return table.reindex(ids)
+
+
+# A question is free text (not a categorical attribute) when it has more than this many
+# distinct answers and most answers are unique.
+SURVEY_FREE_TEXT_MIN_ANSWERS = 20
+
+
+def latest_survey_answers(survey: pd.DataFrame) -> pd.DataFrame:
+    """Each account's latest answer(s) per question: ``account_id``, ``question``, ``answer``.
+
+    Answers are stripped, blank answers dropped and spelling variants that differ only in case
+    merged into the most common spelling. When an account answered a question on several dates
+    (a repeated survey) only the latest date counts; several answers on that date (or undated)
+    are a multi-answer question.
+    """
+    frame = survey[["account_id", "question", "answer"]].copy()
+    frame["date"] = survey.get("date", pd.NaT)
+    frame["question"] = frame["question"].astype("string").str.strip()
+    frame["answer"] = frame["answer"].astype("string").str.strip()
+    frame = frame[
+        frame["account_id"].notna()
+        & frame["question"].fillna("").ne("")
+        & frame["answer"].fillna("").ne("")
+    ]
+    if frame.empty:
+        return frame[["account_id", "question", "answer"]]
+    key = frame["answer"].str.casefold()
+    spelling = (
+        frame.assign(_key=key)
+        .groupby(["question", "_key", "answer"], observed=True)
+        .size()
+        .reset_index(name="rows")
+        .sort_values(["rows", "answer"], ascending=[False, True], kind="stable")
+        .drop_duplicates(["question", "_key"])
+        .set_index(["question", "_key"])["answer"]
+    )
+    frame["answer"] = spelling.reindex(pd.MultiIndex.from_arrays([frame["question"], key])).values
+    when = frame["date"].fillna(pd.Timestamp.min)
+    latest = when.groupby([frame["account_id"], frame["question"]]).transform("max")
+    frame = frame[when == latest]
+    return frame[["account_id", "question", "answer"]].drop_duplicates(ignore_index=True)
+
+
+def free_text_questions(survey: pd.DataFrame) -> list[str]:
+    """Questions whose answers look like free text (mostly unique), not a fixed set of options."""
+    answers = latest_survey_answers(survey)
+    stats = answers.groupby("question")["answer"].agg(["nunique", "size"])
+    free = stats[
+        (stats["nunique"] > SURVEY_FREE_TEXT_MIN_ANSWERS) & (stats["nunique"] > 0.5 * stats["size"])
+    ]
+    return sorted(free.index)
+
+
+def survey_columns(survey: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
+    """The account columns a survey table becomes: ``{column: (question, answer)}``.
+
+    A single-answer question becomes one categorical column ``survey_<question>`` (answer
+    ``None``); a multi-answer question (some account gave several answers) one yes / no column
+    per answer, ``survey_<question>_<answer>``. Free-text questions (see
+    :func:`free_text_questions`) become no column.
+    """
+    answers = latest_survey_answers(survey)
+    free = set(free_text_questions(survey))
+    columns: dict[str, tuple[str, str | None]] = {}
+    for question, rows in answers.groupby("question", sort=True):
+        if question in free:
+            continue
+        base = _unique_name(f"survey_{_slug(question)[:40]}", columns)
+        if rows.duplicated("account_id").any():
+            for answer in sorted(rows["answer"].unique()):
+                columns[_unique_name(f"{base}_{_slug(answer)[:30]}", columns)] = (question, answer)
+        else:
+            columns[base] = (question, None)
+    return columns
+
+
+def survey_attributes(survey: pd.DataFrame, ids) -> pd.DataFrame:
+    """Survey answers as account attributes, indexed like ``ids`` (see :func:`survey_columns`).
+
+    Every column is categorical text: single-answer columns hold the answer, multi-answer
+    columns ``"yes"`` / ``"no"`` (did the account pick this answer); ``<NA>`` for accounts that
+    did not answer the question. They are post-sale answers: usable to describe best
+    customers, never to score leads.
+    """
+    answers = latest_survey_answers(survey)
+    out = pd.DataFrame(index=ids)
+    for column, (question, answer) in survey_columns(survey).items():
+        rows = answers[answers["question"] == question]
+        if answer is None:
+            values = rows.drop_duplicates("account_id").set_index("account_id")["answer"]
+            out[column] = values.reindex(ids).astype("string")
+        else:
+            picked = rows.groupby("account_id")["answer"].apply(lambda a, x=answer: x in set(a))
+            out[column] = picked.map({True: "yes", False: "no"}).reindex(ids).astype("string")
+    return out
+
+
+def _unique_name(name: str, taken) -> str:
+    candidate, k = name, 2
+    while candidate in taken:
+        candidate, k = f"{name}_{k}", k + 1
+    return candidate
 
 
 def _slug(text) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import Config, load_config, quarter_end, quarter_label
+from .config import Config, load_config, quarter_end, quarter_label, resolve_quarter
 from .errors import InputError, RunExistsError
 from .loading import Dataset, load_tables
 
@@ -327,6 +327,7 @@ class NotebookOutcome:
     seconds: float = 0.0
     html: str | None = None
     ipynb: str | None = None
+    key_finding: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -359,6 +360,7 @@ def resolve_run(
         raise InputError("give --config icp.toml (or --demo for the bundled demo data)")
     else:
         cfg = config if isinstance(config, Config) else load_config(config)
+    quarter = resolve_quarter(quarter) if quarter else None
     as_of = quarter_end(quarter) if quarter else cfg.as_of
     if out is None:
         reports = Path("reports") if demo else cfg.reports_dir
@@ -640,11 +642,37 @@ def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progre
             continue
         (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
         outcome.html = f"{spec.name}.html"
+        if outcome.status == "ok":
+            outcome.key_finding = key_finding(staging / outcome.ipynb)
     manifest["notebooks"] = [o.to_dict() for o in outcomes]
     from .report import write_json
 
     write_json(manifest, staging / "artifacts" / "manifest.json")
     (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
+
+
+def key_finding(notebook: Path) -> str | None:
+    """The first sentence of a report's summary box, as plain text, for the run dashboard."""
+    import html as html_lib
+
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            markup = output.get("data", {}).get("text/html")
+            if not markup:
+                continue
+            markup = "".join(markup) if isinstance(markup, list) else markup
+            if "icp-summary" not in markup:
+                continue
+            match = re.search(r"<li>(.*?)</li>", markup, re.S)
+            if match:
+                text = html_lib.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+                return text[:400] or None
+            return None
+    return None
 
 
 def _manifest(

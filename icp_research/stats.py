@@ -338,3 +338,155 @@ def poisson_rate_ratio(events1, exposure1, events2, exposure2, alpha: float = 0.
         low = low_p / (1 - low_p) * odds if low_p < 1 else np.inf
         high = high_p / (1 - high_p) * odds if high_p < 1 else np.inf
     return ratio, low, high, float(test.pvalue)
+
+
+def clustered_ratio_test(outcome, exposed, clusters=None, alpha: float = 0.05) -> dict:
+    """Rate of a binary ``outcome`` in ``exposed`` versus other units, with clustering.
+
+    Units of one cluster (deals of one account) are not independent. With clusters that hold
+    more than one unit the rate ratio, its interval and the p-value come from a Poisson model
+    with a log link and cluster-robust (CR1) errors, t-distributed with clusters - 1 degrees
+    of freedom (the "modified Poisson" estimate of a risk ratio; Zou & Donner 2013). Without
+    clusters, or when every cluster holds one unit, or when a cell is empty (the model has no
+    finite estimate), the p-value is :func:`two_proportion_pvalue` (Fisher's exact test for
+    small cells) and the interval :func:`ratio_ci`; ``test`` then says which, and that it is
+    not cluster-adjusted when clusters were given.
+
+    Returns a dict: ``n_exposed``, ``events_exposed``, ``n_rest``, ``events_rest``,
+    ``rate_exposed``, ``rate_rest``, ``ratio``, ``ci_low``, ``ci_high``, ``p_value``,
+    ``test``, ``clusters_exposed``, ``clusters_rest`` (NaN where a group is empty).
+    """
+    y = np.asarray(outcome, dtype=float)
+    x = np.asarray(exposed, dtype=bool)
+    keep = ~np.isnan(y)
+    y, x = y[keep], x[keep]
+    groups = None if clusters is None else pd.factorize(pd.Series(clusters)[keep])[0]
+    k1, n1 = float(y[x].sum()), float(x.sum())
+    k0, n0 = float(y[~x].sum()), float((~x).sum())
+    out = {
+        "n_exposed": int(n1),
+        "events_exposed": int(k1),
+        "n_rest": int(n0),
+        "events_rest": int(k0),
+        "rate_exposed": k1 / n1 if n1 else np.nan,
+        "rate_rest": k0 / n0 if n0 else np.nan,
+        "ratio": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "p_value": np.nan,
+        "test": "",
+        "clusters_exposed": np.nan,
+        "clusters_rest": np.nan,
+    }
+    if n1 == 0 or n0 == 0:
+        out["test"] = "not tested: one group is empty"
+        return out
+    clustered = groups is not None and np.bincount(groups).max() > 1
+    if groups is not None:
+        out["clusters_exposed"] = int(np.unique(groups[x]).size)
+        out["clusters_rest"] = int(np.unique(groups[~x]).size)
+    sparse = min(k1, n1 - k1, k0, n0 - k0) == 0
+    few = clustered and min(out["clusters_exposed"], out["clusters_rest"]) < 2
+    if clustered and not sparse and not few:
+        import warnings
+
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
+
+        design = np.column_stack([np.ones(y.size), x.astype(float)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = GLM(y, design, family=families.Poisson()).fit(
+                cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+            )
+        beta, se = float(fit.params[1]), float(fit.bse[1])
+        df = int(np.unique(groups).size) - 1
+        t_crit = sps.t.ppf(1 - alpha / 2, df)
+        out.update(
+            ratio=float(np.exp(beta)),
+            ci_low=float(np.exp(beta - t_crit * se)),
+            ci_high=float(np.exp(beta + t_crit * se)),
+            p_value=float(2 * sps.t.sf(abs(beta / se), df)) if se > 0 else np.nan,
+            test="poisson_cluster_robust",
+        )
+        return out
+    ratio, low, high = ratio_ci(k1, n1, k0, n0, alpha)
+    table = np.array([[k1, n1 - k1], [k0, n0 - k0]])
+    expected_min = (
+        float(sps.contingency.expected_freq(table).min()) if table.sum(axis=0).all() else 0.0
+    )
+    out.update(
+        ratio=float(ratio),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=float(two_proportion_pvalue(k1, n1, k0, n0)[0]),
+        test=test_choice(expected_min) + (" (not cluster-adjusted)" if clustered else ""),
+    )
+    return out
+
+
+def cluster_design_effect(events, trials) -> float:
+    """How much clustering inflates the variance of a pooled rate (Kish's design effect).
+
+    ``events`` and ``trials`` are per-cluster counts (won and closed deals per account). Returns
+    the variance of the pooled rate under clustering (the linearised variance of
+    :func:`clustered_rate_ci`) divided by its binomial variance, or NaN when it cannot be
+    estimated (fewer than 2 clusters, or a rate of 0 or 1). Dividing counts by it gives the
+    effective sample size of a first-order Rao-Scott correction.
+    """
+    e = np.asarray(events, dtype=float)
+    t = np.asarray(trials, dtype=float)
+    keep = t > 0
+    e, t = e[keep], t[keep]
+    k = e.size
+    if k < 2:
+        return np.nan
+    rate = e.sum() / t.sum()
+    if rate <= 0 or rate >= 1:
+        return np.nan
+    clustered = k / (k - 1) * np.sum((e - rate * t) ** 2) / t.sum() ** 2
+    binomial = rate * (1 - rate) / t.sum()
+    return float(clustered / binomial)
+
+
+def mean_ci(values, alpha: float = 0.05):
+    """Mean with a Student-t interval; NaN values are ignored.
+
+    Returns ``(mean, low, high, n)``; the interval is NaN with fewer than 2 values. For skewed
+    amounts (revenue, deal size) pair it with :func:`median_ci`.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    mean = float(x.mean())
+    if n < 2:
+        return mean, np.nan, np.nan, n
+    half = sps.t.ppf(1 - alpha / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half, n
+
+
+def median_ci(values, alpha: float = 0.05):
+    """Median with a distribution-free interval from order statistics; NaN values are ignored.
+
+    The interval runs from the j-th to the k-th smallest value, with j and k the binomial(n, 1/2)
+    quantiles, so it covers the median with probability at least ``1 - alpha`` whatever the
+    distribution. Returns ``(median, low, high, n)``; the interval is NaN when n is too small
+    for that coverage (n < 6 at 95%).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    median = float(np.median(x))
+    # Ranks j and n - j + 1 cover the median unless j - 1 or fewer values fall below it (or
+    # above): j - 1 is the largest count whose binomial(n, 1/2) tail is at most alpha / 2.
+    below = int(sps.binom.ppf(alpha / 2, n, 0.5))
+    if sps.binom.cdf(below, n, 0.5) > alpha / 2:
+        below -= 1
+    j = below + 1
+    if j < 1:
+        return median, np.nan, np.nan, n
+    return median, float(x[j - 1]), float(x[n - j]), n

@@ -130,7 +130,8 @@ class Study:
             dict(self._attributes.excluded),
         )
         for column in self.facts.columns:
-            if column.startswith("usage_") and column not in spec.behavioural:
+            # Usage and survey answers are post-sale: they describe customers, never score leads.
+            if column.startswith(("usage_", "survey_")) and column not in spec.behavioural:
                 spec.behavioural.append(column)
         if "nps_mean" in self.facts and "nps_mean" not in spec.behavioural:
             spec.behavioural.append("nps_mean")

@@ -27,6 +27,9 @@ Statistics
     test where an expected count is below 5, chi-square otherwise) and the p-values of *all*
     subgroups searched, not only the ones shown (value sets tried included), are corrected
     together (Benjamini-Hochberg by default), so that pure noise yields no significant subgroup.
+    Rows that cluster (deals of one account) are not independent: with ``clusters`` every test
+    and interval uses counts divided by the design effect of the outcome (a first-order
+    Rao-Scott correction), so that a deal counts for less than an independent account.
 
 Redundancy
     The best-scoring subgroups are mostly variations of one another. Going down the list, a
@@ -61,7 +64,12 @@ from .binning import MISSING, _fmt_edge, cut_points
 from .errors import InputError
 from .report import fmt_p, fmt_rate_ci
 from .result import Result
-from .stats import adjust_pvalues, proportion_ci, two_proportion_pvalue
+from .stats import (
+    adjust_pvalues,
+    cluster_design_effect,
+    proportion_ci,
+    two_proportion_pvalue,
+)
 
 SUMMARY_COLUMNS = [
     "rank",
@@ -371,6 +379,8 @@ class _Search:
         self.total_positive = float(positive.sum())
         self.min_count = min_count
         self.max_depth = max_depth
+        # Counts are divided by this before any test or interval (1: independent rows).
+        self.design_effect = 1.0
         self.combos: list[tuple[int, ...]] = []
         self.combo_id: dict[tuple[int, ...], int] = {}
         self._tensors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -452,6 +462,19 @@ def _quality(n, p, total, total_positive, quality: str):
         return (p / n) / (total_positive / total)
 
 
+def _pvalue(k1, n1, k2, n2, design_effect: float = 1.0) -> np.ndarray:
+    """Two-proportion p-values on effective counts: counts divided by the design effect.
+
+    With clustered rows (deals of one account) the binomial variance understates the real one
+    by the design effect; dividing every count by it (rounded, so that small tables still get
+    Fisher's exact test) is the first-order Rao-Scott correction of the test.
+    """
+    if design_effect == 1.0:
+        return two_proportion_pvalue(k1, n1, k2, n2)
+    scaled = (np.round(np.asarray(x, dtype=float) / design_effect) for x in (k1, n1, k2, n2))
+    return two_proportion_pvalue(*scaled)
+
+
 @dataclass
 class _Found:
     """A subgroup on its way to the summary: per condition, a set of condition indices."""
@@ -489,6 +512,7 @@ def find_subgroups(
     value_sets: bool = True,
     prune_redundant: bool = True,
     max_levels: int = 30,
+    clusters: str | pd.Series | None = None,
 ) -> SubgroupResult:
     """Find the subgroups of rows where a boolean outcome is most over-represented.
 
@@ -539,6 +563,12 @@ def find_subgroups(
     max_levels : int
         At most this many values of one categorical attribute become conditions (the most
         frequent ones).
+    clusters : str or Series, optional
+        The account of each row when rows are not independent (deals): a column of ``data``
+        (not searched) or a Series with ``data``'s index. Tests and intervals then use counts
+        divided by the design effect of the outcome over these clusters (the variance of the
+        overall rate under clustering over its binomial variance, at least 1): a first-order
+        Rao-Scott correction. ``params`` records ``design_effect`` and ``n_clusters``.
 
     Only subgroups where the outcome is more common than overall are returned; to find where
     it is rarer, pass the opposite outcome (``~target``).
@@ -554,6 +584,9 @@ def find_subgroups(
     _check_options(max_depth, min_support, top_k, n_bins, quality, alpha, max_levels)
     outcome, name = _outcome(data, target)
     columns = _attribute_columns(data, target if isinstance(target, str) else None, attributes)
+    cluster_ids = _cluster_ids(data, clusters)
+    if isinstance(clusters, str):
+        columns = [c for c in columns if c != clusters]
     name = target_name or name
     label = name.replace("_", " ")
     known = ~np.isnan(outcome)
@@ -616,6 +649,15 @@ def find_subgroups(
         return SubgroupResult(title, empty, [], caveats, {}, params)
 
     search = _Search(attrs, positive, min_count, max_depth)
+    if cluster_ids is not None:
+        ids = cluster_ids[known]
+        events = np.bincount(ids, weights=positive.astype(float))
+        trials = np.bincount(ids).astype(float)
+        design_effect = cluster_design_effect(events, trials)
+        # Below 1 (outcomes within a cluster vary more than chance) is not counted as a gain.
+        search.design_effect = max(1.0, design_effect) if np.isfinite(design_effect) else 1.0
+        params["design_effect"] = search.design_effect
+        params["n_clusters"] = int(np.count_nonzero(trials))
     qualities = _quality(search.cand_n, search.cand_p, total, total_positive, quality)
     walk = _Walk(
         search, qualities, quality, alpha, min_count, value_sets, prune_redundant, correction
@@ -625,7 +667,9 @@ def find_subgroups(
     # Every subgroup searched is one test of the family, merges tried included.
     family_n = np.concatenate([search.cand_n, np.array([n for n, _ in walk.merges_tried])])
     family_p = np.concatenate([search.cand_p, np.array([p for _, p in walk.merges_tried])])
-    pvalues = two_proportion_pvalue(family_p, family_n, total_positive - family_p, total - family_n)
+    pvalues = _pvalue(
+        family_p, family_n, total_positive - family_p, total - family_n, search.design_effect
+    )
     qvalues = adjust_pvalues(pvalues, correction)
     family_size = int(np.sum(~np.isnan(pvalues)))
     params["family_size"] = family_size
@@ -656,7 +700,20 @@ def find_subgroups(
             "shown without a clearly higher rate."
         )
     caveats.extend(notes)
-    if unit != "accounts":
+    if cluster_ids is not None and search.design_effect > 1:
+        caveats.append(
+            f"The {total:,} {unit} come from {params['n_clusters']:,} accounts, and {unit} of one "
+            "account are not independent: tests and intervals count them as "
+            f"{total / search.design_effect:,.0f} independent rows (design effect "
+            f"{search.design_effect:.2f}, a first-order Rao-Scott correction)."
+        )
+    elif cluster_ids is not None:
+        caveats.append(
+            f"The {total:,} {unit} come from {params['n_clusters']:,} accounts; their outcomes "
+            "vary between accounts no more than chance would make them (design effect 1 or "
+            "less), so no correction for clustering was needed."
+        )
+    elif unit not in ("accounts", "customers"):
         caveats.append(
             f"Rows are treated as independent; {unit} of the same account are not, so search "
             "at account level when several rows share an account."
@@ -734,6 +791,26 @@ def _outcome(data: pd.DataFrame, target) -> tuple[np.ndarray, str]:
     return values, name
 
 
+def _cluster_ids(data: pd.DataFrame, clusters) -> np.ndarray | None:
+    """Integer cluster codes per row (a missing id is a cluster of its own), or None."""
+    if clusters is None:
+        return None
+    if isinstance(clusters, str):
+        if clusters not in data.columns:
+            raise InputError(f"Cluster column {clusters!r} is not in the data.")
+        series = data[clusters]
+    elif isinstance(clusters, pd.Series) and clusters.index.equals(data.index):
+        series = clusters
+    else:
+        raise InputError(
+            "clusters must be a column name or a Series with the same index as the data."
+        )
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    missing = codes < 0
+    codes[missing] = len(uniques) + np.arange(int(missing.sum()))
+    return codes.astype(np.int64)
+
+
 def _attribute_columns(data, target_column, attributes) -> list[str]:
     if attributes is None:
         return [
@@ -782,11 +859,12 @@ def _condition_tests(search: _Search, correction: str):
         rate_rest = p_rest / n_rest
         adds_lift = tested & (n_rest > 0) & (p / n > rate_rest)
     pvalues[tested] = 1.0
-    pvalues[adds_lift] = two_proportion_pvalue(
+    pvalues[adds_lift] = _pvalue(
         np.broadcast_to(p, adds_lift.shape)[adds_lift],
         np.broadcast_to(n, adds_lift.shape)[adds_lift],
         p_rest[adds_lift],
         n_rest[adds_lift],
+        search.design_effect,
     )
     pvalues[adds_lift & np.isnan(pvalues)] = 1.0
     weakest = np.argmax(pvalues, axis=1)
@@ -1010,12 +1088,17 @@ class _Walk:
         p_both = float(np.count_nonzero(both_rows & self._positive))
         rate, shown_rate = candidate.p / candidate.n, shown.p / shown.n
         if shown.interval is None:
-            shown.interval = tuple(float(x) for x in proportion_ci(shown.p, shown.n, self.alpha))
+            deff = self.search.design_effect
+            shown.interval = tuple(
+                float(x) for x in proportion_ci(shown.p / deff, shown.n / deff, self.alpha)
+            )
         low, high = shown.interval
         if both >= OVERLAP * candidate.n:
             n_rest, p_rest = shown.n - both, shown.p - p_both
             if rate > high and n_rest > 0 and rate > p_rest / n_rest:
-                p_value = two_proportion_pvalue(candidate.p, candidate.n, p_rest, n_rest)[0]
+                p_value = _pvalue(
+                    candidate.p, candidate.n, p_rest, n_rest, self.search.design_effect
+                )[0]
                 if p_value < self.alpha:
                     return None
             return (
@@ -1082,13 +1165,17 @@ class _Walk:
             )
             rate_added = add_p / add_n
             rate_now = candidate.p / candidate.n
-            lower = two_proportion_pvalue(add_p, add_n, candidate.p, candidate.n)
+            lower = _pvalue(add_p, add_n, candidate.p, candidate.n, search.design_effect)
             similar = (rate_added >= rate_now) | (lower >= self.alpha)
             # The value must stand out on its own (within the other conditions) too, even after a
             # Bonferroni correction for the whole search: merging is a search as well, and
             # sets of slightly-above-average values would otherwise creep in.
-            alone = two_proportion_pvalue(
-                add_p, add_n, search.total_positive - add_p, search.total - add_n
+            alone = _pvalue(
+                add_p,
+                add_n,
+                search.total_positive - add_p,
+                search.total - add_n,
+                search.design_effect,
             )
             stands_out = (rate_added > baseline) & (alone * search.cand_n.size < self.alpha)
             ok = similar & stands_out & (merged_quality >= candidate.quality)
@@ -1133,7 +1220,7 @@ def _summary(found, search, pvalues, qvalues, name, alpha) -> pd.DataFrame:
     n = np.array([f.n for f in found])
     p = np.array([f.p for f in found])
     rate = p / n
-    ci_low, ci_high = proportion_ci(p, n, alpha)
+    ci_low, ci_high = proportion_ci(p / search.design_effect, n / search.design_effect, alpha)
     family = np.array([f.family_index for f in found])
     conditions = []
     for f in found:

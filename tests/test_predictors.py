@@ -943,3 +943,32 @@ def test_forest_plot_draws_one_line_per_effect():
     assert plot_forest(model, ax=ax) is ax
     assert len(ax.get_yticklabels()) == len(model.summary)
     plt.close(ax.figure)
+
+
+def test_large_groups_use_order_statistic_median_intervals_that_match_the_bootstrap():
+    from icp_research import predictors as engine
+
+    rng = np.random.default_rng(11)
+    opts = engine._Options()
+    level = rng.lognormal(10, 1, 5000)
+    rest = rng.lognormal(9.8, 1, 8000)
+    fast = engine._median_effect_ci(level, rest, True, opts)
+    boot_opts = engine._Options()
+    original = engine.BOOTSTRAP_MAX_N
+    try:
+        engine.BOOTSTRAP_MAX_N = 10**9
+        boot = engine._median_effect_ci(level, rest, True, boot_opts)
+    finally:
+        engine.BOOTSTRAP_MAX_N = original
+    assert fast == pytest.approx(boot, rel=0.01)
+    # Coverage of the true ratio (1.0) over repeated samples.
+    hits = sum(
+        lo <= 1 <= hi
+        for lo, hi in (
+            engine._median_effect_ci(
+                rng.lognormal(10, 1, 3000), rng.lognormal(10, 1.3, 4000), True, opts
+            )
+            for _ in range(200)
+        )
+    )
+    assert 0.91 <= hits / 200 <= 0.99

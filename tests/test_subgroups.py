@@ -248,6 +248,38 @@ def test_planted_conjunction_ranks_first_and_noise_is_not_significant():
         assert not attributes & {"noise_cat", "noise_num", "revenue"}, text
 
 
+def test_clustered_rows_count_as_the_accounts_they_come_from():
+    frame = accounts(1500, seed=5)
+    single = find_subgroups(frame, "best_customer", top_k=5)
+    # Every account's row three times over: three rows carry one row's worth of evidence.
+    copies = pd.concat([frame.assign(account_id=np.arange(len(frame)))] * 3, ignore_index=True)
+    naive = find_subgroups(copies, "best_customer", top_k=5)
+    clustered = find_subgroups(copies, "best_customer", top_k=5, clusters="account_id")
+    k = len(frame)
+    assert clustered.params["design_effect"] == pytest.approx(3 * k / (k - 1))
+    assert clustered.params["n_clusters"] == k
+    assert list(clustered.summary["description"]) == list(single.summary["description"])
+    # Tests and intervals on effective counts match the single copy; the naive ones do not.
+    assert clustered.summary["p_value"].to_numpy() == pytest.approx(
+        single.summary["p_value"].to_numpy(), rel=0.05
+    )
+    assert clustered.summary["ci_low"].to_numpy() == pytest.approx(
+        single.summary["ci_low"].to_numpy(), abs=0.002
+    )
+    assert (naive.summary["p_value"] < single.summary["p_value"] / 100).all()
+    assert any("design effect" in c for c in clustered.caveats)
+    assert "account_id" not in clustered.tables["conditions"]["attribute"].to_numpy()
+    # Clusters given as a Series; a missing id is an account of its own.
+    ids = pd.Series(np.arange(len(copies)) % k, index=copies.index, dtype="float")
+    ids.iloc[:10] = np.nan
+    by_series = find_subgroups(
+        copies.drop(columns="account_id"), "best_customer", top_k=5, clusters=ids
+    )
+    assert by_series.params["n_clusters"] == k + 10
+    with pytest.raises(InputError, match="Cluster column"):
+        find_subgroups(copies, "best_customer", clusters="account")
+
+
 @pytest.mark.parametrize("seed", [10, 11, 12, 13, 14])
 def test_pure_noise_yields_no_significant_subgroup(seed):
     frame = accounts(1000, seed=seed, planted=False)

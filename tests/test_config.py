@@ -1,0 +1,92 @@
+"""Config parsing: defaults, quarters, and mistakes reported with the fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from icp_research.config import (
+    ANALYSIS_DEFAULTS,
+    config_from_dict,
+    last_quarter,
+    quarter_end,
+    quarter_label,
+    quarter_start,
+    resolve_quarter,
+)
+from icp_research.errors import ConfigError
+
+MINIMAL = {"tables": {"accounts": {"path": "a.csv"}}}
+
+
+def test_defaults_fill_what_the_file_leaves_out():
+    cfg = config_from_dict(MINIMAL)
+    assert cfg.analysis == ANALYSIS_DEFAULTS
+    assert cfg.tables["accounts"].format == "csv"
+    assert cfg.scoring["tiers"] == {"Tier 1": 70, "Tier 2": 40, "Tier 3": 0}
+    assert cfg.categorical is None and cfg.numeric is None
+
+
+@pytest.mark.parametrize(
+    "quarter, end",
+    [
+        ("2026Q3", "2026-09-30"),
+        ("2026q1", "2026-03-31"),
+        ("2024-Q4", "2024-12-31"),
+        ("2024Q2", "2024-06-30"),
+    ],
+)
+def test_quarter_end(quarter, end):
+    assert quarter_end(quarter).isoformat() == end
+
+
+def test_last_quarter_is_the_latest_that_has_ended():
+    assert last_quarter(dt.date(2026, 11, 23)) == "2026Q3"
+    assert last_quarter(dt.date(2026, 10, 1)) == "2026Q3"
+    assert last_quarter(dt.date(2026, 1, 15)) == "2025Q4"
+    assert resolve_quarter("previous", dt.date(2026, 4, 2)) == "2026Q1"
+    assert quarter_label(dt.date(2026, 8, 14)) == "2026Q3"
+    assert quarter_start("2026Q3") == dt.date(2026, 7, 1)
+
+
+@pytest.mark.parametrize("bad", ["2026Q5", "Q3", "2026-09-30", "../2026Q1", ""])
+def test_bad_quarters_say_how_to_write_one(bad):
+    with pytest.raises(ConfigError, match="write it like 2026Q3"):
+        quarter_end(bad)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({**MINIMAL, "analysys": {}}, "unknown section [analysys]; did you mean 'analysis'?"),
+        ({"tables": {"acounts": {"path": "a.csv"}}}, "did you mean 'accounts'?"),
+        ({"tables": {"accounts": {"paht": "a.csv"}}}, "unknown key 'paht'; did you mean 'path'?"),
+        ({"tables": {"accounts": {"path": "a.xyz"}}}, 'add format = "csv"'),
+        ({**MINIMAL, "analysis": {"alpha": 5}}, "alpha = 5 must be between 0 and 0.5"),
+        ({**MINIMAL, "analysis": {"correction": "magic"}}, "use fdr_bh"),
+        (
+            {**MINIMAL, "segments": {"employees": [10], "labels": ["a"]}},
+            "one more label than employee bounds",
+        ),
+        ({**MINIMAL, "scoring": {"outcome": "revenue"}}, "use won, retained or best_customer"),
+        (
+            {
+                "tables": {
+                    "accounts": {"path": "a.csv"},
+                    "opportunities": {"path": "o.csv", "values": {"stage": {"Won": "victory"}}},
+                }
+            },
+            "stages map to won, lost or open",
+        ),
+        (
+            {"tables": {"opportunities": {"path": "o.csv", "columns": {"stag": "Stage"}}}},
+            "did you mean 'stage'?",
+        ),
+        ({"project": {"as_of": "30/09/2026"}, **MINIMAL}, "write it as YYYY-MM-DD"),
+    ],
+)
+def test_mistakes_name_the_fix(raw, message):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(raw)
+    assert any(message in line for line in info.value.problems), info.value.problems

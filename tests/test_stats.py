@@ -1,0 +1,79 @@
+"""Statistical building blocks: intervals for ratios of sums, medians and means; design effects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from icp_research.stats import (
+    cluster_design_effect,
+    clustered_rate_ci,
+    clustered_ratio_ci,
+    mean_ci,
+    median_ci,
+)
+
+
+def test_clustered_ratio_ci_matches_the_hand_computed_sandwich_and_is_not_clipped():
+    arr_now = np.array([120.0, 90.0, 0.0, 300.0])
+    arr_before = np.array([100.0, 100.0, 50.0, 200.0])
+    ratio, low, high, n, se = clustered_ratio_ci(arr_now, arr_before)
+    assert ratio == pytest.approx(510 / 450)
+    residual = arr_now - ratio * arr_before
+    expected_se = np.sqrt(4 / 3 * np.sum(residual**2)) / 450
+    assert se == pytest.approx(expected_se)
+    assert (low, high) == pytest.approx((ratio - 1.959964 * se, ratio + 1.959964 * se), rel=1e-6)
+    assert high > 1 and n == 4
+    # Units without a denominator are left out; one unit gives no interval.
+    ratio, low, high, n, _ = clustered_ratio_ci([5.0, 1.0], [0.0, 2.0])
+    assert (ratio, n) == (0.5, 1) and np.isnan(low) and np.isnan(high)
+
+
+def test_clustered_ratio_ci_of_rates_equals_clustered_rate_ci():
+    won, closed = np.array([1, 0, 2, 3, 0]), np.array([2, 1, 2, 5, 3])
+    ratio, low, high, _, _ = clustered_ratio_ci(won, closed)
+    rate, rate_low, rate_high, _ = clustered_rate_ci(won, closed)
+    # The same estimator; only the rate's interval is clipped to [0, 1].
+    assert (rate, rate_low, rate_high) == pytest.approx((ratio, max(0.0, low), min(1.0, high)))
+
+
+def test_design_effect_is_one_for_independent_rows_and_the_cluster_size_for_copies(rng):
+    outcome = rng.random(4000) < 0.3
+    ones = np.ones(outcome.size)
+    assert cluster_design_effect(outcome, ones) == pytest.approx(1.0, abs=1e-3)
+    # Every account's deal copied three times: three deals carry one deal's information.
+    k = outcome.size
+    assert cluster_design_effect(3 * outcome, 3 * ones) == pytest.approx(3 * k / (k - 1))
+    assert np.isnan(cluster_design_effect([1.0], [1.0]))
+    assert np.isnan(cluster_design_effect([0.0, 0.0], [2.0, 3.0]))
+
+
+def test_median_ci_uses_the_binomial_order_statistics():
+    values = np.arange(1.0, 21.0)  # 20 values
+    median, low, high, n = median_ci(values)
+    assert median == 10.5 and n == 20
+    # P(Binomial(20, 1/2) <= 5) = 0.0207 <= 0.025 < P(<= 6): ranks 6 and 15.
+    assert sps.binom.cdf(5, 20, 0.5) <= 0.025 < sps.binom.cdf(6, 20, 0.5)
+    assert (low, high) == (6.0, 15.0)
+    assert np.isnan(median_ci([1.0, 2.0, 3.0, 4.0, 5.0])[1])  # n = 5: no 95% interval exists
+    assert median_ci([1, 2, 3, 4, 5, 6])[1:3] == (1.0, 6.0)
+    assert median_ci([np.nan, 4.0])[0] == 4.0
+
+
+def test_median_ci_covers_the_median_at_least_at_the_nominal_rate(rng):
+    hits = 0
+    for _ in range(400):
+        sample = rng.exponential(size=31)
+        _, low, high, _ = median_ci(sample)
+        hits += low <= np.log(2) <= high
+    assert hits / 400 >= 0.93
+
+
+def test_mean_ci_is_the_student_t_interval():
+    values = np.array([2.0, 4.0, 4.0, 5.0, np.nan])
+    mean, low, high, n = mean_ci(values)
+    expected = sps.t.interval(0.95, 3, loc=3.75, scale=np.std([2, 4, 4, 5], ddof=1) / 2)
+    assert (mean, n) == (3.75, 4)
+    assert (low, high) == pytest.approx(expected)
+    assert np.isnan(mean_ci([1.0])[1])
