@@ -217,8 +217,7 @@ class Changelog:
             ]
             for v in self.validation:
                 lines.append(
-                    f"| {_md(v['measure'])} | {_md(v['before_text'])} "
-                    f"| {_md(v['after_text'])} |"
+                    f"| {_md(v['measure'])} | {_md(v['before_text'])} | {_md(v['after_text'])} |"
                 )
             lines.append("")
         return lines

@@ -1287,6 +1287,11 @@ class HealthResult(Result):
             "caveats": list(self.caveats),
         }
 
+    @property
+    def compared(self) -> bool:
+        """True when ICP and non-ICP accounts were compared (an ICP is drawn)."""
+        return bool(len(self.summary)) and (self.summary["group"] == VERSUS).any()
+
     # -- display tables ----------------------------------------------------------------------
 
     def comparison_table(self, quarter: str | None = None) -> pd.DataFrame:
@@ -1567,7 +1572,7 @@ def icp_health(
         icp=icp,
         changelog=changelog,
     )
-    findings, flags = _findings(result, study, current_window, drawn, tiers, alpha)
+    findings, flags = _findings(result, current_window, drawn, tiers)
     result.findings = findings
     result.flags = flags
     caveats += _caveats(result, study, current_window, drawn, cycle_quarters, icp)
@@ -1594,7 +1599,7 @@ def _with_data(windows: list[_Window], study: Study) -> list[_Window]:
     return kept or windows[-1:]
 
 
-def _findings(result: HealthResult, study, window: _Window, drawn: bool, tiers, alpha):
+def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[str]):
     """The report's sentences, the verdict first, and the flags (ICP worse, or too thin)."""
     icp = result.icp
     description = icp.description if icp else "No ICP definition to monitor."
@@ -1806,9 +1811,14 @@ def _caveats(result, study, window, drawn, cycle_quarters, icp) -> list[str]:
             "quarters to each quarter's end, open deals counted as still open; its log-rank "
             "test treats deals as independent (win rates and ACV are clustered by account)."
         )
+    if study.has("subscriptions"):
+        caveats.append(
+            "Retention and NRR cover the 12 months to each quarter's end, so neighbouring "
+            "quarters share most of their customers."
+        )
     caveats.append(
-        "Retention and NRR cover the 12 months to each quarter's end, so neighbouring "
-        "quarters share most of their customers; account attributes are their current values."
+        "Accounts are placed in or out of the ICP by their attributes as the data holds them "
+        "today: a company that grew into the ICP counts as ICP in every quarter."
     )
     drift = result.tables.get("drift")
     if drift is not None and len(drift):
