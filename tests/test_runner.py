@@ -269,3 +269,14 @@ def test_run_headline_joins_overview_blueprint_and_health(tmp_path):
         "Drift of new customers": "stable",
     }
     assert statement == "Fits SaaS."
+
+
+def test_demo_quarters_live_side_by_side_with_the_plain_demo_run():
+    _, as_of, out_dir, name = resolve_run(config=None, demo=True, quarter="2026q2", out=None)
+    assert (as_of.isoformat(), out_dir, name) == (
+        "2026-06-30",
+        Path("reports/demo-2026Q2"),
+        "demo-2026Q2",
+    )
+    _, _, plain, _ = resolve_run(config=None, demo=True, quarter=None, out=None)
+    assert plain == Path("reports/demo") and plain.parent == out_dir.parent
