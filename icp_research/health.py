@@ -312,6 +312,15 @@ def monitored_icp(
     return MonitoredIcp(None, "none", f"No ICP definition to monitor: {why}.")
 
 
+def _plain(value):
+    """A table cell as JSON: NaN as null, numpy numbers as Python numbers."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
 def _jsonable(value):
     if isinstance(value, np.integer):
         return int(value)
@@ -1274,6 +1283,8 @@ class HealthResult(Result):
 
     def to_json(self) -> dict:
         """``health.json``."""
+        previous = self.tables.get("previous_icp")
+        previous = previous if previous is not None else self.summary[:0]
         return {
             "format": FORMAT,
             "quarter": self.quarter,
@@ -1281,6 +1292,11 @@ class HealthResult(Result):
             "quarters": list(self.quarters),
             "icp_source": self.icp.source if self.icp else "none",
             "icp_description": self.icp.description if self.icp else "",
+            "previous_run": self.params.get("previous_run") or None,
+            "previous_icp_this_quarter": [
+                {k: _plain(v) for k, v in row.items()}
+                for row in previous[previous["group"] == VERSUS].to_dict(orient="records")
+            ],
             "headline": dict(self.headline),
             "flags": list(self.flags),
             "findings": list(self.findings),
@@ -1294,10 +1310,15 @@ class HealthResult(Result):
 
     # -- display tables ----------------------------------------------------------------------
 
-    def comparison_table(self, quarter: str | None = None) -> pd.DataFrame:
-        """One row per measure for the quarter: ICP, non-ICP, the comparison, q and verdict."""
+    def comparison_table(self, quarter: str | None = None, *, previous_icp: bool = False):
+        """One row per measure for the quarter: ICP, non-ICP, the comparison, q and verdict.
+
+        With ``previous_icp``, the same for the previous run's ICP on this quarter (the
+        out-of-sample check; empty when there is none).
+        """
         quarter = quarter or self.quarter
-        data = self.summary[self.summary["quarter"] == quarter]
+        source = self.tables.get("previous_icp") if previous_icp else self.summary
+        data = source[source["quarter"] == quarter] if source is not None else self.summary[:0]
         rows = []
         for metric in METRICS:
             part = data[data["metric"] == metric.name].set_index("group")
@@ -1525,22 +1546,27 @@ def icp_health(
             drawn=drawn,
             alpha=alpha,
         )
-    summary = pd.DataFrame(rows)
-    for column in HEALTH_COLUMNS:
-        if column not in summary:
-            summary[column] = np.nan if column not in ("interval", "test", "flag") else ""
-    summary = summary[HEALTH_COLUMNS].reset_index(drop=True)
-    summary[["interval", "test", "flag"]] = summary[["interval", "test", "flag"]].fillna("")
-    summary["n"] = summary["n"].fillna(0).astype(int)
+    summary = _health_frame(rows)
     drift = pd.DataFrame(
         _drift_rows(windows, data, membership, accounts, spec, alpha), columns=DRIFT_COLUMNS
     )
     previous_spec, previous_name, previous_as_of = previous_icp(previous_run)
+    current_window = windows[-1]
+    # The ICP in force during the quarter was drawn before it: measured on the quarter, it is
+    # the out-of-sample check of the current ICP's in-sample comparison.
+    out_of_sample = _health_frame([])
+    current_icp = icp.source in ("this run", "drawn here", "file")
+    if current_icp and previous_spec is not None and _defining_rules(previous_spec):
+        before = icp_membership(previous_spec, accounts)
+        out_of_sample = _health_frame(
+            _measure_quarter(
+                data[current_window.label], before, [], drawn=True, min_n=min_n, alpha=alpha
+            )
+        )
     history = ""
     if previous_run:
         path = Path(previous_run) / "artifacts" / "icp_changelog.md"
         history = path.read_text(encoding="utf-8") if path.exists() else ""
-    current_window = windows[-1]
     changelog = compare_icp(
         spec if icp.source in ("this run", "drawn here", "file") else None,
         previous_spec,
@@ -1557,9 +1583,10 @@ def icp_health(
     result = HealthResult(
         title=f"ICP health, {current_window.name}",
         summary=summary,
-        tables={"drift": drift},
+        tables={"drift": drift, "previous_icp": out_of_sample},
         params={
             "quarter": quarter,
+            "previous_run": previous_name,
             "quarters": [w.label for w in windows],
             "tiers": tiers,
             "min_n": min_n,
@@ -1579,6 +1606,18 @@ def icp_health(
     result.caveats = caveats
     result.headline = _headline(result, drawn)
     return result
+
+
+def _health_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows as the icp_health.csv table: its columns in order, text columns without NaN."""
+    frame = pd.DataFrame(rows)
+    for column in HEALTH_COLUMNS:
+        if column not in frame:
+            frame[column] = "" if column in ("interval", "test", "flag") else np.nan
+    frame = frame[HEALTH_COLUMNS].reset_index(drop=True)
+    frame[["interval", "test", "flag"]] = frame[["interval", "test", "flag"]].fillna("")
+    frame["n"] = frame["n"].fillna(0).astype(int)
+    return frame
 
 
 def _with_data(windows: list[_Window], study: Study) -> list[_Window]:
@@ -1656,12 +1695,48 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
             "quarter says the ICP definition needs refinement."
         )
     middle = [description]
+    out_of_sample, out_of_sample_worse = _previous_icp_sentences(result, window)
+    middle += out_of_sample
     if same:
         middle.append(f"No clear difference between ICP and other accounts on {_and(same)}.")
     middle += watch
     if thin:
         thin = [f"Too little data in {q} to compare {_and(thin)}: not enough evidence either way."]
-    return [*head, *middle, *thin, *tail], [*worse, *watch, *thin]
+    return [*head, *middle, *thin, *tail], [*worse, *out_of_sample_worse, *watch, *thin]
+
+
+def _previous_icp_sentences(result: HealthResult, window: _Window) -> tuple[list, list]:
+    """The previous run's ICP on this quarter: one sentence, and flags where it did worse."""
+    data = result.tables.get("previous_icp")
+    if data is None or data.empty:
+        return [], []
+    name = result.params.get("previous_run") or "the previous run"
+    versus = data[(data["group"] == VERSUS) & (data["quarter"] == window.label)]
+    groups = data[data["quarter"] == window.label].set_index(["metric", "group"])
+    better, worse_words, flags = [], [], []
+    for _, row in versus.iterrows():
+        metric = _METRIC[row["metric"]]
+        if row["flag"] == "better":
+            better.append(f"{metric.label} ({_effect_text(metric, row['value'])})")
+        elif row["flag"] == "worse":
+            icp_value = groups.loc[(metric.name, ICP), "value"]
+            rest_value = groups.loc[(metric.name, NON_ICP), "value"]
+            contrast = _contrast(metric, icp_value, rest_value, row["value"])
+            worse_words.append(f"{metric.label} ({_effect_text(metric, row['value'])})")
+            flags.append(
+                f"Out of sample, by the ICP of {name}: {contrast} in "
+                f"{window.name} ({_fmt_q(row['q_value'])}): {SEEDS_SAY}."
+            )
+    sentence = (
+        f"Out of sample: the ICP of {name}, drawn before {window.name}, "
+        + (
+            f"did significantly better on {_and(better)} in it"
+            if better
+            else "did significantly better on no measure in it"
+        )
+        + (f" and worse on {_and(worse_words)}." if worse_words else "; on no measure worse.")
+    )
+    return [sentence], flags
 
 
 def _and(items: Sequence[str]) -> str:
@@ -1793,10 +1868,16 @@ def _caveats(result, study, window, drawn, cycle_quarters, icp) -> list[str]:
             "numbers will move."
         )
     if icp is not None and icp.source in ("this run", "drawn here") and drawn:
+        previous = result.tables.get("previous_icp")
+        check = (
+            "the previous run's ICP measured on this quarter is the out-of-sample test"
+            if previous is not None and len(previous)
+            else "the blueprint's holdout check and next quarter's review are the out-of-sample "
+            "tests"
+        )
         caveats.append(
             "The ICP was drawn from data that includes these quarters, so ICP accounts look "
-            "better here than they will on new data; the blueprint's holdout check and next "
-            "quarter's review are the out-of-sample tests."
+            f"better here than they will on new data; {check}."
         )
     if not study.has("subscriptions"):
         caveats.append(

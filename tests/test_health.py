@@ -488,3 +488,43 @@ def test_later_rows_in_the_demo_exports_change_nothing_as_of_the_quarter(tmp_pat
     pd.testing.assert_frame_equal(a.summary, b.summary)
     pd.testing.assert_frame_equal(a.tables["drift"], b.tables["drift"])
     assert a.findings == b.findings
+
+
+def test_the_previous_runs_icp_is_checked_on_this_quarter(tmp_path):
+    """Out of sample: last quarter's ICP said Retail; on 2026Q2 Retail wins 20% against 60%."""
+    previous = tmp_path / "2026Q1"
+    (previous / "artifacts").mkdir(parents=True)
+    retail = icp_document(
+        as_of="2026-03-31",
+        include=[rule("include", "industry = Retail", condition("industry", "equals", "Retail"))],
+        scorecard=[categorical("industry", {"SaaS": 0, "Retail": 100}, 50)],
+    )
+    (previous / "artifacts" / "icp.json").write_text(json.dumps(retail))
+    (previous / "artifacts" / "manifest.json").write_text(
+        json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
+    )
+    study = make_study(known_tables(), categorical=["industry"], numeric=["employees"])
+    result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1, previous_run=previous)
+    table = result.comparison_table(previous_icp=True).set_index("measure")
+    assert table.loc["win rate", "ICP"].startswith("20% (")
+    assert table.loc["win rate", "verdict"] == "ICP worse (significant)"
+    out_of_sample = [f for f in result.flags if f.startswith("Out of sample")]
+    assert out_of_sample[0].startswith(
+        "Out of sample, by the ICP of 2026Q1: ICP accounts won 20% of their new-business deals "
+        "against 60% for the rest (0.33x) in 2026Q2"
+    )
+    assert any(
+        f.startswith("Out of sample: the ICP of 2026Q1, drawn before 2026Q2")
+        for f in result.findings
+    )
+    document = result.to_json()
+    assert document["previous_run"] == "2026Q1"
+    win = next(r for r in document["previous_icp_this_quarter"] if r["metric"] == "win_rate")
+    assert win["value"] == pytest.approx(1 / 3) and win["flag"] == "worse"
+    # The change log compares the two definitions.
+    assert result.changelog.status == "compared"
+    assert {
+        (c["change"], c["before"], c["after"])
+        for c in result.changelog.changes
+        if c["section"] == "rules"
+    } == {("changed", "industry = Retail", "industry = SaaS"), ("added", "", "exclude")}

@@ -173,7 +173,17 @@ def test_health_artifacts_and_the_report_on_the_demo(two_quarters):
     assert (current["band"] == "stable").all()  # nothing drifts in the demo
     health = json.loads((artifacts / "health.json").read_text())
     assert health["icp_source"] == "this run" and health["flags"] == []
+    # Out of sample: the 2026Q2 run's ICP, measured on 2026Q3, held up as well.
+    assert health["previous_run"] == "demo-2026Q2"
+    out_of_sample = {r["metric"]: r["flag"] for r in health["previous_icp_this_quarter"]}
+    assert len(out_of_sample) == 7 and out_of_sample["win_rate"] == "better"
+    first = json.loads((_artifacts(two_quarters["2026Q2"]) / "health.json").read_text())
+    assert first["previous_run"] is None and first["previous_icp_this_quarter"] == []
     text = report_text(two_quarters["2026Q3"], NAME)
+    assert (
+        "Out of sample: the ICP of demo-2026Q2, drawn before 2026Q3, did significantly better"
+        in text
+    )
     assert "In 2026Q3 ICP accounts did significantly better than the rest on win rate" in text
     assert "Monitoring the ICP drawn by this run's blueprint report (as of 2026-09-30)." in text
     for heading in (
