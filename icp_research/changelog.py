@@ -80,9 +80,6 @@ def _rule_evidence(rule: Mapping, outcome: str | None) -> str:
     return "; ".join(parts)
 
 
-_KIND_WORDS = {"include": "include", "exclude": "exclude", "uncertain": "uncertain"}
-
-
 @dataclass
 class Changelog:
     """What changed in the ICP between two runs (see :func:`compare_icp`).
@@ -559,7 +556,7 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                     "before": match.get("text", ""),
                     "after": rule.get("text", ""),
                     "evidence": _rule_evidence(rule, outcome),
-                    "sentence": f"{_KIND_WORDS[kind].capitalize()} rule {match.get('text', '')} "
+                    "sentence": f"{kind.capitalize()} rule {match.get('text', '')} "
                     f"became {rule.get('text', '')}.",
                 }
             )
@@ -572,7 +569,7 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                     "before": "",
                     "after": kind,
                     "evidence": _rule_evidence(rule, outcome),
-                    "sentence": f"New {_KIND_WORDS[kind]} rule: {rule.get('text', '')}.",
+                    "sentence": f"New {kind} rule: {rule.get('text', '')}.",
                 }
             )
         for rule in removed:
@@ -591,7 +588,7 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                     "before": kind,
                     "after": "",
                     "evidence": evidence,
-                    "sentence": f"{_KIND_WORDS[kind].capitalize()} rule {text} was removed.",
+                    "sentence": f"{kind.capitalize()} rule {text} was removed.",
                 }
             )
     return changes

@@ -39,10 +39,16 @@ company drifting off target; and what changed in the ICP since the last review, 
    *moderate shift*, above 0.25 *significant shift*. PSI grows with small samples by chance
    alone, so each comes with a chi-square test of the same table (BH over the attributes).
 
-3. **Change log.** :func:`icp_research.changelog.compare_icp` compares this run's ``icp.json`` with the previous run's:
-   statement, characteristics and rules added, removed, changed or moved between include,
-   exclude and uncertain (by their conditions), fit-score points moved per level, tier
-   cut-offs moved, and the validation numbers before and after, each change with its evidence.
+   The ICP monitored this way was drawn from data that includes these quarters, which
+   flatters it. The ICP of the previous run was drawn before the quarter happened: the same
+   comparison by *its* rules on the quarter is the out-of-sample check (``tables
+   ['previous_icp']``).
+
+3. **Change log.** :func:`icp_research.changelog.compare_icp` compares this run's
+   ``icp.json`` with the previous run's: statement, characteristics and rules added, removed,
+   changed or moved between include, exclude and uncertain (by their conditions), fit-score
+   points moved per level, tier cut-offs moved, and the validation numbers before and after,
+   each change with its evidence.
 
 Artifacts (:func:`save_artifacts`)
 ----------------------------------
@@ -54,7 +60,11 @@ Artifacts (:func:`save_artifacts`)
     ``value`` with ``interval`` (readable, '41–52%') and ``ci_low`` / ``ci_high``; ``n`` and
     ``n_of`` (what is counted); ``unit`` (``share`` as a fraction, ``money``, ``days``,
     ``nps`` points, ``ratio``, ``difference`` in the groups' unit); ``test``, ``p_value``,
-    ``q_value`` and ``flag`` on the comparison and the two group rows it compares.
+    ``q_value`` and ``flag`` (``better``, ``worse``, ``worse_not_significant``,
+    ``no_difference``, ``too_thin``) on the comparison and the two group rows it compares.
+    The drift shares have ``group`` ``icp`` or a tier name (the share of the quarter's new
+    customers or new-business deals in it); the ``icp`` row is tested against the previous
+    quarter (``flag``: ``fell``, ``rose``, ``no_change``, ``too_thin``).
 ``icp_drift.csv`` (:data:`DRIFT_COLUMNS`)
     ``attribute`` (or ``fit_score``), ``population`` (``new customers`` / ``new pipeline``),
     ``quarter``, ``previous_quarter``, ``psi``, ``band``, ``n``, ``n_previous``, ``p_value``,
@@ -64,7 +74,9 @@ Artifacts (:func:`save_artifacts`)
     below this one, so the latest run's file is the whole dated history.
 ``health.json``
     ``headline`` (display strings for the run dashboard), ``flags`` and ``findings`` (sentences),
-    the quarter, the monitored ICP's source.
+    ``caveats``, the ``quarter`` and ``quarters`` shown, ``icp_source`` and
+    ``icp_description`` (which ICP is monitored), ``previous_run`` and
+    ``previous_icp_this_quarter`` (the comparison rows of the out-of-sample check).
 """
 
 from __future__ import annotations
@@ -1728,13 +1740,10 @@ def _previous_icp_sentences(result: HealthResult, window: _Window) -> tuple[list
                 f"{window.name} ({_fmt_q(row['q_value'])}): {SEEDS_SAY}."
             )
     sentence = (
-        f"Out of sample: the ICP of {name}, drawn before {window.name}, "
-        + (
-            f"did significantly better on {_and(better)} in it"
-            if better
-            else "did significantly better on no measure in it"
-        )
-        + (f" and worse on {_and(worse_words)}." if worse_words else "; on no measure worse.")
+        f"Out of sample: the ICP of {name}, drawn before {window.name}, did significantly "
+        + (f"better on {_and(better)}" if better else "better on no measure")
+        + f" in {window.name}"
+        + (f", and worse on {_and(worse_words)}." if worse_words else ", and worse on none.")
     )
     return [sentence], flags
 
