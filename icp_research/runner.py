@@ -449,7 +449,9 @@ def run_suite(
         progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
         for line in dataset.report.lines("warning"):
             progress.detail(f"warning: {line}")
-        previous = find_previous_run(out_dir.parent, as_of, exclude=out_dir)
+        previous = find_previous_run(
+            out_dir.parent, as_of, exclude=out_dir, project=cfg.project_name, demo=demo
+        )
         artifacts = staging / "artifacts"
         from .study import Study
 
@@ -759,6 +761,9 @@ def _headline(artifacts: Path) -> tuple[dict, str | None]:
         data = json.loads(icp.read_text(encoding="utf-8"))
         statement = data.get("statement")
         headline.update(data.get("headline", {}))
+    health = artifacts / "health.json"
+    if health.exists():
+        headline.update(json.loads(health.read_text(encoding="utf-8")).get("headline", {}))
     return headline, statement
 
 
@@ -816,13 +821,28 @@ def list_runs(reports_dir: Path) -> list[dict]:
     return manifests
 
 
-def find_previous_run(reports_dir: Path, as_of: dt.date, exclude: Path) -> Path | None:
-    """The latest earlier run (by as-of date) of the same reports folder, if any."""
+def find_previous_run(
+    reports_dir: Path,
+    as_of: dt.date,
+    exclude: Path,
+    *,
+    project: str | None = None,
+    demo: bool | None = None,
+) -> Path | None:
+    """The latest earlier run (by as-of date) of the same reports folder, if any.
+
+    When ``project`` (or ``demo``) is given, only runs of that project (demo or not) count, so
+    a demo run never becomes the previous run of a company's own quarterly run.
+    """
     if not Path(reports_dir).exists():
         return None
     for manifest in list_runs(reports_dir):
         run_dir = Path(reports_dir) / manifest["_dir"]
         if run_dir.resolve() == Path(exclude).resolve():
+            continue
+        if project is not None and manifest.get("project") != project:
+            continue
+        if demo is not None and bool(manifest.get("demo")) != demo:
             continue
         if manifest.get("as_of") and manifest["as_of"] < as_of.isoformat():
             return run_dir
