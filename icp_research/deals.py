@@ -792,8 +792,12 @@ def _adjusted_check(frame: pd.DataFrame, selected: list[str], candidate: str, ba
     x = frame[columns].to_numpy(dtype=float)
     events = frame["events"].to_numpy(dtype=float)
     trials = frame["trials"].to_numpy(dtype=float)
-    patterns, inverse = np.unique(x, axis=0, return_inverse=True)
+    # 0/1 columns: each row's pattern is a binary number (np.unique on rows is slow).
+    codes, inverse = np.unique(
+        x.astype(np.int64) @ (1 << np.arange(x.shape[1])), return_inverse=True
+    )
     inverse = inverse.ravel()
+    patterns = ((codes[:, None] >> np.arange(x.shape[1])) & 1).astype(float)
     exog = sm.add_constant(patterns, has_constant="add")
     if exog.shape[0] < exog.shape[1] or np.linalg.matrix_rank(exog) < exog.shape[1]:
         return 1.0, False
