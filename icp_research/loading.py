@@ -212,7 +212,10 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
 
     if tc.format == "parquet":
         try:
-            frame = pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            # Date columns as datetime64 rather than one Python date object per cell.
+            frame = pq.read_table(path).to_pandas(date_as_object=False)
         except Exception as exc:  # pyarrow raises several types for non-Parquet input
             out.error(
                 f"cannot be read as Parquet ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
@@ -449,11 +452,9 @@ def parse_dates(
         return values.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=series.index)
     missing = set(MISSING_TOKENS_NUMERIC) | set(extra_missing)
     if pd.api.types.is_object_dtype(series) and not (_only_text(series) and len(series)):
-        # Excel gives datetime objects mixed with text.
-        is_dt = series.map(
-            lambda v: isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "year")
-        )
-        if is_dt.all():
+        # Excel (and Parquet date columns) give date or datetime objects, maybe mixed with text.
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        if kind in ("date", "datetime", "datetime64"):
             return parse_dates(pd.to_datetime(series), None)
     text = _as_text(series, missing)
     values = _per_distinct(text, lambda t: _text_to_dates(t, date_format))
