@@ -67,7 +67,18 @@ def cut_points(
 
 
 def _fmt_edge(x: float) -> str:
-    if float(x).is_integer():
+    """A cut point as a reader writes it: 60, 1,000, 75,000, 150k, 40M; years stay 2015."""
+    x = float(x)
+    size = abs(x)
+    if x.is_integer() and 1800 <= size <= 2100:
+        return str(int(x))  # a year (a round count this size reads as well without a comma)
+    if size >= 1e9:
+        return f"{x / 1e9:g}B"
+    if size >= 1e6:
+        return f"{x / 1e6:g}M"
+    if size >= 1e5:
+        return f"{x / 1e3:g}k"
+    if x.is_integer():
         return f"{int(x):,}"
     return f"{x:,.3g}"
 

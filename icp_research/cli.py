@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         metavar="DIR",
-        help="run folder (default: reports/<quarter>, reports/demo for --demo)",
+        help="run folder (default: reports/<quarter>; reports/demo for --demo, "
+        "reports/demo-<quarter> with --quarter)",
     )
     run.add_argument(
         "--jobs", type=int, metavar="N", help="notebooks run in parallel (default: CPU count)"

@@ -98,7 +98,19 @@ TABLE_KEYS = {
     "drop",
     "columns",
     "values",
+    "engine",
 }
+ENGINES = ("pandas", "duckdb")
+# Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
+PANDAS_ONLY_KEYS = (
+    "date_format",
+    "sheet",
+    "delimiter",
+    "encoding",
+    "decimal",
+    "missing_values",
+    "values",
+)
 
 
 @dataclass
@@ -118,6 +130,8 @@ class TableConfig:
     missing_values: tuple[str, ...] = ()
     keep_unmapped: bool = True
     drop: tuple[str, ...] = ()
+    # "pandas": loaded into memory; "duckdb": left in Parquet and aggregated by SQL (usage only).
+    engine: str = "pandas"
 
     @property
     def display_path(self) -> str:
@@ -531,6 +545,24 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
         path = base / path
     suffixes = [s.lower() for s in path.suffixes]
     fmt = spec.get("format")
+    engine = spec.get("engine", "pandas")
+    if engine not in ENGINES:
+        problems.append(f'{where}: engine = {engine!r}; use "pandas" (default) or "duckdb"')
+    elif engine == "duckdb":
+        if name != "usage":
+            problems.append(
+                f'{where}: engine = "duckdb" is only for [tables.usage] (the table that '
+                "outgrows memory); remove it here"
+            )
+        if fmt not in (None, "parquet"):
+            problems.append(f'{where}: engine = "duckdb" reads Parquet; remove format = {fmt!r}')
+        fmt = "parquet"
+        for key in PANDAS_ONLY_KEYS:
+            if key in spec:
+                problems.append(
+                    f'{where}: {key} is not used with engine = "duckdb" (it reads typed '
+                    "Parquet columns as they are); remove it"
+                )
     if fmt is None:
         fmt = FORMATS.get(suffixes[-1] if suffixes else "")
         if fmt is None:
@@ -604,4 +636,5 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
         missing_values=missing,
         keep_unmapped=bool(spec.get("keep_unmapped", True)),
         drop=drop,
+        engine=engine if engine in ENGINES else "pandas",
     )

@@ -784,20 +784,47 @@ def _adjusted_check(frame: pd.DataFrame, selected: list[str], candidate: str, ba
 
     The model is a binomial GLM on per-account counts with robust (HC0) standard errors: with
     one row per account this is the logistic GEE of the deals with an independence working
-    correlation, clustered by account, at a fraction of the cost.
+    correlation, clustered by account. The regressors are 0/1 rule indicators, so accounts
+    collapse into a handful of covariate patterns: the fit runs on the patterns' totals and the
+    robust "meat" is summed per pattern from each account's residual, which gives the
+    account-level model's numbers exactly, at a fraction of the cost on large data.
     """
     import statsmodels.api as sm
+    from scipy import stats as sps
 
     columns = [*selected, candidate]
-    exog = sm.add_constant(frame[columns].to_numpy(dtype=float), has_constant="add")
-    if np.linalg.matrix_rank(exog) < exog.shape[1]:
+    x = frame[columns].to_numpy(dtype=float)
+    events = frame["events"].to_numpy(dtype=float)
+    trials = frame["trials"].to_numpy(dtype=float)
+    # 0/1 columns: each row's pattern is a binary number (np.unique on rows is slow).
+    codes, inverse = np.unique(
+        x.astype(np.int64) @ (1 << np.arange(x.shape[1])), return_inverse=True
+    )
+    inverse = inverse.ravel()
+    patterns = ((codes[:, None] >> np.arange(x.shape[1])) & 1).astype(float)
+    exog = sm.add_constant(patterns, has_constant="add")
+    if exog.shape[0] < exog.shape[1] or np.linalg.matrix_rank(exog) < exog.shape[1]:
         return 1.0, False
-    endog = np.column_stack([frame["events"], frame["trials"] - frame["events"]])
+    size = patterns.shape[0]
+    sum_y = np.bincount(inverse, weights=events, minlength=size)
+    sum_n = np.bincount(inverse, weights=trials, minlength=size)
+    sum_yy = np.bincount(inverse, weights=events * events, minlength=size)
+    sum_yn = np.bincount(inverse, weights=events * trials, minlength=size)
+    sum_nn = np.bincount(inverse, weights=trials * trials, minlength=size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = sm.GLM(endog, exog, family=sm.families.Binomial()).fit(cov_type="HC0")
-        coef, p = float(fit.params[-1]), float(fit.pvalues[-1])
+            fit = sm.GLM(
+                np.column_stack([sum_y, sum_n - sum_y]), exog, family=sm.families.Binomial()
+            ).fit()
+        mu = np.asarray(fit.fittedvalues, dtype=float)
+        bread = np.linalg.inv((exog * (sum_n * mu * (1 - mu))[:, None]).T @ exog)
+        squared_residuals = sum_yy - 2 * mu * sum_yn + mu**2 * sum_nn
+        meat = (exog * squared_residuals[:, None]).T @ exog
+        cov = bread @ meat @ bread
+        coef = float(fit.params[-1])
+        se = float(np.sqrt(cov[-1, -1]))
+        p = float(2 * sps.norm.sf(abs(coef / se)))
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
         return np.nan, None
     if not np.isfinite(coef) or not np.isfinite(p):

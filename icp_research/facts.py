@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ANALYSIS_DEFAULTS, SEGMENT_DEFAULTS
+from .loading import _per_distinct
 
 DAYS_PER_YEAR = 365.25
 NO_DECISION = r"no[\s_-]*decision|no[\s_-]*decision[\s_-]*made|went dark|stalled"
@@ -98,31 +99,32 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
     as_of = pd.Timestamp(as_of).normalize()
     view: dict[str, pd.DataFrame] = {}
     for name, frame in tables.items():
-        frame = frame.copy()
         if name == "accounts" and "created_at" in frame:
-            frame = frame[~(frame["created_at"] > as_of)]
+            frame = _rows(frame, ~(frame["created_at"] > as_of))
         elif name == "opportunities":
-            closed_later = frame["closed_at"] > as_of if "closed_at" in frame else False
             created = frame["created_at"]
             # Undated deals: a closed one is placed by its close date; an open one cannot be placed.
             known = (created <= as_of) | (created.isna() & (frame.get("closed_at") <= as_of))
-            frame = frame[known].copy()
+            frame = _rows(frame, known)
             closed_later = frame["closed_at"] > as_of
             frame.loc[closed_later, "stage"] = "open"
             frame.loc[closed_later, "closed_at"] = pd.NaT
             if "loss_reason" in frame:
                 frame.loc[frame["stage"] != "lost", "loss_reason"] = pd.NA
         elif name == "subscriptions":
-            frame = frame[frame["start_date"] <= as_of].copy()
+            frame = _rows(frame, frame["start_date"] <= as_of)
             if "end_date" in frame:
                 frame.loc[frame["end_date"] > as_of, "end_date"] = pd.NaT
         elif name == "churn_events":
-            frame = frame[frame["churned_at"] <= as_of]
+            frame = _rows(frame, frame["churned_at"] <= as_of)
         elif name in ("usage", "nps"):
-            frame = frame[frame["date"] <= as_of]
+            frame = _rows(frame, frame["date"] <= as_of)
         elif name in ("feedback", "survey") and "date" in frame:
-            frame = frame[~(frame["date"] > as_of)]
-        view[name] = frame.reset_index(drop=True)
+            frame = _rows(frame, ~(frame["date"] > as_of))
+        else:
+            frame = frame.copy()
+            frame.index = pd.RangeIndex(len(frame))
+        view[name] = frame
     if "deal_roles" in view and "opportunities" in view:
         roles = view["deal_roles"]
         view["deal_roles"] = roles[
@@ -131,28 +133,85 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
     return view
 
 
-def _arr_at(subs: pd.DataFrame, when: pd.Series) -> pd.Series:
-    """ARR per account active at a per-account date ``when`` (index account_id)."""
+def _rows(frame: pd.DataFrame, keep) -> pd.DataFrame:
+    """The rows where ``keep`` is true, as a new frame (one copy) with a fresh RangeIndex."""
+    frame = frame.take(np.flatnonzero(np.asarray(keep, dtype=bool)))
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+class _Accounts:
+    """Account positions, so that per-account aggregates of large tables group by integer codes:
+    the text ids of a table are hashed once instead of once per aggregate."""
+
+    def __init__(self, ids: pd.Index):
+        self.ids = ids
+        self.keys = ids if ids.is_unique else ids.drop_duplicates()
+        self._positions = None if ids.is_unique else self.keys.get_indexer(ids)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def codes(self, account_id: pd.Series) -> np.ndarray:
+        """Position of each row's account (-1: missing or unknown account)."""
+        codes = self.keys.get_indexer(account_id)
+        codes[account_id.isna().to_numpy()] = -1
+        return codes
+
+    def per_account(self, by_code: pd.Series, fill_value=None) -> pd.Series:
+        """A result grouped by code, indexed by account id (what ``reindex(ids)`` gives)."""
+        if fill_value is None:
+            values = by_code.reindex(pd.RangeIndex(len(self.keys)))
+        else:
+            values = by_code.reindex(pd.RangeIndex(len(self.keys)), fill_value=fill_value)
+        if self._positions is not None:
+            values = values.iloc[self._positions]
+        values.index = self.ids
+        return values
+
+    def count(self, codes: np.ndarray) -> pd.Series:
+        """Rows per account (int64)."""
+        counts = np.bincount(codes[codes >= 0], minlength=len(self.keys)).astype(np.int64)
+        return self.per_account(pd.Series(counts))
+
+    def value_at(self, values: pd.Series) -> np.ndarray:
+        """``values`` (indexed by account id, one per account) as an array by code."""
+        if self._positions is None:
+            return values.to_numpy()
+        first = np.unique(self._positions, return_index=True)[1]
+        return values.to_numpy()[first]
+
+
+def _arr_at(subs: pd.DataFrame, when: pd.Series, accounts: _Accounts, codes) -> pd.Series:
+    """ARR per account active at a per-account date ``when`` (index account_id); ``codes`` are
+    the subscriptions' account positions."""
     if subs.empty:
         return pd.Series(0.0, index=when.index)
-    joined = subs.join(when.rename("_when"), on="account_id", how="inner")
-    active = (joined["start_date"] <= joined["_when"]) & (
-        joined["end_date"].isna() | (joined["end_date"] > joined["_when"])
-    )
-    return joined.loc[active].groupby("account_id")["arr"].sum().reindex(when.index, fill_value=0.0)
+    known = codes >= 0
+    at = accounts.value_at(when)[np.where(known, codes, 0)]
+    end = subs["end_date"].to_numpy()
+    active = known & (subs["start_date"].to_numpy() <= at) & (np.isnat(end) | (end > at))
+    arr = subs["arr"].to_numpy()[active]
+    return accounts.per_account(pd.Series(arr).groupby(codes[active]).sum(), 0.0)
 
 
-def _arr_peak(subs: pd.DataFrame) -> pd.Series:
-    starts = subs[["account_id", "start_date", "arr"]].rename(columns={"start_date": "date"})
-    ends = subs.loc[subs["end_date"].notna(), ["account_id", "end_date", "arr"]].rename(
-        columns={"end_date": "date"}
+def _arr_peak(subs: pd.DataFrame, codes: np.ndarray) -> pd.Series:
+    """Highest ARR each account ever had, by account position."""
+    has_end = subs["end_date"].notna().to_numpy()
+    arr = subs["arr"].to_numpy()
+    events = pd.DataFrame(
+        {
+            "account": np.concatenate([codes, codes[has_end]]),
+            "date": np.concatenate(
+                [subs["start_date"].to_numpy(), subs["end_date"].to_numpy()[has_end]]
+            ),
+            "arr": np.concatenate([arr, -arr[has_end]]),
+        }
     )
-    ends = ends.assign(arr=-ends["arr"])
-    events = pd.concat([starts, ends], ignore_index=True)
     # Ends before starts on the same day, so that a renewal is not counted twice.
-    events = events.sort_values(["account_id", "date", "arr"], kind="mergesort")
-    events["level"] = events.groupby("account_id")["arr"].cumsum()
-    return events.groupby("account_id")["level"].max()
+    events = events.sort_values(["account", "date", "arr"], kind="mergesort")
+    level = events.groupby("account")["arr"].cumsum()
+    return level.groupby(events["account"]).max()
 
 
 def account_facts(
@@ -162,6 +221,7 @@ def account_facts(
     analysis: dict | None = None,
     segments: dict | None = None,
     already_as_of: bool = False,
+    usage_source=None,
 ) -> pd.DataFrame:
     """One row per account with the facts of :data:`FACT_COLUMNS`, as of ``as_of``.
 
@@ -171,7 +231,9 @@ def account_facts(
     :func:`usage_signals`) and survey answers (``survey_<question>``, see
     :func:`survey_attributes`) are joined when those tables exist. ``facts.attrs`` records
     ``as_of`` and the ``revenue_basis`` ("subscriptions" or "bookings" when there is no
-    subscriptions table).
+    subscriptions table). ``usage_source`` (a :class:`~icp_research.warehouse.UsageSource`,
+    see ``Dataset.usage_source``) gives the ``usage_<metric>`` columns from usage rows left in
+    Parquet, aggregated by DuckDB, exactly as a loaded usage table would.
     """
     analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
     segments = {**SEGMENT_DEFAULTS, **(segments or {})}
@@ -182,12 +244,15 @@ def account_facts(
     facts = accounts.set_index("account_id", drop=False).copy()
     facts.index.name = None
     ids = facts.index
+    positions = _Accounts(ids)
 
     deals = view.get("opportunities")
     has_deals = deals is not None
     if has_deals:
-        deals = deals[deals["account_id"].isin(ids)]
-        stats = _deal_stats(deals, ids)
+        deal_codes = positions.codes(deals["account_id"])
+        deals = _rows(deals, deal_codes >= 0)
+        deal_codes = deal_codes[deal_codes >= 0]
+        stats = _deal_stats(deals, deal_codes, positions)
         facts = facts.join(stats)
     else:
         for col in ("first_won_at",):
@@ -196,62 +261,67 @@ def account_facts(
     subs = view.get("subscriptions")
     revenue_basis = "subscriptions" if subs is not None else ("bookings" if has_deals else "none")
     if subs is not None:
-        subs = subs[subs["account_id"].isin(ids)].copy()
+        sub_codes = positions.codes(subs["account_id"])
+        subs = _rows(subs, sub_codes >= 0)
+        sub_codes = sub_codes[sub_codes >= 0]
         if "end_date" not in subs:
             subs["end_date"] = pd.NaT
-        first_start = subs.groupby("account_id")["start_date"].min().reindex(ids)
+        first_start = positions.per_account(subs["start_date"].groupby(sub_codes).min())
         facts["customer_since"] = pd.concat([first_start, facts["first_won_at"]], axis=1).min(
             axis=1
         )
         facts["is_customer"] = first_start.notna() | facts["first_won_at"].notna()
         now = pd.Series(as_of, index=ids)
-        facts["arr_current"] = _arr_at(subs, now)
-        facts["arr_initial"] = _arr_at(subs, first_start.fillna(as_of)).where(
+        facts["arr_current"] = _arr_at(subs, now, positions, sub_codes)
+        facts["arr_initial"] = _arr_at(subs, first_start.fillna(as_of), positions, sub_codes).where(
             first_start.notna(), 0.0
         )
         year_ago = pd.Series(as_of - pd.Timedelta(days=365), index=ids)
-        facts["arr_12m_ago"] = _arr_at(subs, year_ago)
-        facts["arr_peak"] = _arr_peak(subs).reindex(ids).fillna(0.0) if len(subs) else 0.0
+        facts["arr_12m_ago"] = _arr_at(subs, year_ago, positions, sub_codes)
+        facts["arr_peak"] = (
+            positions.per_account(_arr_peak(subs, sub_codes)).fillna(0.0) if len(subs) else 0.0
+        )
         end = subs["end_date"].fillna(as_of).clip(upper=as_of)
         years = ((end - subs["start_date"]).dt.days.clip(lower=0)) / DAYS_PER_YEAR
-        facts["realised_revenue"] = (
-            (subs["arr"] * years).groupby(subs["account_id"]).sum().reindex(ids, fill_value=0.0)
+        facts["realised_revenue"] = positions.per_account(
+            (subs["arr"] * years).groupby(sub_codes).sum(), 0.0
         )
-        last_end = subs.groupby("account_id")["end_date"].max().reindex(ids)
+        last_end = positions.per_account(subs["end_date"].groupby(sub_codes).max())
         subscribed = first_start.notna()
         facts["churned"] = subscribed & (facts["arr_current"] <= 0)
         facts["churned_at"] = last_end.where(facts["churned"])
     elif has_deals:
         facts["customer_since"] = facts["first_won_at"]
         facts["is_customer"] = facts["first_won_at"].notna()
-        won = deals[deals["stage"] == "won"]
-        recent = won[won["closed_at"] > as_of - pd.Timedelta(days=365)]
-        facts["arr_current"] = (
-            recent.groupby("account_id")["amount"].sum().reindex(ids, fill_value=0.0)
-            if "amount" in won
-            else np.nan
-        )
-        first_amount = (
-            won.sort_values("closed_at").groupby("account_id")["amount"].first()
-            if "amount" in won
-            else None
-        )
-        facts["arr_initial"] = first_amount.reindex(ids) if first_amount is not None else np.nan
-        year_ago = won[
-            (won["closed_at"] <= as_of - pd.Timedelta(days=365))
-            & (won["closed_at"] > as_of - pd.Timedelta(days=730))
-        ]
-        facts["arr_12m_ago"] = (
-            year_ago.groupby("account_id")["amount"].sum().reindex(ids, fill_value=0.0)
-            if "amount" in won
-            else np.nan
-        )
+        if "amount" in deals:
+            is_won = (deals["stage"] == "won").fillna(False).to_numpy(dtype=bool)
+            won = pd.DataFrame(
+                {
+                    "account": deal_codes[is_won],
+                    "closed_at": deals["closed_at"].to_numpy()[is_won],
+                    "amount": deals["amount"].to_numpy()[is_won],
+                }
+            )
+            recent = won[won["closed_at"] > as_of - pd.Timedelta(days=365)]
+            facts["arr_current"] = positions.per_account(
+                recent.groupby("account")["amount"].sum(), 0.0
+            )
+            first_amount = won.sort_values("closed_at").groupby("account")["amount"].first()
+            facts["arr_initial"] = positions.per_account(first_amount)
+            year_ago = won[
+                (won["closed_at"] <= as_of - pd.Timedelta(days=365))
+                & (won["closed_at"] > as_of - pd.Timedelta(days=730))
+            ]
+            facts["arr_12m_ago"] = positions.per_account(
+                year_ago.groupby("account")["amount"].sum(), 0.0
+            )
+            realised = positions.per_account(won.groupby("account")["amount"].sum(), 0.0)
+        else:
+            for col in ("arr_current", "arr_initial", "arr_12m_ago"):
+                facts[col] = np.nan
+            realised = np.nan
         facts["arr_peak"] = np.nan
-        facts["realised_revenue"] = (
-            won.groupby("account_id")["amount"].sum().reindex(ids, fill_value=0.0)
-            if "amount" in won
-            else np.nan
-        )
+        facts["realised_revenue"] = realised
         facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
         facts["churned_at"] = pd.NaT
     else:
@@ -325,12 +395,16 @@ def account_facts(
 
     if "referral_source" in facts:
         values = {v.lower() for v in analysis["referral_values"]}
-        source = facts["referral_source"].astype("string").str.lower().str.strip()
-        facts["referred"] = (
-            (source.isin(values) | source.str.contains("referr", na=False))
-            .where(source.notna())
-            .astype("boolean")
-        )
+
+        def referred(text: pd.Series) -> pd.Series:
+            source = text.str.lower().str.strip()
+            return (
+                (source.isin(values) | source.str.contains("referr", na=False))
+                .where(source.notna())
+                .astype("boolean")
+            )
+
+        facts["referred"] = _per_distinct(facts["referral_source"].astype("string"), referred)
 
     if "employees" in facts:
         facts["size_segment"] = size_segments(facts["employees"], segments)
@@ -338,6 +412,8 @@ def account_facts(
     usage = view.get("usage")
     if usage is not None and len(usage):
         facts = facts.join(usage_signals(usage, as_of, ids))
+    elif usage_source is not None:
+        facts = facts.join(usage_source.signals(as_of, ids))
 
     survey = view.get("survey")
     if survey is not None and len(survey):
@@ -363,39 +439,63 @@ def new_business(deals: pd.DataFrame) -> pd.DataFrame:
     return deals[deals["type"].isna() | (deals["type"] == "new")]
 
 
-def _deal_stats(deals: pd.DataFrame, ids) -> pd.DataFrame:
-    all_deals = deals
-    deals = new_business(deals)
+def _new_business_rows(deals: pd.DataFrame) -> np.ndarray | None:
+    """Which deals :func:`new_business` keeps (None: all of them)."""
+    if "type" not in deals or not (deals["type"] == "new").any():
+        return None
+    return (deals["type"].isna() | (deals["type"] == "new")).to_numpy(dtype=bool)
+
+
+def _deal_stats(
+    all_deals: pd.DataFrame, all_codes: np.ndarray, accounts: _Accounts
+) -> pd.DataFrame:
+    """Deal counts, win rate, sizes and cycles of new business per account; ``all_codes`` are
+    the deals' account positions."""
+    new = _new_business_rows(all_deals)
+    if new is None:
+        deals, codes = all_deals, all_codes
+    else:
+        deals, codes = _rows(all_deals, new), all_codes[new]
     stage = deals["stage"]
-    won = deals[stage == "won"]
-    lost = deals[stage == "lost"]
-    by = "account_id"
-    stats = pd.DataFrame(index=ids)
-    stats["deals_won"] = won.groupby(by).size().reindex(ids, fill_value=0)
-    stats["deals_lost"] = lost.groupby(by).size().reindex(ids, fill_value=0)
-    stats["deals_open"] = deals[stage == "open"].groupby(by).size().reindex(ids, fill_value=0)
+    is_won = (stage == "won").fillna(False).to_numpy(dtype=bool)
+    is_lost = (stage == "lost").fillna(False).to_numpy(dtype=bool)
+    is_open = (stage == "open").fillna(False).to_numpy(dtype=bool)
+    won_codes = codes[is_won]
+    stats = pd.DataFrame(index=accounts.ids)
+    stats["deals_won"] = accounts.count(won_codes)
+    stats["deals_lost"] = accounts.count(codes[is_lost])
+    stats["deals_open"] = accounts.count(codes[is_open])
     closed = stats["deals_won"] + stats["deals_lost"]
     stats["win_rate"] = (stats["deals_won"] / closed).where(closed > 0)
-    if "loss_reason" in lost:
-        nd = (
-            lost["loss_reason"]
-            .astype("string")
-            .str.contains(NO_DECISION, case=False, regex=True, na=False)
-        )
-        stats["no_decision_losses"] = lost[nd].groupby(by).size().reindex(ids, fill_value=0)
-    if "amount" in won:
-        stats["avg_deal_size"] = won.groupby(by)["amount"].mean().reindex(ids)
-        stats["won_amount"] = won.groupby(by)["amount"].sum().reindex(ids, fill_value=0.0)
-    cycle = (won["closed_at"] - won["created_at"]).dt.days
+    if "loss_reason" in deals:
+        reasons = deals["loss_reason"][is_lost].astype("string")
+        nd = _per_distinct(reasons, _is_no_decision).to_numpy(dtype=bool)
+        stats["no_decision_losses"] = accounts.count(codes[is_lost][nd])
+    if "amount" in deals:
+        amount = deals["amount"][is_won].groupby(won_codes)
+        stats["avg_deal_size"] = accounts.per_account(amount.mean())
+        stats["won_amount"] = accounts.per_account(amount.sum(), 0.0)
+    closed_at = deals["closed_at"][is_won]
+    cycle = (closed_at - deals["created_at"][is_won]).dt.days
     cycle = cycle.where(cycle >= 0)
-    stats["median_sales_cycle_days"] = cycle.groupby(won[by]).median().reindex(ids)
-    all_won = all_deals[all_deals["stage"] == "won"]
-    stats["first_won_at"] = all_won.groupby(by)["closed_at"].min().reindex(ids)
-    stats["first_deal_at"] = all_deals.groupby(by)["created_at"].min().reindex(ids)
-    if len(all_deals) != len(deals):
-        other = all_won[~all_won.index.isin(deals.index)]
-        stats["expansion_deals_won"] = other.groupby(by).size().reindex(ids, fill_value=0)
+    stats["median_sales_cycle_days"] = accounts.per_account(cycle.groupby(won_codes).median())
+    all_won = (all_deals["stage"] == "won").fillna(False).to_numpy(dtype=bool)
+    stats["first_won_at"] = accounts.per_account(
+        all_deals["closed_at"][all_won].groupby(all_codes[all_won]).min()
+    )
+    stats["first_deal_at"] = accounts.per_account(all_deals["created_at"].groupby(all_codes).min())
+    if new is not None and not new.all():
+        stats["expansion_deals_won"] = accounts.count(all_codes[all_won & ~new])
     return stats
+
+
+def _is_no_decision(loss_reason: pd.Series) -> pd.Series:
+    return loss_reason.str.contains(NO_DECISION, case=False, regex=True, na=False)
+
+
+def _quarter_label(dates: pd.Series) -> pd.Series:
+    """'2026Q3' for each date (<NA> for no date)."""
+    return dates.dt.to_period("Q").astype("string")
 
 
 def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Series:
@@ -413,14 +513,25 @@ def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Seri
 
 
 def usage_signals(usage: pd.DataFrame, as_of, ids, window_days: int = 90) -> pd.DataFrame:
-    """Mean of each usage metric over the ``window_days`` before ``as_of``: ``usage_<metric>``."""
+    """Mean daily value of each usage metric over the ``window_days`` before ``as_of`` (the
+    days with a value): ``usage_<metric>``, one row per account of ``ids``.
+
+    Rows of one account, day and metric are added up first, so a log of events (one row per
+    event) counts events per active day; a table with one row per account, date and metric is
+    used as it is. :func:`icp_research.warehouse.usage_sql` computes the same in SQL.
+    """
     as_of = pd.Timestamp(as_of)
     recent = usage[
         (usage["date"] > as_of - pd.Timedelta(days=window_days)) & (usage["date"] <= as_of)
     ]
     if recent.empty:
         return pd.DataFrame(index=ids)
-    table = recent.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
+    daily = (
+        recent.groupby(["account_id", "date", "metric"], observed=True)["value"]
+        .sum(min_count=1)
+        .reset_index()
+    )
+    table = daily.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
     table.columns = [f"usage_{_slug(c)}" for c in table.columns]
     return table.reindex(ids)
 
@@ -588,26 +699,29 @@ def deal_facts(
     if deals is None:
         return pd.DataFrame()
     deals = deals.copy()
-    deals["is_new_business"] = deals.index.isin(new_business(deals).index)
+    new = _new_business_rows(deals)
+    deals["is_new_business"] = np.ones(len(deals), dtype=bool) if new is None else new
     deals["is_closed"] = deals["stage"].isin(["won", "lost"])
     deals["won"] = (deals["stage"] == "won").astype("boolean").where(deals["is_closed"], pd.NA)
     end = deals["closed_at"].where(deals["is_closed"], as_of)
     cycle = (end - deals["created_at"]).dt.days.astype(float)
     deals["cycle_days"] = cycle.where(cycle >= 0)
     if "loss_reason" in deals:
-        nd = (
-            deals["loss_reason"]
-            .astype("string")
-            .str.contains(NO_DECISION, case=False, regex=True, na=False)
-        )
+        nd = _per_distinct(deals["loss_reason"].astype("string"), _is_no_decision)
         deals["no_decision"] = (
             (nd & (deals["stage"] == "lost")).where(deals["is_closed"]).astype("boolean")
         )
-    deals["created_quarter"] = (
-        deals["created_at"].dt.to_period("Q").astype("string").str.replace("Q", "Q")
-    )
-    deals["closed_quarter"] = deals["closed_at"].dt.to_period("Q").astype("string")
+    deals["created_quarter"] = _per_distinct(deals["created_at"], _quarter_label)
+    deals["closed_quarter"] = _per_distinct(deals["closed_at"], _quarter_label)
     accounts = view["accounts"]
     attribute_columns = [c for c in accounts.columns if c not in deals.columns or c == "account_id"]
-    deals = deals.merge(accounts[attribute_columns], on="account_id", how="left")
+    if accounts["account_id"].is_unique:
+        # A left merge on a unique key is a lookup; reindex does it without the merge's copies.
+        attributes = accounts[attribute_columns].set_index("account_id")
+        joined = attributes.reindex(deals["account_id"].to_numpy())
+        joined.index = deals.index
+        deals = pd.concat([deals, joined], axis=1)
+        deals.index = pd.RangeIndex(len(deals))
+    else:
+        deals = deals.merge(accounts[attribute_columns], on="account_id", how="left")
     return deals

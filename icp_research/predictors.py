@@ -886,8 +886,7 @@ def _clustered_level_test(
             "rates; no interval for the odds ratio",
         )
         return row
-    fit = _cluster_logit(sample.y, in_level.astype(float), sample.clusters)
-    beta, se = float(fit.params[1]), float(fit.bse[1])
+    beta, se = _binary_cluster_logit(sample.y, in_level, sample.clusters)
     t_stat = beta / se
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     row.update(
@@ -913,6 +912,32 @@ def _t_pvalue(t_stat: float, df: float, alternative: str) -> float:
     if alternative == "less":
         return float(sps.t.cdf(t_stat, df))
     return float(2 * sps.t.sf(abs(t_stat), df))
+
+
+def _binary_cluster_logit(y: np.ndarray, indicator: np.ndarray, clusters: np.ndarray):
+    """Slope and CRV1 standard error of the logit of ``y`` on ``[1, indicator]``, in closed form.
+
+    With one 0/1 regressor the maximum-likelihood fit is the two groups' empirical log odds,
+    so statsmodels' GLM (``cov_type="cluster"``, its default small-sample correction
+    G/(G-1) * (N-1)/(N-K)) reduces to a few sums per account: the same numbers without an
+    iterative fit per level (tested against statsmodels). Both groups must hold both outcomes.
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(indicator, dtype=bool)
+    n1 = int(x.sum())
+    n0 = x.size - n1
+    p1, p0 = float(y[x].mean()), float(y[~x].mean())
+    beta = math.log(p1 / (1 - p1)) - math.log(p0 / (1 - p0))
+    residual = y - np.where(x, p1, p0)
+    _, groups = np.unique(clusters, return_inverse=True)
+    k = int(groups.max()) + 1
+    s0 = np.bincount(groups, weights=residual, minlength=k)
+    s1 = np.bincount(groups, weights=residual * x, minlength=k)
+    meat = np.array([[s0 @ s0, s0 @ s1], [s1 @ s0, s1 @ s1]])
+    a0, a1 = n0 * p0 * (1 - p0), n1 * p1 * (1 - p1)
+    bread = np.linalg.inv(np.array([[a0 + a1, a1], [a1, a1]]))
+    cov = bread @ meat @ bread * (k / (k - 1)) * ((y.size - 1) / (y.size - 2))
+    return beta, float(math.sqrt(cov[1, 1]))
 
 
 def _cluster_logit(y: np.ndarray, x: np.ndarray, clusters: np.ndarray):

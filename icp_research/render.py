@@ -778,6 +778,7 @@ def render_run_index(manifest: dict) -> str:
                 "status": status,
                 "status_label": {"unknown": "not run"}.get(status, status),
                 "reason": _text(entry.get("reason")),
+                "key_finding": _one_line(entry["key_finding"]) if entry.get("key_finding") else "",
                 "failed_cell": entry.get("failed_cell"),
                 "error": _one_line(entry["error"]) if entry.get("error") else "",
                 "ipynb": ipynb,

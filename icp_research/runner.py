@@ -379,6 +379,7 @@ class NotebookOutcome:
     seconds: float = 0.0
     html: str | None = None
     ipynb: str | None = None
+    key_finding: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -503,7 +504,9 @@ def run_suite(
         for problem in dataset.report.problems:
             label = "warning" if problem.level == "warning" else "note"
             progress.detail(f"{label}: {problem.line(verbose=True)}")
-        previous = find_previous_run(out_dir.parent, as_of, exclude=out_dir)
+        previous = find_previous_run(
+            out_dir.parent, as_of, exclude=out_dir, project=cfg.project_name, demo=demo
+        )
         artifacts = staging / "artifacts"
         from .study import Study
 
@@ -518,7 +521,10 @@ def run_suite(
             "quarter": quarter_label(as_of) if quarter else "",
             "previous_run": str(previous.resolve()) if previous else "",
         }
-        outcomes = _execute_all(specs, dataset, staging, parameters, jobs, progress, pool)
+        durations = _past_durations(out_dir, previous)
+        outcomes = _execute_all(
+            specs, dataset, staging, parameters, jobs, progress, pool, durations
+        )
         manifest = _manifest(
             cfg=cfg,
             demo=demo,
@@ -564,7 +570,31 @@ def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
     return None
 
 
-def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None):
+def _chain_length(name: str, specs: list[NotebookSpec]) -> int:
+    """How many notebooks wait, directly or not, on ``name``: those start first, so that a
+    chain such as predictors -> blueprint -> health does not run last on an idle machine."""
+    waiting = {name}
+    while True:
+        more = {s.name for s in specs if waiting & set(s.after)} - waiting
+        if not more:
+            return len(waiting) - 1
+        waiting |= more
+
+
+def _past_durations(*run_dirs) -> dict[str, float]:
+    """Seconds each notebook took in the run being replaced or the previous run, if known."""
+    for run_dir in run_dirs:
+        if run_dir is None:
+            continue
+        try:
+            manifest = json.loads((Path(run_dir) / "artifacts" / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return {n["name"]: float(n.get("seconds") or 0) for n in manifest.get("notebooks", [])}
+    return {}
+
+
+def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None):
     """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
@@ -580,7 +610,9 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None)
             todo.append(spec)
     jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
     names = {s.name for s in todo}
-    pending = list(todo)
+    # Chains first, then the longest notebooks (by the last run), so the two cores stay busy.
+    durations = durations or {}
+    pending = sorted(todo, key=lambda s: (-_chain_length(s.name, todo), -durations.get(s.name, 0)))
     running: dict[Future, NotebookSpec] = {}
     kernels = _RunningKernels()
     executor = ThreadPoolExecutor(max_workers=jobs)
@@ -781,11 +813,37 @@ def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progre
             continue
         (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
         outcome.html = f"{spec.name}.html"
+        if outcome.status == "ok":
+            outcome.key_finding = key_finding(staging / outcome.ipynb)
     manifest["notebooks"] = [o.to_dict() for o in outcomes]
     from .report import write_json
 
     write_json(manifest, staging / "artifacts" / "manifest.json")
     (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
+
+
+def key_finding(notebook: Path) -> str | None:
+    """The first sentence of a report's summary box, as plain text, for the run dashboard."""
+    import html as html_lib
+
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            markup = output.get("data", {}).get("text/html")
+            if not markup:
+                continue
+            markup = "".join(markup) if isinstance(markup, list) else markup
+            if "icp-summary" not in markup:
+                continue
+            match = re.search(r"<li>(.*?)</li>", markup, re.S)
+            if match:
+                text = html_lib.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+                return text[:400] or None
+            return None
+    return None
 
 
 def _manifest(
@@ -843,6 +901,9 @@ def _headline(artifacts: Path) -> tuple[dict, str | None]:
         data = json.loads(icp.read_text(encoding="utf-8"))
         statement = data.get("statement")
         headline.update(data.get("headline", {}))
+    health = artifacts / "health.json"
+    if health.exists():
+        headline.update(json.loads(health.read_text(encoding="utf-8")).get("headline", {}))
     return headline, statement
 
 
@@ -921,13 +982,28 @@ def list_runs(reports_dir: Path) -> list[dict]:
     return manifests
 
 
-def find_previous_run(reports_dir: Path, as_of: dt.date, exclude: Path) -> Path | None:
-    """The latest earlier run (by as-of date) of the same reports folder, if any."""
+def find_previous_run(
+    reports_dir: Path,
+    as_of: dt.date,
+    exclude: Path,
+    *,
+    project: str | None = None,
+    demo: bool | None = None,
+) -> Path | None:
+    """The latest earlier run (by as-of date) of the same reports folder, if any.
+
+    When ``project`` (or ``demo``) is given, only runs of that project (demo or not) count, so
+    a demo run never becomes the previous run of a company's own quarterly run.
+    """
     if not Path(reports_dir).exists():
         return None
     for manifest in list_runs(reports_dir):
         run_dir = Path(reports_dir) / manifest["_dir"]
         if run_dir.resolve() == Path(exclude).resolve():
+            continue
+        if project is not None and manifest.get("project") != project:
+            continue
+        if demo is not None and bool(manifest.get("demo")) != demo:
             continue
         if manifest.get("as_of") and manifest["as_of"] < as_of.isoformat():
             return run_dir

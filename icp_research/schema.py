@@ -144,6 +144,7 @@ TABLES: dict[str, Table] = {
                 _c("date", "date", "Day, week or month of the measurement", True),
                 _c("metric", "category", "Metric name (active_users, reports_created ...)", True),
                 _c("value", "number", "Metric value", True),
+                _c("user_id", "id", "User behind the row (counts distinct users)"),
             ),
             foreign_keys={"account_id": "accounts"},
         ),

@@ -47,6 +47,35 @@ The stored form (``Scorecard.to_dict``, the ``scorecard`` and ``tiers`` entries 
 ``tiers[]``
     ``name`` and ``min_score``, best tier first; a lead is in the first tier whose
     ``min_score`` it reaches, and the last tier starts at 0.
+
+Scoring a lead file (``icp-research score``)
+--------------------------------------------
+:func:`score_file` reads a CSV (pyarrow, every column as text, so values come back verbatim),
+Parquet or Excel file (:func:`read_leads`; ``--config`` renames the file's columns with the
+config's ``[tables.accounts]`` mapping and applies its value recodes and missing-value markers),
+scores it with :func:`score_leads` -- the code path the ICP blueprint report uses -- and writes
+every row, in order, with its own columns followed by :data:`SCORE_COLUMNS`:
+
+``fit_score``
+    0-100, the sum of the scorecard's points.
+``tier``
+    The first tier whose ``min_score`` the score reaches.
+``in_icp``
+    True when the lead meets every include rule that defines the ICP (role ``filter``) and no
+    exclude rule.
+``reasons_positive`` / ``reasons_negative``
+    Up to three attributes each, strongest first, with their points relative to neutral
+    (``industry = FinTech (+19)``).
+``rules_hit``
+    The include and exclude rules the lead meets (``include: industry in {FinTech, SaaS};
+    exclude: crm = None``); rules are applied with :class:`icp_research.antipatterns.Condition`
+    to values cleaned as the scorecard reads them (case and spaces ignored for categories).
+``flags``
+    Data problems, each with what was done: missing or unseen values scored neutral, negative
+    counts treated as missing, ranges read at their midpoint, numbers the rules could not read.
+
+The output is CSV (spreadsheet-safe: formula-like text is prefixed with a quote) or Parquet,
+written atomically; an existing output is replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -54,7 +83,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -631,13 +660,7 @@ class Scorecard:
     # -- scoring -------------------------------------------------------------------------------
 
     def _column(self, leads: pd.DataFrame, name: str) -> pd.Series | None:
-        if name in leads.columns:
-            column = leads[name]
-            # A duplicated column name yields a frame; score the first occurrence.
-            return column.iloc[:, 0] if isinstance(column, pd.DataFrame) else column
-        folded = {str(c).strip().casefold(): c for c in leads.columns[::-1]}
-        match = folded.get(name.casefold())
-        return None if match is None else self._column(leads, match)
+        return find_column(leads, name)
 
     def score(
         self,
@@ -803,3 +826,602 @@ class Scorecard:
 def _number(value) -> float | int:
     value = float(value)
     return int(value) if value.is_integer() else value
+
+
+# ---------------------------------------------------------------------------------------------
+# ICP rules and lead files: what ``icp-research score`` does
+
+
+#: Columns ``score_leads`` adds to every lead, in order.
+SCORE_COLUMNS = [
+    "fit_score",
+    "tier",
+    "in_icp",
+    "reasons_positive",
+    "reasons_negative",
+    "rules_hit",
+    "flags",
+]
+
+_LEAD_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+}
+_OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def find_column(leads: pd.DataFrame, name: str) -> pd.Series | None:
+    """The column ``name`` of ``leads``: matched exactly, then ignoring case and spaces.
+
+    A duplicated column name yields its first occurrence. None when there is no such column.
+    """
+    if name in leads.columns:
+        column = leads[name]
+        return column.iloc[:, 0] if isinstance(column, pd.DataFrame) else column
+    folded = {str(c).strip().casefold(): c for c in leads.columns[::-1]}
+    match = folded.get(name.casefold())
+    return None if match is None else find_column(leads, match)
+
+
+def read_icp(path: str | Path) -> dict:
+    """Read a run's ``artifacts/icp.json`` (ConfigError, exit code 2, when it is not one)."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; pass the icp.json of a run") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; pass the icp.json file inside it") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(spec, dict) or "rules" not in spec or "tiers" not in spec:
+        raise ConfigError(
+            f"{path}: not an ICP file (expected the 'rules', 'scorecard' and 'tiers' entries "
+            "that the ICP blueprint report writes to artifacts/icp.json)"
+        )
+    return spec
+
+
+def icp_rules(spec: dict, kinds: Sequence[str] = ("include", "exclude")) -> list[dict]:
+    """The rules of an icp.json document, of the given kinds, in order (include first)."""
+    rules = spec.get("rules") or {}
+    out = []
+    for kind in kinds:
+        for rule in rules.get(kind) or []:
+            out.append({**rule, "kind": rule.get("kind", kind)})
+    return out
+
+
+def _rule_conditions(rule: dict) -> list:
+    from .antipatterns import Condition
+
+    try:
+        return [
+            Condition(c["attribute"], c["operator"], c.get("value"))
+            for c in rule.get("conditions") or []
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(
+            f"rule {rule.get('id', rule.get('text', '?'))!r} has an unreadable condition "
+            f"({error}); regenerate icp.json with this version of icp-research"
+        ) from None
+
+
+def prepare_rule_values(
+    leads: pd.DataFrame,
+    attributes: dict,
+    rules: Sequence[dict],
+    *,
+    flags: list | None = None,
+    quiet: Sequence[str] = (),
+) -> tuple[dict, dict]:
+    """The columns the rules read, cleaned the way the scorecard reads them.
+
+    Numbers are read with :func:`coerce_numeric` (negatives become missing for attributes marked
+    ``nonnegative``); categories are stripped and matched to the spelling the rules use,
+    ignoring case, and blanks / NULL / N/A become missing.
+
+    Returns
+    -------
+    numeric : dict
+        ``{attribute: float array, one value per lead}`` (NaN = missing or unreadable).
+    categorical : dict
+        ``{attribute: (code of each lead, cleaned distinct values)}``; code -1 (missing) indexes
+        the last distinct value, None. Rules are evaluated once per distinct value.
+
+    When a list is given as ``flags``, ``(row mask, text)`` pairs are appended to it for
+    numbers that cannot be read or cannot be negative (the rules on them are not met),
+    except for the attributes in ``quiet`` (which the scorecard already flags).
+    """
+    numeric: dict[str, np.ndarray] = {}
+    categorical: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    n_rows = len(leads)
+    spellings: dict[str, dict[str, str]] = {}
+    for rule in rules:
+        for condition in _rule_conditions(rule):
+            if condition.operator in ("equals", "in"):
+                values = [condition.value] if condition.operator == "equals" else condition.value
+                for value in values:
+                    spellings.setdefault(condition.attribute, {}).setdefault(
+                        str(value).casefold(), str(value)
+                    )
+    names = {c.attribute for rule in rules for c in _rule_conditions(rule)}
+    for name in sorted(names):
+        column = find_column(leads, name)
+        info = attributes.get(name, {})
+        numeric_rule = any(
+            c.attribute == name and c.operator in ("less_than", "at_least", "between")
+            for rule in rules
+            for c in _rule_conditions(rule)
+        )
+        if info.get("type") == "numeric" or (numeric_rule and info.get("type") != "categorical"):
+            if column is None:
+                numeric[name] = np.full(n_rows, np.nan)
+                continue
+            values, status = coerce_numeric(column)
+            say = flags is not None and name not in quiet
+            if say:
+                unreadable = status == NOT_A_NUMBER
+                if unreadable.any():
+                    raw = column.astype(object).to_numpy()
+                    texts = _per_unique(raw[unreadable], lambda v: _short(v))
+                    flags.append(
+                        (
+                            unreadable,
+                            _concat(
+                                f"{name} '", texts, f"' is not a number: rules on {name} not met"
+                            ),
+                        )
+                    )
+            if info.get("nonnegative", False):
+                negative = values < 0
+                if say and negative.any():
+                    numbers = _per_unique(values[negative], _fmt_number)
+                    flags.append(
+                        (
+                            negative,
+                            _concat(f"{name} negative (", numbers, f"): rules on {name} not met"),
+                        )
+                    )
+                values = np.where(negative, np.nan, values)
+            numeric[name] = values
+            continue
+        if column is None:
+            categorical[name] = (np.zeros(n_rows, dtype=np.int64), np.array([None], dtype=object))
+            continue
+        codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+        spelling = spellings.get(name, {})
+        cleaned = []
+        for value in uniques:
+            text = normalise_category(value)
+            cleaned.append(None if text is None else spelling.get(text.casefold(), text))
+        cleaned.append(None)  # the NaN sentinel (-1) lands here
+        categorical[name] = (codes, np.array(cleaned, dtype=object))
+    return numeric, categorical
+
+
+def rule_hits(
+    leads: pd.DataFrame,
+    spec: dict,
+    kinds=("include", "exclude"),
+    *,
+    flags: list | None = None,
+    quiet: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Which rules of an icp.json document each lead meets: one boolean column per rule id.
+
+    A rule holds when all its conditions hold (:class:`icp_research.antipatterns.Condition`
+    semantics, applied to cleaned values, see :func:`prepare_rule_values`). A missing or
+    unreadable value never meets a condition other than ``is_missing``.
+    """
+    rules = icp_rules(spec, kinds)
+    numeric, categorical = prepare_rule_values(
+        leads, spec.get("attributes") or {}, rules, flags=flags, quiet=quiet
+    )
+    n_rows = len(leads)
+    hits = {}
+    cache: dict = {}
+    for rule in rules:
+        mask = np.ones(n_rows, dtype=bool)
+        for condition in _rule_conditions(rule):
+            key = (condition.attribute, condition.operator, json.dumps(condition.value))
+            if key not in cache:
+                name = condition.attribute
+                if name in numeric:
+                    frame = pd.DataFrame({name: numeric[name]})
+                    cache[key] = condition.matches(frame).to_numpy()
+                else:
+                    codes, cleaned = categorical[name]
+                    frame = pd.DataFrame({name: pd.Series(cleaned, dtype=object)})
+                    cache[key] = condition.matches(frame).to_numpy()[codes]
+            mask &= cache[key]
+        hits[rule.get("id") or f"{rule['kind']}: {rule.get('text', '')}"] = mask
+    return pd.DataFrame(hits, index=leads.index, columns=list(hits))
+
+
+def rule_columns(
+    leads: pd.DataFrame, spec: dict, *, skip_flags: Sequence[str] = ()
+) -> pd.DataFrame:
+    """``in_icp`` and ``rules_hit`` for every lead (the rule part of :func:`score_leads`).
+
+    ``in_icp`` is True when the lead meets every include rule that defines the ICP (role
+    ``filter``) and no exclude rule; always False when the document has no such include rule
+    (no ICP could be drawn). ``rules_hit`` names the include and exclude rules the lead meets,
+    ``'include: industry in {FinTech, SaaS}; exclude: crm = None'`` ('' when none).
+    ``rule_flags`` names unreadable or impossible numbers the rules read (attributes in
+    ``skip_flags``, which the scorecard already flags, are left out).
+    """
+    rules = icp_rules(spec)
+    flag_sets: list = []
+    hits = rule_hits(leads, spec, flags=flag_sets, quiet=skip_flags)
+    n_rows = len(leads)
+    defining = [
+        r.get("id") for r in rules if r["kind"] == "include" and r.get("role", "filter") == "filter"
+    ]
+    excluding = [r.get("id") for r in rules if r["kind"] == "exclude"]
+    in_icp = np.zeros(n_rows, dtype=bool)
+    if defining:
+        in_icp = hits[defining].to_numpy().all(axis=1)
+        if excluding:
+            in_icp &= ~hits[excluding].to_numpy().any(axis=1)
+    if rules:
+        matrix = hits.to_numpy()
+        combo_of_row, combos = combination_index(matrix.astype(np.int32), [2] * len(rules))
+        labels = [f"{r['kind']}: {r.get('text') or r.get('id')}" for r in rules]
+        texts = np.array(
+            [
+                "; ".join(label for label, hit in zip(labels, row, strict=True) if hit)
+                for row in combos
+            ],
+            dtype=object,
+        )
+        rules_hit = texts[combo_of_row]
+    else:
+        rules_hit = np.full(n_rows, "", dtype=object)
+    return pd.DataFrame(
+        {
+            "in_icp": in_icp,
+            "rules_hit": rules_hit,
+            "rule_flags": _combine_flags(n_rows, flag_sets),
+        },
+        index=leads.index,
+    )
+
+
+def score_leads(
+    icp: dict | str | Path, leads: pd.DataFrame, *, max_reasons: int = 3
+) -> pd.DataFrame:
+    """Score leads with an ICP: the one code path of the blueprint report and the CLI.
+
+    Parameters
+    ----------
+    icp : dict or path
+        An ``icp.json`` document (or its path) as written by the ICP blueprint report.
+    leads : DataFrame
+        One row per lead or account with the ICP's attribute columns (canonical names, matched
+        ignoring case). Missing columns, blanks, unseen categories and impossible values are
+        scored neutrally and flagged; no row is dropped.
+
+    Returns
+    -------
+    DataFrame
+        Same index and order as ``leads``, with :data:`SCORE_COLUMNS`: ``fit_score`` (0-100),
+        ``tier``, ``in_icp``, ``reasons_positive`` / ``reasons_negative`` (up to
+        ``max_reasons`` each, points relative to neutral), ``rules_hit`` and ``flags``.
+
+    Raises
+    ------
+    ConfigError
+        When the document holds no fit score (no ICP could be drawn from the data).
+    """
+    spec = icp if isinstance(icp, dict) else read_icp(icp)
+    if not spec.get("scorecard"):
+        reason = spec.get("statement") or "no characteristic predicted the outcome"
+        raise ConfigError(
+            "this icp.json holds no fit score, so there is nothing to score with: "
+            f"{_short(reason, 200)}"
+        )
+    scorecard = Scorecard.from_dict(spec)
+    scored_names = [a.name for a in scorecard.attributes]
+    scored = scorecard.score(
+        leads,
+        max_reasons=max_reasons,
+        rules=lambda frame: rule_columns(frame, spec, skip_flags=scored_names),
+    )
+    extra = scored["rule_flags"].to_numpy(dtype=object)
+    flags = scored["flags"].to_numpy(dtype=object)
+    both = (flags != "") & (extra != "")
+    scored["flags"] = np.where(both, flags + "; " + extra, np.where(extra != "", extra, flags))
+    return scored[SCORE_COLUMNS]
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def _lead_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-2:-1] and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    fmt = _LEAD_FORMATS.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise DataError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+            "give a .csv, .parquet or .xlsx file"
+        )
+    return fmt
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    return max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+
+
+def _read_csv_fast(path: Path, *, delimiter: str | None, encoding: str | None) -> pd.DataFrame:
+    """Every column as text (pyarrow's multi-threaded reader), so no value is altered."""
+    import csv
+
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    if not head.strip():
+        raise DataError(f"{path}: the file is empty; export the leads again with a header row")
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: looks like a binary file, not CSV text; export it as CSV")
+    encoding = encoding or (
+        "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
+    )
+    try:
+        text = head.decode(encoding, errors="strict" if len(head) < 65536 else "ignore")
+    except UnicodeDecodeError:
+        encoding = "cp1252"
+        text = head.decode(encoding, errors="replace")
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    delimiter = delimiter or _sniff_delimiter(first_line)
+    header = next(csv.reader([first_line.rstrip("\r")], delimiter=delimiter), [])
+    names = [str(name).strip() or f"column_{i + 1}" for i, name in enumerate(header)]
+    unique = []
+    for name in names:
+        candidate, k = name, 2
+        while candidate in unique:
+            candidate, k = f"{name}_{k}", k + 1
+        unique.append(candidate)
+    arrow_encoding = (
+        "utf8" if encoding.replace("-", "").lower() in ("utf8sig", "utf8") else encoding
+    )
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=unique, skip_rows=1, encoding=arrow_encoding
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in unique},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        message = str(error).strip().splitlines()[0]
+        if "UTF8" in message.upper() and arrow_encoding == "utf8":
+            return _read_csv_fast(path, delimiter=delimiter, encoding="cp1252")
+        raise DataError(
+            f"{path}: not a well-formed CSV ({message[:200]}); check the quoting and the "
+            "delimiter on that row"
+        ) from None
+    return table.to_pandas()
+
+
+def read_leads(path: str | Path, config=None) -> pd.DataFrame:
+    """Read a lead or prospect list (CSV, Parquet or Excel) as it is, row for row.
+
+    CSV columns are read as text (nothing is reformatted: the output carries the input's values
+    verbatim); the scorecard parses numbers itself. With ``config`` (an icp.toml path or
+    :class:`~icp_research.config.Config`) the file's columns are renamed to the canonical names
+    of its ``[tables.accounts]`` mapping, its value recodes and missing-value markers are
+    applied, and numbers with a decimal comma are read as the loader reads them.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, empty or unreadable (one line: the file, what, the fix).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give the leads file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes)")
+    table_config = _accounts_mapping(config)
+    fmt = _lead_format(path)
+    if fmt == "csv":
+        leads = _read_csv_fast(
+            path,
+            delimiter=table_config.delimiter if table_config else None,
+            encoding=table_config.encoding if table_config else None,
+        )
+    elif fmt == "parquet":
+        try:
+            leads = pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises several types for non-Parquet input
+            raise DataError(
+                f"{path}: cannot be read as Parquet ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:150]})"
+            ) from None
+    else:
+        try:
+            # Only empty cells are missing: "None" (no CRM) and "NA" (North America) are values.
+            leads = pd.read_excel(
+                path, sheet_name=0, dtype=object, keep_default_na=False, na_values=[""]
+            )
+        except Exception as error:
+            raise DataError(
+                f"{path}: cannot be read as Excel ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:150] if str(error) else ''}); save it again as .xlsx"
+            ) from None
+        leads.columns = [str(c) for c in leads.columns]
+    leads = leads.reset_index(drop=True)
+    if table_config is not None:
+        leads = _apply_mapping(leads, table_config)
+    return leads
+
+
+def _accounts_mapping(config):
+    if config in (None, ""):
+        return None
+    from .config import Config, load_config
+
+    cfg = config if isinstance(config, Config) else load_config(config)
+    table = cfg.tables.get("accounts")
+    if table is None:
+        raise ConfigError(f"{cfg.label}: has no [tables.accounts] mapping to apply to the leads")
+    return table
+
+
+def _apply_mapping(leads: pd.DataFrame, table_config) -> pd.DataFrame:
+    """Rename source columns to canonical names and apply value recodes and missing markers."""
+    from .loading import _norm, parse_numbers
+
+    by_norm: dict[str, str] = {}
+    for column in leads.columns:
+        by_norm.setdefault(_norm(column), column)
+    renames = {}
+    for canonical, source in table_config.columns.items():
+        if canonical == "account_id" and canonical in leads.columns:
+            continue
+        actual = source if source in leads.columns else by_norm.get(_norm(source))
+        if actual is not None and actual not in renames and canonical not in leads.columns:
+            renames[actual] = canonical
+    out = leads.rename(columns=renames)
+    missing = set(table_config.missing_values)
+    for column in out.columns:
+        series = out[column]
+        if missing and (series.dtype == object or pd.api.types.is_string_dtype(series)):
+            out[column] = series.mask(series.astype("string").str.strip().isin(missing))
+    for canonical, recode in table_config.values.items():
+        if canonical in out.columns:
+            series = out[canonical]
+            if series.dtype == object or pd.api.types.is_string_dtype(series):
+                stripped = series.astype("string").str.strip()
+                out[canonical] = series.where(~stripped.isin(set(recode)), stripped.map(recode))
+    if table_config.decimal != ".":
+        for column in out.columns:
+            series = out[column]
+            if series.dtype == object or pd.api.types.is_string_dtype(series):
+                values, bad = parse_numbers(series, table_config.decimal, missing)
+                present = series.notna()
+                # Only columns that read as numbers (text columns are left alone).
+                if present.any() and not bad.any():
+                    out[column] = values
+    return out
+
+
+def write_scored(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a scored lead list atomically: CSV (spreadsheet-safe) or Parquet, by suffix."""
+    from .report import write_csv
+
+    path = Path(path)
+    fmt = _OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"{path}: unsupported output type {path.suffix or '(none)'!r}; write .csv or .parquet"
+        )
+    if fmt == "csv":
+        return write_csv(frame, path, engine="pyarrow")
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def score_file(
+    *,
+    icp: str | Path,
+    input: str | Path,  # noqa: A002  (the command-line name)
+    output: str | Path,
+    config: str | Path | None = None,
+    force: bool = False,
+) -> str:
+    """What ``icp-research score`` does: read leads, score every row, write the scored file.
+
+    Every input row comes back, in the same order, with its columns unchanged and
+    :data:`SCORE_COLUMNS` appended (an input column with one of those names is kept as
+    ``<name>_input``). Nothing is overwritten without ``force``; the output appears atomically.
+
+    Returns
+    -------
+    str
+        A one-paragraph summary: rows scored, share per tier and in the ICP, flagged rows,
+        columns the ICP needs that the file lacks, seconds.
+
+    Raises
+    ------
+    InputError
+        Bad arguments, an unreadable icp.json or leads file, or an existing output (exit 2).
+    """
+    import time
+
+    started = time.perf_counter()
+    input_path, output_path = Path(input), Path(output)
+    if output_path.suffix.lower() not in _OUTPUT_FORMATS:
+        raise DataError(
+            f"{output_path}: unsupported output type {output_path.suffix or '(none)'!r}; "
+            "write .csv or .parquet"
+        )
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise DataError(f"{output_path}: the output would replace the input; choose another name")
+    if output_path.exists() and not force:
+        raise DataError(f"{output_path} already exists; pass --force to replace it")
+    if output_path.is_dir():
+        raise DataError(f"{output_path} is a folder; give a file name for the output")
+    spec = read_icp(icp)
+    leads = read_leads(input_path, config)
+    scored = score_leads(spec, leads)
+    out = leads.rename(columns={c: f"{c}_input" for c in leads.columns if c in SCORE_COLUMNS})
+    out = pd.concat([out, scored], axis=1)
+    out["tier"] = out["tier"].astype(str)
+    write_scored(out, output_path)
+    return _score_summary(
+        spec, leads, scored, input_path, output_path, time.perf_counter() - started
+    )
+
+
+def _score_summary(spec, leads, scored, input_path, output_path, seconds) -> str:
+    n = len(scored)
+    parts = [f"Scored {n:,} rows of {input_path.name} in {seconds:.1f}s"]
+    if n:
+        tiers = scored["tier"].value_counts(sort=False)
+        parts.append(", ".join(f"{name} {count / n:.0%}" for name, count in tiers.items()))
+        parts.append(f"in the ICP {scored['in_icp'].mean():.0%}")
+        flagged = (scored["flags"] != "").mean()
+        parts.append(f"{flagged:.0%} flagged")
+    text = "; ".join(parts) + f". Wrote {output_path}."
+    needed = {a["name"] for a in spec["scorecard"].get("attributes", [])}
+    needed |= {c.attribute for r in icp_rules(spec) for c in _rule_conditions(r)}
+    absent = sorted(name for name in needed if find_column(leads, name) is None)
+    if absent:
+        text += (
+            f" The file has no {', '.join(absent)} column(s): scored neutral and rules on them "
+            "not applied (map them with --config, or rename the columns)."
+        )
+    return text

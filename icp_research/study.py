@@ -126,6 +126,7 @@ class Study:
             analysis=self.config.analysis,
             segments=self.config.segments,
             already_as_of=True,
+            usage_source=self.dataset.usage_source,
         )
 
     @cached_property

@@ -1104,9 +1104,151 @@ def _redundant_columns(design: np.ndarray, tolerance: float = 1e-8) -> list[int]
     return redundant
 
 
+def cox_newton(
+    time, status, design, *, ties: str = "efron", max_iter: int = 50, tol: float = 1e-10
+):
+    """Cox proportional-hazards fit by Newton-Raphson over grouped risk sets.
+
+    The same estimator as statsmodels' ``PHReg`` (Efron or Breslow ties; no strata, entry
+    times or clusters), written so that its cost grows with the number of rows and distinct
+    event times instead of looping in Python over every event time: identical rows (same time,
+    status and covariates, common with whole-month tenures and categorical covariates) are
+    collapsed into weights, risk-set sums are reverse cumulative sums over time, and Efron's
+    correction for tied events is summed in closed form per event time.
+
+    Returns ``(coef, se, p_values, log_likelihood)``; raises :class:`_CannotFit` when the
+    Hessian is singular or the fit does not converge (separation).
+    """
+    time = np.asarray(time, dtype=float)
+    status = np.asarray(status, dtype=float) > 0
+    design = np.asarray(design, dtype=float)
+    n, k = design.shape
+    # Collapse identical rows into frequency weights.
+    frame = pd.DataFrame(design)
+    frame["_time"], frame["_status"] = time, status
+    grouped = frame.groupby(list(frame.columns), sort=False, dropna=False).size()
+    keys = grouped.index.to_frame(index=False).to_numpy(dtype=float)
+    weight = grouped.to_numpy(dtype=float)
+    x, t, event = keys[:, :k], keys[:, k], keys[:, k + 1] > 0
+    order = np.argsort(t, kind="mergesort")
+    x, t, event, weight = x[order], t[order], event[order], weight[order]
+    times, start = np.unique(t, return_index=True)
+    bins = np.searchsorted(times, t)
+    n_times = times.size
+    ends = list(start[1:]) + [t.size]
+    d = np.bincount(bins, weights=weight * event, minlength=n_times)  # tied events per time
+    has_events = d > 0
+    event_x = (weight * event) @ x  # sum of covariates over events
+
+    if ties == "efron":
+        # Pairs (time, j) for j = 0 .. d - 1: one Efron term each.
+        counts = d[has_events].astype(int)
+        pair_time = np.repeat(np.flatnonzero(has_events), counts)
+        pair_frac = (
+            np.concatenate([np.arange(c) / c for c in counts]) if counts.size else np.zeros(0)
+        )
+
+    def parts(beta):
+        eta = x @ beta
+        shift = eta.max() if eta.size else 0.0
+        risk = weight * np.exp(eta - shift)
+        # Sums per time bin, then risk-set sums (all rows at or after each time).
+        r_bin = np.bincount(bins, weights=risk, minlength=n_times)
+        s1_bin = np.zeros((n_times, k))
+        np.add.at(s1_bin, bins, risk[:, None] * x)
+        s2_bin = np.zeros((n_times, k, k))
+        d_s2 = np.zeros((n_times, k, k))
+        for b, (lo, hi) in enumerate(zip(start, ends, strict=True)):
+            xb, rb = x[lo:hi], risk[lo:hi]
+            s2_bin[b] = (xb * rb[:, None]).T @ xb
+            if ties == "efron" and has_events[b]:
+                eb = event[lo:hi]
+                d_s2[b] = (xb[eb] * rb[eb, None]).T @ xb[eb]
+        r = np.cumsum(r_bin[::-1])[::-1]
+        s1 = np.cumsum(s1_bin[::-1], axis=0)[::-1]
+        s2 = np.cumsum(s2_bin[::-1], axis=0)[::-1]
+        loglik = float(event_x @ beta) - shift * float(d.sum())
+        grad = event_x.copy()
+        hess = np.zeros((k, k))
+        if ties == "efron":
+            e_risk = risk * event
+            d_r = np.bincount(bins, weights=e_risk, minlength=n_times)
+            d_s1 = np.zeros((n_times, k))
+            np.add.at(d_s1, bins, e_risk[:, None] * x)
+            denom = r[pair_time] - pair_frac * d_r[pair_time]
+            loglik -= float(np.log(denom).sum())
+            inv = 1.0 / denom
+            a0 = np.bincount(pair_time, weights=inv, minlength=n_times)
+            a1 = np.bincount(pair_time, weights=pair_frac * inv, minlength=n_times)
+            c0 = np.bincount(pair_time, weights=inv**2, minlength=n_times)
+            c1 = np.bincount(pair_time, weights=pair_frac * inv**2, minlength=n_times)
+            c2 = np.bincount(pair_time, weights=pair_frac**2 * inv**2, minlength=n_times)
+            grad -= a0 @ s1 - a1 @ d_s1
+            hess -= np.einsum("t,tij->ij", a0, s2) - np.einsum("t,tij->ij", a1, d_s2)
+            hess += (
+                np.einsum("t,ti,tj->ij", c0, s1, s1)
+                - np.einsum("t,ti,tj->ij", c1, s1, d_s1)
+                - np.einsum("t,ti,tj->ij", c1, d_s1, s1)
+                + np.einsum("t,ti,tj->ij", c2, d_s1, d_s1)
+            )
+        else:  # Breslow
+            idx = np.flatnonzero(has_events)
+            dd, rr = d[idx], r[idx]
+            loglik -= float((dd * np.log(rr)).sum())
+            grad -= (dd / rr) @ s1[idx]
+            hess -= np.einsum("t,tij->ij", dd / rr, s2[idx])
+            hess += np.einsum("t,ti,tj->ij", dd / rr**2, s1[idx], s1[idx])
+        return loglik, grad, hess
+
+    beta = np.zeros(k)
+    loglik, grad, hess = parts(beta)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(-hess, grad)
+        except np.linalg.LinAlgError as exc:
+            raise _CannotFit(f"Not fitted: the model could not be estimated ({exc}).") from exc
+        scale = 1.0
+        while True:
+            candidate = beta + scale * step
+            new = parts(candidate)
+            if np.isfinite(new[0]) and new[0] >= loglik - 1e-12 or scale < 1e-6:
+                break
+            scale /= 2
+        converged = np.max(np.abs(candidate - beta)) < tol or abs(new[0] - loglik) < tol * (
+            1 + abs(loglik)
+        )
+        beta, (loglik, grad, hess) = candidate, new
+        if converged:
+            break
+    else:
+        raise _CannotFit(
+            "Not fitted: the model did not converge (usually separation: a combination of "
+            "covariates in which nobody, or everybody, has the event). Use fewer covariates or "
+            "pool levels."
+        )
+    try:
+        cov = np.linalg.inv(-hess)
+    except np.linalg.LinAlgError as exc:
+        raise _CannotFit(f"Not fitted: the model could not be estimated ({exc}).") from exc
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_values = 2 * sps.norm.sf(np.abs(beta / se))
+    if not np.isfinite(beta).all():
+        raise _CannotFit("Not fitted: the estimates are not finite (separation).")
+    return beta, se, p_values, loglik
+
+
 def _fit_phreg(data, design, *, ties, cluster, strata):
     """Fit statsmodels PHReg; returns ``(coef, se, p_values, log_likelihood)`` or raises
-    :class:`_CannotFit` when the fit failed or did not converge."""
+    :class:`_CannotFit` when the fit failed or did not converge.
+
+    Without clusters or strata the same model is fitted by :func:`cox_newton`, which gives
+    statsmodels' numbers at a fraction of the cost on large data.
+    """
+    if not cluster and not strata:
+        return cox_newton(
+            data["_time"].to_numpy(), data["_status"].to_numpy(dtype=float), design, ties=ties
+        )
     from statsmodels.duration.hazard_regression import PHReg
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 

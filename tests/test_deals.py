@@ -336,3 +336,27 @@ def test_maven_lost_deal_analysis_is_honest():
     assert result.anti_patterns.empty
     tested = result.summary[result.summary["p_value"].notna()]
     assert (tested["accounts"] >= 5).all()
+
+
+def test_pattern_aggregated_adjustment_equals_the_account_level_robust_glm():
+    import statsmodels.api as sm
+
+    from icp_research.deals import _adjusted_check
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    frame = pd.DataFrame(
+        {"a": (rng.random(n) < 0.3).astype(float), "b": (rng.random(n) < 0.5).astype(float)}
+    )
+    frame["trials"] = rng.integers(1, 9, n).astype(float)
+    p = 1 / (1 + np.exp(-(-1 + 0.5 * frame["a"] - 0.3 * frame["b"] + rng.normal(0, 0.8, n))))
+    frame["events"] = rng.binomial(frame["trials"].astype(int), p).astype(float)
+    p_value, worse = _adjusted_check(frame, ["a"], "b", -1)
+    exog = sm.add_constant(frame[["a", "b"]].to_numpy(), has_constant="add")
+    reference = sm.GLM(
+        np.column_stack([frame["events"], frame["trials"] - frame["events"]]),
+        exog,
+        family=sm.families.Binomial(),
+    ).fit(cov_type="HC0")
+    assert p_value == pytest.approx(reference.pvalues[-1], rel=1e-9)
+    assert worse == (reference.params[-1] < 0)

@@ -51,3 +51,13 @@ def test_data_overview_content(demo_run):
     assert overview["totals"]["accounts"] == 3000
     assert 0.15 < overview["totals"]["win_rate"]["rate"] < 0.45
     assert overview["totals"]["win_rate"]["ci_low"] < overview["totals"]["win_rate"]["rate"]
+
+
+def test_dashboard_shows_each_reports_key_finding(demo_run):
+    manifest = json.loads((demo_run.out_dir / "artifacts" / "manifest.json").read_text())
+    index = report_text(demo_run, "index")
+    for notebook in manifest["notebooks"]:
+        assert notebook["key_finding"], notebook["name"]
+        assert notebook["key_finding"][:60] in index
+    overview = next(n for n in manifest["notebooks"] if n["name"] == "00_data_overview")
+    assert overview["key_finding"].startswith("3,000 accounts as of 2026-09-30")

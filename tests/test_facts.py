@@ -211,3 +211,30 @@ def test_size_segments_bounds():
         "Enterprise",
     ]
     assert pd.isna(seg.iloc[5])
+
+
+def test_deals_of_unknown_accounts_get_no_attributes_and_change_no_facts(tables):
+    stray = pd.DataFrame(
+        {
+            "opportunity_id": ["o9"],
+            "account_id": ["Z"],
+            "stage": ["won"],
+            "created_at": [T("2023-01-10")],
+            "closed_at": [T("2023-02-01")],
+            "amount": [99.0],
+        }
+    )
+    with_stray = {**tables, "opportunities": pd.concat([tables["opportunities"], stray])}
+    pd.testing.assert_frame_equal(
+        account_facts(with_stray, "2024-12-31"), account_facts(tables, "2024-12-31")
+    )
+    deals = deal_facts(with_stray, "2024-12-31")
+    view = as_of_view(with_stray, "2024-12-31")
+    expected = view["opportunities"][["account_id"]].merge(
+        view["accounts"], on="account_id", how="left"
+    )
+    # The account's created_at is not joined: the deal has its own.
+    for column in ("industry", "employees", "referral_source"):
+        pd.testing.assert_series_equal(deals[column], expected[column])
+    assert pd.isna(deals.set_index("opportunity_id").loc["o9", "industry"])
+    assert list(deals.index) == list(range(7))  # E's deal (2026) is not known yet

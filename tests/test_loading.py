@@ -242,3 +242,117 @@ def test_maven_example_loads_with_its_quirks():
     assert deals["amount"].isna().sum() == 2089  # -1 on open deals declared missing
     assert deals["stage"].value_counts().to_dict() == {"won": 4238, "lost": 2473, "open": 2089}
     assert not dataset.report.errors
+
+
+# Large text columns are parsed once per distinct value; the results must be those of parsing
+# every row.
+MESSY = {
+    "numbers": [
+        "$1,234.50",
+        " 1 234 ",
+        "(200)",
+        "12k",
+        "3.4M",
+        "15%",
+        "n/a",
+        "abc",
+        "",
+        "None",
+        "USD 300",
+        "200-",
+        "1e3",
+        "7",
+        " 8.5 ",
+        "-",
+        "1.234,5",
+        "NULL",
+        "€1.5k",
+    ],
+    "dates": [
+        "2024-03-01",
+        " 2024-06-01T10:00:00Z",
+        "2024-06-01T23:30:00-05:00",
+        "",
+        "N/A",
+        "not a date",
+        "03/15/2024",
+        "2024-02-30",
+        "2025-12-31 ",
+    ],
+    "flags": ["Yes", "no", " TRUE", "0", "maybe", "", "N/A", "f", "Y", "off"],
+    "text": [" SaaS ", "NULL", "None", "N/A", "", "Retail", "retail ", "#N/A", "NA"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MESSY))
+def test_parsing_distinct_values_equals_parsing_every_row(kind, rng, monkeypatch):
+    corpus = np.array(MESSY[kind], dtype=object)
+    column = pd.Series(corpus[rng.integers(0, len(corpus), 30_000)], index=np.arange(2, 30_002))
+    parse = {
+        "numbers": lambda s: parse_numbers(s, extra_missing=["-"]),
+        "dates": lambda s: parse_dates(s, None),
+        "flags": parse_flags,
+        "text": lambda s: (loading._as_text(s, {"", "NULL", "N/A", "#N/A"}),),
+    }[kind]
+    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 10**9)
+    every_row = parse(column)
+    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 0)
+    distinct = parse(column)
+    for expected, got in zip(every_row, distinct, strict=True):
+        pd.testing.assert_series_equal(got, expected)
+    assert distinct[0].notna().any()
+
+
+def test_validation_messages_do_not_depend_on_table_size_shortcuts(tmp_path, rng, monkeypatch):
+    n = 12_000
+    stages = np.array(["Closed Won", "closed lost", "Open", "Maybe", " Won "], dtype=object)
+    amounts = np.array(["$1,200.00", "(50)", "abc", "", "3k"], dtype=object)
+    dates = np.array(["2024-01-05", "01/02/2024", "", "2024-13-01"], dtype=object)
+    lines = ["Opportunity ID,Account,Stage,Created,Amount,Type"]
+    for i in range(n):
+        lines.append(
+            f"O{i},A{i % 7},{stages[rng.integers(0, 5)]},{dates[rng.integers(0, 4)]},"
+            f'"{amounts[rng.integers(0, 5)]}",{["New Business", "Upsell", "renewal"][i % 3]}'
+        )
+    config = write_project(
+        tmp_path,
+        {
+            "accounts.csv": "Account ID\n" + "\n".join(f"A{i}" for i in range(7)) + "\n",
+            "opportunities.csv": "\n".join(lines) + "\n",
+        },
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.opportunities]\npath = "opportunities.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Opportunity ID"\naccount_id = "Account"\nstage = "Stage"\n'
+        'created_at = "Created"\namount = "Amount"\ntype = "Type"\n'
+        '[tables.opportunities.values.stage]\n"Closed Won" = "won"\n',
+    )
+    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 10**9)
+    every_row = loading._load(config)
+    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 0)
+    distinct = loading._load(config)
+    assert distinct.report.lines() == every_row.report.lines()
+    assert any('"Maybe"' in line for line in distinct.report.lines("error"))
+    for name, table in every_row.tables.items():
+        pd.testing.assert_frame_equal(distinct.tables[name], table)
+
+
+def test_snapshot_reads_derived_frames_only_when_used(tmp_path, quirky_ok):
+    facts = pd.DataFrame(
+        {
+            "a": [1] * 60,
+            "reason": pd.array([None] * 60, dtype="string"),  # nothing to share
+            "segment": pd.array(["SMB", None, "Enterprise"] * 20, dtype="string"),
+        }
+    )
+    quirky_ok.derived = {"facts": facts, "deals": pd.DataFrame({"b": [2.0]})}
+    quirky_ok.derived_meta = {"as_of": "2024-12-31"}
+    quirky_ok.save(tmp_path / "snapshot")
+    (tmp_path / "snapshot" / "_deals.parquet").unlink()  # a report that never asks for it
+    opened = loading.Dataset.open(tmp_path / "snapshot", quirky_ok.config)
+    assert sorted(opened.derived) == ["deals", "facts"]
+    assert opened.derived_meta == {"as_of": "2024-12-31"}
+    pd.testing.assert_frame_equal(opened.derived["facts"], facts)
+    pd.testing.assert_frame_equal(opened.tables["accounts"], quirky_ok.tables["accounts"])
+    with pytest.raises(FileNotFoundError):
+        opened.derived["deals"]

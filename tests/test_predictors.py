@@ -972,3 +972,22 @@ def test_large_groups_use_order_statistic_median_intervals_that_match_the_bootst
         )
     )
     assert 0.91 <= hits / 200 <= 0.99
+
+
+def test_closed_form_clustered_logit_equals_statsmodels():
+    import statsmodels.api as sm
+
+    from icp_research.predictors import _binary_cluster_logit
+
+    rng = np.random.default_rng(5)
+    clusters = rng.integers(0, 250, 3000)
+    x = rng.random(3000) < 0.25
+    y = (
+        rng.random(3000) < 1 / (1 + np.exp(-(-1 + 0.6 * x + rng.normal(0, 1, 250)[clusters])))
+    ).astype(float)
+    fit = sm.GLM(
+        y, np.column_stack([np.ones(y.size), x.astype(float)]), family=sm.families.Binomial()
+    ).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    beta, se = _binary_cluster_logit(y, x, clusters)
+    assert beta == pytest.approx(fit.params[1], abs=1e-10)
+    assert se == pytest.approx(fit.bse[1], rel=1e-10)

@@ -234,3 +234,58 @@ def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
     proc = run_cli(*args)
     assert proc.returncode == 2 and "already exists" in proc.stderr
     assert os.path.getsize(tmp_path / "p" / "icp.toml") == len(text.encode())
+
+
+def test_previous_run_is_the_latest_earlier_run_of_the_same_project(tmp_path):
+    import datetime as dt
+
+    from icp_research.runner import find_previous_run
+
+    def run(name, as_of, project="Acme", demo=False):
+        folder = tmp_path / name / "artifacts"
+        folder.mkdir(parents=True)
+        manifest = {"run": name, "as_of": as_of, "project": project, "demo": demo}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    run("2026Q1", "2026-03-31")
+    run("2026Q2", "2026-06-30")
+    run("2026Q3", "2026-09-30")
+    run("demo-2026Q2", "2026-08-15", project="Lumen Metrics (demo)", demo=True)
+    as_of = dt.date(2026, 9, 30)
+    this_run = tmp_path / "2026Q3"
+    assert find_previous_run(tmp_path, as_of, this_run).name == "demo-2026Q2"
+    found = find_previous_run(tmp_path, as_of, this_run, project="Acme", demo=False)
+    assert found.name == "2026Q2"
+    demo = find_previous_run(tmp_path, as_of, this_run, project="Lumen Metrics (demo)", demo=True)
+    assert demo.name == "demo-2026Q2"
+    assert find_previous_run(tmp_path, dt.date(2026, 3, 31), this_run, project="Acme") is None
+
+
+def test_run_headline_joins_overview_blueprint_and_health(tmp_path):
+    from icp_research.runner import _headline
+
+    (tmp_path / "overview.json").write_text(json.dumps({"headline": {"Customers": "1,204"}}))
+    (tmp_path / "icp.json").write_text(
+        json.dumps({"statement": "Fits SaaS.", "headline": {"Holdout AUC": "0.67"}})
+    )
+    (tmp_path / "health.json").write_text(
+        json.dumps({"headline": {"Drift of new customers": "stable"}})
+    )
+    headline, statement = _headline(tmp_path)
+    assert headline == {
+        "Customers": "1,204",
+        "Holdout AUC": "0.67",
+        "Drift of new customers": "stable",
+    }
+    assert statement == "Fits SaaS."
+
+
+def test_demo_quarters_live_side_by_side_with_the_plain_demo_run():
+    _, as_of, out_dir, name = resolve_run(config=None, demo=True, quarter="2026q2", out=None)
+    assert (as_of.isoformat(), out_dir, name) == (
+        "2026-06-30",
+        Path("reports/demo-2026Q2"),
+        "demo-2026Q2",
+    )
+    _, _, plain, _ = resolve_run(config=None, demo=True, quarter=None, out=None)
+    assert plain == Path("reports/demo") and plain.parent == out_dir.parent

@@ -562,3 +562,29 @@ def test_cox_clustered_intervals_match_lifelines_without_ties():
         assert ours.loc[term, "ci_high"] == pytest.approx(
             fitter.summary.loc[term, "exp(coef) upper 95%"], rel=1e-4
         )
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("continuous", [False, True])
+def test_grouped_newton_cox_equals_statsmodels_phreg(ties, continuous):
+    from statsmodels.duration.hazard_regression import PHReg
+
+    from icp_research.survival import cox_newton
+
+    rng = np.random.default_rng(17)
+    n = 2500
+    design = np.column_stack(
+        [rng.random(n) < 0.3, rng.random(n) < 0.5, rng.integers(0, 3, n) == 1]
+    ).astype(float)
+    if continuous:
+        design = np.column_stack([design, rng.normal(size=n)])
+    linear = design @ np.r_[0.7, -0.4, 0.3, 0.2][: design.shape[1]]
+    event_time = np.ceil(rng.exponential(20 * np.exp(-linear)))  # whole months: many ties
+    censor = np.ceil(rng.uniform(0, 40, n))
+    time, status = np.minimum(event_time, censor), (event_time <= censor).astype(float)
+    reference = PHReg(time, design, status, ties=ties).fit()
+    coef, se, p_values, loglik = cox_newton(time, status, design, ties=ties)
+    np.testing.assert_allclose(coef, reference.params, atol=1e-10)
+    np.testing.assert_allclose(se, reference.bse, rtol=1e-9)
+    np.testing.assert_allclose(p_values, reference.pvalues, rtol=1e-6, atol=1e-300)
+    assert loglik == pytest.approx(reference.llf, rel=1e-12)

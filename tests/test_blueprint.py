@@ -1,0 +1,383 @@
+"""The ICP blueprint: rules from planted truths, honesty on noise, icp.json, the one-pager."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import escape as html_escape
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import icp_research as icp
+from icp_research import blueprint as bp
+from icp_research.antipatterns import Condition
+from icp_research.errors import ConfigError, InputError
+from icp_research.scoring import rule_columns, score_leads
+
+from .studies import AS_OF, make_study
+
+GOOD = ("Alpha", "Beta")
+BAD = "Echo"
+
+
+def blueprint_tables(rng, n: int = 900, *, signal: bool = True) -> dict:
+    """Accounts with one to three new-business deals each over two years.
+
+    With ``signal``, deals win more at industries Alpha / Beta (+1.1 log-odds) and at
+    100-999 employees (+0.9), less at Echo (-0.9); ``color`` is noise. Without it nothing
+    matters. Outcomes cluster by account (a random effect).
+    """
+    ids = [f"A{i:04d}" for i in range(n)]
+    industry = rng.choice([*GOOD, "Charlie", "Delta", BAD], n, p=[0.2, 0.2, 0.2, 0.2, 0.2])
+    employees = np.round(np.exp(rng.normal(np.log(200), 1.3, n))).clip(3, 40_000)
+    color = rng.choice(["red", "green", "blue"], n)
+    created = AS_OF - pd.to_timedelta(rng.integers(30, 760, n), unit="D")
+    effect = rng.normal(0, 0.5, n)
+    if signal:
+        effect += (
+            1.1 * np.isin(industry, GOOD)
+            + 0.9 * ((employees >= 100) & (employees < 1000))
+            - 0.9 * (industry == BAD)
+        )
+    rows = []
+    for i, account in enumerate(ids):
+        for j in range(int(rng.integers(1, 4))):
+            span = max((AS_OF - created[i]).days - 1, 1)
+            opened = created[i] + pd.Timedelta(days=int(rng.integers(0, span)))
+            closed = opened + pd.Timedelta(days=int(rng.integers(15, 120)))
+            p = 1 / (1 + np.exp(-(-1.6 + effect[i])))
+            stage = "open" if closed > AS_OF else ("won" if rng.random() < p else "lost")
+            rows.append(
+                {
+                    "opportunity_id": f"{account}-{j}",
+                    "account_id": account,
+                    "stage": stage,
+                    "created_at": opened,
+                    "closed_at": closed if stage != "open" else pd.NaT,
+                    "amount": float(rng.integers(5, 60) * 1000),
+                    "loss_reason": None if stage != "lost" else "Price",
+                    "type": "new",
+                }
+            )
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "industry": industry,
+            "employees": employees,
+            "color": color,
+            "created_at": created,
+        }
+    )
+    opportunities = pd.DataFrame(rows)
+    opportunities["closed_at"] = pd.to_datetime(opportunities["closed_at"])
+    return {"accounts": accounts, "opportunities": opportunities}
+
+
+def _study(seed: int, *, signal: bool):
+    rng = np.random.default_rng(seed)
+    return make_study(
+        blueprint_tables(rng, signal=signal),
+        categorical=["industry", "color"],
+        numeric=["employees"],
+    )
+
+
+@pytest.fixture(scope="module")
+def planted():
+    study = _study(11, signal=True)
+    return study, bp.build_blueprint(study, backtest_quarters=2, n_boot=200)
+
+
+@pytest.fixture(scope="module")
+def noise():
+    study = _study(12, signal=False)
+    return study, bp.build_blueprint(study, backtest_quarters=2, n_boot=200)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def test_level_condition_reads_every_bin_label():
+    assert bp.level_condition("employees", "< 60", "bin") == Condition("employees", "less_than", 60)
+    assert bp.level_condition("employees", ">= 1,000", "bin") == Condition(
+        "employees", "at_least", 1000
+    )
+    assert bp.level_condition("annual_revenue", "8,000,000 to < 20,000,000", "bin") == Condition(
+        "annual_revenue", "between", [8e6, 2e7]
+    )
+    assert bp.level_condition("crm", "(missing)", "level") == Condition("crm", "is_missing")
+    assert bp.level_condition("crm", "None", "level") == Condition("crm", "equals", "None")
+    assert bp.level_condition("industry", "(other)", "level") is None
+    assert bp.level_condition("employees", "(trend)", "trend") is None
+
+
+def test_best_range_finds_the_sweet_spot_not_just_more(rng):
+    x = np.exp(rng.normal(np.log(200), 1.3, 20_000))
+    inside = (x >= 100) & (x < 1000)
+    y = rng.random(x.size) < np.where(inside, 0.35, 0.18)
+    edges = [20, 50, 100, 200, 500, 1000, 2000, 5000]
+    lower, upper, z = bp._best_range(x, y, edges)
+    assert (lower, upper) == (100, 1000) and z > 10
+    # Nothing to find: no range beats the rest by much, and none at all when flat.
+    assert bp._best_range(x, np.zeros(x.size), edges) is None
+
+
+def test_overlap_and_containment_of_conditions():
+    include = Condition("employees", "between", [100, 1000])
+    assert bp._overlaps(include, Condition("employees", "less_than", 200))
+    assert not bp._overlaps(include, Condition("employees", "less_than", 60))
+    assert bp._contains(include, Condition("employees", "between", [150, 250]))
+    assert not bp._contains(include, Condition("employees", "at_least", 600))
+    industries = Condition("industry", "in", ["A", "B"])
+    assert bp._overlaps(industries, Condition("industry", "equals", "A"))
+    assert not bp._overlaps(industries, Condition("industry", "equals", "C"))
+    assert not bp._overlaps(industries, Condition("industry", "is_missing"))
+
+
+def test_tier_spec_reads_the_config_mappings_lists_and_shares():
+    study = _study(1, signal=False)
+    assert bp.tier_spec(None, study) == {
+        "fixed": [("Tier 1", 70.0), ("Tier 2", 40.0), ("Tier 3", 0.0)]
+    }
+    assert bp.tier_spec('{"A": 0, "B": 50}', study) == {"fixed": [("B", 50.0), ("A", 0.0)]}
+    assert bp.tier_spec("shares", study)["shares"] == [0.2, 0.3, 0.5]
+    assert bp.tier_spec([0.1, 0.9], study) == {"shares": [0.1, 0.9], "names": ["Tier 1", "Tier 2"]}
+    with pytest.raises(InputError, match="last tier must start at 0"):
+        bp.tier_spec({"Tier 1": 70, "Tier 2": 40}, study)
+    with pytest.raises(InputError, match="add up to 1"):
+        bp.tier_spec([0.5, 0.2], study)
+    with pytest.raises(InputError, match="mapping"):
+        bp.tier_spec("Tier 1 = 70", study)
+
+
+# ---------------------------------------------------------------------------------------------
+# A planted truth
+
+
+def test_blueprint_names_the_planted_icp(planted):
+    _, result = planted
+    assert result.drawn
+    include = {r.text for r in result.include}
+    assert "industry in {Alpha, Beta}" in include
+    size = next(r for r in result.include if r.attribute == "employees")
+    low, high = bp._interval(size.conditions[0])
+    assert 75 <= low <= 150 and 750 <= high <= 1500, size.text
+    assert "industry = Echo" in {r.text for r in result.exclude}
+    # Noise never makes a rule.
+    assert all(r.attribute != "color" for r in [*result.include, *result.exclude])
+    # Every rule carries evidence that held up, with its interval and q-value.
+    for rule in result.include:
+        main = bp._main_evidence(rule)
+        assert main.better and main.q_value < 0.05 and rule.replicated
+        assert main.training["ci_low"] > 1 and main.sample.outcome == "won"
+    assert "This product fits mid-size Alpha and Beta companies" in result.statement
+    assert "Not a fit: industry = Echo." in result.statement
+    assert result.confidence["level"] in ("high", "moderate")
+
+
+def test_fit_score_ranks_the_holdout_and_tiers_convert_differently(planted):
+    _, result = planted
+    v = result.validation
+    assert v.auc > 0.6 and v.auc_low > 0.5
+    rates = v.summary.set_index("tier")["rate"]
+    assert rates["Tier 1"] > 1.8 * rates["Tier 3"]
+    icp_vs_rest = result.icp_vs_rest[0]
+    assert icp_vs_rest["outcome"] == "won" and icp_vs_rest["ratio"] > 1.5
+    # The backtest refits at each quarter's start and scores the accounts known then.
+    assert list(result.backtest_summary["quarter"]) == ["2026Q1", "2026Q2"]
+    assert (result.backtest_summary["trained_on"] > 0).all()
+
+
+def test_icp_json_is_complete_and_scores_like_the_blueprint(planted):
+    study, result = planted
+    document = json.loads(json.dumps(result.to_json()))
+    for key in (
+        "format",
+        "kit_version",
+        "as_of",
+        "name",
+        "statement",
+        "rules",
+        "scorecard",
+        "tiers",
+        "validation",
+        "characteristics",
+        "headline",
+    ):
+        assert key in document, key
+    assert set(document["rules"]) >= {"include", "exclude", "uncertain"}
+    rule = document["rules"]["include"][0]
+    assert {"id", "text", "conditions", "evidence", "role"} <= set(rule)
+    evidence = rule["evidence"][0]
+    for key in ("n", "rate_in", "rate_out", "lift", "ci_low", "ci_high", "q_value", "replicated"):
+        assert key in evidence, key
+    assert document["validation"]["auc"] == pytest.approx(result.validation.auc)
+    assert [t["name"] for t in document["tiers"]] == ["Tier 1", "Tier 2", "Tier 3"]
+    assert "Holdout AUC" in document["headline"]
+    # One code path: the same rules and points through score_leads.
+    scored = score_leads(document, study.facts)
+    assert len(scored) == len(study.facts)
+    assert scored["in_icp"].mean() == pytest.approx(result.icp_share)
+    hits = rule_columns(study.facts, document)["rules_hit"]
+    assert hits.str.contains("include: industry in {Alpha, Beta}", regex=False).any()
+
+
+def test_statement_override_keeps_the_draft(planted):
+    study, result = planted
+    custom = bp.build_blueprint(
+        study,
+        statement="Our own words.",
+        backtest_quarters=0,
+        n_boot=50,
+        significance=None,
+        anti_patterns=pd.DataFrame(),
+    )
+    assert custom.statement == "Our own words." and custom.statement_source == "analyst"
+    assert custom.statement_drafted.startswith("This product fits")
+    assert custom.to_json()["statement"] == "Our own words."
+
+
+def test_one_icp_for_every_segment_when_the_rules_work_alike(planted):
+    _, result = planted
+    # The planted effects are the same at every size: no segment ICP, and thin segments said.
+    assert not result.segments["drawn"]
+    assert result.segments["verdict"].startswith("One ICP fits every size segment")
+    assert "Enterprise has too few customers to judge" in result.segments["verdict"]
+    table = result.segments_table()
+    assert list(table["segment"]) == ["SMB", "Mid-market", "Enterprise"]
+    assert "lift: industry in {Alpha, Beta}" in table.columns
+
+
+def test_segment_icps_are_drawn_when_a_rule_works_differently_by_size():
+    rng = np.random.default_rng(21)
+    tables = blueprint_tables(rng, n=1500, signal=False)
+    accounts = tables["accounts"]
+    mid = accounts["employees"] >= 200
+    effect = np.where(accounts["industry"].isin(GOOD), np.where(mid, 1.6, -0.6), 0.0) + rng.normal(
+        0, 0.3, len(accounts)
+    )
+    boost = dict(zip(accounts["account_id"], effect, strict=True))
+    deals = tables["opportunities"]
+    closed = deals["stage"] != "open"
+    p = 1 / (1 + np.exp(-(-1.2 + deals["account_id"].map(boost))))
+    deals.loc[closed, "stage"] = np.where(rng.random(closed.sum()) < p[closed], "won", "lost")
+    study = make_study(tables, categorical=["industry"], numeric=["employees"])
+    samples = bp._samples(study, ["industry", "employees"], 2)
+    rule = bp.Rule("include", [Condition("industry", "in", list(GOOD))], "industry", "filter")
+    segments = bp._segments(study, [rule], samples["won"], 0.05)
+    assert segments["drawn"], segments["verdict"]
+    assert segments["icps"]["Mid-market"] == ["industry in {Alpha, Beta}"]
+    assert segments["icps"]["SMB"] == []
+    assert "work differently by company size" in segments["verdict"]
+
+
+def test_market_sizing_counts_tam_sam_som(planted):
+    study, result = planted
+    prospects = bp.crm_prospects(study)
+    market = bp.market_sizing(result, prospects, label="test list")
+    rows = market.summary.set_index("market")
+    assert rows.loc["TAM", "accounts"] == len(prospects)
+    assert rows.loc["SAM", "accounts"] == int((prospects["industry"] != BAD).sum())
+    assert rows.loc["SOM", "accounts"] <= rows.loc["SAM", "accounts"]
+    tiers = market.tables["by_tier"]
+    assert tiers["accounts"].sum() == len(prospects)
+
+
+# ---------------------------------------------------------------------------------------------
+# Noise and degenerate data
+
+
+def test_no_icp_on_noise_is_said_plainly(noise):
+    study, result = noise
+    assert not result.drawn and result.include == [] and result.scorecard is None
+    assert result.statement.startswith("No ICP can be drawn from this data yet")
+    document = json.loads(json.dumps(result.to_json()))
+    assert document["rules"]["include"] == [] and document["scorecard"] is None
+    assert document["name"] is None and document["confidence"]["level"] == "none"
+    assert document["headline"]["ICP"] == "not drawn yet"
+    with pytest.raises(ConfigError, match="no fit score"):
+        score_leads(document, study.facts)
+    html = bp.onepager_html(result)
+    assert "No ICP drawn yet" in html and "No include rule yet." in html
+
+
+def test_tiny_study_still_gives_a_valid_blueprint():
+    rng = np.random.default_rng(3)
+    tables = blueprint_tables(rng, n=25)
+    study = make_study(tables, categorical=["industry"], numeric=["employees"])
+    result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
+    assert not result.drawn
+    json.dumps(result.to_json())
+    assert result.caveats
+
+
+def test_outcome_must_be_known(planted):
+    study, _ = planted
+    with pytest.raises(InputError, match="outcome"):
+        bp.build_blueprint(study, outcome="revenue")
+
+
+# ---------------------------------------------------------------------------------------------
+# The one-pager
+
+
+def test_maven_says_no_icp_can_be_drawn_yet():
+    from pathlib import Path
+
+    from icp_research.config import load_config
+
+    config = Path(__file__).resolve().parent.parent / "examples" / "maven-crm" / "icp.toml"
+    if not (config.parent / load_config(config).tables["accounts"].path).exists():
+        pytest.skip("the public Maven export is not beside this checkout")
+    study = icp.open_study(config)
+    result = bp.build_blueprint(study, n_boot=200)
+    assert not result.drawn and result.scorecard is None and result.include == []
+    assert result.statement.startswith("No ICP can be drawn from this data yet")
+    assert result.uncertain and all(r.kind == "uncertain" for r in result.uncertain)
+    document = json.loads(json.dumps(result.to_json()))
+    assert document["rules"]["include"] == [] and document["scorecard"] is None
+    assert "No ICP drawn yet" in bp.onepager_html(result)
+
+
+def test_onepager_is_one_self_contained_escaped_page(planted):
+    _, result = planted
+    result.project = "<script>alert(1)</script> & Co"
+    html = bp.onepager_html(result)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html)
+    assert "@page { size: A4 landscape" in html
+    for text in (result.name, "Include (fit)", "Exclude (not a fit)", "Fit-score tiers"):
+        assert html_escape(text) in html
+    assert html_escape(result.statement.split(".")[0]) in html
+
+
+def test_onepager_escapes_rule_values():
+    rule = bp.Rule("include", [Condition("industry", "equals", "<b>x</b>")], "industry", "filter")
+    result = bp.Blueprint(title="t", name="<i>n</i>", include=[rule], statement="a < b")
+    html = bp.onepager_html(result)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "<i>n</i>" not in html and "a &lt; b" in html
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo, read from a run's artifacts
+
+
+def test_blueprint_reuses_the_runs_artifacts(demo_run):
+    artifacts = demo_run.out_dir / "artifacts"
+    study = icp.open_study(data_dir=artifacts / "data", artifacts_dir=artifacts)
+    upstream = bp.upstream_evidence(study)
+    assert upstream.sources["significance"].startswith("read from icp_predictors.json")
+    assert upstream.sources["anti_patterns"].startswith("read from anti_patterns_churn.csv")
+    assert {item["predictor"] for item in upstream.recommended} == {
+        "employees",
+        "industry",
+        "crm",
+        "referral_source",
+    }
+    # A folder of another as-of date is not trusted: everything is computed again.
+    other = study.at("2026-06-30")
+    assert bp._snapshot_as_of(artifacts) == "2026-09-30" != other.as_of.strftime("%Y-%m-%d")

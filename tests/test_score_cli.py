@@ -1,0 +1,343 @@
+"""``icp-research score``: every row back, scored as far as possible, flagged, never dropped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from icp_research.cli import main
+from icp_research.errors import ConfigError, DataError
+from icp_research.report import write_json
+from icp_research.scorecard import fit_scorecard
+from icp_research.scoring import SCORE_COLUMNS, read_leads, rule_hits, score_file, score_leads
+
+from .conftest import run_cli, write_project
+
+INDUSTRIES = ["FinTech", "SaaS", "Retail", "Education"]
+
+
+def _deals(rng, n: int = 4000) -> pd.DataFrame:
+    industry = rng.choice(INDUSTRIES, n)
+    employees = np.round(np.exp(rng.normal(5.3, 1.3, n)))
+    crm = rng.choice(["HubSpot", "Salesforce", "None"], n)
+    logit = (
+        -1.2
+        + np.select(
+            [industry == "FinTech", industry == "SaaS", industry == "Education"], [1, 0.8, -0.8], 0
+        )
+        + 0.8 * ((employees >= 100) & (employees < 1000))
+        - 0.7 * (crm == "None")
+    )
+    return pd.DataFrame(
+        {
+            "industry": industry,
+            "employees": employees,
+            "crm": crm,
+            "won": rng.random(n) < 1 / (1 + np.exp(-logit)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def icp_document():
+    rng = np.random.default_rng(5)
+    scorecard = fit_scorecard(
+        _deals(rng),
+        "won",
+        categorical=["industry", "crm"],
+        numeric=["employees"],
+        tiers=[("Tier 1", 70), ("Tier 2", 40), ("Tier 3", 0)],
+    )
+    return {
+        "format": 1,
+        **scorecard.to_dict(),
+        "statement": "This product fits mid-size FinTech and SaaS companies.",
+        "rules": {
+            "include": [
+                {
+                    "id": "include:industry",
+                    "kind": "include",
+                    "role": "filter",
+                    "text": "industry in {FinTech, SaaS}",
+                    "conditions": [
+                        {"attribute": "industry", "operator": "in", "value": ["FinTech", "SaaS"]}
+                    ],
+                },
+                {
+                    "id": "include:employees",
+                    "kind": "include",
+                    "role": "filter",
+                    "text": "100 <= employees < 1,000",
+                    "conditions": [
+                        {"attribute": "employees", "operator": "between", "value": [100, 1000]}
+                    ],
+                },
+            ],
+            "exclude": [
+                {
+                    "id": "exclude:crm",
+                    "kind": "exclude",
+                    "text": "crm = None",
+                    "conditions": [{"attribute": "crm", "operator": "equals", "value": "None"}],
+                },
+                {
+                    "id": "exclude:revenue",
+                    "kind": "exclude",
+                    "text": "annual_revenue < 8,000,000",
+                    "conditions": [
+                        {"attribute": "annual_revenue", "operator": "less_than", "value": 8e6}
+                    ],
+                },
+            ],
+            "uncertain": [],
+        },
+        "attributes": {
+            "industry": {"type": "categorical"},
+            "crm": {"type": "categorical"},
+            "employees": {"type": "numeric", "nonnegative": True},
+            "annual_revenue": {"type": "numeric", "nonnegative": True},
+        },
+    }
+
+
+@pytest.fixture
+def icp_path(tmp_path, icp_document):
+    return write_json(icp_document, tmp_path / "icp.json")
+
+
+MESSY = """company,industry,employees,crm,annual_revenue
+Acme,SaaS,250,HubSpot,20000000
+Beta, fintech ,"1,200", salesforce ,$3.4M
+Gamma,Aerospace,-5,None,
+Delta,,,,
+"=HYPERLINK(""http://x"")",Education,30,None,1000000
+Zeta,SaaS,51-200,NONE,abc
+"""
+
+
+def test_unseen_blank_and_negative_values_are_scored_and_flagged(tmp_path, icp_path):
+    leads_path = tmp_path / "leads.csv"
+    leads_path.write_text(MESSY, encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    assert (
+        main(["score", "--icp", str(icp_path), "--input", str(leads_path), "--output", str(out)])
+        == 0
+    )
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    # Every row back, in order, input columns untouched, score columns appended.
+    assert len(scored) == 6
+    assert list(scored.columns) == [
+        "company",
+        "industry",
+        "employees",
+        "crm",
+        "annual_revenue",
+        *SCORE_COLUMNS,
+    ]
+    assert list(scored["company"][[0, 1, 2, 3, 5]]) == ["Acme", "Beta", "Gamma", "Delta", "Zeta"]
+    assert scored.loc[1, "employees"] == "1,200"
+    rows = scored.set_index("company")
+    # Unseen category and a negative employee count: neutral points, said in the flags.
+    assert "industry 'Aerospace' unseen in training: scored neutral" in rows.loc["Gamma", "flags"]
+    assert (
+        "employees negative (-5): treated as missing, scored neutral" in rows.loc["Gamma", "flags"]
+    )
+    # Blanks everywhere: neutral on every attribute, still a score and a tier.
+    assert "employees missing" in rows.loc["Delta", "flags"]
+    assert "industry missing" in rows.loc["Delta", "flags"]
+    assert rows.loc["Delta", "tier"] in ("Tier 1", "Tier 2", "Tier 3")
+    assert rows.loc["Delta", "rules_hit"] == "" and rows.loc["Delta", "in_icp"] == "False"
+    # Case and spaces do not hide a known value, for points and for rules alike.
+    assert "industry = FinTech" in rows.loc["Beta", "reasons_positive"]
+    assert "include: industry in {FinTech, SaaS}" in rows.loc["Beta", "rules_hit"]
+    assert "exclude: crm = None" in rows.loc["Zeta", "rules_hit"]
+    # A range is read at its midpoint; unreadable numbers that only rules use are flagged.
+    assert "employees '51-200' is a range" in rows.loc["Zeta", "flags"]
+    assert (
+        "annual_revenue 'abc' is not a number: rules on annual_revenue not met"
+        in (rows.loc["Zeta", "flags"])
+    )
+    assert rows.loc["Acme", "in_icp"] == "True" and rows.loc["Acme", "flags"] == ""
+    assert "exclude: annual_revenue < 8,000,000" in rows.loc["Beta", "rules_hit"]
+    # A formula-like cell is neutralised for spreadsheets.
+    assert scored.loc[4, "company"].startswith("'=HYPERLINK")
+
+
+def test_scores_match_the_engine_and_are_deterministic(icp_document):
+    rng = np.random.default_rng(9)
+    leads = _deals(rng, 500).drop(columns="won")
+    first = score_leads(icp_document, leads)
+    second = score_leads(icp_document, leads.sample(frac=1, random_state=1))
+    assert first.equals(second.loc[first.index])
+    assert first["fit_score"].between(0, 100).all()
+    hits = rule_hits(leads, icp_document)
+    in_icp = hits[["include:industry", "include:employees"]].all(axis=1) & ~hits[
+        ["exclude:crm", "exclude:revenue"]
+    ].any(axis=1)
+    assert (first["in_icp"] == in_icp).all()
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, icp_path, capsys):
+    leads_path = tmp_path / "leads.csv"
+    leads_path.write_text(MESSY, encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    out.write_text("keep me", encoding="utf-8")
+    args = ["score", "--icp", str(icp_path), "--input", str(leads_path), "--output", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists; pass --force" in err[0]
+    assert out.read_text() == "keep me"
+    assert main([*args, "--force"]) == 0
+    assert out.read_text().startswith('"company","industry"')
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.csv", None, "file not found"),
+        ("empty.csv", "", "empty"),
+        ("binary.csv", b"\x00\x01\x02PK", "binary"),
+        ("broken.csv", 'a,b\n"1,2\n3,4,5,6\n', "not a well-formed CSV"),
+        ("leads.json", "{}", "unsupported file type"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, icp_path, capsys, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    code = main(
+        ["score", "--icp", str(icp_path), "--input", str(path), "--output", str(tmp_path / "o.csv")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_bad_icp_file_is_exit_2(tmp_path, icp_document, capsys):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"hello": 1}), encoding="utf-8")
+    no_score = tmp_path / "no_score.json"
+    no_score.write_text(
+        json.dumps({**icp_document, "scorecard": None, "statement": "No ICP can be drawn yet."}),
+        encoding="utf-8",
+    )
+    for path, message in (
+        (broken, "not valid JSON"),
+        (other, "not an ICP file"),
+        (no_score, "holds no fit score"),
+    ):
+        code = main(
+            [
+                "score",
+                "--icp",
+                str(path),
+                "--input",
+                str(leads),
+                "--output",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_parquet_and_excel_in_parquet_out(tmp_path, icp_path, icp_document):
+    leads = pd.DataFrame(
+        {
+            "industry": ["SaaS", "Retail", None],
+            "employees": [300.0, -3.0, np.nan],
+            "crm": ["HubSpot", "None", "Salesforce"],
+        }
+    )
+    leads.to_parquet(tmp_path / "leads.parquet")
+    leads.to_excel(tmp_path / "leads.xlsx", index=False)
+    for name in ("leads.parquet", "leads.xlsx"):
+        out = tmp_path / f"{name}.scored.parquet"
+        summary = score_file(icp=icp_path, input=tmp_path / name, output=out)
+        assert "Scored 3 rows" in summary
+        scored = pd.read_parquet(out)
+        assert len(scored) == 3 and scored["fit_score"].between(0, 100).all()
+        assert "employees negative (-3)" in scored.loc[1, "flags"]
+        expected = score_leads(icp_document, leads)["fit_score"]
+        assert list(scored["fit_score"]) == list(expected)
+
+
+def test_config_maps_the_leads_columns(tmp_path, icp_path):
+    config = write_project(
+        tmp_path / "project",
+        {"accounts.csv": "Account ID,Vertical,Headcount,CRM System\nA1,saas,10,HubSpot\n"},
+        """
+[tables.accounts]
+path = "accounts.csv"
+missing_values = ["n.a."]
+[tables.accounts.columns]
+account_id = "Account ID"
+industry = "Vertical"
+employees = "Headcount"
+crm = "CRM System"
+[tables.accounts.values.industry]
+"saas" = "SaaS"
+"fin tech" = "FinTech"
+""",
+    )
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "Account ID,Vertical,Headcount,CRM System\nL1,saas,250,HubSpot\nL2,fin tech,n.a.,None\n",
+        encoding="utf-8",
+    )
+    frame = read_leads(leads, config)
+    assert {"industry", "employees", "crm"} <= set(frame.columns)
+    assert list(frame["industry"]) == ["SaaS", "FinTech"]
+    out = tmp_path / "scored.csv"
+    summary = score_file(icp=icp_path, input=leads, output=out, config=config)
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert scored.loc[0, "in_icp"] and "industry = SaaS" in scored.loc[0, "reasons_positive"]
+    assert "employees missing: scored neutral" in scored.loc[1, "flags"]
+    assert "no annual_revenue column" in summary
+
+
+def test_missing_columns_are_named_in_the_summary(tmp_path, icp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("name,industry\nA,SaaS\n", encoding="utf-8")
+    summary = score_file(icp=icp_path, input=leads, output=tmp_path / "o.csv")
+    assert "no annual_revenue, crm, employees column(s)" in summary
+    scored = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
+    assert "crm not provided: scored neutral" in scored.loc[0, "flags"]
+
+
+def test_read_leads_errors_are_data_errors(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        read_leads(tmp_path / "nothing.csv")
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        read_leads(leads, tmp_path / "missing.toml")
+    # "None" and "NA" are values, not blanks, in every format.
+    frame = pd.DataFrame(
+        {"name": ["a", "b", "c"], "crm": ["None", "NA", ""], "region": ["NA", "EMEA", None]}
+    )
+    frame.to_excel(tmp_path / "l.xlsx", index=False)
+    frame.to_csv(tmp_path / "l.csv", index=False)
+    for name in ("l.xlsx", "l.csv"):
+        read = read_leads(tmp_path / name)
+        assert list(read["crm"][:2]) == ["None", "NA"] and pd.isna(read["crm"][2])
+        assert read["region"][0] == "NA"
+
+
+def test_score_command_runs_as_a_user_runs_it(tmp_path, icp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    out = tmp_path / "scored.parquet"
+    result = run_cli("score", "--icp", str(icp_path), "--input", str(leads), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Scored 6 rows of leads.csv" in result.stdout
+    assert len(pd.read_parquet(out)) == 6
