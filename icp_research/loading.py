@@ -248,7 +248,7 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             frame = pq.read_table(path).to_pandas(date_as_object=False)
         except Exception as exc:  # pyarrow raises several types for non-Parquet input
             out.error(
-                f"cannot be read as Parquet ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+                f"cannot be read as Parquet ({_parquet_reason(exc)})",
                 'export it again as Parquet, or set format = "csv" if it is a CSV file',
             )
             raise _Stop from None
@@ -638,6 +638,15 @@ def _resolve_columns(
     return resolved
 
 
+def _parquet_reason(exc: Exception) -> str:
+    """The first line of a pyarrow error, without the file path it repeats."""
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    if "magic bytes not found" in message:
+        return "it has no Parquet signature: it is not a Parquet file"
+    message = re.sub(r"'[^']*'", "the file", message)
+    return f"{type(exc).__name__}: {message[:120]}"
+
+
 def _row_list(mask: pd.Series) -> list:
     return list(mask.index[mask.to_numpy()])
 
@@ -771,7 +780,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             negative = values < 0
             if negative.any():
                 out.error(
-                    f"{negative.sum():,} negative values (a {canonical} cannot be negative; e.g. "
+                    f"{negative.sum():,} negative values ({canonical} cannot be negative; e.g. "
                     f"{values[negative].iloc[0]:g})",
                     "fix or blank those cells in the export; if a value such as -1 means 'no value', "
                     f'add missing_values = ["{_fmt_sentinel(values[negative].iloc[0])}"] under [tables.{tc.name}]',
@@ -870,10 +879,9 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         duplicated = frame[key].duplicated(keep=False) & frame[key].notna()
         if duplicated.any():
             first = frame.loc[duplicated, key].iloc[0]
-            rows = _row_list(frame[key] == first)
             out.error(
                 f"{frame.loc[duplicated, key].nunique():,} {key} values occur more than once "
-                f'(e.g. "{first}" at rows {", ".join(map(str, rows[:3]))})',
+                f'(e.g. "{first}")',
                 f"{key} must be unique: remove duplicate rows or map a unique column to {key}",
                 column=tc.columns.get(key, key),
                 rows=_row_list(duplicated),
