@@ -1149,6 +1149,12 @@ def cox_newton(
         )
 
     def parts(beta):
+        # Under separation the estimates run off to infinity and these sums overflow; the
+        # caller turns that into "did not converge", so numpy's warnings are only noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _parts(beta)
+
+    def _parts(beta):
         eta = x @ beta
         shift = eta.max() if eta.size else 0.0
         risk = weight * np.exp(eta - shift)
