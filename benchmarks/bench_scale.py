@@ -12,7 +12,9 @@ For each scale a synthetic project is generated once (``benchmarks/generate.py``
 Peak memory of a step is the process's peak resident set size while the step ran (Linux
 ``VmHWM``, reset before each step), so it includes the tables the step starts from; ``peak`` is
 the child's ``ru_maxrss`` from ``wait4``. For the suite, ``tree peak`` is the largest sum of
-the resident sets of the runner and its kernels, sampled every 0.2 s.
+the resident sets of the runner and its kernels, sampled every 0.2 s (shared pages counted
+in every process that maps them), and ``tree PSS`` the largest sum of their proportional set
+sizes (shared pages split among the processes: what the run costs the machine).
 
 Scales (accounts / opportunities / subscriptions): 10k = 1k / 10k / 10k, 100k = 10k / 100k /
 100k, 1m = 100k / 1M / 1M (the headline size of the performance targets).
@@ -202,6 +204,22 @@ def _tree_rss_mib(root: int, peaks: dict | None = None) -> float:
     return total / 2**20
 
 
+def _tree_pss_mib(root: int) -> float:
+    """Proportional set size of ``root`` and its descendants (MiB): pages shared between the
+    kernels (libraries, the snapshot's memory maps) counted once, split among their users."""
+    total = 0.0
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) / 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
 def run_measured(command: list[str], sample_tree: bool = False, allowed=(0,)) -> dict:
     """Run ``command``; wall seconds, ru_maxrss of the child (MiB), optional tree RSS peak."""
     import tempfile
@@ -210,12 +228,14 @@ def run_measured(command: list[str], sample_tree: bool = False, allowed=(0,)) ->
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=_env(), cwd=CODE)
         tree_peak = [0.0]
+        pss_peak = [0.0]
         process_peaks: dict[int, float] = {}
         done = threading.Event()
 
         def sample():
             while not done.wait(0.2):
                 tree_peak[0] = max(tree_peak[0], _tree_rss_mib(process.pid, process_peaks))
+                pss_peak[0] = max(pss_peak[0], _tree_pss_mib(process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True) if sample_tree else None
         if sampler:
@@ -241,6 +261,7 @@ def run_measured(command: list[str], sample_tree: bool = False, allowed=(0,)) ->
         # time on a shared machine.
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "tree_peak_mib": tree_peak[0] if sample_tree else None,
+        "tree_pss_peak_mib": pss_peak[0] if sample_tree else None,
         # Each process's own peak (the runner and every kernel), largest first.
         "process_peaks_mib": sorted(process_peaks.values(), reverse=True)[:12],
         "stdout": out_text,
@@ -331,6 +352,7 @@ def measure_suite(config: Path, scale: str, repeat: int) -> dict:
         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "max_rss_mib": statistics.median(r["max_rss_mib"] for r in runs),
         "tree_peak_mib": statistics.median(r["tree_peak_mib"] for r in runs),
+        "tree_pss_peak_mib": statistics.median(r["tree_pss_peak_mib"] for r in runs),
         "process_peaks_mib": [round(p) for p in runs[-1]["process_peaks_mib"]],
         "notebooks": {n["name"]: [n["status"], n["seconds"]] for n in manifest["notebooks"]},
     }
@@ -366,7 +388,7 @@ def print_table(results: dict) -> None:
         header += f" {step + ' s':>9} {'MiB':>6}"
     header += f" {'total s':>8} {'cpu s':>7} {'peak MiB':>9}"
     if any("suite" in r for r in results.values()):
-        header += f" {'suite s':>8} {'cpu s':>7} {'suite MiB':>9} {'tree MiB':>9}"
+        header += f" {'suite s':>8} {'cpu s':>7} {'suite MiB':>9} {'tree MiB':>9} {'tree PSS':>9}"
     print(header)
     for scale in scales:
         r = results[scale]
@@ -387,7 +409,7 @@ def print_table(results: dict) -> None:
             s = r["suite"]
             line += (
                 f" {s['seconds']:>8.1f} {s['cpu_seconds']:>7.1f} {s['max_rss_mib']:>9.0f}"
-                f" {s['tree_peak_mib']:>9.0f}"
+                f" {s['tree_peak_mib']:>9.0f} {s['tree_pss_peak_mib']:>9.0f}"
             )
         print(line)
     for earlier, later in zip(scales, scales[1:], strict=False):

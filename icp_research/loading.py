@@ -12,6 +12,7 @@ is row 2 (for Parquet, the first record is row 1).
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import re
@@ -1228,13 +1229,26 @@ class Dataset:
     # Facts computed once by the runner (name -> frame) and the as-of date they hold.
     derived: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     derived_meta: dict = field(default_factory=dict)
+    # Row counts kept by release() when the rows themselves are dropped.
+    released_rows: dict | None = None
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
         return f"<Dataset {self.config.project_name!r}: {sizes}>"
 
     def has(self, table: str) -> bool:
+        if self.released_rows is not None:
+            return self.released_rows.get(table, 0) > 0
         return table in self.tables and len(self.tables[table]) > 0
+
+    def release(self) -> None:
+        """Let go of the rows (and the derived facts) once they are saved in a snapshot; the
+        row counts, the validation report and :meth:`has` stay. The runner does this before the
+        report kernels start, so that a large export is not held in memory three times."""
+        self.released_rows = {name: len(frame) for name, frame in self.tables.items()}
+        self.tables = {name: frame.iloc[:0] for name, frame in self.tables.items()}
+        self.derived = {}
+        gc.collect()
 
     @property
     def usage_source(self):

@@ -512,6 +512,7 @@ def run_suite(
 
         Study(dataset, as_of).precompute()  # every notebook reads these facts, none recomputes
         dataset.save(artifacts / "data")
+        dataset.release()  # the kernels read the snapshot; the runner needs only the counts
         parameters = {
             "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
             "data_dir": "artifacts/data",
