@@ -222,30 +222,46 @@ WARMUP = (
 
 
 class KernelPool:
-    """Kernels started (and their imports warmed) while the main process loads the data.
+    """Kernels started (and their imports warmed) ahead of the notebooks that will use them.
 
-    Kernel start-up and the scientific imports are most of a small report's cost; starting
-    one kernel per notebook up front overlaps that cost with loading and validation. Each
-    kernel serves exactly one notebook, so notebooks stay isolated from each other.
+    Kernel start-up and the scientific imports are most of a small report's cost; warming a
+    kernel while the data loads, or while the previous notebooks run, hides that cost. At most
+    ``size`` kernels wait warm at a time (one per parallel slot): each one taken starts the
+    next, so that a large run does not hold a warm kernel per notebook in memory. Each kernel
+    serves exactly one notebook, so notebooks stay isolated from each other.
     """
 
-    def __init__(self, names: list[str], cwd: Path):
+    def __init__(self, names: list[str], cwd: Path, size: int | None = None):
         self.cwd = Path(cwd).resolve()
         self._aborted = threading.Event()
-        self._managers: dict[str, object] = {}
-        self._ready = {name: threading.Event() for name in names}
-        self._threads = [
-            threading.Thread(target=self._start, args=(name,), daemon=True) for name in names
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._lock = threading.Lock()
+        self._managers: dict[int, object] = {}  # started and not taken (to stop on abort)
+        self._ready: queue.Queue = queue.Queue()  # warmed managers (None: a warm-up failed)
+        self._to_start = len(names)
+        self._warming = 0
+        self._threads: list[threading.Thread] = []
+        size = size or max(2, os.cpu_count() or 2)
+        for _ in range(min(size, len(names))):
+            self._spawn()
 
-    def _start(self, name: str) -> None:
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._to_start <= 0 or self._aborted.is_set():
+                return
+            self._to_start -= 1
+            self._warming += 1
+            thread = threading.Thread(target=self._start, daemon=True)
+            self._threads.append(thread)
+        thread.start()
+
+    def _start(self) -> None:
+        km = None
         try:
             from jupyter_client.blocking import BlockingKernelClient
 
             km = start_kernel(self.cwd)
-            self._managers[name] = km
+            with self._lock:
+                self._managers[id(km)] = km
             if self._aborted.is_set():
                 raise RuntimeError("the run stopped")
             client = BlockingKernelClient()
@@ -272,53 +288,79 @@ class KernelPool:
                             raise
             finally:
                 client.stop_channels()
-        except Exception:  # a kernel that fails to warm up is replaced by papermill's own
-            km = self._managers.pop(name, None)
+            self._ready.put(km)
+        except Exception:  # a kernel that fails to warm up is replaced by a cold one
             if km is not None:
+                with self._lock:
+                    self._managers.pop(id(km), None)
                 _shutdown(km)
+            self._ready.put(None)
         finally:
-            self._ready[name].set()
+            with self._lock:
+                self._warming -= 1
 
     def take(self, name: str):
-        """The warmed kernel manager for ``name``; a fresh (cold) one if it has none."""
-        if self._aborted.is_set():
-            raise RuntimeError("the run stopped")
-        event = self._ready.get(name)
+        """A warmed kernel manager for the notebook ``name``; a fresh (cold) one if none is
+        ready or coming. Taking one starts warming the next."""
         km = None
-        if event is not None:
-            deadline = time.monotonic() + 300
-            while not event.wait(timeout=0.2) and time.monotonic() < deadline:
-                if self._aborted.is_set():
-                    raise RuntimeError("the run stopped")
+        deadline = time.monotonic() + 300
+        while True:
             if self._aborted.is_set():
                 raise RuntimeError("the run stopped")
-            km = self._managers.pop(name, None)
-            if km is not None and not _alive(km):
-                _shutdown(km)
-                km = None
+            try:
+                km = self._ready.get(timeout=0.2)
+                break
+            except queue.Empty:
+                with self._lock:
+                    coming = self._warming > 0
+                if not coming or time.monotonic() > deadline:
+                    break
+        if km is not None:
+            with self._lock:
+                self._managers.pop(id(km), None)
+        self._spawn()
+        if self._aborted.is_set():
+            if km is not None:
+                _kill_now(km)
+            raise RuntimeError("the run stopped")
+        if km is not None and not _alive(km):
+            _shutdown(km)
+            km = None
         return km if km is not None else start_kernel(self.cwd)
+
+    def _started(self) -> list:
+        with self._lock:
+            return list(self._managers.values())
 
     def shutdown(self) -> None:
         """Stop every kernel that was started but not taken."""
-        for thread in self._threads:
+        with self._lock:
+            self._to_start = 0
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=60)
-        for km in list(self._managers.values()):
+        for km in self._started():
             _shutdown(km)
-        self._managers.clear()
+        with self._lock:
+            self._managers.clear()
 
     def abort(self) -> None:
         """Stop at once (the run failed or was interrupted): kill kernels, wait for no warm-up."""
         self._aborted.set()
-        for km in list(self._managers.values()):
+        with self._lock:
+            self._to_start = 0
+            threads = list(self._threads)
+        for km in self._started():
             _kill_now(km)
         # The warm-up threads notice within a second; one still starting a kernel shuts that
         # kernel down itself (and a kernel whose parent is gone exits on its own).
         give_up = time.monotonic() + 3
-        for thread in self._threads:
+        for thread in threads:
             thread.join(timeout=max(0.0, give_up - time.monotonic()))
-        for km in list(self._managers.values()):
+        for km in self._started():
             _shutdown(km)
-        self._managers.clear()
+        with self._lock:
+            self._managers.clear()
 
 
 def start_kernel(cwd: Path):
@@ -491,7 +533,9 @@ def run_suite(
     os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
     _quiet_kernel_logs()
     # Kernels for the notebooks that the configured tables allow boot while the data loads.
-    pool = KernelPool([s.name for s in specs if _configured_requirement(s, cfg) is None], staging)
+    pool = KernelPool(
+        [s.name for s in specs if _configured_requirement(s, cfg) is None], staging, size=jobs
+    )
     try:
         progress.step(f"loading data ({cfg.path})")
         t0 = time.perf_counter()
