@@ -289,3 +289,47 @@ def test_demo_quarters_live_side_by_side_with_the_plain_demo_run():
     )
     _, _, plain, _ = resolve_run(config=None, demo=True, quarter=None, out=None)
     assert plain == Path("reports/demo") and plain.parent == out_dir.parent
+
+
+def test_kernel_pool_warms_only_as_many_kernels_as_run_at_once(tmp_path):
+    """A warm kernel waits for each parallel slot, not for every notebook: a large run must
+    not hold a warmed kernel per report in memory. Taking one starts warming the next."""
+    import time
+
+    from icp_research.runner import KernelPool, _shutdown
+
+    def settle(pool, expected):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with pool._lock:
+                if pool._warming == 0:
+                    break
+            time.sleep(0.1)
+        assert len(pool._started()) == expected
+
+    pool = KernelPool(["a", "b", "c"], tmp_path, size=1)
+    taken = []
+    try:
+        settle(pool, 1)  # one warm kernel, not three
+        taken.append(pool.take("a"))
+        settle(pool, 1)  # taking it started the next one
+        taken.append(pool.take("b"))
+        settle(pool, 1)
+        taken.append(pool.take("c"))
+        settle(pool, 0)  # three notebooks, three kernels: nothing more is started
+        assert len({id(km) for km in taken}) == 3
+    finally:
+        pool.shutdown()
+        for km in taken:
+            _shutdown(km)
+
+
+def test_released_dataset_keeps_counts_and_what_it_has(tmp_path):
+    from icp_research import load_demo
+
+    dataset = load_demo().dataset
+    rows = {name: len(frame) for name, frame in dataset.tables.items()}
+    dataset.release()
+    assert dataset.released_rows == rows
+    assert all(len(frame) == 0 for frame in dataset.tables.values())
+    assert dataset.has("opportunities") and not dataset.has("no_such_table")
