@@ -1798,6 +1798,16 @@ def _size_phrase(condition: Condition) -> str:
     return condition.phrase()
 
 
+_ACRONYMS = {"crm", "sso", "nps", "arr", "acv", "mrr", "erp", "hr", "it", "api", "saas", "cdp"}
+
+
+def _label(attribute: str) -> str:
+    """An attribute name as a stakeholder reads it: ``referral_source`` -> "referral source",
+    ``crm`` -> "CRM" (the ICP statement is prose; rules keep the column names)."""
+    words = str(attribute).replace("_", " ").split()
+    return " ".join(w.upper() if w.lower() in _ACRONYMS else w for w in words) or str(attribute)
+
+
 def _levels(rule: Rule) -> list[str]:
     values = _values(rule.conditions[0])
     return sorted(values) if values else []
@@ -1832,12 +1842,15 @@ def _draft(include: list[Rule], exclude: list[Rule], need: dict | None) -> tuple
     conditions = []
     for rule in others:
         levels = _levels(rule)
-        conditions.append(f"{rule.attribute} {_or(levels)}" if levels else rule.phrase)
+        conditions.append(f"{_or(levels)} as {_label(rule.attribute)}" if levels else rule.phrase)
     sentence = f"This product fits {company} that need {need_text}"
     sentence += f" and have {_and(conditions)}." if conditions else "."
     parts = [sentence]
     if signals:
-        said = [f"{r.attribute} is {_or(_levels(r))}" if _levels(r) else r.phrase for r in signals]
+        said = [
+            f"{_label(r.attribute)} is {_or(_levels(r))}" if _levels(r) else r.phrase
+            for r in signals
+        ]
         parts.append(f"They convert best when {_or(said)}.")
     if exclude:
         parts.append("Not a fit: " + "; ".join(r.phrase for r in exclude) + ".")

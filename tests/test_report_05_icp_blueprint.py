@@ -46,9 +46,9 @@ def test_report_names_the_planted_icp(demo_run):
     text = report_text(demo_run, NAME)
     assert (
         "The ICP: This product fits mid-size FinTech and SaaS companies (100–999 employees) that "
-        "need forecast accuracy and have crm HubSpot or Salesforce." in text
+        "need forecast accuracy and have HubSpot or Salesforce as CRM." in text
     )
-    assert "They convert best when referral_source is Referral." in text
+    assert "They convert best when referral source is Referral." in text
     assert "Not a fit: crm = None; employees under 60; industry = Education." in text
     assert "How sure: high" in text
     assert "within the 2–3x the seeds expect of a good ICP" in text
