@@ -232,6 +232,11 @@ class KernelPool:
     """
 
     def __init__(self, names: list[str], cwd: Path, size: int | None = None):
+        # Imported here, on the calling thread: a warm-up thread importing jupyter_client while
+        # the runner imports papermill (which imports it too) can see it half initialised.
+        import jupyter_client.blocking  # noqa: F401
+        import jupyter_client.manager  # noqa: F401
+
         self.cwd = Path(cwd).resolve()
         self._aborted = threading.Event()
         self._lock = threading.Lock()
