@@ -1233,7 +1233,8 @@ class Dataset:
     released_rows: dict | None = None
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
+        rows = self.released_rows or {k: len(v) for k, v in self.tables.items()}
+        sizes = ", ".join(f"{k}={n:,}" for k, n in rows.items())
         return f"<Dataset {self.config.project_name!r}: {sizes}>"
 
     def has(self, table: str) -> bool:

@@ -324,7 +324,7 @@ def test_kernel_pool_warms_only_as_many_kernels_as_run_at_once(tmp_path):
             _shutdown(km)
 
 
-def test_released_dataset_keeps_counts_and_what_it_has(tmp_path):
+def test_released_dataset_keeps_counts_and_what_it_has():
     from icp_research import load_demo
 
     dataset = load_demo().dataset
@@ -333,3 +333,4 @@ def test_released_dataset_keeps_counts_and_what_it_has(tmp_path):
     assert dataset.released_rows == rows
     assert all(len(frame) == 0 for frame in dataset.tables.values())
     assert dataset.has("opportunities") and not dataset.has("no_such_table")
+    assert f"accounts={rows['accounts']:,}" in repr(dataset)
