@@ -16,7 +16,7 @@ test: ## run the test suite
 	$(PY) -m pytest
 
 lint: ## ruff check + format check
-	$(PY) -m ruff check icp_research tests benchmarks && $(PY) -m ruff format --check icp_research tests benchmarks
+	$(PY) -m ruff check icp_research tests benchmarks devtools && $(PY) -m ruff format --check icp_research tests benchmarks devtools
 
 bench: ## scale and speed benchmarks (slow; not part of the tests)
 	$(PY) benchmarks/bench_suite.py

@@ -3,10 +3,10 @@
 For each scale a synthetic project is generated once (``benchmarks/generate.py``, cached under
 ``benchmarks/out/data/``) and measured in fresh child processes, ``--repeat`` times (median):
 
-* ``load``      ``icp_research.loading.load_tables`` (read, map, parse, validate every export)
-* ``as_of``     ``icp_research.facts.as_of_view`` (the tables as known on the as-of date)
-* ``facts``     ``icp_research.facts.account_facts`` on that view
-* ``deals``     ``icp_research.facts.deal_facts`` on that view
+* ``load``      ``icp_research.data.loading.load_tables`` (read, map, parse, validate every export)
+* ``as_of``     ``icp_research.data.facts.as_of_view`` (the tables as known on the as-of date)
+* ``facts``     ``icp_research.data.facts.account_facts`` on that view
+* ``deals``     ``icp_research.data.facts.deal_facts`` on that view
 * ``suite``     (``--suite``) ``icp-research run --config ... --out ...`` on the project
 
 Peak memory of a step is the process's peak resident set size while the step ran (Linux
@@ -87,9 +87,9 @@ def _cpu_seconds() -> float:
 
 def child(config_path: str, profile: str | None) -> None:
     """Run load -> as-of view -> account facts -> deal facts; print one JSON line."""
-    from icp_research.config import load_config
-    from icp_research.facts import account_facts, as_of_view, deal_facts
-    from icp_research.loading import load_tables
+    from icp_research.data.config import load_config
+    from icp_research.data.facts import account_facts, as_of_view, deal_facts
+    from icp_research.data.loading import load_tables
 
     config = load_config(config_path)
     seconds, cpu, peaks = {}, {}, {}

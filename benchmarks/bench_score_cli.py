@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scoring import messy_leads, simulate_deals  # noqa: E402
 
-from icp_research.report import write_json  # noqa: E402
-from icp_research.scorecard import fit_scorecard  # noqa: E402
-from icp_research.scoring import read_leads, score_leads, write_scored  # noqa: E402
+from icp_research.artifacts import write_json
+from icp_research.scoring.model import read_leads, score_leads, write_scored  # noqa: E402
+from icp_research.scoring.scorecard import fit_scorecard  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

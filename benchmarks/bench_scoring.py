@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from icp_research.scorecard import fit_scorecard
+from icp_research.scoring.scorecard import fit_scorecard
 
 INDUSTRIES = ["FinTech", "SaaS", "Retail", "Health", "Manufacturing", "Education", "Media"]
 INDUSTRY_EFFECT = [1.2, 0.8, -0.3, 0.0, -0.6, -0.4, 0.0]

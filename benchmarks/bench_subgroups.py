@@ -1,4 +1,4 @@
-"""Subgroup discovery speed: icp_research.subgroups against pysubgroup's Apriori.
+"""Subgroup discovery speed: icp_research.methods.subgroups against pysubgroup's Apriori.
 
 Generates accounts with categorical and numeric attributes and a planted best-customer pattern,
 then times, on the same rows, the same conditions (one per categorical value, one per numeric
@@ -34,8 +34,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from icp_research.binning import MISSING  # noqa: E402
-from icp_research.subgroups import _build_attributes, find_subgroups  # noqa: E402
+from icp_research.methods.binning import MISSING  # noqa: E402
+from icp_research.methods.subgroups import _build_attributes, find_subgroups  # noqa: E402
 
 CATEGORICAL = ["industry", "region", "crm", "plan"]
 NUMERIC = ["employees", "annual_revenue", "founded_year", "seats"]

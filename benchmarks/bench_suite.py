@@ -48,7 +48,7 @@ def run_bare(workdir: Path) -> float:
     code = f"""
 import time, papermill as pm, nbformat
 from nbconvert import HTMLExporter
-from icp_research.runner import ensure_kernel
+from icp_research.pipeline.runner import ensure_kernel
 t = time.perf_counter()
 kernel = ensure_kernel()
 pm.execute_notebook({str(workdir / "bare.ipynb")!r}, {str(workdir / "bare.out.ipynb")!r}, kernel_name=kernel, progress_bar=False)

@@ -2,7 +2,7 @@
 
 Generates (once, cached under ``benchmarks/out/data/usage-<N>/``) ``--events`` usage events of
 ``--accounts`` accounts as several Parquet files, written chunk by chunk with pyarrow, then
-measures ``icp_research.warehouse.aggregate_usage`` over ``part-*.parquet`` in a fresh child
+measures ``icp_research.data.warehouse.aggregate_usage`` over ``part-*.parquet`` in a fresh child
 process, ``--repeat`` times (median): wall time and peak resident memory (``ru_maxrss`` of the
 child, from ``wait4``). For scale, it reports the size the events would take in memory: as
 pandas DataFrame (``memory_usage(deep=True)`` of a 1M-row sample, scaled up) and as Arrow.
@@ -40,7 +40,7 @@ from generate import (  # noqa: E402
     write_usage_events,
 )
 
-from icp_research.warehouse import MEMORY_LIMIT  # noqa: E402
+from icp_research.data.warehouse import MEMORY_LIMIT  # noqa: E402
 
 FILES = 10
 
@@ -93,7 +93,7 @@ def in_memory_sizes(folder: Path, events: int) -> dict:
 
 CHILD_DUCKDB = """
 import json, tempfile, time
-from icp_research.warehouse import UsageColumns, aggregate_usage, connect
+from icp_research.data.warehouse import UsageColumns, aggregate_usage, connect
 started = time.perf_counter()
 with tempfile.TemporaryDirectory() as spill:
     connection = connect(memory_limit={memory_limit!r}, temp_directory=spill)
@@ -109,7 +109,7 @@ CHILD_PANDAS = """
 import json, time
 import pandas as pd
 import pyarrow.parquet as pq
-from icp_research.facts import usage_signals
+from icp_research.data.facts import usage_signals
 started = time.perf_counter()
 files = sorted(__import__("glob").glob({pattern!r}))
 frames, rows = [], 0

@@ -10,12 +10,15 @@ probability. The assertions behind these numbers live in tests/test_demo.py.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from icp_research import demo
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for devtools
+from devtools import demo_data as demo  # noqa: E402
 
 
 def _auc(score: pd.Series, won: pd.Series) -> float:

@@ -7,16 +7,22 @@ The public API is small:
 - :func:`load_demo` -- the bundled demo dataset's canonical tables;
 - :func:`run_suite` -- what ``icp-research run`` does.
 
-Analyses live in their own modules (``icp_research.subgroups``, ``icp_research.survival`` ...)
-and return :class:`~icp_research.result.Result` objects.
+Statistics live in ``icp_research.methods``, one module per report in ``icp_research.analyses``;
+analyses return :class:`~icp_research.result.Result` objects.
 """
 
-__version__ = "0.1.0"
-
-from .config import load_config
-from .errors import AnalysisError, ConfigError, DataError, IcpError, InputError, NotEnoughData
-from .loading import load_tables, validate
-from .study import Study, open_study
+from icp_research.data.config import load_config
+from icp_research.data.loading import load_tables, validate
+from icp_research.data.study import Study, open_study
+from icp_research.errors import (
+    AnalysisError,
+    ConfigError,
+    DataError,
+    IcpError,
+    InputError,
+    NotEnoughData,
+)
+from icp_research.version import __version__
 
 
 def load_demo(as_of=None):
@@ -24,14 +30,14 @@ def load_demo(as_of=None):
 
     3,000 accounts of a fictitious B2B SaaS company with opportunities, subscriptions, churn
     events, NPS, usage, feedback, survey answers and deal roles, generated from the documented
-    planted truth in :mod:`icp_research.demo`. ``study.tables`` holds the canonical tables.
+    planted truth in :mod:`icp_research.data.demo`. ``study.tables`` holds the canonical tables.
     """
     return open_study(None, as_of=as_of)
 
 
 def run_suite(**kwargs):
-    """Run the report suite (see :func:`icp_research.runner.run_suite`)."""
-    from .runner import run_suite as _run
+    """Run the report suite (see :func:`icp_research.pipeline.runner.run_suite`)."""
+    from icp_research.pipeline.runner import run_suite as _run
 
     return _run(**kwargs)
 

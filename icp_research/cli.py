@@ -10,8 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import __version__
-from .errors import IcpError, InputError
+from icp_research.errors import IcpError, InputError
+from icp_research.version import __version__
 
 DESCRIPTION = """\
 Find your Ideal Customer Profile from your own CRM, billing and usage exports.
@@ -116,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the demo exports, so the config runs as it is",
     )
-    init.add_argument("--force", action="store_true", help="replace an existing icp.toml")
+    init.add_argument(
+        "--notebooks",
+        action="store_true",
+        help="also copy the report notebooks into DIR/notebooks (the config then runs those)",
+    )
+    init.add_argument("--force", action="store_true", help="replace existing files")
     _add_output_flags(init)
     return parser
 
@@ -160,7 +165,7 @@ def _run(args) -> int:
     import signal
     import threading
 
-    from .runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -207,7 +212,7 @@ def _terminated(signum, frame):
 
 
 def _validate(args) -> int:
-    from .loading import validate
+    from icp_research.data.loading import validate
 
     report = validate(args.config)
     _print_problems(report, verbose=args.verbose, quiet=args.quiet)
@@ -225,7 +230,7 @@ def _validate(args) -> int:
 
 
 def _score(args) -> int:
-    from .scoring import score_file
+    from icp_research.scoring.model import score_file
 
     summary = score_file(
         icp=args.icp,
@@ -240,7 +245,7 @@ def _score(args) -> int:
 
 
 def _init(args) -> int:
-    from .starter import write_starter
+    from icp_research.pipeline.starter import copy_notebooks, write_starter
 
     written = write_starter(
         Path(args.directory),
@@ -248,6 +253,8 @@ def _init(args) -> int:
         with_demo_data=args.with_demo_data,
         force=args.force,
     )
+    if args.notebooks:
+        written += copy_notebooks(Path(args.directory), force=args.force)
     if not args.quiet:
         for path in written:
             print(f"wrote {path}")

@@ -50,7 +50,7 @@ class Result:
             print(f"note: {line}")
 
     def _repr_html_(self) -> str:
-        from .report import table_html
+        from icp_research.formatting import table_html
 
         parts = [f"<h3>{html.escape(self.title)}</h3>"]
         if self.findings:
@@ -65,6 +65,6 @@ class Result:
 
     def save(self, directory: str | Path, name: str) -> Path:
         """Write ``summary`` to ``directory/name.csv`` (spreadsheet-safe) and return the path."""
-        from .report import write_csv
+        from icp_research.artifacts import write_csv
 
         return write_csv(self.summary, Path(directory) / f"{name}.csv")

@@ -47,9 +47,9 @@ def write_project(directory: Path, files: dict[str, str | bytes], config: str) -
 def demo_run(tmp_path_factory):
     """The whole report suite run once on the demo data (real kernels); shared by e2e tests.
 
-    Returns the :class:`icp_research.runner.RunResult`; ``demo_run.out_dir`` is the run folder.
+    Returns the :class:`icp_research.pipeline.runner.RunResult`; ``demo_run.out_dir`` is the run folder.
     """
-    from icp_research.runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     out = tmp_path_factory.mktemp("reports") / "demo"
     return run_suite(demo=True, out=out, progress=Progress(quiet=True))

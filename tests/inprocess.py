@@ -88,9 +88,9 @@ def run_suite_in_process(
     from unittest import mock
 
     import icp_research
-    from icp_research.loading import load_tables
-    from icp_research.runner import discover_notebooks, missing_requirement
-    from icp_research.study import Study
+    from icp_research.data.loading import load_tables
+    from icp_research.data.study import Study
+    from icp_research.pipeline.runner import discover_notebooks, missing_requirement
 
     dataset = load_tables(config)
     Study(dataset, as_of or None).precompute()

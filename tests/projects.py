@@ -20,7 +20,7 @@ AS_OF = pd.Timestamp("2026-06-30")
 
 @functools.lru_cache(maxsize=1)
 def _demo() -> dict[str, pd.DataFrame]:
-    from icp_research.demo import generate_demo
+    from devtools.demo_data import generate_demo
 
     return generate_demo(7)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icp_research.config import Config
-from icp_research.loading import AttributeSpec, Dataset, ValidationReport
-from icp_research.study import Study
+from icp_research.data.config import Config
+from icp_research.data.loading import AttributeSpec, Dataset, ValidationReport
+from icp_research.data.study import Study
 
 AS_OF = pd.Timestamp("2026-06-30")
 DAYS_PER_MONTH = 365.25 / 12

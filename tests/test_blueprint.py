@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 import icp_research as icp
-from icp_research import blueprint as bp
-from icp_research.antipatterns import Condition
+from icp_research.analyses import blueprint as bp
+from icp_research.analyses.antipatterns import Condition
 from icp_research.errors import ConfigError, InputError
-from icp_research.scoring import rule_columns, score_leads
+from icp_research.scoring.model import rule_columns, score_leads
 
 from .studies import AS_OF, make_study
 
@@ -327,7 +327,7 @@ def test_outcome_must_be_known(planted):
 def test_maven_says_no_icp_can_be_drawn_yet():
     from pathlib import Path
 
-    from icp_research.config import load_config
+    from icp_research.data.config import load_config
 
     config = Path(__file__).resolve().parent.parent / "examples" / "maven-crm" / "icp.toml"
     if not (config.parent / load_config(config).tables["accounts"].path).exists():

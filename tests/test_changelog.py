@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from icp_research.changelog import compare_icp
+from icp_research.analyses.changelog import compare_icp
 
 from .icp_documents import categorical, condition, icp_document, numeric, rule
 

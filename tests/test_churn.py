@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import icp_research as icp
-from icp_research import antipatterns, churn
-from icp_research.demo import PLANTED_TRUTH
+from devtools.demo_data import PLANTED_TRUTH
+from icp_research.analyses import antipatterns, churn
 
 from .studies import churn_tables, deal_tables, make_study
 
@@ -68,7 +68,7 @@ def test_planted_hazard_ratio_is_recovered_with_its_reason(planted):
 
 def test_retention_horizons_come_from_kaplan_meier(planted):
     study, result = planted
-    from icp_research.survival import kaplan_meier
+    from icp_research.methods.survival import kaplan_meier
 
     facts = study.facts
     km = kaplan_meier(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icp_research.config import (
+from icp_research.data.config import (
     ANALYSIS_DEFAULTS,
     TABLE_KEYS,
     config_from_dict,

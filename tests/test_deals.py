@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 import icp_research as icp
-from icp_research import antipatterns, deals, stats
-from icp_research.config import load_config
-from icp_research.demo import PLANTED_TRUTH
-from icp_research.runner import NotebookSpec, missing_requirement
+from devtools.demo_data import PLANTED_TRUTH
+from icp_research.analyses import antipatterns, deals
+from icp_research.data.config import load_config
+from icp_research.methods import stats
+from icp_research.pipeline.runner import NotebookSpec, missing_requirement
 
 from .studies import deal_tables, make_study
 
@@ -207,7 +208,7 @@ def test_no_opportunities():
 
 
 def test_anti_patterns_round_trip_through_csv(tmp_path, demo, demo_study):
-    from icp_research.report import write_csv
+    from icp_research.artifacts import write_csv
 
     write_csv(antipatterns.to_csv_frame(demo.anti_patterns), tmp_path / "anti_patterns_deals.csv")
     rules = antipatterns.read_anti_patterns(tmp_path)
@@ -341,7 +342,7 @@ def test_maven_lost_deal_analysis_is_honest():
 def test_pattern_aggregated_adjustment_equals_the_account_level_robust_glm():
     import statsmodels.api as sm
 
-    from icp_research.deals import _adjusted_check
+    from icp_research.analyses.deals import _adjusted_check
 
     rng = np.random.default_rng(2)
     n = 3000

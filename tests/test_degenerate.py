@@ -125,7 +125,7 @@ def test_a_quarter_before_the_first_record(degenerate):
 def test_a_real_run_on_degenerate_data(tmp_path):
     """Kernels and HTML: one class, a one-member category, a constant and an empty column,
     no churn table, and a quarter before the first record in the same run folder tree."""
-    from icp_research.runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     config = write_canonical(
         tmp_path / "project", DEGENERATE["won_only_narrow"](), name="Narrow", as_of=AS_OF

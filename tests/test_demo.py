@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency, mannwhitneyu
 
-from icp_research import demo
-from icp_research.schema import TABLES
+from devtools import demo_data as demo
+from icp_research.data.demo import DEMO_CONFIG, DEMO_DIR
+from icp_research.data.schema import TABLES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,7 +38,7 @@ def tables():
 
 @pytest.fixture(scope="module")
 def written_config(tmp_path_factory) -> Path:
-    return demo.write_demo_exports(tmp_path_factory.mktemp("demo_exports"), seed=7)
+    return demo.simulate_demo_exports(tmp_path_factory.mktemp("demo_exports"), seed=7)
 
 
 def _read_exports(directory: Path) -> dict[str, pd.DataFrame]:
@@ -194,14 +195,12 @@ def test_sizes_period_and_integrity(tables):
 
 
 def test_shipped_exports_are_what_the_generator_writes(written_config, written):
-    assert written_config.read_text(encoding="utf-8") == demo.DEMO_CONFIG.read_text(
-        encoding="utf-8"
-    )
-    shipped = _read_exports(demo.DEMO_DIR)
+    assert written_config.read_text(encoding="utf-8") == DEMO_CONFIG.read_text(encoding="utf-8")
+    shipped = _read_exports(DEMO_DIR)
     assert list(shipped) == list(written)
     for name, frame in shipped.items():
         pd.testing.assert_frame_equal(frame, written[name], obj=name)
-    total_bytes = sum(path.stat().st_size for path in demo.DEMO_DIR.iterdir())
+    total_bytes = sum(path.stat().st_size for path in DEMO_DIR.iterdir())
     assert total_bytes < 6_000_000
 
 

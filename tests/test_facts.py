@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research.facts import account_facts, as_of_view, best_customers, deal_facts, size_segments
+from icp_research.data.facts import (
+    account_facts,
+    as_of_view,
+    best_customers,
+    deal_facts,
+    size_segments,
+)
 
 T = pd.Timestamp
 

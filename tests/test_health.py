@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research import health
-from icp_research.health import (
+from icp_research.analyses import health
+from icp_research.analyses.health import (
     HEALTH_COLUMNS,
     MonitoredIcp,
     icp_health,
@@ -188,7 +188,7 @@ def test_icp_vs_non_icp_numbers_on_a_known_study(known):
         (known.summary.group == "icp_vs_non_icp") & (known.summary.quarter == "2026Q2")
     ]
     tested = compared.dropna(subset=["p_value"])
-    from icp_research.stats import adjust_pvalues
+    from icp_research.methods.stats import adjust_pvalues
 
     assert np.allclose(tested.q_value, adjust_pvalues(tested.p_value))
 
@@ -416,9 +416,9 @@ def test_later_rows_in_the_demo_exports_change_nothing_as_of_the_quarter(tmp_pat
     """
     import shutil
 
-    from icp_research.demo import DEMO_CONFIG, DEMO_DIR
-    from icp_research.loading import load_tables
-    from icp_research.study import Study
+    from icp_research.data.demo import DEMO_CONFIG, DEMO_DIR
+    from icp_research.data.loading import load_tables
+    from icp_research.data.study import Study
 
     from .icp_documents import demo_icp
 

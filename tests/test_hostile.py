@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from icp_research import report
-from icp_research.render import sanitize_html
+from icp_research.reporting import display as report
+from icp_research.reporting.render import sanitize_html
 
 from .conftest import report_text
 from .projects import (
@@ -179,7 +179,7 @@ def _snapshot(folder: Path) -> dict:
 def hostile_runs(tmp_path_factory):
     """Two runs of the same hostile project (inputs chmod read-only), and the input folder
     before and after."""
-    from icp_research.runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     base = tmp_path_factory.mktemp("hostile")
     config = write_canonical(

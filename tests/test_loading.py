@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research import loading
-from icp_research.config import load_config
+from icp_research.data import cleaning, loading
+from icp_research.data.cleaning import parse_dates, parse_flags, parse_numbers
+from icp_research.data.config import load_config
 from icp_research.errors import ConfigError, DataError
-from icp_research.loading import parse_dates, parse_flags, parse_numbers
 
 from .conftest import FIXTURES, run_cli, write_project
 
@@ -292,11 +292,11 @@ def test_parsing_distinct_values_equals_parsing_every_row(kind, rng, monkeypatch
         "numbers": lambda s: parse_numbers(s, extra_missing=["-"]),
         "dates": lambda s: parse_dates(s, None),
         "flags": parse_flags,
-        "text": lambda s: (loading._as_text(s, {"", "NULL", "N/A", "#N/A"}),),
+        "text": lambda s: (cleaning.as_text(s, {"", "NULL", "N/A", "#N/A"}),),
     }[kind]
-    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 10**9)
+    monkeypatch.setattr(cleaning, "DISTINCT_MIN_ROWS", 10**9)
     every_row = parse(column)
-    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 0)
+    monkeypatch.setattr(cleaning, "DISTINCT_MIN_ROWS", 0)
     distinct = parse(column)
     for expected, got in zip(every_row, distinct, strict=True):
         pd.testing.assert_series_equal(got, expected)
@@ -327,9 +327,9 @@ def test_validation_messages_do_not_depend_on_table_size_shortcuts(tmp_path, rng
         'created_at = "Created"\namount = "Amount"\ntype = "Type"\n'
         '[tables.opportunities.values.stage]\n"Closed Won" = "won"\n',
     )
-    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 10**9)
+    monkeypatch.setattr(cleaning, "DISTINCT_MIN_ROWS", 10**9)
     every_row = loading._load(config)
-    monkeypatch.setattr(loading, "DISTINCT_MIN_ROWS", 0)
+    monkeypatch.setattr(cleaning, "DISTINCT_MIN_ROWS", 0)
     distinct = loading._load(config)
     assert distinct.report.lines() == every_row.report.lines()
     assert any('"Maybe"' in line for line in distinct.report.lines("error"))

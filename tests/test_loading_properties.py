@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icp_research import loading
+from icp_research.data import loading
 from icp_research.errors import InputError
 
 from .conftest import write_project

@@ -8,9 +8,10 @@ import re
 import papermill as pm
 import pytest
 
-from icp_research.runner import DEFAULT_NOTEBOOKS, discover_notebooks
+from icp_research.bundled import notebooks_dir
+from icp_research.pipeline.runner import discover_notebooks
 
-NOTEBOOKS = sorted(DEFAULT_NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
 def _source(cell) -> str:

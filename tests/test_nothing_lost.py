@@ -16,7 +16,7 @@ from nbformat import v4
 
 from icp_research.cli import main
 from icp_research.errors import InputError
-from icp_research.runner import resolve_run
+from icp_research.pipeline.runner import resolve_run
 
 from .conftest import FIXTURES, REPO, write_project
 
@@ -84,7 +84,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_run_on_broken_input_exits_2_with_one_line_per_problem_and_writes_nothing(
     case, tmp_path, no_kernel, capsys
 ):
-    from icp_research.loading import validate
+    from icp_research.data.loading import validate
 
     inputs = BROKEN / case
     before = _digest(inputs)
@@ -246,7 +246,7 @@ def test_absolute_and_quarter_run_folders(tmp_path):
 
 
 def test_a_symlinked_run_folder_is_checked_and_replaced_cleanly(tmp_path, one_notebook):
-    from icp_research.runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     config = write_project(
         tmp_path / "project",

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import icp_research as icp
-from icp_research.demo import is_planted_icp
-from icp_research.patterns import (
+from devtools.demo_data import is_planted_icp
+from icp_research.analyses.patterns import (
     SUBGROUP_COLUMNS,
     discover_subgroups,
     pattern_discovery,
@@ -18,10 +18,10 @@ from icp_research.patterns import (
     plot_subgroup_lifts,
     subgroup_table,
 )
-from icp_research.profile import best_customer_profile
-from icp_research.segments import segment_accounts
-from icp_research.study import Study
-from icp_research.subgroups import subgroup_mask
+from icp_research.analyses.profile import best_customer_profile
+from icp_research.data.study import Study
+from icp_research.methods.segments import segment_accounts
+from icp_research.methods.subgroups import subgroup_mask
 
 ICP_ATTRIBUTES = {"industry", "employees", "crm"}
 NOISE_ATTRIBUTES = {
@@ -89,7 +89,7 @@ def test_the_planted_icp_comes_out_on_top_for_every_target(demo, demo_subgroups,
 
 
 def _rows_of(demo, target):
-    from icp_research.patterns import target_frames
+    from icp_research.analyses.patterns import target_frames
 
     frames, _ = target_frames(demo)
     return frames[target][0]

@@ -22,10 +22,14 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from icp_research.binning import MISSING, OTHER
 from icp_research.errors import InputError, NotEnoughData
-from icp_research.multivariable import JOINT_TEST_COLUMNS, MODEL_COLUMNS, multivariable_model
-from icp_research.predictors import (
+from icp_research.methods.binning import MISSING, OTHER
+from icp_research.methods.multivariable import (
+    JOINT_TEST_COLUMNS,
+    MODEL_COLUMNS,
+    multivariable_model,
+)
+from icp_research.methods.predictors import (
     SUMMARY_COLUMNS,
     TREND,
     PredictorResult,
@@ -759,7 +763,7 @@ def test_model_flags_collinearity():
 
 
 def test_vif_from_the_inverse_correlation_matrix_matches_statsmodels():
-    from icp_research.multivariable import _vif
+    from icp_research.methods.multivariable import _vif
 
     rng = np.random.default_rng(27)
     x = rng.normal(size=(300, 4))
@@ -946,7 +950,7 @@ def test_forest_plot_draws_one_line_per_effect():
 
 
 def test_large_groups_use_order_statistic_median_intervals_that_match_the_bootstrap():
-    from icp_research import predictors as engine
+    from icp_research.methods import predictors as engine
 
     rng = np.random.default_rng(11)
     opts = engine._Options()
@@ -977,7 +981,7 @@ def test_large_groups_use_order_statistic_median_intervals_that_match_the_bootst
 def test_closed_form_clustered_logit_equals_statsmodels():
     import statsmodels.api as sm
 
-    from icp_research.predictors import _binary_cluster_logit
+    from icp_research.methods.predictors import _binary_cluster_logit
 
     rng = np.random.default_rng(5)
     clusters = rng.integers(0, 250, 3000)

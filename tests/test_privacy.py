@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from icp_research import loading
-from icp_research.schema import personal_column
+from icp_research.data import loading
+from icp_research.data.schema import personal_column
 
 from .conftest import write_project
 

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from icp_research.profile import (
+from icp_research.analyses.profile import (
     PROFILE_COLUMNS,
     best_customer_flags,
     plot_profile,

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from icp_research import report
-from icp_research.render import (
+from icp_research.reporting import display as report
+from icp_research.reporting.render import (
     notebook_failure,
     notebook_title,
     render_notebook,
@@ -415,7 +415,7 @@ def test_hostile_text_is_escaped_everywhere():
     assert f'<p class="icp-brand">{escaped} · ICP research</p>' in header
     assert '<h1 class="icp-title">Overview &lt;script&gt;alert(1)&lt;/script&gt;</h1>' in header
     assert "<title>Overview &lt;script&gt;" in html
-    assert f"<td>{escaped}</td>" in main  # a table cell built by icp_research.report
+    assert f"<td>{escaped}</td>" in main  # a table cell built by icp_research.reporting.display
     assert f"Loaded 3,000 accounts for {escaped}" in main  # stdout
     assert f"missing for {escaped}" in main.split("</div>", 1)[0]  # the failure banner
     assert "&lt;img src=x onerror=alert(1)&gt;" in html.split("<footer", 1)[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from icp_research import antipatterns
+from icp_research.analyses import antipatterns
 
 from .conftest import report_text
 
@@ -88,7 +88,7 @@ def test_no_churn_yet_renders_and_deals_report_is_skipped(tmp_path):
 
     import numpy as np
 
-    from icp_research.runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     from .conftest import write_project
 

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from icp_research import antipatterns
+from icp_research.analyses import antipatterns
 
 from .conftest import report_text
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research.predictors import SUMMARY_COLUMNS
-from icp_research.significance import PREDICTOR_SUMMARY_COLUMNS, REPLICATION_COLUMNS
+from icp_research.analyses.significance import PREDICTOR_SUMMARY_COLUMNS, REPLICATION_COLUMNS
+from icp_research.methods.predictors import SUMMARY_COLUMNS
 
 from .conftest import report_text
 
@@ -74,7 +74,7 @@ def test_predictor_artifacts(demo_run):
 
 def noise_project(tmp_path, seed: int = 0):
     """The demo exports with the candidate attributes of the accounts shuffled across rows."""
-    from icp_research.demo import DEMO_DIR
+    from icp_research.data.demo import DEMO_DIR
 
     project = tmp_path / "noise"
     shutil.copytree(DEMO_DIR, project)
@@ -105,7 +105,7 @@ def noise_project(tmp_path, seed: int = 0):
 
 @pytest.mark.e2e
 def test_pure_noise_report_says_no_predictor_stands_out(tmp_path):
-    from icp_research.runner import Progress, run_suite
+    from icp_research.pipeline.runner import Progress, run_suite
 
     config, notebooks = noise_project(tmp_path)
     run = run_suite(

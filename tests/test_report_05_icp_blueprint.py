@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 import icp_research as icp
-from icp_research.blueprint import RULE_COLUMNS
-from icp_research.demo import is_planted_icp, true_win_probability
-from icp_research.scorecard import auc
-from icp_research.scoring import score_leads
+from devtools.demo_data import is_planted_icp, true_win_probability
+from icp_research.analyses.blueprint import RULE_COLUMNS
+from icp_research.scoring.model import score_leads
+from icp_research.scoring.scorecard import auc
 
 from .conftest import report_text
 

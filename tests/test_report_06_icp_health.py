@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from icp_research.health import DRIFT_COLUMNS, HEALTH_COLUMNS
-from icp_research.runner import DEFAULT_NOTEBOOKS, Progress, run_suite
+from icp_research.analyses.health import DRIFT_COLUMNS, HEALTH_COLUMNS
+from icp_research.bundled import notebooks_dir
+from icp_research.pipeline.runner import Progress, run_suite
 
 from .conftest import report_text
 
@@ -54,7 +55,7 @@ def two_quarters(tmp_path_factory):
     notebooks = base / "notebooks"
     notebooks.mkdir()
     _stand_in_blueprint(notebooks / "05_icp_blueprint.ipynb")
-    health = nbformat.read(DEFAULT_NOTEBOOKS / f"{NAME}.ipynb", as_version=4)
+    health = nbformat.read(notebooks_dir() / f"{NAME}.ipynb", as_version=4)
     for cell in health.cells:  # three quarters of trends are enough here, and faster
         if "parameters" in cell.metadata.get("tags", []):
             cell.source = cell.source.replace("quarters: int = 8", "quarters: int = 3")

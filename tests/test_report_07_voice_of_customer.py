@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from icp_research import voc
-from icp_research.config import load_config
-from icp_research.runner import Progress, run_suite
+from icp_research.analyses import voc
+from icp_research.data.config import load_config
+from icp_research.pipeline.runner import Progress, run_suite
 
 from .conftest import report_text, write_project
 

@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from icp_research.errors import InputError, RunExistsError
-from icp_research.runner import Progress, resolve_run, run_suite
+from icp_research.pipeline.runner import Progress, resolve_run, run_suite
 
 from .conftest import run_cli, write_project
 
@@ -124,7 +124,7 @@ def test_interrupted_run_leaves_the_previous_run_intact(project, tmp_path, monke
     run_suite(config=config, out=out, notebooks_dir=only, progress=Progress(quiet=True))
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
 
-    import icp_research.runner as runner
+    import icp_research.pipeline.runner as runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -239,7 +239,7 @@ def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
 def test_previous_run_is_the_latest_earlier_run_of_the_same_project(tmp_path):
     import datetime as dt
 
-    from icp_research.runner import find_previous_run
+    from icp_research.pipeline.runner import find_previous_run
 
     def run(name, as_of, project="Acme", demo=False):
         folder = tmp_path / name / "artifacts"
@@ -262,7 +262,7 @@ def test_previous_run_is_the_latest_earlier_run_of_the_same_project(tmp_path):
 
 
 def test_run_headline_joins_overview_blueprint_and_health(tmp_path):
-    from icp_research.runner import _headline
+    from icp_research.pipeline.runner import _headline
 
     (tmp_path / "overview.json").write_text(json.dumps({"headline": {"Customers": "1,204"}}))
     (tmp_path / "icp.json").write_text(
@@ -296,7 +296,7 @@ def test_kernel_pool_warms_only_as_many_kernels_as_run_at_once(tmp_path):
     not hold a warmed kernel per report in memory. Taking one starts warming the next."""
     import time
 
-    from icp_research.runner import KernelPool, _shutdown
+    from icp_research.pipeline.runner import KernelPool, _shutdown
 
     def settle(pool, expected):
         deadline = time.monotonic() + 60

@@ -8,11 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from icp_research.artifacts import write_json
 from icp_research.cli import main
 from icp_research.errors import ConfigError, DataError
-from icp_research.report import write_json
-from icp_research.scorecard import fit_scorecard
-from icp_research.scoring import SCORE_COLUMNS, read_leads, rule_hits, score_file, score_leads
+from icp_research.scoring.model import (
+    SCORE_COLUMNS,
+    read_leads,
+    rule_hits,
+    score_file,
+    score_leads,
+)
+from icp_research.scoring.scorecard import fit_scorecard
 
 from .conftest import run_cli, write_project
 

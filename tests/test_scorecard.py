@@ -15,15 +15,7 @@ import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from icp_research.errors import ConfigError, DataError, NotEnoughData  # noqa: E402
-from icp_research.scorecard import (  # noqa: E402
-    auc,
-    auc_ci,
-    fit_scorecard,
-    plot_calibration,
-    plot_tiers,
-    validate_scorecard,
-)
-from icp_research.scoring import (  # noqa: E402
+from icp_research.scoring.model import (  # noqa: E402
     ABSENT,
     NOT_A_NUMBER,
     OK,
@@ -31,6 +23,14 @@ from icp_research.scoring import (  # noqa: E402
     RANGE,
     Scorecard,
     coerce_numeric,
+)
+from icp_research.scoring.scorecard import (  # noqa: E402
+    auc,
+    auc_ci,
+    fit_scorecard,
+    plot_calibration,
+    plot_tiers,
+    validate_scorecard,
 )
 
 INDUSTRIES = ["FinTech", "SaaS", "Retail", "Health", "Manufacturing", "Education", "Media"]

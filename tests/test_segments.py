@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from icp_research.segments import (
+from icp_research.methods.segments import (
     SEGMENT_COLUMNS,
     cluster_features,
     describe_segment,

@@ -1,6 +1,6 @@
 """Predictor significance on the demo data: the planted ICP is found, noise is not.
 
-The demo (``icp_research.demo``) plants the ICP industry in {SaaS, FinTech}, 100 <= employees
+The demo (``icp_research.data.demo``) plants the ICP industry in {SaaS, FinTech}, 100 <= employees
 < 1000 and crm in {HubSpot, Salesforce}, a referral effect and a lower win rate for Education;
 region, cloud, website_platform, fiscal_year_end and founded_year have no effect, and
 annual_revenue / uses_sso only travel with company size.
@@ -15,11 +15,7 @@ import pandas as pd
 import pytest
 
 import icp_research as icp
-from icp_research.errors import InputError
-from icp_research.loading import Dataset
-from icp_research.predictors import SUMMARY_COLUMNS, TREND
-from icp_research.report import write_json
-from icp_research.significance import (
+from icp_research.analyses.significance import (
     PREDICTOR_SUMMARY_COLUMNS,
     REPLICATION_COLUMNS,
     _drop_mirrored,
@@ -28,7 +24,11 @@ from icp_research.significance import (
     plot_replication,
     predictor_significance,
 )
-from icp_research.study import Study
+from icp_research.artifacts import write_json
+from icp_research.data.loading import Dataset
+from icp_research.data.study import Study
+from icp_research.errors import InputError
+from icp_research.methods.predictors import SUMMARY_COLUMNS, TREND
 
 NOISE = ["region", "cloud", "website_platform", "fiscal_year_end", "founded_year"]
 PLANTED = {"industry", "employees", "crm", "referral_source"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from icp_research.stats import (
+from icp_research.methods.stats import (
     cluster_design_effect,
     clustered_rate_ci,
     clustered_ratio_ci,

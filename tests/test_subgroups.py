@@ -11,14 +11,14 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from icp_research.binning import MISSING, cut_points  # noqa: E402
 from icp_research.errors import InputError  # noqa: E402
-from icp_research.stats import (  # noqa: E402
+from icp_research.methods.binning import MISSING, cut_points  # noqa: E402
+from icp_research.methods.stats import (  # noqa: E402
     adjust_pvalues,
     fisher_exact_pvalue,
     two_proportion_pvalue,
 )
-from icp_research.subgroups import (  # noqa: E402
+from icp_research.methods.subgroups import (  # noqa: E402
     NEAR_DUPLICATE,
     OVERLAP,
     SUMMARY_COLUMNS,
@@ -559,7 +559,7 @@ def test_bad_input_is_explained():
 
 
 # ---------------------------------------------------------------------------------------------
-# Batched tests in icp_research.stats
+# Batched tests in icp_research.methods.stats
 
 
 def test_batched_two_proportion_tests_match_scipy():

@@ -1,4 +1,4 @@
-"""Tests of icp_research.survival: numbers cross-checked against lifelines (a test-only
+"""Tests of icp_research.methods.survival: numbers cross-checked against lifelines (a test-only
 dependency), degenerate inputs answered in words, and a planted effect recovered."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from icp_research.errors import DataError, InputError  # noqa: E402
-from icp_research.survival import (  # noqa: E402
+from icp_research.methods.survival import (  # noqa: E402
     cox_ph,
     durations_from_dates,
     kaplan_meier,
@@ -569,7 +569,7 @@ def test_cox_clustered_intervals_match_lifelines_without_ties():
 def test_grouped_newton_cox_equals_statsmodels_phreg(ties, continuous):
     from statsmodels.duration.hazard_regression import PHReg
 
-    from icp_research.survival import cox_newton
+    from icp_research.methods.survival import cox_newton
 
     rng = np.random.default_rng(17)
     n = 2500

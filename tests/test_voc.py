@@ -8,8 +8,11 @@ import pandas as pd
 import pytest
 
 import icp_research as icp
-from icp_research import voc
-from icp_research.codebook import (
+from icp_research.analyses import voc
+from icp_research.data.config import config_from_dict
+from icp_research.data.facts import latest_survey_answers, survey_attributes, survey_columns
+from icp_research.errors import ConfigError
+from icp_research.methods.codebook import (
     DEFAULT_CODEBOOK,
     Codebook,
     codebook_problems,
@@ -17,10 +20,7 @@ from icp_research.codebook import (
     normalise_text,
     redact,
 )
-from icp_research.config import config_from_dict
-from icp_research.errors import ConfigError
-from icp_research.facts import latest_survey_answers, survey_attributes, survey_columns
-from icp_research.stats import clustered_ratio_test, ratio_ci, two_proportion_pvalue
+from icp_research.methods.stats import clustered_ratio_test, ratio_ci, two_proportion_pvalue
 
 from .conftest import write_project
 

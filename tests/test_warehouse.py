@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research import loading, warehouse
-from icp_research.config import load_config
+from icp_research.data import loading, warehouse
+from icp_research.data.config import load_config
+from icp_research.data.facts import account_facts
+from icp_research.data.study import open_study
+from icp_research.data.warehouse import UsageColumns, aggregate_usage, usage_sql
 from icp_research.errors import ConfigError
-from icp_research.facts import account_facts
-from icp_research.study import open_study
-from icp_research.warehouse import UsageColumns, aggregate_usage, usage_sql
 
 from .conftest import write_project
 
@@ -54,7 +54,7 @@ def usage_events(rng, n=6_000, accounts=25) -> pd.DataFrame:
 
 
 def pandas_reference(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The signals of :mod:`icp_research.warehouse`, computed account by account."""
+    """The signals of :mod:`icp_research.data.warehouse`, computed account by account."""
     events = events.dropna(subset=["account_id", "metric"])
     day = events["date"].dt.normalize()
     events = events[(day > as_of - pd.Timedelta(days=180)) & (day <= as_of)].assign(day=day)

@@ -1,0 +1,1408 @@
+"""Churn analysis: who leaves, how fast, why, and what that says about the ICP's boundaries.
+
+Churn is right-censored survival, never a ratio of churned to all customers: a customer who
+joined last month has not had the time to churn. Every customer contributes a tenure (from
+becoming a customer to churning, or to the as-of date) and an event flag. From those:
+
+- logo churn per attribute level: churns per customer-year with exact Poisson intervals, the
+  rate ratio against the other customers (exact conditional test), Kaplan-Meier retention at 6,
+  12 and 24 months, and a log-rank test of the level against the rest, Benjamini-Hochberg
+  corrected over the whole family of levels;
+- revenue churn: the share of the ARR paying twelve months ago that left with customers who
+  churned since (gross revenue churn), with a ratio-estimator interval, and ARR lost;
+- Kaplan-Meier curves and a log-rank test across levels for each attribute, corrected over
+  attributes; a Cox proportional-hazards model on the attributes whose curves differ;
+- churn reasons overall and per level, with the ARR lost and the reasons that are
+  over-represented in a segment (exact or chi-square tests, corrected);
+- early churn (within ``analysis.early_churn_months``), the onboarding drop-off signal;
+- trial conversion, when the data has trials;
+- anti-patterns: levels that churn significantly faster, as candidate exclude rules
+  (:mod:`icp_research.analyses.antipatterns`).
+
+Times are in months (365.25 / 12 days); rates per customer-year are fractions (0.25 = 25 churns
+per 100 customer-years); money in the export's currency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from icp_research.analyses import antipatterns as ap
+from icp_research.data.facts import DAYS_PER_YEAR
+from icp_research.data.study import Study
+from icp_research.formatting import (
+    error_bars,
+    fmt_money,
+    fmt_number,
+    fmt_pct,
+    fmt_rate_ci,
+    fmt_ratio,
+    slug,
+)
+from icp_research.methods.stats import (
+    adjust_pvalues,
+    clustered_rate_ci,
+    poisson_rate_ci,
+    poisson_rate_ratio,
+    proportion_ci,
+    two_proportion_pvalue,
+)
+from icp_research.methods.survival import SurvivalResult, cox_ph, kaplan_meier, logrank_test
+from icp_research.result import Result
+
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+NO_REASON = "(no reason recorded)"
+TRIAL = re.compile(r"trial", re.IGNORECASE)
+
+BY_ATTRIBUTE_COLUMNS = [
+    "attribute",
+    "level",
+    "rule",
+    "customers",
+    "churned",
+    "customer_years",
+    "churn_rate",
+    "churn_rate_ci_low",
+    "churn_rate_ci_high",
+    "churn_rate_rest",
+    "rate_ratio",
+    "rate_ratio_ci_low",
+    "rate_ratio_ci_high",
+]
+
+
+# Columns of the Cox model table (see icp_research.methods.survival.CoxResult), also when not fitted.
+COX_COLUMNS = [
+    "covariate",
+    "level",
+    "reference",
+    "per",
+    "n",
+    "events",
+    "hazard_ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "significant",
+    "note",
+]
+
+
+@dataclass(repr=False)
+class ChurnResult(Result):
+    """What :func:`churn_analysis` found.
+
+    ``summary`` is the churn-by-attribute table (see :func:`churn_analysis`); ``tables`` holds
+    ``churn_by_attribute``, ``logrank``, ``retention_curves``, ``churn_reasons``,
+    ``early_churn_reasons``, ``cox``, ``trial_conversion`` and ``anti_patterns``.
+    """
+
+    overall: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+    overall_curve: SurvivalResult | None = None
+    cox: Result | None = None
+    trials: Result | None = None
+    anti_patterns: pd.DataFrame = field(default_factory=ap.empty)
+    attributes_that_matter: list = field(default_factory=list)
+    not_computed: dict = field(default_factory=dict)
+
+
+def churn_analysis(
+    study: Study,
+    *,
+    attributes: list[str] | None = None,
+    n_bins: int = 5,
+    horizons_months: tuple = (6, 12, 24),
+    max_curves: int = 4,
+    min_customers: int = 10,
+) -> ChurnResult:
+    """Logo and revenue churn by attribute, retention curves, Cox model, reasons, anti-patterns.
+
+    Parameters
+    ----------
+    study : Study
+        Needs customers (a subscriptions or a churn_events table); without any, the result says
+        so in ``caveats`` and ``not_computed``.
+    attributes : list of str, optional
+        Account attributes to compare (default: the study's pre-sale candidates, plus the
+        configured size segments).
+    n_bins : int
+        Quantile bins per numeric attribute (nice cut points, shared with the lost-deal report).
+    horizons_months : tuple of int
+        Retention is reported at these tenures (months).
+    max_curves : int
+        Retention curves are kept for at most this many attributes (those whose curves differ
+        most).
+    min_customers : int
+        A level needs at least this many customers to be tested against the rest (a log-rank
+        test on three customers says nothing).
+
+    Returns
+    -------
+    ChurnResult
+        ``summary`` / ``tables['churn_by_attribute']``: one row per attribute level with
+        ``customers``, ``churned``, ``customer_years``, ``churn_rate`` (churns per
+        customer-year) and its exact interval, ``churn_rate_rest``, ``rate_ratio`` with an exact
+        interval, ``retention_<m>m`` (Kaplan-Meier, fraction) with intervals, ``early_churn``
+        (1 - retention at the early-churn window), ``arr_current`` (active customers),
+        ``arr_lost`` (ARR of churned customers when they left), ``revenue_churn_12m`` with its
+        interval, ``p_value`` (log-rank, level vs rest), ``q_value`` (BH over all levels),
+        ``significant``, ``direction`` (``faster`` / ``slower``) and ``note``.
+    """
+    alpha = study.alpha
+    method = study.analysis.get("correction", "fdr_bh")
+    early_months = float(study.analysis["early_churn_months"])
+    facts = study.facts
+    title = "Churn analysis"
+    caveats: list[str] = []
+    not_computed: dict = {}
+    has_subscriptions = study.revenue_basis == "subscriptions"
+
+    customers = facts[
+        facts["is_customer"].astype(bool) & facts["tenure_days"].notna() & facts["churned"].notna()
+    ].copy()
+    if customers.empty:
+        reason = "there are no customers with a known start date and churn status."
+        return ChurnResult(
+            title=title,
+            caveats=[f"Churn could not be analysed: {reason}"],
+            tables=_empty_tables(),
+            not_computed={"churn": reason},
+        )
+    trial_only = _trial_only_accounts(study)
+    if trial_only:
+        dropped = customers["account_id"].isin(trial_only)
+        customers = customers[~dropped]
+        caveats.append(
+            f"{fmt_number(int(dropped.sum()))} accounts only ever had trial subscriptions: they "
+            "are trials that did not convert (see Trials), not customers who churned, and are "
+            "left out of churn."
+        )
+        if customers.empty:
+            reason = "every account with a subscription only had a trial."
+            return ChurnResult(
+                title=title,
+                caveats=caveats + [f"Churn could not be analysed: {reason}"],
+                tables=_empty_tables(),
+                trials=trial_conversion(study),
+                not_computed={"churn": reason},
+            )
+    customers["months"] = customers["tenure_days"] / DAYS_PER_MONTH
+    customers["event"] = customers["churned"].astype(bool).astype(int)
+    if has_subscriptions:
+        customers["arr_lost"] = arr_at_churn(study, customers)
+    else:
+        customers["arr_lost"] = np.nan
+        reason = (
+            "there is no subscriptions table, so there is no ARR to lose (revenue churn, ARR "
+            "lost and ARR at risk are left empty)."
+        )
+        not_computed["revenue churn"] = reason
+        caveats.append(f"Revenue churn not computed: {reason}")
+
+    names = attributes if attributes is not None else study.attributes.all
+    spec = study.attributes
+    levels = ap.segment_levels(
+        facts,
+        categorical=[a for a in names if a in spec.categorical or a not in spec.numeric],
+        numeric=[a for a in names if a in spec.numeric],
+        n_bins=n_bins,
+        min_level_count=int(study.analysis["min_level_count"]),
+        segments=study.config.segments,
+    )
+    labels = levels.labels.loc[customers.index]
+
+    horizons = {f"{m} months": float(m) for m in sorted({*horizons_months})}
+    early_key = f"{early_months:g} months"
+    horizons.setdefault(early_key, early_months)
+    n_events = int(customers["event"].sum())
+
+    overall_curve = kaplan_meier(
+        customers["months"],
+        customers["event"],
+        time_unit="months",
+        horizons=horizons,
+        label="Retention of all customers",
+    )
+    overall = _overall(customers, overall_curve, horizons, early_key, alpha, has_subscriptions)
+    findings = [_overall_sentence(overall, study)]
+    if n_events == 0:
+        reason = (
+            f"no customer has churned among {fmt_number(len(customers))} customers up to "
+            f"{study.as_of:%Y-%m-%d}."
+        )
+        for what in ("churn differences between segments", "the Cox model", "churn reasons"):
+            not_computed[what] = reason
+        caveats.append(
+            f"No churn yet: {reason} Retention is 100% so far; nothing can be said about who "
+            "churns faster."
+        )
+
+    by_attribute, logrank_table, curves = _by_attribute(
+        customers, labels, levels, horizons, early_key, alpha, method, min_customers
+    )
+    significant_attributes = logrank_table.loc[logrank_table["significant"], "attribute"].tolist()
+    ranked = logrank_table[logrank_table["significant"]].sort_values("statistic", ascending=False)
+    kept = ranked["attribute"].head(max_curves).tolist()
+    curves = {name: curves[name] for name in kept}
+    retention_curves = _curves_table(overall_curve, curves)
+
+    cox = _cox_model(customers, labels, significant_attributes, levels, alpha, n_events)
+    reasons, early_reasons = _reasons(customers, labels, levels, alpha, method, early_months)
+    trials = trial_conversion(study, levels=levels)
+
+    anti = _anti_patterns(
+        customers, labels, levels, by_attribute, reasons, facts, alpha, has_subscriptions
+    )
+    findings += _findings(
+        by_attribute, logrank_table, cox, reasons, early_reasons, overall, anti, alpha
+    )
+    if trials.findings:
+        findings.append(trials.findings[0])
+    caveats += _caveats(customers, by_attribute, logrank_table, n_events)
+    caveats += trials.caveats[:1]
+    tables = {
+        "churn_by_attribute": by_attribute,
+        "logrank": logrank_table,
+        "retention_curves": retention_curves,
+        "churn_reasons": reasons,
+        "early_churn_reasons": early_reasons,
+        "cox": cox.summary.reindex(columns=COX_COLUMNS),
+        "trial_conversion": trials.summary,
+        "anti_patterns": anti,
+    }
+    return ChurnResult(
+        title=title,
+        summary=by_attribute,
+        findings=findings,
+        caveats=caveats,
+        tables=tables,
+        params={
+            "as_of": f"{study.as_of:%Y-%m-%d}",
+            "n_bins": n_bins,
+            "min_customers": min_customers,
+            "horizons_months": list(horizons_months),
+            "early_churn_months": early_months,
+            "alpha": alpha,
+            "correction": method,
+        },
+        overall=overall,
+        curves=curves,
+        overall_curve=overall_curve,
+        cox=cox,
+        trials=trials,
+        anti_patterns=anti,
+        attributes_that_matter=significant_attributes,
+        not_computed=not_computed,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Revenue
+
+
+def arr_at_churn(study: Study, customers: pd.DataFrame) -> pd.Series:
+    """ARR each churned customer was paying just before it left (0 for active customers).
+
+    Taken from the subscriptions active the day before the account's last subscription ended;
+    when that cannot be placed (no end dates), the account's peak ARR.
+    """
+    subs = study.tables["subscriptions"]
+    churned = customers.loc[customers["churned"].astype(bool), "account_id"]
+    lost = pd.Series(0.0, index=customers.index)
+    if churned.empty:
+        return lost
+    subs = subs[subs["account_id"].isin(set(churned))]
+    if "end_date" not in subs:
+        return lost.where(~customers["churned"].astype(bool), customers["arr_peak"])
+    last_end = subs.groupby("account_id")["end_date"].max()
+    joined = subs.join(last_end.rename("_last_end"), on="account_id")
+    before = joined["_last_end"] - pd.Timedelta(days=1)
+    active = (joined["start_date"] <= before) & (
+        joined["end_date"].isna() | (joined["end_date"] > before)
+    )
+    arr = joined.loc[active].groupby("account_id")["arr"].sum()
+    by_account = churned.map(arr)
+    fallback = customers.loc[churned.index, "arr_peak"]
+    lost.loc[churned.index] = by_account.fillna(fallback).fillna(0.0).to_numpy()
+    return lost
+
+
+def _revenue_churn(frame: pd.DataFrame, alpha: float):
+    """Gross revenue churn over the last 12 months: ARR of a year ago lost with churned customers."""
+    cohort = frame[frame["arr_12m_ago"] > 0]
+    if cohort.empty:
+        return np.nan, np.nan, np.nan, 0
+    lost = cohort["arr_12m_ago"].where(cohort["arr_current"] <= 0, 0.0)
+    rate, low, high, k = clustered_rate_ci(lost, cohort["arr_12m_ago"], alpha)
+    return rate, low, high, k
+
+
+# ---------------------------------------------------------------------------------------------
+# Overall
+
+
+def _overall(customers, curve, horizons, early_key, alpha, has_subscriptions) -> dict:
+    events = int(customers["event"].sum())
+    years = float(customers["tenure_days"].sum()) / DAYS_PER_YEAR
+    rate, low, high = poisson_rate_ci(events, years, alpha)
+    row = curve.summary.iloc[0]
+    out = {
+        "customers": int(len(customers)),
+        "churned": events,
+        "customer_years": years,
+        "churn_rate": rate,
+        "churn_rate_ci_low": low,
+        "churn_rate_ci_high": high,
+        "median_months": float(row["median"]),
+        "max_months": float(row["max_time"]),
+    }
+    for key in horizons:
+        key_slug = slug(key)
+        out[f"retention_{_short(key)}"] = float(row[f"survival_{key_slug}"])
+        out[f"retention_{_short(key)}_ci_low"] = float(row[f"survival_{key_slug}_ci_low"])
+        out[f"retention_{_short(key)}_ci_high"] = float(row[f"survival_{key_slug}_ci_high"])
+    early = _short(early_key)
+    out["early_churn_months"] = horizons[early_key]
+    out["early_churn"] = 1 - out[f"retention_{early}"]
+    out["early_churn_ci_low"] = 1 - out[f"retention_{early}_ci_high"]
+    out["early_churn_ci_high"] = 1 - out[f"retention_{early}_ci_low"]
+    out["early_churns"] = int(
+        (customers["event"].astype(bool) & (customers["months"] <= horizons[early_key])).sum()
+    )
+    if has_subscriptions:
+        rate, low, high, k = _revenue_churn(customers, alpha)
+        out.update(
+            revenue_churn_12m=rate,
+            revenue_churn_12m_ci_low=low,
+            revenue_churn_12m_ci_high=high,
+            revenue_cohort=k,
+            arr_lost=float(customers["arr_lost"].sum()),
+            arr_current=float(customers["arr_current"].where(customers["event"] == 0, 0.0).sum()),
+        )
+    return out
+
+
+def _overall_sentence(overall: dict, study: Study) -> str:
+    text = (
+        f"{fmt_number(overall['customers'])} customers, {fmt_number(overall['churned'])} churned "
+        f"over {fmt_number(overall['customer_years'])} customer-years: "
+        f"{fmt_pct(overall['churn_rate'], 1)} churn a year "
+        f"({fmt_pct(overall['churn_rate_ci_low'], 1)}–{fmt_pct(overall['churn_rate_ci_high'], 1)})"
+    )
+    r12 = overall.get("retention_12m", np.nan)
+    if not np.isnan(r12):
+        interval = _rate_text(
+            r12, overall["retention_12m_ci_low"], overall["retention_12m_ci_high"]
+        )
+        text += f"; {interval} are still customers after 12 months (Kaplan-Meier)"
+    text += "."
+    if not np.isnan(overall.get("revenue_churn_12m", np.nan)):
+        text += (
+            f" Of the ARR paying a year ago, {fmt_pct(overall['revenue_churn_12m'], 1)} "
+            f"({fmt_pct(overall['revenue_churn_12m_ci_low'], 1)}–"
+            f"{fmt_pct(overall['revenue_churn_12m_ci_high'], 1)}) left with customers who churned "
+            f"since; {fmt_money(overall['arr_lost'])} ARR lost to churn in all."
+        )
+    return text
+
+
+def _short(key: str) -> str:
+    """'12 months' -> '12m'."""
+    return f"{float(key.split()[0]):g}m"
+
+
+# ---------------------------------------------------------------------------------------------
+# By attribute
+
+
+def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method, min_customers):
+    time = customers["months"].to_numpy(dtype=float)
+    event = customers["event"].to_numpy(dtype=int)
+    years = customers["tenure_days"].to_numpy(dtype=float) / DAYS_PER_YEAR
+    arr_lost = customers["arr_lost"].to_numpy(dtype=float)
+    active_arr = customers["arr_current"].where(customers["event"] == 0, 0.0).to_numpy(dtype=float)
+    revenue = "arr_12m_ago" in customers and customers["arr_lost"].notna().any()
+    rows, tests, curves = [], [], {}
+    for name in levels.attributes:
+        column = labels[name].to_numpy(dtype=object)
+        present = [lv for lv in levels.order[name] if (column == lv).any()]
+        if len(present) < 2:
+            continue
+        groups = pd.Categorical(column, categories=present)
+        curve = kaplan_meier(
+            time, event, groups=groups, time_unit="months", horizons=horizons, group_name=name
+        )
+        curves[name] = curve
+        logrank = curve.logrank
+        tests.append(
+            {
+                "attribute": name,
+                "levels": len(present),
+                "customers": int(len(column)),
+                "churned": int(event.sum()),
+                "statistic": logrank.statistic if logrank else np.nan,
+                "df": logrank.df if logrank else np.nan,
+                "p_value": logrank.p_value if logrank else np.nan,
+                "note": (logrank.caveat or "") if logrank else "",
+            }
+        )
+        summary = curve.summary.set_index("group")
+        for level in present:
+            inside = column == level
+            k, exposure = int(event[inside].sum()), float(years[inside].sum())
+            k_rest, exposure_rest = int(event[~inside].sum()), float(years[~inside].sum())
+            rate, low, high = poisson_rate_ci(k, exposure, alpha)
+            ratio, ratio_low, ratio_high, _ = poisson_rate_ratio(
+                k, exposure, k_rest, exposure_rest, alpha
+            )
+            small = min(inside.sum(), (~inside).sum()) < min_customers
+            test = logrank_test(time, event, inside) if event.sum() and not small else None
+            row = {
+                "attribute": name,
+                "level": level,
+                "rule": levels.conditions[(name, level)].text(),
+                "customers": int(inside.sum()),
+                "churned": k,
+                "customer_years": exposure,
+                "churn_rate": rate,
+                "churn_rate_ci_low": low,
+                "churn_rate_ci_high": high,
+                "churn_rate_rest": k_rest / exposure_rest if exposure_rest > 0 else np.nan,
+                "rate_ratio": ratio,
+                "rate_ratio_ci_low": ratio_low,
+                "rate_ratio_ci_high": ratio_high,
+            }
+            info = summary.loc[level]
+            for key in horizons:
+                key_slug, short = slug(key), _short(key)
+                row[f"retention_{short}"] = info[f"survival_{key_slug}"]
+                row[f"retention_{short}_ci_low"] = info[f"survival_{key_slug}_ci_low"]
+                row[f"retention_{short}_ci_high"] = info[f"survival_{key_slug}_ci_high"]
+            early = _short(early_key)
+            row["early_churn"] = 1 - row[f"retention_{early}"]
+            row["early_churn_ci_low"] = 1 - row[f"retention_{early}_ci_high"]
+            row["early_churn_ci_high"] = 1 - row[f"retention_{early}_ci_low"]
+            row["arr_current"] = float(active_arr[inside].sum()) if revenue else np.nan
+            row["arr_lost"] = float(np.nansum(arr_lost[inside])) if revenue else np.nan
+            if revenue:
+                r, lo, hi, _ = _revenue_churn(customers[inside], alpha)
+            else:
+                r = lo = hi = np.nan
+            row.update(
+                revenue_churn_12m=r, revenue_churn_12m_ci_low=lo, revenue_churn_12m_ci_high=hi
+            )
+            row["p_value"] = test.p_value if test is not None else np.nan
+            row["note"] = (
+                f"only {min(inside.sum(), (~inside).sum())} customers: not tested"
+                if small
+                else _level_note(row, test)
+            )
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        table = pd.DataFrame(columns=[*BY_ATTRIBUTE_COLUMNS, "p_value", "q_value", "significant"])
+    table["q_value"] = adjust_pvalues(table["p_value"], method)
+    table["significant"] = table["q_value"] < alpha
+    table["direction"] = np.select(
+        [table["significant"] & (table["rate_ratio"] > 1), table["significant"]],
+        ["faster", "slower"],
+        "",
+    )
+    tests = pd.DataFrame(
+        tests,
+        columns=[
+            "attribute",
+            "levels",
+            "customers",
+            "churned",
+            "statistic",
+            "df",
+            "p_value",
+            "note",
+        ],
+    )
+    tests["q_value"] = adjust_pvalues(tests["p_value"], method)
+    tests["significant"] = tests["q_value"] < alpha
+    return table, tests, curves
+
+
+def _level_note(row, test) -> str:
+    if test is None:
+        return "no churn events"
+    if not test.ok:
+        return f"not tested: {test.caveat}"
+    if row["churned"] < 5:
+        return f"only {row['churned']} churned: rough estimate"
+    return ""
+
+
+def _curves_table(overall_curve: SurvivalResult, curves: dict) -> pd.DataFrame:
+    """Long table of the Kaplan-Meier steps: overall, then each kept attribute."""
+    parts = []
+    for name, result in [("all", overall_curve), *curves.items()]:
+        steps = result.tables.get("curve")
+        if steps is None or steps.empty:
+            continue
+        parts.append(steps.assign(attribute=name))
+    columns = [
+        "attribute",
+        "level",
+        "months",
+        "at_risk",
+        "churned",
+        "retention",
+        "ci_low",
+        "ci_high",
+    ]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(parts, ignore_index=True).rename(
+        columns={"group": "level", "time": "months", "events": "churned", "survival": "retention"}
+    )
+    return table[columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cox model
+
+
+def _cox_model(customers, labels, attributes, levels, alpha, n_events) -> Result:
+    """Cox model on the attributes whose retention curves differ (levels as categories).
+
+    ``attributes`` come strongest first. An attribute strongly associated with one already in
+    the model (Cramér's V >= 0.5: revenue with employees, size segments with employees) is
+    left out, said in a caveat: two versions of one quantity split its effect between them
+    and leave both ratios unreadable.
+    """
+    from scipy.stats.contingency import association
+
+    title = "Cox model of time to churn"
+    if n_events == 0:
+        return Result(title=title, caveats=["Not fitted: no churn events."])
+    chosen: list[str] = []
+    left_out: list[str] = []
+    for name in attributes:
+        strongest = None
+        for other in chosen:
+            table = pd.crosstab(labels[name], labels[other]).to_numpy()
+            if min(table.shape) < 2:
+                continue
+            v = float(association(table, method="cramer"))
+            if v >= 0.5 and (strongest is None or v > strongest[1]):
+                strongest = (other, v)
+        if strongest is None:
+            chosen.append(name)
+        else:
+            left_out.append(f"{name} (travels with {strongest[0]}, Cramér's V {strongest[1]:.2f})")
+    if not chosen:
+        return Result(
+            title=title,
+            caveats=[
+                "Not fitted: no attribute's retention curves differ after correction, so there "
+                "is nothing to adjust for."
+            ],
+        )
+    frame = labels[chosen].copy()
+    frame["months"] = customers["months"].to_numpy()
+    frame["event"] = customers["event"].to_numpy()
+    model = cox_ph(_whole_months(frame), "months", "event", chosen, categorical=chosen, alpha=alpha)
+    if left_out:
+        model.caveats.insert(0, "Left out of the model: " + "; ".join(left_out) + ".")
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Reasons
+
+
+def _reason_column(customers: pd.DataFrame) -> pd.Series:
+    if "churn_reason" not in customers:
+        return pd.Series(NO_REASON, index=customers.index, dtype=object)
+    reason = customers["churn_reason"].astype("string").str.strip()
+    return reason.mask(reason.isna() | (reason == ""), NO_REASON).astype(object)
+
+
+def _reasons(customers, labels, levels, alpha, method, early_months):
+    """Reasons overall and per level (shares of churns, ARR lost, over-representation tests),
+    and reasons of early versus later churns."""
+    columns = [
+        "attribute",
+        "level",
+        "reason",
+        "churned",
+        "share",
+        "share_ci_low",
+        "share_ci_high",
+        "share_rest",
+        "arr_lost",
+        "early_churns",
+        "p_value",
+        "q_value",
+        "over_represented",
+    ]
+    churned = customers[customers["event"].astype(bool)].copy()
+    if churned.empty:
+        empty = pd.DataFrame(columns=columns)
+        return empty, pd.DataFrame(
+            columns=["reason", "early", "later", "share_early", "share_later", "p_value", "q_value"]
+        )
+    churned["reason"] = _reason_column(churned)
+    churned["early"] = churned["months"] <= early_months
+    churn_labels = labels.loc[churned.index]
+    reasons = churned["reason"].value_counts().index.tolist()
+    rows = []
+
+    def add(attribute, level, inside):
+        total, total_rest = int(inside.sum()), int((~inside).sum())
+        if total == 0:
+            return
+        for reason in reasons:
+            hit = (churned["reason"] == reason).to_numpy()
+            k = int((hit & inside).sum())
+            k_rest = int((hit & ~inside).sum())
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "level": level,
+                    "reason": reason,
+                    "churned": k,
+                    "total": total,
+                    "share": k / total,
+                    "share_rest": k_rest / total_rest if total_rest else np.nan,
+                    "k_rest": k_rest,
+                    "total_rest": total_rest,
+                    "arr_lost": float(np.nansum(churned["arr_lost"].to_numpy()[hit & inside])),
+                    "early_churns": int((hit & inside & churned["early"].to_numpy()).sum()),
+                }
+            )
+
+    everyone = np.ones(len(churned), dtype=bool)
+    add("all", "all", everyone)
+    for name in levels.attributes:
+        column = churn_labels[name].to_numpy(dtype=object)
+        for level in levels.order[name]:
+            add(name, level, column == level)
+    table = pd.DataFrame(rows)
+    table["share_ci_low"], table["share_ci_high"] = proportion_ci(
+        table["churned"], table["total"], alpha
+    )
+    testable = (table["attribute"] != "all") & (table["churned"] + table["k_rest"] > 0)
+    p = np.full(len(table), np.nan)
+    p[testable.to_numpy()] = two_proportion_pvalue(
+        table.loc[testable, "churned"],
+        table.loc[testable, "total"],
+        table.loc[testable, "k_rest"],
+        table.loc[testable, "total_rest"],
+    )
+    table["p_value"] = p
+    table["q_value"] = adjust_pvalues(p, method)
+    table["over_represented"] = (table["q_value"] < alpha) & (table["share"] > table["share_rest"])
+    if not churned["arr_lost"].notna().any():
+        table["arr_lost"] = np.nan
+    table = table[columns]
+
+    early = churned["early"].to_numpy()
+    early_rows = []
+    for reason in reasons:
+        hit = (churned["reason"] == reason).to_numpy()
+        early_rows.append(
+            {
+                "reason": reason,
+                "early": int((hit & early).sum()),
+                "later": int((hit & ~early).sum()),
+                "share_early": (hit & early).sum() / early.sum() if early.any() else np.nan,
+                "share_later": (hit & ~early).sum() / (~early).sum() if (~early).any() else np.nan,
+            }
+        )
+    early_table = pd.DataFrame(early_rows)
+    n_reasons = len(early_table)
+    early_table["p_value"] = two_proportion_pvalue(
+        early_table["early"],
+        np.full(n_reasons, early.sum()),
+        early_table["later"],
+        np.full(n_reasons, (~early).sum()),
+    )
+    early_table["q_value"] = adjust_pvalues(early_table["p_value"], method)
+    return table, early_table
+
+
+# ---------------------------------------------------------------------------------------------
+# Trials
+
+
+def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result:
+    """Trial-to-paid conversion, when the data has trials; otherwise says there are none.
+
+    Trials are subscriptions whose ``plan`` is named like "trial" (converted: the account later
+    has a subscription on another plan), or else opportunities whose ``type`` is named like
+    "trial" (converted: won). Trials still running on the as-of date are undecided and left
+    out of the rate. Returns a :class:`Result` whose ``summary`` has one row overall
+    (``level`` = ``all``) and one per attribute level: ``attribute``, ``level``, ``trials``,
+    ``converted``, ``conversion_rate``, ``ci_low``, ``ci_high`` (Wilson for subscriptions,
+    clustered by account for deals), ``undecided``; empty when there are no trials.
+    """
+    title = "Trial conversion"
+    subs = study.tables.get("subscriptions")
+    if subs is not None and "plan" in subs:
+        is_trial = subs["plan"].astype("string").str.contains(TRIAL, na=False)
+        if is_trial.any():
+            return _subscription_trials(study, subs, is_trial.to_numpy(), levels, title)
+    deals = study.tables.get("opportunities")
+    if deals is not None and "type" in deals:
+        is_trial = deals["type"].astype("string").str.contains(TRIAL, na=False)
+        if is_trial.any():
+            return _deal_trials(study, deals[is_trial.to_numpy()], levels, title)
+    looked = []
+    looked.append(
+        "no subscription plan named like 'trial'"
+        if subs is not None and "plan" in subs
+        else "no subscription plans"
+    )
+    looked.append(
+        "no opportunity type named like 'trial'"
+        if deals is not None and "type" in deals
+        else "no opportunity types"
+    )
+    return Result(
+        title=title,
+        caveats=[f"No trial data ({'; '.join(looked)}): trial conversion cannot be measured."],
+        params={"source": None},
+    )
+
+
+def _trial_only_accounts(study: Study) -> set:
+    """Accounts whose every subscription is on a plan named like 'trial'."""
+    subs = study.tables.get("subscriptions")
+    if subs is None or "plan" not in subs or subs.empty:
+        return set()
+    is_trial = subs["plan"].astype("string").str.contains(TRIAL, na=False)
+    if not is_trial.any():
+        return set()
+    paid = set(subs.loc[~is_trial.to_numpy(), "account_id"])
+    return set(subs.loc[is_trial.to_numpy(), "account_id"]) - paid
+
+
+def _subscription_trials(study, subs, is_trial, levels, title) -> Result:
+    as_of = study.as_of
+    trials = subs[is_trial]
+    paid = subs[~is_trial]
+    first_trial = trials.groupby("account_id")["start_date"].min()
+    trial_end = trials.groupby("account_id")["end_date"].max() if "end_date" in trials else None
+    first_paid = (
+        paid.join(first_trial.rename("_trial"), on="account_id", how="inner")
+        .loc[lambda f: f["start_date"] >= f["_trial"]]
+        .groupby("account_id")["start_date"]
+        .min()
+    )
+    table = pd.DataFrame({"trial_start": first_trial})
+    table["converted"] = table.index.isin(first_paid.index)
+    running = (
+        trial_end.reindex(table.index).isna() | (trial_end.reindex(table.index) > as_of)
+        if trial_end is not None
+        else pd.Series(True, index=table.index)
+    )
+    table["undecided"] = ~table["converted"] & running.to_numpy()
+    decided = table[~table["undecided"]]
+    summary = _trial_rows(decided, table, levels, study, clustered=False)
+    return _trial_result(title, summary, "subscriptions whose plan is named like 'trial'", study)
+
+
+def _deal_trials(study, deals, levels, title) -> Result:
+    closed = deals[deals["stage"].isin(["won", "lost"])]
+    per_account = closed.groupby("account_id").agg(
+        converted=("stage", lambda s: int((s == "won").sum())), trials=("stage", "size")
+    )
+    per_account["undecided"] = (
+        deals[deals["stage"] == "open"].groupby("account_id").size().reindex(per_account.index)
+    )
+    open_count = int((deals["stage"] == "open").sum())
+    summary = _trial_rows(
+        per_account, per_account, levels, study, clustered=True, open_count=open_count
+    )
+    return _trial_result(title, summary, "opportunities whose type is named like 'trial'", study)
+
+
+def _trial_rows(decided, everything, levels, study, *, clustered, open_count=None):
+    alpha = study.alpha
+
+    def row(attribute, level, part, undecided):
+        if clustered:
+            k = part["converted"].to_numpy(dtype=float)
+            n = part["trials"].to_numpy(dtype=float)
+            rate, low, high, _ = clustered_rate_ci(k, n, alpha)
+            n_trials, n_converted = int(n.sum()), int(k.sum())
+        else:
+            n_trials, n_converted = len(part), int(part["converted"].sum())
+            rate = n_converted / n_trials if n_trials else np.nan
+            low, high = (float(v) for v in proportion_ci(n_converted, n_trials, alpha))
+        return {
+            "attribute": attribute,
+            "level": level,
+            "trials": n_trials,
+            "converted": n_converted,
+            "conversion_rate": rate,
+            "ci_low": low,
+            "ci_high": high,
+            "undecided": undecided,
+        }
+
+    undecided_all = int(open_count or 0) if clustered else int(everything["undecided"].sum())
+    rows = [row("all", "all", decided, undecided_all)]
+    if levels is not None:
+        labels = levels.labels.set_index("account_id") if "account_id" in levels.labels else None
+        for name in levels.attributes if labels is not None else []:
+            mapped = labels[name].reindex(decided.index)
+            for level in levels.order[name]:
+                part = decided[(mapped == level).to_numpy()]
+                if len(part):
+                    rows.append(row(name, level, part, np.nan))
+    return pd.DataFrame(rows)
+
+
+def _trial_result(title, summary, source, study) -> Result:
+    overall = summary.iloc[0]
+    findings = []
+    caveats = []
+    if overall["trials"] > 0:
+        findings.append(
+            f"Trials ({source}): {fmt_rate_ci(overall['conversion_rate'], overall['ci_low'], overall['ci_high'], overall['trials'])} "
+            f"converted to paid."
+        )
+    if overall["undecided"]:
+        caveats.append(
+            f"{fmt_number(overall['undecided'])} trials were still running on "
+            f"{study.as_of:%Y-%m-%d} and are not counted."
+        )
+    return Result(
+        title=title, summary=summary, findings=findings, caveats=caveats, params={"source": source}
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Anti-patterns
+
+
+def _whole_months(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tenure rounded up to whole months for the Cox models.
+
+    Billing runs by the month, so day-level churn times are noise; whole months turn a few
+    hundred distinct event times into a few dozen (Efron handles the ties), which makes each
+    fit about ten times faster with the same hazard ratios to the second decimal.
+    """
+    return frame.assign(months=np.ceil(frame["months"]).clip(lower=1))
+
+
+def _anti_patterns(customers, labels, levels, by_attribute, reasons, facts, alpha, revenue):
+    """Levels that churn significantly faster, as candidate exclude rules."""
+    worse = by_attribute[by_attribute["direction"] == "faster"].copy()
+    if worse.empty:
+        return ap.empty()
+    worse = worse.sort_values(["q_value", "rate_ratio"], ascending=[True, False])
+    frame = pd.DataFrame(
+        {"months": customers["months"].to_numpy(), "event": customers["event"].to_numpy()}
+    )
+    indicators = {}
+    all_labels = levels.labels
+    rows = []
+    for _, level_row in worse.iterrows():
+        name, level = level_row["attribute"], level_row["level"]
+        condition = levels.conditions[(name, level)]
+        rule_id = f"churn:{name}:{level}"
+        inside = (labels[name] == level).to_numpy()
+        indicators[rule_id] = inside.astype(int)
+        frame[_column(rule_id)] = inside.astype(int)
+        univariate = cox_ph(
+            _whole_months(frame), "months", "event", [_column(rule_id)], scale="unit", alpha=alpha
+        )
+        hr = univariate.summary.iloc[0] if univariate.fitted else None
+        members = frozenset(all_labels.loc[all_labels[name] == level, "account_id"])
+        level_reasons = reasons[
+            (reasons["attribute"] == name)
+            & (reasons["level"] == level)
+            & reasons["over_represented"]
+        ].sort_values("q_value")
+        accounts_in_level = int((all_labels[name] == level).sum())
+        rows.append(
+            {
+                "rule_id": rule_id,
+                "source": "churn",
+                "outcome": "churn",
+                "attribute": condition.attribute,
+                "operator": condition.operator,
+                "value": condition.value,
+                "rule": condition.text(),
+                "phrase": condition.phrase(),
+                "level_attribute": name,
+                "level": level,
+                "accounts": int(level_row["customers"]),
+                "share_of_accounts": accounts_in_level / len(all_labels),
+                "n": int(level_row["customers"]),
+                "events": int(level_row["churned"]),
+                "rate_level": level_row["churn_rate"],
+                "rate_rest": level_row["churn_rate_rest"],
+                "effect_name": "hazard_ratio" if hr is not None else "rate_ratio",
+                "effect": hr["hazard_ratio"] if hr is not None else level_row["rate_ratio"],
+                "ci_low": hr["ci_low"] if hr is not None else level_row["rate_ratio_ci_low"],
+                "ci_high": hr["ci_high"] if hr is not None else level_row["rate_ratio_ci_high"],
+                "p_value": level_row["p_value"],
+                "q_value": level_row["q_value"],
+                "reasons": "; ".join(level_reasons["reason"]),
+                "arr_at_risk": level_row["arr_current"] if revenue else np.nan,
+                "open_pipeline": np.nan,
+                "_members": members,
+            }
+        )
+    candidates = pd.DataFrame(rows)
+
+    def adjusted(selected: list[str], rule_id: str):
+        covariates = [_column(r) for r in selected] + [_column(rule_id)]
+        model = cox_ph(
+            _whole_months(frame), "months", "event", covariates, scale="unit", alpha=alpha
+        )
+        if not model.fitted:
+            return np.nan, None
+        term = model.summary.set_index("covariate").loc[_column(rule_id)]
+        if pd.isna(term["p_value"]):
+            # Collinear with the rules already selected: nothing left to explain.
+            return 1.0, False
+        return float(term["p_value"]), bool(term["hazard_ratio"] > 1)
+
+    selected = ap.select_independent(candidates, adjusted, alpha=alpha)
+    selected["statement"] = [ap.evidence_sentence(r, alpha) for r in selected.to_dict("records")]
+    return ap.finish(selected)
+
+
+def _column(rule_id: str) -> str:
+    return "rule_" + re.sub(r"[^0-9A-Za-z]+", "_", rule_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Words
+
+
+def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall, anti, alpha):
+    lines = []
+    if by_attribute.empty:
+        return lines
+    mattering = logrank_table[logrank_table["significant"]]
+    if len(logrank_table) and mattering.empty and overall["churned"] > 0:
+        lines.append(
+            f"No attribute's retention curves differ after Benjamini-Hochberg correction over "
+            f"{int(logrank_table['p_value'].notna().sum())} attributes: no segment stands out "
+            "on churn."
+        )
+    elif len(mattering):
+        lines.append(
+            "Retention differs by "
+            + ", ".join(mattering.sort_values("statistic", ascending=False)["attribute"])
+            + " (log-rank tests, corrected over attributes)."
+        )
+    candidates = anti[anti["status"] == "candidate"] if len(anti) else anti
+    for _, row in candidates.iterrows():
+        lines.append(row["statement"])
+    explained = anti[anti["status"] == "explained"] if len(anti) else anti
+    if len(explained):
+        lines.append(
+            f"{len(explained)} more segment{'s churn' if len(explained) > 1 else ' churns'} "
+            "faster but no longer significantly once the rules above are accounted for: "
+            + "; ".join(
+                f"{r} (by {b})"
+                for r, b in zip(explained["rule"], explained["explained_by"], strict=True)
+            )
+            + "."
+        )
+    slower = by_attribute[by_attribute["direction"] == "slower"].sort_values("rate_ratio")
+    if len(slower):
+        best = slower.iloc[0]
+        lines.append(
+            f"Slowest churn: {best['attribute']} = {best['level']} "
+            f"({fmt_ratio(best['rate_ratio'])} the churn rate of "
+            f"other customers, {fmt_number(best['customers'])} customers, q {_q(best['q_value'])})."
+        )
+    if overall["churned"] > 0 and not np.isnan(overall.get("early_churn", np.nan)):
+        months = overall["early_churn_months"]
+        text = (
+            f"Early churn (onboarding drop-off): {fmt_pct(overall['early_churn'])} of customers "
+            f"leave within their first {months:g} months "
+            f"({fmt_pct(overall['early_churn_ci_low'])}–{fmt_pct(overall['early_churn_ci_high'])}, "
+            f"Kaplan-Meier); {fmt_number(overall['early_churns'])} of "
+            f"{fmt_number(overall['churned'])} churns happened in that window."
+        )
+        early_over = early_reasons[
+            (early_reasons["q_value"] < alpha)
+            & (early_reasons["share_early"] > early_reasons["share_later"])
+        ]
+        if len(early_over):
+            text += " Over-represented among early churns: " + ", ".join(early_over["reason"]) + "."
+        lines.append(text)
+    overall_reasons = reasons[reasons["attribute"] == "all"].sort_values("churned", ascending=False)
+    if len(overall_reasons):
+        top = overall_reasons.head(3)
+        lines.append(
+            "Top churn reasons: "
+            + ", ".join(
+                f"{r} ({fmt_pct(s)})" for r, s in zip(top["reason"], top["share"], strict=True)
+            )
+            + "."
+        )
+    return lines
+
+
+def _caveats(customers, by_attribute, logrank_table, n_events) -> list[str]:
+    out = []
+    if 0 < n_events < 30:
+        out.append(
+            f"Only {n_events} churn events: differences between segments can only be large to "
+            "be detected; an absent finding is not evidence of no difference."
+        )
+    out.append(
+        "Churn is measured per customer-year of exposure and with Kaplan-Meier curves, so recent "
+        "customers count for the time they were observed (right-censored), not as retained."
+    )
+    if n_events == 0:
+        return out
+    out.append(
+        "Each level is compared with all other customers by a log-rank test; q-values are "
+        "Benjamini-Hochberg corrected over every level of every attribute tested "
+        f"({int(by_attribute['p_value'].notna().sum()) if len(by_attribute) else 0} tests)."
+    )
+    return out
+
+
+def _q(q) -> str:
+    return ap._q_words(q)
+
+
+def _empty_tables() -> dict:
+    return {
+        "churn_by_attribute": pd.DataFrame(columns=BY_ATTRIBUTE_COLUMNS),
+        "logrank": pd.DataFrame(columns=["attribute", "statistic", "df", "p_value", "q_value"]),
+        "retention_curves": pd.DataFrame(
+            columns=["attribute", "level", "months", "at_risk", "churned", "retention"]
+        ),
+        "churn_reasons": pd.DataFrame(columns=["attribute", "level", "reason", "churned", "share"]),
+        "early_churn_reasons": pd.DataFrame(columns=["reason", "early", "later"]),
+        "cox": pd.DataFrame(columns=COX_COLUMNS),
+        "trial_conversion": pd.DataFrame(),
+        "anti_patterns": ap.empty(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Views and plots for the report
+
+
+def headline(result: ChurnResult) -> dict:
+    """Headline numbers as display strings (for ``report.kpis``)."""
+    o = result.overall
+    if not o:
+        return {}
+    out = {
+        "Customers": fmt_number(o["customers"]),
+        "Churned": fmt_number(o["churned"]),
+        "Churn / year": f"{fmt_pct(o['churn_rate'], 1)} "
+        f"({fmt_pct(o['churn_rate_ci_low'], 1)}–{fmt_pct(o['churn_rate_ci_high'], 1)})",
+    }
+    if not np.isnan(o.get("retention_12m", np.nan)):
+        out["Retained at 12 months"] = _rate_text(
+            o["retention_12m"], o["retention_12m_ci_low"], o["retention_12m_ci_high"]
+        )
+    if not np.isnan(o.get("early_churn", np.nan)):
+        out[f"Gone within {o['early_churn_months']:g} months"] = fmt_pct(o["early_churn"])
+    if not np.isnan(o.get("revenue_churn_12m", np.nan)):
+        out["Revenue churn (12 months)"] = fmt_pct(o["revenue_churn_12m"], 1)
+    if "arr_lost" in o:
+        out["ARR lost to churn"] = fmt_money(o["arr_lost"])
+    return out
+
+
+def attributes_shown(result: ChurnResult) -> list[str]:
+    """Attributes whose curves differ or that have a significant level, strongest first."""
+    table = result.tables.get("logrank", pd.DataFrame())
+    if table.empty:
+        return []
+    by_level = result.summary
+    with_level = set(by_level.loc[by_level["significant"].astype(bool), "attribute"])
+    ranked = table.sort_values("statistic", ascending=False)
+    return [a for a in ranked["attribute"] if a in with_level or a in result.attributes_that_matter]
+
+
+def attribute_view(result: ChurnResult, attributes: list[str] | None = None) -> pd.DataFrame:
+    """Churn by level for a report table (rates with intervals as text)."""
+    table = result.summary
+    if table.empty:
+        return pd.DataFrame()
+    names = attributes if attributes is not None else attributes_shown(result)
+    table = table[table["attribute"].isin(names)].copy()
+    table["_order"] = table["attribute"].map({n: i for i, n in enumerate(names)})
+    table = table.sort_values("_order", kind="stable")
+    view = pd.DataFrame(
+        {
+            "Attribute": table["attribute"],
+            "Level": table["level"],
+            "Customers": table["customers"],
+            "Churned": table["churned"],
+            "Churn per year": [
+                fmt_rate_ci(r, lo, hi, digits=0)
+                for r, lo, hi in zip(
+                    table["churn_rate"],
+                    table["churn_rate_ci_low"],
+                    table["churn_rate_ci_high"],
+                    strict=True,
+                )
+            ],
+            "vs other customers": [
+                _ratio_text(r, lo, hi)
+                for r, lo, hi in zip(
+                    table["rate_ratio"],
+                    table["rate_ratio_ci_low"],
+                    table["rate_ratio_ci_high"],
+                    strict=True,
+                )
+            ],
+        }
+    )
+    if "retention_12m" in table:
+        view["Retained at 12 months"] = [
+            _rate_text(r, lo, hi)
+            for r, lo, hi in zip(
+                table["retention_12m"],
+                table["retention_12m_ci_low"],
+                table["retention_12m_ci_high"],
+                strict=True,
+            )
+        ]
+    if table["arr_lost"].notna().any():
+        view["ARR lost"] = [fmt_money(v) for v in table["arr_lost"]]
+    view["q"] = table["q_value"].to_numpy()
+    view["Churns"] = table["direction"].to_numpy()
+    return view.reset_index(drop=True)
+
+
+def _rate_text(rate, low, high) -> str:
+    """'83% (79–87%)', or just '100%' when there is no interval (no event yet)."""
+    if pd.isna(low) or pd.isna(high):
+        return fmt_pct(rate)
+    return fmt_rate_ci(rate, low, high)
+
+
+def _ratio_text(ratio, low, high) -> str:
+    if ratio is None or pd.isna(ratio) or np.isinf(ratio):
+        return "–"
+    return f"{ratio:.2f}x ({low:.2f}–{high:.2f})"
+
+
+def cox_view(result: ChurnResult) -> pd.DataFrame:
+    """The Cox model's estimated terms for a report table."""
+    if result.cox is None or result.cox.summary.empty:
+        return pd.DataFrame()
+    table = result.cox.summary
+    table = table[table["note"] != "reference"]
+    return pd.DataFrame(
+        {
+            "Attribute": table["covariate"],
+            "Level": table["level"],
+            "Compared with": table["reference"],
+            "Customers": table["n"],
+            "Churned": table["events"],
+            "Hazard ratio": [
+                _ratio_text(r, lo, hi)
+                for r, lo, hi in zip(
+                    table["hazard_ratio"], table["ci_low"], table["ci_high"], strict=True
+                )
+            ],
+            "q": table["q_value"],
+            "Note": table["note"],
+        }
+    ).reset_index(drop=True)
+
+
+def reasons_view(result: ChurnResult) -> pd.DataFrame:
+    """Churn reasons of all churned customers, with the ARR lost."""
+    reasons = result.tables.get("churn_reasons", pd.DataFrame())
+    if reasons.empty:
+        return pd.DataFrame()
+    overall = reasons[reasons["attribute"] == "all"].sort_values("churned", ascending=False)
+    view = pd.DataFrame(
+        {
+            "Reason": overall["reason"],
+            "Churned": overall["churned"],
+            "Share of churns": [
+                fmt_rate_ci(s, lo, hi)
+                for s, lo, hi in zip(
+                    overall["share"], overall["share_ci_low"], overall["share_ci_high"], strict=True
+                )
+            ],
+            "Within the early-churn window": overall["early_churns"],
+        }
+    )
+    if overall["arr_lost"].notna().any():
+        view["ARR lost"] = [fmt_money(v) for v in overall["arr_lost"]]
+    return view.reset_index(drop=True)
+
+
+def segment_reasons_view(result: ChurnResult) -> pd.DataFrame:
+    """Reasons significantly over-represented among a level's churns (vs other churns)."""
+    reasons = result.tables.get("churn_reasons", pd.DataFrame())
+    if reasons.empty:
+        return pd.DataFrame()
+    over = reasons[reasons["over_represented"].astype(bool)].sort_values("q_value")
+    return pd.DataFrame(
+        {
+            "Attribute": over["attribute"],
+            "Level": over["level"],
+            "Reason": over["reason"],
+            "Churned for it": over["churned"],
+            "Share of the level's churns": [fmt_pct(v) for v in over["share"]],
+            "Share of other churns": [fmt_pct(v) for v in over["share_rest"]],
+            "q": over["q_value"],
+        }
+    ).reset_index(drop=True)
+
+
+def early_churn_view(result: ChurnResult) -> pd.DataFrame:
+    """Reasons of early churns against later churns."""
+    table = result.tables.get("early_churn_reasons", pd.DataFrame())
+    if table.empty or "share_early" not in table:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "Reason": table["reason"],
+            "Early churns": table["early"],
+            "Later churns": table["later"],
+            "Share of early churns": [fmt_pct(v) for v in table["share_early"]],
+            "Share of later churns": [fmt_pct(v) for v in table["share_later"]],
+            "q": table["q_value"],
+        }
+    )
+
+
+def trial_view(result: ChurnResult) -> pd.DataFrame:
+    """Trial conversion overall and by level, when there are trials."""
+    if result.trials is None or result.trials.summary.empty:
+        return pd.DataFrame()
+    table = result.trials.summary
+    return pd.DataFrame(
+        {
+            "Attribute": table["attribute"],
+            "Level": table["level"],
+            "Trials": table["trials"],
+            "Converted": table["converted"],
+            "Conversion": [
+                fmt_rate_ci(r, lo, hi)
+                for r, lo, hi in zip(
+                    table["conversion_rate"], table["ci_low"], table["ci_high"], strict=True
+                )
+            ],
+        }
+    )
+
+
+def plot_churn_rates(result: ChurnResult, attributes: list[str] | None = None, *, ax=None):
+    """Churns per customer-year by level with exact intervals, one row per level.
+
+    Draws the levels of ``attributes`` (default: those shown in the report), a dashed line at
+    the overall rate; levels that churn significantly faster are drawn in red, slower in
+    green. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    names = attributes if attributes is not None else attributes_shown(result)
+    table = result.summary
+    table = table[table["attribute"].isin(names)] if len(table) else table
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, max(2.5, 0.32 * len(table) + 1)))
+    if table.empty:
+        ax.text(0.5, 0.5, "No segment to show", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    table = table.assign(_order=table["attribute"].map({n: i for i, n in enumerate(names)}))
+    table = table.sort_values("_order", kind="stable").reset_index(drop=True)
+    y = np.arange(len(table))[::-1]
+    colors = table["direction"].map({"faster": "#d55e00", "slower": "#009e73"}).fillna("#56606b")
+    ax.errorbar(
+        table["churn_rate"] * 100,
+        y,
+        xerr=error_bars(
+            table["churn_rate"], table["churn_rate_ci_low"], table["churn_rate_ci_high"], 100
+        ),
+        fmt="none",
+        ecolor="#9aa3ad",
+        lw=1.5,
+    )
+    ax.scatter(table["churn_rate"] * 100, y, c=list(colors), zorder=3, s=28)
+    ax.axvline(result.overall["churn_rate"] * 100, ls="--", color="#56606b", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(
+        [f"{a}: {lv}" for a, lv in zip(table["attribute"], table["level"], strict=True)]
+    )
+    ax.set_xlabel("Churns per 100 customer-years (95% exact interval)")
+    ax.set_title("Churn rate by segment (dashed: all customers)")
+    ax.set_xlim(left=0)
+    return ax
+
+
+def plot_retention(result: ChurnResult, attribute: str | None = None, *, ax=None):
+    """Kaplan-Meier retention curves of one attribute's levels (overall when None)."""
+    from icp_research.methods.survival import plot_survival
+
+    curve = result.overall_curve if attribute is None else result.curves[attribute]
+    ax = plot_survival(curve, ax=ax, at_risk=False)
+    ax.set_xlabel("Months as a customer")
+    ax.set_ylabel("Still a customer")
+    ax.set_title("Retention of all customers" if attribute is None else f"Retention by {attribute}")
+    return ax
+
+
+def retention_figures(result: ChurnResult):
+    """Retention curves of the attributes whose curves differ, as report HTML."""
+    from icp_research.reporting import display as report
+
+    if result.overall_curve is None:
+        return report.not_enough_evidence("retention curves", "there are no customers.")
+    parts = [report.figure(plot_retention(result), alt="Kaplan-Meier retention of all customers")]
+    for name in result.curves:
+        parts.append(
+            report.figure(
+                plot_retention(result, name),
+                alt=f"Kaplan-Meier retention by {name}, with 95% bands",
+            )
+        )
+    html = parts[0]
+    for part in parts[1:]:
+        html = html + part
+    return html
+
+
+def plot_reasons(result: ChurnResult, *, ax=None):
+    """Share of churns per reason (all churned customers), horizontal bars. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    reasons = result.tables.get("churn_reasons", pd.DataFrame())
+    overall = (
+        reasons[reasons["attribute"] == "all"].sort_values("churned") if len(reasons) else reasons
+    )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(overall) + 1)))
+    if overall.empty:
+        ax.text(0.5, 0.5, "No churn reasons", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    ax.barh(overall["reason"], overall["share"] * 100, color="#0173b2")
+    ax.errorbar(
+        overall["share"] * 100,
+        np.arange(len(overall)),
+        xerr=error_bars(overall["share"], overall["share_ci_low"], overall["share_ci_high"], 100),
+        fmt="none",
+        ecolor="#333333",
+        lw=1,
+    )
+    ax.set_xlabel("Share of churned customers (%)")
+    ax.set_title("Why customers churn")
+    return ax

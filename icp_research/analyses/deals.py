@@ -1,0 +1,1183 @@
+"""Lost-deal analysis: where new business is lost, stalls in "no decision", or drags on.
+
+Every question is asked of new-business deals (expansion and renewal deals are open to customers
+only and would flatter every segment), and every answer treats the *account* as the independent
+unit: deals of one account share its budget, its people and its fit, so a hundred deals of one
+account are not a hundred pieces of evidence. Concretely:
+
+- win rate and "no decision" share per attribute level: pooled over the level's deals, with a
+  cluster-robust (ratio-estimator) interval over accounts
+  (:func:`icp_research.methods.stats.clustered_rate_ci`) and a cluster-robust score test of the level
+  against the rest (:func:`icp_research.methods.stats.clustered_rate_test`, t reference with
+  ``min(accounts) - 1`` degrees of freedom); levels with fewer than ``min_accounts`` accounts
+  are not tested. Benjamini-Hochberg over each family (all levels of all attributes);
+- loss reasons overall and per level, with the amount lost, "no decision" singled out;
+- sales-cycle length per level as time-to-close curves, open deals censored at the as-of date
+  (:func:`icp_research.methods.survival.time_to_close`), not dropped;
+- won deal size per level (mean with a cluster-robust interval, and the median);
+- a stage funnel when the data has stage history (it usually does not; the result says so);
+- anti-patterns: levels with a significantly lower win rate or a higher "no decision" share, as
+  candidate exclude rules (:mod:`icp_research.analyses.antipatterns`), checked against each other with
+  a logistic GEE clustered by account.
+
+Rates are fractions; durations in days; money in the export's currency.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from icp_research.analyses import antipatterns as ap
+from icp_research.data.study import Study
+from icp_research.formatting import error_bars, fmt_money, fmt_number, fmt_pct, fmt_rate_ci
+from icp_research.methods.stats import (
+    adjust_pvalues,
+    clustered_rate_ci,
+    clustered_rate_test,
+    clustered_ratio_ci,
+)
+from icp_research.methods.survival import SurvivalResult, time_to_close
+from icp_research.result import Result
+
+NO_REASON = "(no reason recorded)"
+CYCLE_HORIZONS = {"30 days": 30.0, "90 days": 90.0, "180 days": 180.0}
+
+RATE_COLUMNS = [
+    "attribute",
+    "level",
+    "rule",
+    "accounts",
+    "deals",
+    "events",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "rate_rest",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_value",
+    "q_value",
+    "significant",
+    "direction",
+    "note",
+]
+
+
+@dataclass(repr=False)
+class DealsResult(Result):
+    """What :func:`lost_deal_analysis` found.
+
+    ``summary`` is the win-rate-by-attribute table; ``tables`` holds ``win_rate_by_attribute``,
+    ``no_decision_by_attribute``, ``loss_reasons``, ``sales_cycle_by_segment``,
+    ``deal_size_by_segment``, ``stage_funnel`` and ``anti_patterns``.
+    """
+
+    overall: dict = field(default_factory=dict)
+    cycle_curves: dict = field(default_factory=dict)
+    overall_cycle: SurvivalResult | None = None
+    funnel: Result | None = None
+    anti_patterns: pd.DataFrame = field(default_factory=ap.empty)
+    not_computed: dict = field(default_factory=dict)
+
+
+def lost_deal_analysis(
+    study: Study,
+    *,
+    attributes: list[str] | None = None,
+    n_bins: int = 5,
+    min_accounts: int = 5,
+    cycle_curves: tuple = ("size_segment",),
+) -> DealsResult:
+    """Win rate, loss reasons, "no decision", sales cycle and deal size by attribute level.
+
+    Parameters
+    ----------
+    study : Study
+        Needs an opportunities table.
+    attributes : list of str, optional
+        Account attributes to compare (default: the study's pre-sale candidates, plus the
+        configured size segments).
+    n_bins : int
+        Quantile bins per numeric attribute (the same cut points as the churn report).
+    min_accounts : int
+        A level (and the rest) needs at least this many accounts with closed deals to be tested.
+    cycle_curves : tuple of str
+        Attributes whose time-to-close curves are kept for plotting (the table covers all).
+
+    Returns
+    -------
+    DealsResult
+        ``tables['win_rate_by_attribute']`` (and ``no_decision_by_attribute``): one row per
+        attribute level with ``accounts`` (with closed deals), ``deals`` (closed new-business
+        deals; lost deals for "no decision"), ``events`` (won; "no decision" losses), ``rate``
+        with a cluster-robust ``ci_low`` / ``ci_high``, ``rate_rest``, ``ratio`` (level / rest)
+        with its interval, ``p_value``, ``q_value`` (BH over the family), ``significant``,
+        ``direction`` (``lower`` / ``higher``) and ``note`` (why a level was not tested).
+    """
+    alpha = study.alpha
+    method = study.analysis.get("correction", "fdr_bh")
+    title = "Lost-deal analysis"
+    caveats: list[str] = []
+    not_computed: dict = {}
+    deals = study.deals
+    if deals.empty:
+        reason = study.absent("opportunities") + "."
+        return DealsResult(
+            title=title,
+            caveats=[f"Deals could not be analysed: {reason}"],
+            tables=_empty_tables(),
+            funnel=stage_funnel(study),
+            not_computed={
+                part: reason
+                for part in ("deals", "loss reasons", "no decision", "sales cycle", "deal size")
+            },
+        )
+    facts = study.facts
+    new = deals[deals["is_new_business"]].copy()
+    if len(new) < len(deals):
+        caveats.append(
+            f"Only new-business deals are analysed ({fmt_number(len(new))} of "
+            f"{fmt_number(len(deals))}); expansion and renewal deals are open to customers only "
+            "and would inflate every win rate."
+        )
+    known_accounts = set(facts["account_id"])
+    attributed = new["account_id"].isin(known_accounts)
+    closed_all = new[new["is_closed"].astype(bool)]
+    unattributed = int((~closed_all["account_id"].isin(known_accounts)).sum())
+    if unattributed:
+        caveats.append(
+            f"{fmt_number(unattributed)} closed deals have no known account and are left out "
+            "of the win rates (deals are compared by their account's attributes)."
+        )
+    closed = new[new["is_closed"].astype(bool) & attributed].copy()
+    open_unattributed = int((~attributed & (new["stage"] == "open")).sum())
+    if open_unattributed:
+        caveats.append(
+            f"{fmt_number(open_unattributed)} open deals have no known account: they count in "
+            "the overall sales cycle but in no segment."
+        )
+
+    names = attributes if attributes is not None else study.attributes.all
+    spec = study.attributes
+    levels = ap.segment_levels(
+        facts,
+        categorical=[a for a in names if a in spec.categorical or a not in spec.numeric],
+        numeric=[a for a in names if a in spec.numeric],
+        n_bins=n_bins,
+        min_level_count=int(study.analysis["min_level_count"]),
+        segments=study.config.segments,
+    )
+    by_account = levels.labels.set_index("account_id")
+    new_labels = by_account.reindex(new["account_id"]).set_axis(new.index)
+
+    overall = _overall(closed, new, alpha)
+    findings = [_overall_sentence(overall)]
+    caveats.append(_cluster_caveat(overall))
+
+    has_reasons = "loss_reason" in new and new["loss_reason"].notna().any()
+    accounts = _per_account(closed, new, has_reasons)
+    account_labels = by_account.reindex(accounts.index)
+    win_rate = _rate_by_attribute(
+        accounts,
+        account_labels,
+        levels,
+        events="won",
+        trials="closed",
+        alpha=alpha,
+        method=method,
+        min_accounts=min_accounts,
+    )
+    lost = closed[closed["stage"] == "lost"]
+    if has_reasons and len(lost):
+        no_decision = _rate_by_attribute(
+            accounts,
+            account_labels,
+            levels,
+            events="no_decision",
+            trials="lost",
+            alpha=alpha,
+            method=method,
+            min_accounts=min_accounts,
+        )
+        reasons = _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts)
+        overall["no_decision_share"] = _pooled(accounts["no_decision"], accounts["lost"], alpha)
+    else:
+        reason = (
+            "the opportunities table has no loss_reason column"
+            if "loss_reason" not in new
+            else "no lost deal has a loss reason"
+        )
+        not_computed["loss reasons"] = reason
+        not_computed["no decision"] = reason
+        caveats.append(f"Loss reasons and 'no decision' not analysed: {reason}.")
+        no_decision = pd.DataFrame(columns=RATE_COLUMNS)
+        reasons = pd.DataFrame(columns=_REASON_COLUMNS)
+
+    # Cycle curves for the size segments and for attributes whose win rate differs: enough to
+    # see where deals drag, without a curve per noise attribute.
+    cycle_attributes = [
+        a
+        for a in levels.attributes
+        if a in cycle_curves or a in set(win_rate.loc[win_rate["significant"], "attribute"])
+    ]
+    cycle_table, overall_cycle, curves = _sales_cycle(
+        study, new, new_labels, levels, cycle_attributes, cycle_curves
+    )
+    if overall_cycle is None:
+        not_computed["sales cycle"] = "no deal has a creation date"
+    size = _deal_size(closed, account_labels, levels, alpha)
+    if size.empty:
+        not_computed["deal size"] = "won deals have no amount"
+    funnel = stage_funnel(study)
+    if not funnel.ok:
+        not_computed["stage funnel"] = funnel.caveats[0] if funnel.caveats else "no stage history"
+
+    anti = _anti_patterns(accounts, account_labels, levels, win_rate, no_decision, reasons, alpha)
+    findings += _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_reasons)
+    tables = {
+        "win_rate_by_attribute": win_rate,
+        "no_decision_by_attribute": no_decision,
+        "loss_reasons": reasons,
+        "sales_cycle_by_segment": cycle_table,
+        "deal_size_by_segment": size,
+        "stage_funnel": funnel.summary,
+        "anti_patterns": anti,
+    }
+    caveats.append(
+        "Each level is compared with the deals of all other accounts; q-values are "
+        "Benjamini-Hochberg corrected within each family (win rate, 'no decision', loss "
+        "reasons) over every level of every attribute tested."
+    )
+    return DealsResult(
+        title=title,
+        summary=win_rate,
+        findings=findings,
+        caveats=caveats,
+        tables=tables,
+        params={
+            "as_of": f"{study.as_of:%Y-%m-%d}",
+            "n_bins": n_bins,
+            "min_accounts": min_accounts,
+            "alpha": alpha,
+            "correction": method,
+        },
+        overall=overall,
+        cycle_curves=curves,
+        overall_cycle=overall_cycle,
+        funnel=funnel,
+        anti_patterns=anti,
+        not_computed=not_computed,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Overall
+
+
+def _pooled(events, trials, alpha: float) -> dict:
+    rate, low, high, k = clustered_rate_ci(events, trials, alpha)
+    return {
+        "rate": rate,
+        "ci_low": low,
+        "ci_high": high,
+        "n": int(np.sum(trials)),
+        "events": int(np.sum(events)),
+        "accounts": int(k),
+    }
+
+
+def _overall(closed: pd.DataFrame, new: pd.DataFrame, alpha: float) -> dict:
+    per_account = (
+        closed.assign(won=closed["stage"].eq("won").astype(int))
+        .groupby("account_id")["won"]
+        .agg(won="sum", closed="size")
+    )
+    out = {
+        "win_rate": _pooled(per_account["won"], per_account["closed"], alpha)
+        if len(per_account)
+        else {}
+    }
+    out["deals_per_account_median"] = (
+        float(per_account["closed"].median()) if len(per_account) else np.nan
+    )
+    out["deals_per_account_max"] = int(per_account["closed"].max()) if len(per_account) else 0
+    out["open_deals"] = int((new["stage"] == "open").sum())
+    out["closed_deals"] = int(len(closed))
+    return out
+
+
+def _per_account(closed: pd.DataFrame, new: pd.DataFrame, has_reasons: bool) -> pd.DataFrame:
+    """Per account: closed, won and lost new-business deals, 'no decision' losses, open
+    pipeline, won amount. Attributes are account-level, so every test runs on these counts."""
+    stage = closed["stage"]
+    grouped = closed.assign(
+        won=(stage == "won").astype(int),
+        lost=(stage == "lost").astype(int),
+        no_decision=(closed["no_decision"].fillna(False).astype(bool) & (stage == "lost")).astype(
+            int
+        )
+        if has_reasons
+        else 0,
+        won_amount=closed["amount"].where(stage == "won") if "amount" in closed else np.nan,
+        won_with_amount=((stage == "won") & closed["amount"].notna()).astype(int)
+        if "amount" in closed
+        else 0,
+    ).groupby("account_id")
+    accounts = grouped.agg(
+        closed=("won", "size"),
+        won=("won", "sum"),
+        lost=("lost", "sum"),
+        no_decision=("no_decision", "sum"),
+        won_amount=("won_amount", "sum"),
+        won_with_amount=("won_with_amount", "sum"),
+    )
+    if "amount" in new:
+        open_amount = new[new["stage"] == "open"].groupby("account_id")["amount"].sum()
+        accounts["open_pipeline"] = open_amount.reindex(accounts.index).fillna(0.0)
+        extra = open_amount.index.difference(accounts.index)
+        if len(extra):
+            accounts = pd.concat(
+                [accounts, pd.DataFrame({"open_pipeline": open_amount[extra]})]
+            ).fillna({c: 0 for c in accounts.columns if c != "open_pipeline"})
+    else:
+        accounts["open_pipeline"] = np.nan
+    return accounts
+
+
+def _overall_sentence(overall: dict) -> str:
+    w = overall["win_rate"]
+    if not w or not w["n"]:
+        return "No closed new-business deals with a known account: no win rate to compute."
+    return (
+        f"{fmt_number(w['n'])} closed new-business deals at {fmt_number(w['accounts'])} accounts: "
+        f"win rate {fmt_pct(w['rate'])} ({fmt_pct(w['ci_low'])}–{fmt_pct(w['ci_high'])}, "
+        f"clustered by account); {fmt_number(overall['open_deals'])} deals still open."
+    )
+
+
+def _cluster_caveat(overall: dict) -> str:
+    text = (
+        "Deals cluster by account: intervals and tests treat accounts, not deals, as the "
+        "independent units (cluster-robust), so a segment of a few accounts with many deals "
+        "does not produce a confident claim."
+    )
+    if overall["deals_per_account_max"] > 20:
+        text += (
+            f" Here clustering is heavy: up to {fmt_number(overall['deals_per_account_max'])} "
+            f"closed deals per account (median {overall['deals_per_account_median']:.0f}), so "
+            "the intervals are much wider than deal counts suggest."
+        )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Rates by attribute
+
+
+def _rate_by_attribute(accounts, labels, levels, *, events, trials, alpha, method, min_accounts):
+    """Cluster-robust rate of ``events / trials`` per level against the rest (accounts are the
+    clusters; ``accounts`` holds one row per account)."""
+    rows = []
+    has_trials = (accounts[trials] > 0).to_numpy()
+    k = accounts[events].to_numpy(dtype=float)[has_trials]
+    n = accounts[trials].to_numpy(dtype=float)[has_trials]
+    for name in levels.attributes:
+        column = labels[name].to_numpy(dtype=object)[has_trials]
+        for level in levels.order[name]:
+            inside = column == level
+            if not inside.any():
+                continue
+            rows.append(
+                _level_row(
+                    name,
+                    level,
+                    levels,
+                    (k[inside], n[inside]),
+                    (k[~inside], n[~inside]),
+                    alpha=alpha,
+                    min_accounts=min_accounts,
+                )
+            )
+    columns = [c for c in RATE_COLUMNS if c not in ("q_value", "significant", "direction")]
+    table = pd.DataFrame(rows, columns=columns)
+    table["q_value"] = adjust_pvalues(table["p_value"], method)
+    table["significant"] = table["q_value"] < alpha
+    table["direction"] = np.select(
+        [table["significant"] & (table["ratio"] < 1), table["significant"]], ["lower", "higher"], ""
+    )
+    return table[RATE_COLUMNS]
+
+
+def _level_row(name, level, levels, part, rest, *, alpha, min_accounts) -> dict:
+    rate, low, high, k = clustered_rate_ci(part[0], part[1], alpha)
+    rate_rest, _, _, k_rest = clustered_rate_ci(rest[0], rest[1], alpha)
+    ratio, ratio_low, ratio_high = _ratio_ci(part, rest, alpha)
+    note = ""
+    p = np.nan
+    if k < min_accounts:
+        note = f"only {k} account{'s' if k != 1 else ''}: not tested"
+    elif k_rest < min_accounts:
+        note = f"only {k_rest} other accounts: not tested"
+    else:
+        p = clustered_rate_test(part[0], part[1], rest[0], rest[1])
+    return {
+        "attribute": name,
+        "level": level,
+        "rule": levels.conditions[(name, level)].text(),
+        "accounts": int(k),
+        "deals": int(part[1].sum()),
+        "events": int(part[0].sum()),
+        "rate": rate,
+        "ci_low": low,
+        "ci_high": high,
+        "rate_rest": rate_rest,
+        "ratio": ratio,
+        "ratio_ci_low": ratio_low,
+        "ratio_ci_high": ratio_high,
+        "p_value": p,
+        "note": note,
+    }
+
+
+def _ratio_ci(part, rest, alpha):
+    """Ratio of two pooled rates with a delta-method interval from the clustered variances."""
+    from scipy import stats as sps
+
+    r1, _, _, k1, se1 = clustered_ratio_ci(part[0], part[1], alpha)
+    r2, _, _, k2, se2 = clustered_ratio_ci(rest[0], rest[1], alpha)
+    if k1 == 0 or k2 == 0 or not r2:
+        return np.nan, np.nan, np.nan
+    ratio = r1 / r2
+    if r1 <= 0 or np.isnan(se1) or np.isnan(se2):
+        return ratio, np.nan, np.nan
+    se_log = np.sqrt((se1 / r1) ** 2 + (se2 / r2) ** 2)
+    z = sps.norm.ppf(1 - alpha / 2)
+    return ratio, ratio * np.exp(-z * se_log), ratio * np.exp(z * se_log)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss reasons
+
+_REASON_COLUMNS = [
+    "attribute",
+    "level",
+    "reason",
+    "lost_deals",
+    "accounts",
+    "share",
+    "ci_low",
+    "ci_high",
+    "share_rest",
+    "amount_lost",
+    "p_value",
+    "q_value",
+    "over_represented",
+    "is_no_decision",
+]
+
+
+def _reason_labels(lost: pd.DataFrame) -> pd.Series:
+    reason = lost["loss_reason"].astype("string").str.strip()
+    return reason.mask(reason.isna() | (reason == ""), NO_REASON).astype(object)
+
+
+def _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts) -> pd.DataFrame:
+    """Share of lost deals per reason, overall and per level (clustered by account)."""
+    lost = lost.assign(reason=_reason_labels(lost))
+    reasons = lost["reason"].value_counts().index.tolist()
+    counts = pd.crosstab(lost["account_id"], lost["reason"]).reindex(columns=reasons)
+    trials = counts.sum(axis=1).to_numpy(dtype=float)
+    amounts = (
+        lost.pivot_table(index="account_id", columns="reason", values="amount", aggfunc="sum")
+        .reindex(index=counts.index, columns=reasons)
+        .fillna(0.0)
+        if "amount" in lost and lost["amount"].notna().any()
+        else None
+    )
+    is_no_decision = lost.groupby("reason")["no_decision"].apply(
+        lambda s: bool(s.fillna(False).astype(bool).mean() > 0.5)
+    )
+    labels = account_labels.reindex(counts.index)
+    rows = []
+
+    def add(attribute, level, inside):
+        for reason in reasons:
+            hits = counts[reason].to_numpy(dtype=float)
+            share, low, high, k = clustered_rate_ci(hits[inside], trials[inside], alpha)
+            rest_trials = trials[~inside].sum()
+            share_rest = hits[~inside].sum() / rest_trials if rest_trials else np.nan
+            p = np.nan
+            if attribute != "all" and k >= min_accounts and (~inside).sum() >= min_accounts:
+                p = clustered_rate_test(
+                    hits[inside], trials[inside], hits[~inside], trials[~inside]
+                )
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "level": level,
+                    "reason": reason,
+                    "lost_deals": int(hits[inside].sum()),
+                    "accounts": int(k),
+                    "share": share,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "share_rest": share_rest,
+                    "amount_lost": float(amounts[reason].to_numpy()[inside].sum())
+                    if amounts is not None
+                    else np.nan,
+                    "p_value": p,
+                    "is_no_decision": bool(is_no_decision.get(reason, False)),
+                }
+            )
+
+    add("all", "all", np.ones(len(counts), dtype=bool))
+    for name in levels.attributes:
+        column = labels[name].to_numpy(dtype=object)
+        for level in levels.order[name]:
+            inside = column == level
+            if inside.any():
+                add(name, level, inside)
+    table = pd.DataFrame(rows)
+    table["q_value"] = adjust_pvalues(table["p_value"], method)
+    table["over_represented"] = (table["q_value"] < alpha) & (table["share"] > table["share_rest"])
+    return table[_REASON_COLUMNS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sales cycle and deal size
+
+
+def _sales_cycle(study, new, labels, levels, attributes, keep_curves):
+    """Time to close per level; open deals censored at the as-of date."""
+    columns = [
+        "attribute",
+        "level",
+        "deals",
+        "closed",
+        "open",
+        "median_days",
+        "median_ci_low",
+        "median_ci_high",
+        *[f"still_open_{k.split()[0]}d" for k in CYCLE_HORIZONS],
+    ]
+    if "created_at" not in new or new["created_at"].notna().sum() == 0:
+        return pd.DataFrame(columns=columns), None, {}
+    overall = time_to_close(new, as_of=study.as_of, horizons=CYCLE_HORIZONS, alpha=study.alpha)
+    rows = [_cycle_row("all", overall.summary.iloc[0])]
+    curves = {}
+    attributed = labels.notna().any(axis=1).to_numpy()
+    base = new.loc[attributed, ["stage", "created_at", "closed_at"]]
+    for name in attributes:
+        level = labels.loc[attributed, name].to_numpy(dtype=object)
+        present = [lv for lv in levels.order[name] if (level == lv).any()]
+        frame = base.assign(**{name: pd.Categorical(level, categories=present)})
+        result = time_to_close(
+            frame, as_of=study.as_of, by=name, horizons=CYCLE_HORIZONS, alpha=study.alpha
+        )
+        for _, info in result.summary.iterrows():
+            if info["n"] > 0:
+                rows.append(_cycle_row(name, info))
+        if name in keep_curves:
+            curves[name] = result
+    return pd.DataFrame(rows)[columns], overall, curves
+
+
+def _cycle_row(attribute: str, info) -> dict:
+    row = {
+        "attribute": attribute,
+        "level": info["group"],
+        "deals": int(info["n"]),
+        "closed": int(info["events"]),
+        "open": int(info["censored"]),
+        "median_days": info["median"],
+        "median_ci_low": info["median_ci_low"],
+        "median_ci_high": info["median_ci_high"],
+    }
+    for key in CYCLE_HORIZONS:
+        row[f"still_open_{key.split()[0]}d"] = info.get(f"survival_{key.replace(' ', '_')}", np.nan)
+    return row
+
+
+def _deal_size(closed, account_labels, levels, alpha) -> pd.DataFrame:
+    """Won new-business deal size per level: mean (clustered interval) and median."""
+    columns = [
+        "attribute",
+        "level",
+        "won_deals",
+        "accounts",
+        "mean_amount",
+        "mean_ci_low",
+        "mean_ci_high",
+        "median_amount",
+        "total_amount",
+    ]
+    if "amount" not in closed:
+        return pd.DataFrame(columns=columns)
+    won = closed[(closed["stage"] == "won") & closed["amount"].notna()]
+    if won.empty:
+        return pd.DataFrame(columns=columns)
+    per_account = won.groupby("account_id")["amount"].agg(["sum", "size"])
+    labels = account_labels.reindex(per_account.index)
+    deal_labels = account_labels.reindex(won["account_id"])
+
+    def row(attribute, level, inside, deal_inside):
+        part = per_account[inside]
+        mean, low, high, k, _ = clustered_ratio_ci(part["sum"], part["size"], alpha)
+        amounts = won["amount"].to_numpy()[deal_inside]
+        return {
+            "attribute": attribute,
+            "level": level,
+            "won_deals": int(part["size"].sum()),
+            "accounts": int(k),
+            "mean_amount": mean,
+            "mean_ci_low": low,
+            "mean_ci_high": high,
+            "median_amount": float(np.median(amounts)),
+            "total_amount": float(amounts.sum()),
+        }
+
+    rows = [row("all", "all", np.ones(len(per_account), bool), np.ones(len(won), bool))]
+    for name in levels.attributes:
+        column = labels[name].to_numpy(dtype=object)
+        deal_column = deal_labels[name].to_numpy(dtype=object)
+        for level in levels.order[name]:
+            inside = column == level
+            if inside.any():
+                rows.append(row(name, level, inside, deal_column == level))
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage funnel
+
+
+def stage_funnel(study: Study) -> Result:
+    """Share of new-business deals that reached each stage, when stage history exists.
+
+    Stage history is a ``stage_history`` table (``opportunity_id``, ``stage``, optionally
+    ``entered_at``): one row per deal and stage it entered. Most CRM exports only hold the
+    current stage; then the result is empty and its caveat says so. ``summary``: ``stage`` (in
+    the order deals reach them: by median entry date, else by how many deals reached them),
+    ``deals`` reaching it, ``share`` of all deals, ``conversion`` from the previous stage.
+    """
+    title = "Stage funnel"
+    history = study.tables.get("stage_history")
+    if history is None or history.empty or not {"opportunity_id", "stage"} <= set(history):
+        return Result(
+            title=title,
+            caveats=[
+                "The opportunities table records only each deal's current stage (won / lost / "
+                "open), not the stages it passed through, so there is no stage funnel. Export "
+                "the stage history (one row per deal and stage change) to get one."
+            ],
+        )
+    reached = history.drop_duplicates(["opportunity_id", "stage"])
+    counts = reached.groupby("stage")["opportunity_id"].nunique()
+    if "entered_at" in reached:
+        position = reached.groupby("stage")["entered_at"].median().sort_values()
+        stages = position.index.tolist()
+    else:
+        stages = counts.sort_values(ascending=False).index.tolist()
+    total = reached["opportunity_id"].nunique()
+    summary = pd.DataFrame({"stage": stages, "deals": counts.reindex(stages).to_numpy()})
+    summary["share"] = summary["deals"] / total
+    summary["conversion"] = summary["deals"] / summary["deals"].shift(1)
+    return Result(title=title, summary=summary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Anti-patterns
+
+
+def _anti_patterns(accounts, labels, levels, win_rate, no_decision, reasons, alpha):
+    """Levels with a significantly lower win rate or a larger 'no decision' share."""
+    all_labels = levels.labels
+    parts = []
+    specs = [("win_rate", win_rate[win_rate["direction"] == "lower"], "won", "closed")]
+    if len(no_decision):
+        specs.append(
+            (
+                "no_decision",
+                no_decision[no_decision["direction"] == "higher"],
+                "no_decision",
+                "lost",
+            )
+        )
+    for outcome, worse, events, trials in specs:
+        if worse.empty:
+            continue
+        worse = worse.sort_values(["q_value", "ratio"], ascending=[True, outcome == "win_rate"])
+        keep = (accounts[trials] > 0).to_numpy()
+        model_frame = pd.DataFrame(
+            {
+                "events": accounts[events].to_numpy(dtype=float)[keep],
+                "trials": accounts[trials].to_numpy(dtype=float)[keep],
+            }
+        )
+        model_labels = labels[keep]
+        rows = []
+        for _, level_row in worse.iterrows():
+            name, level = level_row["attribute"], level_row["level"]
+            condition = levels.conditions[(name, level)]
+            rule_id = f"{outcome}:{name}:{level}"
+            model_frame[_column(rule_id)] = (model_labels[name] == level).to_numpy(dtype=float)
+            in_level = (labels[name] == level).to_numpy()
+            members = frozenset(all_labels.loc[all_labels[name] == level, "account_id"])
+            level_reasons = (
+                reasons[
+                    (reasons["attribute"] == name)
+                    & (reasons["level"] == level)
+                    & reasons["over_represented"].astype(bool)
+                ].sort_values("q_value")
+                if outcome == "win_rate" and len(reasons)
+                else reasons.iloc[0:0]
+            )
+            rows.append(
+                {
+                    "rule_id": rule_id,
+                    "source": "deals",
+                    "outcome": outcome,
+                    "attribute": condition.attribute,
+                    "operator": condition.operator,
+                    "value": condition.value,
+                    "rule": condition.text(),
+                    "phrase": condition.phrase(),
+                    "level_attribute": name,
+                    "level": level,
+                    "accounts": int(level_row["accounts"]),
+                    "share_of_accounts": (all_labels[name] == level).sum() / len(all_labels),
+                    "n": int(level_row["deals"]),
+                    "events": int(level_row["events"]),
+                    "rate_level": level_row["rate"],
+                    "rate_rest": level_row["rate_rest"],
+                    "effect_name": "rate_ratio",
+                    "effect": level_row["ratio"],
+                    "ci_low": level_row["ratio_ci_low"],
+                    "ci_high": level_row["ratio_ci_high"],
+                    "p_value": level_row["p_value"],
+                    "q_value": level_row["q_value"],
+                    "reasons": "; ".join(level_reasons["reason"]),
+                    "arr_at_risk": np.nan,
+                    "open_pipeline": float(accounts.loc[in_level, "open_pipeline"].sum()),
+                    "_members": members,
+                }
+            )
+        candidates = pd.DataFrame(rows)
+        bad_sign = -1 if outcome == "win_rate" else 1
+
+        def adjusted(selected, rule_id, model_frame=model_frame, bad_sign=bad_sign):
+            return _adjusted_check(
+                model_frame, [_column(r) for r in selected], _column(rule_id), bad_sign
+            )
+
+        parts.append(ap.select_independent(candidates, adjusted, alpha=alpha))
+    if not parts:
+        return ap.empty()
+    out = pd.concat(parts, ignore_index=True)
+    out["statement"] = [ap.evidence_sentence(r, alpha) for r in out.to_dict("records")]
+    return ap.finish(out)
+
+
+def _adjusted_check(frame: pd.DataFrame, selected: list[str], candidate: str, bad_sign: int):
+    """p-value and direction of ``candidate`` in a logistic model that also holds ``selected``.
+
+    The model is a binomial GLM on per-account counts with robust (HC0) standard errors: with
+    one row per account this is the logistic GEE of the deals with an independence working
+    correlation, clustered by account. The regressors are 0/1 rule indicators, so accounts
+    collapse into a handful of covariate patterns: the fit runs on the patterns' totals and the
+    robust "meat" is summed per pattern from each account's residual, which gives the
+    account-level model's numbers exactly, at a fraction of the cost on large data.
+    """
+    import statsmodels.api as sm
+    from scipy import stats as sps
+
+    columns = [*selected, candidate]
+    x = frame[columns].to_numpy(dtype=float)
+    events = frame["events"].to_numpy(dtype=float)
+    trials = frame["trials"].to_numpy(dtype=float)
+    # 0/1 columns: each row's pattern is a binary number (np.unique on rows is slow).
+    codes, inverse = np.unique(
+        x.astype(np.int64) @ (1 << np.arange(x.shape[1])), return_inverse=True
+    )
+    inverse = inverse.ravel()
+    patterns = ((codes[:, None] >> np.arange(x.shape[1])) & 1).astype(float)
+    exog = sm.add_constant(patterns, has_constant="add")
+    if exog.shape[0] < exog.shape[1] or np.linalg.matrix_rank(exog) < exog.shape[1]:
+        return 1.0, False
+    size = patterns.shape[0]
+    sum_y = np.bincount(inverse, weights=events, minlength=size)
+    sum_n = np.bincount(inverse, weights=trials, minlength=size)
+    sum_yy = np.bincount(inverse, weights=events * events, minlength=size)
+    sum_yn = np.bincount(inverse, weights=events * trials, minlength=size)
+    sum_nn = np.bincount(inverse, weights=trials * trials, minlength=size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.GLM(
+                np.column_stack([sum_y, sum_n - sum_y]), exog, family=sm.families.Binomial()
+            ).fit()
+        mu = np.asarray(fit.fittedvalues, dtype=float)
+        bread = np.linalg.inv((exog * (sum_n * mu * (1 - mu))[:, None]).T @ exog)
+        squared_residuals = sum_yy - 2 * mu * sum_yn + mu**2 * sum_nn
+        meat = (exog * squared_residuals[:, None]).T @ exog
+        cov = bread @ meat @ bread
+        coef = float(fit.params[-1])
+        se = float(np.sqrt(cov[-1, -1]))
+        p = float(2 * sps.norm.sf(abs(coef / se)))
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
+        return np.nan, None
+    if not np.isfinite(coef) or not np.isfinite(p):
+        return np.nan, None
+    return p, bool(np.sign(coef) == bad_sign)
+
+
+def _column(rule_id: str) -> str:
+    return "rule_" + re.sub(r"[^0-9A-Za-z]+", "_", rule_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Words
+
+
+def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_reasons):
+    lines = []
+    tested = int(win_rate["p_value"].notna().sum()) if len(win_rate) else 0
+    if len(win_rate) and not win_rate["significant"].any():
+        lines.append(
+            f"No attribute level wins significantly more or less often than the rest after "
+            f"correction over {tested} tests with accounts as the unit: no segment stands out "
+            "on win rate."
+        )
+    candidates = anti[anti["status"] == "candidate"] if len(anti) else anti
+    for _, row in candidates.iterrows():
+        lines.append(row["statement"])
+    explained = anti[anti["status"] == "explained"] if len(anti) else anti
+    if len(explained):
+        lines.append(
+            f"{len(explained)} more weak segment{'s are' if len(explained) > 1 else ' is'} "
+            "explained by the rules above (no longer significant once they are accounted for): "
+            + "; ".join(
+                f"{r} (by {b})"
+                for r, b in zip(explained["rule"], explained["explained_by"], strict=True)
+            )
+            + "."
+        )
+    higher = win_rate[win_rate["direction"] == "higher"].sort_values("ratio", ascending=False)
+    if len(higher):
+        best = higher.iloc[0]
+        lines.append(
+            f"Highest win rate: {best['rule']}, {fmt_pct(best['rate'])} "
+            f"({fmt_pct(best['ci_low'])}–{fmt_pct(best['ci_high'])}) against "
+            f"{fmt_pct(best['rate_rest'])} for the rest ({fmt_number(best['accounts'])} accounts)."
+        )
+    if has_reasons and len(reasons):
+        top = reasons[reasons["attribute"] == "all"].sort_values("lost_deals", ascending=False)
+        nd = overall.get("no_decision_share")
+        text = (
+            "Top loss reasons: "
+            + ", ".join(
+                f"{r} ({fmt_pct(s)})"
+                for r, s in zip(top["reason"].head(3), top["share"].head(3), strict=True)
+            )
+            + "."
+        )
+        if nd:
+            text += (
+                f" 'No decision' ends {fmt_pct(nd['rate'])} of lost deals "
+                f"({fmt_pct(nd['ci_low'])}–{fmt_pct(nd['ci_high'])})"
+            )
+            amount = top.loc[
+                top["reason"].map(lambda r: bool(re.search(r"no[\s_-]*decision", str(r), re.I))),
+                "amount_lost",
+            ].sum()
+            text += f", {fmt_money(amount)} of pipeline." if amount > 0 else "."
+        lines.append(text)
+    if len(cycle_table):
+        overall_cycle = cycle_table[cycle_table["attribute"] == "all"]
+        if len(overall_cycle) and pd.notna(overall_cycle["median_days"].iloc[0]):
+            row = overall_cycle.iloc[0]
+            low, high = row["median_ci_low"], row["median_ci_high"]
+            interval = (
+                f"{low:.0f}–{high:.0f}"
+                if pd.notna(low) and pd.notna(high)
+                else "too few deals for an interval"
+            )
+            lines.append(
+                f"Median sales cycle {row['median_days']:.0f} days ({interval}), counting "
+                f"{fmt_number(row['open'])} open deals as still running (censored), not dropped."
+            )
+    return lines
+
+
+def _empty_tables() -> dict:
+    return {
+        "win_rate_by_attribute": pd.DataFrame(columns=RATE_COLUMNS),
+        "no_decision_by_attribute": pd.DataFrame(columns=RATE_COLUMNS),
+        "loss_reasons": pd.DataFrame(columns=_REASON_COLUMNS),
+        "sales_cycle_by_segment": pd.DataFrame(columns=["attribute", "level", "median_days"]),
+        "deal_size_by_segment": pd.DataFrame(columns=["attribute", "level", "mean_amount"]),
+        "stage_funnel": pd.DataFrame(columns=["stage", "deals", "share", "conversion"]),
+        "anti_patterns": ap.empty(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Views and plots for the report
+
+
+def headline(result: DealsResult) -> dict:
+    """Headline numbers as display strings (for ``report.kpis``)."""
+    o = result.overall
+    w = o.get("win_rate") or {}
+    if not w:
+        return {}
+    out = {
+        "Closed new-business deals": fmt_number(w["n"]),
+        "Accounts": fmt_number(w["accounts"]),
+        "Win rate": f"{fmt_pct(w['rate'])} ({fmt_pct(w['ci_low'])}–{fmt_pct(w['ci_high'])})",
+        "Open deals": fmt_number(o["open_deals"]),
+    }
+    nd = o.get("no_decision_share")
+    if nd:
+        out["Lost to 'no decision'"] = fmt_pct(nd["rate"])
+    cycle = result.tables.get("sales_cycle_by_segment", pd.DataFrame())
+    overall = cycle[cycle["attribute"] == "all"] if len(cycle) else cycle
+    if len(overall) and pd.notna(overall["median_days"].iloc[0]):
+        out["Median sales cycle"] = f"{overall['median_days'].iloc[0]:.0f} days"
+    return out
+
+
+def attributes_shown(table: pd.DataFrame) -> list[str]:
+    """Attributes with at least one significant level, most significant first."""
+    if table.empty:
+        return []
+    significant = table[table["significant"].astype(bool)].sort_values("q_value")
+    return list(dict.fromkeys(significant["attribute"]))
+
+
+def rate_view(table: pd.DataFrame, attributes: list[str] | None = None, *, what: str = "Win rate"):
+    """Win rate (or 'no decision' share) by level for a report table."""
+    if table.empty:
+        return pd.DataFrame()
+    names = attributes if attributes is not None else attributes_shown(table)
+    shown = table[table["attribute"].isin(names)].copy()
+    shown["_order"] = shown["attribute"].map({n: i for i, n in enumerate(names)})
+    shown = shown.sort_values("_order", kind="stable")
+    return pd.DataFrame(
+        {
+            "Attribute": shown["attribute"],
+            "Level": shown["level"],
+            "Accounts": shown["accounts"],
+            "Deals": shown["deals"],
+            what: [
+                fmt_rate_ci(r, lo, hi)
+                for r, lo, hi in zip(shown["rate"], shown["ci_low"], shown["ci_high"], strict=True)
+            ],
+            "Rest": [fmt_pct(v) for v in shown["rate_rest"]],
+            "vs rest": [
+                "–"
+                if pd.isna(r)
+                else f"{r:.2f}x ({lo:.2f}–{hi:.2f})"
+                if pd.notna(lo)
+                else f"{r:.2f}x"
+                for r, lo, hi in zip(
+                    shown["ratio"], shown["ratio_ci_low"], shown["ratio_ci_high"], strict=True
+                )
+            ],
+            "q": shown["q_value"],
+            "Note": shown["note"],
+        }
+    ).reset_index(drop=True)
+
+
+def loss_reasons_view(result: DealsResult) -> pd.DataFrame:
+    """Loss reasons of all lost new-business deals, with the amount lost."""
+    reasons = result.tables.get("loss_reasons", pd.DataFrame())
+    if reasons.empty:
+        return pd.DataFrame()
+    overall = reasons[reasons["attribute"] == "all"].sort_values("lost_deals", ascending=False)
+    view = pd.DataFrame(
+        {
+            "Reason": overall["reason"],
+            "Lost deals": overall["lost_deals"],
+            "Share of losses": [
+                fmt_rate_ci(s, lo, hi)
+                for s, lo, hi in zip(
+                    overall["share"], overall["ci_low"], overall["ci_high"], strict=True
+                )
+            ],
+            "No decision": ["yes" if v else "" for v in overall["is_no_decision"]],
+        }
+    )
+    if overall["amount_lost"].notna().any():
+        view["Amount lost"] = [fmt_money(v) for v in overall["amount_lost"]]
+    return view.reset_index(drop=True)
+
+
+def segment_reasons_view(result: DealsResult) -> pd.DataFrame:
+    """Loss reasons significantly over-represented in a level (vs other accounts' losses)."""
+    reasons = result.tables.get("loss_reasons", pd.DataFrame())
+    if reasons.empty:
+        return pd.DataFrame()
+    over = reasons[reasons["over_represented"].astype(bool)].sort_values("q_value")
+    return pd.DataFrame(
+        {
+            "Attribute": over["attribute"],
+            "Level": over["level"],
+            "Reason": over["reason"],
+            "Lost deals": over["lost_deals"],
+            "Accounts": over["accounts"],
+            "Share of the level's losses": [
+                fmt_rate_ci(s, lo, hi)
+                for s, lo, hi in zip(over["share"], over["ci_low"], over["ci_high"], strict=True)
+            ],
+            "Share elsewhere": [fmt_pct(v) for v in over["share_rest"]],
+            "q": over["q_value"],
+        }
+    ).reset_index(drop=True)
+
+
+def cycle_view(result: DealsResult) -> pd.DataFrame:
+    """Median time to close by level (open deals censored)."""
+    table = result.tables.get("sales_cycle_by_segment", pd.DataFrame())
+    if table.empty:
+        return pd.DataFrame()
+
+    def median_text(m, lo, hi):
+        if pd.isna(m):
+            return "not reached"
+        high = "not reached" if pd.isna(hi) else f"{hi:.0f}"
+        low = "–" if pd.isna(lo) else f"{lo:.0f}"
+        return f"{m:.0f} ({low}–{high})"
+
+    return pd.DataFrame(
+        {
+            "Attribute": table["attribute"],
+            "Level": table["level"],
+            "Deals": table["deals"],
+            "Open (censored)": table["open"],
+            "Median days to close": [
+                median_text(m, lo, hi)
+                for m, lo, hi in zip(
+                    table["median_days"],
+                    table["median_ci_low"],
+                    table["median_ci_high"],
+                    strict=True,
+                )
+            ],
+            "Still open at 90 days": [fmt_pct(v) for v in table["still_open_90d"]],
+        }
+    )
+
+
+def deal_size_view(result: DealsResult, attributes: list[str] | None = None) -> pd.DataFrame:
+    """Won deal size by level (mean with a clustered interval, median)."""
+    table = result.tables.get("deal_size_by_segment", pd.DataFrame())
+    if table.empty:
+        return pd.DataFrame()
+    names = ["all", *(attributes if attributes is not None else ["size_segment"])]
+    shown = table[table["attribute"].isin(names)]
+    return pd.DataFrame(
+        {
+            "Attribute": shown["attribute"],
+            "Level": shown["level"],
+            "Won deals": shown["won_deals"],
+            "Accounts": shown["accounts"],
+            "Mean deal": [
+                f"{fmt_money(m)} ({fmt_money(lo)}–{fmt_money(hi)})"
+                for m, lo, hi in zip(
+                    shown["mean_amount"], shown["mean_ci_low"], shown["mean_ci_high"], strict=True
+                )
+            ],
+            "Median deal": [fmt_money(v) for v in shown["median_amount"]],
+        }
+    ).reset_index(drop=True)
+
+
+def plot_win_rates(result: DealsResult, attributes: list[str] | None = None, *, ax=None):
+    """Win rate by level with cluster-robust intervals; significantly lower levels in red,
+    higher in green, a dashed line at the overall win rate. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    table = result.tables.get("win_rate_by_attribute", pd.DataFrame())
+    names = attributes if attributes is not None else attributes_shown(table)
+    table = table[table["attribute"].isin(names)] if len(table) else table
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, max(2.5, 0.32 * len(table) + 1)))
+    if table.empty:
+        ax.text(0.5, 0.5, "No segment to show", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    table = table.assign(_order=table["attribute"].map({n: i for i, n in enumerate(names)}))
+    table = table.sort_values("_order", kind="stable").reset_index(drop=True)
+    y = np.arange(len(table))[::-1]
+    colors = table["direction"].map({"lower": "#d55e00", "higher": "#009e73"}).fillna("#56606b")
+    bars = error_bars(table["rate"], table["ci_low"], table["ci_high"], 100)
+    ax.errorbar(table["rate"] * 100, y, xerr=bars, fmt="none", ecolor="#9aa3ad", lw=1.5)
+    ax.scatter(table["rate"] * 100, y, c=list(colors), zorder=3, s=28)
+    ax.axvline(result.overall["win_rate"]["rate"] * 100, ls="--", color="#56606b", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(
+        [f"{a}: {lv}" for a, lv in zip(table["attribute"], table["level"], strict=True)]
+    )
+    ax.set_xlabel("Win rate of new-business deals (%, 95% interval clustered by account)")
+    ax.set_title("Win rate by segment (dashed: all deals)")
+    ax.set_xlim(0, 100)
+    return ax
+
+
+def plot_loss_reasons(result: DealsResult, *, ax=None):
+    """Share of lost deals per reason, 'no decision' highlighted. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    reasons = result.tables.get("loss_reasons", pd.DataFrame())
+    overall = (
+        reasons[reasons["attribute"] == "all"].sort_values("lost_deals")
+        if len(reasons)
+        else reasons
+    )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(overall) + 1)))
+    if overall.empty:
+        ax.text(0.5, 0.5, "No loss reasons", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    colors = np.where(overall["is_no_decision"].astype(bool), "#d55e00", "#0173b2")
+    ax.barh(overall["reason"], overall["share"] * 100, color=list(colors))
+    ax.errorbar(
+        overall["share"] * 100,
+        np.arange(len(overall)),
+        xerr=error_bars(overall["share"], overall["ci_low"], overall["ci_high"], 100),
+        fmt="none",
+        ecolor="#333333",
+        lw=1,
+    )
+    ax.set_xlabel("Share of lost new-business deals (%)")
+    ax.set_title("Why deals are lost ('no decision' in orange)")
+    return ax
+
+
+def plot_cycle(result: DealsResult, attribute: str | None = "size_segment", *, ax=None):
+    """Time-to-close curves (share of deals still open) overall or by one attribute."""
+    from icp_research.methods.survival import plot_survival
+
+    curve = result.cycle_curves.get(attribute) if attribute else None
+    curve = curve or result.overall_cycle
+    ax = plot_survival(curve, ax=ax, legend=False)
+    if len(curve.summary):
+        # Curves fall towards zero: the legend goes where they have already left.
+        ax.legend(frameon=False, loc="upper right", fontsize="small")
+    ax.set_xlabel("Days since the deal was created")
+    ax.set_ylabel("Still open")
+    ax.set_title(
+        f"Time to close by {attribute}"
+        if curve is not result.overall_cycle
+        else "Time to close, all new-business deals"
+    )
+    return ax

@@ -1,0 +1,357 @@
+"""Data overview: what was loaded, what period it covers, how complete it is, key totals.
+
+The first report of every run. It answers "can we trust the rest?" before any pattern is shown:
+rows and date range per table, rows per quarter, completeness of every candidate attribute,
+the data problems validation found (in words), and the headline numbers with their intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from icp_research.data.study import DATE_COLUMNS, Study
+from icp_research.formatting import fmt_interval, fmt_money, fmt_number, fmt_pct
+from icp_research.methods.stats import clustered_rate_ci, poisson_rate_ci, proportion_ci
+from icp_research.result import Result
+
+
+@dataclass
+class Overview(Result):
+    headline: dict | None = None
+    totals: dict | None = None
+
+    def to_json(self) -> dict:
+        return {"headline": self.headline or {}, "totals": self.totals or {}}
+
+
+def data_overview(study: Study) -> Overview:
+    """Summarise the loaded data (as of the study date).
+
+    Returns an :class:`Overview` whose ``summary`` has one row per table (rows, columns, first
+    and last date), ``tables['per_quarter']`` rows per table and quarter, ``tables['completeness']``
+    the share of accounts with a value per attribute, ``tables['problems']`` validation findings,
+    ``totals`` the key numbers (with intervals) and ``headline`` their display strings.
+    """
+    facts = study.facts
+    summary = _table_summary(study)
+    per_quarter = _per_quarter(study)
+    completeness = _completeness(study)
+    totals, findings, caveats = _totals(study, facts)
+    problems = study.report.to_frame()
+    headline = _headline(totals, study)
+    caveats.extend(_problem_sentences(study))
+    first = _first_date(study.raw_tables)
+    if first is not None and first > study.as_of:
+        # A --quarter before the data starts: every report will be empty; say why once, here.
+        caveats.insert(
+            0,
+            f"Nothing in the data is dated on or before the analysis date "
+            f"({study.as_of:%Y-%m-%d}): the first record is from {first:%Y-%m-%d}, so every "
+            "report of this run is empty. Choose a later quarter or as_of date.",
+        )
+    if study.revenue_basis == "bookings":
+        caveats.append(
+            "There is no subscriptions table, so ARR stands for won deal value in the last 12 "
+            "months (bookings), and churn and retention cannot be measured."
+        )
+    return Overview(
+        title="Data overview",
+        summary=summary,
+        findings=findings,
+        caveats=caveats,
+        tables={"per_quarter": per_quarter, "completeness": completeness, "problems": problems},
+        params={"as_of": study.as_of.strftime("%Y-%m-%d")},
+        headline=headline,
+        totals=totals,
+    )
+
+
+def _first_date(tables: dict[str, pd.DataFrame]):
+    """The earliest date anywhere in the data, or None."""
+    firsts = [
+        frame[column].min()
+        for name, frame in tables.items()
+        for column in DATE_COLUMNS.get(name, [])
+        if column in frame and frame[column].notna().any()
+    ]
+    return min(firsts) if firsts else None
+
+
+def _table_summary(study: Study) -> pd.DataFrame:
+    rows = []
+    inputs = {i["table"]: i for i in study.report.inputs}
+    for name, frame in study.tables.items():
+        first = last = pd.NaT
+        for column in DATE_COLUMNS.get(name, []):
+            if column in frame and frame[column].notna().any():
+                lo, hi = frame[column].min(), frame[column].max()
+                first = lo if pd.isna(first) or lo < first else first
+                last = hi if pd.isna(last) or hi > last else last
+        raw_rows = len(study.raw_tables.get(name, frame))
+        rows.append(
+            {
+                "table": name,
+                "file": inputs.get(name, {}).get("path", ""),
+                "rows_in_file": inputs.get(name, {}).get("rows", raw_rows),
+                "rows_as_of": len(frame),
+                "columns": frame.shape[1],
+                "first_date": first,
+                "last_date": last,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _per_quarter(study: Study) -> pd.DataFrame:
+    parts = []
+    specs = {
+        "accounts": "created_at",
+        "opportunities": "created_at",
+        "subscriptions": "start_date",
+        "churn_events": "churned_at",
+        "nps": "date",
+        "feedback": "date",
+    }
+    for name, column in specs.items():
+        frame = study.tables.get(name)
+        if frame is None or column not in frame or frame[column].notna().sum() == 0:
+            continue
+        quarters = frame[column].dropna().dt.to_period("Q").astype(str)
+        counts = quarters.value_counts().sort_index()
+        parts.append(
+            pd.DataFrame({"table": name, "quarter": counts.index, "rows": counts.to_numpy()})
+        )
+    if not parts:
+        return pd.DataFrame(columns=["table", "quarter", "rows"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _completeness(study: Study) -> pd.DataFrame:
+    accounts = study.tables["accounts"]
+    spec = study.attributes
+    rows = []
+    for name in [c for c in accounts.columns if c not in ("account_id",)]:
+        series = accounts[name]
+        role = (
+            "candidate (categorical)"
+            if name in spec.categorical
+            else "candidate (numeric)"
+            if name in spec.numeric
+            else f"not a predictor: {spec.excluded.get(name, 'display or key column')}"
+        )
+        rows.append(
+            {
+                "attribute": name,
+                "role": role,
+                "filled_share": float(series.notna().mean()) if len(series) else np.nan,
+                "distinct_values": int(series.nunique(dropna=True)),
+                "example": _example(series),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _example(series: pd.Series) -> str:
+    values = series.dropna()
+    if values.empty:
+        return ""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return f"median {values.median():.6g}"
+    top = values.astype(str).value_counts().head(3).index
+    return ", ".join(top)
+
+
+def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[str]]:
+    totals: dict = {"accounts": int(len(facts))}
+    findings: list[str] = []
+    caveats: list[str] = []
+    customers = facts["is_customer"].astype(bool)
+    totals["customers"] = int(customers.sum())
+    basis = study.revenue_basis
+    findings.append(
+        f"{len(facts):,} accounts as of {study.as_of:%Y-%m-%d}, of which {customers.sum():,} "
+        f"are or were customers."
+    )
+    if basis == "subscriptions":
+        active = facts["retained"].fillna(False).astype(bool)
+        totals["active_customers"] = int(active.sum())
+        totals["arr"] = float(facts.loc[active, "arr_current"].sum())
+        findings.append(
+            f"{active.sum():,} active customers paying {fmt_money(totals['arr'])} ARR "
+            f"(median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer)."
+        )
+        # Logo churn as a rate per customer-year (right-censored exposure), not churned / all.
+        churned = facts["churned"].fillna(False).astype(bool) & customers
+        exposure_years = float(facts.loc[customers, "tenure_days"].sum()) / 365.25
+        rate, low, high = poisson_rate_ci(float(churned.sum()), exposure_years)
+        totals["annual_churn_rate"] = {
+            "rate": rate,
+            "ci_low": low,
+            "ci_high": high,
+            "events": int(churned.sum()),
+            "customer_years": exposure_years,
+        }
+        # Gross logo retention and NRR over the last 12 months (customers paying a year ago).
+        cohort = facts["arr_12m_ago"] > 0
+        if cohort.sum() > 0:
+            kept = (facts.loc[cohort, "arr_current"] > 0).sum()
+            lo, hi = proportion_ci(kept, cohort.sum(), study.alpha)
+            totals["logo_retention_12m"] = {
+                "rate": kept / cohort.sum(),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "n": int(cohort.sum()),
+            }
+            nrr = facts.loc[cohort, "arr_current"].sum() / facts.loc[cohort, "arr_12m_ago"].sum()
+            totals["nrr_12m"] = float(nrr)
+            findings.append(
+                f"Of {cohort.sum():,} customers paying a year ago, {fmt_pct(kept / cohort.sum())} "
+                f"still pay ({fmt_pct(float(lo))}–{fmt_pct(float(hi))}); net revenue retention is "
+                f"{fmt_pct(nrr)}."
+            )
+        if exposure_years > 0 and not np.isnan(rate):
+            findings.append(
+                f"Customers churn at {fmt_pct(rate, 1)} a year ({fmt_pct(low, 1)}–{fmt_pct(high, 1)}; "
+                f"{churned.sum():,} churns over {exposure_years:,.0f} customer-years)."
+            )
+    elif basis == "bookings":
+        totals["bookings_12m"] = float(facts["arr_current"].sum())
+        findings.append(
+            f"Won deal value in the last 12 months: {fmt_money(totals['bookings_12m'])}."
+        )
+
+    deals = study.deals
+    if len(deals) and not deals["is_new_business"].all():
+        caveats.append(
+            f"Win rates and sales cycles count new-business deals only "
+            f"({int(deals['is_new_business'].sum()):,} of {len(deals):,} deals); expansion and "
+            "renewal deals are open to customers only and would inflate them."
+        )
+        deals = deals[deals["is_new_business"]]
+    if len(deals):
+        closed = deals["is_closed"].astype(bool)
+        won = deals["stage"] == "won"
+        attributed = closed & deals["account_id"].notna()
+        per_account = (
+            deals[attributed]
+            .groupby("account_id")
+            .agg(won=("won", "sum"), closed=("is_closed", "sum"))
+        )
+        rate, low, high, clusters = clustered_rate_ci(
+            per_account["won"], per_account["closed"], study.alpha
+        )
+        if not attributed.any() and closed.any():
+            rate = won[closed].mean()
+            low, high = (
+                float(v) for v in proportion_ci(won[closed].sum(), closed.sum(), study.alpha)
+            )
+        totals["deals"] = {
+            "won": int(won.sum()),
+            "lost": int((deals["stage"] == "lost").sum()),
+            "open": int((deals["stage"] == "open").sum()),
+        }
+        totals["win_rate"] = {
+            "rate": float(rate),
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "n": int(closed.sum()),
+            "accounts": int(clusters),
+        }
+        if closed.any():
+            findings.append(
+                f"{closed.sum():,} closed deals: win rate {fmt_pct(rate)} ({fmt_interval(low, high)}, "
+                f"interval clustered by account over {clusters:,} accounts); {totals['deals']['open']:,} deals open."
+            )
+        if "amount" in deals and won.any():
+            totals["avg_won_deal"] = float(deals.loc[won, "amount"].mean())
+        cycle = deals.loc[won, "cycle_days"].dropna()
+        if len(cycle):
+            totals["median_sales_cycle_days"] = float(cycle.median())
+            findings.append(
+                f"Won deals take a median {cycle.median():.0f} days from creation to close."
+            )
+        if per_account["closed"].max() > 20 if len(per_account) else False:
+            caveats.append(
+                f"Deals cluster heavily by account (up to {int(per_account['closed'].max()):,} closed deals "
+                f"per account, median {per_account['closed'].median():.0f}): intervals treat accounts, not deals, "
+                "as the independent units."
+            )
+    if "nps_latest" in facts and facts["nps_latest"].notna().any():
+        latest = facts["nps_latest"].dropna()
+        nps = 100 * ((latest >= 9).mean() - (latest <= 6).mean())
+        totals["nps"] = {"score": float(nps), "n": int(len(latest))}
+        findings.append(f"NPS is {nps:+.0f} from {len(latest):,} accounts' latest responses.")
+    return totals, findings, caveats
+
+
+def _headline(totals: dict, study: Study) -> dict:
+    headline = {
+        "Accounts": fmt_number(totals["accounts"]),
+        "Customers": fmt_number(totals["customers"]),
+    }
+    if "arr" in totals:
+        headline["ARR"] = fmt_money(totals["arr"])
+    if "bookings_12m" in totals:
+        headline["Bookings (12 months)"] = fmt_money(totals["bookings_12m"])
+    if "win_rate" in totals and not np.isnan(totals["win_rate"]["rate"]):
+        w = totals["win_rate"]
+        headline["Win rate"] = f"{fmt_pct(w['rate'])} ({fmt_interval(w['ci_low'], w['ci_high'])})"
+    if "annual_churn_rate" in totals and not np.isnan(totals["annual_churn_rate"]["rate"]):
+        c = totals["annual_churn_rate"]
+        headline["Churn / year"] = (
+            f"{fmt_pct(c['rate'], 1)} ({fmt_pct(c['ci_low'], 1)}–{fmt_pct(c['ci_high'], 1)})"
+        )
+    if "nrr_12m" in totals:
+        headline["NRR"] = fmt_pct(totals["nrr_12m"])
+    return headline
+
+
+def _problem_sentences(study: Study) -> list[str]:
+    report = study.report
+    lines = []
+    if report.warnings:
+        lines.append(
+            f"Validation raised {len(report.warnings)} warning(s) about the exports; they are listed "
+            "under 'Data quality' with the rows affected and how to fix them."
+        )
+    return lines
+
+
+def plot_per_quarter(overview: Overview, *, ax=None):
+    """Rows per quarter for each dated table (a line per table). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = overview.tables["per_quarter"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
+    if data.empty:
+        ax.text(0.5, 0.5, "No dated rows", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    sns.lineplot(data=data, x="quarter", y="rows", hue="table", marker="o", ax=ax)
+    ax.set_title("Rows per quarter, by table")
+    ax.set_xlabel("Quarter")
+    ax.set_ylabel("Rows")
+    quarters = sorted(data["quarter"].unique())
+    step = max(1, len(quarters) // 12)
+    ax.set_xticks(range(0, len(quarters), step))
+    ax.set_xticklabels(quarters[::step], rotation=45, ha="right")
+    return ax
+
+
+def plot_completeness(overview: Overview, *, ax=None):
+    """Share of accounts with a value, per attribute (horizontal bars). Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    data = overview.tables["completeness"].sort_values("filled_share")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(data) + 1)))
+    ax.barh(data["attribute"], data["filled_share"] * 100, color="#0173b2")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Accounts with a value (%)")
+    ax.set_title("Completeness of account attributes")
+    return ax

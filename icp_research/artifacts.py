@@ -1,0 +1,156 @@
+"""Artifact files: atomic writes, and CSVs a spreadsheet cannot turn into formulas.
+
+CSV artifacts are for people (opened in Excel or Sheets), so formula-like cells are neutralised
+with a leading apostrophe; JSON artifacts are lossless and are what the kit reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from icp_research.formatting import to_jsonable
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+# Characters that make a spreadsheet treat a cell as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(values: np.ndarray) -> np.ndarray:
+    """Which cells are text starting like a formula (vectorised with pyarrow when the column
+    is all text, a plain loop otherwise; both far faster than the .str accessor)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        array = pa.array(values, type=pa.string(), from_pandas=True)
+    except (ImportError, ValueError, TypeError, ArithmeticError):
+        array = None  # mixed types (numbers among the text): check cell by cell
+    if array is not None:
+        hit = None
+        for prefix in _FORMULA_PREFIXES:
+            found = pc.starts_with(array, pattern=prefix)
+            hit = found if hit is None else pc.or_(hit, found)
+        return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.fromiter(
+        ((v.startswith(_FORMULA_PREFIXES) if isinstance(v, str) else False) for v in values),
+        dtype=bool,
+        count=len(values),
+    )
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text that a spreadsheet would run as a formula with a single quote.
+
+    Cells, column names and index labels starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return are prefixed (``=cmd|' /C calc'!A0`` -> ``'=cmd|' /C calc'!A0``), unless
+    they are plain numbers such as ``-12.5``.
+    """
+    out = frame.copy()
+    for position in range(out.shape[1]):
+        series = out.iloc[:, position]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
+        if series.dtype == object or pd.api.types.is_string_dtype(series):
+            values = series.to_numpy(dtype=object)
+            risky = _formula_like(values)
+            if not risky.any():
+                continue
+            # Numbers such as -12.5 are data, not formulas (parsed only where it matters).
+            numeric = pd.to_numeric(pd.Series(values[risky]), errors="coerce").notna().to_numpy()
+            mask = risky.copy()
+            mask[risky] = ~numeric
+            if mask.any():
+                text = series.astype("string")
+                out.isetitem(position, series.where(~mask, "'" + text))
+    if not isinstance(out.columns, pd.MultiIndex):
+        out.columns = [_safe_label(c) for c in out.columns]
+    if not isinstance(out.index, pd.MultiIndex) and out.index.dtype == object:
+        out.index = pd.Index([_safe_label(v) for v in out.index], name=_safe_label(out.index.name))
+    return out
+
+
+def _safe_label(value):
+    if not isinstance(value, str) or not value.startswith(_FORMULA_PREFIXES):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def write_csv(
+    frame: pd.DataFrame, path: str | Path, *, index: bool = False, engine: str = "pandas"
+) -> Path:
+    """Write a CSV atomically (temp file + rename), with formula-like cells neutralised.
+
+    ``engine="pyarrow"`` writes large frames several times faster (multi-threaded; values
+    quoted only where needed, True/False kept as words, floats in shortest round-trip form
+    rather than 10 significant digits); the default pandas writer is used otherwise.
+    """
+    safe = spreadsheet_safe(frame)
+    if engine == "pyarrow":
+        return _write_csv_arrow(safe.reset_index() if index else safe, Path(path))
+    text = safe.to_csv(index=index, lineterminator="\n", float_format="%.10g")
+    return write_text(text, path)
+
+
+def _write_csv_arrow(frame: pd.DataFrame, path: Path) -> Path:
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    frame = frame.copy()
+    for column in frame.columns:
+        series = frame[column]
+        if pd.api.types.is_bool_dtype(series):
+            frame[column] = np.where(series.to_numpy(dtype=bool), "True", "False")
+        elif isinstance(series.dtype, pd.CategoricalDtype):
+            frame[column] = series.astype("string")
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed types in a column (numbers and text): write every such column as text.
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                frame[column] = frame[column].astype("string")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write a UTF-8 text file atomically: a reader sees the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(obj, path: str | Path) -> Path:
+    """Write JSON atomically (keys in insertion order, NaN and infinity as null)."""
+    return write_text(json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n", path)

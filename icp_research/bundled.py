@@ -1,0 +1,34 @@
+"""Where the report notebooks and templates are: inside the installed package or the checkout.
+
+``notebooks/`` and ``templates/`` live at the top of the repository, where analysts look for
+them. A wheel ships them inside the package as ``icp_research/bundled/notebooks`` and
+``icp_research/bundled/templates`` (see ``[tool.setuptools]`` in pyproject.toml), so an installed
+kit runs from any folder; a source checkout or an editable install uses the top-level folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _bundled(name: str, marker: str) -> Path:
+    for candidate in (PACKAGE_DIR / "bundled" / name, PACKAGE_DIR.parent / name):
+        if (candidate / marker).exists():
+            return candidate
+    raise FileNotFoundError(
+        f"icp-research's {name}/ folder is missing (looked in {PACKAGE_DIR / 'bundled' / name} "
+        f"and {PACKAGE_DIR.parent / name}); reinstall the kit: pip install --force-reinstall "
+        "icp-research"
+    )
+
+
+def notebooks_dir() -> Path:
+    """The folder of the kit's report notebooks (``NN_name.ipynb``)."""
+    return _bundled("notebooks", "00_data_overview.ipynb")
+
+
+def templates_dir() -> Path:
+    """The folder of the kit's templates: ``report/`` (nbconvert), ``icp.toml``, ``presets/``."""
+    return _bundled("templates", "icp.toml")

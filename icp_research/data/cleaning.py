@@ -1,0 +1,247 @@
+"""Cleaning export cells: text, numbers, dates and flags as real exports write them.
+
+Each parser takes a column as read (text from CSV and Excel, native types from Parquet) and
+returns the parsed values with a mask of the cells it could not read, so the loader can name
+them. Large, repetitive columns are parsed once per distinct value (:func:`per_distinct`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from icp_research.data.config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC
+
+_TRUE = {"yes", "y", "true", "t", "1", "1.0", "on"}
+
+
+_FALSE = {"no", "n", "false", "f", "0", "0.0", "off"}
+
+
+_DATE_GUESSES = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%m/%d/%y",
+    "%d/%m/%y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%Y%m%d",
+)
+
+
+def norm_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+# Text columns repeat a few values (stages, industries, dates, round amounts) while pandas string
+# methods run Python code once per row; on large columns with few distinct values the work is
+# done once per distinct value instead.
+DISTINCT_MIN_ROWS = 10_000
+
+
+DISTINCT_SAMPLE = 20_000
+
+
+def only_text(series: pd.Series) -> bool:
+    """True when every present cell is a Python str (so equal cells are the same text)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    return pd.api.types.is_object_dtype(series) and pd.api.types.infer_dtype(
+        series, skipna=True
+    ) in ("string", "empty")
+
+
+def per_distinct(text: pd.Series, func) -> pd.Series:
+    """``func(text)`` for an element-wise ``func``, computed once per distinct value of ``text``
+    when the column is large and repetitive. ``text`` must hold only values that are equal only
+    when identical (str, dates) or missing. ``func`` may return a Series or a tuple of them."""
+    if len(text) < DISTINCT_MIN_ROWS:
+        return func(text)
+    sample = text.iloc[:DISTINCT_SAMPLE]
+    if sample.nunique(dropna=False) > len(sample) // 2:
+        return func(text)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if len(uniques) > len(text) // 2:
+        return func(text)
+    distinct = np.asarray(uniques, dtype=object)
+    missing = codes < 0
+    if missing.any():
+        distinct = np.append(distinct, None)
+        codes = np.where(missing, len(distinct) - 1, codes)
+    result = func(pd.Series(distinct, dtype=text.dtype))
+    if isinstance(result, tuple):
+        return tuple(_spread(part, codes, text.index) for part in result)
+    return _spread(result, codes, text.index)
+
+
+def _spread(distinct_result: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    result = distinct_result.iloc[codes]
+    result.index = index
+    return result
+
+
+def parse_distinct(series: pd.Series, parse) -> tuple[pd.Series, pd.Series]:
+    """``parse(series)`` -> (values, bad), run once per distinct value of a text column (one
+    pass of hashing instead of one per parsing step)."""
+    return per_distinct(series, parse) if only_text(series) else parse(series)
+
+
+def as_text(series: pd.Series, missing: set[str]) -> pd.Series:
+    """Strip text; tokens in ``missing`` become <NA>. Non-text cells (Excel, Parquet) are
+    converted to their text form first."""
+    if only_text(series):
+        return per_distinct(series, lambda text: _strip_text(text, missing))
+    present = series.dropna() if pd.api.types.is_float_dtype(series) else None
+    if present is not None and ((present % 1 == 0) & (present.abs() < 2**53)).all():
+        # Parquet stores integer keys with gaps as floats: 1042.0 is the key "1042".
+        text = series.astype("Int64").astype("string")
+    elif not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+        text = series.astype("string")
+    else:
+        text = series.astype("string")
+        # Excel cells that are numbers come back as floats like 12.0.
+        if pd.api.types.is_object_dtype(series):
+            floats = series.map(lambda v: isinstance(v, float) and float(v).is_integer())
+            if floats.any():
+                text = text.where(
+                    ~floats, series[floats].map(lambda v: str(int(v))).astype("string")
+                )
+    return _strip_text(text, missing)
+
+
+def _strip_text(series: pd.Series, missing: set[str]) -> pd.Series:
+    text = series.astype("string").str.strip()
+    return text.mask(text.isin(missing))
+
+
+def _to_float(text: pd.Series) -> pd.Series:
+    """Text to float64 with NaN for anything that is not a plain number."""
+    return per_distinct(text, _plain_float)
+
+
+def _plain_float(text: pd.Series) -> pd.Series:
+    raw = pd.Series(text.to_numpy(dtype=object, na_value=None), index=text.index)
+    return pd.to_numeric(raw, errors="coerce").astype(float)
+
+
+def parse_numbers(
+    series: pd.Series, decimal: str = ".", extra_missing=()
+) -> tuple[pd.Series, pd.Series]:
+    """Numbers from messy text: ``$1,234.50``, ``1 234``, ``(200)``, ``12k``, ``3.4M``, ``15%``.
+
+    Returns ``(values as float64, mask of cells that were present but not numbers)``.
+    """
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float), pd.Series(False, index=series.index)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float), pd.Series(False, index=series.index)
+    missing = set(MISSING_TOKENS_NUMERIC) | set(extra_missing)
+    text = as_text(series, missing)
+    values = _to_float(text) if decimal == "." else pd.Series(np.nan, index=text.index)
+    todo = values.isna() & text.notna()
+    if todo.any():
+        values[todo] = per_distinct(text[todo], lambda t: _messy_numbers(t, decimal))
+    # "inf" and "1e400" parse as infinity: no export means that.
+    values = values.where(~np.isinf(values))
+    bad = values.isna() & text.notna()
+    return values.astype(float), bad
+
+
+def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:
+    """Numbers from text that is not a plain number (currency, separators, suffixes)."""
+    negative = t.str.match(r"^\(.*\)$") | t.str.endswith("-")
+    t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.rstrip("-")
+    t = t.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
+    t = t.str.replace(r"[\s\u00a0\u202f$€£¥₹%']", "", regex=True)
+    if decimal == ",":
+        t = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        t = t.str.replace(",", "", regex=False)
+    multiplier = pd.Series(1.0, index=t.index)
+    suffix = t.str.extract(r"^([-+]?\d*\.?\d+)([kKmMbB])$")
+    has_suffix = suffix[1].notna()
+    if has_suffix.any():
+        multiplier[has_suffix] = (
+            suffix.loc[has_suffix, 1].str.lower().map({"k": 1e3, "m": 1e6, "b": 1e9})
+        )
+        t = t.where(~has_suffix, suffix[0])
+    parsed = _to_float(t) * multiplier
+    parsed = parsed.where(~negative.fillna(False).astype(bool), -parsed)
+    return parsed
+
+
+def parse_dates(
+    series: pd.Series, date_format: str | None, extra_missing=()
+) -> tuple[pd.Series, pd.Series]:
+    """Dates as day-precision ``datetime64[ns]`` (time zones converted to UTC, then dropped).
+
+    Returns ``(dates, mask of cells that were present but not dates)``.
+    """
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = series
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return values.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=series.index)
+    missing = set(MISSING_TOKENS_NUMERIC) | set(extra_missing)
+    if pd.api.types.is_object_dtype(series) and not (only_text(series) and len(series)):
+        # Excel (and Parquet date columns) give date or datetime objects, maybe mixed with text.
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        if kind in ("date", "datetime", "datetime64"):
+            return parse_dates(pd.to_datetime(series), None)
+    text = as_text(series, missing)
+    values = per_distinct(text, lambda t: _text_to_dates(t, date_format))
+    bad = values.isna() & text.notna()
+    return values, bad
+
+
+def _text_to_dates(text: pd.Series, date_format: str | None) -> pd.Series:
+    if date_format:
+        values = pd.to_datetime(text, format=date_format, errors="coerce")
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    else:
+        values = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        values = values.dt.tz_localize(None)
+    return values.dt.normalize().astype("datetime64[ns]")
+
+
+def parse_flags(series: pd.Series, extra_missing=()) -> tuple[pd.Series, pd.Series]:
+    """Yes/No, TRUE/FALSE, Y/N, 1/0 -> nullable boolean. Returns ``(flags, bad mask)``."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("boolean"), pd.Series(False, index=series.index)
+    text = per_distinct(
+        as_text(series, set(MISSING_TOKENS) | set(extra_missing)), lambda t: t.str.lower()
+    )
+    flags = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    flags[text.isin(_TRUE)] = True
+    flags[text.isin(_FALSE)] = False
+    bad = flags.isna() & text.notna()
+    return flags, bad
+
+
+def guess_date_formats(sample: pd.Series) -> list[str]:
+    sample = sample.dropna().astype(str).head(200)
+    if sample.empty:
+        return []
+    fits = []
+    for fmt in _DATE_GUESSES:
+        parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+        if parsed.notna().all():
+            fits.append(fmt)
+    return fits
+
+
+def looks_like_flags(text: pd.Series) -> bool:
+    values = set(text.dropna().str.lower().unique())
+    return (
+        bool(values)
+        and values <= (_TRUE | _FALSE)
+        and len(values) <= 4
+        and not values <= {"0", "1"} | {"0.0", "1.0"}
+    )

@@ -1,0 +1,646 @@
+"""Reading ``icp.toml``: where the exports are, how their columns map to the canonical model,
+which attributes are candidate ICP predictors, and the analysis settings.
+
+The file is TOML, read with the standard library. Paths are relative to the config file.
+Every mistake is reported with the file, the line or key, and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from icp_research.data.schema import TABLES
+from icp_research.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+}
+
+# Text that means "no value" in any column. Words that may be real values (None, NA, nil,
+# "-") are only treated as missing in numeric and date columns.
+MISSING_TOKENS = ("", "NULL", "null", "Null", "N/A", "n/a", "#N/A", "#NULL!", "NaN", "nan")
+MISSING_TOKENS_NUMERIC = MISSING_TOKENS + ("None", "none", "NA", "na", "-", "--", "—", "nil", "?")
+
+ANALYSIS_DEFAULTS: dict = {
+    # Best customers: top share of retained customers by this metric (arr, clv, nrr, tenure,
+    # expansion).
+    "best_customer_metric": "arr",
+    "best_customer_top_share": 0.2,
+    # Significance level after multiple-testing correction, and the correction method.
+    "alpha": 0.05,
+    "correction": "fdr_bh",
+    # Levels of a categorical attribute seen on fewer accounts are pooled into "(other)".
+    "min_level_count": 10,
+    # Subgroups must cover at least this share of rows.
+    "min_support": 0.03,
+    "max_depth": 3,
+    # Churn within this many months of becoming a customer is "early churn" (onboarding).
+    "early_churn_months": 6,
+    # The latest quarters are held out to confirm what earlier data suggests.
+    "holdout_quarters": 2,
+    # Expected remaining lifetime used in CLV is capped at this many years.
+    "clv_horizon_years": 5,
+    # referral_source values that count as "referred by a customer" (case-insensitive).
+    "referral_values": ["referral", "customer referral", "referred", "word of mouth"],
+    "seed": 42,
+}
+
+SEGMENT_DEFAULTS: dict = {
+    # Rule-based size segments by employee count: SMB < 200 <= Mid-market < 2000 <= Enterprise.
+    "employees": [200, 2000],
+    "labels": ["SMB", "Mid-market", "Enterprise"],
+}
+
+SCORING_DEFAULTS: dict = {
+    "outcome": "won",
+    "tiers": {"Tier 1": 70, "Tier 2": 40, "Tier 3": 0},
+}
+
+KNOWN_SECTIONS = {
+    "project",
+    "tables",
+    "attributes",
+    "analysis",
+    "segments",
+    "scoring",
+    "codebook",
+    "survey",
+}
+TABLE_KEYS = {
+    "path",
+    "format",
+    "date_format",
+    "sheet",
+    "delimiter",
+    "encoding",
+    "decimal",
+    "missing_values",
+    "keep_unmapped",
+    "drop",
+    "columns",
+    "values",
+    "engine",
+}
+ENGINES = ("pandas", "duckdb")
+# Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
+PANDAS_ONLY_KEYS = (
+    "date_format",
+    "sheet",
+    "delimiter",
+    "encoding",
+    "decimal",
+    "missing_values",
+    "values",
+)
+
+
+PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks")
+
+
+@dataclass
+class TableConfig:
+    """How one export maps onto one canonical table."""
+
+    name: str
+    path: Path
+    format: str
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> source column
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical col -> recode
+    date_format: str | None = None
+    sheet: str | int | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    decimal: str = "."
+    missing_values: tuple[str, ...] = ()
+    keep_unmapped: bool = True
+    drop: tuple[str, ...] = ()
+    # "pandas": loaded into memory; "duckdb": left in Parquet and aggregated by SQL (usage only).
+    engine: str = "pandas"
+
+    @property
+    def display_path(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class Config:
+    """A parsed ``icp.toml``."""
+
+    path: Path | None
+    project_name: str = "ICP research"
+    as_of: dt.date | None = None
+    reports_dir: Path = Path("reports")
+    # The project's own report notebooks (a copy made by `init --notebooks`); None: the kit's.
+    notebooks_dir: Path | None = None
+    tables: dict[str, TableConfig] = field(default_factory=dict)
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    analysis: dict = field(default_factory=lambda: copy.deepcopy(ANALYSIS_DEFAULTS))
+    segments: dict = field(default_factory=lambda: copy.deepcopy(SEGMENT_DEFAULTS))
+    scoring: dict = field(default_factory=lambda: copy.deepcopy(SCORING_DEFAULTS))
+    codebook: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else "config"
+
+
+def _suggest(word: str, options) -> str:
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text_list(value, where: str, problems: list[str], example: str) -> list[str]:
+    """A TOML list of strings (numbers are taken as their text); a problem otherwise."""
+    if not isinstance(value, list) or not all(isinstance(v, str) or _is_number(v) for v in value):
+        problems.append(f"{where} = {value!r} must be a list in brackets, e.g. {example}")
+        return []
+    return [str(v) for v in value]
+
+
+def _section(raw: dict, name: str, label: str, problems: list[str]) -> dict:
+    value = raw.get(name, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(
+            f"{label}: {name} = {value!r} must be a section: write [{name}] on its own line and "
+            "its keys below it"
+        )
+        return {}
+    return value
+
+
+def parse_date(value, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: '{value}' is not a date; write it as YYYY-MM-DD") from None
+
+
+_QUARTER = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
+
+
+def last_quarter(today: dt.date | None = None) -> str:
+    """The latest quarter that has ended by ``today`` (default: today), e.g. '2026Q3'."""
+    today = today or dt.date.today()
+    first_of_quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return quarter_label(first_of_quarter - dt.timedelta(days=1))
+
+
+def resolve_quarter(quarter: str, today: dt.date | None = None) -> str:
+    """'2026q3' -> '2026Q3'; 'last' (or 'previous') -> the latest quarter that has ended."""
+    text = str(quarter).strip()
+    if text.lower() in ("last", "previous"):
+        return last_quarter(today)
+    match = _QUARTER.match(text)
+    if not match:
+        raise ConfigError(
+            f"--quarter '{quarter}' is not a quarter; write it like 2026Q3 (or 'last' for the "
+            "latest quarter that has ended)"
+        )
+    return f"{match.group(1)}Q{match.group(2)}"
+
+
+def quarter_end(quarter: str) -> dt.date:
+    """'2026Q3' -> 2026-09-30 (the quarter's last day)."""
+    match = _QUARTER.match(resolve_quarter(quarter))
+    year, q = int(match.group(1)), int(match.group(2))
+    month = 3 * q
+    next_month = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return next_month - dt.timedelta(days=1)
+
+
+def quarter_label(day: dt.date) -> str:
+    """2026-08-14 -> '2026Q3'."""
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def quarter_start(quarter: str) -> dt.date:
+    end = quarter_end(quarter)
+    return dt.date(end.year, end.month - 2, 1)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check an ``icp.toml``; raises :class:`ConfigError` with the line and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: config file not found; create one with `icp-research init` or pass --config"
+        )
+    if path.is_dir():
+        candidate = path / "icp.toml"
+        if candidate.exists():
+            path = candidate
+        else:
+            raise ConfigError(f"{path}: is a folder with no icp.toml in it; pass the file itself")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}; fix that line") from None
+    return config_from_dict(raw, path.resolve())
+
+
+def config_from_dict(raw: dict, path: Path | None = None) -> Config:
+    """Build a :class:`Config` from the parsed TOML (or an equivalent dict)."""
+    label = path.name if path else "config"
+    base = path.parent if path else Path.cwd()
+    problems: list[str] = []
+
+    for section in raw:
+        if section not in KNOWN_SECTIONS:
+            problems.append(
+                f"{label}: unknown section [{section}]{_suggest(section, KNOWN_SECTIONS)}"
+            )
+
+    project = _section(raw, "project", label, problems)
+    cfg = Config(path=path, raw=raw)
+    for key in project:
+        if key not in PROJECT_KEYS:
+            problems.append(
+                f"{label}: unknown key '{key}' in [project]{_suggest(key, list(PROJECT_KEYS))}"
+            )
+    for key in ("name", "reports_dir", "notebooks"):
+        if key in project and (not isinstance(project[key], str) or not project[key].strip()):
+            problems.append(
+                f'{label}: [project] {key} = {project[key]!r} must be text in quotes, e.g. {key} = "'
+                + ("Acme Analytics" if key == "name" else "reports")
+                + '"'
+            )
+    cfg.project_name = str(project.get("name", cfg.project_name))
+    if "as_of" in project and project["as_of"] not in ("", None):
+        try:
+            cfg.as_of = parse_date(project["as_of"], f"{label} [project] as_of")
+        except ConfigError as exc:
+            problems.append(str(exc))
+    cfg.reports_dir = base / str(project.get("reports_dir", "reports"))
+    if isinstance(project.get("notebooks"), str) and project["notebooks"].strip():
+        cfg.notebooks_dir = base / project["notebooks"]
+
+    tables = raw.get("tables", {}) or {}
+    if not isinstance(tables, dict):
+        problems.append(f"{label}: [tables] must be a table of tables such as [tables.accounts]")
+        tables = {}
+    for name, spec in tables.items():
+        if name not in TABLES:
+            problems.append(
+                f"{label}: unknown table [tables.{name}]{_suggest(name, TABLES)} "
+                f"(known tables: {', '.join(TABLES)})"
+            )
+            continue
+        try:
+            cfg.tables[name] = _table_config(name, spec, base, label)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if "accounts" not in cfg.tables and not problems:
+        problems.append(
+            f"{label}: no [tables.accounts] section; the accounts export is required "
+            '(add [tables.accounts] with path = "...")'
+        )
+
+    attributes = _section(raw, "attributes", label, problems)
+    for key in attributes:
+        if key not in ("categorical", "numeric", "exclude"):
+            problems.append(
+                f"{label}: unknown key '{key}' in [attributes]"
+                f"{_suggest(key, ['categorical', 'numeric', 'exclude'])}"
+            )
+    lists = {}
+    for key in ("categorical", "numeric", "exclude"):
+        if key in attributes:
+            lists[key] = _text_list(
+                attributes[key], f"{label}: [attributes] {key}", problems, '["industry", "crm"]'
+            )
+    if "categorical" in lists:
+        cfg.categorical = lists["categorical"]
+    if "numeric" in lists:
+        cfg.numeric = lists["numeric"]
+    cfg.exclude = lists.get("exclude", [])
+    for name in sorted(set(cfg.categorical or []) & set(cfg.numeric or [])):
+        problems.append(
+            f"{label}: [attributes] '{name}' is listed as both categorical and numeric; keep it in one"
+        )
+    for name in (cfg.categorical or []) + (cfg.numeric or []):
+        if name in ("account_id", "name", "created_at"):
+            problems.append(
+                f"{label}: [attributes] '{name}' cannot be a predictor (it is the account's "
+                f"{'key' if name == 'account_id' else 'name' if name == 'name' else 'creation date'}); "
+                "remove it from [attributes]"
+            )
+
+    for section, target, defaults in (
+        ("analysis", cfg.analysis, ANALYSIS_DEFAULTS),
+        ("segments", cfg.segments, SEGMENT_DEFAULTS),
+        ("scoring", cfg.scoring, SCORING_DEFAULTS),
+    ):
+        for key, value in _section(raw, section, label, problems).items():
+            if key not in defaults:
+                problems.append(
+                    f"{label}: unknown key '{key}' in [{section}]{_suggest(key, defaults)}"
+                )
+                continue
+            target[key] = value
+    problems.extend(_check_analysis(cfg, label))
+    codebook = _section(raw, "codebook", label, problems)
+    from icp_research.methods.codebook import codebook_problems
+
+    problems.extend(codebook_problems(codebook, label))
+    cfg.codebook = dict(codebook) if isinstance(codebook, dict) else {}
+
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return cfg
+
+
+def _check_analysis(cfg: Config, label: str) -> list[str]:
+    problems = []
+    a = cfg.analysis
+    share = a["best_customer_top_share"]
+    if not isinstance(share, int | float) or not 0 < share < 1:
+        problems.append(
+            f"{label}: [analysis] best_customer_top_share = {share!r} must be a fraction between "
+            "0 and 1, e.g. 0.2 for the top 20%"
+        )
+    metrics = ("arr", "clv", "nrr", "tenure", "expansion", "realised_revenue")
+    if a["best_customer_metric"] not in metrics:
+        problems.append(
+            f"{label}: [analysis] best_customer_metric = {a['best_customer_metric']!r} is not one "
+            f"of {', '.join(metrics)}"
+        )
+    alpha = a["alpha"]
+    if not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
+        problems.append(
+            f"{label}: [analysis] alpha = {alpha!r} must be between 0 and 0.5, e.g. 0.05"
+        )
+    if str(a["correction"]).lower() not in ("fdr_bh", "bh", "holm", "bonferroni", "fdr_by"):
+        problems.append(
+            f"{label}: [analysis] correction = {a['correction']!r}; use fdr_bh (Benjamini-Hochberg), "
+            "holm or bonferroni"
+        )
+    for key, check, wanted in (
+        ("min_level_count", lambda v: _is_int(v) and v >= 1, "a whole number of accounts, e.g. 10"),
+        (
+            "min_support",
+            lambda v: _is_number(v) and 0 < v < 1,
+            "a fraction between 0 and 1, e.g. 0.03",
+        ),
+        ("max_depth", lambda v: _is_int(v) and 1 <= v <= 5, "a whole number from 1 to 5, e.g. 3"),
+        ("early_churn_months", lambda v: _is_int(v) and v >= 1, "a whole number of months, e.g. 6"),
+        ("holdout_quarters", lambda v: _is_int(v) and v >= 0, "a whole number of quarters, e.g. 2"),
+        ("clv_horizon_years", lambda v: _is_number(v) and v > 0, "a number of years, e.g. 5"),
+        ("seed", _is_int, "a whole number, e.g. 42"),
+    ):
+        if not check(a[key]):
+            problems.append(f"{label}: [analysis] {key} = {a[key]!r} must be {wanted}")
+    if not isinstance(a["referral_values"], list) or not all(
+        isinstance(v, str) for v in a["referral_values"]
+    ):
+        problems.append(
+            f"{label}: [analysis] referral_values = {a['referral_values']!r} must be a list of "
+            'texts, e.g. ["referral", "word of mouth"]'
+        )
+    bounds = cfg.segments.get("employees", [])
+    labels = cfg.segments.get("labels", [])
+    if not isinstance(bounds, list) or not all(_is_number(b) for b in bounds):
+        problems.append(
+            f"{label}: [segments] employees = {bounds!r} must be a list of employee counts, "
+            "e.g. [200, 2000]"
+        )
+        bounds = []
+    elif any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
+        problems.append(
+            f"{label}: [segments] employees = {bounds!r} must be increasing, e.g. [200, 2000]"
+        )
+    if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
+        problems.append(
+            f"{label}: [segments] labels = {labels!r} must be a list of names, "
+            'e.g. ["SMB", "Mid-market", "Enterprise"]'
+        )
+    elif len(labels) != len(bounds) + 1:
+        problems.append(
+            f"{label}: [segments] needs one more label than employee bounds "
+            f"({len(bounds)} bounds, {len(labels)} labels)"
+        )
+    tiers = cfg.scoring.get("tiers", {})
+    if (
+        not isinstance(tiers, dict)
+        or not tiers
+        or not all(_is_number(v) and 0 <= v <= 100 for v in tiers.values())
+    ):
+        problems.append(
+            f"{label}: [scoring] tiers = {tiers!r} must be a table of minimum scores from 0 to 100 "
+            'like {"Tier 1" = 70, "Tier 2" = 40, "Tier 3" = 0}'
+        )
+    if cfg.scoring.get("outcome") not in ("won", "retained", "best_customer"):
+        problems.append(
+            f"{label}: [scoring] outcome = {cfg.scoring.get('outcome')!r}; use won, retained or best_customer"
+        )
+    return problems
+
+
+def _known_encoding(value) -> bool:
+    import codecs
+
+    if not isinstance(value, str):
+        return False
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        return False
+    return True
+
+
+def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
+    where = f"{label} [tables.{name}]"
+    if not isinstance(spec, dict):
+        raise ConfigError(f'{where} must be a table with at least path = "..."')
+    problems = []
+    for key in spec:
+        if key not in TABLE_KEYS:
+            problems.append(f"{where}: unknown key '{key}'{_suggest(key, TABLE_KEYS)}")
+    if "path" not in spec:
+        problems.append(f'{where}: missing path = "..." (the export file, relative to {label})')
+        raise ConfigError(problems[0], problems)
+    if not isinstance(spec["path"], str) or not spec["path"].strip():
+        problems.append(
+            f"{where}: path = {spec['path']!r} must be the export file name in quotes, e.g. "
+            f'path = "exports/{name}.csv"'
+        )
+        raise ConfigError(problems[0], problems)
+    for key, ok, wanted in (
+        (
+            "date_format",
+            lambda v: isinstance(v, str) and "%" in v,
+            'a strftime pattern, e.g. "%d/%m/%Y"',
+        ),
+        (
+            "sheet",
+            lambda v: isinstance(v, str) or _is_int(v),
+            'a sheet name, e.g. "Sheet1", or its number from 0',
+        ),
+        (
+            "delimiter",
+            lambda v: isinstance(v, str) and len(v) == 1,
+            'one character, e.g. ";" or "\\t"',
+        ),
+        ("encoding", _known_encoding, 'an encoding name, e.g. "latin-1", "cp1252" or "utf-16"'),
+        ("decimal", lambda v: v in (".", ","), '"." or ","'),
+        ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        (
+            "columns",
+            lambda v: isinstance(v, dict),
+            f'a section [tables.{name}.columns] of canonical = "source column"',
+        ),
+        ("values", lambda v: isinstance(v, dict), f"sections like [tables.{name}.values.industry]"),
+    ):
+        if key in spec and not ok(spec[key]):
+            problems.append(f"{where}: {key} = {spec[key]!r} must be {wanted}")
+    for key in ("missing_values", "drop"):
+        if key in spec:
+            _text_list(
+                spec[key],
+                f"{where}: {key}",
+                problems,
+                '["-1", "n/a"]' if key == "missing_values" else '["Notes"]',
+            )
+    if problems:
+        raise ConfigError(problems[0], problems)
+    path = Path(spec["path"]).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    suffixes = [s.lower() for s in path.suffixes]
+    fmt = spec.get("format")
+    engine = spec.get("engine", "pandas")
+    if engine not in ENGINES:
+        problems.append(f'{where}: engine = {engine!r}; use "pandas" (default) or "duckdb"')
+    elif engine == "duckdb":
+        if name != "usage":
+            problems.append(
+                f'{where}: engine = "duckdb" is only for [tables.usage] (the table that '
+                "outgrows memory); remove it here"
+            )
+        if fmt not in (None, "parquet"):
+            problems.append(f'{where}: engine = "duckdb" reads Parquet; remove format = {fmt!r}')
+        fmt = "parquet"
+        for key in PANDAS_ONLY_KEYS:
+            if key in spec:
+                problems.append(
+                    f'{where}: {key} is not used with engine = "duckdb" (it reads typed '
+                    "Parquet columns as they are); remove it"
+                )
+    if fmt is None:
+        fmt = FORMATS.get(suffixes[-1] if suffixes else "")
+        if fmt is None:
+            problems.append(
+                f"{where}: cannot tell the format of '{path.name}' from its extension; add "
+                'format = "csv" (or "parquet", "excel")'
+            )
+            fmt = "csv"
+    elif fmt not in ("csv", "parquet", "excel"):
+        problems.append(f"{where}: format = {fmt!r}; use csv, parquet or excel")
+
+    columns = spec.get("columns", {}) or {}
+    table = TABLES[name]
+    known = {c.name for c in table.columns}
+    if name == "accounts":
+        known = known | {"arr", "mrr"}
+    mapped: dict[str, str] = {}
+    for canonical, source in columns.items():
+        if not isinstance(source, str):
+            problems.append(
+                f"{where}.columns: {canonical} = {source!r} must be the source column name in quotes"
+            )
+            continue
+        if canonical not in known and not table.open_attributes:
+            problems.append(
+                f"{where}.columns: '{canonical}' is not a column of {name}"
+                f"{_suggest(canonical, known)} (columns: {', '.join(sorted(known))})"
+            )
+            continue
+        if table.open_attributes and not re.fullmatch(r"[a-z][a-z0-9_]*", canonical):
+            problems.append(
+                f"{where}.columns: attribute name '{canonical}' must be snake_case "
+                "(lower-case letters, digits and _), e.g. uses_sso"
+            )
+            continue
+        mapped[canonical] = source
+
+    values = {}
+    for canonical, recode in (spec.get("values", {}) or {}).items():
+        if not isinstance(recode, dict):
+            problems.append(
+                f'{where}.values.{canonical} must be a table of "source value" = "canonical value"'
+            )
+            continue
+        values[canonical] = {
+            str(k): (None if v in ("", None) else str(v)) for k, v in recode.items()
+        }
+    stage_map = values.get("stage", {})
+    for source_value, target in stage_map.items():
+        if target not in ("won", "lost", "open"):
+            problems.append(
+                f'{where}.values.stage: "{source_value}" = "{target}"; stages map to won, lost or open'
+            )
+
+    sheet = spec.get("sheet")
+    missing = tuple(str(v) for v in spec.get("missing_values", []))
+    drop = tuple(str(v) for v in spec.get("drop", []))
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return TableConfig(
+        name=name,
+        path=path,
+        format=fmt,
+        columns=mapped,
+        values=values,
+        date_format=spec.get("date_format"),
+        sheet=sheet,
+        delimiter=spec.get("delimiter"),
+        encoding=spec.get("encoding"),
+        decimal=str(spec.get("decimal", ".")),
+        missing_values=missing,
+        keep_unmapped=bool(spec.get("keep_unmapped", True)),
+        drop=drop,
+        engine=engine if engine in ENGINES else "pandas",
+    )

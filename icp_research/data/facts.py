@@ -1,0 +1,725 @@
+"""Account facts and deal facts, "as of" a date.
+
+Every analysis starts here. :func:`as_of_view` cuts the canonical tables down to what was known
+on the as-of date (deals created later vanish, deals closed later are still open, churn after
+the date has not happened), so a quarterly run never sees the future. :func:`account_facts`
+derives one row per account from that view; :func:`deal_facts` one row per deal.
+
+Units: money in the export's currency; ARR per year; durations in days (``*_days``) or years
+(``*_years``); rates as fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from icp_research.data.cleaning import per_distinct
+from icp_research.data.config import ANALYSIS_DEFAULTS, SEGMENT_DEFAULTS
+from icp_research.formatting import slug
+
+DAYS_PER_YEAR = 365.25
+NO_DECISION = r"no[\s_-]*decision|no[\s_-]*decision[\s_-]*made|went dark|stalled"
+
+# name -> (unit, meaning). The README's "Account facts" table is generated from this.
+FACT_COLUMNS: dict[str, tuple[str, str]] = {
+    "is_customer": (
+        "flag",
+        "paid us at some point up to the as-of date (a subscription or a won deal)",
+    ),
+    "customer_since": ("date", "first subscription start or first won deal"),
+    "first_won_at": ("date", "close date of the first won deal"),
+    "arr_current": (
+        "money/year",
+        "ARR of subscriptions active on the as-of date (bookings basis: won amount in the last 365 days)",
+    ),
+    "arr_initial": (
+        "money/year",
+        "ARR on the first day as a customer (bookings basis: first won amount)",
+    ),
+    "arr_12m_ago": ("money/year", "ARR 365 days before the as-of date"),
+    "arr_peak": ("money/year", "highest ARR the account ever had"),
+    "churned": (
+        "flag",
+        "was a customer and has no active subscription on the as-of date (or a churn event)",
+    ),
+    "churned_at": ("date", "churn event date, else the end of the last subscription"),
+    "churn_reason": ("text", "reason of the latest churn event"),
+    "tenure_days": (
+        "days",
+        "from customer_since to churned_at (churned) or the as-of date (right-censored)",
+    ),
+    "early_churn": ("flag", "churned within early_churn_months of becoming a customer"),
+    "realised_revenue": (
+        "money",
+        "revenue received up to the as-of date (ARR x years active; bookings basis: won amounts)",
+    ),
+    "clv": (
+        "money",
+        "realised revenue + current ARR x expected remaining lifetime (1 / annual churn hazard, capped)",
+    ),
+    "nrr": ("ratio", "net revenue retention: ARR now / ARR 365 days ago, for accounts paying then"),
+    "expansion": ("money/year", "arr_current - arr_initial for retained customers"),
+    "retained": ("flag", "customer that has not churned"),
+    "deals_won": (
+        "count",
+        "won new-business deals closed by the as-of date (all deals when there is no type)",
+    ),
+    "deals_lost": ("count", "lost new-business deals closed by the as-of date"),
+    "deals_open": ("count", "new-business deals open on the as-of date"),
+    "win_rate": ("fraction", "deals_won / (deals_won + deals_lost), new business only"),
+    "expansion_deals_won": ("count", "won expansion / renewal deals"),
+    "no_decision_losses": ("count", "lost deals whose loss reason is 'no decision'"),
+    "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),
+    "won_amount": ("money", "total amount of won new-business deals"),
+    "median_sales_cycle_days": (
+        "days",
+        "median days from created_at to closed_at of won new-business deals",
+    ),
+    "nps_mean": ("score", "mean NPS response (0-10)"),
+    "nps_latest": ("score", "latest NPS response (0-10)"),
+    "nps_responses": ("count", "NPS responses"),
+    "referred": ("flag", "referral_source says the account was referred"),
+    "size_segment": ("label", "SMB / Mid-market / Enterprise by employees ([segments])"),
+    "best_customer": (
+        "flag",
+        "top share of retained customers by best_customer_metric; empty for non-customers",
+    ),
+}
+
+
+def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame]:
+    """The tables as they were known on ``as_of`` (inclusive).
+
+    - accounts created after ``as_of`` are dropped (undated accounts are kept);
+    - deals created after ``as_of`` are dropped; deals closed after it are ``open`` again, with
+      ``closed_at`` and ``loss_reason`` cleared;
+    - subscriptions starting after ``as_of`` are dropped; ends after it are cleared (active);
+    - churn events, usage, NPS, feedback and survey answers dated after ``as_of`` are dropped.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    view: dict[str, pd.DataFrame] = {}
+    for name, frame in tables.items():
+        if name == "accounts" and "created_at" in frame:
+            frame = _rows(frame, ~(frame["created_at"] > as_of))
+        elif name == "opportunities":
+            created = frame["created_at"]
+            # Undated deals: a closed one is placed by its close date; an open one cannot be placed.
+            known = (created <= as_of) | (created.isna() & (frame.get("closed_at") <= as_of))
+            frame = _rows(frame, known)
+            closed_later = frame["closed_at"] > as_of
+            frame.loc[closed_later, "stage"] = "open"
+            frame.loc[closed_later, "closed_at"] = pd.NaT
+            if "loss_reason" in frame:
+                frame.loc[frame["stage"] != "lost", "loss_reason"] = pd.NA
+        elif name == "subscriptions":
+            frame = _rows(frame, frame["start_date"] <= as_of)
+            if "end_date" in frame:
+                frame.loc[frame["end_date"] > as_of, "end_date"] = pd.NaT
+        elif name == "churn_events":
+            frame = _rows(frame, frame["churned_at"] <= as_of)
+        elif name in ("usage", "nps"):
+            frame = _rows(frame, frame["date"] <= as_of)
+        elif name in ("feedback", "survey") and "date" in frame:
+            frame = _rows(frame, ~(frame["date"] > as_of))
+        else:
+            frame = frame.copy()
+            frame.index = pd.RangeIndex(len(frame))
+        view[name] = frame
+    if "deal_roles" in view and "opportunities" in view:
+        roles = view["deal_roles"]
+        view["deal_roles"] = roles[
+            roles["opportunity_id"].isin(set(view["opportunities"]["opportunity_id"]))
+        ]
+    return view
+
+
+def _rows(frame: pd.DataFrame, keep) -> pd.DataFrame:
+    """The rows where ``keep`` is true, as a new frame (one copy) with a fresh RangeIndex."""
+    frame = frame.take(np.flatnonzero(np.asarray(keep, dtype=bool)))
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+class _Accounts:
+    """Account positions, so that per-account aggregates of large tables group by integer codes:
+    the text ids of a table are hashed once instead of once per aggregate."""
+
+    def __init__(self, ids: pd.Index):
+        self.ids = ids
+        self.keys = ids if ids.is_unique else ids.drop_duplicates()
+        self._positions = None if ids.is_unique else self.keys.get_indexer(ids)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def codes(self, account_id: pd.Series) -> np.ndarray:
+        """Position of each row's account (-1: missing or unknown account)."""
+        codes = self.keys.get_indexer(account_id)
+        codes[account_id.isna().to_numpy()] = -1
+        return codes
+
+    def per_account(self, by_code: pd.Series, fill_value=None) -> pd.Series:
+        """A result grouped by code, indexed by account id (what ``reindex(ids)`` gives)."""
+        if fill_value is None:
+            values = by_code.reindex(pd.RangeIndex(len(self.keys)))
+        else:
+            values = by_code.reindex(pd.RangeIndex(len(self.keys)), fill_value=fill_value)
+        if self._positions is not None:
+            values = values.iloc[self._positions]
+        values.index = self.ids
+        return values
+
+    def count(self, codes: np.ndarray) -> pd.Series:
+        """Rows per account (int64)."""
+        counts = np.bincount(codes[codes >= 0], minlength=len(self.keys)).astype(np.int64)
+        return self.per_account(pd.Series(counts))
+
+    def value_at(self, values: pd.Series) -> np.ndarray:
+        """``values`` (indexed by account id, one per account) as an array by code."""
+        if self._positions is None:
+            return values.to_numpy()
+        first = np.unique(self._positions, return_index=True)[1]
+        return values.to_numpy()[first]
+
+
+def _arr_at(subs: pd.DataFrame, when: pd.Series, accounts: _Accounts, codes) -> pd.Series:
+    """ARR per account active at a per-account date ``when`` (index account_id); ``codes`` are
+    the subscriptions' account positions."""
+    if subs.empty:
+        return pd.Series(0.0, index=when.index)
+    known = codes >= 0
+    at = accounts.value_at(when)[np.where(known, codes, 0)]
+    end = subs["end_date"].to_numpy()
+    active = known & (subs["start_date"].to_numpy() <= at) & (np.isnat(end) | (end > at))
+    arr = subs["arr"].to_numpy()[active]
+    return accounts.per_account(pd.Series(arr).groupby(codes[active]).sum(), 0.0)
+
+
+def _arr_peak(subs: pd.DataFrame, codes: np.ndarray) -> pd.Series:
+    """Highest ARR each account ever had, by account position."""
+    has_end = subs["end_date"].notna().to_numpy()
+    arr = subs["arr"].to_numpy()
+    events = pd.DataFrame(
+        {
+            "account": np.concatenate([codes, codes[has_end]]),
+            "date": np.concatenate(
+                [subs["start_date"].to_numpy(), subs["end_date"].to_numpy()[has_end]]
+            ),
+            "arr": np.concatenate([arr, -arr[has_end]]),
+        }
+    )
+    # Ends before starts on the same day, so that a renewal is not counted twice.
+    events = events.sort_values(["account", "date", "arr"], kind="mergesort")
+    level = events.groupby("account")["arr"].cumsum()
+    return level.groupby(events["account"]).max()
+
+
+def account_facts(
+    tables: dict[str, pd.DataFrame],
+    as_of,
+    *,
+    analysis: dict | None = None,
+    segments: dict | None = None,
+    already_as_of: bool = False,
+    usage_source=None,
+) -> pd.DataFrame:
+    """One row per account with the facts of :data:`FACT_COLUMNS`, as of ``as_of``.
+
+    ``tables`` are canonical tables (see :mod:`icp_research.data.schema`); pass
+    ``already_as_of=True`` when they already went through :func:`as_of_view`. Account
+    attributes are carried through unchanged; usage metrics (``usage_<metric>``, see
+    :func:`usage_signals`) and survey answers (``survey_<question>``, see
+    :func:`survey_attributes`) are joined when those tables exist. ``facts.attrs`` records
+    ``as_of`` and the ``revenue_basis`` ("subscriptions" or "bookings" when there is no
+    subscriptions table). ``usage_source`` (a :class:`~icp_research.data.warehouse.UsageSource`,
+    see ``Dataset.usage_source``) gives the ``usage_<metric>`` columns from usage rows left in
+    Parquet, aggregated by DuckDB, exactly as a loaded usage table would.
+    """
+    analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
+    segments = {**SEGMENT_DEFAULTS, **(segments or {})}
+    as_of = pd.Timestamp(as_of).normalize()
+    view = tables if already_as_of else as_of_view(tables, as_of)
+    accounts = view["accounts"]
+    attrs: dict = {}
+    facts = accounts.set_index("account_id", drop=False).copy()
+    facts.index.name = None
+    ids = facts.index
+    positions = _Accounts(ids)
+
+    deals = view.get("opportunities")
+    has_deals = deals is not None
+    if has_deals:
+        deal_codes = positions.codes(deals["account_id"])
+        deals = _rows(deals, deal_codes >= 0)
+        deal_codes = deal_codes[deal_codes >= 0]
+        stats = _deal_stats(deals, deal_codes, positions)
+        facts = facts.join(stats)
+    else:
+        for col in ("first_won_at",):
+            facts[col] = pd.NaT
+
+    subs = view.get("subscriptions")
+    revenue_basis = "subscriptions" if subs is not None else ("bookings" if has_deals else "none")
+    if subs is not None:
+        sub_codes = positions.codes(subs["account_id"])
+        subs = _rows(subs, sub_codes >= 0)
+        sub_codes = sub_codes[sub_codes >= 0]
+        if "end_date" not in subs:
+            subs["end_date"] = pd.NaT
+        first_start = positions.per_account(subs["start_date"].groupby(sub_codes).min())
+        facts["customer_since"] = pd.concat([first_start, facts["first_won_at"]], axis=1).min(
+            axis=1
+        )
+        facts["is_customer"] = first_start.notna() | facts["first_won_at"].notna()
+        now = pd.Series(as_of, index=ids)
+        facts["arr_current"] = _arr_at(subs, now, positions, sub_codes)
+        facts["arr_initial"] = _arr_at(subs, first_start.fillna(as_of), positions, sub_codes).where(
+            first_start.notna(), 0.0
+        )
+        year_ago = pd.Series(as_of - pd.Timedelta(days=365), index=ids)
+        facts["arr_12m_ago"] = _arr_at(subs, year_ago, positions, sub_codes)
+        facts["arr_peak"] = (
+            positions.per_account(_arr_peak(subs, sub_codes)).fillna(0.0) if len(subs) else 0.0
+        )
+        end = subs["end_date"].fillna(as_of).clip(upper=as_of)
+        years = ((end - subs["start_date"]).dt.days.clip(lower=0)) / DAYS_PER_YEAR
+        facts["realised_revenue"] = positions.per_account(
+            (subs["arr"] * years).groupby(sub_codes).sum(), 0.0
+        )
+        last_end = positions.per_account(subs["end_date"].groupby(sub_codes).max())
+        subscribed = first_start.notna()
+        facts["churned"] = subscribed & (facts["arr_current"] <= 0)
+        facts["churned_at"] = last_end.where(facts["churned"])
+    elif has_deals:
+        facts["customer_since"] = facts["first_won_at"]
+        facts["is_customer"] = facts["first_won_at"].notna()
+        if "amount" in deals:
+            is_won = (deals["stage"] == "won").fillna(False).to_numpy(dtype=bool)
+            won = pd.DataFrame(
+                {
+                    "account": deal_codes[is_won],
+                    "closed_at": deals["closed_at"].to_numpy()[is_won],
+                    "amount": deals["amount"].to_numpy()[is_won],
+                }
+            )
+            recent = won[won["closed_at"] > as_of - pd.Timedelta(days=365)]
+            facts["arr_current"] = positions.per_account(
+                recent.groupby("account")["amount"].sum(), 0.0
+            )
+            first_amount = won.sort_values("closed_at").groupby("account")["amount"].first()
+            facts["arr_initial"] = positions.per_account(first_amount)
+            year_ago = won[
+                (won["closed_at"] <= as_of - pd.Timedelta(days=365))
+                & (won["closed_at"] > as_of - pd.Timedelta(days=730))
+            ]
+            facts["arr_12m_ago"] = positions.per_account(
+                year_ago.groupby("account")["amount"].sum(), 0.0
+            )
+            realised = positions.per_account(won.groupby("account")["amount"].sum(), 0.0)
+        else:
+            for col in ("arr_current", "arr_initial", "arr_12m_ago"):
+                facts[col] = np.nan
+            realised = np.nan
+        facts["arr_peak"] = np.nan
+        facts["realised_revenue"] = realised
+        facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
+        facts["churned_at"] = pd.NaT
+    else:
+        facts["customer_since"] = pd.NaT
+        facts["is_customer"] = False
+        for col in ("arr_current", "arr_initial", "arr_12m_ago", "arr_peak", "realised_revenue"):
+            facts[col] = np.nan
+        facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
+        facts["churned_at"] = pd.NaT
+
+    churn = view.get("churn_events")
+    if churn is not None and len(churn):
+        latest = churn.sort_values("churned_at").groupby("account_id").last()
+        event_at = latest["churned_at"].reindex(ids)
+        if subs is None:
+            facts["churned"] = (event_at.notna() & facts["is_customer"]).astype("boolean")
+            facts["churned_at"] = event_at.where(facts["churned"].fillna(False).astype(bool))
+        else:
+            churned = facts["churned"].astype(bool)
+            # The churn event's date is the better record of when the customer left.
+            use_event = churned & event_at.notna()
+            facts.loc[use_event, "churned_at"] = event_at[use_event]
+        if "reason" in latest:
+            facts["churn_reason"] = (
+                latest["reason"].reindex(ids).where(facts["churned"].fillna(False).astype(bool))
+            )
+    if "churn_reason" not in facts:
+        facts["churn_reason"] = pd.Series(pd.NA, index=ids, dtype="string")
+
+    is_customer = facts["is_customer"].astype(bool)
+    churned_flag = facts["churned"].astype("boolean")
+    stop = facts["churned_at"].where(churned_flag.fillna(False).astype(bool), as_of)
+    facts["tenure_days"] = (stop - facts["customer_since"]).dt.days.where(is_customer).astype(float)
+    early_days = float(analysis["early_churn_months"]) * DAYS_PER_YEAR / 12
+    facts["early_churn"] = (churned_flag & (facts["tenure_days"] <= early_days)).where(
+        is_customer & churned_flag.notna()
+    )
+    facts["retained"] = (
+        (is_customer & ~churned_flag.fillna(False).astype(bool))
+        .where(~is_customer | churned_flag.notna())
+        .astype("boolean")
+    )
+    facts.loc[~is_customer, "retained"] = pd.NA
+
+    # CLV: what they paid, plus current ARR over the expected remaining lifetime of the base.
+    horizon = float(analysis["clv_horizon_years"])
+    if revenue_basis == "subscriptions":
+        churn_count = float(churned_flag[is_customer].fillna(False).sum())
+        exposure = float(facts.loc[is_customer, "tenure_days"].sum()) / DAYS_PER_YEAR
+        hazard = churn_count / exposure if exposure > 0 else np.nan
+        lifetime = horizon if not hazard or np.isnan(hazard) else min(1.0 / hazard, horizon)
+        facts["clv"] = facts["realised_revenue"] + facts["arr_current"] * lifetime
+        attrs["expected_lifetime_years"] = lifetime
+        attrs["annual_churn_hazard"] = hazard
+    else:
+        facts["clv"] = facts["realised_revenue"]
+    facts.loc[~is_customer, "clv"] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        facts["nrr"] = (facts["arr_current"] / facts["arr_12m_ago"]).where(facts["arr_12m_ago"] > 0)
+    facts["expansion"] = (facts["arr_current"] - facts["arr_initial"]).where(
+        facts["retained"].fillna(False).astype(bool)
+    )
+
+    nps = view.get("nps")
+    if nps is not None and len(nps):
+        nps = nps[nps["account_id"].isin(ids)].sort_values("date")
+        grouped = nps.groupby("account_id")["score"]
+        facts["nps_mean"] = grouped.mean().reindex(ids)
+        facts["nps_latest"] = grouped.last().reindex(ids)
+        facts["nps_responses"] = grouped.size().reindex(ids, fill_value=0).astype(int)
+
+    if "referral_source" in facts:
+        values = {v.lower() for v in analysis["referral_values"]}
+
+        def referred(text: pd.Series) -> pd.Series:
+            source = text.str.lower().str.strip()
+            return (
+                (source.isin(values) | source.str.contains("referr", na=False))
+                .where(source.notna())
+                .astype("boolean")
+            )
+
+        facts["referred"] = per_distinct(facts["referral_source"].astype("string"), referred)
+
+    if "employees" in facts:
+        facts["size_segment"] = size_segments(facts["employees"], segments)
+
+    usage = view.get("usage")
+    if usage is not None and len(usage):
+        facts = facts.join(usage_signals(usage, as_of, ids))
+    elif usage_source is not None:
+        facts = facts.join(usage_source.signals(as_of, ids))
+
+    survey = view.get("survey")
+    if survey is not None and len(survey):
+        facts = facts.join(survey_attributes(survey, ids))
+
+    facts["best_customer"] = best_customers(
+        facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
+    )
+    facts = facts.reset_index(drop=True)
+    facts.attrs.update(attrs, as_of=as_of, revenue_basis=revenue_basis)
+    return facts
+
+
+def new_business(deals: pd.DataFrame) -> pd.DataFrame:
+    """Deals that try to win a new customer (``type`` new or unknown).
+
+    Expansion and renewal deals are only open to existing customers and win far more often;
+    mixing them in would make every customer look like a strong winner by construction.
+    Without a ``type`` column every deal counts as new business.
+    """
+    if "type" not in deals or not (deals["type"] == "new").any():
+        return deals
+    return deals[deals["type"].isna() | (deals["type"] == "new")]
+
+
+def _new_business_rows(deals: pd.DataFrame) -> np.ndarray | None:
+    """Which deals :func:`new_business` keeps (None: all of them)."""
+    if "type" not in deals or not (deals["type"] == "new").any():
+        return None
+    return (deals["type"].isna() | (deals["type"] == "new")).to_numpy(dtype=bool)
+
+
+def _deal_stats(
+    all_deals: pd.DataFrame, all_codes: np.ndarray, accounts: _Accounts
+) -> pd.DataFrame:
+    """Deal counts, win rate, sizes and cycles of new business per account; ``all_codes`` are
+    the deals' account positions."""
+    new = _new_business_rows(all_deals)
+    if new is None:
+        deals, codes = all_deals, all_codes
+    else:
+        deals, codes = _rows(all_deals, new), all_codes[new]
+    stage = deals["stage"]
+    is_won = (stage == "won").fillna(False).to_numpy(dtype=bool)
+    is_lost = (stage == "lost").fillna(False).to_numpy(dtype=bool)
+    is_open = (stage == "open").fillna(False).to_numpy(dtype=bool)
+    won_codes = codes[is_won]
+    stats = pd.DataFrame(index=accounts.ids)
+    stats["deals_won"] = accounts.count(won_codes)
+    stats["deals_lost"] = accounts.count(codes[is_lost])
+    stats["deals_open"] = accounts.count(codes[is_open])
+    closed = stats["deals_won"] + stats["deals_lost"]
+    stats["win_rate"] = (stats["deals_won"] / closed).where(closed > 0)
+    if "loss_reason" in deals:
+        reasons = deals["loss_reason"][is_lost].astype("string")
+        nd = per_distinct(reasons, _is_no_decision).to_numpy(dtype=bool)
+        stats["no_decision_losses"] = accounts.count(codes[is_lost][nd])
+    if "amount" in deals:
+        amount = deals["amount"][is_won].groupby(won_codes)
+        stats["avg_deal_size"] = accounts.per_account(amount.mean())
+        stats["won_amount"] = accounts.per_account(amount.sum(), 0.0)
+    closed_at = deals["closed_at"][is_won]
+    cycle = (closed_at - deals["created_at"][is_won]).dt.days
+    cycle = cycle.where(cycle >= 0)
+    stats["median_sales_cycle_days"] = accounts.per_account(cycle.groupby(won_codes).median())
+    all_won = (all_deals["stage"] == "won").fillna(False).to_numpy(dtype=bool)
+    stats["first_won_at"] = accounts.per_account(
+        all_deals["closed_at"][all_won].groupby(all_codes[all_won]).min()
+    )
+    stats["first_deal_at"] = accounts.per_account(all_deals["created_at"].groupby(all_codes).min())
+    if new is not None and not new.all():
+        stats["expansion_deals_won"] = accounts.count(all_codes[all_won & ~new])
+    return stats
+
+
+def _is_no_decision(loss_reason: pd.Series) -> pd.Series:
+    return loss_reason.str.contains(NO_DECISION, case=False, regex=True, na=False)
+
+
+def _quarter_label(dates: pd.Series) -> pd.Series:
+    """'2026Q3' for each date (<NA> for no date)."""
+    return dates.dt.to_period("Q").astype("string")
+
+
+def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Series:
+    """SMB / Mid-market / Enterprise (or the configured labels) by employee count."""
+    segments = {**SEGMENT_DEFAULTS, **(segments or {})}
+    bounds = [float(b) for b in segments["employees"]]
+    labels = list(segments["labels"])
+    values = pd.to_numeric(employees, errors="coerce")
+    codes = np.searchsorted(np.asarray(bounds), values.to_numpy(dtype=float), side="right")
+    out = pd.Series(
+        np.asarray(labels, dtype=object)[np.minimum(codes, len(labels) - 1)], index=employees.index
+    )
+    out[values.isna()] = pd.NA
+    return pd.Series(pd.Categorical(out, categories=labels, ordered=True), index=employees.index)
+
+
+def usage_signals(usage: pd.DataFrame, as_of, ids, window_days: int = 90) -> pd.DataFrame:
+    """Mean daily value of each usage metric over the ``window_days`` before ``as_of`` (the
+    days with a value): ``usage_<metric>``, one row per account of ``ids``.
+
+    Rows of one account, day and metric are added up first, so a log of events (one row per
+    event) counts events per active day; a table with one row per account, date and metric is
+    used as it is. :func:`icp_research.data.warehouse.usage_sql` computes the same in SQL.
+    """
+    as_of = pd.Timestamp(as_of)
+    recent = usage[
+        (usage["date"] > as_of - pd.Timedelta(days=window_days)) & (usage["date"] <= as_of)
+    ]
+    if recent.empty:
+        return pd.DataFrame(index=ids)
+    daily = (
+        recent.groupby(["account_id", "date", "metric"], observed=True)["value"]
+        .sum(min_count=1)
+        .reset_index()
+    )
+    table = daily.pivot_table(index="account_id", columns="metric", values="value", aggfunc="mean")
+    table.columns = [f"usage_{slug(c, 'metric')}" for c in table.columns]
+    return table.reindex(ids)
+
+
+# A question is free text (not a categorical attribute) when it has more than this many
+# distinct answers and most answers are unique.
+SURVEY_FREE_TEXT_MIN_ANSWERS = 20
+
+
+def latest_survey_answers(survey: pd.DataFrame) -> pd.DataFrame:
+    """Each account's latest answer(s) per question: ``account_id``, ``question``, ``answer``.
+
+    Answers are stripped, blank answers dropped and spelling variants that differ only in case
+    merged into the most common spelling. When an account answered a question on several dates
+    (a repeated survey) only the latest date counts; several answers on that date (or undated)
+    are a multi-answer question.
+    """
+    frame = survey[["account_id", "question", "answer"]].copy()
+    frame["date"] = survey.get("date", pd.NaT)
+    frame["question"] = frame["question"].astype("string").str.strip()
+    frame["answer"] = frame["answer"].astype("string").str.strip()
+    frame = frame[
+        frame["account_id"].notna()
+        & frame["question"].fillna("").ne("")
+        & frame["answer"].fillna("").ne("")
+    ]
+    if frame.empty:
+        return frame[["account_id", "question", "answer"]]
+    key = frame["answer"].str.casefold()
+    spelling = (
+        frame.assign(_key=key)
+        .groupby(["question", "_key", "answer"], observed=True)
+        .size()
+        .reset_index(name="rows")
+        .sort_values(["rows", "answer"], ascending=[False, True], kind="stable")
+        .drop_duplicates(["question", "_key"])
+        .set_index(["question", "_key"])["answer"]
+    )
+    frame["answer"] = spelling.reindex(pd.MultiIndex.from_arrays([frame["question"], key])).values
+    when = frame["date"].fillna(pd.Timestamp.min)
+    latest = when.groupby([frame["account_id"], frame["question"]]).transform("max")
+    frame = frame[when == latest]
+    return frame[["account_id", "question", "answer"]].drop_duplicates(ignore_index=True)
+
+
+def free_text_questions(survey: pd.DataFrame) -> list[str]:
+    """Questions whose answers look like free text (mostly unique), not a fixed set of options."""
+    answers = latest_survey_answers(survey)
+    stats = answers.groupby("question")["answer"].agg(["nunique", "size"])
+    free = stats[
+        (stats["nunique"] > SURVEY_FREE_TEXT_MIN_ANSWERS) & (stats["nunique"] > 0.5 * stats["size"])
+    ]
+    return sorted(free.index)
+
+
+def survey_columns(survey: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
+    """The account columns a survey table becomes: ``{column: (question, answer)}``.
+
+    A single-answer question becomes one categorical column ``survey_<question>`` (answer
+    ``None``); a multi-answer question (some account gave several answers) one yes / no column
+    per answer, ``survey_<question>_<answer>``. Free-text questions (see
+    :func:`free_text_questions`) become no column.
+    """
+    answers = latest_survey_answers(survey)
+    free = set(free_text_questions(survey))
+    columns: dict[str, tuple[str, str | None]] = {}
+    for question, rows in answers.groupby("question", sort=True):
+        if question in free:
+            continue
+        base = _unique_name(f"survey_{slug(question, 'metric')[:40]}", columns)
+        if rows.duplicated("account_id").any():
+            for answer in sorted(rows["answer"].unique()):
+                columns[_unique_name(f"{base}_{slug(answer, 'metric')[:30]}", columns)] = (
+                    question,
+                    answer,
+                )
+        else:
+            columns[base] = (question, None)
+    return columns
+
+
+def survey_attributes(survey: pd.DataFrame, ids) -> pd.DataFrame:
+    """Survey answers as account attributes, indexed like ``ids`` (see :func:`survey_columns`).
+
+    Every column is categorical text: single-answer columns hold the answer, multi-answer
+    columns ``"yes"`` / ``"no"`` (did the account pick this answer); ``<NA>`` for accounts that
+    did not answer the question. They are post-sale answers: usable to describe best
+    customers, never to score leads.
+    """
+    answers = latest_survey_answers(survey)
+    out = pd.DataFrame(index=ids)
+    for column, (question, answer) in survey_columns(survey).items():
+        rows = answers[answers["question"] == question]
+        if answer is None:
+            values = rows.drop_duplicates("account_id").set_index("account_id")["answer"]
+            out[column] = values.reindex(ids).astype("string")
+        else:
+            picked = rows.groupby("account_id")["answer"].apply(lambda a, x=answer: x in set(a))
+            out[column] = picked.map({True: "yes", False: "no"}).reindex(ids).astype("string")
+    return out
+
+
+def _unique_name(name: str, taken) -> str:
+    candidate, k = name, 2
+    while candidate in taken:
+        candidate, k = f"{name}_{k}", k + 1
+    return candidate
+
+
+BEST_METRICS = {
+    "arr": "arr_current",
+    "clv": "clv",
+    "nrr": "nrr",
+    "tenure": "tenure_days",
+    "expansion": "expansion",
+    "realised_revenue": "realised_revenue",
+}
+
+
+def best_customers(facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2) -> pd.Series:
+    """Flag the best customers: the top ``top_share`` of retained customers by ``metric``.
+
+    Returns a nullable boolean Series: True for the best, False for other customers (churned
+    customers included), <NA> for accounts that never were customers or whose metric is unknown.
+    Ties at the threshold are all included.
+    """
+    column = BEST_METRICS.get(metric, metric)
+    is_customer = facts["is_customer"].astype(bool)
+    retained = (
+        facts.get("retained", pd.Series(True, index=facts.index))
+        .astype("boolean")
+        .fillna(True)
+        .astype(bool)
+    )
+    values = pd.to_numeric(facts[column], errors="coerce")
+    pool = values[is_customer & retained & values.notna()]
+    flag = pd.Series(pd.NA, index=facts.index, dtype="boolean")
+    flag[is_customer] = False
+    if len(pool) == 0:
+        return flag
+    k = max(1, int(np.ceil(top_share * len(pool))))
+    threshold = pool.sort_values(ascending=False).iloc[k - 1]
+    flag[is_customer & retained & (values >= threshold)] = True
+    flag[is_customer & values.isna() & retained] = pd.NA
+    return flag
+
+
+def deal_facts(
+    tables: dict[str, pd.DataFrame], as_of, *, already_as_of: bool = False
+) -> pd.DataFrame:
+    """One row per deal as of ``as_of``, with the account's attributes joined.
+
+    Columns added: ``is_new_business`` (see :func:`new_business`), ``won`` (nullable
+    boolean; <NA> while open), ``is_closed``, ``cycle_days``
+    (created to closed, or to ``as_of`` for open deals, which are right-censored),
+    ``no_decision`` (lost with a 'no decision' reason), ``created_quarter`` and
+    ``closed_quarter`` ('2026Q3').
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    view = tables if already_as_of else as_of_view(tables, as_of)
+    deals = view.get("opportunities")
+    if deals is None:
+        return pd.DataFrame()
+    deals = deals.copy()
+    new = _new_business_rows(deals)
+    deals["is_new_business"] = np.ones(len(deals), dtype=bool) if new is None else new
+    deals["is_closed"] = deals["stage"].isin(["won", "lost"])
+    deals["won"] = (deals["stage"] == "won").astype("boolean").where(deals["is_closed"], pd.NA)
+    end = deals["closed_at"].where(deals["is_closed"], as_of)
+    cycle = (end - deals["created_at"]).dt.days.astype(float)
+    deals["cycle_days"] = cycle.where(cycle >= 0)
+    if "loss_reason" in deals:
+        nd = per_distinct(deals["loss_reason"].astype("string"), _is_no_decision)
+        deals["no_decision"] = (
+            (nd & (deals["stage"] == "lost")).where(deals["is_closed"]).astype("boolean")
+        )
+    deals["created_quarter"] = per_distinct(deals["created_at"], _quarter_label)
+    deals["closed_quarter"] = per_distinct(deals["closed_at"], _quarter_label)
+    accounts = view["accounts"]
+    attribute_columns = [c for c in accounts.columns if c not in deals.columns or c == "account_id"]
+    if accounts["account_id"].is_unique:
+        # A left merge on a unique key is a lookup; reindex does it without the merge's copies.
+        attributes = accounts[attribute_columns].set_index("account_id")
+        joined = attributes.reindex(deals["account_id"].to_numpy())
+        joined.index = deals.index
+        deals = pd.concat([deals, joined], axis=1)
+        deals.index = pd.RangeIndex(len(deals))
+    else:
+        deals = deals.merge(accounts[attribute_columns], on="account_id", how="left")
+    return deals

@@ -1,0 +1,1305 @@
+"""Loading exports into the canonical tables, and validating them.
+
+``validate(config)`` reads every export named in ``icp.toml``, maps and cleans it, and returns a
+:class:`ValidationReport` listing every problem with its file, column, row numbers and the fix.
+``load_tables(config)`` does the same and raises :class:`~icp_research.errors.DataError` when any
+problem is an error. Inputs are opened read-only and never modified.
+
+Row numbers in messages are those a spreadsheet shows: the header is row 1, the first data row
+is row 2 (for Parquet, the first record is row 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from icp_research.data.cleaning import (
+    DISTINCT_SAMPLE,
+    as_text,
+    guess_date_formats,
+    looks_like_flags,
+    norm_name,
+    parse_dates,
+    parse_distinct,
+    parse_flags,
+    parse_numbers,
+    per_distinct,
+)
+from icp_research.data.config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC, Config, TableConfig
+from icp_research.data.schema import TABLES, personal_column
+from icp_research.errors import DataError, IcpError
+
+MAX_ROWS_SHOWN = 5
+# Rows kept per problem for --verbose (a column of a million bad dates keeps the first 1,000).
+MAX_ROWS_KEPT = 1000
+# Attributes with more distinct values than this (and mostly unique) look like names or ids.
+HIGH_CARDINALITY = 50
+
+_WON = {"won", "closed won", "closedwon", "closed-won", "win", "closed/won"}
+_LOST = {"lost", "closed lost", "closedlost", "closed-lost", "loss", "closed/lost"}
+_OPEN = {"open"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems and the report
+
+
+@dataclass
+class Problem:
+    """One thing wrong (or worth knowing) about the inputs."""
+
+    level: str  # "error", "warning" or "info"
+    table: str
+    file: str
+    message: str
+    fix: str = ""
+    column: str | None = None
+    rows: list[int] = field(default_factory=list)
+    n_rows: int = 0
+    # The offending cell of each row in ``rows``, as the export has it (when there is one).
+    values: list[str] = field(default_factory=list)
+
+    def line(self, verbose: bool = False) -> str:
+        """The one-line message a user sees; ``verbose`` lists every row kept, not five."""
+        where = self.file
+        if self.column:
+            where += f', column "{self.column}"'
+        text = f"{where}: {self.message}"
+        if self.rows:
+            limit = len(self.rows) if verbose else MAX_ROWS_SHOWN
+            shown = ", ".join(str(r) for r in self.rows[:limit])
+            more = self.n_rows - min(len(self.rows), limit)
+            text += f" (row{'s' if self.n_rows > 1 else ''} {shown}{f' and {more:,} more' if more > 0 else ''})"
+        if self.fix:
+            text += f"; fix: {self.fix}"
+        return text
+
+    def details(self) -> list[str]:
+        """One line per affected row with the value found there (for --verbose)."""
+        return [f'row {row}: "{value}"' for row, value in zip(self.rows, self.values, strict=False)]
+
+
+@dataclass
+class ValidationReport:
+    """Everything :func:`validate` found, by level."""
+
+    problems: list[Problem] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    @property
+    def infos(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "info"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def lines(self, level: str | None = None) -> list[str]:
+        return [p.line() for p in self.problems if level is None or p.level == level]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "level": p.level,
+                    "table": p.table,
+                    "file": p.file,
+                    "column": p.column,
+                    "rows_affected": p.n_rows,
+                    "message": p.message,
+                    "fix": p.fix,
+                }
+                for p in self.problems
+            ],
+            columns=["level", "table", "file", "column", "rows_affected", "message", "fix"],
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ValidationReport: {len(self.errors)} errors, {len(self.warnings)} warnings, "
+            f"{len(self.infos)} notes>"
+        )
+
+    def _repr_html_(self) -> str:
+        from icp_research.formatting import table_html
+
+        if not self.problems:
+            return "<p>No data problems found.</p>"
+        return table_html(self.to_frame())
+
+
+class _Collector:
+    """Collects problems for one table."""
+
+    def __init__(self, report: ValidationReport, table: str, file: str):
+        self.report, self.table, self.file = report, table, file
+
+    def add(self, level, message, fix="", column=None, rows=None, values=None):
+        rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_KEPT]]
+        n_rows = 0 if rows is None else len(rows)
+        shown_values = []
+        if values is not None and rows_list:
+            shown_values = [_cell_text(v) for v in values.reindex(rows_list)]
+        self.report.problems.append(
+            Problem(
+                level, self.table, self.file, message, fix, column, rows_list, n_rows, shown_values
+            )
+        )
+
+    def error(self, message, fix="", column=None, rows=None, values=None):
+        self.add("error", message, fix, column, rows, values)
+
+    def warning(self, message, fix="", column=None, rows=None, values=None):
+        self.add("warning", message, fix, column, rows, values)
+
+    def info(self, message, fix="", column=None, rows=None, values=None):
+        self.add("info", message, fix, column, rows, values)
+
+
+def _cell_text(value, limit: int = 80) -> str:
+    text = "" if value is None or value is pd.NA else str(value)
+    text = text.replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Stop(Exception):
+    """A problem that makes the rest of one table's checks meaningless."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_workbook_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "xl/workbook.xml" in names or "xl/workbook.bin" in names
+
+
+def _snake(name: str) -> str:
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip()).strip("_").lower()
+    if not text:
+        return "column"
+    return text if text[0].isalpha() else f"c_{text}"
+
+
+def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
+    """Read an export as text (CSV, Excel) or native types (Parquet); index = source row number."""
+    path = tc.path
+    if not path.exists():
+        out.error(
+            f"file not found ({path})",
+            f'check path = "..." under [tables.{tc.name}] (paths are relative to the config file)',
+        )
+        raise _Stop
+    if path.is_dir():
+        out.error(
+            f"{path} is a folder, not a file", f"point [tables.{tc.name}] path at the export file"
+        )
+        raise _Stop
+    size = path.stat().st_size
+    if size == 0:
+        out.error("the file is empty (0 bytes)", "export the table again")
+        raise _Stop
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+
+    if tc.format == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            # Date columns as datetime64 rather than one Python date object per cell.
+            frame = pq.read_table(path).to_pandas(date_as_object=False)
+        except Exception as exc:  # pyarrow raises several types for non-Parquet input
+            out.error(
+                f"cannot be read as Parquet ({_parquet_reason(exc)})",
+                'export it again as Parquet, or set format = "csv" if it is a CSV file',
+            )
+            raise _Stop from None
+        frame.index = np.arange(1, len(frame) + 1)
+        return frame
+
+    if tc.format == "excel":
+        is_zip = zipfile.is_zipfile(path)
+        if not is_zip and not head.startswith(b"\xd0\xcf\x11\xe0"):
+            out.error(
+                "is not an Excel workbook (it is not an .xlsx/.xls file inside)",
+                'save it from Excel as .xlsx, or if it is CSV rename it to .csv or set format = "csv"',
+            )
+            raise _Stop
+        if is_zip and not _is_workbook_zip(path):
+            out.error(
+                "is a zip archive but not an Excel workbook (no workbook inside)",
+                "unzip it and point path at the export inside, or save the sheet from Excel as .xlsx",
+            )
+            raise _Stop
+        try:
+            frame = pd.read_excel(
+                path, sheet_name=tc.sheet if tc.sheet is not None else 0, dtype=object
+            )
+        except ValueError as exc:
+            out.error(
+                f"cannot read the sheet: {exc}", f'set sheet = "<name>" under [tables.{tc.name}]'
+            )
+            raise _Stop from None
+        except Exception as exc:
+            out.error(
+                f"cannot be read as Excel ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+                "open it in Excel and save it again as .xlsx",
+            )
+            raise _Stop from None
+        frame.columns = [str(c) for c in frame.columns]
+        frame.index = np.arange(2, len(frame) + 2)
+        return frame
+
+    # CSV
+    if (
+        b"\x00" in head
+        and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        and not (tc.encoding or "").lower().replace("-", "").startswith("utf16")
+    ):
+        # Text saved as UTF-16 without a byte-order mark has a zero byte after every letter.
+        utf16 = len(head) > 8 and head[1::2].count(0) > 0.8 * (len(head) // 2)
+        out.error(
+            "looks like a binary file, not CSV text"
+            + (" (it may be UTF-16 text without a byte-order mark)" if utf16 else ""),
+            'add encoding = "utf-16-le" under [tables.' + tc.name + "]"
+            if utf16
+            else 'export the table as CSV (or set format = "parquet" / "excel" if it is one)',
+        )
+        raise _Stop
+    encoding = tc.encoding or "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and not tc.encoding:
+        encoding = "utf-16"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        out.error(
+            f"is not {encoding.replace('-sig', '')} text (undecodable byte at line {line:,})",
+            f'add encoding = "latin-1" (or the export\'s encoding, e.g. "cp1252") under [tables.{tc.name}]',
+        )
+        raise _Stop from None
+    except LookupError:
+        out.error(f"unknown encoding {encoding!r}", f"fix encoding under [tables.{tc.name}]")
+        raise _Stop from None
+    delimiter = tc.delimiter
+    if delimiter is None:
+        first_line = text.split("\n", 1)[0]
+        counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skipinitialspace=False,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        out.error("has no header row (the file holds only blank lines)", "export the table again")
+        raise _Stop from None
+    except pd.errors.ParserError as exc:
+        message = str(exc).strip().splitlines()[-1]
+        out.error(
+            f"is not a well-formed CSV ({message})",
+            'check quoting and delimiters in that line, or set delimiter = ";" if the export uses semicolons',
+        )
+        raise _Stop from None
+    try:
+        first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+        header = [name.strip() for name in next(csv.reader([first_line], delimiter=delimiter))]
+    except (csv.Error, StopIteration):
+        header = []
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        out.warning(
+            "the header repeats "
+            + ", ".join(f'"{name}"' for name in repeated)
+            + ": the second copy is read as "
+            + ", ".join(f'"{name}.1"' for name in repeated),
+            "rename the copies in the export, or map the one you need by that name",
+        )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = np.arange(2, len(frame) + 2)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Value parsing (vectorised; returns the values and the mask of values that did not parse)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping and cleaning one table
+
+
+def _resolve_columns(
+    raw: pd.DataFrame, tc: TableConfig, out: _Collector, optional: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """canonical -> actual source column; reports missing/misnamed mapped columns. Required
+    columns listed in ``optional`` may be absent."""
+    table = TABLES[tc.name]
+    available = list(raw.columns)
+    by_norm = {}
+    for col in available:
+        by_norm.setdefault(norm_name(col), col)
+    resolved: dict[str, str] = {}
+    for canonical, source in tc.columns.items():
+        if source in raw.columns:
+            resolved[canonical] = source
+        elif norm_name(source) in by_norm:
+            resolved[canonical] = by_norm[norm_name(source)]
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(source, available, n=1, cutoff=0.5)
+            hint = f'did you mean "{close[0]}"? ' if close else ""
+            out.error(
+                f'mapped column "{source}" (for {canonical}) is not in the file',
+                f'{hint}fix {canonical} = "..." under [tables.{tc.name}.columns]; the file has: '
+                + ", ".join(f'"{c}"' for c in available[:30])
+                + (" ..." if len(available) > 30 else ""),
+            )
+    # Canonical columns present under their own name need no mapping.
+    used_sources = set(resolved.values())
+    for column in table.columns:
+        if column.name in resolved:
+            continue
+        candidate = by_norm.get(norm_name(column.name))
+        if candidate is not None and candidate not in used_sources:
+            resolved[column.name] = candidate
+            used_sources.add(candidate)
+    if tc.name == "subscriptions":
+        for name in ("arr", "mrr"):
+            candidate = by_norm.get(name)
+            if name not in resolved and candidate is not None and candidate not in used_sources:
+                resolved[name] = candidate
+    missing_required = [
+        c for c in table.required if c not in resolved and c not in ("arr", *optional)
+    ]
+    for canonical in missing_required:
+        if any(
+            p.level == "error" and canonical in p.message
+            for p in out.report.problems
+            if p.table == tc.name
+        ):
+            continue
+        out.error(
+            f"required column {canonical} is not mapped",
+            f'add {canonical} = "<source column>" under [tables.{tc.name}.columns]; the file has: '
+            + ", ".join(f'"{c}"' for c in available[:30]),
+        )
+    return resolved
+
+
+def _parquet_reason(exc: Exception) -> str:
+    """The first line of a pyarrow error, without the file path it repeats."""
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    if "magic bytes not found" in message:
+        return "it has no Parquet signature: it is not a Parquet file"
+    message = re.sub(r"'[^']*'", "the file", message)
+    return f"{type(exc).__name__}: {message[:120]}"
+
+
+def _row_list(mask: pd.Series) -> list:
+    return list(mask.index[mask.to_numpy()])
+
+
+def _clean_table(
+    raw: pd.DataFrame, tc: TableConfig, config: Config, out: _Collector
+) -> pd.DataFrame:
+    table = TABLES[tc.name]
+    if raw.shape[1] == 0:
+        out.error("has no columns", "export the table again with a header row")
+        raise _Stop
+    if len(raw) == 0:
+        out.error(
+            "has a header but no data rows",
+            f"export the data again, or remove [tables.{tc.name}] if you have none",
+        )
+        raise _Stop
+    if len(set(raw.columns)) != len(raw.columns):
+        dupes = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
+        out.warning(
+            f"duplicate header names {dupes}; pandas renamed the copies",
+            "rename them in the export",
+        )
+
+    resolved = _resolve_columns(raw, tc, out)
+    if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
+        raise _Stop
+
+    extra_missing = set(tc.missing_values)
+    frame = pd.DataFrame(index=raw.index)
+    numeric_attrs = set(config.numeric or [])
+    categorical_attrs = set(config.categorical or [])
+
+    for canonical, source in resolved.items():
+        column_def = table.column(canonical)
+        kind = column_def.kind if column_def else None
+        if canonical in ("arr", "mrr"):
+            kind = "money"
+        if kind is None:  # a mapped account attribute
+            kind = (
+                "number"
+                if canonical in numeric_attrs
+                else ("category" if canonical in categorical_attrs else "auto")
+            )
+        frame[canonical] = _convert(raw[source], canonical, source, kind, tc, out, extra_missing)
+
+    # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
+    mapped_sources = set(resolved.values())
+    unmapped = [c for c in raw.columns if c not in mapped_sources and c not in tc.drop]
+    personal = [c for c in unmapped if personal_column(c)]
+    if personal:
+        out.info(
+            "personal-data columns dropped (not needed by any analysis): "
+            + ", ".join(f'"{c}"' for c in personal),
+            "nothing to do; map a column explicitly only if an analysis needs it",
+        )
+    unmapped = [c for c in unmapped if c not in personal]
+    if table.open_attributes and tc.keep_unmapped:
+        for source in unmapped:
+            name = _snake(source)
+            while name in frame.columns:
+                name += "_2"
+            kind = (
+                "number"
+                if name in numeric_attrs
+                else ("category" if name in categorical_attrs else "auto")
+            )
+            frame[name] = _convert(raw[source], name, source, kind, tc, out, extra_missing)
+    elif unmapped:
+        out.warning(
+            "columns not used (not mapped): "
+            + ", ".join(f'"{c}"' for c in unmapped[:15])
+            + (" ..." if len(unmapped) > 15 else ""),
+            f"list them in drop = [...] under [tables.{tc.name}] to silence this",
+        )
+
+    # Recode values ([tables.x.values.column]).
+    for canonical, recode in tc.values.items():
+        if canonical not in frame.columns:
+            out.error(
+                f"[tables.{tc.name}.values.{canonical}] recodes a column that is not mapped",
+                f"map {canonical} under [tables.{tc.name}.columns] or remove the values table",
+            )
+            continue
+        if canonical == "stage":
+            continue  # stages are recoded with their own checks below
+        series = frame[canonical]
+        if pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series):
+            frame[canonical] = series.replace(recode).astype("string")
+        else:
+            out.warning(
+                f"[tables.{tc.name}.values.{canonical}] ignored: {canonical} is not a text column",
+                "remove it",
+            )
+    return frame
+
+
+def _convert(series, canonical, source, kind, tc, out, extra_missing):
+    column_label = source if source == canonical else f'{source}" ({canonical})'
+    column_label = column_label.rstrip('"') if source == canonical else column_label
+    label = f"{source}" if source == canonical else f"{source} -> {canonical}"
+    if kind == "auto":
+        text = as_text(series, set(MISSING_TOKENS) | extra_missing)
+        if pd.api.types.is_bool_dtype(series) or looks_like_flags(text):
+            kind = "flag"
+        elif pd.api.types.is_numeric_dtype(series):
+            kind = "number"
+        elif pd.api.types.is_datetime64_any_dtype(series):
+            kind = "date"
+        else:
+            values, bad = parse_distinct(
+                series, lambda s: parse_numbers(s, tc.decimal, extra_missing)
+            )
+            present = text.notna().sum()
+            kind = (
+                "number"
+                if present and not bad.any() and values.notna().sum() == present
+                else "category"
+            )
+    if kind in ("money", "number"):
+        values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
+        if bad.any():
+            examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
+            out.error(
+                f"{bad.sum():,} values are not numbers ({examples})",
+                "fix those cells in the export, or add the text to missing_values = [...] under "
+                f"[tables.{tc.name}] if it means 'no value'",
+                column=label,
+                rows=_row_list(bad),
+                values=series,
+            )
+        if kind == "money" or canonical in ("employees", "seats"):
+            negative = values < 0
+            if negative.any():
+                out.error(
+                    f"{negative.sum():,} negative values ({canonical} cannot be negative; e.g. "
+                    f"{values[negative].iloc[0]:g})",
+                    "fix or blank those cells in the export; if a value such as -1 means 'no value', "
+                    f'add missing_values = ["{_fmt_sentinel(values[negative].iloc[0])}"] under [tables.{tc.name}]',
+                    column=label,
+                    rows=_row_list(negative),
+                    values=series,
+                )
+        return values
+    if kind == "date":
+        values, bad = parse_distinct(
+            series, lambda s: parse_dates(s, tc.date_format, extra_missing)
+        )
+        years = series[bad].astype(str).str.extract(r"(?<!\d)(\d{4})(?!\d)")[0].astype(float)
+        out_of_range = bad & years.reindex(series.index).pipe(lambda y: (y < 1678) | (y > 2261))
+        if out_of_range.any():
+            sample = series[out_of_range].astype(str)
+            examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])
+            first = str(sample.iloc[0]).strip()
+            out.error(
+                f"{out_of_range.sum():,} dates are outside the years 1678-2262 that can be "
+                f"analysed ({examples})",
+                f'if {first} means "no date" (e.g. a subscription that never ends), add '
+                f'missing_values = ["{first}"] under [tables.{tc.name}]; otherwise fix those cells',
+                column=label,
+                rows=_row_list(out_of_range),
+                values=series,
+            )
+            bad = bad & ~out_of_range
+        if bad.any():
+            sample = series[bad].astype(str)
+            examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])
+            guesses = guess_date_formats(as_text(series, set(MISSING_TOKENS_NUMERIC)))
+            if tc.date_format:
+                fix = f'the declared date_format = "{tc.date_format}" does not fit these values; fix the cells or the format'
+            elif guesses:
+                fix = f'add date_format = "{guesses[0]}" under [tables.{tc.name}]'
+                if len(guesses) > 1:
+                    fix += f' (or "{guesses[1]}": the values are ambiguous, check which one the export uses)'
+            else:
+                fix = f'write dates as YYYY-MM-DD or declare date_format = "..." under [tables.{tc.name}]'
+            out.error(
+                f"{bad.sum():,} values are not dates ({examples})",
+                fix,
+                column=label,
+                rows=_row_list(bad),
+                values=series,
+            )
+        return values
+    if kind == "flag":
+        values, bad = parse_distinct(series, lambda s: parse_flags(s, extra_missing))
+        if bad.any():
+            examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
+            out.error(
+                f"{bad.sum():,} values are not yes/no flags ({examples})",
+                "use Yes/No, TRUE/FALSE or 1/0",
+                column=label,
+                rows=_row_list(bad),
+                values=series,
+            )
+        return values
+    # id, category, stage, text
+    text = as_text(series, set(MISSING_TOKENS) | extra_missing)
+    return text.astype("string")
+
+
+def _fmt_sentinel(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
+    """Checks that need the whole (converted) table: required values, keys, stages."""
+    table = TABLES[tc.name]
+    for column in table.required:
+        if column not in frame.columns:
+            continue
+        missing = frame[column].isna()
+        if missing.any():
+            if tc.name == "opportunities" and column == "account_id":
+                continue  # handled with the cross-table checks (open deals often lack one)
+            if tc.name == "opportunities" and column == "created_at":
+                # CRMs leave early-stage deals undated; they cannot be placed in time.
+                out.warning(
+                    f"{missing.sum():,} deals have no created_at; they are left out of time-based analyses",
+                    "fill the creation date in the export if these deals matter",
+                    column=tc.columns.get(column, column),
+                    rows=_row_list(missing),
+                )
+                continue
+            out.error(
+                f"{missing.sum():,} rows have no {column} (a required value)",
+                "fill them in the export or remove those rows",
+                column=tc.columns.get(column, column),
+                rows=_row_list(missing),
+            )
+    for key in table.key:
+        if key not in frame.columns:
+            continue
+        duplicated = frame[key].duplicated(keep=False) & frame[key].notna()
+        if duplicated.any():
+            first = frame.loc[duplicated, key].iloc[0]
+            out.error(
+                f"{frame.loc[duplicated, key].nunique():,} {key} values occur more than once "
+                f'(e.g. "{first}")',
+                f"{key} must be unique: remove duplicate rows or map a unique column to {key}",
+                column=tc.columns.get(key, key),
+                rows=_row_list(duplicated),
+                values=frame[key],
+            )
+    if tc.name == "opportunities" and "stage" in frame.columns:
+        frame["stage"] = _recode_stage(frame["stage"], tc, out)
+    if tc.name == "opportunities" and "type" in frame.columns:
+        frame["type"] = _recode_type(frame["type"])
+    if tc.name == "subscriptions":
+        if "arr" not in frame.columns and "mrr" not in frame.columns:
+            out.error(
+                "neither arr nor mrr is mapped",
+                'add arr = "<column>" (annual) or mrr = "<column>" (monthly) under [tables.subscriptions.columns]',
+            )
+            raise _Stop
+        if "arr" not in frame.columns:
+            frame["arr"] = frame["mrr"] * 12.0
+        elif "mrr" in frame.columns:
+            frame["arr"] = frame["arr"].fillna(frame["mrr"] * 12.0)
+        frame = frame.drop(columns=["mrr"], errors="ignore")
+        no_value = frame["arr"].isna()
+        if no_value.any():
+            out.warning(
+                f"{no_value.sum():,} subscriptions have no ARR/MRR; they count as 0",
+                "fill the value in the export",
+                column=tc.columns.get("arr", tc.columns.get("mrr", "arr")),
+                rows=_row_list(no_value),
+            )
+            frame["arr"] = frame["arr"].fillna(0.0)
+        if "end_date" in frame.columns:
+            backwards = frame["end_date"] < frame["start_date"]
+            if backwards.any():
+                out.error(
+                    f"{backwards.sum():,} subscriptions end before they start",
+                    "fix start_date / end_date in those rows",
+                    column=tc.columns.get("end_date", "end_date"),
+                    rows=_row_list(backwards),
+                )
+    if tc.name == "opportunities" and {"created_at", "closed_at"} <= set(frame.columns):
+        backwards = frame["closed_at"] < frame["created_at"]
+        if backwards.any():
+            out.warning(
+                f"{backwards.sum():,} deals close before they were created; their sales cycle is left out",
+                "fix created_at / closed_at in those rows",
+                column=tc.columns.get("closed_at", "closed_at"),
+                rows=_row_list(backwards),
+            )
+    if tc.name == "opportunities" and "stage" in frame.columns:
+        closed = frame["stage"].isin(["won", "lost"])
+        if "closed_at" not in frame.columns:
+            out.warning(
+                "no closed_at column: won and lost deals are dated by created_at, and sales cycles cannot be measured",
+                "map closed_at under [tables.opportunities.columns]",
+            )
+            frame["closed_at"] = frame["created_at"].where(closed)
+        else:
+            undated = closed & frame["closed_at"].isna()
+            if undated.any():
+                out.warning(
+                    f"{undated.sum():,} won/lost deals have no closed_at; they are dated by created_at",
+                    "fill closed_at in the export",
+                    column=tc.columns.get("closed_at", "closed_at"),
+                    rows=_row_list(undated),
+                )
+                frame.loc[undated, "closed_at"] = frame.loc[undated, "created_at"]
+    if tc.name == "nps" and "score" in frame.columns:
+        outside = (frame["score"] < 0) | (frame["score"] > 10)
+        if outside.any():
+            out.error(
+                f"{outside.sum():,} NPS scores are outside 0-10",
+                "NPS responses are 0-10; fix or remove those rows",
+                column=tc.columns.get("score", "score"),
+                rows=_row_list(outside),
+            )
+    return frame
+
+
+def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Series:
+    recode = tc.values.get("stage", {})
+    text = stage.astype("string")
+    mapped = per_distinct(text, lambda t: _stage_values(t, recode))
+    unmapped = mapped.isna() & text.notna()
+    if unmapped.any():
+        counts = text[unmapped].value_counts()
+        listing = ", ".join(f'"{v}" ({n:,} rows)' for v, n in counts.head(6).items())
+        example = counts.index[0]
+        out.error(
+            f"{len(counts)} stage values are not mapped to won / lost / open: {listing}",
+            f'add them under [tables.opportunities.values.stage], e.g. "{example}" = "open"',
+            column=tc.columns.get("stage", "stage"),
+            rows=_row_list(unmapped),
+            values=text,
+        )
+    return mapped
+
+
+def _stage_values(text: pd.Series, recode: dict) -> pd.Series:
+    lowered = {k.strip().lower(): v for k, v in recode.items()}
+    mapped = text.map(
+        lambda v: recode.get(v, lowered.get(str(v).strip().lower())) if v is not pd.NA else pd.NA
+    )
+    auto = text.str.lower().str.strip()
+    mapped = mapped.where(mapped.notna(), auto.where(auto.isin(_WON | _LOST | _OPEN)))
+    mapped = mapped.replace({v: "won" for v in _WON}).replace({v: "lost" for v in _LOST})
+    return mapped.astype("string")
+
+
+def _recode_type(deal_type: pd.Series) -> pd.Series:
+    return per_distinct(deal_type.astype("string"), _type_values)
+
+
+def _type_values(deal_type: pd.Series) -> pd.Series:
+    text = deal_type.astype("string").str.lower()
+    out = pd.Series(pd.NA, index=deal_type.index, dtype="string")
+    out[text.str.contains("new", na=False)] = "new"
+    out[text.str.contains(r"expan|upsell|up-sell|upgrade|cross|add-on|addon", na=False)] = (
+        "expansion"
+    )
+    out[text.str.contains("renew", na=False)] = "renewal"
+    return out.where(out.notna(), deal_type.astype("string").str.lower())
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-table checks
+
+
+def _check_references(
+    tables: dict[str, pd.DataFrame], configs: dict[str, TableConfig], report: ValidationReport
+):
+    accounts = tables.get("accounts")
+    if accounts is None or "account_id" not in accounts.columns:
+        return
+    known = set(accounts["account_id"].dropna())
+    for name, frame in list(tables.items()):
+        if name == "accounts" or "account_id" not in frame.columns:
+            continue
+        out = _Collector(report, name, configs[name].display_path)
+        col = configs[name].columns.get("account_id", "account_id")
+        missing = frame["account_id"].isna()
+        unknown = ~frame["account_id"].isin(known) & ~missing
+        present = (~missing).sum()
+        if present > 0 and unknown.sum() == present:
+            examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
+            out.error(
+                f"none of the {present:,} account_id values match the accounts table (e.g. {examples})",
+                f"map the same key in both tables: check account_id under [tables.{name}.columns] and [tables.accounts.columns]",
+                column=col,
+            )
+            continue
+        if name == "opportunities" and "stage" in frame.columns:
+            is_open = frame["stage"] == "open"
+            if (missing & is_open).any():
+                out.warning(
+                    f"{(missing & is_open).sum():,} open deals have no account; they count in pipeline totals only",
+                    "fill the account in the CRM export if these deals should be analysed",
+                    column=col,
+                    rows=_row_list(missing & is_open),
+                )
+            closed_missing = missing & ~is_open
+            if closed_missing.any():
+                out.warning(
+                    f"{closed_missing.sum():,} won/lost deals have no account; they are left out of account analyses",
+                    "fill the account in the export",
+                    column=col,
+                    rows=_row_list(closed_missing),
+                )
+        elif missing.any():
+            out.warning(
+                f"{missing.sum():,} rows have no account_id and are left out",
+                "fill account_id in the export",
+                column=col,
+                rows=_row_list(missing),
+            )
+        if unknown.any():
+            examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
+            out.warning(
+                f"{unknown.sum():,} rows refer to accounts that are not in the accounts table (e.g. {examples}); they are left out of account analyses",
+                "export the missing accounts or check the key mapping",
+                column=col,
+                rows=_row_list(unknown),
+                values=frame["account_id"],
+            )
+    deals = tables.get("opportunities")
+    roles = tables.get("deal_roles")
+    if roles is not None and deals is not None and "opportunity_id" in roles.columns:
+        out = _Collector(report, "deal_roles", configs["deal_roles"].display_path)
+        unknown = ~roles["opportunity_id"].isin(set(deals["opportunity_id"].dropna()))
+        if unknown.all() and len(roles):
+            out.error(
+                "none of the opportunity_id values match the opportunities table",
+                "map the same deal key in both tables",
+                column=configs["deal_roles"].columns.get("opportunity_id", "opportunity_id"),
+            )
+        elif unknown.any():
+            out.warning(
+                f"{unknown.sum():,} roles refer to unknown deals and are left out",
+                "check the opportunity_id mapping",
+                column=configs["deal_roles"].columns.get("opportunity_id", "opportunity_id"),
+                rows=_row_list(unknown),
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes
+
+
+@dataclass
+class AttributeSpec:
+    """Candidate ICP predictors among the account columns.
+
+    ``categorical`` and ``numeric`` are firmographic / technographic attributes known before a
+    deal (usable for lead scoring); ``behavioural`` are post-sale signals (usage, NPS, survey
+    answers) usable to describe best customers but never to score leads.
+    """
+
+    categorical: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)
+    behavioural: list[str] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)  # column -> why it is not a candidate
+
+    @property
+    def all(self) -> list[str]:
+        return self.categorical + self.numeric
+
+    def to_dict(self) -> dict:
+        return {
+            "categorical": self.categorical,
+            "numeric": self.numeric,
+            "behavioural": self.behavioural,
+            "excluded": self.excluded,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AttributeSpec:
+        return cls(
+            list(data.get("categorical", [])),
+            list(data.get("numeric", [])),
+            list(data.get("behavioural", [])),
+            dict(data.get("excluded", {})),
+        )
+
+
+NON_ATTRIBUTES = {"account_id", "name", "created_at", "arr", "mrr"}
+
+
+def infer_attributes(
+    accounts: pd.DataFrame, config: Config, report: ValidationReport | None = None
+) -> AttributeSpec:
+    """Decide which account columns are candidate predictors (config first, then by type)."""
+    spec = AttributeSpec()
+    file = config.tables["accounts"].display_path if "accounts" in config.tables else "accounts"
+    out = _Collector(report, "accounts", file) if report is not None else None
+    columns = [c for c in accounts.columns if c not in NON_ATTRIBUTES]
+    listed = config.categorical is not None or config.numeric is not None
+    if listed:
+        for kind, names in (
+            ("categorical", config.categorical or []),
+            ("numeric", config.numeric or []),
+        ):
+            for name in names:
+                if name not in accounts.columns:
+                    if out is not None:
+                        import difflib
+
+                        close = difflib.get_close_matches(name, columns, n=1)
+                        out.error(
+                            f"attribute '{name}' listed in [attributes] {kind} is not a column of accounts"
+                            + (f"; did you mean '{close[0]}'?" if close else ""),
+                            "map it under [tables.accounts.columns] or remove it from [attributes]; columns are: "
+                            + ", ".join(columns),
+                        )
+                    continue
+                if kind == "numeric" and not pd.api.types.is_numeric_dtype(accounts[name]):
+                    if out is not None:
+                        out.error(
+                            f"attribute '{name}' is listed as numeric but its values are not numbers",
+                            "move it to categorical in [attributes] or fix the values",
+                            column=name,
+                        )
+                    continue
+                getattr(spec, kind).append(name)
+        for name in columns:
+            if name not in spec.categorical and name not in spec.numeric:
+                spec.excluded[name] = "not listed in [attributes]"
+    else:
+        for name in columns:
+            series = accounts[name]
+            if name in config.exclude:
+                spec.excluded[name] = "excluded in [attributes]"
+                continue
+            if pd.api.types.is_datetime64_any_dtype(series):
+                spec.excluded[name] = "a date"
+                continue
+            if series.notna().sum() == 0:
+                spec.excluded[name] = "always empty"
+                continue
+            if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
+                spec.categorical.append(name)
+                continue
+            if pd.api.types.is_numeric_dtype(series):
+                spec.numeric.append(name)
+                continue
+            n_levels = series.nunique(dropna=True)
+            if n_levels > HIGH_CARDINALITY and n_levels > 0.5 * series.notna().sum():
+                spec.excluded[name] = f"{n_levels:,} distinct values (looks like a name or id)"
+                continue
+            spec.categorical.append(name)
+    for name in config.exclude:
+        for group in (spec.categorical, spec.numeric):
+            if name in group:
+                group.remove(name)
+                spec.excluded[name] = "excluded in [attributes]"
+    for name in spec.all:
+        if accounts[name].nunique(dropna=False) <= 1:
+            # A column with one value cannot tell accounts apart: it predicts nothing.
+            spec.excluded.setdefault(name, "the same value for every account")
+            for group in (spec.categorical, spec.numeric):
+                if name in group:
+                    group.remove(name)
+    if out is not None and spec.excluded:
+        notes = ", ".join(
+            f"{k} ({v})" for k, v in spec.excluded.items() if not v.startswith("not listed")
+        )
+        if notes:
+            out.info(
+                f"not used as ICP predictors: {notes}", "list them in [attributes] to override"
+            )
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+
+
+@dataclass
+class Dataset:
+    """Canonical tables loaded from a config, with what validation found."""
+
+    config: Config
+    tables: dict[str, pd.DataFrame]
+    report: ValidationReport
+    attributes: AttributeSpec
+    # Facts computed once by the runner (name -> frame) and the as-of date they hold.
+    derived: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    derived_meta: dict = field(default_factory=dict)
+    # Row counts kept by release() when the rows themselves are dropped.
+    released_rows: dict | None = None
+
+    def __repr__(self) -> str:
+        rows = self.released_rows or {k: len(v) for k, v in self.tables.items()}
+        sizes = ", ".join(f"{k}={n:,}" for k, n in rows.items())
+        return f"<Dataset {self.config.project_name!r}: {sizes}>"
+
+    def has(self, table: str) -> bool:
+        if self.released_rows is not None:
+            return self.released_rows.get(table, 0) > 0
+        return table in self.tables and len(self.tables[table]) > 0
+
+    def release(self) -> None:
+        """Let go of the rows (and the derived facts) once they are saved in a snapshot; the
+        row counts, the validation report and :meth:`has` stay. The runner does this before the
+        report kernels start, so that a large export is not held in memory three times."""
+        self.released_rows = {name: len(frame) for name, frame in self.tables.items()}
+        self.tables = {name: frame.iloc[:0] for name, frame in self.tables.items()}
+        self.derived = {}
+        gc.collect()
+
+    @property
+    def usage_source(self):
+        """The usage rows left in Parquet for DuckDB (``[tables.usage] engine = "duckdb"``), as
+        a :class:`~icp_research.data.warehouse.UsageSource`; None when usage is loaded (or absent)."""
+        tc = self.config.tables.get("usage")
+        if tc is None or tc.engine != "duckdb":
+            return None
+        if not hasattr(self, "_usage_source"):
+            out = _Collector(ValidationReport(), "usage", tc.display_path)
+            try:
+                self._usage_source = _usage_source(tc, out)
+            except _Stop:
+                raise DataError(out.report.lines("error")[0], out.report.lines("error")) from None
+        return self._usage_source
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the canonical tables as Parquet plus ``dataset.json`` (a run's data snapshot)."""
+        from icp_research.artifacts import write_json
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, frame in self.tables.items():
+            frame.to_parquet(directory / f"{name}.parquet", index=False)
+        for name, frame in self.derived.items():
+            plain = frame.copy(deep=False)
+            plain.attrs = {}  # kept in dataset.json: Parquet metadata cannot hold timestamps
+            plain.to_parquet(directory / f"_{name}.parquet", index=False)
+        write_json(
+            {
+                "derived": {**self.derived_meta, "tables": sorted(self.derived)},
+                "project": self.config.project_name,
+                "config": str(self.config.path) if self.config.path else None,
+                "tables": sorted(self.tables),
+                "attributes": self.attributes.to_dict(),
+                "inputs": self.report.inputs,
+                "problems": self.report.to_frame().to_dict(orient="records"),
+            },
+            directory / "dataset.json",
+        )
+        return directory
+
+    @classmethod
+    def open(cls, directory: str | Path, config: Config) -> Dataset:
+        """Read a snapshot written by :meth:`save`."""
+        import json
+
+        directory = Path(directory)
+        meta = json.loads((directory / "dataset.json").read_text(encoding="utf-8"))
+        tables = {
+            name: read_snapshot_frame(directory / f"{name}.parquet") for name in meta["tables"]
+        }
+        report = ValidationReport(
+            problems=[
+                Problem(
+                    p["level"],
+                    p["table"],
+                    p["file"],
+                    p["message"],
+                    p["fix"] or "",
+                    p["column"],
+                    [],
+                    int(p["rows_affected"] or 0),
+                )
+                for p in meta.get("problems", [])
+            ],
+            inputs=meta.get("inputs", []),
+        )
+        derived_meta = dict(meta.get("derived") or {})
+        derived = _ParquetFrames(
+            {name: directory / f"_{name}.parquet" for name in derived_meta.pop("tables", [])}
+        )
+        return cls(
+            config,
+            tables,
+            report,
+            AttributeSpec.from_dict(meta["attributes"]),
+            derived,
+            derived_meta,
+        )
+
+
+def read_snapshot_frame(path: Path) -> pd.DataFrame:
+    """``pd.read_parquet`` of a frame this kit wrote, with each distinct text value made into
+    one Python string shared by its rows (a third of the memory at a million deals)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
+    columns = (schema.pandas_metadata or {}).get("columns", [])
+    text = [
+        c["name"] for c in columns if c.get("numpy_type") == "string" and c["name"] in schema.names
+    ]
+    # Only columns that repeat values gain (judged on the first rows; ids do not).
+    sample = next(parquet.iter_batches(batch_size=DISTINCT_SAMPLE, columns=text), None)
+    if sample is not None:
+        text = [
+            name
+            for name in text
+            if pc.count_distinct(sample.column(name)).as_py() <= sample.num_rows // 2
+        ]
+    if not text:
+        return pd.read_parquet(path)
+    frame = pq.read_table(path, read_dictionary=text).to_pandas()
+    for name in text:
+        values = frame[name]
+        # The last entry, None, is what missing values (code -1) pick.
+        distinct = np.append(np.asarray(values.cat.categories, dtype=object), None)
+        frame[name] = pd.array(distinct.take(values.cat.codes.to_numpy()), dtype="string")
+    return frame
+
+
+class _ParquetFrames(Mapping):
+    """Frames of a snapshot, each read on first use: at a million deals the joined deal
+    facts take seconds and gigabytes that a report not using them should not pay."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self._paths = paths
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            self._frames[name] = read_snapshot_frame(self._paths[name])
+        return self._frames[name]
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def validate(config: Config | str | Path) -> ValidationReport:
+    """Check every export named in the config; never raises for data problems."""
+    return _load(config).report
+
+
+def load_tables(config: Config | str | Path) -> Dataset:
+    """Load and clean every export; raises :class:`DataError` listing every error found."""
+    dataset = _load(config)
+    if not dataset.report.ok:
+        lines = dataset.report.lines("error")
+        error = DataError(lines[0], lines)
+        error.report = dataset.report  # every problem, warnings too, for --verbose
+        raise error
+    return dataset
+
+
+def _load(config: Config | str | Path) -> Dataset:
+    from icp_research.data.config import load_config
+
+    if not isinstance(config, Config):
+        config = load_config(config)
+    report = ValidationReport()
+    tables: dict[str, pd.DataFrame] = {}
+    for name, tc in config.tables.items():
+        out = _Collector(report, name, tc.display_path)
+        if tc.engine == "duckdb":
+            # A pattern such as events/*.parquet says more than its last part.
+            out = _Collector(report, name, _display(tc.path, config))
+            try:
+                source = _usage_source(tc, out)
+            except _Stop:
+                continue
+            report.inputs.append(
+                {
+                    "table": name,
+                    "path": _display(tc.path, config),
+                    "sha256": source.sha256(),
+                    "rows": source.rows,
+                    "engine": "duckdb",
+                }
+            )
+            continue
+        try:
+            raw = _read_raw(tc, out)
+            report.inputs.append(
+                {
+                    "table": name,
+                    "path": _display(tc.path, config),
+                    "sha256": file_sha256(tc.path),
+                    "rows": int(len(raw)),
+                }
+            )
+            frame = _clean_table(raw, tc, config, out)
+            frame = _check_table(frame, tc, out)
+        except _Stop:
+            continue
+        tables[name] = frame
+    _check_references(tables, config.tables, report)
+    for name, frame in tables.items():
+        tables[name] = frame.reset_index(drop=True)
+    if "accounts" in tables:
+        attributes = infer_attributes(tables["accounts"], config, report)
+    else:
+        attributes = AttributeSpec()
+    return Dataset(config, tables, report, attributes)
+
+
+def _usage_source(tc: TableConfig, out: _Collector):
+    """Check a usage source aggregated by DuckDB (files, columns) without reading its rows."""
+    from icp_research.data import warehouse
+
+    try:
+        warehouse._duckdb()
+    except IcpError as exc:
+        out.error(str(exc).split("; ")[0], f"install it with {warehouse.INSTALL_HINT}")
+        raise _Stop from None
+    source = warehouse.UsageSource(tc.path, label=tc.display_path)
+    files = source.files
+    if not files:
+        out.error(
+            f"no Parquet files match {tc.path}",
+            f'check path = "..." under [tables.{tc.name}] (a file, a folder or a pattern such '
+            'as "events/*.parquet", relative to the config file)',
+        )
+        raise _Stop
+    try:
+        names = source.source_columns()
+    except Exception as exc:  # pyarrow raises several types for non-Parquet input
+        out.error(
+            f"{files[0].name} cannot be read as Parquet ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120]})",
+            "export the usage events again as Parquet",
+        )
+        raise _Stop from None
+    # Every row is one event worth 1 when there is no value column.
+    resolved = _resolve_columns(pd.DataFrame(columns=names), tc, out, optional=("value",))
+    if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
+        raise _Stop
+    source.columns = warehouse.UsageColumns(
+        account_id=resolved["account_id"],
+        date=resolved["date"],
+        metric=resolved["metric"],
+        value=resolved.get("value"),
+        user_id=resolved.get("user_id"),
+    )
+    # One pass over the rows, in DuckDB: the same required-value checks as a loaded table.
+    required = [c for c in ("account_id", "date", "metric", "value") if c in resolved]
+    counts = source.missing_counts(required)
+    for column in required:
+        if counts[column]:
+            out.error(
+                f"{counts[column]:,} rows have no {column} (a required value)",
+                "fill them in the export or remove those rows",
+                column=tc.columns.get(column, column),
+            )
+    if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
+        raise _Stop
+    out.info(
+        f"usage rows stay in {len(files):,} Parquet file{'s' if len(files) > 1 else ''} and are "
+        "aggregated per account by DuckDB (not loaded into memory)",
+    )
+    return source
+
+
+def _display(path: Path, config: Config) -> str:
+    try:
+        return str(path.relative_to(config.base_dir))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,246 @@
+"""The canonical data model: the tables an export is mapped to, their columns and types.
+
+Every loader, validator and analysis speaks these names. Source exports are mapped onto them by
+``icp.toml`` (see :mod:`icp_research.data.config`).
+
+Column kinds
+------------
+``id``        text key, whitespace-stripped (``account_id``, ``opportunity_id``)
+``date``      calendar date (``datetime64[ns]``, no time zone)
+``money``     amount in the export's currency, ``float64`` (``$1,234.50`` -> 1234.5)
+``number``    other numeric quantity, ``float64`` (employees, seats, scores)
+``category``  text label; blanks, ``NULL`` and ``N/A`` are missing but meaningful words such as
+              ``None`` or ``NA`` are kept as values
+``stage``     opportunity stage recoded to ``won`` / ``lost`` / ``open``
+``flag``      boolean (``Yes/No``, ``TRUE/FALSE``, ``1/0``, ``Y/N``)
+``text``      free text (feedback); never shown without escaping
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    # Attribute columns (any unmapped source column of this table) are allowed.
+    open_attributes: bool = False
+    foreign_keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def optional(self) -> list[str]:
+        return [c.name for c in self.columns if not c.required]
+
+    def column(self, name: str) -> Column | None:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        return None
+
+
+def _c(name, kind, description, required=False):
+    return Column(name, kind, description, required)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        Table(
+            "accounts",
+            "One row per company (customer, prospect or lost).",
+            (
+                _c("account_id", "id", "Unique account key", True),
+                _c("name", "category", "Company name (display only, never a predictor)"),
+                _c("industry", "category", "Industry or vertical"),
+                _c("employees", "number", "Employee count"),
+                _c("annual_revenue", "money", "Company annual revenue"),
+                _c("country", "category", "Headquarters country"),
+                _c("region", "category", "Sales region or geography"),
+                _c("founded_year", "number", "Year the company was founded"),
+                _c("created_at", "date", "When the account was created in the CRM"),
+                _c(
+                    "referral_source",
+                    "category",
+                    "How the account found us (Referral, Inbound ...)",
+                ),
+            ),
+            key=("account_id",),
+            open_attributes=True,
+        ),
+        Table(
+            "opportunities",
+            "One row per deal.",
+            (
+                _c("opportunity_id", "id", "Unique deal key", True),
+                _c("account_id", "id", "Account the deal belongs to", True),
+                _c(
+                    "stage",
+                    "stage",
+                    "won / lost / open (recode source stages in [values.stage])",
+                    True,
+                ),
+                _c("created_at", "date", "When the deal was created", True),
+                _c("closed_at", "date", "When the deal was won or lost"),
+                _c("amount", "money", "Deal value (ACV for subscription deals)"),
+                _c("loss_reason", "category", "Why the deal was lost (incl. 'no decision')"),
+                _c("type", "category", "new / expansion / renewal"),
+                _c(
+                    "owner",
+                    "category",
+                    "Deal owner (sales rep): kept in the run's data snapshot for analysts, "
+                    "never shown in reports or artifacts",
+                ),
+                _c("source", "category", "Lead source of the deal"),
+            ),
+            key=("opportunity_id",),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "subscriptions",
+            "One row per subscription (contract line) with its recurring value.",
+            (
+                _c("account_id", "id", "Account the subscription belongs to", True),
+                _c("start_date", "date", "Subscription start", True),
+                _c("end_date", "date", "Subscription end (empty = active)"),
+                _c("arr", "money", "Annual recurring revenue (give arr or mrr)"),
+                _c("mrr", "money", "Monthly recurring revenue (arr = 12 x mrr)"),
+                _c("plan", "category", "Plan or product"),
+                _c("seats", "number", "Licensed seats"),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "churn_events",
+            "One row per churn (logo lost), with the reason when known.",
+            (
+                _c("account_id", "id", "Account that churned", True),
+                _c("churned_at", "date", "Churn date", True),
+                _c("reason", "category", "Churn reason"),
+                _c("feedback", "text", "Free-text churn feedback"),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "usage",
+            "Product usage: one row per account, date and metric.",
+            (
+                _c("account_id", "id", "Account", True),
+                _c("date", "date", "Day, week or month of the measurement", True),
+                _c("metric", "category", "Metric name (active_users, reports_created ...)", True),
+                _c("value", "number", "Metric value", True),
+                _c("user_id", "id", "User behind the row (counts distinct users)"),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "nps",
+            "NPS survey responses.",
+            (
+                _c("account_id", "id", "Account", True),
+                _c("date", "date", "Response date", True),
+                _c("score", "number", "0-10 score", True),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "feedback",
+            "Free text: churn feedback, loss notes, call notes.",
+            (
+                _c("account_id", "id", "Account", True),
+                _c("text", "text", "The feedback text", True),
+                _c("date", "date", "When it was written"),
+                _c("source", "category", "churn / loss / call note"),
+                _c("opportunity_id", "id", "Deal the note belongs to"),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "survey",
+            "Customer survey or interview answers.",
+            (
+                _c("account_id", "id", "Account", True),
+                _c("question", "category", "Question (or its short code)", True),
+                _c("answer", "category", "Answer", True),
+                _c("date", "date", "Answer date"),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "deal_roles",
+            "Buying committee: one row per person role on a deal (no names or emails kept).",
+            (
+                _c("opportunity_id", "id", "Deal", True),
+                _c("role", "category", "economic buyer / champion / technical approver ...", True),
+                _c("title", "category", "Job title"),
+                _c("department", "category", "Department or function"),
+            ),
+            foreign_keys={"opportunity_id": "opportunities"},
+        ),
+    ]
+}
+
+#: The date columns of each table (from the model above): what as-of filtering and the default
+#: as-of date look at.
+DATE_COLUMNS: dict[str, list[str]] = {
+    name: [c.name for c in table.columns if c.kind == "date"] for name, table in TABLES.items()
+}
+
+STAGES = ("won", "lost", "open")
+
+# Columns that identify people. They are never needed by an analysis and are dropped at load
+# unless the config maps them explicitly. Matched on the source column name in lower case with
+# camelCase split and punctuation as spaces ("ownerEmail" -> "owner email").
+PERSONAL_COLUMN_PATTERNS = (
+    r"e ?mail",
+    r"phone",
+    r"^(?:mobile|cell|mobile (?:phone|number|no))$",
+    r"\bfax\b",
+    r"\btel(?:ephone)?\b",
+    # Names of people: contacts, reps and owners, and the parts of a person's name.
+    r"\b(?:first|last|full|given|family|sur|middle|nick|maiden|contact|owner|champion|buyer|rep"
+    r"|user|manager|person|signer|signatory|sponsor|approver|assignee|agent|csm|ae|sdr|bdr"
+    r"|admin|employee) ?name\b",
+    r"\bcontact\b",
+    r"\bowner\b",
+    r"^(?:champion|economic buyer|decision maker)$",
+    r"\b(?:created|modified|updated|edited|closed|converted) by\b",
+    r"\bassigned to\b",
+    r"\bsales ?rep\b",
+    r"\baccount (?:executive|manager)\b",
+    r"\bperson\b",
+    r"linked ?in",
+    r"twitter",
+    r"skype",
+    r"whatsapp",
+    r"street",
+    r"address",
+    r"\bssn\b",
+    r"social security",
+    r"passport",
+    r"birth",
+)
+
+
+def personal_column(name) -> bool:
+    """True when a source column name looks like data about a person (see the patterns)."""
+    import re
+
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    text = " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+    return any(re.search(pattern, text) for pattern in PERSONAL_COLUMN_PATTERNS)

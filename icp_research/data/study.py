@@ -1,0 +1,214 @@
+"""The object every notebook starts from: the data, as of a date, with its facts.
+
+>>> import icp_research as icp
+>>> study = icp.open_study()            # the bundled demo data
+>>> study.facts.head()                  # one row per account, as of study.as_of
+>>> study.deals.head()                  # one row per deal, with account attributes
+
+A study is a read-only view: tables are cut to what was known on ``as_of`` (see
+:func:`icp_research.data.facts.as_of_view`); the facts are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from icp_research.data.config import Config, load_config
+from icp_research.data.demo import DEMO_CONFIG
+from icp_research.data.facts import account_facts, as_of_view, deal_facts
+from icp_research.data.loading import AttributeSpec, Dataset, ValidationReport, load_tables
+from icp_research.data.schema import DATE_COLUMNS
+
+
+class Study:
+    """Canonical tables as of a date, with account and deal facts.
+
+    Attributes
+    ----------
+    config : Config
+    as_of : pandas.Timestamp
+    tables : dict of DataFrame -- the as-of view of every loaded table
+    raw_tables : dict of DataFrame -- everything loaded, including what happened after as_of
+    attributes : AttributeSpec -- candidate ICP predictors
+    report : ValidationReport -- what validation found when the data was loaded
+    artifacts_dir : Path or None -- where :meth:`save_table` writes machine-readable outputs
+    """
+
+    def __init__(self, dataset: Dataset, as_of=None, artifacts_dir: str | Path | None = None):
+        self.dataset = dataset
+        self.config: Config = dataset.config
+        self.raw_tables: dict[str, pd.DataFrame] = dataset.tables
+        self.report: ValidationReport = dataset.report
+        if as_of in (None, ""):
+            as_of = self.config.as_of or latest_date(self.raw_tables) or dt.date.today()
+        self.as_of = pd.Timestamp(as_of).normalize()
+        self.tables = as_of_view(self.raw_tables, self.as_of)
+        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
+        self._attributes = dataset.attributes
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
+        return f"<Study {self.project!r} as of {self.as_of:%Y-%m-%d}: {sizes}>"
+
+    @property
+    def project(self) -> str:
+        return self.config.project_name
+
+    @property
+    def analysis(self) -> dict:
+        return self.config.analysis
+
+    @property
+    def alpha(self) -> float:
+        return float(self.config.analysis["alpha"])
+
+    def has(self, table: str) -> bool:
+        """True when ``table`` was loaded and has rows as of the study date."""
+        return table in self.tables and len(self.tables[table]) > 0
+
+    def absent(self, table: str) -> str:
+        """Why ``table`` gives nothing to analyse, in words for a report.
+
+        "there is no subscriptions table" when it was not loaded; when it was, but nothing in
+        it is dated on or before the analysis date (a ``--quarter`` before the first record),
+        says so, so that a reader does not go looking for a missing export.
+        """
+        if table not in self.raw_tables or not len(self.raw_tables[table]):
+            return f"there is no {table} table"
+        if not self.has(table):
+            return (
+                f"the {table} table has nothing dated on or before the analysis date "
+                f"({self.as_of:%Y-%m-%d})"
+            )
+        return f"the {table} table has no usable rows"
+
+    def _precomputed(self, name: str) -> pd.DataFrame | None:
+        """A frame the runner computed once for this as-of date, if there is one."""
+        meta = self.dataset.derived_meta
+        if name in self.dataset.derived and meta.get("as_of") == self.as_of.strftime("%Y-%m-%d"):
+            frame = self.dataset.derived[name].copy()
+            frame.attrs.update(meta.get("attrs", {}).get(name, {}))
+            if "as_of" in frame.attrs:
+                frame.attrs["as_of"] = pd.Timestamp(frame.attrs["as_of"])
+            return frame
+        return None
+
+    def precompute(self) -> None:
+        """Compute facts and deals now and keep them with the dataset (saved in snapshots)."""
+        self.dataset.derived = {"facts": self.facts, "deals": self.deals}
+        self.dataset.derived_meta = {
+            "as_of": self.as_of.strftime("%Y-%m-%d"),
+            "attrs": {"facts": dict(self.facts.attrs), "deals": dict(self.deals.attrs)},
+        }
+
+    @cached_property
+    def facts(self) -> pd.DataFrame:
+        """One row per account (see :data:`icp_research.data.facts.FACT_COLUMNS`)."""
+        cached = self._precomputed("facts")
+        if cached is not None:
+            return cached
+        return account_facts(
+            self.tables,
+            self.as_of,
+            analysis=self.config.analysis,
+            segments=self.config.segments,
+            already_as_of=True,
+            usage_source=self.dataset.usage_source,
+        )
+
+    @cached_property
+    def deals(self) -> pd.DataFrame:
+        """One row per deal with account attributes (empty without an opportunities table)."""
+        cached = self._precomputed("deals")
+        if cached is not None:
+            return cached
+        return deal_facts(self.tables, self.as_of, already_as_of=True)
+
+    @property
+    def attributes(self) -> AttributeSpec:
+        """Candidate predictors: firmographic/technographic (pre-sale) and behavioural (post-sale)."""
+        spec = AttributeSpec(
+            list(self._attributes.categorical),
+            list(self._attributes.numeric),
+            list(self._attributes.behavioural),
+            dict(self._attributes.excluded),
+        )
+        for column in self.facts.columns:
+            # Usage and survey answers are post-sale: they describe customers, never score leads.
+            if column.startswith(("usage_", "survey_")) and column not in spec.behavioural:
+                spec.behavioural.append(column)
+        if "nps_mean" in self.facts and "nps_mean" not in spec.behavioural:
+            spec.behavioural.append("nps_mean")
+        return spec
+
+    @property
+    def revenue_basis(self) -> str:
+        """'subscriptions', 'bookings' (won deals stand in for ARR) or 'none'."""
+        return self.facts.attrs.get("revenue_basis", "none")
+
+    def at(self, as_of) -> Study:
+        """The same data seen from another date."""
+        return Study(self.dataset, as_of, self.artifacts_dir)
+
+    def save_table(self, frame: pd.DataFrame, name: str) -> Path | None:
+        """Write ``artifacts/<name>.csv`` when the study has an artifacts folder."""
+        if self.artifacts_dir is None:
+            return None
+        from icp_research.artifacts import write_csv
+
+        return write_csv(frame, self.artifacts_dir / f"{name}.csv")
+
+    def save_json(self, obj, name: str) -> Path | None:
+        """Write ``artifacts/<name>.json`` when the study has an artifacts folder."""
+        if self.artifacts_dir is None:
+            return None
+        from icp_research.artifacts import write_json
+
+        return write_json(obj, self.artifacts_dir / f"{name}.json")
+
+
+def latest_date(tables: dict[str, pd.DataFrame]):
+    """The latest date anywhere in the data (the default as-of date), or None."""
+    latest = None
+    for name, columns in DATE_COLUMNS.items():
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        for column in columns:
+            if column in frame and frame[column].notna().any():
+                value = frame[column].max()
+                latest = value if latest is None or value > latest else latest
+    return None if latest is None else pd.Timestamp(latest).date()
+
+
+def open_study(
+    config: str | Path | Config | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    as_of=None,
+    artifacts_dir: str | Path | None = None,
+) -> Study:
+    """Open the data a notebook works on.
+
+    Parameters
+    ----------
+    config : path to icp.toml, a Config, or None / "" for the bundled demo data.
+    data_dir : a snapshot written by ``icp-research run`` (canonical Parquet); when given, the
+        exports are not parsed again.
+    as_of : analysis date (YYYY-MM-DD); default: the config's ``as_of``, else the latest date in
+        the data.
+    artifacts_dir : where tables for other tools are written (``Study.save_table``).
+    """
+    if config in (None, ""):
+        config = DEMO_CONFIG
+    if not isinstance(config, Config):
+        config = load_config(config)
+    if data_dir not in (None, "") and (Path(data_dir) / "dataset.json").exists():
+        dataset = Dataset.open(data_dir, config)
+    else:
+        dataset = load_tables(config)
+    return Study(dataset, as_of, artifacts_dir or None)

@@ -1,0 +1,1078 @@
+"""Running the report suite: load once, execute every notebook with papermill, render HTML.
+
+The run is built in a hidden staging folder next to its destination and moved into place only
+when it is complete, so an interrupted run (Ctrl-C, a killed kernel, a full disk) leaves the
+previous run intact and never a half-written one that looks finished.
+
+Layout of a run (a contract; see the README)::
+
+    <run>/index.html                 status of every notebook, headline numbers
+    <run>/NN_<name>.html             stakeholder report (no code)
+    <run>/NN_<name>.ipynb            executed notebook (kept on failure, for debugging)
+    <run>/artifacts/manifest.json    versions, inputs (sha256, rows), statuses, seconds
+    <run>/artifacts/data/            the canonical tables the notebooks read (Parquet)
+    <run>/artifacts/*.csv|json       machine-readable results of each analysis
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from icp_research.bundled import notebooks_dir as notebooks_dir_default
+from icp_research.data.config import (
+    Config,
+    load_config,
+    quarter_end,
+    quarter_label,
+    resolve_quarter,
+)
+from icp_research.data.loading import Dataset, load_tables
+from icp_research.errors import InputError, RunExistsError
+from icp_research.version import __version__
+
+KERNEL_NAME = "icp-research-python"
+UMASK = os.umask(0o022)
+os.umask(UMASK)
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """Terminal progress lines on stderr; ``quiet`` prints errors only, ``verbose`` adds detail."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False, stream=None):
+        self.quiet, self.verbose = quiet, verbose
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+        self._start = time.perf_counter()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+    def step(self, text: str) -> None:
+        if not self.quiet:
+            self._write(f"[{time.perf_counter() - self._start:6.1f}s] {text}")
+
+    def detail(self, text: str) -> None:
+        if self.verbose and not self.quiet:
+            self._write(f"          {text}")
+
+    def error(self, text: str) -> None:
+        self._write(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebooks
+
+
+@dataclass
+class NotebookSpec:
+    path: Path
+    name: str
+    title: str
+    requires: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    parameters: set[str] = field(default_factory=set)
+
+
+def discover_notebooks(directory: Path | None = None) -> list[NotebookSpec]:
+    """Report notebooks (``NN_name.ipynb``) in reading order, with their declared needs.
+
+    A notebook declares the tables it needs in ``metadata.icp_research.requires`` (``"a|b"``
+    means either) and the notebooks whose artifacts it reads in ``metadata.icp_research.after``.
+    Read as plain JSON: validating with nbformat here would cost a second per run.
+    """
+    specs = []
+    directory = Path(directory) if directory is not None else notebooks_dir_default()
+    for path in sorted(directory.glob("[0-9][0-9]_*.ipynb")):
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable notebook ({exc})") from None
+        meta = nb.get("metadata", {}).get("icp_research", {})
+        cells = nb.get("cells", [])
+        title = meta.get("title") or _first_heading(cells) or path.stem
+        parameters = set()
+        for cell in cells:
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                source = _source(cell)
+                parameters = set(
+                    re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", source, re.MULTILINE)
+                )
+                break
+        specs.append(
+            NotebookSpec(
+                path,
+                path.stem,
+                title,
+                list(meta.get("requires", [])),
+                list(meta.get("after", [])),
+                parameters,
+            )
+        )
+    return specs
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _first_heading(cells: list) -> str | None:
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            match = re.search(r"^#\s+(.+)$", _source(cell), re.MULTILINE)
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+def missing_requirement(spec: NotebookSpec, dataset: Dataset) -> str | None:
+    """Why the notebook cannot run on this data (e.g. 'no subscriptions table'), or None."""
+    for requirement in spec.requires:
+        options = [r.strip() for r in requirement.split("|")]
+        if not any(dataset.has(option) for option in options):
+            return "no " + " or ".join(options) + (" table" if len(options) == 1 else " tables")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel
+
+
+_kernel_lock = threading.Lock()
+_kernel_dir: Path | None = None
+
+
+def ensure_kernel() -> str:
+    """Register a kernelspec that runs this very Python, so notebooks import this package.
+
+    The spec lives in a private temporary folder added to ``JUPYTER_PATH`` for this process
+    only; nothing is installed in the user's Jupyter configuration.
+    """
+    global _kernel_dir
+    with _kernel_lock:
+        if _kernel_dir is None:
+            base = Path(tempfile.mkdtemp(prefix="icp-research-kernel-"))
+            spec_dir = base / "kernels" / KERNEL_NAME
+            spec_dir.mkdir(parents=True)
+            spec = {
+                "argv": [
+                    sys.executable,
+                    "-Xfrozen_modules=off",
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                    # The kernel only listens on localhost; its TCP warning is noise here.
+                    "--IPKernelApp.log_level=CRITICAL",
+                ],
+                "display_name": "Python (icp-research)",
+                "language": "python",
+                "env": {
+                    # The kernel imports the very icp_research that runs it, installed or not.
+                    "PYTHONPATH": os.pathsep.join(
+                        [str(Path(__file__).resolve().parent.parent)]
+                        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                    ),
+                    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                    "PYTHONWARNINGS": "ignore",
+                },
+                "metadata": {"debugger": False},
+            }
+            (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+            os.environ["JUPYTER_PATH"] = os.pathsep.join(
+                [str(base)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+            )
+            _kernel_dir = base
+        return KERNEL_NAME
+
+
+def _quiet_kernel_logs() -> None:
+    """Silence jupyter_client / papermill chatter that is not about the user's run."""
+    import logging
+    import warnings
+
+    for name in ("papermill", "traitlets", "nbclient", "jupyter_client", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*running over TCP.*")
+    warnings.filterwarnings("ignore", message=".*Jupyter is migrating.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+
+
+WARMUP = (
+    "import icp_research.data.study, icp_research.reporting.display, pandas, scipy.stats, seaborn, "
+    "matplotlib.pyplot, statsmodels.stats.multitest"
+)
+
+
+class KernelPool:
+    """Kernels started (and their imports warmed) ahead of the notebooks that will use them.
+
+    Kernel start-up and the scientific imports are most of a small report's cost; warming a
+    kernel while the data loads, or while the previous notebooks run, hides that cost. At most
+    ``size`` kernels wait warm at a time (one per parallel slot): each one taken starts the
+    next, so that a large run does not hold a warm kernel per notebook in memory. Each kernel
+    serves exactly one notebook, so notebooks stay isolated from each other.
+    """
+
+    def __init__(self, names: list[str], cwd: Path, size: int | None = None):
+        # Imported here, on the calling thread: a warm-up thread importing jupyter_client while
+        # the runner imports papermill (which imports it too) can see it half initialised.
+        import jupyter_client.blocking  # noqa: F401
+        import jupyter_client.manager  # noqa: F401
+
+        self.cwd = Path(cwd).resolve()
+        self._aborted = threading.Event()
+        self._lock = threading.Lock()
+        self._managers: dict[int, object] = {}  # started and not taken (to stop on abort)
+        self._ready: queue.Queue = queue.Queue()  # warmed managers (None: a warm-up failed)
+        self._to_start = len(names)
+        self._warming = 0
+        self._threads: list[threading.Thread] = []
+        size = size or max(2, os.cpu_count() or 2)
+        for _ in range(min(size, len(names))):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._to_start <= 0 or self._aborted.is_set():
+                return
+            self._to_start -= 1
+            self._warming += 1
+            thread = threading.Thread(target=self._start, daemon=True)
+            self._threads.append(thread)
+        thread.start()
+
+    def _start(self) -> None:
+        km = None
+        try:
+            from jupyter_client.blocking import BlockingKernelClient
+
+            km = start_kernel(self.cwd)
+            with self._lock:
+                self._managers[id(km)] = km
+            if self._aborted.is_set():
+                raise RuntimeError("the run stopped")
+            client = BlockingKernelClient()
+            client.load_connection_info(km.get_connection_info())
+            client.start_channels()
+            try:
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        client.wait_for_ready(timeout=1)
+                        break
+                    except RuntimeError:
+                        if self._aborted.is_set() or time.monotonic() > deadline:
+                            raise
+                client.execute(WARMUP, silent=True, store_history=False)
+                # Waited for in short slices, so that a stopped run does not wait for it.
+                deadline = time.monotonic() + 300
+                while True:
+                    try:
+                        client.get_shell_msg(timeout=0.5)
+                        break
+                    except queue.Empty:
+                        if self._aborted.is_set() or time.monotonic() > deadline:
+                            raise
+            finally:
+                client.stop_channels()
+            self._ready.put(km)
+        except Exception:  # a kernel that fails to warm up is replaced by a cold one
+            if km is not None:
+                with self._lock:
+                    self._managers.pop(id(km), None)
+                _shutdown(km)
+            self._ready.put(None)
+        finally:
+            with self._lock:
+                self._warming -= 1
+
+    def take(self, name: str):
+        """A warmed kernel manager for the notebook ``name``; a fresh (cold) one if none is
+        ready or coming. Taking one starts warming the next."""
+        km = None
+        deadline = time.monotonic() + 300
+        while True:
+            if self._aborted.is_set():
+                raise RuntimeError("the run stopped")
+            try:
+                km = self._ready.get(timeout=0.2)
+                break
+            except queue.Empty:
+                with self._lock:
+                    coming = self._warming > 0
+                if not coming or time.monotonic() > deadline:
+                    break
+        if km is not None:
+            with self._lock:
+                self._managers.pop(id(km), None)
+        self._spawn()
+        if self._aborted.is_set():
+            if km is not None:
+                _kill_now(km)
+            raise RuntimeError("the run stopped")
+        if km is not None and not _alive(km):
+            _shutdown(km)
+            km = None
+        return km if km is not None else start_kernel(self.cwd)
+
+    def _started(self) -> list:
+        with self._lock:
+            return list(self._managers.values())
+
+    def shutdown(self) -> None:
+        """Stop every kernel that was started but not taken."""
+        with self._lock:
+            self._to_start = 0
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=60)
+        for km in self._started():
+            _shutdown(km)
+        with self._lock:
+            self._managers.clear()
+
+    def abort(self) -> None:
+        """Stop at once (the run failed or was interrupted): kill kernels, wait for no warm-up."""
+        self._aborted.set()
+        with self._lock:
+            self._to_start = 0
+            threads = list(self._threads)
+        for km in self._started():
+            _kill_now(km)
+        # The warm-up threads notice within a second; one still starting a kernel shuts that
+        # kernel down itself (and a kernel whose parent is gone exits on its own).
+        give_up = time.monotonic() + 3
+        for thread in threads:
+            thread.join(timeout=max(0.0, give_up - time.monotonic()))
+        for km in self._started():
+            _shutdown(km)
+        with self._lock:
+            self._managers.clear()
+
+
+def start_kernel(cwd: Path):
+    """Start a kernel of this Python in ``cwd`` (set on the process, never by chdir here).
+
+    An async manager, as papermill itself would make: its client can be cancelled when the
+    kernel dies, where a blocking one would wait forever.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    km = AsyncKernelManager(kernel_name=ensure_kernel())
+    run_sync(km.start_kernel)(cwd=str(cwd))
+    return km
+
+
+def _alive(km) -> bool:
+    from jupyter_core.utils import run_sync
+
+    try:
+        return bool(run_sync(km.is_alive)())
+    except Exception:
+        return False
+
+
+def _kill_now(km) -> None:
+    """Kill a kernel's process from any thread (a running notebook then stops with an error)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    try:
+        if process is not None and process.poll() is None:
+            process.kill()
+    except Exception:
+        pass
+
+
+def _shutdown(km) -> None:
+    from jupyter_core.utils import run_sync
+
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class NotebookOutcome:
+    name: str
+    title: str
+    status: str  # ok / skipped / failed
+    reason: str | None = None
+    failed_cell: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    html: str | None = None
+    ipynb: str | None = None
+    key_finding: str | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    manifest: dict
+    outcomes: list[NotebookOutcome]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(o.status == "failed" for o in self.outcomes) else 0
+
+
+def resolve_run(
+    *,
+    config: str | Path | Config | None,
+    demo: bool,
+    quarter: str | None,
+    out: str | Path | None,
+) -> tuple[Config, dt.date | None, Path, str]:
+    """Work out the config, as-of date, output folder and run name; validate them."""
+    if demo:
+        from icp_research.data.demo import DEMO_CONFIG
+
+        cfg = load_config(DEMO_CONFIG)
+    elif config is None:
+        raise InputError("give --config icp.toml (or --demo for the bundled demo data)")
+    else:
+        cfg = config if isinstance(config, Config) else load_config(config)
+    quarter = resolve_quarter(quarter) if quarter else None
+    as_of = quarter_end(quarter) if quarter else cfg.as_of
+    if out is None:
+        reports = Path("reports") if demo else cfg.reports_dir
+        name = (
+            quarter_label(as_of)
+            if quarter
+            else ("demo" if demo else (as_of.isoformat() if as_of else "latest"))
+        )
+        if demo and quarter:
+            name = f"demo-{quarter_label(as_of)}"
+        out_dir = reports / name
+    else:
+        raw = str(out)
+        if any(part == ".." for part in Path(raw).parts):
+            raise InputError(f"--out {raw}: '..' is not allowed in a run folder; give a plain path")
+        out_dir = Path(raw)
+    run_name = out_dir.name
+    if not RUN_NAME.match(run_name):
+        raise InputError(
+            f"run folder name '{run_name}' is not allowed; use letters, digits, '.', '_' or '-' "
+            "(e.g. 2026Q3)"
+        )
+    return cfg, as_of, out_dir, run_name
+
+
+def check_destination(out_dir: Path, force: bool) -> None:
+    """Refuse to overwrite an existing run without --force, and anything else at all."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir} exists and is not a folder; choose another --out")
+    is_run = (out_dir / "artifacts" / "manifest.json").exists()
+    if not is_run and any(out_dir.iterdir()):
+        raise InputError(
+            f"{out_dir} exists and is not an icp-research run; refusing to replace it "
+            "(choose another --out)"
+        )
+    if is_run and not force:
+        raise RunExistsError(
+            f"{out_dir} already holds a run; pass --force to replace it, or choose another --out"
+        )
+
+
+def run_suite(
+    *,
+    config: str | Path | Config | None = None,
+    demo: bool = False,
+    quarter: str | None = None,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    notebooks_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run every report notebook and write the run folder; the Python face of ``icp-research run``.
+
+    Raises :class:`InputError` (exit 2) before writing anything when the config, the data or the
+    destination is not usable. Returns a :class:`RunResult`; its ``exit_code`` is 1 when a
+    notebook failed (the others are still rendered).
+    """
+    progress = progress or Progress()
+    started = dt.datetime.now(dt.timezone.utc)
+    cfg, as_of, out_dir, run_name = resolve_run(config=config, demo=demo, quarter=quarter, out=out)
+    check_destination(out_dir, force)
+
+    # --notebooks, else the project's own copy ([project] notebooks), else the kit's.
+    notebooks_dir = Path(notebooks_dir or cfg.notebooks_dir or notebooks_dir_default())
+    specs = discover_notebooks(notebooks_dir)
+    if not specs:
+        raise InputError(
+            f"no report notebooks (NN_name.ipynb) found in {notebooks_dir}; fix [project] "
+            "notebooks in the config, or remove it to use the kit's notebooks"
+        )
+
+    # Folders made for this run are removed again if it fails before publishing anything.
+    created = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent)).resolve()
+    os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
+    _quiet_kernel_logs()
+    # Kernels for the notebooks that the configured tables allow boot while the data loads.
+    pool = KernelPool(
+        [s.name for s in specs if _configured_requirement(s, cfg) is None], staging, size=jobs
+    )
+    try:
+        progress.step(f"loading data ({cfg.path})")
+        t0 = time.perf_counter()
+        dataset = load_tables(cfg)
+        from icp_research.data.study import latest_date
+
+        as_of = as_of or latest_date(dataset.tables) or dt.date.today()
+        sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
+        progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
+        for problem in dataset.report.problems:
+            label = "warning" if problem.level == "warning" else "note"
+            progress.detail(f"{label}: {problem.line(verbose=True)}")
+        previous = find_previous_run(
+            out_dir.parent, as_of, exclude=out_dir, project=cfg.project_name, demo=demo
+        )
+        artifacts = staging / "artifacts"
+        from icp_research.data.study import Study
+
+        Study(dataset, as_of).precompute()  # every notebook reads these facts, none recomputes
+        dataset.save(artifacts / "data")
+        dataset.release()  # the kernels read the snapshot; the runner needs only the counts
+        parameters = {
+            "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
+            "data_dir": "artifacts/data",
+            "artifacts_dir": "artifacts",
+            "as_of": as_of.isoformat(),
+            "run_name": run_name,
+            "quarter": quarter_label(as_of) if quarter else "",
+            "previous_run": str(previous.resolve()) if previous else "",
+        }
+        durations = _past_durations(out_dir, previous)
+        outcomes = _execute_all(
+            specs, dataset, staging, parameters, jobs, progress, pool, durations
+        )
+        manifest = _manifest(
+            cfg=cfg,
+            demo=demo,
+            run_name=run_name,
+            quarter=quarter_label(as_of) if quarter else None,
+            as_of=as_of,
+            started=started,
+            parameters=parameters,
+            dataset=dataset,
+            outcomes=outcomes,
+            staging=staging,
+        )
+        from icp_research.artifacts import write_json
+
+        write_json(manifest, artifacts / "manifest.json")
+        _render_all(specs, outcomes, staging, manifest, progress)
+        pool.shutdown()
+        _publish(staging, out_dir)
+    except BaseException:
+        pool.abort()
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    write_reports_index(out_dir.parent)
+    failed = [o for o in outcomes if o.status == "failed"]
+    progress.step(
+        f"done: {out_dir / 'index.html'} ({len(outcomes) - len(failed)} of {len(outcomes)} reports "
+        f"without errors, {time.perf_counter() - progress._start:.1f}s)"
+    )
+    return RunResult(out_dir, manifest, outcomes)
+
+
+def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
+    """Like :func:`missing_requirement`, from the config alone (before any data is read)."""
+    for requirement in spec.requires:
+        options = [r.strip() for r in requirement.split("|")]
+        if not any(option in cfg.tables for option in options):
+            return "no " + " or ".join(options)
+    return None
+
+
+def _chain_length(name: str, specs: list[NotebookSpec]) -> int:
+    """How many notebooks wait, directly or not, on ``name``: those start first, so that a
+    chain such as predictors -> blueprint -> health does not run last on an idle machine."""
+    waiting = {name}
+    while True:
+        more = {s.name for s in specs if waiting & set(s.after)} - waiting
+        if not more:
+            return len(waiting) - 1
+        waiting |= more
+
+
+def _past_durations(*run_dirs) -> dict[str, float]:
+    """Seconds each notebook took in the run being replaced or the previous run, if known."""
+    for run_dir in run_dirs:
+        if run_dir is None:
+            continue
+        try:
+            manifest = json.loads((Path(run_dir) / "artifacts" / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return {n["name"]: float(n.get("seconds") or 0) for n in manifest.get("notebooks", [])}
+    return {}
+
+
+def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None):
+    """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
+    import papermill  # noqa: F401  (imported here: it is slow to import)
+
+    kernel = ensure_kernel()
+    outcomes: dict[str, NotebookOutcome] = {}
+    todo = []
+    for spec in specs:
+        reason = missing_requirement(spec, dataset)
+        if reason:
+            outcomes[spec.name] = NotebookOutcome(spec.name, spec.title, "skipped", reason=reason)
+            progress.step(f"{spec.name}: skipped ({reason})")
+        else:
+            todo.append(spec)
+    jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
+    names = {s.name for s in todo}
+    # Chains first, then the longest notebooks (by the last run), so the two cores stay busy.
+    durations = durations or {}
+    pending = sorted(todo, key=lambda s: (-_chain_length(s.name, todo), -durations.get(s.name, 0)))
+    running: dict[Future, NotebookSpec] = {}
+    kernels = _RunningKernels()
+    executor = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        while pending or running:
+            for spec in list(pending):
+                if len(running) >= jobs:
+                    break
+                blockers = [a for a in spec.after if a in names and a not in outcomes]
+                if blockers:
+                    continue
+                pending.remove(spec)
+                progress.step(f"{spec.name}: running")
+                job = executor.submit(
+                    _execute_one, spec, staging, parameters, kernel, pool, kernels
+                )
+                running[job] = spec
+            if not running:  # a dependency cycle or unknown names: run the rest anyway
+                spec = pending.pop(0)
+                job = executor.submit(
+                    _execute_one, spec, staging, parameters, kernel, pool, kernels
+                )
+                running[job] = spec
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = running.pop(future)
+                outcome = future.result()
+                outcomes[spec.name] = outcome
+                if outcome.status == "ok":
+                    progress.step(f"{spec.name}: ok ({outcome.seconds:.1f}s)")
+                else:
+                    progress.error(
+                        f"{spec.name}: FAILED at cell {outcome.failed_cell}: {outcome.error} "
+                        f"(executed notebook: {outcome.ipynb})"
+                    )
+    except BaseException:
+        # Ctrl-C (or any failure here): stop the running notebooks now rather than let them run
+        # to the end; the caller removes the staging folder.
+        kernels.stop()
+        if pool is not None:
+            pool.abort()
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+    return [outcomes[s.name] for s in specs]
+
+
+class _RunningKernels:
+    """The kernels of the notebooks running now, so that Ctrl-C can stop them all at once."""
+
+    def __init__(self):
+        self.stopped = threading.Event()
+        self._kernels: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, km) -> None:
+        with self._lock:
+            self._kernels[name] = km
+        if self.stopped.is_set():
+            _kill_now(km)
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._kernels.pop(name, None)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            running = list(self._kernels.values())
+        for km in running:
+            _kill_now(km)
+
+
+def _execute_one(
+    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str, pool=None, kernels=None
+) -> NotebookOutcome:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    output = staging / f"{spec.name}.ipynb"
+    params = {k: v for k, v in parameters.items() if k in spec.parameters}
+    started = time.perf_counter()
+    outcome = NotebookOutcome(spec.name, spec.title, "ok", ipynb=output.name)
+    km = None
+    try:
+        # Always our own kernel, started in the run folder: papermill's cwd= would chdir the
+        # whole process, which parallel notebooks cannot share.
+        km = pool.take(spec.name) if pool is not None else start_kernel(staging)
+        if kernels is not None:
+            kernels.add(spec.name, km)
+        pm.execute_notebook(
+            str(spec.path),
+            str(output),
+            parameters=params,
+            kernel_name=kernel,
+            km=km,
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+            # Saved as each cell starts and ends (~10 ms a save): a kernel that dies mid-cell
+            # leaves the notebook executed so far, to debug from.
+            request_save_on_cell_execute=True,
+        )
+    except PapermillExecutionError as exc:
+        outcome.status = "failed"
+        outcome.failed_cell = _failed_cell_number(output, exc)
+        first_line = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+        outcome.error = f"{exc.ename}: {first_line}".strip()
+    except Exception as exc:  # a dead kernel, a timeout, a broken notebook file
+        outcome.status = "failed"
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        outcome.error = f"{type(exc).__name__}: {first_line}"[:300]
+        outcome.failed_cell = _mark_unfinished_cell(output) or _failed_cell_number(output, None)
+    finally:
+        if kernels is not None:
+            kernels.remove(spec.name)
+        if km is not None:
+            _shutdown(km)
+    outcome.seconds = round(time.perf_counter() - started, 2)
+    if not output.exists():
+        outcome.ipynb = None
+    return outcome
+
+
+def _mark_unfinished_cell(output: Path) -> int | None:
+    """Mark the cell that was running when the kernel died (or the run timed out) as failed.
+
+    Papermill records when each cell started but, when the kernel dies, neither an error nor a
+    failed status. Returns the cell's number as Jupyter would have shown it ("In [N]": one after
+    the last numbered cell), or None when no cell was left unfinished.
+    """
+    import nbformat
+
+    if not output.exists():
+        return None
+    nb = nbformat.read(output, as_version=4)
+    started = [
+        (index, cell)
+        for index, cell in enumerate(nb.cells)
+        if cell.get("cell_type") == "code"
+        and cell.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    if not started:
+        return None
+    index, cell = started[-1]
+    if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        return None
+    cell.metadata.papermill["exception"] = True
+    cell.metadata.papermill["status"] = "failed"
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+    nbformat.write(nb, output)
+    counts = [
+        c.get("execution_count") or 0 for c in nb.cells[:index] if c.get("cell_type") == "code"
+    ]
+    return cell.get("execution_count") or max(counts, default=0) + 1
+
+
+def _failed_cell_number(output: Path, exc) -> int | None:
+    """The failing cell as papermill numbers it ("In [N]"), the same number the report shows."""
+    import nbformat
+
+    from icp_research.reporting.render import notebook_failure
+
+    if not output.exists():
+        return getattr(exc, "exec_count", None)
+    failure = notebook_failure(nbformat.read(output, as_version=4))
+    return failure.cell if failure else getattr(exc, "exec_count", None)
+
+
+def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progress) -> None:
+    from icp_research.reporting.render import render_notebook, render_run_index
+
+    by_name = {o.name: o for o in outcomes}
+    for spec in specs:
+        outcome = by_name[spec.name]
+        if outcome.status == "skipped" or not outcome.ipynb:
+            continue
+        meta = {
+            "project": manifest["project"],
+            "title": spec.title,
+            "run": manifest["run"],
+            "quarter": manifest["quarter"],
+            "as_of": manifest["as_of"],
+            "kit_version": manifest["kit_version"],
+            "generated_at": manifest["finished_at"],
+            "inputs": manifest["inputs"],
+            "reproduce": manifest["reproduce"],
+            "status": outcome.status,
+            "failed_cell": outcome.failed_cell,
+            "error": outcome.error,
+        }
+        try:
+            html_text = render_notebook(staging / outcome.ipynb, meta=meta)
+        except Exception as exc:  # rendering must not lose the executed notebook
+            outcome.status = "failed"
+            outcome.error = f"rendering failed: {type(exc).__name__}: {exc}"[:300]
+            progress.error(f"{spec.name}: could not render HTML: {exc}")
+            continue
+        (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
+        outcome.html = f"{spec.name}.html"
+        if outcome.status == "ok":
+            outcome.key_finding = key_finding(staging / outcome.ipynb)
+    manifest["notebooks"] = [o.to_dict() for o in outcomes]
+    from icp_research.artifacts import write_json
+
+    write_json(manifest, staging / "artifacts" / "manifest.json")
+    (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
+
+
+def key_finding(notebook: Path) -> str | None:
+    """The first sentence of a report's summary box, as plain text, for the run dashboard."""
+    import html as html_lib
+
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            markup = output.get("data", {}).get("text/html")
+            if not markup:
+                continue
+            markup = "".join(markup) if isinstance(markup, list) else markup
+            if "icp-summary" not in markup:
+                continue
+            match = re.search(r"<li>(.*?)</li>", markup, re.S)
+            if match:
+                text = html_lib.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+                return text[:400] or None
+            return None
+    return None
+
+
+def _manifest(
+    *, cfg, demo, run_name, quarter, as_of, started, parameters, dataset, outcomes, staging
+) -> dict:
+    import platform
+
+    finished = dt.datetime.now(dt.timezone.utc)
+    artifacts = sorted(
+        str(p.relative_to(staging)).replace(os.sep, "/")
+        for p in (staging / "artifacts").glob("*")
+        if p.is_file() and p.name != "manifest.json"
+    )
+    headline, statement = _headline(staging / "artifacts")
+    command = "icp-research run " + ("--demo" if demo else f"--config {cfg.path}")
+    if quarter:
+        command += f" --quarter {quarter}"
+    return {
+        "kit_version": __version__,
+        "run": run_name,
+        "project": cfg.project_name,
+        "quarter": quarter,
+        "as_of": as_of.isoformat(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "demo": demo,
+        "config": str(cfg.path) if cfg.path and not demo else None,
+        "parameters": {k: v for k, v in parameters.items() if k not in ("previous_run",)},
+        "previous_run": Path(parameters["previous_run"]).name
+        if parameters.get("previous_run")
+        else None,
+        "analysis": cfg.analysis,
+        "inputs": dataset.report.inputs,
+        "data_problems": {
+            "errors": len(dataset.report.errors),
+            "warnings": len(dataset.report.warnings),
+        },
+        "notebooks": [o.to_dict() for o in outcomes],
+        "headline": headline,
+        "icp_statement": statement,
+        "artifacts": artifacts,
+        "reproduce": command,
+        "versions": _versions(platform.python_version()),
+    }
+
+
+def _headline(artifacts: Path) -> tuple[dict, str | None]:
+    headline: dict = {}
+    statement = None
+    overview = artifacts / "overview.json"
+    if overview.exists():
+        headline.update(json.loads(overview.read_text(encoding="utf-8")).get("headline", {}))
+    icp = artifacts / "icp.json"
+    if icp.exists():
+        data = json.loads(icp.read_text(encoding="utf-8"))
+        statement = data.get("statement")
+        headline.update(data.get("headline", {}))
+    health = artifacts / "health.json"
+    if health.exists():
+        headline.update(json.loads(health.read_text(encoding="utf-8")).get("headline", {}))
+    return headline, statement
+
+
+def _versions(python: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": python}
+    for package in (
+        "pandas",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "seaborn",
+        "matplotlib",
+        "papermill",
+        "nbconvert",
+        "pyarrow",
+    ):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move the finished run into place; an existing run is replaced only at the last moment."""
+    with _sigint_deferred():
+        if out_dir.exists() or out_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
+            os.replace(out_dir, old)
+            try:
+                os.replace(staging, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)
+                raise
+        else:
+            os.replace(staging, out_dir)
+            return
+    if old.is_symlink():  # --out named a link: the link is replaced, its target left alone
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C for the two renames that swap runs, so no moment leaves neither in place.
+
+    The swap takes microseconds; a Ctrl-C pressed during it lets the finished run complete.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def list_runs(reports_dir: Path) -> list[dict]:
+    """Manifests of every run under ``reports_dir``, newest as-of first."""
+    manifests = []
+    for path in Path(reports_dir).glob("*/artifacts/manifest.json"):
+        if path.parent.parent.name.startswith("."):
+            continue
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        manifest["_dir"] = path.parent.parent.name
+        manifests.append(manifest)
+    manifests.sort(key=lambda m: (m.get("as_of") or "", m.get("finished_at") or ""), reverse=True)
+    return manifests
+
+
+def find_previous_run(
+    reports_dir: Path,
+    as_of: dt.date,
+    exclude: Path,
+    *,
+    project: str | None = None,
+    demo: bool | None = None,
+) -> Path | None:
+    """The latest earlier run (by as-of date) of the same reports folder, if any.
+
+    When ``project`` (or ``demo``) is given, only runs of that project (demo or not) count, so
+    a demo run never becomes the previous run of a company's own quarterly run.
+    """
+    if not Path(reports_dir).exists():
+        return None
+    for manifest in list_runs(reports_dir):
+        run_dir = Path(reports_dir) / manifest["_dir"]
+        if run_dir.resolve() == Path(exclude).resolve():
+            continue
+        if project is not None and manifest.get("project") != project:
+            continue
+        if demo is not None and bool(manifest.get("demo")) != demo:
+            continue
+        if manifest.get("as_of") and manifest["as_of"] < as_of.isoformat():
+            return run_dir
+    return None
+
+
+def write_reports_index(reports_dir: Path) -> Path:
+    """(Re)write ``reports/index.html`` over every run in the folder."""
+    from icp_research.artifacts import write_text
+    from icp_research.reporting.render import render_reports_index
+
+    return write_text(
+        render_reports_index(list_runs(reports_dir)), Path(reports_dir) / "index.html"
+    )
