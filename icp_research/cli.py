@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, metavar="N", help="notebooks run in parallel (default: CPU count)"
     )
     run.add_argument("--force", action="store_true", help="replace an existing run folder")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="longest one step of a report may run before that report is stopped (default 1800)",
+    )
     run.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)
     _add_output_flags(run)
 
@@ -180,6 +187,7 @@ def _run(args) -> int:
             jobs=args.jobs,
             force=args.force,
             notebooks_dir=args.notebooks,
+            **({"timeout": args.timeout} if args.timeout is not None else {}),
             progress=Progress(quiet=args.quiet, verbose=args.verbose),
         )
     finally:

@@ -275,3 +275,137 @@ def test_a_symlinked_run_folder_is_checked_and_replaced_cleanly(tmp_path, one_no
     assert not link.is_symlink() and (link / "00_quick.html").exists()
     assert _digest(elsewhere) == before
     assert sorted(p.name for p in reports.iterdir()) == ["index.html", "q3"]
+
+
+def _tiny_project(tmp_path: Path) -> Path:
+    return write_project(
+        tmp_path / "project",
+        {"accounts.csv": "account_id\nA1\n"},
+        '[tables.accounts]\npath = "accounts.csv"\n',
+    )
+
+
+def test_a_folder_made_at_out_during_the_run_is_never_replaced(tmp_path, one_notebook, monkeypatch):
+    from icp_research.pipeline import runner
+
+    config = _tiny_project(tmp_path)
+    out = tmp_path / "reports" / "q3"
+    render_all = runner._render_all
+
+    def user_creates_out_meanwhile(*args, **kwargs):
+        render_all(*args, **kwargs)
+        out.mkdir(parents=True)
+        (out / "notes.txt").write_text("mine")
+
+    monkeypatch.setattr(runner, "_render_all", user_creates_out_meanwhile)
+    with pytest.raises(InputError, match="not an icp-research run"):
+        runner.run_suite(config=config, out=out, notebooks_dir=one_notebook, force=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    # Nothing of the failed run is left beside it: no staging folder, no lock.
+    assert sorted(p.name for p in out.parent.iterdir()) == ["q3"]
+
+
+def test_a_second_run_into_the_same_out_is_refused_while_the_first_holds_it(tmp_path, one_notebook):
+    from icp_research.pipeline.runner import RunLock, run_suite
+
+    config = _tiny_project(tmp_path)
+    out = tmp_path / "reports" / "q3"
+    out.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out.parent / ".q3.icp-lock").write_text(str(holder.pid))
+        with pytest.raises(
+            InputError, match=f"another icp-research run \\(process {holder.pid}\\)"
+        ):
+            run_suite(config=config, out=out, notebooks_dir=one_notebook)
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone: its lock is stale and the next run takes it over, then lets it go.
+    run_suite(config=config, out=out, notebooks_dir=one_notebook)
+    assert (out / "00_quick.html").exists() and not (out.parent / ".q3.icp-lock").exists()
+    lock = RunLock(out)
+    lock.acquire()
+    assert (out.parent / ".q3.icp-lock").read_text() == str(os.getpid())
+    lock.release()
+
+
+def test_a_site_index_beside_the_run_is_not_overwritten(tmp_path, one_notebook):
+    from icp_research.pipeline.runner import run_suite
+
+    config = _tiny_project(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>home</h1>")
+    run_suite(config=config, out=site / "icp", notebooks_dir=one_notebook)
+    assert (site / "index.html").read_text() == "<h1>home</h1>"
+    assert (site / "icp" / "index.html").exists()
+    # The kit's own runs index is still refreshed where it is the kit's.
+    reports = tmp_path / "reports"
+    run_suite(config=config, out=reports / "a", notebooks_dir=one_notebook)
+    first = (reports / "index.html").read_text()
+    run_suite(config=config, out=reports / "b", notebooks_dir=one_notebook)
+    assert (reports / "index.html").read_text() != first and ">b<" in (
+        reports / "index.html"
+    ).read_text()
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path, one_notebook):
+    from icp_research.pipeline.runner import run_suite
+
+    config = _tiny_project(tmp_path)
+    reports = tmp_path / "reports"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = reports / f".q3.partial-{gone.pid}-abc123"
+    live = reports / f".q4.partial-{os.getpid()}-def456"
+    foreign = reports / ".partial-notes"
+    for folder in (stale, live, foreign):
+        (folder / "artifacts" / "data").mkdir(parents=True)
+        (folder / "artifacts" / "data" / "accounts.parquet").write_text("customer data")
+    run_suite(config=config, out=reports / "q3", notebooks_dir=one_notebook)
+    assert not stale.exists()
+    assert live.exists() and foreign.exists()  # a live run's, and a name that is not the kit's
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--jobs", "-1"], "--jobs -1 must be a whole number of 1 or more"),
+        (["--jobs", "0"], "--jobs 0 must be a whole number of 1 or more"),
+        (["--timeout", "0"], "--timeout 0.0 must be a number of seconds above 0"),
+        (["--out", "."], "--out . is not allowed: give the run its own folder"),
+    ],
+)
+def test_run_flags_out_of_range_exit_2_with_one_line(tmp_path, args, message, capsys, monkeypatch):
+    config = _tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--config", str(config), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_one_report_that_never_ends_is_stopped_by_the_timeout(tmp_path):
+    from icp_research.pipeline.runner import Progress, run_suite
+
+    config = _tiny_project(tmp_path)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "00_quick.ipynb", "1 + 1")
+    _notebook(notebooks / "01_stuck.ipynb", "import time\ntime.sleep(600)")
+    started = time.monotonic()
+    result = run_suite(
+        config=config,
+        out=tmp_path / "reports" / "t",
+        notebooks_dir=notebooks,
+        timeout=3,
+        progress=Progress(quiet=True),
+    )
+    assert time.monotonic() - started < 60
+    status = {o.name: (o.status, o.error) for o in result.outcomes}
+    assert status["00_quick"] == ("ok", None)
+    assert status["01_stuck"][0] == "failed"
+    assert "longer than the 3 s limit" in status["01_stuck"][1]
+    assert result.exit_code == 1

@@ -481,6 +481,11 @@ def resolve_run(
         if any(part == ".." for part in Path(raw).parts):
             raise InputError(f"--out {raw}: '..' is not allowed in a run folder; give a plain path")
         out_dir = Path(raw)
+        if not out_dir.name or out_dir.resolve() == Path.cwd().resolve():
+            raise InputError(
+                f"--out {raw} is not allowed: give the run its own folder, e.g. --out reports/2026Q3 "
+                "(the run folder is replaced as a whole on --force)"
+            )
     run_name = out_dir.name
     if not RUN_NAME.match(run_name):
         raise InputError(
@@ -508,6 +513,99 @@ def check_destination(out_dir: Path, force: bool) -> None:
         )
 
 
+#: The longest one step (cell) of a report may run, in seconds (``--timeout``).
+DEFAULT_CELL_TIMEOUT = 1800.0
+_STAGING = re.compile(r"^\.(?P<run>.+)\.(?:partial|old)-(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+$")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+class RunLock:
+    """A lock file beside the run folder (``.NAME.icp-lock`` holding the owner's pid).
+
+    Taken for the whole run, so two runs into the same ``--out`` cannot both publish; a lock
+    left by a killed run (its pid is gone) is taken over.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir).parent / f".{Path(out_dir).name}.icp-lock"
+        self.out_dir = Path(out_dir)
+        self.held = False
+
+    def acquire(self) -> None:
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text(encoding="ascii").strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _process_alive(pid):
+                    raise InputError(
+                        f"another icp-research run (process {pid}) is writing {self.out_dir}; "
+                        "wait for it to finish, or choose another --out"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # left by a run that was killed
+                continue
+            except OSError as exc:
+                raise InputError(
+                    f"cannot write in {self.out_dir.parent} ({exc.strerror}); choose another --out"
+                ) from None
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(str(os.getpid()))
+            self.held = True
+            return
+        raise InputError(f"could not lock {self.out_dir}; try again, or choose another --out")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def remove_stale_staging(folder: Path, progress: Progress | None = None) -> list[Path]:
+    """Delete staging folders (``.NAME.partial-PID-*``, ``.NAME.old-*``) whose run was killed.
+
+    Only the kit's own names, and only when the process that made them is gone (older folders
+    without a pid: when untouched for a day). They hold a copy of customer data, so they must
+    not stay behind. Returns the removed folders.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGING.match(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid = match.group("pid")
+        if pid is not None:
+            stale = not _process_alive(int(pid))
+        else:
+            try:
+                stale = time.time() - entry.stat().st_mtime > 86_400
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+            if progress is not None:
+                progress.detail(f"removed {entry.name}, left by a run that was stopped")
+    return removed
+
+
 def run_suite(
     *,
     config: str | Path | Config | None = None,
@@ -517,18 +615,28 @@ def run_suite(
     jobs: int | None = None,
     force: bool = False,
     notebooks_dir: str | Path | None = None,
+    timeout: float | None = DEFAULT_CELL_TIMEOUT,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run every report notebook and write the run folder; the Python face of ``icp-research run``.
 
     Raises :class:`InputError` (exit 2) before writing anything when the config, the data or the
     destination is not usable. Returns a :class:`RunResult`; its ``exit_code`` is 1 when a
-    notebook failed (the others are still rendered).
+    notebook failed (the others are still rendered). ``timeout`` is the longest one step (cell) of
+    a report may run, in seconds: a report that exceeds it fails, the others go on.
+
+    The destination is locked for the whole run (a second run into the same ``--out`` is refused
+    while the first is going) and checked again just before the finished run is moved into place,
+    so a folder that appeared meanwhile is never replaced; only a previous run is, with ``force``.
     """
     progress = progress or Progress()
     started = dt.datetime.now(dt.timezone.utc)
     cfg, as_of, out_dir, run_name = resolve_run(config=config, demo=demo, quarter=quarter, out=out)
     check_destination(out_dir, force)
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InputError(f"--jobs {jobs} must be a whole number of 1 or more (e.g. --jobs 2)")
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+        raise InputError(f"--timeout {timeout} must be a number of seconds above 0, e.g. 900")
 
     # --notebooks, else the project's own copy ([project] notebooks), else the kit's.
     notebooks_dir = Path(notebooks_dir or cfg.notebooks_dir or notebooks_dir_default())
@@ -541,8 +649,65 @@ def run_suite(
 
     # Folders made for this run are removed again if it fails before publishing anything.
     created = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.partial-", dir=out_dir.parent)).resolve()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create {out_dir.parent} ({exc.strerror}); choose another --out"
+        ) from None
+    lock = RunLock(out_dir)
+    lock.acquire()
+    try:
+        return _run_locked(
+            cfg,
+            as_of,
+            out_dir,
+            run_name,
+            demo,
+            quarter,
+            jobs,
+            force,
+            timeout,
+            specs,
+            started,
+            progress,
+        )
+    except BaseException:
+        lock.release()
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    cfg,
+    as_of,
+    out_dir,
+    run_name,
+    demo,
+    quarter,
+    jobs,
+    force,
+    timeout,
+    specs,
+    started,
+    progress,
+) -> RunResult:
+    check_destination(out_dir, force)  # again: another run may have published while we waited
+    remove_stale_staging(out_dir.parent, progress)
+    try:
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{run_name}.partial-{os.getpid()}-", dir=out_dir.parent)
+        ).resolve()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write in {out_dir.parent} ({exc.strerror}); choose another --out"
+        ) from None
     os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it private; a run is for sharing
     _quiet_kernel_logs()
     # Kernels for the notebooks that the configured tables allow boot while the data loads.
@@ -581,7 +746,7 @@ def run_suite(
         }
         durations = _past_durations(out_dir, previous)
         outcomes = _execute_all(
-            specs, dataset, staging, parameters, jobs, progress, pool, durations
+            specs, dataset, staging, parameters, jobs, progress, pool, durations, timeout
         )
         manifest = _manifest(
             cfg=cfg,
@@ -600,17 +765,17 @@ def run_suite(
         write_json(manifest, artifacts / "manifest.json")
         _render_all(specs, outcomes, staging, manifest, progress)
         pool.shutdown()
+        # Checked again at the last moment: never replace what appeared there during the run.
+        check_destination(out_dir, force)
         _publish(staging, out_dir)
     except BaseException:
         pool.abort()
         shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:  # deepest first
-            try:
-                folder.rmdir()
-            except OSError:
-                break
         raise
-    write_reports_index(out_dir.parent)
+    if write_reports_index(out_dir.parent) is None:
+        progress.detail(
+            f"{out_dir.parent / 'index.html'} is not icp-research's runs index; left as it is"
+        )
     failed = [o for o in outcomes if o.status == "failed"]
     progress.step(
         f"done: {out_dir / 'index.html'} ({len(outcomes) - len(failed)} of {len(outcomes)} reports "
@@ -652,7 +817,9 @@ def _past_durations(*run_dirs) -> dict[str, float]:
     return {}
 
 
-def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None):
+def _execute_all(
+    specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None, timeout=None
+):
     """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
@@ -685,13 +852,13 @@ def _execute_all(specs, dataset, staging, parameters, jobs, progress, pool=None,
                 pending.remove(spec)
                 progress.step(f"{spec.name}: running")
                 job = executor.submit(
-                    _execute_one, spec, staging, parameters, kernel, pool, kernels
+                    _execute_one, spec, staging, parameters, kernel, pool, kernels, timeout
                 )
                 running[job] = spec
             if not running:  # a dependency cycle or unknown names: run the rest anyway
                 spec = pending.pop(0)
                 job = executor.submit(
-                    _execute_one, spec, staging, parameters, kernel, pool, kernels
+                    _execute_one, spec, staging, parameters, kernel, pool, kernels, timeout
                 )
                 running[job] = spec
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -745,7 +912,13 @@ class _RunningKernels:
 
 
 def _execute_one(
-    spec: NotebookSpec, staging: Path, parameters: dict, kernel: str, pool=None, kernels=None
+    spec: NotebookSpec,
+    staging: Path,
+    parameters: dict,
+    kernel: str,
+    pool=None,
+    kernels=None,
+    timeout: float | None = None,
 ) -> NotebookOutcome:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -773,6 +946,7 @@ def _execute_one(
             # Saved as each cell starts and ends (~10 ms a save): a kernel that dies mid-cell
             # leaves the notebook executed so far, to debug from.
             request_save_on_cell_execute=True,
+            execution_timeout=timeout,
         )
     except PapermillExecutionError as exc:
         outcome.status = "failed"
@@ -783,6 +957,11 @@ def _execute_one(
         outcome.status = "failed"
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         outcome.error = f"{type(exc).__name__}: {first_line}"[:300]
+        if type(exc).__name__ == "CellTimeoutError":
+            outcome.error = (
+                f"a step ran longer than the {timeout:g} s limit and was stopped "
+                "(raise it with --timeout SECONDS)"
+            )
         outcome.failed_cell = _mark_unfinished_cell(output) or _failed_cell_number(output, None)
     finally:
         if kernels is not None:
@@ -991,7 +1170,9 @@ def _publish(staging: Path, out_dir: Path) -> None:
     """Move the finished run into place; an existing run is replaced only at the last moment."""
     with _sigint_deferred():
         if out_dir.exists() or out_dir.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{out_dir.name}.old-{os.getpid()}-", dir=out_dir.parent)
+            )
             old.rmdir()
             os.replace(out_dir, old)
             try:
@@ -1068,11 +1249,26 @@ def find_previous_run(
     return None
 
 
-def write_reports_index(reports_dir: Path) -> Path:
-    """(Re)write ``reports/index.html`` over every run in the folder."""
+def write_reports_index(reports_dir: Path) -> Path | None:
+    """(Re)write ``reports/index.html`` over every run in the folder.
+
+    Only where the file is absent or is the kit's own (its generator tag says icp-research): a
+    site's ``index.html`` beside the runs is never replaced. Returns the path, or None when left.
+    """
     from icp_research.artifacts import write_text
     from icp_research.reporting.render import render_reports_index
 
-    return write_text(
-        render_reports_index(list_runs(reports_dir)), Path(reports_dir) / "index.html"
-    )
+    index = Path(reports_dir) / "index.html"
+    if index.exists() or index.is_symlink():
+        try:
+            with open(index, encoding="utf-8", errors="replace") as handle:
+                head = handle.read(4096)
+        except OSError:
+            return None
+        if index.is_symlink() or not OWN_INDEX.search(head):
+            return None
+    return write_text(render_reports_index(list_runs(reports_dir)), index)
+
+
+#: How the kit recognises its own runs index (the generator tag its template writes).
+OWN_INDEX = re.compile(r'<meta name="generator" content="icp-research[^"]*">')
