@@ -1,7 +1,7 @@
 # icp-research: `make help` lists the targets.
 PY ?= .venv/bin/python
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install demo test sweep lint bench clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ demo: ## run the whole report suite on the bundled demo data -> reports/demo/ind
 
 test: ## run the test suite
 	$(PY) -m pytest
+
+sweep: ## the whole suite on every fixture export in tests/fixtures/exports (plain and --quarter)
+	$(PY) -m devtools.fixture_sweep
 
 lint: ## ruff check + format check
 	$(PY) -m ruff check icp_research tests benchmarks devtools && $(PY) -m ruff format --check icp_research tests benchmarks devtools

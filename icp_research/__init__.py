@@ -12,8 +12,9 @@ analyses return :class:`~icp_research.result.Result` objects.
 """
 
 from icp_research.data.config import load_config
-from icp_research.data.loading import load_tables, validate
+from icp_research.data.loading import load_tables
 from icp_research.data.study import Study, open_study
+from icp_research.data.validation import validate
 from icp_research.errors import (
     AnalysisError,
     ConfigError,

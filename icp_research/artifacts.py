@@ -6,15 +6,69 @@ with a leading apostrophe; JSON artifacts are lossless and are what the kit read
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from icp_research.formatting import to_jsonable
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file under a run's ``artifacts/``, declared once (see
+    :mod:`icp_research.analyses.registry`).
+
+    ``kind`` ``"table"``: ``<name>.csv`` for people (formula-like cells neutralised) plus
+    ``tables/<name>.json`` (pandas' table schema: types kept, nothing neutralised), which is what
+    the kit reads back. ``kind`` ``"json"``: ``<name>.json``. Any other kind is a document with
+    its own writer, named by its kind: ``"pptx"`` is ``<name>.pptx``.
+    """
+
+    name: str
+    kind: str
+    description: str = ""
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.{'csv' if self.kind == 'table' else self.kind}"
+
+
+def write_artifact(artifact: Artifact, obj, directory: str | Path) -> list[Path]:
+    """Write ``obj`` (a DataFrame for tables, JSON-able data otherwise) as ``artifact`` under
+    ``directory``; returns the written paths."""
+    directory = Path(directory)
+    if artifact.kind not in ("table", "json"):
+        raise ValueError(f"{artifact.filename} has its own writer, not write_artifact")
+    if artifact.kind == "json":
+        return [write_json(obj, directory / f"{artifact.name}.json")]
+    frame = obj if isinstance(obj, pd.DataFrame) else pd.DataFrame(obj)
+    lossless = frame.reset_index(drop=True).to_json(
+        orient="table", index=False, date_format="iso", default_handler=str
+    )
+    return [
+        write_csv(frame, directory / f"{artifact.name}.csv"),
+        write_text(lossless, directory / "tables" / f"{artifact.name}.json"),
+    ]
+
+
+def read_artifact(artifact: Artifact, directory: str | Path):
+    """What :func:`write_artifact` wrote (a DataFrame for tables), or None when it is missing or
+    unreadable."""
+    directory = Path(directory)
+    try:
+        if artifact.kind == "json":
+            return json.loads((directory / f"{artifact.name}.json").read_text(encoding="utf-8"))
+        text = (directory / "tables" / f"{artifact.name}.json").read_text(encoding="utf-8")
+        return pd.read_json(io.StringIO(text), orient="table")
+    except (OSError, ValueError):
+        return None
+
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -137,12 +191,18 @@ def _write_csv_arrow(frame: pd.DataFrame, path: Path) -> Path:
 
 def write_text(text: str, path: str | Path) -> Path:
     """Write a UTF-8 text file atomically: a reader sees the old file or the new, never half."""
+    return write_bytes(text.encode("utf-8"), path)
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write a file atomically (a document such as a .pptx, or encoded text): a reader sees the
+    old file or the new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:

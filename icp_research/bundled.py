@@ -8,7 +8,11 @@ kit runs from any folder; a source checkout or an editable install uses the top-
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
+
+from icp_research.version import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -32,3 +36,17 @@ def notebooks_dir() -> Path:
 def templates_dir() -> Path:
     """The folder of the kit's templates: ``report/`` (nbconvert), ``icp.toml``, ``presets/``."""
     return _bundled("templates", "icp.toml")
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A digest of the kit's own code and templates (the version alone does not change while a
+    checkout is edited)."""
+    digest = hashlib.sha256(__version__.encode())
+    roots = [PACKAGE_DIR, templates_dir()]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".j2", ".css", ".json", ".toml"):
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from icp_research.errors import IcpError, InputError
@@ -73,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="longest one step of a report may run before that report is stopped (default 1800)",
     )
+    run.add_argument(
+        "--only",
+        metavar="LIST",
+        help="run only these reports and what they read from, e.g. --only 04,05 or "
+        "--only blueprint (the others are reused when unchanged)",
+    )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rerun every report, even those whose inputs, parameters and code did not change",
+    )
     run.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)
     _add_output_flags(run)
 
@@ -104,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", required=True, metavar="FILE", help="scored file to write (.csv or .parquet)"
     )
     score.add_argument("--force", action="store_true", help="replace an existing output file")
+    score.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="mark leads by the ICP's rules only (in_icp, rules_hit), without a fit score: for "
+        "an icp.json whose data was too thin to fit one",
+    )
     _add_output_flags(score)
 
     init = sub.add_parser(
@@ -141,9 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     verbose = getattr(args, "verbose", False)
     try:
-        return {"run": _run, "validate": _validate, "score": _score, "init": _init}[args.command](
-            args
-        )
+        with warnings.catch_warnings():
+            # Library warnings (pandas, numpy, statsmodels) are for developers: the terminal shows
+            # the kit's own lines; --verbose lets them through for debugging.
+            if not verbose:
+                warnings.simplefilter("ignore")
+            return {"run": _run, "validate": _validate, "score": _score, "init": _init}[
+                args.command
+            ](args)
     except InputError as exc:
         report = getattr(exc, "report", None)
         if verbose and report is not None:
@@ -187,6 +210,8 @@ def _run(args) -> int:
             jobs=args.jobs,
             force=args.force,
             notebooks_dir=args.notebooks,
+            only=args.only,
+            cache=not args.no_cache,
             **({"timeout": args.timeout} if args.timeout is not None else {}),
             progress=Progress(quiet=args.quiet, verbose=args.verbose),
         )
@@ -220,7 +245,7 @@ def _terminated(signum, frame):
 
 
 def _validate(args) -> int:
-    from icp_research.data.loading import validate
+    from icp_research.data.validation import validate
 
     report = validate(args.config)
     _print_problems(report, verbose=args.verbose, quiet=args.quiet)
@@ -246,6 +271,7 @@ def _score(args) -> int:
         output=args.output,
         config=args.config,
         force=args.force,
+        rules_only=args.rules_only,
     )
     if not args.quiet:
         print(summary)

@@ -118,6 +118,20 @@ def fmt_ratio(x) -> str:
     return f"{x:.2f}x"
 
 
+def fmt_ratio_ci(ratio, low, high) -> str:
+    """'1.23x (0.80x–1.90x)'; '–' for an undefined ratio (no events in either group), and
+    '– (at least 2.17x)' for an infinite one (events only in the first group)."""
+    values = [np.nan if v is None or v is pd.NA else float(v) for v in (ratio, low, high)]
+    ratio, low, high = values
+    if np.isnan(ratio):
+        return "–"
+    if np.isinf(ratio):
+        return f"– (at least {low:.2f}x)" if np.isfinite(low) and low > 0 else "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return fmt_ratio(ratio)
+    return f"{fmt_ratio(ratio)} ({fmt_ratio(low)}–{fmt_ratio(high)})"
+
+
 # Column-name conventions -> formatter, used by table_html when no explicit format is given.
 _DEFAULT_FORMATS: list[tuple[tuple[str, ...], object]] = [
     (("p_value", "q_value", "p", "q"), fmt_p),
@@ -283,11 +297,26 @@ def error_bars(value, low, high, scale: float = 1.0) -> np.ndarray:
     """Error-bar lengths ``[[below], [above]]`` for matplotlib's ``xerr`` / ``yerr``.
 
     Never negative (an interval computed in floating point can end a hair inside its
-    estimate, which matplotlib refuses) and 0 where the interval is unknown.
+    estimate, an estimate can sit outside a one-sided or inverted interval, and matplotlib
+    refuses negative lengths) and 0 where the estimate or a bound is unknown, infinite or not
+    a number. Scalars and array-likes of any length (empty included) broadcast together.
     """
-    value, low, high = (np.asarray(v, dtype=float) * scale for v in (value, low, high))
-    bars = np.vstack([value - low, high - value])
-    return np.clip(np.nan_to_num(bars, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+
+    def numbers(v) -> np.ndarray:
+        if isinstance(v, pd.Series | pd.Index):
+            v = pd.to_numeric(pd.Series(v).astype(object), errors="coerce")
+            return v.to_numpy(dtype=float, na_value=np.nan)
+        try:
+            return np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            flat = pd.Series(np.atleast_1d(np.asarray(v, dtype=object)).ravel())
+            return pd.to_numeric(flat, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    value, low, high = np.broadcast_arrays(*(np.atleast_1d(numbers(v)) for v in (value, low, high)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        bars = np.vstack([(value - low).ravel(), (high - value).ravel()]) * float(scale)
+    bars[~np.isfinite(bars)] = 0.0
+    return np.clip(bars, 0.0, None)
 
 
 def to_jsonable(obj):

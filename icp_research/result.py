@@ -16,6 +16,41 @@ from pathlib import Path
 
 import pandas as pd
 
+#: How an empty view reads: "not enough evidence" (the default), or a plain callout of one of
+#: these kinds ("success" for a reassuring empty result such as "no segment churns faster").
+EMPTY_KINDS = ("not_enough_evidence", "info", "success", "skipped", "warning")
+
+
+@dataclass
+class View:
+    """A table a report shows, or the reason there is none: the one spelling of "not computed".
+
+    ``what`` names the evidence in the reader's words ("differences in churn between segments");
+    ``reason`` says why it is empty, and ``empty_as`` how that reads (see :data:`EMPTY_KINDS`).
+    ``notes`` are sentences shown under the table. A view is true when it has rows, so a notebook
+    can draw its figure only then.
+    """
+
+    what: str
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reason: str = ""
+    empty_as: str = "not_enough_evidence"
+    notes: list[str] = field(default_factory=list)
+    max_rows: int | None = None
+
+    def __post_init__(self):
+        if self.empty_as not in EMPTY_KINDS:
+            raise ValueError(f"empty_as must be one of {EMPTY_KINDS}, not {self.empty_as!r}")
+        if self.table is None:
+            self.table = pd.DataFrame()
+
+    def __bool__(self) -> bool:
+        return len(self.table) > 0
+
+    def __repr__(self) -> str:
+        state = f"{len(self.table)} rows" if self else f"empty: {self.reason}"
+        return f"<View {self.what}: {state}>"
+
 
 @dataclass
 class Result:
@@ -62,6 +97,19 @@ class Result:
             items = "".join(f"<li>{html.escape(c)}</li>" for c in self.caveats)
             parts.append(f"<ul class='icp-caveats'>{items}</ul>")
         return "\n".join(parts)
+
+    def views(self) -> dict:
+        """``{name: callable returning a View}``: the named tables a report shows. Subclasses
+        override this; the base result has none."""
+        return {}
+
+    def view(self, name: str) -> View:
+        """The named view (see :meth:`views`), with its reason when it is empty."""
+        views = self.views()
+        if name not in views:
+            known = ", ".join(sorted(views)) or "none"
+            raise KeyError(f"{type(self).__name__} has no view {name!r}; it has: {known}")
+        return views[name]()
 
     def save(self, directory: str | Path, name: str) -> Path:
         """Write ``summary`` to ``directory/name.csv`` (spreadsheet-safe) and return the path."""

@@ -174,7 +174,11 @@ def test_blueprint_names_the_planted_icp(planted):
         assert main.better and main.q_value < 0.05 and rule.replicated
         assert main.training["ci_low"] > 1 and main.sample.outcome == "won"
     assert "This product fits mid-size Alpha and Beta companies" in result.statement
-    assert "Not a fit: industry = Echo." in result.statement
+    assert "Not a fit: companies in Echo." in result.statement
+    # No survey and no feedback: the need is left out, never a placeholder, and the report
+    # says what to add to the config.
+    assert "[" not in result.statement and " need " not in result.statement
+    assert any("[tables.survey]" in c and "[codebook]" in c for c in result.caveats)
     assert result.confidence["level"] in ("high", "moderate")
 
 

@@ -284,6 +284,12 @@ def test_demo_crm_none_churns_faster_for_missing_integration(demo):
     assert rule["reasons"] == "Missing integration"
     cox = demo.cox.summary.set_index(["covariate", "level"])
     assert cox.loc[("crm", "None"), "significant"]
+    # The pre-specified model (every declared attribute, not the log-rank winners) still finds
+    # the planted hazards, and no noise attribute's.
+    assert cox.loc[("employees", "< 60"), "significant"]
+    assert cox.loc[("employees", "< 60"), "hazard_ratio"] > 1.5
+    noise = cox[cox.index.get_level_values("covariate").isin(NOISE)]
+    assert len(noise) > 10 and not noise["significant"].astype(bool).any()
 
 
 def test_demo_noise_attributes_are_not_anti_patterns(demo):

@@ -78,7 +78,12 @@ def test_a_single_account(degenerate):
     runs, _ = degenerate["single_account"]
     overview = runs["00_data_overview"].namespace["result"]
     assert overview.totals["accounts"] == 1
-    assert "win rate 100% (no interval" in " ".join(overview.findings)
+    # One won deal and no lost one: a win rate of 100% would say nothing, so it says that.
+    assert (
+        "the win rate is not measurable, every closed deal in this export is won (1 deal; no "
+        "lost deals recorded)" in " ".join(overview.findings)
+    )
+    assert overview.headline["Win rate"].startswith("not measurable — ")
     assert "No predictor stands out" in _text(runs["04_predictor_significance"])
     assert "Not enough evidence for clusters" in _text(runs["01_pattern_discovery"])
 

@@ -124,12 +124,18 @@ def test_account_facts_hand_computed(tables):
     )
     assert facts["size_segment"].astype(object).tolist()[:3] == ["SMB", "SMB", "Enterprise"]
     assert facts.loc["D", "retained"] is pd.NA
-    # CLV: churn hazard = 1 churn over the customers' summed tenure, lifetime capped at 5 years.
+    # CLV: overall hazard = 1 churn over the customers' summed tenure. C (Enterprise, no churn)
+    # takes its segment's hazard with one pseudo-churn at the overall rate; its ARR counts over
+    # the 5-year horizon, surviving at exp(-h t) and discounted at 10% a year.
     exposure = facts.loc[["A", "B", "C"], "tenure_days"].sum() / 365.25
-    lifetime = min(1 / (1 / exposure), 5.0)
+    hazard_c = 1 / (facts.loc["C", "tenure_days"] / 365.25 + exposure)
+    rate = hazard_c + np.log(1.1)
+    lifetime = (1 - np.exp(-rate * 5)) / rate
     assert facts.loc["C", "clv"] == pytest.approx(
         facts.loc["C", "realised_revenue"] + 50000 * lifetime
     )
+    assert facts.attrs["annual_churn_hazard"] == pytest.approx(1 / exposure)
+    assert facts.attrs["annual_churn_hazard_by_segment"]["Enterprise"] == pytest.approx(hazard_c)
     assert facts.loc["B", "clv"] == pytest.approx(facts.loc["B", "realised_revenue"])
 
 

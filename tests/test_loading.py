@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research.data import cleaning, loading
+from icp_research.data import cleaning, loading, validation
 from icp_research.data.cleaning import parse_dates, parse_flags, parse_numbers
 from icp_research.data.config import load_config
 from icp_research.errors import ConfigError, DataError
@@ -119,7 +119,7 @@ def test_negative_in_parentheses_is_an_error_for_money(tmp_path):
     config = write_project(
         tmp_path, {"accounts.csv": ACCOUNTS, "opportunities.csv": OPPORTUNITIES}, CONFIG
     )
-    report = loading.validate(config)
+    report = validation.validate(config)
     # (300) is accounting notation for -300: negative revenue is impossible.
     assert any("negative values" in p.message and p.rows == [3] for p in report.errors)
 
@@ -328,9 +328,9 @@ def test_validation_messages_do_not_depend_on_table_size_shortcuts(tmp_path, rng
         '[tables.opportunities.values.stage]\n"Closed Won" = "won"\n',
     )
     monkeypatch.setattr(cleaning, "DISTINCT_MIN_ROWS", 10**9)
-    every_row = loading._load(config)
+    every_row = loading.load_dataset(config)
     monkeypatch.setattr(cleaning, "DISTINCT_MIN_ROWS", 0)
-    distinct = loading._load(config)
+    distinct = loading.load_dataset(config)
     assert distinct.report.lines() == every_row.report.lines()
     assert any('"Maybe"' in line for line in distinct.report.lines("error"))
     for name, table in every_row.tables.items():

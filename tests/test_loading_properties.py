@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icp_research.data import loading
+from icp_research.data import loading, validation
 from icp_research.errors import InputError
 
 from .conftest import write_project
@@ -130,6 +130,6 @@ def test_duplicate_ids_are_always_reported_with_their_rows(tmp_path_factory, ids
     config = write_project(
         directory, {"accounts.csv": body}, '[tables.accounts]\npath = "accounts.csv"\n'
     )
-    report = loading.validate(config)
+    report = validation.validate(config)
     duplicated = len(ids) != len(set(ids))
     assert any("more than once" in p.message for p in report.errors) == duplicated

@@ -84,7 +84,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_run_on_broken_input_exits_2_with_one_line_per_problem_and_writes_nothing(
     case, tmp_path, no_kernel, capsys
 ):
-    from icp_research.data.loading import validate
+    from icp_research.data.validation import validate
 
     inputs = BROKEN / case
     before = _digest(inputs)

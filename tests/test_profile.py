@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from icp_research.analyses.profile import (
     PROFILE_COLUMNS,
@@ -37,10 +38,10 @@ def test_shares_lift_interval_and_exact_test_by_hand(customers):
     assert row["share_best"] == pytest.approx(3 / 4)
     assert row["share_rest"] == pytest.approx(1 / 6)
     assert row["lift"] == pytest.approx(4.5)
-    # Katz interval: log(4.5) +- 1.96 * sqrt(1/3 - 1/4 + 1/1 - 1/6).
-    se = np.sqrt(1 / 3 - 1 / 4 + 1 - 1 / 6)
-    assert row["lift_ci_low"] == pytest.approx(4.5 * np.exp(-1.959964 * se), rel=1e-5)
-    assert row["lift_ci_high"] == pytest.approx(4.5 * np.exp(1.959964 * se), rel=1e-5)
+    # Score (Miettinen-Nurminen) interval of the ratio of shares 3/4 vs 1/6, as statsmodels has it.
+    low, high = confint_proportions_2indep(3, 4, 1, 6, method="score", compare="ratio")
+    assert row["lift_ci_low"] == pytest.approx(low, rel=1e-5)
+    assert row["lift_ci_high"] == pytest.approx(high, rel=1e-5)
     # Small cells: Fisher's exact test of best x (level A or not).
     assert row["test"] == "fisher_exact"
     assert row["p_value"] == pytest.approx(sps.fisher_exact([[3, 1], [1, 5]])[1])

@@ -28,8 +28,13 @@ def test_report_summary_names_the_planted_icp(demo_run):
         "4 characteristics predict success, held up in the latest quarters and keep an effect of "
         "their own next to the others: employees, industry, referral_source and crm" in text
     )
-    assert "industry: favour FinTech, SaaS; avoid Education" in text
-    assert "crm: favour HubSpot, Salesforce; avoid None" in text
+    # Each recommendation names the outcome it holds for: outcomes can favour different levels.
+    assert (
+        "industry: favour FinTech, SaaS for winning deals and best-customer status; "
+        "avoid Education" in text
+    )
+    assert "crm: favour HubSpot, Salesforce for winning deals" in text
+    assert "employees: favour >= 600 for best-customer status; avoid < 60 for winning deals" in text
     assert (
         "Not recommended: annual_revenue (replicated, but measures much the same as employees"
         in (text)

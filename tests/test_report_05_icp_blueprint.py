@@ -49,7 +49,8 @@ def test_report_names_the_planted_icp(demo_run):
         "need forecast accuracy and have HubSpot or Salesforce as CRM." in text
     )
     assert "They convert best when referral source is Referral." in text
-    assert "Not a fit: crm = None; employees under 60; industry = Education." in text
+    assert "Not a fit: companies with no CRM, fewer than 60 employees, or in Education." in text
+    assert "the ICP takes 100–999 employees, chosen for winning deals" in text
     assert "How sure: high" in text
     assert "within the 2–3x the seeds expect of a good ICP" in text
     assert "One ICP fits every size segment" in text

@@ -347,3 +347,73 @@ def test_score_command_runs_as_a_user_runs_it(tmp_path, icp_path):
     assert result.returncode == 0, result.stderr
     assert "Scored 6 rows of leads.csv" in result.stdout
     assert len(pd.read_parquet(out)) == 6
+
+
+def _no_score_document(icp_document, **extra) -> dict:
+    return {
+        **icp_document,
+        "scorecard": None,
+        "outcome": {"name": "won"},
+        "caveats": [
+            "No fit score: no characteristic held up in the latest quarters, so points would "
+            "rank accounts on noise."
+        ],
+        **extra,
+    }
+
+
+def test_no_fit_score_says_why_and_what_to_do_next(tmp_path, icp_document, capsys):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    path = write_json(_no_score_document(icp_document), tmp_path / "icp.json")
+    code = main(
+        ["score", "--icp", str(path), "--input", str(leads), "--output", str(tmp_path / "o.csv")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (
+        "error: this icp.json holds no fit score, so there is nothing to score with: no "
+        "characteristic held up in the latest quarters, so points would rank accounts on noise; "
+        "next, rerun the ICP blueprint (icp-research run) once the exports hold more closed "
+        "deals (won and lost), or set [scoring] outcome in icp.toml to an outcome the data can "
+        "measure; to use the ICP's rules meanwhile, score with --rules-only (marks in_icp and "
+        "rules_hit, no fit score)"
+    )
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_rules_only_marks_leads_without_a_score(tmp_path, icp_document, capsys):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    path = write_json(_no_score_document(icp_document), tmp_path / "icp.json")
+    out = tmp_path / "o.csv"
+    args = ["score", "--icp", str(path), "--input", str(leads), "--output", str(out)]
+    assert main([*args, "--rules-only"]) == 0
+    summary = capsys.readouterr().out
+    assert "Scored 6 rows of leads.csv" in summary and "rules only, no fit score" in summary
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert len(scored) == 6 and (scored["fit_score"] == "").all() and (scored["tier"] == "").all()
+    # Acme: SaaS, 250 employees, HubSpot, $20M: meets both include rules and no exclude rule.
+    assert scored["in_icp"].tolist() == [True, False, False, False, False, False]
+    assert scored.loc[0, "rules_hit"] == (
+        "include: industry in {FinTech, SaaS}; include: 100 <= employees < 1,000"
+    )
+
+
+def test_rules_only_without_rules_is_exit_2(tmp_path, icp_document, capsys):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    empty = {"include": [], "exclude": [], "uncertain": []}
+    path = write_json(_no_score_document(icp_document, rules=empty), tmp_path / "icp.json")
+    args = ["score", "--icp", str(path), "--input", str(leads), "--output", str(tmp_path / "o.csv")]
+    assert main([*args, "--rules-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds no rules to mark leads with" in err[0], err
+    assert "--rules-only" not in err[0]
+
+
+@pytest.mark.parametrize("encoding", ["mac_roman", "cp1252"])
+def test_a_lead_file_that_is_not_utf8_is_read_without_garbling(tmp_path, encoding):
+    path = tmp_path / "leads.csv"
+    path.write_bytes("name,city\nA,San José\nB,Zürich\nC,Málaga\n".encode(encoding))
+    assert read_leads(path)["city"].tolist() == ["San José", "Zürich", "Málaga"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icp_research.data import loading, warehouse
+from icp_research.data import loading, validation, warehouse
 from icp_research.data.config import load_config
 from icp_research.data.facts import account_facts
 from icp_research.data.study import open_study
@@ -197,13 +197,13 @@ def test_missing_usage_files_and_columns_are_reported(tmp_path):
         '[tables.accounts]\npath = "accounts.csv"\n'
         '[tables.usage]\npath = "events/*.parquet"\nengine = "duckdb"\n',
     )
-    report = loading.validate(config)
+    report = validation.validate(config)
     assert any("no Parquet files match" in line for line in report.lines("error"))
     (tmp_path / "events").mkdir()
     pd.DataFrame({"account_id": ["A1"], "day": [AS_OF]}).to_parquet(
         tmp_path / "events" / "a.parquet"
     )
-    report = loading.validate(config)
+    report = validation.validate(config)
     errors = report.lines("error")
     assert any("required column date is not mapped" in line for line in errors)
     assert any("required column metric is not mapped" in line for line in errors)
@@ -211,7 +211,7 @@ def test_missing_usage_files_and_columns_are_reported(tmp_path):
     pd.DataFrame({"account_id": [None, "A1"], "date": [AS_OF] * 2, "metric": ["x"] * 2}).to_parquet(
         tmp_path / "events" / "a.parquet"
     )
-    errors = loading.validate(config).lines("error")
+    errors = validation.validate(config).lines("error")
     assert any("1 rows have no account_id (a required value)" in line for line in errors)
 
 

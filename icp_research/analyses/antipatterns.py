@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from icp_research.artifacts import Artifact, read_artifact
 from icp_research.data.config import SEGMENT_DEFAULTS
 from icp_research.formatting import fmt_number, fmt_p
 from icp_research.methods.binning import MISSING, OTHER, apply_bins, cut_points, pool_rare_levels
-
-OPERATORS = ("equals", "in", "less_than", "at_least", "between", "is_missing")
+from icp_research.scoring.schema import OPERATORS
 
 SEGMENT = "size_segment"
 
@@ -389,10 +389,16 @@ def read_anti_patterns(directory: str | Path) -> pd.DataFrame:
     empty table with the standard columns when there is none.
     """
     directory = Path(directory)
-    parts = sorted(directory.glob("anti_patterns*.csv"))
-    frames = [
-        pd.read_csv(p, keep_default_na=False, na_values=[""], dtype={"value": str}) for p in parts
-    ]
+    frames = []
+    for path in sorted(directory.glob("anti_patterns*.csv")):
+        # The lossless copy where the kit wrote one: the CSV is for spreadsheets, its cells may
+        # carry the "'" that keeps a formula-like value ("-", "=...") from being evaluated.
+        lossless = read_artifact(Artifact(path.stem, "table"), directory)
+        frames.append(
+            lossless
+            if lossless is not None and "value" in lossless
+            else pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"value": str})
+        )
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty()

@@ -27,8 +27,10 @@ go-to-market teams use, for the report ``notebooks/05_icp_blueprint.ipynb``:
    period, the same on the holdout, and whether it replicated (one-sided, Holm-corrected).
 3. **A statement** in the seeds' template, "This product fits [company type] that needs [core
    workflow outcome] and has [integration/process conditions]", with the not-a-fit list; the
-   need comes from survey answers that ICP customers give more often, when there are any,
-   otherwise a placeholder says to confirm it in interviews. The analyst can override it.
+   need comes from survey answers that ICP customers give more often, or else from the
+   config's own ``[codebook]`` themes that best customers mention more often; without either
+   the need is left out and a caveat says what to add. Attributes and values read as words
+   ("companies with no CRM", not ``crm = None``). The analyst can override it.
 4. **A fit score** (:func:`icp_research.scoring.scorecard.fit_scorecard`) learned from the chosen
    outcome on the training period, tiers from ``[scoring] tiers`` (or shares of the training
    rows), **validated** on the latest ``holdout_quarters``: AUC with interval, calibration,
@@ -66,7 +68,8 @@ report also writes ``artifacts/icp_rules.csv`` (one row per rule and outcome mea
     What "success" means for the rules' evidence and the fit score: ``name`` (``won``,
     ``retained``, ``best_customer``), ``definition``, ``unit`` (``deals`` / ``customers``),
     ``split_on`` (the date that places a row in time), ``holdout_from`` (first day of the
-    holdout), ``holdout_quarters``, ``n_training``, ``n_holdout``.
+    holdout), ``holdout_quarters``, ``n_training``, ``n_holdout``; ``chosen`` (a sentence) when
+    ``[scoring] outcome`` is not set and the outcome was chosen from the data.
 ``characteristics[]``
     The defining characteristics, strongest first: ``rank``, ``attribute``, ``kind``
     (``categorical`` / ``numeric``), ``role`` (``filter``: who the company is; ``signal``: how
@@ -145,10 +148,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from icp_research.analyses import registry
 from icp_research.analyses.antipatterns import Condition, read_anti_patterns
+from icp_research.analyses.slide import write_slide
+from icp_research.artifacts import read_artifact
 from icp_research.data.study import Study
 from icp_research.errors import AnalysisError, InputError, NotEnoughData
-from icp_research.formatting import fmt_money, fmt_p
+from icp_research.formatting import error_bars, fmt_money, fmt_p
 from icp_research.methods.binning import MISSING, OTHER, cut_points
 from icp_research.methods.stats import (
     adjust_pvalues,
@@ -160,6 +166,7 @@ from icp_research.methods.stats import (
     two_proportion_pvalue,
 )
 from icp_research.result import Result
+from icp_research.scoring.schema import ICP_FORMAT
 from icp_research.version import __version__
 
 __all__ = [
@@ -181,7 +188,7 @@ __all__ = [
     "write_onepager",
 ]
 
-FORMAT = 1
+FORMAT = ICP_FORMAT
 
 #: Attributes that say how an account came to us rather than who it is: signals, not filters.
 CHANNEL_ATTRIBUTES = ("referral_source", "lead_source", "source", "channel")
@@ -335,24 +342,13 @@ def _take_significance(upstream: Upstream, result, source: str) -> None:
 
 
 def _read_significance(upstream: Upstream, folder: Path, as_of: str) -> None:
-    path = folder / "icp_predictors.json"
-    try:
-        shortlist = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    # The lossless copies (never the spreadsheet-safe CSVs, whose cells may carry a "'").
+    shortlist = read_artifact(registry.ICP_PREDICTORS, folder)
+    if not isinstance(shortlist, dict) or shortlist.get("as_of") != as_of:
         return
-    if shortlist.get("as_of") != as_of:
-        return
-    try:
-        predictors = pd.read_csv(
-            folder / "predictors.csv",
-            keep_default_na=False,
-            na_values=[""],
-            dtype={"level": str, "predictor": str},
-        )
-        summary = pd.read_csv(
-            folder / "predictor_summary.csv", keep_default_na=False, na_values=[""]
-        )
-    except (OSError, ValueError, pd.errors.ParserError):
+    predictors = read_artifact(registry.PREDICTORS, folder)
+    summary = read_artifact(registry.PREDICTOR_SUMMARY, folder)
+    if predictors is None or summary is None:
         return
     for frame in (predictors, summary):
         for column in ("significant", "replicated", "underpowered", "recommended"):
@@ -363,8 +359,9 @@ def _read_significance(upstream: Upstream, folder: Path, as_of: str) -> None:
     upstream.holdout_quarters = shortlist.get("holdout_quarters")
     upstream.predictors = predictors
     upstream.predictor_summary = summary
-    upstream.sources["significance"] = (
-        "read from icp_predictors.json, predictors.csv and predictor_summary.csv"
+    upstream.sources["significance"] = "read from " + ", ".join(
+        a.filename
+        for a in (registry.ICP_PREDICTORS, registry.PREDICTORS, registry.PREDICTOR_SUMMARY)
     )
 
 
@@ -949,14 +946,24 @@ def _contains(outer: Condition, inner: Condition) -> bool:
 
 
 def _best_range(
-    values, outcome, edges: Sequence[float], *, min_share: float = 0.1, max_share: float = 0.8
+    values,
+    outcome,
+    edges: Sequence[float],
+    *,
+    min_share: float = 0.1,
+    max_share: float = 0.8,
+    clusters=None,
 ) -> tuple[float, float, float] | None:
     """The range of consecutive bins where the outcome rate is highest against the rest.
 
     Scans every range ``[edges[i], edges[j])`` (open-ended ones included) that holds between
     ``min_share`` and ``max_share`` of the rows with a value, and keeps the one with the largest
-    two-proportion z statistic in favour of the range. Returns ``(lower, upper, z)``, -inf /
-    inf for open ends, or None when no range does better than the rest.
+    two-proportion z statistic in favour of the range. With ``clusters`` (the account of each
+    deal) accounts are the independent units: ranges are ranked by the one-sided p-value of the
+    cluster-robust comparison (:func:`icp_research.methods.association.clustered_rate_contrast`),
+    so a range is not chosen for a few accounts with many deals. Returns
+    ``(lower, upper, statistic)``, -inf / inf for open ends, or None when no range does better
+    than the rest.
     """
     x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
     y = np.asarray(outcome, dtype=float)
@@ -970,7 +977,16 @@ def _best_range(
     events = np.bincount(codes, weights=y, minlength=len(bounds) - 1)
     total_n, total_e = counts.sum(), events.sum()
     p = total_e / total_n
-    best = None
+    if clusters is not None:
+        from icp_research.methods.association import clustered_rate_contrast
+
+        units = pd.DataFrame(
+            {"cluster": pd.Series(clusters).to_numpy()[known], "code": codes, "y": y}
+        )
+        per = units.groupby(["cluster", "code"], sort=False)["y"].agg(["sum", "size"])
+        unit_code = per.index.get_level_values("code").to_numpy()
+        unit_events, unit_trials = per["sum"].to_numpy(float), per["size"].to_numpy(float)
+    best, best_key = None, None
     for i in range(len(bounds) - 1):
         for j in range(i + 1, len(bounds)):
             if i == 0 and j == len(bounds) - 1:
@@ -979,9 +995,20 @@ def _best_range(
             n0, e0 = total_n - n1, total_e - e1
             if not min_share <= n1 / total_n <= max_share or n0 == 0:
                 continue
-            z = (e1 / n1 - e0 / n0) / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n0))
-            if z > 0 and (best is None or z > best[2]):
-                best = (bounds[i], bounds[j], float(z))
+            if clusters is None:
+                z = (e1 / n1 - e0 / n0) / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n0))
+                key = z
+            else:
+                inside = (unit_code >= i) & (unit_code < j)
+                contrast = clustered_rate_contrast(
+                    unit_events[inside],
+                    unit_trials[inside],
+                    unit_events[~inside],
+                    unit_trials[~inside],
+                )
+                z, key = contrast["statistic"], -contrast["log_p_greater"]
+            if np.isfinite(key) and z > 0 and (best is None or key > best_key):
+                best, best_key = (bounds[i], bounds[j], float(z)), key
     return best
 
 
@@ -1044,7 +1071,12 @@ def _include_condition(
     sample = _sample_for(characteristic, samples, outcome)
     if sample is not None and name in sample.training.columns:
         edges = cut_points(study.facts[name], 20, min_bin_share=0.03)
-        found = _best_range(sample.training[name], sample.training["y"], edges)
+        found = _best_range(
+            sample.training[name],
+            sample.training["y"],
+            edges,
+            clusters=sample.training["account_id"] if sample.clustered else None,
+        )
         if found is not None:
             lower, upper, _ = found
             return (
@@ -1503,6 +1535,7 @@ def _backtest(study: Study, scorecard, outcome: str, quarters: int, spec: dict, 
                 categorical=categorical,
                 numeric=numeric,
                 alpha=alpha,
+                cluster=frame.cluster if frame.cluster in frame.data.columns else None,
                 min_level_count=int(study.analysis.get("min_level_count", 10)),
                 **_fit_kwargs(spec),
             )
@@ -1670,24 +1703,20 @@ def _segments(study: Study, include: list[Rule], sample: _Sample | None, alpha: 
             + (f"only {_and([r['segment'] for r in enough])} has them." if enough else "none has.")
         )
         return result
-    z = sps.norm.ppf(1 - alpha / 2)
-    p_values = []
-    for rule in rules:
-        logs, weights = [], []
-        for record in enough:
-            m = record[rule.text]
-            if all(np.isfinite([m["lift"], m["ci_low"], m["ci_high"]])) and m["ci_low"] > 0:
-                se = (math.log(m["ci_high"]) - math.log(m["ci_low"])) / (2 * z)
-                if se > 0:
-                    logs.append(math.log(m["lift"]))
-                    weights.append(1 / se**2)
-        if len(logs) < 2:
-            p_values.append(np.nan)
-            continue
-        logs, weights = np.array(logs), np.array(weights)
-        mean = float((weights * logs).sum() / weights.sum())
-        q_stat = float((weights * (logs - mean) ** 2).sum())
-        p_values.append(float(sps.chi2.sf(q_stat, len(logs) - 1)))
+    # Heterogeneity on the odds-ratio scale (rule x segment interaction in a logistic model,
+    # clustered by account): risk ratios spread with the segments' base rates alone.
+    from icp_research.methods.heterogeneity import odds_ratio_heterogeneity
+
+    judged = rows[rows["_segment"].isin([r["segment"] for r in enough])]
+    p_values = [
+        odds_ratio_heterogeneity(
+            judged["y"],
+            _hits(judged, rule.conditions),
+            judged["_segment"],
+            judged["account_id"] if sample.clustered else None,
+        )["p_value"]
+        for rule in rules
+    ]
     q_values = adjust_pvalues(p_values)
     differing = [
         (rule, q) for rule, q in zip(rules, q_values, strict=True) if np.isfinite(q) and q < alpha
@@ -1697,8 +1726,9 @@ def _segments(study: Study, include: list[Rule], sample: _Sample | None, alpha: 
     if not differing:
         result["verdict"] = (
             f"One ICP fits every size segment: the include rules work alike in {names} (no "
-            "significant difference in their effects between segments, Cochran's Q with "
-            "Benjamini-Hochberg correction), so no per-segment ICP is drawn."
+            "significant difference in their odds ratios between segments: a rule x segment "
+            "interaction in a logistic model clustered by account, with Benjamini-Hochberg "
+            "correction), so no per-segment ICP is drawn."
         )
         if thin:
             result["verdict"] += (
@@ -1783,29 +1813,187 @@ def _survey_need(study: Study, in_icp: pd.Series, alpha: float) -> dict | None:
     return None
 
 
-def _size_phrase(condition: Condition) -> str:
-    if condition.attribute != "employees":
-        return condition.phrase()
-    interval = _interval(condition)
-    low, high = interval
-    whole = all(np.isinf(v) or float(v).is_integer() for v in interval)
-    if condition.operator == "between" and whole:
-        return f"{int(low):,}–{int(high) - 1:,} employees"
+def _theme_need(study: Study, alpha: float) -> dict | None:
+    """The project's own feedback theme best customers mention significantly more often.
+
+    Only themes the ``[codebook]`` of the config names count: the built-in themes are
+    complaints and objections (pricing, missing integration), not what customers buy for.
+    Returns ``{"answer", "theme", "source", "rate_icp", "rate_rest", "q_value"}`` (rates: best
+    customers among customers whose notes mention the theme / do not) or None.
+    """
+    from icp_research.methods.codebook import DEFAULT_CODEBOOK
+
+    section = study.config.codebook or {}
+    own = {
+        str(name).strip()
+        for name, rules in section.items()
+        if name not in ("defaults", "add") and name not in DEFAULT_CODEBOOK and rules
+    }
+    if not own or not any(study.has(t) for t in ("feedback", "churn_events", "survey")):
+        return None
+    from icp_research.analyses.voc import feedback_themes
+    from icp_research.methods.codebook import theme_label
+
+    try:
+        tests = feedback_themes(study).tables.get("tests", pd.DataFrame())
+    except (AnalysisError, NotEnoughData, ValueError, KeyError):
+        return None
+    if tests is None or tests.empty:
+        return None
+    better = tests[
+        (tests["outcome"] == "best_customer")
+        & tests["theme"].isin(own)
+        & (tests["q_value"] < alpha)
+        & (tests["effect"] > 1)
+    ]
+    if better.empty:
+        return None
+    row = better.sort_values(["q_value", "effect"], ascending=[True, False]).iloc[0]
+    return {
+        "answer": theme_label(row["theme"]),
+        "theme": str(row["theme"]),
+        "source": "feedback themes",
+        "rate_icp": float(row["rate_with"]),
+        "rate_rest": float(row["rate_without"]),
+        "q_value": float(row["q_value"]),
+    }
+
+
+_NEED_MISSING = (
+    "The statement says nothing about the need the product meets: no survey answer sets ICP "
+    "customers apart, and none of the config's own [codebook] themes sets best customers apart "
+    "in their feedback. To draft it from data, add a survey table ([tables.survey]: "
+    "account_id, question, answer) with a question such as 'Why did you buy?', or [codebook] "
+    "themes that name what customers "
+    'buy for (e.g. forecast_accuracy = ["forecast", "accuracy"]); or write the statement '
+    "yourself (the statement parameter overrides the draft)."
+)
+
+
+def _size_phrase(condition: Condition, labels: _Labels | None = None) -> str:
+    """A size range in words: "100–999 employees", "1,000+ employees", "fewer than 60
+    employees"; other numeric conditions as :func:`_clause` words them."""
+    if condition.attribute != "employees" or _interval(condition) is None:
+        return _clause(condition, labels)[1]
+    unit = _label("employees", labels)
+    low, high = _interval(condition)
+    whole = all(np.isinf(v) or float(v).is_integer() for v in (low, high))
+    if condition.operator == "between":
+        if whole:
+            return f"{int(low):,}–{int(high) - 1:,} {unit}"
+        return f"{low:,g} to under {high:,g} {unit}"
     if condition.operator == "at_least":
-        return f"{int(low):,}+ employees" if whole else f"{low:,g}+ employees"
-    if condition.operator == "less_than":
-        return f"fewer than {high:,g} employees"
-    return condition.phrase()
+        return f"{int(low):,}+ {unit}" if whole else f"{low:,g}+ {unit}"
+    return f"fewer than {high:,g} {unit}"
 
 
 _ACRONYMS = {"crm", "sso", "nps", "arr", "acv", "mrr", "erp", "hr", "it", "api", "saas", "cdp"}
+# Category values that mean "none of it": ``crm = None`` reads "no CRM".
+_NONE_VALUES = {"none", "(none)", "nothing"}
 
 
-def _label(attribute: str) -> str:
+@dataclass(frozen=True)
+class _Labels:
+    """How the statement names columns and values: the config's ``[labels]`` (columns) and
+    ``[labels.values.<column>]`` (values), else tidy names."""
+
+    columns: Mapping = field(default_factory=dict)
+    values: Mapping = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, study: Study) -> _Labels:
+        config = study.config
+        return cls(
+            dict(getattr(config, "labels", None) or {}),
+            dict(getattr(config, "value_labels", None) or {}),
+        )
+
+    def column(self, attribute: str) -> str:
+        given = self.columns.get(str(attribute))
+        if given:
+            return str(given)
+        words = str(attribute).replace("_", " ").split()
+        return " ".join(w.upper() if w.lower() in _ACRONYMS else w for w in words) or str(attribute)
+
+    def value(self, attribute: str, value) -> str | None:
+        """The configured label of a value, or None."""
+        given = (self.values.get(str(attribute)) or {}).get(str(value))
+        return str(given) if given else None
+
+
+_TIDY = _Labels()
+
+
+def _label(attribute: str, labels: _Labels | None = None) -> str:
     """An attribute name as a stakeholder reads it: ``referral_source`` -> "referral source",
-    ``crm`` -> "CRM" (the ICP statement is prose; rules keep the column names)."""
-    words = str(attribute).replace("_", " ").split()
-    return " ".join(w.upper() if w.lower() in _ACRONYMS else w for w in words) or str(attribute)
+    ``crm`` -> "CRM", or its ``[labels]`` entry (the ICP statement is prose; rules keep the
+    column names)."""
+    return (labels or _TIDY).column(attribute)
+
+
+def _number(x) -> str:
+    x = float(x)
+    return f"{int(x):,}" if x.is_integer() else f"{x:,.4g}"
+
+
+def _clause(condition: Condition, labels: _Labels | None = None) -> tuple[str, str]:
+    """A condition as words after "companies": ``(preposition, words)``.
+
+    ``crm = None`` -> ``("with", "no CRM")``; ``employees < 60`` -> ``("with", "fewer than 60
+    employees")``; ``industry = Education`` -> ``("in", "Education")``; ``crm in {HubSpot,
+    Salesforce}`` -> ``("with", "HubSpot or Salesforce as CRM")``. The rule's code form stays
+    in icp.json; this is the prose of the statement.
+    """
+    labels = labels or _TIDY
+    attribute, operator, value = condition.attribute, condition.operator, condition.value
+    label = _label(attribute, labels)
+    if attribute == "employees" and _interval(condition) is not None:
+        return "with", _size_phrase(condition, labels)
+    if operator == "is_missing":
+        return "with", f"no {label} on record"
+    values = _values(condition)
+    if values is not None:
+        levels = sorted(values)
+        if attribute in _INDUSTRY or attribute in _GEOGRAPHY:
+            return "in", _or([labels.value(attribute, v) or v for v in levels])
+        none = [v for v in levels if v.strip().lower() in _NONE_VALUES]
+        named = [labels.value(attribute, v) or v for v in levels if v not in none]
+        words = [f"{_or(named)} as {label}"] if named else []
+        # "None" reads "no CRM" (or its own label, which is then the whole phrase).
+        words += list(dict.fromkeys(labels.value(attribute, v) or f"no {label}" for v in none))
+        return "with", " or ".join(words)
+    if operator == "less_than":
+        return "with", f"{label} under {_number(value)}"
+    if operator == "at_least":
+        return "with", f"{label} of {_number(value)} or more"
+    if operator == "between":
+        return "with", f"{label} from {_number(value[0])} to under {_number(value[1])}"
+    return "with", condition.phrase()
+
+
+def _rule_words(rule: Rule, labels: _Labels | None = None) -> tuple[str, str]:
+    """A rule (all its conditions) as words after "companies": ``(preposition, words)``."""
+    clauses = [_clause(c, labels) for c in rule.conditions]
+    return clauses[0][0], _joined(clauses, " and ", first_preposition=False)
+
+
+def _joined(clauses: Sequence[tuple[str, str]], last: str, *, first_preposition=True) -> str:
+    """Clauses joined with commas and ``last`` before the final one (a serial comma from three
+    on); a preposition is written only where it changes: "with no CRM, fewer than 60
+    employees, or in Education"."""
+    words, previous = [], None if first_preposition else clauses[0][0] if clauses else None
+    for preposition, text in clauses:
+        words.append(text if preposition == previous else f"{preposition} {text}")
+        previous = preposition
+    if len(words) <= 2:
+        return last.join(words)
+    return ", ".join(words[:-1]) + "," + last + words[-1]
+
+
+def _not_a_fit(exclude: Sequence[Rule], labels: _Labels | None = None) -> str:
+    """The exclude rules in words: "companies with no CRM, fewer than 60 employees, or in
+    Education"."""
+    return "companies " + _joined([_rule_words(r, labels) for r in exclude], " or ")
 
 
 def _levels(rule: Rule) -> list[str]:
@@ -1813,7 +2001,17 @@ def _levels(rule: Rule) -> list[str]:
     return sorted(values) if values else []
 
 
-def _draft(include: list[Rule], exclude: list[Rule], need: dict | None) -> tuple[str, str]:
+def _shown(rule: Rule | None, labels: _Labels | None = None) -> list[str]:
+    """A rule's levels as the statement names them (``[labels.values.<column>]``)."""
+    if rule is None:
+        return []
+    labels = labels or _TIDY
+    return [labels.value(rule.attribute, v) or v for v in _levels(rule)]
+
+
+def _draft(
+    include: list[Rule], exclude: list[Rule], need: dict | None, labels: _Labels | None = None
+) -> tuple[str, str]:
     """``(name, statement)`` in the seeds' template, from the rules."""
     filters = [r for r in include if r.role == "filter"]
     signals = [r for r in include if r.role == "signal"]
@@ -1827,43 +2025,43 @@ def _draft(include: list[Rule], exclude: list[Rule], need: dict | None) -> tuple
         adjective = {"between": "mid-size", "at_least": "larger", "less_than": "smaller"}.get(
             size.conditions[0].operator, ""
         )
-    kinds = _and(_levels(industry)) if industry else ""
+    kinds = _and(_shown(industry, labels))
     company = " ".join(w for w in (adjective, kinds, "companies") if w)
-    details = [_size_phrase(r.conditions[0]) for r in sizes]
+    details = [_size_phrase(r.conditions[0], labels) for r in sizes]
     if details:
         company += f" ({'; '.join(details)})"
     if places:
-        company += " in " + _or([v for r in places for v in _levels(r)])
-    need_text = (
-        need["answer"][:1].lower() + need["answer"][1:]
-        if need
-        else "[core workflow outcome: confirm it in customer interviews]"
-    )
-    conditions = []
-    for rule in others:
-        levels = _levels(rule)
-        conditions.append(f"{_or(levels)} as {_label(rule.attribute)}" if levels else rule.phrase)
-    sentence = f"This product fits {company} that need {need_text}"
-    sentence += f" and have {_and(conditions)}." if conditions else "."
+        company += " in " + _or([v for r in places for v in _shown(r, labels)])
+    conditions = [_rule_words(rule, labels)[1] for rule in others]
+    sentence = f"This product fits {company}"
+    # The need comes from the data (survey answers, feedback themes) or is left out: the
+    # statement is read as written, so it never holds a placeholder.
+    if need:
+        sentence += f" that need {need['answer'][:1].lower() + need['answer'][1:]}"
+        sentence += f" and have {_and(conditions)}." if conditions else "."
+    else:
+        sentence += f" that have {_and(conditions)}." if conditions else "."
     parts = [sentence]
     if signals:
         said = [
-            f"{_label(r.attribute)} is {_or(_levels(r))}" if _levels(r) else r.phrase
+            f"{_label(r.attribute, labels)} is {_or(_shown(r, labels))}"
+            if _levels(r)
+            else _rule_words(r, labels)[1]
             for r in signals
         ]
         parts.append(f"They convert best when {_or(said)}.")
     if exclude:
-        parts.append("Not a fit: " + "; ".join(r.phrase for r in exclude) + ".")
+        parts.append(f"Not a fit: {_not_a_fit(exclude, labels)}.")
     name_parts = []
     if adjective:
         name_parts.append(adjective[:1].upper() + adjective[1:])
-    name_parts.append(" & ".join(_levels(industry)) if industry else "companies")
+    name_parts.append(" & ".join(_shown(industry, labels)) if industry else "companies")
     name = " ".join(name_parts)
     tech = [r for r in others if _levels(r)]
     if tech:
-        name += " on " + " / ".join(_levels(tech[0]))
+        name += " on " + " / ".join(_shown(tech[0], labels))
     if places:
-        name += " in " + " / ".join(v for r in places for v in _levels(r))
+        name += " in " + " / ".join(v for r in places for v in _shown(r, labels))
     return name, " ".join(parts)
 
 
@@ -1878,11 +2076,16 @@ def _no_icp_statement(study: Study, upstream: Upstream, uncertain: list[Rule]) -
         f"No ICP can be drawn from this data yet: {why} ({n_accounts:,} accounts, "
         f"{n_customers:,} customers)."
     )
-    if uncertain:
-        text += (
-            f" {len(uncertain)} uncertain rule{'s' if len(uncertain) != 1 else ''} are "
-            "hypotheses to test in discovery calls"
+    unmeasurable = study.trust.variation.get("won")
+    if unmeasurable:
+        # More deals of the same export cannot help when it never records a lost deal.
+        hypotheses = f" {_hypotheses(len(uncertain))} to test." if uncertain else ""
+        return (
+            f"{text} Win rates are not measurable: {unmeasurable}; export lost deals too (the "
+            f"CRM's opportunities, not orders) rather than waiting for more deals.{hypotheses}"
         )
+    if uncertain:
+        text += f" {_hypotheses(len(uncertain))} to test in discovery calls"
         text += "; re-run when more deals have closed."
     else:
         text += " Re-run when more deals have closed and customers have had time to stay or leave."
@@ -1927,6 +2130,7 @@ class Blueprint(Result):
     pmf: Result | None = None
     headline: dict = field(default_factory=dict)
     need: dict | None = None
+    labels: object = None  # how the prose names columns and values ([labels])
     icp_share: float = np.nan
     upstream_sources: dict = field(default_factory=dict)
     as_of: str = ""
@@ -2175,6 +2379,13 @@ class Blueprint(Result):
             rows.append(out)
         return pd.DataFrame(rows)
 
+    def rule_phrases(self, kind: str) -> list[tuple[str, str]]:
+        """Each ``include``, ``exclude`` or ``uncertain`` rule in the statement's words with its
+        main evidence in short, e.g. ``("companies in Education", "win rate 15% vs 22%")`` (for
+        the slide and other summaries; icp.json keeps the rules' code form)."""
+        rules = {"include": self.include, "exclude": self.exclude, "uncertain": self.uncertain}
+        return [(_not_a_fit([r], self.labels), _short_evidence(r)) for r in rules[kind]]
+
 
 def _records(frame) -> list[dict]:
     if frame is None or len(frame) == 0:
@@ -2274,7 +2485,9 @@ def build_blueprint(
         ``statement_drafted``).
     outcome : str, optional
         What the fit score predicts and the rules are measured on: ``won`` (new-business
-        deals), ``retained`` or ``best_customer``; default ``[scoring] outcome``.
+        deals), ``retained`` or ``best_customer``; default ``[scoring] outcome``, and when that
+        is not set, one the data can measure: won when closed deals were both won and lost,
+        else retained when churn varies, else best_customer (``outcome.chosen`` says why).
     tiers : mapping, list, or "shares", optional
         Tier cut-offs (see :func:`tier_spec`); default ``[scoring] tiers``.
     holdout_quarters : int, optional
@@ -2294,8 +2507,8 @@ def build_blueprint(
         can be drawn yet, lists the uncertain rules, and has no fit score.
     """
     alpha = study.alpha
-    outcome = outcome or study.config.scoring.get("outcome", "won")
-    if outcome not in OUTCOMES:
+    outcome = outcome or study.config.scoring.get("outcome")
+    if outcome and outcome not in OUTCOMES:
         raise InputError(f"outcome = {outcome!r}; choose one of {', '.join(OUTCOMES)}")
     if holdout_quarters is None or int(holdout_quarters) < 0:
         holdout_quarters = int(study.analysis.get("holdout_quarters", 2))
@@ -2308,10 +2521,15 @@ def build_blueprint(
         reuse_artifacts=reuse_artifacts,
     )
     caveats = list(upstream.caveats)
+    caveats += _drop_contract_evidence(upstream, study)
     facts = study.facts
     spec = study.attributes
     attributes = [a for a in [*spec.categorical, *spec.numeric] if a in facts.columns]
     samples = _samples(study, attributes, holdout_quarters)
+    chosen = None
+    if not outcome:
+        outcome, chosen = _data_outcome(samples, study)
+        caveats.append(chosen)
     primary = samples.get(outcome)
     if primary is None:
         caveats.append(
@@ -2368,6 +2586,8 @@ def build_blueprint(
         "n_training": len(primary.training) if primary else 0,
         "n_holdout": len(primary.holdout) if primary else 0,
     }
+    if chosen:
+        blueprint.outcome["chosen"] = chosen
 
     # Attributes the rules and the score read, and how.
     categorical, numeric = _score_attributes(characteristics, upstream, study)
@@ -2388,15 +2608,12 @@ def build_blueprint(
 
     in_icp = rule_columns(facts, rules_spec)["in_icp"]
     blueprint.icp_share = float(in_icp.mean()) if len(in_icp) else np.nan
+    blueprint.labels = _Labels.of(study)
     if blueprint.drawn:
-        blueprint.need = _survey_need(study, in_icp, alpha)
-        blueprint.name, drafted = _draft(include, exclude, blueprint.need)
+        blueprint.need = _survey_need(study, in_icp, alpha) or _theme_need(study, alpha)
+        blueprint.name, drafted = _draft(include, exclude, blueprint.need, blueprint.labels)
         if blueprint.need is None:
-            caveats.append(
-                "The statement's [core workflow outcome] is a placeholder: no survey answer "
-                "sets ICP customers apart. Fill it in from customer interviews (the statement "
-                "parameter overrides the draft)."
-            )
+            caveats.append(_NEED_MISSING)
     else:
         drafted = _no_icp_statement(study, upstream, uncertain)
     blueprint.statement_drafted = drafted
@@ -2446,7 +2663,7 @@ def build_blueprint(
         if blueprint.drawn
         else {"verdict": "No ICP, so no segment ICPs.", "drawn": False, "table": pd.DataFrame()}
     )
-    blueprint.confidence = _confidence(blueprint)
+    blueprint.confidence = _contract_confidence(_confidence(blueprint), blueprint, study)
     blueprint.pmf = pmf_indicators(study, blueprint)
     blueprint.headline = _headline(blueprint)
     blueprint.findings = _findings(blueprint)
@@ -2466,6 +2683,111 @@ def build_blueprint(
         "segments": blueprint.segments_table(),
     }
     return blueprint
+
+
+def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
+    """``[scoring] outcome`` not set: an outcome the data can measure, and the sentence saying
+    why. Won when closed new-business deals were both won and lost, else retained when some
+    customers churned within 12 months and some did not, else best_customer."""
+
+    def counts(name: str) -> tuple[int, int] | None:
+        sample = samples.get(name)
+        if sample is None:
+            return None
+        y = pd.concat([sample.training["y"], sample.holdout["y"]])
+        return int(y.sum()), len(y)
+
+    won = counts("won")
+    deals = study.deals if study is not None else None
+    if won is None and deals is not None and len(deals):
+        # The deals exist but no won sample was drawn (every one won, or every one lost).
+        closed = deals[
+            deals["is_new_business"].astype(bool)
+            & deals["is_closed"].astype(bool)
+            & deals["account_id"].notna()
+        ]
+        if len(closed):
+            won = int(closed["won"].astype(bool).sum()), len(closed)
+    if won and 0 < won[0] < won[1] and "won" in samples:
+        return "won", (
+            f"The fit score predicts wins ([scoring] outcome is not set, chosen from the data): "
+            f"{won[1]:,} closed new-business deals, {won[0]:,} won and {won[1] - won[0]:,} lost."
+        )
+    if won is None:
+        deals = "there are no closed new-business deals"
+    elif 0 < won[0] < won[1]:
+        deals = f"the {won[1]:,} closed deals cannot be linked to account attributes"
+    else:
+        deals = f"all {won[1]:,} closed deals were {'won' if won[0] else 'lost'}"
+    retained = counts("retained")
+    if retained and 0 < retained[0] < retained[1]:
+        return "retained", (
+            f"The fit score predicts 12-month retention ([scoring] outcome is not set, chosen "
+            f"from the data): {deals}, so wins cannot be compared; {retained[1] - retained[0]:,} "
+            f"of {retained[1]:,} customers churned within 12 months. Set [scoring] outcome to "
+            "choose another."
+        )
+    churn = "churn cannot be measured" if retained is None else "retention does not vary"
+    return "best_customer", (
+        f"The fit score predicts best customers ([scoring] outcome is not set, chosen from the "
+        f"data): {deals} and {churn}. Set [scoring] outcome to choose another."
+    )
+
+
+_CONTRACT_OUTCOMES = ("best_customer", "arr")
+
+
+def _drop_contract_evidence(upstream: Upstream, study: Study) -> list[str]:
+    """Contract terms (seats, plan: ``study.attributes.contract``) make up ARR, so they are no
+    evidence for best-customer status: drop those rows, and the outcome from their
+    recommendations, before any rule or score is drawn. Returns the caveat saying so."""
+    contract = study.attributes.contract
+    if not contract:
+        return []
+
+    def other(frame):
+        if frame is None or frame.empty or not {"predictor", "outcome"} <= set(frame.columns):
+            return frame
+        mask = frame["predictor"].isin(list(contract)) & frame["outcome"].isin(_CONTRACT_OUTCOMES)
+        return frame[~mask]
+
+    upstream.predictors = other(upstream.predictors)
+    upstream.predictor_summary = other(upstream.predictor_summary)
+    kept = []
+    for item in upstream.recommended:
+        if item.get("predictor") in contract:
+            outcomes = [o for o in item.get("outcomes", []) if o not in _CONTRACT_OUTCOMES]
+            if not outcomes:
+                continue
+            item = {**item, "outcomes": outcomes}
+        kept.append(item)
+    upstream.recommended = kept
+    return [
+        f"{_and(sorted(contract))} {'is a contract term' if len(contract) == 1 else 'are contract terms'}"
+        " (part of what a customer pays): never a rule or a score attribute for best-customer "
+        "status, which they make up (see the contract-size finding of the predictor report)."
+    ]
+
+
+def _contract_confidence(confidence: dict, blueprint: Blueprint, study: Study) -> dict:
+    """An ICP of best customers (top share by ARR) whose characteristics held up for nothing
+    else may describe bigger contracts rather than better-fitting companies: say so, and cap
+    the confidence at low."""
+    if not blueprint.drawn or blueprint.outcome.get("name") != "best_customer":
+        return confidence
+    if study.analysis.get("best_customer_metric", "arr") not in ("arr", "clv", "expansion"):
+        return confidence
+    if any(set(c["outcomes"]) - set(_CONTRACT_OUTCOMES) for c in blueprint.characteristics):
+        return confidence
+    contract = study.attributes.contract
+    terms = f" ({_and(sorted(contract))} go with it)" if contract else ""
+    reason = (
+        f"{confidence['reason'].rstrip('.')}; but every characteristic rests on best-customer "
+        f"status alone, i.e. on contract size{terms}, and none held up for winning deals or "
+        "retention: the ICP may describe bigger contracts rather than better-fitting companies."
+    )
+    level = confidence["level"] if confidence["level"] in ("low", "none") else "low"
+    return {"level": level, "reason": reason}
 
 
 def _not_enough_data_notes(upstream: Upstream, notes: list[str]) -> None:
@@ -2494,6 +2816,7 @@ def _fit_and_validate(
             categorical=categorical,
             numeric=numeric,
             alpha=alpha,
+            cluster="account_id" if primary.clustered else None,
             min_level_count=int(study.analysis.get("min_level_count", 10)),
             **_fit_kwargs(tiers_used),
         )
@@ -2588,6 +2911,53 @@ def _headline(blueprint: Blueprint) -> dict:
     return out
 
 
+_GOALS = {
+    "won": "winning deals",
+    "retained": "retention",
+    "best_customer": "best-customer status",
+}
+
+
+def _outcome_differences(blueprint: Blueprint) -> list[str]:
+    """One sentence per include rule whose attribute the predictor report favours at other
+    levels for another outcome (the reports answer different questions; say so).
+
+    E.g. the ICP takes 100-999 employees (where deals are won most often) while, for
+    best-customer status, the predictor report favours 600+ employees.
+    """
+    by_attribute = {c["attribute"]: c for c in blueprint.characteristics}
+    labels = blueprint.labels
+    sentences = []
+    for rule in blueprint.include:
+        item = by_attribute.get(rule.attribute)
+        main = _main_evidence(rule)
+        if item is None or main is None or len(rule.conditions) != 1:
+            continue
+        condition, outcome = rule.conditions[0], main.sample.outcome
+        kind = "bin" if item.get("kind") == "numeric" else "level"
+        elsewhere: dict[str, list[str]] = {}
+        for level in item.get("levels", []):
+            other = level.get("outcome")
+            if level.get("direction") != "favour" or other == outcome or other not in _GOALS:
+                continue
+            found = level_condition(rule.attribute, level.get("level"), kind)
+            if found is None or _contains(condition, found):
+                continue
+            words = _clause(found, labels)[1]
+            if words not in elsewhere.setdefault(other, []):
+                elsewhere[other].append(words)
+        if not elsewhere:
+            continue
+        what = _GOALS.get(outcome, main.sample.words[0])
+        others = _and([f"{_or(w)} for {_GOALS[o]}" for o, w in elsewhere.items()])
+        sentences.append(
+            f"The reports answer different questions about {_label(rule.attribute, labels)}: "
+            f"the ICP takes {_rule_words(rule, labels)[1]}, chosen for {what}, while the "
+            f"predictor significance report favours {others}."
+        )
+    return sentences
+
+
 def _findings(blueprint: Blueprint) -> list[str]:
     findings = []
     if blueprint.drawn:
@@ -2595,14 +2965,23 @@ def _findings(blueprint: Blueprint) -> list[str]:
         findings.append(
             f"How sure: {blueprint.confidence['level']} — {blueprint.confidence['reason']}"
         )
-        filters = [c["attribute"] for c in blueprint.characteristics if c["role"] == "filter"]
-        signals = [c["attribute"] for c in blueprint.characteristics if c["role"] == "signal"]
+        filters = [
+            _label(c["attribute"], blueprint.labels)
+            for c in blueprint.characteristics
+            if c["role"] == "filter"
+        ]
+        signals = [
+            _label(c["attribute"], blueprint.labels)
+            for c in blueprint.characteristics
+            if c["role"] == "signal"
+        ]
         text = (
             f"It rests on {len(blueprint.characteristics)} characteristics that predicted "
             f"success and held up in the latest quarters: who the company is ({_and(filters)})"
         )
         text += f" and how it came to us ({_and(signals)})." if signals else "."
         findings.append(text)
+        findings.extend(_outcome_differences(blueprint))
         findings.append(
             f"{_pct(blueprint.icp_share)} of accounts meet every include rule that defines the "
             f"ICP and no exclude rule ({len(blueprint.include)} include, "
@@ -2645,8 +3024,9 @@ def _findings(blueprint: Blueprint) -> list[str]:
         )
     if blueprint.uncertain:
         findings.append(
-            f"{len(blueprint.uncertain)} uncertain rule{'s' if len(blueprint.uncertain) > 1 else ''} "
-            "need more discovery: "
+            f"{len(blueprint.uncertain)} uncertain "
+            + ("rule needs" if len(blueprint.uncertain) == 1 else "rules need")
+            + " more discovery: "
             + "; ".join(f"{r.text} ({r.direction})" for r in blueprint.uncertain[:5])
             + ("; ..." if len(blueprint.uncertain) > 5 else "")
             + "."
@@ -3047,13 +3427,17 @@ def plot_scorecard(blueprint: Blueprint, *, ax=None, max_levels: int = 40):
         ax.set_axis_off()
         return ax
     labels = [f"{a}: {lv}" for a, lv in zip(table["attribute"], table["level"], strict=True)]
-    values = table["vs_neutral"].to_numpy()
+    values = pd.to_numeric(table["vs_neutral"], errors="coerce").to_numpy(dtype=float)
+    values = np.where(np.isfinite(values), values, 0.0)
     positions = np.arange(len(table))[::-1]
     colors = np.where(values >= 0, "#0173B2", "#D55E00")
     ax.barh(positions, values, color=colors)
     ax.set_yticks(positions)
     ax.set_yticklabels(labels)
     ax.axvline(0, color="0.3", linewidth=0.8)
+    # Room for the labels beside the bars, also when every bar is (nearly) zero.
+    pad = max(1.5, 0.15 * float(values.max() - values.min()))
+    ax.set_xlim(min(float(values.min()), 0.0) - pad, max(float(values.max()), 0.0) + pad)
     for position, value, points in zip(positions, values, table["points"], strict=True):
         ax.text(
             value + (0.5 if value >= 0 else -0.5),
@@ -3091,12 +3475,10 @@ def plot_rule_lifts(blueprint: Blueprint, *, ax=None):
         color = "#0173B2" if rule.kind == "include" else "#D55E00"
         t = main.training
         lift = t["lift"]
-        low = t["ci_low"] if np.isfinite(t["ci_low"]) else lift
-        high = t["ci_high"] if np.isfinite(t["ci_high"]) else lift
         ax.errorbar(
             lift,
             position,
-            xerr=[[max(lift - low, 0)], [max(high - lift, 0)]],
+            xerr=error_bars(lift, t["ci_low"], t["ci_high"]),
             fmt="o",
             color=color,
             capsize=3,
@@ -3133,13 +3515,11 @@ def plot_backtest(blueprint: Blueprint, *, ax=None):
         part = table[table["tier"] == tier].set_index("quarter").reindex(quarters)
         x = np.arange(len(quarters)) + (i - (len(tiers) - 1) / 2) * width
         rate = part["rate"].to_numpy(float)
-        lower = np.nan_to_num(rate - part["ci_low"].to_numpy(float))
-        upper = np.nan_to_num(part["ci_high"].to_numpy(float) - rate)
         ax.bar(
             x,
             np.nan_to_num(rate),
             width,
-            yerr=[lower, upper],
+            yerr=error_bars(rate, part["ci_low"], part["ci_high"]),
             capsize=2,
             label=tier,
             color=palette[i % len(palette)],
@@ -3317,16 +3697,17 @@ def rules_frame(blueprint: Blueprint) -> pd.DataFrame:
 
 
 def save_artifacts(study: Study, blueprint: Blueprint) -> list[Path]:
-    """Write ``icp.json``, ``icp_rules.csv`` and ``icp_onepager.html`` to the study's artifacts
-    folder (nothing when it has none); returns the paths written."""
+    """Write ``icp.json``, ``icp_rules.csv``, ``icp_onepager.html`` and ``icp_slide.pptx`` to
+    the study's artifacts folder (nothing when it has none); returns the paths written."""
     if study.artifacts_dir is None:
         return []
-    written = [
-        study.save_json(blueprint.to_json(), "icp"),
-        study.save_table(rules_frame(blueprint), "icp_rules"),
-        write_onepager(blueprint, Path(study.artifacts_dir) / "icp_onepager.html"),
-    ]
-    return [p for p in written if p is not None]
+    written = study.save_artifact(registry.ICP, blueprint.to_json())
+    written += study.save_artifact(registry.ICP_RULES, rules_frame(blueprint))
+    folder = Path(study.artifacts_dir)
+    written.append(write_onepager(blueprint, folder / registry.ICP_ONEPAGER.filename))
+    written.append(write_slide(blueprint, folder / registry.ICP_SLIDE.filename, study=study))
+    study.save_result(blueprint, "blueprint")
+    return written
 
 
 def crm_prospects(study: Study) -> pd.DataFrame:
@@ -3334,3 +3715,10 @@ def crm_prospects(study: Study) -> pd.DataFrame:
     CRM, for :func:`market_sizing` when no prospect list is given."""
     facts = study.facts
     return facts[~facts["is_customer"].fillna(False).astype(bool)].reset_index(drop=True)
+
+
+def _hypotheses(count: int) -> str:
+    """'1 uncertain rule is a hypothesis' / '3 uncertain rules are hypotheses'."""
+    if count == 1:
+        return "1 uncertain rule is a hypothesis"
+    return f"{count} uncertain rules are hypotheses"

@@ -11,7 +11,8 @@ becoming a customer to churning, or to the as-of date) and an event flag. From t
 - revenue churn: the share of the ARR paying twelve months ago that left with customers who
   churned since (gross revenue churn), with a ratio-estimator interval, and ARR lost;
 - Kaplan-Meier curves and a log-rank test across levels for each attribute, corrected over
-  attributes; a Cox proportional-hazards model on the attributes whose curves differ;
+  attributes; a Cox proportional-hazards model on a pre-specified set of attributes (chosen
+  without looking at churn, never from the log-rank results; BH-corrected over its terms);
 - churn reasons overall and per level, with the ARR lost and the reasons that are
   over-represented in a segment (exact or chi-square tests, corrected);
 - early churn (within ``analysis.early_churn_months``), the onboarding drop-off signal;
@@ -27,11 +28,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from icp_research.analyses import antipatterns as ap
+from icp_research.analyses import registry
+from icp_research.data import churn_source
 from icp_research.data.facts import DAYS_PER_YEAR
 from icp_research.data.study import Study
 from icp_research.formatting import (
@@ -43,6 +47,7 @@ from icp_research.formatting import (
     fmt_ratio,
     slug,
 )
+from icp_research.methods.binning import MISSING
 from icp_research.methods.stats import (
     adjust_pvalues,
     clustered_rate_ci,
@@ -52,7 +57,7 @@ from icp_research.methods.stats import (
     two_proportion_pvalue,
 )
 from icp_research.methods.survival import SurvivalResult, cox_ph, kaplan_meier, logrank_test
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 NO_REASON = "(no reason recorded)"
@@ -111,6 +116,11 @@ class ChurnResult(Result):
     attributes_that_matter: list = field(default_factory=list)
     not_computed: dict = field(default_factory=dict)
 
+    def views(self) -> dict:
+        """The tables of the churn report by name, each with its reason when empty (see
+        :func:`report_views`)."""
+        return report_views(self)
+
 
 def churn_analysis(
     study: Study,
@@ -162,10 +172,25 @@ def churn_analysis(
     caveats: list[str] = []
     not_computed: dict = {}
     has_subscriptions = study.revenue_basis == "subscriptions"
+    source = facts.attrs.get("churn_source", "subscriptions")
+    said = churn_source.describe(source)
+    is_customer = facts["is_customer"].astype(bool)
+    churned_any = facts["churned"].fillna(False).astype(bool) & is_customer
+    undated = churned_any & facts["tenure_days"].isna()
+    known = is_customer & facts["churned"].notna()
+    share = {
+        "churned_all": int(churned_any.sum()),
+        "customers_known": int(known.sum()),
+        "churned_share": float(churned_any.sum() / known.sum()) if known.any() else np.nan,
+        "undated": int(undated.sum()),
+    }
+    notes = facts.attrs.get("churn_notes", [])
+    if notes:
+        # The records disagree: say which one counts, why, and the setting that changes it.
+        caveats.append(churn_source.sentence(f"{said} ({facts.attrs['churn_source_reason']})"))
+        caveats += [churn_source.sentence(n) for n in notes]
 
-    customers = facts[
-        facts["is_customer"].astype(bool) & facts["tenure_days"].notna() & facts["churned"].notna()
-    ].copy()
+    customers = facts[is_customer & facts["tenure_days"].notna() & facts["churned"].notna()].copy()
     if customers.empty:
         reason = "there are no customers with a known start date and churn status."
         return ChurnResult(
@@ -195,7 +220,14 @@ def churn_analysis(
     customers["months"] = customers["tenure_days"] / DAYS_PER_MONTH
     customers["event"] = customers["churned"].astype(bool).astype(int)
     if has_subscriptions:
-        customers["arr_lost"] = arr_at_churn(study, customers)
+        by_source = source != "subscriptions"
+        customers["arr_lost"] = arr_at_churn(study, customers, by_churn_date=by_source)
+        if by_source:
+            # Their subscriptions may still run: gone is what the churn source says.
+            since = study.as_of - pd.Timedelta(days=365)
+            customers["gone_12m"] = customers["event"].astype(bool) & (
+                customers["churned_at"] > since
+            )
     else:
         customers["arr_lost"] = np.nan
         reason = (
@@ -230,11 +262,19 @@ def churn_analysis(
         label="Retention of all customers",
     )
     overall = _overall(customers, overall_curve, horizons, early_key, alpha, has_subscriptions)
+    overall.update(share, churn_source=source)
     findings = [_overall_sentence(overall, study)]
+    if share["undated"]:
+        findings.append(
+            f"Counting the {fmt_number(share['undated'])} churned customers that have no churn "
+            f"date, {fmt_number(share['churned_all'])} of {fmt_number(share['customers_known'])} "
+            f"customers ({fmt_pct(share['churned_share'])}) have churned, {churn_source.short(source)}"
+            "; the rates, retention curves and the Cox model leave the undated ones out."
+        )
     if n_events == 0:
         reason = (
             f"no customer has churned among {fmt_number(len(customers))} customers up to "
-            f"{study.as_of:%Y-%m-%d}."
+            f"{study.as_of:%Y-%m-%d} ({said})."
         )
         for what in ("churn differences between segments", "the Cox model", "churn reasons"):
             not_computed[what] = reason
@@ -252,7 +292,7 @@ def churn_analysis(
     curves = {name: curves[name] for name in kept}
     retention_curves = _curves_table(overall_curve, curves)
 
-    cox = _cox_model(customers, labels, significant_attributes, levels, alpha, n_events)
+    cox = _cox_model(customers, labels, levels, alpha, n_events)
     reasons, early_reasons = _reasons(customers, labels, levels, alpha, method, early_months)
     trials = trial_conversion(study, levels=levels)
 
@@ -290,6 +330,7 @@ def churn_analysis(
             "early_churn_months": early_months,
             "alpha": alpha,
             "correction": method,
+            "churn_source": source,
         },
         overall=overall,
         curves=curves,
@@ -306,11 +347,12 @@ def churn_analysis(
 # Revenue
 
 
-def arr_at_churn(study: Study, customers: pd.DataFrame) -> pd.Series:
+def arr_at_churn(study: Study, customers: pd.DataFrame, by_churn_date: bool = False) -> pd.Series:
     """ARR each churned customer was paying just before it left (0 for active customers).
 
-    Taken from the subscriptions active the day before the account's last subscription ended;
-    when that cannot be placed (no end dates), the account's peak ARR.
+    Taken from the subscriptions active the day before the account's last subscription ended
+    (``by_churn_date``: the day before ``churned_at``, for churn not taken from subscriptions,
+    whose subscriptions may still run); when that cannot be placed, the account's peak ARR.
     """
     subs = study.tables["subscriptions"]
     churned = customers.loc[customers["churned"].astype(bool), "account_id"]
@@ -319,8 +361,13 @@ def arr_at_churn(study: Study, customers: pd.DataFrame) -> pd.Series:
         return lost
     subs = subs[subs["account_id"].isin(set(churned))]
     if "end_date" not in subs:
-        return lost.where(~customers["churned"].astype(bool), customers["arr_peak"])
-    last_end = subs.groupby("account_id")["end_date"].max()
+        if not by_churn_date:
+            return lost.where(~customers["churned"].astype(bool), customers["arr_peak"])
+        subs = subs.assign(end_date=pd.NaT)
+    if by_churn_date:
+        last_end = customers.loc[churned.index].set_index("account_id")["churned_at"]
+    else:
+        last_end = subs.groupby("account_id")["end_date"].max()
     joined = subs.join(last_end.rename("_last_end"), on="account_id")
     before = joined["_last_end"] - pd.Timedelta(days=1)
     active = (joined["start_date"] <= before) & (
@@ -334,11 +381,16 @@ def arr_at_churn(study: Study, customers: pd.DataFrame) -> pd.Series:
 
 
 def _revenue_churn(frame: pd.DataFrame, alpha: float):
-    """Gross revenue churn over the last 12 months: ARR of a year ago lost with churned customers."""
+    """Gross revenue churn over the last 12 months: ARR of a year ago lost with churned customers.
+
+    Churned customers are those whose subscriptions ended, or (column ``gone_12m``, for churn
+    not taken from subscriptions) those the churn source says churned in the last 12 months.
+    """
     cohort = frame[frame["arr_12m_ago"] > 0]
     if cohort.empty:
         return np.nan, np.nan, np.nan, 0
-    lost = cohort["arr_12m_ago"].where(cohort["arr_current"] <= 0, 0.0)
+    gone = cohort["gone_12m"] if "gone_12m" in cohort else cohort["arr_current"] <= 0
+    lost = cohort["arr_12m_ago"].where(gone, 0.0)
     rate, low, high, k = clustered_rate_ci(lost, cohort["arr_12m_ago"], alpha)
     return rate, low, high, k
 
@@ -393,7 +445,8 @@ def _overall_sentence(overall: dict, study: Study) -> str:
         f"{fmt_number(overall['customers'])} customers, {fmt_number(overall['churned'])} churned "
         f"over {fmt_number(overall['customer_years'])} customer-years: "
         f"{fmt_pct(overall['churn_rate'], 1)} churn a year "
-        f"({fmt_pct(overall['churn_rate_ci_low'], 1)}–{fmt_pct(overall['churn_rate_ci_high'], 1)})"
+        f"({fmt_pct(overall['churn_rate_ci_low'], 1)}–{fmt_pct(overall['churn_rate_ci_high'], 1)}"
+        f"; {churn_source.describe(overall.get('churn_source', 'subscriptions'))})"
     )
     r12 = overall.get("retention_12m", np.nan)
     if not np.isnan(r12):
@@ -572,24 +625,36 @@ def _curves_table(overall_curve: SurvivalResult, curves: dict) -> pd.DataFrame:
 # Cox model
 
 
-def _cox_model(customers, labels, attributes, levels, alpha, n_events) -> Result:
-    """Cox model on the attributes whose retention curves differ (levels as categories).
+# Events per model parameter: 5-9 are enough for Cox models (Vittinghoff & McCulloch 2007).
+COX_EVENTS_PER_PARAMETER = 8
 
-    ``attributes`` come strongest first. An attribute strongly associated with one already in
-    the model (Cramér's V >= 0.5: revenue with employees, size segments with employees) is
-    left out, said in a caveat: two versions of one quantity split its effect between them
-    and leave both ratios unreadable.
+
+def _cox_model(customers, labels, levels, alpha, n_events) -> Result:
+    """Cox model on a pre-specified set of attributes (levels as categories).
+
+    The set is chosen without looking at churn, never from the log-rank results: every
+    candidate attribute of ``levels`` (in their declared order), except one strongly
+    associated with an attribute already in (Cramér's V >= 0.5: revenue with employees, size
+    segments with employees; two versions of one quantity split its effect between them and
+    leave both ratios unreadable), up to one parameter per ``COX_EVENTS_PER_PARAMETER``
+    churns; when that budget binds, the most complete attributes, then those with the fewest
+    levels, go in first. Fitting the model on the attributes the log-rank tests found would
+    re-test the winners on the same data: on data where nothing affects churn, a Cox model
+    shown at all would then "confirm" them nearly every time. The q-values are
+    Benjamini-Hochberg over all the model's terms.
     """
     from scipy.stats.contingency import association
 
     title = "Cox model of time to churn"
     if n_events == 0:
         return Result(title=title, caveats=["Not fitted: no churn events."])
-    chosen: list[str] = []
+    candidates: list[str] = []
     left_out: list[str] = []
-    for name in attributes:
+    for name in levels.attributes:
+        if name not in labels or labels[name].nunique() < 2:
+            continue
         strongest = None
-        for other in chosen:
+        for other in candidates:
             table = pd.crosstab(labels[name], labels[other]).to_numpy()
             if min(table.shape) < 2:
                 continue
@@ -597,23 +662,42 @@ def _cox_model(customers, labels, attributes, levels, alpha, n_events) -> Result
             if v >= 0.5 and (strongest is None or v > strongest[1]):
                 strongest = (other, v)
         if strongest is None:
-            chosen.append(name)
+            candidates.append(name)
         else:
             left_out.append(f"{name} (travels with {strongest[0]}, Cramér's V {strongest[1]:.2f})")
+    budget = n_events // COX_EVENTS_PER_PARAMETER
+    parameters = {name: int(labels[name].nunique()) - 1 for name in candidates}
+    complete = {name: float((labels[name] != MISSING).mean()) for name in candidates}
+    chosen: list[str] = []
+    for name in sorted(candidates, key=lambda n: (-complete[n], parameters[n])):
+        if sum(parameters[c] for c in chosen) + parameters[name] <= budget:
+            chosen.append(name)
+        else:
+            left_out.append(f"{name} (no room: {parameters[name]} more parameters)")
+    chosen = [name for name in candidates if name in chosen]
+    design = (
+        "The Cox model is pre-specified, not built from the log-rank results: it holds the "
+        "candidate attributes chosen without looking at churn (at most one parameter per "
+        f"{COX_EVENTS_PER_PARAMETER} churns, the most complete and fewest-level attributes "
+        "first), and its q-values are Benjamini-Hochberg corrected over all its terms, so it is "
+        "not a second test of the log-rank findings on the same data."
+    )
     if not chosen:
         return Result(
             title=title,
             caveats=[
-                "Not fitted: no attribute's retention curves differ after correction, so there "
-                "is nothing to adjust for."
+                f"Not fitted: {n_events} churns are too few for a model of the candidate "
+                f"attributes (one parameter per {COX_EVENTS_PER_PARAMETER} churns).",
+                design,
             ],
         )
     frame = labels[chosen].copy()
     frame["months"] = customers["months"].to_numpy()
     frame["event"] = customers["event"].to_numpy()
     model = cox_ph(_whole_months(frame), "months", "event", chosen, categorical=chosen, alpha=alpha)
+    model.caveats.insert(0, design)
     if left_out:
-        model.caveats.insert(0, "Left out of the model: " + "; ".join(left_out) + ".")
+        model.caveats.insert(1, "Left out of the model: " + "; ".join(left_out) + ".")
     return model
 
 
@@ -1072,6 +1156,11 @@ def _caveats(customers, by_attribute, logrank_table, n_events) -> list[str]:
         "Benjamini-Hochberg corrected over every level of every attribute tested "
         f"({int(by_attribute['p_value'].notna().sum()) if len(by_attribute) else 0} tests)."
     )
+    out.append(
+        "The Cox model is fitted on attributes declared before looking at churn, not on those "
+        "the log-rank tests found, and corrected over its own terms: a finding in both is one "
+        "finding seen twice in the same data, not two."
+    )
     return out
 
 
@@ -1103,12 +1192,20 @@ def headline(result: ChurnResult) -> dict:
     o = result.overall
     if not o:
         return {}
+    source = o.get("churn_source", "subscriptions")
     out = {
+        "Churn measured": churn_source.short(source),
         "Customers": fmt_number(o["customers"]),
         "Churned": fmt_number(o["churned"]),
         "Churn / year": f"{fmt_pct(o['churn_rate'], 1)} "
-        f"({fmt_pct(o['churn_rate_ci_low'], 1)}–{fmt_pct(o['churn_rate_ci_high'], 1)})",
+        f"({fmt_pct(o['churn_rate_ci_low'], 1)}–{fmt_pct(o['churn_rate_ci_high'], 1)}) "
+        + churn_source.short(source),
     }
+    if o.get("undated"):
+        out["Churned, incl. undated"] = (
+            f"{fmt_number(o['churned_all'])} of {fmt_number(o['customers_known'])} "
+            f"({fmt_pct(o['churned_share'])})"
+        )
     if not np.isnan(o.get("retention_12m", np.nan)):
         out["Retained at 12 months"] = _rate_text(
             o["retention_12m"], o["retention_12m_ci_low"], o["retention_12m_ci_high"]
@@ -1304,6 +1401,91 @@ def trial_view(result: ChurnResult) -> pd.DataFrame:
     )
 
 
+def report_views(result: ChurnResult) -> dict:
+    """``{name: callable returning a View}``: the churn report's tables with their reasons.
+
+    ``by_attribute`` (:func:`attribute_view`), ``cox`` (:func:`cox_view`, the model's findings
+    and caveats as notes), ``reasons`` (:func:`reasons_view`), ``reasons_by_segment``
+    (:func:`segment_reasons_view`), ``early_churn`` (:func:`early_churn_view`), ``trials``
+    (:func:`trial_view`) and ``exclude_rules`` (the anti-patterns).
+    """
+    not_computed = result.not_computed
+    cox, trials = result.cox, result.trials
+    # Why churn could not be analysed at all (no customers): the reason of every table.
+    no_churn = not_computed.get("churn")
+
+    def by_attribute() -> View:
+        return View(
+            "differences in churn between segments",
+            attribute_view(result),
+            not_computed.get(
+                "churn differences between segments",
+                no_churn
+                or "no attribute level churns significantly faster or slower than the rest after "
+                "correction.",
+            ),
+            max_rows=80,
+        )
+
+    def cox_model() -> View:
+        if cox is None:
+            return View("an adjusted model", reason=no_churn or "there are no customers.")
+        return View(
+            "an adjusted model",
+            cox_view(result),
+            " ".join(cox.caveats),
+            notes=[*cox.findings[1:], *cox.caveats],
+        )
+
+    def reasons() -> View:
+        return View(
+            "churn reasons",
+            reasons_view(result),
+            not_computed.get("churn reasons", no_churn or "no churn reason was recorded."),
+        )
+
+    def reasons_by_segment() -> View:
+        return View(
+            "churn reasons by segment",
+            segment_reasons_view(result),
+            "No churn reason is significantly more common in one segment than in the others."
+            if len(reasons_view(result))
+            else "No churn reasons to compare.",
+            empty_as="info",
+        )
+
+    def early_churn() -> View:
+        return View(
+            "early churn", early_churn_view(result), no_churn or "no customer has churned yet."
+        )
+
+    def trials_table() -> View:
+        return View(
+            "trial conversion",
+            trial_view(result),
+            " ".join(trials.caveats) if trials is not None else "No trial data.",
+            empty_as="skipped",
+        )
+
+    def exclude_rules() -> View:
+        return View(
+            "exclude rules from churn",
+            ap.rules_view(result.anti_patterns),
+            "No segment churns significantly faster than the rest: churn gives no exclude rule.",
+            empty_as="success",
+        )
+
+    return {
+        "by_attribute": by_attribute,
+        "cox": cox_model,
+        "reasons": reasons,
+        "reasons_by_segment": reasons_by_segment,
+        "early_churn": early_churn,
+        "trials": trials_table,
+        "exclude_rules": exclude_rules,
+    }
+
+
 def plot_churn_rates(result: ChurnResult, attributes: list[str] | None = None, *, ax=None):
     """Churns per customer-year by level with exact intervals, one row per level.
 
@@ -1406,3 +1588,22 @@ def plot_reasons(result: ChurnResult, *, ax=None):
     ax.set_xlabel("Share of churned customers (%)")
     ax.set_title("Why customers churn")
     return ax
+
+
+def save_artifacts(study: Study, result: ChurnResult) -> list[Path]:
+    """Write the churn tables and exclude rules declared in the registry, and the result."""
+    written = study.save_artifact(
+        registry.CHURN, {"overall": result.overall, "not_computed": result.not_computed}
+    )
+    for artifact, key in (
+        (registry.CHURN_BY_ATTRIBUTE, "churn_by_attribute"),
+        (registry.CHURN_REASONS, "churn_reasons"),
+        (registry.RETENTION_CURVES, "retention_curves"),
+        (registry.CHURN_COX, "cox"),
+    ):
+        written += study.save_artifact(artifact, result.tables[key])
+    written += study.save_artifact(
+        registry.ANTI_PATTERNS_CHURN, ap.to_csv_frame(result.anti_patterns)
+    )
+    study.save_result(result, "churn")
+    return written

@@ -28,11 +28,13 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from icp_research.analyses import antipatterns as ap
+from icp_research.analyses import registry
 from icp_research.data.study import Study
 from icp_research.formatting import error_bars, fmt_money, fmt_number, fmt_pct, fmt_rate_ci
 from icp_research.methods.stats import (
@@ -40,9 +42,10 @@ from icp_research.methods.stats import (
     clustered_rate_ci,
     clustered_rate_test,
     clustered_ratio_ci,
+    shrink_rates,
 )
 from icp_research.methods.survival import SurvivalResult, time_to_close
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 NO_REASON = "(no reason recorded)"
 CYCLE_HORIZONS = {"30 days": 30.0, "90 days": 90.0, "180 days": 180.0}
@@ -57,6 +60,7 @@ RATE_COLUMNS = [
     "rate",
     "ci_low",
     "ci_high",
+    "rate_shrunk",
     "rate_rest",
     "ratio",
     "ratio_ci_low",
@@ -84,6 +88,11 @@ class DealsResult(Result):
     funnel: Result | None = None
     anti_patterns: pd.DataFrame = field(default_factory=ap.empty)
     not_computed: dict = field(default_factory=dict)
+
+    def views(self) -> dict:
+        """The tables of the lost-deal report by name, each with its reason when empty (see
+        :func:`report_views`)."""
+        return report_views(self)
 
 
 def lost_deal_analysis(
@@ -119,6 +128,10 @@ def lost_deal_analysis(
         with a cluster-robust ``ci_low`` / ``ci_high``, ``rate_rest``, ``ratio`` (level / rest)
         with its interval, ``p_value``, ``q_value`` (BH over the family), ``significant``,
         ``direction`` (``lower`` / ``higher``) and ``note`` (why a level was not tested).
+        ``rate_shrunk`` is the empirical-Bayes rate
+        (:func:`icp_research.methods.stats.shrink_rates`, a beta prior fitted over the levels of
+        the same attribute, on deal counts): small levels pulled toward the attribute's pooled
+        rate; levels are ranked by it in the findings.
     """
     alpha = study.alpha
     method = study.analysis.get("correction", "fdr_bh")
@@ -177,6 +190,11 @@ def lost_deal_analysis(
     new_labels = by_account.reindex(new["account_id"]).set_axis(new.index)
 
     overall = _overall(closed, new, alpha)
+    # Outcomes that never vary in this export (every deal won, same-day closes): said plainly.
+    unmeasurable = study.trust.variation
+    overall["not_measurable"] = {
+        k: unmeasurable[k] for k in ("won", "sales_cycle") if k in unmeasurable
+    }
     findings = [_overall_sentence(overall)]
     caveats.append(_cluster_caveat(overall))
 
@@ -253,6 +271,12 @@ def lost_deal_analysis(
         "Each level is compared with the deals of all other accounts; q-values are "
         "Benjamini-Hochberg corrected within each family (win rate, 'no decision', loss "
         "reasons) over every level of every attribute tested."
+    )
+    caveats.append(
+        "Shrunk rates (rate_shrunk) are empirical-Bayes estimates: a beta prior fitted over the "
+        "levels of each attribute pulls levels with few deals toward that attribute's pooled "
+        "rate. The prior counts deals as independent; with deals clustered by account a level "
+        "of few accounts is shrunk less than its evidence warrants."
     )
     return DealsResult(
         title=title,
@@ -354,6 +378,12 @@ def _overall_sentence(overall: dict) -> str:
     w = overall["win_rate"]
     if not w or not w["n"]:
         return "No closed new-business deals with a known account: no win rate to compute."
+    if "won" in overall.get("not_measurable", {}):
+        return (
+            f"{fmt_number(w['n'])} closed new-business deals at {fmt_number(w['accounts'])} "
+            f"accounts: the win rate is not measurable, {overall['not_measurable']['won']}; "
+            f"{fmt_number(overall['open_deals'])} deals still open."
+        )
     return (
         f"{fmt_number(w['n'])} closed new-business deals at {fmt_number(w['accounts'])} accounts: "
         f"win rate {fmt_pct(w['rate'])} ({fmt_pct(w['ci_low'])}–{fmt_pct(w['ci_high'])}, "
@@ -404,8 +434,15 @@ def _rate_by_attribute(accounts, labels, levels, *, events, trials, alpha, metho
                     min_accounts=min_accounts,
                 )
             )
-    columns = [c for c in RATE_COLUMNS if c not in ("q_value", "significant", "direction")]
+    columns = [
+        c for c in RATE_COLUMNS if c not in ("q_value", "significant", "direction", "rate_shrunk")
+    ]
     table = pd.DataFrame(rows, columns=columns)
+    # Empirical-Bayes rates, one beta prior per attribute fitted over its levels (deal counts).
+    table["rate_shrunk"] = np.nan
+    for _, part in table.groupby("attribute", sort=False):
+        shrunk = shrink_rates(part["events"].to_numpy(float), part["deals"].to_numpy(float))
+        table.loc[part.index, "rate_shrunk"] = shrunk["rate_shrunk"]
     table["q_value"] = adjust_pvalues(table["p_value"], method)
     table["significant"] = table["q_value"] < alpha
     table["direction"] = np.select(
@@ -868,13 +905,19 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
             )
             + "."
         )
-    higher = win_rate[win_rate["direction"] == "higher"].sort_values("ratio", ascending=False)
+    # Ranked by the shrunk rate: a level of three deals won three times does not outrank a level
+    # of two hundred deals won at 60%.
+    higher = win_rate[win_rate["direction"] == "higher"].sort_values(
+        ["rate_shrunk", "ratio"], ascending=False
+    )
     if len(higher):
         best = higher.iloc[0]
         lines.append(
             f"Highest win rate: {best['rule']}, {fmt_pct(best['rate'])} "
-            f"({fmt_pct(best['ci_low'])}–{fmt_pct(best['ci_high'])}) against "
-            f"{fmt_pct(best['rate_rest'])} for the rest ({fmt_number(best['accounts'])} accounts)."
+            f"({fmt_pct(best['ci_low'])}–{fmt_pct(best['ci_high'])}; "
+            f"{fmt_pct(best['rate_shrunk'])} shrunk toward the attribute's pooled rate) against "
+            f"{fmt_pct(best['rate_rest'])} for the rest ({fmt_number(best['accounts'])} accounts, "
+            f"{fmt_number(best['deals'])} deals)."
         )
     if has_reasons and len(reasons):
         top = reasons[reasons["attribute"] == "all"].sort_values("lost_deals", ascending=False)
@@ -943,12 +986,17 @@ def headline(result: DealsResult) -> dict:
         "Win rate": f"{fmt_pct(w['rate'])} ({fmt_pct(w['ci_low'])}–{fmt_pct(w['ci_high'])})",
         "Open deals": fmt_number(o["open_deals"]),
     }
+    unmeasurable = o.get("not_measurable", {})
+    if "won" in unmeasurable:
+        out["Win rate"] = f"not measurable — {unmeasurable['won']}"
     nd = o.get("no_decision_share")
     if nd:
         out["Lost to 'no decision'"] = fmt_pct(nd["rate"])
     cycle = result.tables.get("sales_cycle_by_segment", pd.DataFrame())
     overall = cycle[cycle["attribute"] == "all"] if len(cycle) else cycle
-    if len(overall) and pd.notna(overall["median_days"].iloc[0]):
+    if "sales_cycle" in unmeasurable:
+        out["Median sales cycle"] = f"not measurable — {unmeasurable['sales_cycle']}"
+    elif len(overall) and pd.notna(overall["median_days"].iloc[0]):
         out["Median sales cycle"] = f"{overall['median_days'].iloc[0]:.0f} days"
     return out
 
@@ -978,6 +1026,10 @@ def rate_view(table: pd.DataFrame, attributes: list[str] | None = None, *, what:
             what: [
                 fmt_rate_ci(r, lo, hi)
                 for r, lo, hi in zip(shown["rate"], shown["ci_low"], shown["ci_high"], strict=True)
+            ],
+            "Shrunk": [
+                fmt_pct(v) if pd.notna(v) else "–"
+                for v in shown.get("rate_shrunk", pd.Series(np.nan, index=shown.index))
             ],
             "Rest": [fmt_pct(v) for v in shown["rate_rest"]],
             "vs rest": [
@@ -1100,6 +1152,101 @@ def deal_size_view(result: DealsResult, attributes: list[str] | None = None) -> 
     ).reset_index(drop=True)
 
 
+def report_views(result: DealsResult) -> dict:
+    """``{name: callable returning a View}``: the lost-deal report's tables with their reasons.
+
+    ``win_rate_by_attribute`` and ``no_decision_by_attribute`` (:func:`rate_view`),
+    ``loss_reasons`` (:func:`loss_reasons_view`), ``loss_reasons_by_segment``
+    (:func:`segment_reasons_view`), ``sales_cycle`` (:func:`cycle_view`), ``deal_size``
+    (:func:`deal_size_view`), ``stage_funnel`` and ``exclude_rules`` (the anti-patterns).
+    """
+    not_computed = result.not_computed
+
+    def win_rate() -> View:
+        return View(
+            "differences in win rate between segments",
+            rate_view(result.tables["win_rate_by_attribute"]),
+            not_computed.get(
+                "deals",
+                "no segment wins significantly more or less often than the rest once deals are "
+                "clustered by account.",
+            ),
+            max_rows=80,
+        )
+
+    def loss_reasons() -> View:
+        return View(
+            "loss reasons",
+            loss_reasons_view(result),
+            not_computed.get("loss reasons", "no lost deal has a reason."),
+        )
+
+    def no_decision() -> View:
+        return View(
+            "'no decision' differences between segments",
+            rate_view(result.tables["no_decision_by_attribute"], what="No decision share"),
+            not_computed.get(
+                "no decision",
+                "no segment's lost deals end in 'no decision' significantly more or less often "
+                "than the rest.",
+            ),
+        )
+
+    def loss_reasons_by_segment() -> View:
+        return View(
+            "loss reasons by segment",
+            segment_reasons_view(result),
+            "No loss reason is significantly more common in one segment than elsewhere."
+            if len(loss_reasons_view(result))
+            else "No loss reasons to compare.",
+            empty_as="info",
+        )
+
+    def sales_cycle() -> View:
+        return View(
+            "the sales cycle",
+            cycle_view(result),
+            not_computed.get("sales cycle", "no creation dates."),
+            max_rows=60,
+        )
+
+    def deal_size() -> View:
+        return View(
+            "deal size", deal_size_view(result), not_computed.get("deal size", "no amounts.")
+        )
+
+    def funnel_table() -> View:
+        funnel = result.funnel
+        if funnel is None:
+            return View("the stage funnel", reason="There is no stage history.", empty_as="skipped")
+        return View(
+            "the stage funnel",
+            funnel.summary if funnel.ok else None,
+            funnel.caveats[0] if funnel.caveats else "There is no stage history.",
+            empty_as="skipped",
+        )
+
+    def exclude_rules() -> View:
+        return View(
+            "exclude rules from lost deals",
+            ap.rules_view(result.anti_patterns),
+            "No segment wins significantly less often or stalls more in 'no decision' than the "
+            "rest: lost deals give no exclude rule.",
+            empty_as="success",
+        )
+
+    return {
+        "win_rate_by_attribute": win_rate,
+        "loss_reasons": loss_reasons,
+        "no_decision_by_attribute": no_decision,
+        "loss_reasons_by_segment": loss_reasons_by_segment,
+        "sales_cycle": sales_cycle,
+        "deal_size": deal_size,
+        "stage_funnel": funnel_table,
+        "exclude_rules": exclude_rules,
+    }
+
+
 def plot_win_rates(result: DealsResult, attributes: list[str] | None = None, *, ax=None):
     """Win rate by level with cluster-robust intervals; significantly lower levels in red,
     higher in green, a dashed line at the overall win rate. Returns the Axes."""
@@ -1181,3 +1328,23 @@ def plot_cycle(result: DealsResult, attribute: str | None = "size_segment", *, a
         else "Time to close, all new-business deals"
     )
     return ax
+
+
+def save_artifacts(study: Study, result: DealsResult) -> list[Path]:
+    """Write the lost-deal tables and exclude rules declared in the registry, and the result."""
+    written = study.save_artifact(
+        registry.DEALS, {"overall": result.overall, "not_computed": result.not_computed}
+    )
+    for artifact in (
+        registry.WIN_RATE_BY_ATTRIBUTE,
+        registry.NO_DECISION_BY_ATTRIBUTE,
+        registry.LOSS_REASONS,
+        registry.SALES_CYCLE_BY_SEGMENT,
+        registry.DEAL_SIZE_BY_SEGMENT,
+    ):
+        written += study.save_artifact(artifact, result.tables[artifact.name])
+    written += study.save_artifact(
+        registry.ANTI_PATTERNS_DEALS, ap.to_csv_frame(result.anti_patterns)
+    )
+    study.save_result(result, "deals")
+    return written

@@ -91,12 +91,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from icp_research.analyses import registry
 from icp_research.analyses.changelog import Changelog, compare_icp
 from icp_research.data.config import quarter_end, quarter_label, quarter_start, resolve_quarter
 from icp_research.data.facts import as_of_view, new_business
 from icp_research.data.study import Study
 from icp_research.errors import AnalysisError, ConfigError, InputError, NotEnoughData
-from icp_research.formatting import fmt_money, fmt_number, fmt_p, fmt_pct, to_jsonable
+from icp_research.formatting import (
+    error_bars,
+    fmt_money,
+    fmt_number,
+    fmt_p,
+    fmt_pct,
+    to_jsonable,
+)
 from icp_research.methods.binning import MISSING, apply_bins, cut_points
 from icp_research.methods.stats import (
     adjust_pvalues,
@@ -1956,15 +1964,14 @@ def save_artifacts(study: Study, result: HealthResult) -> list[Path]:
         return []
     from icp_research.artifacts import write_text
 
-    written = [
-        study.save_table(result.summary, "icp_health"),
-        study.save_table(
-            result.tables.get("drift", pd.DataFrame(columns=DRIFT_COLUMNS)), "icp_drift"
-        ),
-        study.save_json(result.to_json(), "health"),
-    ]
+    written = study.save_artifact(registry.ICP_HEALTH, result.summary)
+    written += study.save_artifact(
+        registry.ICP_DRIFT, result.tables.get("drift", pd.DataFrame(columns=DRIFT_COLUMNS))
+    )
+    written += study.save_artifact(registry.HEALTH, result.to_json())
+    study.save_result(result, "health")
     if result.changelog is not None:
-        written.append(study.save_json(result.changelog.to_json(), "icp_changelog"))
+        written += study.save_artifact(registry.ICP_CHANGELOG, result.changelog.to_json())
         written.append(
             write_text(
                 result.changelog.to_markdown(), Path(study.artifacts_dir) / "icp_changelog.md"
@@ -2014,8 +2021,7 @@ def plot_health_trends(result: HealthResult, *, metrics: Sequence[str] | None = 
             low = part["ci_low"].astype(float).to_numpy() * scale
             high = part["ci_high"].astype(float).to_numpy() * scale
             ok = np.isfinite(values)
-            errors = np.vstack([values - low, high - values])
-            errors = np.where(np.isfinite(errors), errors, 0.0)
+            errors = error_bars(values, low, high)
             ax.errorbar(
                 x[ok] + shift,
                 values[ok],
@@ -2087,7 +2093,7 @@ def plot_icp_share(result: HealthResult, *, ax=None):
         drawn_any = True
         low = part["ci_low"].astype(float).to_numpy() * 100
         high = part["ci_high"].astype(float).to_numpy() * 100
-        errors = np.where(np.isfinite(values - low), np.vstack([values - low, high - values]), 0)
+        errors = error_bars(values, low, high)
         ax.errorbar(
             x[ok] + shift,
             values[ok],

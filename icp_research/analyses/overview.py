@@ -8,10 +8,13 @@ the data problems validation found (in words), and the headline numbers with the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from icp_research.analyses import registry
+from icp_research.data import churn_source
 from icp_research.data.study import DATE_COLUMNS, Study
 from icp_research.formatting import fmt_interval, fmt_money, fmt_number, fmt_pct
 from icp_research.methods.stats import clustered_rate_ci, poisson_rate_ci, proportion_ci
@@ -24,7 +27,12 @@ class Overview(Result):
     totals: dict | None = None
 
     def to_json(self) -> dict:
-        return {"headline": self.headline or {}, "totals": self.totals or {}}
+        trust = (self.tables or {}).get("trust")
+        return {
+            "headline": self.headline or {},
+            "totals": self.totals or {},
+            "trust": [] if trust is None else trust.to_dict(orient="records"),
+        }
 
 
 def data_overview(study: Study) -> Overview:
@@ -41,8 +49,12 @@ def data_overview(study: Study) -> Overview:
     completeness = _completeness(study)
     totals, findings, caveats = _totals(study, facts)
     problems = study.report.to_frame()
+    trust = study.trust
+    if trust.variation:
+        totals["not_measurable"] = dict(trust.variation)
     headline = _headline(totals, study)
     caveats.extend(_problem_sentences(study))
+    caveats.extend(trust_sentences(study))
     first = _first_date(study.raw_tables)
     if first is not None and first > study.as_of:
         # A --quarter before the data starts: every report will be empty; say why once, here.
@@ -62,7 +74,12 @@ def data_overview(study: Study) -> Overview:
         summary=summary,
         findings=findings,
         caveats=caveats,
-        tables={"per_quarter": per_quarter, "completeness": completeness, "problems": problems},
+        tables={
+            "per_quarter": per_quarter,
+            "completeness": completeness,
+            "problems": problems,
+            "trust": trust.to_frame(),
+        },
         params={"as_of": study.as_of.strftime("%Y-%m-%d")},
         headline=headline,
         totals=totals,
@@ -184,16 +201,23 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             f"(median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer)."
         )
         # Logo churn as a rate per customer-year (right-censored exposure), not churned / all.
+        # Undated churn (a churn flag with nothing to date it) has no exposure: share only.
         churned = facts["churned"].fillna(False).astype(bool) & customers
+        dated = churned & facts["tenure_days"].notna()
         exposure_years = float(facts.loc[customers, "tenure_days"].sum()) / 365.25
-        rate, low, high = poisson_rate_ci(float(churned.sum()), exposure_years)
+        rate, low, high = poisson_rate_ci(float(dated.sum()), exposure_years)
+        source = facts.attrs.get("churn_source", "subscriptions")
         totals["annual_churn_rate"] = {
             "rate": rate,
             "ci_low": low,
             "ci_high": high,
-            "events": int(churned.sum()),
+            "events": int(dated.sum()),
             "customer_years": exposure_years,
+            "source": source,
         }
+        totals["churned_share"] = _churned_share(facts, customers, churned, dated, study)
+        findings.extend(_churn_source_sentences(facts, totals["churned_share"], study))
+        caveats.extend(churn_source.sentence(n) for n in facts.attrs.get("churn_notes", []))
         # Gross logo retention and NRR over the last 12 months (customers paying a year ago).
         cohort = facts["arr_12m_ago"] > 0
         if cohort.sum() > 0:
@@ -207,15 +231,17 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             }
             nrr = facts.loc[cohort, "arr_current"].sum() / facts.loc[cohort, "arr_12m_ago"].sum()
             totals["nrr_12m"] = float(nrr)
+            by_subscriptions = "" if source == "subscriptions" else " by their subscriptions"
             findings.append(
                 f"Of {cohort.sum():,} customers paying a year ago, {fmt_pct(kept / cohort.sum())} "
-                f"still pay ({fmt_pct(float(lo))}–{fmt_pct(float(hi))}); net revenue retention is "
-                f"{fmt_pct(nrr)}."
+                f"still pay{by_subscriptions} ({fmt_pct(float(lo))}–{fmt_pct(float(hi))}); net "
+                f"revenue retention is {fmt_pct(nrr)}."
             )
         if exposure_years > 0 and not np.isnan(rate):
             findings.append(
                 f"Customers churn at {fmt_pct(rate, 1)} a year ({fmt_pct(low, 1)}–{fmt_pct(high, 1)}; "
-                f"{churned.sum():,} churns over {exposure_years:,.0f} customer-years)."
+                f"{dated.sum():,} churns over {exposure_years:,.0f} customer-years; "
+                f"{churn_source.describe(source)})."
             )
     elif basis == "bookings":
         totals["bookings_12m"] = float(facts["arr_current"].sum())
@@ -260,7 +286,13 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             "n": int(closed.sum()),
             "accounts": int(clusters),
         }
-        if closed.any():
+        unmeasurable = study.trust.variation
+        if closed.any() and "won" in unmeasurable:
+            findings.append(
+                f"{closed.sum():,} closed deals: the win rate is not measurable, "
+                f"{unmeasurable['won']}; {totals['deals']['open']:,} deals open."
+            )
+        elif closed.any():
             findings.append(
                 f"{closed.sum():,} closed deals: win rate {fmt_pct(rate)} ({fmt_interval(low, high)}, "
                 f"interval clustered by account over {clusters:,} accounts); {totals['deals']['open']:,} deals open."
@@ -268,7 +300,9 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         if "amount" in deals and won.any():
             totals["avg_won_deal"] = float(deals.loc[won, "amount"].mean())
         cycle = deals.loc[won, "cycle_days"].dropna()
-        if len(cycle):
+        if len(cycle) and "sales_cycle" in unmeasurable:
+            findings.append(f"The sales cycle is not measurable: {unmeasurable['sales_cycle']}.")
+        elif len(cycle):
             totals["median_sales_cycle_days"] = float(cycle.median())
             findings.append(
                 f"Won deals take a median {cycle.median():.0f} days from creation to close."
@@ -296,17 +330,98 @@ def _headline(totals: dict, study: Study) -> dict:
         headline["ARR"] = fmt_money(totals["arr"])
     if "bookings_12m" in totals:
         headline["Bookings (12 months)"] = fmt_money(totals["bookings_12m"])
-    if "win_rate" in totals and not np.isnan(totals["win_rate"]["rate"]):
+    unmeasurable = totals.get("not_measurable", {})
+    if "won" in unmeasurable:
+        headline["Win rate"] = f"not measurable — {unmeasurable['won']}"
+    elif "win_rate" in totals and not np.isnan(totals["win_rate"]["rate"]):
         w = totals["win_rate"]
         headline["Win rate"] = f"{fmt_pct(w['rate'])} ({fmt_interval(w['ci_low'], w['ci_high'])})"
+    if "sales_cycle" in unmeasurable:
+        headline["Sales cycle"] = f"not measurable — {unmeasurable['sales_cycle']}"
     if "annual_churn_rate" in totals and not np.isnan(totals["annual_churn_rate"]["rate"]):
         c = totals["annual_churn_rate"]
         headline["Churn / year"] = (
-            f"{fmt_pct(c['rate'], 1)} ({fmt_pct(c['ci_low'], 1)}–{fmt_pct(c['ci_high'], 1)})"
+            f"{fmt_pct(c['rate'], 1)} ({fmt_pct(c['ci_low'], 1)}–{fmt_pct(c['ci_high'], 1)}) "
+            + churn_source.short(c["source"])
+        )
+    if "churn" in unmeasurable and "Churn / year" in headline:
+        source = totals["annual_churn_rate"]["source"]
+        headline["Churn / year"] = (
+            f"not measurable — {unmeasurable['churn']} " + churn_source.short(source)
+        )
+    share = totals.get("churned_share")
+    if share and share["undated"]:
+        # The rate leaves undated churn out; the share counts it.
+        headline["Churned customers"] = (
+            f"{fmt_pct(share['share'])} ({share['churned']:,} of {share['customers']:,}) "
+            + churn_source.short(share["source"])
         )
     if "nrr_12m" in totals:
         headline["NRR"] = fmt_pct(totals["nrr_12m"])
     return headline
+
+
+def _churned_share(facts, customers, churned, dated, study: Study) -> dict:
+    """Customers who have churned by the as-of date, as a share (Wilson interval)."""
+    known = customers & facts["churned"].notna()
+    n, k = int(known.sum()), int((churned & known).sum())
+    low, high = proportion_ci(k, n, study.alpha) if n else (np.nan, np.nan)
+    return {
+        "churned": k,
+        "customers": n,
+        "share": k / n if n else np.nan,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "undated": int((churned & ~dated).sum()),
+        "source": facts.attrs.get("churn_source", "subscriptions"),
+    }
+
+
+def _churn_source_sentences(facts: pd.DataFrame, share: dict, study: Study) -> list[str]:
+    """Where churn comes from, the share churned, and the reactivations."""
+    if "churn_source" not in facts.attrs:
+        return []
+    out = [
+        churn_source.sentence(
+            f"{churn_source.describe(share['source'])} ({facts.attrs['churn_source_reason']})"
+        )
+    ]
+    if share["customers"]:
+        text = (
+            f"{share['churned']:,} of {share['customers']:,} customers "
+            f"({fmt_pct(share['share'])}, {fmt_interval(share['ci_low'], share['ci_high'])}) have "
+            f"churned by {study.as_of:%Y-%m-%d}, {churn_source.short(share['source'])}"
+        )
+        if share["undated"]:
+            text += (
+                f"; {share['undated']:,} of them have no churn date and are left out of the "
+                "churn rate per customer-year"
+            )
+        out.append(churn_source.sentence(text))
+    note = churn_source.reactivation_note(facts.attrs.get("churn_counts", {}))
+    if note:
+        out.append(churn_source.sentence(note))
+    return out
+
+
+def trust_sentences(study: Study) -> list[str]:
+    """The answer to "can we trust what this data means?" in sentences: what cannot be
+    measured because it never varies, and how many checks of meaning raised a warning."""
+    trust = study.trust
+    labels = {"won": "Win rate", "sales_cycle": "Sales cycle", "churn": "Churn"}
+    lines = [
+        f"{labels[name]}: not measurable — {why}; the analyses that need it say so instead of "
+        "showing a rate."
+        for name, why in trust.variation.items()
+    ]
+    others = len(trust.problems) - len(trust.variation)
+    if others > 0:
+        lines.append(
+            f"The checks of what the data means raised {others} more warning(s) (outcome-like "
+            "columns, contract terms, implausible money or dates); they are listed under 'Can "
+            "we trust what this data means?' with the rows affected and how to fix them."
+        )
+    return lines
 
 
 def _problem_sentences(study: Study) -> list[str]:
@@ -355,3 +470,12 @@ def plot_completeness(overview: Overview, *, ax=None):
     ax.set_xlabel("Accounts with a value (%)")
     ax.set_title("Completeness of account attributes")
     return ax
+
+
+def save_artifacts(study: Study, result: Result) -> list[Path]:
+    """Write the overview's artifacts (:data:`registry.OVERVIEW`, :data:`registry.DATA_PROBLEMS`)
+    and its result for the run dashboard."""
+    written = study.save_artifact(registry.OVERVIEW, result.to_json())
+    written += study.save_artifact(registry.DATA_PROBLEMS, result.tables["problems"])
+    study.save_result(result, "overview")
+    return written

@@ -21,11 +21,14 @@ best-customer profile, the subgroups, the segments) for its opening summary.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from icp_research.analyses import registry
 from icp_research.data.facts import DAYS_PER_YEAR
+from icp_research.data.study import Study
 from icp_research.formatting import fmt_number, fmt_p, fmt_pct
 from icp_research.methods.subgroups import (
     SUMMARY_COLUMNS,
@@ -168,8 +171,12 @@ def discover_subgroups(
     results: dict[str, SubgroupResult] = {}
     parts = []
     caveats: list[str] = []
+    contract = study.attributes.contract
     for target, (data, unit, definition) in frames.items():
         present = [a for a in attributes if a in data.columns]
+        if target == "best_customer":
+            # Contract terms (seats, plan) make up what best customers pay: contract size.
+            present = [a for a in present if a not in contract]
         known = int(data[target].notna().sum())
         rows = support if isinstance(support, int) else math.ceil(float(support) * known - 1e-9)
         result = find_subgroups(
@@ -395,6 +402,15 @@ class PatternDiscovery(Result):
     def segments(self):
         return self.params["segments"]
 
+    def views(self) -> dict:
+        """The report's tables by name: the profile's (``profile``, ``combined``,
+        ``behaviour``) and the segments' (``segment_sales``, ``segment_customers``,
+        ``segment_profiles``, ``silhouette``), each with its reason when empty."""
+        views = dict(self.profile.views())
+        if self.segments is not None:
+            views.update(self.segments.views())
+        return views
+
 
 def pattern_discovery(
     study,
@@ -539,3 +555,15 @@ def target_section(discovery: PatternDiscovery, target: str):
     # on later data", is in the summary already.
     parts.append(report.callout("How this was searched: " + " ".join(result.caveats[:-1])))
     return sum(parts[1:], parts[0])
+
+
+def save_artifacts(study: Study, result: PatternDiscovery) -> list[Path]:
+    """Write the pattern-discovery tables declared in the registry and the result."""
+    written = study.save_artifact(registry.BEST_CUSTOMER_PROFILE, result.profile.summary)
+    written += study.save_artifact(registry.SUBGROUPS, result.subgroups.summary)
+    written += study.save_artifact(registry.SEGMENTS, result.segments.summary)
+    written += study.save_artifact(
+        registry.SEGMENT_SILHOUETTE, result.segments.tables["silhouette"]
+    )
+    study.save_result(result, "patterns")
+    return written

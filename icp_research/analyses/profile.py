@@ -9,8 +9,8 @@ For every candidate attribute (categorical levels, numeric attributes in data-dr
 readable labels) the profile compares the share of best customers at each level with the share
 of the rest:
 
-- ``share_best`` / ``share_rest`` and their ratio, the ``lift``, with a Katz log interval
-  (:func:`stats.ratio_ci`);
+- ``share_best`` / ``share_rest`` and their ratio, the ``lift``, with a score
+  (Miettinen-Nurminen) interval (:func:`stats.ratio_ci`);
 - a two-proportion test per level (Fisher's exact test for small cells, chi-square otherwise),
   Benjamini-Hochberg over every level of every attribute (one family);
 - the sentence a stakeholder would quote: "62% of best customers have industry FinTech or SaaS
@@ -29,10 +29,10 @@ import pandas as pd
 from scipy import stats as sps
 
 from icp_research.data.facts import BEST_METRICS, best_customers
-from icp_research.formatting import fmt_number, fmt_pct
+from icp_research.formatting import fmt_number, fmt_pct, fmt_ratio
 from icp_research.methods.binning import MISSING, OTHER, bin_numeric, pool_rare_levels
 from icp_research.methods.stats import adjust_pvalues, ratio_ci, test_choice, two_proportion_pvalue
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 #: Columns of ``ProfileResult.summary`` (and of ``best_customer_profile.csv``).
 PROFILE_COLUMNS = [
@@ -120,6 +120,11 @@ class ProfileResult(Result):
         out = out.assign(_gap=out["share_best"] - out["share_rest"])
         return out.sort_values("_gap", ascending=False).drop(columns="_gap").head(max_items)
 
+    def views(self) -> dict:
+        """The profile's tables by name, each with its reason when empty (see
+        :func:`report_views`)."""
+        return report_views(self)
+
 
 def best_customer_flags(
     facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2
@@ -171,11 +176,12 @@ def best_customer_profile(
         best = best_customer_flags(facts, metric, top_share)
     customers = facts["is_customer"].astype(bool)
     spec = study.attributes
+    # Contract terms (seats, plan) make up what a best customer pays: contract size, not traits.
     result = profile_best_customers(
         facts[customers],
         best[customers],
-        categorical=spec.categorical,
-        numeric=spec.numeric,
+        categorical=[c for c in spec.categorical if c not in spec.contract],
+        numeric=[c for c in spec.numeric if c not in spec.contract],
         behavioural=[c for c in spec.behavioural if c in facts.columns],
         alpha=study.alpha,
         correction=str(analysis.get("correction", "fdr_bh")),
@@ -198,6 +204,14 @@ def best_customer_profile(
             "months, so 'best' means the biggest recent buyers."
         )
     result.caveats.insert(0, result.params["definition"])
+    if spec.contract:
+        names = sorted(spec.contract)
+        result.caveats.append(
+            f"{', '.join(names)} {'is a contract term' if len(names) == 1 else 'are contract terms'}"
+            " (part of what a customer pays), left out of this comparison: best customers are "
+            "chosen by what they pay, so bigger contracts would look like a trait (see 'Can we "
+            "trust what this data means?' in the data overview)."
+        )
     return result
 
 
@@ -432,15 +446,18 @@ def _phrase(attribute: str, level: str) -> str:
 
 
 def _sentence(row) -> str:
-    lift = row.lift
-    if np.isnan(row.lift_ci_low):
-        interval = ""
+    if not np.isfinite(row.lift):
+        # No customer of the rest has the level: the ratio is infinite, its interval open-ended.
+        bound = f", at least {row.lift_ci_low:.1f}x" if np.isfinite(row.lift_ci_low) else ""
+        lift = f"ratio –{bound}"
+    elif not (np.isfinite(row.lift_ci_low) and np.isfinite(row.lift_ci_high)):
+        lift = f"{row.lift:.1f}x"
     else:
-        interval = f", {row.lift_ci_low:.1f}x-{row.lift_ci_high:.1f}x"
+        lift = f"{row.lift:.1f}x, {row.lift_ci_low:.1f}x-{row.lift_ci_high:.1f}x"
     strength = "" if row.significant else "; not significant after correction"
     return (
         f"{fmt_pct(row.share_best)} of best customers {_phrase(row.attribute, row.level)} vs "
-        f"{fmt_pct(row.share_rest)} of the rest ({lift:.1f}x{interval}){strength}."
+        f"{fmt_pct(row.share_rest)} of the rest ({lift}){strength}."
     )
 
 
@@ -679,7 +696,7 @@ def profile_table(result: ProfileResult, *, significant_only: bool = True) -> pd
             "best customers": [fmt_pct(v) for v in rows["share_best"]],
             "other customers": [fmt_pct(v) for v in rows["share_rest"]],
             "lift (95% CI)": [
-                f"{x:.2f}x ({lo:.2f}-{hi:.2f})"
+                f"{x:.2f}x ({lo:.2f}-{hi:.2f})" if np.isfinite([x, lo, hi]).all() else fmt_ratio(x)
                 for x, lo, hi in zip(
                     rows["lift"], rows["lift_ci_low"], rows["lift_ci_high"], strict=True
                 )
@@ -688,6 +705,37 @@ def profile_table(result: ProfileResult, *, significant_only: bool = True) -> pd
             "q value": [_fmt_q(q) for q in rows["q_value"]],
         }
     )
+
+
+def report_views(result: ProfileResult) -> dict:
+    """``{name: callable returning a View}``: the profile's tables with their reasons.
+
+    ``profile`` (:func:`profile_table`: the significant levels), ``combined`` (one statement
+    per attribute whose over-represented levels combine; its ``sentence`` column is what a
+    report reads) and ``behaviour`` (the post-sale signals, without their sentences).
+    """
+    tables = result.tables
+    behaviour = tables.get("behaviour", pd.DataFrame(columns=BEHAVIOUR_COLUMNS))
+    return {
+        "profile": lambda: View(
+            "a best-customer profile",
+            profile_table(result),
+            "no attribute level is significantly more or less common among the best customers "
+            "than among the others.",
+        ),
+        "combined": lambda: View(
+            "combined levels",
+            tables.get("combined"),
+            "No attribute has two or more significantly over-represented levels to combine.",
+            empty_as="info",
+        ),
+        "behaviour": lambda: View(
+            "usage and satisfaction",
+            behaviour.drop(columns=["sentence"], errors="ignore"),
+            "No usage or NPS data to compare.",
+            empty_as="info",
+        ),
+    }
 
 
 def _fmt_q(q: float) -> str:

@@ -44,10 +44,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from icp_research.analyses import registry
 from icp_research.data.study import Study
 from icp_research.errors import InputError, NotEnoughData
 from icp_research.formatting import fmt_p
@@ -273,6 +275,10 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
         closed = closed[~unattributed]
     if closed.empty:
         empty.skipped = "no closed new-business deals"
+        return empty
+    unmeasurable = study.trust.variation.get("won")
+    if unmeasurable:
+        empty.skipped = f"winning cannot be compared: {unmeasurable}"
         return empty
     keep = ["opportunity_id", "account_id", "created_at", "closed_at", "won"]
     data = closed[keep].merge(attributes, on="account_id", how="left")
@@ -856,8 +862,10 @@ def predictor_significance(
     empty = tuple(f"{f.name}: no rows" for f in tested if f.confirmation.empty)
     result.notes += [c for c in replication.caveats if not c.startswith(empty)]
     result.summary = _predictor_rows(discovery, replication)
+    # Contract terms (seats, plan) make up ARR and so best-customer status: never a reason.
+    eligible = result.summary[~_contract_rows(result.summary, spec.contract)]
 
-    ranked = _candidates(result.summary)
+    ranked = _candidates(eligible)
     overlaps = _overlaps(study.facts, ranked, bins, min_level_count)
     candidates, redundant = _drop_overlapping(ranked, overlaps, overlap_threshold)
     for predictor in candidates[max_model_predictors:]:
@@ -882,7 +890,7 @@ def predictor_significance(
     selection, models, model_notes = _select_independent(
         frames_by_name,
         candidates,
-        result.summary,
+        eligible,
         categorical=categorical,
         alpha=alpha,
         correction=correction,
@@ -905,14 +913,15 @@ def predictor_significance(
             bins=bins,
         )
     result.models.update(models)
-    _recommend(result, candidates, selection, discovery, max_characteristics)
+    _recommend(result, candidates, selection, discovery, max_characteristics, spec.contract)
     params["candidates"] = candidates
+    params["contract"] = dict(spec.contract)
     result.tables["predictor_summary"] = _predictor_summary(result, selection)
     if behavioural:
         result.behavioural = _behavioural(study, frames_by_name, alpha, correction, n_bins, seed)
         if result.behavioural is not None:
             result.tables["behavioural"] = result.behavioural.summary
-    result.findings = _findings(result, tested)
+    result.findings = _findings(result, tested) + _contract_findings(result, study)
     result.caveats = _caveats(result, tested, skip_caveats)
     result.conclusions = _conclusions(result, tested, skipped)
     return result
@@ -1187,8 +1196,10 @@ def _recommend(
     selection: pd.DataFrame,
     discovery: PredictorResult,
     max_characteristics: int,
+    contract: dict | None = None,
 ) -> None:
     rows = result.summary
+    contract = contract or {}
     confirmed: list[str] = []
     for predictor in candidates:
         steps = selection[selection["predictor"] == predictor]
@@ -1210,6 +1221,7 @@ def _recommend(
             (rows["predictor"] == predictor)
             & rows["replicated"]
             & rows["outcome"].isin(BINARY_OUTCOMES)
+            & ~_contract_rows(rows, contract)
         ]
         steps = selection[(selection["predictor"] == predictor) & selection["kept"]]
         result.recommended.append(
@@ -1220,7 +1232,13 @@ def _recommend(
     for predictor, group in significant.groupby("predictor", sort=False):
         if predictor in listed:
             continue
-        if group["replicated"].any():
+        if predictor in contract and group["outcome"].isin(CONTRACT_OUTCOMES).all():
+            reason = (
+                f"a contract term ({contract[predictor]}): it makes up ARR, so it tells best "
+                "customers apart by construction; reported as contract size, not as an ICP "
+                "characteristic"
+            )
+        elif group["replicated"].any():
             reason = (
                 "replicated only for "
                 + ", ".join(sorted(set(group.loc[group["replicated"], "outcome"])))
@@ -1465,7 +1483,8 @@ def _findings(result: SignificanceResult, tested: list[OutcomeFrame]) -> list[st
         )
         findings += [_characteristic_sentence(item) for item in result.recommended]
     elif rows["significant"].any():
-        findings.append("No characteristic can be recommended yet: " + _why_none(rows) + ".")
+        why = _why_none(rows, result.params.get("contract"))
+        findings.append("No characteristic can be recommended yet: " + why + ".")
     else:
         outcome_words = _or([_PHRASES.get(f.name, f.name) for f in tested])
         findings.append(
@@ -1506,15 +1525,20 @@ def _homogeneous_accounts(result: SignificanceResult, tested: list[OutcomeFrame]
     return sentences
 
 
-def _why_none(rows: pd.DataFrame) -> str:
-    significant = _drop_mirrored(rows[rows["significant"]])
+def _why_none(rows: pd.DataFrame, contract=None) -> str:
+    everything = _drop_mirrored(rows[rows["significant"]])
+    size = _contract_rows(everything, contract)
+    significant = everything[~size]
     status = significant["replication"]
     no_data = status.str.startswith("no confirmation data")
     replicated = significant["replicated"]
     parts = [
-        f"{len(significant)} finding{'s' if len(significant) != 1 else ''} "
-        f"{'were' if len(significant) != 1 else 'was'} significant in the earlier period"
+        f"{len(everything)} finding{'s' if len(everything) != 1 else ''} "
+        f"{'were' if len(everything) != 1 else 'was'} significant in the earlier period"
     ]
+    if size.any():
+        names = _and(list(dict.fromkeys(everything.loc[size, "predictor"])))
+        parts.append(f"{int(size.sum())} are contract size ({names}), not traits")
     failed = int((~replicated & ~no_data).sum())
     if failed:
         parts.append(f"{failed} did not hold in the latest quarters")
@@ -1536,12 +1560,39 @@ def _or(names: list[str]) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
+_GOALS = {
+    "won": "winning deals",
+    "retained": "retention",
+    "best_customer": "best-customer status",
+    "arr": "ARR",
+}
+
+
 def _characteristic_sentence(item: dict) -> str:
+    """'employees: favour >= 600 for best-customer status; avoid < 60 for winning deals,
+    retention and best-customer status. <evidence>': each recommendation names the outcome it
+    was found for, since the outcomes can favour different levels (the ICP picks one)."""
     parts = []
-    if item["favour"]:
-        parts.append("favour " + ", ".join(item["favour"]))
-    if item["avoid"]:
-        parts.append("avoid " + ", ".join(item["avoid"]))
+    for direction in ("favour", "avoid"):
+        if not item[direction]:
+            continue
+        levels_of: dict[str, list[str]] = {}
+        for level in item.get("levels", []):
+            if level.get("direction") == direction and level.get("outcome"):
+                levels_of.setdefault(level["outcome"], []).append(level.get("level"))
+        # Outcomes that favour (avoid) the same levels share one clause.
+        groups: dict[tuple, list[str]] = {}
+        for outcome, levels in levels_of.items():
+            ordered = tuple(lv for lv in item[direction] if lv in levels)
+            if ordered:
+                groups.setdefault(ordered, []).append(_GOALS.get(outcome, str(outcome)))
+        if not groups:
+            parts.append(f"{direction} {', '.join(item[direction])}")
+            continue
+        parts.append(
+            f"{direction} "
+            + ", and ".join(f"{', '.join(lv)} for {_and(goals)}" for lv, goals in groups.items())
+        )
     if item["trend"] is not None and not parts:
         parts.append(f"{item['trend']['direction']} values are better")
     return f"{item['predictor']}: {'; '.join(parts)}. {item['evidence']}"
@@ -1692,6 +1743,37 @@ def _conclusions(
 
 # ----------------------------------------------------------------------------------------------
 # Formatting
+
+
+# Outcomes that contract terms make up: a contract term is never evidence for them.
+CONTRACT_OUTCOMES = ("best_customer", "arr")
+
+
+def _contract_rows(rows: pd.DataFrame, contract) -> pd.Series:
+    """Rows that test a contract term against best-customer status or ARR."""
+    return rows["predictor"].isin(list(contract or {})) & rows["outcome"].isin(CONTRACT_OUTCOMES)
+
+
+def _contract_findings(result: SignificanceResult, study: Study) -> list[str]:
+    """The contract-size finding: contract terms that go with best-customer status or ARR."""
+    contract = result.params.get("contract") or {}
+    rows = result.summary
+    found = rows[_contract_rows(rows, contract) & rows["significant"]]
+    if found.empty:
+        return []
+    names = list(dict.fromkeys(found["predictor"]))
+    share = float(study.analysis.get("best_customer_top_share", 0.2))
+    metric = str(study.analysis.get("best_customer_metric", "arr"))
+    metric = "ARR" if metric == "arr" else metric.replace("_", " ")
+    return [
+        f"Contract size: {_and(names)} {_is(names)} part of the contract, not "
+        f"{'a trait' if len(names) == 1 else 'traits'} of the company "
+        f"({'; '.join(f'{n}: {contract[n]}' for n in names)}), and "
+        f"{'goes' if len(names) == 1 else 'go'} with best-customer status (top {share:.0%} by "
+        f"{metric}) or ARR. A bigger contract is worth more by definition, so "
+        f"{'it is' if len(names) == 1 else 'they are'} reported as contract size, not used as "
+        "ICP characteristics of best customers."
+    ]
 
 
 def _drop_mirrored(rows: pd.DataFrame) -> pd.DataFrame:
@@ -1907,3 +1989,13 @@ def plot_replication(
         fontsize="small",
     )
     return ax
+
+
+def save_artifacts(study: Study, result: SignificanceResult) -> list[Path]:
+    """Write ``predictors``, ``predictor_summary`` and ``icp_predictors`` (declared in the
+    registry; the blueprint reads them back) and the result."""
+    written = study.save_artifact(registry.PREDICTORS, result.summary)
+    written += study.save_artifact(registry.PREDICTOR_SUMMARY, result.tables["predictor_summary"])
+    written += study.save_artifact(registry.ICP_PREDICTORS, result.to_json())
+    study.save_result(result, "significance")
+    return written

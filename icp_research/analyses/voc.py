@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from icp_research.analyses import registry
 from icp_research.data.facts import survey_columns
 from icp_research.data.study import Study
-from icp_research.formatting import error_bars, fmt_p, fmt_pct, fmt_rate_ci, fmt_ratio
+from icp_research.formatting import error_bars, fmt_p, fmt_pct, fmt_rate_ci, fmt_ratio, fmt_ratio_ci
 from icp_research.methods.binning import MISSING, OTHER, pool_rare_levels
 from icp_research.methods.codebook import Codebook, normalise_text, redact, theme_label
 from icp_research.methods.stats import (
@@ -41,7 +43,7 @@ from icp_research.methods.stats import (
     proportion_ci,
     two_proportion_pvalue,
 )
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 UNCODED = "(uncoded)"
 ALL = "all"
@@ -157,8 +159,7 @@ class VoiceOfCustomer(Result):
                     f"{fmt_pct(r.rate_without)} of {r.n_without:,}" for r in tests.itertuples()
                 ],
                 "ratio (95% CI)": [
-                    f"{fmt_ratio(r.effect)} ({fmt_ratio(r.ci_low)}–{fmt_ratio(r.ci_high)})"
-                    for r in tests.itertuples()
+                    fmt_ratio_ci(r.effect, r.ci_low, r.ci_high) for r in tests.itertuples()
                 ],
                 "q_value": tests["q_value"],
                 "significant": tests["significant"].astype(bool),
@@ -207,8 +208,7 @@ class VoiceOfCustomer(Result):
                 "share of the group": table["answer_share_outcome"].map(fmt_pct),
                 "of the rest": table["answer_share_rest"].map(fmt_pct),
                 "ratio (95% CI)": [
-                    f"{fmt_ratio(r.effect)} ({fmt_ratio(r.ci_low)}–{fmt_ratio(r.ci_high)})"
-                    for r in table.itertuples()
+                    fmt_ratio_ci(r.effect, r.ci_low, r.ci_high) for r in table.itertuples()
                 ],
                 "q_value": table["q_value"],
                 "significant": table["significant"].astype(bool),
@@ -285,6 +285,68 @@ class VoiceOfCustomer(Result):
             "theme; recurring uncoded wording is a candidate rule: add it under [codebook] or "
             "[codebook.add] in icp.toml."
         )
+
+    def views(self) -> dict:
+        """``{name: callable returning a View}``: the report's tables with their reasons.
+
+        ``themes`` (:meth:`theme_table`), ``theme_tests`` (:meth:`theme_test_table`),
+        ``segments`` (:meth:`segment_table`), ``quotes``, ``uncoded`` (the notes no rule
+        matched), ``survey`` (:meth:`survey_table`), ``committee`` (:meth:`committee_table`)
+        and ``committee_cycle`` (:meth:`cycle_table`).
+        """
+        has_themes = self.has("themes")
+        themes = self.themes.tables if has_themes else {}
+        no_committee = self.missing.get("committee", "no buying-committee signal could be measured")
+
+        def segments() -> View:
+            return View(
+                "themes by segment",
+                self.segment_table(),
+                "No segment mentions a theme significantly more often than the other accounts."
+                if has_themes
+                else f"Not computed: {self.missing['themes']}.",
+                empty_as="info",
+            )
+
+        def uncoded() -> View:
+            return View(
+                "uncoded notes",
+                themes.get("uncoded"),
+                "Every note carries at least one theme." if has_themes else "No notes.",
+                empty_as="success" if has_themes else "skipped",
+            )
+
+        return {
+            "themes": lambda: View(
+                "feedback themes",
+                self.theme_table(),
+                self.missing.get("themes", "there is no feedback text"),
+            ),
+            "theme_tests": lambda: View(
+                "themes as predictors",
+                self.theme_test_table(),
+                self.missing.get("themes", "there are no notes other than churn and loss notes"),
+            ),
+            "segments": segments,
+            "quotes": lambda: View(
+                "quotes",
+                themes.get("quotes"),
+                self.missing.get("themes", "no note carries a theme"),
+                max_rows=80,
+            ),
+            "uncoded": uncoded,
+            "survey": lambda: View(
+                "survey answers",
+                self.survey_table(),
+                self.missing.get("survey", "too few respondents"),
+            ),
+            "committee": lambda: View(
+                "buying-committee signals", self.committee_table(), no_committee
+            ),
+            "committee_cycle": lambda: View(
+                "sales cycles by buying committee", self.cycle_table(), no_committee
+            ),
+        }
 
     def artifacts(self) -> dict[str, pd.DataFrame]:
         """``feedback_themes``, ``theme_tests``, ``survey_answers``, ``buying_committee``
@@ -1078,7 +1140,7 @@ def survey_answers(study: Study, *, outcomes=("best_customer", "churned")) -> Re
 
     The survey columns of ``study.facts`` (``survey_<question>``) are compared per answer: for
     respondents giving the answer vs other respondents of the question, the outcome rate
-    (``rate_with`` / ``rate_without``, ratio ``effect`` with a Katz interval, Fisher's exact test
+    (``rate_with`` / ``rate_without``, ratio ``effect`` with a score interval, Fisher's exact test
     for small cells, chi-square otherwise) and the answer's share among respondents with and
     without the outcome. Answers rarer than ``min_level_count`` are pooled into ``(other)``.
     BH per outcome. The ``summary`` is the artifact ``survey_answers.csv``.
@@ -1733,3 +1795,13 @@ def plot_committee(committee: Result, *, ax=None):
     ax.set_xlabel("New-business win rate (%), 95% interval clustered by account")
     ax.set_title("Win rate by buying-committee signal (blue: significant)")
     return ax
+
+
+def save_artifacts(study: Study, result: VoiceOfCustomer) -> list[Path]:
+    """Write the voice-of-the-customer tables declared in the registry, and the result."""
+    frames = result.artifacts()
+    written = []
+    for artifact in registry.analysis("voc").saves:
+        written += study.save_artifact(artifact, frames[artifact.name])
+    study.save_result(result, "voc")
+    return written

@@ -107,7 +107,10 @@ def as_text(series: pd.Series, missing: set[str]) -> pd.Series:
         text = series.astype("string")
         # Excel cells that are numbers come back as floats like 12.0.
         if pd.api.types.is_object_dtype(series):
-            floats = series.map(lambda v: isinstance(v, float) and float(v).is_integer())
+            # Whole numbers only up to 2**53: 1e308 stays "1e+308", not a 309-digit integer.
+            floats = series.map(
+                lambda v: isinstance(v, float) and float(v).is_integer() and abs(v) < 2**53
+            )
             if floats.any():
                 text = text.where(
                     ~floats, series[floats].map(lambda v: str(int(v))).astype("string")
@@ -238,10 +241,7 @@ def guess_date_formats(sample: pd.Series) -> list[str]:
 
 
 def looks_like_flags(text: pd.Series) -> bool:
+    """True when every present value is a yes/no spelling, however many spellings are mixed
+    (``Y/N/1/0/t/Yes/TRUE``), and the column is not just 0/1 numbers."""
     values = set(text.dropna().str.lower().unique())
-    return (
-        bool(values)
-        and values <= (_TRUE | _FALSE)
-        and len(values) <= 4
-        and not values <= {"0", "1"} | {"0.0", "1.0"}
-    )
+    return bool(values) and values <= (_TRUE | _FALSE) and not values <= {"0", "1"} | {"0.0", "1.0"}

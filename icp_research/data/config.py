@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from icp_research.data.churn_source import setting_problem
 from icp_research.data.schema import TABLES
 from icp_research.errors import ConfigError
 
@@ -59,6 +60,13 @@ ANALYSIS_DEFAULTS: dict = {
     "holdout_quarters": 2,
     # Expected remaining lifetime used in CLV is capped at this many years.
     "clv_horizon_years": 5,
+    # Future revenue in CLV is discounted at this rate per year (0 <= r < 1; 0: no discounting).
+    "discount_rate": 0.1,
+    # Net revenue retention above this (ARR now / ARR a year ago) is reported as implausible.
+    "max_plausible_nrr": 3.0,
+    # Which record says an account churned: auto, subscriptions, churn_events or an accounts
+    # column holding a churned flag or status (see icp_research.data.churn_source).
+    "churn_source": "auto",
     # referral_source values that count as "referred by a customer" (case-insensitive).
     "referral_values": ["referral", "customer referral", "referred", "word of mouth"],
     "seed": 42,
@@ -71,7 +79,9 @@ SEGMENT_DEFAULTS: dict = {
 }
 
 SCORING_DEFAULTS: dict = {
-    "outcome": "won",
+    # won, retained or best_customer; None (not set): the blueprint chooses one the data can
+    # measure (won when closed deals have both outcomes, else retained, else best_customer).
+    "outcome": None,
     "tiers": {"Tier 1": 70, "Tier 2": 40, "Tier 3": 0},
 }
 
@@ -84,12 +94,14 @@ KNOWN_SECTIONS = {
     "scoring",
     "codebook",
     "survey",
+    "labels",
 }
 TABLE_KEYS = {
     "path",
     "format",
     "date_format",
     "sheet",
+    "header_row",
     "delimiter",
     "encoding",
     "decimal",
@@ -99,12 +111,15 @@ TABLE_KEYS = {
     "columns",
     "values",
     "engine",
+    "line_items",
+    "account_id_from",
 }
 ENGINES = ("pandas", "duckdb")
 # Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
 PANDAS_ONLY_KEYS = (
     "date_format",
     "sheet",
+    "header_row",
     "delimiter",
     "encoding",
     "decimal",
@@ -113,6 +128,7 @@ PANDAS_ONLY_KEYS = (
 )
 
 
+ATTRIBUTE_KEYS = ("categorical", "numeric", "exclude", "keep", "contract")
 PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks")
 
 
@@ -127,6 +143,8 @@ class TableConfig:
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical col -> recode
     date_format: str | None = None
     sheet: str | int | None = None
+    # The row (from 1) that holds the column names, for exports with title rows above them.
+    header_row: int = 1
     delimiter: str | None = None
     encoding: str | None = None
     decimal: str = "."
@@ -135,6 +153,14 @@ class TableConfig:
     drop: tuple[str, ...] = ()
     # "pandas": loaded into memory; "duckdb": left in Parquet and aggregated by SQL (usage only).
     engine: str = "pandas"
+    # canonical column -> the text every row gets (``stage = { value = "won" }``).
+    constants: dict[str, str] = field(default_factory=dict)
+    # Opportunities only: rows sharing an opportunity_id are line items of one deal, rolled up.
+    line_items: bool = False
+    # (table, key): account_id is looked up through that table's key (``account_id_from``).
+    account_id_from: tuple[str, str] | None = None
+    # Key columns of a lookup that are not canonical columns (kept as text ids, then dropped).
+    lookup_keys: tuple[str, ...] = ()
 
     @property
     def display_path(self) -> str:
@@ -155,10 +181,17 @@ class Config:
     categorical: list[str] | None = None
     numeric: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
+    # Columns kept as traits whatever their name or association (outcome-like, contract).
+    keep: list[str] = field(default_factory=list)
+    # Columns that are contract terms (seats, plan): never explain best-customer status.
+    contract: list[str] = field(default_factory=list)
     analysis: dict = field(default_factory=lambda: copy.deepcopy(ANALYSIS_DEFAULTS))
     segments: dict = field(default_factory=lambda: copy.deepcopy(SEGMENT_DEFAULTS))
     scoring: dict = field(default_factory=lambda: copy.deepcopy(SCORING_DEFAULTS))
     codebook: dict = field(default_factory=dict)
+    # [labels]: how reports name columns ("crm" -> "CRM") and values ([labels.values.<column>]).
+    labels: dict = field(default_factory=dict)
+    value_labels: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
 
     @property
@@ -206,13 +239,28 @@ def _section(raw: dict, name: str, label: str, problems: list[str]) -> dict:
 
 def parse_date(value, where: str) -> dt.date:
     if isinstance(value, dt.datetime):
-        return value.date()
+        return check_analysable(value.date(), where)
     if isinstance(value, dt.date):
-        return value
+        return check_analysable(value, where)
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        day = dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ConfigError(f"{where}: '{value}' is not a date; write it as YYYY-MM-DD") from None
+    return check_analysable(day, where)
+
+
+#: The years whose dates the analysis can hold (pandas' nanosecond timestamps end in 1677 / 2262).
+FIRST_YEAR, LAST_YEAR = 1678, 2261
+
+
+def check_analysable(day: dt.date, where: str) -> dt.date:
+    """``day``, or a :class:`ConfigError` when it is outside the years that can be analysed."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ConfigError(
+            f"{where}: {day.isoformat()} is outside the years {FIRST_YEAR}-{LAST_YEAR} that can be "
+            "analysed; give a date in that range"
+        )
+    return day
 
 
 _QUARTER = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
@@ -235,6 +283,11 @@ def resolve_quarter(quarter: str, today: dt.date | None = None) -> str:
         raise ConfigError(
             f"--quarter '{quarter}' is not a quarter; write it like 2026Q3 (or 'last' for the "
             "latest quarter that has ended)"
+        )
+    if not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+        raise ConfigError(
+            f"--quarter '{quarter}' is outside the years {FIRST_YEAR}-{LAST_YEAR} that can be "
+            "analysed; give a quarter in that range, e.g. 2026Q3"
         )
     return f"{match.group(1)}Q{match.group(2)}"
 
@@ -279,6 +332,11 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}; fix that line") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: tables or arrays are nested too deeply to read; an icp.toml needs at most "
+            "four levels ([tables.accounts.values.industry])"
+        ) from None
     return config_from_dict(raw, path.resolve())
 
 
@@ -322,6 +380,10 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     if not isinstance(tables, dict):
         problems.append(f"{label}: [tables] must be a table of tables such as [tables.accounts]")
         tables = {}
+    lookups: dict[str, tuple[str, str]] = {}
+    # Keys named by every account_id_from, valid or not: their mappings are not reported as
+    # unknown columns on top of the lookup's own problem.
+    claimed = _lookups(tables, label, problems, lookups)
     for name, spec in tables.items():
         if name not in TABLES:
             problems.append(
@@ -329,10 +391,14 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
                 f"(known tables: {', '.join(TABLES)})"
             )
             continue
+        keys = {key for source, (target, key) in claimed.items() if name in (source, target)}
         try:
-            cfg.tables[name] = _table_config(name, spec, base, label)
+            cfg.tables[name] = _table_config(name, spec, base, label, keys)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    for source, (target, key) in lookups.items():
+        if source in cfg.tables and target in cfg.tables:
+            problems.extend(_lookup_problems(cfg, source, target, key, label))
     if "accounts" not in cfg.tables and not problems:
         problems.append(
             f"{label}: no [tables.accounts] section; the accounts export is required "
@@ -341,13 +407,12 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
 
     attributes = _section(raw, "attributes", label, problems)
     for key in attributes:
-        if key not in ("categorical", "numeric", "exclude"):
+        if key not in ATTRIBUTE_KEYS:
             problems.append(
-                f"{label}: unknown key '{key}' in [attributes]"
-                f"{_suggest(key, ['categorical', 'numeric', 'exclude'])}"
+                f"{label}: unknown key '{key}' in [attributes]{_suggest(key, list(ATTRIBUTE_KEYS))}"
             )
     lists = {}
-    for key in ("categorical", "numeric", "exclude"):
+    for key in ATTRIBUTE_KEYS:
         if key in attributes:
             lists[key] = _text_list(
                 attributes[key], f"{label}: [attributes] {key}", problems, '["industry", "crm"]'
@@ -357,6 +422,8 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     if "numeric" in lists:
         cfg.numeric = lists["numeric"]
     cfg.exclude = lists.get("exclude", [])
+    cfg.keep = lists.get("keep", [])
+    cfg.contract = lists.get("contract", [])
     for name in sorted(set(cfg.categorical or []) & set(cfg.numeric or [])):
         problems.append(
             f"{label}: [attributes] '{name}' is listed as both categorical and numeric; keep it in one"
@@ -387,10 +454,43 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
 
     problems.extend(codebook_problems(codebook, label))
     cfg.codebook = dict(codebook) if isinstance(codebook, dict) else {}
+    labels = _section(raw, "labels", label, problems)
+    cfg.labels, cfg.value_labels = _labels(labels, label, problems)
 
     if problems:
         raise ConfigError(problems[0], problems)
     return cfg
+
+
+def _labels(section: dict, label: str, problems: list[str]) -> tuple[dict, dict]:
+    """``[labels]``: ``column = "Label"``; ``[labels.values.<column>]``: ``"value" = "Label"``."""
+    columns: dict[str, str] = {}
+    values: dict[str, dict[str, str]] = {}
+    for key, value in section.items():
+        if key == "values" and isinstance(value, dict):
+            for column, mapping in value.items():
+                if not isinstance(mapping, dict):
+                    problems.append(
+                        f"{label}: [labels.values] {column} = {mapping!r} must be a section: "
+                        f'write [labels.values.{column}] and "value" = "label" lines below it'
+                    )
+                    continue
+                for raw_value, text in mapping.items():
+                    if isinstance(text, str) and text.strip():
+                        values.setdefault(str(column), {})[str(raw_value)] = text.strip()
+                    else:
+                        problems.append(
+                            f"{label}: [labels.values.{column}] {raw_value!r} = {text!r} must be "
+                            'text in quotes, e.g. "None" = "no CRM"'
+                        )
+        elif isinstance(value, str) and value.strip():
+            columns[str(key)] = value.strip()
+        else:
+            problems.append(
+                f"{label}: [labels] {key} = {value!r} must be text in quotes, e.g. "
+                f'{key} = "{str(key).replace("_", " ")}"'
+            )
+    return columns, values
 
 
 def _check_analysis(cfg: Config, label: str) -> list[str]:
@@ -429,10 +529,19 @@ def _check_analysis(cfg: Config, label: str) -> list[str]:
         ("early_churn_months", lambda v: _is_int(v) and v >= 1, "a whole number of months, e.g. 6"),
         ("holdout_quarters", lambda v: _is_int(v) and v >= 0, "a whole number of quarters, e.g. 2"),
         ("clv_horizon_years", lambda v: _is_number(v) and v > 0, "a number of years, e.g. 5"),
+        (
+            "discount_rate",
+            lambda v: _is_number(v) and 0 <= v < 1,
+            "a yearly rate from 0 up to (not including) 1, e.g. 0.1",
+        ),
+        ("max_plausible_nrr", lambda v: _is_number(v) and v > 1, "a ratio above 1, e.g. 3.0"),
         ("seed", _is_int, "a whole number, e.g. 42"),
     ):
         if not check(a[key]):
             problems.append(f"{label}: [analysis] {key} = {a[key]!r} must be {wanted}")
+    churn_problem = setting_problem(a["churn_source"], label)
+    if churn_problem:
+        problems.append(churn_problem)
     if not isinstance(a["referral_values"], list) or not all(
         isinstance(v, str) for v in a["referral_values"]
     ):
@@ -472,7 +581,7 @@ def _check_analysis(cfg: Config, label: str) -> list[str]:
             f"{label}: [scoring] tiers = {tiers!r} must be a table of minimum scores from 0 to 100 "
             'like {"Tier 1" = 70, "Tier 2" = 40, "Tier 3" = 0}'
         )
-    if cfg.scoring.get("outcome") not in ("won", "retained", "best_customer"):
+    if cfg.scoring.get("outcome") not in (None, "won", "retained", "best_customer"):
         problems.append(
             f"{label}: [scoring] outcome = {cfg.scoring.get('outcome')!r}; use won, retained or best_customer"
         )
@@ -491,7 +600,98 @@ def _known_encoding(value) -> bool:
     return True
 
 
-def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
+_LOOKUP = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+
+
+def _lookups(
+    tables: dict, label: str, problems: list[str], lookups: dict
+) -> dict[str, tuple[str, str]]:
+    """Fill ``lookups`` with {table: (other table, key)} of every valid ``account_id_from =
+    "<table>.<key>"``; return the same of every one that names a table and a key."""
+    claimed = {}
+    for name, spec in tables.items():
+        if not isinstance(spec, dict) or "account_id_from" not in spec or name not in TABLES:
+            continue
+        where = f"{label} [tables.{name}]"
+        value = spec["account_id_from"]
+        match = _LOOKUP.match(value) if isinstance(value, str) else None
+        if match is None:
+            problems.append(
+                f"{where}: account_id_from = {value!r} must name a table and its key column, "
+                'e.g. account_id_from = "subscriptions.subscription_id"'
+            )
+            continue
+        target, key = match.group(1), match.group(2)
+        close = difflib.get_close_matches(target, list(TABLES), n=1, cutoff=0.6)
+        claimed[name] = (target if target in TABLES or not close else close[0], key)
+        if name == "accounts":
+            problems.append(
+                f"{where}: account_id_from cannot be used on accounts (they hold account_id "
+                "itself); remove it"
+            )
+        elif target not in TABLES:
+            problems.append(
+                f"{where}: account_id_from = {value!r} names an unknown table "
+                f"'{target}'{_suggest(target, TABLES)} (known tables: {', '.join(TABLES)})"
+            )
+        elif target in (name, "accounts") or TABLES[target].column("account_id") is None:
+            problems.append(
+                f"{where}: account_id_from = {value!r} must name another table that maps "
+                'account_id, e.g. "subscriptions.subscription_id"; to use account_id from '
+                f"this file, map account_id under [tables.{name}.columns] instead"
+            )
+        elif target not in tables:
+            problems.append(
+                f"{where}: account_id_from = {value!r} looks account_id up in {target}, but "
+                f"there is no [tables.{target}]; add it (with {key} and account_id mapped)"
+            )
+        elif key == "account_id":
+            problems.append(
+                f"{where}: account_id_from = {value!r} must name the key shared with {target} "
+                f'(e.g. "{target}.{_example_key(target)}"), not account_id itself'
+            )
+        else:
+            lookups[name] = (target, key)
+    return claimed
+
+
+def _example_key(table: str) -> str:
+    return "opportunity_id" if table == "opportunities" else table.rstrip("s") + "_id"
+
+
+def _lookup_problems(cfg: Config, source: str, target: str, key: str, label: str) -> list[str]:
+    """A lookup's tables must both hold the key, and the other table its own account_id."""
+    problems = []
+    where = f"{label} [tables.{source}]"
+    wanted = f'account_id_from = "{target}.{key}"'
+    source_tc, target_tc = cfg.tables[source], cfg.tables[target]
+    if "account_id" in source_tc.columns or "account_id" in source_tc.constants:
+        problems.append(
+            f"{where}: both account_id and {wanted} are set; keep one (remove account_id "
+            f"under [tables.{source}.columns] to look it up through {target})"
+        )
+    if source_tc.engine == "duckdb":
+        problems.append(
+            f'{where}: {wanted} needs the rows in memory; remove engine = "duckdb" or write '
+            "account_id into the Parquet files"
+        )
+    for tc in (source_tc, target_tc):
+        if key not in tc.columns and TABLES[tc.name].column(key) is None:
+            problems.append(
+                f'{where}: {wanted} needs {key} mapped in both tables: add {key} = "<column>" '
+                f"under [tables.{tc.name}.columns]"
+            )
+    if target_tc.account_id_from is not None:
+        problems.append(
+            f"{where}: {wanted} looks account_id up in {target}, which looks up its own "
+            f"account_id; map account_id under [tables.{target}.columns] (one step only)"
+        )
+    return problems
+
+
+def _table_config(
+    name: str, spec, base: Path, label: str, lookup_keys: set[str] | frozenset = frozenset()
+) -> TableConfig:
     where = f"{label} [tables.{name}]"
     if not isinstance(spec, dict):
         raise ConfigError(f'{where} must be a table with at least path = "..."')
@@ -520,6 +720,11 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
             'a sheet name, e.g. "Sheet1", or its number from 0',
         ),
         (
+            "header_row",
+            lambda v: _is_int(v) and 1 <= v <= 1000,
+            "the row number of the column names, from 1 (e.g. 3 when two title rows come first)",
+        ),
+        (
             "delimiter",
             lambda v: isinstance(v, str) and len(v) == 1,
             'one character, e.g. ";" or "\\t"',
@@ -527,6 +732,7 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
         ("encoding", _known_encoding, 'an encoding name, e.g. "latin-1", "cp1252" or "utf-16"'),
         ("decimal", lambda v: v in (".", ","), '"." or ","'),
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         (
             "columns",
             lambda v: isinstance(v, dict),
@@ -544,6 +750,11 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
                 problems,
                 '["-1", "n/a"]' if key == "missing_values" else '["Notes"]',
             )
+    if spec.get("line_items") is True and name != "opportunities":
+        problems.append(
+            f"{where}: line_items = true is for [tables.opportunities] (order lines rolled up "
+            "into one deal per opportunity_id); remove it here"
+        )
     if problems:
         raise ConfigError(problems[0], problems)
     path = Path(spec["path"]).expanduser()
@@ -586,11 +797,21 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
     if name == "accounts":
         known = known | {"arr", "mrr"}
     mapped: dict[str, str] = {}
+    constants: dict[str, str] = {}
     for canonical, source in columns.items():
+        if isinstance(source, dict):
+            constant = _constant(canonical, source, table, f"{where}.columns", problems)
+            if constant is not None:
+                constants[canonical] = constant
+            continue
         if not isinstance(source, str):
             problems.append(
-                f"{where}.columns: {canonical} = {source!r} must be the source column name in quotes"
+                f"{where}.columns: {canonical} = {source!r} must be the source column name in "
+                f'quotes, or {{ value = "..." }} for the same value on every row'
             )
+            continue
+        if canonical in lookup_keys and canonical not in known:
+            mapped[canonical] = source
             continue
         if canonical not in known and not table.open_attributes:
             problems.append(
@@ -606,6 +827,11 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
             continue
         mapped[canonical] = source
 
+    if constants and engine == "duckdb":
+        problems.append(
+            f'{where}.columns: {{ value = ... }} is not read with engine = "duckdb" (it reads '
+            "the Parquet columns as they are); map a source column instead"
+        )
     values = {}
     for canonical, recode in (spec.get("values", {}) or {}).items():
         if not isinstance(recode, dict):
@@ -636,6 +862,7 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
         values=values,
         date_format=spec.get("date_format"),
         sheet=sheet,
+        header_row=int(spec.get("header_row", 1)) if _is_int(spec.get("header_row", 1)) else 1,
         delimiter=spec.get("delimiter"),
         encoding=spec.get("encoding"),
         decimal=str(spec.get("decimal", ".")),
@@ -643,4 +870,56 @@ def _table_config(name: str, spec, base: Path, label: str) -> TableConfig:
         keep_unmapped=bool(spec.get("keep_unmapped", True)),
         drop=drop,
         engine=engine if engine in ENGINES else "pandas",
+        constants=constants,
+        line_items=spec.get("line_items") is True,
+        account_id_from=_lookup_of(spec.get("account_id_from")),
+        lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),
     )
+
+
+def _lookup_of(value) -> tuple[str, str] | None:
+    match = _LOOKUP.match(value) if isinstance(value, str) else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _constant(canonical: str, spec: dict, table, where: str, problems: list[str]) -> str | None:
+    """``stage = { value = "won" }``: the text every row of the column gets."""
+    example = f'{canonical} = {{ value = "{"won" if canonical == "stage" else "..."}" }}'
+    if set(spec) != {"value"}:
+        unknown = sorted(str(k) for k in set(spec) - {"value"})
+        problems.append(
+            f"{where}: {canonical} = {spec!r} must be the source column name in quotes, or a "
+            f"value for every row written {example}"
+            + (f" (unknown key '{unknown[0]}'{_suggest(unknown[0], ['value'])})" if unknown else "")
+        )
+        return None
+    value = spec["value"]
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        value = value.isoformat()
+    if not (isinstance(value, str | bool) or _is_number(value)) or str(value).strip() == "":
+        problems.append(
+            f"{where}: {canonical} = {{ value = {value!r} }} must hold one text, number, date "
+            f"or true/false, e.g. {example}"
+        )
+        return None
+    column = table.column(canonical)
+    if column is not None and column.kind == "id":
+        problems.append(
+            f"{where}: {canonical} cannot be the same on every row (it is a key); map it to a "
+            f'source column, e.g. {canonical} = "{canonical.replace("_", " ").title()}"'
+        )
+        return None
+    known = {c.name for c in table.columns} | (
+        {"arr", "mrr"} if table.name == "accounts" else set()
+    )
+    if column is None and canonical not in known and not table.open_attributes:
+        problems.append(
+            f"{where}: '{canonical}' is not a column of {table.name}"
+            f"{_suggest(canonical, known)} (columns: {', '.join(sorted(known))})"
+        )
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from icp_research.data.churn_source import account_churn
 from icp_research.data.cleaning import per_distinct
 from icp_research.data.config import ANALYSIS_DEFAULTS, SEGMENT_DEFAULTS
 from icp_research.formatting import slug
@@ -41,9 +42,13 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "arr_peak": ("money/year", "highest ARR the account ever had"),
     "churned": (
         "flag",
-        "was a customer and has no active subscription on the as-of date (or a churn event)",
+        "was a customer and has churned by the as-of date, by [analysis] churn_source",
     ),
     "churned_at": ("date", "churn event date, else the end of the last subscription"),
+    "reactivations": (
+        "count",
+        "churns followed by a return (a reactivation-flagged event or a later subscription)",
+    ),
     "churn_reason": ("text", "reason of the latest churn event"),
     "tenure_days": (
         "days",
@@ -56,7 +61,8 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     ),
     "clv": (
         "money",
-        "realised revenue + current ARR x expected remaining lifetime (1 / annual churn hazard, capped)",
+        "realised revenue + current ARR x integral over clv_horizon_years of survival(t) x "
+        "discount(t): constant annual churn hazard of the size segment, [analysis] discount_rate",
     ),
     "nrr": ("ratio", "net revenue retention: ARR now / ARR 365 days ago, for accounts paying then"),
     "expansion": ("money/year", "arr_current - arr_initial for retained customers"),
@@ -223,6 +229,7 @@ def account_facts(
     segments: dict | None = None,
     already_as_of: bool = False,
     usage_source=None,
+    raw_tables=None,
 ) -> pd.DataFrame:
     """One row per account with the facts of :data:`FACT_COLUMNS`, as of ``as_of``.
 
@@ -235,11 +242,29 @@ def account_facts(
     subscriptions table). ``usage_source`` (a :class:`~icp_research.data.warehouse.UsageSource`,
     see ``Dataset.usage_source``) gives the ``usage_<metric>`` columns from usage rows left in
     Parquet, aggregated by DuckDB, exactly as a loaded usage table would.
+
+    Churn follows ``analysis["churn_source"]`` (see :mod:`icp_research.data.churn_source`);
+    ``facts.attrs`` records the source used (``churn_source``, ``churn_source_label``), why
+    (``churn_source_reason``), where the records disagree (``churn_notes``) and the counts
+    (``churn_counts``: churned, undated, reactivations ...). ``raw_tables`` (all the data, for
+    ``already_as_of=True``) lets ``auto`` decide on all the data, the same for every as-of date.
+
+    CLV (money, subscriptions basis) is ``realised_revenue + arr_current * L``, where
+    ``L = integral_0^H S(t) D(t) dt = (1 - exp(-(h + d) H)) / (h + d)`` years
+    (:func:`clv_lifetime_years`): ``S(t) = exp(-h t)`` with ``h`` the constant annual churn
+    hazard of the account's size segment (churns per customer-year, :func:`segment_hazards`),
+    ``D(t) = (1 + r)^-t`` with ``r`` = ``[analysis] discount_rate`` and ``d = ln(1 + r)``, and
+    ``H`` = ``clv_horizon_years``. ``facts.attrs`` records ``annual_churn_hazard`` (overall),
+    ``annual_churn_hazard_by_segment``, ``clv_discount_rate`` and ``expected_lifetime_years``
+    (``L`` at the overall hazard). On a bookings basis (no subscriptions) CLV is the revenue
+    received from won deals.
     """
     analysis = {**ANALYSIS_DEFAULTS, **(analysis or {})}
     segments = {**SEGMENT_DEFAULTS, **(segments or {})}
     as_of = pd.Timestamp(as_of).normalize()
     view = tables if already_as_of else as_of_view(tables, as_of)
+    if raw_tables is None and not already_as_of:
+        raw_tables = tables
     accounts = view["accounts"]
     attrs: dict = {}
     facts = accounts.set_index("account_id", drop=False).copy()
@@ -333,18 +358,26 @@ def account_facts(
         facts["churned"] = pd.Series(pd.NA, index=ids, dtype="boolean")
         facts["churned_at"] = pd.NaT
 
+    # Who churned, by [analysis] churn_source (see icp_research.data.churn_source).
+    decision, evidence = account_churn(
+        view, as_of, ids, facts["is_customer"], analysis["churn_source"], raw_tables=raw_tables
+    )
+    facts["churned"] = decision.churned
+    facts["churned_at"] = decision.churned_at
+    facts["reactivations"] = evidence["reactivations"]
+    attrs.update(
+        churn_source=decision.source,
+        churn_source_setting=decision.setting,
+        churn_source_reason=decision.reason,
+        churn_source_label=decision.label,
+        churn_notes=list(decision.notes),
+        churn_counts=dict(decision.counts),
+    )
     churn = view.get("churn_events")
     if churn is not None and len(churn):
+        if "reactivation" in churn:
+            churn = churn[~churn["reactivation"].astype("boolean").fillna(False).astype(bool)]
         latest = churn.sort_values("churned_at").groupby("account_id").last()
-        event_at = latest["churned_at"].reindex(ids)
-        if subs is None:
-            facts["churned"] = (event_at.notna() & facts["is_customer"]).astype("boolean")
-            facts["churned_at"] = event_at.where(facts["churned"].fillna(False).astype(bool))
-        else:
-            churned = facts["churned"].astype(bool)
-            # The churn event's date is the better record of when the customer left.
-            use_event = churned & event_at.notna()
-            facts.loc[use_event, "churned_at"] = event_at[use_event]
         if "reason" in latest:
             facts["churn_reason"] = (
                 latest["reason"].reindex(ids).where(facts["churned"].fillna(False).astype(bool))
@@ -367,16 +400,29 @@ def account_facts(
     )
     facts.loc[~is_customer, "retained"] = pd.NA
 
-    # CLV: what they paid, plus current ARR over the expected remaining lifetime of the base.
+    # CLV: what they paid, plus current ARR over the discounted expected remaining lifetime of
+    # their size segment (see clv_lifetime_years).
     horizon = float(analysis["clv_horizon_years"])
+    discount_rate = float(analysis["discount_rate"])
     if revenue_basis == "subscriptions":
-        churn_count = float(churned_flag[is_customer].fillna(False).sum())
-        exposure = float(facts.loc[is_customer, "tenure_days"].sum()) / DAYS_PER_YEAR
-        hazard = churn_count / exposure if exposure > 0 else np.nan
-        lifetime = horizon if not hazard or np.isnan(hazard) else min(1.0 / hazard, horizon)
+        # Undated churn (a churn flag with nothing to date it) has no tenure to divide by.
+        dated = (churned_flag & facts["tenure_days"].notna()).fillna(False).astype(bool)
+        years = facts["tenure_days"].where(is_customer, 0.0).fillna(0.0) / DAYS_PER_YEAR
+        group = (
+            size_segments(facts["employees"], segments).astype(object)
+            if "employees" in facts
+            else pd.Series(pd.NA, index=ids, dtype=object)
+        )
+        hazard, by_segment = segment_hazards(dated & is_customer, years.where(is_customer), group)
+        lifetime = clv_lifetime_years(hazard, horizon, discount_rate)
         facts["clv"] = facts["realised_revenue"] + facts["arr_current"] * lifetime
-        attrs["expected_lifetime_years"] = lifetime
-        attrs["annual_churn_hazard"] = hazard
+        overall = by_segment.pop(None)
+        attrs["annual_churn_hazard"] = overall
+        attrs["expected_lifetime_years"] = float(
+            clv_lifetime_years(np.array([overall]), horizon, discount_rate)[0]
+        )
+        attrs["annual_churn_hazard_by_segment"] = by_segment
+        attrs["clv_discount_rate"] = discount_rate
     else:
         facts["clv"] = facts["realised_revenue"]
     facts.loc[~is_customer, "clv"] = np.nan
@@ -497,6 +543,58 @@ def _is_no_decision(loss_reason: pd.Series) -> pd.Series:
 def _quarter_label(dates: pd.Series) -> pd.Series:
     """'2026Q3' for each date (<NA> for no date)."""
     return dates.dt.to_period("Q").astype("string")
+
+
+def segment_hazards(churned, years, group) -> tuple[np.ndarray, dict]:
+    """Constant annual churn hazard of each account's group (size segment), for CLV.
+
+    ``churned`` (dated churns), ``years`` (customer-years of exposure, NaN for non-customers)
+    and ``group`` (segment label, NA when unknown) are aligned per account. A group's hazard is
+    churns per customer-year, ``(d + 1) / (E + 1 / h)``: its ``d`` churns over ``E``
+    customer-years plus one pseudo-churn at the overall hazard ``h`` (a gamma prior worth one
+    churn), so that a segment of a few customers without a churn does not get an infinite
+    lifetime, while a segment with dozens of churns keeps its own rate. Accounts without a group
+    take ``h``. Returns the hazard per account (per year) and ``{label: hazard}`` with the
+    overall hazard under the key None (NaN when there is no exposure).
+    """
+    churned = np.asarray(churned, dtype=bool)
+    years = np.asarray(pd.to_numeric(years, errors="coerce"), dtype=float)
+    # A same-day churn has no exposure but still counts as a churn.
+    exposed = np.isfinite(years) & (years >= 0)
+    total_years = float(years[exposed].sum())
+    overall = float(churned[exposed].sum()) / total_years if total_years > 0 else np.nan
+    per_account = np.full(years.shape, overall)
+    by_segment: dict = {None: overall}
+    labels = pd.Series(group).reset_index(drop=True)
+    if np.isfinite(overall) and overall > 0:
+        for label, members in labels.groupby(labels, observed=True, sort=False).groups.items():
+            inside = np.zeros(years.shape, bool)
+            inside[np.asarray(members)] = True
+            d = float(churned[inside & exposed].sum())
+            e = float(years[inside & exposed].sum())
+            rate = (d + 1.0) / (e + 1.0 / overall)
+            per_account[inside] = rate
+            by_segment[str(label)] = rate
+    return per_account, by_segment
+
+
+def clv_lifetime_years(hazard, horizon_years: float, discount_rate: float) -> np.ndarray:
+    """Discounted expected years of revenue ahead, capped at a horizon (the CLV multiplier).
+
+    With a constant annual churn hazard ``h`` the account survives to year ``t`` with
+    probability ``S(t) = exp(-h t)``; a dollar in year ``t`` is worth ``D(t) = (1 + r)^-t``
+    today (``r`` = ``[analysis] discount_rate`` per year). The multiplier of current ARR is
+    ``integral_0^H S(t) D(t) dt = (1 - exp(-(h + d) H)) / (h + d)`` with ``d = ln(1 + r)`` and
+    ``H`` = ``clv_horizon_years``; ``H`` when ``h + d = 0``. Undiscounted it is the expected
+    lifetime ``1 / h`` truncated at the horizon; a hazard of NaN counts as 0 (nobody churned).
+    Returns years, per element of ``hazard``.
+    """
+    h = np.nan_to_num(np.asarray(hazard, dtype=float), nan=0.0)
+    rate = h + np.log1p(float(discount_rate))
+    horizon = float(horizon_years)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = -np.expm1(-rate * horizon) / rate
+    return np.where(rate > 0, value, horizon)
 
 
 def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Series:

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from icp_research.bundled import code_fingerprint
+from icp_research.data import churn_source
 from icp_research.data.cleaning import (
     DISTINCT_SAMPLE,
     as_text,
@@ -37,6 +39,13 @@ from icp_research.data.cleaning import (
     per_distinct,
 )
 from icp_research.data.config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC, Config, TableConfig
+from icp_research.data.encodings import (
+    MOJIBAKE,
+    mojibake_count,
+    mojibake_example,
+    rank_encodings,
+    same_encoding,
+)
 from icp_research.data.schema import TABLES, personal_column
 from icp_research.errors import DataError, IcpError
 
@@ -45,6 +54,9 @@ MAX_ROWS_SHOWN = 5
 MAX_ROWS_KEPT = 1000
 # Attributes with more distinct values than this (and mostly unique) look like names or ids.
 HIGH_CARDINALITY = 50
+#: Longest text cell kept at load: a one-megabyte note would otherwise slow every report that
+#: reads it and swell the artifacts that quote it.
+MAX_CELL_CHARS = 10_000
 
 _WON = {"won", "closed won", "closedwon", "closed-won", "win", "closed/won"}
 _LOST = {"lost", "closed lost", "closedlost", "closed-lost", "loss", "closed/lost"}
@@ -216,6 +228,12 @@ def _snake(name: str) -> str:
 def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
     """Read an export as text (CSV, Excel) or native types (Parquet); index = source row number."""
     path = tc.path
+    if path.is_symlink() and not path.exists():
+        out.error(
+            f"{path} is a link that leads nowhere (a loop of links, or its target is gone)",
+            f"point [tables.{tc.name}] path at the export file itself",
+        )
+        raise _Stop
     if not path.exists():
         out.error(
             f"file not found ({path})",
@@ -225,6 +243,12 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
     if path.is_dir():
         out.error(
             f"{path} is a folder, not a file", f"point [tables.{tc.name}] path at the export file"
+        )
+        raise _Stop
+    if not path.is_file():  # a pipe or a device: reading it could wait forever
+        out.error(
+            f"{path} is not a regular file (a pipe, socket or device)",
+            f"export the table to a file and point [tables.{tc.name}] path at it",
         )
         raise _Stop
     size = path.stat().st_size
@@ -265,7 +289,10 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             raise _Stop
         try:
             frame = pd.read_excel(
-                path, sheet_name=tc.sheet if tc.sheet is not None else 0, dtype=object
+                path,
+                sheet_name=tc.sheet if tc.sheet is not None else 0,
+                dtype=object,
+                header=tc.header_row - 1,
             )
         except ValueError as exc:
             out.error(
@@ -279,7 +306,18 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             )
             raise _Stop from None
         frame.columns = [str(c) for c in frame.columns]
-        frame.index = np.arange(2, len(frame) + 2)
+        blank = [c for c in frame.columns if c.startswith("Unnamed: ")]
+        if len(frame.columns) > 1 and len(blank) > len(frame.columns) / 2:
+            guess = _header_row_guess(path, tc)
+            out.error(
+                f"row {tc.header_row} is not a header: {len(blank)} of {len(frame.columns)} "
+                "column names are blank (a title or merged cells above the column names?)",
+                f"set header_row = {guess} under [tables.{tc.name}]"
+                if guess
+                else f"set header_row = <the row of the column names> under [tables.{tc.name}]",
+            )
+            raise _Stop
+        frame.index = np.arange(tc.header_row + 1, len(frame) + tc.header_row + 1)
         return frame
 
     # CSV
@@ -306,15 +344,27 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             raw = handle.read()
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        before = raw[: exc.start]
+        line = (before.count(b"\n") or before.count(b"\r")) + 1
         out.error(
             f"is not {encoding.replace('-sig', '')} text (undecodable byte at line {line:,})",
-            f'add encoding = "latin-1" (or the export\'s encoding, e.g. "cp1252") under [tables.{tc.name}]',
+            _encoding_fix(raw, encoding, tc.name),
         )
         raise _Stop from None
     except LookupError:
         out.error(f"unknown encoding {encoding!r}", f"fix encoding under [tables.{tc.name}]")
         raise _Stop from None
+    if "\x00" in text:
+        # Past the first 8 KiB a zero byte would silently cut its cell ("Manu\0facturing").
+        at = text.index("\x00")
+        line = text.count("\n", 0, at) + 1
+        out.error(
+            f"contains a zero (NUL) byte at line {line:,}, as a corrupt or binary file does",
+            "export the table again, or remove the zero bytes (e.g. tr -d '\\000')",
+        )
+        raise _Stop
+    if tc.header_row > 1:  # title rows above the column names
+        text = "".join(text.splitlines(keepends=True)[tc.header_row - 1 :])
     delimiter = tc.delimiter
     if delimiter is None:
         first_line = text.split("\n", 1)[0]
@@ -355,8 +405,69 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             "rename the copies in the export, or map the one you need by that name",
         )
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = np.arange(2, len(frame) + 2)
+    frame.index = np.arange(tc.header_row + 1, len(frame) + tc.header_row + 1)
+    if mojibake_count(text):
+        _check_decoding(frame, raw, encoding, tc, out)
     return frame
+
+
+def _encoding_fix(raw: bytes, failed: str, table: str) -> str:
+    """The fix for a file that does not decode: the encodings that decode it cleanly."""
+    ranked = [(e, n) for e, n in rank_encodings(raw) if not same_encoding(e, failed)]
+    clean = [e for e, n in ranked if n == 0]
+    if clean:
+        also = f' ("{clean[1]}" does too)' if len(clean) > 1 else ""
+        return (
+            f'add encoding = "{clean[0]}" under [tables.{table}]: it reads the file with no sign '
+            f"of a wrong decoding{also}"
+        )
+    if ranked:
+        return (
+            f'add the export\'s encoding under [tables.{table}], e.g. encoding = "{ranked[0][0]}", '
+            "and check accented names after validating (no usual encoding reads it cleanly)"
+        )
+    return f'add the export\'s encoding under [tables.{table}], e.g. encoding = "cp1252"'
+
+
+def _check_decoding(
+    frame: pd.DataFrame, raw: bytes, encoding: str, tc: TableConfig, out: _Collector
+) -> None:
+    """Warn on cells that look wrongly decoded ("San JosŽ"), naming the encodings that fit."""
+    ranked = [(e, n) for e, n in rank_encodings(raw) if not same_encoding(e, encoding)]
+    clean = [e for e, n in ranked if n == 0]
+    used = encoding.replace("-sig", "")
+    if clean:
+        fix = f'set encoding = "{clean[0]}" under [tables.{tc.name}]'
+        if len(clean) > 1:
+            fix += " (" + " or ".join(f'"{e}"' for e in clean[1:]) + " also read it cleanly)"
+        fix += ", then validate again"
+    else:
+        fix = (
+            "no usual encoding reads these cells cleanly: the text was probably garbled before "
+            "the export; fix it in the source system or in those cells"
+        )
+    mapped = set(tc.columns.values())
+    for column in frame.columns:
+        series = frame[column]
+        if column in tc.drop or (column not in mapped and personal_column(column)):
+            continue  # dropped at load: its text reaches no analysis (nor this message)
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        text = series.astype("string")
+        bad = text.str.contains(MOJIBAKE, regex=True, na=False)
+        if not bad.any():
+            continue
+        example = str(text[bad].iloc[0])
+        if len(example) > 40:
+            example = mojibake_example(example) or example
+        out.warning(
+            f'{bad.sum():,} values look wrongly decoded (e.g. "{_cell_text(example, 40)}"): '
+            f"the file may not be {used} text",
+            fix,
+            column=column,
+            rows=_row_list(bad),
+            values=series,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,6 +476,21 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------
 # Mapping and cleaning one table
+
+
+def _header_row_guess(path: Path, tc: TableConfig) -> int | None:
+    """The first of a sheet's top rows that is filled like a header row (from 1), if any."""
+    try:
+        top = pd.read_excel(
+            path, sheet_name=tc.sheet if tc.sheet is not None else 0, header=None, nrows=20
+        )
+    except Exception:  # the error at hand is the header, not this guess
+        return None
+    filled = top.notna().sum(axis=1)
+    if filled.empty or filled.max() < 2:
+        return None
+    rows = [i for i, n in enumerate(filled) if n >= 0.8 * filled.max()]
+    return rows[0] + 1 if rows and rows[0] + 1 != tc.header_row else None
 
 
 def _resolve_columns(
@@ -394,10 +520,13 @@ def _resolve_columns(
                 + ", ".join(f'"{c}"' for c in available[:30])
                 + (" ..." if len(available) > 30 else ""),
             )
-    # Canonical columns present under their own name need no mapping.
+    # Canonical columns present under their own name need no mapping (unless a constant or a
+    # lookup gives them).
     used_sources = set(resolved.values())
+    given = set(tc.constants) | ({"account_id"} if tc.account_id_from else set())
+    optional = (*optional, *given)
     for column in table.columns:
-        if column.name in resolved:
+        if column.name in resolved or column.name in given:
             continue
         candidate = by_norm.get(norm_name(column.name))
         if candidate is not None and candidate not in used_sources:
@@ -452,6 +581,25 @@ def _clean_table(
             f"export the data again, or remove [tables.{tc.name}] if you have none",
         )
         raise _Stop
+    by_name: dict[str, list[str]] = {}
+    for column in raw.columns:
+        by_name.setdefault(_snake(column), []).append(str(column))
+    clashes = [names for names in by_name.values() if len(names) > 1]
+    if clashes:
+        names = clashes[0]
+        what = (
+            f'the header has "{names[0]}" {len(names)} times once spaces are trimmed'
+            if len(set(names)) == 1
+            else "header names "
+            + " and ".join(f'"{n}"' for n in names[:3])
+            + " become the same column once spaces, case and punctuation are set aside"
+        )
+        out.error(
+            what,
+            "rename one of them in the export (or drop it with drop = [...] under "
+            f"[tables.{tc.name}])",
+        )
+        raise _Stop
     if len(set(raw.columns)) != len(raw.columns):
         dupes = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
         out.warning(
@@ -468,18 +616,27 @@ def _clean_table(
     numeric_attrs = set(config.numeric or [])
     categorical_attrs = set(config.categorical or [])
 
-    for canonical, source in resolved.items():
+    # A constant (``stage = { value = "won" }``) is read as a column holding it on every row.
+    constants = {c: f"{c} (constant)" for c in tc.constants}
+    for canonical, source in [*resolved.items(), *constants.items()]:
         column_def = table.column(canonical)
         kind = column_def.kind if column_def else None
         if canonical in ("arr", "mrr"):
             kind = "money"
+        if canonical in tc.lookup_keys:
+            kind = "id"
         if kind is None:  # a mapped account attribute
             kind = (
                 "number"
                 if canonical in numeric_attrs
                 else ("category" if canonical in categorical_attrs else "auto")
             )
-        frame[canonical] = _convert(raw[source], canonical, source, kind, tc, out, extra_missing)
+        cells = (
+            pd.Series(tc.constants[canonical], index=raw.index, dtype=object)
+            if canonical in constants
+            else raw[source]
+        )
+        frame[canonical] = _convert(cells, canonical, source, kind, tc, out, extra_missing)
 
     # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
     mapped_sources = set(resolved.values())
@@ -493,16 +650,21 @@ def _clean_table(
         )
     unmapped = [c for c in unmapped if c not in personal]
     if table.open_attributes and tc.keep_unmapped:
+        # Gathered, then joined at once: inserting thousands of columns one by one is slow and
+        # floods the terminal with pandas' fragmentation warnings.
+        attributes: dict[str, pd.Series] = {}
         for source in unmapped:
             name = _snake(source)
-            while name in frame.columns:
+            while name in frame.columns or name in attributes:
                 name += "_2"
             kind = (
                 "number"
                 if name in numeric_attrs
                 else ("category" if name in categorical_attrs else "auto")
             )
-            frame[name] = _convert(raw[source], name, source, kind, tc, out, extra_missing)
+            attributes[name] = _convert(raw[source], name, source, kind, tc, out, extra_missing)
+        if attributes:
+            frame = pd.concat([frame, pd.DataFrame(attributes, index=raw.index)], axis=1)
     elif unmapped:
         out.warning(
             "columns not used (not mapped): "
@@ -632,8 +794,20 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             )
         return values
     # id, category, stage, text
-    text = as_text(series, set(MISSING_TOKENS) | extra_missing)
-    return text.astype("string")
+    text = as_text(series, set(MISSING_TOKENS) | extra_missing).astype("string")
+    if kind in ("category", "text", "auto"):
+        lengths = text.str.len()
+        too_long = (lengths > MAX_CELL_CHARS).fillna(False).astype(bool)
+        if too_long.any():
+            out.warning(
+                f"{too_long.sum():,} cells are longer than {MAX_CELL_CHARS:,} characters (the "
+                f"longest {int(lengths.max()):,}); they are cut to that length",
+                "shorten those cells in the export if the rest of the text matters",
+                column=label,
+                rows=_row_list(too_long),
+            )
+            text = text.where(~too_long, text.str.slice(0, MAX_CELL_CHARS))
+    return text
 
 
 def _fmt_sentinel(value: float) -> str:
@@ -665,16 +839,25 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 column=tc.columns.get(column, column),
                 rows=_row_list(missing),
             )
+    if tc.line_items and "opportunity_id" in frame.columns:
+        frame = _roll_up_lines(frame, tc, out)
     for key in table.key:
         if key not in frame.columns:
             continue
         duplicated = frame[key].duplicated(keep=False) & frame[key].notna()
         if duplicated.any():
             first = frame.loc[duplicated, key].iloc[0]
+            lines = (
+                "; if each row is one line of a deal (order lines), set line_items = true under "
+                "[tables.opportunities] to roll them up into one deal per id"
+                if tc.name == "opportunities"
+                else ""
+            )
             out.error(
                 f"{frame.loc[duplicated, key].nunique():,} {key} values occur more than once "
                 f'(e.g. "{first}")',
-                f"{key} must be unique: remove duplicate rows or map a unique column to {key}",
+                f"{key} must be unique: remove duplicate rows or map a unique column to {key}"
+                + lines,
                 column=tc.columns.get(key, key),
                 rows=_row_list(duplicated),
                 values=frame[key],
@@ -752,6 +935,66 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
     return frame
 
 
+def _roll_up_lines(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
+    """``line_items = true``: rows sharing an opportunity_id become one deal. Amounts are summed;
+    every other column must agree across a deal's lines (blanks aside) or it is an error."""
+    key = "opportunity_id"
+    ids = frame[key]
+    repeated = ids.duplicated(keep=False) & ids.notna()
+    if not repeated.any():
+        out.info(
+            "line_items = true, but every opportunity_id is on one row: nothing to roll up",
+            "remove line_items if the export has one row per deal",
+        )
+        return frame
+    lines = frame[repeated]
+    groups = lines.groupby(key, sort=False)
+    for column in frame.columns:
+        if column in (key, "amount"):
+            continue
+        values = lines[column]
+        if pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values):
+            values = values.astype("string").str.strip().str.lower()
+        counts = values.groupby(lines[key], sort=False).nunique(dropna=True)
+        differ = counts.index[counts.to_numpy() > 1]
+        if len(differ) == 0:
+            continue
+        first = differ[0]
+        seen = lines.loc[lines[key] == first, column].dropna().astype(str).unique()[:3]
+        source = tc.columns.get(column, column)
+        definition = TABLES[tc.name].column(column)
+        optional = definition is None or not definition.required
+        out.error(
+            f"{len(differ):,} opportunity_id values have line items that disagree on {column} "
+            f'(e.g. "{first}": ' + ", ".join(f'"{v}"' for v in seen) + ")",
+            f"the lines of one deal must carry the same {column}: fix those rows in the export"
+            + (
+                f', or remove {column} = "{source}" from [tables.opportunities.columns]'
+                if optional and column not in tc.constants
+                else ""
+            ),
+            column=source,
+            rows=_row_list(ids.isin(differ)),
+            values=frame[column],
+        )
+    rolled = groups.first()
+    if "amount" in frame.columns:
+        rolled["amount"] = groups["amount"].sum(min_count=1)
+    first_row = pd.Series(lines.index, index=lines.index).groupby(lines[key], sort=False).min()
+    rolled = rolled.reset_index()
+    rolled.index = first_row.reindex(rolled[key]).to_numpy()
+    result = pd.concat([frame[~repeated], rolled[frame.columns]]).sort_index()
+    for column in frame.columns:
+        if result[column].dtype != frame[column].dtype:
+            result[column] = result[column].astype(frame[column].dtype)
+    out.info(
+        f"line items rolled up: {int(repeated.sum()):,} rows of {len(rolled):,} deals became one "
+        f"row per opportunity_id (amounts summed); {len(result):,} deals in all",
+        "nothing to do; set line_items = false if each row should be a deal",
+    )
+    return result
+
+
 def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Series:
     recode = tc.values.get("stage", {})
     text = stage.astype("string")
@@ -801,6 +1044,100 @@ def _type_values(deal_type: pd.Series) -> pd.Series:
 # Cross-table checks
 
 
+def _look_up_account_ids(
+    tables: dict[str, pd.DataFrame], configs: dict[str, TableConfig], report: ValidationReport
+) -> None:
+    """``account_id_from = "<table>.<key>"``: each row's account_id is the one the other table
+    gives its key. Rows whose key is blank or unknown are reported and left out."""
+    for name, tc in configs.items():
+        if tc.account_id_from is None or name not in tables:
+            continue
+        target, key = tc.account_id_from
+        frame = tables[name]
+        out = _Collector(report, name, tc.display_path)
+        label = tc.columns.get(key, key)
+        via = f"{target}.{key}"
+        other = tables.get(target)
+        if other is None or key not in other.columns or "account_id" not in other.columns:
+            out.error(
+                f"account_id cannot be looked up through {via}: the {target} table did not load",
+                f"fix the {target} problems reported above, then validate again",
+                column=label,
+            )
+            del tables[name]
+            continue
+        pairs = other[[key, "account_id"]].dropna().drop_duplicates()
+        owners = pairs.groupby(key, sort=False)["account_id"].nunique()
+        shared = owners.index[owners.to_numpy() > 1]
+        if len(shared):
+            target_out = _Collector(report, target, configs[target].display_path)
+            first = shared[0]
+            seen = pairs.loc[pairs[key] == first, "account_id"].astype(str).unique()[:3]
+            target_out.error(
+                f"{len(shared):,} {key} values belong to more than one account (e.g. "
+                f'"{first}": ' + ", ".join(f'"{v}"' for v in seen) + f"), so {name} rows "
+                "keyed by them cannot be given an account",
+                f"each {key} must belong to one account_id: fix those rows in the export",
+                column=configs[target].columns.get(key, key),
+                rows=_row_list(other[key].isin(shared)),
+                values=other[key],
+            )
+            del tables[name]
+            continue
+        lookup = pairs.drop_duplicates(key).set_index(key)["account_id"]
+        found = frame[key].map(lookup).astype("string")
+        blank = frame[key].isna()
+        unknown = found.isna() & ~blank
+        present = int((~blank).sum())
+        if present and int(unknown.sum()) == present:
+            examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, key].unique()[:3])
+            out.error(
+                f"none of the {present:,} {key} values are in {target} (e.g. {examples}), so no "
+                "row can be given an account",
+                f"map the same {key} in both tables: check {key} under [tables.{name}.columns] "
+                f"and [tables.{target}.columns]",
+                column=label,
+            )
+            del tables[name]
+            continue
+        if blank.any():
+            out.warning(
+                f"{_rows_have(int(blank.sum()))} no {key}, so no account: left out of every "
+                "analysis",
+                f"fill {key} in the export",
+                column=label,
+                rows=_row_list(blank),
+            )
+        if unknown.any():
+            examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, key].unique()[:3])
+            out.warning(
+                f"{_rows_have(int(unknown.sum()))} {'an' if key[0] in 'aeiou' else 'a'} {key} "
+                f"that is not in {target} (e.g. "
+                f"{examples}), so no account: left out of every analysis",
+                f"export the missing {target} rows or check {key} under [tables.{name}.columns]",
+                column=label,
+                rows=_row_list(unknown),
+                values=frame[key],
+            )
+        kept = ~(blank | unknown)
+        frame = frame.assign(account_id=found)[kept]
+        if key in tc.lookup_keys:
+            frame = frame.drop(columns=[key])
+        tables[name] = frame[["account_id", *(c for c in frame.columns if c != "account_id")]]
+        out.info(
+            f"account_id looked up through {via}: {int(kept.sum()):,} of {len(kept):,} rows "
+            f"matched{'' if kept.all() else f', {int((~kept).sum()):,} left out'}",
+        )
+    for name, tc in configs.items():
+        if name in tables and tc.lookup_keys and tc.account_id_from is None:
+            extra = [k for k in tc.lookup_keys if k in tables[name].columns]
+            tables[name] = tables[name].drop(columns=extra)
+
+
+def _rows_have(n: int) -> str:
+    return "1 row has" if n == 1 else f"{n:,} rows have"
+
+
 def _check_references(
     tables: dict[str, pd.DataFrame], configs: dict[str, TableConfig], report: ValidationReport
 ):
@@ -816,11 +1153,15 @@ def _check_references(
         missing = frame["account_id"].isna()
         unknown = ~frame["account_id"].isin(known) & ~missing
         present = (~missing).sum()
+        padded = _zero_padding(frame.loc[unknown, "account_id"], known)
         if present > 0 and unknown.sum() == present:
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
             out.error(
-                f"none of the {present:,} account_id values match the accounts table (e.g. {examples})",
-                f"map the same key in both tables: check account_id under [tables.{name}.columns] and [tables.accounts.columns]",
+                f"none of the {present:,} account_id values match the accounts table (e.g. {examples})"
+                + (padded[0] if padded else ""),
+                padded[1]
+                if padded
+                else f"map the same key in both tables: check account_id under [tables.{name}.columns] and [tables.accounts.columns]",
                 column=col,
             )
             continue
@@ -850,9 +1191,11 @@ def _check_references(
             )
         if unknown.any():
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
+            share = unknown.sum() / max(present, 1)
             out.warning(
-                f"{unknown.sum():,} rows refer to accounts that are not in the accounts table (e.g. {examples}); they are left out of account analyses",
-                "export the missing accounts or check the key mapping",
+                f"{unknown.sum():,} rows ({share:.0%}) refer to accounts that are not in the accounts table (e.g. {examples}); they are left out of account analyses"
+                + (padded[0] if padded else ""),
+                padded[1] if padded else "export the missing accounts or check the key mapping",
                 column=col,
                 rows=_row_list(unknown),
                 values=frame["account_id"],
@@ -877,6 +1220,32 @@ def _check_references(
             )
 
 
+def _zero_padding(unknown: pd.Series, known: set) -> tuple[str, str] | None:
+    """When unmatched keys match an account once leading zeros are ignored ("001" vs "1"), the
+    sentence that says so and the fix; else None."""
+    if unknown.empty:
+        return None
+    by_stripped = {}
+    for key in known:
+        by_stripped.setdefault(str(key).lstrip("0") or "0", key)
+    distinct = pd.Series(unknown.dropna().unique()).astype(str)
+    matches = {
+        v: by_stripped[v.lstrip("0") or "0"]
+        for v in distinct
+        if (v.lstrip("0") or "0") in by_stripped
+    }
+    if not matches or len(matches) < 0.5 * len(distinct):
+        return None
+    here, there = next(iter(matches.items()))
+    rows = int(unknown.astype(str).isin(set(matches)).sum())
+    return (
+        f"; {rows:,} of them differ from an account id only by leading zeros "
+        f'("{here}" here, "{there}" in accounts)',
+        "the ids lost or gained leading zeros in one export (a spreadsheet that opens a CSV drops "
+        "them): export both tables again with the ids kept as text",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Attributes
 
@@ -894,6 +1263,10 @@ class AttributeSpec:
     numeric: list[str] = field(default_factory=list)
     behavioural: list[str] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)  # column -> why it is not a candidate
+    # Candidates that are part of the contract (seats, plan): column -> why. They stay
+    # predictors of winning and retention but never explain best-customer status (see
+    # :mod:`icp_research.data.trust`).
+    contract: dict[str, str] = field(default_factory=dict)
 
     @property
     def all(self) -> list[str]:
@@ -905,6 +1278,7 @@ class AttributeSpec:
             "numeric": self.numeric,
             "behavioural": self.behavioural,
             "excluded": self.excluded,
+            "contract": self.contract,
         }
 
     @classmethod
@@ -914,6 +1288,7 @@ class AttributeSpec:
             list(data.get("numeric", [])),
             list(data.get("behavioural", [])),
             dict(data.get("excluded", {})),
+            dict(data.get("contract", {})),
         )
 
 
@@ -1074,6 +1449,12 @@ class Dataset:
                 "derived": {**self.derived_meta, "tables": sorted(self.derived)},
                 "project": self.config.project_name,
                 "config": str(self.config.path) if self.config.path else None,
+                "fingerprint": {
+                    "config_sha256": file_sha256(self.config.path)
+                    if self.config.path and Path(self.config.path).is_file()
+                    else None,
+                    "code": code_fingerprint(),
+                },
                 "tables": sorted(self.tables),
                 "attributes": self.attributes.to_dict(),
                 "inputs": self.report.inputs,
@@ -1174,14 +1555,9 @@ class _ParquetFrames(Mapping):
         return len(self._paths)
 
 
-def validate(config: Config | str | Path) -> ValidationReport:
-    """Check every export named in the config; never raises for data problems."""
-    return _load(config).report
-
-
 def load_tables(config: Config | str | Path) -> Dataset:
     """Load and clean every export; raises :class:`DataError` listing every error found."""
-    dataset = _load(config)
+    dataset = load_dataset(config)
     if not dataset.report.ok:
         lines = dataset.report.lines("error")
         error = DataError(lines[0], lines)
@@ -1190,7 +1566,7 @@ def load_tables(config: Config | str | Path) -> Dataset:
     return dataset
 
 
-def _load(config: Config | str | Path) -> Dataset:
+def load_dataset(config: Config | str | Path) -> Dataset:
     from icp_research.data.config import load_config
 
     if not isinstance(config, Config):
@@ -1231,14 +1607,49 @@ def _load(config: Config | str | Path) -> Dataset:
         except _Stop:
             continue
         tables[name] = frame
+    _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
+    _check_churn_source(tables, config, report)
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:
         attributes = infer_attributes(tables["accounts"], config, report)
+        _exclude_churn_columns(attributes, tables["accounts"], config, report)
     else:
         attributes = AttributeSpec()
     return Dataset(config, tables, report, attributes)
+
+
+def _check_churn_source(tables: dict, config: Config, report: ValidationReport) -> None:
+    """Which record says who churned ([analysis] churn_source) and where the records disagree
+    (see :mod:`icp_research.data.churn_source`)."""
+    for level, table, message, fix in churn_source.findings(tables, config.analysis, config.as_of):
+        tc = config.tables.get(table)
+        _Collector(report, table, tc.display_path if tc else table).add(level, message, fix)
+
+
+def _exclude_churn_columns(
+    spec: AttributeSpec, accounts: pd.DataFrame, config: Config, report: ValidationReport
+) -> None:
+    """The accounts column churn is taken from is the outcome, not a predictor."""
+    listed = set(config.categorical or []) | set(config.numeric or [])
+    names = [
+        n
+        for n in churn_source.outcome_columns(accounts, config.analysis)
+        if n in spec.all and n not in listed
+    ]
+    for name in names:
+        for group in (spec.categorical, spec.numeric):
+            if name in group:
+                group.remove(name)
+        spec.excluded[name] = "the churn_source column: the churn outcome, not a predictor"
+    if names:
+        _Collector(report, "accounts", config.tables["accounts"].display_path).info(
+            "not used as ICP predictors: "
+            + ", ".join(names)
+            + " (the churn_source column: the churn outcome, not a predictor)",
+            "list them in [attributes] to override",
+        )
 
 
 def _usage_source(tc: TableConfig, out: _Collector):

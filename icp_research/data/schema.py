@@ -133,6 +133,11 @@ TABLES: dict[str, Table] = {
                 _c("churned_at", "date", "Churn date", True),
                 _c("reason", "category", "Churn reason"),
                 _c("feedback", "text", "Free-text churn feedback"),
+                _c(
+                    "reactivation",
+                    "flag",
+                    "The row records the account coming back (a reactivation), not a churn",
+                ),
             ),
             foreign_keys={"account_id": "accounts"},
         ),

@@ -12,16 +12,26 @@ A study is a read-only view: tables are cut to what was known on ``as_of`` (see
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
+from icp_research.artifacts import Artifact, read_artifact, write_artifact
+from icp_research.bundled import code_fingerprint
 from icp_research.data.config import Config, load_config
 from icp_research.data.demo import DEMO_CONFIG
 from icp_research.data.facts import account_facts, as_of_view, deal_facts
-from icp_research.data.loading import AttributeSpec, Dataset, ValidationReport, load_tables
+from icp_research.data.loading import (
+    AttributeSpec,
+    Dataset,
+    ValidationReport,
+    file_sha256,
+    load_tables,
+)
 from icp_research.data.schema import DATE_COLUMNS
+from icp_research.data.trust import Screening, TrustReport, screen_attributes, trust_checks
 
 
 class Study:
@@ -118,6 +128,7 @@ class Study:
             segments=self.config.segments,
             already_as_of=True,
             usage_source=self.dataset.usage_source,
+            raw_tables=self.raw_tables,
         )
 
     @cached_property
@@ -130,12 +141,18 @@ class Study:
 
     @property
     def attributes(self) -> AttributeSpec:
-        """Candidate predictors: firmographic/technographic (pre-sale) and behavioural (post-sale)."""
+        """Candidate predictors: firmographic/technographic (pre-sale) and behavioural (post-sale).
+
+        Outcome-like columns are not candidates, and contract terms are listed in
+        ``contract`` (see :attr:`trust`).
+        """
+        screened = self.screening.spec
         spec = AttributeSpec(
-            list(self._attributes.categorical),
-            list(self._attributes.numeric),
-            list(self._attributes.behavioural),
-            dict(self._attributes.excluded),
+            list(screened.categorical),
+            list(screened.numeric),
+            list(screened.behavioural),
+            dict(screened.excluded),
+            contract=dict(screened.contract),
         )
         for column in self.facts.columns:
             # Usage and survey answers are post-sale: they describe customers, never score leads.
@@ -144,6 +161,26 @@ class Study:
         if "nps_mean" in self.facts and "nps_mean" not in spec.behavioural:
             spec.behavioural.append("nps_mean")
         return spec
+
+    @cached_property
+    def screening(self) -> Screening:
+        """Which loaded attributes are outcome-like or contract terms, as of this date
+        (:func:`icp_research.data.trust.screen_attributes`); cheap, so every date has its own."""
+        return screen_attributes(self._attributes, self.facts, self.deals, self.config)
+
+    @cached_property
+    def trust(self) -> TrustReport:
+        """Can we trust what the data means, as of this date: outcome-like attributes, contract
+        terms, outcomes that do not vary, implausible money and dates
+        (:func:`icp_research.data.trust.trust_checks`)."""
+        return trust_checks(
+            self.raw_tables,
+            self.facts,
+            self.deals,
+            self._attributes,
+            self.config,
+            screening=self.screening,
+        )
 
     @property
     def revenue_basis(self) -> str:
@@ -170,6 +207,54 @@ class Study:
 
         return write_json(obj, self.artifacts_dir / f"{name}.json")
 
+    def save_artifact(self, artifact: Artifact, obj) -> list[Path]:
+        """Write a declared artifact (see :mod:`icp_research.analyses.registry`): a table as CSV
+        for people plus a lossless copy the kit reads back, or JSON. Nothing without an
+        artifacts folder."""
+        if self.artifacts_dir is None:
+            return []
+        return write_artifact(artifact, obj, self.artifacts_dir)
+
+    def read_artifact(self, artifact: Artifact):
+        """A declared artifact saved by another report of this run (a DataFrame for tables), or
+        None when it is not there."""
+        if self.artifacts_dir is None:
+            return None
+        return read_artifact(artifact, self.artifacts_dir)
+
+    def save_result(self, result, analysis: str) -> Path | None:
+        """Write ``artifacts/results/<analysis>.json``: the result's title, findings and caveats.
+        The run dashboard takes each report's key finding from here."""
+        if self.artifacts_dir is None:
+            return None
+        from icp_research.artifacts import write_json
+
+        return write_json(
+            {
+                "analysis": analysis,
+                "title": getattr(result, "title", ""),
+                "findings": list(getattr(result, "findings", []) or []),
+                "caveats": list(getattr(result, "caveats", []) or []),
+            },
+            self.artifacts_dir / "results" / f"{analysis}.json",
+        )
+
+
+def earliest_date(tables: dict[str, pd.DataFrame]):
+    """The earliest date anywhere in the data, with where it is (``(date, "table.column")``), or
+    ``(None, None)`` when nothing is dated."""
+    earliest, where = None, None
+    for name, columns in DATE_COLUMNS.items():
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        for column in columns:
+            if column in frame and frame[column].notna().any():
+                value = frame[column].min()
+                if earliest is None or value < earliest:
+                    earliest, where = value, f"{name}.{column}"
+    return (None, None) if earliest is None else (pd.Timestamp(earliest).date(), where)
+
 
 def latest_date(tables: dict[str, pd.DataFrame]):
     """The latest date anywhere in the data (the default as-of date), or None."""
@@ -191,6 +276,7 @@ def open_study(
     data_dir: str | Path | None = None,
     as_of=None,
     artifacts_dir: str | Path | None = None,
+    reuse_snapshot: bool = True,
 ) -> Study:
     """Open the data a notebook works on.
 
@@ -202,13 +288,59 @@ def open_study(
     as_of : analysis date (YYYY-MM-DD); default: the config's ``as_of``, else the latest date in
         the data.
     artifacts_dir : where tables for other tools are written (``Study.save_table``).
+    reuse_snapshot : without ``data_dir``, read the snapshot of the project's latest run when
+        it is still fresh (same exports, config and kit code; see :func:`fresh_snapshot`)
+        instead of parsing the exports again.
     """
     if config in (None, ""):
         config = DEMO_CONFIG
     if not isinstance(config, Config):
         config = load_config(config)
+    if data_dir in (None, "") and reuse_snapshot and config.path != DEMO_CONFIG.resolve():
+        data_dir = fresh_snapshot(config)
     if data_dir not in (None, "") and (Path(data_dir) / "dataset.json").exists():
         dataset = Dataset.open(data_dir, config)
     else:
         dataset = load_tables(config)
     return Study(dataset, as_of, artifacts_dir or None)
+
+
+def fresh_snapshot(config: Config) -> Path | None:
+    """The data snapshot of the project's latest run when it is still fresh, else None.
+
+    Fresh: written by this version of the kit's code, from the same config file, and every
+    export it read is byte for byte what the config points at now (sha256). Reading a snapshot
+    takes a fraction of parsing the exports again, which is what an analyst iterating in
+    JupyterLab pays on every ``open_study``.
+    """
+    reports = Path(config.reports_dir)
+    if not config.path or not reports.is_dir():
+        return None
+    candidates = sorted(
+        reports.glob("*/artifacts/data/dataset.json"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    current: dict[str, str] = {}
+    for meta_path in candidates[:5]:
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        fingerprint = meta.get("fingerprint") or {}
+        if fingerprint.get("code") != code_fingerprint():
+            continue
+        if fingerprint.get("config_sha256") != file_sha256(Path(config.path)):
+            continue
+        inputs = {i.get("table"): i.get("sha256") for i in meta.get("inputs", [])}
+        if set(inputs) != set(config.tables):
+            continue
+        fresh = True
+        for name, table_config in config.tables.items():
+            path = Path(table_config.path)
+            if name not in current:
+                current[name] = file_sha256(path) if path.is_file() else ""
+            if current[name] != inputs.get(name):
+                fresh = False
+                break
+        if fresh:
+            return meta_path.parent
+    return None

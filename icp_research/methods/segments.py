@@ -39,8 +39,9 @@ from icp_research.methods.stats import (
     median_ci,
     poisson_rate_ci,
     proportion_ci,
+    shrink_rates,
 )
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 #: Columns of ``segments.csv``, in order.
 SEGMENT_COLUMNS = [
@@ -60,6 +61,7 @@ SEGMENT_COLUMNS = [
     "win_rate",
     "win_rate_ci_low",
     "win_rate_ci_high",
+    "win_rate_shrunk",
     "closed_deals",
     "deal_accounts",
     "avg_deal_size",
@@ -76,6 +78,7 @@ SEGMENT_COLUMNS = [
     "best_customer_share",
     "best_customer_share_ci_low",
     "best_customer_share_ci_high",
+    "best_customer_share_shrunk",
     "arr",
     "profile",
 ]
@@ -107,6 +110,11 @@ class SegmentResult(Result):
     segment, share overall, lift), ``assignments`` (account_id and the segment of each
     segmentation), ``features`` (the clustering features and how each was transformed).
     """
+
+    def views(self) -> dict:
+        """The segment tables by name, each with its reason when empty (see
+        :func:`segment_views`)."""
+        return segment_views(self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +150,14 @@ def segment_metrics(
     Returns
     -------
     DataFrame with :data:`SEGMENT_COLUMNS` except ``profile``: one row per segment, in the
-    order of the segment's categories when it is categorical, else sorted.
+    order of the segment's categories when it is categorical, else sorted. The proportions
+    (``win_rate``, ``best_customer_share``) also come empirical-Bayes shrunk
+    (``<metric>_shrunk``, fractions; :func:`icp_research.methods.stats.shrink_rates`): a beta
+    prior fitted over the segments of the same segmentation pulls small segments toward the
+    segmentation's pooled rate. The win rate is shrunk on deal counts (deals treated as
+    independent, although clustered by account), the best-customer share on accounts. The
+    ``all`` row keeps its raw rate. Churn is a rate per customer-year, not a proportion, and is
+    not shrunk.
     """
     segmentations = segment if isinstance(segment, dict) else {segmentation: segment}
     needed = [
@@ -194,7 +209,26 @@ def segment_metrics(
             )
         rows.append(row)
     table = pd.DataFrame(rows)
+    _add_shrunk(table)
     return table.reindex(columns=SEGMENT_COLUMNS[:-1])
+
+
+def _add_shrunk(table: pd.DataFrame) -> None:
+    """``win_rate_shrunk`` and ``best_customer_share_shrunk``, one beta prior per segmentation."""
+    for metric, events, trials in (
+        ("win_rate", "won_deals", "closed_deals"),
+        ("best_customer_share", "_best", "_best_known"),
+    ):
+        column = f"{metric}_shrunk"
+        table[column] = table.get(metric, np.nan)
+        if events not in table or trials not in table:
+            continue
+        for name, part in table.groupby("segmentation", sort=False):
+            if name == "all":
+                continue
+            k = pd.to_numeric(part[events], errors="coerce").to_numpy(float)
+            n = pd.to_numeric(part[trials], errors="coerce").fillna(0).to_numpy(float)
+            table.loc[part.index, column] = shrink_rates(k, n)["rate_shrunk"]
 
 
 def _segment_order(segment: pd.Series) -> list:
@@ -239,6 +273,8 @@ def _account_metrics(facts: pd.DataFrame, alpha: float) -> dict:
                 best_customer_share=float(best.mean()),
                 best_customer_share_ci_low=float(low),
                 best_customer_share_ci_high=float(high),
+                _best=float(best.sum()),
+                _best_known=float(len(best)),
             )
     retained = facts["retained"].fillna(False).astype(bool) if "retained" in facts else customers
     out["arr"] = float(pd.to_numeric(facts.loc[retained, "arr_current"], errors="coerce").sum())
@@ -831,7 +867,10 @@ def _metric_caveats(study, summary: pd.DataFrame) -> list[str]:
         "Average deal size is the mean won new-business amount (ACV), clustered by account. "
         "Sales cycle is the median days from creation to close of won new-business deals "
         "(open deals are not counted). Churn is churned customers per customer-year (exact "
-        "Poisson interval). NRR is ARR now over ARR a year ago for customers paying then."
+        "Poisson interval). NRR is ARR now over ARR a year ago for customers paying then.",
+        "Shrunk win rates (empirical Bayes): a beta prior fitted over the segments of each "
+        "segmentation pulls segments with few deals toward its pooled rate; segments are ranked "
+        "on it. Deals count as independent there, although they cluster by account.",
     ]
     if study.revenue_basis != "subscriptions":
         notes.append(
@@ -860,7 +899,9 @@ def _findings(summary: pd.DataFrame, params: dict) -> tuple[list[str], bool]:
                 f"({fmt_pct(row.win_rate_ci_low)}-{fmt_pct(row.win_rate_ci_high)}) vs "
                 f"{fmt_pct(overall.win_rate)} overall"
             )
-            strength += row.win_rate / overall.win_rate
+            # Ranked on the shrunk rate, so a small segment's lucky streak does not lead.
+            shrunk = row.win_rate_shrunk if np.isfinite(row.win_rate_shrunk) else row.win_rate
+            strength += shrunk / overall.win_rate
         if np.isfinite(row.churn_rate_ci_high) and row.churn_rate_ci_high < overall.churn_rate:
             parts.append(
                 f"churns {fmt_pct(row.churn_rate)} of customers a year "
@@ -960,8 +1001,12 @@ def heatmap_frame(result: SegmentResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     base; annotations are the values themselves.
     """
     summary = result.summary
-    metrics = [m for m in HEATMAP_METRICS if summary[m[0]].notna().any()]
-    overall = summary[summary["segmentation"] == "all"].iloc[0]
+    metrics = [m for m in HEATMAP_METRICS if m[0] in summary and summary[m[0]].notna().any()]
+    if summary.empty or not metrics or "segmentation" not in summary:
+        return pd.DataFrame(), pd.DataFrame()
+    # Without an all-accounts row there is no base to colour against: values only.
+    overall = summary[summary["segmentation"] == "all"]
+    overall = overall.iloc[0] if len(overall) else pd.Series(np.nan, index=summary.columns)
     names = {"all": "All", "rule": "Size", "kmeans": "k-means", "ward": "Ward"}
     index = [
         f"{names.get(s, s)}: {g}" if s != "all" else ALL
@@ -1034,7 +1079,14 @@ def plot_segment_heatmap(result: SegmentResult, *, ax=None):
 
 #: The columns of :func:`segment_table` for each view.
 TABLE_VIEWS = {
-    "sales": ["accounts", "customers", "win rate", "avg deal size", "sales cycle (days)"],
+    "sales": [
+        "accounts",
+        "customers",
+        "win rate",
+        "win rate (shrunk)",
+        "avg deal size",
+        "sales cycle (days)",
+    ],
     "customers": ["customers", "churn / customer-year", "mean CLV", "NRR", "best customers"],
 }
 
@@ -1065,6 +1117,9 @@ def segment_table(result: SegmentResult, view: str | None = None) -> pd.DataFram
                 "accounts": f"{r.accounts:,}",
                 "customers": f"{r.customers:,}",
                 "win rate": interval(r.win_rate, r.win_rate_ci_low, r.win_rate_ci_high, "win_rate"),
+                "win rate (shrunk)": interval(
+                    getattr(r, "win_rate_shrunk", np.nan), np.nan, np.nan, "win_rate"
+                ),
                 "churn / customer-year": interval(
                     r.churn_rate, r.churn_rate_ci_low, r.churn_rate_ci_high, "churn_rate"
                 ),
@@ -1111,3 +1166,34 @@ def cluster_profile_table(result: SegmentResult) -> pd.DataFrame:
             ],
         }
     )
+
+
+def segment_views(result: SegmentResult) -> dict:
+    """``{name: callable returning a View}``: the segment tables with their reasons.
+
+    ``segment_sales`` and ``segment_customers`` (:func:`segment_table` narrowed to selling or
+    to keeping customers), ``segment_profiles`` (:func:`cluster_profile_table`) and
+    ``silhouette`` (``tables['silhouette']``, drawn by :func:`plot_silhouette`; empty, with the
+    reason, when the accounts could not be clustered).
+    """
+    caveats = result.caveats
+    no_accounts = "there are no accounts to segment."
+    # The caveat that says why there are no clusters (the first one, when none says so), and
+    # those that say why there is no segment at all.
+    no_clusters = next((c for c in caveats if c.startswith("No clusters")), " ".join(caveats[:1]))
+    no_segments = " ".join(c for c in caveats if c.startswith(("No rule-based", "No clusters")))
+    has_rows = not result.summary.empty
+
+    def table(view: str | None) -> pd.DataFrame | None:
+        return segment_table(result, view) if has_rows else None
+
+    return {
+        "segment_sales": lambda: View("segments", table("sales"), no_accounts),
+        "segment_customers": lambda: View("segments", table("customers"), no_accounts),
+        "segment_profiles": lambda: View(
+            "segment profiles",
+            cluster_profile_table(result) if has_rows else None,
+            no_segments if has_rows and no_segments else no_accounts,
+        ),
+        "silhouette": lambda: View("clusters", result.tables.get("silhouette"), no_clusters),
+    }

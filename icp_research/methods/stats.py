@@ -1,9 +1,10 @@
 """Statistical building blocks shared by every analysis.
 
 Thin, vectorised wrappers over scipy and statsmodels, so that each rate, lift and p-value in the
-kit is computed one way: rates carry Wilson intervals, ratios carry log-scale (Katz) intervals,
-families of p-values are adjusted with Benjamini-Hochberg (or Holm) and NaN p-values are left
-out of the family rather than counted.
+kit is computed one way: rates carry Wilson intervals, ratios of proportions carry score
+(Miettinen-Nurminen) intervals, small groups' rates are shrunk by empirical Bayes
+(beta-binomial) beside their raw value, families of p-values are adjusted with
+Benjamini-Hochberg (or Holm) and NaN p-values are left out of the family rather than counted.
 """
 
 from __future__ import annotations
@@ -50,25 +51,200 @@ def rate_table(
 
 
 def ratio_ci(k1, n1, k2, n2, alpha: float = 0.05):
-    """Ratio of two proportions (k1/n1) / (k2/n2) with a Katz log interval.
+    """Ratio of two proportions (k1/n1) / (k2/n2) with a Miettinen-Nurminen score interval.
 
-    Returns ``(ratio, low, high)``. A 0.5 continuity correction is applied where a count is 0,
-    so that the interval stays finite and honest (wide).
+    Returns ``(ratio, low, high)`` (unitless ratios), vectorised over any broadcastable inputs.
+    The interval is the set of ratios that the score test (variance at the proportions that
+    maximise the likelihood under that ratio, with the N / (N - 1) small-sample factor) does not
+    reject at ``alpha``; it keeps close to nominal coverage with small groups and rates near 0%
+    or 100%, where a log (Katz) interval does not, and it always contains the estimate.
+
+    - ``k1 = 0 < k2``: the ratio is 0 and so is the lower bound.
+    - ``k2 = 0 < k1``: the ratio is infinite (``inf``) and so is the upper bound; the lower bound
+      is finite. Formatters show non-finite ratios as "–".
+    - ``k1 = k2 = 0``: no events, the ratio is undefined (NaN) and the interval is (0, inf).
+    - ``n1 = 0`` or ``n2 = 0``: all NaN.
+
+    statsmodels' ``confint_proportions_2indep(method="score", compare="ratio")`` computes the
+    same interval but is scalar-only and (statsmodels 0.15) collapses the lower bound
+    onto the estimate when a group's rate is 100% (e.g. 10/10 vs 10/10 gives 1.00-1.40); here
+    the score statistic is inverted by bisection, once per distinct table.
     """
-    k1, n1, k2, n2 = (np.asarray(x, dtype=float) for x in (k1, n1, k2, n2))
-    z = sps.norm.ppf(1 - alpha / 2)
+    k1, n1, k2, n2 = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (k1, n1, k2, n2)))
+    shape = k1.shape
+    k1, n1, k2, n2 = (np.atleast_1d(x).ravel() for x in (k1, n1, k2, n2))
+    ratio = np.full(k1.shape, np.nan)
+    low = np.full(k1.shape, np.nan)
+    high = np.full(k1.shape, np.nan)
+    valid = (n1 > 0) & (n2 > 0) & np.isfinite(k1 + k2 + n1 + n2)
+    if valid.any():
+        tables = np.column_stack([k1[valid], n1[valid], k2[valid], n2[valid]])
+        distinct, inverse = np.unique(tables, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        a, m, b, n = distinct.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            estimate = np.where(a + b > 0, (a / m) / (b / n), np.nan)
+        lo, hi = _score_ratio_bounds(a, m, b, n, alpha)
+        ratio[valid], low[valid], high[valid] = estimate[inverse], lo[inverse], hi[inverse]
+    if not shape:
+        return ratio[0], low[0], high[0]
+    return ratio.reshape(shape), low.reshape(shape), high.reshape(shape)
+
+
+def _score_ratio_statistic(theta, k1, n1, k2, n2):
+    """Miettinen-Nurminen score statistic (chi-square, 1 df) of H0: p1 / p2 = theta > 0.
+
+    The variance is taken at the maximum-likelihood proportions under p1 = theta * p2
+    (Farrington & Manning 1990), times the small-sample factor N / (N - 1), N = n1 + n2.
+    """
+    total = n1 + n2
+    b = n1 * theta + k1 + n2 + k2 * theta
+    c = k1 + k2
+    disc = np.sqrt(np.maximum(b * b - 4 * total * theta * c, 0.0))
+    # p2 is the smaller root of N*theta*p^2 - b*p + c = 0, written without cancellation.
+    p2 = np.clip(np.where(c > 0, 2 * c / (b + disc), 0.0), 0.0, 1.0)
+    p1 = np.clip(theta * p2, 0.0, 1.0)
+    numerator = (k1 / n1 - theta * k2 / n2) ** 2
+    variance = (p1 * (1 - p1) / n1 + theta**2 * p2 * (1 - p2) / n2) * total / (total - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (k1 / n1) / (k2 / n2)
-        zero = (k1 == 0) | (k2 == 0)
-        a = np.where(zero, k1 + 0.5, k1)
-        c = np.where(zero, k2 + 0.5, k2)
-        b = np.where(zero, n1 + 0.5, n1)
-        d = np.where(zero, n2 + 0.5, n2)
-        se = np.sqrt(1 / a - 1 / b + 1 / c - 1 / d)
-        log_ratio = np.log((a / b) / (c / d))
-        low = np.exp(log_ratio - z * se)
-        high = np.exp(log_ratio + z * se)
-    return ratio, low, high
+        statistic = numerator / variance
+    return np.where(numerator <= 0, 0.0, np.where(variance > 0, statistic, np.inf))
+
+
+def _score_ratio_bounds(k1, n1, k2, n2, alpha):
+    """Bounds of :func:`ratio_ci` for 1-d arrays of tables with n1, n2 > 0.
+
+    The statistic is 0 at the estimate and grows away from it, so each bound is found by
+    bisection on log(ratio) between the estimate and a ratio e^40 times smaller (larger).
+    Where the estimate is infinite (k2 = 0) the lower bound's search starts from e^20 times
+    the ratio that half an event would give, where the statistic is near 0; likewise for the
+    upper bound when k1 = 0. 60 halvings leave an error far below any printed digit.
+    """
+    crit = sps.norm.ppf(1 - alpha / 2) ** 2
+    low = np.where(k1 > 0, np.nan, 0.0)
+    high = np.where(k2 > 0, np.nan, np.inf)
+    low[(k1 == 0) & (k2 == 0)], high[(k1 == 0) & (k2 == 0)] = 0.0, np.inf
+    with np.errstate(divide="ignore"):
+        log_p1 = np.log(np.maximum(k1, 0.5) / n1)
+        log_p2 = np.log(np.maximum(k2, 0.5) / n2)
+    for side, todo in (("low", k1 > 0), ("high", k2 > 0)):
+        if not todo.any():
+            continue
+        a, m, b, n = k1[todo], n1[todo], k2[todo], n2[todo]
+        centre = log_p1[todo] - log_p2[todo]
+        if side == "low":
+            inner = np.where(b > 0, centre, centre + 20.0)
+            outer = inner - 40.0
+        else:
+            inner = np.where(a > 0, centre, centre - 20.0)
+            outer = inner + 40.0
+        # Invariant: statistic(inner) <= crit < statistic(outer).
+        for _ in range(60):
+            middle = (inner + outer) / 2
+            beyond = _score_ratio_statistic(np.exp(middle), a, m, b, n) > crit
+            outer = np.where(beyond, middle, outer)
+            inner = np.where(beyond, inner, middle)
+        if side == "low":
+            low[todo] = np.exp(inner)
+        else:
+            high[todo] = np.exp(inner)
+    return low, high
+
+
+def shrink_rates(events, trials) -> dict:
+    """Empirical-Bayes (beta-binomial) shrinkage of the rates of several groups.
+
+    ``events`` and ``trials`` are counts per group (won and closed deals per level of one
+    attribute, or per segment of one segmentation); the groups should be the levels of one
+    attribute, so that their pooled rate is a meaningful centre. Each group's rate is taken to
+    be drawn from a Beta(a, b) prior, fitted to all groups by maximum likelihood of the
+    beta-binomial distribution (scipy ``betabinom``; parametrised by the prior mean
+    ``a / (a + b)`` and its weight ``a + b``, started from the method of moments); each rate is
+    then replaced by its posterior mean ``(events + a) / (trials + a + b)``. A group with few
+    trials moves most of the way to the prior mean, one with many barely moves, and the order of
+    the shrunk rates is a fairer ranking of small groups than the order of the raw ones.
+
+    Returns a dict: ``rate_shrunk`` (fractions, one per group; NaN where ``trials`` is 0),
+    ``prior_mean`` (fraction), ``prior_weight`` (``a + b``, in trials: the number of deals the
+    prior is worth), ``a``, ``b`` and ``caveat`` (a sentence, empty when the fit was ordinary).
+
+    Degenerate cases, said in ``caveat``: fewer than two groups with trials, or every group at
+    0% or every group at 100%, leave the rates as they are (``rate_shrunk`` equals the raw rate,
+    ``a`` and ``b`` NaN); when the groups differ no more than chance alone would make them the
+    weight is capped at the total number of trials, so the prior never counts for more than the
+    data, and the rates are pulled close to the pooled rate.
+
+    The counts are treated as independent trials. Deals clustered by account are not: a level
+    whose deals come from a few accounts holds less information than its deal count says, so
+    its rate is shrunk less than it should be. Read ``rate_shrunk`` as a ranking aid beside the
+    raw rate, its cluster-robust interval and its number of accounts, not instead of them.
+    """
+    from scipy import optimize
+
+    k = np.atleast_1d(np.asarray(events, dtype=float))
+    n = np.atleast_1d(np.asarray(trials, dtype=float))
+    out = {
+        "rate_shrunk": np.full(k.shape, np.nan),
+        "prior_mean": np.nan,
+        "prior_weight": np.nan,
+        "a": np.nan,
+        "b": np.nan,
+        "caveat": "",
+    }
+    ok = (n > 0) & np.isfinite(k) & np.isfinite(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["rate_shrunk"][ok] = k[ok] / n[ok]
+    k, n = k[ok], n[ok]
+    if k.size < 2:
+        out["caveat"] = "Only one group has trials: there is nothing to pool, rates not shrunk."
+        return out
+    total = float(n.sum())
+    pooled = float(k.sum()) / total
+    out["prior_mean"] = pooled
+    if pooled <= 0 or pooled >= 1:
+        out["caveat"] = (
+            f"Every group's rate is {pooled:.0%}: there is no spread to estimate a prior from, "
+            "rates not shrunk."
+        )
+        return out
+    # Method of moments (Kleinman 1973, equal weights) as the starting point.
+    rates = k / n
+    spread = float(np.var(rates, ddof=1)) if k.size > 1 else 0.0
+    binomial = pooled * (1 - pooled) * float(np.mean(1 / n))
+    start_weight = pooled * (1 - pooled) / (spread - binomial) - 1 if spread > binomial else total
+    cap = max(total, 2.0)
+    start = np.array(
+        [np.log(pooled / (1 - pooled)), np.log(float(np.clip(start_weight, 1e-2, cap)))]
+    )
+
+    def negative_log_likelihood(theta):
+        mean = 1 / (1 + np.exp(-theta[0]))
+        weight = np.exp(theta[1])
+        return -float(np.sum(sps.betabinom.logpmf(k, n, mean * weight, (1 - mean) * weight)))
+
+    fit = optimize.minimize(
+        negative_log_likelihood,
+        start,
+        method="L-BFGS-B",
+        bounds=[(-30.0, 30.0), (np.log(1e-2), np.log(cap))],
+    )
+    theta = fit.x if np.isfinite(fit.fun) else start
+    mean = float(1 / (1 + np.exp(-theta[0])))
+    weight = float(np.exp(theta[1]))
+    if weight >= 0.99 * cap:
+        # No spread beyond chance: the likelihood is flat in the weight and the prior mean that
+        # maximises it is the pooled rate.
+        mean, weight = pooled, cap
+    a, b = mean * weight, (1 - mean) * weight
+    out.update(prior_mean=mean, prior_weight=weight, a=a, b=b)
+    out["rate_shrunk"][ok] = (k + a) / (n + a + b)
+    if weight >= 0.99 * cap:
+        out["caveat"] = (
+            "The groups' rates differ no more than chance would make them: the prior is capped "
+            f"at the weight of all {total:,.0f} trials and every rate is pulled close to the "
+            f"pooled {mean:.0%}."
+        )
+    return out
 
 
 def odds_ratio_ci(a, b, c, d, alpha: float = 0.05):

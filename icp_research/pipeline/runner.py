@@ -32,6 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from icp_research.analyses import registry
 from icp_research.bundled import notebooks_dir as notebooks_dir_default
 from icp_research.data.config import (
     Config,
@@ -42,6 +43,7 @@ from icp_research.data.config import (
 )
 from icp_research.data.loading import Dataset, load_tables
 from icp_research.errors import InputError, RunExistsError
+from icp_research.pipeline.cache import CACHE_DIR, ReportCache, config_digest, resolve_only
 from icp_research.version import __version__
 
 KERNEL_NAME = "icp-research-python"
@@ -96,9 +98,10 @@ class NotebookSpec:
 def discover_notebooks(directory: Path | None = None) -> list[NotebookSpec]:
     """Report notebooks (``NN_name.ipynb``) in reading order, with their declared needs.
 
-    A notebook declares the tables it needs in ``metadata.icp_research.requires`` (``"a|b"``
-    means either) and the notebooks whose artifacts it reads in ``metadata.icp_research.after``.
-    Read as plain JSON: validating with nbformat here would cost a second per run.
+    The kit's reports take the tables they need and the reports they read from from the registry
+    (:mod:`icp_research.analyses.registry`). A notebook of your own declares them in its metadata:
+    ``metadata.icp_research.requires`` (``"a|b"`` means either) and ``after`` (the notebooks
+    whose artifacts it reads). Read as plain JSON: validating with nbformat would cost a second.
     """
     specs = []
     directory = Path(directory) if directory is not None else notebooks_dir_default()
@@ -107,7 +110,14 @@ def discover_notebooks(directory: Path | None = None) -> list[NotebookSpec]:
             nb = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: not a readable notebook ({exc})") from None
-        meta = nb.get("metadata", {}).get("icp_research", {})
+        meta = dict(nb.get("metadata", {}).get("icp_research", {}))
+        registered = registry.ANALYSES_BY_NOTEBOOK.get(path.stem)
+        if registered is not None:
+            meta.update(
+                title=registered.title,
+                requires=list(registered.requires),
+                after=registered.after(),
+            )
         cells = nb.get("cells", [])
         title = meta.get("title") or _first_heading(cells) or path.stem
         parameters = set()
@@ -432,6 +442,8 @@ class NotebookOutcome:
     html: str | None = None
     ipynb: str | None = None
     key_finding: str | None = None
+    # Copied from the cache: nothing it depends on changed since the run that made it.
+    reused: bool = False
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -616,6 +628,8 @@ def run_suite(
     force: bool = False,
     notebooks_dir: str | Path | None = None,
     timeout: float | None = DEFAULT_CELL_TIMEOUT,
+    only: str | list[str] | None = None,
+    cache: bool = True,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run every report notebook and write the run folder; the Python face of ``icp-research run``.
@@ -623,7 +637,10 @@ def run_suite(
     Raises :class:`InputError` (exit 2) before writing anything when the config, the data or the
     destination is not usable. Returns a :class:`RunResult`; its ``exit_code`` is 1 when a
     notebook failed (the others are still rendered). ``timeout`` is the longest one step (cell) of
-    a report may run, in seconds: a report that exceeds it fails, the others go on.
+    a report may run, in seconds: a report that exceeds it fails, the others go on. ``only``
+    (``--only 04,05``) runs those reports and what they read from; ``cache`` False
+    (``--no-cache``) reruns reports whose inputs, parameters and code did not change (see
+    :mod:`icp_research.pipeline.cache`).
 
     The destination is locked for the whole run (a second run into the same ``--out`` is refused
     while the first is going) and checked again just before the finished run is moved into place,
@@ -646,6 +663,8 @@ def run_suite(
             f"no report notebooks (NN_name.ipynb) found in {notebooks_dir}; fix [project] "
             "notebooks in the config, or remove it to use the kit's notebooks"
         )
+    selected = resolve_only(specs, only)
+    report_cache = ReportCache(out_dir.parent / CACHE_DIR, enabled=cache)
 
     # Folders made for this run are removed again if it fails before publishing anything.
     created = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
@@ -671,6 +690,7 @@ def run_suite(
             specs,
             started,
             progress,
+            _Plan(selected, report_cache),
         )
     except BaseException:
         lock.release()
@@ -697,6 +717,7 @@ def _run_locked(
     specs,
     started,
     progress,
+    plan,
 ) -> RunResult:
     check_destination(out_dir, force)  # again: another run may have published while we waited
     remove_stale_staging(out_dir.parent, progress)
@@ -718,9 +739,15 @@ def _run_locked(
         progress.step(f"loading data ({cfg.path})")
         t0 = time.perf_counter()
         dataset = load_tables(cfg)
-        from icp_research.data.study import latest_date
+        from icp_research.data.study import earliest_date, latest_date
 
         as_of = as_of or latest_date(dataset.tables) or dt.date.today()
+        earliest, where = earliest_date(dataset.tables)
+        if earliest is not None and earliest > as_of:
+            raise InputError(
+                f"as of {as_of.isoformat()} there is nothing to analyse: the earliest record is "
+                f"{earliest.isoformat()} ({where}); choose a later --quarter or [project] as_of"
+            )
         sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
         progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
         for problem in dataset.report.problems:
@@ -732,7 +759,13 @@ def _run_locked(
         artifacts = staging / "artifacts"
         from icp_research.data.study import Study
 
-        Study(dataset, as_of).precompute()  # every notebook reads these facts, none recomputes
+        study = Study(dataset, as_of)
+        study.precompute()  # every notebook reads these facts, none recomputes
+        # What the data means (outcome-like columns, contract terms, outcomes that never vary,
+        # implausible money): the same warnings as `icp-research validate`, as of this run.
+        for problem in study.trust.problems:
+            progress.step(f"warning: {problem.line()}")
+        del study
         dataset.save(artifacts / "data")
         dataset.release()  # the kernels read the snapshot; the runner needs only the counts
         parameters = {
@@ -745,8 +778,10 @@ def _run_locked(
             "previous_run": str(previous.resolve()) if previous else "",
         }
         durations = _past_durations(out_dir, previous)
+        plan.inputs = dataset.report.inputs
+        plan.config_digest = config_digest(None if demo else cfg.path)
         outcomes = _execute_all(
-            specs, dataset, staging, parameters, jobs, progress, pool, durations, timeout
+            specs, dataset, staging, parameters, jobs, progress, pool, durations, timeout, plan
         )
         manifest = _manifest(
             cfg=cfg,
@@ -817,20 +852,80 @@ def _past_durations(*run_dirs) -> dict[str, float]:
     return {}
 
 
+@dataclass
+class _Plan:
+    """What to run (``selected``: --only with what it reads from, None: all) and the cache."""
+
+    selected: set | None
+    cache: ReportCache
+    inputs: list = field(default_factory=list)
+    config_digest: str = ""
+    keys: dict = field(default_factory=dict)
+
+
+def _cache_keys(specs, parameters: dict, plan: _Plan) -> dict[str, str]:
+    """Every report's cache key, upstream first (a key includes the keys it reads from)."""
+    keys: dict[str, str] = {}
+    pending = list(specs)
+    while pending:
+        ready = [
+            s
+            for s in pending
+            if all(a in keys or a not in {p.name for p in specs} for a in s.after)
+        ]
+        for spec in ready or pending[:1]:
+            params = {k: v for k, v in parameters.items() if k in spec.parameters}
+            upstream = [keys.get(a, "none") for a in spec.after]
+            keys[spec.name] = plan.cache.key(
+                spec, params, plan.inputs, plan.config_digest, upstream
+            )
+            pending.remove(spec)
+    return keys
+
+
 def _execute_all(
-    specs, dataset, staging, parameters, jobs, progress, pool=None, durations=None, timeout=None
+    specs,
+    dataset,
+    staging,
+    parameters,
+    jobs,
+    progress,
+    pool=None,
+    durations=None,
+    timeout=None,
+    plan: _Plan | None = None,
 ):
-    """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook."""
+    """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook.
+
+    With a ``plan``, reports whose cache key is unchanged are copied from the cache instead, and
+    reports outside ``--only`` are reused from it or skipped."""
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
     kernel = ensure_kernel()
+    plan = plan or _Plan(None, ReportCache(staging, enabled=False))
+    plan.keys = _cache_keys(specs, parameters, plan)
     outcomes: dict[str, NotebookOutcome] = {}
     todo = []
     for spec in specs:
         reason = missing_requirement(spec, dataset)
+        params = {k: v for k, v in parameters.items() if k in spec.parameters}
+        cacheable = plan.cache.cacheable(spec, params)
         if reason:
             outcomes[spec.name] = NotebookOutcome(spec.name, spec.title, "skipped", reason=reason)
             progress.step(f"{spec.name}: skipped ({reason})")
+        elif cacheable and plan.cache.restore(plan.keys[spec.name], spec, staging):
+            outcomes[spec.name] = NotebookOutcome(
+                spec.name, spec.title, "ok", ipynb=f"{spec.name}.ipynb", reused=True
+            )
+            progress.step(f"{spec.name}: unchanged, reused")
+        elif plan.selected is not None and spec.name not in plan.selected:
+            outcomes[spec.name] = NotebookOutcome(
+                spec.name,
+                spec.title,
+                "skipped",
+                reason="not asked for with --only, and no earlier result to reuse",
+            )
+            progress.step(f"{spec.name}: skipped (not asked for with --only)")
         else:
             todo.append(spec)
     jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
@@ -868,6 +963,9 @@ def _execute_all(
                 outcomes[spec.name] = outcome
                 if outcome.status == "ok":
                     progress.step(f"{spec.name}: ok ({outcome.seconds:.1f}s)")
+                    params = {k: v for k, v in parameters.items() if k in spec.parameters}
+                    if plan.cache.cacheable(spec, params):
+                        plan.cache.store(plan.keys[spec.name], spec, staging)
                 else:
                     progress.error(
                         f"{spec.name}: FAILED at cell {outcome.failed_cell}: {outcome.error} "
@@ -1051,7 +1149,7 @@ def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progre
         (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
         outcome.html = f"{spec.name}.html"
         if outcome.status == "ok":
-            outcome.key_finding = key_finding(staging / outcome.ipynb)
+            outcome.key_finding = key_finding(staging / "artifacts", spec.name)
     manifest["notebooks"] = [o.to_dict() for o in outcomes]
     from icp_research.artifacts import write_json
 
@@ -1059,27 +1157,21 @@ def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progre
     (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
 
 
-def key_finding(notebook: Path) -> str | None:
-    """The first sentence of a report's summary box, as plain text, for the run dashboard."""
-    import html as html_lib
-
-    try:
-        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def key_finding(artifacts: Path, notebook: str) -> str | None:
+    """A report's first finding, for the run dashboard: from the result it saved
+    (``artifacts/results/<analysis>.json``, see :meth:`Study.save_result`), never from its HTML.
+    """
+    registered = registry.ANALYSES_BY_NOTEBOOK.get(notebook)
+    names = ([registered.name] if registered else []) + [notebook]
+    for name in names:
+        try:
+            saved = json.loads((Path(artifacts) / "results" / f"{name}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        findings = saved.get("findings") if isinstance(saved, dict) else None
+        if findings and isinstance(findings[0], str):
+            return findings[0].strip()[:400] or None
         return None
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []):
-            markup = output.get("data", {}).get("text/html")
-            if not markup:
-                continue
-            markup = "".join(markup) if isinstance(markup, list) else markup
-            if "icp-summary" not in markup:
-                continue
-            match = re.search(r"<li>(.*?)</li>", markup, re.S)
-            if match:
-                text = html_lib.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
-                return text[:400] or None
-            return None
     return None
 
 

@@ -27,6 +27,11 @@ def write_starter(
     unless ``force``.
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(
+            f"{directory} is a file, not a folder; give init a folder to write icp.toml into "
+            "(e.g. icp-research init my-icp)"
+        )
     target = directory / "icp.toml"
     if target.exists() and not force:
         raise InputError(

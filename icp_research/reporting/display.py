@@ -36,6 +36,7 @@ from icp_research.formatting import (
     table,
     table_html,
 )
+from icp_research.result import View
 
 __all__ = [
     "HTML",
@@ -58,6 +59,7 @@ __all__ = [
     "not_enough_evidence",
     "prose",
     "set_style",
+    "show",
     "short_label",
     "spreadsheet_safe",
     "summary",
@@ -148,3 +150,15 @@ def _plain_labels(fig) -> None:
                         lambda value, pos, inner=formatter: short_label(inner(value, pos))
                     )
                 )
+
+
+def show(view: View, *, max_rows: int | None = None) -> HTML:
+    """A view as report HTML: its table (with its notes as bullets), or, when it is empty, its
+    reason ("Not enough evidence for ...: why", or a callout of the view's kind)."""
+    if view:
+        rows = max_rows or view.max_rows
+        shown = table(view.table, max_rows=rows) if rows else table(view.table)
+        return shown + bullets(view.notes) if view.notes else shown
+    if view.empty_as == "not_enough_evidence":
+        return not_enough_evidence(view.what, view.reason)
+    return callout(view.reason, view.empty_as)

@@ -68,6 +68,7 @@ SUMMARY_ANCHOR = "summary"
 
 _SUMMARY_CLASS = re.compile(r"""class\s*=\s*["'][^"']*(?<![\w-])icp-summary(?![\w-])""")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*:")
 _ATX_H1 = re.compile(r"^ {0,3}#(?!#)[ \t]+\S")
 
@@ -335,6 +336,10 @@ def _relative_href(path, *, quoted: bool = True) -> str | None:
     if path is None:
         return None
     text = str(path).strip().replace("\\", "/")
+    # Browsers drop tabs and newlines inside a URL ("java\tscript:" is "javascript:") and
+    # ignore other control characters: a link holding any of them is refused outright.
+    if _CONTROL.search(text):
+        return None
     if not text or _SCHEME.match(text) or text.startswith("/"):
         return None
     if text.startswith("#"):
@@ -761,7 +766,9 @@ def render_run_index(manifest: dict) -> str:
                 "name": name,
                 "title": _text(entry.get("title")) or name or "Untitled report",
                 "status": status,
-                "status_label": {"unknown": "not run"}.get(status, status),
+                "status_label": "ok, reused"
+                if status == "ok" and entry.get("reused")
+                else {"unknown": "not run"}.get(status, status),
                 "reason": _text(entry.get("reason")),
                 "key_finding": _one_line(entry["key_finding"]) if entry.get("key_finding") else "",
                 "failed_cell": entry.get("failed_cell"),

@@ -93,6 +93,7 @@ import pandas as pd
 from icp_research.errors import ConfigError, DataError
 from icp_research.formatting import to_jsonable
 from icp_research.methods.binning import OTHER
+from icp_research.scoring.schema import icp_problem
 
 FORMAT = 1
 
@@ -872,6 +873,12 @@ def read_icp(path: str | Path) -> dict:
             f"{path}: not an ICP file (expected the 'rules', 'scorecard' and 'tiers' entries "
             "that the ICP blueprint report writes to artifacts/icp.json)"
         )
+    problem = icp_problem(spec)
+    if problem:
+        raise ConfigError(
+            f"{path}: {problem}; nothing was scored. Use the icp.json a run wrote "
+            "(reports/<run>/artifacts/icp.json), or regenerate it with icp-research run"
+        )
     return spec
 
 
@@ -1082,7 +1089,7 @@ def rule_columns(
 
 
 def score_leads(
-    icp: dict | str | Path, leads: pd.DataFrame, *, max_reasons: int = 3
+    icp: dict | str | Path, leads: pd.DataFrame, *, max_reasons: int = 3, rules_only: bool = False
 ) -> pd.DataFrame:
     """Score leads with an ICP: the one code path of the blueprint report and the CLI.
 
@@ -1102,18 +1109,20 @@ def score_leads(
         ``tier``, ``in_icp``, ``reasons_positive`` / ``reasons_negative`` (up to
         ``max_reasons`` each, points relative to neutral), ``rules_hit`` and ``flags``.
 
+        With ``rules_only`` the fit score is left out (``fit_score`` empty, ``tier`` ''): only
+        ``in_icp``, ``rules_hit`` and the rules' ``flags`` are filled, which is all an ICP
+        without a fit score can give.
+
     Raises
     ------
     ConfigError
-        When the document holds no fit score (no ICP could be drawn from the data).
+        When the document holds no fit score (no ICP could be drawn from the data) and
+        ``rules_only`` is not set; the message says why and what to do next.
     """
     spec = icp if isinstance(icp, dict) else read_icp(icp)
-    if not spec.get("scorecard"):
-        reason = spec.get("statement") or "no characteristic predicted the outcome"
-        raise ConfigError(
-            "this icp.json holds no fit score, so there is nothing to score with: "
-            f"{_short(reason, 200)}"
-        )
+    if rules_only:
+        return _rules_only(spec, leads)
+    require_scorecard(spec)
     scorecard = Scorecard.from_dict(spec)
     scored_names = [a.name for a in scorecard.attributes]
     scored = scorecard.score(
@@ -1126,6 +1135,72 @@ def score_leads(
     both = (flags != "") & (extra != "")
     scored["flags"] = np.where(both, flags + "; " + extra, np.where(extra != "", extra, flags))
     return scored[SCORE_COLUMNS]
+
+
+def _rules_only(spec: dict, leads: pd.DataFrame) -> pd.DataFrame:
+    if not icp_rules(spec):
+        raise ConfigError(
+            "this icp.json holds no rules to mark leads with (no ICP could be drawn): "
+            f"{_no_score_reason(spec)}; {_no_score_next_step(spec, rules=False)}"
+        )
+    rules = rule_columns(leads, spec)
+    empty = np.full(len(leads), "", dtype=object)
+    return pd.DataFrame(
+        {
+            "fit_score": np.full(len(leads), np.nan),
+            "tier": empty,
+            "in_icp": rules["in_icp"].to_numpy(),
+            "reasons_positive": empty,
+            "reasons_negative": empty,
+            "rules_hit": rules["rules_hit"].to_numpy(),
+            "flags": rules["rule_flags"].to_numpy(dtype=object),
+        },
+        index=leads.index,
+    )[SCORE_COLUMNS]
+
+
+def require_scorecard(spec: dict) -> None:
+    """ConfigError saying why an icp.json holds no fit score and what to do next."""
+    if spec.get("scorecard"):
+        return
+    raise ConfigError(
+        f"this icp.json holds no fit score, so there is nothing to score with: "
+        f"{_no_score_reason(spec)}; {_no_score_next_step(spec, rules=bool(icp_rules(spec)))}"
+    )
+
+
+def _no_score_reason(spec: dict) -> str:
+    """Why the blueprint fitted no score, as icp.json says it (its caveats, else statement)."""
+    caveats = [str(c) for c in spec.get("caveats") or [] if c]
+    for caveat in caveats:
+        if caveat.startswith("No fit score"):
+            return _short(caveat.removeprefix("No fit score").lstrip(":. ").rstrip("."), 200)
+    for caveat in caveats:
+        if "cannot be measured" in caveat or "no fit score" in caveat.lower():
+            return _short(caveat.rstrip("."), 200)
+    reason = spec.get("statement") or "no characteristic predicted the outcome"
+    return _short(str(reason).rstrip("."), 200)
+
+
+def _no_score_next_step(spec: dict, *, rules: bool) -> str:
+    outcome = (
+        (spec.get("outcome") or {}).get("name") if isinstance(spec.get("outcome"), dict) else None
+    )
+    more = {
+        "won": "more closed deals (won and lost)",
+        "retained": "more customers with 12 months of history (some churned)",
+        "best_customer": "more customers",
+    }.get(outcome or "", "more history")
+    step = (
+        f"next, rerun the ICP blueprint (icp-research run) once the exports hold {more}, or set "
+        "[scoring] outcome in icp.toml to an outcome the data can measure"
+    )
+    if rules:
+        step += (
+            "; to use the ICP's rules meanwhile, score with --rules-only (marks in_icp and "
+            "rules_hit, no fit score)"
+        )
+    return step
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -1149,6 +1224,18 @@ def _sniff_delimiter(first_line: str) -> str:
     return max(counts, key=counts.get) if max(counts.values()) > 0 else ","
 
 
+def _fallback_encoding(path: Path, sample: int = 8 << 20) -> str:
+    """The encoding to read a non-UTF-8 lead file with: of cp1252, mac_roman and latin-1, the
+    one whose text shows the fewest signs of a wrong decoding ("San JosŽ" is Mac-Roman read as
+    cp1252), judged on the first ``sample`` bytes."""
+    from icp_research.data.encodings import rank_encodings
+
+    with open(path, "rb") as handle:
+        raw = handle.read(sample)
+    ranked = rank_encodings(raw, ("cp1252", "mac_roman", "latin-1"))
+    return ranked[0][0] if ranked else "cp1252"
+
+
 def _read_csv_fast(path: Path, *, delimiter: str | None, encoding: str | None) -> pd.DataFrame:
     """Every column as text (pyarrow's multi-threaded reader), so no value is altered."""
     import csv
@@ -1168,7 +1255,7 @@ def _read_csv_fast(path: Path, *, delimiter: str | None, encoding: str | None) -
     try:
         text = head.decode(encoding, errors="strict" if len(head) < 65536 else "ignore")
     except UnicodeDecodeError:
-        encoding = "cp1252"
+        encoding = _fallback_encoding(path)
         text = head.decode(encoding, errors="replace")
     first_line = text.lstrip("\ufeff").split("\n", 1)[0]
     delimiter = delimiter or _sniff_delimiter(first_line)
@@ -1200,7 +1287,7 @@ def _read_csv_fast(path: Path, *, delimiter: str | None, encoding: str | None) -
     except pa.ArrowInvalid as error:
         message = str(error).strip().splitlines()[0]
         if "UTF8" in message.upper() and arrow_encoding == "utf8":
-            return _read_csv_fast(path, delimiter=delimiter, encoding="cp1252")
+            return _read_csv_fast(path, delimiter=delimiter, encoding=_fallback_encoding(path))
         raise DataError(
             f"{path}: not a well-formed CSV ({message[:200]}); check the quoting and the "
             "delimiter on that row"
@@ -1246,17 +1333,31 @@ def read_leads(path: str | Path, config=None) -> pd.DataFrame:
                 f"{str(error).splitlines()[0][:150]})"
             ) from None
     else:
+        sheet = table_config.sheet if table_config and table_config.sheet is not None else 0
         try:
+            workbook = pd.ExcelFile(path)
+            if isinstance(sheet, str) and sheet not in workbook.sheet_names:
+                raise DataError(
+                    f"{path}: has no sheet {sheet!r} (it has {', '.join(workbook.sheet_names)}); "
+                    "fix sheet = under [tables.accounts] in the --config file"
+                )
             # Only empty cells are missing: "None" (no CRM) and "NA" (North America) are values.
-            leads = pd.read_excel(
-                path, sheet_name=0, dtype=object, keep_default_na=False, na_values=[""]
-            )
+            leads = workbook.parse(sheet, dtype=object, keep_default_na=False, na_values=[""])
+        except DataError:
+            raise
         except Exception as error:
             raise DataError(
                 f"{path}: cannot be read as Excel ({type(error).__name__}: "
                 f"{str(error).splitlines()[0][:150] if str(error) else ''}); save it again as .xlsx"
             ) from None
         leads.columns = [str(c) for c in leads.columns]
+        if leads.empty and len(workbook.sheet_names) > 1:
+            others = [s for s in workbook.sheet_names if s != workbook.sheet_names[0]]
+            raise DataError(
+                f"{path}: sheet {workbook.sheet_names[0] if sheet == 0 else sheet!r} has no "
+                f"rows; the leads may be on another sheet ({', '.join(others)}): set sheet = "
+                '"<name>" under [tables.accounts] and pass --config'
+            )
     leads = leads.reset_index(drop=True)
     if table_config is not None:
         leads = _apply_mapping(leads, table_config)
@@ -1348,8 +1449,11 @@ def score_file(
     output: str | Path,
     config: str | Path | None = None,
     force: bool = False,
+    rules_only: bool = False,
 ) -> str:
     """What ``icp-research score`` does: read leads, score every row, write the scored file.
+
+    ``rules_only`` marks leads by the ICP's rules without a fit score (see :func:`score_leads`).
 
     Every input row comes back, in the same order, with its columns unchanged and
     :data:`SCORE_COLUMNS` appended (an input column with one of those names is kept as
@@ -1382,8 +1486,10 @@ def score_file(
     if output_path.is_dir():
         raise DataError(f"{output_path} is a folder; give a file name for the output")
     spec = read_icp(icp)
+    if not rules_only:
+        require_scorecard(spec)  # before reading a large lead file
     leads = read_leads(input_path, config)
-    scored = score_leads(spec, leads)
+    scored = score_leads(spec, leads, rules_only=rules_only)
     out = leads.rename(columns={c: f"{c}_input" for c in leads.columns if c in SCORE_COLUMNS})
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
@@ -1396,14 +1502,17 @@ def score_file(
 def _score_summary(spec, leads, scored, input_path, output_path, seconds) -> str:
     n = len(scored)
     parts = [f"Scored {n:,} rows of {input_path.name} in {seconds:.1f}s"]
-    if n:
+    if n and scored["fit_score"].notna().any():
         tiers = scored["tier"].value_counts(sort=False)
         parts.append(", ".join(f"{name} {count / n:.0%}" for name, count in tiers.items()))
+    elif n:
+        parts.append("rules only, no fit score")
+    if n:
         parts.append(f"in the ICP {scored['in_icp'].mean():.0%}")
         flagged = (scored["flags"] != "").mean()
         parts.append(f"{flagged:.0%} flagged")
     text = "; ".join(parts) + f". Wrote {output_path}."
-    needed = {a["name"] for a in spec["scorecard"].get("attributes", [])}
+    needed = {a["name"] for a in (spec.get("scorecard") or {}).get("attributes", [])}
     needed |= {c.attribute for r in icp_rules(spec) for c in _rule_conditions(r)}
     absent = sorted(name for name in needed if find_column(leads, name) is None)
     if absent:

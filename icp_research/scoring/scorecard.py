@@ -37,6 +37,7 @@ from scipy import stats as sps
 
 from icp_research.errors import DataError, NotEnoughData
 from icp_research.formatting import error_bars, to_jsonable
+from icp_research.methods.association import clustered_association_test
 from icp_research.methods.binning import (
     MISSING,
     OTHER,
@@ -289,13 +290,22 @@ def _categorical_candidate(name, column, y, *, min_level_count) -> _Candidate:
     )
 
 
-def _association_pvalue(candidate: _Candidate) -> float:
-    """Chi-square test of bins x outcome (rows with a known value); NaN if untestable."""
+def _association_pvalue(candidate: _Candidate, y: np.ndarray, clusters=None) -> float:
+    """Test of bins x outcome (rows with a known value); NaN if untestable.
+
+    Without ``clusters`` a chi-square (rows independent); with them (the account of each row)
+    the cluster-robust score test of
+    :func:`icp_research.methods.association.clustered_association_test`.
+    """
     table = np.column_stack([candidate.events, candidate.counts - candidate.events])
     table = table[table.sum(axis=1) > 0]
     if table.shape[0] < 2 or (table.sum(axis=0) == 0).any():
         return float("nan")
-    return float(sps.chi2_contingency(table, correction=False)[1])
+    if clusters is None:
+        return float(sps.chi2_contingency(table, correction=False)[1])
+    known = candidate.codes < len(candidate.labels)
+    test = clustered_association_test(y[known], candidate.codes[known], clusters[known])
+    return float(test["p_value"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +396,7 @@ def fit_scorecard(
     tiers: Sequence[tuple[str, float]] | None = None,
     tier_shares: Sequence[float] = (0.2, 0.3, 0.5),
     tier_names: Sequence[str] = DEFAULT_TIERS,
+    cluster: str | None = None,
 ) -> Scorecard:
     """Learn a 0-100 points scorecard for a boolean ``outcome`` (won, retained ...).
 
@@ -413,7 +424,8 @@ def fit_scorecard(
         Default: those with no negative value in training.
     select : bool
         Give no points to attributes without evidence of association with the outcome
-        (chi-square, Benjamini-Hochberg q >= ``alpha``).
+        (chi-square, or with ``cluster`` a cluster-robust score test; Benjamini-Hochberg
+        q >= ``alpha``).
     alpha : float
         Significance level of the selection and monotonicity checks.
     l2 : float
@@ -421,6 +433,11 @@ def fit_scorecard(
     tiers : list of (name, min_score), optional
         Fixed tier cut-offs, best first. Default: cut-offs so that the training rows split by
         ``tier_shares`` (top 20% / next 30% / rest) into ``tier_names``.
+    cluster : str, optional
+        Column of cluster ids (the account of each deal). The selection test then counts
+        accounts, not deals, as the independent units (cluster-robust score test, F with
+        accounts - 1 degrees of freedom): an account with many deals that all won is one
+        account's worth of evidence.
 
     Returns
     -------
@@ -437,9 +454,9 @@ def fit_scorecard(
     -----
     An attribute's *neutral* points are the training rows' average points on it (rounded to a
     whole point); missing values, unreadable numbers and unseen categories score them, in
-    training as in scoring. The selection test treats rows as independent: when one account
-    has many deals it is optimistic, so fit on accounts, or on one row per account, where
-    possible. Attributes whose coefficient turns non-positive next to the others are dropped
+    training as in scoring. Without ``cluster`` the selection test treats rows as independent:
+    when one account has many deals it is optimistic (on data where nothing matters it keeps
+    noise attributes far more often than ``alpha``), so pass ``cluster`` for deals. Attributes whose coefficient turns non-positive next to the others are dropped
     (and listed in ``dropped``) rather than given points against their own rates.
     """
     categorical, numeric = list(categorical), list(numeric)
@@ -447,11 +464,12 @@ def fit_scorecard(
         raise DataError(f"monotonic must be 'auto', True or False, not {monotonic!r}")
     if not categorical and not numeric:
         raise DataError("fit_scorecard needs at least one categorical or numeric attribute")
-    _require_columns(data, categorical + numeric)
+    _require_columns(data, categorical + numeric + ([cluster] if cluster else []))
     y_all = _outcome_values(data, outcome)
     known = ~np.isnan(y_all)
     frame = data.loc[known] if not known.all() else data
     y = y_all[known]
+    clusters = frame[cluster].to_numpy() if cluster else None
     events_total, n_total = float(y.sum()), float(y.size)
     caveats: list[str] = []
     if (~known).any():
@@ -487,7 +505,7 @@ def fit_scorecard(
         )
 
     dropped: list[dict] = []
-    p_values = np.array([_association_pvalue(c) for c in candidates])
+    p_values = np.array([_association_pvalue(c, y, clusters) for c in candidates])
     q_values = adjust_pvalues(p_values)
     kept = []
     for candidate, p, q in zip(candidates, p_values, q_values, strict=True):
@@ -619,6 +637,7 @@ def fit_scorecard(
             "alpha": alpha,
             "l2": l2,
             "tier_shares": list(tier_shares),
+            "cluster": cluster,
         },
     )
     return scorecard

@@ -1,0 +1,95 @@
+"""Run the whole report suite on every fixture export, plain and with ``--quarter``.
+
+The fixtures in ``tests/fixtures/exports/`` are shaped like real exports (contradicting churn
+sources, order lines, constant outcomes, status columns, odd encodings). Every report must end
+ok or skipped with its reason on each of them, never failed: a failed report means the kit met
+a shape it does not handle. Exits 1 when one did, and prints one line per run.
+
+    python -m devtools.fixture_sweep [--out DIR] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "exports"
+
+
+def fixture_configs(only: list[str] | None = None) -> list[Path]:
+    """Every fixture export's icp.toml, by folder name."""
+    configs = sorted(FIXTURES.glob("*/icp.toml"))
+    return [c for c in configs if not only or c.parent.name in only]
+
+
+def previous_quarter(as_of: str) -> str:
+    """The quarter that ended before the one holding ``as_of`` ('2025-11-25' -> '2025Q3')."""
+    day = dt.date.fromisoformat(as_of)
+    first = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1) - dt.timedelta(days=1)
+    return f"{first.year}Q{(first.month - 1) // 3 + 1}"
+
+
+def run(config: Path, out: Path, quarter: str | None = None) -> dict:
+    """One suite run; returns its manifest (or the error line when it exited 2)."""
+    command = [sys.executable, "-m", "icp_research.cli", "run", "--config", str(config)]
+    command += ["--out", str(out), "--force", "--quiet"]
+    if quarter:
+        command += ["--quarter", quarter]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    manifest = out / "artifacts" / "manifest.json"
+    if done.returncode == 2 or not manifest.exists():
+        return {"exit": done.returncode, "error": done.stderr.strip()[-300:], "seconds": seconds}
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data.update(exit=done.returncode, seconds=seconds)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="where the runs go (default: a temporary folder)")
+    parser.add_argument("--only", nargs="*", help="fixture folder names")
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fixture-sweep-"))
+    failures = 0
+    configs = fixture_configs(args.only)
+    if not configs:
+        print("fixture sweep: no fixture exports found", file=sys.stderr)
+        return 1
+    for config in configs:
+        name = config.parent.name
+        plain = run(config, out / name / "plain")
+        runs = [("plain", plain)]
+        if plain.get("as_of"):
+            quarter = previous_quarter(plain["as_of"])
+            runs.append((quarter, run(config, out / name / quarter, quarter)))
+        for label, result in runs:
+            if "notebooks" not in result:
+                failures += 1
+                print(f"FAIL {name} {label}: exit {result['exit']}: {result['error']}")
+                continue
+            status = {n["name"]: n["status"] for n in result["notebooks"]}
+            failed = [n for n, s in status.items() if s == "failed"]
+            failures += bool(failed) or result["exit"] not in (0,)
+            counts = ", ".join(
+                f"{sum(s == k for s in status.values())} {k}" for k in ("ok", "skipped", "failed")
+            )
+            mark = "FAIL" if failed else "ok  "
+            print(
+                f"{mark} {name} {label}: {counts} ({result['seconds']:.0f} s)"
+                + (f"; failed: {', '.join(failed)}" if failed else "")
+            )
+    print(f"{len(configs)} fixtures, {failures} failed runs; reports in {out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

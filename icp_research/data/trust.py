@@ -1,0 +1,731 @@
+"""Can we trust what this data means? Checks of meaning, after the checks of format.
+
+Loading checks that the exports parse; these checks ask whether the columns mean what the
+analyses assume, and say plainly when they do not:
+
+- **Outcome-like attributes** -- an account column that records the outcome (``churn_flag``,
+  ``status``, ``is_active``, ``won``) or that tells an outcome apart almost perfectly (won deals,
+  churned customers, best customers) is not a trait: it is taken out of the ICP predictors.
+- **Contract terms** -- seats, plan, tier, MRR, contract value (declared in ``[attributes]
+  contract``, named like one, or a number that goes with ARR: Spearman >= 0.4) make up the value
+  outcome. They stay predictors of winning and retention, but best-customer status (the top
+  share by ARR) is not explained by them: they are reported as contract size.
+- **Outcomes that do not vary** -- every closed deal won (an order export), none lost, no
+  churn at all, every deal closed the day it was created: the rates and cycles that need
+  variation are "not measurable", not 100% (100%-100%).
+- **Implausible money and time** -- NRR above ``[analysis] max_plausible_nrr``, ARR per seat
+  or per employee far from the rest, overlapping subscriptions (ARR sums them), dates after
+  the as-of date.
+
+``[attributes] keep = [...]`` keeps a column as a trait whatever its name or its association.
+Every check is a pure function over canonical tables or account / deal facts and returns
+:class:`~icp_research.data.loading.Problem` warnings: one line naming the file, the column, how
+many rows (with examples) and the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from icp_research.data.config import Config
+from icp_research.data.loading import AttributeSpec, Dataset, Problem
+from icp_research.data.schema import DATE_COLUMNS
+
+# Words in a column name that say it records an outcome rather than a trait.
+OUTCOME_WORDS = {
+    "churn",
+    "churned",
+    "churning",
+    "status",
+    "won",
+    "lost",
+    "closed",
+    "active",
+    "inactive",
+    "cancelled",
+    "canceled",
+    "cancellation",
+    "renewed",
+    "outcome",
+}
+# Words that name part of the contract (the value outcome), not the company.
+CONTRACT_WORDS = {
+    "seat",
+    "seats",
+    "licence",
+    "licences",
+    "license",
+    "licenses",
+    "plan",
+    "tier",
+    "mrr",
+    "arr",
+    "acv",
+    "tcv",
+    "contract",
+}
+# Canonical account columns are traits by definition: never called contract terms by their
+# association with ARR (bigger companies pay more; that is an ICP finding, not a leak).
+FIRMOGRAPHIC = {
+    "industry",
+    "employees",
+    "annual_revenue",
+    "country",
+    "region",
+    "founded_year",
+    "referral_source",
+}
+CONTRACT_SPEARMAN = 0.4  # a number that goes with ARR at least this strongly is contract size
+NEAR_PERFECT = 0.95  # balanced accuracy (or AUC) from which an attribute "is" the outcome
+MIN_ROWS = 30  # rows an association check needs
+MIN_EVENTS = 5  # rows of the rarer outcome an association check needs
+MAX_ROWS = 200_000  # rows an association check reads (a seeded sample of larger tables)
+EXAMPLES = 3  # example rows named in a message
+MONEY_RATIO_OUTLIER = 10.0  # ARR per seat / per employee this far from the median (either way)
+
+_OUTCOME_PHRASES = {
+    "won": "won deals from lost ones",
+    "churned": "churned customers from retained ones",
+    "best_customer": "best customers from the other customers",
+}
+
+
+@dataclass
+class Screening:
+    """What :func:`screen_attributes` decided about the candidate predictors.
+
+    ``spec`` is the candidate set to analyse (outcome-like columns removed, contract terms
+    listed in ``spec.contract``); ``outcome_like`` and ``contract`` map a column to why;
+    ``problems`` are the warnings saying so.
+    """
+
+    spec: AttributeSpec
+    outcome_like: dict[str, str] = field(default_factory=dict)
+    contract: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def name_words(name: str) -> list[str]:
+    """'churnFlag' -> ['churn', 'flag']; 'is_active' -> ['is', 'active']."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name))
+    return re.findall(r"[a-z0-9]+", spaced.lower())
+
+
+def _word(name: str, words: set[str]) -> str | None:
+    return next((w for w in name_words(name) if w in words), None)
+
+
+def _keep(config: Config) -> set[str]:
+    return set(getattr(config, "keep", None) or [])
+
+
+def _declared_contract(config: Config) -> list[str]:
+    return list(getattr(config, "contract", None) or [])
+
+
+def _file(config: Config, table: str) -> str:
+    tc = config.tables.get(table)
+    return tc.display_path if tc is not None else table
+
+
+def _source(config: Config, table: str, column: str) -> str:
+    tc = config.tables.get(table)
+    return tc.columns.get(column, column) if tc is not None else column
+
+
+def _problem(config, table, column, message, fix, n_rows=0) -> Problem:
+    return Problem(
+        "warning",
+        table,
+        _file(config, table),
+        message,
+        fix,
+        _source(config, table, column) if column else None,
+        [],
+        int(n_rows),
+    )
+
+
+def _filled(facts: pd.DataFrame, name: str) -> int:
+    """Accounts with a value in ``name`` (the rows a column-level warning concerns)."""
+    return int(facts[name].notna().sum()) if name in facts else 0
+
+
+def _examples(ids, limit: int = EXAMPLES) -> str:
+    ids = [str(i) for i in ids]
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit:,} more" if len(ids) > limit else "")
+
+
+def _verb(n: int, singular: str, plural: str) -> str:
+    return singular if n == 1 else plural
+
+
+def _metric(config: Config) -> str:
+    metric = str(config.analysis.get("best_customer_metric", "arr"))
+    return "ARR" if metric == "arr" else metric.replace("_", " ")
+
+
+def _s(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes: outcome-like columns and contract terms
+
+
+def _balanced_accuracy(values: pd.Series, y: pd.Series) -> float:
+    """How well the levels of ``values`` (missing is a level) tell ``y`` apart: each level
+    with at least ``MIN_EVENTS`` rows predicts its majority outcome, rarer levels the overall
+    majority; the mean of the true-positive and true-negative rates."""
+    codes, _ = pd.factorize(values, use_na_sentinel=False)
+    truth = y.to_numpy(dtype=bool)
+    rows = np.bincount(codes)
+    positives = np.bincount(codes, weights=truth.astype(float), minlength=len(rows))
+    majority = truth.mean() > 0.5
+    says_yes = np.where(rows >= MIN_EVENTS, positives > rows / 2, majority)
+    predicted = says_yes[codes]
+    tpr = (predicted & truth).sum() / truth.sum()
+    tnr = (~predicted & ~truth).sum() / (~truth).sum()
+    return float((tpr + tnr) / 2)
+
+
+def _auc(values: pd.Series, y: pd.Series) -> float:
+    """Area under the ROC curve of a number for ``y`` (0.5: no information), NaN when thin."""
+    values = pd.to_numeric(values, errors="coerce").astype(float)
+    known = values.notna()
+    x, t = values[known], y[known]
+    n1, n0 = int(t.sum()), int((~t).sum())
+    if n1 < MIN_EVENTS or n0 < MIN_EVENTS:
+        return np.nan
+    ranks = x.rank(method="average")
+    return float((ranks[t].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _separation(values: pd.Series, y: pd.Series, numeric: bool) -> tuple[float, str]:
+    """How well ``values`` tell ``y`` apart, from 0.5 (not at all) to 1 (the attribute is the
+    outcome), and the measure: balanced accuracy of its levels (missing is a level) or, for a
+    number, AUC (either direction)."""
+    y = y.astype(bool)
+    if len(y) > MAX_ROWS:
+        # A near-perfect association shows in a sample; a fixed seed keeps it deterministic.
+        rows = np.sort(np.random.default_rng(0).choice(len(y), MAX_ROWS, replace=False))
+        values, y = values.iloc[rows], y.iloc[rows]
+    if len(y) < MIN_ROWS or min(y.sum(), (~y).sum()) < MIN_EVENTS:
+        return np.nan, ""
+    scores = []
+    if values.isna().any():
+        scores.append(
+            (_balanced_accuracy(values.isna(), y), "balanced accuracy of blank vs filled")
+        )
+    if numeric:
+        auc = _auc(values, y)
+        if np.isfinite(auc):
+            scores.append((max(auc, 1 - auc), "AUC"))
+    else:
+        scores.append((_balanced_accuracy(values, y), "balanced accuracy"))
+    return max(scores) if scores else (np.nan, "")
+
+
+def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
+    """Each outcome's rows (the attribute frame they come from) and the yes/no column."""
+    out = {}
+    if deals is not None and len(deals) and {"is_closed", "won"} <= set(deals.columns):
+        closed = deals[deals["is_closed"].astype(bool)]
+        if "is_new_business" in closed:
+            closed = closed[closed["is_new_business"].astype(bool)]
+        out["won"] = (closed, closed["won"].astype(bool))
+    if len(facts) and "is_customer" in facts:
+        customers = facts[facts["is_customer"].fillna(False).astype(bool)]
+        if facts.attrs.get("revenue_basis") == "subscriptions":
+            out["churned"] = (customers, customers["churned"].fillna(False).astype(bool))
+        known = customers[customers["best_customer"].notna()]
+        out["best_customer"] = (known, known["best_customer"].astype(bool))
+    return out
+
+
+def contract_terms(spec: AttributeSpec, facts: pd.DataFrame, config: Config) -> dict[str, str]:
+    """Candidate predictors that are part of the contract: column -> why."""
+    keep = _keep(config)
+    found: dict[str, str] = {}
+    for name in _declared_contract(config):
+        if name in spec.all and name not in keep:
+            found[name] = "declared in [attributes] contract"
+    active = facts
+    if "arr_current" in facts and "retained" in facts:
+        active = facts[facts["retained"].fillna(False).astype(bool) & (facts["arr_current"] > 0)]
+    for name in spec.all:
+        if name in found or name in keep:
+            continue
+        word = _word(name, CONTRACT_WORDS)
+        if word is not None:
+            found[name] = f'named like one: "{word}"'
+            continue
+        if name in FIRMOGRAPHIC or name not in spec.numeric or name not in active:
+            continue
+        if "arr_current" not in active:
+            continue
+        pair = pd.DataFrame(
+            {
+                "x": pd.to_numeric(active[name], errors="coerce"),
+                "arr": pd.to_numeric(active["arr_current"], errors="coerce"),
+            }
+        ).astype(float)
+        pair = pair.dropna()
+        if len(pair) < MIN_ROWS or pair["x"].nunique() < 3:
+            continue
+        rho = pair["x"].rank().corr(pair["arr"].rank())
+        if np.isfinite(rho) and rho >= CONTRACT_SPEARMAN:
+            found[name] = f"goes with ARR: Spearman {rho:.2f} over {len(pair):,} active customers"
+    return found
+
+
+def screen_attributes(
+    spec: AttributeSpec, facts: pd.DataFrame, deals: pd.DataFrame | None, config: Config
+) -> Screening:
+    """Take outcome-like columns out of the candidate predictors and mark contract terms.
+
+    A column is outcome-like when its name has an outcome word (``churn``, ``status``,
+    ``won``, ``active`` ... as a whole word) and it is a label or a yes/no column, or when it
+    tells won from lost deals, churned from retained or best from other customers almost
+    perfectly (balanced accuracy or AUC >= 0.95 over at least 30 rows; missing is a level).
+    Contract terms are not checked against best-customer status (they make it up: see
+    :func:`contract_terms`). ``[attributes] keep`` exempts a column from both.
+    """
+    keep = _keep(config)
+    contract = contract_terms(spec, facts, config)
+    outcomes = _outcome_rows(facts, deals)
+    share = float(config.analysis.get("best_customer_top_share", 0.2))
+    outcome_like: dict[str, str] = {}
+    for name in spec.all:
+        if name in keep:
+            continue
+        numeric = name in spec.numeric
+        series = facts.get(name)
+        word = _word(name, OUTCOME_WORDS)
+        few_values = series is None or not numeric or series.nunique(dropna=True) <= 2
+        if word is not None and few_values:
+            outcome_like[name] = f'named like one: "{word}"'
+            continue
+        for outcome, (rows, y) in outcomes.items():
+            if outcome == "best_customer" and name in contract:
+                continue
+            if name not in rows:
+                continue
+            score, measure = _separation(rows[name], y, numeric)
+            if np.isfinite(score) and score >= NEAR_PERFECT:
+                outcome_like[name] = (
+                    f"tells {_OUTCOME_PHRASES[outcome]} apart almost perfectly: "
+                    f"{measure} {score:.2f} over {len(y):,} rows"
+                )
+                break
+    screened = AttributeSpec(
+        [c for c in spec.categorical if c not in outcome_like],
+        [c for c in spec.numeric if c not in outcome_like],
+        list(spec.behavioural),
+        {**spec.excluded, **{k: f"looks like an outcome: {v}" for k, v in outcome_like.items()}},
+        contract={k: v for k, v in contract.items() if k not in outcome_like},
+    )
+    problems = [
+        _problem(
+            config,
+            "accounts",
+            name,
+            f"{name} looks like an outcome, not a trait ({why}): it is left out of the ICP "
+            "predictors",
+            f'if it really is a trait known before the sale, add [attributes] keep = ["{name}"]',
+            _filled(facts, name),
+        )
+        for name, why in outcome_like.items()
+    ]
+    problems += [
+        _problem(
+            config,
+            "accounts",
+            name,
+            f"{name} is a contract term, not a trait ({why}): best customers (top "
+            f"{share:.0%} by {_metric(config)}) are not explained by it; it is reported as "
+            "contract size",
+            f'if it describes the company rather than its contract, add [attributes] keep = ["{name}"]',
+            _filled(facts, name),
+        )
+        for name, why in screened.contract.items()
+    ]
+    for name in _declared_contract(config):
+        if name not in spec.all and name not in spec.excluded:
+            problems.append(
+                _problem(
+                    config,
+                    "accounts",
+                    None,
+                    f"[attributes] contract names {name}, which is not a candidate attribute",
+                    "map it under [tables.accounts.columns] or remove it from [attributes] contract",
+                )
+            )
+    return Screening(screened, outcome_like, screened.contract, problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes that do not vary
+
+
+def outcome_variation(facts: pd.DataFrame, deals: pd.DataFrame | None) -> dict[str, str]:
+    """Outcomes this data cannot measure because they never vary: ``won``, ``sales_cycle``,
+    ``churn`` -> the reason in words ("every closed deal in this export is won (no lost deals
+    recorded)"). Empty when every outcome varies (or is simply absent)."""
+    return {name: why for name, (why, _) in _variation(facts, deals).items()}
+
+
+def _variation(facts: pd.DataFrame, deals: pd.DataFrame | None) -> dict[str, tuple[str, int]]:
+    """:func:`outcome_variation` with the rows each reason concerns."""
+    found: dict[str, tuple[str, int]] = {}
+    if deals is not None and len(deals) and "is_closed" in deals:
+        new = deals[deals["is_new_business"].astype(bool)] if "is_new_business" in deals else deals
+        closed = new[new["is_closed"].astype(bool)]
+        won = closed["stage"] == "won"
+        if len(closed) and won.all():
+            found["won"] = (
+                f"every closed deal in this export is won ({_s(len(closed), 'deal')}; "
+                "no lost deals recorded)",
+                len(closed),
+            )
+        elif len(closed) and not won.any():
+            found["won"] = (
+                f"every closed deal in this export is lost ({_s(len(closed), 'deal')}; "
+                "no won deals recorded)",
+                len(closed),
+            )
+        if "created_at" in closed and "closed_at" in closed:
+            dated = closed[won & closed["created_at"].notna() & closed["closed_at"].notna()]
+            same_day = (dated["closed_at"] - dated["created_at"]).dt.days == 0
+            if len(dated) >= MIN_EVENTS and same_day.mean() >= 0.95:
+                found["sales_cycle"] = (
+                    f"{int(same_day.sum()):,} of {len(dated):,} won deals closed the day they "
+                    "were created (order lines, not a pipeline)",
+                    int(same_day.sum()),
+                )
+    if (
+        len(facts)
+        and facts.attrs.get("revenue_basis") == "subscriptions"
+        and "churned" in facts
+        and facts["is_customer"].fillna(False).astype(bool).any()
+    ):
+        customers = facts["is_customer"].fillna(False).astype(bool)
+        if not facts.loc[customers, "churned"].fillna(False).astype(bool).any():
+            found["churn"] = (
+                f"no customer has churned ({_s(int(customers.sum()), 'customer')})",
+                int(customers.sum()),
+            )
+    return found
+
+
+def variation_problems(
+    facts: pd.DataFrame, deals: pd.DataFrame | None, config: Config
+) -> list[Problem]:
+    """:func:`outcome_variation` as warnings."""
+    counted = _variation(facts, deals)
+    found = {name: why for name, (why, _) in counted.items()}
+    problems = []
+    if "won" in found:
+        problems.append(
+            _problem(
+                config,
+                "opportunities",
+                "stage",
+                f"win rates are not measurable: {found['won']}",
+                "export lost deals too (the CRM's opportunities, not orders or invoices); until "
+                "then read the win-rate findings as not measurable",
+                counted["won"][1],
+            )
+        )
+    if "sales_cycle" in found:
+        problems.append(
+            _problem(
+                config,
+                "opportunities",
+                "closed_at",
+                f"sales cycles are not measurable: {found['sales_cycle']}",
+                "map created_at to the date the deal was opened, not the order date",
+                counted["sales_cycle"][1],
+            )
+        )
+    if "churn" in found:
+        problems.append(
+            _problem(
+                config,
+                "subscriptions",
+                "end_date",
+                f"churn is not measurable: {found['churn']}",
+                "check that end_date is mapped and that ended subscriptions are in the export",
+                counted["churn"][1],
+            )
+        )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Implausible money and time
+
+
+def max_concurrent(subscriptions: pd.DataFrame) -> pd.Series:
+    """Per account, the most subscriptions active at once (an end date is exclusive)."""
+    subs = subscriptions.dropna(subset=["account_id", "start_date"])
+    if subs.empty:
+        return pd.Series(dtype=int)
+    far = pd.Timestamp.max.normalize()
+    end = subs["end_date"].fillna(far) if "end_date" in subs else pd.Series(far, index=subs.index)
+    keep = end > subs["start_date"]
+    events = pd.DataFrame(
+        {
+            "account_id": np.concatenate([subs["account_id"][keep], subs["account_id"][keep]]),
+            "date": np.concatenate([subs["start_date"][keep], end[keep]]),
+            "delta": np.concatenate([np.ones(keep.sum(), int), -np.ones(keep.sum(), int)]),
+        }
+    ).sort_values(["account_id", "date", "delta"], kind="stable")
+    events["active"] = events.groupby("account_id")["delta"].cumsum()
+    return events.groupby("account_id")["active"].max()
+
+
+def _log_outliers(ratio: pd.Series) -> pd.Series:
+    """Values at least MONEY_RATIO_OUTLIER times off the median and beyond 4 robust SDs."""
+    ratio = pd.to_numeric(ratio, errors="coerce").astype(float)
+    logs = np.log10(ratio[(ratio > 0) & np.isfinite(ratio)])
+    if len(logs) < MIN_ROWS:
+        return pd.Series(False, index=ratio.index)
+    centre = logs.median()
+    spread = 1.4826 * (logs - centre).abs().median()
+    limit = max(np.log10(MONEY_RATIO_OUTLIER), 4 * spread)
+    return ((logs - centre).abs() > limit).reindex(ratio.index, fill_value=False)
+
+
+def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Problem]:
+    """NRR above the plausible bound, ARR per seat or per employee outliers, overlapping
+    subscriptions."""
+    problems = []
+    bound = float(config.analysis.get("max_plausible_nrr", 3.0))
+    subs = tables.get("subscriptions")
+    mapped = config.tables["subscriptions"].columns if "subscriptions" in config.tables else {}
+    money = "mrr" if "mrr" in mapped and "arr" not in mapped else "arr"
+    if "nrr" in facts and facts.attrs.get("revenue_basis") == "subscriptions":
+        high = facts[facts["nrr"] > bound].sort_values("nrr", ascending=False, kind="stable")
+        if len(high):
+            top = high.iloc[0]
+            others = f"; accounts {_examples(high['account_id'])}" if len(high) > 1 else ""
+            problems.append(
+                _problem(
+                    config,
+                    "subscriptions",
+                    money,
+                    f"{_s(len(high), 'account')} {'has' if len(high) == 1 else 'have'} NRR above "
+                    f"{bound:g} (ARR now / ARR a year ago; highest {top['nrr']:.1f} for account "
+                    f"{top['account_id']}{others}): NRR totals include "
+                    f"{'it' if len(high) == 1 else 'them'}",
+                    "check those accounts' subscriptions for a missing end date or a changed "
+                    "unit (monthly vs yearly, cents); raise [analysis] max_plausible_nrr if the "
+                    "growth is real",
+                    len(high),
+                )
+            )
+    if subs is not None and len(subs):
+        arr = subs["arr"] if "arr" in subs else subs["mrr"] * 12 if "mrr" in subs else None
+        if arr is not None and "seats" in subs:
+            seats = pd.to_numeric(subs["seats"], errors="coerce").astype(float)
+            per_seat = arr.astype(float) / seats.where(seats > 0)
+            odd = _log_outliers(per_seat)
+            if odd.any():
+                worst = (np.log10(per_seat[odd]) - np.log10(per_seat[per_seat > 0].median())).abs()
+                first = worst.idxmax()
+                problems.append(
+                    _problem(
+                        config,
+                        "subscriptions",
+                        "seats",
+                        f"{_s(int(odd.sum()), 'subscription')} {_verb(int(odd.sum()), 'bills', 'bill')} "
+                        "far more or less per seat "
+                        f"than the rest (ARR per seat {per_seat[first]:,.0f} for account "
+                        f"{subs.loc[first, 'account_id']} vs a median of "
+                        f"{per_seat[per_seat > 0].median():,.0f}"
+                        + (
+                            f"; accounts {_examples(subs.loc[odd, 'account_id'].unique())}"
+                            if odd.sum() > 1
+                            else ""
+                        )
+                        + f"): ARR counts {'it' if odd.sum() == 1 else 'them'} as it stands",
+                        "check the seats and the MRR / ARR of those subscriptions (a total "
+                        "contract value, or seats left at 1)",
+                        int(odd.sum()),
+                    )
+                )
+        concurrent = max_concurrent(subs)
+        overlapping = concurrent[concurrent >= 2]
+        if len(overlapping):
+            problems.append(
+                _problem(
+                    config,
+                    "subscriptions",
+                    "start_date",
+                    f"{_s(len(overlapping), 'account')} {'has' if len(overlapping) == 1 else 'have'} "
+                    f"overlapping subscriptions (up to {int(overlapping.max())} at once; accounts "
+                    f"{_examples(overlapping.sort_values(ascending=False, kind='stable').index)}); ARR sums them",
+                    "fine for add-ons and extra products; if a renewal is exported as a new row "
+                    "without ending the old one, set the old row's end_date",
+                    len(overlapping),
+                )
+            )
+    if {"employees", "arr_current", "retained"} <= set(facts.columns):
+        active = facts[facts["retained"].fillna(False).astype(bool) & (facts["arr_current"] > 0)]
+        employees = pd.to_numeric(active["employees"], errors="coerce").astype(float)
+        per_employee = active["arr_current"].astype(float) / employees.where(employees > 0)
+        odd = _log_outliers(per_employee)
+        if odd.any():
+            problems.append(
+                _problem(
+                    config,
+                    "accounts",
+                    "employees",
+                    f"{_s(int(odd.sum()), 'active customer')} {_verb(int(odd.sum()), 'pays', 'pay')} "
+                    f"far more or less ARR per employee than the rest (median "
+                    f"{per_employee.median():,.0f}; accounts "
+                    f"{_examples(active.loc[odd[odd].index, 'account_id'])})",
+                    "check those accounts' employee counts (a missing digit, a group total) "
+                    "and their ARR",
+                    int(odd.sum()),
+                )
+            )
+    return problems
+
+
+def date_problems(tables: dict, config: Config, today: dt.date | None = None) -> list[Problem]:
+    """Dates after the configured as-of date (or, without one, after today)."""
+    reference = config.as_of or today or dt.date.today()
+    what = "[project] as_of" if config.as_of else "today"
+    limit = pd.Timestamp(reference)
+    problems = []
+    keys = {"accounts": "account_id", "opportunities": "opportunity_id"}
+    labels = {"account_id": "accounts", "opportunity_id": "deals"}
+    for table, columns in DATE_COLUMNS.items():
+        frame = tables.get(table)
+        if frame is None or not len(frame):
+            continue
+        for column in columns:
+            if column not in frame:
+                continue
+            late = frame[column] > limit
+            if not late.any():
+                continue
+            key = keys.get(table, "account_id")
+            ids = frame.loc[late, key] if key in frame else pd.Series(dtype=str)
+            problems.append(
+                _problem(
+                    config,
+                    table,
+                    column,
+                    f"{_s(int(late.sum()), 'row')} {'is' if late.sum() == 1 else 'are'} dated "
+                    f"after {what} ({reference:%Y-%m-%d}; latest {frame[column].max():%Y-%m-%d}; "
+                    f"{labels[key]} {_examples(ids.drop_duplicates())}): analyses as "
+                    f"of {reference:%Y-%m-%d} leave them out",
+                    "check those dates (a typo in the year, a planned date) or set [project] "
+                    "as_of to a later date",
+                    int(late.sum()),
+                )
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# All of it
+
+
+@dataclass
+class TrustReport:
+    """Everything the trust checks found for one as-of date."""
+
+    as_of: pd.Timestamp
+    screening: Screening
+    variation: dict[str, str]
+    problems: list[Problem]
+
+    def to_frame(self) -> pd.DataFrame:
+        columns = ["level", "table", "file", "column", "rows_affected", "message", "fix"]
+        return pd.DataFrame(
+            [
+                {
+                    "level": p.level,
+                    "table": p.table,
+                    "file": p.file,
+                    "column": p.column,
+                    "rows_affected": p.n_rows,
+                    "message": p.message,
+                    "fix": p.fix,
+                }
+                for p in self.problems
+            ],
+            columns=columns,
+        )
+
+
+def trust_checks(
+    tables: dict,
+    facts: pd.DataFrame,
+    deals: pd.DataFrame | None,
+    spec: AttributeSpec,
+    config: Config,
+    *,
+    today: dt.date | None = None,
+    screening: Screening | None = None,
+) -> TrustReport:
+    """Every check of this module over one as-of view (``facts`` and ``deals`` as of a date;
+    ``tables`` the loaded tables); ``screening`` when :func:`screen_attributes` already ran."""
+    if screening is None:
+        screening = screen_attributes(spec, facts, deals, config)
+    problems = [
+        *screening.problems,
+        *variation_problems(facts, deals, config),
+        *money_problems(tables, facts, config),
+        *date_problems(tables, config, today),
+    ]
+    return TrustReport(
+        pd.Timestamp(facts.attrs.get("as_of", reference_date(tables, config))),
+        screening,
+        outcome_variation(facts, deals),
+        problems,
+    )
+
+
+def reference_date(tables: dict, config: Config) -> dt.date:
+    """The as-of date of a run without ``--quarter``: [project] as_of, else the latest date."""
+    if config.as_of:
+        return config.as_of
+    latest = None
+    for name, columns in DATE_COLUMNS.items():
+        frame = tables.get(name)
+        for column in columns if frame is not None else []:
+            if column in frame and frame[column].notna().any():
+                value = frame[column].max()
+                latest = value if latest is None or value > latest else latest
+    return pd.Timestamp(latest).date() if latest is not None else dt.date.today()
+
+
+def check_dataset(dataset: Dataset, as_of=None) -> TrustReport:
+    """:func:`trust_checks` for a loaded dataset as of ``as_of`` (default: as a run without
+    ``--quarter`` would see it); what ``icp-research validate`` adds to its report."""
+    from icp_research.data.facts import account_facts, as_of_view, deal_facts
+
+    config = dataset.config
+    when = pd.Timestamp(as_of or reference_date(dataset.tables, config)).normalize()
+    view = as_of_view(dataset.tables, when)
+    facts = account_facts(
+        view,
+        when,
+        analysis=config.analysis,
+        segments=config.segments,
+        already_as_of=True,
+        usage_source=dataset.usage_source,
+    )
+    deals = deal_facts(view, when, already_as_of=True)
+    return trust_checks(dataset.tables, facts, deals, dataset.attributes, config)

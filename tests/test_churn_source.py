@@ -1,0 +1,331 @@
+"""[analysis] churn_source: churn from subscriptions, churn events or an accounts column.
+
+The fixture ``tests/fixtures/exports/saas_churn`` is shaped like a real SaaS export whose records
+disagree: every account still has an open subscription, most have churn events (some flagged
+as reactivations) and the accounts carry a hand-kept ``churn_flag``. Every count below is also
+computed by hand from the CSVs with plain pandas.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pandas as pd
+import pytest
+
+import icp_research as icp
+from icp_research.analyses import churn, overview
+from icp_research.data.churn_source import column_status
+from icp_research.data.config import config_from_dict, load_config
+from icp_research.data.loading import load_tables
+from icp_research.data.study import Study
+from icp_research.data.validation import validate
+from icp_research.errors import ConfigError
+
+from .conftest import FIXTURES
+from .studies import make_study
+
+FOLDER = FIXTURES / "exports" / "saas_churn"
+CONFIG = FOLDER / "icp.toml"
+AS_OF = pd.Timestamp("2025-12-31")
+MID = pd.Timestamp("2025-06-30")
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand count: plain pandas on the CSVs
+
+
+@pytest.fixture(scope="module")
+def csv():
+    accounts = pd.read_csv(FOLDER / "accounts.csv")
+    subs = pd.read_csv(FOLDER / "subscriptions.csv", parse_dates=["start_date", "end_date"])
+    events = pd.read_csv(FOLDER / "churn_events.csv", parse_dates=["churn_date"])
+    return accounts, subs, events
+
+
+def hand_count(csv, as_of: pd.Timestamp) -> dict:
+    """Churned accounts under each source, by hand, as of ``as_of``."""
+    accounts, subs, events = csv
+    subs = subs[subs["start_date"] <= as_of]
+    running = subs[subs["end_date"].isna() | (subs["end_date"] > as_of)]
+    paying = set(running.groupby("account_id")["mrr_amount"].sum().loc[lambda m: m > 0].index)
+    customers = set(subs["account_id"])
+    ended = customers - paying
+
+    known = events[events["churn_date"] <= as_of]
+    churns = known[~known["is_reactivation"]]
+    flagged = known[known["is_reactivation"]]
+    last_churn = churns.groupby("account_id")["churn_date"].max()
+    returns = pd.concat(
+        [
+            flagged.set_index("account_id")["churn_date"],
+            subs.set_index("account_id")["start_date"],
+        ]
+    )
+    last_return = returns.groupby(level=0).max().reindex(last_churn.index)
+    by_events = set(last_churn.index[~(last_return > last_churn)]) & customers
+
+    flag = set(accounts.loc[accounts["churn_flag"], "account_id"]) & customers
+    later = set(
+        events.loc[~events["is_reactivation"] & (events["churn_date"] > as_of), "account_id"]
+    )
+    later |= set(csv[1].loc[csv[1]["end_date"] > as_of, "account_id"])
+    dated = set(last_churn.index) | ended
+    by_flag = {a for a in flag if a in dated or a not in later}
+    return {
+        "customers": len(customers),
+        "subscriptions": ended,
+        "churn_events": by_events,
+        "churn_flag": by_flag,
+        "undated": {a for a in by_flag if a not in dated},
+        "contradicted": by_events & paying,
+    }
+
+
+def hand_reactivations(csv, as_of: pd.Timestamp) -> tuple[int, int]:
+    """Churns followed by a return, and the accounts that came back, walking each account's
+    records in date order (a return on the day of a churn does not end it)."""
+    _, subs, events = csv
+    records = []
+    for row in events[events["churn_date"] <= as_of].itertuples():
+        records.append((row.account_id, row.churn_date, 0 if row.is_reactivation else 1))
+    for row in subs[subs["start_date"] <= as_of].itertuples():
+        records.append((row.account_id, row.start_date, 0))
+    count, accounts = 0, set()
+    by_account: dict[str, list] = {}
+    for account, _date, kind in sorted(records):
+        by_account.setdefault(account, []).append(kind)
+    for account, kinds in by_account.items():
+        for before, after in zip(kinds, kinds[1:], strict=False):
+            if before == 1 and after == 0:
+                count += 1
+                accounts.add(account)
+    return count, len(accounts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The kit's count under each setting
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_tables(CONFIG)
+
+
+def study_with(dataset, source: str, as_of=AS_OF) -> Study:
+    config = copy.deepcopy(dataset.config)
+    config.analysis["churn_source"] = source
+    return Study(dataclasses.replace(dataset, config=config), as_of)
+
+
+def churned_ids(study: Study) -> set:
+    facts = study.facts
+    return set(facts.loc[facts["churned"].fillna(False).astype(bool), "account_id"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "used", "expected"),
+    [
+        ("subscriptions", "subscriptions", 0),
+        ("churn_events", "churn_events", 81),
+        ("churn_flag", "churn_flag", 54),
+        ("auto", "churn_events", 81),
+    ],
+)
+def test_each_source_counts_what_a_hand_count_gives(dataset, csv, setting, used, expected):
+    hand = hand_count(csv, AS_OF)
+    study = study_with(dataset, setting)
+    facts = study.facts
+    assert churned_ids(study) == hand[used]
+    assert len(hand[used]) == expected
+    assert facts.attrs["churn_source"] == used
+    assert facts.attrs["churn_counts"]["churned"] == expected
+    assert facts.attrs["churn_counts"]["customers"] == hand["customers"] == 240
+    result = overview.data_overview(study)
+    share = result.totals["churned_share"]
+    assert (share["churned"], share["customers"]) == (expected, 240)
+    assert share["share"] == pytest.approx(expected / 240)
+    label = {"subscriptions": "from subscriptions", "churn_events": "from churn events"}
+    assert result.headline["Churn / year"].endswith(label.get(used, f"from {used}"))
+
+
+def test_a_flag_without_a_date_counts_in_the_share_not_in_the_rate(dataset, csv):
+    hand = hand_count(csv, AS_OF)
+    study = study_with(dataset, "churn_flag")
+    facts = study.facts
+    undated = set(
+        facts.loc[facts["churned"].fillna(False) & facts["churned_at"].isna(), "account_id"]
+    )
+    assert undated == hand["undated"] and len(undated) == 8
+    assert facts.attrs["churn_counts"]["undated"] == 8
+    result = churn.churn_analysis(study)
+    assert result.overall["churned"] == 54 - 8  # the survival analysis: dated churn only
+    assert result.overall["churned_all"] == 54
+    assert result.overall["undated"] == 8
+    assert any(
+        "8 customers that churn_flag says churned have no churn event" in c for c in result.caveats
+    )
+    assert churn.headline(result)["Churned, incl. undated"] == "54 of 240 (22%)"
+    totals = overview.data_overview(study).totals
+    assert totals["annual_churn_rate"]["events"] == 46
+    assert totals["churned_share"]["undated"] == 8
+
+
+@pytest.mark.parametrize("setting", ["churn_events", "churn_flag", "subscriptions"])
+def test_an_earlier_as_of_date_counts_only_what_happened_by_then(dataset, csv, setting):
+    hand = hand_count(csv, MID)
+    study = study_with(dataset, setting, MID)
+    assert churned_ids(study) == hand[setting]
+    assert study.facts.attrs["churn_counts"]["customers"] == hand["customers"]
+
+
+def test_auto_decides_on_all_the_data_so_quarters_agree(dataset):
+    assert study_with(dataset, "auto", MID).facts.attrs["churn_source"] == "churn_events"
+
+
+def test_reactivations_are_counted_and_end_the_churn(dataset, csv):
+    count, accounts = hand_reactivations(csv, AS_OF)
+    assert (count, accounts) == (39, 38)
+    facts = study_with(dataset, "churn_events").facts
+    counts = facts.attrs["churn_counts"]
+    assert counts["reactivations"] == count
+    assert counts["reactivated_accounts"] == accounts
+    assert counts["reactivation_events"] == int(csv[2]["is_reactivation"].sum()) == 17
+    assert int(facts["reactivations"].sum()) == count
+    # An account whose latest record is a reactivation-flagged event is not churned.
+    events = csv[2].sort_values("churn_date")
+    latest = events.groupby("account_id").tail(1)
+    back = latest.loc[latest["is_reactivation"], "account_id"]
+    assert len(back) > 0
+    assert not facts.set_index("account_id").loc[back, "churned"].any()
+
+
+def test_validate_says_how_many_which_way_and_the_setting(tmp_path):
+    report = validate(CONFIG)
+    assert report.ok
+    warnings = [p.line() for p in report.warnings if p.table == "churn_events"]
+    assert (
+        "churn_events.csv: 81 accounts have an active subscription on 2025-12-31 but a churn "
+        "event not followed by a return; churn counted from churn events, so they count as "
+        'churned; set churn_source = "subscriptions" to measure churn from subscriptions'
+    ) in warnings
+    assert (
+        "churn_events.csv: the accounts column churn_flag says 54 customers churned; churn "
+        'counted from churn events counts 81 (41 in both); set churn_source = "churn_flag" to '
+        "take churn from the column"
+    ) in warnings
+    notes = [p.message for p in report.infos]
+    assert any(n.startswith("39 churns were followed by a return") for n in notes)
+
+    text = CONFIG.read_text(encoding="utf-8").replace(
+        'churn_source = "auto"', 'churn_source = "subscriptions"'
+    )
+    for name in ("accounts.csv", "subscriptions.csv", "churn_events.csv"):
+        (tmp_path / name).write_bytes((FOLDER / name).read_bytes())
+    (tmp_path / "icp.toml").write_text(text, encoding="utf-8")
+    from icp_research.cli import main
+
+    assert main(["validate", "--config", str(tmp_path / "icp.toml")]) == 0
+    lines = [p.line() for p in validate(tmp_path / "icp.toml").warnings]
+    assert (
+        "churn_events.csv: 81 accounts have churn events but an active subscription on "
+        '2025-12-31; churn measured from subscriptions; set churn_source = "churn_events" to '
+        "count the events"
+    ) in lines
+
+
+def test_churn_report_says_its_source(dataset):
+    result = churn.churn_analysis(study_with(dataset, "auto"))
+    assert "churn counted from churn events" in result.findings[0]
+    kpis = churn.headline(result)
+    assert kpis["Churn measured"] == "from churn events"
+    assert kpis["Churn / year"].endswith("from churn events")
+    assert result.params["churn_source"] == "churn_events"
+    nothing = churn.churn_analysis(study_with(dataset, "subscriptions"))
+    assert nothing.overall["churned"] == 0
+    assert any(
+        'set churn_source = "churn_events" to count the events' in c for c in nothing.caveats
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("churn_event", "did you mean 'churn_events'?"),
+        ("Subscription", "did you mean 'subscriptions'?"),
+        (3, "must be text in quotes"),
+        ("", "must be text in quotes"),
+    ],
+)
+def test_a_bad_setting_is_a_config_error(value, message):
+    raw = {"tables": {"accounts": {"path": "a.csv"}}, "analysis": {"churn_source": value}}
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(raw)
+    assert "[analysis] churn_source" in str(error.value)
+    assert message in str(error.value)
+
+
+def test_an_unknown_or_unusable_column_is_a_validation_error():
+    config = load_config(CONFIG)
+    config.analysis["churn_source"] = "churn_flags"
+    errors = validate(config).lines("error")
+    assert errors == [
+        'accounts.csv: [analysis] churn_source = "churn_flags" is not auto, subscriptions, '
+        "churn_events or a column of accounts; fix: did you mean 'churn_flag'? set churn_source "
+        "to one of those in the config"
+    ]
+    config.analysis["churn_source"] = "industry"
+    errors = validate(config).lines("error")
+    assert len(errors) == 1 and "column industry holds neither churned flags" in errors[0]
+
+
+def test_status_words_and_flags_are_read():
+    status = column_status(pd.Series(["Churned", "Active", "active", "Inactive", None, "Paused"]))
+    assert status.tolist()[:4] == [True, False, False, True]
+    assert status.isna().tolist()[4:] == [True, True]
+    assert column_status(pd.Series([1.0, 0.0, None])).tolist()[:2] == [True, False]
+    assert column_status(pd.Series(["SaaS", "Retail"])) is None
+
+
+def test_a_status_column_on_small_tables():
+    T = pd.Timestamp
+    accounts = pd.DataFrame(
+        {"account_id": ["A", "B", "C", "D"], "status": ["Churned", "Active", "Churned", "Active"]}
+    )
+    subs = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C", "D"],
+            "start_date": [T("2024-01-01")] * 4,
+            "end_date": [pd.NaT, pd.NaT, T("2025-03-01"), T("2025-04-01")],
+            "arr": [1000.0] * 4,
+        }
+    )
+    tables = {"accounts": accounts, "subscriptions": subs}
+    study = make_study(tables, as_of=T("2025-12-31"), analysis={"churn_source": "status"})
+    facts = study.facts.set_index("account_id")
+    # A: flagged, nothing dates it (undated); C: flagged, dated by its subscription end; D's
+    # ended subscription does not count: the status says Active.
+    assert facts["churned"].tolist() == [True, False, True, False]
+    assert pd.isna(facts.loc["A", "churned_at"]) and facts.loc["C", "churned_at"] == T("2025-03-01")
+    assert facts.attrs["churn_source"] == "status"
+
+
+def test_the_demo_is_measured_from_subscriptions_without_disagreement():
+    facts = icp.open_study().facts
+    assert facts.attrs["churn_source"] == "subscriptions"
+    assert facts.attrs["churn_notes"] == []
+    assert int(facts["churned"].fillna(False).sum()) == 322
+
+
+def test_a_source_without_its_table_is_a_warning():
+    config = load_config(CONFIG)
+    del config.tables["churn_events"]
+    config.analysis["churn_source"] = "churn_events"
+    report = validate(config)
+    assert report.ok
+    assert report.lines("warning")[0] == (
+        'accounts.csv: [analysis] churn_source = "churn_events" but there is no churn_events '
+        "table, so churn cannot be measured from it; fix: map [tables.churn_events] or set "
+        'churn_source = "auto"'
+    )
