@@ -13,6 +13,16 @@ import pytest
 import icp_research as icp
 from icp_research.analyses import blueprint as bp
 from icp_research.analyses.antipatterns import Condition
+from icp_research.analyses.blueprint.conditions import (
+    best_range,
+    condition_interval,
+    contains,
+    overlaps,
+)
+from icp_research.analyses.blueprint.rules import main_evidence
+from icp_research.analyses.blueprint.samples import outcome_samples
+from icp_research.analyses.blueprint.segments import segment_icps
+from icp_research.analyses.blueprint.upstream import _snapshot_as_of
 from icp_research.errors import ConfigError, InputError
 from icp_research.scoring.model import rule_columns, score_leads
 
@@ -119,22 +129,22 @@ def test_best_range_finds_the_sweet_spot_not_just_more(rng):
     inside = (x >= 100) & (x < 1000)
     y = rng.random(x.size) < np.where(inside, 0.35, 0.18)
     edges = [20, 50, 100, 200, 500, 1000, 2000, 5000]
-    lower, upper, z = bp._best_range(x, y, edges)
+    lower, upper, z = best_range(x, y, edges)
     assert (lower, upper) == (100, 1000) and z > 10
     # Nothing to find: no range beats the rest by much, and none at all when flat.
-    assert bp._best_range(x, np.zeros(x.size), edges) is None
+    assert best_range(x, np.zeros(x.size), edges) is None
 
 
 def test_overlap_and_containment_of_conditions():
     include = Condition("employees", "between", [100, 1000])
-    assert bp._overlaps(include, Condition("employees", "less_than", 200))
-    assert not bp._overlaps(include, Condition("employees", "less_than", 60))
-    assert bp._contains(include, Condition("employees", "between", [150, 250]))
-    assert not bp._contains(include, Condition("employees", "at_least", 600))
+    assert overlaps(include, Condition("employees", "less_than", 200))
+    assert not overlaps(include, Condition("employees", "less_than", 60))
+    assert contains(include, Condition("employees", "between", [150, 250]))
+    assert not contains(include, Condition("employees", "at_least", 600))
     industries = Condition("industry", "in", ["A", "B"])
-    assert bp._overlaps(industries, Condition("industry", "equals", "A"))
-    assert not bp._overlaps(industries, Condition("industry", "equals", "C"))
-    assert not bp._overlaps(industries, Condition("industry", "is_missing"))
+    assert overlaps(industries, Condition("industry", "equals", "A"))
+    assert not overlaps(industries, Condition("industry", "equals", "C"))
+    assert not overlaps(industries, Condition("industry", "is_missing"))
 
 
 def test_tier_spec_reads_the_config_mappings_lists_and_shares():
@@ -163,14 +173,14 @@ def test_blueprint_names_the_planted_icp(planted):
     include = {r.text for r in result.include}
     assert "industry in {Alpha, Beta}" in include
     size = next(r for r in result.include if r.attribute == "employees")
-    low, high = bp._interval(size.conditions[0])
+    low, high = condition_interval(size.conditions[0])
     assert 75 <= low <= 150 and 750 <= high <= 1500, size.text
     assert "industry = Echo" in {r.text for r in result.exclude}
     # Noise never makes a rule.
     assert all(r.attribute != "color" for r in [*result.include, *result.exclude])
     # Every rule carries evidence that held up, with its interval and q-value.
     for rule in result.include:
-        main = bp._main_evidence(rule)
+        main = main_evidence(rule)
         assert main.better and main.q_value < 0.05 and rule.replicated
         assert main.training["ci_low"] > 1 and main.sample.outcome == "won"
     assert "This product fits mid-size Alpha and Beta companies" in result.statement
@@ -269,9 +279,9 @@ def test_segment_icps_are_drawn_when_a_rule_works_differently_by_size():
     p = 1 / (1 + np.exp(-(-1.2 + deals["account_id"].map(boost))))
     deals.loc[closed, "stage"] = np.where(rng.random(closed.sum()) < p[closed], "won", "lost")
     study = make_study(tables, categorical=["industry"], numeric=["employees"])
-    samples = bp._samples(study, ["industry", "employees"], 2)
+    samples = outcome_samples(study, ["industry", "employees"], 2)
     rule = bp.Rule("include", [Condition("industry", "in", list(GOOD))], "industry", "filter")
-    segments = bp._segments(study, [rule], samples["won"], 0.05)
+    segments = segment_icps(study, [rule], samples["won"], 0.05)
     assert segments["drawn"], segments["verdict"]
     assert segments["icps"]["Mid-market"] == ["industry in {Alpha, Beta}"]
     assert segments["icps"]["SMB"] == []
@@ -384,4 +394,4 @@ def test_blueprint_reuses_the_runs_artifacts(demo_run):
     }
     # A folder of another as-of date is not trusted: everything is computed again.
     other = study.at("2026-06-30")
-    assert bp._snapshot_as_of(artifacts) == "2026-09-30" != other.as_of.strftime("%Y-%m-%d")
+    assert _snapshot_as_of(artifacts) == "2026-09-30" != other.as_of.strftime("%Y-%m-%d")

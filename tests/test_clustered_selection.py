@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from icp_research.analyses import blueprint as bp
+from icp_research.analyses.blueprint.conditions import best_range
 from icp_research.errors import NotEnoughData
 from icp_research.methods.association import (
     clustered_association_test,
@@ -115,8 +116,8 @@ def test_range_scan_is_not_drawn_to_a_few_accounts_with_many_deals():
     for seed in range(3):
         x, y, accounts = _whale_deals(seed)
         # Deals as independent units: the three whales' range wins the scan.
-        assert bp._best_range(x, y, edges)[:2] == (5000, np.inf)
-        lower, upper, _ = bp._best_range(x, y, edges, clusters=accounts)
+        assert best_range(x, y, edges)[:2] == (5000, np.inf)
+        lower, upper, _ = best_range(x, y, edges, clusters=accounts)
         # Accounts as units: the range starts at the many accounts' sweet spot.
         assert lower in (100, 200) and (lower, upper) != (5000, np.inf)
 
@@ -126,7 +127,7 @@ def test_range_scan_with_one_row_per_account_finds_the_sweet_spot(rng):
     inside = (x >= 100) & (x < 1000)
     y = rng.random(x.size) < np.where(inside, 0.35, 0.18)
     edges = [20, 50, 100, 200, 500, 1000, 2000, 5000]
-    lower, upper, t = bp._best_range(x, y, edges, clusters=np.arange(x.size))
+    lower, upper, t = best_range(x, y, edges, clusters=np.arange(x.size))
     assert (lower, upper) == (100, 1000) and t > 10
 
 

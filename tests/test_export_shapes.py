@@ -408,7 +408,7 @@ def _sample(y):
     ],
 )
 def test_the_outcome_rule(samples, outcome, words):
-    from icp_research.analyses.blueprint import _data_outcome
+    from icp_research.analyses.blueprint.build import _data_outcome
 
     name, sentence = _data_outcome({k: _sample(v) for k, v in samples.items()})
     assert name == outcome and words in sentence, sentence

@@ -14,6 +14,8 @@ import pytest
 
 from icp_research.analyses import blueprint as bp
 from icp_research.analyses.antipatterns import Condition
+from icp_research.analyses.blueprint.samples import outcome_samples
+from icp_research.analyses.blueprint.segments import segment_icps
 from icp_research.methods.heterogeneity import odds_ratio_heterogeneity
 
 from .studies import AS_OF, make_study
@@ -64,9 +66,9 @@ def _tables(seed: int, odds_ratios: dict, n: int = 1800) -> dict:
 
 def _segments(odds_ratios: dict, seed: int = 5) -> dict:
     study = make_study(_tables(seed, odds_ratios), categorical=["industry"], numeric=["employees"])
-    samples = bp._samples(study, ["industry", "employees"], 2)
+    samples = outcome_samples(study, ["industry", "employees"], 2)
     rule = bp.Rule("include", [Condition("industry", "in", GOOD)], "industry", "filter")
-    return bp._segments(study, [rule], samples["won"], 0.05)
+    return segment_icps(study, [rule], samples["won"], 0.05)
 
 
 def _deal_rows(odds_ratios: dict, seed: int = 5) -> pd.DataFrame:

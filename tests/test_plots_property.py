@@ -38,7 +38,9 @@ import icp_research.methods  # noqa: E402
 import icp_research.scoring  # noqa: E402
 from icp_research.analyses import health  # noqa: E402
 from icp_research.analyses.antipatterns import Condition  # noqa: E402
-from icp_research.analyses.blueprint import Blueprint, Rule, _Evidence, _Sample  # noqa: E402
+from icp_research.analyses.blueprint import Blueprint, Rule  # noqa: E402
+from icp_research.analyses.blueprint.evidence import Evidence  # noqa: E402
+from icp_research.analyses.blueprint.samples import Sample  # noqa: E402
 from icp_research.analyses.churn import ChurnResult  # noqa: E402
 from icp_research.analyses.deals import DealsResult  # noqa: E402
 from icp_research.analyses.overview import Overview  # noqa: E402
@@ -63,9 +65,16 @@ def discover_plots() -> dict[str, object]:
     for package in PACKAGES:
         for info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{info.name}")
-            for name, function in inspect.getmembers(module, inspect.isfunction):
-                if name.startswith("plot_") and function.__module__ == module.__name__:
-                    found[f"{info.name}.{name}"] = function
+            modules = [module]
+            if info.ispkg:  # an analysis split into modules (blueprint/): named by the package
+                modules += [
+                    importlib.import_module(f"{module.__name__}.{sub.name}")
+                    for sub in pkgutil.iter_modules(module.__path__)
+                ]
+            for part in modules:
+                for name, function in inspect.getmembers(part, inspect.isfunction):
+                    if name.startswith("plot_") and function.__module__ == part.__name__:
+                        found[f"{info.name}.{name}"] = function
     return found
 
 
@@ -173,10 +182,10 @@ def build_blueprint_backtest(case):
 
 
 def build_blueprint_rule_lifts(case):
-    sample = _Sample("won", "deals", "rate", pd.DataFrame(), pd.DataFrame(), True)
+    sample = Sample("won", "deals", "rate", pd.DataFrame(), pd.DataFrame(), True)
     rules = []
     for i, (lift, low, high) in enumerate(case.rows):
-        evidence = _Evidence(
+        evidence = Evidence(
             sample=sample,
             source="test",
             compared_with="the rest",

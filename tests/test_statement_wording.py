@@ -14,6 +14,14 @@ import pytest
 import icp_research as icp
 from icp_research.analyses import blueprint as bp
 from icp_research.analyses.antipatterns import Condition
+from icp_research.analyses.blueprint.statement import (
+    NEED_MISSING,
+    Labels,
+    clause,
+    draft_statement,
+    not_a_fit,
+    theme_need,
+)
 from icp_research.analyses.significance import _characteristic_sentence
 from icp_research.data.config import config_from_dict
 from icp_research.errors import ConfigError
@@ -62,16 +70,16 @@ def test_demo_blueprint_says_where_outcomes_favour_different_levels(demo):
 
 def test_statement_without_a_need_leaves_the_clause_out(demo):
     _, result = demo
-    name, statement = bp._draft(result.include, result.exclude, None)
+    name, statement = draft_statement(result.include, result.exclude, None)
     assert statement.startswith(
         "This product fits mid-size FinTech and SaaS companies (100–999 employees) that have "
         "HubSpot or Salesforce as CRM."
     )
     assert " need" not in statement and "[" not in statement
     # The analyst's report says what to add to the config to draft it from data.
-    assert "[tables.survey]" in bp._NEED_MISSING and "[codebook]" in bp._NEED_MISSING
+    assert "[tables.survey]" in NEED_MISSING and "[codebook]" in NEED_MISSING
     only_industry = [r for r in result.include if r.attribute == "industry"]
-    assert bp._draft(only_industry, [], None)[1] == (
+    assert draft_statement(only_industry, [], None)[1] == (
         "This product fits FinTech and SaaS companies."
     )
 
@@ -100,7 +108,7 @@ def test_statement_without_a_need_leaves_the_clause_out(demo):
     ],
 )
 def test_conditions_read_as_words(condition, words):
-    assert bp._clause(condition) == words
+    assert clause(condition) == words
 
 
 def test_not_a_fit_list_names_each_preposition_once():
@@ -110,13 +118,13 @@ def test_not_a_fit_list_names_each_preposition_once():
     crm = rule(Condition("crm", "equals", "None"))
     small = rule(Condition("employees", "less_than", 60))
     education = rule(Condition("industry", "equals", "Education"))
-    assert bp._not_a_fit([crm]) == "companies with no CRM"
-    assert bp._not_a_fit([crm, education]) == "companies with no CRM or in Education"
-    assert bp._not_a_fit([education, crm, small]) == (
+    assert not_a_fit([crm]) == "companies with no CRM"
+    assert not_a_fit([crm, education]) == "companies with no CRM or in Education"
+    assert not_a_fit([education, crm, small]) == (
         "companies in Education, with no CRM, or fewer than 60 employees"
     )
     both = rule(Condition("industry", "equals", "Retail"), Condition("employees", "at_least", 5000))
-    assert bp._not_a_fit([both]) == "companies in Retail and with 5,000+ employees"
+    assert not_a_fit([both]) == "companies in Retail and with 5,000+ employees"
 
 
 def test_recommendations_name_the_outcome_they_hold_for():
@@ -183,9 +191,9 @@ def _themed_study(rng, n: int = 400):
 
 def test_the_need_comes_from_the_configs_own_feedback_themes(rng):
     study = _themed_study(rng)
-    assert bp._theme_need(study, 0.05) is None  # built-in themes are complaints, not needs
+    assert theme_need(study, 0.05) is None  # built-in themes are complaints, not needs
     study.config.codebook = {"forecast_accuracy": ["forecast*"]}
-    need = bp._theme_need(study, 0.05)
+    need = theme_need(study, 0.05)
     assert need is not None and need["answer"] == "forecast accuracy", need
     assert need["rate_icp"] > need["rate_rest"]
 
@@ -217,11 +225,11 @@ def test_labels_section_is_read_and_checked():
 
 def test_labels_from_the_config_name_columns_and_values(demo):
     study, result = demo
-    labels = bp._Labels(
+    labels = Labels(
         {"crm": "CRM system", "employees": "staff", "referral_source": "lead source"},
         {"industry": {"Education": "schools", "SaaS": "software"}, "crm": {"None": "no CRM yet"}},
     )
-    name, statement = bp._draft(result.include, result.exclude, result.need, labels)
+    name, statement = draft_statement(result.include, result.exclude, result.need, labels)
     assert statement == (
         "This product fits mid-size FinTech and software companies (100–999 staff) that need "
         "forecast accuracy and have HubSpot or Salesforce as CRM system. They convert best when "
@@ -230,4 +238,4 @@ def test_labels_from_the_config_name_columns_and_values(demo):
     )
     assert name == "Mid-size FinTech & software on HubSpot / Salesforce"
     # Without a [labels] section the tidy names are used.
-    assert bp._Labels.of(study) == bp._Labels()
+    assert Labels.of(study) == Labels()

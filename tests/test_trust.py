@@ -352,7 +352,7 @@ def test_config_keys():
 def test_a_best_customer_icp_resting_on_arr_alone_says_so():
     from types import SimpleNamespace
 
-    from icp_research.analyses.blueprint import _contract_confidence
+    from icp_research.analyses.blueprint.findings import contract_confidence
 
     study = SimpleNamespace(
         analysis={"best_customer_metric": "arr"},
@@ -364,7 +364,7 @@ def test_a_best_customer_icp_resting_on_arr_alone_says_so():
         characteristics=[{"attribute": "employees", "outcomes": ["best_customer"]}],
     )
     high = {"level": "high", "reason": "3 of 3 defining rules held up."}
-    capped = _contract_confidence(high, blueprint, study)
+    capped = contract_confidence(high, blueprint, study)
     assert capped["level"] == "low"
     assert capped["reason"] == (
         "3 of 3 defining rules held up; but every characteristic rests on best-customer status "
@@ -373,7 +373,7 @@ def test_a_best_customer_icp_resting_on_arr_alone_says_so():
     )
     # A characteristic that also predicts winning is more than contract size.
     blueprint.characteristics[0]["outcomes"] = ["best_customer", "won"]
-    assert _contract_confidence(high, blueprint, study) == high
+    assert contract_confidence(high, blueprint, study) == high
 
 
 def test_best_customer_patterns_leave_contract_terms_out(seats_study):

@@ -1,0 +1,242 @@
+"""What the report says first: confidence, dashboard headline, findings and caveats."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from icp_research.analyses.blueprint.conditions import contains, level_condition
+from icp_research.analyses.blueprint.result import Blueprint
+from icp_research.analyses.blueprint.rules import main_evidence
+from icp_research.analyses.blueprint.statement import clause, column_label, rule_words
+from icp_research.analyses.blueprint.text import join_and, join_or, lift_text, pct
+from icp_research.analyses.blueprint.upstream import CONTRACT_OUTCOMES
+from icp_research.data.study import Study
+
+
+def confidence_of(blueprint: Blueprint) -> dict:
+    if not blueprint.drawn:
+        return {
+            "level": "none",
+            "reason": "No ICP could be drawn: no characteristic held up in the latest quarters.",
+        }
+    filters = [r for r in blueprint.include if r.role == "filter"]
+    held = [r for r in filters if r.replicated]
+    v = blueprint.validation
+    parts = [f"{len(held)} of {len(filters)} defining rules held up in the latest quarters"]
+    auc_low = ratio_low = np.nan
+    if v is not None and np.isfinite(v.auc):
+        parts.append(
+            f"the fit score ranked the holdout's {v.n:,} {blueprint.outcome['unit']} with AUC "
+            f"{v.auc:.2f} (95% CI {v.auc_low:.2f}–{v.auc_high:.2f})"
+        )
+        auc_low = v.auc_low
+        ratios = v.tables.get("ratios")
+        if ratios is not None and len(ratios):
+            top = ratios.iloc[0]
+            ratio_low = top["ci_low"]
+            if np.isfinite(top["ratio"]):
+                parts.append(
+                    f"{top['group_a']} did {top['ratio']:.1f}x as well as {top['group_b']} "
+                    f"(95% CI {top['ci_low']:.1f}–{top['ci_high']:.1f}x)"
+                )
+    if held == filters and auc_low >= 0.6 and ratio_low >= 2:
+        level = "high"
+    elif held and np.isfinite(auc_low) and auc_low > 0.5 and ratio_low > 1:
+        level = "moderate"
+    else:
+        level = "low"
+    return {"level": level, "reason": join_and(parts) + "."}
+
+
+def contract_confidence(confidence: dict, blueprint: Blueprint, study: Study) -> dict:
+    """An ICP of best customers (top share by ARR) whose characteristics held up for nothing
+    else may describe bigger contracts rather than better-fitting companies: say so, and cap
+    the confidence at low."""
+    if not blueprint.drawn or blueprint.outcome.get("name") != "best_customer":
+        return confidence
+    if study.analysis.get("best_customer_metric", "arr") not in ("arr", "clv", "expansion"):
+        return confidence
+    if any(set(c["outcomes"]) - set(CONTRACT_OUTCOMES) for c in blueprint.characteristics):
+        return confidence
+    contract = study.attributes.contract
+    terms = f" ({join_and(sorted(contract))} go with it)" if contract else ""
+    reason = (
+        f"{confidence['reason'].rstrip('.')}; but every characteristic rests on best-customer "
+        f"status alone, i.e. on contract size{terms}, and none held up for winning deals or "
+        "retention: the ICP may describe bigger contracts rather than better-fitting companies."
+    )
+    level = confidence["level"] if confidence["level"] in ("low", "none") else "low"
+    return {"level": level, "reason": reason}
+
+
+def headline_of(blueprint: Blueprint) -> dict:
+    out = {} if blueprint.drawn else {"ICP": "not drawn yet"}
+    v = blueprint.validation
+    if v is not None and np.isfinite(v.auc):
+        out["Holdout AUC"] = f"{v.auc:.2f} ({v.auc_low:.2f}–{v.auc_high:.2f})"
+        ratios = v.tables.get("ratios")
+        if ratios is not None and len(ratios) and np.isfinite(ratios.iloc[0]["ratio"]):
+            top = ratios.iloc[0]
+            out[f"{top['group_a']} vs {top['group_b']} {blueprint.outcome['label']}"] = (
+                f"{top['ratio']:.1f}x"
+            )
+    main = next(
+        (r for r in blueprint.icp_vs_rest if r["outcome"] == blueprint.outcome["name"]), None
+    )
+    if main is not None and np.isfinite(main["ratio"]):
+        out[f"ICP vs rest {blueprint.outcome['label']}"] = f"{main['ratio']:.1f}x"
+    if blueprint.drawn and np.isfinite(blueprint.icp_share):
+        out["Accounts in the ICP"] = pct(blueprint.icp_share)
+    if not blueprint.drawn:
+        out["Uncertain rules"] = str(len(blueprint.uncertain))
+    return out
+
+
+_GOALS = {
+    "won": "winning deals",
+    "retained": "retention",
+    "best_customer": "best-customer status",
+}
+
+
+def _outcome_differences(blueprint: Blueprint) -> list[str]:
+    """One sentence per include rule whose attribute the predictor report favours at other
+    levels for another outcome (the reports answer different questions; say so).
+
+    E.g. the ICP takes 100-999 employees (where deals are won most often) while, for
+    best-customer status, the predictor report favours 600+ employees.
+    """
+    by_attribute = {c["attribute"]: c for c in blueprint.characteristics}
+    labels = blueprint.labels
+    sentences = []
+    for rule in blueprint.include:
+        item = by_attribute.get(rule.attribute)
+        main = main_evidence(rule)
+        if item is None or main is None or len(rule.conditions) != 1:
+            continue
+        condition, outcome = rule.conditions[0], main.sample.outcome
+        kind = "bin" if item.get("kind") == "numeric" else "level"
+        elsewhere: dict[str, list[str]] = {}
+        for level in item.get("levels", []):
+            other = level.get("outcome")
+            if level.get("direction") != "favour" or other == outcome or other not in _GOALS:
+                continue
+            found = level_condition(rule.attribute, level.get("level"), kind)
+            if found is None or contains(condition, found):
+                continue
+            words = clause(found, labels)[1]
+            if words not in elsewhere.setdefault(other, []):
+                elsewhere[other].append(words)
+        if not elsewhere:
+            continue
+        what = _GOALS.get(outcome, main.sample.words[0])
+        others = join_and([f"{join_or(w)} for {_GOALS[o]}" for o, w in elsewhere.items()])
+        sentences.append(
+            f"The reports answer different questions about {column_label(rule.attribute, labels)}: "
+            f"the ICP takes {rule_words(rule, labels)[1]}, chosen for {what}, while the "
+            f"predictor significance report favours {others}."
+        )
+    return sentences
+
+
+def findings_of(blueprint: Blueprint) -> list[str]:
+    findings = []
+    if blueprint.drawn:
+        findings.append(f"The ICP: {blueprint.statement}")
+        findings.append(
+            f"How sure: {blueprint.confidence['level']} — {blueprint.confidence['reason']}"
+        )
+        filters = [
+            column_label(c["attribute"], blueprint.labels)
+            for c in blueprint.characteristics
+            if c["role"] == "filter"
+        ]
+        signals = [
+            column_label(c["attribute"], blueprint.labels)
+            for c in blueprint.characteristics
+            if c["role"] == "signal"
+        ]
+        text = (
+            f"It rests on {len(blueprint.characteristics)} characteristics that predicted "
+            f"success and held up in the latest quarters: who the company is ({join_and(filters)})"
+        )
+        text += f" and how it came to us ({join_and(signals)})." if signals else "."
+        findings.append(text)
+        findings.extend(_outcome_differences(blueprint))
+        findings.append(
+            f"{pct(blueprint.icp_share)} of accounts meet every include rule that defines the "
+            f"ICP and no exclude rule ({len(blueprint.include)} include, "
+            f"{len(blueprint.exclude)} exclude rules)."
+        )
+    else:
+        findings.append(blueprint.statement)
+    main = next(
+        (r for r in blueprint.icp_vs_rest if r["outcome"] == blueprint.outcome["name"]), None
+    )
+    if main is not None and np.isfinite(main["ratio"]) and main["n_icp"]:
+        expected = ""
+        if blueprint.outcome["name"] == "won":
+            if main["ratio"] < 2:
+                expected = ", below the 2–3x the seeds expect of a good ICP"
+            elif main["ratio"] <= 3:
+                expected = ", within the 2–3x the seeds expect of a good ICP"
+            else:
+                expected = ", above the 2–3x the seeds expect of a good ICP"
+        findings.append(
+            f"In the latest {blueprint.outcome['holdout_quarters']} quarters the ICP's "
+            f"{blueprint.outcome['label']} was {pct(main['rate_icp'])} against "
+            f"{pct(main['rate_rest'])} for the rest ({main['n_icp']:,} and {main['n_rest']:,} "
+            f"{main['unit']}): {lift_text(main | {'lift': main['ratio']})}{expected}."
+        )
+    if blueprint.validation is not None:
+        findings.extend(blueprint.validation.findings[:2])
+    summary = blueprint.backtest_summary
+    if len(summary) and summary["top_vs_bottom"].notna().any():
+        ratios = ", ".join(
+            f"{row.quarter} {row.top_vs_bottom:.1f}x"
+            for row in summary.itertuples()
+            if np.isfinite(row.top_vs_bottom)
+        )
+        findings.append(
+            f"Backtest: scored at the start of each of the last {len(summary)} quarters with "
+            "a score fitted on what was known then, the top tier "
+            f"{summary['event'].iloc[0]} more often than the bottom tier in the quarter that "
+            f"followed ({ratios})."
+        )
+    if blueprint.uncertain:
+        findings.append(
+            f"{len(blueprint.uncertain)} uncertain "
+            + ("rule needs" if len(blueprint.uncertain) == 1 else "rules need")
+            + " more discovery: "
+            + "; ".join(f"{r.text} ({r.direction})" for r in blueprint.uncertain[:5])
+            + ("; ..." if len(blueprint.uncertain) > 5 else "")
+            + "."
+        )
+    verdict = (blueprint.segments or {}).get("verdict")
+    if verdict and blueprint.drawn:
+        findings.append(verdict)
+    return findings
+
+
+def caveats_of(blueprint: Blueprint, caveats: list[str]) -> list[str]:
+    out = list(caveats)
+    if blueprint.exclude or any(
+        r.sources != ["predictor significance"] for r in blueprint.uncertain
+    ):
+        out.append(
+            "Exclude rules were proposed by the churn and lost-deal analyses on the whole "
+            "period; their re-test on the latest quarters is a consistency check, not a fully "
+            "independent confirmation."
+        )
+    if blueprint.scorecard is not None:
+        out.extend(blueprint.scorecard.caveats)
+    if blueprint.validation is not None:
+        out.extend(
+            c for c in blueprint.validation.caveats if "treat holdout rows as independent" not in c
+        )
+    if blueprint.outcome.get("unit") == "deals":
+        out.append(
+            "Deals of one account are not independent: intervals on deals resample or cluster "
+            "by account."
+        )
+    return list(dict.fromkeys(out))

@@ -1,0 +1,504 @@
+"""Rules: the include, exclude and uncertain rules of the ICP, drawn from the upstream
+evidence and re-tested on the training period and the holdout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from icp_research.analyses.antipatterns import Condition
+from icp_research.analyses.blueprint.conditions import (
+    best_range,
+    condition_key,
+    contains,
+    level_condition,
+    overlaps,
+    range_condition,
+)
+from icp_research.analyses.blueprint.evidence import (
+    Evidence,
+    finish_family,
+    measure,
+    meets_all,
+    rates_text,
+)
+from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
+from icp_research.analyses.blueprint.text import SOURCE_NAMES, join_and, plain
+from icp_research.analyses.blueprint.upstream import Upstream
+from icp_research.data.study import Study
+from icp_research.formatting import fmt_p
+from icp_research.methods.binning import MISSING, OTHER, cut_points
+
+#: Attributes that say how an account came to us rather than who it is: signals, not filters.
+CHANNEL_ATTRIBUTES = ("referral_source", "lead_source", "source", "channel")
+
+
+@dataclass
+class Rule:
+    """An include, exclude or uncertain rule: conditions that must all hold, and the evidence.
+
+    ``evidence`` holds one :class:`Evidence` per outcome it was measured on; ``sources`` the
+    analyses that proposed it; ``role`` (include rules) is ``filter`` or ``signal``;
+    ``direction`` (uncertain rules) ``favour`` or ``avoid``; ``reason`` why it is uncertain.
+    """
+
+    kind: str
+    conditions: list
+    attribute: str
+    role: str = ""
+    direction: str = ""
+    reason: str = ""
+    sources: list = field(default_factory=list)
+    evidence: list = field(default_factory=list)
+    share_of_accounts: float = np.nan
+
+    @property
+    def text(self) -> str:
+        return " and ".join(c.text() for c in self.conditions)
+
+    @property
+    def phrase(self) -> str:
+        return " and ".join(c.phrase() for c in self.conditions)
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.text}"
+
+    @property
+    def strength(self) -> float:
+        """The smallest training p-value of its evidence (for ordering)."""
+        ps = [e.training["p_value"] for e in self.evidence if np.isfinite(e.training["p_value"])]
+        return min(ps) if ps else 1.0
+
+    @property
+    def replicated(self) -> bool | None:
+        """True when a significant piece of its evidence held up in the latest quarters."""
+        significant = [e for e in self.evidence if e.significant]
+        if any(e.held_up for e in significant):
+            return True
+        if any(e.replicated is False for e in significant):
+            return False
+        return None
+
+    def to_dict(self) -> dict:
+        out = {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "conditions": [c.to_dict() for c in self.conditions],
+        }
+        if self.kind == "include":
+            out["role"] = self.role
+        if self.kind == "uncertain":
+            out["direction"] = self.direction
+            out["reason"] = self.reason
+        out["sources"] = list(self.sources)
+        out["share_of_accounts"] = plain(self.share_of_accounts)
+        out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
+
+
+def main_evidence(rule: Rule) -> Evidence | None:
+    """The evidence a rule is shown with: its significant one in the expected direction, or
+    the strongest."""
+    if not rule.evidence:
+        return None
+    if rule.kind == "include":
+        # The blueprint's outcome comes first; show it when it supports the rule.
+        wanted = [e for e in rule.evidence if e.better] or rule.evidence
+        return wanted[0]
+    # What sales reads first: wins and churn that held up, then the rest, strongest first.
+    priority = ("won", "churn", "retained", "no_decision", "best_customer")
+    wanted = [e for e in rule.evidence if e.worse] or rule.evidence
+    return min(
+        wanted,
+        key=lambda e: (
+            not e.held_up,
+            priority.index(e.sample.outcome) if e.sample.outcome in priority else len(priority),
+            e.training["p_value"] if np.isfinite(e.training["p_value"]) else 2,
+        ),
+    )
+
+
+def short_evidence(rule: Rule) -> str:
+    main = main_evidence(rule)
+    if main is None or not np.isfinite(main.training["lift"]):
+        return ""
+    return f"{main.sample.words[0]} {rates_text(main.sample, main.training)}"
+
+
+def defining_characteristics(upstream: Upstream, attributes: Sequence[str]) -> list[dict]:
+    """The recommended characteristics, strongest first, with their role."""
+    out = []
+    for item in upstream.recommended:
+        name = item["predictor"]
+        if name not in attributes:
+            continue
+        out.append(
+            {
+                "rank": len(out) + 1,
+                "attribute": name,
+                "kind": item.get("kind", "categorical"),
+                "role": "signal" if name in CHANNEL_ATTRIBUTES else "filter",
+                "favour": list(item.get("favour", [])),
+                "avoid": list(item.get("avoid", [])),
+                "outcomes": list(item.get("outcomes", [])),
+                "levels": list(item.get("levels", [])),
+                "evidence": item.get("evidence", ""),
+            }
+        )
+    return out
+
+
+def _sample_for(characteristic: dict, samples: dict, outcome: str) -> Sample | None:
+    """The sample a characteristic's include rule is shaped on: the blueprint's outcome when
+    the characteristic held up for it, else the first outcome it held up for."""
+    names = [outcome] if outcome in characteristic["outcomes"] else []
+    names += [o for o in characteristic["outcomes"] if o != outcome]
+    names.append(outcome)
+    for name in names:
+        sample = samples.get(name)
+        if sample is not None and sample.kind == "rate" and not sample.training.empty:
+            return sample
+    return None
+
+
+def _include_condition(
+    characteristic: dict, study: Study, samples: dict, outcome: str
+) -> tuple[Condition | None, str]:
+    """The include condition of a characteristic, and how it was found."""
+    name = characteristic["attribute"]
+    if characteristic["kind"] == "categorical":
+        favour = sorted(str(v) for v in characteristic["favour"] if v not in (MISSING, OTHER))
+        if not favour:
+            return None, "no level to favour (only levels to avoid)"
+        if len(favour) == 1:
+            return Condition(name, "equals", favour[0]), "the favoured level"
+        return Condition(name, "in", favour), "the favoured levels"
+    sample = _sample_for(characteristic, samples, outcome)
+    if sample is not None and name in sample.training.columns:
+        edges = cut_points(study.facts[name], 20, min_bin_share=0.03)
+        found = best_range(
+            sample.training[name],
+            sample.training["y"],
+            edges,
+            clusters=sample.training["account_id"] if sample.clustered else None,
+        )
+        if found is not None:
+            lower, upper, _ = found
+            return (
+                range_condition(name, lower, upper),
+                f"the range with the highest {sample.words[0]} on the training period "
+                f"(scanned over cut points {', '.join(f'{e:,g}' for e in edges)})",
+            )
+    bounds = [
+        (lv.get("low"), lv.get("high"))
+        for lv in characteristic["levels"]
+        if lv.get("direction") == "favour"
+    ]
+    if bounds:
+        lows = [-np.inf if lo is None else lo for lo, _ in bounds]
+        highs = [np.inf if hi is None else hi for _, hi in bounds]
+        return range_condition(name, min(lows), max(highs)), "the favoured bins"
+    return None, "no range to favour"
+
+
+def include_rules(characteristics, study, samples, outcome, alpha) -> tuple[list[Rule], list[str]]:
+    rules, notes = [], []
+    for item in characteristics:
+        condition, how = _include_condition(item, study, samples, outcome)
+        if condition is None:
+            notes.append(f"{item['attribute']}: no include rule ({how}).")
+            continue
+        item["rule_how"] = how
+        rule = Rule(
+            "include",
+            [condition],
+            item["attribute"],
+            role=item["role"],
+            sources=[SOURCE_NAMES["significance"]],
+        )
+        names = [outcome, *item["outcomes"], "churn"]
+        for name in dict.fromkeys(names):
+            sample = samples.get(name)
+            if sample is None:
+                continue
+            rule.evidence.append(
+                measure(
+                    sample,
+                    [condition],
+                    source="blueprint",
+                    compared_with=f"all other {sample.unit}",
+                    alpha=alpha,
+                )
+            )
+        rules.append(rule)
+    finish_family([e for r in rules for e in r.evidence], alpha)
+    return rules, notes
+
+
+def _replicated_findings(upstream: Upstream) -> set:
+    """{(outcome, condition key)} of the significance findings that replicated."""
+    rows = upstream.predictors
+    if rows is None or rows.empty or "replicated" not in rows.columns:
+        return set()
+    found = set()
+    for row in rows[rows["replicated"]].to_dict("records"):
+        condition = level_condition(row["predictor"], row["level"], row.get("kind", "level"))
+        if condition is not None:
+            found.add((row["outcome"], condition_key(condition)))
+    return found
+
+
+def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
+    """Candidate exclude conditions, merged: {key: (Condition, [(outcome, source)])}."""
+    candidates: dict = {}
+
+    def add(condition: Condition, outcome: str, source: str):
+        key = condition_key(condition)
+        entry = candidates.setdefault(key, (condition, []))
+        if (outcome, source) not in entry[1]:
+            entry[1].append((outcome, source))
+
+    anti = upstream.anti_patterns
+    if anti is not None and len(anti):
+        outcome_of = {"churn": "churn", "win_rate": "won", "no_decision": "no_decision"}
+        for row in anti.to_dict("records"):
+            if row.get("status") != "candidate" or row.get("outcome") not in outcome_of:
+                continue
+            try:
+                condition = Condition(row["attribute"], row["operator"], row["value"])
+            except (ValueError, TypeError):
+                continue
+            source = SOURCE_NAMES.get(row.get("source"), str(row.get("source")))
+            add(condition, outcome_of[row["outcome"]], source)
+    for item in characteristics:
+        for level in item["levels"]:
+            if level.get("direction") != "avoid":
+                continue
+            if item["kind"] == "numeric":
+                low, high = level.get("low"), level.get("high")
+                if level["level"] == MISSING:
+                    condition = Condition(item["attribute"], "is_missing")
+                elif low is None and high is None:
+                    continue
+                else:
+                    condition = range_condition(
+                        item["attribute"],
+                        -np.inf if low is None else low,
+                        np.inf if high is None else high,
+                    )
+            else:
+                condition = level_condition(item["attribute"], level["level"], "level")
+            if condition is not None:
+                add(condition, level.get("outcome", "won"), SOURCE_NAMES["significance"])
+    return candidates
+
+
+def exclude_rules(
+    upstream, characteristics, include: list[Rule], samples, facts, alpha
+) -> tuple[list[Rule], list[Rule], list[str]]:
+    """Exclude rules that add to the include rules and held up; the rest become uncertain or
+    notes. Returns ``(exclude, uncertain, notes)``."""
+    notes: list[str] = []
+    include_on = {r.attribute: r for r in include}
+    replicated = _replicated_findings(upstream)
+    rules: list[Rule] = []
+    for key, (condition, pairs) in _exclude_candidates(upstream, characteristics).items():
+        proposed = join_and(sorted({s for _, s in pairs}))
+        if condition.attribute in CHANNEL_ATTRIBUTES:
+            notes.append(
+                f"{condition.text()} (proposed by the {proposed}): how an account came to us "
+                "is a signal, not a filter; the fit score weighs it instead of an exclude rule."
+            )
+            continue
+        inc = include_on.get(condition.attribute)
+        if inc is not None and any(overlaps(condition, c) for c in inc.conditions):
+            notes.append(
+                f"{condition.text()} (proposed by the {proposed}) overlaps the include rule "
+                f"{inc.text}: the include rule takes precedence."
+            )
+            continue
+        rest_excludes = list(inc.conditions) if inc is not None else []
+        compared = (
+            f"<unit> of accounts outside the include rule {inc.text}"
+            if inc is not None
+            else "all other <unit>"
+        )
+        rule = Rule(
+            "exclude",
+            [condition],
+            condition.attribute,
+            sources=sorted({s for _, s in pairs}),
+        )
+        for outcome, source in pairs:
+            sample = samples.get(outcome)
+            if sample is None or any(e.sample is sample for e in rule.evidence):
+                continue
+            evidence = measure(
+                sample,
+                [condition],
+                rest_excludes=rest_excludes,
+                source=source,
+                compared_with=compared.replace("<unit>", sample.unit),
+                alpha=alpha,
+            )
+            if (outcome, key) in replicated:
+                evidence.replicated_upstream = True
+            rule.evidence.append(evidence)
+        if rule.evidence:
+            rules.append(rule)
+    finish_family([e for r in rules for e in r.evidence], alpha)
+
+    kept: list[Rule] = []
+    uncertain: list[Rule] = []
+    for rule in sorted(rules, key=lambda r: r.strength):
+        worse = [e for e in rule.evidence if e.worse]
+        inc = include_on.get(rule.attribute)
+        if any(e.held_up for e in worse):
+            kept.append(rule)
+        elif worse:
+            rule.kind = "uncertain"
+            rule.direction = "avoid"
+            checked = [e for e in worse if e.replicated is False]
+            rule.reason = (
+                "worse earlier; did not hold up in the latest quarters"
+                if checked
+                else "worse earlier; too little data in the latest quarters to check it"
+            )
+            uncertain.append(rule)
+        elif inc is not None:
+            notes.append(
+                f"{rule.text}: no worse than other accounts outside the include rule "
+                f"{inc.text}, which already leaves it out."
+            )
+        else:
+            notes.append(
+                f"{rule.text}: not significantly worse once re-tested on the training period."
+            )
+    # A rule that mostly names accounts another rule already excludes adds little. Rules on
+    # the defining characteristics go first; then those on attributes that merely travel with
+    # one (annual revenue with company size), strongest first.
+    characteristic_names = {c["attribute"] for c in characteristics}
+    proxies = {
+        item["predictor"]
+        for item in upstream.not_recommended
+        if "measures much the same" in str(item.get("reason", ""))
+    }
+    kept.sort(
+        key=lambda r: (
+            0 if r.attribute in characteristic_names else 2 if r.attribute in proxies else 1,
+            r.strength,
+        )
+    )
+    final: list[Rule] = []
+    covered = np.zeros(len(facts), dtype=bool)
+    for rule in kept:
+        hits = meets_all(facts, rule.conditions)
+        share_new = (hits & ~covered).sum() / max(hits.sum(), 1)
+        if final and share_new < 0.2:
+            notes.append(
+                f"{rule.text}: {1 - share_new:.0%} of its accounts are already excluded by "
+                f"{join_and([r.text for r in final])}; left out as redundant."
+            )
+            continue
+        covered |= hits
+        final.append(rule)
+    return final, uncertain, notes
+
+
+def _covered_by_rules(condition: Condition, favour: bool, include, exclude) -> str | None:
+    """Why a significance finding needs no uncertain rule (None when it does)."""
+    for rule in include:
+        for c in rule.conditions:
+            if c.attribute != condition.attribute:
+                continue
+            if favour and contains(c, condition):
+                return f"inside the include rule {rule.text}"
+            if not favour and not overlaps(c, condition):
+                return f"outside the include rule {rule.text}"
+    for rule in exclude:
+        for c in rule.conditions:
+            if not favour and (contains(c, condition) or c == condition):
+                return f"inside the exclude rule {rule.text}"
+    return None
+
+
+def significance_uncertain(
+    upstream: Upstream, include, exclude, samples, alpha
+) -> tuple[list[Rule], list[str]]:
+    """Findings of the significance analysis that are suggestive, or significant but did not
+    (or could not) hold up in the latest quarters: uncertain rules."""
+    rows = upstream.predictors
+    notes: list[str] = []
+    if rows is None or rows.empty:
+        return [], notes
+    redundant = {
+        item["predictor"]
+        for item in upstream.not_recommended
+        if "measures much the same" in str(item.get("reason", ""))
+    }
+    candidates: dict = {}
+    seen_tests: set = set()
+    binary = rows[rows["outcome"].isin(OUTCOMES) & (rows["kind"].isin(["level", "bin"]))]
+    for row in binary.to_dict("records"):
+        significant = bool(row.get("significant"))
+        replicated = bool(row.get("replicated"))
+        p = row.get("p_value")
+        suggestive = not significant and p is not None and np.isfinite(p) and p < alpha
+        if not ((significant and not replicated) or suggestive):
+            continue
+        if row["predictor"] in redundant:
+            continue
+        condition = level_condition(row["predictor"], row["level"], row["kind"])
+        effect = row.get("effect")
+        if condition is None or effect is None or not np.isfinite(effect) or effect == 1:
+            continue
+        favour = effect > 1
+        if _covered_by_rules(condition, favour, include, exclude) is not None:
+            continue
+        # The two levels of a yes/no attribute are one test seen from both sides.
+        mirror = (row["outcome"], row["predictor"], round(float(p), 12))
+        if mirror in seen_tests:
+            continue
+        seen_tests.add(mirror)
+        if significant:
+            status = str(row.get("replication", ""))
+            reason = (
+                "significant earlier; no data in the latest quarters to check it"
+                if "no confirmation" in status or "no rows" in status or "not re-tested" in status
+                else "significant earlier; did not hold up in the latest quarters"
+            )
+        else:
+            reason = f"suggestive (p = {fmt_p(p)}), not significant once corrected"
+        key = condition_key(condition)
+        if key in candidates:
+            continue
+        candidates[key] = (condition, row["outcome"], favour, reason)
+    rules = []
+    for condition, outcome, favour, reason in candidates.values():
+        sample = samples.get(outcome)
+        if sample is None:
+            continue
+        rule = Rule(
+            "uncertain",
+            [condition],
+            condition.attribute,
+            direction="favour" if favour else "avoid",
+            reason=reason,
+            sources=[SOURCE_NAMES["significance"]],
+        )
+        rule.evidence.append(
+            measure(
+                sample,
+                [condition],
+                source=SOURCE_NAMES["significance"],
+                compared_with=f"all other {sample.unit}",
+                alpha=alpha,
+            )
+        )
+        rules.append(rule)
+    finish_family([e for r in rules for e in r.evidence], alpha)
+    return rules, notes

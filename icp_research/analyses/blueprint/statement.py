@@ -1,0 +1,370 @@
+"""The statement: the ICP in words (the seeds' template), the need it meets (survey answers
+or the config's own feedback themes), and the not-a-fit list."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from icp_research.analyses.antipatterns import Condition
+from icp_research.analyses.blueprint.conditions import condition_interval, condition_values
+from icp_research.analyses.blueprint.rules import Rule
+from icp_research.analyses.blueprint.text import join_and, join_or
+from icp_research.analyses.blueprint.upstream import Upstream
+from icp_research.data.study import Study
+from icp_research.errors import AnalysisError, NotEnoughData
+from icp_research.methods.stats import adjust_pvalues, two_proportion_pvalue
+
+_NEED_QUESTIONS = (r"why|reason|bought|buy", r"need|goal|job|outcome|use_?case", r"problem|pain")
+
+
+_INDUSTRY = ("industry", "vertical", "sector")
+
+
+_GEOGRAPHY = ("region", "country", "geography")
+
+
+def survey_need(study: Study, in_icp: pd.Series, alpha: float) -> dict | None:
+    """The answer ICP customers give significantly more often to a 'why did you buy' question.
+
+    Returns ``{"answer", "question", "rate_icp", "rate_rest", "n_icp", "n_rest", "q_value"}``
+    or None (no survey, no such question, or no answer stands out).
+    """
+    if not study.has("survey"):
+        return None
+    survey = study.tables["survey"]
+    if not {"account_id", "question", "answer"} <= set(survey.columns):
+        return None
+    facts = study.facts
+    customers = facts.loc[facts["is_customer"].fillna(False).astype(bool), "account_id"]
+    icp_ids = set(
+        facts.loc[
+            in_icp.to_numpy() & facts["is_customer"].fillna(False).to_numpy(dtype=bool),
+            "account_id",
+        ]
+    )
+    answers = survey[survey["account_id"].isin(set(customers))].dropna(subset=["answer"])
+    questions = [str(q) for q in answers["question"].dropna().unique()]
+    for pattern in _NEED_QUESTIONS:
+        for question in sorted(q for q in questions if re.search(pattern, q, re.IGNORECASE)):
+            rows = answers[answers["question"] == question].drop_duplicates("account_id")
+            icp = rows["account_id"].isin(icp_ids).to_numpy()
+            n1, n2 = int(icp.sum()), int((~icp).sum())
+            if n1 < 20 or n2 < 20:
+                continue
+            counts = rows.groupby("answer")["account_id"].agg(
+                icp=lambda ids: int(ids.isin(icp_ids).sum()), total="size"
+            )
+            k1 = counts["icp"].to_numpy(float)
+            k2 = (counts["total"] - counts["icp"]).to_numpy(float)
+            p = two_proportion_pvalue(k1, n1, k2, n2)
+            q = adjust_pvalues(p)
+            rate1, rate2 = k1 / n1, k2 / n2
+            better = (rate1 > rate2) & (q < alpha)
+            if not better.any():
+                continue
+            best = int(np.argmax(np.where(better, rate1, -1)))
+            return {
+                "answer": str(counts.index[best]),
+                "question": question,
+                "rate_icp": float(rate1[best]),
+                "rate_rest": float(rate2[best]),
+                "n_icp": n1,
+                "n_rest": n2,
+                "q_value": float(q[best]),
+            }
+    return None
+
+
+def theme_need(study: Study, alpha: float) -> dict | None:
+    """The project's own feedback theme best customers mention significantly more often.
+
+    Only themes the ``[codebook]`` of the config names count: the built-in themes are
+    complaints and objections (pricing, missing integration), not what customers buy for.
+    Returns ``{"answer", "theme", "source", "rate_icp", "rate_rest", "q_value"}`` (rates: best
+    customers among customers whose notes mention the theme / do not) or None.
+    """
+    from icp_research.methods.codebook import DEFAULT_CODEBOOK
+
+    section = study.config.codebook or {}
+    own = {
+        str(name).strip()
+        for name, rules in section.items()
+        if name not in ("defaults", "add") and name not in DEFAULT_CODEBOOK and rules
+    }
+    if not own or not any(study.has(t) for t in ("feedback", "churn_events", "survey")):
+        return None
+    from icp_research.analyses.voc import feedback_themes
+    from icp_research.methods.codebook import theme_label
+
+    try:
+        tests = feedback_themes(study).tables.get("tests", pd.DataFrame())
+    except (AnalysisError, NotEnoughData, ValueError, KeyError):
+        return None
+    if tests is None or tests.empty:
+        return None
+    better = tests[
+        (tests["outcome"] == "best_customer")
+        & tests["theme"].isin(own)
+        & (tests["q_value"] < alpha)
+        & (tests["effect"] > 1)
+    ]
+    if better.empty:
+        return None
+    row = better.sort_values(["q_value", "effect"], ascending=[True, False]).iloc[0]
+    return {
+        "answer": theme_label(row["theme"]),
+        "theme": str(row["theme"]),
+        "source": "feedback themes",
+        "rate_icp": float(row["rate_with"]),
+        "rate_rest": float(row["rate_without"]),
+        "q_value": float(row["q_value"]),
+    }
+
+
+NEED_MISSING = (
+    "The statement says nothing about the need the product meets: no survey answer sets ICP "
+    "customers apart, and none of the config's own [codebook] themes sets best customers apart "
+    "in their feedback. To draft it from data, add a survey table ([tables.survey]: "
+    "account_id, question, answer) with a question such as 'Why did you buy?', or [codebook] "
+    "themes that name what customers "
+    'buy for (e.g. forecast_accuracy = ["forecast", "accuracy"]); or write the statement '
+    "yourself (the statement parameter overrides the draft)."
+)
+
+
+def _size_phrase(condition: Condition, labels: Labels | None = None) -> str:
+    """A size range in words: "100–999 employees", "1,000+ employees", "fewer than 60
+    employees"; other numeric conditions as :func:`clause` words them."""
+    if condition.attribute != "employees" or condition_interval(condition) is None:
+        return clause(condition, labels)[1]
+    unit = column_label("employees", labels)
+    low, high = condition_interval(condition)
+    whole = all(np.isinf(v) or float(v).is_integer() for v in (low, high))
+    if condition.operator == "between":
+        if whole:
+            return f"{int(low):,}–{int(high) - 1:,} {unit}"
+        return f"{low:,g} to under {high:,g} {unit}"
+    if condition.operator == "at_least":
+        return f"{int(low):,}+ {unit}" if whole else f"{low:,g}+ {unit}"
+    return f"fewer than {high:,g} {unit}"
+
+
+_ACRONYMS = {"crm", "sso", "nps", "arr", "acv", "mrr", "erp", "hr", "it", "api", "saas", "cdp"}
+
+
+# Category values that mean "none of it": ``crm = None`` reads "no CRM".
+_NONE_VALUES = {"none", "(none)", "nothing"}
+
+
+@dataclass(frozen=True)
+class Labels:
+    """How the statement names columns and values: the config's ``[labels]`` (columns) and
+    ``[labels.values.<column>]`` (values), else tidy names."""
+
+    columns: Mapping = field(default_factory=dict)
+    values: Mapping = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, study: Study) -> Labels:
+        config = study.config
+        return cls(
+            dict(getattr(config, "labels", None) or {}),
+            dict(getattr(config, "value_labels", None) or {}),
+        )
+
+    def column(self, attribute: str) -> str:
+        given = self.columns.get(str(attribute))
+        if given:
+            return str(given)
+        words = str(attribute).replace("_", " ").split()
+        return " ".join(w.upper() if w.lower() in _ACRONYMS else w for w in words) or str(attribute)
+
+    def value(self, attribute: str, value) -> str | None:
+        """The configured label of a value, or None."""
+        given = (self.values.get(str(attribute)) or {}).get(str(value))
+        return str(given) if given else None
+
+
+_TIDY = Labels()
+
+
+def column_label(attribute: str, labels: Labels | None = None) -> str:
+    """An attribute name as a stakeholder reads it: ``referral_source`` -> "referral source",
+    ``crm`` -> "CRM", or its ``[labels]`` entry (the ICP statement is prose; rules keep the
+    column names)."""
+    return (labels or _TIDY).column(attribute)
+
+
+def _number(x) -> str:
+    x = float(x)
+    return f"{int(x):,}" if x.is_integer() else f"{x:,.4g}"
+
+
+def clause(condition: Condition, labels: Labels | None = None) -> tuple[str, str]:
+    """A condition as words after "companies": ``(preposition, words)``.
+
+    ``crm = None`` -> ``("with", "no CRM")``; ``employees < 60`` -> ``("with", "fewer than 60
+    employees")``; ``industry = Education`` -> ``("in", "Education")``; ``crm in {HubSpot,
+    Salesforce}`` -> ``("with", "HubSpot or Salesforce as CRM")``. The rule's code form stays
+    in icp.json; this is the prose of the statement.
+    """
+    labels = labels or _TIDY
+    attribute, operator, value = condition.attribute, condition.operator, condition.value
+    label = column_label(attribute, labels)
+    if attribute == "employees" and condition_interval(condition) is not None:
+        return "with", _size_phrase(condition, labels)
+    if operator == "is_missing":
+        return "with", f"no {label} on record"
+    values = condition_values(condition)
+    if values is not None:
+        levels = sorted(values)
+        if attribute in _INDUSTRY or attribute in _GEOGRAPHY:
+            return "in", join_or([labels.value(attribute, v) or v for v in levels])
+        none = [v for v in levels if v.strip().lower() in _NONE_VALUES]
+        named = [labels.value(attribute, v) or v for v in levels if v not in none]
+        words = [f"{join_or(named)} as {label}"] if named else []
+        # "None" reads "no CRM" (or its own label, which is then the whole phrase).
+        words += list(dict.fromkeys(labels.value(attribute, v) or f"no {label}" for v in none))
+        return "with", " or ".join(words)
+    if operator == "less_than":
+        return "with", f"{label} under {_number(value)}"
+    if operator == "at_least":
+        return "with", f"{label} of {_number(value)} or more"
+    if operator == "between":
+        return "with", f"{label} from {_number(value[0])} to under {_number(value[1])}"
+    return "with", condition.phrase()
+
+
+def rule_words(rule: Rule, labels: Labels | None = None) -> tuple[str, str]:
+    """A rule (all its conditions) as words after "companies": ``(preposition, words)``."""
+    clauses = [clause(c, labels) for c in rule.conditions]
+    return clauses[0][0], _joined(clauses, " and ", first_preposition=False)
+
+
+def _joined(clauses: Sequence[tuple[str, str]], last: str, *, first_preposition=True) -> str:
+    """Clauses joined with commas and ``last`` before the final one (a serial comma from three
+    on); a preposition is written only where it changes: "with no CRM, fewer than 60
+    employees, or in Education"."""
+    words, previous = [], None if first_preposition else clauses[0][0] if clauses else None
+    for preposition, text in clauses:
+        words.append(text if preposition == previous else f"{preposition} {text}")
+        previous = preposition
+    if len(words) <= 2:
+        return last.join(words)
+    return ", ".join(words[:-1]) + "," + last + words[-1]
+
+
+def not_a_fit(exclude: Sequence[Rule], labels: Labels | None = None) -> str:
+    """The exclude rules in words: "companies with no CRM, fewer than 60 employees, or in
+    Education"."""
+    return "companies " + _joined([rule_words(r, labels) for r in exclude], " or ")
+
+
+def _levels(rule: Rule) -> list[str]:
+    values = condition_values(rule.conditions[0])
+    return sorted(values) if values else []
+
+
+def _shown(rule: Rule | None, labels: Labels | None = None) -> list[str]:
+    """A rule's levels as the statement names them (``[labels.values.<column>]``)."""
+    if rule is None:
+        return []
+    labels = labels or _TIDY
+    return [labels.value(rule.attribute, v) or v for v in _levels(rule)]
+
+
+def draft_statement(
+    include: list[Rule], exclude: list[Rule], need: dict | None, labels: Labels | None = None
+) -> tuple[str, str]:
+    """``(name, statement)`` in the seeds' template, from the rules."""
+    filters = [r for r in include if r.role == "filter"]
+    signals = [r for r in include if r.role == "signal"]
+    industry = next((r for r in filters if r.attribute in _INDUSTRY and _levels(r)), None)
+    sizes = [
+        r for r in filters if r.attribute not in _INDUSTRY and condition_interval(r.conditions[0])
+    ]
+    places = [r for r in filters if r.attribute in _GEOGRAPHY and _levels(r)]
+    others = [r for r in filters if r not in (industry, *sizes, *places)]
+    adjective = ""
+    size = next((r for r in sizes if r.attribute == "employees"), None)
+    if size is not None:
+        adjective = {"between": "mid-size", "at_least": "larger", "less_than": "smaller"}.get(
+            size.conditions[0].operator, ""
+        )
+    kinds = join_and(_shown(industry, labels))
+    company = " ".join(w for w in (adjective, kinds, "companies") if w)
+    details = [_size_phrase(r.conditions[0], labels) for r in sizes]
+    if details:
+        company += f" ({'; '.join(details)})"
+    if places:
+        company += " in " + join_or([v for r in places for v in _shown(r, labels)])
+    conditions = [rule_words(rule, labels)[1] for rule in others]
+    sentence = f"This product fits {company}"
+    # The need comes from the data (survey answers, feedback themes) or is left out: the
+    # statement is read as written, so it never holds a placeholder.
+    if need:
+        sentence += f" that need {need['answer'][:1].lower() + need['answer'][1:]}"
+        sentence += f" and have {join_and(conditions)}." if conditions else "."
+    else:
+        sentence += f" that have {join_and(conditions)}." if conditions else "."
+    parts = [sentence]
+    if signals:
+        said = [
+            f"{column_label(r.attribute, labels)} is {join_or(_shown(r, labels))}"
+            if _levels(r)
+            else rule_words(r, labels)[1]
+            for r in signals
+        ]
+        parts.append(f"They convert best when {join_or(said)}.")
+    if exclude:
+        parts.append(f"Not a fit: {not_a_fit(exclude, labels)}.")
+    name_parts = []
+    if adjective:
+        name_parts.append(adjective[:1].upper() + adjective[1:])
+    name_parts.append(" & ".join(_shown(industry, labels)) if industry else "companies")
+    name = " ".join(name_parts)
+    tech = [r for r in others if _levels(r)]
+    if tech:
+        name += " on " + " / ".join(_shown(tech[0], labels))
+    if places:
+        name += " in " + " / ".join(v for r in places for v in _shown(r, labels))
+    return name, " ".join(parts)
+
+
+def no_icp_statement(study: Study, upstream: Upstream, uncertain: list[Rule]) -> str:
+    facts = study.facts
+    n_accounts = len(facts)
+    n_customers = int(facts["is_customer"].fillna(False).sum())
+    why = "no account characteristic predicted success in a way that held up in the latest quarters"
+    if upstream.caveats and not upstream.sources.get("significance"):
+        why = "the predictor analysis could not be run"
+    text = (
+        f"No ICP can be drawn from this data yet: {why} ({n_accounts:,} accounts, "
+        f"{n_customers:,} customers)."
+    )
+    unmeasurable = study.trust.variation.get("won")
+    if unmeasurable:
+        # More deals of the same export cannot help when it never records a lost deal.
+        hypotheses = f" {_hypotheses(len(uncertain))} to test." if uncertain else ""
+        return (
+            f"{text} Win rates are not measurable: {unmeasurable}; export lost deals too (the "
+            f"CRM's opportunities, not orders) rather than waiting for more deals.{hypotheses}"
+        )
+    if uncertain:
+        text += f" {_hypotheses(len(uncertain))} to test in discovery calls"
+        text += "; re-run when more deals have closed."
+    else:
+        text += " Re-run when more deals have closed and customers have had time to stay or leave."
+    return text
+
+
+def _hypotheses(count: int) -> str:
+    """'1 uncertain rule is a hypothesis' / '3 uncertain rules are hypotheses'."""
+    if count == 1:
+        return "1 uncertain rule is a hypothesis"
+    return f"{count} uncertain rules are hypotheses"

@@ -1,0 +1,197 @@
+"""Upstream evidence: what the significance, churn and lost-deal analyses found, read from
+the run's artifacts (same as-of date) or computed here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from icp_research.analyses import registry
+from icp_research.analyses.antipatterns import read_anti_patterns
+from icp_research.analyses.blueprint.text import join_and
+from icp_research.artifacts import read_artifact
+from icp_research.data.study import Study
+from icp_research.errors import AnalysisError, InputError, NotEnoughData
+
+
+@dataclass
+class Upstream:
+    """What the other analyses found, as the blueprint uses it.
+
+    ``recommended`` / ``not_recommended``: the shortlist of
+    :meth:`icp_research.analyses.significance.SignificanceResult.to_json`; ``predictors``: the
+    rows of ``predictors.csv``; ``predictor_summary``: ``predictor_summary.csv``;
+    ``anti_patterns``: the merged anti-pattern table; ``sources``: where each came from
+    (computed or read from a run's artifacts); ``caveats``: what could not be computed.
+    """
+
+    recommended: list = field(default_factory=list)
+    not_recommended: list = field(default_factory=list)
+    predictors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    predictor_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    anti_patterns: pd.DataFrame = field(default_factory=pd.DataFrame)
+    holdout_quarters: int | None = None
+    sources: dict = field(default_factory=dict)
+    caveats: list = field(default_factory=list)
+
+
+def _snapshot_as_of(directory: Path) -> str | None:
+    """The as-of date of the run whose artifacts folder this is (from its data snapshot)."""
+    meta = directory / "data" / "dataset.json"
+    try:
+        derived = json.loads(meta.read_text(encoding="utf-8")).get("derived") or {}
+    except (OSError, ValueError):
+        return None
+    return derived.get("as_of")
+
+
+def upstream_evidence(
+    study: Study,
+    *,
+    significance=None,
+    anti_patterns: pd.DataFrame | None = None,
+    reuse_artifacts: bool = True,
+) -> Upstream:
+    """Gather the significance shortlist and the anti-patterns the blueprint is built from.
+
+    Given objects are used as they are. Otherwise, when ``reuse_artifacts`` and the study's
+    artifacts folder belongs to a run of the same as-of date (its data snapshot says so), the
+    run's ``icp_predictors.json``, ``predictors.csv``, ``predictor_summary.csv`` and
+    ``anti_patterns_*.csv`` are read; what is missing is computed here (the blueprint never
+    needs the other reports to have run).
+    """
+    upstream = Upstream()
+    as_of = study.as_of.strftime("%Y-%m-%d")
+    folder = study.artifacts_dir
+    same_run = reuse_artifacts and folder is not None and _snapshot_as_of(Path(folder)) == as_of
+    if significance is None and same_run:
+        _read_significance(upstream, Path(folder), as_of)
+    elif significance is not None:
+        _take_significance(upstream, significance, "given")
+    if "significance" not in upstream.sources:
+        from icp_research.analyses.significance import predictor_significance
+
+        try:
+            result = predictor_significance(
+                study, outcomes=("won", "retained", "best_customer"), behavioural=False
+            )
+        except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
+            upstream.caveats.append(f"The predictor significance could not be computed: {error}")
+        else:
+            _take_significance(upstream, result, "computed")
+
+    if anti_patterns is not None:
+        upstream.anti_patterns = anti_patterns
+        upstream.sources["anti_patterns"] = "given"
+        return upstream
+    parts = []
+    if same_run:
+        found = read_anti_patterns(Path(folder))
+        names = sorted(p.name for p in Path(folder).glob("anti_patterns_*.csv"))
+        if names:
+            parts.append(found)
+            upstream.sources["anti_patterns"] = "read from " + ", ".join(names)
+    have = {p.name for p in Path(folder).glob("anti_patterns_*.csv")} if same_run else set()
+    computed = []
+    if "anti_patterns_churn.csv" not in have and (
+        study.has("subscriptions") or study.has("churn_events")
+    ):
+        from icp_research.analyses.churn import churn_analysis
+
+        try:
+            parts.append(churn_analysis(study, max_curves=0).anti_patterns)
+            computed.append("churn")
+        except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
+            upstream.caveats.append(f"Churn anti-patterns could not be computed: {error}")
+    if "anti_patterns_deals.csv" not in have and study.has("opportunities"):
+        from icp_research.analyses.deals import lost_deal_analysis
+
+        try:
+            parts.append(lost_deal_analysis(study, cycle_curves=()).anti_patterns)
+            computed.append("lost deals")
+        except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
+            upstream.caveats.append(f"Lost-deal anti-patterns could not be computed: {error}")
+    if computed:
+        upstream.sources["anti_patterns"] = "; ".join(
+            filter(
+                None, [upstream.sources.get("anti_patterns"), "computed: " + ", ".join(computed)]
+            )
+        )
+    parts = [p for p in parts if len(p)]
+    upstream.anti_patterns = (
+        pd.concat(parts, ignore_index=True).drop_duplicates("rule_id") if parts else pd.DataFrame()
+    )
+    return upstream
+
+
+def _take_significance(upstream: Upstream, result, source: str) -> None:
+    shortlist = result.to_json()
+    upstream.recommended = list(shortlist.get("recommended", []))
+    upstream.not_recommended = list(shortlist.get("not_recommended", []))
+    upstream.holdout_quarters = shortlist.get("holdout_quarters")
+    upstream.predictors = result.summary.copy()
+    upstream.predictor_summary = result.tables.get("predictor_summary", pd.DataFrame()).copy()
+    upstream.sources["significance"] = source
+
+
+def _read_significance(upstream: Upstream, folder: Path, as_of: str) -> None:
+    # The lossless copies (never the spreadsheet-safe CSVs, whose cells may carry a "'").
+    shortlist = read_artifact(registry.ICP_PREDICTORS, folder)
+    if not isinstance(shortlist, dict) or shortlist.get("as_of") != as_of:
+        return
+    predictors = read_artifact(registry.PREDICTORS, folder)
+    summary = read_artifact(registry.PREDICTOR_SUMMARY, folder)
+    if predictors is None or summary is None:
+        return
+    for frame in (predictors, summary):
+        for column in ("significant", "replicated", "underpowered", "recommended"):
+            if column in frame.columns:
+                frame[column] = frame[column].astype(str).str.lower().eq("true")
+    upstream.recommended = list(shortlist.get("recommended", []))
+    upstream.not_recommended = list(shortlist.get("not_recommended", []))
+    upstream.holdout_quarters = shortlist.get("holdout_quarters")
+    upstream.predictors = predictors
+    upstream.predictor_summary = summary
+    upstream.sources["significance"] = "read from " + ", ".join(
+        a.filename
+        for a in (registry.ICP_PREDICTORS, registry.PREDICTORS, registry.PREDICTOR_SUMMARY)
+    )
+
+
+CONTRACT_OUTCOMES = ("best_customer", "arr")
+
+
+def drop_contract_evidence(upstream: Upstream, study: Study) -> list[str]:
+    """Contract terms (seats, plan: ``study.attributes.contract``) make up ARR, so they are no
+    evidence for best-customer status: drop those rows, and the outcome from their
+    recommendations, before any rule or score is drawn. Returns the caveat saying so."""
+    contract = study.attributes.contract
+    if not contract:
+        return []
+
+    def other(frame):
+        if frame is None or frame.empty or not {"predictor", "outcome"} <= set(frame.columns):
+            return frame
+        mask = frame["predictor"].isin(list(contract)) & frame["outcome"].isin(CONTRACT_OUTCOMES)
+        return frame[~mask]
+
+    upstream.predictors = other(upstream.predictors)
+    upstream.predictor_summary = other(upstream.predictor_summary)
+    kept = []
+    for item in upstream.recommended:
+        if item.get("predictor") in contract:
+            outcomes = [o for o in item.get("outcomes", []) if o not in CONTRACT_OUTCOMES]
+            if not outcomes:
+                continue
+            item = {**item, "outcomes": outcomes}
+        kept.append(item)
+    upstream.recommended = kept
+    return [
+        f"{join_and(sorted(contract))} "
+        f"{'is a contract term' if len(contract) == 1 else 'are contract terms'}"
+        " (part of what a customer pays): never a rule or a score attribute for best-customer "
+        "status, which they make up (see the contract-size finding of the predictor report)."
+    ]

@@ -1,0 +1,295 @@
+"""The fit score: tiers, the scorecard fitted on the training period, its holdout validation,
+ICP vs the rest, and the walk-forward backtest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from icp_research.analyses.blueprint.evidence import compare
+from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
+from icp_research.analyses.blueprint.upstream import Upstream
+from icp_research.data.study import Study
+from icp_research.errors import InputError, NotEnoughData
+from icp_research.methods.stats import proportion_ci, ratio_ci
+
+
+def tier_spec(tiers, study: Study) -> dict:
+    """How tiers are cut: ``{"fixed": [(name, min_score), ...]}`` or ``{"shares": [...],
+    "names": [...]}``.
+
+    ``tiers`` is None (the config's ``[scoring] tiers``), a mapping ``{"Tier 1": 70, ...}`` or a
+    list of ``(name, min_score)`` pairs (fixed cut-offs, best first, the last at 0), or
+    ``"shares"`` / a list of shares such as ``[0.2, 0.3, 0.5]`` (cut-offs that split the
+    training rows into those shares).
+    """
+    from icp_research.scoring.scorecard import DEFAULT_TIERS
+
+    if tiers is None or (isinstance(tiers, str) and tiers.strip() in ("", "config")):
+        tiers = dict(study.config.scoring.get("tiers") or {})
+    if isinstance(tiers, str):
+        text = tiers.strip()
+        if text == "shares":
+            return {"shares": [0.2, 0.3, 0.5], "names": list(DEFAULT_TIERS)}
+        try:
+            tiers = json.loads(text)
+        except ValueError:
+            raise InputError(
+                f"tiers = {tiers!r}: give a mapping such as "
+                '{"Tier 1": 70, "Tier 2": 40, "Tier 3": 0}, or "shares"'
+            ) from None
+    if isinstance(tiers, Mapping):
+        pairs = [(str(k), float(v)) for k, v in tiers.items()]
+    else:
+        items = list(tiers)
+        if items and all(isinstance(v, int | float) for v in items):
+            shares = [float(v) for v in items]
+            if any(s <= 0 for s in shares) or abs(sum(shares) - 1) > 1e-6:
+                raise InputError(f"tier shares {shares} must be positive and add up to 1")
+            names = [f"Tier {i + 1}" for i in range(len(shares))]
+            return {"shares": shares, "names": names}
+        pairs = [(str(name), float(value)) for name, value in items]
+    pairs.sort(key=lambda pair: -pair[1])
+    if not pairs or pairs[-1][1] != 0:
+        raise InputError(
+            f"tiers {dict(pairs)}: the last tier must start at 0 so that every lead gets a tier"
+        )
+    if any(v > 100 or v < 0 for _, v in pairs):
+        raise InputError(f"tiers {dict(pairs)}: minimum scores must be between 0 and 100")
+    return {"fixed": pairs}
+
+
+def _fit_kwargs(spec: dict) -> dict:
+    if "fixed" in spec:
+        return {"tiers": spec["fixed"]}
+    return {"tier_shares": spec["shares"], "tier_names": spec["names"]}
+
+
+def score_attributes(characteristics, upstream: Upstream, study: Study) -> tuple[list, list]:
+    """The scorecard's candidate attributes: the characteristics, plus predictors that held up
+    for a yes/no outcome but were not shortlisted (the fit decides whether they add)."""
+    names = [c["attribute"] for c in characteristics]
+    summary = upstream.predictor_summary
+    if summary is not None and len(summary) and {"replicated", "outcome"} <= set(summary):
+        extra = summary[summary["replicated"] & summary["outcome"].isin(OUTCOMES)]
+        names += [p for p in extra["predictor"] if p not in names]
+    spec = study.attributes
+    categorical = [n for n in dict.fromkeys(names) if n in spec.categorical]
+    numeric = [n for n in dict.fromkeys(names) if n in spec.numeric]
+    return categorical, numeric
+
+
+def _value_column(sample: Sample) -> str | None:
+    for column in ("amount", "arr_initial"):
+        if column in sample.holdout.columns and sample.holdout[column].notna().any():
+            return column
+    return None
+
+
+def walk_forward_backtest(
+    study: Study, scorecard, outcome: str, quarters: int, spec: dict, alpha: float
+):
+    """Walk-forward backtest: per recent quarter, fit on what was known at its start, score
+    the accounts known then, compare with what happened in the quarter.
+
+    Returns ``(per tier and quarter, per quarter, notes)``.
+    """
+    from icp_research.analyses.significance import outcome_frames
+    from icp_research.scoring.scorecard import auc_ci, fit_scorecard
+
+    tier_rows, quarter_rows, notes = [], [], []
+    if outcome not in ("won", "retained") or quarters <= 0:
+        notes.append(
+            f"No backtest for {outcome}: it is not an event that happens within a quarter."
+        )
+        return pd.DataFrame(), pd.DataFrame(), notes
+    categorical = list(scorecard.params.get("categorical", []))
+    numeric = list(scorecard.params.get("numeric", []))
+    last = pd.Period(study.as_of, "Q")
+    if last.end_time.normalize() > study.as_of:
+        last -= 1  # the current quarter is not over
+    deals = study.deals
+    for offset in range(quarters - 1, -1, -1):
+        quarter = last - offset
+        start, end = quarter.start_time, quarter.end_time.normalize()
+        scored_as_of = start - pd.Timedelta(days=1)
+        past = study.at(scored_as_of)
+        frame = outcome_frames(
+            past, outcomes=[outcome], predictors=categorical + numeric, holdout_quarters=0
+        )[0]
+        if frame.skipped:
+            notes.append(f"{quarter}: not backtested ({frame.skipped} on {scored_as_of:%Y-%m-%d}).")
+            continue
+        try:
+            fitted = fit_scorecard(
+                frame.data,
+                outcome,
+                categorical=categorical,
+                numeric=numeric,
+                alpha=alpha,
+                cluster=frame.cluster if frame.cluster in frame.data.columns else None,
+                min_level_count=int(study.analysis.get("min_level_count", 10)),
+                **_fit_kwargs(spec),
+            )
+        except (NotEnoughData, InputError) as error:
+            notes.append(f"{quarter}: not backtested ({error}).")
+            continue
+        facts = past.facts
+        customer = facts["is_customer"].fillna(False).astype(bool)
+        if outcome == "won":
+            population = facts[~customer]
+            closed = pd.to_datetime(deals["closed_at"])
+            won = deals[
+                deals["is_new_business"].astype(bool)
+                & deals["won"].fillna(False).astype(bool)
+                & (closed >= start)
+                & (closed <= end)
+            ]
+            value_by_account = (
+                won.groupby("account_id")["amount"].sum() if "amount" in won else None
+            )
+            y = population["account_id"].isin(set(won["account_id"])).to_numpy()
+            value = (
+                population["account_id"].map(value_by_account).fillna(0).to_numpy(float)
+                if value_by_account is not None
+                else np.zeros(len(population))
+            )
+            event_words = "became customers"
+        else:
+            churned = facts["churned"].fillna(False).astype(bool)
+            population = facts[customer & ~churned]
+            churns = study.facts.set_index("account_id")["churned_at"]
+            when = pd.to_datetime(population["account_id"].map(churns))
+            y = ~((when >= start) & (when <= end)).to_numpy()
+            value = np.zeros(len(population))
+            event_words = "stayed"
+        if population.empty:
+            notes.append(f"{quarter}: no accounts to score on {scored_as_of:%Y-%m-%d}.")
+            continue
+        scores = fitted.score(population, reasons=False)["fit_score"].to_numpy()
+        tier_codes = np.asarray(fitted.tier_of(scores).codes)
+        names = [n for n, _ in fitted.tiers]
+        for code, name in enumerate(names):
+            members = tier_codes == code
+            n, k = int(members.sum()), int(y[members].sum())
+            low, high = proportion_ci(k, n, alpha) if n else (np.nan, np.nan)
+            tier_rows.append(
+                {
+                    "quarter": str(quarter),
+                    "scored_as_of": scored_as_of.strftime("%Y-%m-%d"),
+                    "tier": name,
+                    "n": n,
+                    "events": k,
+                    "rate": k / n if n else np.nan,
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "value": float(value[members].sum()),
+                }
+            )
+        top, bottom = tier_codes == 0, tier_codes == len(names) - 1
+        ratio = low_r = high_r = np.nan
+        if top.any() and bottom.any() and y[bottom].sum() + y[top].sum() > 0:
+            ratio, low_r, high_r = (
+                float(v) for v in ratio_ci(y[top].sum(), top.sum(), y[bottom].sum(), bottom.sum())
+            )
+        auc_value, auc_low, auc_high = auc_ci(scores, y.astype(float), alpha=alpha)
+        quarter_rows.append(
+            {
+                "quarter": str(quarter),
+                "scored_as_of": scored_as_of.strftime("%Y-%m-%d"),
+                "n": int(len(population)),
+                "events": int(y.sum()),
+                "event": event_words,
+                "trained_on": int(fitted.training.get("n", 0)),
+                "auc": auc_value,
+                "auc_low": auc_low,
+                "auc_high": auc_high,
+                "top_vs_bottom": ratio,
+                "top_vs_bottom_low": low_r,
+                "top_vs_bottom_high": high_r,
+            }
+        )
+    return pd.DataFrame(tier_rows), pd.DataFrame(quarter_rows), notes
+
+
+def measure_icp_vs_rest(samples: dict, spec: dict, alpha: float) -> list[dict]:
+    """Accounts meeting every defining include rule and no exclude rule vs the rest, on the
+    holdout of each outcome measured."""
+    from icp_research.scoring.model import rule_columns
+
+    out = []
+    for name in ("won", "retained", "best_customer", "churn", "no_decision"):
+        sample = samples.get(name)
+        if sample is None or sample.holdout.empty:
+            continue
+        in_icp = rule_columns(sample.holdout, spec)["in_icp"].to_numpy()
+        measured = compare(sample, sample.holdout, in_icp, ~in_icp, alpha)
+        out.append(
+            {
+                "outcome": name,
+                "unit": sample.unit,
+                "rate_unit": "per customer-year" if sample.kind == "churn" else "share",
+                "n_icp": measured["n"],
+                "rate_icp": measured["rate_in"],
+                "n_rest": measured["n_rest"],
+                "rate_rest": measured["rate_out"],
+                "ratio": measured["lift"],
+                "ci_low": measured["ci_low"],
+                "ci_high": measured["ci_high"],
+                "p_value": measured["p_value"],
+            }
+        )
+    return out
+
+
+def fit_and_validate(
+    blueprint, study, samples, primary, categorical, numeric, tiers_used, alpha, n_boot, caveats
+):
+    from icp_research.scoring.scorecard import fit_scorecard, validate_scorecard
+
+    outcome = primary.outcome
+    try:
+        scorecard = fit_scorecard(
+            primary.training,
+            outcome,
+            categorical=categorical,
+            numeric=numeric,
+            alpha=alpha,
+            cluster="account_id" if primary.clustered else None,
+            min_level_count=int(study.analysis.get("min_level_count", 10)),
+            **_fit_kwargs(tiers_used),
+        )
+    except (NotEnoughData, InputError) as error:
+        caveats.append(f"No fit score: {error}")
+        blueprint.params["score_error"] = str(error)
+        return
+    blueprint.scorecard = scorecard
+    seed = int(study.analysis.get("seed", 0))
+    if primary.holdout.empty:
+        blueprint.params["validation_error"] = "the holdout period has no rows"
+        return
+    blueprint.validation = validate_scorecard(
+        scorecard,
+        primary.holdout,
+        outcome,
+        value=_value_column(primary),
+        cluster="account_id" if primary.clustered else None,
+        unit=primary.unit,
+        alpha=alpha,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    retained = samples.get("retained")
+    if outcome != "retained" and retained is not None and not retained.holdout.empty:
+        blueprint.retention = validate_scorecard(
+            scorecard,
+            retained.holdout,
+            "retained",
+            unit="customers",
+            alpha=alpha,
+            n_boot=n_boot,
+            seed=seed,
+        )
