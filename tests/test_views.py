@@ -1,5 +1,6 @@
-"""Named views: the tables of the pattern, churn, lost-deal and voice-of-customer reports, each
-with the reason a reader sees when it is empty. The reasons live in the package (tested here),
+"""Named views: the tables of the data overview, pattern, churn, lost-deal, predictor
+significance, ICP health and voice-of-customer reports, each with the reason a reader sees when
+it is empty. The reasons live in the package (tested here),
 and a notebook cell is ``report.show(result.view(name))``."""
 
 from __future__ import annotations
@@ -14,16 +15,29 @@ import pandas as pd
 import pytest
 
 import icp_research as icp
-from icp_research.analyses import churn, deals, patterns, profile, voc
+from icp_research.analyses import (
+    churn,
+    deals,
+    health,
+    overview,
+    patterns,
+    profile,
+    significance,
+    voc,
+)
 from icp_research.methods import segments
 from icp_research.reporting import display as report
 from icp_research.result import View
 
+from .icp_documents import categorical, demo_icp, icp_document
 from .studies import AS_OF, churn_tables, deal_tables, make_study
+from .test_health import known_icp, known_tables
+from .test_significance import variant
 
 ROOT = Path(__file__).parent.parent
 
 VIEW_NAMES = {
+    "overview": ["problems", "trust"],
     "patterns": [
         "profile",
         "combined",
@@ -52,6 +66,30 @@ VIEW_NAMES = {
         "stage_funnel",
         "exclude_rules",
     ],
+    "significance": [
+        "recommended",
+        "ranked",
+        "findings",
+        "forest",
+        "model",
+        "joint",
+        "power",
+        "behavioural",
+    ],
+    "health": [
+        "comparison",
+        "flags",
+        "previous_icp",
+        "trends",
+        "tiers",
+        "icp_share",
+        "shares",
+        "drift",
+        "pipeline_drift",
+        "changes",
+        "points",
+        "validation",
+    ],
     "voc": [
         "themes",
         "theme_tests",
@@ -64,9 +102,12 @@ VIEW_NAMES = {
     ],
 }
 NOTEBOOKS = {
+    "overview": "00_data_overview",
     "patterns": "01_pattern_discovery",
     "churn": "02_churn_analysis",
     "deals": "03_lost_deal_analysis",
+    "significance": "04_predictor_significance",
+    "health": "06_icp_health",
     "voc": "07_voice_of_customer",
 }
 
@@ -80,10 +121,23 @@ DEALS_EXCLUDE_NONE = (
 
 
 @pytest.fixture(scope="module")
-def demo():
-    """The four results on the demo data, as the notebooks compute them (default parameters)."""
+def demo(tmp_path_factory):
+    """The results on the demo data, as the notebooks compute them (default parameters). The
+    health report monitors a known ICP for 2026Q3 against a previous run holding 2026Q2's, so
+    that its change log has something to show."""
     study = icp.open_study()
+    previous = tmp_path_factory.mktemp("views") / "demo-2026Q2"
+    (previous / "artifacts").mkdir(parents=True)
+    (previous / "artifacts" / "icp.json").write_text(json.dumps(demo_icp("2026Q2")))
+    (previous / "artifacts" / "manifest.json").write_text(
+        json.dumps({"run": "demo-2026Q2", "as_of": "2026-06-30"})
+    )
     return {
+        "overview": overview.data_overview(study),
+        "significance": significance.predictor_significance(study),
+        "health": health.icp_health(
+            study, demo_icp("2026Q3"), quarter="2026Q3", quarters=3, previous_run=previous
+        ),
         "patterns": patterns.pattern_discovery(study),
         "churn": churn.churn_analysis(study),
         "deals": deals.lost_deal_analysis(study),
@@ -249,6 +303,83 @@ def test_demo_voice_of_customer_views(demo):
         2922,
     ]
     assert len(result.view("committee_cycle").table) == len(committee)
+
+
+def test_demo_overview_views(demo):
+    result = demo["overview"]
+    problems = result.view("problems")
+    assert len(problems.table) == len(result.tables["problems"]) == 2
+    assert set(problems.table["level"]) == {"info"}
+    trust = result.view("trust").table
+    assert trust[["table", "column", "rows_affected"]].values.tolist() == [
+        ["subscriptions", "Start Date", 909],
+        ["accounts", "Employees", 2],
+    ]
+
+
+def test_demo_significance_views(demo):
+    result = demo["significance"]
+    recommended = result.view("recommended").table
+    assert len(recommended) == len(result.recommended) == 4
+    assert recommended.iloc[0][["rank", "predictor", "favour", "avoid"]].tolist() == [
+        1,
+        "employees",
+        ">= 600",
+        "< 60",
+    ]
+    ranked = result.view("ranked").table
+    assert len(ranked) == 22
+    assert ranked.iloc[0][["outcome", "predictor", "replicated"]].tolist() == [
+        "won",
+        "industry",
+        "replicated",
+    ]
+    findings = result.view("findings")
+    assert findings.max_rows == 60 and len(findings.table) == 81
+    assert findings.table.iloc[0]["finding"] == "industry = FinTech"
+    forest = result.view("forest").table
+    assert result.forest_outcome == "won"
+    assert len(forest) == 23 and set(forest["outcome"]) == {"won"}
+    model = result.view("model").table
+    assert len(model) == len(result.model.summary) == 24
+    assert model["term"].iloc[0] == "employees=< 60 (reference)"
+    joint = result.view("joint").table
+    assert len(joint) == 4 and joint["adds to the others"].eq("yes").all()
+    power = result.view("power")
+    assert power.max_rows == 60 and len(power.table) == 22
+    assert (power.table["verdict"] != "predicts").all()
+    behavioural = result.view("behavioural").table
+    assert len(behavioural) == 8 and set(behavioural["outcome"]) == {"retained", "best_customer"}
+
+
+def test_demo_health_views(demo):
+    result = demo["health"]
+    comparison = result.view("comparison").table.set_index("measure")
+    assert len(comparison) == 7
+    assert comparison.loc["win rate", "verdict"] == "ICP better (significant)"
+    # Nothing is worse for the demo's ICP: said as a success, in the package's words.
+    flags = result.view("flags")
+    assert not flags and flags.empty_as == "success" and result.flags == []
+    assert _text(report.show(flags)) == (
+        "No measure is worse for ICP accounts this quarter, and every measure had enough data "
+        "to compare."
+    )
+    assert len(result.view("previous_icp").table) == 7
+    assert result.view("trends").table["quarter"].tolist() == ["2026Q1", "2026Q2", "2026Q3"]
+    assert result.view("tiers").table["tier"].tolist() == ["Tier 1", "Tier 2", "Tier 3"]
+    shares = result.view("shares").table
+    assert result.view("icp_share").table.equals(shares)
+    assert shares["new customers"].tolist() == [136, 173, 170]
+    drift = result.view("drift").table
+    assert set(drift["attribute"]) == {"industry", "crm", "fit_score", "employees"}
+    assert drift["accounts now"].iloc[0] == 170
+    assert result.view("pipeline_drift").table["accounts now"].iloc[0] == 749
+    changes = result.view("changes").table
+    assert ["rule removed", "crm = None"] in changes[["change", "item"]].values.tolist()
+    points = result.view("points")
+    assert points.max_rows == 20
+    assert points.table[["level", "moved"]].values.tolist() == [["FinTech", 6], ["SaaS", -2]]
+    assert result.view("validation").table["measure"].tolist() == ["Holdout AUC", "Holdout rows"]
 
 
 def test_show_renders_the_table_with_its_notes_or_the_reason(demo):
@@ -436,3 +567,150 @@ def test_segment_views_when_accounts_are_too_few_to_cluster():
     # Only the all-accounts row is left to compare.
     sales = result.view("segment_sales").table
     assert sales["segment"].tolist() == ["All accounts"]
+
+
+def test_overview_views_of_clean_data():
+    """No validation finding: the problems read as a success, in the package's words."""
+    study = make_study(churn_tables(np.random.default_rng(5)), categorical=["tier", "color"])
+    problems = overview.data_overview(study).view("problems")
+    assert not problems and problems.empty_as == "success"
+    assert problems.reason == "No data problems found."
+    assert _text(report.show(problems)) == "No data problems found."
+
+
+def test_overview_trust_view_without_problems_of_meaning():
+    accounts = pd.DataFrame({"account_id": ["A", "B"], "kind": ["x", "y"]})
+    trust = overview.data_overview(make_study({"accounts": accounts}, categorical=["kind"])).view(
+        "trust"
+    )
+    assert not trust and (trust.reason, trust.empty_as) == (
+        "No problems of meaning found.",
+        "success",
+    )
+
+
+def test_significance_views_with_accounts_only():
+    """Nothing can be tested: every view is empty, and says why."""
+    study = icp.open_study()
+    result = significance.predictor_significance(
+        variant(study, {"accounts": study.dataset.tables["accounts"]})
+    )
+    views = {name: result.view(name) for name in result.views()}
+    assert not any(views.values())
+    assert views["recommended"].reason == result.findings[0]
+    assert views["recommended"].reason.startswith("No predictor stands out")
+    assert _text(report.show(views["recommended"])).startswith(
+        "Not enough evidence for a data-backed shortlist of ICP characteristics: No predictor "
+        "stands out"
+    )
+    assert (views["ranked"].reason, views["ranked"].empty_as) == (
+        "No predictor stands out: nothing is significant after correcting for multiple testing.",
+        "info",
+    )
+    assert (views["findings"].reason, views["findings"].empty_as) == ("Nothing to list.", "info")
+    assert views["forest"].reason == (
+        "no finding is significant after correcting for multiple testing"
+    )
+    assert views["model"].reason == views["joint"].reason == "no yes/no outcome could be tested"
+    assert _text(report.show(views["model"])) == (
+        "Not enough evidence for a multivariable model: no yes/no outcome could be tested"
+    )
+    # Nothing was tested, so the power table is not empty because everything is significant.
+    assert (views["power"].reason, views["power"].empty_as) == ("No predictor was tested.", "info")
+    assert views["behavioural"].reason == "the data has no usage or NPS signals for customers"
+
+
+def test_significance_views_when_every_predictor_is_significant(demo):
+    """The power table lists predictors without a finding: with none, it says so."""
+    result = demo["significance"]
+    summary = result.tables["predictor_summary"]
+    everything = significance.SignificanceResult(
+        title=result.title,
+        summary=result.summary,
+        tables={"predictor_summary": summary[summary["verdict"] == "predicts"]},
+    )
+    power = everything.view("power")
+    assert not power and power.reason == "Every predictor has a significant finding."
+
+
+def test_significance_model_reason_names_the_outcome_without_predictors():
+    result = significance.SignificanceResult(
+        title="Predictor significance",
+        tables={"outcomes": pd.DataFrame({"outcome": ["won"], "status": ["tested"]})},
+    )
+    model = result.view("model")
+    assert not model and model.reason == (
+        "no predictor of winning a deal was significant, so there is nothing to put in a model"
+    )
+
+
+@pytest.fixture(scope="module")
+def known_study():
+    return make_study(known_tables(), categorical=["industry"], numeric=["employees"])
+
+
+def test_health_views_with_flags_and_a_first_run(known_study):
+    result = health.icp_health(known_study, known_icp(), quarter="2026Q2", quarters=2)
+    flags = result.view("flags")
+    assert flags.table["flag"].tolist() == result.flags and len(result.flags) == 2
+    previous = result.view("previous_icp")
+    assert not previous and previous.reason == (
+        "there is no previous run with an ICP to compare with (first run)."
+    )
+    first_run = (
+        "First run: nothing to compare. This run's ICP is recorded as the starting point of the "
+        "change log."
+    )
+    assert result.changelog.summary == first_run
+    for name in ("changes", "points", "validation"):
+        view = result.view(name)
+        assert not view and (view.reason, view.empty_as) == (first_run, "info"), name
+
+
+def test_health_views_without_a_drawn_icp(known_study):
+    """No defining include rule: nothing is compared, the tiers are still measured."""
+    spec = icp_document(
+        as_of="2026-06-30",
+        include=[],
+        scorecard=[categorical("industry", {"SaaS": 100, "Retail": 0}, 50)],
+        tiers=(("Tier 1", 70), ("Tier 2", 0)),
+    )
+    result = health.icp_health(known_study, spec, quarter="2026Q2", quarters=1)
+    why = (
+        "No ICP is drawn in the monitored definition (no defining include rule), so ICP and "
+        "non-ICP accounts cannot be compared; the fit-score tiers are shown instead."
+    )
+    comparison = result.view("comparison")
+    assert not comparison and comparison.reason == why
+    assert (
+        _text(report.show(comparison))
+        == f"Not enough evidence for an ICP vs non-ICP comparison: {why}"
+    )
+    # Without a comparison there is nothing to flag, and no "nothing is worse" either.
+    flags = result.view("flags")
+    assert not flags and (flags.reason, flags.empty_as) == (why, "not_enough_evidence")
+    assert result.view("trends").reason == (
+        "no ICP is drawn, so there is nothing to compare quarter by quarter."
+    )
+    assert result.view("icp_share").reason == "no ICP is drawn."
+    assert result.view("tiers").table["tier"].tolist() == ["Tier 1", "Tier 2"]
+    # The share table still shows the tiers.
+    assert "customers in Tier 1" in result.view("shares").table
+
+
+def test_health_views_without_any_icp(known_study):
+    unknown = health.MonitoredIcp(None, "none", "No ICP definition to monitor: none was given.")
+    result = health.icp_health(known_study, unknown, quarter="2026Q2", quarters=1)
+    views = {name: result.view(name) for name in result.views()}
+    assert not any(views.values())
+    assert views["tiers"].reason == "the monitored ICP has no fit score."
+    assert _text(report.show(views["tiers"])) == (
+        "Not enough evidence for a tier view: the monitored ICP has no fit score."
+    )
+    assert views["shares"].reason == "no ICP is drawn and the monitored ICP has no fit score."
+    assert views["drift"].reason == "there is no previous quarter, or the ICP uses no attribute."
+    assert views["pipeline_drift"].reason == (
+        "there is no opportunities table or no previous quarter."
+    )
+    assert views["changes"].reason == result.changelog.summary
+    assert views["changes"].reason.startswith("This run has no ICP definition")

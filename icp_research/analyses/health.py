@@ -115,7 +115,7 @@ from icp_research.methods.stats import (
     proportion_ci,
     two_proportion_pvalue,
 )
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 __all__ = [
     "DRIFT_COLUMNS",
@@ -1425,6 +1425,115 @@ class HealthResult(Result):
         return table.rename(
             columns={"psi": "PSI", "n": "accounts now", "n_previous": "accounts before"}
         )
+
+    def views(self) -> dict:
+        """``{name: callable returning a View}``: the report's tables with their reasons.
+
+        ``comparison`` (:meth:`comparison_table`, when an ICP is drawn), ``flags`` (the
+        sentences about measures where the ICP does worse or the data is too thin, one per
+        row), ``previous_icp`` (the out-of-sample check), ``trends`` (:meth:`trend_table`),
+        ``tiers`` (:meth:`tier_table`), ``icp_share`` (the shares, when an ICP is drawn, which
+        the drift figure draws), ``shares`` (:meth:`share_table`, ICP or tiers), ``drift`` and
+        ``pipeline_drift`` (:meth:`drift_table` of new customers and of new pipeline), and the
+        change log's ``changes``, ``points`` and ``validation`` (empty, they read as its
+        summary).
+        """
+        compared = self.compared
+        no_comparison = self.findings[0] if self.findings else "no ICP is drawn."
+        changelog = self.changelog
+        no_change = changelog.summary if changelog is not None else "There is no change log."
+
+        def comparison() -> View:
+            return View(
+                "an ICP vs non-ICP comparison",
+                self.comparison_table() if compared else None,
+                no_comparison,
+            )
+
+        def flags() -> View:
+            table = pd.DataFrame({"flag": list(self.flags)}, dtype=object)
+            if not compared:
+                return View("flags", table, no_comparison)
+            return View(
+                "flags",
+                table,
+                "No measure is worse for ICP accounts this quarter, and every measure had "
+                "enough data to compare.",
+                empty_as="success",
+            )
+
+        def previous_icp() -> View:
+            return View(
+                "an out-of-sample check",
+                self.comparison_table(previous_icp=True),
+                "there is no previous run with an ICP to compare with (first run).",
+            )
+
+        def trends() -> View:
+            return View(
+                "trends",
+                self.trend_table() if compared else None,
+                "no ICP is drawn, so there is nothing to compare quarter by quarter.",
+            )
+
+        def tiers() -> View:
+            return View("a tier view", self.tier_table(), "the monitored ICP has no fit score.")
+
+        def icp_share() -> View:
+            return View(
+                "the share of new customers in the ICP",
+                self.share_table() if compared else None,
+                "no ICP is drawn.",
+            )
+
+        def shares() -> View:
+            table = self.share_table()
+            return View(
+                "the share of new customers in the ICP or in a tier",
+                table if len(table.columns) > 1 else None,
+                "no ICP is drawn and the monitored ICP has no fit score.",
+            )
+
+        def drift() -> View:
+            return View(
+                "population stability",
+                self.drift_table(NEW_CUSTOMERS),
+                "there is no previous quarter, or the ICP uses no attribute.",
+            )
+
+        def pipeline_drift() -> View:
+            return View(
+                "pipeline stability",
+                self.drift_table(NEW_PIPELINE),
+                "there is no opportunities table or no previous quarter.",
+            )
+
+        def changes() -> View:
+            table = changelog.table() if changelog is not None else None
+            return View("changes to the ICP", table, no_change, empty_as="info")
+
+        def points() -> View:
+            table = changelog.points_table() if changelog is not None else None
+            return View("scorecard points", table, no_change, empty_as="info", max_rows=20)
+
+        def validation() -> View:
+            table = changelog.validation_table() if changelog is not None else None
+            return View("holdout validation", table, no_change, empty_as="info")
+
+        return {
+            "comparison": comparison,
+            "flags": flags,
+            "previous_icp": previous_icp,
+            "trends": trends,
+            "tiers": tiers,
+            "icp_share": icp_share,
+            "shares": shares,
+            "drift": drift,
+            "pipeline_drift": pipeline_drift,
+            "changes": changes,
+            "points": points,
+            "validation": validation,
+        }
 
 
 _FLAG_WORDS = {

@@ -18,7 +18,7 @@ from icp_research.data import churn_source
 from icp_research.data.study import DATE_COLUMNS, Study
 from icp_research.formatting import fmt_interval, fmt_money, fmt_number, fmt_pct
 from icp_research.methods.stats import clustered_rate_ci, poisson_rate_ci, proportion_ci
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 
 @dataclass
@@ -33,6 +33,29 @@ class Overview(Result):
             "totals": self.totals or {},
             "trust": [] if trust is None else trust.to_dict(orient="records"),
         }
+
+    def views(self) -> dict:
+        """``{name: callable returning a View}``: ``problems`` (what validation found, in
+        words) and ``trust`` (problems of meaning); each reads as a success when empty."""
+        tables = self.tables or {}
+
+        def problems() -> View:
+            return View(
+                "data problems",
+                tables.get("problems"),
+                "No data problems found.",
+                empty_as="success",
+            )
+
+        def trust() -> View:
+            return View(
+                "problems of meaning",
+                tables.get("trust"),
+                "No problems of meaning found.",
+                empty_as="success",
+            )
+
+        return {"problems": problems, "trust": trust}
 
 
 def data_overview(study: Study) -> Overview:

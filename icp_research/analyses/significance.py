@@ -72,7 +72,7 @@ from icp_research.methods.predictors import (
     test_many,
     time_split,
 )
-from icp_research.result import Result
+from icp_research.result import Result, View
 
 # What a multivariable fit on thin or degenerate data may raise; the report says so instead.
 _MODEL_ERRORS = (NotEnoughData, InputError, np.linalg.LinAlgError, ValueError)
@@ -718,6 +718,88 @@ class SignificanceResult(Result):
                 for item in self.recommended
             ]
         )
+
+    def views(self) -> dict:
+        """``{name: callable returning a View}``: the report's tables with their reasons.
+
+        ``recommended`` (the shortlist; empty, it reads as the first finding, which says why),
+        ``ranked`` (:meth:`ranked_table`), ``findings`` (:meth:`findings_table`), ``forest``
+        (the significant findings of :attr:`forest_outcome`, which the forest plot draws),
+        ``model`` and ``joint`` (the primary outcome's multivariable model, :meth:`model_table`
+        and :meth:`joint_table`, with :attr:`model_reason` when there is none), ``power``
+        (:meth:`power_table`; empty, it says whether nothing was tested or everything is
+        significant) and ``behavioural`` (:meth:`behavioural_table`).
+        """
+        nothing_significant = "no finding is significant after correcting for multiple testing"
+
+        def recommended() -> View:
+            return View(
+                "a data-backed shortlist of ICP characteristics",
+                self.recommended_table() if self.recommended else None,
+                self.findings[0] if self.findings else f"{nothing_significant}.",
+            )
+
+        def ranked() -> View:
+            return View(
+                "ranked predictors",
+                self.ranked_table(),
+                "No predictor stands out: nothing is significant after correcting for multiple "
+                "testing.",
+                empty_as="info",
+            )
+
+        def findings() -> View:
+            return View(
+                "significant findings",
+                self.findings_table(),
+                "Nothing to list.",
+                empty_as="info",
+                max_rows=60,
+            )
+
+        def forest() -> View:
+            outcome = self.forest_outcome
+            return View(
+                "a forest plot",
+                self.findings_table(outcome) if outcome else None,
+                nothing_significant,
+            )
+
+        def model() -> View:
+            return View("a multivariable model", self.model_table(), self.model_reason)
+
+        def joint() -> View:
+            return View("a multivariable model", self.joint_table(), self.model_reason)
+
+        def power() -> View:
+            tested = self.tables.get("predictor_summary")
+            return View(
+                "what the data could have detected",
+                self.power_table(),
+                "No predictor was tested."
+                if tested is None or tested.empty
+                else "Every predictor has a significant finding.",
+                empty_as="info",
+                max_rows=60,
+            )
+
+        def behavioural() -> View:
+            return View(
+                "behavioural signals",
+                self.behavioural_table(),
+                "the data has no usage or NPS signals for customers",
+            )
+
+        return {
+            "recommended": recommended,
+            "ranked": ranked,
+            "findings": findings,
+            "forest": forest,
+            "model": model,
+            "joint": joint,
+            "power": power,
+            "behavioural": behavioural,
+        }
 
 
 # ----------------------------------------------------------------------------------------------
