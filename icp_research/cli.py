@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 an analysis failed, 2 bad input or usage, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import textwrap
 import warnings
@@ -181,6 +182,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was written; earlier runs are untouched", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            if verbose:
+                raise
+            print(
+                f"error: unexpected {type(exc).__name__}: {exc} (rerun with --verbose for details)",
+                file=sys.stderr,
+            )
+            return 1
+        what = {
+            errno.ENOSPC: "the disk is full",
+            errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "the folder is on a read-only disk",
+            errno.EACCES: "permission denied",
+        }[exc.errno]
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(
+            f"error: {what}{where}; nothing was published (earlier runs are untouched): free "
+            "some space or choose another --out / --output, then run again",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:  # pragma: no cover - the last line of defence
         if verbose:
             raise

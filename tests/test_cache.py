@@ -86,6 +86,14 @@ def test_a_rerun_reuses_the_untouched_reports_and_reruns_the_changed_one_and_its
     only = run_suite(**run, force=True, only="05")
     assert set(_statuses(only).values()) == {"reused"}
 
+    # A cold cache: the reports outside --only run too, so a forced rerun loses none of them.
+    shutil.rmtree(reports / ".icp-cache")
+    cold = run_suite(**run, force=True, only="00")
+    assert set(_statuses(cold).values()) == {"ok"}
+    assert {o.name for o in cold.outcomes if o.html} == {
+        o.name for o in first.outcomes if o.status == "ok"
+    }
+
 
 def test_only_takes_numbers_names_and_analyses_with_what_they_read_from():
     specs = discover_notebooks()

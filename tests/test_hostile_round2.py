@@ -448,3 +448,64 @@ def test_header_row_skips_title_lines_of_a_csv(tmp_path):
     )
     dataset = load_tables(config)
     assert dataset.tables["accounts"]["industry"].tolist() == ["SaaS", "Retail"]
+
+
+def test_a_formula_like_level_travels_back_to_the_kit_without_its_spreadsheet_quote(tmp_path):
+    """predictors.csv keeps the "'" that stops a spreadsheet evaluating "-" or "=1+2"; the copy
+    the blueprint reads back has the level as it was (a rule on it matches its deals again)."""
+    from icp_research.analyses import registry
+    from icp_research.analyses.antipatterns import (
+        ANTI_PATTERN_COLUMNS,
+        Condition,
+        read_anti_patterns,
+        to_csv_frame,
+    )
+    from icp_research.artifacts import read_artifact, write_artifact
+
+    predictors = pd.DataFrame(
+        {"outcome": ["won", "won"], "predictor": ["website_platform"] * 2, "level": ["-", "=1+2"]}
+    )
+    predictors["n"] = [403, 12]
+    write_artifact(registry.PREDICTORS, predictors, tmp_path)
+    assert "'-" in (tmp_path / "predictors.csv").read_text()
+    assert read_artifact(registry.PREDICTORS, tmp_path)["level"].tolist() == ["-", "=1+2"]
+
+    rules = pd.DataFrame([dict.fromkeys(ANTI_PATTERN_COLUMNS)])
+    rules.loc[0, ["rule_id", "attribute", "operator"]] = ["r1", "website_platform", "equals"]
+    rules.at[0, "value"] = "-"
+    write_artifact(registry.ANTI_PATTERNS_DEALS, to_csv_frame(rules), tmp_path)
+    read_back = read_anti_patterns(tmp_path)
+    assert read_back.loc[0, "value"] == "-"
+    condition = Condition("website_platform", "equals", read_back.loc[0, "value"])
+    deals = pd.DataFrame({"website_platform": ["-", "-", "Wix"]})
+    assert condition.matches(deals).sum() == 2
+
+
+def test_a_full_disk_during_a_run_is_one_line_exit_2_and_publishes_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    from icp_research.cli import main
+    from icp_research.pipeline import runner
+
+    from .conftest import write_project
+
+    config = write_project(
+        tmp_path, {"accounts.csv": "account_id\nA1\n"}, '[tables.accounts]\npath = "accounts.csv"\n'
+    )
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "manifest.json")
+
+    monkeypatch.setattr(runner, "_manifest", disk_full)
+    out = tmp_path / "reports" / "q3"
+    assert main(["run", "--config", str(config), "--out", str(out), "--only", "00"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert err == [
+        "error: the disk is full writing manifest.json; nothing was published (earlier runs are "
+        "untouched): free some space or choose another --out / --output, then run again"
+    ]
+    assert not out.exists()
+    reports = tmp_path / "reports"
+    assert not reports.exists() or [p.name for p in reports.iterdir()] == [".icp-cache"]

@@ -827,8 +827,11 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             if tc.name == "opportunities" and column == "created_at":
                 # CRMs leave early-stage deals undated; they cannot be placed in time.
                 out.warning(
-                    f"{missing.sum():,} deals have no created_at; they are left out of time-based analyses",
-                    "fill the creation date in the export if these deals matter",
+                    f"{missing.sum():,} deals have no created_at; they are left out of every "
+                    "analysis and count (a deal with no date cannot be placed before or after the "
+                    "as-of date)",
+                    "fill the creation date in the export (e.g. the date the deal was entered) "
+                    "if these deals matter",
                     column=tc.columns.get(column, column),
                     rows=_row_list(missing),
                 )

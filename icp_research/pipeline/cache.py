@@ -9,8 +9,8 @@ for it), and their HTML is rendered afresh. ``--no-cache`` runs everything.
 
 The cache is a folder beside the runs (``reports/.icp-cache``); each entry is written to a
 temporary folder and renamed into place, so a killed run never leaves half an entry. Only the
-kit's registered reports are cached (a notebook of your own always runs), and never a report that
-reads the previous run (the ICP health report with a previous quarter).
+kit's registered reports are cached (a notebook of your own always runs). The ICP health
+report's key also holds the previous run's ``icp.json`` and manifest, which it compares with.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ class ReportCache:
     def key(self, spec, parameters: dict, inputs: list, config_digest: str, upstream: list) -> str:
         """The report's cache key (see the module docstring)."""
         digest = hashlib.sha256()
+        previous = parameters.get("previous_run")
         parts = {
+            # A report that compares with the previous run depends on what that run concluded.
+            "previous": _previous_digest(previous) if previous else "",
             "code": code_fingerprint(),
             "notebook": hashlib.sha256(Path(spec.path).read_bytes()).hexdigest(),
             "parameters": {k: parameters[k] for k in sorted(parameters)},
@@ -67,9 +70,7 @@ class ReportCache:
         return digest.hexdigest()[:32]
 
     def cacheable(self, spec, parameters: dict) -> bool:
-        return (
-            self.enabled and files_of(spec.name) is not None and not parameters.get("previous_run")
-        )
+        return self.enabled and files_of(spec.name) is not None
 
     def restore(self, key: str, spec, staging: Path) -> bool:
         """Copy a cached report into ``staging``; False when there is no complete entry."""
@@ -107,6 +108,16 @@ class ReportCache:
         except OSError:
             if temporary is not None:
                 shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _previous_digest(run: str) -> str:
+    """sha256 of a previous run's ICP and manifest (of nothing when it has neither)."""
+    digest = hashlib.sha256()
+    for name in ("icp.json", "manifest.json"):
+        path = Path(run) / "artifacts" / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def config_digest(config_path) -> str:

@@ -918,15 +918,11 @@ def _execute_all(
                 spec.name, spec.title, "ok", ipynb=f"{spec.name}.ipynb", reused=True
             )
             progress.step(f"{spec.name}: unchanged, reused")
-        elif plan.selected is not None and spec.name not in plan.selected:
-            outcomes[spec.name] = NotebookOutcome(
-                spec.name,
-                spec.title,
-                "skipped",
-                reason="not asked for with --only, and no earlier result to reuse",
-            )
-            progress.step(f"{spec.name}: skipped (not asked for with --only)")
         else:
+            # Outside --only but with nothing to reuse: it runs all the same, so that the run
+            # folder stays complete (a forced rerun never loses a report it had).
+            if plan.selected is not None and spec.name not in plan.selected:
+                progress.step(f"{spec.name}: not asked for with --only, but nothing to reuse: runs")
             todo.append(spec)
     jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
     names = {s.name for s in todo}
