@@ -509,3 +509,30 @@ def test_a_full_disk_during_a_run_is_one_line_exit_2_and_publishes_nothing(
     assert not out.exists()
     reports = tmp_path / "reports"
     assert not reports.exists() or [p.name for p in reports.iterdir()] == [".icp-cache"]
+
+
+def test_a_confirmation_too_small_to_tell_is_not_called_a_failure():
+    """Issue 17.11: findings that point the same way in latest quarters too small to detect them
+    are 'not enough data', not 'did not hold'."""
+    from icp_research.analyses.significance import _why_none
+    from icp_research.methods.predictors import TOO_SMALL_TO_TELL
+
+    rows = pd.DataFrame(
+        {
+            "outcome": ["best_customer"] * 3,
+            "predictor": ["employees", "industry", "region"],
+            "level": [">= 4,000", "Retail", "EMEA"],
+            "hypothesis_id": ["h1", "h2", "h3"],
+            "significant": [True, True, True],
+            "std_effect": [1.2, 0.8, 0.5],
+            "replicated": [False, False, False],
+            "replication": [
+                f"same direction, not significant; {TOO_SMALL_TO_TELL}",
+                f"same direction, not significant; {TOO_SMALL_TO_TELL}",
+                "opposite direction in the confirmation period",
+            ],
+        }
+    )
+    text = _why_none(rows)
+    assert "1 did not hold in the latest quarters" in text
+    assert "2 could not be confirmed: the latest quarters hold too little data to tell" in text

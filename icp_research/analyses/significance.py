@@ -65,6 +65,7 @@ from icp_research.methods.predictors import (
     EXTRA_COLUMNS,
     RATIO_EFFECTS,
     SUMMARY_COLUMNS,
+    TOO_SMALL_TO_TELL,
     TREND,
     PredictorResult,
     ReplicationResult,
@@ -1333,6 +1334,11 @@ def _recommend(
                 f"significant for {outcomes} in the discovery period, but there is nothing in the "
                 "holdout period to check it against"
             )
+        elif group["replication"].str.contains(TOO_SMALL_TO_TELL, regex=False).all():
+            reason = (
+                "significant in the discovery period; not enough data in the latest quarters to "
+                "confirm or refute it"
+            )
         else:
             reason = "significant in the discovery period but did not hold in the latest quarters"
         result.not_recommended.append({"predictor": predictor, "reason": reason})
@@ -1621,9 +1627,15 @@ def _why_none(rows: pd.DataFrame, contract=None) -> str:
     if size.any():
         names = _and(list(dict.fromkeys(everything.loc[size, "predictor"])))
         parts.append(f"{int(size.sum())} are contract size ({names}), not traits")
-    failed = int((~replicated & ~no_data).sum())
+    too_small = status.str.contains(TOO_SMALL_TO_TELL, regex=False)
+    failed = int((~replicated & ~no_data & ~too_small).sum())
     if failed:
         parts.append(f"{failed} did not hold in the latest quarters")
+    if too_small.any():
+        parts.append(
+            f"{int(too_small.sum())} could not be confirmed: the latest quarters hold too little "
+            "data to tell (not enough data, not a failure)"
+        )
     if no_data.any():
         outcomes = _and(sorted(set(significant.loc[no_data, "outcome"])))
         parts.append(

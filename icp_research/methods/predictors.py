@@ -1904,6 +1904,11 @@ def _replication_row(row, again: dict | None, opts: _Options) -> dict:
     return out
 
 
+#: Why a finding that points the same way but is not significant again is not a failure: the
+#: confirmation data could not have detected an effect of its size.
+TOO_SMALL_TO_TELL = "the confirmation period is too small to tell"
+
+
 def _replication_status(row, alpha: float) -> str:
     if row.replicated:
         return "replicated"
@@ -1912,7 +1917,7 @@ def _replication_status(row, alpha: float) -> str:
     if not row.same_direction:
         return "opposite direction in the confirmation period"
     if row.underpowered_confirm:
-        return "same direction, not significant; the confirmation period is too small to tell"
+        return f"same direction, not significant; {TOO_SMALL_TO_TELL}"
     return "same direction, not significant"
 
 
