@@ -5,7 +5,8 @@ templates, the notebook file, the parameters it is given, the input files (their
 manifest's inputs) and the config, the as-of date, and the keys of the reports whose artifacts it
 reads. Change one parameter of one report and that report and the reports after it rerun; the
 others are copied from the cache (the executed notebook and the artifacts the registry declares
-for it), and their HTML is rendered afresh. ``--no-cache`` runs everything.
+for it), and their HTML is rendered afresh. ``--no-cache`` runs everything (and refreshes the
+cache with what ran).
 
 The cache is a folder beside the runs (``reports/.icp-cache``); each entry is written to a
 temporary folder and renamed into place, so a killed run never leaves half an entry. Only the
@@ -46,11 +47,14 @@ def files_of(notebook: str) -> list[str] | None:
 
 
 class ReportCache:
-    """Cached reports under ``folder`` (``enabled`` False: nothing is read or written)."""
+    """Cached reports under ``folder`` (``enabled`` False: nothing is read or written; ``reuse``
+    False: nothing is read, what runs is written)."""
 
-    def __init__(self, folder: Path, *, enabled: bool = True):
+    def __init__(self, folder: Path, *, enabled: bool = True, reuse: bool = True):
         self.folder = Path(folder)
         self.enabled = enabled
+        # --no-cache: nothing is reused, but what runs is still stored for the next run.
+        self.reuse = reuse
 
     def key(self, spec, parameters: dict, inputs: list, config_digest: str, upstream: list) -> str:
         """The report's cache key (see the module docstring)."""
@@ -75,7 +79,7 @@ class ReportCache:
     def restore(self, key: str, spec, staging: Path) -> bool:
         """Copy a cached report into ``staging``; False when there is no complete entry."""
         entry = self.folder / key
-        if not self.enabled or not (entry / "entry.json").exists():
+        if not (self.enabled and self.reuse) or not (entry / "entry.json").exists():
             return False
         try:
             listed = json.loads((entry / "entry.json").read_text(encoding="utf-8"))["files"]

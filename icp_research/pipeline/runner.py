@@ -664,7 +664,7 @@ def run_suite(
             "notebooks in the config, or remove it to use the kit's notebooks"
         )
     selected = resolve_only(specs, only)
-    report_cache = ReportCache(out_dir.parent / CACHE_DIR, enabled=cache)
+    report_cache = ReportCache(out_dir.parent / CACHE_DIR, reuse=cache)
 
     # Folders made for this run are removed again if it fails before publishing anything.
     created = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
