@@ -14,7 +14,7 @@ from icp_research.formatting import fmt_money, fmt_p
 from icp_research.methods.stats import proportion_ci
 from icp_research.result import Result
 
-#: The share of new customers that come from referrals above which the seeds see
+#: The share of new customers that come from referrals above which the rule of thumb sees
 #: product-market fit.
 PMF_REFERRAL_SHARE = 0.30
 
@@ -33,7 +33,7 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
     """The seeds' product-market-fit indicators, where the data has them.
 
     The share of customers (and of new customers, won in the last four quarters) who came by
-    referral against the seeds' 30% test, and, per fit-score tier, the referral share and NPS
+    referral against the common 30% rule of thumb, and, per fit-score tier, the referral share and NPS
     (mean score and share of promoters, 9-10) of customers; NPS of referred customers vs others.
 
     Returns
@@ -82,11 +82,11 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
         if not main["n"]:
             verdict = "no customer has a referral source"
         elif main["ci_low"] >= PMF_REFERRAL_SHARE:
-            verdict = "above the seeds' 30% test: a sign of product-market fit"
+            verdict = "above the 30% rule of thumb for referrals: a sign of product-market fit"
         elif main["ci_high"] < PMF_REFERRAL_SHARE:
-            verdict = "below the seeds' 30% test of product-market fit"
+            verdict = "below the 30% rule of thumb for referrals as a sign of product-market fit"
         else:
-            verdict = "not clearly above or below the seeds' 30% test"
+            verdict = "not clearly above or below the 30% rule of thumb for referrals"
         for row in rows:
             if row["n"]:
                 result.findings.append(
