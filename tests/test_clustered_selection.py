@@ -11,11 +11,8 @@ from scipy import stats as sps
 from icp_research.analyses import blueprint as bp
 from icp_research.analyses.blueprint.conditions import best_range
 from icp_research.errors import NotEnoughData
-from icp_research.methods.association import (
-    clustered_association_test,
-    clustered_rate_contrast,
-)
-from icp_research.methods.stats import clustered_rate_test
+from icp_research.methods.association import clustered_association_test
+from icp_research.methods.stats import clustered_rate_contrast, clustered_rate_test
 from icp_research.scoring.scorecard import fit_scorecard
 
 NOISE = ["color", "plan"]

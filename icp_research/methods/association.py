@@ -5,7 +5,7 @@ with forty deals that all won (or all lost) then counts as forty pieces of evide
 where nothing matters a noise attribute comes out "associated" far more often than alpha says.
 :func:`clustered_association_test` is a generalised score test of the same hypothesis (one rate
 in every bin) whose variance is summed over accounts (Rotnitzky & Jewell 1990; Boos 1992), so
-the account, not the deal, is the independent unit. :func:`clustered_rate_contrast` ranks
+the account, not the deal, is the independent unit. :func:`icp_research.methods.stats.clustered_rate_contrast` ranks
 candidate groups (the ranges of a range scan) by the same cluster-robust rate comparison as
 :func:`icp_research.methods.stats.clustered_rate_test`.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["clustered_association_test", "clustered_rate_contrast"]
+__all__ = ["clustered_association_test"]
 
 
 def clustered_association_test(outcome, codes, clusters=None) -> dict:
@@ -98,48 +98,5 @@ def clustered_association_test(outcome, codes, clusters=None) -> dict:
         df=rank,
         df_denom=df_denom,
         test="score_cluster_f",
-    )
-    return out
-
-
-def clustered_rate_contrast(events1, trials1, events2, trials2) -> dict:
-    """The statistic of :func:`icp_research.methods.stats.clustered_rate_test`, signed.
-
-    ``events*`` and ``trials*`` are per-cluster counts of two groups. Returns ``difference``
-    (rate 1 - rate 2), ``statistic`` (the difference over its cluster-robust standard error
-    around the pooled rate), ``df`` (the smaller group's effective number of clusters - 1, at
-    least 1) and ``log_p_greater`` (log of the one-sided t p-value that rate 1 is higher), which
-    stays finite where the p-value itself underflows, so that candidates can be ranked on it.
-    Every value is NaN when either group has fewer than 2 clusters with trials.
-    """
-    e1, t1, e2, t2 = (np.asarray(v, dtype=float) for v in (events1, trials1, events2, trials2))
-    keep1, keep2 = t1 > 0, t2 > 0
-    e1, t1, e2, t2 = e1[keep1], t1[keep1], e2[keep2], t2[keep2]
-    out = {"difference": np.nan, "statistic": np.nan, "df": np.nan, "log_p_greater": np.nan}
-    k1, k2 = e1.size, e2.size
-    if k1 < 2 or k2 < 2:
-        return out
-    pooled = (e1.sum() + e2.sum()) / (t1.sum() + t2.sum())
-    k = k1 + k2
-    variance = (
-        k
-        / (k - 1)
-        * (
-            np.sum((e1 - pooled * t1) ** 2) / t1.sum() ** 2
-            + np.sum((e2 - pooled * t2) ** 2) / t2.sum() ** 2
-        )
-    )
-    difference = float(e1.sum() / t1.sum() - e2.sum() / t2.sum())
-    effective = min(t1.sum() ** 2 / np.sum(t1**2), t2.sum() ** 2 / np.sum(t2**2))
-    df = float(max(effective - 1, 1.0))
-    if variance <= 0:
-        statistic = 0.0 if difference == 0 else np.sign(difference) * np.inf
-    else:
-        statistic = float(difference / np.sqrt(variance))
-    out.update(
-        difference=difference,
-        statistic=statistic,
-        df=df,
-        log_p_greater=float(sps.t.logsf(statistic, df)),
     )
     return out

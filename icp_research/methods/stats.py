@@ -468,15 +468,40 @@ def clustered_rate_test(events1, trials1, events2, trials2) -> float:
     claim however many deals they hold. NaN when either group has fewer than 2 clusters with
     trials.
     """
+    contrast = clustered_rate_contrast(events1, trials1, events2, trials2)
+    if np.isnan(contrast["df"]):
+        return np.nan
+    if contrast["variance"] <= 0:
+        return 1.0
+    return float(2 * sps.t.sf(abs(contrast["statistic"]), df=contrast["df"]))
+
+
+def clustered_rate_contrast(events1, trials1, events2, trials2) -> dict:
+    """The statistic of :func:`clustered_rate_test`, signed, with what ranks candidates.
+
+    ``events*`` and ``trials*`` are per-cluster counts of two groups. Returns ``difference``
+    (rate 1 - rate 2), ``statistic`` (the difference over its cluster-robust standard error
+    around the pooled rate), ``df`` (the smaller group's effective number of clusters - 1, at
+    least 1) ``variance`` and ``log_p_greater`` (log of the one-sided t p-value that rate 1 is higher), which
+    stays finite where the p-value itself underflows, so that candidates can be ranked on it.
+    Every value is NaN when either group has fewer than 2 clusters with trials.
+    """
     e1, t1, e2, t2 = (np.asarray(v, dtype=float) for v in (events1, trials1, events2, trials2))
     keep1, keep2 = t1 > 0, t2 > 0
     e1, t1, e2, t2 = e1[keep1], t1[keep1], e2[keep2], t2[keep2]
+    out = {
+        "difference": np.nan,
+        "statistic": np.nan,
+        "df": np.nan,
+        "log_p_greater": np.nan,
+        "variance": np.nan,
+    }
     k1, k2 = e1.size, e2.size
     if k1 < 2 or k2 < 2:
-        return np.nan
+        return out
     pooled = (e1.sum() + e2.sum()) / (t1.sum() + t2.sum())
     k = k1 + k2
-    var = (
+    variance = (
         k
         / (k - 1)
         * (
@@ -484,12 +509,21 @@ def clustered_rate_test(events1, trials1, events2, trials2) -> float:
             + np.sum((e2 - pooled * t2) ** 2) / t2.sum() ** 2
         )
     )
-    difference = e1.sum() / t1.sum() - e2.sum() / t2.sum()
-    if var <= 0:
-        return 1.0
-    statistic = difference / np.sqrt(var)
+    difference = float(e1.sum() / t1.sum() - e2.sum() / t2.sum())
     effective = min(t1.sum() ** 2 / np.sum(t1**2), t2.sum() ** 2 / np.sum(t2**2))
-    return float(2 * sps.t.sf(abs(statistic), df=max(effective - 1, 1.0)))
+    df = float(max(effective - 1, 1.0))
+    if variance <= 0:
+        statistic = 0.0 if difference == 0 else np.sign(difference) * np.inf
+    else:
+        statistic = float(difference / np.sqrt(variance))
+    out.update(
+        difference=difference,
+        statistic=statistic,
+        df=df,
+        log_p_greater=float(sps.t.logsf(statistic, df)),
+        variance=float(variance),
+    )
+    return out
 
 
 def poisson_rate_ratio(events1, exposure1, events2, exposure2, alpha: float = 0.05):

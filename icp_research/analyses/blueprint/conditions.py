@@ -109,7 +109,7 @@ def best_range(
     ``min_share`` and ``max_share`` of the rows with a value, and keeps the one with the largest
     two-proportion z statistic in favour of the range. With ``clusters`` (the account of each
     deal) accounts are the independent units: ranges are ranked by the one-sided p-value of the
-    cluster-robust comparison (:func:`icp_research.methods.association.clustered_rate_contrast`),
+    cluster-robust comparison (:func:`icp_research.methods.stats.clustered_rate_contrast`),
     so a range is not chosen for a few accounts with many deals. Returns
     ``(lower, upper, statistic)``, -inf / inf for open ends, or None when no range does better
     than the rest.
@@ -127,7 +127,7 @@ def best_range(
     total_n, total_e = counts.sum(), events.sum()
     p = total_e / total_n
     if clusters is not None:
-        from icp_research.methods.association import clustered_rate_contrast
+        from icp_research.methods.stats import clustered_rate_contrast
 
         units = pd.DataFrame(
             {"cluster": pd.Series(clusters).to_numpy()[known], "code": codes, "y": y}
