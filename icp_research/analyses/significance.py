@@ -20,8 +20,9 @@ and :mod:`icp_research.methods.multivariable` (the model) for the report
    ``retained`` and ``arr`` need a subscriptions table; without one they are skipped and the
    report says so.
 2. **Discovery and confirmation.** Every pre-sale attribute (``study.attributes.categorical``
-   and ``.numeric``) is tested against every outcome on the earlier period as ONE family of
-   hypotheses (Benjamini-Hochberg by default). The significant findings are re-tested on the
+   and ``.numeric``) is tested against every outcome on the earlier period, each outcome ONE family
+   of hypotheses (Benjamini-Hochberg by default; a family per outcome, so that near-mechanical
+   findings about one outcome do not loosen the threshold for the others). The significant findings are re-tested on the
    latest ``holdout_quarters`` quarters (:func:`icp_research.methods.predictors.replicate`). Deals are
    split by the date they closed: the discovery period is exactly what was known when the
    confirmation period began, and splitting by creation date instead would leave the latest

@@ -272,7 +272,7 @@ def test_many(
     unit: str | Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> PredictorResult:
-    """Test every predictor against several outcomes as ONE family of hypotheses.
+    """Test every predictor against several outcomes, one family of hypotheses per outcome.
 
     Parameters
     ----------
@@ -292,8 +292,10 @@ def test_many(
         Significance level applied to corrected p-values (``q_value``).
     correction
         Any :func:`icp_research.methods.stats.adjust_pvalues` method: ``fdr_bh`` (default), ``holm`` ...
-        The family is every level / bin / trend test of every outcome in this call; the two
-        rows of a two-level predictor are one hypothesis and counted once.
+        Each outcome is its own family: every level / bin / trend test of that outcome in this
+        call (so that near-mechanical findings about one outcome, such as size predicting
+        best-customer status, do not loosen the threshold for another); the two rows of a
+        two-level predictor are one hypothesis and counted once.
     min_level_clusters
         Clustered outcomes only: levels with fewer accounts than this are pooled into
         ``(other)``, and a level that still has fewer is not tested (see ``note``).
@@ -1427,10 +1429,14 @@ def _finalize(
 ) -> PredictorResult:
     # Plain records until the end: sentences are built per row, and pandas filtering per
     # predictor costs more than the tests themselves on small data.
+    # One family per outcome: near-mechanical findings about one outcome (ARR size for
+    # best-customer status) must not loosen the threshold for another (wins, retention).
     first_p: dict[str, float] = {}
+    family_of: dict[str, str] = {}
     for row in rows:
         first_p.setdefault(row["_hypothesis"], row["p_value"])
-    q_by_key = dict(zip(first_p, adjust_pvalues(list(first_p.values()), correction), strict=True))
+        family_of.setdefault(row["_hypothesis"], row["outcome"])
+    q_by_key = _per_family(first_p, family_of, correction)
     ids = {key: i + 1 for i, key in enumerate(first_p)}
     odds_rows = [row for row in rows if row["effect_type"] == "odds_ratio"]
     low, high = proportion_ci(
@@ -1445,7 +1451,13 @@ def _finalize(
         # No computable detectable effect (an empty group) counts as underpowered.
         row["underpowered"] = not abs(row["mde_std"]) <= opts.underpowered_above
 
-    predictor_q = adjust_pvalues([p["p_value"] for p in predictor_rows], correction)
+    predictor_q = list(
+        _per_family(
+            {i: p["p_value"] for i, p in enumerate(predictor_rows)},
+            {i: p["outcome"] for i, p in enumerate(predictor_rows)},
+            correction,
+        ).values()
+    )
     tested_groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         if _tested(row):
@@ -1497,13 +1509,36 @@ def _finalize(
     return result
 
 
+def _per_family(p_values: dict, family: dict, correction: str) -> dict:
+    """``{key: adjusted p}``, each family (``family[key]``, the outcome) corrected on its own;
+    keys keep their order."""
+    groups: dict = {}
+    for key in p_values:
+        groups.setdefault(family[key], []).append(key)
+    adjusted = {}
+    for keys in groups.values():
+        q = adjust_pvalues([p_values[k] for k in keys], correction)
+        adjusted.update(zip(keys, q, strict=True))
+    return {key: adjusted[key] for key in p_values}
+
+
 def _family_qvalues(
-    frame: pd.DataFrame, correction: str, p_column: str = "p_value", key: str = "_hypothesis"
+    frame: pd.DataFrame,
+    correction: str,
+    p_column: str = "p_value",
+    key: str = "_hypothesis",
+    family: str | None = "outcome",
 ) -> pd.Series:
-    """Adjusted p-values with each hypothesis (``key``) counted once in the family."""
+    """Adjusted p-values with each hypothesis (``key``) counted once in its family: one family
+    per value of ``family`` (the outcome), or one for the whole frame when ``family`` is None."""
     first = frame.drop_duplicates(key)
-    q = adjust_pvalues(first[p_column].astype(float).to_numpy(), correction)
-    return frame[key].map(dict(zip(first[key], q, strict=True)))
+    p = dict(zip(first[key], first[p_column].astype(float), strict=True))
+    groups = (
+        dict(zip(first[key], first[family], strict=True))
+        if family is not None and family in first.columns
+        else dict.fromkeys(p, "")
+    )
+    return frame[key].map(_per_family(p, groups, correction))
 
 
 def _verdict(tested: list[dict] | None) -> str:
@@ -1722,15 +1757,15 @@ def replicate(
     confirmation: pd.DataFrame | Mapping[str, pd.DataFrame | tuple[pd.DataFrame, str | None]],
     *,
     alpha: float | None = None,
-    correction: str = "holm",
+    correction: str = "fdr_bh",
 ) -> ReplicationResult:
     """Re-test the significant findings of ``discovery`` on confirmation-period data.
 
     Each finding is re-tested with the same levels (same pooling into ``(other)``) and the same
     bin cut points as in discovery, with a ONE-SIDED test in the discovered direction (the
-    hypothesis is directional once discovered). The p-values of the re-tested findings form a
-    new, small family corrected with ``correction`` (Holm by default: a recommendation to the
-    business should hold family-wise, and the family is small). A finding ``replicated`` when its
+    hypothesis is directional once discovered). The p-values of the re-tested findings of each
+    outcome form a new, small family corrected with ``correction`` (Benjamini-Hochberg by
+    default, as in discovery; ``"holm"`` for family-wise control). A finding ``replicated`` when its
     confirmation effect points the same way and its corrected p-value is below ``alpha``
     (default: the discovery alpha).
 
@@ -1818,7 +1853,8 @@ def replicate(
     label = {"fdr_bh": "Benjamini-Hochberg", "holm": "Holm"}.get(correction, correction)
     result.caveats.append(
         f"Each discovery finding was re-tested one-sided in its discovered direction on the "
-        f"confirmation data; {label} correction over the {len(summary)} re-tested findings."
+        f"confirmation data; {label} correction over the re-tested findings of each outcome "
+        f"({len(summary)} in all)."
     )
     return result
 
