@@ -395,3 +395,20 @@ def test_blueprint_reuses_the_runs_artifacts(demo_run):
     # A folder of another as-of date is not trusted: everything is computed again.
     other = study.at("2026-06-30")
     assert _snapshot_as_of(artifacts) == "2026-09-30" != other.as_of.strftime("%Y-%m-%d")
+
+
+def test_uncertain_rules_on_noise_carry_the_q_value_of_their_whole_family(noise):
+    """Findings picked because p < alpha, corrected only among themselves, read as evidence
+    (q = 0.04 beside 'not significant once corrected'); each keeps the q-value of the family of
+    tests it came from, which on noise is not below alpha."""
+    study, result = noise
+    predictors = bp.upstream_evidence(study).predictors
+    from_significance = [r for r in result.uncertain if r.reason.startswith("suggestive")]
+    assert from_significance, "the noise study has suggestive findings to check"
+    for rule in from_significance:
+        evidence = rule.evidence[0]
+        assert evidence.q_value >= study.alpha
+        outcome = evidence.sample.outcome
+        tests = predictors.loc[predictors["outcome"] == outcome, "hypothesis_id"].nunique()
+        assert f"over the {tests:,} tests on" in rule.reason
+        assert evidence.q_value in set(predictors.loc[predictors["outcome"] == outcome, "q_value"])

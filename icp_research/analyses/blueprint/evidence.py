@@ -256,12 +256,20 @@ def meets_all(frame: pd.DataFrame, conditions: Sequence[Condition]) -> np.ndarra
     return mask
 
 
-def finish_family(evidence: list[Evidence], alpha: float) -> None:
+def finish_family(evidence: list[Evidence], alpha: float, q_values=None) -> None:
     """Benjamini-Hochberg q over the family's training p-values; replication on the holdout:
-    one-sided in the training direction, Holm over the re-tested (significant) findings."""
+    one-sided in the training direction, Holm over the re-tested (significant) findings.
+
+    ``q_values``: the q-values of these findings in the larger family they were picked from
+    (one per evidence item). Findings chosen because they looked significant must not be
+    corrected only among themselves: that family is already selected, and its q-values would
+    read as evidence."""
     if not evidence:
         return
-    q = adjust_pvalues([e.training["p_value"] for e in evidence], "fdr_bh")
+    if q_values is not None:
+        q = [float(v) if v is not None else np.nan for v in q_values]
+    else:
+        q = adjust_pvalues([e.training["p_value"] for e in evidence], "fdr_bh")
     for item, value in zip(evidence, q, strict=True):
         item.q_value = float(value)
     retest = [

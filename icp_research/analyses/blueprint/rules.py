@@ -25,7 +25,7 @@ from icp_research.analyses.blueprint.evidence import (
     rates_text,
 )
 from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
-from icp_research.analyses.blueprint.text import SOURCE_NAMES, join_and, plain
+from icp_research.analyses.blueprint.text import OUTCOME_WORDS, SOURCE_NAMES, join_and, plain
 from icp_research.analyses.blueprint.upstream import Upstream
 from icp_research.data.study import Study
 from icp_research.formatting import fmt_p
@@ -472,13 +472,23 @@ def significance_uncertain(
                 else "significant earlier; did not hold up in the latest quarters"
             )
         else:
-            reason = f"suggestive (p = {fmt_p(p)}), not significant once corrected"
+            family = rows[rows["outcome"] == row["outcome"]]
+            tests = (
+                family["hypothesis_id"].nunique()
+                if "hypothesis_id" in family.columns
+                else len(family)
+            )
+            reason = (
+                f"suggestive (p = {fmt_p(p)}), not significant once corrected over the "
+                f"{tests:,} tests on {OUTCOME_WORDS[row['outcome']][0]} "
+                f"(q = {fmt_p(row.get('q_value'))})"
+            )
         key = condition_key(condition)
         if key in candidates:
             continue
-        candidates[key] = (condition, row["outcome"], favour, reason)
-    rules = []
-    for condition, outcome, favour, reason in candidates.values():
+        candidates[key] = (condition, row["outcome"], favour, reason, row.get("q_value"))
+    rules, family_q = [], []
+    for condition, outcome, favour, reason, q_value in candidates.values():
         sample = samples.get(outcome)
         if sample is None:
             continue
@@ -500,5 +510,9 @@ def significance_uncertain(
             )
         )
         rules.append(rule)
-    finish_family([e for r in rules for e in r.evidence], alpha)
+        family_q.append(q_value)
+    # Each finding keeps the q-value of the whole family of tests it was picked from (every
+    # level of every attribute tested for that outcome), not one recomputed among the few
+    # picked because their p was small.
+    finish_family([r.evidence[0] for r in rules], alpha, q_values=family_q)
     return rules, notes
