@@ -46,6 +46,9 @@ ANALYSIS_DEFAULTS: dict = {
     # expansion).
     "best_customer_metric": "arr",
     "best_customer_top_share": 0.2,
+    # "cohort": the top share of each start year's customers (churned ones count), so that
+    # tenure and survival do not decide who is best; "all": of retained customers, all years.
+    "best_customer_ranking": "cohort",
     # Significance level after multiple-testing correction, and the correction method.
     "alpha": 0.05,
     "correction": "fdr_bh",
@@ -56,8 +59,12 @@ ANALYSIS_DEFAULTS: dict = {
     "max_depth": 3,
     # Churn within this many months of becoming a customer is "early churn" (onboarding).
     "early_churn_months": 6,
-    # The latest quarters are held out to confirm what earlier data suggests.
+    # Quarters held out to confirm what earlier data suggests (the significance report: the
+    # latest quarters; the blueprint: the quarters before the validation quarters).
     "holdout_quarters": 2,
+    # The blueprint's latest quarters, kept to validate the ICP and the fit score: nothing is
+    # chosen on them.
+    "validation_quarters": 2,
     # Expected remaining lifetime used in CLV is capped at this many years.
     "clv_horizon_years": 5,
     # Future revenue in CLV is discounted at this rate per year (0 <= r < 1; 0: no discounting).
@@ -95,9 +102,12 @@ KNOWN_SECTIONS = {
     "codebook",
     "survey",
     "labels",
+    "warehouse",
 }
 TABLE_KEYS = {
     "path",
+    "table",
+    "sql",
     "format",
     "date_format",
     "sheet",
@@ -128,6 +138,11 @@ PANDAS_ONLY_KEYS = (
 )
 
 
+# Settings of files that mean nothing to rows read from a database (table = / sql =).
+FILE_ONLY_KEYS = ("format", "sheet", "header_row", "delimiter", "encoding", "engine")
+WAREHOUSE_KEYS = ("url",)
+
+
 ATTRIBUTE_KEYS = ("categorical", "numeric", "exclude", "keep", "contract")
 PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks")
 
@@ -137,7 +152,8 @@ class TableConfig:
     """How one export maps onto one canonical table."""
 
     name: str
-    path: Path
+    # The export file; None for rows read from the [warehouse] database (table / sql).
+    path: Path | None
     format: str
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> source column
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical col -> recode
@@ -161,10 +177,59 @@ class TableConfig:
     account_id_from: tuple[str, str] | None = None
     # Key columns of a lookup that are not canonical columns (kept as text ids, then dropped).
     lookup_keys: tuple[str, ...] = ()
+    # Rows from the [warehouse] database instead of a file: a table name or a query.
+    table: str | None = None
+    sql: str | None = None
+
+    @property
+    def from_database(self) -> bool:
+        return self.table is not None or self.sql is not None
 
     @property
     def display_path(self) -> str:
+        """How messages name the source: the file name, the database table or the query."""
+        if self.table is not None:
+            return self.table
+        if self.sql is not None:
+            from icp_research.data.database import query_label
+
+            return query_label(self.sql)
         return self.path.name
+
+    @property
+    def source_noun(self) -> str:
+        """What holds the columns, in messages: the file, the table or the query's result."""
+        if self.table is not None:
+            return "table"
+        return "query's result" if self.sql is not None else "file"
+
+
+@dataclass
+class WarehouseConfig:
+    """``[warehouse]``: the database that tables with ``table =`` or ``sql =`` come from."""
+
+    # As written in icp.toml: ``${NAME}`` references are expanded only when the database is
+    # opened (see :func:`icp_research.data.database.expand_url`), so the config never holds
+    # the secrets they name.
+    url: str
+    base_dir: Path = field(default_factory=Path.cwd)
+    label: str = "config"
+
+    @property
+    def display_url(self) -> str:
+        """The url with its password shown as ``***`` (for messages, manifests, logs)."""
+        from icp_research.data.database import redact_url
+
+        return redact_url(self.url)
+
+    def resolved_url(self) -> str:
+        """The url with ``${NAME}`` read from the environment; a secret: never print it."""
+        from icp_research.data.database import expand_url
+
+        return expand_url(self.url, f"{self.label} [warehouse]")
+
+    def __repr__(self) -> str:
+        return f"WarehouseConfig(url={self.display_url!r})"
 
 
 @dataclass
@@ -192,7 +257,9 @@ class Config:
     # [labels]: how reports name columns ("crm" -> "CRM") and values ([labels.values.<column>]).
     labels: dict = field(default_factory=dict)
     value_labels: dict = field(default_factory=dict)
-    raw: dict = field(default_factory=dict)
+    # [warehouse]: the database tables with table = / sql = are read from (None: files only).
+    warehouse: WarehouseConfig | None = None
+    raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def base_dir(self) -> Path:
@@ -399,6 +466,15 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     for source, (target, key) in lookups.items():
         if source in cfg.tables and target in cfg.tables:
             problems.extend(_lookup_problems(cfg, source, target, key, label))
+    cfg.warehouse = _warehouse(raw, base, label, problems)
+    for name, tc in cfg.tables.items():
+        if tc.from_database and cfg.warehouse is None:
+            key = "table" if tc.table is not None else "sql"
+            problems.append(
+                f"{label} [tables.{name}]: {key} = ... reads from a database, but there is no "
+                '[warehouse] section; add [warehouse] with url = "..." (e.g. '
+                'url = "duckdb:///crm.duckdb" or "postgresql://user:${PGPASSWORD}@host/db")'
+            )
     if "accounts" not in cfg.tables and not problems:
         problems.append(
             f"{label}: no [tables.accounts] section; the accounts export is required "
@@ -462,6 +538,32 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     return cfg
 
 
+def _warehouse(raw: dict, base: Path, label: str, problems: list[str]) -> WarehouseConfig | None:
+    """``[warehouse] url = "..."``, checked as written (secrets are read only when used)."""
+    from icp_research.data.database import url_problem
+
+    if "warehouse" not in raw:
+        return None
+    section = _section(raw, "warehouse", label, problems)
+    for key in section:
+        if key not in WAREHOUSE_KEYS:
+            problems.append(
+                f"{label}: unknown key '{key}' in [warehouse]{_suggest(key, WAREHOUSE_KEYS)} "
+                '(it takes url = "...")'
+            )
+    if "url" not in section:
+        problems.append(
+            f'{label}: [warehouse] needs url = "..." (e.g. "duckdb:///crm.duckdb" or '
+            '"postgresql://user:${PGPASSWORD}@host:5432/db")'
+        )
+        return None
+    problem = url_problem(section["url"], f"{label} [warehouse]")
+    if problem:
+        problems.append(problem)
+        return None
+    return WarehouseConfig(url=section["url"].strip(), base_dir=base, label=label)
+
+
 def _labels(section: dict, label: str, problems: list[str]) -> tuple[dict, dict]:
     """``[labels]``: ``column = "Label"``; ``[labels.values.<column>]``: ``"value" = "Label"``."""
     columns: dict[str, str] = {}
@@ -502,6 +604,11 @@ def _check_analysis(cfg: Config, label: str) -> list[str]:
             f"{label}: [analysis] best_customer_top_share = {share!r} must be a fraction between "
             "0 and 1, e.g. 0.2 for the top 20%"
         )
+    if a.get("best_customer_ranking", "cohort") not in ("cohort", "all"):
+        problems.append(
+            f"{label}: [analysis] best_customer_ranking = {a.get('best_customer_ranking')!r}: "
+            'use "cohort" (the top share of each start year\'s customers) or "all"'
+        )
     metrics = ("arr", "clv", "nrr", "tenure", "expansion", "realised_revenue")
     if a["best_customer_metric"] not in metrics:
         problems.append(
@@ -528,6 +635,11 @@ def _check_analysis(cfg: Config, label: str) -> list[str]:
         ("max_depth", lambda v: _is_int(v) and 1 <= v <= 5, "a whole number from 1 to 5, e.g. 3"),
         ("early_churn_months", lambda v: _is_int(v) and v >= 1, "a whole number of months, e.g. 6"),
         ("holdout_quarters", lambda v: _is_int(v) and v >= 0, "a whole number of quarters, e.g. 2"),
+        (
+            "validation_quarters",
+            lambda v: _is_int(v) and v >= 1,
+            "a whole number of quarters, at least 1, e.g. 2",
+        ),
         ("clv_horizon_years", lambda v: _is_number(v) and v > 0, "a number of years, e.g. 5"),
         (
             "discount_rate",
@@ -699,9 +811,17 @@ def _table_config(
     for key in spec:
         if key not in TABLE_KEYS:
             problems.append(f"{where}: unknown key '{key}'{_suggest(key, TABLE_KEYS)}")
-    if "path" not in spec:
-        problems.append(f'{where}: missing path = "..." (the export file, relative to {label})')
+    before = len(problems)
+    database = _database_source(spec, where, problems)
+    if "path" not in spec and database is None:
+        if len(problems) == before:  # not a table = / sql = that has a problem of its own
+            problems.append(
+                f'{where}: missing path = "..." (the export file, relative to {label}), or '
+                'table = "schema.name" / sql = "select ..." to read it from the [warehouse]'
+            )
         raise ConfigError(problems[0], problems)
+    if database is not None:
+        return _database_table(name, spec, database, where, label, lookup_keys, problems)
     if not isinstance(spec["path"], str) or not spec["path"].strip():
         problems.append(
             f"{where}: path = {spec['path']!r} must be the export file name in quotes, e.g. "
@@ -875,6 +995,67 @@ def _table_config(
         account_id_from=_lookup_of(spec.get("account_id_from")),
         lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),
     )
+
+
+def _database_source(spec: dict, where: str, problems: list[str]) -> tuple[str, str] | None:
+    """("table", name) or ("sql", query) when the table comes from the database; None for a
+    file. Problems: both keys, a path as well, a name that is not a table name, an empty query."""
+    from icp_research.data.database import TABLE_NAME
+
+    given = [key for key in ("table", "sql") if key in spec]
+    if not given:
+        return None
+    if len(given) == 2:
+        problems.append(f"{where}: give table = ... or sql = ..., not both")
+        return None
+    key = given[0]
+    value = spec[key]
+    if "path" in spec:
+        problems.append(
+            f"{where}: give path = ... (a file) or {key} = ... (the database), not both"
+        )
+        return None
+    if key == "table" and not (isinstance(value, str) and TABLE_NAME.match(value.strip())):
+        problems.append(
+            f"{where}: table = {value!r} must be a table name such as "
+            '"salesforce.opportunity" (schema.name; for anything else write sql = "select ...")'
+        )
+        return None
+    if key == "sql" and not (isinstance(value, str) and value.strip().rstrip(";").strip()):
+        problems.append(
+            f'{where}: sql = {value!r} must be a query in quotes, e.g. sql = "select * from '
+            'crm.accounts" (use triple quotes for several lines)'
+        )
+        return None
+    return key, value.strip()
+
+
+def _database_table(
+    name: str,
+    spec: dict,
+    source: tuple[str, str],
+    where: str,
+    label: str,
+    lookup_keys,
+    problems: list[str],
+) -> TableConfig:
+    """A table read from the [warehouse] database: a file's settings (sheet, delimiter ...) do
+    not apply; the mapping, recodes and checks are those of a file."""
+    for key in FILE_ONLY_KEYS:
+        if key in spec:
+            problems.append(
+                f"{where}: {key} is a setting of export files; remove it (the rows of "
+                f"{source[0]} = ... come typed from the database)"
+            )
+    if problems:
+        raise ConfigError(problems[0], problems)
+    # The same checks and mapping as a file, on a stand-in path (a name nothing opens).
+    stand_in = {k: v for k, v in spec.items() if k not in ("table", "sql")}
+    stand_in["path"] = f"{name}.parquet"
+    tc = _table_config(name, stand_in, Path("."), label, lookup_keys)
+    tc.path, tc.format = None, "database"
+    tc.table, tc.sql = (source[1], None) if source[0] == "table" else (None, source[1])
+    return tc
 
 
 def _lookup_of(value) -> tuple[str, str] | None:

@@ -514,9 +514,10 @@ def _resolve_columns(
 
             close = difflib.get_close_matches(source, available, n=1, cutoff=0.5)
             hint = f'did you mean "{close[0]}"? ' if close else ""
+            noun = tc.source_noun
             out.error(
-                f'mapped column "{source}" (for {canonical}) is not in the file',
-                f'{hint}fix {canonical} = "..." under [tables.{tc.name}.columns]; the file has: '
+                f'mapped column "{source}" (for {canonical}) is not in the {noun}',
+                f'{hint}fix {canonical} = "..." under [tables.{tc.name}.columns]; the {noun} has: '
                 + ", ".join(f'"{c}"' for c in available[:30])
                 + (" ..." if len(available) > 30 else ""),
             )
@@ -549,8 +550,8 @@ def _resolve_columns(
             continue
         out.error(
             f"required column {canonical} is not mapped",
-            f'add {canonical} = "<source column>" under [tables.{tc.name}.columns]; the file has: '
-            + ", ".join(f'"{c}"' for c in available[:30]),
+            f'add {canonical} = "<source column>" under [tables.{tc.name}.columns]; the '
+            f"{tc.source_noun} has: " + ", ".join(f'"{c}"' for c in available[:30]),
         )
     return resolved
 
@@ -1576,8 +1577,18 @@ def load_dataset(config: Config | str | Path) -> Dataset:
         config = load_config(config)
     report = ValidationReport()
     tables: dict[str, pd.DataFrame] = {}
+    database = _DatabaseRows(config, report)
     for name, tc in config.tables.items():
         out = _Collector(report, name, tc.display_path)
+        if tc.from_database:
+            try:
+                raw = database.fetch(tc, out)
+                frame = _clean_table(raw, tc, config, out)
+                frame = _check_table(frame, tc, out)
+            except _Stop:
+                continue
+            tables[name] = frame
+            continue
         if tc.engine == "duckdb":
             # A pattern such as events/*.parquet says more than its last part.
             out = _Collector(report, name, _display(tc.path, config))
@@ -1610,6 +1621,7 @@ def load_dataset(config: Config | str | Path) -> Dataset:
         except _Stop:
             continue
         tables[name] = frame
+    database.close()
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
     _check_churn_source(tables, config, report)
@@ -1710,6 +1722,101 @@ def _usage_source(tc: TableConfig, out: _Collector):
         "aggregated per account by DuckDB (not loaded into memory)",
     )
     return source
+
+
+class _DatabaseRows:
+    """Rows of the tables read from ``[warehouse] url``: one connection, opened on first use
+    and closed by :meth:`close`. A url that cannot be opened is one error, not one per table."""
+
+    def __init__(self, config: Config, report: ValidationReport):
+        self.config, self.report = config, report
+        self.session = None
+        self.failed = False
+        # Closed after the last table's rows are fetched, before any of them is checked.
+        self.remaining = sum(t.from_database for t in config.tables.values())
+        if config.warehouse is not None and self.remaining:
+            # A missing ${NAME} is a config error (raised before anything is read).
+            self.url = config.warehouse.resolved_url()
+
+    def fetch(self, tc: TableConfig, out: _Collector) -> pd.DataFrame:
+        self.remaining -= 1
+        try:
+            return self._fetch(tc, out)
+        finally:
+            if self.remaining <= 0:
+                self.close()
+
+    def _fetch(self, tc: TableConfig, out: _Collector) -> pd.DataFrame:
+        from icp_research.data import database
+
+        warehouse = self.config.warehouse
+        where = f"[tables.{tc.name}]"
+        if self.failed:
+            raise _Stop
+        if self.session is None:
+            session = database.Database(self.url, warehouse.base_dir, warehouse.display_url)
+            try:
+                self.session = session.__enter__()
+            except database.DatabaseError as exc:
+                self.failed = True
+                _Collector(self.report, tc.name, warehouse.display_url).error(
+                    str(exc),
+                    exc.fix
+                    or 'check url = "..." under [warehouse] (host, port, database, user, and '
+                    "the password or the environment variable it names)",
+                )
+                raise _Stop from None
+        sql = database.table_query(tc.table) if tc.table is not None else tc.sql
+        try:
+            raw = self.session.query(sql)
+        except database.DatabaseError as exc:
+            if tc.table is not None:
+                out.error(
+                    f"cannot read the table ({exc})",
+                    f'check table = "{tc.table}" under {where}: schema.name as the database '
+                    "spells it, and that the url's user may read it",
+                )
+            else:
+                out.error(
+                    f"the query failed ({exc})",
+                    f'run it in your SQL client and fix sql = "..." under {where}',
+                )
+            raise _Stop from None
+        self.report.inputs.append(
+            {
+                "table": tc.name,
+                "path": tc.display_path,
+                "source": warehouse.display_url,
+                "sha256": database.rows_sha256(raw),
+                "rows": int(len(raw)),
+            }
+        )
+        names = [str(c) for c in raw.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            out.error(
+                f"the {tc.source_noun} has more than one column named "
+                + ", ".join(f'"{n}"' for n in repeated),
+                f'name them apart with AS in sql = "..." under {where}'
+                if tc.sql is not None
+                else f'select the columns you need with sql = "select ..." instead of table = '
+                f"under {where}",
+            )
+            raise _Stop
+        if len(raw) == 0:
+            if tc.table is not None:
+                what, check = "the table has no rows", f"check table = ... under {where}"
+            else:
+                what = "the query returned no rows"
+                check = f"check the WHERE clause of sql = ... under {where}"
+            out.error(what, f"{check}, or remove the section if you have no such data")
+            raise _Stop
+        return raw
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
 
 
 def _display(path: Path, config: Config) -> str:

@@ -335,6 +335,9 @@ def fresh_snapshot(config: Config) -> Path | None:
             continue
         fresh = True
         for name, table_config in config.tables.items():
+            if table_config.path is None:  # rows from a database: known only once fetched
+                fresh = False
+                break
             path = Path(table_config.path)
             if name not in current:
                 current[name] = file_sha256(path) if path.is_file() else ""
