@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score leads or accounts with a run's ICP (fit score 0-100, tier, reasons)",
         description="Apply a run's artifacts/icp.json to a CSV / Parquet / Excel file of leads. "
-        "Every row comes back with fit_score, tier, reasons and the rules it hits.",
+        "Every row comes back with fit_score, tier, win_probability (when icp.json carries a "
+        "calibration), reasons and the rules it hits.",
     )
     score.add_argument(
         "--icp", required=True, metavar="ICP_JSON", help="a run's artifacts/icp.json"
@@ -288,6 +289,7 @@ def _validate(args) -> int:
 def _score(args) -> int:
     from icp_research.scoring.model import score_file
 
+    notes: list[str] = []
     summary = score_file(
         icp=args.icp,
         input=args.input,
@@ -295,9 +297,12 @@ def _score(args) -> int:
         config=args.config,
         force=args.force,
         rules_only=args.rules_only,
+        notes=notes,
     )
     if not args.quiet:
         print(summary)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -282,7 +282,7 @@ def test_drift_between_two_quarters_is_the_psi_of_the_scorecard_bins():
     assert drift.loc["industry", "PSI"] == pytest.approx(expected)
     assert expected == pytest.approx(0.4739, abs=1e-4)
     assert drift.loc["industry", "band"] == "significant shift"
-    assert drift.loc["industry", "largest_change"] == "industry = SaaS: 25% → 60%"
+    assert drift.loc["industry", "largest_change"] == "SaaS (industry): 25% → 60%"
     assert result.headline["Drift of new customers"].startswith("significant shift (industry")
 
 
@@ -528,3 +528,59 @@ def test_the_previous_runs_icp_is_checked_on_this_quarter(tmp_path):
         for c in result.changelog.changes
         if c["section"] == "rules"
     } == {("changed", "industry = Retail", "industry = SaaS"), ("added", "", "exclude")}
+
+
+def _with_calibration(document: dict, win_rate_saas: float, win_rate_retail: float) -> dict:
+    """A logistic calibration that gives SaaS (score 100) and Retail (score 0) these rates."""
+
+    def logit(p):
+        return math.log(p / (1 - p))
+
+    intercept = logit(win_rate_retail)
+    slope = (logit(win_rate_saas) - intercept) / 100
+    block = {
+        "format": 1,
+        "method": "logistic",
+        "status": "ok",
+        "reason": "",
+        "outcome": "won",
+        "score": "fit_score",
+        "period": {"start": "2025-01-01", "end": "2025-12-31"},
+        "n": 400,
+        "events": 120,
+        "clusters": 300,
+        "parameters": {"intercept": intercept, "slope": slope, "covariance": None},
+        "caveats": [],
+    }
+    return {**document, "calibration": block}
+
+
+def test_win_probability_is_checked_per_quarter_and_drift_is_flagged():
+    study = make_study(known_tables(), categorical=["industry"], numeric=["employees"])
+    # Right: 60% for the 20 ICP deals and 20% for the 40 others, as happened (12 + 8 won).
+    right = icp_health(study, _with_calibration(known_icp(), 0.6, 0.2), quarter="2026Q2")
+    table = right.tables["calibration"]
+    assert list(table.columns) == list(health.CALIBRATION_COLUMNS)
+    row = table[table["quarter"] == "2026Q2"].iloc[0]
+    assert (row["n"], row["events"]) == (60, 20)
+    assert row["expected"] == pytest.approx(20.0)
+    assert row["observed_expected"] == pytest.approx(1.0)
+    assert row["slope"] == pytest.approx(1.0, abs=1e-6)
+    assert abs(row["intercept"]) < 1e-6
+    assert row["brier"] == pytest.approx((12 * 0.4**2 + 8 * 0.6**2 + 8 * 0.8**2 + 32 * 0.2**2) / 60)
+    assert not row["drift"] and not row["in_calibration_period"]
+    assert not [f for f in right.flags if "win probability" in f]
+    assert any("the win probability still matches outcomes" in f for f in right.findings)
+    assert right.view("calibration").table["verdict"].tolist()[-1] == "holds"
+    assert right.to_json()["calibration"][-1]["events"] == 20
+    # Too optimistic: 90% for every deal, 54 wins expected and 20 happened.
+    wrong = icp_health(study, _with_calibration(known_icp(), 0.9, 0.9), quarter="2026Q2")
+    row = wrong.tables["calibration"].iloc[-1]
+    assert row["expected"] == pytest.approx(54.0) and row["oe_high"] < 1 and row["drift"]
+    drifted = [f for f in wrong.flags if "win probability has drifted" in f]
+    assert len(drifted) == 1 and drifted[0].startswith("20 of 60 closed deals were won in 2026Q2")
+    # Without a calibration: no table, the view says why, nothing flagged.
+    plain = icp_health(study, known_icp(), quarter="2026Q2")
+    assert plain.tables["calibration"].empty
+    view = plain.view("calibration")
+    assert not view and "no calibrated win probability" in view.reason

@@ -181,6 +181,15 @@ def build_blueprint_backtest(case):
     return (Blueprint(title="t", backtest=frame, backtest_summary=summary),), {}
 
 
+def build_blueprint_reliability(case):
+    from icp_research.analyses.blueprint.calibration import FitScoreCalibration
+
+    table = _rates(case, value="observed").assign(
+        mean_predicted=[abs(_finite(e)) % 1 for e in case.estimate], n=[10] * case.n
+    )
+    return (FitScoreCalibration(title="t", tables={"reliability": table}),), {}
+
+
 def build_blueprint_rule_lifts(case):
     sample = Sample("won", "deals", "rate", pd.DataFrame(), pd.DataFrame(), True)
     rules = []
@@ -484,6 +493,7 @@ def build_scorecard_tiers(case):
 
 BUILDERS = {
     "blueprint.plot_backtest": build_blueprint_backtest,
+    "blueprint.plot_reliability": build_blueprint_reliability,
     "blueprint.plot_rule_lifts": build_blueprint_rule_lifts,
     "blueprint.plot_scorecard": build_blueprint_scorecard,
     "churn.plot_churn_rates": build_churn_churn_rates,

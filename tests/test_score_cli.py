@@ -18,6 +18,7 @@ from icp_research.scoring.model import (
     score_file,
     score_leads,
 )
+from icp_research.scoring.schema import icp_problem
 from icp_research.scoring.scorecard import fit_scorecard
 
 from .conftest import run_cli, write_project
@@ -417,3 +418,113 @@ def test_a_lead_file_that_is_not_utf8_is_read_without_garbling(tmp_path, encodin
     path = tmp_path / "leads.csv"
     path.write_bytes("name,city\nA,San José\nB,Zürich\nC,Málaga\n".encode(encoding))
     assert read_leads(path)["city"].tolist() == ["San José", "Zürich", "Málaga"]
+
+
+def _calibrated_document(icp_document, *, wins: int | None = None) -> dict:
+    """The test ICP with a calibration fitted on fresh deals (``wins``: keep only that many)."""
+    from icp_research.methods.calibration import fit_calibration
+
+    rng = np.random.default_rng(21)
+    deals = _deals(rng, 3000)
+    scores = score_leads(icp_document, deals)["fit_score"].to_numpy(dtype=float)
+    won = deals["won"].to_numpy(dtype=float)
+    if wins is not None:
+        won = np.where(np.cumsum(won) <= wins, won, 0.0)
+    calibration = fit_calibration(
+        scores, won, outcome_name="won", period=("2025-01-01", "2025-12-31")
+    )
+    return {**icp_document, "calibration": calibration.to_dict()}
+
+
+def _score_cli(tmp_path, document, capsys, *extra):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    path = write_json(document, tmp_path / "icp.json")
+    out = tmp_path / "scored.csv"
+    code = main(["score", "--icp", str(path), "--input", str(leads), "--output", str(out), *extra])
+    captured = capsys.readouterr()
+    return code, pd.read_csv(out) if out.exists() else None, captured.err.strip().splitlines()
+
+
+def test_win_probability_beside_the_fit_score(tmp_path, icp_document, capsys):
+    document = _calibrated_document(icp_document)
+    code, scored, err = _score_cli(tmp_path, document, capsys)
+    assert code == 0 and err == []
+    columns = list(scored.columns)
+    assert columns.index("win_probability") == columns.index("tier") + 1
+    probability = scored["win_probability"].to_numpy()
+    assert np.all((probability > 0) & (probability < 1))
+    parameters = document["calibration"]["parameters"]
+    expected = 1 / (
+        1 + np.exp(-(parameters["intercept"] + parameters["slope"] * scored["fit_score"]))
+    )
+    np.testing.assert_allclose(probability, expected, rtol=1e-12)
+    # Higher fit score, higher win probability.
+    order = np.argsort(scored["fit_score"].to_numpy(), kind="stable")
+    assert np.all(np.diff(probability[order]) >= 0)
+    # The deals' won rate is about the mean probability over 500 fresh deals.
+    fresh = _deals(np.random.default_rng(33), 500)
+    fresh_scored = score_leads(document, fresh.drop(columns="won"))
+    assert fresh_scored["win_probability"].sum() == pytest.approx(fresh["won"].sum(), rel=0.15)
+
+
+def test_win_probability_is_empty_without_a_calibration_and_says_why(
+    tmp_path, icp_document, capsys
+):
+    code, scored, err = _score_cli(tmp_path, icp_document, capsys)
+    assert code == 0 and scored["win_probability"].isna().all()
+    assert scored["fit_score"].notna().all()
+    assert len(err) == 1 and err[0].startswith("note: win_probability is empty: ")
+    assert "has no calibration" in err[0]
+
+
+def test_win_probability_is_empty_when_the_calibration_had_too_few_outcomes(
+    tmp_path, icp_document, capsys
+):
+    document = _calibrated_document(icp_document, wins=7)
+    assert document["calibration"]["status"] == "too_few_outcomes"
+    code, scored, err = _score_cli(tmp_path, document, capsys)
+    assert code == 0 and scored["win_probability"].isna().all()
+    assert len(err) == 1 and "too few outcomes to calibrate" in err[0]
+    assert "7 with the outcome" in err[0]
+    # --quiet prints nothing, the column stays empty; --rules-only has no note at all.
+    code, scored, err = _score_cli(tmp_path, document, capsys, "--force", "--quiet")
+    assert code == 0 and err == [] and scored["win_probability"].isna().all()
+    code, scored, err = _score_cli(tmp_path, document, capsys, "--force", "--rules-only")
+    assert code == 0 and err == [] and scored["win_probability"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"method": "platt"}, "calibration.method is 'platt'"),
+        ({"status": "maybe"}, "calibration.status is 'maybe'"),
+        ({"period": {"start": "2025-13-01", "end": "2025-12-31"}}, "calibration.period.start"),
+        ({"period": {"start": "2025-06-01", "end": "2025-01-31"}}, "starts (2025-06-01) after"),
+        ({"check": {"period": "last year"}}, "calibration.check.period must be an object"),
+        ({"parameters": {"intercept": None, "slope": 0.05}}, "parameters.intercept"),
+        (
+            {
+                "method": "isotonic",
+                "parameters": {"breakpoints": [0, 50, 40], "probabilities": [0.1, 0.2, 0.3]},
+            },
+            "breakpoints must increase",
+        ),
+        (
+            {
+                "method": "isotonic",
+                "parameters": {"breakpoints": [0, 50], "probabilities": [0.3, 0.2]},
+            },
+            "probabilities must not decrease",
+        ),
+    ],
+)
+def test_a_malformed_calibration_is_refused(tmp_path, icp_document, capsys, change, message):
+    document = _calibrated_document(icp_document)
+    document["calibration"] = {**document["calibration"], **change}
+    code, scored, err = _score_cli(tmp_path, document, capsys)
+    assert code == 2 and scored is None
+    assert len(err) == 1 and message in err[0], err
+    # An old icp.json (no calibration block at all) and a null block stay valid.
+    assert icp_problem({**icp_document, "calibration": None}) is None
+    assert icp_problem(icp_document) is None

@@ -39,6 +39,13 @@ company drifting off target; and what changed in the ICP since the last review, 
    *moderate shift*, above 0.25 *significant shift*. PSI grows with small samples by chance
    alone, so each comes with a chi-square test of the same table (BH over the attributes).
 
+   When the monitored ``icp.json`` carries a usable ``calibration`` (the fit score's win
+   probability, :mod:`icp_research.methods.calibration`), it is applied to each quarter's closed
+   new-business deals (:func:`calibration_trend`, ``tables['calibration']``): Brier score,
+   calibration slope and intercept, and wins observed vs expected with cluster-robust
+   intervals. The quarter is flagged for *calibration drift* when the slope's interval or the
+   observed / expected ratio's interval excludes 1.
+
    The ICP monitored this way was drawn from data that includes these quarters, which
    flatters it. The ICP of the previous run was drawn before the quarter happened: the same
    comparison by *its* rules on the quarter is the out-of-sample check (``tables
@@ -118,11 +125,13 @@ from icp_research.methods.stats import (
 from icp_research.result import Result, View
 
 __all__ = [
+    "CALIBRATION_COLUMNS",
     "DRIFT_COLUMNS",
     "HEALTH_COLUMNS",
     "METRICS",
     "HealthResult",
     "MonitoredIcp",
+    "calibration_trend",
     "icp_health",
     "icp_membership",
     "monitored_icp",
@@ -165,6 +174,27 @@ DRIFT_COLUMNS = [
     "p_value",
     "q_value",
     "largest_change",
+]
+
+#: Columns of the win-probability check per quarter (``tables['calibration']``).
+CALIBRATION_COLUMNS = [
+    "quarter",
+    "n",
+    "events",
+    "expected",
+    "observed_expected",
+    "oe_low",
+    "oe_high",
+    "brier",
+    "brier_reference",
+    "slope",
+    "slope_low",
+    "slope_high",
+    "intercept",
+    "intercept_low",
+    "intercept_high",
+    "in_calibration_period",
+    "drift",
 ]
 
 #: PSI bands: (upper bound, band), the usual credit-scoring convention.
@@ -1262,7 +1292,12 @@ def _largest_change(name: str, levels: list, expected: np.ndarray, actual: np.nd
     after = actual / actual.sum()
     i = int(np.argmax(np.abs(after - before)))
     level = str(levels[i])
-    where = f"{name} {level}" if level[:1] in "<>0123456789" else f"{name} = {level}"
+    # In words: "SaaS (industry)", "employees 60 to < 150"; the CSV's attribute column names
+    # the column as code.
+    from icp_research.analyses.blueprint.statement import column_label
+
+    label = column_label(name)
+    where = f"{label} {level}" if level[:1] in "<>0123456789" else f"{level} ({label})"
     return f"{where}: {fmt_pct(before[i])} → {fmt_pct(after[i])}"
 
 
@@ -1313,6 +1348,12 @@ class HealthResult(Result):
             "flags": list(self.flags),
             "findings": list(self.findings),
             "caveats": list(self.caveats),
+            "calibration": [
+                {k: _plain(v) for k, v in row.items()}
+                for row in self.tables.get(
+                    "calibration", pd.DataFrame(columns=CALIBRATION_COLUMNS)
+                ).to_dict(orient="records")
+            ],
         }
 
     @property
@@ -1426,6 +1467,33 @@ class HealthResult(Result):
             columns={"psi": "PSI", "n": "accounts now", "n_previous": "accounts before"}
         )
 
+    def calibration_table(self) -> pd.DataFrame:
+        """The win-probability check per quarter, in words: deals, won vs expected, observed /
+        expected and calibration slope with intervals, Brier score, verdict."""
+        data = self.tables.get("calibration")
+        if data is None or data.empty:
+            return pd.DataFrame()
+        rows = []
+        for row in data.itertuples():
+            verdict = "drifted" if row.drift else "holds"
+            if row.in_calibration_period:
+                verdict += " (calibration period)"
+            rows.append(
+                {
+                    "quarter": row.quarter,
+                    "closed deals": int(row.n),
+                    "won": int(row.events),
+                    "expected": f"{row.expected:,.1f}",
+                    "observed / expected": _ratio_cell(
+                        row.observed_expected, row.oe_low, row.oe_high
+                    ),
+                    "calibration slope": _ratio_cell(row.slope, row.slope_low, row.slope_high),
+                    "Brier score": "–" if not np.isfinite(row.brier) else f"{row.brier:.3f}",
+                    "verdict": verdict,
+                }
+            )
+        return pd.DataFrame(rows)
+
     def views(self) -> dict:
         """``{name: callable returning a View}``: the report's tables with their reasons.
 
@@ -1520,6 +1588,14 @@ class HealthResult(Result):
             table = changelog.validation_table() if changelog is not None else None
             return View("holdout validation", table, no_change, empty_as="info")
 
+        def calibration() -> View:
+            return View(
+                "a win-probability check",
+                self.calibration_table(),
+                self.params.get("calibration_reason") or "There is no win probability to check.",
+                empty_as="info",
+            )
+
         return {
             "comparison": comparison,
             "flags": flags,
@@ -1533,6 +1609,7 @@ class HealthResult(Result):
             "changes": changes,
             "points": points,
             "validation": validation,
+            "calibration": calibration,
         }
 
 
@@ -1671,6 +1748,7 @@ def icp_health(
     drift = pd.DataFrame(
         _drift_rows(windows, data, membership, accounts, spec, alpha), columns=DRIFT_COLUMNS
     )
+    calibration, calibration_reason = calibration_trend(spec, windows, data, membership, alpha)
     previous_spec, previous_name, previous_as_of = previous_icp(previous_run)
     current_window = windows[-1]
     # The ICP in force during the quarter was drawn before it: measured on the quarter, it is
@@ -1704,7 +1782,7 @@ def icp_health(
     result = HealthResult(
         title=f"ICP health, {current_window.name}",
         summary=summary,
-        tables={"drift": drift, "previous_icp": out_of_sample},
+        tables={"drift": drift, "previous_icp": out_of_sample, "calibration": calibration},
         params={
             "quarter": quarter,
             "previous_run": previous_name,
@@ -1713,6 +1791,7 @@ def icp_health(
             "min_n": min_n,
             "cycle_quarters": cycle_quarters,
             "alpha": alpha,
+            "calibration_reason": calibration_reason,
         },
         quarter=quarter,
         quarters=[w.label for w in windows],
@@ -1721,8 +1800,9 @@ def icp_health(
         changelog=changelog,
     )
     findings, flags = _findings(result, current_window, drawn, tiers)
-    result.findings = findings
-    result.flags = flags
+    calibration_findings, calibration_flags = _calibration_sentences(result, current_window)
+    result.findings = findings + calibration_findings
+    result.flags = flags + calibration_flags
     caveats += _caveats(result, study, current_window, drawn, cycle_quarters, icp)
     result.caveats = caveats
     result.headline = _headline(result, drawn)
@@ -1757,6 +1837,128 @@ def _with_data(windows: list[_Window], study: Study) -> list[_Window]:
     first = min(firsts)
     kept = [w for w in windows if w.end >= first]
     return kept or windows[-1:]
+
+
+def _ratio_cell(value: float, low: float, high: float) -> str:
+    if not np.isfinite(value):
+        return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{value:.2f}"
+    return f"{value:.2f} ({low:.2f}–{high:.2f})"
+
+
+def calibration_trend(
+    spec: Mapping | None,
+    windows: list[_Window],
+    data: Mapping[str, _QuarterData],
+    membership: pd.DataFrame,
+    alpha: float,
+) -> tuple[pd.DataFrame, str]:
+    """The fit score's win probability checked quarter by quarter.
+
+    ``spec``'s ``calibration`` (see :mod:`icp_research.methods.calibration`) is applied to the
+    fit score of each quarter's closed new-business deals (the account's score, from
+    ``membership``) and compared with what happened: :data:`CALIBRATION_COLUMNS`, intervals
+    clustered by account. ``drift`` is True when the calibration slope's interval or the
+    observed / expected ratio's interval excludes 1; ``in_calibration_period`` marks quarters
+    that overlap the rows the calibration was fitted on (in-sample, they flatter it).
+
+    Returns ``(table, reason)``: the table is empty, and ``reason`` says why, when there is no
+    usable calibration of wins.
+    """
+    from icp_research.methods.calibration import Calibration, evaluate_calibration
+
+    empty = pd.DataFrame(columns=CALIBRATION_COLUMNS)
+    block = (spec or {}).get("calibration") if spec else None
+    if not block or not (spec or {}).get("scorecard"):
+        return empty, "The monitored icp.json has no calibrated win probability."
+    try:
+        calibration = Calibration.from_dict(dict(block))
+    except Exception as error:  # a hand-edited block: say so, do not stop the review
+        return empty, f"The monitored icp.json's calibration cannot be read ({error})."
+    if not calibration.usable:
+        return empty, (
+            f"The monitored icp.json has no usable win probability: {calibration.reason}."
+        )
+    if (calibration.outcome or "won") != "won":
+        return empty, (
+            f"The win probability predicts {calibration.outcome}, not wins, so it is not "
+            "checked against closed deals."
+        )
+    period = calibration.period or {}
+    rows = []
+    for window in windows:
+        quarter = data.get(window.label)
+        if quarter is None or not quarter.has_deals or quarter.closed.empty:
+            continue
+        closed = quarter.closed
+        scores = closed["account_id"].map(membership["fit_score"]).to_numpy(dtype=float)
+        check = evaluate_calibration(
+            calibration.apply(scores),
+            closed["won"].to_numpy(dtype=float),
+            cluster=closed["account_id"].to_numpy(dtype=object),
+            n_bins=5,
+            alpha=alpha,
+        )
+        if check.n == 0:
+            continue
+        overlaps = bool(period) and (
+            period.get("start", "") <= f"{window.end:%Y-%m-%d}"
+            and f"{window.start:%Y-%m-%d}" <= period.get("end", "")
+        )
+        rows.append(
+            {
+                "quarter": window.label,
+                "n": check.n,
+                "events": check.events,
+                "expected": check.expected,
+                "observed_expected": check.observed_expected,
+                "oe_low": check.observed_expected_ci[0],
+                "oe_high": check.observed_expected_ci[1],
+                "brier": check.brier,
+                "brier_reference": check.brier_reference,
+                "slope": check.slope,
+                "slope_low": check.slope_ci[0],
+                "slope_high": check.slope_ci[1],
+                "intercept": check.intercept,
+                "intercept_low": check.intercept_ci[0],
+                "intercept_high": check.intercept_ci[1],
+                "in_calibration_period": overlaps,
+                "drift": check.drift,
+            }
+        )
+    if not rows:
+        return empty, "No quarter shown has closed new-business deals with a fit score."
+    return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS), ""
+
+
+def _calibration_sentences(result: HealthResult, window: _Window) -> tuple[list, list]:
+    """The quarter's win-probability check: one sentence, and a flag when it drifted."""
+    table = result.tables.get("calibration")
+    if table is None or table.empty:
+        return [], []
+    match = table[table["quarter"] == window.label]
+    if match.empty:
+        return [], []
+    row = match.iloc[0]
+    ratio = _ratio_cell(row["observed_expected"], row["oe_low"], row["oe_high"])
+    text = (
+        f"{int(row['events']):,} of {int(row['n']):,} closed deals were won in {window.name} "
+        f"against {row['expected']:,.1f} expected by the win probability (observed / expected "
+        f"{ratio}"
+    )
+    if np.isfinite(row["slope"]):
+        text += (
+            f"; calibration slope {_ratio_cell(row['slope'], row['slope_low'], row['slope_high'])}"
+        )
+    text += ")"
+    if row["drift"]:
+        sentence = (
+            f"{text}: the win probability has drifted off (an interval excludes 1); rerun "
+            "the ICP blueprint to recalibrate it, and until then read it as approximate."
+        )
+        return [sentence], [sentence]
+    return [f"{text}: the win probability still matches outcomes."], []
 
 
 def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[str]):

@@ -60,6 +60,12 @@ every row, in order, with its own columns followed by :data:`SCORE_COLUMNS`:
     0-100, the sum of the scorecard's points.
 ``tier``
     The first tier whose ``min_score`` the score reaches.
+``win_probability``
+    The calibrated probability (0-1) of the scorecard's outcome (a win, for deals) at the
+    lead's fit score, from the ``calibration`` block of icp.json
+    (:class:`icp_research.methods.calibration.Calibration`). Empty when icp.json has no
+    calibration or its calibration had too few outcomes; :func:`score_file` then says why in a
+    note (see :func:`win_probability_note`).
 ``in_icp``
     True when the lead meets every include rule that defines the ICP (role ``filter``) and no
     exclude rule.
@@ -824,6 +830,7 @@ def _number(value) -> float | int:
 SCORE_COLUMNS = [
     "fit_score",
     "tier",
+    "win_probability",
     "in_icp",
     "reasons_positive",
     "reasons_negative",
@@ -1106,8 +1113,9 @@ def score_leads(
     -------
     DataFrame
         Same index and order as ``leads``, with :data:`SCORE_COLUMNS`: ``fit_score`` (0-100),
-        ``tier``, ``in_icp``, ``reasons_positive`` / ``reasons_negative`` (up to
-        ``max_reasons`` each, points relative to neutral), ``rules_hit`` and ``flags``.
+        ``tier``, ``win_probability`` (0-1, NaN without a usable calibration), ``in_icp``,
+        ``reasons_positive`` / ``reasons_negative`` (up to ``max_reasons`` each, points relative
+        to neutral), ``rules_hit`` and ``flags``.
 
         With ``rules_only`` the fit score is left out (``fit_score`` empty, ``tier`` ''): only
         ``in_icp``, ``rules_hit`` and the rules' ``flags`` are filled, which is all an ICP
@@ -1134,7 +1142,47 @@ def score_leads(
     flags = scored["flags"].to_numpy(dtype=object)
     both = (flags != "") & (extra != "")
     scored["flags"] = np.where(both, flags + "; " + extra, np.where(extra != "", extra, flags))
+    calibration, _ = _calibration(spec)
+    scored["win_probability"] = (
+        calibration.apply(scored["fit_score"].to_numpy(dtype=float))
+        if calibration is not None
+        else np.full(len(scored), np.nan)
+    )
     return scored[SCORE_COLUMNS]
+
+
+def _calibration(spec: dict):
+    """``(usable Calibration or None, why not)`` from an icp.json document."""
+    from icp_research.methods.calibration import Calibration
+
+    block = spec.get("calibration")
+    if not block:
+        return None, (
+            "this icp.json has no calibration of the fit score (it predates win probabilities, "
+            "or the blueprint did not calibrate it); rerun the ICP blueprint to add one"
+        )
+    try:
+        calibration = Calibration.from_dict(block)
+    except (DataError, TypeError, ValueError) as error:
+        return None, f"its calibration cannot be read ({error})"
+    outcome = (spec.get("scorecard") or {}).get("outcome")
+    if calibration.outcome and outcome and calibration.outcome != outcome:
+        return None, (
+            f"its calibration predicts {calibration.outcome!r}, the fit score {outcome!r}; "
+            "rerun the ICP blueprint"
+        )
+    if not calibration.usable:
+        return None, calibration.reason or f"its calibration's status is {calibration.status}"
+    return calibration, ""
+
+
+def win_probability_note(spec: dict) -> str | None:
+    """One line saying why ``win_probability`` is empty for this icp.json (None when it is
+    filled)."""
+    if not spec.get("scorecard"):
+        return None
+    calibration, why = _calibration(spec)
+    return None if calibration is not None else f"win_probability is empty: {why}"
 
 
 def _rules_only(spec: dict, leads: pd.DataFrame) -> pd.DataFrame:
@@ -1149,6 +1197,7 @@ def _rules_only(spec: dict, leads: pd.DataFrame) -> pd.DataFrame:
         {
             "fit_score": np.full(len(leads), np.nan),
             "tier": empty,
+            "win_probability": np.full(len(leads), np.nan),
             "in_icp": rules["in_icp"].to_numpy(),
             "reasons_positive": empty,
             "reasons_negative": empty,
@@ -1450,10 +1499,13 @@ def score_file(
     config: str | Path | None = None,
     force: bool = False,
     rules_only: bool = False,
+    notes: list | None = None,
 ) -> str:
     """What ``icp-research score`` does: read leads, score every row, write the scored file.
 
     ``rules_only`` marks leads by the ICP's rules without a fit score (see :func:`score_leads`).
+    When a list is given as ``notes``, one-line notes are appended to it (why
+    ``win_probability`` is empty); the command prints them on stderr.
 
     Every input row comes back, in the same order, with its columns unchanged and
     :data:`SCORE_COLUMNS` appended (an input column with one of those names is kept as
@@ -1494,6 +1546,9 @@ def score_file(
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
     write_scored(out, output_path)
+    note = None if rules_only else win_probability_note(spec)
+    if note and notes is not None:
+        notes.append(note)
     return _score_summary(
         spec, leads, scored, input_path, output_path, time.perf_counter() - started
     )

@@ -126,6 +126,86 @@ def _scorecard_problem(card) -> str | None:
     return None
 
 
+#: Calibration methods and statuses an icp.json ``calibration`` block may name
+#: (see :mod:`icp_research.methods.calibration`).
+CALIBRATION_METHODS = ("logistic", "isotonic")
+CALIBRATION_STATUSES = ("ok", "too_few_outcomes", "failed")
+
+
+def _period_problem(where: str, period) -> str | None:
+    """A ``{"start", "end"}`` pair of YYYY-MM-DD dates, start not after end (or null)."""
+    import datetime as dt
+
+    if period is None:
+        return None
+    if not isinstance(period, dict):
+        return f"{where} must be an object with start and end dates, not {period!r}"
+    days = []
+    for key in ("start", "end"):
+        value = period.get(key)
+        try:
+            days.append(dt.date.fromisoformat(value))
+        except (TypeError, ValueError):
+            return f"{where}.{key} must be a date written YYYY-MM-DD, not {value!r}"
+    if days[0] > days[1]:
+        return f"{where} starts ({period['start']}) after it ends ({period['end']})"
+    return None
+
+
+def _calibration_problem(block) -> str | None:
+    """The optional ``calibration`` block: the map from fit score to win probability."""
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        return "'calibration' must be an object or null"
+    method, status = block.get("method"), block.get("status", "ok")
+    if method not in CALIBRATION_METHODS:
+        return f"calibration.method is {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}"
+    if status not in CALIBRATION_STATUSES:
+        return (
+            f"calibration.status is {status!r}; expected one of {', '.join(CALIBRATION_STATUSES)}"
+        )
+    for key in ("n", "events"):
+        value = block.get(key, 0)
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return f"calibration.{key} must be a whole number, not {value!r}"
+    problem = _period_problem("calibration.period", block.get("period"))
+    check = block.get("check")
+    if problem is None and check is not None:
+        if not isinstance(check, dict):
+            return "calibration.check must be an object or null"
+        problem = _period_problem("calibration.check.period", check.get("period"))
+    if problem or status != "ok":
+        return problem
+    parameters = block.get("parameters")
+    if not isinstance(parameters, dict):
+        return "calibration.parameters must be an object"
+    if method == "logistic":
+        for key in ("intercept", "slope"):
+            if not _finite(parameters.get(key)):
+                return f"calibration.parameters.{key} must be a finite number"
+        return None
+    scores, probabilities = parameters.get("breakpoints"), parameters.get("probabilities")
+    if not (
+        isinstance(scores, list)
+        and isinstance(probabilities, list)
+        and scores
+        and len(scores) == len(probabilities)
+        and all(map(_finite, scores + probabilities))
+    ):
+        return (
+            "calibration.parameters needs breakpoints and probabilities: equal-length lists "
+            "of numbers"
+        )
+    if any(b <= a for a, b in zip(scores, scores[1:], strict=False)):
+        return "calibration.parameters.breakpoints must increase"
+    if any(b < a for a, b in zip(probabilities, probabilities[1:], strict=False)) or not (
+        probabilities[0] >= 0 and probabilities[-1] <= 1
+    ):
+        return "calibration.parameters.probabilities must not decrease and lie in 0-1"
+    return None
+
+
 def icp_problem(spec) -> str | None:
     """The first thing wrong with an icp.json document, in words, or None when it can be used."""
     if not isinstance(spec, dict):
@@ -137,4 +217,6 @@ def icp_problem(spec) -> str | None:
         problem = check(spec.get(key))
         if problem:
             return problem
-    return _scorecard_problem(spec.get("scorecard"))
+    return _scorecard_problem(spec.get("scorecard")) or _calibration_problem(
+        spec.get("calibration")
+    )
