@@ -63,6 +63,17 @@ def fmt_number(x, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def fmt_count(n, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: (1, 'customer') -> '1 customer',
+    (1234, 'customer') -> '1,234 customers'; NaN -> '– customers'."""
+    many = plural or f"{noun}s"
+    try:
+        one = float(n) == 1
+    except (TypeError, ValueError):
+        one = False
+    return f"{fmt_number(n)} {noun if one else many}"
+
+
 def fmt_money(x, currency: str = "$") -> str:
     """Compact money: 950 -> '$950', 12_300 -> '$12.3k', 4_500_000 -> '$4.5M'."""
     if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:

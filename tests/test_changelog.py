@@ -128,12 +128,15 @@ def test_every_change_between_two_known_documents():
     )
     assert changed["evidence"] == "win rate: 31% vs 18%"  # the evidence of the rule now
     promoted = by_item["crm in {HubSpot, Salesforce}"]
-    assert (
-        promoted["sentence"]
-        == "crm in {HubSpot, Salesforce} was promoted from uncertain to include."
+    # Sentences say the rule in words, its code form after it; "item" stays the code form.
+    assert promoted["sentence"] == (
+        "The rule on accounts with HubSpot or Salesforce as CRM (crm in {HubSpot, Salesforce}) "
+        "was promoted from uncertain to include."
     )
     demoted = by_item["region = EMEA"]
-    assert demoted["sentence"] == "region = EMEA was demoted from include to uncertain."
+    assert demoted["sentence"] == (
+        "The rule on accounts in EMEA (region = EMEA) was demoted from include to uncertain."
+    )
     assert demoted["evidence"].startswith("significant earlier; did not hold up")
     # A removed rule carries the blueprint's reason for setting it aside.
     assert by_item["crm = None"]["evidence"] == (
@@ -180,10 +183,16 @@ def test_first_run_and_missing_documents():
     first = compare_icp(current_icp(), None, run="2026Q3")
     assert first.status == "first_run" and first.changes == []
     assert first.summary.startswith("First run: nothing to compare.")
-    assert "Include rule: 100 <= employees < 2,000" in first.baseline
+    assert "Include rule: accounts with 100–1,999 employees (100 <= employees < 2,000)" in (
+        first.baseline
+    )
     markdown = first.to_markdown()
     assert "## 2026Q3 (as of 2026-09-30)" in markdown and "### The ICP at this run" in markdown
-    assert "- Include rule: 100 &lt;= employees &lt; 2,000" in markdown
+    # Plain text stays plain: no HTML entities in the Markdown file.
+    assert "- Include rule: accounts with 100–1,999 employees (100 <= employees < 2,000)" in (
+        markdown
+    )
+    assert "&lt;" not in markdown and "&amp;" not in markdown
     no_previous = compare_icp(current_icp(), None, run="2026Q3", previous_run="2026Q2")
     assert no_previous.status == "nothing_to_compare"
     assert no_previous.summary.startswith("The previous run, 2026Q2, has no ICP definition")
@@ -200,12 +209,19 @@ def test_markdown_escapes_data_and_keeps_the_history():
     history = "# ICP change log\n\n## 2026Q2 (as of 2026-06-30)\n\nFirst run: nothing to compare.\n"
     log = compare_icp(current, previous, run="2026Q3", previous_run="2026Q2", history=history)
     markdown = log.to_markdown()
-    assert "<script>" not in markdown and "<b>" not in markdown
     assert (
-        "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\*bold\\* \\[link\\](http://x) &amp; \\`code\\`"
-        in (markdown)
+        "\\<script>alert(1)\\</script> \\| \\*bold\\* \\[link\\](http://x) & \\`code\\`" in markdown
     )
-    assert "New exclude rule: industry = &lt;b&gt;\\_x\\_&lt;/b&gt;." in markdown
+    assert "New exclude rule: accounts in \\<b>\\_x\\_\\</b> (industry = \\<b>\\_x\\_\\</b>)." in (
+        markdown
+    )
+    # Rendered as Markdown, the data is text: no element, link or emphasis comes out of it.
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    rendered = markdown2html_mistune(markdown)
+    assert "<script" not in rendered and "<b>" not in rendered and "<em>" not in rendered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
+    assert "(industry = &lt;b&gt;_x_&lt;/b&gt;)." in rendered
     # One title; this run's entry first, the earlier one below it.
     assert markdown.count("# ICP change log") == 1
     assert markdown.index("## 2026Q3") < markdown.index("## 2026Q2 (as of 2026-06-30)")

@@ -59,7 +59,9 @@ def test_planted_hazard_ratio_is_recovered_with_its_reason(planted):
     assert rule["q_value"] < 0.001
     assert rule["reasons"] == "Price"
     assert (rule["attribute"], rule["operator"], rule["value"]) == ("tier", "equals", "bad")
-    assert rule["statement"].startswith("Accounts with tier = bad churn 2.")
+    # Worded for people; the rule keeps its code form (the CSV's "rule" column).
+    assert rule["statement"].startswith("Accounts with bad as tier churn 2.")
+    assert rule["rule"] == "tier = bad" and rule["words"] == "with bad as tier"
     # ARR still at stake: the active bad-tier customers' ARR.
     assert rule["arr_at_risk"] > 0
     noise = result.summary[result.summary["attribute"].isin(["color", "employees"])]

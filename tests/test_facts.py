@@ -250,3 +250,56 @@ def test_deals_of_unknown_accounts_get_no_attributes_and_change_no_facts(tables)
         pd.testing.assert_series_equal(deals[column], expected[column])
     assert pd.isna(deals.set_index("opportunity_id").loc["o9", "industry"])
     assert list(deals.index) == list(range(7))  # E's deal (2026) is not known yet
+
+
+def test_best_customers_are_ranked_within_start_cohorts_so_survival_does_not_drive_them():
+    """Issue 17.5: ranking the survivors of every start year together makes the best-customer
+    rate of a cohort track its retention (and tenure); ranked within cohorts it is flat."""
+    from icp_research.analyses.profile import cohort_table
+
+    rng = np.random.default_rng(17)
+    years = np.repeat([2023, 2024, 2025, 2026], 400)
+    retention = {2023: 0.52, 2024: 0.68, 2025: 0.8, 2026: 0.94}
+    retained = rng.random(years.size) < np.vectorize(retention.get)(years)
+    # ARR has nothing to do with the start year, apart from churned customers paying nothing.
+    arr = np.where(retained, np.exp(rng.normal(10, 0.8, years.size)), 0.0)
+    facts = pd.DataFrame(
+        {
+            "is_customer": True,
+            "retained": retained,
+            "customer_since": pd.to_datetime([f"{y}-03-01" for y in years]),
+            "arr_current": arr,
+        }
+    )
+    pooled = cohort_table(facts, best_customers(facts, "arr", 0.2, "all"))
+    within = cohort_table(facts, best_customers(facts, "arr", 0.2, "cohort"))
+    assert list(within["cohort"]) == ["2023", "2024", "2025", "2026"]
+    # All together: the oldest cohort, thinned by churn, has far fewer best customers.
+    assert pooled["rate"].iloc[0] < 0.13 and pooled["rate"].iloc[-1] > 0.2
+    assert np.corrcoef(pooled["rate"], pooled["retained"])[0, 1] > 0.9
+    # Within cohorts: the same 20% in every start year, whatever its retention.
+    assert within["rate"].tolist() == pytest.approx([0.2] * 4, abs=0.003)
+    assert within["customers"].tolist() == [400] * 4
+    assert (within["ci_low"] < 0.2).all() and (within["ci_high"] > 0.2).all()
+    # Churned customers count in their cohort but are never best.
+    flag = best_customers(facts, "arr", 0.2, "cohort")
+    assert not flag[~facts["retained"]].any()
+
+
+def test_small_start_years_are_pooled_into_the_next_cohort():
+    from icp_research.data.facts import start_cohorts
+
+    facts = pd.DataFrame(
+        {
+            "is_customer": [True] * 13 + [False],
+            "customer_since": pd.to_datetime(
+                ["2021-01-01"] * 2 + ["2022-05-01"] * 6 + ["2023-02-01"] * 3 + [None] * 2 + [None]
+            ),
+        }
+    )
+    cohorts = start_cohorts(facts).tolist()
+    # 2021 (2) is pooled into 2022 (6); 2023 (3) is too small too and, being last, joins them.
+    assert cohorts[:11] == ["2021-2023"] * 11
+    assert cohorts[11:13] == ["unknown"] * 2 and cohorts[13] is pd.NA
+    bigger = pd.concat([facts.iloc[:11]] * 2, ignore_index=True)
+    assert start_cohorts(bigger).value_counts().to_dict() == {"2021-2022": 16, "2023": 6}

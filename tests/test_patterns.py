@@ -132,8 +132,15 @@ def test_subgroups_csv_columns_and_won_deals_are_account_aware(demo_subgroups):
     assert any("design effect" in c for c in result.caveats)
     customers = summary[summary["target"] != "won"]
     assert (customers["accounts"] == customers["n"]).all()
-    assert "Deals with industry in {FinTech, SaaS}" in " ".join(demo_subgroups.findings)
-    assert "accounts" in subgroup_table(demo_subgroups, "won").columns
+    # Sentences and tables say the subgroup in words; the CSV keeps the code form too.
+    assert "Deals of accounts in FinTech or SaaS and with " in " ".join(demo_subgroups.findings)
+    won = summary[summary["target"] == "won"].iloc[0]
+    assert won["description"].startswith("industry in {FinTech, SaaS} AND employees")
+    assert won["words"].startswith("in FinTech or SaaS and with ")
+    assert "{" not in " ".join(demo_subgroups.findings)
+    table = subgroup_table(demo_subgroups, "won")
+    assert "accounts" in table.columns
+    assert table["subgroup"].iloc[0] == "Accounts " + won["words"]
     assert len(plot_subgroup_lifts(demo_subgroups).get_yticklabels()) >= 10
 
 
@@ -144,15 +151,16 @@ def test_best_customer_profile_puts_the_icp_industries_first(demo):
     assert headlines.iloc[0]["level"] == "FinTech or SaaS"
     assert headlines.iloc[0]["lift_ci_low"] > 1.8
     assert not set(headlines["attribute"]) & NOISE_ATTRIBUTES
-    assert profile.findings[0].startswith("80% of best customers have industry FinTech or SaaS")
-    assert profile.params["n_best"] == 236 and profile.params["n_rest"] == 1254
+    assert profile.findings[0].startswith("75% of best customers have industry FinTech or SaaS")
+    # The top 20% of each start year's customers (churned ones counted).
+    assert profile.params["n_best"] == 299 and profile.params["n_rest"] == 1191
 
 
 def test_the_best_customer_definition_can_be_overridden(demo):
     by_clv = best_customer_profile(demo, metric="clv", top_share=0.1)
     assert by_clv.params["metric"] == "clv"
-    assert "top 10% of retained customers by customer lifetime value" in by_clv.caveats[0]
-    assert by_clv.params["n_best"] < 236
+    assert "top 10% of each start year's customers by customer lifetime value" in by_clv.caveats[0]
+    assert by_clv.params["n_best"] == 150
 
 
 def test_all_noise_yields_no_significant_subgroup_or_lift(noise):

@@ -1029,3 +1029,29 @@ def test_mechanical_findings_about_one_outcome_do_not_loosen_the_threshold_for_a
     # Pooled, the noise win findings pass far more often than 5%; per outcome they do not.
     assert pooled_false >= 3 * max(kit_false, 1)
     assert kit_false / runs <= 0.10
+
+
+def test_a_confirmation_is_underpowered_when_it_had_under_80_percent_power_for_the_discovered_effect():
+    """Issue 17.11: 'not enough data to confirm' means the confirmation could not have detected
+    the discovered effect with 80% power, not a fixed effect-size threshold."""
+    discovery = test_many(
+        {"won": make_accounts(71, n=3000, fintech_log_odds=0.9, outcome="won")},
+        categorical=["industry"],
+    )
+    fintech = discovery.summary.query("level == 'FinTech'").iloc[0]
+    assert fintech["significant"]
+    rows = []
+    for n in (60, 150, 400, 1500, 4000):
+        later = make_accounts(500 + n, n=n, fintech_log_odds=0.0, outcome="won")
+        summary = replicate(discovery, later).summary
+        row = summary.query("predictor == 'industry' and level == 'FinTech'").iloc[0]
+        n_level = int((later["industry"] == "FinTech").sum())
+        power = NormalIndPower().power(
+            abs(fintech["std_effect"]), n_level, ALPHA, (n - n_level) / n_level
+        )
+        rows.append((n, power, bool(row["underpowered_confirm"]), row["status"]))
+        assert bool(row["underpowered_confirm"]) == (power < 0.8 - 1e-3), rows[-1]
+        if row["underpowered_confirm"] and row["same_direction"] and not row["replicated"]:
+            assert "too small to tell" in row["status"]
+    # Both kinds occur over these sizes: small confirmations cannot tell, large ones can.
+    assert {r[2] for r in rows} == {True, False}

@@ -168,9 +168,13 @@ def test_best_customer_flags_recompute_the_definition():
             "clv": [100.0, 10.0, 20.0, 30.0, 5.0, np.nan],
         }
     )
+    # No start dates: one cohort of the 5 customers, churned one counted: ceil(25% of 5) = 2.
     by_arr = best_customer_flags(facts, "arr", 0.25)
+    assert by_arr.tolist()[:5] == [False, True, True, False, False] and pd.isna(by_arr.iloc[5])
+    # All retained customers together: ceil(25% of 4) = 1.
+    by_arr = best_customer_flags(facts, "arr", 0.25, "all")
     assert by_arr.tolist()[:5] == [False, True, False, False, False] and pd.isna(by_arr.iloc[5])
-    assert best_customer_flags(facts, "clv", 0.25).tolist()[:5] == [
+    assert best_customer_flags(facts, "clv", 0.25, "all").tolist()[:5] == [
         True,
         False,
         False,

@@ -643,3 +643,117 @@ def test_reports_index_handles_no_runs_and_odd_names():
     html = render_reports_index([manifest(run="../escape"), {"as_of": None}])
     assert 'href="../escape' not in html
     assert "(unnamed run)" in html
+
+
+# ---------------------------------------------------------------------------------------------
+# Chart titles and the glossary
+
+
+def test_long_chart_titles_wrap_inside_the_figure():
+    import matplotlib.pyplot as plt
+
+    report.set_style()
+    title = (
+        "Win rate of accounts whose referral source is a partner, an event or a customer "
+        "referral, by quarter, against every other account in the latest quarters"
+    )
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot([0, 1, 2], [0.2, 0.3, 0.25])
+    ax.set_title(title)
+    fig.suptitle("Fit score " * 40)
+    report.wrap_titles(fig)
+    fig.canvas.draw()  # the layout a saved figure gets
+    renderer = fig.canvas.get_renderer()
+    lines = ax.get_title().split("\n")
+    assert 2 <= len(lines) <= report.MAX_TITLE_LINES
+    assert " ".join(lines) == title  # wrapped between words, nothing lost
+    suptitle = fig._suptitle.get_text().split("\n")
+    assert len(suptitle) == report.MAX_TITLE_LINES and suptitle[-1].endswith("…")
+    for text in (ax.title, fig._suptitle):
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width, text.get_text()
+    # The tight box (what the report's PNG holds) is no wider than the figure.
+    assert fig.get_tightbbox(renderer).width <= fig.bbox_inches.width
+    # Through report.figure: the picture stays the figure's width (8 in at 100 dpi), so the
+    # page does not scale it down to fit an overlong title.
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot([0, 1], [0, 1])
+    ax.set_title(title)
+    png = base64.b64decode(re.search(r"base64,([^']+)'", str(report.figure(fig, alt="x"))).group(1))
+    width = int.from_bytes(png[16:20], "big")
+    assert 700 <= width <= 820, width
+
+
+def test_glossary_explains_only_the_terms_a_report_uses():
+    from icp_research.reporting.render import HOW_TO_READ, glossary
+
+    terms = dict(
+        glossary(
+            "Accounts with no CRM churn 1.8x as fast (hazard ratio 1.84, 95% CI "
+            "1.45–2.33; n=311; q < 0.001), 34 vs 18 churns per 100 customer-years."
+        )
+    )
+    assert list(terms) == [
+        "Interval (95% CI)",
+        "n",
+        "q-value",
+        "Churn per customer-year",
+        "Hazard ratio",
+        "Lift (2.0x)",
+    ]
+    assert glossary("Nothing measured here.") == []
+    assert "NPS" in dict(glossary("Mean NPS of customers by tier"))
+    nb = new_notebook(cells=[new_markdown_cell("# Deals\n\nThe win rate of ICP accounts.")])
+    html = render_notebook(nb, meta={"title": "Deals"})
+    foot = _main(html).rsplit('class="icp-glossary"', 1)[1]
+    assert HOW_TO_READ in foot and "<dt>Win rate</dt>" in foot and "<dt>NPS</dt>" not in foot
+
+
+def _health_csv(path: Path, quarters: list[str]) -> None:
+    rows = []
+    for i, quarter in enumerate(quarters):
+        for group, rate, n in (("icp", 0.45 + i / 100, 56), ("non_icp", 0.20, 724)):
+            rows.append((group, quarter, rate, rate - 0.1, rate + 0.1, n))
+        for tier, rate, n in (("Tier 1", 0.45, 106), ("Tier 2", 0.21, 379), ("Tier 3", 0.14, 1)):
+            rows.append((tier, quarter, rate, rate - 0.05, rate + 0.05, n))
+    frame = pd.DataFrame(rows, columns=["group", "quarter", "value", "ci_low", "ci_high", "n"])
+    frame.insert(0, "metric", "win_rate")
+    path.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path / "icp_health.csv", index=False)
+
+
+def test_dashboard_draws_the_icp_against_the_rest_from_the_health_artifact(tmp_path):
+    _health_csv(tmp_path / "two", ["2026Q2", "2026Q3"])
+    html = render_run_index(manifest(), artifacts_dir=tmp_path / "two")
+    main = _main(html)
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', main)
+    assert len(images) == 2
+    (trend_png, trend_alt), (tier_png, tier_alt) = images
+    assert "2026Q2 to 2026Q3" in trend_alt
+    assert "ICP accounts 46% (36%–56%, n=56 deals), the rest 20% (10%–30%, n=724 deals)" in (
+        trend_alt
+    )
+    assert "higher one in 2 of 2 quarters" in trend_alt
+    assert "Tier 1 45% (40%–50%, n=106 deals); Tier 2 21%" in tier_alt
+    assert "Tier 3 14% (9%–19%, n=1 deal)." in tier_alt
+    for data in (trend_png, tier_png):
+        png = base64.b64decode(data)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and 500 <= int.from_bytes(png[16:20], "big") <= 700
+    # The pictures come after the ICP statement and before the list of reports.
+    assert main.index("icp-statement") < main.index("icp-charts") < main.index("icp-notebooks")
+    # One quarter: no trend to draw, only the tiers; no artifacts: no picture at all.
+    _health_csv(tmp_path / "one", ["2026Q3"])
+    one = _main(render_run_index(manifest(), artifacts_dir=tmp_path / "one"))
+    assert one.count("<img ") == 1 and "by fit-score tier in 2026Q3" in one
+    assert "<img " not in _main(render_run_index(manifest(), artifacts_dir=tmp_path / "none"))
+    assert "<img " not in _main(render_run_index(manifest()))
+
+
+def test_counts_agree_with_their_noun():
+    from icp_research.formatting import fmt_count
+
+    assert fmt_count(1, "customer") == "1 customer"
+    assert fmt_count(1.0, "closed deal") == "1 closed deal"
+    assert fmt_count(0, "customer") == "0 customers"
+    assert fmt_count(1234, "account") == "1,234 accounts"
+    assert fmt_count(2, "company", "companies") == "2 companies"

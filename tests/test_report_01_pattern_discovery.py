@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
@@ -21,17 +22,25 @@ def test_report_ran_and_opens_with_the_planted_patterns(demo_run):
     assert status["01_pattern_discovery"] == "ok"
     text = report_text(demo_run, "01_pattern_discovery")
     summary = text[text.index("Summary") : text.index("How sure we are")]
-    assert "80% of best customers have industry FinTech or SaaS vs 36% of the rest (2.2x" in summary
+    assert "75% of best customers have industry FinTech or SaaS vs 35% of the rest (2.2x" in summary
+    # In words, not code ("industry in {FinTech, SaaS} AND employees >= 50").
     assert (
-        "Deals with industry in {FinTech, SaaS} AND employees >= 50 are won 1.7x as often"
+        "Deals of accounts in FinTech or SaaS and with 50+ employees are won 1.7x as often"
         in summary
     )
+    assert "{" not in summary and " AND " not in summary
     assert "deals from 743 accounts" in summary
     assert "still customers 12 months after starting" in summary
     assert "Nothing stands out" not in text
-    assert "top 20% of retained customers by current ARR (236 customers" in text
+    assert "top 20% of each start year's customers by current ARR, churned ones counted" in text
+    assert "(299 customers, current ARR of $34.3k or more in their cohort)" in text
+    # The rate by start year is shown, and is the same 20% in every year.
+    assert "Best customers by start year" in text
+    for year, customers, best in (("2024", 420, 84), ("2025", 591, 119), ("2026", 479, 96)):
+        assert re.search(rf"{year} {customers} \d+% {best} 20% \(1\d%–2\d%\)", text), year
     for section in (
         "Best customers versus the other customers",
+        "Best customers by start year",
         "Combinations that go with each outcome",
         "Won deals",
         "Customers still with us after 12 months",

@@ -24,9 +24,11 @@ def test_churn_report_ran_and_says_what_it_found(demo_run):
     assert status["02_churn_analysis"] == "ok"
     text = report_text(demo_run, "02_churn_analysis")
     assert "1,490 customers, 322 churned" in text
-    assert "Accounts with employees under 60 churn 2.9x as fast" in text
+    assert "Accounts with fewer than 60 employees churn 2.9x as fast" in text
     assert "Over-represented churn reasons: No internal owner; Price." in text
-    assert "Accounts with crm = None churn 1.8x as fast" in text
+    assert "Accounts with no CRM churn 1.8x as fast" in text
+    # Rules in words; the code form ("crm = None") stays in the CSV's rule column.
+    assert "Accounts with crm = None" not in text
     assert "Over-represented churn reasons: Missing integration." in text
     assert "Early churn (onboarding drop-off)" in text
     assert "No trial data" in text

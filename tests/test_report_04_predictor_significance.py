@@ -26,20 +26,29 @@ def test_report_summary_names_the_planted_icp(demo_run):
     text = report_text(demo_run, NAME)
     assert (
         "4 characteristics predict success, held up in the latest quarters and keep an effect of "
-        "their own next to the others: employees, industry, referral_source and crm" in text
+        "their own next to the others: employees, industry, crm and referral_source" in text
     )
     # Each recommendation names the outcome it holds for: outcomes can favour different levels.
     assert (
-        "industry: favour FinTech, SaaS for winning deals and best-customer status; "
-        "avoid Education" in text
+        "industry: favour FinTech, SaaS for winning deals, and SaaS for best-customer status; "
+        "avoid Education, Logistics for winning deals, and Education for best-customer status"
+        in text
     )
-    assert "crm: favour HubSpot, Salesforce for winning deals" in text
-    assert "employees: favour >= 600 for best-customer status; avoid < 60 for winning deals" in text
+    assert "crm: favour HubSpot, Salesforce for winning deals, and Salesforce for" in text
+    # Best customers are ranked within their start year, so size favours them in several bins.
+    assert (
+        "employees: favour 250 to < 600 for winning deals, and 150 to < 250, >= 600 for "
+        "best-customer status; avoid < 60 for winning deals, retention and best-customer status"
+        in text
+    )
     assert (
         "Not recommended: annual_revenue (replicated, but measures much the same as employees"
         in (text)
     )
     assert "No evidence that region, uses_sso, cloud, website_platform, fiscal_year_end" in text
+    # Findings read as words for people; the code form stays in predictors.csv.
+    assert "Accounts with no CRM: 0.61x the odds (0.51–0.72) for winning a deal" in text
+    assert "crm = None:" not in text
     # Every rate and effect comes with its interval, n and q; clustering is said plainly.
     assert (
         "1.87x the odds (1.53–2.28) for winning a deal in the discovery period "

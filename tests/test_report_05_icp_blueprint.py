@@ -24,7 +24,7 @@ def _icp(run) -> dict:
 
 
 def _holdout(run, document) -> pd.DataFrame:
-    """The new-business deals closed in the holdout quarters, as the blueprint defined them."""
+    """The new-business deals closed in the validation quarters, as the blueprint defined them."""
     artifacts = run.out_dir / "artifacts"
     study = icp.open_study(data_dir=artifacts / "data")
     deals = study.deals
@@ -33,7 +33,8 @@ def _holdout(run, document) -> pd.DataFrame:
         & deals["is_closed"].astype(bool)
         & deals["account_id"].notna()
     ]
-    start = pd.Timestamp(document["outcome"]["holdout_from"])
+    start = pd.Timestamp(document["outcome"]["validation_from"])
+    assert document["validation"]["validated_on"]["start"] == document["outcome"]["validation_from"]
     holdout = closed[pd.to_datetime(closed["closed_at"]) >= start].copy()
     for column in ("industry", "crm", "referral_source"):
         holdout[column] = holdout[column].astype(object).where(holdout[column].notna(), None)
@@ -50,7 +51,11 @@ def test_report_names_the_planted_icp(demo_run):
     )
     assert "They convert best when referral source is Referral." in text
     assert "Not a fit: companies with no CRM, fewer than 60 employees, or in Education." in text
-    assert "the ICP takes 100–999 employees, chosen for winning deals" in text
+    assert (
+        "Three periods: characteristics and rules were discovered on 2023-09-03 to 2025-09-30 "
+        "and confirmed on 2025-10-01 to 2026-03-31 (the confirmation quarters); the ICP and the "
+        "fit score are then validated on 2026-04-01 to 2026-09-30" in text
+    )
     assert "How sure: high" in text
     assert "within the 2–3x the seeds expect of a good ICP" in text
     assert "One ICP fits every size segment" in text
@@ -70,7 +75,8 @@ def test_report_names_the_planted_icp(demo_run):
         assert heading in text, heading
     markup = (demo_run.out_dir / f"{NAME}.html").read_text(encoding="utf-8")
     assert 'href="artifacts/icp_onepager.html"' in markup
-    assert markup.count("<img") == 5  # rule lifts, points, tiers, calibration, backtest
+    # rule lifts, points, tiers, calibration, the win probability's reliability, backtest
+    assert markup.count("<img") == 6
 
 
 def test_icp_json_holds_the_planted_rules(demo_run):
@@ -153,7 +159,7 @@ def test_onepager_and_rules_artifacts(demo_run):
     assert "Mid-size FinTech &amp; SaaS on HubSpot / Salesforce" in page
     assert "<script" not in page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)
-    assert "size: A4 landscape" in page
+    assert "size: landscape" in page
     rules = pd.read_csv(artifacts / "icp_rules.csv")
     assert list(rules.columns) == RULE_COLUMNS
     assert set(rules["kind"]) == {"include", "exclude", "uncertain"}

@@ -91,7 +91,8 @@ def test_win_rate_tables_carry_shrunk_rates():
     result = deals.lost_deal_analysis(study)
     table = result.tables["win_rate_by_attribute"]
     assert "rate_shrunk" in table.columns
-    assert list(table.columns) == deals.RATE_COLUMNS
+    # The code form of each level, then the level in words for people ("with no CRM").
+    assert list(table.columns) == [*deals.RATE_COLUMNS, "words"]
     for _, part in table.groupby("attribute"):
         expected = shrink_rates(part["events"], part["deals"])["rate_shrunk"]
         assert part["rate_shrunk"].to_numpy() == pytest.approx(expected)

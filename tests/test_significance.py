@@ -355,10 +355,74 @@ def test_display_tables_and_plot(result):
     assert outcomes["status"].eq("tested").all()
     ax = plot_replication(result)
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert "industry = SaaS" in labels and "employees < 60" in labels
+    assert "Accounts in SaaS" in labels and "Accounts with fewer than 60 employees" in labels
     assert ax.get_xscale() == "log"
 
 
 def test_plot_without_findings_says_so(noise):
     ax = plot_replication(noise)
     assert "No significant finding" in ax.texts[0].get_text()
+
+
+def test_a_level_that_pays_more_but_wins_less_is_a_trade_off_not_a_fit():
+    """Issue 17.4: a level that helps one outcome and hurts another keeps a direction per outcome
+    and is reported as a trade-off: neither favoured (so never 'fits' in the statement) nor
+    avoided (so never 'not a fit')."""
+    from icp_research.analyses.blueprint.rules import (
+        _exclude_candidates,
+        defining_characteristics,
+        trade_off_notes,
+    )
+    from icp_research.analyses.blueprint.upstream import Upstream
+    from icp_research.analyses.significance import trade_offs
+
+    rows = pd.DataFrame(
+        {
+            "outcome": ["best_customer", "arr", "won", "won", "best_customer"],
+            "predictor": ["industry"] * 5,
+            "level": ["FinServ", "FinServ", "FinServ", "SaaS", "SaaS"],
+            "kind": ["level"] * 5,
+            "std_effect": [0.35, 0.5, -0.12, 0.3, 0.2],
+        }
+    )
+    found = trade_offs(rows)
+    assert found == [
+        {
+            "level": "FinServ",
+            "helps": ["arr", "best_customer"],
+            "hurts": ["won"],
+            "text": "pays more, more often a best customer, wins less",
+        }
+    ]
+    recommended = {
+        "predictor": "industry",
+        "kind": "categorical",
+        "outcomes": ["best_customer", "won"],
+        "favour": ["SaaS"],
+        "avoid": [],
+        "trade_offs": found,
+        "levels": [
+            {"level": "FinServ", "direction": "avoid", "outcome": "won"},
+            {"level": "FinServ", "direction": "favour", "outcome": "best_customer"},
+            {"level": "SaaS", "direction": "favour", "outcome": "won"},
+        ],
+    }
+    upstream = Upstream(recommended=[recommended])
+    characteristics = defining_characteristics(upstream, ["industry"])
+    assert characteristics[0]["favour"] == ["SaaS"]
+    # FinServ's 'avoid' for wins does not become an exclude candidate ("Not a fit: FinServ").
+    assert _exclude_candidates(upstream, characteristics) == {}
+    assert trade_off_notes(characteristics) == [
+        "industry = FinServ is a trade-off (pays more, more often a best customer, wins less): "
+        "neither a fit nor a misfit, so it is in no include or exclude rule; weigh it deal by "
+        "deal."
+    ]
+
+
+def test_recommended_characteristics_keep_trade_off_levels_out_of_favour_and_avoid(result):
+    assert all("trade_offs" in item for item in result.recommended)
+    for item in result.recommended:
+        mixed = {t["level"] for t in item["trade_offs"]}
+        assert not mixed & set(item["favour"]) and not mixed & set(item["avoid"])
+        for t in item["trade_offs"]:
+            assert t["helps"] and t["hurts"] and not set(t["helps"]) & set(t["hurts"])

@@ -159,7 +159,11 @@ def test_demo_slide_names_the_data_it_rests_on(demo_slide):
     assert f"to {result.as_of}." in data
     outcome = result.outcome
     assert f"{outcome['n_training']:,} deals before {outcome['holdout_from']}" in data
-    assert f"checked on the {outcome['n_holdout']:,} since" in data
+    assert f"confirmed on the {outcome['n_holdout']:,} after" in data
+    assert (
+        f"checked on the {outcome['n_validation']:,} since {outcome['validation_from']} (the "
+        "latest 2 quarters, on which nothing was chosen)" in data
+    )
 
 
 def test_slide_bytes_are_deterministic(demo_slide, tmp_path):

@@ -58,11 +58,19 @@ def test_demo_statement_has_no_placeholder_and_no_code_syntax(demo):
 
 def test_demo_blueprint_says_where_outcomes_favour_different_levels(demo):
     _, result = demo
+    # Best customers ranked over all start years together (the larger customers of the older
+    # cohorts): size then favours 600+ employees for best-customer status.
+    study = icp.open_study()
+    study.config.analysis["best_customer_ranking"] = "all"
+    study.dataset.derived = {}
+    pooled = bp.build_blueprint(study, outcome="won", backtest_quarters=0, n_boot=50)
     assert (
         "The reports answer different questions about employees: the ICP takes 100–999 "
-        "employees, chosen for winning deals, while the predictor significance report favours "
-        "600+ employees for best-customer status." in result.findings
+        "employees, chosen for winning deals, while the predictor tests it was chosen from "
+        "favour 600+ employees for best-customer status." in pooled.findings
     )
+    # Ranked within start years (the default), best customers favour sizes inside 100-999.
+    assert not any("questions about employees" in f for f in result.findings)
     # Levels the ICP already covers (Salesforce is within HubSpot or Salesforce) say nothing.
     assert not any("questions about CRM" in f for f in result.findings)
     assert any("who the company is (employees, industry and CRM)" in f for f in result.findings)

@@ -150,8 +150,8 @@ def test_contract_terms_never_become_icp_characteristics(seats_study, seats_sign
     assert reasons["plan"].startswith("a contract term")
     assert not {"churn_flag", "status"} & set(sig.summary["predictor"])
     assert sig.findings[0] == (
-        "No characteristic can be recommended yet: 9 findings were significant in the earlier "
-        "period; 9 are contract size (seats and plan), not traits."
+        "No characteristic can be recommended yet: 8 findings were significant in the earlier "
+        "period; 8 are contract size (seats and plan), not traits."
     )
     contract = [f for f in sig.findings if f.startswith("Contract size:")]
     assert contract == [

@@ -41,6 +41,7 @@ VIEW_NAMES = {
     "patterns": [
         "profile",
         "combined",
+        "cohorts",
         "behaviour",
         "segment_sales",
         "segment_customers",
@@ -89,6 +90,7 @@ VIEW_NAMES = {
         "changes",
         "points",
         "validation",
+        "calibration",
     ],
     "voc": [
         "themes",
@@ -197,7 +199,7 @@ def test_demo_pattern_views(demo):
     assert (
         combined.table["sentence"]
         .iloc[0]
-        .startswith("80% of best customers have industry FinTech or SaaS vs 36% of the rest")
+        .startswith("75% of best customers have industry FinTech or SaaS vs 35% of the rest")
     )
     behaviour = result.view("behaviour")
     assert behaviour.table["signal"].tolist() == [
@@ -244,7 +246,10 @@ def test_demo_churn_views(demo):
     rules = result.view("exclude_rules")
     assert rules.empty_as == "success"
     assert len(rules.table) == len(result.anti_patterns) == 6
-    assert {"employees < 60", "crm = None"} <= set(rules.table["Exclude rule"])
+    # In words for the reader ("crm = None" is "no CRM"); the code form stays in the CSV.
+    assert {"Accounts with fewer than 60 employees", "Accounts with no CRM"} <= set(
+        rules.table["Exclude rule"]
+    )
     # The demo has no trials: said as a skipped part, in the trial analysis' own words.
     trials = result.view("trials")
     assert not trials and trials.empty_as == "skipped"
@@ -324,11 +329,11 @@ def test_demo_significance_views(demo):
     assert recommended.iloc[0][["rank", "predictor", "favour", "avoid"]].tolist() == [
         1,
         "employees",
-        ">= 600",
+        "150 to < 250, 250 to < 600, >= 600",
         "< 60",
     ]
     ranked = result.view("ranked").table
-    assert len(ranked) == 22
+    assert len(ranked) == 21
     assert ranked.iloc[0][["outcome", "predictor", "replicated"]].tolist() == [
         "won",
         "industry",
@@ -336,7 +341,7 @@ def test_demo_significance_views(demo):
     ]
     findings = result.view("findings")
     assert findings.max_rows == 60 and len(findings.table) == 81
-    assert findings.table.iloc[0]["finding"] == "industry = FinTech"
+    assert findings.table.iloc[0]["finding"] == "Accounts in FinTech"  # words, not code
     forest = result.view("forest").table
     assert result.forest_outcome == "won"
     assert len(forest) == 23 and set(forest["outcome"]) == {"won"}
@@ -346,7 +351,7 @@ def test_demo_significance_views(demo):
     joint = result.view("joint").table
     assert len(joint) == 4 and joint["adds to the others"].eq("yes").all()
     power = result.view("power")
-    assert power.max_rows == 60 and len(power.table) == 22
+    assert power.max_rows == 60 and len(power.table) == 23
     assert (power.table["verdict"] != "predicts").all()
     behavioural = result.view("behavioural").table
     assert len(behavioural) == 8 and set(behavioural["outcome"]) == {"retained", "best_customer"}
@@ -442,7 +447,9 @@ def test_churn_views_without_churn_reasons():
     assert by_segment.reason == (
         "No churn reason is significantly more common in one segment than in the others."
     )
-    assert result.view("exclude_rules").table["Exclude rule"].tolist() == ["tier = bad"]
+    assert result.view("exclude_rules").table["Exclude rule"].tolist() == [
+        "Accounts with bad as tier"
+    ]
 
 
 def test_churn_views_without_customers():
@@ -530,7 +537,8 @@ def test_profile_views_when_nothing_sets_best_customers_apart():
     study = make_study(churn_tables(np.random.default_rng(5)), categorical=["color"])
     result = profile.best_customer_profile(study, metric="arr", top_share=0.2)
     views = {name: result.view(name) for name in result.views()}
-    assert not any(views.values())
+    # Only the start-year table has rows: it exists whatever sets best customers apart.
+    assert [name for name, view in views.items() if view] == ["cohorts"]
     assert views["profile"].reason == (
         "no attribute level is significantly more or less common among the best customers "
         "than among the others."

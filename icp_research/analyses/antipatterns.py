@@ -25,7 +25,9 @@ Each report writes its own part, ``anti_patterns_churn.csv`` (churn report) and
 ``anti_patterns_deals.csv`` (lost-deal report), so that reports running in parallel never write
 the same file; :func:`read_anti_patterns` reads and merges whichever parts a run produced. The
 ``value`` column is JSON (``"None"``, ``60``, ``[60, 150]``, ``["Media", "Retail"]``), so that a
-level such as ``None`` or ``NA`` survives a round trip through CSV readers.
+level such as ``None`` or ``NA`` survives a round trip through CSV readers. ``rule`` is the rule
+as code (``crm = None``), ``words`` the same rule as the reports say it (``with no CRM``, with
+the config's ``[labels]``), and ``statement`` its evidence in a sentence.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import pandas as pd
 
 from icp_research.artifacts import Artifact, read_artifact
 from icp_research.data.config import SEGMENT_DEFAULTS
-from icp_research.formatting import fmt_number, fmt_p
+from icp_research.formatting import fmt_count, fmt_number, fmt_p
 from icp_research.methods.binning import MISSING, OTHER, apply_bins, cut_points, pool_rare_levels
 from icp_research.scoring.schema import OPERATORS
 
@@ -56,6 +58,7 @@ ANTI_PATTERN_COLUMNS = [
     "operator",
     "value",
     "rule",
+    "words",
     "level_attribute",
     "level",
     "statement",
@@ -315,15 +318,21 @@ def _closest(frame: pd.DataFrame, selected: list[str], rule_id: str) -> str:
 
 
 def evidence_sentence(row: Mapping, alpha: float = 0.05) -> str:
-    """The evidence of one anti-pattern in words, in the seeds' style."""
-    subject = f"Accounts with {row['phrase']}"
+    """The evidence of one anti-pattern in words, in the seeds' style.
+
+    ``row['phrase']`` is the condition after "accounts": "with no CRM", "in Education"
+    (:func:`in_words`), or a bare phrase such as "employees under 60" (read after "with")."""
+    phrase = str(row["phrase"])
+    if not phrase.startswith(("with ", "in ")):
+        phrase = f"with {phrase}"
+    subject = f"Accounts {phrase}"
     q = f"q {_q_words(row['q_value'])}"
     ci = f"95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f}"
     if row["outcome"] == "churn":
         name = "hazard ratio" if row["effect_name"] == "hazard_ratio" else "rate ratio"
         text = (
             f"{subject} churn {row['effect']:.1f}x as fast as other customers ({name} "
-            f"{row['effect']:.2f}, {ci}; {fmt_number(row['accounts'])} customers, "
+            f"{row['effect']:.2f}, {ci}; {fmt_count(row['accounts'], 'customer')}, "
             f"{fmt_number(row['events'])} churned; {_per100(row['rate_level'])} vs "
             f"{_per100(row['rate_rest'])} churns per 100 customer-years; {q})."
         )
@@ -333,18 +342,79 @@ def evidence_sentence(row: Mapping, alpha: float = 0.05) -> str:
         text = (
             f"{subject} win {_pct(row['rate_level'])} of new-business deals against "
             f"{_pct(row['rate_rest'])} elsewhere ({row['effect']:.2f}x, {ci}; "
-            f"{fmt_number(row['n'])} closed deals at {fmt_number(row['accounts'])} accounts; {q})."
+            f"{fmt_count(row['n'], 'closed deal')} at {fmt_count(row['accounts'], 'account')}; "
+            f"{q})."
         )
         if row.get("reasons"):
             text += f" Over-represented loss reasons: {row['reasons']}."
     else:
         text = (
-            f"Deals of accounts with {row['phrase']} end in 'no decision' "
+            f"Deals of accounts {phrase} end in 'no decision' "
             f"{row['effect']:.1f}x as often: {_pct(row['rate_level'])} of their lost deals "
-            f"against {_pct(row['rate_rest'])} elsewhere ({ci}; {fmt_number(row['n'])} lost "
-            f"deals at {fmt_number(row['accounts'])} accounts; {q})."
+            f"against {_pct(row['rate_rest'])} elsewhere ({ci}; {fmt_count(row['n'], 'lost deal')} "
+            f"at {fmt_count(row['accounts'], 'account')}; {q})."
         )
     return text
+
+
+def in_words(rules: pd.DataFrame, labels=None, alpha: float = 0.05) -> pd.DataFrame:
+    """The rules worded for people with the config's ``[labels]``: a ``words`` column ("with
+    no CRM", "with fewer than 60 employees", "in Education") and the evidence ``statement``
+    built on it. ``rule`` keeps the code form (``crm = None``), as the CSV files do."""
+    from icp_research.analyses.blueprint.statement import condition_words
+
+    out = rules.copy()
+    if out.empty:
+        out["words"] = pd.Series(dtype=object)
+        return out
+    records = out.to_dict("records")
+    words = [
+        condition_words(Condition(r["attribute"], r["operator"], r["value"]), labels)
+        for r in records
+    ]
+    out["words"] = words
+    out["statement"] = [
+        evidence_sentence({**r, "phrase": w}, alpha) for r, w in zip(records, words, strict=True)
+    ]
+    return out
+
+
+def labels_of(study):
+    """How the reports name the study's columns and values (the config's ``[labels]``)."""
+    from icp_research.analyses.blueprint.statement import Labels
+
+    return Labels.of(study)
+
+
+def level_words(table: pd.DataFrame, levels, labels=None) -> pd.DataFrame:
+    """A per-level table (``attribute``, ``level``) with a ``words`` column: its condition
+    after "accounts" ("with fewer than 60 employees"); ``rule`` keeps the code form."""
+    from icp_research.analyses.blueprint.statement import condition_words
+
+    out = table.copy()
+    conditions = getattr(levels, "conditions", {}) or {}
+    out["words"] = [
+        condition_words(conditions[(a, lv)], labels) if (a, lv) in conditions else str(rule)
+        for a, lv, rule in zip(
+            out.get("attribute", []), out.get("level", []), out.get("rule", []), strict=True
+        )
+    ]
+    return out
+
+
+def worded(rules: pd.DataFrame) -> dict[str, str]:
+    """``{rule as code: rule in words}`` for a table from :func:`in_words` (empty without)."""
+    if rules is None or rules.empty or "words" not in rules:
+        return {}
+    return {
+        str(rule): words
+        for rule, words in zip(rules["rule"], rules["words"], strict=True)
+        if isinstance(words, str) and words
+    }
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _per100(x) -> str:
@@ -433,13 +503,17 @@ def rules_view(rules: pd.DataFrame) -> pd.DataFrame:
     if rules.empty:
         return pd.DataFrame(columns=["Exclude rule", "Outcome", "Evidence", "Status"])
     outcome = {"churn": "churns faster", "win_rate": "wins less", "no_decision": "'no decision'"}
+    words = worded(rules)
     status = [
-        "candidate" if s == "candidate" else f"explained by {b}"
+        "candidate" if s == "candidate" else f"explained by accounts {words.get(str(b), b)}"
         for s, b in zip(rules["status"], rules["explained_by"], strict=True)
     ]
     view = pd.DataFrame(
         {
-            "Exclude rule": rules["rule"],
+            "Exclude rule": [
+                _capital(f"accounts {words[r]}") if r in words else r
+                for r in rules["rule"].astype(str)
+            ],
             "Outcome": rules["outcome"].map(outcome).fillna(rules["outcome"]),
             "Evidence": rules["statement"],
             "Status": status,

@@ -22,8 +22,9 @@ blueprint report writes ``artifacts/icp.json`` (see :mod:`icp_research.analyses.
 :class:`Changelog` writes ``icp_changelog.json`` (:meth:`Changelog.to_json`) and the dated
 Markdown log ``icp_changelog.md`` (:meth:`Changelog.to_markdown`), which keeps the earlier runs'
 entries below this one, so the latest run's file is the whole history. Every piece of data in
-the Markdown is escaped (HTML special characters as entities, Markdown ones with a backslash):
-a rule on a level called ``<b>*x*</b>`` reads as that text, not as markup.
+the Markdown is escaped with backslashes (Markdown's special characters, and ``<`` or ``&``
+where they could start markup): a rule on a level called ``<b>*x*</b>`` reads as that text,
+not as markup, and ``100 <= employees`` stays readable as plain text.
 """
 
 from __future__ import annotations
@@ -233,12 +234,22 @@ _SECTION_NOUNS = {
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
 
 
+# Where "<" or "&" could start markup in Markdown: a tag, a comment, an autolink ("<b>",
+# "</b>", "<!--", "<http:"), or a character reference ("&amp;", "&#60;"). Anywhere else they
+# are plain text ("100 <= employees < 1,000", "R&D") and stay as written, so the file reads
+# well as text too.
+_MD_MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?[A-Za-z0-9]+;)")
+
+
 def _md(text) -> str:
-    """Data as Markdown text: HTML special characters as entities, Markdown ones escaped."""
+    """Data as Markdown text: Markdown's special characters, and "<" or "&" where they could
+    start markup, escaped with a backslash (CommonMark shows the character itself)."""
     if text is None:
         return ""
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", str(text))
+    text = _MD_MARKUP.sub(lambda m: "\\" + m.group(0), text)
+    if text.startswith(">"):
+        text = "\\" + text  # not a block quote
     text = text.replace("\r", " ").replace("\n", " ")
     return text
 
@@ -340,13 +351,34 @@ def _strip_title(markdown: str) -> str:
     return text
 
 
+def _said(rule: Mapping) -> str:
+    """A rule of ``icp.json`` as people read it, its code form after it: "accounts with
+    100–999 employees (100 <= employees < 1,000)"; the code form alone when its conditions
+    cannot be read."""
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.statement import conditions_words
+
+    text = str(rule.get("text", "") or "")
+    try:
+        conditions = [
+            Condition(c["attribute"], c["operator"], c.get("value"))
+            for c in rule.get("conditions") or []
+        ]
+        words = conditions_words(conditions) if conditions else ""
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return text
+    if not words:
+        return text
+    return f"accounts {words} ({text})" if text else f"accounts {words}"
+
+
 def _baseline(spec: Mapping) -> list[str]:
     items = []
     if spec.get("statement"):
         items.append(f"Statement: {spec['statement']}")
     for kind in ("include", "exclude"):
         for rule in (spec.get("rules") or {}).get(kind) or []:
-            items.append(f"{kind.capitalize()} rule: {rule.get('text', '')}")
+            items.append(f"{kind.capitalize()} rule: {_said(rule)}")
     tiers = spec.get("tiers") or []
     if spec.get("scorecard") and tiers:
         items.append(
@@ -531,7 +563,8 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                         "before": old_kind,
                         "after": kind,
                         "evidence": _rule_evidence(rule, outcome),
-                        "sentence": f"{rule.get('text', '')} was {verb} from {old_kind} to {kind}.",
+                        "sentence": f"The rule on {_said(rule)} was {verb} from {old_kind} "
+                        f"to {kind}.",
                     }
                 )
                 continue
@@ -556,8 +589,7 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                     "before": match.get("text", ""),
                     "after": rule.get("text", ""),
                     "evidence": _rule_evidence(rule, outcome),
-                    "sentence": f"{kind.capitalize()} rule {match.get('text', '')} "
-                    f"became {rule.get('text', '')}.",
+                    "sentence": f"{kind.capitalize()} rule on {_said(match)} became {_said(rule)}.",
                 }
             )
         for rule in added:
@@ -569,7 +601,7 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                     "before": "",
                     "after": kind,
                     "evidence": _rule_evidence(rule, outcome),
-                    "sentence": f"New {kind} rule: {rule.get('text', '')}.",
+                    "sentence": f"New {kind} rule: {_said(rule)}.",
                 }
             )
         for rule in removed:
@@ -588,7 +620,7 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
                     "before": kind,
                     "after": "",
                     "evidence": evidence,
-                    "sentence": f"{kind.capitalize()} rule {text} was removed.",
+                    "sentence": f"{kind.capitalize()} rule on {_said(rule)} was removed.",
                 }
             )
     return changes

@@ -40,6 +40,7 @@ from icp_research.data.facts import DAYS_PER_YEAR
 from icp_research.data.study import Study
 from icp_research.formatting import (
     error_bars,
+    fmt_count,
     fmt_money,
     fmt_number,
     fmt_pct,
@@ -299,6 +300,10 @@ def churn_analysis(
     anti = _anti_patterns(
         customers, labels, levels, by_attribute, reasons, facts, alpha, has_subscriptions
     )
+    # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
+    anti = ap.in_words(anti, ap.labels_of(study), alpha)
+    if len(by_attribute):
+        by_attribute = ap.level_words(by_attribute, levels, ap.labels_of(study))
     findings += _findings(
         by_attribute, logrank_table, cox, reasons, early_reasons, overall, anti, alpha
     )
@@ -552,7 +557,7 @@ def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method,
             )
             row["p_value"] = test.p_value if test is not None else np.nan
             row["note"] = (
-                f"only {min(inside.sum(), (~inside).sum())} customers: not tested"
+                f"only {fmt_count(min(inside.sum(), (~inside).sum()), 'customer')}: not tested"
                 if small
                 else _level_note(row, test)
             )
@@ -1091,12 +1096,13 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
     for _, row in candidates.iterrows():
         lines.append(row["statement"])
     explained = anti[anti["status"] == "explained"] if len(anti) else anti
+    words = ap.worded(anti)
     if len(explained):
         lines.append(
             f"{len(explained)} more segment{'s churn' if len(explained) > 1 else ' churns'} "
             "faster but no longer significantly once the rules above are accounted for: "
             + "; ".join(
-                f"{r} (by {b})"
+                f"accounts {words.get(r, r)} (explained by accounts {words.get(b, b)})"
                 for r, b in zip(explained["rule"], explained["explained_by"], strict=True)
             )
             + "."
@@ -1104,10 +1110,12 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
     slower = by_attribute[by_attribute["direction"] == "slower"].sort_values("rate_ratio")
     if len(slower):
         best = slower.iloc[0]
+        who = f"accounts {best['words']}" if best.get("words") else best["rule"]
         lines.append(
-            f"Slowest churn: {best['attribute']} = {best['level']} "
+            f"Slowest churn: {who} "
             f"({fmt_ratio(best['rate_ratio'])} the churn rate of "
-            f"other customers, {fmt_number(best['customers'])} customers, q {_q(best['q_value'])})."
+            f"other customers, {fmt_count(best['customers'], 'customer')}, "
+            f"q {_q(best['q_value'])})."
         )
     if overall["churned"] > 0 and not np.isnan(overall.get("early_churn", np.nan)):
         months = overall["early_churn_months"]

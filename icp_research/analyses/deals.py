@@ -36,7 +36,14 @@ import pandas as pd
 from icp_research.analyses import antipatterns as ap
 from icp_research.analyses import registry
 from icp_research.data.study import Study
-from icp_research.formatting import error_bars, fmt_money, fmt_number, fmt_pct, fmt_rate_ci
+from icp_research.formatting import (
+    error_bars,
+    fmt_count,
+    fmt_money,
+    fmt_number,
+    fmt_pct,
+    fmt_rate_ci,
+)
 from icp_research.methods.stats import (
     adjust_pvalues,
     clustered_rate_ci,
@@ -257,6 +264,10 @@ def lost_deal_analysis(
         not_computed["stage funnel"] = funnel.caveats[0] if funnel.caveats else "no stage history"
 
     anti = _anti_patterns(accounts, account_labels, levels, win_rate, no_decision, reasons, alpha)
+    # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
+    anti = ap.in_words(anti, ap.labels_of(study), alpha)
+    if len(win_rate):
+        win_rate = ap.level_words(win_rate, levels, ap.labels_of(study))
     findings += _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_reasons)
     tables = {
         "win_rate_by_attribute": win_rate,
@@ -460,7 +471,7 @@ def _level_row(name, level, levels, part, rest, *, alpha, min_accounts) -> dict:
     if k < min_accounts:
         note = f"only {k} account{'s' if k != 1 else ''}: not tested"
     elif k_rest < min_accounts:
-        note = f"only {k_rest} other accounts: not tested"
+        note = f"only {fmt_count(k_rest, 'other account')}: not tested"
     else:
         p = clustered_rate_test(part[0], part[1], rest[0], rest[1])
     return {
@@ -895,12 +906,13 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
     for _, row in candidates.iterrows():
         lines.append(row["statement"])
     explained = anti[anti["status"] == "explained"] if len(anti) else anti
+    words = ap.worded(anti)
     if len(explained):
         lines.append(
             f"{len(explained)} more weak segment{'s are' if len(explained) > 1 else ' is'} "
             "explained by the rules above (no longer significant once they are accounted for): "
             + "; ".join(
-                f"{r} (by {b})"
+                f"accounts {words.get(r, r)} (explained by accounts {words.get(b, b)})"
                 for r, b in zip(explained["rule"], explained["explained_by"], strict=True)
             )
             + "."
@@ -913,11 +925,13 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
     if len(higher):
         best = higher.iloc[0]
         lines.append(
-            f"Highest win rate: {best['rule']}, {fmt_pct(best['rate'])} "
+            f"Highest win rate: "
+            f"{'accounts ' + best['words'] if best.get('words') else best['rule']}, "
+            f"{fmt_pct(best['rate'])} "
             f"({fmt_pct(best['ci_low'])}–{fmt_pct(best['ci_high'])}; "
             f"{fmt_pct(best['rate_shrunk'])} shrunk toward the attribute's pooled rate) against "
-            f"{fmt_pct(best['rate_rest'])} for the rest ({fmt_number(best['accounts'])} accounts, "
-            f"{fmt_number(best['deals'])} deals)."
+            f"{fmt_pct(best['rate_rest'])} for the rest ({fmt_count(best['accounts'], 'account')}, "
+            f"{fmt_count(best['deals'], 'deal')})."
         )
     if has_reasons and len(reasons):
         top = reasons[reasons["attribute"] == "all"].sort_values("lost_deals", ascending=False)

@@ -51,6 +51,9 @@ SUBGROUP_COLUMNS = [
     "accounts",
     *SUMMARY_COLUMNS[10:],
     "family_size",
+    # The subgroup in words ("in FinTech or SaaS and with 100+ employees"), with the config's
+    # [labels]; "description" is the same subgroup as code.
+    "words",
 ]
 
 
@@ -198,6 +201,7 @@ def discover_subgroups(
         table["unit"] = unit
         table["accounts"] = _accounts_per_subgroup(data, table) if unit == "deals" else table["n"]
         table["family_size"] = result.family_size
+        table["words"] = [subgroup_words(c, labels_of(study)) for c in table["conditions"]]
         parts.append(table[SUBGROUP_COLUMNS])
     summary = (
         pd.concat(parts, ignore_index=True)
@@ -229,6 +233,59 @@ def _accounts_per_subgroup(deals: pd.DataFrame, table: pd.DataFrame) -> list[int
     ]
 
 
+def subgroup_conditions(conditions) -> list:
+    """A subgroup's conditions (``subgroups.csv``'s JSON) as the rules' conditions."""
+    import json
+
+    from icp_research.analyses.antipatterns import Condition
+
+    items = json.loads(conditions) if isinstance(conditions, str) else conditions or []
+    out = []
+    for c in items:
+        op, attribute = c.get("op"), c["attribute"]
+        if op == "==":
+            out.append(Condition(attribute, "equals", str(c["value"])))
+        elif op == "in":
+            out.append(Condition(attribute, "in", [str(v) for v in c["values"]]))
+        elif op == "missing":
+            out.append(Condition(attribute, "is_missing"))
+        elif op == "range" and c.get("low") is not None and c.get("high") is not None:
+            out.append(Condition(attribute, "between", [c["low"], c["high"]]))
+        elif op == "range" and c.get("low") is not None:
+            out.append(Condition(attribute, "at_least", c["low"]))
+        elif op == "range" and c.get("high") is not None:
+            out.append(Condition(attribute, "less_than", c["high"]))
+        else:
+            raise ValueError(f"unknown subgroup condition {c!r}")
+    return out
+
+
+def subgroup_words(conditions, labels=None) -> str:
+    """A subgroup in words after "accounts", with the config's ``[labels]``: "in FinTech or
+    SaaS and with 100+ employees" (empty when its conditions cannot be read)."""
+    from icp_research.analyses.blueprint.statement import conditions_words
+
+    try:
+        parsed = subgroup_conditions(conditions)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    return conditions_words(parsed, labels) if parsed else ""
+
+
+def labels_of(study):
+    from icp_research.analyses.antipatterns import labels_of as labels
+
+    return labels(study)
+
+
+def _who(row, noun: str) -> str:
+    """'Customers in FinTech or SaaS' from the row's words, else its code form after 'with'."""
+    words = getattr(row, "words", None)
+    if isinstance(words, str) and words:
+        return f"{noun} {words}"
+    return f"{noun} with {row.description}"
+
+
 def subgroup_sentence(row, *, unit: str | None = None) -> str:
     """The plain sentence for one row of ``subgroups.csv``."""
     unit = unit or row.unit
@@ -241,17 +298,17 @@ def subgroup_sentence(row, *, unit: str | None = None) -> str:
     )
     if row.target == "best_customer":
         return (
-            f"Customers with {row.description} are {row.lift:.1f}x as likely to be best "
+            f"{_who(row, 'Customers')} are {row.lift:.1f}x as likely to be best "
             f"customers: {rate} vs {fmt_pct(row.baseline_rate)} of all customers; {q}."
         )
     if row.target == "won":
         return (
-            f"Deals with {row.description} are won {row.lift:.1f}x as often: {rate} vs "
+            f"Deals of {_who(row, 'accounts')} are won {row.lift:.1f}x as often: {rate} vs "
             f"{fmt_pct(row.baseline_rate)} of all new-business deals; {q}."
         )
     months = str(row.target).removeprefix("retained_").removesuffix("m")
     return (
-        f"Customers with {row.description} stay longer: {rate} are still customers "
+        f"{_who(row, 'Customers')} stay longer: {rate} are still customers "
         f"{months} months after starting vs {fmt_pct(row.baseline_rate)} of all customers; {q}."
     )
 
@@ -264,6 +321,15 @@ def _target_findings(target: str, result: SubgroupResult, summary: pd.DataFrame)
             f"{result.family_size:,} subgroups searched."
         ]
     return [subgroup_sentence(rows.iloc[0])]
+
+
+def _tick(words, description: str) -> str:
+    """A subgroup's label on the chart: its words on lines of about 45 characters."""
+    import textwrap
+
+    if isinstance(words, str) and words:
+        return "\n".join(textwrap.wrap(words[:1].upper() + words[1:], 45))
+    return description.replace(" AND ", "\nAND ") if len(description) > 45 else description
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,7 +424,12 @@ def plot_subgroup_lifts(result: PatternResult, *, top: int = 5, ax=None):
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y)
     ax.set_yticklabels(
-        [d.replace(" AND ", "\nAND ") if len(d) > 45 else d for d in rows["description"]],
+        [
+            _tick(w, d)
+            for w, d in zip(
+                rows.get("words", rows["description"]), rows["description"], strict=True
+            )
+        ],
         fontsize=8,
     )
     ax.set_xscale("log")
@@ -437,7 +508,8 @@ def pattern_discovery(
     default_best = metric == analysis["best_customer_metric"] and share == float(
         analysis["best_customer_top_share"]
     )
-    best = None if default_best else best_customer_flags(study.facts, metric, share)
+    ranking = str(analysis.get("best_customer_ranking", "cohort"))
+    best = None if default_best else best_customer_flags(study.facts, metric, share, ranking)
     subgroups = discover_subgroups(
         study,
         best=best,
@@ -497,7 +569,12 @@ def subgroup_table(discovery_or_result, target: str) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "rank": rows["rank"].to_numpy(),
-            "subgroup": rows["description"].to_numpy(),
+            "subgroup": [
+                f"Accounts {w}" if isinstance(w, str) and w else d
+                for w, d in zip(
+                    rows.get("words", rows["description"]), rows["description"], strict=True
+                )
+            ],
             unit: [fmt_number(v) for v in rows["n"]],
         }
     )

@@ -28,10 +28,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from icp_research.data.facts import BEST_METRICS, best_customers
-from icp_research.formatting import fmt_number, fmt_pct, fmt_ratio
+from icp_research.data.facts import BEST_METRICS, best_customers, start_cohorts
+from icp_research.formatting import fmt_count, fmt_number, fmt_pct, fmt_ratio
 from icp_research.methods.binning import MISSING, OTHER, bin_numeric, pool_rare_levels
-from icp_research.methods.stats import adjust_pvalues, ratio_ci, test_choice, two_proportion_pvalue
+from icp_research.methods.stats import (
+    adjust_pvalues,
+    proportion_ci,
+    ratio_ci,
+    test_choice,
+    two_proportion_pvalue,
+)
 from icp_research.result import Result, View
 
 #: Columns of ``ProfileResult.summary`` (and of ``best_customer_profile.csv``).
@@ -127,7 +133,7 @@ class ProfileResult(Result):
 
 
 def best_customer_flags(
-    facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2
+    facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2, ranking: str = "cohort"
 ) -> pd.Series:
     """Best customers (True), other customers (False), non-customers (<NA>).
 
@@ -145,7 +151,7 @@ def best_customer_flags(
         from icp_research.errors import InputError
 
         raise InputError(f"best_customer_top_share must be between 0 and 1, not {top_share}.")
-    return best_customers(facts, metric, float(top_share))
+    return best_customers(facts, metric, float(top_share), ranking)
 
 
 def best_customer_profile(
@@ -165,6 +171,7 @@ def best_customer_profile(
     analysis = study.analysis
     metric = metric or analysis["best_customer_metric"]
     top_share = float(top_share or analysis["best_customer_top_share"])
+    ranking = str(analysis.get("best_customer_ranking", "cohort"))
     facts = study.facts
     if (
         metric == analysis["best_customer_metric"]
@@ -173,7 +180,7 @@ def best_customer_profile(
     ):
         best = facts["best_customer"]
     else:
-        best = best_customer_flags(facts, metric, top_share)
+        best = best_customer_flags(facts, metric, top_share, ranking)
     customers = facts["is_customer"].astype(bool)
     spec = study.attributes
     # Contract terms (seats, plan) make up what a best customer pays: contract size, not traits.
@@ -195,7 +202,8 @@ def best_customer_profile(
         if is_best.any()
         else float("nan")
     )
-    result.params.update(metric=metric, metric_column=column, top_share=top_share)
+    result.params.update(metric=metric, metric_column=column, top_share=top_share, ranking=ranking)
+    result.tables["cohorts"] = cohort_table(facts, best, study.alpha)
     result.params["threshold"] = threshold
     result.params["definition"] = _definition(result.params, study.revenue_basis)
     if study.revenue_basis == "bookings" and metric == "arr":
@@ -215,19 +223,56 @@ def best_customer_profile(
     return result
 
 
+#: Columns of the best-customer rate by start cohort.
+COHORT_COLUMNS = ["cohort", "customers", "retained", "best", "rate", "ci_low", "ci_high"]
+
+
+def cohort_table(facts: pd.DataFrame, best: pd.Series, alpha: float = 0.05) -> pd.DataFrame:
+    """Per start cohort (:func:`icp_research.data.facts.start_cohorts`): customers, the share
+    still customers (``retained``), best customers and their rate with its Wilson interval.
+    With best customers ranked within cohorts the rate is the same in every cohort; ranked all
+    together it would track each cohort's retention and tenure."""
+    customers = facts["is_customer"].astype("boolean").fillna(False).astype(bool)
+    cohort = start_cohorts(facts)[customers]
+    if cohort.empty:
+        return pd.DataFrame(columns=COHORT_COLUMNS)
+    still = (
+        facts.loc[customers, "retained"].astype("boolean").fillna(True).astype(float)
+        if "retained" in facts
+        else pd.Series(np.nan, index=cohort.index)
+    )
+    flag = best[customers].astype("boolean")
+    frame = pd.DataFrame(
+        {"cohort": cohort, "retained": still, "best": flag.fillna(False).astype(int)}
+    )
+    rows = frame.groupby("cohort", sort=True).agg(
+        customers=("best", "size"), retained=("retained", "mean"), best=("best", "sum")
+    )
+    low, high = proportion_ci(rows["best"].to_numpy(), rows["customers"].to_numpy(), alpha=alpha)
+    rows = rows.assign(rate=rows["best"] / rows["customers"], ci_low=low, ci_high=high)
+    return rows.reset_index()[COHORT_COLUMNS]
+
+
 def _definition(params: dict, revenue_basis: str) -> str:
     label = METRIC_LABELS.get(params["metric"], params["metric"].replace("_", " "))
     n_best, n_rest = params["n_best"], params["n_rest"]
-    text = (
-        f"Best customers are the top {params['top_share']:.0%} of retained customers by {label} "
-        f"({fmt_number(n_best)} customers"
-    )
+    if params.get("ranking", "cohort") == "cohort":
+        pool = (
+            f"of each start year's customers by {label}, churned ones counted (so that tenure "
+            "and survival do not decide who is best: older cohorts have had longer to grow and "
+            "to churn)"
+        )
+    else:
+        pool = f"of retained customers by {label}, all start years together"
+    text = f"Best customers are the top {params['top_share']:.0%} {pool} ({fmt_count(n_best, 'customer')}"
     threshold = params.get("threshold")
     if threshold is not None and np.isfinite(threshold):
         if params["metric"] in ("arr", "clv", "expansion", "realised_revenue"):
             from icp_research.formatting import fmt_money
 
-            text += f", {label} of {fmt_money(threshold)} or more"
+            text += f", {label} of {fmt_money(threshold)} or more" + (
+                " in their cohort" if params.get("ranking", "cohort") == "cohort" else ""
+            )
         elif params["metric"] == "nrr":
             text += f", net revenue retention of {fmt_pct(threshold)} or more"
         elif params["metric"] == "tenure":
@@ -729,6 +774,12 @@ def report_views(result: ProfileResult) -> dict:
             "No attribute has two or more significantly over-represented levels to combine.",
             empty_as="info",
         ),
+        "cohorts": lambda: View(
+            "best customers by start cohort",
+            cohort_view(tables.get("cohorts")),
+            "No customer has a start date, so there are no cohorts to compare.",
+            empty_as="info",
+        ),
         "behaviour": lambda: View(
             "usage and satisfaction",
             behaviour.drop(columns=["sentence"], errors="ignore"),
@@ -736,6 +787,24 @@ def report_views(result: ProfileResult) -> dict:
             empty_as="info",
         ),
     }
+
+
+def cohort_view(table: pd.DataFrame | None) -> pd.DataFrame:
+    """The cohort table for readers: rates with their intervals in words."""
+    if table is None or table.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "started": table["cohort"],
+            "customers": [fmt_number(v) for v in table["customers"]],
+            "still customers": [fmt_pct(v) if np.isfinite(v) else "–" for v in table["retained"]],
+            "best customers": [fmt_number(v) for v in table["best"]],
+            "best-customer rate (95% CI)": [
+                f"{fmt_pct(r)} ({fmt_pct(lo)}–{fmt_pct(hi)})"
+                for r, lo, hi in zip(table["rate"], table["ci_low"], table["ci_high"], strict=True)
+            ],
+        }
+    )
 
 
 def _fmt_q(q: float) -> str:

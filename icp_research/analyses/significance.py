@@ -335,9 +335,12 @@ def _best_customer_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame
         if study.revenue_basis == "bookings" and metric == "arr"
         else ""
     )
-    definition = (
-        f"customers: in the top {share:.0%} of active customers by {metric}{basis} (True) or not"
+    pool = (
+        "of active customers"
+        if analysis.get("best_customer_ranking", "cohort") == "all"
+        else "of their start year's customers"
     )
+    definition = f"customers: in the top {share:.0%} {pool} by {metric}{basis} (True) or not"
     frame = OutcomeFrame("best_customer", definition, "customers", pd.DataFrame())
     customers = _customers(study, attributes)
     if customers.empty:
@@ -469,6 +472,9 @@ class SignificanceResult(Result):
 
         - ``rank``, ``predictor``, ``kind`` (``categorical`` / ``numeric``), ``outcomes`` (the
           outcomes it replicated for), ``favour`` / ``avoid`` (level or bin labels),
+        - ``trade_offs``: levels that help one outcome and hurt another (significant either way
+          in discovery): ``level``, ``helps``, ``hurts`` (outcomes) and ``text`` ("pays more,
+          wins less"); they are in neither ``favour`` nor ``avoid``,
         - ``levels``: one entry per replicated level or bin: ``level``, ``direction``
           (``favour`` / ``avoid``), ``low`` / ``high`` (bin bounds, ``low <= x < high``; null
           when open or categorical), ``outcome``, ``effect_type``, discovery ``effect``,
@@ -822,6 +828,7 @@ def predictor_significance(
     n_bins: int = 5,
     power: float = 0.8,
     behavioural: bool = True,
+    model: bool = True,
 ) -> SignificanceResult:
     """Test every pre-sale attribute against the outcomes, check out of sample, recommend.
 
@@ -858,6 +865,9 @@ def predictor_significance(
         the blueprint gets one set of bins); power of the minimum detectable effects.
     behavioural
         Also describe post-sale signals (usage, NPS) of good customers (a separate family).
+    model
+        Run step 3 (the multivariable check) and recommend; False stops after discovery and
+        confirmation (what replicated), e.g. to redo the selection cheaply in a backtest fold.
 
     Returns
     -------
@@ -973,7 +983,7 @@ def predictor_significance(
     frames_by_name = {f.name: f for f in tested}
     selection, models, model_notes = _select_independent(
         frames_by_name,
-        candidates,
+        candidates if model else [],
         eligible,
         categorical=categorical,
         alpha=alpha,
@@ -984,7 +994,7 @@ def predictor_significance(
     )
     result.tables["selection"] = selection
     result.notes += model_notes
-    if "won" in frames_by_name and "won" not in models:
+    if model and "won" in frames_by_name and "won" not in models:
         _exploratory_won_model(
             result,
             frames_by_name["won"],
@@ -1308,8 +1318,16 @@ def _recommend(
             & ~_contract_rows(rows, contract)
         ]
         steps = selection[(selection["predictor"] == predictor) & selection["kept"]]
+        significant = rows[
+            (rows["predictor"] == predictor)
+            & rows["significant"]
+            & rows["outcome"].isin(DEFAULT_OUTCOMES)
+            & ~_contract_rows(rows, contract)
+        ]
         result.recommended.append(
-            _characteristic(rank, predictor, own, steps, discovery, result.params)
+            _characteristic(
+                rank, predictor, own, steps, discovery, result.params, significant=significant
+            )
         )
     listed = {item["predictor"] for item in result.not_recommended} | set(confirmed)
     significant = rows[rows["significant"]]
@@ -1358,6 +1376,35 @@ def _not_independent_reason(predictor: str, steps: pd.DataFrame) -> str:
     return "replicated, but " + "; ".join(parts)
 
 
+#: How a level that helps (first) or hurts (second) an outcome is said.
+TRADE_OFF_WORDS = {
+    "won": ("wins more", "wins less"),
+    "retained": ("stays longer", "churns more"),
+    "best_customer": ("more often a best customer", "less often a best customer"),
+    "arr": ("pays more", "pays less"),
+}
+
+
+def trade_offs(rows: pd.DataFrame) -> list[dict]:
+    """Levels (or bins) of one predictor that help one outcome and hurt another: ``level``,
+    ``helps`` / ``hurts`` (outcomes), ``text`` ("pays more, wins less"), from ``rows``: the
+    predictor's significant findings (any outcome, discovery period)."""
+    out = []
+    rows = rows[rows["kind"].isin(["level", "bin"]) & rows["std_effect"].notna()]
+    for level, group in rows.groupby("level", sort=False):
+        helps = list(dict.fromkeys(group.loc[group["std_effect"] > 0, "outcome"]))
+        hurts = list(dict.fromkeys(group.loc[group["std_effect"] < 0, "outcome"]))
+        if not helps or not hurts:
+            continue
+        order = {name: i for i, name in enumerate(("arr", "best_customer", "retained", "won"))}
+        helps.sort(key=lambda o: order.get(o, 9))
+        hurts.sort(key=lambda o: order.get(o, 9))
+        words = [TRADE_OFF_WORDS.get(o, (f"better {o}",))[0] for o in helps]
+        words += [TRADE_OFF_WORDS.get(o, ("", f"worse {o}"))[1] for o in hurts]
+        out.append({"level": level, "helps": helps, "hurts": hurts, "text": ", ".join(words)})
+    return out
+
+
 def _characteristic(
     rank: int,
     predictor: str,
@@ -1365,7 +1412,11 @@ def _characteristic(
     steps: pd.DataFrame,
     discovery: PredictorResult,
     params: dict,
+    significant: pd.DataFrame | None = None,
 ) -> dict:
+    """One recommended characteristic. Each level keeps its direction per outcome; a level that
+    helps one outcome and hurts another (``significant``: the predictor's significant findings
+    of every outcome) is a trade-off, neither favoured nor avoided."""
     kind = "numeric" if predictor in params["numeric"] else "categorical"
     levels = []
     trend = None
@@ -1408,8 +1459,19 @@ def _characteristic(
         ordered = sorted(levels, key=lambda x: order.get(x["level"], len(order)))
     else:
         ordered = levels
-    favour = list(dict.fromkeys(x["level"] for x in ordered if x["direction"] == "favour"))
-    avoid = list(dict.fromkeys(x["level"] for x in ordered if x["direction"] == "avoid"))
+    both = pd.concat([rows, significant]) if significant is not None else rows
+    conflicts = trade_offs(both.drop_duplicates(["outcome", "level", "kind"]))
+    mixed = {item["level"] for item in conflicts}
+    favour = list(
+        dict.fromkeys(
+            x["level"] for x in ordered if x["direction"] == "favour" and x["level"] not in mixed
+        )
+    )
+    avoid = list(
+        dict.fromkeys(
+            x["level"] for x in ordered if x["direction"] == "avoid" and x["level"] not in mixed
+        )
+    )
     outcomes = list(dict.fromkeys(rows["outcome"]))
     return {
         "rank": rank,
@@ -1418,6 +1480,7 @@ def _characteristic(
         "outcomes": outcomes,
         "favour": favour,
         "avoid": avoid,
+        "trade_offs": conflicts,
         "levels": levels,
         "trend": trend,
         "independent": {row.outcome: row.p_value for row in steps.itertuples()},
@@ -1690,6 +1753,10 @@ def _characteristic_sentence(item: dict) -> str:
         )
     if item["trend"] is not None and not parts:
         parts.append(f"{item['trend']['direction']} values are better")
+    for trade in item.get("trade_offs", []):
+        parts.append(
+            f"{trade['level']} is a trade-off ({trade['text']}): neither favoured nor avoided"
+        )
     return f"{item['predictor']}: {'; '.join(parts)}. {item['evidence']}"
 
 
@@ -1881,11 +1948,21 @@ def _drop_mirrored(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _label(row) -> str:
-    if row.kind == "level":
-        return f"{row.predictor} = {row.level}"
+    """A finding in words for people: "Accounts with no CRM", "Accounts with 100–249
+    employees", "employees (trend)"; the code form (``crm = None``) stays in the CSV files."""
+    from icp_research.analyses.blueprint.conditions import level_condition
+    from icp_research.analyses.blueprint.statement import condition_words
+
     if row.kind == "trend":
         return f"{row.predictor} {TREND}"
-    return f"{row.predictor} {row.level}"
+    condition = level_condition(row.predictor, row.level, row.kind)
+    if condition is None:
+        return (
+            f"{row.predictor} = {row.level}"
+            if row.kind == "level"
+            else f"{row.predictor} {row.level}"
+        )
+    return f"Accounts {condition_words(condition)}"
 
 
 def _fmt_ratio(x) -> str:

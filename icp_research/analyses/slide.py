@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from icp_research.artifacts import write_bytes
+from icp_research.formatting import fmt_count
 from icp_research.version import __version__
 
 if TYPE_CHECKING:
@@ -158,7 +159,10 @@ def _basis_text(blueprint: Blueprint, basis: dict | None) -> str:
     """The as-of date and the data behind the ICP, in one or two sentences."""
     parts = []
     if basis:
-        data = f"{basis['accounts']:,} accounts ({basis['customers']:,} customers)"
+        data = (
+            f"{fmt_count(basis['accounts'], 'account')} "
+            f"({fmt_count(basis['customers'], 'customer')})"
+        )
         if basis.get("deals"):
             data += f" and {basis['deals']:,} deals"
         period = f" from {basis['first']} to {basis['as_of']}" if basis.get("first") else ""
@@ -172,10 +176,12 @@ def _basis_text(blueprint: Blueprint, basis: dict | None) -> str:
         if blueprint.include or blueprint.exclude:
             text += " (a rule's evidence: the rate inside it vs elsewhere)"
         if outcome.get("n_holdout"):
+            text += f", confirmed on the {int(outcome['n_holdout']):,} after"
+        if outcome.get("n_validation") and outcome.get("validation_from"):
             text += (
-                f" and checked on the {int(outcome['n_holdout']):,} since (the latest "
-                f"{outcome.get('holdout_quarters')} quarters"
-                + (", which the score never saw)" if scored else ")")
+                f", and checked on the {int(outcome['n_validation']):,} since "
+                f"{outcome['validation_from']} (the latest "
+                f"{outcome.get('validation_quarters')} quarters, on which nothing was chosen)"
             )
         parts.append(text + ".")
     parts.append(f"icp-research {__version__}.")
@@ -509,7 +515,8 @@ def _tier_column(slide, x, y, width, height, blueprint: Blueprint) -> None:
     unit = outcome.get("unit") or "rows"
     note = (
         f"{_capital(label)} of each tier's {unit} in the latest "
-        f"{outcome.get('holdout_quarters')} quarters (95% interval) and how many {unit}."
+        f"{outcome.get('validation_quarters', outcome.get('holdout_quarters'))} quarters "
+        f"(95% interval) and how many {unit}."
     )
     top = y + table_height + 0.12
     if top + 0.4 <= y + height:

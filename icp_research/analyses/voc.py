@@ -33,7 +33,15 @@ import pandas as pd
 from icp_research.analyses import registry
 from icp_research.data.facts import survey_columns
 from icp_research.data.study import Study
-from icp_research.formatting import error_bars, fmt_p, fmt_pct, fmt_rate_ci, fmt_ratio, fmt_ratio_ci
+from icp_research.formatting import (
+    error_bars,
+    fmt_count,
+    fmt_p,
+    fmt_pct,
+    fmt_rate_ci,
+    fmt_ratio,
+    fmt_ratio_ci,
+)
 from icp_research.methods.binning import MISSING, OTHER, pool_rare_levels
 from icp_research.methods.codebook import Codebook, normalise_text, redact, theme_label
 from icp_research.methods.stats import (
@@ -178,7 +186,9 @@ class VoiceOfCustomer(Result):
         return pd.DataFrame(
             {
                 "notes": rows["source"].map(_source_words),
-                "segment": rows["segment_by"] + " = " + rows["segment"],
+                "segment": [
+                    "accounts " + _segment_words(r.segment_by, r.segment) for r in rows.itertuples()
+                ],
                 "theme": rows["label"],
                 "accounts of the segment mentioning it": [
                     f"{fmt_pct(r.account_share)} of {r.accounts:,}" for r in rows.itertuples()
@@ -807,7 +817,8 @@ def _outcome_tests(
                 + (
                     "there are no notes other than churn and loss notes (such as call notes)."
                     if len(units) == 0
-                    else f"only {len(units)} customers have such notes, or all share one outcome."
+                    else f"only {fmt_count(len(units), 'customer')} "
+                    f"{'has' if len(units) == 1 else 'have'} such notes, or all share one outcome."
                 )
             )
             continue
@@ -988,7 +999,7 @@ def _theme_findings(notes, frequencies, tests, alpha) -> tuple[list[str], list[s
         verb = "mentions" if source == "churn" else "mention"
         for rank, row in enumerate(group.nlargest(2, "_gap").itertuples()):
             findings.append(
-                f"{_source_words(source)} of accounts with {row.segment_by} = {row.segment} "
+                f"{_source_words(source)} of accounts {_segment_words(row.segment_by, row.segment)} "
                 f"{verb} {row.label} far more often: {fmt_pct(row.account_share)} of "
                 f"{row.accounts:,} accounts vs {fmt_pct(row.account_share_rest)} of the others "
                 f"(q {_q(row.q_value)})."
@@ -1688,7 +1699,7 @@ def icp_takeaways(result: VoiceOfCustomer, alpha: float = 0.05) -> list[str]:
         )
         for row in churn_segments.nlargest(3, "account_share").itertuples():
             lessons.append(
-                f"Customers with {row.segment_by} = {row.segment} leave citing {row.label} "
+                f"Customers {_segment_words(row.segment_by, row.segment)} leave citing {row.label} "
                 f"({fmt_pct(row.account_share)} of their churn feedback vs "
                 f"{fmt_pct(row.account_share_rest)}): a candidate exclude rule, or a condition "
                 "the ICP must state."
@@ -1805,3 +1816,12 @@ def save_artifacts(study: Study, result: VoiceOfCustomer) -> list[Path]:
         written += study.save_artifact(artifact, frames[artifact.name])
     study.save_result(result, "voc")
     return written
+
+
+def _segment_words(attribute: str, value) -> str:
+    """A segment in words after "accounts": ``crm = None`` -> "with no CRM", ``team_owner =
+    RevOps`` -> "with RevOps as team owner" (the code form stays in the CSV files)."""
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.statement import condition_words
+
+    return condition_words(Condition(str(attribute), "equals", str(value)))

@@ -89,7 +89,8 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "size_segment": ("label", "SMB / Mid-market / Enterprise by employees ([segments])"),
     "best_customer": (
         "flag",
-        "top share of retained customers by best_customer_metric; empty for non-customers",
+        "top share of each start cohort's customers by best_customer_metric (churned ones "
+        "count and are never best; [analysis] best_customer_ranking); empty for non-customers",
     ),
 }
 
@@ -467,7 +468,10 @@ def account_facts(
         facts = facts.join(survey_attributes(survey, ids))
 
     facts["best_customer"] = best_customers(
-        facts, analysis["best_customer_metric"], float(analysis["best_customer_top_share"])
+        facts,
+        analysis["best_customer_metric"],
+        float(analysis["best_customer_top_share"]),
+        str(analysis.get("best_customer_ranking", "cohort")),
     )
     facts = facts.reset_index(drop=True)
     facts.attrs.update(attrs, as_of=as_of, revenue_basis=revenue_basis)
@@ -750,13 +754,62 @@ BEST_METRICS = {
 }
 
 
-def best_customers(facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2) -> pd.Series:
-    """Flag the best customers: the top ``top_share`` of retained customers by ``metric``.
+#: How best customers are ranked: within each start cohort (default) or all together.
+BEST_RANKINGS = ("cohort", "all")
+
+
+def start_cohorts(facts: pd.DataFrame, min_size: int = 5) -> pd.Series:
+    """Each customer's start cohort: the calendar year it became a customer ("2024"), with a
+    year of fewer than ``min_size`` customers pooled into the next ("2023-2024"; the last into
+    the one before), and "unknown" without a start date. <NA> for non-customers."""
+    is_customer = facts["is_customer"].astype("boolean").fillna(False).astype(bool)
+    since = facts["customer_since"] if "customer_since" in facts else pd.Series(pd.NaT, facts.index)
+    years = pd.to_datetime(since, errors="coerce").dt.year
+    years = years.where(is_customer)
+    counts = years.value_counts().sort_index()
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for year in counts.index:
+        current.append(int(year))
+        if sum(int(counts[y]) for y in current) >= min_size:
+            groups.append(current)
+            current = []
+    if current:
+        if groups:
+            groups[-1].extend(current)
+        else:
+            groups.append(current)
+    label = {}
+    for group in groups:
+        name = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
+        label.update(dict.fromkeys(group, name))
+    cohort = pd.Series(pd.NA, index=facts.index, dtype="string")
+    known = years.notna()
+    cohort[known] = years[known].astype(int).map(label).astype("string")
+    cohort[is_customer & ~known] = "unknown"
+    return cohort
+
+
+def best_customers(
+    facts: pd.DataFrame, metric: str = "arr", top_share: float = 0.2, ranking: str = "cohort"
+) -> pd.Series:
+    """Flag the best customers: the top ``top_share`` by ``metric``.
+
+    ``ranking="cohort"`` (default): within each start cohort (:func:`start_cohorts`), the top
+    ``top_share`` of all the cohort's customers, churned ones counted (and never best). Every
+    cohort then has the same share of best customers, so neither tenure (older customers had
+    longer to expand) nor survival (older cohorts are thinned by churn) drives who is best:
+    ranking the survivors of all cohorts together would make the best-customer rate of a start
+    year track its retention, and the newest cohort look best. ``ranking="all"``: the top
+    ``top_share`` of retained customers, all cohorts together.
 
     Returns a nullable boolean Series: True for the best, False for other customers (churned
     customers included), <NA> for accounts that never were customers or whose metric is unknown.
-    Ties at the threshold are all included.
+    Ties at the threshold are all included, unless that would miss the share by more than
+    leaving them all out (many customers on one plan price).
     """
+    if ranking not in BEST_RANKINGS:
+        raise ValueError(f"ranking {ranking!r}: choose one of {', '.join(BEST_RANKINGS)}")
     column = BEST_METRICS.get(metric, metric)
     is_customer = facts["is_customer"].astype(bool)
     retained = (
@@ -766,14 +819,32 @@ def best_customers(facts: pd.DataFrame, metric: str = "arr", top_share: float = 
         .astype(bool)
     )
     values = pd.to_numeric(facts[column], errors="coerce")
-    pool = values[is_customer & retained & values.notna()]
     flag = pd.Series(pd.NA, index=facts.index, dtype="boolean")
     flag[is_customer] = False
-    if len(pool) == 0:
-        return flag
-    k = max(1, int(np.ceil(top_share * len(pool))))
-    threshold = pool.sort_values(ascending=False).iloc[k - 1]
-    flag[is_customer & retained & (values >= threshold)] = True
+    if ranking == "all":
+        groups = pd.Series("all", index=facts.index).where(is_customer)
+    else:
+        groups = start_cohorts(facts)
+    for _, members in groups[is_customer].groupby(groups[is_customer], sort=False):
+        index = members.index
+        pool = values[index][retained[index] & values[index].notna()]
+        if len(pool) == 0:
+            continue
+        # "all": a share of the retained customers; "cohort": of every customer who started
+        # then (churned ones count, and rank last), so each cohort gets the same share.
+        # Retained customers whose metric is unknown are in no one's count.
+        counted = ~(retained[index] & values[index].isna())
+        size = len(pool) if ranking == "all" else int(counted.sum())
+        k = max(1, int(np.ceil(top_share * size)))
+        if k > len(pool):
+            k = len(pool)
+        threshold = pool.sort_values(ascending=False).iloc[k - 1]
+        # Ties at the threshold (customers on the same plan) go in together, or all stay out
+        # when taking them would miss the share by more than leaving them out does.
+        with_ties, above = int((pool >= threshold).sum()), int((pool > threshold).sum())
+        strict = above > 0 and abs(above - k) < abs(with_ties - k)
+        chosen = values[index] > threshold if strict else values[index] >= threshold
+        flag[index[retained[index] & chosen]] = True
     flag[is_customer & values.isna() & retained] = pd.NA
     return flag
 

@@ -1929,7 +1929,11 @@ def _replication_row(row, again: dict | None, opts: _Options) -> dict:
         p_value_confirm=again.get("p_value", np.nan),
         test_confirm=again.get("test", ""),
         mde_confirm=again.get("mde", np.nan),
-        underpowered_confirm=bool(abs(again.get("mde_std", np.nan)) > opts.underpowered_above),
+        # Under the requested power (80%) for the effect discovery found: the confirmation's
+        # smallest detectable effect (at that power) is larger than the discovered one (same
+        # standardised scale). Discovered effects are inflated by their selection, so this is
+        # if anything generous to the confirmation.
+        underpowered_confirm=not abs(again.get("mde_std", np.nan)) <= abs(row.std_effect),
         same_direction=bool(
             not np.isnan(effect)
             and (effect > _null_value(row.effect_type)) == _above_null(row)
@@ -1941,7 +1945,7 @@ def _replication_row(row, again: dict | None, opts: _Options) -> dict:
 
 
 #: Why a finding that points the same way but is not significant again is not a failure: the
-#: confirmation data could not have detected an effect of its size.
+#: confirmation data had under the requested power (80%) to detect the discovered effect.
 TOO_SMALL_TO_TELL = "the confirmation period is too small to tell"
 
 

@@ -689,7 +689,7 @@ def find_subgroups(
     )
     if value_sets and walk.merges_tried:
         caveats.append(
-            "Value sets such as 'industry in {A, B}' merge values with similar rates after the "
+            "Value sets such as 'industry A or B' merge values with similar rates after the "
             f"search; the {len(walk.merges_tried):,} merges tried count among the subgroups "
             "searched."
         )

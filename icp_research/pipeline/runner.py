@@ -1150,7 +1150,9 @@ def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progre
     from icp_research.artifacts import write_json
 
     write_json(manifest, staging / "artifacts" / "manifest.json")
-    (staging / "index.html").write_text(render_run_index(manifest), encoding="utf-8")
+    (staging / "index.html").write_text(
+        render_run_index(manifest, artifacts_dir=staging / "artifacts"), encoding="utf-8"
+    )
 
 
 def key_finding(artifacts: Path, notebook: str) -> str | None:

@@ -67,6 +67,7 @@ __all__ = [
     "table_html",
     "write_csv",
     "write_json",
+    "wrap_titles",
     "write_text",
 ]
 
@@ -110,6 +111,7 @@ def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
     )
     buf = io.BytesIO()
     try:
+        wrap_titles(fig)
         _plain_labels(fig)
         with matplotlib.rc_context({"text.parse_math": False}):
             fig.savefig(buf, format="png", bbox_inches="tight")
@@ -123,6 +125,50 @@ def figure(fig_or_ax, alt: str, *, width: int | None = None) -> HTML:
     )
 
 
+#: Most lines a title wraps into; the rest of a longer one is cut with an ellipsis.
+MAX_TITLE_LINES = 3
+
+
+def _titles(fig) -> list:
+    """The titles drawn on a figure: every axes' titles and the figure's suptitle."""
+    texts = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)]
+    suptitle = getattr(fig, "_suptitle", None)
+    return [t for t in [*texts, suptitle] if t is not None and t.get_text().strip()]
+
+
+def wrap_titles(fig) -> None:
+    """Wrap every title of ``fig`` onto lines that fit the width it is drawn over.
+
+    An axes title gets the width of its axes (the whole figure when it is wider), the
+    suptitle the figure's width: a long title is broken between words instead of running out
+    of the picture (or widening it, so that the report scales the whole chart down). At most
+    :data:`MAX_TITLE_LINES` lines; a longer title ends with an ellipsis.
+    """
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    for text in _titles(fig):
+        axes = text.axes
+        available = fig.bbox.width if axes is None else axes.get_window_extent(renderer).width
+        available = min(max(available, fig.bbox.width * 0.5), fig.bbox.width) * 0.96
+        original = " ".join(text.get_text().split())
+        text.set_parse_math(False)
+        if text.get_window_extent(renderer).width <= available:
+            continue
+        width = len(original)
+        while width > 8:
+            measured = text.get_window_extent(renderer).width
+            width = max(8, min(width - 1, int(width * available / max(measured, 1.0))))
+            lines = textwrap.wrap(original, width, break_long_words=True) or [original]
+            if len(lines) > MAX_TITLE_LINES:
+                kept = lines[: MAX_TITLE_LINES - 1]
+                rest = " ".join(lines[MAX_TITLE_LINES - 1 :])
+                lines = [*kept, short_label(rest, width)]
+            text.set_text("\n".join(lines))
+            if text.get_window_extent(renderer).width <= available:
+                break
+
+
 def _plain_labels(fig) -> None:
     """Make every text of a figure plain and short, whatever the plot function drew.
 
@@ -132,9 +178,12 @@ def _plain_labels(fig) -> None:
     from matplotlib.text import Text
     from matplotlib.ticker import FixedFormatter, FuncFormatter
 
+    titles = {id(t) for t in _titles(fig)}
     for text in fig.findobj(Text):
         text.set_parse_math(False)
         content = text.get_text()
+        if id(text) in titles:
+            continue  # wrapped to the figure's width by wrap_titles
         if len(content) > MAX_LABEL_CHARS:
             # Titles and axis labels may hold a few lines: cut each one.
             text.set_text("\n".join(short_label(line) for line in content.split("\n")))

@@ -44,8 +44,11 @@ from traitlets import Unicode
 from icp_research.bundled import templates_dir
 
 __all__ = [
+    "GLOSSARY",
+    "HOW_TO_READ",
     "NotebookFailure",
     "ReportPreprocessor",
+    "glossary",
     "notebook_failure",
     "notebook_title",
     "render_notebook",
@@ -379,6 +382,7 @@ class ReportPreprocessor(Preprocessor):
         self._prepare_intro(nb)
         summary_label = _hoist_summary(nb)
         resources.setdefault("icp", {})["toc"] = _table_of_contents(nb, summary_label)
+        resources["icp"]["glossary"] = glossary(_visible_text(nb))
         return nb, resources
 
     def _prepare_intro(self, nb) -> None:
@@ -495,6 +499,141 @@ def _table_of_contents(nb, summary_label: str | None) -> list[dict]:
                     )
     # A single entry is not worth a sidebar.
     return entries if len(entries) >= 2 else []
+
+
+# ---------------------------------------------------------------------------------------------
+# How to read a report: one line and a short glossary at its foot
+
+#: The line above the glossary of every report.
+HOW_TO_READ = (
+    "How to read this: the summary at the top says what was found; below it, every rate "
+    "comes with its 95% interval and the number of accounts, customers or deals behind it "
+    "(n), and a difference is called significant only after correcting for how many were "
+    "tested."
+)
+
+#: ``(term, pattern, definition)``: a term is explained at the foot of a report whose text
+#: matches its pattern (case-insensitive), in this order.
+GLOSSARY: tuple[tuple[str, str, str], ...] = (
+    (
+        "Interval (95% CI)",
+        r"\bCI\b|interval|\d%\s*[–-]\s*\d",
+        "The range the true value most likely lies in: 34% (29–40%) means about 34%, and "
+        "very likely between 29% and 40%. Wide intervals mean few cases.",
+    ),
+    ("n", r"\bn ?= ?\d", "How many accounts, customers or deals a number rests on."),
+    (
+        "q-value",
+        r"q-value|\bq [<=]",
+        "A p-value corrected for the number of tests run together. Below 0.05 counts as "
+        "significant; about 1 in 20 of those may still be chance.",
+    ),
+    (
+        "Latest quarters",
+        r"latest quarters",
+        "The most recent quarters, kept apart while the patterns were found. A finding has to "
+        "hold there too before it becomes part of the ICP.",
+    ),
+    (
+        "Win rate",
+        r"win rate|\bwin \d",
+        "Won deals as a share of closed new-business deals (won and lost). Its interval counts "
+        "accounts, not deals, as the independent pieces of evidence.",
+    ),
+    (
+        "Churn per customer-year",
+        r"customer-year",
+        "Customers lost for every 100 years of being a customer, so that new and long-standing "
+        "customers are compared fairly.",
+    ),
+    (
+        "Hazard ratio",
+        r"hazard",
+        "How many times as fast one group churns as the others at any point in time; 1 means "
+        "no difference.",
+    ),
+    (
+        "Odds ratio",
+        r"odds",
+        "How many times the odds of an outcome (winning, staying) are in one group against "
+        "the rest; 1 means no difference, 0.5 half the odds.",
+    ),
+    (
+        "Lift (2.0x)",
+        r"\d\.\d+x\b|\blift",
+        "How many times as likely or as often as the rest: 2.0x is twice as often, 0.5x half "
+        "as often.",
+    ),
+    (
+        "Best customers",
+        r"best customer",
+        "Retained customers with the highest annual recurring revenue (by default the top 20%).",
+    ),
+    (
+        "Shrunk rate",
+        r"shrunk",
+        "A rate pulled toward the overall rate when it rests on few deals, so a lucky small "
+        "group does not top the list.",
+    ),
+    (
+        "Retention curve (Kaplan-Meier)",
+        r"kaplan|retention curve",
+        "The share of customers still paying after each month, counting customers who joined "
+        "recently for as long as they have been with us.",
+    ),
+    (
+        "Fit score and tiers",
+        r"fit score|\btier\b",
+        "A 0–100 score of how closely an account matches the ICP; tiers are bands of the "
+        "score, Tier 1 the closest fit.",
+    ),
+    (
+        "AUC",
+        r"\bAUC\b",
+        "How well a score ranks: 0.5 is a coin toss, 1.0 puts every success above every failure.",
+    ),
+    (
+        "ARR / NRR",
+        r"\bARR\b|\bNRR\b",
+        "Annual recurring revenue; net revenue retention is this year's revenue from last "
+        "year's customers as a share of last year's.",
+    ),
+    (
+        "NPS",
+        r"\bNPS\b",
+        "Net Promoter Score: the share of customers scoring 9–10 minus the share scoring 0–6 "
+        "on 'would you recommend us?'.",
+    ),
+    (
+        "Population stability (PSI)",
+        r"\bPSI\b|population stability",
+        "How far the mix of new accounts has moved from the earlier mix: under 0.1 little, "
+        "over 0.25 a lot.",
+    ),
+)
+
+
+def glossary(text: str) -> list[tuple[str, str]]:
+    """``(term, definition)`` for the :data:`GLOSSARY` terms that ``text`` uses."""
+    return [
+        (term, definition)
+        for term, pattern, definition in GLOSSARY
+        if re.search(pattern, text, flags=re.IGNORECASE)
+    ]
+
+
+def _visible_text(nb) -> str:
+    """The words a reader sees in a prepared notebook: Markdown cells and shown outputs."""
+    parts = []
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            parts.append(_source(cell))
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data") or {}
+            value = data.get("text/html") or data.get("text/plain") or output.get("text") or ""
+            parts.append(_joined(value))
+    text = re.sub(r"<[^>]+>|data:image/[^\s'\"]+", " ", "\n".join(map(str, parts)))
+    return html.unescape(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -651,6 +790,7 @@ def render_notebook(notebook: nbformat.NotebookNode | str | Path, *, meta: dict)
             "Numbers are computed from the data snapshot named at the top of this page.",
         ],
         "reproduce": _text(meta.get("reproduce")),
+        "how_to_read": HOW_TO_READ,
     }
 
     exporter = HTMLExporter(
@@ -739,7 +879,7 @@ def _overall(counts: Mapping[str, int]) -> dict:
     return {"status": "ok", "headline": f"All {total} reports completed.", "detail": ""}
 
 
-def render_run_index(manifest: dict) -> str:
+def render_run_index(manifest: dict, artifacts_dir: Path | str | None = None) -> str:
     """The run dashboard (``reports/<run>/index.html``) from the run's manifest.
 
     Shows the project, run, quarter and as-of date, the headline metrics as tiles, the ICP
@@ -747,7 +887,13 @@ def render_run_index(manifest: dict) -> str:
     badge, the skip reason or the failing cell, error line and executed notebook, seconds),
     the artifacts and the data inputs (table, file, rows, short SHA-256). Links are relative;
     paths that would leave the run folder are shown as text. Missing keys are tolerated.
+
+    With the run's artifacts folder (``artifacts_dir``), the dashboard also shows the ICP against the rest
+    over the quarters and the win rate by fit-score tier, drawn from the health report's
+    ``icp_health.csv`` (:mod:`icp_research.reporting.dashboard`).
     """
+    from icp_research.reporting.dashboard import dashboard_charts
+
     manifest = manifest or {}
     project = _text(manifest.get("project"))
     run = _text(manifest.get("run"))
@@ -826,6 +972,7 @@ def render_run_index(manifest: dict) -> str:
         overall=_overall(_status_counts(manifest.get("notebooks") or [])),
         headline=_headline(manifest),
         icp_statement=_text(manifest.get("icp_statement")),
+        charts=dashboard_charts(artifacts_dir),
         notebooks=notebooks,
         artifacts=artifacts,
         details=details,

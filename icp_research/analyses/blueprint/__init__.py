@@ -169,6 +169,11 @@ The modules, each importing only from those listed before it
 from __future__ import annotations
 
 from icp_research.analyses.blueprint.build import MAX_UNCERTAIN, build_blueprint
+from icp_research.analyses.blueprint.calibration import (
+    FitScoreCalibration,
+    calibrate_fit_score,
+    plot_reliability,
+)
 from icp_research.analyses.blueprint.conditions import level_condition
 from icp_research.analyses.blueprint.export import RULE_COLUMNS, rules_frame, save_artifacts
 from icp_research.analyses.blueprint.market import (
@@ -196,6 +201,7 @@ __all__ = [
     "PMF_REFERRAL_SHARE",
     "RULE_COLUMNS",
     "Blueprint",
+    "FitScoreCalibration",
     "Rule",
     "Upstream",
     "build_blueprint",
@@ -215,4 +221,6 @@ __all__ = [
     "tier_spec",
     "upstream_evidence",
     "write_onepager",
+    "calibrate_fit_score",
+    "plot_reliability",
 ]

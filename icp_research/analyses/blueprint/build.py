@@ -21,6 +21,7 @@ from icp_research.analyses.blueprint.rules import (
     exclude_rules,
     include_rules,
     significance_uncertain,
+    trade_off_notes,
 )
 from icp_research.analyses.blueprint.samples import OUTCOMES, outcome_samples
 from icp_research.analyses.blueprint.segments import segment_icps
@@ -60,6 +61,7 @@ def build_blueprint(
     outcome: str | None = None,
     tiers=None,
     holdout_quarters: int | None = None,
+    validation_quarters: int | None = None,
     backtest_quarters: int = 4,
     reuse_artifacts: bool = True,
     n_boot: int = 1000,
@@ -87,9 +89,16 @@ def build_blueprint(
     tiers : mapping, list, or "shares", optional
         Tier cut-offs (see :func:`tier_spec`); default ``[scoring] tiers``.
     holdout_quarters : int, optional
-        Latest quarters held out for validation; default ``[analysis] holdout_quarters``.
+        Quarters that confirm what the earlier period found (the middle period); default
+        ``[analysis] holdout_quarters``.
+    validation_quarters : int, optional
+        Latest quarters kept for validation only: nothing is chosen on them (not the
+        characteristics, the rules, the score's attributes or weights, nor the outcome); the
+        rules, the ICP and the fit score are measured on them once chosen. Default
+        ``[analysis] validation_quarters``, else the same as ``holdout_quarters``.
     backtest_quarters : int
-        Recent quarters backtested (0: none).
+        Recent quarters backtested (0: none); in each, the whole selection of the score's
+        attributes is redone on what was known at the quarter's start.
     reuse_artifacts : bool
         Read the other reports' artifacts when the study's artifacts folder belongs to a run of
         the same as-of date.
@@ -109,7 +118,21 @@ def build_blueprint(
     if holdout_quarters is None or int(holdout_quarters) < 0:
         holdout_quarters = int(study.analysis.get("holdout_quarters", 2))
     holdout_quarters = max(int(holdout_quarters), 1)
+    if validation_quarters is None or int(validation_quarters) < 0:
+        validation_quarters = int(study.analysis.get("validation_quarters", holdout_quarters))
+    validation_quarters = max(int(validation_quarters), 1)
     tiers_used = tier_spec(tiers, study)
+    # Three periods: discover on the earliest, confirm on the middle (holdout_quarters), and
+    # validate on the latest (validation_quarters), on which nothing is chosen. Everything that
+    # chooses below sees the data as it was the day before the validation period began.
+    full = study
+    periods = study_periods(full, holdout_quarters, validation_quarters)
+    study = full.at(periods["selection_as_of"])
+    if (
+        significance is not None
+        and significance.params.get("as_of") != periods["selected_on"]["end"]
+    ):
+        significance = None  # computed on data that includes the validation period
     upstream = upstream_evidence(
         study,
         significance=significance,
@@ -117,16 +140,19 @@ def build_blueprint(
         reuse_artifacts=reuse_artifacts,
     )
     caveats = list(upstream.caveats)
+    caveats += _short_history(periods, holdout_quarters, validation_quarters)
     caveats += drop_contract_evidence(upstream, study)
     facts = study.facts
     spec = study.attributes
     attributes = [a for a in [*spec.categorical, *spec.numeric] if a in facts.columns]
     samples = outcome_samples(study, attributes, holdout_quarters)
+    checks = outcome_samples(full, attributes, validation_quarters)
     chosen = None
     if not outcome:
         outcome, chosen = _data_outcome(samples, study)
         caveats.append(chosen)
     primary = samples.get(outcome)
+    check = checks.get(outcome)
     if primary is None:
         caveats.append(
             f"The outcome {outcome!r} cannot be measured in this data, so rules cannot be "
@@ -135,6 +161,7 @@ def build_blueprint(
 
     characteristics = defining_characteristics(upstream, attributes)
     include, notes = include_rules(characteristics, study, samples, outcome, alpha)
+    notes += trade_off_notes(characteristics)
     for item in characteristics:
         rule = next((r for r in include if r.attribute == item["attribute"]), None)
         item["rule"] = rule.text if rule else None
@@ -155,12 +182,12 @@ def build_blueprint(
     _not_enough_data_notes(upstream, notes)
     for rule in [*include, *exclude, *uncertain]:
         rule.share_of_accounts = (
-            float(meets_all(facts, rule.conditions).mean()) if len(facts) else 0
+            float(meets_all(full.facts, rule.conditions).mean()) if len(full.facts) else 0
         )
 
     blueprint = Blueprint(
         title="ICP blueprint",
-        as_of=study.as_of.strftime("%Y-%m-%d"),
+        as_of=full.as_of.strftime("%Y-%m-%d"),
         project=study.project,
         characteristics=characteristics,
         include=include,
@@ -181,8 +208,13 @@ def build_blueprint(
         if primary is not None and primary.holdout_from is not None
         else None,
         "holdout_quarters": holdout_quarters,
+        "validation_from": periods["validated_on"]["start"],
+        "validation_quarters": validation_quarters,
+        "selected_on": periods["selected_on"],
+        "validated_on": periods["validated_on"],
         "n_training": len(primary.training) if primary else 0,
         "n_holdout": len(primary.holdout) if primary else 0,
+        "n_validation": len(check.holdout) if check else 0,
     }
     if chosen:
         blueprint.outcome["chosen"] = chosen
@@ -205,7 +237,8 @@ def build_blueprint(
     from icp_research.scoring.model import rule_columns
 
     in_icp = rule_columns(facts, rules_spec)["in_icp"]
-    blueprint.icp_share = float(in_icp.mean()) if len(in_icp) else np.nan
+    now_in_icp = rule_columns(full.facts, rules_spec)["in_icp"]
+    blueprint.icp_share = float(now_in_icp.mean()) if len(now_in_icp) else np.nan
     blueprint.labels = Labels.of(study)
     if blueprint.drawn:
         blueprint.need = survey_need(study, in_icp, alpha) or theme_need(study, alpha)
@@ -230,6 +263,8 @@ def build_blueprint(
         "tiers_json": [{"name": n, "min_score": plain(m)} for n, m in tiers_used.get("fixed", [])]
         or [{"name": n, "min_score": None} for n in tiers_used.get("names", [])],
         "holdout_quarters": holdout_quarters,
+        "validation_quarters": validation_quarters,
+        "periods": {k: v for k, v in periods.items() if k != "selection_as_of"},
         "backtest_quarters": backtest_quarters,
         "alpha": alpha,
         "upstream": dict(upstream.sources),
@@ -238,7 +273,7 @@ def build_blueprint(
         fit_and_validate(
             blueprint,
             study,
-            samples,
+            checks,
             primary,
             categorical,
             numeric,
@@ -247,26 +282,31 @@ def build_blueprint(
             n_boot,
             caveats,
         )
+        if blueprint.scorecard is not None and check is not None:
+            blueprint.calibration = _calibrate(
+                blueprint, primary, check, periods, validation_quarters, full, alpha
+            )
+            caveats.extend(blueprint.calibration.caveats)
         if blueprint.scorecard is not None:
             blueprint.backtest, blueprint.backtest_summary, backtest_notes = walk_forward_backtest(
-                study, blueprint.scorecard, outcome, backtest_quarters, tiers_used, alpha
+                full, blueprint.scorecard, outcome, backtest_quarters, tiers_used, alpha
             )
             caveats.extend(backtest_notes)
     elif primary is not None:
         caveats.append(
-            "No fit score: no characteristic held up in the latest quarters, so points would "
+            "No fit score: no characteristic held up in the confirmation quarters, so points would "
             "rank accounts on noise."
         )
     blueprint.icp_vs_rest = (
-        measure_icp_vs_rest(samples, rules_spec, alpha) if blueprint.drawn else []
+        measure_icp_vs_rest(checks, rules_spec, alpha) if blueprint.drawn else []
     )
     blueprint.segments = (
         segment_icps(study, include, primary, alpha)
         if blueprint.drawn
         else {"verdict": "No ICP, so no segment ICPs.", "drawn": False, "table": pd.DataFrame()}
     )
-    blueprint.confidence = contract_confidence(confidence_of(blueprint), blueprint, study)
-    blueprint.pmf = pmf_indicators(study, blueprint)
+    blueprint.confidence = contract_confidence(confidence_of(blueprint), blueprint, full)
+    blueprint.pmf = pmf_indicators(full, blueprint)
     blueprint.headline = headline_of(blueprint)
     blueprint.findings = findings_of(blueprint)
     blueprint.caveats = caveats_of(blueprint, caveats)
@@ -285,6 +325,99 @@ def build_blueprint(
         "segments": blueprint.segments_table(),
     }
     return blueprint
+
+
+def _calibrate(blueprint, primary, check, periods, validation_quarters, full, alpha):
+    """The win probability: the score's calibration fitted on rows no choice was made on
+    (the earlier validation quarters; with one validation quarter, the confirmation quarters)
+    and checked on the latest quarter, which played no part in either."""
+    from icp_research.analyses.blueprint.calibration import calibrate_fit_score
+    from icp_research.analyses.blueprint.samples import holdout_start
+
+    rows = check.holdout
+    column = check.split_on
+    latest_from = holdout_start(full.as_of, 1)
+    day = pd.Timedelta(days=1)
+    if validation_quarters >= 2 and column in rows.columns:
+        dated = pd.to_datetime(rows[column], errors="coerce")
+        fit_rows, check_rows = rows[dated < latest_from], rows[dated >= latest_from]
+        fit_period = {
+            "start": periods["validated_on"]["start"],
+            "end": (latest_from - day).strftime("%Y-%m-%d"),
+        }
+        check_period = {
+            "start": latest_from.strftime("%Y-%m-%d"),
+            "end": periods["validated_on"]["end"],
+        }
+        note = None
+    else:
+        fit_rows, check_rows = primary.holdout, rows
+        fit_period, check_period = periods["confirmed_on"], periods["validated_on"]
+        note = (
+            "The win probability is calibrated on the confirmation quarters, which also "
+            "confirmed the score's attributes (one validation quarter leaves no other period): "
+            "it may be a little optimistic; its check on the latest quarter is what counts."
+        )
+    result = calibrate_fit_score(
+        blueprint.scorecard,
+        fit_rows,
+        check_rows,
+        primary.outcome,
+        cluster="account_id" if primary.clustered else None,
+        alpha=alpha,
+        fit_period=fit_period,
+        check_period=check_period,
+        unit=primary.unit,
+    )
+    if note:
+        result.caveats.append(note)
+    return result
+
+
+def _short_history(periods: dict, holdout_quarters: int, validation_quarters: int) -> list[str]:
+    """A caveat when less than a year of data comes before the confirmation quarters."""
+    start = pd.Timestamp(periods["discovered_on"]["start"])
+    end = pd.Timestamp(periods["discovered_on"]["end"])
+    months = max((end - start).days, 0) / 30.44
+    if months >= 12:
+        return []
+    return [
+        f"Only {months:.0f} months of data come before the confirmation quarters "
+        f"({periods['discovered_on']['start']} to {periods['discovered_on']['end']}): the latest "
+        f"{validation_quarters} quarters are kept to validate and the {holdout_quarters} before "
+        "them to confirm, so little is left to discover on. With a short history, set "
+        "[analysis] validation_quarters = 1 and holdout_quarters = 1."
+    ]
+
+
+def study_periods(study: Study, holdout_quarters: int, validation_quarters: int) -> dict:
+    """The three periods, as ``{"start", "end"}`` dates (YYYY-MM-DD): ``discovered_on`` (up to
+    the confirmation quarters), ``confirmed_on`` (the ``holdout_quarters`` before the validation
+    period), ``selected_on`` (both: everything the ICP is chosen on), ``validated_on`` (the
+    latest ``validation_quarters``, up to the as-of date), and ``selection_as_of`` (the day
+    before the validation period, a Timestamp). ``selected_on`` and ``validated_on`` never
+    overlap."""
+    from icp_research.analyses.blueprint.samples import holdout_start
+    from icp_research.data.study import earliest_date
+
+    day = pd.Timedelta(days=1)
+    validation_from = holdout_start(study.as_of, validation_quarters)
+    selection_as_of = validation_from - day
+    confirmation_from = holdout_start(selection_as_of, holdout_quarters)
+    first, _ = earliest_date(study.dataset.tables)
+    first = pd.Timestamp(first) if first is not None else confirmation_from
+
+    def span(start, end) -> dict:
+        start = min(pd.Timestamp(start), pd.Timestamp(end))
+        return {"start": start.strftime("%Y-%m-%d"), "end": pd.Timestamp(end).strftime("%Y-%m-%d")}
+
+    return {
+        "discovered_on": span(first, confirmation_from - day),
+        "confirmed_on": span(confirmation_from, selection_as_of),
+        "selected_on": span(first, selection_as_of),
+        "validated_on": span(validation_from, study.as_of),
+        "selection_as_of": selection_as_of,
+    }
 
 
 def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
@@ -310,9 +443,11 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
         ]
         if len(closed):
             won = int(closed["won"].astype(bool).sum()), len(closed)
+    # The outcome is chosen like everything else: before the validation quarters.
+    up_to = f" up to {study.as_of:%Y-%m-%d}" if study is not None else ""
     if won and 0 < won[0] < won[1] and "won" in samples:
         return "won", (
-            f"The fit score predicts wins ([scoring] outcome is not set, chosen from the data): "
+            f"The fit score predicts wins ([scoring] outcome is not set, chosen from the data{up_to}): "
             f"{won[1]:,} closed new-business deals, {won[0]:,} won and {won[1] - won[0]:,} lost."
         )
     if won is None:
@@ -325,14 +460,14 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
     if retained and 0 < retained[0] < retained[1]:
         return "retained", (
             f"The fit score predicts 12-month retention ([scoring] outcome is not set, chosen "
-            f"from the data): {deals}, so wins cannot be compared; {retained[1] - retained[0]:,} "
+            f"from the data{up_to}): {deals}, so wins cannot be compared; {retained[1] - retained[0]:,} "
             f"of {retained[1]:,} customers churned within 12 months. Set [scoring] outcome to "
             "choose another."
         )
     churn = "churn cannot be measured" if retained is None else "retention does not vary"
     return "best_customer", (
         f"The fit score predicts best customers ([scoring] outcome is not set, chosen from the "
-        f"data): {deals} and {churn}. Set [scoring] outcome to choose another."
+        f"data{up_to}): {deals} and {churn}. Set [scoring] outcome to choose another."
     )
 
 

@@ -187,9 +187,9 @@ class Evidence:
         text = f"{label}: {rates} ({lift_text(t)}; {size}; {q})"
         h = self.holdout
         if h is None or h.get("n", 0) == 0:
-            text += "; nothing in the latest quarters to check it on."
+            text += "; nothing in the confirmation quarters to check it on."
         else:
-            text += f"; latest quarters {rates_text(sample, h)} ({lift_text(h)}): "
+            text += f"; confirmation quarters {rates_text(sample, h)} ({lift_text(h)}): "
             text += holdout_verdict(self) + "."
         return text
 

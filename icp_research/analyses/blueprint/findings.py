@@ -17,12 +17,12 @@ def confidence_of(blueprint: Blueprint) -> dict:
     if not blueprint.drawn:
         return {
             "level": "none",
-            "reason": "No ICP could be drawn: no characteristic held up in the latest quarters.",
+            "reason": "No ICP could be drawn: no characteristic held up in the confirmation quarters.",
         }
     filters = [r for r in blueprint.include if r.role == "filter"]
     held = [r for r in filters if r.replicated]
     v = blueprint.validation
-    parts = [f"{len(held)} of {len(filters)} defining rules held up in the latest quarters"]
+    parts = [f"{len(held)} of {len(filters)} defining rules held up in the confirmation quarters"]
     auc_low = ratio_low = np.nan
     if v is not None and np.isfinite(v.auc):
         parts.append(
@@ -134,7 +134,7 @@ def _outcome_differences(blueprint: Blueprint) -> list[str]:
         sentences.append(
             f"The reports answer different questions about {column_label(rule.attribute, labels)}: "
             f"the ICP takes {rule_words(rule, labels)[1]}, chosen for {what}, while the "
-            f"predictor significance report favours {others}."
+            f"predictor tests it was chosen from favour {others}."
         )
     return sentences
 
@@ -158,7 +158,7 @@ def findings_of(blueprint: Blueprint) -> list[str]:
         ]
         text = (
             f"It rests on {len(blueprint.characteristics)} characteristics that predicted "
-            f"success and held up in the latest quarters: who the company is ({join_and(filters)})"
+            f"success and held up in the confirmation quarters: who the company is ({join_and(filters)})"
         )
         text += f" and how it came to us ({join_and(signals)})." if signals else "."
         findings.append(text)
@@ -183,7 +183,7 @@ def findings_of(blueprint: Blueprint) -> list[str]:
             else:
                 expected = ", above the 2–3x the seeds expect of a good ICP"
         findings.append(
-            f"In the latest {blueprint.outcome['holdout_quarters']} quarters the ICP's "
+            f"In the latest {blueprint.outcome['validation_quarters']} quarters the ICP's "
             f"{blueprint.outcome['label']} was {pct(main['rate_icp'])} against "
             f"{pct(main['rate_rest'])} for the rest ({main['n_icp']:,} and {main['n_rest']:,} "
             f"{main['unit']}): {lift_text(main | {'lift': main['ratio']})}{expected}."
@@ -225,7 +225,7 @@ def caveats_of(blueprint: Blueprint, caveats: list[str]) -> list[str]:
     ):
         out.append(
             "Exclude rules were proposed by the churn and lost-deal analyses on the whole "
-            "period; their re-test on the latest quarters is a consistency check, not a fully "
+            "period; their re-test on the confirmation quarters is a consistency check, not a fully "
             "independent confirmation."
         )
     if blueprint.scorecard is not None:

@@ -83,7 +83,7 @@ def onepager_html(blueprint: Blueprint) -> str:
         "icp_line": (
             f"ICP {pct(main['rate_icp'])} vs rest {pct(main['rate_rest'])} "
             f"{blueprint.outcome.get('label', '')} in the latest "
-            f"{blueprint.outcome.get('holdout_quarters')} quarters"
+            f"{blueprint.outcome.get('validation_quarters')} quarters"
             if main is not None and main["n_icp"]
             else ""
         ),

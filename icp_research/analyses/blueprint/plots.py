@@ -53,7 +53,7 @@ def plot_scorecard(blueprint: Blueprint, *, ax=None, max_levels: int = 40):
 
 def plot_rule_lifts(blueprint: Blueprint, *, ax=None):
     """Each include and exclude rule's lift on its main outcome: training (circle, 95% CI)
-    and the latest quarters (square). Returns the Axes."""
+    and the confirmation quarters (square). Returns the Axes."""
     import matplotlib.pyplot as plt
 
     rows = []
@@ -89,7 +89,7 @@ def plot_rule_lifts(blueprint: Blueprint, *, ax=None):
     ax.axvline(1, color="0.3", linestyle="--", linewidth=0.8)
     ax.set_xlim(left=0)
     ax.set_xlabel("Rate in the rule / rate elsewhere (1 = no difference)")
-    ax.set_title("Rule evidence: training period (circles) and latest quarters (squares)")
+    ax.set_title("Rule evidence: discovery (circles) and confirmation quarters (squares)")
     return ax
 
 

@@ -53,6 +53,7 @@ class Blueprint(Result):
     attributes: dict = field(default_factory=dict)
     scorecard: object = None
     validation: object = None
+    calibration: object = None  # FitScoreCalibration: the win probability (None: no fit score)
     retention: object = None
     icp_vs_rest: list = field(default_factory=list)
     backtest: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -75,6 +76,24 @@ class Blueprint(Result):
         )
 
     # -- icp.json ----------------------------------------------------------------------------
+
+    def periods_text(self) -> str:
+        """The three periods in one sentence: what the ICP was discovered, confirmed and
+        validated on."""
+        periods = self.params.get("periods") or {}
+        if not periods:
+            return ""
+
+        def span(name: str) -> str:
+            part = periods.get(name) or {}
+            return f"{part.get('start')} to {part.get('end')}"
+
+        return (
+            f"Three periods: characteristics and rules were discovered on "
+            f"{span('discovered_on')} and confirmed on {span('confirmed_on')} (the confirmation "
+            f"quarters); the ICP and the fit score are then validated on {span('validated_on')} "
+            "(the latest quarters), on which nothing was chosen."
+        )
 
     def rules_spec(self) -> dict:
         """The ``rules`` and ``attributes`` entries of icp.json (what scorers need)."""
@@ -108,6 +127,10 @@ class Blueprint(Result):
             )
             validation["backtest"] = plain_records(self.backtest)
             validation["backtest_summary"] = plain_records(self.backtest_summary)
+        periods = self.params.get("periods") or {}
+        for name in ("selected_on", "validated_on", "discovered_on", "confirmed_on"):
+            if name in periods:
+                validation[name] = dict(periods[name])
         segments = self.segments or {}
         return {
             "format": FORMAT,
@@ -125,7 +148,17 @@ class Blueprint(Result):
                 {
                     k: v
                     for k, v in item.items()
-                    if k in ("rank", "attribute", "kind", "role", "favour", "avoid", "outcomes")
+                    if k
+                    in (
+                        "rank",
+                        "attribute",
+                        "kind",
+                        "role",
+                        "favour",
+                        "avoid",
+                        "trade_offs",
+                        "outcomes",
+                    )
                 }
                 | {"rule": item.get("rule"), "evidence": item.get("evidence", "")}
                 for item in self.characteristics
@@ -134,6 +167,7 @@ class Blueprint(Result):
             "attributes": spec["attributes"],
             "scorecard": card["scorecard"],
             "tiers": card["tiers"],
+            "calibration": self.calibration.to_json() if self.calibration is not None else None,
             "validation": validation,
             "segments": {
                 "verdict": segments.get("verdict", ""),
@@ -166,6 +200,10 @@ class Blueprint(Result):
                     else "how it came to us",
                     "include rule": item.get("rule") or "–",
                     "avoid": ", ".join(map(str, item["avoid"])) or "–",
+                    "trade-offs": "; ".join(
+                        f"{t['level']}: {t['text']}" for t in item.get("trade_offs", [])
+                    )
+                    or "–",
                     "held up for": ", ".join(item["outcomes"]),
                     "evidence": item.get("evidence", ""),
                 }
@@ -197,7 +235,7 @@ class Blueprint(Result):
                         "rate in vs out": rates_text(main.sample, t),
                         "lift (95% CI)": lift_text(t),
                         "q_value": main.q_value,
-                        "latest quarters": _holdout_text(main),
+                        "confirmation quarters": _holdout_text(main),
                     }
                 )
             row["accounts"] = pct(rule.share_of_accounts)
@@ -272,6 +310,7 @@ class Blueprint(Result):
         for row in self.backtest_summary.itertuples():
             out = {
                 "quarter": row.quarter,
+                "score chosen from": getattr(row, "attributes", "") or "–",
                 "accounts scored": row.n,
                 row.event: row.events,
                 "AUC (95% CI)": f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})"

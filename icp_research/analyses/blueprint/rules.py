@@ -74,7 +74,7 @@ class Rule:
 
     @property
     def replicated(self) -> bool | None:
-        """True when a significant piece of its evidence held up in the latest quarters."""
+        """True when a significant piece of its evidence held up in the confirmation quarters."""
         significant = [e for e in self.evidence if e.significant]
         if any(e.held_up for e in significant):
             return True
@@ -144,12 +144,24 @@ def defining_characteristics(upstream: Upstream, attributes: Sequence[str]) -> l
                 "role": "signal" if name in CHANNEL_ATTRIBUTES else "filter",
                 "favour": list(item.get("favour", [])),
                 "avoid": list(item.get("avoid", [])),
+                "trade_offs": list(item.get("trade_offs", [])),
                 "outcomes": list(item.get("outcomes", [])),
                 "levels": list(item.get("levels", [])),
                 "evidence": item.get("evidence", ""),
             }
         )
     return out
+
+
+def trade_off_notes(characteristics: list[dict]) -> list[str]:
+    """One sentence per level that helps one outcome and hurts another: neither a fit nor a
+    misfit, so it is in no include or exclude rule."""
+    return [
+        f"{item['attribute']} = {t['level']} is a trade-off ({t['text']}): neither a fit nor a "
+        "misfit, so it is in no include or exclude rule; weigh it deal by deal."
+        for item in characteristics
+        for t in item.get("trade_offs", [])
+    ]
 
 
 def _sample_for(characteristic: dict, samples: dict, outcome: str) -> Sample | None:
@@ -275,8 +287,10 @@ def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
             source = SOURCE_NAMES.get(row.get("source"), str(row.get("source")))
             add(condition, outcome_of[row["outcome"]], source)
     for item in characteristics:
+        # A level that helps one outcome and hurts another is a trade-off, not "not a fit".
+        mixed = {t["level"] for t in item.get("trade_offs", [])}
         for level in item["levels"]:
-            if level.get("direction") != "avoid":
+            if level.get("direction") != "avoid" or level["level"] in mixed:
                 continue
             if item["kind"] == "numeric":
                 low, high = level.get("low"), level.get("high")
@@ -364,9 +378,9 @@ def exclude_rules(
             rule.direction = "avoid"
             checked = [e for e in worse if e.replicated is False]
             rule.reason = (
-                "worse earlier; did not hold up in the latest quarters"
+                "worse earlier; did not hold up in the confirmation quarters"
                 if checked
-                else "worse earlier; too little data in the latest quarters to check it"
+                else "worse earlier; too little data in the confirmation quarters to check it"
             )
             uncertain.append(rule)
         elif inc is not None:
@@ -430,7 +444,7 @@ def significance_uncertain(
     upstream: Upstream, include, exclude, samples, alpha
 ) -> tuple[list[Rule], list[str]]:
     """Findings of the significance analysis that are suggestive, or significant but did not
-    (or could not) hold up in the latest quarters: uncertain rules."""
+    (or could not) hold up in the confirmation quarters: uncertain rules."""
     rows = upstream.predictors
     notes: list[str] = []
     if rows is None or rows.empty:
@@ -439,6 +453,11 @@ def significance_uncertain(
         item["predictor"]
         for item in upstream.not_recommended
         if "measures much the same" in str(item.get("reason", ""))
+    }
+    traded = {
+        (item["predictor"], t["level"]): t["text"]
+        for item in upstream.recommended
+        for t in item.get("trade_offs", [])
     }
     candidates: dict = {}
     seen_tests: set = set()
@@ -467,9 +486,9 @@ def significance_uncertain(
         if significant:
             status = str(row.get("replication", ""))
             reason = (
-                "significant earlier; no data in the latest quarters to check it"
+                "significant earlier; no data in the confirmation quarters to check it"
                 if "no confirmation" in status or "no rows" in status or "not re-tested" in status
-                else "significant earlier; did not hold up in the latest quarters"
+                else "significant earlier; did not hold up in the confirmation quarters"
             )
         else:
             family = rows[rows["outcome"] == row["outcome"]]
@@ -483,6 +502,8 @@ def significance_uncertain(
                 f"{tests:,} tests on {OUTCOME_WORDS[row['outcome']][0]} "
                 f"(q = {fmt_p(row.get('q_value'))})"
             )
+        if (row["predictor"], row["level"]) in traded:
+            reason += f"; a trade-off: {traded[(row['predictor'], row['level'])]}"
         key = condition_key(condition)
         if key in candidates:
             continue

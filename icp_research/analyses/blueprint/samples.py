@@ -36,7 +36,8 @@ class Sample:
         return OUTCOME_WORDS.get(self.outcome, (self.outcome, self.outcome, self.unit))
 
 
-def _holdout_start(as_of: pd.Timestamp, quarters: int) -> pd.Timestamp:
+def holdout_start(as_of: pd.Timestamp, quarters: int) -> pd.Timestamp:
+    """The first day of the latest ``quarters`` quarters up to ``as_of`` (its own included)."""
     return (pd.Period(as_of, "Q") - (quarters - 1)).start_time
 
 
@@ -76,7 +77,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
             split_on=frame.split_on,
             holdout_from=frame.confirm_from,
         )
-    holdout_from = _holdout_start(study.as_of, max(int(holdout_quarters), 1))
+    holdout_from = holdout_start(study.as_of, max(int(holdout_quarters), 1))
     deals = study.deals
     if len(deals) and "no_decision" in deals.columns:
         lost = deals[

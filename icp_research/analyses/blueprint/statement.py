@@ -17,6 +17,7 @@ from icp_research.analyses.blueprint.text import join_and, join_or
 from icp_research.analyses.blueprint.upstream import Upstream
 from icp_research.data.study import Study
 from icp_research.errors import AnalysisError, NotEnoughData
+from icp_research.formatting import fmt_count
 from icp_research.methods.stats import adjust_pvalues, two_proportion_pvalue
 
 _NEED_QUESTIONS = (r"why|reason|bought|buy", r"need|goal|job|outcome|use_?case", r"problem|pain")
@@ -240,6 +241,20 @@ def clause(condition: Condition, labels: Labels | None = None) -> tuple[str, str
     return "with", condition.phrase()
 
 
+def condition_words(condition: Condition, labels: Labels | None = None) -> str:
+    """A condition as words after "accounts", preposition included: ``crm = None`` -> "with
+    no CRM", ``industry = Education`` -> "in Education" (:func:`clause`). The churn, lost-deal
+    and pattern reports word their rules with it; the code form stays in their CSV files."""
+    preposition, words = clause(condition, labels)
+    return f"{preposition} {words}"
+
+
+def conditions_words(conditions: Sequence[Condition], labels: Labels | None = None) -> str:
+    """Conditions that all hold, as words after "accounts": "in FinTech or SaaS and with
+    100–999 employees"."""
+    return _joined([clause(c, labels) for c in conditions], " and ")
+
+
 def rule_words(rule: Rule, labels: Labels | None = None) -> tuple[str, str]:
     """A rule (all its conditions) as words after "companies": ``(preposition, words)``."""
     clauses = [clause(c, labels) for c in rule.conditions]
@@ -340,12 +355,12 @@ def no_icp_statement(study: Study, upstream: Upstream, uncertain: list[Rule]) ->
     facts = study.facts
     n_accounts = len(facts)
     n_customers = int(facts["is_customer"].fillna(False).sum())
-    why = "no account characteristic predicted success in a way that held up in the latest quarters"
+    why = "no account characteristic predicted success in a way that held up in the confirmation quarters"
     if upstream.caveats and not upstream.sources.get("significance"):
         why = "the predictor analysis could not be run"
     text = (
-        f"No ICP can be drawn from this data yet: {why} ({n_accounts:,} accounts, "
-        f"{n_customers:,} customers)."
+        f"No ICP can be drawn from this data yet: {why} ({fmt_count(n_accounts, 'account')}, "
+        f"{fmt_count(n_customers, 'customer')})."
     )
     unmeasurable = study.trust.variation.get("won")
     if unmeasurable:

@@ -127,6 +127,24 @@ def upstream_evidence(
     return upstream
 
 
+def significance_only(study: Study, model: bool = True) -> Upstream:
+    """The significance shortlist computed on ``study`` alone (no artifacts, no
+    anti-patterns): what the score's attributes are chosen from, e.g. in a backtest fold.
+    ``model=False`` skips the multivariable check: what replicated, nothing recommended."""
+    from icp_research.analyses.significance import predictor_significance
+
+    upstream = Upstream()
+    try:
+        result = predictor_significance(
+            study, outcomes=("won", "retained", "best_customer"), behavioural=False, model=model
+        )
+    except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
+        upstream.caveats.append(f"The predictor significance could not be computed: {error}")
+        return upstream
+    _take_significance(upstream, result, "computed")
+    return upstream
+
+
 def _take_significance(upstream: Upstream, result, source: str) -> None:
     shortlist = result.to_json()
     upstream.recommended = list(shortlist.get("recommended", []))

@@ -89,11 +89,36 @@ def _value_column(sample: Sample) -> str | None:
     return None
 
 
+def select_score_attributes(study: Study) -> tuple[list, list]:
+    """The whole selection of the score's attributes on ``study`` alone: every predictor that
+    held up for a yes/no outcome in the predictor significance (discovery, then confirmation
+    on its latest quarters), contract terms dropped for best-customer status. That is the same
+    set :func:`score_attributes` gives (the recommended characteristics are among them), so the
+    multivariable check that only orders them is skipped. Returns ``(categorical, numeric)``."""
+    from icp_research.analyses.blueprint.rules import defining_characteristics
+    from icp_research.analyses.blueprint.upstream import drop_contract_evidence, significance_only
+
+    upstream = significance_only(study, model=False)
+    drop_contract_evidence(upstream, study)
+    spec = study.attributes
+    attributes = [a for a in [*spec.categorical, *spec.numeric] if a in study.facts.columns]
+    characteristics = defining_characteristics(upstream, attributes)
+    return score_attributes(characteristics, upstream, study)
+
+
 def walk_forward_backtest(
-    study: Study, scorecard, outcome: str, quarters: int, spec: dict, alpha: float
+    study: Study,
+    scorecard,
+    outcome: str,
+    quarters: int,
+    spec: dict,
+    alpha: float,
+    select=select_score_attributes,
 ):
-    """Walk-forward backtest: per recent quarter, fit on what was known at its start, score
-    the accounts known then, compare with what happened in the quarter.
+    """Walk-forward backtest: per recent quarter, redo the selection of the score's attributes
+    (``select(study as of the quarter's start)``; None keeps the scorecard's attributes) and
+    fit the score on what was known at the quarter's start, score the accounts known then,
+    compare with what happened in the quarter. Nothing chosen on the quarter scores it.
 
     Returns ``(per tier and quarter, per quarter, notes)``.
     """
@@ -117,6 +142,14 @@ def walk_forward_backtest(
         start, end = quarter.start_time, quarter.end_time.normalize()
         scored_as_of = start - pd.Timedelta(days=1)
         past = study.at(scored_as_of)
+        if select is not None:
+            categorical, numeric = select(past)
+            if not categorical and not numeric:
+                notes.append(
+                    f"{quarter}: not backtested (on what was known on {scored_as_of:%Y-%m-%d}, "
+                    "no attribute held up, so there was no score to test)."
+                )
+                continue
         frame = outcome_frames(
             past, outcomes=[outcome], predictors=categorical + numeric, holdout_quarters=0
         )[0]
@@ -204,6 +237,7 @@ def walk_forward_backtest(
                 "events": int(y.sum()),
                 "event": event_words,
                 "trained_on": int(fitted.training.get("n", 0)),
+                "attributes": ", ".join(a.name for a in fitted.attributes),
                 "auc": auc_value,
                 "auc_low": auc_low,
                 "auc_high": auc_high,
@@ -246,8 +280,11 @@ def measure_icp_vs_rest(samples: dict, spec: dict, alpha: float) -> list[dict]:
 
 
 def fit_and_validate(
-    blueprint, study, samples, primary, categorical, numeric, tiers_used, alpha, n_boot, caveats
+    blueprint, study, checks, primary, categorical, numeric, tiers_used, alpha, n_boot, caveats
 ):
+    """Fit the scorecard on ``primary``'s training rows (the discovery period) and validate it
+    on the validation period: ``checks``, the samples of the full study whose holdout is the
+    latest quarters, on which nothing was chosen."""
     from icp_research.scoring.scorecard import fit_scorecard, validate_scorecard
 
     outcome = primary.outcome
@@ -268,21 +305,22 @@ def fit_and_validate(
         return
     blueprint.scorecard = scorecard
     seed = int(study.analysis.get("seed", 0))
-    if primary.holdout.empty:
-        blueprint.params["validation_error"] = "the holdout period has no rows"
+    check = checks.get(outcome)
+    if check is None or check.holdout.empty:
+        blueprint.params["validation_error"] = "the validation period (latest quarters) has no rows"
         return
     blueprint.validation = validate_scorecard(
         scorecard,
-        primary.holdout,
+        check.holdout,
         outcome,
-        value=_value_column(primary),
+        value=_value_column(check),
         cluster="account_id" if primary.clustered else None,
         unit=primary.unit,
         alpha=alpha,
         n_boot=n_boot,
         seed=seed,
     )
-    retained = samples.get("retained")
+    retained = checks.get("retained")
     if outcome != "retained" and retained is not None and not retained.holdout.empty:
         blueprint.retention = validate_scorecard(
             scorecard,
