@@ -209,7 +209,7 @@ def test_flags_say_where_the_icp_does_worse_and_where_data_is_thin(known):
     worse = [f for f in known.flags if "NPS" in f]
     assert len(worse) == 1
     assert worse[0].startswith("ICP customers' NPS was -50 against +50 (-100 points) in 2026Q2")
-    assert "the seeds read this as a sign the ICP definition needs refinement" in worse[0]
+    assert "a common sign that the ICP definition needs refinement" in worse[0]
     thin = [f for f in known.flags if f.startswith("Too little data")]
     assert thin == [
         "Too little data in 2026Q2 to compare ACV (12 ICP and 8 other won new-business deals), "

@@ -57,7 +57,7 @@ def test_report_names_the_planted_icp(demo_run):
         "fit score are then validated on 2026-04-01 to 2026-09-30" in text
     )
     assert "How sure: high" in text
-    assert "within the 2–3x the seeds expect of a good ICP" in text
+    assert "within the 2–3x commonly expected of a good ICP" in text
     assert "One ICP fits every size segment" in text
     for heading in (
         "The ICP on one page",
@@ -160,6 +160,15 @@ def test_onepager_and_rules_artifacts(demo_run):
     assert "<script" not in page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)
     assert "size: landscape" in page
+    # Rules in words on the stakeholder page; the code form stays in icp.json / icp_rules.csv.
+    for words in (
+        "Companies with 100–999 employees",
+        "Companies in FinTech or SaaS",
+        "Companies with no CRM",
+        "Companies with fewer than 60 employees",
+    ):
+        assert words in page, words
+    assert "crm = None" not in page and "100 &lt;= employees" not in page
     rules = pd.read_csv(artifacts / "icp_rules.csv")
     assert list(rules.columns) == RULE_COLUMNS
     assert set(rules["kind"]) == {"include", "exclude", "uncertain"}

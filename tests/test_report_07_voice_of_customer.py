@@ -117,7 +117,7 @@ def test_report_text_summary_quotes_and_privacy(demo_run):
     assert "best customers' notes mention dedicated owner (RevOps / Sales Ops)" in summary
     assert "'no decision' losses mention security review" in summary
     assert "with no CRM mentions missing integration" in summary
-    assert "with RevOps as team owner" in summary
+    assert '"RevOps" to team owner' in summary
     assert "crm = None" not in summary
     assert "Deals whose champion works in RevOps / Sales Ops win" in summary
     assert "Deals with an economic buyer involved win" in summary

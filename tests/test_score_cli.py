@@ -310,6 +310,10 @@ crm = "CRM System"
     assert scored.loc[0, "in_icp"] and "industry = SaaS" in scored.loc[0, "reasons_positive"]
     assert "employees missing: scored neutral" in scored.loc[1, "flags"]
     assert "no annual_revenue column" in summary
+    # The rows come back as they came in: the file's own headers and values.
+    assert list(scored.columns[:4]) == ["Account ID", "Vertical", "Headcount", "CRM System"]
+    assert list(scored["Vertical"]) == ["saas", "fin tech"]
+    assert list(scored["Headcount"]) == ["250", "n.a."]
 
 
 def test_missing_columns_are_named_in_the_summary(tmp_path, icp_path):

@@ -210,7 +210,7 @@ SCORE_EDGES = [20, 40, 60, 80]
 #: Flags of a comparison, from bad to neutral.
 FLAGS = ("worse", "worse_not_significant", "too_thin", "no_difference", "better")
 
-SEEDS_SAY = "the seeds read this as a sign the ICP definition needs refinement"
+SEEDS_SAY = "a common sign that the ICP definition needs refinement"
 
 ICP, NON_ICP, VERSUS = "icp", "non_icp", "icp_vs_non_icp"
 NEW_CUSTOMERS, NEW_PIPELINE = "new customers", "new pipeline"
@@ -2135,7 +2135,7 @@ def _share_sentences(result: HealthResult, window: _Window) -> list[str]:
         text += "."
         if row["flag"] == "fell" and metric == "icp_share_new_customers":
             text += (
-                " Fewer new customers match the ICP than last quarter: the seeds ask whether "
+                " Fewer new customers match the ICP than last quarter: ask whether "
                 "the company is expanding its ICP deliberately or drifting off target."
             )
         sentences.append(text)

@@ -1819,9 +1819,18 @@ def _caveats(
     label = {"fdr_bh": "Benjamini-Hochberg", "holm": "Holm"}.get(
         params["correction"], params["correction"]
     )
+    summary = result.discovery.summary if result.discovery is not None else pd.DataFrame()
+    if len(summary) and {"outcome", "hypothesis_id", "p_value"} <= set(summary.columns):
+        tested_rows = summary[summary["p_value"].notna()]
+        sizes = tested_rows.groupby("outcome", sort=False)["hypothesis_id"].nunique()
+        families = ", ".join(f"{_PHRASES.get(o, o)} {n:,}" for o, n in sizes.items())
+        families = f" ({families})"
+    else:
+        families = ""
     caveats.append(
-        f"{label} correction over all {params['n_hypotheses']} tests (every level, bin and "
-        f"trend of every outcome); 'significant' means q < {params['alpha']:g}."
+        f"{label} correction within each outcome's family of tests, every level, bin and trend "
+        f"of that outcome{families}: findings about one outcome do not loosen the threshold "
+        f"for another; 'significant' means q < {params['alpha']:g}."
     )
     holdout = [f for f in tested if f.confirm_from is not None]
     if holdout:

@@ -1263,7 +1263,7 @@ def _survey_sentence(row) -> str:
     group = _outcome_group(row.outcome)
     rest = "other customers" if row.outcome == "best_customer" else "retained customers"
     return (
-        f"{group.capitalize()} more often answer {row.question} = {row.answer}: "
+        f"{group.capitalize()} more often answer {_answer_words(row.question, row.answer)}: "
         f"{fmt_pct(row.answer_share_outcome)} of {group} who answered, against "
         f"{fmt_pct(row.answer_share_rest)} of {rest} ({fmt_ratio(row.effect)} the rate; "
         f"q {_q(row.q_value)})."
@@ -1713,7 +1713,7 @@ def icp_takeaways(result: VoiceOfCustomer, alpha: float = 0.05) -> list[str]:
         ]
         if len(best):
             traits = "; ".join(
-                f"{r.question} = {r.answer}" for r in best.nlargest(3, "effect").itertuples()
+                _answer_words(r.question, r.answer) for r in best.nlargest(3, "effect").itertuples()
             )
             lessons.append(
                 f"Best customers answer {traits} more often. These are post-sale answers: use "
@@ -1825,3 +1825,8 @@ def _segment_words(attribute: str, value) -> str:
     from icp_research.analyses.blueprint.statement import condition_words
 
     return condition_words(Condition(str(attribute), "equals", str(value)))
+
+
+def _answer_words(question: str, answer) -> str:
+    """A survey answer in words: ``team_owner = RevOps`` -> '"RevOps" to team owner'."""
+    return f'"{answer}" to {str(question).replace("_", " ")}'

@@ -531,7 +531,14 @@ GLOSSARY: tuple[tuple[str, str, str], ...] = (
     (
         "Latest quarters",
         r"latest quarters",
-        "The most recent quarters, kept apart while the patterns were found. A finding has to "
+        "The most recent quarters, kept apart while the patterns were found. In the predictor "
+        "report a finding has to hold there too; in the ICP blueprint nothing is chosen on them "
+        "at all: they only show how well the finished ICP and fit score work.",
+    ),
+    (
+        "Confirmation quarters",
+        r"confirmation quarters",
+        "The quarters just before the latest ones: a pattern found in the earlier data has to "
         "hold there too before it becomes part of the ICP.",
     ),
     (
@@ -567,7 +574,9 @@ GLOSSARY: tuple[tuple[str, str, str], ...] = (
     (
         "Best customers",
         r"best customer",
-        "Retained customers with the highest annual recurring revenue (by default the top 20%).",
+        "The customers with the highest annual recurring revenue among those who became "
+        "customers in the same year (by default the top 20% of each year; customers who left "
+        "count in their year but are never best).",
     ),
     (
         "Shrunk rate",

@@ -1366,6 +1366,14 @@ def read_leads(path: str | Path, config=None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes)")
     table_config = _accounts_mapping(config)
+    leads = _read_raw(path, table_config)
+    if table_config is not None:
+        leads = _apply_mapping(leads, table_config)
+    return leads
+
+
+def _read_raw(path: Path, table_config) -> pd.DataFrame:
+    """The lead file as it is (its own column names and values), rows numbered from 0."""
     fmt = _lead_format(path)
     if fmt == "csv":
         leads = _read_csv_fast(
@@ -1407,10 +1415,7 @@ def read_leads(path: str | Path, config=None) -> pd.DataFrame:
                 f"rows; the leads may be on another sheet ({', '.join(others)}): set sheet = "
                 '"<name>" under [tables.accounts] and pass --config'
             )
-    leads = leads.reset_index(drop=True)
-    if table_config is not None:
-        leads = _apply_mapping(leads, table_config)
-    return leads
+    return leads.reset_index(drop=True)
 
 
 def _accounts_mapping(config):
@@ -1507,7 +1512,8 @@ def score_file(
     When a list is given as ``notes``, one-line notes are appended to it (why
     ``win_probability`` is empty); the command prints them on stderr.
 
-    Every input row comes back, in the same order, with its columns unchanged and
+    Every input row comes back, in the same order, with its columns unchanged (their own names
+    and values, also with ``config``) and
     :data:`SCORE_COLUMNS` appended (an input column with one of those names is kept as
     ``<name>_input``). Nothing is overwritten without ``force``; the output appears atomically.
 
@@ -1542,7 +1548,10 @@ def score_file(
         require_scorecard(spec)  # before reading a large lead file
     leads = read_leads(input_path, config)
     scored = score_leads(spec, leads, rules_only=rules_only)
-    out = leads.rename(columns={c: f"{c}_input" for c in leads.columns if c in SCORE_COLUMNS})
+    # The rows come back as they came in: the file's own column names and values (the
+    # config's mapping and recodes are only how the scorer reads them).
+    raw = leads if config is None else _read_raw(input_path, _accounts_mapping(config))
+    out = raw.rename(columns={c: f"{c}_input" for c in raw.columns if c in SCORE_COLUMNS})
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
     write_scored(out, output_path)

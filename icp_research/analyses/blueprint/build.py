@@ -48,6 +48,7 @@ from icp_research.analyses.blueprint.validation import (
 )
 from icp_research.data.study import Study
 from icp_research.errors import InputError
+from icp_research.formatting import fmt_count
 
 MAX_UNCERTAIN = 8
 
@@ -381,12 +382,19 @@ def _short_history(periods: dict, holdout_quarters: int, validation_quarters: in
     months = max((end - start).days, 0) / 30.44
     if months >= 12:
         return []
+    kept = (
+        f"the latest {fmt_count(validation_quarters, 'quarter')} kept to validate and the "
+        f"{fmt_count(holdout_quarters, 'quarter')} before to confirm"
+    )
+    advice = (
+        " With a short history, set [analysis] validation_quarters = 1 and holdout_quarters = 1."
+        if validation_quarters > 1 or holdout_quarters > 1
+        else " Nothing shorter is possible: findings need more history (rerun in a later quarter)."
+    )
     return [
         f"Only {months:.0f} months of data come before the confirmation quarters "
-        f"({periods['discovered_on']['start']} to {periods['discovered_on']['end']}): the latest "
-        f"{validation_quarters} quarters are kept to validate and the {holdout_quarters} before "
-        "them to confirm, so little is left to discover on. With a short history, set "
-        "[analysis] validation_quarters = 1 and holdout_quarters = 1."
+        f"({periods['discovered_on']['start']} to {periods['discovered_on']['end']}), with "
+        f"{kept}: little is left to discover on.{advice}"
     ]
 
 
@@ -453,7 +461,8 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
     if won is None:
         deals = "there are no closed new-business deals"
     elif 0 < won[0] < won[1]:
-        deals = f"the {won[1]:,} closed deals cannot be linked to account attributes"
+        why = getattr(samples, "skipped", {}).get("won") or "they cannot be linked to accounts"
+        deals = f"the {won[1]:,} closed deals cannot be compared ({why.replace('(', '').replace(')', '')})"
     else:
         deals = f"all {won[1]:,} closed deals were {'won' if won[0] else 'lost'}"
     retained = counts("retained")

@@ -177,11 +177,11 @@ def findings_of(blueprint: Blueprint) -> list[str]:
         expected = ""
         if blueprint.outcome["name"] == "won":
             if main["ratio"] < 2:
-                expected = ", below the 2–3x the seeds expect of a good ICP"
+                expected = ", below the 2–3x commonly expected of a good ICP"
             elif main["ratio"] <= 3:
-                expected = ", within the 2–3x the seeds expect of a good ICP"
+                expected = ", within the 2–3x commonly expected of a good ICP"
             else:
-                expected = ", above the 2–3x the seeds expect of a good ICP"
+                expected = ", above the 2–3x commonly expected of a good ICP"
         findings.append(
             f"In the latest {blueprint.outcome['validation_quarters']} quarters the ICP's "
             f"{blueprint.outcome['label']} was {pct(main['rate_icp'])} against "

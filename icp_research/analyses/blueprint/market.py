@@ -165,13 +165,13 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
             result.findings.append(
                 f"Referred customers give a mean NPS of {a.mean():.1f} (n={len(a):,}) against "
                 f"{b.mean():.1f} for the others (n={len(b):,}; Mann-Whitney p = "
-                f"{fmt_p(test.pvalue)}); the seeds look for 9+ from referral customers."
+                f"{fmt_p(test.pvalue)}); a common benchmark is 9+ from referral customers."
             )
     if "nps_mean" not in customers.columns or customers["nps_mean"].isna().all():
         result.caveats.append("Not enough evidence for NPS by tier: the data has no NPS answers.")
     if not result.findings:
         result.findings.append(
-            "The seeds' product-market-fit tests cannot be run: the data has no referral source "
+            "The product-market-fit indicators cannot be computed: the data has no referral source "
             "and no NPS answers."
         )
     result.tables["by_tier"] = by_tier

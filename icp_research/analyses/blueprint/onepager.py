@@ -68,15 +68,19 @@ def onepager_html(blueprint: Blueprint) -> str:
         "confidence": {"level": "none", "reason": ""} | dict(blueprint.confidence),
         "characteristics": [
             {
-                "attribute": c["attribute"],
+                "attribute": _label(c["attribute"], blueprint),
                 "role": "who they are" if c["role"] == "filter" else "how they come",
                 "outcomes": ", ".join(OUTCOME_WORDS.get(o, (o,))[0] for o in c["outcomes"]),
             }
             for c in blueprint.characteristics
         ],
-        "include": [(r.text, short_evidence(r)) for r in blueprint.include],
-        "exclude": [(r.text, short_evidence(r)) for r in blueprint.exclude],
-        "uncertain": [r.text for r in blueprint.uncertain[:4]],
+        # Rules in words for people ("Companies with no CRM"); icp.json keeps the code form.
+        "include": [(_in_words(r, blueprint), short_evidence(r)) for r in blueprint.include],
+        "exclude": [(_in_words(r, blueprint), short_evidence(r)) for r in blueprint.exclude],
+        "uncertain": [
+            f"{_in_words(r, blueprint)} ({'favour' if r.direction == 'favour' else 'avoid'}?)"
+            for r in blueprint.uncertain[:4]
+        ],
         "tiers": tiers,
         "outcome_label": blueprint.outcome.get("label", ""),
         "proof": proof,
@@ -97,3 +101,18 @@ def write_onepager(blueprint: Blueprint, path: str | Path) -> Path:
     from icp_research.artifacts import write_text
 
     return write_text(onepager_html(blueprint), path)
+
+
+def _in_words(rule, blueprint) -> str:
+    """ "Companies with 100–999 employees", "Companies in FinTech or SaaS"."""
+    from icp_research.analyses.blueprint.statement import rule_words
+
+    preposition, words = rule_words(rule, getattr(blueprint, "labels", None))
+    return f"Companies {preposition} {words}"
+
+
+def _label(attribute: str, blueprint) -> str:
+    """ "referral source", "CRM": the column's label for people."""
+    from icp_research.analyses.blueprint.statement import column_label
+
+    return column_label(attribute, getattr(blueprint, "labels", None))

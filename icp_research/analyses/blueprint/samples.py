@@ -36,6 +36,14 @@ class Sample:
         return OUTCOME_WORDS.get(self.outcome, (self.outcome, self.outcome, self.unit))
 
 
+class Samples(dict):
+    """``{outcome: Sample}``, with ``skipped``: ``{outcome: why it has no sample}``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skipped: dict[str, str] = {}
+
+
 def holdout_start(as_of: pd.Timestamp, quarters: int) -> pd.Timestamp:
     """The first day of the latest ``quarters`` quarters up to ``as_of`` (its own included)."""
     return (pd.Period(as_of, "Q") - (quarters - 1)).start_time
@@ -47,7 +55,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
     churn."""
     from icp_research.analyses.significance import outcome_frames
 
-    samples: dict[str, Sample] = {}
+    samples = Samples()
     frames = outcome_frames(
         study,
         outcomes=OUTCOMES,
@@ -59,6 +67,9 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         amounts = study.deals.set_index("opportunity_id")["amount"]
     for frame in frames:
         if frame.skipped or frame.discovery is None:
+            samples.skipped[frame.name] = (
+                frame.skipped or "no rows before the confirmation quarters"
+            )
             continue
         parts = []
         for part in (frame.discovery, frame.confirmation):
