@@ -359,8 +359,9 @@ def no_icp_statement(study: Study, upstream: Upstream, uncertain: list[Rule]) ->
     if upstream.caveats and not upstream.sources.get("significance"):
         why = "the predictor analysis could not be run"
     text = (
-        f"No ICP can be drawn from this data yet: {why} ({fmt_count(n_accounts, 'account')}, "
-        f"{fmt_count(n_customers, 'customer')})."
+        f"No ICP can be drawn from this data yet: {why} ({fmt_count(n_accounts, 'account')} and "
+        f"{fmt_count(n_customers, 'customer')} known on {study.as_of:%Y-%m-%d}, the data the "
+        "ICP is chosen on)."
     )
     unmeasurable = study.trust.variation.get("won")
     if unmeasurable:
