@@ -417,3 +417,39 @@ def test_uncertain_rules_on_noise_carry_the_q_value_of_their_whole_family(noise)
         tests = predictors.loc[predictors["outcome"] == outcome, "hypothesis_id"].nunique()
         assert f"over the {tests:,} tests on" in rule.reason
         assert evidence.q_value in set(predictors.loc[predictors["outcome"] == outcome, "q_value"])
+
+
+def test_expected_pipeline_backtests_the_sum_of_win_probabilities(planted):
+    """Issue 22.3: the sum of win probabilities over deals against what closed, per validation
+    quarter, by segment and tier; and the expected wins of the deals open now."""
+    from icp_research.analyses.blueprint.pipeline import expectation_backtest, open_pipeline
+
+    study, result = planted
+    assert result.calibration is not None and result.calibration.usable
+    backtest = expectation_backtest(result, study)
+    quarters = backtest[(backtest["segment"] == "all") & (backtest["tier"] == "all")]
+    assert list(quarters["quarter"]) == ["2026Q1", "2026Q2", "all"]
+    fitted = quarters.iloc[0]
+    # The logistic calibration is fitted on the earlier validation quarter: its probabilities
+    # add up to the wins there exactly (maximum likelihood with an intercept).
+    assert fitted["expected"] == pytest.approx(fitted["won"], rel=1e-6)
+    # Segments and tiers partition each quarter's deals, expected and won.
+    for quarter, part in backtest.groupby("quarter"):
+        total = part[(part["segment"] == "all") & (part["tier"] == "all")].iloc[0]
+        for split in ("segment", "tier"):
+            rows = part[(part[split] != "all")]
+            assert rows["deals"].sum() == total["deals"]
+            assert rows["won"].sum() == total["won"]
+            assert rows["expected"].sum() == pytest.approx(total["expected"])
+    checked = quarters.iloc[1]
+    assert checked["ci_low"] <= checked["observed_expected"] <= checked["ci_high"]
+    now = open_pipeline(result, study)
+    everything = now[(now["segment"] == "all") & (now["tier"] == "all")].iloc[0]
+    table = result.tables["expected_pipeline"]
+    assert set(table["kind"]) == {"closed", "open"}
+    closed_view, open_view = bp.pipeline_tables(table)
+    assert len(closed_view) == len(backtest) and len(open_view) == len(now)
+    deals = study.deals
+    open_deals = deals[deals["is_new_business"] & ~deals["is_closed"] & deals["account_id"].notna()]
+    assert everything["open_deals"] == len(open_deals) > 0
+    assert 0 < everything["expected_wins"] < everything["open_deals"]

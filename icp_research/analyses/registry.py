@@ -86,6 +86,11 @@ ICP_PREDICTORS = _json("icp_predictors", "the recommended ICP characteristics")
 
 ICP = _json("icp", "the ICP: statement, rules, scorecard, tiers, validation")
 ICP_RULES = _table("icp_rules", "include / exclude / uncertain rules with their evidence")
+EXPECTED_PIPELINE = _table(
+    "expected_pipeline",
+    "win probabilities summed over closed deals against wins, per validation quarter, and over "
+    "the deals open now, by segment and tier",
+)
 # Documents for people, each with its own writer in the blueprint module.
 ICP_ONEPAGER = Artifact("icp_onepager", "html", "the ICP on one printable page")
 ICP_SLIDE = Artifact("icp_slide", "pptx", "the ICP on one 16:9 slide (PowerPoint)")
@@ -158,7 +163,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "05_icp_blueprint",
         "ICP blueprint",
         ("opportunities|subscriptions",),
-        saves=(ICP, ICP_RULES, ICP_ONEPAGER, ICP_SLIDE),
+        saves=(ICP, ICP_RULES, EXPECTED_PIPELINE, ICP_ONEPAGER, ICP_SLIDE),
         reads=(
             ANTI_PATTERNS_CHURN,
             ANTI_PATTERNS_DEALS,

@@ -186,6 +186,7 @@ from icp_research.analyses.blueprint.market import (
     sizing_tiers_table,
 )
 from icp_research.analyses.blueprint.onepager import onepager_html, write_onepager
+from icp_research.analyses.blueprint.pipeline import pipeline_tables
 from icp_research.analyses.blueprint.plots import plot_backtest, plot_rule_lifts, plot_scorecard
 from icp_research.analyses.blueprint.result import FORMAT, Blueprint
 from icp_research.analyses.blueprint.rules import CHANNEL_ATTRIBUTES, Rule
@@ -222,5 +223,6 @@ __all__ = [
     "upstream_evidence",
     "write_onepager",
     "calibrate_fit_score",
+    "pipeline_tables",
     "plot_reliability",
 ]

@@ -319,6 +319,7 @@ def build_blueprint(
         ignore_index=True,
     )
     blueprint.tables = {
+        "expected_pipeline": expected_pipeline(blueprint, full, alpha),
         "characteristics": blueprint.characteristics_table(),
         "tiers": blueprint.tier_table(),
         "icp_vs_rest": blueprint.icp_vs_rest_table(),
@@ -326,6 +327,23 @@ def build_blueprint(
         "segments": blueprint.segments_table(),
     }
     return blueprint
+
+
+def expected_pipeline(blueprint, study: Study, alpha: float) -> pd.DataFrame:
+    """The backtest of the summed win probabilities (``kind`` = ``closed``, per validation
+    quarter) and the deals open now (``kind`` = ``open``), by segment and tier, in one table
+    (see :mod:`icp_research.analyses.blueprint.pipeline`)."""
+    from icp_research.analyses.blueprint.pipeline import expectation_backtest, open_pipeline
+
+    closed = expectation_backtest(blueprint, study, alpha).assign(kind="closed")
+    now = open_pipeline(blueprint, study).rename(
+        columns={"open_deals": "deals", "expected_wins": "expected"}
+    )
+    now = now.assign(kind="open", quarter="now").drop(columns="mean_probability")
+    table = pd.concat([closed, now], ignore_index=True) if len(closed) or len(now) else closed
+    columns = ["kind", "quarter", "segment", "tier", "deals", "expected", "won"]
+    columns += ["observed_expected", "ci_low", "ci_high"]
+    return table.reindex(columns=columns)
 
 
 def _calibrate(blueprint, primary, check, periods, validation_quarters, full, alpha):

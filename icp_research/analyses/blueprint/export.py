@@ -79,6 +79,9 @@ def save_artifacts(study: Study, blueprint: Blueprint) -> list[Path]:
         return []
     written = study.save_artifact(registry.ICP, blueprint.to_json())
     written += study.save_artifact(registry.ICP_RULES, rules_frame(blueprint))
+    pipeline = blueprint.tables.get("expected_pipeline")
+    if pipeline is not None and len(pipeline):
+        written += study.save_artifact(registry.EXPECTED_PIPELINE, pipeline)
     folder = Path(study.artifacts_dir)
     written.append(write_onepager(blueprint, folder / registry.ICP_ONEPAGER.filename))
     written.append(write_slide(blueprint, folder / registry.ICP_SLIDE.filename, study=study))
