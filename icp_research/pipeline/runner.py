@@ -246,13 +246,18 @@ class KernelPool:
     serves exactly one notebook, so notebooks stay isolated from each other.
     """
 
-    def __init__(self, names: list[str], cwd: Path, size: int | None = None):
+    def __init__(
+        self, names: list[str], cwd: Path, size: int | None = None, fork: bool | None = None
+    ):
         # Imported here, on the calling thread: a warm-up thread importing jupyter_client while
         # the runner imports papermill (which imports it too) can see it half initialised.
         import jupyter_client.blocking  # noqa: F401
         import jupyter_client.manager  # noqa: F401
 
         self.cwd = Path(cwd).resolve()
+        # Kernels forked from one warm parent (see icp_research.pipeline.kernels); started on
+        # this thread, which outlives the run's kernels.
+        self.zygote = start_zygote(self.cwd, fork) if names else None
         self._aborted = threading.Event()
         self._lock = threading.Lock()
         self._managers: dict[int, object] = {}  # started and not taken (to stop on abort)
@@ -279,7 +284,7 @@ class KernelPool:
         try:
             from jupyter_client.blocking import BlockingKernelClient
 
-            km = start_kernel(self.cwd)
+            km = start_kernel(self.cwd, self.zygote)
             with self._lock:
                 self._managers[id(km)] = km
             if self._aborted.is_set():
@@ -346,7 +351,7 @@ class KernelPool:
         if km is not None and not _alive(km):
             _shutdown(km)
             km = None
-        return km if km is not None else start_kernel(self.cwd)
+        return km if km is not None else start_kernel(self.cwd, self.zygote)
 
     def _started(self) -> list:
         with self._lock:
@@ -363,6 +368,13 @@ class KernelPool:
             _shutdown(km)
         with self._lock:
             self._managers.clear()
+        self._stop_zygote()
+
+    def _stop_zygote(self) -> None:
+        """End the zygote and any kernel of it still running (all were shut down by now)."""
+        zygote, self.zygote = self.zygote, None
+        if zygote is not None:
+            zygote.stop()
 
     def abort(self) -> None:
         """Stop at once (the run failed or was interrupted): kill kernels, wait for no warm-up."""
@@ -381,10 +393,27 @@ class KernelPool:
             _shutdown(km)
         with self._lock:
             self._managers.clear()
+        self._stop_zygote()
 
 
-def start_kernel(cwd: Path):
-    """Start a kernel of this Python in ``cwd`` (set on the process, never by chdir here).
+def start_zygote(cwd: Path, fork: bool | None = None):
+    """The warm parent that report kernels are forked from, or None (not on this platform,
+    ``ICP_RESEARCH_NO_FORK=1``, ``fork=False``, or it could not start): kernels start cold."""
+    from icp_research.pipeline import kernels
+
+    if not kernels.fork_enabled(fork):
+        return None
+    try:
+        name = ensure_kernel()
+        spec = json.loads((_kernel_dir / "kernels" / name / "kernel.json").read_text("utf-8"))
+        return kernels.Zygote(spec["argv"], spec.get("env", {}), Path(cwd))
+    except Exception:
+        return None
+
+
+def start_kernel(cwd: Path, zygote=None):
+    """Start a kernel of this Python in ``cwd`` (set on the process, never by chdir here);
+    forked from ``zygote`` when one is given (a fresh interpreter if it cannot serve).
 
     An async manager, as papermill itself would make: its client can be cancelled when the
     kernel dies, where a blocking one would wait forever.
@@ -393,6 +422,10 @@ def start_kernel(cwd: Path):
     from jupyter_core.utils import run_sync
 
     km = AsyncKernelManager(kernel_name=ensure_kernel())
+    if zygote is not None and zygote.alive():
+        from icp_research.pipeline.kernels import forking_provisioner
+
+        km.provisioner = forking_provisioner(km, zygote)
     run_sync(km.start_kernel)(cwd=str(cwd))
     return km
 
@@ -631,6 +664,7 @@ def run_suite(
     only: str | list[str] | None = None,
     cache: bool = True,
     progress: Progress | None = None,
+    fork: bool | None = None,
 ) -> RunResult:
     """Run every report notebook and write the run folder; the Python face of ``icp-research run``.
 
@@ -640,7 +674,9 @@ def run_suite(
     a report may run, in seconds: a report that exceeds it fails, the others go on. ``only``
     (``--only 04,05``) runs those reports and what they read from; ``cache`` False
     (``--no-cache``) reruns reports whose inputs, parameters and code did not change (see
-    :mod:`icp_research.pipeline.cache`).
+    :mod:`icp_research.pipeline.cache`). ``fork`` False starts every report kernel as a fresh
+    interpreter instead of forking it from a warm parent (None: unless ``ICP_RESEARCH_NO_FORK``
+    is set; see :mod:`icp_research.pipeline.kernels`); the reports are the same either way.
 
     The destination is locked for the whole run (a second run into the same ``--out`` is refused
     while the first is going) and checked again just before the finished run is moved into place,
@@ -691,6 +727,7 @@ def run_suite(
             started,
             progress,
             _Plan(selected, report_cache),
+            fork=fork,
         )
     except BaseException:
         lock.release()
@@ -718,6 +755,7 @@ def _run_locked(
     started,
     progress,
     plan,
+    fork=None,
 ) -> RunResult:
     check_destination(out_dir, force)  # again: another run may have published while we waited
     remove_stale_staging(out_dir.parent, progress)
@@ -733,7 +771,10 @@ def _run_locked(
     _quiet_kernel_logs()
     # Kernels for the notebooks that the configured tables allow boot while the data loads.
     pool = KernelPool(
-        [s.name for s in specs if _configured_requirement(s, cfg) is None], staging, size=jobs
+        [s.name for s in specs if _configured_requirement(s, cfg) is None],
+        staging,
+        size=jobs,
+        fork=fork,
     )
     try:
         progress.step(f"loading data ({cfg.path})")
@@ -783,6 +824,7 @@ def _run_locked(
         outcomes = _execute_all(
             specs, dataset, staging, parameters, jobs, progress, pool, durations, timeout, plan
         )
+        pool.shutdown()  # every report has run: no warm kernel or zygote waits for rendering
         manifest = _manifest(
             cfg=cfg,
             demo=demo,
@@ -799,7 +841,6 @@ def _run_locked(
 
         write_json(manifest, artifacts / "manifest.json")
         _render_all(specs, outcomes, staging, manifest, progress)
-        pool.shutdown()
         # Checked again at the last moment: never replace what appeared there during the run.
         check_destination(out_dir, force)
         _publish(staging, out_dir)

@@ -1,0 +1,481 @@
+"""Report kernels forked from a warm parent (a "zygote"), instead of each importing the stack.
+
+Every report runs in its own kernel, and every kernel used to start a fresh interpreter that
+imported pandas, numpy, scipy, statsmodels, matplotlib, seaborn and the kit itself: about two
+CPU-seconds per report before any work. Here one parent process per run imports all that once;
+each report kernel is a ``fork()`` of that parent which then runs ``ipykernel`` exactly as
+``python -m ipykernel_launcher -f <connection file>`` would. Each report still gets a process of
+its own (its own memory, variables, figures, random state); only the already imported modules
+are shared, copy-on-write.
+
+How it fits jupyter_client: :class:`ForkingProvisioner` replaces the local provisioner's
+``Popen`` with a request to the zygote over a Unix socket (one connection per kernel). The
+zygote forks, answers with the child's pid, relays signals sent on that connection to the
+child's process group (interrupt, terminate, kill) and reports its exit status, so the kernel
+manager's interrupt, kill, restart and "is it alive" keep working unchanged.
+
+No orphans: the zygote exits when the run's process goes (it polls its parent and asks the
+kernel to send it SIGTERM when the parent dies), and a forked kernel is killed when the zygote
+goes (``PR_SET_PDEATHSIG`` on Linux; ipykernel's own parent poller as well) or when the
+connection of its kernel manager closes.
+
+Linux only (fork is unsafe with the macOS system frameworks, absent on Windows); elsewhere, or
+with ``ICP_RESEARCH_NO_FORK=1``, kernels start as separate interpreters as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+#: Set to 1 (or true/yes) to start every kernel as a fresh interpreter (no zygote).
+DISABLE_ENV = "ICP_RESEARCH_NO_FORK"
+
+#: What the zygote imports before it forks anything: what report kernels import anyway.
+#: Anything that fails to import is left to the kernel (which then fails as it would have).
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "numpy",
+    "pandas",
+    "pyarrow.parquet",
+    "pyarrow.dataset",
+    "scipy.stats",
+    "matplotlib.pyplot",
+    "seaborn",
+    "statsmodels.api",
+    "statsmodels.stats.multitest",
+    "icp_research",
+    "icp_research.reporting.display",
+)
+#: Packages of the kit whose modules are all preloaded (the reports import most of them).
+PRELOAD_PACKAGES = (
+    "icp_research.data",
+    "icp_research.methods",
+    "icp_research.analyses",
+    "icp_research.scoring",
+)
+#: The command prefix the zygote stands in for (the kernelspec's, up to the launcher module).
+LAUNCHER = "ipykernel_launcher"
+START_TIMEOUT = 180.0
+
+
+def fork_supported() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def fork_enabled(requested: bool | None = None) -> bool:
+    """Whether report kernels are forked: ``requested`` (None: ask the environment)."""
+    if not fork_supported():
+        return False
+    if requested is not None:
+        return bool(requested)
+    value = os.environ.get(DISABLE_ENV, "").strip().lower()
+    return value in ("", "0", "false", "no", "off")
+
+
+# ---------------------------------------------------------------------------------------------
+# The run's side
+
+
+class Zygote:
+    """The warm parent process of one run's kernels; :meth:`stop` ends it and its children.
+
+    ``argv`` is the kernelspec's command (the part before ``-m ipykernel_launcher`` starts the
+    zygote, with the same interpreter flags) and ``env`` the kernelspec's environment, so that
+    the modules are imported under exactly the settings a kernel would import them under.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path):
+        if LAUNCHER not in argv or argv[argv.index(LAUNCHER) - 1] != "-m":
+            raise ValueError("the kernelspec does not run ipykernel_launcher")
+        self.prefix = list(argv[: argv.index(LAUNCHER) + 1])
+        self.stopped = False  # by the run: no kernel is to start any more, forked or not
+        self._dir = tempfile.mkdtemp(prefix="icp-research-zygote-")
+        self.path = os.path.join(self._dir, "zygote.sock")
+        full_env = dict(os.environ)
+        full_env.update(env)
+        self.process = subprocess.Popen(
+            [
+                *self.prefix[:-2],
+                "-m",
+                __name__,
+                self.path,
+                str(os.getpid()),
+            ],
+            cwd=str(cwd),
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal reaches the run, which stops kernels.
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def spawn(self, cmd: list[str], env: dict[str, str], cwd: str) -> ForkedProcess:
+        """Fork a kernel running ``cmd`` (the kernelspec's command, formatted)."""
+        if list(cmd[: len(self.prefix)]) != self.prefix:
+            raise ValueError("not a command this zygote stands in for")
+        request = {"args": list(cmd[len(self.prefix) :]), "env": dict(env), "cwd": str(cwd)}
+        deadline = time.monotonic() + START_TIMEOUT
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            while True:  # the socket appears as soon as the zygote starts (before imports)
+                try:
+                    sock.connect(self.path)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    if not self.alive() or time.monotonic() > deadline:
+                        raise RuntimeError("the zygote is not running") from None
+                    time.sleep(0.02)
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.alive():
+                    raise RuntimeError("the zygote did not fork a kernel")
+                ready, _, _ = select.select([sock], [], [], min(left, 0.5))
+                if ready:
+                    chunk = sock.recv(64)
+                    if not chunk:
+                        raise RuntimeError("the zygote closed the connection")
+                    reply += chunk
+            word, _, value = reply.decode().strip().partition(" ")
+            if word != "pid":
+                raise RuntimeError(f"the zygote answered {reply!r}")
+            return ForkedProcess(sock, int(value))
+        except BaseException:
+            sock.close()
+            raise
+
+    def stop(self) -> None:
+        """End the zygote (it kills the kernels it forked that still run) and wait for it."""
+        self.stopped = True
+        with contextlib.suppress(OSError):
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self._dir)
+
+
+class ForkedProcess:
+    """A forked kernel as the kernel manager sees it: the part of ``Popen`` it uses.
+
+    Signals go through the zygote, which alone can tell whether the pid is still its child (so
+    a reused pid is never signalled); the exit status comes back on the same connection.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, sock: socket.socket, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._sock = sock
+        self._buffer = b""
+        self._lock = threading.Lock()
+
+    def _receive(self, timeout: float) -> None:
+        if self.returncode is not None:
+            return
+        try:
+            ready, _, _ = select.select([self._sock], [], [], timeout)
+            chunk = self._sock.recv(256) if ready else None
+        except OSError:
+            chunk = b""
+        if chunk is None:
+            return
+        if not chunk:  # the zygote is gone, and its kernels with it
+            self.returncode = -signal.SIGKILL
+            self._sock.close()
+            return
+        self._buffer += chunk
+        for line in self._buffer.split(b"\n")[:-1]:
+            word, _, value = line.decode().partition(" ")
+            if word == "exit":
+                self.returncode = int(value)
+                self._sock.close()
+                return
+        self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]
+
+    def poll(self) -> int | None:
+        with self._lock:
+            self._receive(0)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                self._receive(0.05)
+                if self.returncode is not None:
+                    return self.returncode
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
+
+    def send_signal(self, signum: int) -> None:
+        with self._lock:
+            self._receive(0)
+            if self.returncode is not None:
+                return
+            with contextlib.suppress(OSError):
+                self._sock.sendall(f"signal {int(signum)}\n".encode())
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def forking_provisioner(km, zygote: Zygote):
+    """A provisioner for ``km`` whose kernels the ``zygote`` forks (set before start_kernel)."""
+    import uuid
+
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class ForkingProvisioner(LocalProvisioner):
+        """The local provisioner, with ``fork()`` from the zygote in place of ``Popen``; if the
+        zygote cannot serve, the kernel starts as a fresh interpreter all the same."""
+
+        async def launch_kernel(self, cmd, **kwargs):
+            try:
+                env = kwargs.get("env") or dict(os.environ)
+                cwd = kwargs.get("cwd") or os.getcwd()
+                process = zygote.spawn(cmd, env, str(cwd))
+            except Exception:
+                if zygote.stopped:  # the run is over (or stopping): its folder may be gone
+                    raise RuntimeError("the run stopped") from None
+                return await super().launch_kernel(cmd, **kwargs)
+            self.process = process
+            self.pid = process.pid
+            self.pgid = None  # signals go through the zygote, to the kernel's process group
+            self.cwd = kwargs.get("cwd", Path.cwd())
+            return self.connection_info
+
+    km.kernel_id = km.kernel_id or str(uuid.uuid4())
+    return ForkingProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+
+
+# ---------------------------------------------------------------------------------------------
+# The zygote's side (``python -m icp_research.pipeline.kernels SOCKET PARENT_PID``)
+
+
+def _preload() -> None:
+    import importlib
+    import pkgutil
+
+    names = list(PRELOAD)
+    for package in PRELOAD_PACKAGES:
+        try:
+            module = importlib.import_module(package)
+        except Exception:
+            continue
+        names += [
+            info.name
+            for info in pkgutil.walk_packages(module.__path__, package + ".")
+            if not info.name.rsplit(".", 1)[-1].startswith("_")
+        ]
+    for name in names:
+        # One that fails is imported again by the kernel, and fails there as it would have.
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Have the kernel send ``signum`` to this process when its parent dies (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _serve(path: str, parent: int) -> dict | None:
+    """Serve fork requests until the run's process goes; returns the request in a child."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_parent_death_signal(signal.SIGTERM)  # SIGTERM ends it at once while it imports
+    if os.getppid() != parent:
+        return None
+    _preload()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # imported objects stay put: fewer pages copied into each kernel
+    stopping = []  # from here on, SIGTERM stops the loop, which then stops the kernels
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    buffers: dict[socket.socket, bytes] = {}
+    child_of: dict[socket.socket, int] = {}  # connection -> its kernel's pid
+    conn_of: dict[int, socket.socket] = {}  # running kernel's pid -> its connection
+
+    def close(conn: socket.socket) -> None:
+        buffers.pop(conn, None)
+        pid = child_of.pop(conn, None)
+        if pid in conn_of:  # its manager is gone: so is the kernel
+            _signal_group(pid, signal.SIGKILL)
+        conn.close()
+
+    try:
+        while not stopping and os.getppid() == parent:
+            while True:  # reap and report
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                conn = conn_of.pop(pid, None)
+                if conn is not None:
+                    with contextlib.suppress(OSError):
+                        conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+                    close(conn)
+            try:
+                ready, _, _ = select.select([listener, wake_r, *buffers], [], [], 0.5)
+            except InterruptedError:
+                continue
+            for item in ready:
+                if item is wake_r:
+                    with contextlib.suppress(OSError):
+                        while os.read(wake_r, 512):
+                            pass
+                    continue
+                if item is listener:
+                    conn, _ = listener.accept()
+                    buffers[conn] = b""
+                    continue
+                try:
+                    chunk = item.recv(1 << 16)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    close(item)
+                    continue
+                buffers[item] += chunk
+                *lines, buffers[item] = buffers[item].split(b"\n")
+                for line in lines:
+                    if item in child_of:  # "signal N" for the kernel of this connection
+                        word, _, value = line.decode(errors="replace").partition(" ")
+                        pid = child_of[item]
+                        if word == "signal" and value.strip().isdigit() and pid in conn_of:
+                            _signal_group(pid, int(value))
+                        continue
+                    try:
+                        request = json.loads(line)
+                        if not isinstance(request.get("args"), list):
+                            raise ValueError("no args")
+                    except (ValueError, AttributeError):
+                        close(item)
+                        break
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    pid = os.fork()
+                    if pid == 0:
+                        _become_kernel()
+                        signal.set_wakeup_fd(-1)
+                        for fd in (wake_r, wake_w):
+                            os.close(fd)
+                        listener.close()
+                        for other in list(buffers):
+                            other.close()
+                        return request
+                    child_of[item] = pid
+                    conn_of[pid] = item
+                    with contextlib.suppress(OSError):
+                        item.sendall(f"pid {pid}\n".encode())
+    except BaseException:
+        if os.getpid() != _ZYGOTE_PID:
+            raise
+    # The run is over (or gone): no kernel of it outlives it.
+    for pid in list(conn_of):
+        _signal_group(pid, signal.SIGKILL)
+    for pid in list(conn_of):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    return None
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """Signal a kernel's process group (it leads its own session), else the kernel alone."""
+    try:
+        os.killpg(pid, signum)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+
+
+def _become_kernel() -> None:
+    """First steps of a forked kernel: its own session, death with the zygote, and the signal
+    dispositions of a fresh interpreter."""
+    os.setsid()
+    _set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != _ZYGOTE_PID:  # the zygote died before the line above
+        os._exit(1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run_kernel(request: dict, startup_cwd: str) -> None:
+    """Run ipykernel as ``python -m ipykernel_launcher ARGS`` would, in this forked process."""
+    import runpy
+
+    cwd = request["cwd"]
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ["JPY_PARENT_PID"] = str(_ZYGOTE_PID)  # ipykernel's own parent poller
+    if sys.path and sys.path[0] in ("", startup_cwd):
+        sys.path[0] = os.getcwd()
+    if "numpy" in sys.modules:  # fresh global random state, as a fresh interpreter has
+        sys.modules["numpy"].random.seed()
+    sys.argv = [sys.argv[0], *request["args"]]
+    runpy.run_module(LAUNCHER, run_name="__main__", alter_sys=True)
+
+
+_ZYGOTE_PID = os.getpid()
+
+
+def main(argv: list[str]) -> int:
+    path, parent = argv[0], int(argv[1])
+    startup_cwd = os.getcwd()
+    request = _serve(path, parent)
+    if request is None:  # the socket and its private folder go with it, even after a kill -9
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
+        return 0
+    _run_kernel(request, startup_cwd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,222 @@
+"""Report kernels forked from a warm parent (icp_research.pipeline.kernels): each report still
+gets a process of its own, the kernel manager can interrupt, kill and restart it, nothing
+outlives the run, and the reports are the same as with kernels started as fresh interpreters."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from icp_research.pipeline import kernels
+from icp_research.pipeline.runner import KernelPool, Progress, _shutdown, run_suite, start_zygote
+
+pytestmark = pytest.mark.skipif(
+    not kernels.fork_supported(), reason="kernels are forked on Linux only"
+)
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a zombie of ours counts as gone
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+
+def _run(client, code: str, timeout: float = 60) -> dict:
+    """Execute ``code``; the reply's content. ipykernel aborts a request that arrives just after
+    an error (stop_on_error), as any kernel does: such a request is sent again."""
+    for _ in range(50):
+        msg_id = client.execute(code)
+        while True:
+            reply = client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        if reply["content"]["status"] != "aborted":
+            return reply["content"]
+        time.sleep(0.1)
+    return reply["content"]
+
+
+def test_fork_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.setenv(kernels.DISABLE_ENV, "1")
+    assert not kernels.fork_enabled()
+    assert kernels.fork_enabled(True)
+    assert start_zygote(tmp_path) is None
+    monkeypatch.setenv(kernels.DISABLE_ENV, "0")
+    assert kernels.fork_enabled() and not kernels.fork_enabled(False)
+    assert start_zygote(tmp_path, fork=False) is None
+
+
+def test_forked_kernels_are_separate_processes_that_the_manager_controls(tmp_path):
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_core.utils import run_sync
+
+    pool = KernelPool(["a", "b"], tmp_path, size=2, fork=True)
+    zygote = pool.zygote
+    assert zygote is not None
+    taken = []
+    try:
+        taken = [pool.take("a"), pool.take("b")]
+        pids = [km.provisioner.process.pid for km in taken]
+        assert all(isinstance(km.provisioner.process, kernels.ForkedProcess) for km in taken)
+        assert [_ppid(pid) for pid in pids] == [zygote.process.pid] * 2
+        clients = []
+        for km in taken:
+            client = BlockingKernelClient()
+            client.load_connection_info(km.get_connection_info())
+            client.start_channels()
+            client.wait_for_ready(timeout=60)
+            clients.append(client)
+        first, second = clients
+        # Imported already (in the zygote), and each kernel's state is its own.
+        assert _run(first, "import sys; shared = 'pandas' in sys.modules")["status"] == "ok"
+        assert _run(first, "assert shared; x = 1; import os; os.getcwd()")["status"] == "ok"
+        assert _run(second, "x")["ename"] == "NameError"
+        assert _run(second, f"import os; assert os.getcwd() == {str(tmp_path)!r}")["status"] == (
+            "ok"
+        )
+        assert _run(second, "import os; assert os.getpid() != os.getppid()")["status"] == "ok"
+        # Interrupt: the running cell stops with KeyboardInterrupt, the kernel lives on.
+        msg_id = first.execute("import time\nfor _ in range(600): time.sleep(0.1)")
+        time.sleep(1.0)
+        run_sync(taken[0].interrupt_kernel)()
+        while True:
+            reply = first.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert _run(first, "x + 1")["status"] == "ok"
+        # Restart: a new process, forked again, without the old state.
+        run_sync(taken[0].restart_kernel)(now=True)
+        assert _gone(pids[0])
+        new_pid = taken[0].provisioner.process.pid
+        assert new_pid != pids[0] and _ppid(new_pid) == zygote.process.pid
+        first.stop_channels()
+        first = BlockingKernelClient()
+        first.load_connection_info(taken[0].get_connection_info())
+        first.start_channels()
+        first.wait_for_ready(timeout=60)
+        assert _run(first, "x")["ename"] == "NameError"
+        first.stop_channels()
+        # Kill: the manager sees it dead at once.
+        second.stop_channels()
+        taken[1].provisioner.process.kill()
+        assert taken[1].provisioner.process.wait(timeout=10) == -signal.SIGKILL
+        assert not run_sync(taken[1].is_alive)()
+        assert _gone(pids[1])
+    finally:
+        for km in taken:
+            _shutdown(km)
+        pool.shutdown()
+    assert pool.zygote is None and _gone(zygote.process.pid)
+    assert not Path(zygote.path).exists()
+
+
+def test_nothing_outlives_a_killed_run(tmp_path):
+    """The run's process killed outright (SIGKILL, no clean-up): the zygote and the kernels
+    it forked go too."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        from pathlib import Path
+        from icp_research.pipeline.runner import KernelPool
+        pool = KernelPool(["a", "b"], Path({str(tmp_path)!r}), size=2, fork=True)
+        kms = [pool.take("a"), pool.take("b")]
+        print(json.dumps([pool.zygote.process.pid] + [k.provisioner.process.pid for k in kms]))
+        sys.stdout.flush()
+        time.sleep(600)
+        """
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent)]
+        + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        pids = json.loads(proc.stdout.readline())
+        assert len(pids) == 3 and all(_ppid(pid) == pids[0] for pid in pids[1:])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert all(_gone(pid) for pid in pids)
+
+
+def _comparable_notebook(path: Path) -> list[str]:
+    """The executed notebook without what differs between any two runs: papermill's timings,
+    the injected-parameters cell's random id and object addresses in plain-text reprs."""
+    cells = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.pop("id", None)
+        cells.append(re.sub(r" at 0x[0-9a-f]+", " at 0x", json.dumps(cell, sort_keys=True)))
+    return cells
+
+
+def _comparable_run(run: Path) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for path in sorted(run.rglob("*")):
+        name = str(path.relative_to(run))
+        if not path.is_file():
+            continue
+        if name.endswith(".html"):  # apart from when it was made and how long reports took
+            text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<when>", path.read_text("utf-8"))
+            out[name] = re.sub(r"\d+(?:\.\d+)? s\b|\d+ min \d\d s", "<seconds>", text)
+        elif name.endswith(".ipynb"):
+            out[name] = _comparable_notebook(path)
+        elif name.endswith("manifest.json"):
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            for key in ("started_at", "finished_at"):
+                manifest.pop(key, None)
+            for notebook in manifest.get("notebooks", []):
+                notebook.pop("seconds", None)
+            out[name] = manifest
+        else:
+            out[name] = path.read_bytes()
+    return out
+
+
+@pytest.mark.e2e
+def test_forked_kernels_write_the_same_reports_as_fresh_ones(demo_run, tmp_path):
+    """The whole demo suite, forked (the session's demo run) and with every kernel a fresh
+    interpreter: every artifact, every executed notebook's outputs (figures included) and every
+    HTML page are the same."""
+    if not kernels.fork_enabled():
+        pytest.skip(f"{kernels.DISABLE_ENV} is set: the session's demo run was not forked")
+    cold = run_suite(
+        demo=True, out=tmp_path / "reports" / "demo", progress=Progress(quiet=True), fork=False
+    )
+    statuses = [(o.name, o.status) for o in demo_run.outcomes]
+    assert statuses == [(o.name, o.status) for o in cold.outcomes]
+    forked, fresh = _comparable_run(demo_run.out_dir), _comparable_run(cold.out_dir)
+    assert sorted(forked) == sorted(fresh)
+    differ = [name for name in forked if forked[name] != fresh[name]]
+    assert not differ
+    assert any("image/png" in cell for cell in forked["01_pattern_discovery.ipynb"])
