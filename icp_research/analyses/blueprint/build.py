@@ -43,6 +43,7 @@ from icp_research.analyses.blueprint.validation import (
     fit_and_validate,
     measure_icp_vs_rest,
     score_attributes,
+    select_score_attributes,
     tier_spec,
     walk_forward_backtest,
 )
@@ -289,8 +290,17 @@ def build_blueprint(
             )
             caveats.extend(blueprint.calibration.caveats)
         if blueprint.scorecard is not None:
+            chosen_on = periods["selection_as_of"]
+
+            def select(past: Study):
+                # A fold scored on or after the blueprint's own selection date uses that
+                # selection (made on data before the fold); an earlier fold makes its own.
+                if past.as_of >= chosen_on:
+                    return list(categorical), list(numeric)
+                return select_score_attributes(past)
+
             blueprint.backtest, blueprint.backtest_summary, backtest_notes = walk_forward_backtest(
-                full, blueprint.scorecard, outcome, backtest_quarters, tiers_used, alpha
+                full, blueprint.scorecard, outcome, backtest_quarters, tiers_used, alpha, select
             )
             caveats.extend(backtest_notes)
     elif primary is not None:

@@ -115,10 +115,11 @@ def walk_forward_backtest(
     alpha: float,
     select=select_score_attributes,
 ):
-    """Walk-forward backtest: per recent quarter, redo the selection of the score's attributes
-    (``select(study as of the quarter's start)``; None keeps the scorecard's attributes) and
-    fit the score on what was known at the quarter's start, score the accounts known then,
-    compare with what happened in the quarter. Nothing chosen on the quarter scores it.
+    """Walk-forward backtest: per recent quarter, the selection of the score's attributes
+    (``select(study as of the quarter's start)``: made on data before the quarter; None keeps
+    the scorecard's attributes) and the score fitted on what was known at the quarter's start,
+    score the accounts known then, compare with what happened in the quarter. Nothing chosen
+    on the quarter scores it.
 
     Returns ``(per tier and quarter, per quarter, notes)``.
     """
