@@ -102,7 +102,7 @@ def _trend_chart(health: pd.DataFrame) -> Chart | None:
     import matplotlib
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context(_STYLE):
+    with _clean_style():
         fig = Figure(figsize=(6.4, 3.6))
         ax = fig.subplots()
         x = np.arange(len(quarters))
@@ -181,7 +181,7 @@ def _tier_chart(health: pd.DataFrame, icp_json: Path) -> Chart | None:
     values = rows["value"].to_numpy()
     low = np.clip(values - rows["ci_low"].to_numpy(), 0, None)
     high = np.clip(rows["ci_high"].to_numpy() - values, 0, None)
-    with matplotlib.rc_context(_STYLE):
+    with _clean_style():
         fig = Figure(figsize=(6.4, 3.6))
         ax = fig.subplots()
         colours = [_TIER_COLOURS[min(i, len(_TIER_COLOURS) - 1)] for i in range(len(names))]
@@ -223,6 +223,24 @@ def _tier_chart(health: pd.DataFrame, icp_json: Path) -> Chart | None:
         f"Win rate of closed new-business deals by fit-score tier, {when}; bars: 95% intervals."
     )
     return Chart(src, alt, caption)
+
+
+def _clean_style():
+    """matplotlib's defaults plus :data:`_STYLE`, whatever the process set before (the
+    dashboard is drawn in the runner's process, which may have styled plots of its own): the
+    same data gives the same PNG bytes. Restored on exit."""
+    import contextlib
+
+    import matplotlib
+
+    @contextlib.contextmanager
+    def style():
+        with matplotlib.rc_context():
+            matplotlib.rcdefaults()
+            matplotlib.rcParams.update(_STYLE)
+            yield
+
+    return style()
 
 
 def _png(fig) -> str:
