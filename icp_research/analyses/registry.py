@@ -164,10 +164,13 @@ ANALYSES: tuple[Analysis, ...] = (
         "ICP blueprint",
         ("opportunities|subscriptions",),
         saves=(ICP, ICP_RULES, EXPECTED_PIPELINE, ICP_ONEPAGER, ICP_SLIDE),
-        # Nothing from the other reports: the blueprint chooses on the data as it was before
-        # its validation quarters, so it computes its own evidence as of that date (the run's
-        # predictor and anti-pattern artifacts include the validation quarters). It runs beside
-        # them rather than after them.
+        reads=(
+            ANTI_PATTERNS_CHURN,
+            ANTI_PATTERNS_DEALS,
+            PREDICTORS,
+            PREDICTOR_SUMMARY,
+            ICP_PREDICTORS,
+        ),
     ),
     Analysis(
         "health",
