@@ -75,11 +75,12 @@ def build_blueprint(
     study : Study
         The data, as of a date.
     significance : SignificanceResult, optional
-        A computed :func:`icp_research.analyses.significance.predictor_significance`; by default
-        read from the run's artifacts (same as-of date) or computed here.
+        A computed :func:`icp_research.analyses.significance.predictor_significance`, used
+        only when it was computed as of the selection date (the day before the validation
+        quarters); otherwise computed here as of that date.
     anti_patterns : DataFrame, optional
         Anti-patterns (:data:`icp_research.analyses.antipatterns.ANTI_PATTERN_COLUMNS`, ``value``
-        decoded); by default read from the run's artifacts or computed here.
+        decoded) found on data up to the selection date; by default computed here.
     statement : str, optional
         The analyst's own ICP statement; replaces the drafted one (which is kept as
         ``statement_drafted``).
