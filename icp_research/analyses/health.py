@@ -2246,7 +2246,10 @@ def _headline(result: HealthResult, drawn: bool) -> dict:
         compared = now[(now["group"] == VERSUS) & now["metric"].isin(_METRIC)]
         worse = [_METRIC[m].label for m in compared.loc[compared["flag"] == "worse", "metric"]]
         if len(compared):
-            out["Measures where the ICP does worse"] = ", ".join(worse) if worse else "none"
+            # A count, never a bare "none" tile: "0 of 9" says what was compared.
+            out["Measures where the ICP does worse"] = (
+                ", ".join(worse) if worse else f"0 of {compared['metric'].nunique()}"
+            )
     drift = result.tables.get("drift")
     if drift is not None and len(drift):
         part = drift[(drift["quarter"] == result.quarter) & (drift["population"] == NEW_CUSTOMERS)]
