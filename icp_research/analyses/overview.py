@@ -15,7 +15,8 @@ import pandas as pd
 
 from icp_research.analyses import registry
 from icp_research.data import churn_source
-from icp_research.data.study import DATE_COLUMNS, Study
+from icp_research.data.schema import DATE_COLUMNS
+from icp_research.data.study import Study
 from icp_research.formatting import fmt_interval, fmt_money, fmt_number, fmt_pct
 from icp_research.methods.stats import clustered_rate_ci, poisson_rate_ci, proportion_ci
 from icp_research.result import Result, View

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from icp_research.data.schema import DATE_COLUMNS
+from icp_research.data.schema import dated_extreme
 from icp_research.errors import ConfigError
 
 SOURCES = ("auto", "subscriptions", "churn_events")
@@ -163,15 +163,7 @@ def outcome_columns(accounts: pd.DataFrame, analysis: dict) -> list[str]:
 
 def latest_date(tables) -> pd.Timestamp | None:
     """The latest date anywhere in the tables (what an as-of date defaults to)."""
-    latest = None
-    for name, columns in DATE_COLUMNS.items():
-        frame = tables.get(name)
-        if frame is None:
-            continue
-        for column in columns:
-            if column in frame and frame[column].notna().any():
-                value = frame[column].max()
-                latest = value if latest is None or value > latest else latest
+    latest, _ = dated_extreme(tables)
     return None if latest is None else pd.Timestamp(latest).normalize()
 
 

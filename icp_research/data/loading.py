@@ -102,6 +102,26 @@ class Problem:
         return [f'row {row}: "{value}"' for row, value in zip(self.rows, self.values, strict=False)]
 
 
+def problems_frame(problems) -> pd.DataFrame:
+    """Problems as ``data_problems.csv`` rows: level, table, file, column, rows_affected,
+    message, fix."""
+    return pd.DataFrame(
+        [
+            {
+                "level": p.level,
+                "table": p.table,
+                "file": p.file,
+                "column": p.column,
+                "rows_affected": p.n_rows,
+                "message": p.message,
+                "fix": p.fix,
+            }
+            for p in problems
+        ],
+        columns=["level", "table", "file", "column", "rows_affected", "message", "fix"],
+    )
+
+
 @dataclass
 class ValidationReport:
     """Everything :func:`validate` found, by level."""
@@ -129,21 +149,7 @@ class ValidationReport:
         return [p.line() for p in self.problems if level is None or p.level == level]
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "level": p.level,
-                    "table": p.table,
-                    "file": p.file,
-                    "column": p.column,
-                    "rows_affected": p.n_rows,
-                    "message": p.message,
-                    "fix": p.fix,
-                }
-                for p in self.problems
-            ],
-            columns=["level", "table", "file", "column", "rows_affected", "message", "fix"],
-        )
+        return problems_frame(self.problems)
 
     def __repr__(self) -> str:
         return (

@@ -249,3 +249,19 @@ def personal_column(name) -> bool:
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
     text = " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
     return any(re.search(pattern, text) for pattern in PERSONAL_COLUMN_PATTERNS)
+
+
+def dated_extreme(tables: dict, latest: bool = True):
+    """``(value, "table.column")`` of the latest (or earliest) value of any date column of
+    :data:`DATE_COLUMNS` in ``tables``, or ``(None, None)`` when nothing is dated."""
+    best, where = None, None
+    for name, columns in DATE_COLUMNS.items():
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        for column in columns:
+            if column in frame and frame[column].notna().any():
+                value = frame[column].max() if latest else frame[column].min()
+                if best is None or (value > best if latest else value < best):
+                    best, where = value, f"{name}.{column}"
+    return best, where

@@ -30,7 +30,7 @@ from icp_research.data.loading import (
     file_sha256,
     load_tables,
 )
-from icp_research.data.schema import DATE_COLUMNS
+from icp_research.data.schema import dated_extreme
 from icp_research.data.trust import Screening, TrustReport, screen_attributes, trust_checks
 
 
@@ -243,30 +243,13 @@ class Study:
 def earliest_date(tables: dict[str, pd.DataFrame]):
     """The earliest date anywhere in the data, with where it is (``(date, "table.column")``), or
     ``(None, None)`` when nothing is dated."""
-    earliest, where = None, None
-    for name, columns in DATE_COLUMNS.items():
-        frame = tables.get(name)
-        if frame is None:
-            continue
-        for column in columns:
-            if column in frame and frame[column].notna().any():
-                value = frame[column].min()
-                if earliest is None or value < earliest:
-                    earliest, where = value, f"{name}.{column}"
+    earliest, where = dated_extreme(tables, latest=False)
     return (None, None) if earliest is None else (pd.Timestamp(earliest).date(), where)
 
 
 def latest_date(tables: dict[str, pd.DataFrame]):
     """The latest date anywhere in the data (the default as-of date), or None."""
-    latest = None
-    for name, columns in DATE_COLUMNS.items():
-        frame = tables.get(name)
-        if frame is None:
-            continue
-        for column in columns:
-            if column in frame and frame[column].notna().any():
-                value = frame[column].max()
-                latest = value if latest is None or value > latest else latest
+    latest, _ = dated_extreme(tables)
     return None if latest is None else pd.Timestamp(latest).date()
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.data.config import Config
-from icp_research.data.loading import AttributeSpec, Dataset, Problem
+from icp_research.data.loading import AttributeSpec, Dataset, Problem, problems_frame
 from icp_research.data.schema import DATE_COLUMNS
 
 # Words in a column name that say it records an outcome rather than a trait.
@@ -651,22 +651,7 @@ class TrustReport:
     problems: list[Problem]
 
     def to_frame(self) -> pd.DataFrame:
-        columns = ["level", "table", "file", "column", "rows_affected", "message", "fix"]
-        return pd.DataFrame(
-            [
-                {
-                    "level": p.level,
-                    "table": p.table,
-                    "file": p.file,
-                    "column": p.column,
-                    "rows_affected": p.n_rows,
-                    "message": p.message,
-                    "fix": p.fix,
-                }
-                for p in self.problems
-            ],
-            columns=columns,
-        )
+        return problems_frame(self.problems)
 
 
 def trust_checks(
