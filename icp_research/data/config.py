@@ -877,7 +877,13 @@ def _table_config(
         )
     if problems:
         raise ConfigError(problems[0], problems)
-    path = Path(spec["path"]).expanduser()
+    try:
+        path = Path(spec["path"]).expanduser()
+    except RuntimeError:  # "~name" of a user this machine does not have
+        raise ConfigError(
+            f"{where}: path = {spec['path']!r} starts with '~' but names no home folder on this "
+            "machine; write the path relative to icp.toml or in full"
+        ) from None
     if not path.is_absolute():
         path = base / path
     suffixes = [s.lower() for s in path.suffixes]
