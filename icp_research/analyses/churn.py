@@ -364,7 +364,7 @@ def arr_at_churn(study: Study, customers: pd.DataFrame, by_churn_date: bool = Fa
     lost = pd.Series(0.0, index=customers.index)
     if churned.empty:
         return lost
-    subs = subs[subs["account_id"].isin(set(churned))]
+    subs = subs[subs["account_id"].isin(churned.unique())]
     if "end_date" not in subs:
         if not by_churn_date:
             return lost.where(~customers["churned"].astype(bool), customers["arr_peak"])
@@ -873,8 +873,8 @@ def _trial_only_accounts(study: Study) -> set:
     is_trial = subs["plan"].astype("string").str.contains(TRIAL, na=False)
     if not is_trial.any():
         return set()
-    paid = set(subs.loc[~is_trial.to_numpy(), "account_id"])
-    return set(subs.loc[is_trial.to_numpy(), "account_id"]) - paid
+    paid = set(subs.loc[~is_trial.to_numpy(), "account_id"].unique())
+    return set(subs.loc[is_trial.to_numpy(), "account_id"].unique()) - paid
 
 
 def _subscription_trials(study, subs, is_trial, levels, title) -> Result:

@@ -166,7 +166,7 @@ def lost_deal_analysis(
             f"{fmt_number(len(deals))}); expansion and renewal deals are open to customers only "
             "and would inflate every win rate."
         )
-    known_accounts = set(facts["account_id"])
+    known_accounts = set(facts["account_id"].unique())
     attributed = new["account_id"].isin(known_accounts)
     closed_all = new[new["is_closed"].astype(bool)]
     unattributed = int((~closed_all["account_id"].isin(known_accounts)).sum())
@@ -198,7 +198,7 @@ def lost_deal_analysis(
 
     overall = _overall(closed, new, alpha)
     # Outcomes that never vary in this export (every deal won, same-day closes): said plainly.
-    unmeasurable = study.trust.variation
+    unmeasurable = study.variation
     overall["not_measurable"] = {
         k: unmeasurable[k] for k in ("won", "sales_cycle") if k in unmeasurable
     }

@@ -310,7 +310,7 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             "n": int(closed.sum()),
             "accounts": int(clusters),
         }
-        unmeasurable = study.trust.variation
+        unmeasurable = study.variation
         if closed.any() and "won" in unmeasurable:
             findings.append(
                 f"{closed.sum():,} closed deals: the win rate is not measurable, "

@@ -278,7 +278,7 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
     if closed.empty:
         empty.skipped = "no closed new-business deals"
         return empty
-    unmeasurable = study.trust.variation.get("won")
+    unmeasurable = study.variation.get("won")
     if unmeasurable:
         empty.skipped = f"winning cannot be compared: {unmeasurable}"
         return empty

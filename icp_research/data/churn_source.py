@@ -193,7 +193,7 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
         end = end.where(~(end > as_of))
         arr = subs["arr"] if "arr" in subs else pd.Series(0.0, index=subs.index)
         on = end.isna() | (end > as_of)
-        out["subscribed"] = index.isin(set(subs["account_id"].dropna()))
+        out["subscribed"] = index.isin(subs["account_id"].dropna().unique())
         active_arr = arr[on].groupby(subs.loc[on, "account_id"]).sum()
         out["active"] = active_arr.reindex(index).fillna(0.0).to_numpy() > 0
         out["last_end"] = _dates(end.groupby(subs["account_id"]).max().reindex(index))
@@ -215,7 +215,7 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
     ]
     parts = [p for p in parts if len(p)]
     returns = pd.concat(parts, ignore_index=True) if parts else starts
-    out["has_event"] = index.isin(set(churns["account_id"].dropna()))
+    out["has_event"] = index.isin(churns["account_id"].dropna().unique())
     last_churn = churns.groupby("account_id")["date"].max()
     last_return = returns.groupby("account_id")["date"].max()
     out["last_churn"] = _dates(last_churn.reindex(index))
@@ -238,7 +238,7 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
             )
         raw_subs = raw_tables.get("subscriptions")
         if raw_subs is not None and "end_date" in raw_subs:
-            later |= set(raw_subs.loc[raw_subs["end_date"] > as_of, "account_id"])
+            later |= set(raw_subs.loc[raw_subs["end_date"] > as_of, "account_id"].unique())
         out["later"] = index.isin(later)
     return out
 
@@ -577,7 +577,7 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
     deals = tables.get("opportunities")
     if deals is not None and "stage" in deals:
         won = deals.loc[(deals["stage"] == "won") & ~(deals["closed_at"] > when), "account_id"]
-        customer |= ids.isin(set(won))
+        customer |= ids.isin(won.unique())
     decision = decide(
         ev,
         setting,

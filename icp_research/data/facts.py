@@ -136,7 +136,7 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
     if "deal_roles" in view and "opportunities" in view:
         roles = view["deal_roles"]
         view["deal_roles"] = roles[
-            roles["opportunity_id"].isin(set(view["opportunities"]["opportunity_id"]))
+            roles["opportunity_id"].isin(view["opportunities"]["opportunity_id"].unique())
         ]
     return view
 

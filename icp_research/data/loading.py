@@ -1154,7 +1154,7 @@ def _check_references(
     accounts = tables.get("accounts")
     if accounts is None or "account_id" not in accounts.columns:
         return
-    known = set(accounts["account_id"].dropna())
+    known = set(accounts["account_id"].dropna().unique())
     for name, frame in list(tables.items()):
         if name == "accounts" or "account_id" not in frame.columns:
             continue

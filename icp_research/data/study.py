@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import weakref
 from functools import cached_property
 from pathlib import Path
 
@@ -31,7 +32,13 @@ from icp_research.data.loading import (
     load_tables,
 )
 from icp_research.data.schema import dated_extreme
-from icp_research.data.trust import Screening, TrustReport, screen_attributes, trust_checks
+from icp_research.data.trust import (
+    Screening,
+    TrustReport,
+    outcome_variation,
+    screen_attributes,
+    trust_checks,
+)
 
 
 class Study:
@@ -182,14 +189,32 @@ class Study:
             screening=self.screening,
         )
 
+    @cached_property
+    def variation(self) -> dict[str, str]:
+        """Outcomes this date's data cannot measure because they never vary (the ``variation``
+        of :attr:`trust`, without the rest of the trust checks)."""
+        if "trust" in self.__dict__:
+            return self.trust.variation
+        return outcome_variation(self.facts, self.deals)
+
     @property
     def revenue_basis(self) -> str:
         """'subscriptions', 'bookings' (won deals stand in for ARR) or 'none'."""
         return self.facts.attrs.get("revenue_basis", "none")
 
     def at(self, as_of) -> Study:
-        """The same data seen from another date."""
-        return Study(self.dataset, as_of, self.artifacts_dir)
+        """The same data seen from another date (the same object while a study of that date
+        is alive: a backtest fold on the selection date does not recompute its facts)."""
+        when = pd.Timestamp(as_of).normalize()
+        if when == self.as_of:
+            return self
+        studies = self.dataset.__dict__.setdefault("_studies", weakref.WeakValueDictionary())
+        key = (when, str(self.artifacts_dir))
+        study = studies.get(key)
+        if study is None:
+            study = Study(self.dataset, when, self.artifacts_dir)
+            studies[key] = study
+        return study
 
     def save_table(self, frame: pd.DataFrame, name: str) -> Path | None:
         """Write ``artifacts/<name>.csv`` when the study has an artifacts folder."""

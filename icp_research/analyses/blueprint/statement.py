@@ -363,7 +363,7 @@ def no_icp_statement(study: Study, upstream: Upstream, uncertain: list[Rule]) ->
         f"{fmt_count(n_customers, 'customer')} known on {study.as_of:%Y-%m-%d}, the data the "
         "ICP is chosen on)."
     )
-    unmeasurable = study.trust.variation.get("won")
+    unmeasurable = study.variation.get("won")
     if unmeasurable:
         # More deals of the same export cannot help when it never records a lost deal.
         hypotheses = f" {_hypotheses(len(uncertain))} to test." if uncertain else ""

@@ -185,7 +185,7 @@ def walk_forward_backtest(
             value_by_account = (
                 won.groupby("account_id")["amount"].sum() if "amount" in won else None
             )
-            y = population["account_id"].isin(set(won["account_id"])).to_numpy()
+            y = population["account_id"].isin(won["account_id"].unique()).to_numpy()
             value = (
                 population["account_id"].map(value_by_account).fillna(0).to_numpy(float)
                 if value_by_account is not None
