@@ -220,3 +220,61 @@ def test_forked_kernels_write_the_same_reports_as_fresh_ones(demo_run, tmp_path)
     differ = [name for name in forked if forked[name] != fresh[name]]
     assert not differ
     assert any("image/png" in cell for cell in forked["01_pattern_discovery.ipynb"])
+
+
+def test_kernels_forked_after_the_data_is_shared_do_not_read_it_again(tmp_path):
+    """The zygote reads the run's snapshot once; a kernel forked afterwards opens the study from
+    the rows it shares with its siblings (here the Parquet files are gone by then), and those
+    rows are read-only: a report that changed them in place would fail, not change them for
+    the next report."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    import icp_research as icp
+
+    snapshot = tmp_path / "data"
+    study = icp.open_study()
+    study.precompute()
+    study.dataset.save(snapshot)
+    pool = KernelPool(["a"], tmp_path, size=1, fork=True)
+    km = None
+    try:
+        assert pool.share_data(snapshot)
+        for parquet in snapshot.glob("*.parquet"):
+            parquet.unlink()
+        km = pool.take("a")
+        client = BlockingKernelClient()
+        client.load_connection_info(km.get_connection_info())
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        code = textwrap.dedent(
+            f"""
+            import icp_research as icp
+            study = icp.open_study(data_dir={str(snapshot)!r})
+            assert len(study.tables["opportunities"]) == {len(study.tables["opportunities"])}
+            assert len(study.deals) == {len(study.deals)} and len(study.facts) == {len(study.facts)}
+            """
+        )
+        assert _run(client, code)["status"] == "ok"
+        reply = _run(client, 'study.tables["opportunities"].loc[0, "amount"] = -1.0')
+        assert reply["status"] == "error" and "read-only" in reply["evalue"]
+        reply = _run(client, 'study.facts.loc[0, "arr_current"] = -1.0')
+        assert reply["status"] == "error" and "read-only" in reply["evalue"]
+        # Another date: the rows it changes (deals closed later are open again) are its own.
+        code = textwrap.dedent(
+            """
+            before = (study.tables["opportunities"]["stage"] == "open").sum()
+            earlier = study.at("2025-06-30")
+            deals = earlier.tables["opportunities"]
+            assert deals["closed_at"].max() <= earlier.as_of
+            reopened = study.raw_tables["opportunities"].set_index("opportunity_id").loc[
+                deals.loc[deals["stage"] == "open", "opportunity_id"], "closed_at"]
+            assert (reopened > earlier.as_of).sum() > 100
+            assert (study.tables["opportunities"]["stage"] == "open").sum() == before
+            """
+        )
+        assert _run(client, code)["status"] == "ok"
+        client.stop_channels()
+    finally:
+        if km is not None:
+            _shutdown(km)
+        pool.shutdown()

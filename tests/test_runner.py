@@ -308,6 +308,7 @@ def test_kernel_pool_warms_only_as_many_kernels_as_run_at_once(tmp_path):
         assert len(pool._started()) == expected
 
     pool = KernelPool(["a", "b", "c"], tmp_path, size=1)
+    pool.share_data(None)  # the run's data is ready (forked kernels wait for it)
     taken = []
     try:
         settle(pool, 1)  # one warm kernel, not three

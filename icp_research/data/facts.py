@@ -115,13 +115,19 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
             known = (created <= as_of) | (created.isna() & (frame.get("closed_at") <= as_of))
             frame = _rows(frame, known)
             closed_later = frame["closed_at"] > as_of
-            frame.loc[closed_later, "stage"] = "open"
-            frame.loc[closed_later, "closed_at"] = pd.NaT
-            if "loss_reason" in frame:
-                frame.loc[frame["stage"] != "lost", "loss_reason"] = pd.NA
+            stray = pd.Series(False, index=frame.index)
+            if "loss_reason" in frame:  # a loss reason on a deal that is not lost (by then)
+                stray = frame["loss_reason"].notna() & (closed_later | (frame["stage"] != "lost"))
+            if closed_later.any() or stray.any():
+                frame = frame.copy()  # the rows may be shared with the loaded tables
+                frame.loc[closed_later, "stage"] = "open"
+                frame.loc[closed_later, "closed_at"] = pd.NaT
+                if "loss_reason" in frame:
+                    frame.loc[frame["stage"] != "lost", "loss_reason"] = pd.NA
         elif name == "subscriptions":
             frame = _rows(frame, frame["start_date"] <= as_of)
-            if "end_date" in frame:
+            if "end_date" in frame and (frame["end_date"] > as_of).any():
+                frame = frame.copy()
                 frame.loc[frame["end_date"] > as_of, "end_date"] = pd.NaT
         elif name == "churn_events":
             frame = _rows(frame, frame["churned_at"] <= as_of)
@@ -130,8 +136,7 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
         elif name in ("feedback", "survey") and "date" in frame:
             frame = _rows(frame, ~(frame["date"] > as_of))
         else:
-            frame = frame.copy()
-            frame.index = pd.RangeIndex(len(frame))
+            frame = _rows(frame, np.ones(len(frame), dtype=bool))
         view[name] = frame
     if "deal_roles" in view and "opportunities" in view:
         roles = view["deal_roles"]
@@ -142,8 +147,12 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
 
 
 def _rows(frame: pd.DataFrame, keep) -> pd.DataFrame:
-    """The rows where ``keep`` is true, as a new frame (one copy) with a fresh RangeIndex."""
-    frame = frame.take(np.flatnonzero(np.asarray(keep, dtype=bool)))
+    """The rows where ``keep`` is true, as a new frame with a fresh RangeIndex: a copy of those
+    rows, or, when every row is kept, a new frame over the same columns (no copy: the loaded
+    tables may be shared read-only between report kernels, see
+    :func:`icp_research.data.loading.share_snapshot`)."""
+    keep = np.asarray(keep, dtype=bool)
+    frame = frame.copy(deep=False) if keep.all() else frame.take(np.flatnonzero(keep))
     frame.index = pd.RangeIndex(len(frame))
     return frame
 

@@ -1481,8 +1481,12 @@ class Dataset:
 
         directory = Path(directory)
         meta = json.loads((directory / "dataset.json").read_text(encoding="utf-8"))
+        shared = _SHARED.get(str(directory.resolve()))
         tables = {
-            name: read_snapshot_frame(directory / f"{name}.parquet") for name in meta["tables"]
+            name: shared[name]
+            if shared is not None and name in shared
+            else read_only(read_snapshot_frame(directory / f"{name}.parquet"))
+            for name in meta["tables"]
         }
         report = ValidationReport(
             problems=[
@@ -1502,7 +1506,8 @@ class Dataset:
         )
         derived_meta = dict(meta.get("derived") or {})
         derived = _ParquetFrames(
-            {name: directory / f"_{name}.parquet" for name in derived_meta.pop("tables", [])}
+            {name: directory / f"_{name}.parquet" for name in derived_meta.pop("tables", [])},
+            shared,
         )
         return cls(
             config,
@@ -1547,15 +1552,20 @@ def read_snapshot_frame(path: Path) -> pd.DataFrame:
 
 class _ParquetFrames(Mapping):
     """Frames of a snapshot, each read on first use: at a million deals the joined deal
-    facts take seconds and gigabytes that a report not using them should not pay."""
+    facts take seconds and gigabytes that a report not using them should not pay. They are
+    read-only (:func:`read_only`), as the studies share them (a study hands out shallow copies).
+    """
 
-    def __init__(self, paths: dict[str, Path]):
+    def __init__(self, paths: dict[str, Path], shared: dict[str, pd.DataFrame] | None = None):
         self._paths = paths
         self._frames: dict[str, pd.DataFrame] = {}
+        for name in paths:
+            if shared is not None and f"_{name}" in shared:
+                self._frames[name] = shared[f"_{name}"]
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
-            self._frames[name] = read_snapshot_frame(self._paths[name])
+            self._frames[name] = read_only(read_snapshot_frame(self._paths[name]))
         return self._frames[name]
 
     def __iter__(self):
@@ -1563,6 +1573,39 @@ class _ParquetFrames(Mapping):
 
     def __len__(self) -> int:
         return len(self._paths)
+
+
+#: Snapshots read once by the process report kernels are forked from (resolved directory ->
+#: frame name -> read-only frame; derived frames named with a leading underscore). A kernel
+#: forked afterwards opens the snapshot from memory it shares with its siblings, copy-on-write,
+#: instead of reading (and holding) its own copy.
+_SHARED: dict[str, dict[str, pd.DataFrame]] = {}
+
+
+def share_snapshot(directory: str | Path) -> int:
+    """Read every frame of the snapshot in ``directory`` now and keep it for
+    :meth:`Dataset.open` (in this process and any process forked from it later). Returns the
+    number of frames read."""
+    import json
+
+    directory = Path(directory).resolve()
+    meta = json.loads((directory / "dataset.json").read_text(encoding="utf-8"))
+    names = list(meta["tables"]) + [f"_{n}" for n in (meta.get("derived") or {}).get("tables", [])]
+    _SHARED[str(directory)] = {
+        name: read_only(read_snapshot_frame(directory / f"{name}.parquet")) for name in names
+    }
+    return len(names)
+
+
+def read_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the arrays under its columns made read-only (in place; returned): code
+    that would change a shared frame in place fails loudly instead of changing it for others."""
+    for block in frame._mgr.blocks:
+        values = block.values
+        for array in (values, *(getattr(values, a, None) for a in ("_ndarray", "_data", "_mask"))):
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
+    return frame
 
 
 def load_tables(config: Config | str | Path) -> Dataset:
@@ -1638,6 +1681,8 @@ def load_dataset(config: Config | str | Path) -> Dataset:
         _exclude_churn_columns(attributes, tables["accounts"], config, report)
     else:
         attributes = AttributeSpec()
+    # Studies of any date share these rows (as_of_view copies only what it changes).
+    tables = {name: read_only(frame) for name, frame in tables.items()}
     return Dataset(config, tables, report, attributes)
 
 

@@ -107,7 +107,7 @@ class Study:
         """A frame the runner computed once for this as-of date, if there is one."""
         meta = self.dataset.derived_meta
         if name in self.dataset.derived and meta.get("as_of") == self.as_of.strftime("%Y-%m-%d"):
-            frame = self.dataset.derived[name].copy()
+            frame = self.dataset.derived[name].copy(deep=False)  # the rows are read-only
             frame.attrs.update(meta.get("attrs", {}).get(name, {}))
             if "as_of" in frame.attrs:
                 frame.attrs["as_of"] = pd.Timestamp(frame.attrs["as_of"])

@@ -160,6 +160,32 @@ class Zygote:
             sock.close()
             raise
 
+    def share(self, directory: Path, timeout: float = 3600.0) -> bool:
+        """Have the zygote read the data snapshot in ``directory`` (kernels forked afterwards
+        share it: :func:`icp_research.data.loading.share_snapshot`); True when it did."""
+        deadline = time.monotonic() + timeout
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            while True:
+                try:
+                    sock.connect(self.path)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    if not self.alive() or time.monotonic() > deadline:
+                        return False
+                    time.sleep(0.02)
+            sock.sendall(json.dumps({"load": str(Path(directory).resolve())}).encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                if not self.alive() or time.monotonic() > deadline:
+                    return False
+                ready, _, _ = select.select([sock], [], [], 0.5)
+                if ready:
+                    chunk = sock.recv(256)
+                    if not chunk:
+                        return False
+                    reply += chunk
+            return reply.startswith(b"loaded")
+
     def stop(self) -> None:
         """End the zygote (it kills the kernels it forked that still run) and wait for it."""
         self.stopped = True
@@ -389,6 +415,10 @@ def _serve(path: str, parent: int) -> dict | None:
                         continue
                     try:
                         request = json.loads(line)
+                        if "load" in request:
+                            _share(item, str(request["load"]))
+                            close(item)
+                            break
                         if not isinstance(request.get("args"), list):
                             raise ValueError("no args")
                     except (ValueError, AttributeError):
@@ -420,6 +450,23 @@ def _serve(path: str, parent: int) -> dict | None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     return None
+
+
+def _share(conn: socket.socket, directory: str) -> None:
+    """Read the run's data snapshot into this process, for the kernels forked after it; answer
+    ``loaded N`` (frames) or ``failed ...`` (the kernels then read it themselves)."""
+    import gc
+
+    try:
+        from icp_research.data.loading import share_snapshot
+
+        reply = f"loaded {share_snapshot(directory)}"
+        gc.collect()
+        gc.freeze()  # the frames' objects stay put too: fewer pages copied into each kernel
+    except Exception as exc:  # noqa: BLE001 - any failure only means no sharing
+        reply = f"failed {type(exc).__name__}"
+    with contextlib.suppress(OSError):
+        conn.sendall(reply.encode() + b"\n")
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -258,6 +258,12 @@ class KernelPool:
         # Kernels forked from one warm parent (see icp_research.pipeline.kernels); started on
         # this thread, which outlives the run's kernels.
         self.zygote = start_zygote(self.cwd, fork) if names else None
+        # Forked kernels wait for the run's data to be in the zygote (share_data), so that they
+        # share it instead of each reading its own copy; fresh ones warm up while it loads.
+        self._data_ready = threading.Event()
+        if self.zygote is None:
+            self._data_ready.set()
+        self._closing = False
         self._aborted = threading.Event()
         self._lock = threading.Lock()
         self._managers: dict[int, object] = {}  # started and not taken (to stop on abort)
@@ -284,6 +290,9 @@ class KernelPool:
         try:
             from jupyter_client.blocking import BlockingKernelClient
 
+            while not self._data_ready.wait(0.1):
+                if self._aborted.is_set() or self._closing:
+                    raise RuntimeError("the run stopped")
             km = start_kernel(self.cwd, self.zygote)
             with self._lock:
                 self._managers[id(km)] = km
@@ -327,6 +336,7 @@ class KernelPool:
     def take(self, name: str):
         """A warmed kernel manager for the notebook ``name``; a fresh (cold) one if none is
         ready or coming. Taking one starts warming the next."""
+        self._data_ready.set()  # no data to share after all: kernels start as they are
         km = None
         deadline = time.monotonic() + 300
         while True:
@@ -353,12 +363,26 @@ class KernelPool:
             km = None
         return km if km is not None else start_kernel(self.cwd, self.zygote)
 
+    def share_data(self, directory: Path | None) -> bool:
+        """Have the zygote read the run's data snapshot before it forks the report kernels
+        (they then share its rows, copy-on-write); False when it could not (the kernels read
+        the snapshot themselves, as fresh kernels always do). ``None``: nothing to share, the
+        kernels may start."""
+        shared = False
+        try:
+            if directory is not None and self.zygote is not None and self.zygote.alive():
+                shared = self.zygote.share(directory)
+        finally:
+            self._data_ready.set()
+        return shared
+
     def _started(self) -> list:
         with self._lock:
             return list(self._managers.values())
 
     def shutdown(self) -> None:
         """Stop every kernel that was started but not taken."""
+        self._closing = True
         with self._lock:
             self._to_start = 0
             threads = list(self._threads)
@@ -809,6 +833,7 @@ def _run_locked(
         del study
         dataset.save(artifacts / "data")
         dataset.release()  # the kernels read the snapshot; the runner needs only the counts
+        pool.share_data(artifacts / "data")
         parameters = {
             "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
             "data_dir": "artifacts/data",
@@ -853,9 +878,15 @@ def _run_locked(
             f"{out_dir.parent / 'index.html'} is not icp-research's runs index; left as it is"
         )
     failed = [o for o in outcomes if o.status == "failed"]
+    skipped = [o for o in outcomes if o.status == "skipped"]
+    done = len(outcomes) - len(failed) - len(skipped)
+    words = f"{done} of {len(outcomes)} reports completed"
+    if skipped:  # the same words as the dashboard's headline
+        words += f", {len(skipped)} skipped"
+    if failed:
+        words += f", {len(failed)} failed"
     progress.step(
-        f"done: {out_dir / 'index.html'} ({len(outcomes) - len(failed)} of {len(outcomes)} reports "
-        f"without errors, {time.perf_counter() - progress._start:.1f}s)"
+        f"done: {out_dir / 'index.html'} ({words}, {time.perf_counter() - progress._start:.1f}s)"
     )
     return RunResult(out_dir, manifest, outcomes)
 
