@@ -1668,10 +1668,12 @@ def _homogeneous_accounts(result: SignificanceResult, tested: list[OutcomeFrame]
             continue
         if rows.loc[rows["outcome"] == frame.name, "significant"].any():
             continue
+        per = f"{info['n'] / max(info['n_clusters'], 1):.0f}"
+        unit = frame.unit[:-1] if per == "1" and frame.unit.endswith("s") else frame.unit
         sentences.append(
             f"Accounts barely differ in how often their {frame.unit} succeed (intra-account "
             f"correlation {info['icc']:.2f}): the spread between accounts is about what chance "
-            f"gives with {info['n'] / max(info['n_clusters'], 1):.0f} {frame.unit} each, so "
+            f"gives with {per} {unit} each, so "
             "there is little for any account characteristic to explain."
         )
     return sentences
