@@ -59,17 +59,17 @@ def test_a_rerun_reuses_the_untouched_reports_and_reruns_the_changed_one_and_its
     assert _artifacts(same.out_dir) == before
 
     # One parameter of one report changes: it and the reports that read it rerun.
-    path = notebooks / "04_predictor_significance.ipynb"
+    path = notebooks / "05_icp_blueprint.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     source = "".join(cell["source"])
-    assert "max_characteristics: int = 5" in source
-    cell["source"] = source.replace("max_characteristics: int = 5", "max_characteristics: int = 4")
+    assert 'statement: str = ""' in source
+    cell["source"] = source.replace('statement: str = ""', 'statement: str = "Fits SaaS."')
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
     changed = run_suite(**run, force=True)
     statuses = _statuses(changed)
     rerun = {name for name, status in statuses.items() if status == "ok"}
-    assert rerun == {"04_predictor_significance", "05_icp_blueprint", "06_icp_health"}
+    assert rerun == {"05_icp_blueprint", "06_icp_health"}  # the health report reads icp.json
     assert all(status == "reused" for name, status in statuses.items() if name not in rerun)
     manifest = json.loads((changed.out_dir / "artifacts" / "manifest.json").read_text())
     assert {n["name"] for n in manifest["notebooks"] if n["reused"]} == set(statuses) - rerun
@@ -83,7 +83,7 @@ def test_a_rerun_reuses_the_untouched_reports_and_reruns_the_changed_one_and_its
     assert _artifacts(changed.out_dir) == _artifacts(full.out_dir)
 
     # --only: the report asked for and what it reads from; the rest reused from the cache.
-    only = run_suite(**run, force=True, only="05")
+    only = run_suite(**run, force=True, only="06")
     assert set(_statuses(only).values()) == {"reused"}
 
     # A cold cache: the reports outside --only run too, so a forced rerun loses none of them.
@@ -97,12 +97,8 @@ def test_a_rerun_reuses_the_untouched_reports_and_reruns_the_changed_one_and_its
 
 def test_only_takes_numbers_names_and_analyses_with_what_they_read_from():
     specs = discover_notebooks()
-    assert resolve_only(specs, "05") == {
-        "02_churn_analysis",
-        "03_lost_deal_analysis",
-        "04_predictor_significance",
-        "05_icp_blueprint",
-    }
+    assert resolve_only(specs, "06") == {"05_icp_blueprint", "06_icp_health"}
+    assert resolve_only(specs, "05") == {"05_icp_blueprint"}  # it reads no other report
     assert resolve_only(specs, ["overview", "04_predictor_significance"]) == {
         "00_data_overview",
         "04_predictor_significance",
