@@ -77,3 +77,24 @@ def test_mean_ci_is_the_student_t_interval():
     assert (mean, n) == (3.75, 4)
     assert (low, high) == pytest.approx(expected)
     assert np.isnan(mean_ci([1.0])[1])
+
+
+def test_mean_ci_of_amounts_never_reaches_below_zero():
+    """Five customers' CLV, one large: the t interval would run to about -3,060; amounts
+    cannot be negative, so the interval is scipy's percentile bootstrap (seeded), within the
+    values seen. Values that can be negative keep the t interval."""
+    clv = np.array([0.0, 0.0, 120.0, 300.0, 9_000.0])
+    mean, low, high, n = mean_ci(clv)
+    t_low = mean - sps.t.ppf(0.975, 4) * clv.std(ddof=1) / np.sqrt(5)
+    assert t_low < -3_000
+    boot = sps.bootstrap(
+        (clv,),
+        np.mean,
+        n_resamples=2000,
+        method="percentile",
+        random_state=np.random.default_rng(0),
+    ).confidence_interval
+    assert (mean, n) == (1884.0, 5)
+    assert (low, high) == pytest.approx((boot.low, boot.high))
+    assert 0.0 <= low < mean < high <= 9_000.0
+    assert mean_ci(clv - 100.0)[1] == pytest.approx(t_low - 100.0)
