@@ -243,6 +243,32 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
     return out
 
 
+#: The latest evidence on all the data: (the accounts frame it was computed for, as a weak
+#: reference; the date; the evidence for every account of it). Studies of other dates of the
+#: same data (a backtest's folds) decide ``auto`` on the same evidence.
+_EVERYTHING: list = []
+
+
+def _evidence_on_everything(raw_tables, when, ids) -> pd.DataFrame:
+    """``evidence(raw_tables, when, ids)``, computed once for every account of the data and
+    looked up for ``ids`` (each account's evidence depends on its own rows only)."""
+    import weakref
+
+    accounts = raw_tables.get("accounts")
+    if accounts is None or "account_id" not in accounts:
+        return evidence(raw_tables, when, ids)
+    when = pd.Timestamp(when).normalize()
+    for ref, at, ev in _EVERYTHING:
+        if ref() is accounts and at == when and pd.Index(ids).isin(ev.index).all():
+            return ev.reindex(pd.Index(ids))
+    everyone = pd.Index(accounts["account_id"].dropna().unique())
+    if not pd.Index(ids).isin(everyone).all():
+        return evidence(raw_tables, when, ids)
+    ev = evidence(raw_tables, when, everyone)
+    _EVERYTHING[:] = [(weakref.ref(accounts), when, ev)]
+    return ev.reindex(pd.Index(ids))
+
+
 def _dates(values: pd.Series) -> np.ndarray:
     return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
 
@@ -488,7 +514,7 @@ def account_churn(
         when = max(latest, pd.Timestamp(as_of)) if latest is not None else as_of
         raw_events = raw_tables.get("churn_events")
         auto = auto_source(
-            evidence(raw_tables, when, ids),
+            _evidence_on_everything(raw_tables, when, ids),
             raw_tables.get("subscriptions") is not None,
             raw_events is not None and len(raw_events) > 0,
         )
