@@ -47,6 +47,9 @@ SCALES = {
     "10k": (1_000, 10_000, 10_000),
     "100k": (10_000, 100_000, 100_000),
     "1m": (100_000, 1_000_000, 1_000_000),
+    # The size of a product-led company's CRM (accounts = workspaces): run it with
+    # --format parquet; it needs about 10 GB of disk for the data and the run.
+    "10m": (1_000_000, 10_000_000, 1_000_000),
 }
 STEPS = ("load", "as_of", "facts", "deals")
 
@@ -432,7 +435,7 @@ def print_table(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="10k,100k,1m", help="comma-separated: 10k,100k,1m")
+    parser.add_argument("--scales", default="10k,100k,1m", help="comma-separated: 10k,100k,1m,10m")
     parser.add_argument("--repeat", type=int, default=3, help="runs per scale (median)")
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--seed", type=int, default=0)
