@@ -122,3 +122,17 @@ def deal_tables(rng, *, whales: int = 2, whale_deals: int = 200) -> dict:
     accounts = pd.DataFrame(accounts)
     accounts["created_at"] = AS_OF - pd.Timedelta(days=700)
     return {"accounts": accounts, "opportunities": opportunities}
+
+
+def shuffled_rows(study: Study, seed: int = 3) -> Study:
+    """``study`` over the same data with the rows of every table in another order (as a
+    database returns them, or a re-sorted export)."""
+    import copy
+
+    dataset = copy.copy(study.dataset)
+    dataset.tables = {
+        name: frame.sample(frac=1, random_state=seed).reset_index(drop=True)
+        for name, frame in study.dataset.tables.items()
+    }
+    dataset.derived, dataset.derived_meta = {}, {}
+    return Study(dataset, study.as_of)

@@ -434,7 +434,7 @@ def test_expected_pipeline_backtests_the_sum_of_win_probabilities(planted):
     # add up to the wins there exactly (maximum likelihood with an intercept).
     assert fitted["expected"] == pytest.approx(fitted["won"], rel=1e-6)
     # Segments and tiers partition each quarter's deals, expected and won.
-    for quarter, part in backtest.groupby("quarter"):
+    for _quarter, part in backtest.groupby("quarter"):
         total = part[(part["segment"] == "all") & (part["tier"] == "all")].iloc[0]
         for split in ("segment", "tier"):
             rows = part[(part[split] != "all")]

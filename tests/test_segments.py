@@ -12,6 +12,7 @@ from icp_research.methods.segments import (
     cluster_features,
     describe_segment,
     kmeans,
+    segment_accounts,
     segment_metrics,
     segment_profiles,
     silhouette,
@@ -207,3 +208,21 @@ def test_profiles_and_description_of_a_segment():
     b = profiles[profiles["segment"] == "B"]
     assert describe_segment(b) == "industry Retail (75% vs 50%)"
     assert describe_segment(b, min_lift=2) == ""
+
+
+def test_the_order_of_the_rows_does_not_change_the_clusters():
+    """The demo with every table's rows shuffled: the same accounts in the same clusters, the
+    same silhouettes (k-means starts and the seeded samples pick accounts, not row positions)."""
+    import icp_research as icp
+
+    from .studies import shuffled_rows
+
+    study = icp.open_study()
+    results = [segment_accounts(s) for s in (study, shuffled_rows(study))]
+    first, second = (r.tables["assignments"].set_index("account_id").sort_index() for r in results)
+    pd.testing.assert_frame_equal(first, second)
+    assert set(first["kmeans"]) >= {"Cluster 1", "Cluster 2"}
+    pd.testing.assert_frame_equal(
+        results[0].tables["silhouette"], results[1].tables["silhouette"], rtol=1e-9
+    )
+    pd.testing.assert_frame_equal(results[0].summary, results[1].summary, rtol=1e-9)

@@ -693,7 +693,9 @@ def segment_accounts(
     -------
     SegmentResult
     """
-    facts = study.facts
+    # In account order, whatever the order of the export's rows: the seeded samples and the
+    # k-means starts pick rows by position, so the same accounts give the same clusters.
+    facts = study.facts.sort_values("account_id", kind="mergesort")
     deals = study.deals if study.has("opportunities") else None
     alpha = study.alpha
     seed = int(study.analysis.get("seed", 42) if seed is None else seed)
