@@ -11,11 +11,13 @@ is row 2 (for Parquet, the first record is row 1).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import hashlib
 import io
 import re
+import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -1426,6 +1428,7 @@ class Dataset:
         self.tables = {name: frame.iloc[:0] for name, frame in self.tables.items()}
         self.derived = {}
         gc.collect()
+        return_memory()
 
     @property
     def usage_source(self):
@@ -1594,7 +1597,23 @@ def share_snapshot(directory: str | Path) -> int:
     _SHARED[str(directory)] = {
         name: read_only(read_snapshot_frame(directory / f"{name}.parquet")) for name in names
     }
+    return_memory()  # what reading Parquet needed on the way, before the kernels are forked
     return len(names)
+
+
+def return_memory() -> None:
+    """Hand memory that is free again back to the system: Arrow's pool keeps what reading
+    Parquet used, and glibc's allocator the freed frames (a 10M-deal run's process held 5 GB
+    after letting its tables go; at 1M deals 860 MB, 400 MB after this)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def read_only(frame: pd.DataFrame) -> pd.DataFrame:
