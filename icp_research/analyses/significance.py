@@ -43,8 +43,9 @@ never recommended for scoring.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -244,11 +245,17 @@ def outcome_frames(
         raise InputError(f"deal_date must be 'closed_at' or 'created_at', not {deal_date!r}.")
     facts = study.facts
     attributes = facts[["account_id", *[p for p in predictors if p in facts.columns]]]
+
+    # The customer outcomes share one customer table, built when the first of them needs it.
+    @cache
+    def customers() -> pd.DataFrame:
+        return _customers(study, attributes)
+
     builders = {
         "won": lambda: _won_frame(study, attributes, deal_date),
-        "retained": lambda: _retained_frame(study, attributes, retention_months),
-        "best_customer": lambda: _best_customer_frame(study, attributes),
-        "arr": lambda: _arr_frame(study, attributes),
+        "retained": lambda: _retained_frame(study, customers, retention_months),
+        "best_customer": lambda: _best_customer_frame(study, customers),
+        "arr": lambda: _arr_frame(study, customers),
     }
     frames = []
     for name in outcomes:
@@ -297,7 +304,9 @@ def _customers(study: Study, attributes: pd.DataFrame) -> pd.DataFrame:
     return customers[extra].merge(attributes, on="account_id", how="left")
 
 
-def _retained_frame(study: Study, attributes: pd.DataFrame, months: int) -> OutcomeFrame:
+def _retained_frame(
+    study: Study, load_customers: Callable[[], pd.DataFrame], months: int
+) -> OutcomeFrame:
     definition = (
         f"customers who started at least {months} months before the as-of date: still a "
         f"customer {months} months after starting"
@@ -308,7 +317,7 @@ def _retained_frame(study: Study, attributes: pd.DataFrame, months: int) -> Outc
             f"{study.absent('subscriptions')}, so churn and retention cannot be measured"
         )
         return frame
-    customers = _customers(study, attributes)
+    customers = load_customers()
     window_days = months * 365.25 / 12
     cutoff = study.as_of - pd.Timedelta(days=window_days)
     eligible = customers[
@@ -326,7 +335,7 @@ def _retained_frame(study: Study, attributes: pd.DataFrame, months: int) -> Outc
     return frame
 
 
-def _best_customer_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame:
+def _best_customer_frame(study: Study, load_customers: Callable[[], pd.DataFrame]) -> OutcomeFrame:
     analysis = study.analysis
     share = float(analysis.get("best_customer_top_share", 0.2))
     metric = analysis.get("best_customer_metric", "arr")
@@ -342,7 +351,7 @@ def _best_customer_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame
     )
     definition = f"customers: in the top {share:.0%} {pool} by {metric}{basis} (True) or not"
     frame = OutcomeFrame("best_customer", definition, "customers", pd.DataFrame())
-    customers = _customers(study, attributes)
+    customers = load_customers()
     if customers.empty:
         frame.skipped = "no customers"
         return frame
@@ -356,7 +365,7 @@ def _best_customer_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame
     return frame
 
 
-def _arr_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame:
+def _arr_frame(study: Study, load_customers: Callable[[], pd.DataFrame]) -> OutcomeFrame:
     definition = "active customers: current ARR (continuous; medians compared)"
     frame = OutcomeFrame("arr", definition, "customers", pd.DataFrame())
     if study.revenue_basis != "subscriptions":
@@ -364,7 +373,7 @@ def _arr_frame(study: Study, attributes: pd.DataFrame) -> OutcomeFrame:
             f"{study.absent('subscriptions')}, so there is no ARR (won deal value is bookings)"
         )
         return frame
-    customers = _customers(study, attributes)
+    customers = load_customers()
     active = customers[
         customers["retained"].fillna(False).astype(bool) & (customers["arr_current"] > 0)
     ]
@@ -1078,21 +1087,34 @@ def _overlaps(
     bins for numeric predictors, pooled levels otherwise)."""
     from scipy.stats.contingency import association
 
-    labels = {}
+    codes = {}
     for name in predictors:
         if name in bins:
-            labels[name] = pd.Series(
+            labels = pd.Series(
                 np.asarray(apply_bins(facts[name], bins[name])).astype(str), index=facts.index
             )
         else:
-            labels[name] = pool_rare_levels(facts[name], min_level_count)
+            labels = pool_rare_levels(facts[name], min_level_count)
+        # Levels in sorted order, as the rows and columns of pd.crosstab.
+        codes[name] = pd.factorize(labels, sort=True)
     rows = []
     for i, first in enumerate(predictors):
         for second in predictors[i + 1 :]:
-            table = pd.crosstab(labels[first], labels[second]).to_numpy()
+            table = _crosstab(codes[first], codes[second])
             v = float(association(table, method="cramer")) if min(table.shape) > 1 else float("nan")
             rows.append({"predictor": first, "other": second, "cramers_v": v})
     return pd.DataFrame(rows, columns=["predictor", "other", "cramers_v"])
+
+
+def _crosstab(
+    first: tuple[np.ndarray, pd.Index], second: tuple[np.ndarray, pd.Index]
+) -> np.ndarray:
+    """Counts of ``pd.crosstab`` of two label columns without missing values, from their
+    ``pd.factorize(..., sort=True)`` codes and levels."""
+    (first_codes, first_levels), (second_codes, second_levels) = first, second
+    shape = (len(first_levels), len(second_levels))
+    cells = np.bincount(first_codes * shape[1] + second_codes, minlength=shape[0] * shape[1])
+    return cells.reshape(shape)
 
 
 def _drop_overlapping(

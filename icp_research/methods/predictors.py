@@ -142,7 +142,11 @@ class _Options:
 
 @dataclass
 class _Sample:
-    """One outcome's analysable rows: the outcome as floats, cluster codes, global facts."""
+    """One outcome's analysable rows: the outcome as floats, cluster codes, global facts.
+
+    ``clusters`` are dense codes 0..G-1 (from :func:`pandas.factorize`) and ``cluster_sizes``
+    their row counts, so that accounts per level are counted with :func:`numpy.bincount`.
+    """
 
     outcome: str
     y: np.ndarray
@@ -151,6 +155,7 @@ class _Sample:
     unit: str
     cluster_unit: str
     keep: np.ndarray  # boolean mask of the input rows used (outcome known)
+    cluster_sizes: np.ndarray | None = None
     icc: float = 0.0
     constant: bool = False
     positive: bool = False
@@ -158,7 +163,7 @@ class _Sample:
 
     @property
     def n_clusters(self) -> int | None:
-        return None if self.clusters is None else int(np.unique(self.clusters).size)
+        return None if self.clusters is None else int(self.cluster_sizes.size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,15 +477,17 @@ def _battery(
     block = _Block(sample=sample, caveats=caveats)
     alternatives = alternatives or {}
     schemes = schemes or {}
-    frame = data.loc[sample.keep]
+    frame = data.loc[sample.keep, list(dict.fromkeys([*categorical, *numeric]))]
     for name in categorical:
-        labels, scheme, note = _categorical_labels(frame[name], sample, opts, schemes.get(name))
+        codes, names, scheme, note = _categorical_labels(
+            frame[name], sample, opts, schemes.get(name)
+        )
         block.schemes[name] = scheme
         if note:
             block.caveats.append(f"{outcome} ~ {name}: {note}")
         order = [*scheme["levels"], OTHER, MISSING]
         rows, omni = _level_block(
-            sample, name, "level", labels, order, opts, alternatives, omnibus=omnibus
+            sample, name, "level", codes, names, order, opts, alternatives, omnibus=omnibus
         )
         block.rows += rows
         if omni is not None:
@@ -500,10 +507,18 @@ def _battery(
             predictor=name, level=TREND, kind="trend", _hypothesis=f"{outcome}|{name}|trend"
         )
         block.rows.append(trend)
-        labels = pd.Series(apply_bins(x, scheme["cuts"]).astype(str), index=frame.index)
+        binned = apply_bins(x, scheme["cuts"])
         order = [*_bin_labels(scheme["cuts"]), MISSING]
         rows, omni = _level_block(
-            sample, name, "bin", labels, order, opts, alternatives, omnibus=omnibus
+            sample,
+            name,
+            "bin",
+            np.asarray(binned.codes),
+            [str(c) for c in binned.categories],
+            order,
+            opts,
+            alternatives,
+            omnibus=omnibus,
         )
         block.rows += rows
         if omnibus:
@@ -572,6 +587,7 @@ def _prepare_sample(
         unit=unit or default_unit,
         cluster_unit="accounts",
         keep=keep,
+        cluster_sizes=None if clusters is None else np.bincount(clusters),
     )
     if y.size == 0:
         sample.constant = True
@@ -647,22 +663,32 @@ def _icc_anova(y: np.ndarray, clusters: np.ndarray) -> float:
 
 def _categorical_labels(
     values: pd.Series, sample: _Sample, opts: _Options, scheme: dict | None
-) -> tuple[pd.Series, dict, str]:
-    """Level labels (strings, ``(missing)``, ``(other)``) and the scheme that produced them."""
+) -> tuple[np.ndarray, list[str], dict, str]:
+    """Level labels (strings, ``(missing)``, ``(other)``) and the scheme that produced them.
+
+    The labels come as integer codes into a list of label names (see :func:`_level_block`).
+    """
     as_text = values.astype("string").fillna(MISSING).astype(object)
+    text_codes, texts = pd.factorize(as_text)
     note = ""
     if scheme is None:
         pooled = pool_rare_levels(values, opts.min_level_count)
-        rare_rows = set(as_text.unique()) - set(pooled.unique())
+        rare_rows = set(texts) - set(pooled.unique())
         few_clusters: list[str] = []
         if sample.clusters is not None:
-            per_level = pd.Series(sample.clusters, index=values.index).groupby(pooled).nunique()
+            # Accounts per pooled level (in sorted level order): distinct (level, account) pairs.
+            level_codes, pooled_levels = pd.factorize(pooled, sort=True)
+            pairs = pd.unique(level_codes * sample.cluster_sizes.size + sample.clusters)
+            per_level = np.bincount(
+                pairs // sample.cluster_sizes.size, minlength=len(pooled_levels)
+            )
             few_clusters = [
                 str(level)
-                for level, g in per_level.items()
+                for level, g in zip(pooled_levels, per_level, strict=True)
                 if g < opts.min_level_clusters and level not in (MISSING, OTHER)
             ]
-            pooled = pooled.where(~pooled.isin(few_clusters), OTHER)
+            if few_clusters:
+                pooled = pooled.where(~pooled.isin(few_clusters), OTHER)
         counts = pooled[~pooled.isin([OTHER, MISSING])].value_counts()
         levels = sorted(counts.index, key=lambda level: (-counts[level], str(level)))
         scheme = {"kind": "categorical", "levels": [str(level) for level in levels]}
@@ -680,8 +706,11 @@ def _categorical_labels(
             )
         note = "; ".join(parts)
     known = set(scheme["levels"])
-    labels = as_text.where(as_text.isin(known) | (as_text == MISSING), OTHER)
-    return labels, scheme, note
+    labels = [text if text in known or text == MISSING else OTHER for text in texts]
+    names = list(dict.fromkeys(labels))
+    position = {name: code for code, name in enumerate(names)}
+    remap = np.array([position[label] for label in labels], dtype=np.intp)
+    return remap[text_codes], names, scheme, note
 
 
 def _count(n: int, noun: str) -> str:
@@ -696,19 +725,25 @@ def _level_block(
     sample: _Sample,
     predictor: str,
     kind: str,
-    labels: pd.Series,
+    codes: np.ndarray,
+    names: list[str],
     order: list[str],
     opts: _Options,
     alternatives: Mapping[tuple[str, str], str],
     *,
     omnibus: bool,
 ) -> tuple[list[dict], dict | None]:
-    label_values = labels.to_numpy(dtype=object)
-    counts = pd.Series(label_values).value_counts()
-    present = [level for level in order if counts.get(level, 0) > 0]
+    """Every level of ``order`` that occurs, versus the rest, and the omnibus test.
+
+    Rows carry level labels as integer ``codes`` into ``names`` (factorized once per predictor),
+    so that each level's rows are one integer comparison.
+    """
+    code_of = {name: code for code, name in enumerate(names)}
+    counts = np.bincount(codes, minlength=len(names))
+    present = [level for level in order if level in code_of and counts[code_of[level]] > 0]
     rows = []
     for level in present:
-        in_level = label_values == level
+        in_level = codes == code_of[level]
         alternative = alternatives.get((predictor, level), "two-sided")
         if sample.kind == "binary":
             row = _binary_level_test(sample, in_level, opts, alternative)
@@ -726,7 +761,7 @@ def _level_block(
         return rows, None
     # A numeric predictor is tested as a whole by its trend; its bins only need Cramér's V.
     omni = _omnibus_test(
-        sample, label_values, [r for r in rows if _tested(r)], opts, p_value=kind == "level"
+        sample, codes, code_of, [r for r in rows if _tested(r)], opts, p_value=kind == "level"
     )
     omni.update(predictor=predictor, kind="categorical" if kind == "level" else "bins")
     for row in rows:
@@ -773,9 +808,17 @@ def _base_row(sample: _Sample, in_level: np.ndarray) -> dict:
         "mde_unit": "",
     }
     if sample.clusters is not None:
-        row["n_clusters"] = int(np.unique(sample.clusters[in_level]).size)
-        row["_clusters_rest"] = int(np.unique(sample.clusters[~in_level]).size)
+        row["n_clusters"], row["_clusters_rest"] = _cluster_counts(sample, in_level)
     return row
+
+
+def _cluster_counts(sample: _Sample, in_level: np.ndarray) -> tuple[int, int]:
+    """Accounts with at least one row in the level and with at least one row in the rest."""
+    in_level_sizes = np.bincount(sample.clusters[in_level], minlength=sample.cluster_sizes.size)
+    return (
+        int(np.count_nonzero(in_level_sizes)),
+        int(np.count_nonzero(sample.cluster_sizes - in_level_sizes)),
+    )
 
 
 def _binary_level_test(
@@ -785,8 +828,9 @@ def _binary_level_test(
     y = sample.y
     row = _base_row(sample, in_level)
     n_level, n_rest = row["n"], row["n_rest"]
+    # The outcome is 0/1: these sums are exact integers, whatever the order of summation.
     events = float(y[in_level].sum())
-    events_rest = float(y[~in_level].sum())
+    events_rest = float(y.sum()) - events
     rate_level = events / n_level if n_level else np.nan
     rate_rest = events_rest / n_rest if n_rest else np.nan
     row.update(
@@ -797,7 +841,7 @@ def _binary_level_test(
         effect_type="odds_ratio",
         std_effect=_cohens_h(rate_level, rate_rest),
     )
-    n_eff_level, n_eff_rest = _effective_n(sample, in_level)
+    n_eff_level, n_eff_rest = _effective_n(sample, row)
     row["mde"], row["mde_std"] = _rate_mde(n_eff_level, n_eff_rest, rate_rest, opts)
     row["mde_unit"] = "rate_diff"
     if sample.constant or n_level == 0 or n_rest == 0:
@@ -888,7 +932,9 @@ def _clustered_level_test(
             "rates; no interval for the odds ratio",
         )
         return row
-    beta, se = _binary_cluster_logit(sample.y, in_level, sample.clusters)
+    beta, se = _binary_cluster_logit(
+        sample.y, in_level, sample.clusters, n_clusters=sample.cluster_sizes.size
+    )
     t_stat = beta / se
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     row.update(
@@ -916,23 +962,32 @@ def _t_pvalue(t_stat: float, df: float, alternative: str) -> float:
     return float(2 * sps.t.sf(abs(t_stat), df))
 
 
-def _binary_cluster_logit(y: np.ndarray, indicator: np.ndarray, clusters: np.ndarray):
+def _binary_cluster_logit(
+    y: np.ndarray, indicator: np.ndarray, clusters: np.ndarray, *, n_clusters: int | None = None
+):
     """Slope and CRV1 standard error of the logit of ``y`` on ``[1, indicator]``, in closed form.
 
     With one 0/1 regressor the maximum-likelihood fit is the two groups' empirical log odds,
     so statsmodels' GLM (``cov_type="cluster"``, its default small-sample correction
     G/(G-1) * (N-1)/(N-K)) reduces to a few sums per account: the same numbers without an
     iterative fit per level (tested against statsmodels). Both groups must hold both outcomes.
+    ``n_clusters`` says that ``clusters`` are already dense codes 0..n_clusters-1 (every code
+    present, as from :func:`pandas.factorize`), which then need no re-coding.
     """
     y = np.asarray(y, dtype=float)
     x = np.asarray(indicator, dtype=bool)
     n1 = int(x.sum())
     n0 = x.size - n1
-    p1, p0 = float(y[x].mean()), float(y[~x].mean())
+    # Sums of 0/1 values are exact integers in any order: the same rates as the groups' means.
+    events1 = float(y[x].sum())
+    p1, p0 = events1 / n1, (float(y.sum()) - events1) / n0
     beta = math.log(p1 / (1 - p1)) - math.log(p0 / (1 - p0))
     residual = y - np.where(x, p1, p0)
-    _, groups = np.unique(clusters, return_inverse=True)
-    k = int(groups.max()) + 1
+    if n_clusters is None:
+        _, groups = np.unique(clusters, return_inverse=True)
+        k = int(groups.max()) + 1
+    else:
+        groups, k = clusters, n_clusters
     s0 = np.bincount(groups, weights=residual, minlength=k)
     s1 = np.bincount(groups, weights=residual * x, minlength=k)
     meat = np.array([[s0 @ s0, s0 @ s1], [s1 @ s0, s1 @ s1]])
@@ -1042,6 +1097,9 @@ def _median_effect_ci(
         "vectorized": True,
     }
     rng = np.random.default_rng(opts.seed)
+    # Sorted, so that the resamples depend on the values, not on the order of the rows (a
+    # re-sorted export, or a database's row order, gives the same interval).
+    level_values, rest_values = np.sort(level_values), np.sort(rest_values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -1121,8 +1179,7 @@ def _clustered_trend(
     (half the rank range), a robust, unit-free trend that reads like the level odds ratios.
     """
     row.update(effect_type="odds_ratio_q3_vs_q1", mde_unit="rate_diff")
-    g = int(np.unique(clusters).size)
-    row["n_clusters"] = g
+    g = row["n_clusters"]  # accounts with a value, counted by _base_row
     if y.size:
         base = float(y.mean())
         n_eff = y.size / (1 + (y.size / max(g, 1) - 1) * sample.icc)
@@ -1203,14 +1260,18 @@ def _spearman_trend(
 
 def _omnibus_test(
     sample: _Sample,
-    labels: np.ndarray,
+    codes: np.ndarray,
+    code_of: Mapping[str, int],
     tested_rows: list[dict],
     opts: _Options,
     *,
     p_value: bool = True,
 ) -> dict:
+    """The predictor as a whole over its tested levels; rows' labels are ``codes``, a level's
+    code is ``code_of[level]``."""
     levels = [r["level"] for r in tested_rows]
-    in_tested = np.isin(labels, levels)
+    level_codes = [code_of[level] for level in levels]
+    in_tested = np.isin(codes, level_codes)
     result = {
         "n": int(in_tested.sum()),
         "n_levels": len(levels),
@@ -1224,13 +1285,13 @@ def _omnibus_test(
         "cramers_v": np.nan,
     }
     if sample.clusters is not None:
-        result["n_clusters"] = int(np.unique(sample.clusters[in_tested]).size)
+        result["n_clusters"] = int(np.count_nonzero(np.bincount(sample.clusters[in_tested])))
     # A two-level split that covers every row is already the level test.
     if len(levels) < 2:
         return result
-    y, sub_labels = sample.y[in_tested], labels[in_tested]
+    y, sub_codes = sample.y[in_tested], codes[in_tested]
     if sample.kind == "continuous":
-        groups = [y[sub_labels == level] for level in levels]
+        groups = [y[sub_codes == code] for code in level_codes]
         h, p = sps.kruskal(*groups)
         n = y.size
         result.update(
@@ -1241,9 +1302,11 @@ def _omnibus_test(
             effect_size=float(h) / (n - 1) if n > 1 else np.nan,
         )
         return result
-    table = np.array(
-        [[y[sub_labels == level].sum(), (1 - y[sub_labels == level]).sum()] for level in levels]
-    ).astype(np.int64)
+    # Outcomes are 0/1, so the per-level sums are exact integers in any order.
+    n_codes = int(codes.max()) + 1
+    events = np.bincount(sub_codes, weights=y, minlength=n_codes)[level_codes]
+    sizes = np.bincount(sub_codes, minlength=n_codes)[level_codes]
+    table = np.column_stack([events, sizes - events]).astype(np.int64)
     if table.sum(axis=0).min() == 0:
         return result
     cramers_v = float(sps.contingency.association(table, method="cramer"))
@@ -1251,7 +1314,11 @@ def _omnibus_test(
     if not p_value:
         return result
     if sample.clusters is not None:
-        result.update(_clustered_omnibus(y, sub_labels, levels, sample.clusters[in_tested]))
+        result.update(
+            _clustered_omnibus(
+                y, sub_codes, tested_rows, level_codes, table, sample.clusters[in_tested]
+            )
+        )
         return result
     expected = sps.contingency.expected_freq(table)
     if expected.min() >= opts.exact_below:
@@ -1269,21 +1336,26 @@ def _omnibus_test(
 
 
 def _clustered_omnibus(
-    y: np.ndarray, labels: np.ndarray, levels: list[str], clusters: np.ndarray
+    y: np.ndarray,
+    codes: np.ndarray,
+    tested_rows: list[dict],
+    level_codes: list[int],
+    table: np.ndarray,
+    clusters: np.ndarray,
 ) -> dict:
     """Joint cluster-robust Wald test of all level indicators, referred to F(k-1, G_min-1).
 
     The reference level is the largest; the denominator degrees of freedom are the accounts of
     the smallest level minus one, as for the level tests (conservative with small levels).
+    ``tested_rows`` are the levels' rows (with their accounts, ``n_clusters``), ``level_codes``
+    their codes in ``codes`` and ``table`` their events and non-events.
     """
-    sizes = {level: int((labels == level).sum()) for level in levels}
-    reference = max(levels, key=lambda level: sizes[level])
-    others = [level for level in levels if level != reference]
-    indicators = np.column_stack([(labels == level).astype(float) for level in others])
-    per_level_clusters = [np.unique(clusters[labels == level]).size for level in levels]
-    df_denominator = min(per_level_clusters) - 1
-    cells = [(y[labels == level].min(), y[labels == level].max()) for level in levels]
-    if any(low == high for low, high in cells):
+    sizes = table.sum(axis=1)
+    reference = level_codes[int(np.argmax(sizes))]
+    others = [code for code in level_codes if code != reference]
+    indicators = np.column_stack([(codes == code).astype(float) for code in others])
+    df_denominator = min(row["n_clusters"] for row in tested_rows) - 1
+    if (table == 0).any():
         return {"test": "not tested (separation)", "df": len(others)}
     fit = _cluster_logit(y, indicators, clusters)
     restriction = np.zeros((len(others), len(others) + 1))
@@ -1374,14 +1446,14 @@ def _rho_to_d(rho: float) -> float:
     return 2 * rho / math.sqrt(1 - rho**2)
 
 
-def _effective_n(sample: _Sample, in_level: np.ndarray) -> tuple[float, float]:
-    """Sizes deflated by the design effect 1 + (rows per account - 1) x ICC."""
-    n_level, n_rest = float(in_level.sum()), float(in_level.size - in_level.sum())
+def _effective_n(sample: _Sample, row: dict) -> tuple[float, float]:
+    """Sizes of a level row's level and rest (:func:`_base_row`) deflated by the design effect
+    1 + (rows per account - 1) x ICC."""
+    n_level, n_rest = float(row["n"]), float(row["n_rest"])
     if sample.clusters is None or sample.icc <= 0:
         return n_level, n_rest
     out = []
-    for mask, n in ((in_level, n_level), (~in_level, n_rest)):
-        g = np.unique(sample.clusters[mask]).size
+    for n, g in ((n_level, row["n_clusters"]), (n_rest, row["_clusters_rest"])):
         out.append(n / (1 + (n / g - 1) * sample.icc) if g else 0.0)
     return out[0], out[1]
 
