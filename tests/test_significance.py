@@ -426,3 +426,18 @@ def test_recommended_characteristics_keep_trade_off_levels_out_of_favour_and_avo
         assert not mixed & set(item["favour"]) and not mixed & set(item["avoid"])
         for t in item["trade_offs"]:
             assert t["helps"] and t["hurts"] and not set(t["helps"]) & set(t["hurts"])
+
+
+def test_the_order_of_the_rows_does_not_change_the_predictor_significance():
+    """The demo with every table's rows shuffled (as a database may return them): the same
+    tests with the same numbers (to 1e-9: sums in another order differ in the 15th digit),
+    bootstrap intervals included (they resample the values, not the row positions)."""
+    import icp_research as icp
+
+    from .studies import shuffled_rows
+
+    study = icp.open_study()
+    first = predictor_significance(study).summary
+    second = predictor_significance(shuffled_rows(study)).summary
+    assert (first["test"] == "mann_whitney").sum() > 20  # the ones with bootstrap intervals
+    pd.testing.assert_frame_equal(first, second, check_exact=False, rtol=1e-9, atol=1e-12)

@@ -679,7 +679,7 @@ def mean_ci(values, alpha: float = 0.05):
     half = sps.t.ppf(1 - alpha / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
     if mean - half < 0 <= x.min():
         boot = sps.bootstrap(
-            (x,),
+            (np.sort(x),),  # sorted: the same values in any order give the same interval
             np.mean,
             confidence_level=1 - alpha,
             n_resamples=2000,
