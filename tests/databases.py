@@ -146,6 +146,31 @@ def assert_same_rows(expected: dict, actual: dict) -> None:
 # PostgreSQL
 
 
+def assert_same_artifacts(run: Path, demo: Path, schema: str, *, exact: bool = True) -> None:
+    """Every artifact table of ``run`` (the demo read from a database's ``schema``) is the demo
+    run's: byte for byte when ``exact``, else the same rows, texts and counts, with numbers equal
+    to 1e-9 (rows that come back in another order are summed in another order: p-values can
+    differ in their 15th digit); the data problems name the tables instead of the files."""
+    expected = sorted(p.relative_to(demo) for p in demo.glob("artifacts/**/*.csv"))
+    written = sorted(p.relative_to(run) for p in run.glob("artifacts/**/*.csv"))
+    assert written == expected and len(expected) >= 20
+    for relative in expected:
+        if relative.name == "data_problems.csv":
+            files = pd.read_csv(demo / relative)
+            tables = pd.read_csv(run / relative)
+            assert set(tables["file"]) == {f"{schema}.{t}" for t in files["table"]}
+            pd.testing.assert_frame_equal(tables.drop(columns="file"), files.drop(columns="file"))
+            continue
+        if exact:
+            assert (run / relative).read_bytes() == (demo / relative).read_bytes(), relative
+            continue
+        got, want = pd.read_csv(run / relative), pd.read_csv(demo / relative)
+        try:
+            pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=1e-12)
+        except AssertionError as error:
+            raise AssertionError(f"{relative}: {error}") from None
+
+
 def postgres_bin() -> Path | None:
     """The folder of initdb / pg_ctl: Debian's /usr/lib/postgresql/<version>/bin, else PATH."""
     found = sorted(

@@ -19,6 +19,7 @@ from icp_research.errors import ConfigError, DataError
 from .conftest import run_cli
 from .databases import (
     DEMO_TABLES,
+    assert_same_artifacts,
     assert_same_tables,
     canonical_config,
     demo_canonical_tables,
@@ -433,19 +434,7 @@ def test_the_suite_from_duckdb_writes_the_artifacts_of_the_csv_run(warehouse, de
         "run", "--config", str(warehouse / "icp.toml"), "--out", str(out), "-q", timeout=900
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = sorted(
-        p.relative_to(demo_run.out_dir) for p in demo_run.out_dir.glob("artifacts/**/*.csv")
-    )
-    written = sorted(p.relative_to(out) for p in out.glob("artifacts/**/*.csv"))
-    assert written == expected and len(expected) >= 20
-    for relative in expected:
-        if relative.name == "data_problems.csv":
-            files = pd.read_csv(demo_run.out_dir / relative)
-            tables = pd.read_csv(out / relative)
-            assert set(tables["file"]) == {f"exports.{t}" for t in files["table"]}
-            pd.testing.assert_frame_equal(tables.drop(columns="file"), files.drop(columns="file"))
-            continue
-        assert (out / relative).read_bytes() == (demo_run.out_dir / relative).read_bytes(), relative
+    assert_same_artifacts(out, demo_run.out_dir, "exports")
     manifest = json.loads((out / "artifacts" / "manifest.json").read_text(encoding="utf-8"))
     demo = json.loads(
         (demo_run.out_dir / "artifacts" / "manifest.json").read_text(encoding="utf-8")
