@@ -361,3 +361,16 @@ def test_pattern_aggregated_adjustment_equals_the_account_level_robust_glm():
     ).fit(cov_type="HC0")
     assert p_value == pytest.approx(reference.pvalues[-1], rel=1e-9)
     assert worse == (reference.params[-1] < 0)
+
+
+def test_equally_common_levels_are_ordered_by_name_whatever_the_row_order():
+    """Two CRMs with 20 accounts each: the level order (and so the report tables' rows) is the
+    same whichever comes first in the export."""
+    from icp_research.analyses.antipatterns import segment_levels
+
+    crm = ["Salesforce"] * 20 + ["HubSpot"] * 20 + ["Pipedrive"] * 30
+    orders = []
+    for values in (crm, crm[::-1]):
+        facts = pd.DataFrame({"account_id": [f"A{i}" for i in range(70)], "crm": values})
+        orders.append(segment_levels(facts, categorical=["crm"]).order["crm"])
+    assert orders[0] == orders[1] == ["Pipedrive", "HubSpot", "Salesforce"]

@@ -263,8 +263,11 @@ def _range_condition(name: str, lower: float, upper: float) -> Condition:
 
 
 def _categorical_order(counts: pd.Series) -> list[str]:
-    """Most common first; (other) and (missing) last."""
-    regular = [c for c in counts.index if c not in (OTHER, MISSING)]
+    """Most common first (equally common ones by name, whatever the order of the rows); (other)
+    and (missing) last."""
+    regular = sorted(
+        (c for c in counts.index if c not in (OTHER, MISSING)), key=lambda c: (-counts[c], str(c))
+    )
     return regular + [c for c in (OTHER, MISSING) if c in counts.index]
 
 
