@@ -172,6 +172,11 @@ _kernel_lock = threading.Lock()
 _kernel_dir: Path | None = None
 
 
+#: Thread counts of the BLAS / OpenMP libraries numpy and scipy may use, set to 1 in report
+#: kernels unless the environment sets them.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def ensure_kernel() -> str:
     """Register a kernelspec that runs this very Python, so notebooks import this package.
 
@@ -206,6 +211,10 @@ def ensure_kernel() -> str:
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                     "PYTHONWARNINGS": "ignore",
+                    # Reports run side by side, about one per core: a BLAS thread pool in each
+                    # would fight over the same cores (small products then run a hundred times
+                    # slower). Set these in the environment to choose otherwise.
+                    **{name: os.environ.get(name, "1") for name in BLAS_THREADS},
                 },
                 "metadata": {"debugger": False},
             }
