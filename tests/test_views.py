@@ -663,7 +663,8 @@ def test_health_views_with_flags_and_a_first_run(known_study):
     assert flags.table["flag"].tolist() == result.flags and len(result.flags) == 2
     previous = result.view("previous_icp")
     assert not previous and previous.reason == (
-        "there is no previous run with an ICP to compare with (first run)."
+        "there is no run of an earlier quarter with an ICP to compare with (a rerun of this "
+        "quarter does not count): the check starts with next quarter's run."
     )
     first_run = (
         "First run: nothing to compare. This run's ICP is recorded as the starting point of the "

@@ -1534,7 +1534,8 @@ class HealthResult(Result):
             return View(
                 "an out-of-sample check",
                 self.comparison_table(previous_icp=True),
-                "there is no previous run with an ICP to compare with (first run).",
+                "there is no run of an earlier quarter with an ICP to compare with (a rerun "
+                "of this quarter does not count): the check starts with next quarter's run.",
             )
 
         def trends() -> View:
