@@ -278,3 +278,30 @@ def test_kernels_forked_after_the_data_is_shared_do_not_read_it_again(tmp_path):
         if km is not None:
             _shutdown(km)
         pool.shutdown()
+
+
+def test_forked_kernels_start_in_a_process_with_more_than_1024_open_files(tmp_path):
+    """A run inside a process that holds many files (a notebook server, a long test session):
+    descriptors above 1,024 are beyond ``select()``; talking to the zygote must still work."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        pytest.skip(f"this machine allows only {hard} open files per process")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+    read_end, write_end = os.pipe()
+    held = [os.dup(read_end) for _ in range(1100)]
+    pool = KernelPool(["a"], tmp_path, size=1, fork=True)
+    km = None
+    try:
+        assert not pool.share_data(tmp_path / "no-snapshot-here")  # answered "failed", no error
+        km = pool.take("a")
+        assert isinstance(km.provisioner.process, kernels.ForkedProcess)
+        assert km.provisioner.process.poll() is None
+    finally:
+        if km is not None:
+            _shutdown(km)
+        pool.shutdown()
+        for fd in [*held, read_end, write_end]:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

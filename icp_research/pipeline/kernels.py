@@ -146,8 +146,7 @@ class Zygote:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.alive():
                     raise RuntimeError("the zygote did not fork a kernel")
-                ready, _, _ = select.select([sock], [], [], min(left, 0.5))
-                if ready:
+                if _readable(sock, min(left, 0.5)):
                     chunk = sock.recv(64)
                     if not chunk:
                         raise RuntimeError("the zygote closed the connection")
@@ -178,8 +177,7 @@ class Zygote:
             while not reply.endswith(b"\n"):
                 if not self.alive() or time.monotonic() > deadline:
                     return False
-                ready, _, _ = select.select([sock], [], [], 0.5)
-                if ready:
+                if _readable(sock, 0.5):
                     chunk = sock.recv(256)
                     if not chunk:
                         return False
@@ -222,8 +220,7 @@ class ForkedProcess:
         if self.returncode is not None:
             return
         try:
-            ready, _, _ = select.select([self._sock], [], [], timeout)
-            chunk = self._sock.recv(256) if ready else None
+            chunk = self._sock.recv(256) if _readable(self._sock, timeout) else None
         except OSError:
             chunk = b""
         if chunk is None:
@@ -269,6 +266,15 @@ class ForkedProcess:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has data (or was closed) within ``timeout`` seconds. ``poll``, unlike
+    ``select``, takes any descriptor number: the run may be one part of a process holding more
+    than 1,024 open files (a notebook server, a test session)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(timeout, 0.0) * 1000))
 
 
 def forking_provisioner(km, zygote: Zygote):
