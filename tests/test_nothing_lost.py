@@ -140,11 +140,12 @@ def test_run_verbose_adds_the_rows_their_values_and_the_warnings(tmp_path, no_ke
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "ctrl-c at once", "sigterm"])
 def test_an_interrupted_run_leaves_the_previous_run_intact(tmp_path, stop):
     """A real Ctrl-C (SIGINT to the process group, as a terminal sends it), or a scheduler's
-    SIGTERM to the process, while a notebook runs: exit 130, one line, the run it was
-    replacing untouched, no staging folder, no kernel left behind."""
+    SIGTERM to the process, while a notebook runs (or, "at once", while its kernel still
+    starts): exit 130, one line, the run it was replacing untouched, no staging folder, no
+    kernel left behind."""
     config = write_project(
         tmp_path / "project",
         {"accounts.csv": "account_id\nA1\nA2\n"},
@@ -173,9 +174,9 @@ def test_an_interrupted_run_leaves_the_previous_run_intact(tmp_path, stop):
         lines.append(line)
         if "00_slow: running" in line:
             break
-    time.sleep(1.5)
+    time.sleep(0.0 if stop == "ctrl-c at once" else 1.5)
     interrupted = time.monotonic()
-    if stop == "ctrl-c":
+    if stop.startswith("ctrl-c"):
         os.killpg(process.pid, signal.SIGINT)
     else:
         process.send_signal(signal.SIGTERM)

@@ -1050,7 +1050,12 @@ def _execute_all(
                     )
     except BaseException:
         # Ctrl-C (or any failure here): stop the running notebooks now rather than let them run
-        # to the end; the caller removes the staging folder.
+        # to the end; the caller removes the staging folder. What the kernel libraries log
+        # from here on (a kernel stopped while it started) is a consequence of the stop.
+        import logging
+
+        for name in ("papermill", "traitlets", "nbclient", "jupyter_client"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         kernels.stop()
         if pool is not None:
             pool.abort()
