@@ -163,7 +163,13 @@ def test_an_interrupted_run_leaves_the_previous_run_intact(tmp_path, stop):
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     )
-    command = [sys.executable, "-m", "icp_research.cli", "run", "--config", str(config)]
+    # As from a terminal: Ctrl-C raises KeyboardInterrupt even when this test session was
+    # started in the background of a script (which makes the children ignore SIGINT).
+    start = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('icp_research.cli', run_name='__main__')"
+    )
+    command = [sys.executable, "-c", start, "run", "--config", str(config)]
     command += ["--out", str(previous), "--force", "--notebooks", str(notebooks)]
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
