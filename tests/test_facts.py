@@ -303,3 +303,19 @@ def test_small_start_years_are_pooled_into_the_next_cohort():
     assert cohorts[11:13] == ["unknown"] * 2 and cohorts[13] is pd.NA
     bigger = pd.concat([facts.iloc[:11]] * 2, ignore_index=True)
     assert start_cohorts(bigger).value_counts().to_dict() == {"2021-2022": 16, "2023": 6}
+
+
+def test_a_study_of_another_date_belongs_to_its_own_dataset():
+    """``Study.at`` hands back a live study of that date, but never one of another dataset,
+    not even a copy of this one (which shares its attributes)."""
+    import copy
+
+    import icp_research as icp
+    from icp_research.data.study import Study
+
+    study = icp.open_study()
+    earlier = study.at("2025-06-30")
+    assert study.at("2025-06-30") is earlier
+    copied = copy.copy(study.dataset)
+    other = Study(copied, study.as_of).at("2025-06-30")
+    assert other is not earlier and other.dataset is copied

@@ -211,7 +211,8 @@ class Study:
         studies = self.dataset.__dict__.setdefault("_studies", weakref.WeakValueDictionary())
         key = (when, str(self.artifacts_dir))
         study = studies.get(key)
-        if study is None:
+        # A copy of the dataset (copy.copy) shares this dictionary: only its own studies count.
+        if study is None or study.dataset is not self.dataset:
             study = Study(self.dataset, when, self.artifacts_dir)
             studies[key] = study
         return study
