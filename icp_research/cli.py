@@ -153,7 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_slow_optional_imports() -> None:
+    """Leave out an optional module that costs this command a second and serves it nothing.
+
+    nbformat (papermill, nbconvert) imports jsonschema, which imports ``rfc3987_syntax`` when
+    it is installed (Jupyter's ``jsonschema[format-nongpl]`` brings it): its grammar is built
+    at import, about 0.9 s here, only to check the "iri" string format, which no notebook
+    schema uses (python-jsonschema/jsonschema#1392). Marking it absent makes jsonschema skip
+    that one format. Done only in this command's own process, never in a user's session, and
+    only when jsonschema is not imported yet.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _skip_slow_optional_imports()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

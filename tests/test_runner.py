@@ -165,6 +165,67 @@ def test_a_killed_kernel_fails_its_notebook_only(project, tmp_path):
     assert "This report failed at cell 3: DeadKernelError: Kernel died" in page
 
 
+def test_each_page_is_rendered_as_soon_as_its_report_is_done(project, tmp_path):
+    # The second report waits (up to 30 s) for the first one's page in the run folder (its
+    # working directory): the pages are rendered while other reports still run, not after all.
+    config, notebooks = project
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "00_ok.ipynb").write_bytes((notebooks / "00_ok.ipynb").read_bytes())
+    _notebook(
+        only / "01_waits.ipynb",
+        "Waits",
+        "import time\nfrom pathlib import Path\nstart = time.time()\n"
+        "while not Path('00_ok.html').exists() and time.time() - start < 30:\n"
+        "    time.sleep(0.05)\n"
+        "Path(artifacts_dir, 'seen.txt').write_text(str(Path('00_ok.html').exists()))",
+    )
+    result = run_suite(
+        config=config,
+        out=tmp_path / "reports" / "r5",
+        notebooks_dir=only,
+        jobs=2,
+        progress=Progress(quiet=True),
+    )
+    assert [o.status for o in result.outcomes] == ["ok", "ok"]
+    assert (result.out_dir / "artifacts" / "seen.txt").read_text() == "True"
+    assert result.outcomes[1].seconds < 25
+    assert all((result.out_dir / f"{n}.html").exists() for n in ("00_ok", "01_waits"))
+
+
+def test_a_page_that_cannot_be_rendered_fails_its_report_only(project, tmp_path, monkeypatch):
+    import icp_research.reporting.render as render
+
+    config, notebooks = project
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "00_ok.ipynb").write_bytes((notebooks / "00_ok.ipynb").read_bytes())
+    _notebook(only / "01_unrenderable.ipynb", "Unrenderable", "2 + 2")
+    real = render.render_notebook
+
+    def render_notebook(path, *, meta):
+        if "unrenderable" in str(path):
+            raise ValueError("planted render failure")
+        return real(path, meta=meta)
+
+    monkeypatch.setattr(render, "render_notebook", render_notebook)
+    result = run_suite(
+        config=config,
+        out=tmp_path / "reports" / "r6",
+        notebooks_dir=only,
+        progress=Progress(quiet=True),
+    )
+    assert result.exit_code == 1
+    ok, broken = result.outcomes
+    assert ok.status == "ok" and ok.html == "00_ok.html"
+    assert broken.status == "failed" and broken.html is None
+    assert broken.error == "rendering failed: ValueError: planted render failure"
+    assert (result.out_dir / "01_unrenderable.ipynb").exists()  # the executed notebook is kept
+    manifest = json.loads((result.out_dir / "artifacts" / "manifest.json").read_text())
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed"]
+    assert "planted render failure" in (result.out_dir / "index.html").read_text()
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -335,3 +396,22 @@ def test_released_dataset_keeps_counts_and_what_it_has():
     assert all(len(frame) == 0 for frame in dataset.tables.values())
     assert dataset.has("opportunities") and not dataset.has("no_such_table")
     assert f"accounts={rows['accounts']:,}" in repr(dataset)
+
+
+def test_the_command_leaves_out_the_slow_optional_iri_checker():
+    # jsonschema (through nbformat) would import rfc3987_syntax, ~1 s of grammar building for a
+    # string format no notebook schema uses; the command's own process marks it absent.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from icp_research.cli import _skip_slow_optional_imports\n"
+        "_skip_slow_optional_imports()\n"
+        "import nbformat, papermill\n"
+        "from jsonschema import FormatChecker\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent') is None, 'iri' in FormatChecker.checkers,"
+        " 'date-time' in FormatChecker.checkers or 'date' in FormatChecker.checkers)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "True"]

@@ -372,15 +372,32 @@ class KernelPool:
             km = None
         return km if km is not None else start_kernel(self.cwd, self.zygote)
 
-    def share_data(self, directory: Path | None) -> bool:
+    def share_data(self, directory: Path | None, meanwhile=None) -> bool:
         """Have the zygote read the run's data snapshot before it forks the report kernels
         (they then share its rows, copy-on-write); False when it could not (the kernels read
         the snapshot themselves, as fresh kernels always do). ``None``: nothing to share, the
-        kernels may start."""
+        kernels may start. ``meanwhile`` is called on this thread while the zygote works (it
+        may still be importing the stack): the wait is otherwise idle."""
         shared = False
         try:
             if directory is not None and self.zygote is not None and self.zygote.alive():
-                shared = self.zygote.share(directory)
+                if meanwhile is None:
+                    shared = self.zygote.share(directory)
+                else:
+                    # The waiting (socket reads only) moves to a helper thread, so that the
+                    # imports of ``meanwhile`` stay on the calling thread.
+                    answer: list[bool] = []
+                    waiter = threading.Thread(
+                        target=lambda: answer.append(self.zygote.share(directory)), daemon=True
+                    )
+                    waiter.start()
+                    try:
+                        meanwhile()
+                    finally:
+                        waiter.join()
+                    shared = bool(answer and answer[0])
+            elif meanwhile is not None:
+                meanwhile()
         finally:
             self._data_ready.set()
         return shared
@@ -809,6 +826,7 @@ def _run_locked(
         size=jobs,
         fork=fork,
     )
+    renderer = None
     try:
         progress.step(f"loading data ({cfg.path})")
         t0 = time.perf_counter()
@@ -842,7 +860,7 @@ def _run_locked(
         del study
         dataset.save(artifacts / "data")
         dataset.release()  # the kernels read the snapshot; the runner needs only the counts
-        pool.share_data(artifacts / "data")
+        pool.share_data(artifacts / "data", meanwhile=_import_for_reports)
         parameters = {
             "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
             "data_dir": "artifacts/data",
@@ -855,10 +873,36 @@ def _run_locked(
         durations = _past_durations(out_dir, previous)
         plan.inputs = dataset.report.inputs
         plan.config_digest = config_digest(None if demo else cfg.path)
+        renderer = _Renderer(
+            staging,
+            {
+                "project": cfg.project_name,
+                "run": run_name,
+                "quarter": quarter_label(as_of) if quarter else None,
+                "as_of": as_of.isoformat(),
+                "kit_version": __version__,
+                "inputs": dataset.report.inputs,
+                "reproduce": _reproduce_command(
+                    cfg, demo, quarter_label(as_of) if quarter else None
+                ),
+            },
+            progress,
+        )
         outcomes = _execute_all(
-            specs, dataset, staging, parameters, jobs, progress, pool, durations, timeout, plan
+            specs,
+            dataset,
+            staging,
+            parameters,
+            jobs,
+            progress,
+            pool,
+            durations,
+            timeout,
+            plan,
+            on_done=renderer.submit,
         )
         pool.shutdown()  # every report has run: no warm kernel or zygote waits for rendering
+        renderer.finish()
         manifest = _manifest(
             cfg=cfg,
             demo=demo,
@@ -874,12 +918,14 @@ def _run_locked(
         from icp_research.artifacts import write_json
 
         write_json(manifest, artifacts / "manifest.json")
-        _render_all(specs, outcomes, staging, manifest, progress)
+        _render_index(staging, manifest, outcomes)
         # Checked again at the last moment: never replace what appeared there during the run.
         check_destination(out_dir, force)
         _publish(staging, out_dir)
     except BaseException:
         pool.abort()
+        if renderer is not None:
+            renderer.abort()  # before the folder it writes in goes
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if write_reports_index(out_dir.parent) is None:
@@ -898,6 +944,18 @@ def _run_locked(
         f"done: {out_dir / 'index.html'} ({words}, {time.perf_counter() - progress._start:.1f}s)"
     )
     return RunResult(out_dir, manifest, outcomes)
+
+
+def _import_for_reports() -> None:
+    """Import what running and rendering the reports needs (papermill, nbconvert, matplotlib:
+    a second or more), while the run waits for the kernels' parent anyway. A failure is left
+    to the real import, which reports it where it is needed."""
+    with contextlib.suppress(Exception):
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+        import papermill  # noqa: F401
+
+        import icp_research.reporting.render  # noqa: F401
 
 
 def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
@@ -975,11 +1033,14 @@ def _execute_all(
     durations=None,
     timeout=None,
     plan: _Plan | None = None,
+    on_done=None,
 ):
     """Execute the notebooks (in parallel, respecting ``after``); one outcome per notebook.
 
     With a ``plan``, reports whose cache key is unchanged are copied from the cache instead, and
-    reports outside ``--only`` are reused from it or skipped."""
+    reports outside ``--only`` are reused from it or skipped. ``on_done(spec, outcome)`` is
+    called for each report as soon as it is executed or reused."""
+    on_done = on_done or (lambda spec, outcome: None)
     import papermill  # noqa: F401  (imported here: it is slow to import)
 
     kernel = ensure_kernel()
@@ -999,6 +1060,7 @@ def _execute_all(
                 spec.name, spec.title, "ok", ipynb=f"{spec.name}.ipynb", reused=True
             )
             progress.step(f"{spec.name}: unchanged, reused")
+            on_done(spec, outcomes[spec.name])
         else:
             # Outside --only but with nothing to reuse: it runs all the same, so that the run
             # folder stays complete (a forced rerun never loses a report it had).
@@ -1048,6 +1110,7 @@ def _execute_all(
                         f"{spec.name}: FAILED at cell {outcome.failed_cell}: {outcome.error} "
                         f"(executed notebook: {outcome.ipynb})"
                     )
+                on_done(spec, outcome)
     except BaseException:
         # Ctrl-C (or any failure here): stop the running notebooks now rather than let them run
         # to the end; the caller removes the staging folder. What the kernel libraries log
@@ -1199,39 +1262,61 @@ def _failed_cell_number(output: Path, exc) -> int | None:
     return failure.cell if failure else getattr(exc, "exec_count", None)
 
 
-def _render_all(specs, outcomes, staging: Path, manifest: dict, progress: Progress) -> None:
-    from icp_research.reporting.render import render_notebook, render_run_index
+class _Renderer:
+    """Renders each report's HTML as soon as its notebook is done, on one thread beside the
+    reports still running (near the end of a run a core is free), instead of all of them
+    after the last report. A report's page says when it was generated: when it finished."""
 
-    by_name = {o.name: o for o in outcomes}
-    for spec in specs:
-        outcome = by_name[spec.name]
+    def __init__(self, staging: Path, page: dict, progress: Progress):
+        self.staging = staging
+        self.page = page
+        self.progress = progress
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-render")
+        self._jobs: list[Future] = []
+
+    def submit(self, spec: NotebookSpec, outcome: NotebookOutcome) -> None:
         if outcome.status == "skipped" or not outcome.ipynb:
-            continue
+            return
         meta = {
-            "project": manifest["project"],
+            **self.page,
             "title": spec.title,
-            "run": manifest["run"],
-            "quarter": manifest["quarter"],
-            "as_of": manifest["as_of"],
-            "kit_version": manifest["kit_version"],
-            "generated_at": manifest["finished_at"],
-            "inputs": manifest["inputs"],
-            "reproduce": manifest["reproduce"],
+            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "status": outcome.status,
             "failed_cell": outcome.failed_cell,
             "error": outcome.error,
         }
+        self._jobs.append(self._executor.submit(self._render, spec, outcome, meta))
+
+    def _render(self, spec: NotebookSpec, outcome: NotebookOutcome, meta: dict) -> None:
+        from icp_research.reporting.render import render_notebook
+
         try:
-            html_text = render_notebook(staging / outcome.ipynb, meta=meta)
+            html_text = render_notebook(self.staging / outcome.ipynb, meta=meta)
         except Exception as exc:  # rendering must not lose the executed notebook
             outcome.status = "failed"
             outcome.error = f"rendering failed: {type(exc).__name__}: {exc}"[:300]
-            progress.error(f"{spec.name}: could not render HTML: {exc}")
-            continue
-        (staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
+            self.progress.error(f"{spec.name}: could not render HTML: {exc}")
+            return
+        (self.staging / f"{spec.name}.html").write_text(html_text, encoding="utf-8")
         outcome.html = f"{spec.name}.html"
         if outcome.status == "ok":
-            outcome.key_finding = key_finding(staging / "artifacts", spec.name)
+            outcome.key_finding = key_finding(self.staging / "artifacts", spec.name)
+
+    def finish(self) -> None:
+        """Wait for every page (a failure to render one is in its outcome, not raised)."""
+        try:
+            for job in self._jobs:
+                job.result()
+        finally:
+            self._executor.shutdown(wait=True)
+
+    def abort(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _render_index(staging: Path, manifest: dict, outcomes) -> None:
+    from icp_research.reporting.render import render_run_index
+
     manifest["notebooks"] = [o.to_dict() for o in outcomes]
     from icp_research.artifacts import write_json
 
@@ -1271,9 +1356,7 @@ def _manifest(
         if p.is_file() and p.name != "manifest.json"
     )
     headline, statement = _headline(staging / "artifacts")
-    command = "icp-research run " + ("--demo" if demo else f"--config {cfg.path}")
-    if quarter:
-        command += f" --quarter {quarter}"
+    command = _reproduce_command(cfg, demo, quarter)
     return {
         "kit_version": __version__,
         "run": run_name,
@@ -1301,6 +1384,13 @@ def _manifest(
         "reproduce": command,
         "versions": _versions(platform.python_version()),
     }
+
+
+def _reproduce_command(cfg, demo: bool, quarter: str | None) -> str:
+    command = "icp-research run " + ("--demo" if demo else f"--config {cfg.path}")
+    if quarter:
+        command += f" --quarter {quarter}"
+    return command
 
 
 def _headline(artifacts: Path) -> tuple[dict, str | None]:
