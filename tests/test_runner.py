@@ -415,3 +415,35 @@ def test_the_command_leaves_out_the_slow_optional_iri_checker():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False", "True"]
+
+
+def test_a_running_report_is_saved_when_it_ends_not_at_every_cell(project, tmp_path, monkeypatch):
+    # papermill saves the notebook as each cell starts and ends (markdown included): 40 saves
+    # of a growing notebook for these 20 cells, on the runner's core beside the kernels.
+    import papermill.engines
+
+    config, _ = project
+    only = tmp_path / "only"
+    only.mkdir()
+    _notebook(only / "00_many_cells.ipynb", "Many cells", "1")
+    import nbformat
+
+    nb = nbformat.read(only / "00_many_cells.ipynb", as_version=4)
+    nb.cells += [new_code_cell(f"x{i} = {i}") for i in range(17)]
+    nbformat.write(nb, only / "00_many_cells.ipynb")
+    saves = []
+    real = papermill.engines.write_ipynb
+    monkeypatch.setattr(
+        papermill.engines, "write_ipynb", lambda nb, path: (saves.append(path), real(nb, path))
+    )
+    result = run_suite(
+        config=config,
+        out=tmp_path / "reports" / "r7",
+        notebooks_dir=only,
+        progress=Progress(quiet=True),
+    )
+    assert result.outcomes[0].status == "ok"
+    assert 1 <= len(saves) <= 3  # the end (and one per 5 s of running)
+    executed = nbformat.read(result.out_dir / "00_many_cells.ipynb", as_version=4)
+    assert executed.cells[-1].outputs == [] and executed.cells[-1].execution_count is not None
+    assert all(c.metadata.papermill.status == "completed" for c in executed.cells)
