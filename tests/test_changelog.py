@@ -182,7 +182,7 @@ def test_the_same_document_is_unchanged_whatever_the_rule_ids_and_value_order():
 def test_first_run_and_missing_documents():
     first = compare_icp(current_icp(), None, run="2026Q3")
     assert first.status == "first_run" and first.changes == []
-    assert first.summary.startswith("First run: nothing to compare.")
+    assert first.summary.startswith("No run of an earlier quarter to compare with (a rerun")
     assert "Include rule: accounts with 100–1,999 employees (100 <= employees < 2,000)" in (
         first.baseline
     )

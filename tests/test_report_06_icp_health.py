@@ -208,6 +208,6 @@ def test_the_health_report_in_the_full_demo_run(demo_run):
     assert health["flags"] == []
     assert demo_run.manifest["headline"]["Measures where the ICP does worse"].startswith("0 of ")
     text = report_text(demo_run, NAME)
-    assert "First run: nothing to compare." in text
+    assert "No run of an earlier quarter to compare with" in text
     assert "did significantly better than the rest on win rate" in text
     assert (artifacts / "icp_changelog.md").read_text().startswith("# ICP change log\n\n## demo")

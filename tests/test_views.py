@@ -667,8 +667,8 @@ def test_health_views_with_flags_and_a_first_run(known_study):
         "quarter does not count): the check starts with next quarter's run."
     )
     first_run = (
-        "First run: nothing to compare. This run's ICP is recorded as the starting point of the "
-        "change log."
+        "No run of an earlier quarter to compare with (a rerun of this quarter does not count). "
+        "This run's ICP is recorded as the starting point of the change log."
     )
     assert result.changelog.summary == first_run
     for name in ("changes", "points", "validation"):

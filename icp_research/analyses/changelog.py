@@ -321,9 +321,10 @@ def compare_icp(
             )
         else:
             log.status = "first_run"
+            # Not "first run": a rerun of the same quarter is not a previous run either.
             log.summary = (
-                "First run: nothing to compare. This run's ICP is recorded as the starting "
-                "point of the change log."
+                "No run of an earlier quarter to compare with (a rerun of this quarter does "
+                "not count). This run's ICP is recorded as the starting point of the change log."
             )
         return log
     outcome = (current.get("outcome") or {}).get("name")
