@@ -25,6 +25,7 @@ from icp_research.analyses import (
     significance,
     voc,
 )
+from icp_research.formatting import fmt_pct
 from icp_research.methods import segments
 from icp_research.reporting import display as report
 from icp_research.result import View
@@ -723,3 +724,31 @@ def test_health_views_without_any_icp(known_study):
     )
     assert views["changes"].reason == result.changelog.summary
     assert views["changes"].reason.startswith("This run has no ICP definition")
+
+
+def test_the_overview_gives_net_revenue_retention_with_its_interval(demo):
+    """NRR is a ratio of sums over the customers paying a year ago: its interval is the ratio
+    estimator's, one cluster per customer. Recomputed independently as a weighted regression
+    through the origin (weights 1 / ARR a year ago: its slope is sum(now) / sum(a year ago)),
+    with statsmodels' cluster-robust errors."""
+    import statsmodels.api as sm
+
+    result = demo["overview"]
+    facts = icp.open_study().facts
+    cohort = facts[facts["arr_12m_ago"] > 0]
+    now, before = cohort["arr_current"].to_numpy(float), cohort["arr_12m_ago"].to_numpy(float)
+    fit = sm.WLS(now, before, weights=1 / before).fit(
+        cov_type="cluster", cov_kwds={"groups": np.arange(len(cohort))}
+    )
+    low, high = fit.conf_int(0.05)[0]
+    totals = result.totals
+    assert totals["nrr_12m"] == pytest.approx(fit.params[0], rel=1e-12)
+    interval = totals["nrr_12m_interval"]
+    assert (interval["ci_low"], interval["ci_high"]) == (
+        pytest.approx(low, rel=1e-9),
+        pytest.approx(high, rel=1e-9),
+    )
+    assert interval["n"] == len(cohort)
+    words = f"{fmt_pct(fit.params[0])} ({fmt_pct(low)}–{fmt_pct(high)})"
+    assert result.headline["NRR"] == words
+    assert any(f"net revenue retention is {words}." in f for f in result.findings)

@@ -18,7 +18,12 @@ from icp_research.data import churn_source
 from icp_research.data.schema import DATE_COLUMNS
 from icp_research.data.study import Study
 from icp_research.formatting import fmt_interval, fmt_money, fmt_number, fmt_pct
-from icp_research.methods.stats import clustered_rate_ci, poisson_rate_ci, proportion_ci
+from icp_research.methods.stats import (
+    clustered_rate_ci,
+    clustered_ratio_ci,
+    poisson_rate_ci,
+    proportion_ci,
+)
 from icp_research.result import Result, View
 
 
@@ -253,13 +258,23 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
                 "ci_high": float(hi),
                 "n": int(cohort.sum()),
             }
-            nrr = facts.loc[cohort, "arr_current"].sum() / facts.loc[cohort, "arr_12m_ago"].sum()
+            # NRR is a ratio of sums over these customers: the ratio estimator's interval,
+            # with each customer one cluster (a few large accounts move it most).
+            nrr, nrr_low, nrr_high, _, _ = clustered_ratio_ci(
+                facts.loc[cohort, "arr_current"], facts.loc[cohort, "arr_12m_ago"], study.alpha
+            )
+            nrr_low = max(0.0, nrr_low) if not np.isnan(nrr_low) else nrr_low
             totals["nrr_12m"] = float(nrr)
+            totals["nrr_12m_interval"] = {
+                "ci_low": float(nrr_low),
+                "ci_high": float(nrr_high),
+                "n": int(cohort.sum()),
+            }
             by_subscriptions = "" if source == "subscriptions" else " by their subscriptions"
             findings.append(
                 f"Of {cohort.sum():,} customers paying a year ago, {fmt_pct(kept / cohort.sum())} "
                 f"still pay{by_subscriptions} ({fmt_pct(float(lo))}–{fmt_pct(float(hi))}); net "
-                f"revenue retention is {fmt_pct(nrr)}."
+                f"revenue retention is {fmt_pct(nrr)} ({fmt_interval(nrr_low, nrr_high)})."
             )
         if exposure_years > 0 and not np.isnan(rate):
             findings.append(
@@ -381,7 +396,11 @@ def _headline(totals: dict, study: Study) -> dict:
             + churn_source.short(share["source"])
         )
     if "nrr_12m" in totals:
-        headline["NRR"] = fmt_pct(totals["nrr_12m"])
+        interval = totals.get("nrr_12m_interval") or {}
+        headline["NRR"] = (
+            f"{fmt_pct(totals['nrr_12m'])} "
+            f"({fmt_interval(interval.get('ci_low'), interval.get('ci_high'))})"
+        )
     return headline
 
 
