@@ -61,3 +61,10 @@ def test_dashboard_shows_each_reports_key_finding(demo_run):
         assert notebook["key_finding"][:60] in index
     overview = next(n for n in manifest["notebooks"] if n["name"] == "00_data_overview")
     assert overview["key_finding"].startswith("3,000 accounts as of 2026-09-30")
+
+
+def test_the_dashboard_has_its_two_charts(demo_run):
+    # Drawn by the runner as soon as the health report is done, before the last report ends.
+    index = (demo_run.out_dir / "index.html").read_text()
+    assert index.count('<figure class="icp-figure">') == 2
+    assert index.count("data:image/png;base64,") == 2

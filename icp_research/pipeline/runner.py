@@ -887,6 +887,7 @@ def _run_locked(
                 ),
             },
             progress,
+            specs,
         )
         outcomes = _execute_all(
             specs,
@@ -918,7 +919,7 @@ def _run_locked(
         from icp_research.artifacts import write_json
 
         write_json(manifest, artifacts / "manifest.json")
-        _render_index(staging, manifest, outcomes)
+        _render_index(staging, manifest, outcomes, renderer.charts())
         # Checked again at the last moment: never replace what appeared there during the run.
         check_destination(out_dir, force)
         _publish(staging, out_dir)
@@ -1330,14 +1331,44 @@ class _Renderer:
     reports still running (near the end of a run a core is free), instead of all of them
     after the last report. A report's page says when it was generated: when it finished."""
 
-    def __init__(self, staging: Path, page: dict, progress: Progress):
+    #: The dashboard's charts are drawn from these artifacts (icp_research.reporting.dashboard).
+    CHART_INPUTS = ("icp_health", "icp")
+
+    def __init__(self, staging: Path, page: dict, progress: Progress, specs=()):
         self.staging = staging
         self.page = page
         self.progress = progress
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-render")
         self._jobs: list[Future] = []
+        # The dashboard's charts are drawn as soon as the reports writing their inputs are done.
+        writers = {
+            registry.ANALYSES_BY_ARTIFACT[name].notebook
+            for name in self.CHART_INPUTS
+            if name in registry.ANALYSES_BY_ARTIFACT
+        }
+        self._chart_writers = writers & {s.name for s in specs}
+        self._charts: Future | None = None
 
     def submit(self, spec: NotebookSpec, outcome: NotebookOutcome) -> None:
+        self._chart_writers.discard(spec.name)
+        try:
+            self._submit_page(spec, outcome)
+        finally:
+            if not self._chart_writers and self._charts is None:
+                from icp_research.reporting.dashboard import dashboard_charts
+
+                self._charts = self._executor.submit(dashboard_charts, self.staging / "artifacts")
+
+    def charts(self) -> list | None:
+        """The dashboard's charts when drawn (None: draw them now)."""
+        if self._charts is None:
+            return None
+        try:
+            return self._charts.result()
+        except Exception:
+            return None
+
+    def _submit_page(self, spec: NotebookSpec, outcome: NotebookOutcome) -> None:
         if outcome.status == "skipped" or not outcome.ipynb:
             return
         meta = {
@@ -1377,7 +1408,7 @@ class _Renderer:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _render_index(staging: Path, manifest: dict, outcomes) -> None:
+def _render_index(staging: Path, manifest: dict, outcomes, charts: list | None = None) -> None:
     from icp_research.reporting.render import render_run_index
 
     manifest["notebooks"] = [o.to_dict() for o in outcomes]
@@ -1385,7 +1416,8 @@ def _render_index(staging: Path, manifest: dict, outcomes) -> None:
 
     write_json(manifest, staging / "artifacts" / "manifest.json")
     (staging / "index.html").write_text(
-        render_run_index(manifest, artifacts_dir=staging / "artifacts"), encoding="utf-8"
+        render_run_index(manifest, artifacts_dir=staging / "artifacts", charts=charts),
+        encoding="utf-8",
     )
 
 

@@ -888,7 +888,9 @@ def _overall(counts: Mapping[str, int]) -> dict:
     return {"status": "ok", "headline": f"All {total} reports completed.", "detail": ""}
 
 
-def render_run_index(manifest: dict, artifacts_dir: Path | str | None = None) -> str:
+def render_run_index(
+    manifest: dict, artifacts_dir: Path | str | None = None, charts: list | None = None
+) -> str:
     """The run dashboard (``reports/<run>/index.html``) from the run's manifest.
 
     Shows the project, run, quarter and as-of date, the headline metrics as tiles, the ICP
@@ -899,7 +901,8 @@ def render_run_index(manifest: dict, artifacts_dir: Path | str | None = None) ->
 
     With the run's artifacts folder (``artifacts_dir``), the dashboard also shows the ICP against the rest
     over the quarters and the win rate by fit-score tier, drawn from the health report's
-    ``icp_health.csv`` (:mod:`icp_research.reporting.dashboard`).
+    ``icp_health.csv`` (:mod:`icp_research.reporting.dashboard`); ``charts`` are those charts
+    when they were drawn already (the runner draws them as soon as their reports are done).
     """
     from icp_research.reporting.dashboard import dashboard_charts
 
@@ -981,7 +984,7 @@ def render_run_index(manifest: dict, artifacts_dir: Path | str | None = None) ->
         overall=_overall(_status_counts(manifest.get("notebooks") or [])),
         headline=_headline(manifest),
         icp_statement=_text(manifest.get("icp_statement")),
-        charts=dashboard_charts(artifacts_dir),
+        charts=dashboard_charts(artifacts_dir) if charts is None else charts,
         notebooks=notebooks,
         artifacts=artifacts,
         details=details,
