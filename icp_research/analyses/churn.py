@@ -486,6 +486,11 @@ def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method,
     arr_lost = customers["arr_lost"].to_numpy(dtype=float)
     active_arr = customers["arr_current"].where(customers["event"] == 0, 0.0).to_numpy(dtype=float)
     revenue = "arr_12m_ago" in customers and customers["arr_lost"].notna().any()
+    # Only the columns _revenue_churn reads: selecting a level's rows of the whole customer
+    # table (and copying its attrs) for every level costs more than the measure itself.
+    revenue_columns = customers[
+        [c for c in ("arr_12m_ago", "gone_12m", "arr_current") if c in customers]
+    ]
     rows, tests, curves = [], [], {}
     for name in levels.attributes:
         column = labels[name].to_numpy(dtype=object)
@@ -549,7 +554,7 @@ def _by_attribute(customers, labels, levels, horizons, early_key, alpha, method,
             row["arr_current"] = float(active_arr[inside].sum()) if revenue else np.nan
             row["arr_lost"] = float(np.nansum(arr_lost[inside])) if revenue else np.nan
             if revenue:
-                r, lo, hi, _ = _revenue_churn(customers[inside], alpha)
+                r, lo, hi, _ = _revenue_churn(revenue_columns[inside], alpha)
             else:
                 r = lo = hi = np.nan
             row.update(
@@ -746,13 +751,17 @@ def _reasons(customers, labels, levels, alpha, method, early_months):
     churn_labels = labels.loc[churned.index]
     reasons = churned["reason"].value_counts().index.tolist()
     rows = []
+    # Per reason and column once, not once per level.
+    hits = {reason: (churned["reason"] == reason).to_numpy() for reason in reasons}
+    arr_lost = churned["arr_lost"].to_numpy()
+    early_churn = churned["early"].to_numpy()
 
     def add(attribute, level, inside):
         total, total_rest = int(inside.sum()), int((~inside).sum())
         if total == 0:
             return
         for reason in reasons:
-            hit = (churned["reason"] == reason).to_numpy()
+            hit = hits[reason]
             k = int((hit & inside).sum())
             k_rest = int((hit & ~inside).sum())
             rows.append(
@@ -766,8 +775,8 @@ def _reasons(customers, labels, levels, alpha, method, early_months):
                     "share_rest": k_rest / total_rest if total_rest else np.nan,
                     "k_rest": k_rest,
                     "total_rest": total_rest,
-                    "arr_lost": float(np.nansum(churned["arr_lost"].to_numpy()[hit & inside])),
-                    "early_churns": int((hit & inside & churned["early"].to_numpy()).sum()),
+                    "arr_lost": float(np.nansum(arr_lost[hit & inside])),
+                    "early_churns": int((hit & inside & early_churn).sum()),
                 }
             )
 

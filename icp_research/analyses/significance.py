@@ -1540,9 +1540,18 @@ def _predictor_summary(result: SignificanceResult, selection: pd.DataFrame) -> p
     verdicts = discovery.tables["predictors"]
     rows = result.summary
     recommended = {item["predictor"] for item in result.recommended}
+    # Each verdict's rows and selection steps, split once (same rows, same order) rather than
+    # filtered from the whole tables per verdict.
+    own_rows = dict(list(rows.groupby(["outcome", "predictor"], sort=False, dropna=False)))
+    own_steps = (
+        dict(list(selection.groupby(["outcome", "predictor"], sort=False, dropna=False)))
+        if len(selection)
+        else {}
+    )
     out = []
     for verdict in verdicts.itertuples():
-        own = rows[(rows["outcome"] == verdict.outcome) & (rows["predictor"] == verdict.predictor)]
+        key = (verdict.outcome, verdict.predictor)
+        own = own_rows.get(key, rows.iloc[:0])
         tested = own[own["p_value"].notna()]
         strongest = (
             tested.loc[tested["std_effect"].abs().idxmax()]
@@ -1568,10 +1577,7 @@ def _predictor_summary(result: SignificanceResult, selection: pd.DataFrame) -> p
             replication = "no confirmation data"
         else:
             replication = "did not replicate"
-        steps = selection[
-            (selection["outcome"] == verdict.outcome)
-            & (selection["predictor"] == verdict.predictor)
-        ]
+        steps = own_steps.get(key, selection.iloc[:0])
         independent = steps["kept"].any() if not steps.empty else np.nan
         out.append(
             {

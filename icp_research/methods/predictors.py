@@ -1065,6 +1065,19 @@ def _median_se(values: np.ndarray, log: bool) -> float:
     return float((x[hi] - x[lo]) / (2 * z))
 
 
+def _sorted_median(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``np.median`` of finite values along ``axis``, by one sort: the same middle value (or the
+    same mean of the two middle values), faster than numpy's partition on the bootstrap's
+    many short rows."""
+    ordered = np.sort(values, axis=axis)
+    size = ordered.shape[axis]
+    half = size // 2
+    upper = np.take(ordered, half, axis=axis)
+    if size % 2:
+        return upper
+    return (np.take(ordered, half - 1, axis=axis) + upper) / 2
+
+
 def _median_effect_ci(
     level_values: np.ndarray, rest_values: np.ndarray, ratio: bool, opts: _Options
 ) -> tuple[float, float]:
@@ -1085,10 +1098,18 @@ def _median_effect_ci(
         centre = np.median(level_values) - np.median(rest_values)
         return float(centre - z * se), float(centre + z * se)
 
+    # Equal values are then the same bits (no NaN, no -0.0 beside 0.0), so which of them a
+    # sort or a partition puts in the middle cannot change the median.
+    plain = all(
+        np.isfinite(values).all() and not (np.signbit(values) & (values == 0)).any()
+        for values in (level_values, rest_values)
+    )
+    median = _sorted_median if plain else np.median
+
     def statistic(a, b, axis=-1):
         if ratio:
-            return np.median(a, axis=axis) / np.median(b, axis=axis)
-        return np.median(a, axis=axis) - np.median(b, axis=axis)
+            return median(a, axis=axis) / median(b, axis=axis)
+        return median(a, axis=axis) - median(b, axis=axis)
 
     kwargs = {
         "n_resamples": opts.n_bootstrap,

@@ -127,27 +127,32 @@ def _score_ratio_bounds(k1, n1, k2, n2, alpha):
     with np.errstate(divide="ignore"):
         log_p1 = np.log(np.maximum(k1, 0.5) / n1)
         log_p2 = np.log(np.maximum(k2, 0.5) / n2)
-    for side, todo in (("low", k1 > 0), ("high", k2 > 0)):
-        if not todo.any():
-            continue
-        a, m, b, n = k1[todo], n1[todo], k2[todo], n2[todo]
+    # Both bounds of every table are searched in one array: each element's bisection is its
+    # own, so this is the same arithmetic with half the passes.
+    todo_low, todo_high = k1 > 0, k2 > 0
+    if not (todo_low.any() or todo_high.any()):
+        return low, high
+    inners = []
+    for side, todo in (("low", todo_low), ("high", todo_high)):
+        a, b = k1[todo], k2[todo]
         centre = log_p1[todo] - log_p2[todo]
         if side == "low":
-            inner = np.where(b > 0, centre, centre + 20.0)
-            outer = inner - 40.0
+            inners.append(np.where(b > 0, centre, centre + 20.0))
         else:
-            inner = np.where(a > 0, centre, centre - 20.0)
-            outer = inner + 40.0
-        # Invariant: statistic(inner) <= crit < statistic(outer).
-        for _ in range(60):
-            middle = (inner + outer) / 2
-            beyond = _score_ratio_statistic(np.exp(middle), a, m, b, n) > crit
-            outer = np.where(beyond, middle, outer)
-            inner = np.where(beyond, inner, middle)
-        if side == "low":
-            low[todo] = np.exp(inner)
-        else:
-            high[todo] = np.exp(inner)
+            inners.append(np.where(a > 0, centre, centre - 20.0))
+    inner = np.concatenate(inners)
+    outer = np.concatenate([inners[0] - 40.0, inners[1] + 40.0])
+    a, m, b, n = (np.concatenate([x[todo_low], x[todo_high]]) for x in (k1, n1, k2, n2))
+    # Invariant: statistic(inner) <= crit < statistic(outer).
+    for _ in range(60):
+        middle = (inner + outer) / 2
+        beyond = _score_ratio_statistic(np.exp(middle), a, m, b, n) > crit
+        outer = np.where(beyond, middle, outer)
+        inner = np.where(beyond, inner, middle)
+    bounds = np.exp(inner)
+    split = int(todo_low.sum())
+    low[todo_low] = bounds[:split]
+    high[todo_high] = bounds[split:]
     return low, high
 
 
@@ -280,7 +285,23 @@ def adjust_pvalues(pvalues, method: str = "fdr_bh") -> np.ndarray:
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = multipletests(np.clip(p[ok], 0, 1), method=method)[1]
+        if method in ("h", "holm"):
+            out[ok] = _holm(np.clip(p[ok], 0, 1))
+        else:
+            out[ok] = multipletests(np.clip(p[ok], 0, 1), method=method)[1]
+    return out
+
+
+def _holm(pvals: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values, step for step as statsmodels' ``multipletests(method="holm")``,
+    which also runs a full garbage collection per call (tens of milliseconds in a large
+    process, paid once per family)."""
+    order = np.argsort(pvals)
+    ranked = np.take(pvals, order)
+    adjusted = np.maximum.accumulate(ranked * np.arange(ranked.size, 0, -1))
+    adjusted[adjusted > 1] = 1
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
     return out
 
 
@@ -341,9 +362,24 @@ def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
     low = np.maximum(0.0, events - n2)
     width = (np.minimum(n1, events) - low + 1).astype(np.int64)
     out = np.ones(k1.shape)
+    # Counts are whole numbers, so log(v!) = gammaln(v + 1) can be looked up in a table of the
+    # same values, computed once per call instead of once per cell.
+    table = None
+    if total.size and bool(
+        np.all((k1 >= 0) & (k2 >= 0) & (k1 <= n1) & (k2 <= n2))
+        and np.all((np.floor(k1) == k1) & (np.floor(n1) == n1))
+        and np.all((np.floor(k2) == k2) & (np.floor(n2) == n2))
+        and total.max() < 1 << 22
+    ):
+        table = special.gammaln(np.arange(int(total.max()) + 1) + 1.0)
+
+    def log_factorial(v):
+        if table is None:
+            return special.gammaln(v + 1)
+        return table[v.astype(np.intp)]
 
     def log_comb(a, b):
-        return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
+        return log_factorial(a) - log_factorial(b) - log_factorial(a - b)
 
     def log_pmf(x, rows):
         return (

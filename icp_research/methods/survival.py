@@ -845,6 +845,14 @@ def restricted_mean(
 # Durations from dates; time to close
 
 
+def _datetimes(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime`` of a Series, skipped when it already holds datetimes: pandas would
+    still walk the values one by one to decide whether to cache the conversion."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+        return values
+    return pd.to_datetime(values)
+
+
 def durations_from_dates(start, end, *, as_of, unit: str = "days") -> pd.DataFrame:
     """Right-censored durations from a start date and an (optional) end date.
 
@@ -860,8 +868,8 @@ def durations_from_dates(start, end, *, as_of, unit: str = "days") -> pd.DataFra
     """
     if unit not in DAYS_PER_UNIT:
         raise InputError(f"unit must be one of {list(DAYS_PER_UNIT)}, not {unit!r}.")
-    start = pd.to_datetime(pd.Series(start, copy=False).reset_index(drop=True))
-    end = pd.to_datetime(pd.Series(end, copy=False).reset_index(drop=True))
+    start = _datetimes(pd.Series(start, copy=False).reset_index(drop=True))
+    end = _datetimes(pd.Series(end, copy=False).reset_index(drop=True))
     as_of = pd.Timestamp(as_of)
     event = (end.notna() & (end <= as_of)).to_numpy()
     stop = end.where(event, as_of)
@@ -915,10 +923,8 @@ def time_to_close(
         )
     as_of = pd.Timestamp(as_of)
     stage = opportunities["stage"].astype("string").str.lower().to_numpy()
-    created = pd.to_datetime(opportunities["created_at"])
-    closed = pd.to_datetime(opportunities["closed_at"]).where(
-        np.isin(stage, ("won", "lost")), pd.NaT
-    )
+    created = _datetimes(opportunities["created_at"])
+    closed = _datetimes(opportunities["closed_at"]).where(np.isin(stage, ("won", "lost")), pd.NaT)
     no_close_date = np.isin(stage, ("won", "lost")) & closed.isna().to_numpy()
     times = durations_from_dates(created, closed, as_of=as_of, unit=unit)
     # A closed deal without a close date cannot be timed; it must not pass for an open one.
