@@ -297,14 +297,14 @@ def test_a_folder_made_at_out_during_the_run_is_never_replaced(tmp_path, one_not
 
     config = _tiny_project(tmp_path)
     out = tmp_path / "reports" / "q3"
-    render_all = runner._render_all
+    render_all = runner._render_index
 
     def user_creates_out_meanwhile(*args, **kwargs):
         render_all(*args, **kwargs)
         out.mkdir(parents=True)
         (out / "notes.txt").write_text("mine")
 
-    monkeypatch.setattr(runner, "_render_all", user_creates_out_meanwhile)
+    monkeypatch.setattr(runner, "_render_index", user_creates_out_meanwhile)
     with pytest.raises(InputError, match="not an icp-research run"):
         runner.run_suite(config=config, out=out, notebooks_dir=one_notebook, force=True)
     assert (out / "notes.txt").read_text() == "mine"

@@ -277,6 +277,65 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     return bool(poller.poll(max(timeout, 0.0) * 1000))
 
 
+def _report_client_class():
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_client.utils import ensure_async
+
+    class ReportClient(AsyncKernelClient):
+        """The client papermill runs a report through: jupyter_client's, except that once
+        the kernel has answered, what its IOPub channel already holds is drained without
+        waiting 0.2 s for more (jupyter_client's flush always waits that long: 0.2 s a
+        report, in series). Messages that arrive later are the start-up's; papermill only
+        reads the messages of the requests it sends."""
+
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            await _wait_for_ready(self, timeout)
+
+        _async_wait_for_ready = wait_for_ready
+
+    async def _wait_for_ready(client, timeout):
+        import queue as queue_module
+
+        # jupyter_client's loop (kernel_info until a reply, with IOPub seen to be connected).
+        deadline = time.time() + (float("inf") if timeout is None else timeout)
+        while True:
+            client.kernel_info()
+            try:
+                msg = await ensure_async(client.shell_channel.get_msg(timeout=1))
+            except queue_module.Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:
+                        await ensure_async(client.iopub_channel.get_msg(timeout=0.2))
+                    except queue_module.Empty:
+                        pass
+                    else:
+                        client._handle_kernel_info_reply(msg)
+                        break
+            if not await client._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.time() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        while True:  # what is there already
+            try:
+                await ensure_async(client.iopub_channel.get_msg(timeout=0.005))
+            except queue_module.Empty:
+                break
+
+    return ReportClient
+
+
+def __getattr__(name: str):
+    # ReportClient is built on first use: importing jupyter_client here would slow every
+    # import of this module (the zygote's included) for the runner's sake.
+    if name == "ReportClient":
+        cls = _report_client_class()
+        globals()["ReportClient"] = cls
+        return cls
+    raise AttributeError(name)
+
+
 def forking_provisioner(km, zygote: Zygote):
     """A provisioner for ``km`` whose kernels the ``zygote`` forks (set before start_kernel)."""
     import uuid

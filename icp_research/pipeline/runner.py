@@ -471,7 +471,9 @@ def start_kernel(cwd: Path, zygote=None):
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    km = AsyncKernelManager(kernel_name=ensure_kernel())
+    km = AsyncKernelManager(
+        kernel_name=ensure_kernel(), client_class="icp_research.pipeline.kernels.ReportClient"
+    )
     if zygote is not None and zygote.alive():
         from icp_research.pipeline.kernels import forking_provisioner
 
