@@ -346,3 +346,35 @@ def test_a_report_client_does_not_wait_for_silence_once_the_kernel_answered(tmp_
         client.stop_channels()
     finally:
         _shutdown(km)
+
+
+def test_kernels_of_finished_reports_are_stopped_by_the_end_of_the_run(project_with_notebooks):
+    # Each report's kernel is shut down beside the next report, not before it starts; by the
+    # time the run returns every one of them is gone.
+    config, notebooks, out = project_with_notebooks
+    result = run_suite(
+        config=config, out=out, notebooks_dir=notebooks, jobs=1, progress=Progress(quiet=True)
+    )
+    assert [o.status for o in result.outcomes] == ["ok"] * 3
+    pids = [int((out / "artifacts" / f"pid{i}.txt").read_text()) for i in range(3)]
+    assert len(set(pids)) == 3
+    assert all(_gone(pid, within=1.0) for pid in pids)
+
+
+@pytest.fixture
+def project_with_notebooks(tmp_path):
+    from .conftest import write_project
+    from .test_runner import ACCOUNTS, CONFIG, OPPORTUNITIES, _notebook
+
+    config = write_project(
+        tmp_path / "project", {"accounts.csv": ACCOUNTS, "opportunities.csv": OPPORTUNITIES}, CONFIG
+    )
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for i in range(3):
+        _notebook(
+            notebooks / f"0{i}_pid.ipynb",
+            f"Pid {i}",
+            f"import os\nfrom pathlib import Path\nPath(artifacts_dir, 'pid{i}.txt').write_text(str(os.getpid()))",
+        )
+    return config, notebooks, tmp_path / "reports" / "pids"
