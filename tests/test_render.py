@@ -757,3 +757,24 @@ def test_counts_agree_with_their_noun():
     assert fmt_count(0, "customer") == "0 customers"
     assert fmt_count(1234, "account") == "1,234 accounts"
     assert fmt_count(2, "company", "companies") == "2 companies"
+
+
+def test_a_reused_exporter_renders_each_page_as_a_new_one_would(ok_html):
+    # The exporter (and its compiled templates) is kept per thread; one page's title or
+    # failure must not carry over to the next.
+    import threading
+
+    from icp_research.reporting import render
+
+    other = render_notebook(
+        executed_notebook(company="Other Co", fail=True), meta=meta(title="Another report")
+    )
+    again = render_notebook(executed_notebook(), meta=meta())
+    assert again == ok_html
+    assert "Another report" in other and "Another report" not in again
+    assert render._exporter()[0] is render._exporter()[0]
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(render._exporter()[0]))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not render._exporter()[0]
