@@ -115,3 +115,21 @@ def test_unclustered_ratio_test_uses_the_score_interval():
     exposed = np.r_[np.ones(7, bool), np.zeros(100, bool)]
     out = clustered_ratio_test(outcome, exposed)
     assert out["ci_low"] < 1 < out["ci_high"]
+
+
+def test_rows_without_a_cluster_are_clusters_of_their_own():
+    # A won or lost deal with no account used to crash the clustered test (code -1 of a missing
+    # account in np.bincount); it is one deal of its own, like a deal of an account of one deal.
+    rng = np.random.default_rng(11)
+    accounts = rng.integers(0, 60, 400).astype(str).astype(object)
+    exposed = rng.random(400) < 0.4
+    outcome = (rng.random(400) < np.where(exposed, 0.5, 0.3)).astype(float)
+    missing = accounts.copy()
+    missing[[3, 17, 250]] = None
+    unique = accounts.copy()
+    unique[[3, 17, 250]] = ["only-a", "only-b", "only-c"]
+    with_missing = clustered_ratio_test(outcome, exposed, missing)
+    with_unique = clustered_ratio_test(outcome, exposed, unique)
+    assert with_missing["test"] == "poisson_cluster_robust"
+    for key in ("ratio", "ci_low", "ci_high", "p_value", "clusters_exposed", "clusters_rest"):
+        assert with_missing[key] == pytest.approx(with_unique[key], rel=1e-12), key

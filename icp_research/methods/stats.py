@@ -606,7 +606,13 @@ def clustered_ratio_test(outcome, exposed, clusters=None, alpha: float = 0.05) -
     x = np.asarray(exposed, dtype=bool)
     keep = ~np.isnan(y)
     y, x = y[keep], x[keep]
-    groups = None if clusters is None else pd.factorize(pd.Series(clusters)[keep])[0]
+    groups = None
+    if clusters is not None:
+        groups = pd.factorize(pd.Series(clusters)[keep])[0]
+        # A row without a cluster (a deal with no account) is a cluster of its own.
+        missing = groups < 0
+        if missing.any():
+            groups[missing] = groups.max() + 1 + np.arange(int(missing.sum()))
     k1, n1 = float(y[x].sum()), float(x.sum())
     k0, n0 = float(y[~x].sum()), float((~x).sum())
     out = {
