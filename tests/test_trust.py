@@ -386,3 +386,55 @@ def test_best_customer_patterns_leave_contract_terms_out(seats_study):
     subgroups = discover_subgroups(seats_study, max_depth=1)
     best = subgroups.summary[subgroups.summary["target"] == "best_customer"]
     assert not best["description"].str.contains("seats|plan|status|churn_flag").any()
+
+
+def test_plans_are_not_flagged_as_dates_after_today():
+    # An open deal's close date is when it is expected to close, and a subscription's end date
+    # may be its contract end: both lie ahead by nature. A won deal closed in the future does not.
+    config = load_config(ALL_WON)
+    tables = {
+        "opportunities": pd.DataFrame(
+            {
+                "opportunity_id": ["o1", "o2", "o3"],
+                "stage": ["won", "open", "won"],
+                "created_at": pd.to_datetime(["2024-01-01", "2025-11-01", "2025-10-01"]),
+                "closed_at": pd.to_datetime(["2024-02-01", "2027-03-31", "2027-01-15"]),
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "account_id": ["a1"],
+                "start_date": pd.to_datetime(["2025-01-01"]),
+                "end_date": pd.to_datetime(["2027-12-31"]),
+            }
+        ),
+    }
+    (problem,) = date_problems(tables, config, today=dt.date(2026, 12, 5))
+    assert problem.message.startswith("1 row is dated after today (2026-12-05; latest 2027-03-31;")
+    assert "deals o3" in problem.message and "o2" not in problem.message
+
+
+def test_the_default_as_of_date_is_never_in_the_future():
+    from icp_research.data.schema import default_as_of
+
+    tables = {
+        "opportunities": pd.DataFrame(
+            {
+                "created_at": pd.to_datetime(["2025-01-10", "2026-05-01"]),
+                "closed_at": pd.to_datetime(
+                    ["2026-06-30 15:00", "2027-03-31 00:00"]
+                ),  # 2nd: expected
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "start_date": pd.to_datetime(["2025-01-01"]),
+                "end_date": pd.to_datetime(["2027-12-31"]),
+            }
+        ),
+    }
+    assert default_as_of(tables, today=dt.date(2026, 12, 5)) == dt.date(2026, 6, 30)
+    # A date during today counts; when everything lies ahead, today; nothing dated, None.
+    assert default_as_of(tables, today=dt.date(2026, 6, 30)) == dt.date(2026, 6, 30)
+    assert default_as_of(tables, today=dt.date(2024, 1, 1)) == dt.date(2024, 1, 1)
+    assert default_as_of({"accounts": pd.DataFrame({"account_id": ["a"]})}) is None

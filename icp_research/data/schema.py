@@ -251,6 +251,42 @@ def personal_column(name) -> bool:
     return any(re.search(pattern, text) for pattern in PERSONAL_COLUMN_PATTERNS)
 
 
+def default_as_of(tables: dict, today=None):
+    """The as-of date when none is given: the latest date in the data that is not after
+    ``today`` (default: the real today), as a ``datetime.date``; None when nothing is dated.
+
+    Dates after today are plans, not history: open deals' expected close dates, subscriptions'
+    contract ends. Analysing as of the latest of them would put the as-of date in the future
+    and count quarters that have not happened. When every date lies ahead, today.
+    """
+    import datetime as dt
+
+    import pandas as pd
+
+    today = pd.Timestamp(today or dt.date.today()).normalize()
+    end = today + pd.Timedelta(days=1)  # anything during today counts
+    best = None
+    dated = False
+    for name, columns in DATE_COLUMNS.items():
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        for column in columns:
+            if column not in frame:
+                continue
+            values = frame[column]
+            if not values.notna().any():
+                continue
+            dated = True
+            past = values[values < end]
+            if past.notna().any():
+                value = past.max()
+                best = value if best is None or value > best else best
+    if best is None:
+        return today.date() if dated else None
+    return pd.Timestamp(best).date()
+
+
 def dated_extreme(tables: dict, latest: bool = True):
     """``(value, "table.column")`` of the latest (or earliest) value of any date column of
     :data:`DATE_COLUMNS` in ``tables``, or ``(None, None)`` when nothing is dated."""

@@ -31,7 +31,7 @@ from icp_research.data.loading import (
     file_sha256,
     load_tables,
 )
-from icp_research.data.schema import dated_extreme
+from icp_research.data.schema import dated_extreme, default_as_of
 from icp_research.data.trust import (
     Screening,
     TrustReport,
@@ -61,7 +61,7 @@ class Study:
         self.raw_tables: dict[str, pd.DataFrame] = dataset.tables
         self.report: ValidationReport = dataset.report
         if as_of in (None, ""):
-            as_of = self.config.as_of or latest_date(self.raw_tables) or dt.date.today()
+            as_of = self.config.as_of or default_as_of(self.raw_tables) or dt.date.today()
         self.as_of = pd.Timestamp(as_of).normalize()
         self.tables = as_of_view(self.raw_tables, self.as_of)
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None

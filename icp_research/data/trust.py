@@ -600,6 +600,10 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
     return problems
 
 
+#: Date columns whose values may lie ahead by nature (not flagged as dated after as-of).
+PLANNED_DATES = {("subscriptions", "end_date")}
+
+
 def date_problems(tables: dict, config: Config, today: dt.date | None = None) -> list[Problem]:
     """Dates after the configured as-of date (or, without one, after today)."""
     reference = config.as_of or today or dt.date.today()
@@ -615,7 +619,12 @@ def date_problems(tables: dict, config: Config, today: dt.date | None = None) ->
         for column in columns:
             if column not in frame:
                 continue
-            late = frame[column] > limit
+            if (table, column) in PLANNED_DATES:
+                continue  # contract ends lie ahead by nature
+            late = (frame[column] > limit).fillna(False).astype(bool)
+            if table == "opportunities" and column == "closed_at" and "stage" in frame:
+                # An open deal's close date is its expected close: a plan, not a typo.
+                late &= (frame["stage"] != "open").fillna(True).astype(bool)
             if not late.any():
                 continue
             key = keys.get(table, "account_id")

@@ -852,9 +852,10 @@ def _run_locked(
         progress.step(f"loading data ({cfg.path})")
         t0 = time.perf_counter()
         dataset = load_tables(cfg)
-        from icp_research.data.study import earliest_date, latest_date
+        from icp_research.data.schema import default_as_of
+        from icp_research.data.study import earliest_date
 
-        as_of = as_of or latest_date(dataset.tables) or dt.date.today()
+        as_of = as_of or default_as_of(dataset.tables) or dt.date.today()
         earliest, where = earliest_date(dataset.tables)
         if earliest is not None and earliest > as_of:
             raise InputError(
