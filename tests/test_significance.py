@@ -441,3 +441,14 @@ def test_the_order_of_the_rows_does_not_change_the_predictor_significance():
     second = predictor_significance(shuffled_rows(study)).summary
     assert (first["test"] == "mann_whitney").sum() > 20  # the ones with bootstrap intervals
     pd.testing.assert_frame_equal(first, second, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_a_summary_row_is_recommended_only_for_an_outcome_it_predicts(result):
+    summary = result.tables["predictor_summary"]
+    recommended = {item["predictor"] for item in result.recommended}
+    flagged = summary[summary["recommended"].astype(bool)]
+    assert len(flagged) and (flagged["verdict"] == "predicts").all()
+    assert set(flagged["predictor"]) == recommended
+    # A recommended characteristic's rows of outcomes it does not predict say so.
+    other = summary[summary["predictor"].isin(recommended) & (summary["verdict"] != "predicts")]
+    assert not other["recommended"].astype(bool).any()

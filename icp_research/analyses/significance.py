@@ -1602,7 +1602,10 @@ def _predictor_summary(result: SignificanceResult, selection: pd.DataFrame) -> p
                 "replicated": replication == "replicated",
                 "replication": replication,
                 "independent": independent,
-                "recommended": verdict.predictor in recommended,
+                # Per row: recommended, and this outcome's finding is one of the reasons (a
+                # characteristic recommended for winning is not "recommended" on its row of an
+                # outcome it does not predict).
+                "recommended": verdict.predictor in recommended and verdict.verdict == "predicts",
             }
         )
     return pd.DataFrame(out, columns=PREDICTOR_SUMMARY_COLUMNS)
