@@ -752,3 +752,30 @@ def test_the_overview_gives_net_revenue_retention_with_its_interval(demo):
     words = f"{fmt_pct(fit.params[0])} ({fmt_pct(low)}–{fmt_pct(high)})"
     assert result.headline["NRR"] == words
     assert any(f"net revenue retention is {words}." in f for f in result.findings)
+
+
+def test_the_overview_reads_counts_and_medians_as_people_write_them(demo):
+    result = demo["overview"]
+    examples = dict(result.tables["completeness"][["attribute", "example"]].values)
+    assert examples["annual_revenue"] == "median 27,767,000"
+    assert examples["founded_year"] == "median 2010"
+    assert examples["employees"] == "median 185"
+    # The demo has expansion deals: the win rate is of new-business deals, and says so.
+    assert any(
+        f.startswith("5,953 closed new-business deals: win rate 25%") for f in result.findings
+    )
+
+
+def test_the_overview_says_when_closed_deals_without_an_account_are_left_out():
+    tables = deal_tables(np.random.default_rng(3))
+    deals = tables["opportunities"]
+    closed = deals.index[deals["stage"].isin(["won", "lost"])][:2]
+    deals.loc[closed, "account_id"] = None
+    result = overview.data_overview(make_study(tables, categorical=["segment", "color"]))
+    (sentence,) = [f for f in result.findings if "win rate" in f]
+    n_closed = int(deals["stage"].isin(["won", "lost"]).sum())
+    assert sentence.startswith(
+        f"{n_closed:,} closed deals, 2 of them without an account and left out: win rate "
+    )
+    linked = deals[deals["stage"].isin(["won", "lost"]) & deals["account_id"].notna()]
+    assert result.totals["win_rate"]["accounts"] == linked["account_id"].nunique()

@@ -205,7 +205,11 @@ def _example(series: pd.Series) -> str:
     if values.empty:
         return ""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return f"median {values.median():.6g}"
+        median = float(values.median())
+        # 9,371,943 rather than 9.37194e+06; a year stays 2010.
+        if abs(median) >= 10_000:
+            return f"median {median:,.0f}"
+        return f"median {median:.0f}" if abs(median) >= 100 else f"median {median:.4g}"
     top = values.astype(str).value_counts().head(3).index
     return ", ".join(top)
 
@@ -289,7 +293,9 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         )
 
     deals = study.deals
+    kind = "closed deals"
     if len(deals) and not deals["is_new_business"].all():
+        kind = "closed new-business deals"
         caveats.append(
             f"Win rates and sales cycles count new-business deals only "
             f"({int(deals['is_new_business'].sum()):,} of {len(deals):,} deals); expansion and "
@@ -326,15 +332,19 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             "accounts": int(clusters),
         }
         unmeasurable = study.variation
+        # Deals without an account cannot be clustered by account: the rate leaves them out.
+        unlinked = int((closed & deals["account_id"].isna()).sum()) if attributed.any() else 0
+        left_out = f", {unlinked:,} of them without an account and left out" if unlinked else ""
         if closed.any() and "won" in unmeasurable:
             findings.append(
-                f"{closed.sum():,} closed deals: the win rate is not measurable, "
+                f"{closed.sum():,} {kind}: the win rate is not measurable, "
                 f"{unmeasurable['won']}; {totals['deals']['open']:,} deals open."
             )
         elif closed.any():
             findings.append(
-                f"{closed.sum():,} closed deals: win rate {fmt_pct(rate)} ({fmt_interval(low, high)}, "
-                f"interval clustered by account over {clusters:,} accounts); {totals['deals']['open']:,} deals open."
+                f"{closed.sum():,} {kind}{left_out}: win rate {fmt_pct(rate)} "
+                f"({fmt_interval(low, high)}, interval clustered by account over {clusters:,} "
+                f"accounts); {totals['deals']['open']:,} deals open."
             )
         if "amount" in deals and won.any():
             totals["avg_won_deal"] = float(deals.loc[won, "amount"].mean())
