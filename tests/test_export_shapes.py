@@ -369,7 +369,7 @@ def test_the_outcome_is_chosen_from_what_the_data_can_measure(order_lines):
     )
     assert chosen.outcome["name"] == "retained"
     sentence = (
-        "The fit score predicts 12-month retention ([scoring] outcome is not set, chosen from "
+        "Success is measured as 12-month retention ([scoring] outcome is not set, chosen from "
         "the data up to 2025-06-30): all 85 closed deals were won, so wins cannot be compared; "
         "5 of 30 customers churned within 12 months. Set [scoring] outcome to choose another."
     )

@@ -484,7 +484,7 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
     up_to = f" up to {study.as_of:%Y-%m-%d}" if study is not None else ""
     if won and 0 < won[0] < won[1] and "won" in samples:
         return "won", (
-            f"The fit score predicts wins ([scoring] outcome is not set, chosen from the data{up_to}): "
+            f"Success is measured as winning ([scoring] outcome is not set, chosen from the data{up_to}): "
             f"{won[1]:,} closed new-business deals, {won[0]:,} won and {won[1] - won[0]:,} lost."
         )
     if won is None:
@@ -497,14 +497,14 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
     retained = counts("retained")
     if retained and 0 < retained[0] < retained[1]:
         return "retained", (
-            f"The fit score predicts 12-month retention ([scoring] outcome is not set, chosen "
+            f"Success is measured as 12-month retention ([scoring] outcome is not set, chosen "
             f"from the data{up_to}): {deals}, so wins cannot be compared; {retained[1] - retained[0]:,} "
             f"of {retained[1]:,} customers churned within 12 months. Set [scoring] outcome to "
             "choose another."
         )
     churn = "churn cannot be measured" if retained is None else "retention does not vary"
     return "best_customer", (
-        f"The fit score predicts best customers ([scoring] outcome is not set, chosen from the "
+        f"Success is measured as being a best customer ([scoring] outcome is not set, chosen from the "
         f"data{up_to}): {deals} and {churn}. Set [scoring] outcome to choose another."
     )
 
