@@ -337,3 +337,11 @@ def test_as_of_is_respected(demo_study):
     events = study.tables["churn_events"]
     assert events["churned_at"].max() <= pd.Timestamp("2025-06-30")
     assert result.overall["churned"] < 322
+
+
+def test_anti_patterns_only_finds_the_same_anti_patterns(demo_study, demo):
+    """What the blueprint asks for: the anti-patterns of the full analysis, without the Cox
+    model and the trials."""
+    only = churn.churn_analysis(demo_study, anti_patterns_only=True)
+    pd.testing.assert_frame_equal(only.anti_patterns, demo.anti_patterns)
+    assert only.cox is None

@@ -374,3 +374,11 @@ def test_equally_common_levels_are_ordered_by_name_whatever_the_row_order():
         facts = pd.DataFrame({"account_id": [f"A{i}" for i in range(70)], "crm": values})
         orders.append(segment_levels(facts, categorical=["crm"]).order["crm"])
     assert orders[0] == orders[1] == ["Pipedrive", "HubSpot", "Salesforce"]
+
+
+def test_anti_patterns_only_finds_the_same_anti_patterns(demo_study, demo):
+    """What the blueprint asks for: the anti-patterns of the full analysis, without the sales
+    cycle, deal sizes and funnel."""
+    only = deals.lost_deal_analysis(demo_study, anti_patterns_only=True)
+    pd.testing.assert_frame_equal(only.anti_patterns, demo.anti_patterns)
+    assert only.funnel is None

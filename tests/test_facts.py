@@ -319,3 +319,30 @@ def test_a_study_of_another_date_belongs_to_its_own_dataset():
     copied = copy.copy(study.dataset)
     other = Study(copied, study.as_of).at("2025-06-30")
     assert other is not earlier and other.dataset is copied
+
+
+def test_best_customers_by_position_choose_as_the_general_path():
+    """A float metric on a unique index takes the array path; a nullable integer metric the
+    general one: the same flags, ties, unknown metrics, churned and non-customers included."""
+    rng = np.random.default_rng(5)
+    n = 300
+    arr = rng.choice([0, 1000, 2000, 2000, 5000, 9000], n) + rng.integers(0, 3, n) * 500
+    facts = pd.DataFrame(
+        {
+            "is_customer": rng.random(n) < 0.8,
+            "retained": rng.random(n) < 0.7,
+            "customer_since": pd.to_datetime("2021-01-01")
+            + pd.to_timedelta(rng.integers(0, 1500, n), unit="D"),
+            "arr_current": arr.astype(np.int64),
+        }
+    )
+    facts.loc[rng.random(n) < 0.1, "customer_since"] = pd.NaT
+    as_float = facts.assign(arr_current=facts["arr_current"].astype(float))
+    as_float.loc[rng.random(n) < 0.1, "arr_current"] = np.nan
+    as_int = as_float.assign(arr_current=as_float["arr_current"].astype("Int64"))
+    assert pd.to_numeric(as_int["arr_current"]).dtype != np.float64
+    for share in (0.1, 0.2, 0.5):
+        for ranking in ("cohort", "all"):
+            fast = best_customers(as_float, "arr", share, ranking)
+            general = best_customers(as_int, "arr", share, ranking)
+            pd.testing.assert_series_equal(fast, general)

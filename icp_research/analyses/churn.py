@@ -131,6 +131,7 @@ def churn_analysis(
     horizons_months: tuple = (6, 12, 24),
     max_curves: int = 4,
     min_customers: int = 10,
+    anti_patterns_only: bool = False,
 ) -> ChurnResult:
     """Logo and revenue churn by attribute, retention curves, Cox model, reasons, anti-patterns.
 
@@ -152,6 +153,10 @@ def churn_analysis(
     min_customers : int
         A level needs at least this many customers to be tested against the rest (a log-rank
         test on three customers says nothing).
+    anti_patterns_only : bool
+        Only what the anti-patterns need (the blueprint's use): the result then holds
+        ``anti_patterns`` and the tables they come from, without the Cox model, trials,
+        findings and caveats.
 
     Returns
     -------
@@ -292,6 +297,27 @@ def churn_analysis(
     kept = ranked["attribute"].head(max_curves).tolist()
     curves = {name: curves[name] for name in kept}
     retention_curves = _curves_table(overall_curve, curves)
+
+    if anti_patterns_only:
+        # The Cox model and the trials are seconds of work that no anti-pattern reads.
+        reasons = _reasons(customers, labels, levels, alpha, method, early_months)[0]
+        anti = _anti_patterns(
+            customers, labels, levels, by_attribute, reasons, facts, alpha, has_subscriptions
+        )
+        anti = ap.in_words(anti, ap.labels_of(study), alpha)
+        return ChurnResult(
+            title=title,
+            summary=by_attribute,
+            tables={
+                "churn_by_attribute": by_attribute,
+                "logrank": logrank_table,
+                "churn_reasons": reasons,
+                "anti_patterns": anti,
+            },
+            anti_patterns=anti,
+            attributes_that_matter=significant_attributes,
+            not_computed=not_computed,
+        )
 
     cox = _cox_model(customers, labels, levels, alpha, n_events)
     reasons, early_reasons = _reasons(customers, labels, levels, alpha, method, early_months)

@@ -109,6 +109,7 @@ def lost_deal_analysis(
     n_bins: int = 5,
     min_accounts: int = 5,
     cycle_curves: tuple = ("size_segment",),
+    anti_patterns_only: bool = False,
 ) -> DealsResult:
     """Win rate, loss reasons, "no decision", sales cycle and deal size by attribute level.
 
@@ -125,6 +126,10 @@ def lost_deal_analysis(
         A level (and the rest) needs at least this many accounts with closed deals to be tested.
     cycle_curves : tuple of str
         Attributes whose time-to-close curves are kept for plotting (the table covers all).
+    anti_patterns_only : bool
+        Only what the anti-patterns need (the blueprint's use): the result then holds
+        ``anti_patterns`` and the rate tables they come from, without the sales cycle, deal
+        sizes, funnel, findings and caveats.
 
     Returns
     -------
@@ -243,6 +248,25 @@ def lost_deal_analysis(
         caveats.append(f"Loss reasons and 'no decision' not analysed: {reason}.")
         no_decision = pd.DataFrame(columns=RATE_COLUMNS)
         reasons = pd.DataFrame(columns=_REASON_COLUMNS)
+
+    if anti_patterns_only:
+        # Sales cycle, deal size and funnel are work that no anti-pattern reads.
+        anti = _anti_patterns(
+            accounts, account_labels, levels, win_rate, no_decision, reasons, alpha
+        )
+        anti = ap.in_words(anti, ap.labels_of(study), alpha)
+        return DealsResult(
+            title=title,
+            summary=win_rate,
+            tables={
+                "win_rate_by_attribute": win_rate,
+                "no_decision_by_attribute": no_decision,
+                "loss_reasons": reasons,
+                "anti_patterns": anti,
+            },
+            anti_patterns=anti,
+            not_computed=not_computed,
+        )
 
     # Cycle curves for the size segments and for attributes whose win rate differs: enough to
     # see where deals drag, without a curve per noise attribute.

@@ -410,6 +410,9 @@ def account_facts(
     )
     facts.loc[~is_customer, "retained"] = pd.NA
 
+    # Once, for the CLV groups and the size_segment column.
+    size_segment = size_segments(facts["employees"], segments) if "employees" in facts else None
+
     # CLV: what they paid, plus current ARR over the discounted expected remaining lifetime of
     # their size segment (see clv_lifetime_years).
     horizon = float(analysis["clv_horizon_years"])
@@ -419,8 +422,8 @@ def account_facts(
         dated = (churned_flag & facts["tenure_days"].notna()).fillna(False).astype(bool)
         years = facts["tenure_days"].where(is_customer, 0.0).fillna(0.0) / DAYS_PER_YEAR
         group = (
-            size_segments(facts["employees"], segments).astype(object)
-            if "employees" in facts
+            size_segment.astype(object)
+            if size_segment is not None
             else pd.Series(pd.NA, index=ids, dtype=object)
         )
         hazard, by_segment = segment_hazards(dated & is_customer, years.where(is_customer), group)
@@ -463,8 +466,8 @@ def account_facts(
 
         facts["referred"] = per_distinct(facts["referral_source"].astype("string"), referred)
 
-    if "employees" in facts:
-        facts["size_segment"] = size_segments(facts["employees"], segments)
+    if size_segment is not None:
+        facts["size_segment"] = size_segment
 
     usage = view.get("usage")
     if usage is not None and len(usage):
@@ -691,7 +694,10 @@ def latest_survey_answers(survey: pd.DataFrame) -> pd.DataFrame:
 
 def free_text_questions(survey: pd.DataFrame) -> list[str]:
     """Questions whose answers look like free text (mostly unique), not a fixed set of options."""
-    answers = latest_survey_answers(survey)
+    return _free_text_questions(latest_survey_answers(survey))
+
+
+def _free_text_questions(answers: pd.DataFrame) -> list[str]:
     stats = answers.groupby("question")["answer"].agg(["nunique", "size"])
     free = stats[
         (stats["nunique"] > SURVEY_FREE_TEXT_MIN_ANSWERS) & (stats["nunique"] > 0.5 * stats["size"])
@@ -707,8 +713,12 @@ def survey_columns(survey: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
     per answer, ``survey_<question>_<answer>``. Free-text questions (see
     :func:`free_text_questions`) become no column.
     """
-    answers = latest_survey_answers(survey)
-    free = set(free_text_questions(survey))
+    return _survey_columns(latest_survey_answers(survey))
+
+
+def _survey_columns(answers: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
+    """:func:`survey_columns` from the :func:`latest_survey_answers` (computed once)."""
+    free = set(_free_text_questions(answers))
     columns: dict[str, tuple[str, str | None]] = {}
     for question, rows in answers.groupby("question", sort=True):
         if question in free:
@@ -735,8 +745,10 @@ def survey_attributes(survey: pd.DataFrame, ids) -> pd.DataFrame:
     """
     answers = latest_survey_answers(survey)
     out = pd.DataFrame(index=ids)
-    for column, (question, answer) in survey_columns(survey).items():
-        rows = answers[answers["question"] == question]
+    # Each question's rows, split once (in row order, like a filter per column).
+    by_question = dict(tuple(answers.groupby("question", sort=False)))
+    for column, (question, answer) in _survey_columns(answers).items():
+        rows = by_question[question]
         if answer is None:
             values = rows.drop_duplicates("account_id").set_index("account_id")["answer"]
             out[column] = values.reindex(ids).astype("string")
@@ -792,11 +804,13 @@ def start_cohorts(facts: pd.DataFrame, min_size: int = 5) -> pd.Series:
     for group in groups:
         name = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
         label.update(dict.fromkeys(group, name))
-    cohort = pd.Series(pd.NA, index=facts.index, dtype="string")
     known = years.notna()
-    cohort[known] = years[known].astype(int).map(label).astype("string")
-    cohort[is_customer & ~known] = "unknown"
-    return cohort
+    # Filled as plain objects and converted once: each masked assignment to a string
+    # Series costs more than the rest of this function.
+    cohort = np.full(len(years), None, dtype=object)
+    cohort[known.to_numpy()] = years[known].astype(int).map(label).to_numpy(dtype=object)
+    cohort[(is_customer & ~known).to_numpy()] = "unknown"
+    return pd.Series(pd.array(cohort, dtype="string"), index=facts.index)
 
 
 def best_customers(
@@ -828,12 +842,14 @@ def best_customers(
         .astype(bool)
     )
     values = pd.to_numeric(facts[column], errors="coerce")
-    flag = pd.Series(pd.NA, index=facts.index, dtype="boolean")
-    flag[is_customer] = False
     if ranking == "all":
         groups = pd.Series("all", index=facts.index).where(is_customer)
     else:
         groups = start_cohorts(facts)
+    if facts.index.is_unique and values.dtype == np.float64:
+        return _best_by_position(values, is_customer, retained, groups, top_share, ranking)
+    flag = pd.Series(pd.NA, index=facts.index, dtype="boolean")
+    flag[is_customer] = False
     for _, members in groups[is_customer].groupby(groups[is_customer], sort=False):
         index = members.index
         pool = values[index][retained[index] & values[index].notna()]
@@ -856,6 +872,32 @@ def best_customers(
         flag[index[retained[index] & chosen]] = True
     flag[is_customer & values.isna() & retained] = pd.NA
     return flag
+
+
+def _best_by_position(values, is_customer, retained, groups, top_share, ranking) -> pd.Series:
+    """:func:`best_customers`' flags for a unique index and a float metric, on arrays by
+    position: the same choice per group, without the label lookups of each group's rows."""
+    v = values.to_numpy()
+    missing = np.isnan(v)
+    customer = is_customer.to_numpy(dtype=bool)
+    kept = retained.to_numpy(dtype=bool)
+    codes = pd.factorize(groups.where(is_customer))[0]
+    best = np.zeros(len(v), dtype=bool)
+    for code in range(codes.max() + 1 if len(codes) else 0):
+        members = np.flatnonzero(codes == code)
+        mv, mk, mm = v[members], kept[members], missing[members]
+        pool = mv[mk & ~mm]
+        if pool.size == 0:
+            continue
+        size = pool.size if ranking == "all" else int((~(mk & mm)).sum())
+        k = min(max(1, int(np.ceil(top_share * size))), pool.size)
+        threshold = np.sort(pool)[pool.size - k]  # the k-th largest
+        with_ties, above = int((pool >= threshold).sum()), int((pool > threshold).sum())
+        strict = above > 0 and abs(above - k) < abs(with_ties - k)
+        chosen = mv > threshold if strict else mv >= threshold
+        best[members[mk & chosen]] = True
+    unknown = ~customer | (missing & kept)
+    return pd.Series(pd.arrays.BooleanArray(best, unknown), index=values.index)
 
 
 def deal_facts(

@@ -102,7 +102,7 @@ def upstream_evidence(
         from icp_research.analyses.churn import churn_analysis
 
         try:
-            parts.append(churn_analysis(study, max_curves=0).anti_patterns)
+            parts.append(churn_analysis(study, max_curves=0, anti_patterns_only=True).anti_patterns)
             computed.append("churn")
         except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
             upstream.caveats.append(f"Churn anti-patterns could not be computed: {error}")
@@ -110,7 +110,9 @@ def upstream_evidence(
         from icp_research.analyses.deals import lost_deal_analysis
 
         try:
-            parts.append(lost_deal_analysis(study, cycle_curves=()).anti_patterns)
+            parts.append(
+                lost_deal_analysis(study, cycle_curves=(), anti_patterns_only=True).anti_patterns
+            )
             computed.append("lost deals")
         except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
             upstream.caveats.append(f"Lost-deal anti-patterns could not be computed: {error}")
