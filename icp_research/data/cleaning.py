@@ -35,6 +35,20 @@ _DATE_GUESSES = (
 )
 
 
+# CRMs write date-times as a date pattern plus a clock ("27/06/2025 06:00"); these patterns are
+# also tried with one.
+_TIMED_GUESSES = ("%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y")
+
+
+_DATE_GUESS_SAMPLE = 300
+
+
+# A number written with the other decimal mark: "553.643,79" / "12,5" (decimal comma) or
+# "553,643.79" / "12.5" (decimal point). Checked after currency, spaces and signs are removed.
+_DECIMAL_COMMA = re.compile(r"^[-+]?(\d{1,3}(\.\d{3})*,\d+|\d+,\d{1,2})$")
+_DECIMAL_POINT = re.compile(r"^[-+]?(\d{1,3}(,\d{3})*\.\d+|\d+\.\d{1,2})$")
+
+
 def norm_name(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
@@ -162,10 +176,18 @@ def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:
     t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.rstrip("-")
     t = t.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
     t = t.str.replace(r"[\s\u00a0\u202f$€£¥₹%']", "", regex=True)
+    # A thousands separator is only read as one where it groups three digits before the decimal
+    # mark: "553.643,79" read with decimal "." must be an error, not 553.64379.
+    group, mark = (".", ",") if decimal == "," else (",", ".")
+    grouped = t.str.contains(group, regex=False, na=False).astype(bool)
+    well_grouped = t.str.fullmatch(
+        rf"[-+]?\d{{1,3}}(?:{re.escape(group)}\d{{3}})+(?:{re.escape(mark)}\d*)?[kKmMbB]?",
+        na=False,
+    ).astype(bool)
+    t = t.where(~grouped | well_grouped, pd.NA)
+    t = t.str.replace(group, "", regex=False)
     if decimal == ",":
-        t = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    else:
-        t = t.str.replace(",", "", regex=False)
+        t = t.str.replace(",", ".", regex=False)
     multiplier = pd.Series(1.0, index=t.index)
     suffix = t.str.extract(r"^([-+]?\d*\.?\d+)([kKmMbB])$")
     has_suffix = suffix[1].notna()
@@ -179,11 +201,32 @@ def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:
     return parsed
 
 
+def other_decimal_mark(text: pd.Series, decimal: str, share: float = 0.5) -> str | None:
+    """The decimal mark that cells which are not numbers with ``decimal`` seem to use
+    ("553.643,79" -> ","), when at least ``share`` of them look that way; else None."""
+    sample = pd.Series(text.dropna().astype(str).unique()[:200], dtype="string")
+    if sample.empty:
+        return None
+    sample = sample.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
+    sample = sample.str.replace(r"[\s\u00a0\u202f$€£¥₹%'()]", "", regex=True)
+    other, pattern = (",", _DECIMAL_COMMA) if decimal == "." else (".", _DECIMAL_POINT)
+    fits = sample.map(lambda v: bool(pattern.match(v))).astype(bool)
+    return other if fits.sum() >= share * len(sample) else None
+
+
+def date_formats(date_format: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A table's ``date_format`` setting as a tuple of patterns (one, several or none)."""
+    if not date_format:
+        return ()
+    return (date_format,) if isinstance(date_format, str) else tuple(date_format)
+
+
 def parse_dates(
-    series: pd.Series, date_format: str | None, extra_missing=()
+    series: pd.Series, date_format: str | tuple[str, ...] | None, extra_missing=()
 ) -> tuple[pd.Series, pd.Series]:
     """Dates as day-precision ``datetime64[ns]`` (time zones converted to UTC, then dropped).
 
+    ``date_format`` may be several patterns: each cell is read by the first one that fits it.
     Returns ``(dates, mask of cells that were present but not dates)``.
     """
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -203,11 +246,18 @@ def parse_dates(
     return values, bad
 
 
-def _text_to_dates(text: pd.Series, date_format: str | None) -> pd.Series:
-    if date_format:
-        values = pd.to_datetime(text, format=date_format, errors="coerce")
-        if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+def _text_to_dates(text: pd.Series, date_format: str | tuple[str, ...] | None) -> pd.Series:
+    formats = date_formats(date_format)
+    if formats:
+        values = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+        for fmt in formats:
+            todo = values.isna() & text.notna()
+            if not todo.any():
+                break
+            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+            if getattr(parsed.dt, "tz", None) is not None:
+                parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+            values[todo] = parsed.astype("datetime64[ns]")
     else:
         values = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
         values = values.dt.tz_localize(None)
@@ -229,14 +279,18 @@ def parse_flags(series: pd.Series, extra_missing=()) -> tuple[pd.Series, pd.Seri
 
 
 def guess_date_formats(sample: pd.Series) -> list[str]:
-    sample = sample.dropna().astype(str).head(200)
+    """The common date patterns that read every value of ``sample`` (a few hundred distinct
+    values are tried), most likely first."""
+    sample = pd.Series(sample.dropna().astype(str).str.strip().unique()[:_DATE_GUESS_SAMPLE])
     if sample.empty:
         return []
     fits = []
-    for fmt in _DATE_GUESSES:
-        parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
-        if parsed.notna().all():
-            fits.append(fmt)
+    for base in _DATE_GUESSES:
+        timed = (f"{base} %H:%M", f"{base} %H:%M:%S") if base in _TIMED_GUESSES else ()
+        for fmt in (base, *timed):
+            parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+            if parsed.notna().all():
+                fits.append(fmt)
     return fits
 
 

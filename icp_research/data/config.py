@@ -157,7 +157,8 @@ class TableConfig:
     format: str
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> source column
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical col -> recode
-    date_format: str | None = None
+    # One strftime pattern, or several tried in order (a tuple); None reads ISO dates.
+    date_format: str | tuple[str, ...] | None = None
     sheet: str | int | None = None
     # The row (from 1) that holds the column names, for exports with title rows above them.
     header_row: int = 1
@@ -831,8 +832,16 @@ def _table_config(
     for key, ok, wanted in (
         (
             "date_format",
-            lambda v: isinstance(v, str) and "%" in v,
-            'a strftime pattern, e.g. "%d/%m/%Y"',
+            lambda v: (
+                (isinstance(v, str) and "%" in v)
+                or (
+                    isinstance(v, list)
+                    and bool(v)
+                    and all(isinstance(p, str) and "%" in p for p in v)
+                )
+            ),
+            'a strftime pattern, e.g. "%d/%m/%Y", or a list of them tried in order, e.g. '
+            '["%d/%m/%Y %H:%M", "%d/%m/%Y"]',
         ),
         (
             "sheet",
@@ -862,6 +871,8 @@ def _table_config(
     ):
         if key in spec and not ok(spec[key]):
             problems.append(f"{where}: {key} = {spec[key]!r} must be {wanted}")
+    if not any(p.startswith(f"{where}: date_format =") for p in problems):
+        _check_date_patterns(spec.get("date_format"), where, problems)
     for key in ("missing_values", "drop"):
         if key in spec:
             _text_list(
@@ -986,7 +997,11 @@ def _table_config(
         format=fmt,
         columns=mapped,
         values=values,
-        date_format=spec.get("date_format"),
+        date_format=(
+            tuple(spec["date_format"])
+            if isinstance(spec.get("date_format"), list)
+            else spec.get("date_format")
+        ),
         sheet=sheet,
         header_row=int(spec.get("header_row", 1)) if _is_int(spec.get("header_row", 1)) else 1,
         delimiter=spec.get("delimiter"),
@@ -1034,6 +1049,33 @@ def _database_source(spec: dict, where: str, problems: list[str]) -> tuple[str, 
         )
         return None
     return key, value.strip()
+
+
+def _check_date_patterns(value, where: str, problems: list[str]) -> None:
+    """A pattern pandas cannot compile ("%d/%m/%Y%") is a config mistake, found before any
+    file is read rather than as an error in the middle of parsing."""
+    if not value:
+        return
+    import pandas as pd
+
+    patterns = [value] if isinstance(value, str) else value
+    for pattern in patterns:
+        try:
+            pd.to_datetime(pd.Series(["2024-01-31"]), format=pattern, errors="coerce")
+        except (ValueError, TypeError) as exc:
+            reason = re.sub(r" in format '.*'$", "", str(exc).splitlines()[0] if str(exc) else "")
+            reason = re.sub(r"^'(.*)' is a bad directive$", r"%\1 is not a date code", reason)
+            shown = (
+                f'"{pattern}"'
+                if isinstance(value, str)
+                else "[" + ", ".join(f'"{p}"' for p in patterns) + f']: "{pattern}"'
+            )
+            problems.append(
+                f"{where}: date_format = {shown} is not a valid date pattern ({reason}); fix: "
+                'write it with strftime codes, e.g. "%d/%m/%Y %H:%M" (%d day, %m month, %Y '
+                "year, %H:%M time; a literal % is %%)"
+            )
+            return
 
 
 def _database_table(

@@ -31,9 +31,11 @@ from icp_research.data import churn_source
 from icp_research.data.cleaning import (
     DISTINCT_SAMPLE,
     as_text,
+    date_formats,
     guess_date_formats,
     looks_like_flags,
     norm_name,
+    other_decimal_mark,
     parse_dates,
     parse_distinct,
     parse_flags,
@@ -564,6 +566,36 @@ def _resolve_columns(
     return resolved
 
 
+# What a CRM or spreadsheet writes in the key cell of the summary row it appends to an export.
+_TOTALS_LABELS = {"total", "totals", "grand total"}
+
+
+def _drop_totals_row(
+    raw: pd.DataFrame, tc: TableConfig, resolved: dict[str, str], out: _Collector
+) -> pd.DataFrame:
+    """A last row whose key cell is a totals label ("Total;400 records;;;") sums the export;
+    read as a row it would be an account or deal of its own, so it is left out, with a warning.
+    Only that row: a "Total" anywhere else is data and is checked as such."""
+    keys = [resolved[k] for k in TABLES[tc.name].key if k in resolved]
+    if len(raw) < 2 or not keys:
+        return raw
+    cell = raw[keys[0]].iloc[-1]
+    if not isinstance(cell, str) or cell.strip().lower() not in _TOTALS_LABELS:
+        return raw
+    row = raw.index[-1]
+    noun = {"accounts": "an account", "opportunities": "a deal"}.get(tc.name, "a record")
+    shown = ", ".join(
+        f'"{_cell_text(v, 30)}"' for v in raw.iloc[-1] if not pd.isna(v) and str(v).strip()
+    )
+    out.warning(
+        f"the last row is a totals row ({shown}), not {noun}: it is left out",
+        "nothing to do; remove that row from the export to silence this",
+        column=keys[0],
+        rows=[row],
+    )
+    return raw.iloc[:-1]
+
+
 def _parquet_reason(exc: Exception) -> str:
     """The first line of a pyarrow error, without the file path it repeats."""
     message = str(exc).splitlines()[0] if str(exc) else ""
@@ -574,7 +606,8 @@ def _parquet_reason(exc: Exception) -> str:
 
 
 def _row_list(mask: pd.Series) -> list:
-    return list(mask.index[mask.to_numpy()])
+    # A mask built from nullable columns holds <NA> where a value was missing: not a match.
+    return list(mask.index[mask.fillna(False).to_numpy(dtype=bool)])
 
 
 def _clean_table(
@@ -619,6 +652,7 @@ def _clean_table(
     resolved = _resolve_columns(raw, tc, out)
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
+    raw = _drop_totals_row(raw, tc, resolved, out)
 
     extra_missing = set(tc.missing_values)
     frame = pd.DataFrame(index=raw.index)
@@ -725,14 +759,38 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 if present and not bad.any() and values.notna().sum() == present
                 else "category"
             )
+            other = (
+                other_decimal_mark(series[bad].astype(str), tc.decimal, share=1.0)
+                if kind == "category" and bad.any()
+                else None
+            )
+            if other:
+                # Numbers written with the other decimal mark are a setting away from being
+                # numbers; read silently as text they would be lost as a numeric attribute.
+                examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
+                out.warning(
+                    f'{bad.sum():,} values look like numbers with "{other}" as the decimal mark '
+                    f"({examples}); the column is read as text",
+                    f'add decimal = "{other}" under [tables.{tc.name}] to read it as numbers',
+                    column=label,
+                    rows=_row_list(bad),
+                    values=series,
+                )
     if kind in ("money", "number"):
         values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
+            other = other_decimal_mark(series[bad].astype(str), tc.decimal)
+            fix = (
+                f'the values use "{other}" as the decimal mark: add decimal = "{other}" under '
+                f"[tables.{tc.name}] (then the other mark may only separate thousands)"
+                if other
+                else "fix those cells in the export, or add the text to missing_values = [...] "
+                f"under [tables.{tc.name}] if it means 'no value'"
+            )
             out.error(
                 f"{bad.sum():,} values are not numbers ({examples})",
-                "fix those cells in the export, or add the text to missing_values = [...] under "
-                f"[tables.{tc.name}] if it means 'no value'",
+                fix,
                 column=label,
                 rows=_row_list(bad),
                 values=series,
@@ -773,15 +831,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
         if bad.any():
             sample = series[bad].astype(str)
             examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])
-            guesses = guess_date_formats(as_text(series, set(MISSING_TOKENS_NUMERIC)))
-            if tc.date_format:
-                fix = f'the declared date_format = "{tc.date_format}" does not fit these values; fix the cells or the format'
-            elif guesses:
-                fix = f'add date_format = "{guesses[0]}" under [tables.{tc.name}]'
-                if len(guesses) > 1:
-                    fix += f' (or "{guesses[1]}": the values are ambiguous, check which one the export uses)'
-            else:
-                fix = f'write dates as YYYY-MM-DD or declare date_format = "..." under [tables.{tc.name}]'
+            fix = _date_fix(series, bad, tc, extra_missing)
             out.error(
                 f"{bad.sum():,} values are not dates ({examples})",
                 fix,
@@ -817,6 +867,47 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             )
             text = text.where(~too_long, text.str.slice(0, MAX_CELL_CHARS))
     return text
+
+
+def _toml_patterns(patterns) -> str:
+    """Patterns as they are written in icp.toml: one in quotes, several as a list."""
+    quoted = [f'"{p}"' for p in patterns]
+    return quoted[0] if len(quoted) == 1 else "[" + ", ".join(quoted) + "]"
+
+
+def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing) -> str:
+    """The fix for cells that are not dates: the common pattern that reads them, if one does."""
+    text = as_text(series, set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+    guesses = guess_date_formats(text[bad])
+    declared = date_formats(tc.date_format)
+    where = f"[tables.{tc.name}]"
+    if declared:
+        if not guesses:
+            return (
+                f"the declared date_format = {_toml_patterns(declared)} does not fit these "
+                "values; fix the cells or the format"
+            )
+        # The declared pattern reads the other cells: keep it and add one for these.
+        patterns = _toml_patterns([*declared, guesses[0]])
+        return (
+            f"the declared date_format = {_toml_patterns(declared)} does not fit these values, "
+            f'"{guesses[0]}" does: declare date_format = {patterns} under {where} (each value '
+            "is read by the first pattern that fits it)"
+        )
+    if not guesses:
+        return f'write dates as YYYY-MM-DD or declare date_format = "..." under {where}'
+    read = text.notna() & ~bad
+    iso = pd.Series(text[read].dropna().unique()[:300], dtype="string")
+    if len(iso) and pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").notna().all():
+        # ISO dates and other dates in one table: a list keeps both readable.
+        return (
+            f'declare date_format = ["%Y-%m-%d", "{guesses[0]}"] under {where} (each value is '
+            "read by the first pattern that fits it)"
+        )
+    fix = f'add date_format = "{guesses[0]}" under {where}'
+    if len(guesses) > 1:
+        fix += f' (or "{guesses[1]}": the values are ambiguous, check which one the export uses)'
+    return fix
 
 
 def _fmt_sentinel(value: float) -> str:
@@ -1162,8 +1253,9 @@ def _check_references(
             continue
         out = _Collector(report, name, configs[name].display_path)
         col = configs[name].columns.get("account_id", "account_id")
-        missing = frame["account_id"].isna()
-        unknown = ~frame["account_id"].isin(known) & ~missing
+        # Masks from nullable columns are <NA> where a value is missing; NA is "no".
+        missing = frame["account_id"].isna().astype(bool)
+        unknown = (~frame["account_id"].isin(known)).fillna(False).astype(bool) & ~missing
         present = (~missing).sum()
         padded = _zero_padding(frame.loc[unknown, "account_id"], known)
         if present > 0 and unknown.sum() == present:
@@ -1178,7 +1270,9 @@ def _check_references(
             )
             continue
         if name == "opportunities" and "stage" in frame.columns:
-            is_open = frame["stage"] == "open"
+            # A deal with no stage (reported already) is neither open nor closed here.
+            is_open = frame["stage"].eq("open").fillna(False).astype(bool)
+            is_closed = frame["stage"].isin(["won", "lost"]).fillna(False).astype(bool)
             if (missing & is_open).any():
                 out.warning(
                     f"{(missing & is_open).sum():,} open deals have no account; they count in pipeline totals only",
@@ -1186,7 +1280,7 @@ def _check_references(
                     column=col,
                     rows=_row_list(missing & is_open),
                 )
-            closed_missing = missing & ~is_open
+            closed_missing = missing & is_closed
             if closed_missing.any():
                 out.warning(
                     f"{closed_missing.sum():,} won/lost deals have no account; they are left out of account analyses",
@@ -1216,7 +1310,11 @@ def _check_references(
     roles = tables.get("deal_roles")
     if roles is not None and deals is not None and "opportunity_id" in roles.columns:
         out = _Collector(report, "deal_roles", configs["deal_roles"].display_path)
-        unknown = ~roles["opportunity_id"].isin(set(deals["opportunity_id"].dropna()))
+        unknown = (
+            (~roles["opportunity_id"].isin(set(deals["opportunity_id"].dropna())))
+            .fillna(False)
+            .astype(bool)
+        )
         if unknown.all() and len(roles):
             out.error(
                 "none of the opportunity_id values match the opportunities table",
