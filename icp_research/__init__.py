@@ -11,10 +11,6 @@ Statistics live in ``icp_research.methods``, one module per report in ``icp_rese
 analyses return :class:`~icp_research.result.Result` objects.
 """
 
-from icp_research.data.config import load_config
-from icp_research.data.loading import load_tables
-from icp_research.data.study import Study, open_study
-from icp_research.data.validation import validate
 from icp_research.errors import (
     AnalysisError,
     ConfigError,
@@ -24,6 +20,32 @@ from icp_research.errors import (
     NotEnoughData,
 )
 from icp_research.version import __version__
+
+# The data functions are imported on first use (PEP 562): importing the package, or a light
+# module of it such as the kernel launcher's, does not import pandas and the rest (a third
+# of a second that `icp-research run` spends before it can start the reports' warm parent).
+_LAZY = {
+    "load_config": "icp_research.data.config",
+    "load_tables": "icp_research.data.loading",
+    "Study": "icp_research.data.study",
+    "open_study": "icp_research.data.study",
+    "validate": "icp_research.data.validation",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'icp_research' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def load_demo(as_of=None):

@@ -234,6 +234,17 @@ def _run(args) -> int:
     import signal
     import threading
 
+    from icp_research.pipeline import kernels
+
+    # The reports' warm parent starts importing now, beside this process's own imports.
+    kernels.start_early_zygote()
+    try:
+        return _run_suite(args, signal, threading)
+    finally:
+        kernels.stop_early_zygote()  # when the run stopped before it took it
+
+
+def _run_suite(args, signal, threading) -> int:
     from icp_research.pipeline.runner import Progress, run_suite
 
     previous = None

@@ -378,3 +378,33 @@ def project_with_notebooks(tmp_path):
             f"import os\nfrom pathlib import Path\nPath(artifacts_dir, 'pid{i}.txt').write_text(str(os.getpid()))",
         )
     return config, notebooks, tmp_path / "reports" / "pids"
+
+
+def test_the_command_starts_the_warm_parent_first_and_the_run_takes_it(tmp_path):
+    # `icp-research run` starts the zygote before it imports the data stack (the package
+    # imports nothing heavy), and the run forks its kernels from that one.
+    code = textwrap.dedent(
+        """
+        import sys
+        import icp_research.cli  # the command's own imports
+        assert "pandas" not in sys.modules, "the package imports pandas at once"
+        from icp_research.pipeline import kernels
+        kernels.start_early_zygote()
+        early = kernels._early[0]
+        from icp_research.pipeline.runner import KernelPool
+        pool = KernelPool(["a"], sys.argv[1], size=1)
+        assert pool.zygote is early and not kernels._early
+        pool.shutdown()
+        assert not early.alive()
+        kernels.start_early_zygote()  # a run that stops before it takes one ends it
+        left = kernels._early[0]
+        kernels.stop_early_zygote()
+        assert not left.alive() and not kernels._early
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"

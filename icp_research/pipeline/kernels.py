@@ -86,6 +86,107 @@ def fork_enabled(requested: bool | None = None) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# The kernelspec
+
+KERNEL_NAME = "icp-research-python"
+
+_kernel_lock = threading.Lock()
+_kernel_dir: Path | None = None
+
+
+#: Thread counts of the BLAS / OpenMP libraries numpy and scipy may use, set to 1 in report
+#: kernels unless the environment sets them.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def ensure_kernel() -> str:
+    """Register a kernelspec that runs this very Python, so notebooks import this package.
+
+    The spec lives in a private temporary folder added to ``JUPYTER_PATH`` for this process
+    only; nothing is installed in the user's Jupyter configuration.
+    """
+    global _kernel_dir
+    with _kernel_lock:
+        if _kernel_dir is None:
+            base = Path(tempfile.mkdtemp(prefix="icp-research-kernel-"))
+            spec_dir = base / "kernels" / KERNEL_NAME
+            spec_dir.mkdir(parents=True)
+            spec = {
+                "argv": [
+                    sys.executable,
+                    "-Xfrozen_modules=off",
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                    # The kernel only listens on localhost; its TCP warning is noise here.
+                    "--IPKernelApp.log_level=CRITICAL",
+                ],
+                "display_name": "Python (icp-research)",
+                "language": "python",
+                "env": {
+                    # The kernel imports the very icp_research that runs it, installed or not.
+                    "PYTHONPATH": os.pathsep.join(
+                        [str(Path(__file__).resolve().parent.parent)]
+                        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                    ),
+                    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                    "PYTHONWARNINGS": "ignore",
+                    # Reports run side by side, about one per core: a BLAS thread pool in each
+                    # would fight over the same cores (small products then run a hundred times
+                    # slower). Set these in the environment to choose otherwise.
+                    **{name: os.environ.get(name, "1") for name in BLAS_THREADS},
+                },
+                "metadata": {"debugger": False},
+            }
+            (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+            os.environ["JUPYTER_PATH"] = os.pathsep.join(
+                [str(base)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+            )
+            _kernel_dir = base
+        return KERNEL_NAME
+
+
+def kernel_spec() -> dict:
+    """The kernelspec :func:`ensure_kernel` registered (registered now if need be)."""
+    name = ensure_kernel()
+    return json.loads((_kernel_dir / "kernels" / name / "kernel.json").read_text("utf-8"))
+
+
+#: A zygote started before the run knew it needed one (see :func:`start_early_zygote`).
+_early: list = []
+
+
+def start_early_zygote(fork: bool | None = None) -> None:
+    """Start the warm parent of the report kernels now, at the very start of
+    ``icp-research run`` (the command's process imports nothing heavy before this), so that
+    its imports overlap the run's own instead of following them: a third of a second of the
+    run. The run takes it (:func:`take_early_zygote`); a run that stops before it does ends
+    it with :func:`stop_early_zygote` (and the zygote ends with this process anyway)."""
+    if _early or not fork_enabled(fork):
+        return
+    with contextlib.suppress(Exception):
+        spec = kernel_spec()
+        _early.append(Zygote(spec["argv"], spec.get("env", {}), Path.cwd()))
+
+
+def take_early_zygote():
+    """The zygote :func:`start_early_zygote` started, still alive, or None (taken once)."""
+    while _early:
+        zygote = _early.pop()
+        if zygote.alive():
+            return zygote
+        zygote.stop()
+    return None
+
+
+def stop_early_zygote() -> None:
+    while _early:
+        _early.pop().stop()
+
+
+# ---------------------------------------------------------------------------------------------
 # The run's side
 
 

@@ -44,9 +44,9 @@ from icp_research.data.config import (
 from icp_research.data.loading import Dataset, load_tables
 from icp_research.errors import InputError, RunExistsError
 from icp_research.pipeline.cache import CACHE_DIR, ReportCache, config_digest, resolve_only
+from icp_research.pipeline.kernels import BLAS_THREADS, KERNEL_NAME, ensure_kernel  # noqa: F401
 from icp_research.version import __version__
 
-KERNEL_NAME = "icp-research-python"
 UMASK = os.umask(0o022)
 os.umask(UMASK)
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -166,64 +166,6 @@ def missing_requirement(spec: NotebookSpec, dataset: Dataset) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # Kernel
-
-
-_kernel_lock = threading.Lock()
-_kernel_dir: Path | None = None
-
-
-#: Thread counts of the BLAS / OpenMP libraries numpy and scipy may use, set to 1 in report
-#: kernels unless the environment sets them.
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def ensure_kernel() -> str:
-    """Register a kernelspec that runs this very Python, so notebooks import this package.
-
-    The spec lives in a private temporary folder added to ``JUPYTER_PATH`` for this process
-    only; nothing is installed in the user's Jupyter configuration.
-    """
-    global _kernel_dir
-    with _kernel_lock:
-        if _kernel_dir is None:
-            base = Path(tempfile.mkdtemp(prefix="icp-research-kernel-"))
-            spec_dir = base / "kernels" / KERNEL_NAME
-            spec_dir.mkdir(parents=True)
-            spec = {
-                "argv": [
-                    sys.executable,
-                    "-Xfrozen_modules=off",
-                    "-m",
-                    "ipykernel_launcher",
-                    "-f",
-                    "{connection_file}",
-                    # The kernel only listens on localhost; its TCP warning is noise here.
-                    "--IPKernelApp.log_level=CRITICAL",
-                ],
-                "display_name": "Python (icp-research)",
-                "language": "python",
-                "env": {
-                    # The kernel imports the very icp_research that runs it, installed or not.
-                    "PYTHONPATH": os.pathsep.join(
-                        [str(Path(__file__).resolve().parent.parent)]
-                        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-                    ),
-                    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-                    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                    "PYTHONWARNINGS": "ignore",
-                    # Reports run side by side, about one per core: a BLAS thread pool in each
-                    # would fight over the same cores (small products then run a hundred times
-                    # slower). Set these in the environment to choose otherwise.
-                    **{name: os.environ.get(name, "1") for name in BLAS_THREADS},
-                },
-                "metadata": {"debugger": False},
-            }
-            (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
-            os.environ["JUPYTER_PATH"] = os.pathsep.join(
-                [str(base)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-            )
-            _kernel_dir = base
-        return KERNEL_NAME
 
 
 def _quiet_kernel_logs() -> None:
@@ -472,9 +414,11 @@ def start_zygote(cwd: Path, fork: bool | None = None):
 
     if not kernels.fork_enabled(fork):
         return None
+    early = kernels.take_early_zygote()
+    if early is not None:
+        return early
     try:
-        name = ensure_kernel()
-        spec = json.loads((_kernel_dir / "kernels" / name / "kernel.json").read_text("utf-8"))
+        spec = kernels.kernel_spec()
         return kernels.Zygote(spec["argv"], spec.get("env", {}), Path(cwd))
     except Exception:
         return None
