@@ -467,6 +467,10 @@ def _kill_now(km) -> None:
 def _shutdown(km) -> None:
     from jupyter_core.utils import run_sync
 
+    # Killed first: jupyter_client interrupts a kernel (SIGINT) before it kills it, and a
+    # kernel still starting up (a run stopped at once) prints KeyboardInterrupt's traceback
+    # into the run's output. A finished report's kernel has nothing left to do either way.
+    _kill_now(km)
     try:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
