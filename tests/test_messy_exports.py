@@ -238,3 +238,16 @@ def test_each_value_is_read_by_the_first_pattern_that_fits_it():
     )
     assert dates.iloc[:2].tolist() == [pd.Timestamp("2025-02-01"), pd.Timestamp("2025-03-04")]
     assert bad.tolist() == [False, False, True, False]
+
+
+def test_cells_that_list_several_accounts_are_named_as_such(tmp_path):
+    # HubSpot's "Associated Company IDs" holds every company of a deal: "A1;A2".
+    deals = (
+        "Record ID,Account,Stage,Created,Amount\n"
+        "D1,A1;A2,won,2025-01-05,100\nD2,A2,lost,2025-02-05,200\nD3,A2;A1,won,2025-03-05,300\n"
+    )
+    dataset = loading.load_dataset(_project(tmp_path, deals))
+    warning = next(p for p in dataset.report.warnings if "not in the accounts table" in p.message)
+    assert warning.message.startswith("2 rows (67%) refer to accounts that are not in the")
+    assert warning.fix.startswith('some cells list several accounts separated by ";": map a column')
+    assert "Associated Company IDs (Primary)" in warning.fix

@@ -1241,6 +1241,20 @@ def _rows_have(n: int) -> str:
     return "1 row has" if n == 1 else f"{n:,} rows have"
 
 
+def _several_accounts(values: pd.Series, known: set) -> str | None:
+    """The separator when unmatched account cells list several known accounts ("123;456"),
+    as CRM exports of associations do; else None."""
+    text = values.dropna().astype(str)
+    for separator in (";", ",", "|"):
+        listed = text[text.str.contains(separator, regex=False)]
+        if listed.empty:
+            continue
+        parts = listed.str.split(separator).explode().str.strip()
+        if parts.isin({str(k) for k in known}).mean() >= 0.5:
+            return separator
+    return None
+
+
 def _check_references(
     tables: dict[str, pd.DataFrame], configs: dict[str, TableConfig], report: ValidationReport
 ):
@@ -1298,10 +1312,20 @@ def _check_references(
         if unknown.any():
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
             share = unknown.sum() / max(present, 1)
+            listing = _several_accounts(frame.loc[unknown, "account_id"], known)
+            fix = "export the missing accounts or check the key mapping"
+            if padded:
+                fix = padded[1]
+            elif listing:
+                fix = (
+                    f'some cells list several accounts separated by "{listing}": map a column '
+                    "with one account per deal instead (HubSpot: Associated Company IDs "
+                    "(Primary)), or keep one account per cell in the export"
+                )
             out.warning(
                 f"{unknown.sum():,} rows ({share:.0%}) refer to accounts that are not in the accounts table (e.g. {examples}); they are left out of account analyses"
                 + (padded[0] if padded else ""),
-                padded[1] if padded else "export the missing accounts or check the key mapping",
+                fix,
                 column=col,
                 rows=_row_list(unknown),
                 values=frame["account_id"],
