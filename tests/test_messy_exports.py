@@ -251,3 +251,17 @@ def test_cells_that_list_several_accounts_are_named_as_such(tmp_path):
     assert warning.message.startswith("2 rows (67%) refer to accounts that are not in the")
     assert warning.fix.startswith('some cells list several accounts separated by ";": map a column')
     assert "Associated Company IDs (Primary)" in warning.fix
+
+
+def test_rows_are_named_by_their_line_in_the_file_after_blank_lines(tmp_path):
+    # Blank lines (and lines of delimiters only) are no rows, and the rows after them keep
+    # their own line numbers in the messages.
+    config = write_project(
+        tmp_path,
+        {"accounts.csv": "account_id,employees\nA1,10\n\nA2,x\n,\n  \nA3,30\nA4,many\n"},
+        '[tables.accounts]\npath = "accounts.csv"\n[attributes]\nnumeric = ["employees"]\n',
+    )
+    dataset = loading.load_dataset(config)
+    assert dataset.tables["accounts"]["account_id"].tolist() == ["A1", "A2", "A3", "A4"]
+    (problem,) = [p for p in dataset.report.problems if "not numbers" in p.message]
+    assert problem.rows == [4, 8]

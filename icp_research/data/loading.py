@@ -388,6 +388,9 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
             keep_default_na=False,
             na_filter=False,
             skipinitialspace=False,
+            # Blank lines are read (and dropped below) so that every row keeps its line number
+            # in the file: skipped, they shifted the rows named in every message after them.
+            skip_blank_lines=False,
             engine="c",
         )
     except pd.errors.EmptyDataError:
@@ -416,6 +419,15 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
         )
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = np.arange(tc.header_row + 1, len(frame) + tc.header_row + 1)
+    if len(frame.columns):
+        # A blank line, or one of delimiters only, holds nothing: it is no row. (Only rows
+        # whose first cell is blank are looked at whole: a million rows cost no more.)
+        first = frame.iloc[:, 0]
+        blank_first = ((first == "") | first.str.isspace()).to_numpy(dtype=bool)
+        if blank_first.any():
+            candidates = frame[blank_first]
+            empty = candidates.apply(lambda c: c.str.strip() == "").all(axis=1)
+            frame = frame.drop(index=candidates.index[empty.to_numpy(dtype=bool)])
     if mojibake_count(text):
         _check_decoding(frame, raw, encoding, tc, out)
     return frame
