@@ -298,13 +298,14 @@ def churn_analysis(
     curves = {name: curves[name] for name in kept}
     retention_curves = _curves_table(overall_curve, curves)
 
+    reasons, early_reasons = _reasons(customers, labels, levels, alpha, method, early_months)
+    anti = _anti_patterns(
+        customers, labels, levels, by_attribute, reasons, facts, alpha, has_subscriptions
+    )
+    # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
+    anti = ap.in_words(anti, ap.labels_of(study), alpha)
     if anti_patterns_only:
         # The Cox model and the trials are seconds of work that no anti-pattern reads.
-        reasons = _reasons(customers, labels, levels, alpha, method, early_months)[0]
-        anti = _anti_patterns(
-            customers, labels, levels, by_attribute, reasons, facts, alpha, has_subscriptions
-        )
-        anti = ap.in_words(anti, ap.labels_of(study), alpha)
         return ChurnResult(
             title=title,
             summary=by_attribute,
@@ -320,14 +321,7 @@ def churn_analysis(
         )
 
     cox = _cox_model(customers, labels, levels, alpha, n_events)
-    reasons, early_reasons = _reasons(customers, labels, levels, alpha, method, early_months)
     trials = trial_conversion(study, levels=levels)
-
-    anti = _anti_patterns(
-        customers, labels, levels, by_attribute, reasons, facts, alpha, has_subscriptions
-    )
-    # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
-    anti = ap.in_words(anti, ap.labels_of(study), alpha)
     if len(by_attribute):
         by_attribute = ap.level_words(by_attribute, levels, ap.labels_of(study))
     findings += _findings(

@@ -249,12 +249,11 @@ def lost_deal_analysis(
         no_decision = pd.DataFrame(columns=RATE_COLUMNS)
         reasons = pd.DataFrame(columns=_REASON_COLUMNS)
 
+    anti = _anti_patterns(accounts, account_labels, levels, win_rate, no_decision, reasons, alpha)
+    # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
+    anti = ap.in_words(anti, ap.labels_of(study), alpha)
     if anti_patterns_only:
         # Sales cycle, deal size and funnel are work that no anti-pattern reads.
-        anti = _anti_patterns(
-            accounts, account_labels, levels, win_rate, no_decision, reasons, alpha
-        )
-        anti = ap.in_words(anti, ap.labels_of(study), alpha)
         return DealsResult(
             title=title,
             summary=win_rate,
@@ -286,10 +285,6 @@ def lost_deal_analysis(
     funnel = stage_funnel(study)
     if not funnel.ok:
         not_computed["stage funnel"] = funnel.caveats[0] if funnel.caveats else "no stage history"
-
-    anti = _anti_patterns(accounts, account_labels, levels, win_rate, no_decision, reasons, alpha)
-    # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
-    anti = ap.in_words(anti, ap.labels_of(study), alpha)
     if len(win_rate):
         win_rate = ap.level_words(win_rate, levels, ap.labels_of(study))
     findings += _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_reasons)
