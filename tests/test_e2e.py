@@ -64,7 +64,8 @@ def test_dashboard_shows_each_reports_key_finding(demo_run):
 
 
 def test_the_dashboard_has_its_two_charts(demo_run):
-    # Drawn by the runner as soon as the health report is done, before the last report ends.
+    # The runner draws them on its render thread (once the health report is done); they must
+    # still reach the dashboard whole.
     index = (demo_run.out_dir / "index.html").read_text()
     assert index.count('<figure class="icp-figure">') == 2
     assert index.count("data:image/png;base64,") == 2

@@ -349,8 +349,8 @@ def test_a_report_client_does_not_wait_for_silence_once_the_kernel_answered(tmp_
 
 
 def test_kernels_of_finished_reports_are_stopped_by_the_end_of_the_run(project_with_notebooks):
-    # Each report's kernel is shut down beside the next report, not before it starts; by the
-    # time the run returns every one of them is gone.
+    # Each report's kernel is shut down beside the next report, not before it starts: what
+    # matters is that by the time the run returns every one of them is gone.
     config, notebooks, out = project_with_notebooks
     result = run_suite(
         config=config, out=out, notebooks_dir=notebooks, jobs=1, progress=Progress(quiet=True)
