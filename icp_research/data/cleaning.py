@@ -170,12 +170,17 @@ def parse_numbers(
     return values.astype(float), bad
 
 
+#: Currency codes and symbols, spaces and percent signs around the digits of a money cell.
+_CURRENCY_CODES = r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*"
+_NOT_DIGITS = r"[\s\u00a0\u202f$€£¥₹%']"
+
+
 def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:
     """Numbers from text that is not a plain number (currency, separators, suffixes)."""
     negative = t.str.match(r"^\(.*\)$") | t.str.endswith("-")
     t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.rstrip("-")
-    t = t.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
-    t = t.str.replace(r"[\s\u00a0\u202f$€£¥₹%']", "", regex=True)
+    t = t.str.replace(_CURRENCY_CODES, "", regex=True)
+    t = t.str.replace(_NOT_DIGITS, "", regex=True)
     # A thousands separator is only read as one where it groups three digits before the decimal
     # mark: "553.643,79" read with decimal "." must be an error, not 553.64379.
     group, mark = (".", ",") if decimal == "," else (",", ".")
@@ -207,8 +212,8 @@ def other_decimal_mark(text: pd.Series, decimal: str, share: float = 0.5) -> str
     sample = pd.Series(text.dropna().astype(str).unique()[:200], dtype="string")
     if sample.empty:
         return None
-    sample = sample.str.replace(r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*", "", regex=True)
-    sample = sample.str.replace(r"[\s\u00a0\u202f$€£¥₹%'()]", "", regex=True)
+    sample = sample.str.replace(_CURRENCY_CODES, "", regex=True)
+    sample = sample.str.replace(_NOT_DIGITS, "", regex=True).str.replace(r"[()]", "", regex=True)
     other, pattern = (",", _DECIMAL_COMMA) if decimal == "." else (".", _DECIMAL_POINT)
     fits = sample.map(lambda v: bool(pattern.match(v))).astype(bool)
     return other if fits.sum() >= share * len(sample) else None
