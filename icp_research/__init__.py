@@ -55,6 +55,8 @@ def load_demo(as_of=None):
     events, NPS, usage, feedback, survey answers and deal roles, generated from the documented
     planted truth in :mod:`icp_research.data.demo`. ``study.tables`` holds the canonical tables.
     """
+    from icp_research.data.study import open_study  # a lazy name (see __getattr__)
+
     return open_study(None, as_of=as_of)
 
 

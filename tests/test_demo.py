@@ -487,3 +487,18 @@ def test_deals_of_one_account_are_correlated(closed_deals):
     )
     ratio = (by_account["sum"] ** 2).sum() / variance.reindex(by_account.index).sum()
     assert ratio > 1.3
+
+
+def test_load_demo_works_in_a_fresh_interpreter():
+    # The package's names are imported lazily; load_demo must not depend on another call
+    # (icp.open_study) having imported its helper first.
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import icp_research as icp; print(len(icp.load_demo().facts))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "3000"
