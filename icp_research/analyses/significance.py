@@ -273,7 +273,9 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
     if deals.empty:
         empty.skipped = study.absent("opportunities")
         return empty
-    closed = deals[deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool)]
+    keep = ["opportunity_id", "account_id", "created_at", "closed_at", "won"]
+    # The five columns first, then the rows: not a copy of every deal column (gigabytes at 10M).
+    closed = deals.loc[deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool), keep]
     notes = []
     unattributed = closed["account_id"].isna()
     if unattributed.any():
@@ -289,8 +291,7 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
     if unmeasurable:
         empty.skipped = f"winning cannot be compared: {unmeasurable}"
         return empty
-    keep = ["opportunity_id", "account_id", "created_at", "closed_at", "won"]
-    data = closed[keep].merge(attributes, on="account_id", how="left")
+    data = closed.merge(attributes, on="account_id", how="left")
     data["won"] = data["won"].astype(bool)
     frame = OutcomeFrame("won", definition, "deals", data, cluster="account_id", notes=notes)
     frame.split_on = deal_date

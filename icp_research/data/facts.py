@@ -916,7 +916,9 @@ def deal_facts(
     deals = view.get("opportunities")
     if deals is None:
         return pd.DataFrame()
-    deals = deals.copy()
+    # A shallow copy: the new columns are this frame's own, the view's columns are shared, not
+    # copied (at 10M deals each copy of them is gigabytes; nothing here writes into them).
+    deals = deals.copy(deep=False)
     new = _new_business_rows(deals)
     deals["is_new_business"] = np.ones(len(deals), dtype=bool) if new is None else new
     deals["is_closed"] = deals["stage"].isin(["won", "lost"])
@@ -938,7 +940,7 @@ def deal_facts(
         attributes = accounts[attribute_columns].set_index("account_id")
         joined = attributes.reindex(deals["account_id"].to_numpy())
         joined.index = deals.index
-        deals = pd.concat([deals, joined], axis=1)
+        deals = pd.concat([deals, joined], axis=1, copy=False)
         deals.index = pd.RangeIndex(len(deals))
     else:
         deals = deals.merge(accounts[attribute_columns], on="account_id", how="left")

@@ -47,6 +47,7 @@ from icp_research.analyses.blueprint.validation import (
     tier_spec,
     walk_forward_backtest,
 )
+from icp_research.data.loading import return_memory
 from icp_research.data.study import Study
 from icp_research.errors import InputError
 from icp_research.formatting import fmt_count
@@ -142,6 +143,7 @@ def build_blueprint(
         anti_patterns=anti_patterns,
         reuse_artifacts=reuse_artifacts,
     )
+    return_memory()  # what the upstream analyses used and let go of
     caveats = list(upstream.caveats)
     caveats += _short_history(periods, holdout_quarters, validation_quarters)
     caveats += drop_contract_evidence(upstream, study)
@@ -473,13 +475,15 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
     deals = study.deals if study is not None else None
     if won is None and deals is not None and len(deals):
         # The deals exist but no won sample was drawn (every one won, or every one lost).
-        closed = deals[
+        closed = (
             deals["is_new_business"].astype(bool)
             & deals["is_closed"].astype(bool)
             & deals["account_id"].notna()
-        ]
-        if len(closed):
-            won = int(closed["won"].astype(bool).sum()), len(closed)
+        ).to_numpy(dtype=bool)
+        if closed.any():
+            won = int(deals["won"].to_numpy(dtype=bool, na_value=False)[closed].sum()), int(
+                closed.sum()
+            )
     # The outcome is chosen like everything else: before the validation quarters.
     up_to = f" up to {study.as_of:%Y-%m-%d}" if study is not None else ""
     if won and 0 < won[0] < won[1] and "won" in samples:

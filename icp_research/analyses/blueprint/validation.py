@@ -12,6 +12,7 @@ import pandas as pd
 from icp_research.analyses.blueprint.evidence import compare
 from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
 from icp_research.analyses.blueprint.upstream import Upstream
+from icp_research.data.loading import return_memory
 from icp_research.data.study import Study
 from icp_research.errors import InputError, NotEnoughData
 from icp_research.methods.stats import proportion_ci, ratio_ci
@@ -139,6 +140,10 @@ def walk_forward_backtest(
         last -= 1  # the current quarter is not over
     deals = study.deals
     for offset in range(quarters - 1, -1, -1):
+        # The last quarter's study and frames go before this one's are built (at 10M deals
+        # each is gigabytes), and what they held goes back to the system.
+        past = frame = fitted = facts = population = None
+        return_memory()
         quarter = last - offset
         start, end = quarter.start_time, quarter.end_time.normalize()
         scored_as_of = start - pd.Timedelta(days=1)
@@ -176,11 +181,12 @@ def walk_forward_backtest(
         if outcome == "won":
             population = facts[~customer]
             closed = pd.to_datetime(deals["closed_at"])
-            won = deals[
+            won = deals.loc[
                 deals["is_new_business"].astype(bool)
                 & deals["won"].fillna(False).astype(bool)
                 & (closed >= start)
-                & (closed <= end)
+                & (closed <= end),
+                [c for c in ("account_id", "amount") if c in deals],
             ]
             value_by_account = (
                 won.groupby("account_id")["amount"].sum() if "amount" in won else None
@@ -247,6 +253,8 @@ def walk_forward_backtest(
                 "top_vs_bottom_high": high_r,
             }
         )
+    past = frame = fitted = facts = population = None
+    return_memory()
     return pd.DataFrame(tier_rows), pd.DataFrame(quarter_rows), notes
 
 
