@@ -447,3 +447,57 @@ def test_a_running_report_is_saved_when_it_ends_not_at_every_cell(project, tmp_p
     executed = nbformat.read(result.out_dir / "00_many_cells.ipynb", as_version=4)
     assert executed.cells[-1].outputs == [] and executed.cells[-1].execution_count is not None
     assert all(c.metadata.papermill.status == "completed" for c in executed.cells)
+
+
+# The run loads its data in a child process, so that what loading leaves behind goes.
+
+
+def _progress_to_file(tmp_path):
+    return Progress(quiet=True, stream=(tmp_path / "progress.txt").open("w"))
+
+
+def test_loading_runs_in_a_child_and_hands_back_its_result(tmp_path):
+    from icp_research.pipeline.runner import _in_child
+
+    pid, frame = _in_child(lambda: (os.getpid(), {"rows": [1, 2, 3]}), _progress_to_file(tmp_path))
+    assert pid != os.getpid()
+    assert frame == {"rows": [1, 2, 3]}
+
+
+def test_an_error_in_the_child_is_raised_in_the_run_as_it_was(tmp_path):
+    from icp_research.pipeline.runner import _in_child
+
+    def bad_export():
+        raise InputError("accounts.csv, column 'Employees', row 7: not a number", ["a", "b"])
+
+    with pytest.raises(InputError) as caught:
+        _in_child(bad_export, _progress_to_file(tmp_path))
+    assert str(caught.value) == "accounts.csv, column 'Employees', row 7: not a number"
+    assert caught.value.problems == ["a", "b"]
+
+    def bug():
+        return {}["missing"]
+
+    with pytest.raises(KeyError) as caught:
+        _in_child(bug, _progress_to_file(tmp_path))
+    # The child's traceback comes along, for a bug report.
+    assert any("in bug" in note for note in caught.value.__notes__)
+
+
+def test_a_killed_child_is_an_error_not_a_silent_empty_run(tmp_path):
+    import signal
+
+    from icp_research.pipeline.runner import _in_child
+
+    with pytest.raises(RuntimeError, match="killed by signal 9; out of memory"):
+        _in_child(lambda: os.kill(os.getpid(), signal.SIGKILL), _progress_to_file(tmp_path))
+
+
+def test_loading_stays_in_process_when_progress_is_not_a_file(tmp_path, monkeypatch):
+    import io
+
+    from icp_research.pipeline.runner import _in_child
+
+    assert _in_child(os.getpid, Progress(quiet=True, stream=io.StringIO())) == os.getpid()
+    monkeypatch.setenv("ICP_RESEARCH_NO_FORK", "1")
+    assert _in_child(os.getpid, _progress_to_file(tmp_path)) == os.getpid()

@@ -42,7 +42,7 @@ from icp_research.data.config import (
     resolve_quarter,
 )
 from icp_research.data.loading import Dataset, load_tables
-from icp_research.errors import InputError, RunExistsError
+from icp_research.errors import IcpError, InputError, RunExistsError
 from icp_research.pipeline.cache import CACHE_DIR, ReportCache, config_digest, resolve_only
 from icp_research.pipeline.kernels import BLAS_THREADS, KERNEL_NAME, ensure_kernel  # noqa: F401
 from icp_research.version import __version__
@@ -798,38 +798,11 @@ def _run_locked(
     renderer = None
     try:
         progress.step(f"loading data ({cfg.path})")
-        t0 = time.perf_counter()
-        dataset = load_tables(cfg)
-        from icp_research.data.schema import default_as_of
-        from icp_research.data.study import earliest_date
-
-        as_of = as_of or default_as_of(dataset.tables) or dt.date.today()
-        earliest, where = earliest_date(dataset.tables)
-        if earliest is not None and earliest > as_of:
-            raise InputError(
-                f"as of {as_of.isoformat()} there is nothing to analyse: the earliest record is "
-                f"{earliest.isoformat()} ({where}); choose a later --quarter or [project] as_of"
-            )
-        sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
-        progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
-        for problem in dataset.report.problems:
-            label = "warning" if problem.level == "warning" else "note"
-            progress.detail(f"{label}: {problem.line(verbose=True)}")
+        artifacts = staging / "artifacts"
+        dataset, as_of = _in_child(lambda: _prepare_data(cfg, as_of, artifacts, progress), progress)
         previous = find_previous_run(
             out_dir.parent, as_of, exclude=out_dir, project=cfg.project_name, demo=demo
         )
-        artifacts = staging / "artifacts"
-        from icp_research.data.study import Study
-
-        study = Study(dataset, as_of)
-        study.precompute()  # every notebook reads these facts, none recomputes
-        # What the data means (outcome-like columns, contract terms, outcomes that never vary,
-        # implausible money): the same warnings as `icp-research validate`, as of this run.
-        for problem in study.trust.problems:
-            progress.step(f"warning: {problem.line()}")
-        del study
-        dataset.save(artifacts / "data")
-        dataset.release()  # the kernels read the snapshot; the runner needs only the counts
         pool.share_data(artifacts / "data", meanwhile=_import_for_reports)
         parameters = {
             "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
@@ -915,6 +888,122 @@ def _run_locked(
         f"done: {out_dir / 'index.html'} ({words}, {time.perf_counter() - progress._start:.1f}s)"
     )
     return RunResult(out_dir, manifest, outcomes)
+
+
+def _prepare_data(cfg, as_of, artifacts: Path, progress):
+    """Load and validate the exports, compute the facts every report reads, say what the data
+    means, and write the run's data snapshot; returns the released dataset (counts and the
+    validation report, no rows) and the as-of date."""
+    t0 = time.perf_counter()
+    dataset = load_tables(cfg)
+    from icp_research.data.schema import default_as_of
+    from icp_research.data.study import Study, earliest_date
+
+    as_of = as_of or default_as_of(dataset.tables) or dt.date.today()
+    earliest, where = earliest_date(dataset.tables)
+    if earliest is not None and earliest > as_of:
+        raise InputError(
+            f"as of {as_of.isoformat()} there is nothing to analyse: the earliest record is "
+            f"{earliest.isoformat()} ({where}); choose a later --quarter or [project] as_of"
+        )
+    sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
+    progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
+    for problem in dataset.report.problems:
+        label = "warning" if problem.level == "warning" else "note"
+        progress.detail(f"{label}: {problem.line(verbose=True)}")
+    study = Study(dataset, as_of)
+    study.precompute()  # every notebook reads these facts, none recomputes
+    # What the data means (outcome-like columns, contract terms, outcomes that never vary,
+    # implausible money): the same warnings as `icp-research validate`, as of this run.
+    for problem in study.trust.problems:
+        progress.step(f"warning: {problem.line()}")
+    del study
+    dataset.save(artifacts / "data")
+    dataset.release()  # the kernels read the snapshot; the runner needs only the counts
+    released = Dataset(
+        dataset.config,
+        dataset.tables,
+        dataset.report,
+        dataset.attributes,
+        released_rows=dataset.released_rows,
+    )
+    return released, as_of
+
+
+def _in_child(work, progress: Progress):
+    """``work()`` in a forked child process, its result (or exception) handed back pickled.
+
+    Loading a large export leaves the process that did it holding gigabytes it no longer uses
+    (a 10M-deal run's runner kept 2.2 GB after letting its tables go: freed Python strings
+    pin the allocator's arenas); in a child that exits, all of it goes back to the system.
+    The work runs here where there is no fork, with ``ICP_RESEARCH_NO_FORK=1``, and when the
+    progress lines do not go to a file descriptor (a notebook's output, a test's capture),
+    which a child's lines would not reach.
+    """
+    try:
+        progress.stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return work()
+    if not hasattr(os, "fork") or os.environ.get("ICP_RESEARCH_NO_FORK") == "1":
+        return work()
+    import pickle
+
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
+        try:
+            os.close(read_end)
+            progress._lock = threading.Lock()  # another thread may have held it at the fork
+            try:
+                payload = pickle.dumps(("ok", work()))
+            except BaseException as error:  # handed to the parent, which raises it
+                if not isinstance(error, (IcpError, KeyboardInterrupt)):
+                    import traceback
+
+                    error.add_note("".join(traceback.format_exception(error)).rstrip())
+                try:
+                    payload = pickle.dumps(("error", error))
+                except Exception:
+                    payload = pickle.dumps(
+                        ("error", RuntimeError(f"{type(error).__name__}: {error}"))
+                    )
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+        except BaseException:
+            code = 1
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # Ctrl-C: the child got it too; do not leave it behind
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(pid, 0)
+        raise
+    if not payload:
+        signalled = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        raise RuntimeError(
+            "loading the data stopped without a result"
+            + (
+                f" (its process was killed by signal {signalled}; out of memory?)"
+                if signalled
+                else ""
+            )
+        )
+    status, value = pickle.loads(payload)
+    if status == "error":
+        raise value
+    return value
 
 
 def _import_for_reports() -> None:
