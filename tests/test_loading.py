@@ -348,11 +348,36 @@ def test_snapshot_reads_derived_frames_only_when_used(tmp_path, quirky_ok):
     quirky_ok.derived = {"facts": facts, "deals": pd.DataFrame({"b": [2.0]})}
     quirky_ok.derived_meta = {"as_of": "2024-12-31"}
     quirky_ok.save(tmp_path / "snapshot")
-    (tmp_path / "snapshot" / "_deals.parquet").unlink()  # a report that never asks for it
+    # The deal facts are not written: whoever shares the snapshot rebuilds them.
+    assert not (tmp_path / "snapshot" / "_deals.parquet").exists()
+    (tmp_path / "snapshot" / "_facts.parquet").rename(tmp_path / "facts.parquet")
     opened = loading.Dataset.open(tmp_path / "snapshot", quirky_ok.config)
-    assert sorted(opened.derived) == ["deals", "facts"]
+    assert sorted(opened.derived) == ["facts"]
     assert opened.derived_meta == {"as_of": "2024-12-31"}
-    pd.testing.assert_frame_equal(opened.derived["facts"], facts)
     pd.testing.assert_frame_equal(opened.tables["accounts"], quirky_ok.tables["accounts"])
-    with pytest.raises(FileNotFoundError):
-        opened.derived["deals"]
+    with pytest.raises(FileNotFoundError):  # not read until asked for
+        opened.derived["facts"]
+    (tmp_path / "facts.parquet").rename(tmp_path / "snapshot" / "_facts.parquet")
+    pd.testing.assert_frame_equal(opened.derived["facts"], facts)
+
+
+def test_shared_snapshot_rebuilds_the_deal_facts_the_run_computed(tmp_path):
+    import icp_research as icp
+
+    study = icp.load_demo()
+    study.precompute()
+    study.dataset.save(tmp_path / "snapshot")
+    assert loading.share_snapshot(tmp_path / "snapshot") == len(study.dataset.tables) + 2
+    try:
+        opened = icp.open_study(data_dir=tmp_path / "snapshot")
+        assert sorted(opened.dataset.derived) == ["deals", "facts"]
+        deals = opened.deals
+        # Rebuilt over the shared opportunities' own arrays, not a copy of them.
+        shared = opened.dataset.tables["opportunities"]
+        assert np.shares_memory(deals["closed_at"].to_numpy(), shared["closed_at"].to_numpy())
+        assert not deals["won"].array._data.flags.writeable  # read-only, like every shared frame
+        expected = study.deals
+        pd.testing.assert_frame_equal(deals, expected, check_dtype=True)
+        assert deals.attrs == expected.attrs
+    finally:
+        loading._SHARED.clear()

@@ -1588,12 +1588,17 @@ class Dataset:
         for name, frame in self.tables.items():
             frame.to_parquet(directory / f"{name}.parquet", index=False)
         for name, frame in self.derived.items():
+            if name in REBUILT_ON_READ:
+                continue
             plain = frame.copy(deep=False)
             plain.attrs = {}  # kept in dataset.json: Parquet metadata cannot hold timestamps
             plain.to_parquet(directory / f"_{name}.parquet", index=False)
         write_json(
             {
-                "derived": {**self.derived_meta, "tables": sorted(self.derived)},
+                "derived": {
+                    **self.derived_meta,
+                    "tables": sorted(set(self.derived) - set(REBUILT_ON_READ)),
+                },
                 "project": self.config.project_name,
                 "config": str(self.config.path) if self.config.path else None,
                 "fingerprint": {
@@ -1691,12 +1696,13 @@ class _ParquetFrames(Mapping):
     """Frames of a snapshot, each read on first use: at a million deals the joined deal
     facts take seconds and gigabytes that a report not using them should not pay. They are
     read-only (:func:`read_only`), as the studies share them (a study hands out shallow copies).
+    Frames rebuilt when the snapshot was shared (:data:`REBUILT_ON_READ`) are there too.
     """
 
     def __init__(self, paths: dict[str, Path], shared: dict[str, pd.DataFrame] | None = None):
         self._paths = paths
         self._frames: dict[str, pd.DataFrame] = {}
-        for name in paths:
+        for name in [*paths, *REBUILT_ON_READ]:
             if shared is not None and f"_{name}" in shared:
                 self._frames[name] = shared[f"_{name}"]
 
@@ -1706,10 +1712,17 @@ class _ParquetFrames(Mapping):
         return self._frames[name]
 
     def __iter__(self):
-        return iter(self._paths)
+        return iter(dict.fromkeys([*self._paths, *self._frames]))
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(set(self._paths) | set(self._frames))
+
+
+#: Derived frames a snapshot does not hold: the deal facts are the opportunities with computed
+#: columns and the account's attributes joined, which the process that shares a snapshot
+#: rebuilds from the tables faster than it reads them (and over the same column arrays, not a
+#: second copy: at 10M deals that is gigabytes); a study without them computes its own.
+REBUILT_ON_READ = ("deals",)
 
 
 #: Snapshots read once by the process report kernels are forked from (resolved directory ->
@@ -1728,9 +1741,17 @@ def share_snapshot(directory: str | Path) -> int:
     directory = Path(directory).resolve()
     meta = json.loads((directory / "dataset.json").read_text(encoding="utf-8"))
     names = list(meta["tables"]) + [f"_{n}" for n in (meta.get("derived") or {}).get("tables", [])]
-    _SHARED[str(directory)] = {
+    frames = {
         name: read_only(read_snapshot_frame(directory / f"{name}.parquet")) for name in names
     }
+    as_of = (meta.get("derived") or {}).get("as_of")
+    if as_of and "opportunities" in meta["tables"] and "_deals" not in frames:
+        from icp_research.data.facts import deal_facts
+
+        tables = {name: frames[name] for name in meta["tables"]}
+        frames["_deals"] = read_only(deal_facts(tables, as_of))
+        names.append("_deals")
+    _SHARED[str(directory)] = frames
     return_memory()  # what reading Parquet needed on the way, before the kernels are forked
     return len(names)
 
