@@ -1003,6 +1003,29 @@ def test_closed_form_clustered_logit_equals_statsmodels():
     assert se == pytest.approx(fit.bse[1], rel=1e-10)
 
 
+def test_closed_form_clustered_wald_equals_statsmodels():
+    import statsmodels.api as sm
+
+    from icp_research.methods.predictors import _saturated_cluster_wald
+
+    rng = np.random.default_rng(6)
+    clusters = rng.integers(0, 300, 4000)
+    # Levels mostly fixed per account, some deals of an account in another level; code 2 absent.
+    codes = np.where(rng.random(4000) < 0.9, np.array([0, 1, 3, 4])[clusters % 4], 1)
+    effect = np.array([0.0, 0.4, 0.0, -0.3, 0.2])[codes]
+    y = rng.random(4000) < 1 / (1 + np.exp(-(-0.5 + effect + rng.normal(0, 1, 300)[clusters])))
+    y = y.astype(float)
+    others = [0, 3, 4]  # reference: level 1
+    design = np.column_stack([np.ones(y.size), *[(codes == c).astype(float) for c in others]])
+    fit = sm.GLM(y, design, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": clusters}
+    )
+    restriction = np.hstack([np.zeros((3, 1)), np.eye(3)])
+    wald = fit.wald_test(restriction, use_f=False, scalar=True)
+    statistic = _saturated_cluster_wald(y, codes, 1, others, clusters)
+    assert statistic == pytest.approx(float(wald.statistic), rel=1e-9)
+
+
 def test_mechanical_findings_about_one_outcome_do_not_loosen_the_threshold_for_another():
     """Null data for winning, while size all but defines best-customer status: with one family
     for both outcomes the many tiny best-customer p-values raise the Benjamini-Hochberg rank of
