@@ -717,6 +717,31 @@ def test_model_with_clusters_uses_cluster_robust_t():
     assert model.params["n_clusters"] == 150
 
 
+def test_clustered_model_on_account_terms_fits_one_row_per_account_and_outcome(monkeypatch):
+    from icp_research.methods import multivariable
+
+    deals = make_deals(22, n_accounts=200, account_sd=1.0, segment_log_odds=0.8)
+    size = np.random.default_rng(22).lognormal(4, 1, 200)
+    deals["employees"] = size[deals["account_id"]]  # an account's attribute on each deal
+    calls = []
+    per_account = multivariable._per_account
+    monkeypatch.setattr(
+        multivariable, "_per_account", lambda *a: calls.append(per_account(*a)) or calls[-1]
+    )
+    grouped = multivariable_model(deals, "won", ["segment", "employees"], cluster="account_id")
+    assert calls[-1] is not None and len(calls[-1][0]) <= 2 * 200  # fitted on accounts
+    monkeypatch.setattr(multivariable, "_per_account", lambda *a: None)
+    every_row = multivariable_model(deals, "won", ["segment", "employees"], cluster="account_id")
+    pd.testing.assert_frame_equal(grouped.summary, every_row.summary, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        grouped.tables["predictors"], every_row.tables["predictors"], rtol=1e-9
+    )
+    for key in ("pseudo_r2", "aic"):
+        assert grouped.params[key] == pytest.approx(every_row.params[key], rel=1e-9)
+    assert grouped.params["n"] == every_row.params["n"] == len(deals)
+    assert grouped.params["method"] == every_row.params["method"]
+
+
 def test_model_joint_test_per_predictor_matches_statsmodels_wald():
     deals = make_deals(25, n_accounts=150, account_sd=1.0, segment_log_odds=1.0)
     deals["region"] = np.random.default_rng(25).choice(["EU", "US", "APAC"], len(deals))

@@ -427,11 +427,22 @@ def _separated_terms(exog: pd.DataFrame, y: np.ndarray) -> list[str]:
 
 
 def _fit_logit(sm, y: np.ndarray, exog: pd.DataFrame, clusters):
-    """Maximum-likelihood fit; returns ``(fit, problem)`` with ``problem`` None when usable."""
-    model = sm.GLM(y, exog, family=sm.families.Binomial())
+    """Maximum-likelihood fit; returns ``(fit, problem)`` with ``problem`` None when usable.
+
+    Clustered rows whose terms are the same within each account (deals of an account with the
+    account's attributes) are fitted as one row per account and outcome, weighted by its count
+    (see :func:`_per_account`): the same estimates, likelihood and account-clustered inference
+    as the fit over every row, from a tenth of the rows at ten deals per account.
+    """
+    compressed = _per_account(y, exog, clusters) if clusters is not None else None
+    if compressed is not None:
+        y_fit, exog_fit, weights, groups = compressed
+        model = sm.GLM(y_fit, exog_fit, family=sm.families.Binomial(), freq_weights=weights)
+    else:
+        model, groups = sm.GLM(y, exog, family=sm.families.Binomial()), clusters
     kwargs = {}
     if clusters is not None:
-        kwargs = {"cov_type": "cluster", "cov_kwds": {"groups": clusters}, "use_t": True}
+        kwargs = {"cov_type": "cluster", "cov_kwds": {"groups": groups}, "use_t": True}
     problem = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -439,6 +450,15 @@ def _fit_logit(sm, y: np.ndarray, exog: pd.DataFrame, clusters):
             fit = model.fit(**kwargs)
         except Exception as error:  # statsmodels raises PerfectSeparationError in old releases
             return None, f"could not be fitted ({type(error).__name__}: {error})"
+    if compressed is not None:
+        # statsmodels' small-sample factor G/(G-1) * (N-1)/(N-K) counts the weighted rows as
+        # N; the fit over every row counts the rows themselves.
+        n, rows, k = y.size, exog_fit.shape[0], exog_fit.shape[1]
+        results = fit._results
+        results.cov_params_default = results.cov_params_default * (
+            ((n - 1) / (n - k)) / ((rows - 1) / (rows - k))
+        )
+        results._cache.clear()  # bse, p-values and intervals follow the covariance
     if any("separation" in str(w.message).lower() for w in caught):
         problem = "shows perfect separation"
     elif not fit.converged:
@@ -446,6 +466,30 @@ def _fit_logit(sm, y: np.ndarray, exog: pd.DataFrame, clusters):
     elif np.any(np.abs(fit.params.to_numpy()[1:]) > 10) or not np.all(np.isfinite(fit.bse)):
         problem = "produced implausibly large coefficients (quasi-separation)"
     return fit, problem
+
+
+def _per_account(y: np.ndarray, exog: pd.DataFrame, clusters: np.ndarray):
+    """``(outcome, terms, weights, accounts)``: one row per account and outcome (won, lost)
+    weighted by how many of the account's rows have it, or None when a term varies within an
+    account. A logit is a sum over rows of ``y log p + (1 - y) log(1 - p)`` and its clustered
+    score a sum per account, so both are unchanged by the grouping (tested against the fit over
+    every row)."""
+    x = exog.to_numpy()
+    codes, first = np.unique(clusters, return_index=True)
+    if codes.size == clusters.size:
+        return None  # one row per account: nothing to gain
+    position = np.searchsorted(codes, clusters)
+    if not (x == x[first[position]]).all():
+        return None
+    sizes = np.bincount(position, minlength=codes.size).astype(float)
+    events = np.bincount(position, weights=y, minlength=codes.size)
+    weights = np.concatenate([events, sizes - events])
+    keep = weights > 0
+    rows = np.concatenate([first, first])[keep]
+    outcome = np.concatenate([np.ones(codes.size), np.zeros(codes.size)])[keep]
+    groups = np.concatenate([codes, codes])[keep]
+    terms = exog.iloc[rows].reset_index(drop=True)
+    return outcome, terms, weights[keep], groups
 
 
 def _summary_table(
