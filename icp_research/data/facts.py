@@ -119,16 +119,18 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
             if "loss_reason" in frame:  # a loss reason on a deal that is not lost (by then)
                 stray = frame["loss_reason"].notna() & (closed_later | (frame["stage"] != "lost"))
             if closed_later.any() or stray.any():
-                frame = frame.copy()  # the rows may be shared with the loaded tables
-                frame.loc[closed_later, "stage"] = "open"
-                frame.loc[closed_later, "closed_at"] = pd.NaT
+                # New arrays for the columns that change; the others stay shared with the loaded
+                # tables (which may be read-only, shared between report kernels).
+                frame = frame.copy(deep=False)
+                frame["stage"] = frame["stage"].mask(closed_later, "open")
+                frame["closed_at"] = frame["closed_at"].mask(closed_later)
                 if "loss_reason" in frame:
-                    frame.loc[frame["stage"] != "lost", "loss_reason"] = pd.NA
+                    frame["loss_reason"] = frame["loss_reason"].mask(frame["stage"] != "lost")
         elif name == "subscriptions":
             frame = _rows(frame, frame["start_date"] <= as_of)
             if "end_date" in frame and (frame["end_date"] > as_of).any():
-                frame = frame.copy()
-                frame.loc[frame["end_date"] > as_of, "end_date"] = pd.NaT
+                frame = frame.copy(deep=False)  # a new end_date column; the rest shared
+                frame["end_date"] = frame["end_date"].mask(frame["end_date"] > as_of)
         elif name == "churn_events":
             frame = _rows(frame, frame["churned_at"] <= as_of)
         elif name in ("usage", "nps"):

@@ -236,9 +236,10 @@ def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
     """Each outcome's rows (the attribute frame they come from) and the yes/no column."""
     out = {}
     if deals is not None and len(deals) and {"is_closed", "won"} <= set(deals.columns):
-        closed = deals[deals["is_closed"].astype(bool)]
-        if "is_new_business" in closed:
-            closed = closed[closed["is_new_business"].astype(bool)]
+        rows = deals["is_closed"].astype(bool)
+        if "is_new_business" in deals:
+            rows &= deals["is_new_business"].astype(bool)
+        closed = deals[rows]  # one copy of the rows (every column is a candidate attribute)
         out["won"] = (closed, closed["won"].astype(bool))
     if len(facts) and "is_customer" in facts:
         customers = facts[facts["is_customer"].fillna(False).astype(bool)]
@@ -385,8 +386,11 @@ def _variation(facts: pd.DataFrame, deals: pd.DataFrame | None) -> dict[str, tup
     """:func:`outcome_variation` with the rows each reason concerns."""
     found: dict[str, tuple[str, int]] = {}
     if deals is not None and len(deals) and "is_closed" in deals:
-        new = deals[deals["is_new_business"].astype(bool)] if "is_new_business" in deals else deals
-        closed = new[new["is_closed"].astype(bool)]
+        rows = deals["is_closed"].astype(bool)
+        if "is_new_business" in deals:
+            rows &= deals["is_new_business"].astype(bool)
+        # The columns read here, then the rows: not a copy of every deal column.
+        closed = deals.loc[rows, [c for c in ("stage", "created_at", "closed_at") if c in deals]]
         won = closed["stage"] == "won"
         if len(closed) and won.all():
             found["won"] = (
