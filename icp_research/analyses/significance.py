@@ -330,7 +330,8 @@ def _retained_frame(
     churned_early = eligible["churned"].fillna(False).astype(bool) & (
         eligible["tenure_days"] < window_days
     )
-    data = eligible.assign(retained=~churned_early.to_numpy())
+    data = eligible.copy(deep=False)  # a new column, not a copy of every other
+    data["retained"] = ~churned_early.to_numpy()
     frame.data = data
     frame.split_on = "customer_since"
     return frame
@@ -357,7 +358,8 @@ def _best_customer_frame(study: Study, load_customers: Callable[[], pd.DataFrame
         frame.skipped = "no customers"
         return frame
     known = customers[customers["best_customer"].notna()]
-    data = known.assign(best_customer=known["best_customer"].astype(bool))
+    data = known.copy(deep=False)
+    data["best_customer"] = known["best_customer"].astype(bool)
     if data.empty:
         frame.skipped = "no customer has a best-customer flag"
         return frame
@@ -381,7 +383,8 @@ def _arr_frame(study: Study, load_customers: Callable[[], pd.DataFrame]) -> Outc
     if active.empty:
         frame.skipped = "no active customers with ARR"
         return frame
-    frame.data = active.assign(arr=active["arr_current"].astype(float))
+    frame.data = active.copy(deep=False)
+    frame.data["arr"] = active["arr_current"].astype(float)
     frame.split_on = "customer_since"
     return frame
 

@@ -73,9 +73,10 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
             continue
         parts = []
         for part in (frame.discovery, frame.confirmation):
-            part = part.assign(y=part[frame.name].astype(float))
+            part = part.copy(deep=False)  # new columns, not a copy of the others
+            part["y"] = part[frame.name].astype(float)
             if frame.name == "won" and amounts is not None:
-                part = part.assign(amount=part["opportunity_id"].map(amounts).astype(float))
+                part["amount"] = part["opportunity_id"].map(amounts).astype(float)
             parts.append(part)
         samples[frame.name] = Sample(
             frame.name,
@@ -98,7 +99,8 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         ]
         lost = lost[~lost["won"].astype(bool)]
         if len(lost) and lost["no_decision"].notna().any():
-            lost = lost.assign(y=lost["no_decision"].astype(float))
+            lost = lost.copy(deep=False)
+            lost["y"] = lost["no_decision"].astype(float)
             closed = pd.to_datetime(lost["closed_at"])
             samples["no_decision"] = Sample(
                 "no_decision",
@@ -139,7 +141,9 @@ def _churn_sample(study: Study, holdout_from: pd.Timestamp) -> Sample | None:
         exposure = ((finish - begin) / day).clip(lower=0).to_numpy(dtype=float)
         before_end = when <= np.datetime64(high) if last else when < np.datetime64(high)
         events = churned & (when >= np.datetime64(low)) & before_end
-        part = customers.assign(exposure=exposure, events=events.astype(float))
+        part = customers.copy(deep=False)  # new columns, not a copy of the others
+        part["exposure"] = exposure
+        part["events"] = events.astype(float)
         parts.append(part[part["exposure"] > 0])
     return Sample(
         "churn",
