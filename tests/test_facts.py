@@ -346,3 +346,26 @@ def test_best_customers_by_position_choose_as_the_general_path():
             fast = best_customers(as_float, "arr", share, ranking)
             general = best_customers(as_int, "arr", share, ranking)
             pd.testing.assert_series_equal(fast, general)
+
+
+def test_an_earlier_view_shares_the_deal_columns_that_do_not_change():
+    import icp_research as icp
+
+    study = icp.load_demo()
+    earlier = study.at("2025-12-31")
+    opportunities = study.tables["opportunities"]
+    view = earlier.tables["opportunities"]
+    assert (view["closed_at"] > pd.Timestamp("2025-12-31")).sum() == 0  # reopened by then
+    day = pd.Timestamp("2025-12-31")
+    later = opportunities[(opportunities["created_at"] <= day) & (opportunities["closed_at"] > day)]
+    assert len(later) > 0
+    reopened = view.set_index("opportunity_id").loc[later["opportunity_id"]]
+    assert (reopened["stage"] == "open").all() and reopened["loss_reason"].isna().all()
+    # Rows are a subset (a copy), but the deal facts of that date do not copy the view again.
+    deals = earlier.deals
+    for text in ("opportunity_id", "stage", "owner"):  # text columns (numbers may be merged)
+        assert np.shares_memory(deals[text].array._ndarray, view[text].array._ndarray)
+    # A study that forgets its deal facts computes the same again.
+    earlier.forget("deals")
+    assert "deals" not in earlier.__dict__
+    pd.testing.assert_frame_equal(earlier.deals, deals)

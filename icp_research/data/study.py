@@ -202,6 +202,13 @@ class Study:
         """'subscriptions', 'bookings' (won deals stand in for ARR) or 'none'."""
         return self.facts.attrs.get("revenue_basis", "none")
 
+    def forget(self, *names: str) -> None:
+        """Drop computed frames (``"deals"``, ``"facts"``) this study holds; they are computed
+        again if asked for. For long analyses that are done with a date's deal facts for a
+        while (at 10M deals they are gigabytes)."""
+        for name in names:
+            self.__dict__.pop(name, None)
+
     def at(self, as_of) -> Study:
         """The same data seen from another date (the same object while a study of that date
         is alive: a backtest fold on the selection date does not recompute its facts)."""

@@ -302,6 +302,10 @@ def build_blueprint(
                     return list(categorical), list(numeric)
                 return select_score_attributes(past)
 
+            # The folds before the selection date do not read its deal facts (gigabytes at
+            # 10M deals); the fold on that date computes them again.
+            study.forget("deals")
+            return_memory()
             blueprint.backtest, blueprint.backtest_summary, backtest_notes = walk_forward_backtest(
                 full, blueprint.scorecard, outcome, backtest_quarters, tiers_used, alpha, select
             )
