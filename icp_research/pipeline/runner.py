@@ -803,7 +803,9 @@ def _run_locked(
         previous = find_previous_run(
             out_dir.parent, as_of, exclude=out_dir, project=cfg.project_name, demo=demo
         )
-        pool.share_data(artifacts / "data", meanwhile=_import_for_reports)
+        t0 = time.perf_counter()
+        if pool.share_data(artifacts / "data", meanwhile=_import_for_reports):
+            progress.detail(f"report kernels hold the data ({time.perf_counter() - t0:.1f}s)")
         parameters = {
             "config": "" if demo else str(Path(cfg.path).resolve()) if cfg.path else "",
             "data_dir": "artifacts/data",
@@ -911,14 +913,21 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress):
     for problem in dataset.report.problems:
         label = "warning" if problem.level == "warning" else "note"
         progress.detail(f"{label}: {problem.line(verbose=True)}")
+    t0 = time.perf_counter()
     study = Study(dataset, as_of)
     study.precompute()  # every notebook reads these facts, none recomputes
     # What the data means (outcome-like columns, contract terms, outcomes that never vary,
     # implausible money): the same warnings as `icp-research validate`, as of this run.
-    for problem in study.trust.problems:
+    problems = study.trust.problems
+    progress.step(
+        f"account and deal facts as of {as_of.isoformat()} in {time.perf_counter() - t0:.1f}s"
+    )
+    for problem in problems:
         progress.step(f"warning: {problem.line()}")
     del study
+    t0 = time.perf_counter()
     dataset.save(artifacts / "data")
+    progress.detail(f"data snapshot written in {time.perf_counter() - t0:.1f}s")
     dataset.release()  # the kernels read the snapshot; the runner needs only the counts
     released = Dataset(
         dataset.config,
