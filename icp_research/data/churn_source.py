@@ -181,23 +181,42 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
     return: a reactivation-flagged event or a subscription starting after the churn),
     ``reactivation_events`` (reactivation-flagged events) and ``later`` (``raw_tables`` date a
     churn event or a subscription end after ``as_of``).
+
+    Rows are grouped by their account's position in ``ids`` (an integer, looked up once per
+    table), not by the account id text: at a million accounts hashing the ids again for every
+    aggregate was most of the time.
     """
     as_of = pd.Timestamp(as_of).normalize()
     index = pd.Index(ids)
+    if not index.is_unique:
+        return evidence(tables, as_of, index.unique(), raw_tables).reindex(index)
+    n = len(index)
+
+    def positions(account_ids) -> np.ndarray:
+        """Each row's account position in ``index``; -1 for accounts not in it (or missing)."""
+        return index.get_indexer(pd.Index(account_ids))
+
+    def per_account(values, where: np.ndarray, how: str) -> pd.Series:
+        """``how`` of ``values`` per account position (rows outside ``index`` left out)."""
+        values = pd.Series(np.asarray(values))
+        keep = where >= 0
+        return getattr(values[keep].groupby(where[keep]), how)().reindex(range(n))
+
     out = pd.DataFrame(index=index)
     subs = tables.get("subscriptions")
-    starts = pd.DataFrame(columns=["account_id", "date"])
+    starts = (np.empty(0, dtype=np.intp), np.empty(0, dtype="datetime64[ns]"))
     if subs is not None:
         subs = subs[subs["start_date"] <= as_of]
+        at = positions(subs["account_id"])
         end = subs["end_date"] if "end_date" in subs else pd.Series(pd.NaT, index=subs.index)
         end = end.where(~(end > as_of))
         arr = subs["arr"] if "arr" in subs else pd.Series(0.0, index=subs.index)
-        on = end.isna() | (end > as_of)
-        out["subscribed"] = index.isin(subs["account_id"].dropna().unique())
-        active_arr = arr[on].groupby(subs.loc[on, "account_id"]).sum()
-        out["active"] = active_arr.reindex(index).fillna(0.0).to_numpy() > 0
-        out["last_end"] = _dates(end.groupby(subs["account_id"]).max().reindex(index))
-        starts = pd.DataFrame({"account_id": subs["account_id"], "date": subs["start_date"]})
+        on = (end.isna() | (end > as_of)).to_numpy()
+        out["subscribed"] = np.isin(np.arange(n), at)
+        active_arr = per_account(arr.to_numpy(dtype=float, na_value=np.nan)[on], at[on], "sum")
+        out["active"] = active_arr.fillna(0.0).to_numpy() > 0
+        out["last_end"] = _dates(per_account(end.to_numpy(), at, "max"))
+        starts = (at, subs["start_date"].to_numpy(dtype="datetime64[ns]"))
     else:
         out["subscribed"] = False
         out["active"] = False
@@ -206,27 +225,24 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
     if events is None:
         events = pd.DataFrame(columns=["account_id", "churned_at"])
     events = events[events["churned_at"] <= as_of]
-    is_return = _reactivation(events)
-    churns = events.loc[~is_return, ["account_id", "churned_at"]]
-    churns = churns.rename(columns={"churned_at": "date"})
-    parts = [
-        events.loc[is_return, ["account_id", "churned_at"]].rename(columns={"churned_at": "date"}),
-        starts,
-    ]
-    parts = [p for p in parts if len(p)]
-    returns = pd.concat(parts, ignore_index=True) if parts else starts
-    out["has_event"] = index.isin(churns["account_id"].dropna().unique())
-    last_churn = churns.groupby("account_id")["date"].max()
-    last_return = returns.groupby("account_id")["date"].max()
-    out["last_churn"] = _dates(last_churn.reindex(index))
-    came_back = _dates(last_return.reindex(index))
+    is_return = _reactivation(events).to_numpy()
+    event_at = positions(events["account_id"])
+    event_date = pd.to_datetime(events["churned_at"]).to_numpy(dtype="datetime64[ns]")
+    churns = (event_at[~is_return], event_date[~is_return])
+    returns = (
+        np.concatenate([event_at[is_return], starts[0]]),
+        np.concatenate([event_date[is_return], starts[1]]),
+    )
+    out["has_event"] = np.isin(np.arange(n), churns[0])
+    out["last_churn"] = _dates(per_account(churns[1], churns[0], "max"))
+    came_back = _dates(per_account(returns[1], returns[0], "max"))
     out["event_churned"] = out["has_event"] & ~(
         pd.Series(came_back, index=index) > out["last_churn"]
     )
-    out["reactivations"] = _spells_ended(churns, returns).reindex(index).fillna(0).astype(int)
-    out["reactivation_events"] = (
-        events.loc[is_return].groupby("account_id").size().reindex(index).fillna(0).astype(int)
-    )
+    out["reactivations"] = _spells_ended(churns, returns, n)
+    out["reactivation_events"] = np.bincount(
+        event_at[is_return & (event_at >= 0)], minlength=n
+    ).astype(int)
     out["later"] = False
     if raw_tables is not None:
         later = set()
@@ -280,18 +296,23 @@ def _reactivation(events: pd.DataFrame) -> pd.Series:
     return events["reactivation"].astype("boolean").fillna(False).astype(bool)
 
 
-def _spells_ended(churns: pd.DataFrame, returns: pd.DataFrame) -> pd.Series:
-    """Per account, the churns followed by a return: returns whose previous record (in time)
-    is a churn. A return on the day of the churn does not end it."""
-    if churns.empty or returns.empty:
-        return pd.Series(dtype=int)
-    both = pd.concat([churns.assign(kind=1), returns.assign(kind=0)], ignore_index=True).dropna(
-        subset=["account_id", "date"]
-    )
-    both = both.sort_values(["account_id", "date", "kind"], kind="mergesort")
-    previous = both.groupby("account_id")["kind"].shift()
-    ended = (both["kind"] == 0) & (previous == 1)
-    return ended.groupby(both["account_id"]).sum()
+def _spells_ended(churns, returns, n: int) -> np.ndarray:
+    """Per account position (``n`` of them), the churns followed by a return: returns whose
+    previous record (in time) is a churn. A return on the day of the churn does not end it.
+    ``churns`` and ``returns`` are (account positions, dates); -1 and NaT rows are left out."""
+    ended = np.zeros(n, dtype=int)
+    if not len(churns[0]) or not len(returns[0]):
+        return ended
+    at = np.concatenate([churns[0], returns[0]])
+    date = np.concatenate([churns[1], returns[1]])
+    kind = np.concatenate([np.ones(len(churns[0]), int), np.zeros(len(returns[0]), int)])
+    keep = (at >= 0) & ~np.isnat(date)
+    at, date, kind = at[keep], date[keep], kind[keep]
+    order = np.lexsort((kind, date, at))  # by account, then date, churn after return
+    at, kind = at[order], kind[order]
+    follows_churn = np.zeros(len(at), dtype=bool)
+    follows_churn[1:] = (at[1:] == at[:-1]) & (kind[:-1] == 1)
+    return np.bincount(at[(kind == 0) & follows_churn], minlength=n).astype(int)
 
 
 # ---------------------------------------------------------------------------------------------
