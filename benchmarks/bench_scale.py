@@ -330,7 +330,7 @@ def measure_steps(config: Path, repeat: int) -> dict:
     return summary
 
 
-def measure_suite(config: Path, scale: str, repeat: int) -> dict:
+def measure_suite(config: Path, scale: str, repeat: int, jobs: int | None = None) -> dict:
     out_dir = OUT / "runs" / f"suite-{scale}"
     runs = []
     for _ in range(repeat):
@@ -345,12 +345,14 @@ def measure_suite(config: Path, scale: str, repeat: int) -> dict:
             str(out_dir),
             "--force",
             "--quiet",
+            *(["--jobs", str(jobs)] if jobs else []),
         ]
         # Exit 1: a report failed; the others ran and are measured (statuses are recorded).
         runs.append(run_measured(command, sample_tree=True, allowed=(0, 1)))
     manifest = json.loads((out_dir / "artifacts" / "manifest.json").read_text())
     return {
         "runs": len(runs),
+        "jobs": jobs or "default (CPU count)",
         "seconds": statistics.median(r["seconds"] for r in runs),
         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "max_rss_mib": statistics.median(r["max_rss_mib"] for r in runs),
@@ -444,6 +446,9 @@ def main(argv: list[str] | None = None) -> None:
         "--suite-repeat", type=int, default=1, help="suite runs per scale (default 1: slow)"
     )
     parser.add_argument(
+        "--jobs", type=int, default=None, help="reports side by side in --suite (default: CPUs)"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="cProfile load + facts at the largest scale"
     )
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
@@ -475,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
         results[scale] = {"steps": measure_steps(config, args.repeat)}
         if args.suite:
             print(f"running the suite on {scale}: {args.suite_repeat} run(s) ...", flush=True)
-            results[scale]["suite"] = measure_suite(config, scale, args.suite_repeat)
+            results[scale]["suite"] = measure_suite(config, scale, args.suite_repeat, args.jobs)
     print_table(results)
     profile_path = None
     if args.profile:
