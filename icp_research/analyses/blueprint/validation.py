@@ -139,15 +139,20 @@ def walk_forward_backtest(
     if last.end_time.normalize() > study.as_of:
         last -= 1  # the current quarter is not over
     deals = study.deals
+    past, kept = None, set()
     for offset in range(quarters - 1, -1, -1):
         # The last quarter's study and frames go before this one's are built (at 10M deals
-        # each is gigabytes), and what they held goes back to the system.
+        # each is gigabytes), and what they held goes back to the system. A study that
+        # outlives its fold (the caller's, of the same date) forgets what the fold computed.
+        if past is not None:
+            past.forget(*(set(past.__dict__) - kept))
         past = frame = fitted = facts = population = None
         return_memory()
         quarter = last - offset
         start, end = quarter.start_time, quarter.end_time.normalize()
         scored_as_of = start - pd.Timedelta(days=1)
         past = study.at(scored_as_of)
+        kept = set(past.__dict__)
         if select is not None:
             categorical, numeric = select(past)
             if not categorical and not numeric:
@@ -253,6 +258,8 @@ def walk_forward_backtest(
                 "top_vs_bottom_high": high_r,
             }
         )
+    if past is not None:
+        past.forget(*(set(past.__dict__) - kept))
     past = frame = fitted = facts = population = None
     return_memory()
     return pd.DataFrame(tier_rows), pd.DataFrame(quarter_rows), notes
