@@ -275,7 +275,9 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
         return empty
     keep = ["opportunity_id", "account_id", "created_at", "closed_at", "won"]
     # The five columns first, then the rows: not a copy of every deal column (gigabytes at 10M).
-    closed = deals.loc[deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool), keep]
+    closed = deals.loc[
+        deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool), keep
+    ]
     notes = []
     unattributed = closed["account_id"].isna()
     if unattributed.any():

@@ -485,8 +485,9 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
             & deals["account_id"].notna()
         ).to_numpy(dtype=bool)
         if closed.any():
-            won = int(deals["won"].to_numpy(dtype=bool, na_value=False)[closed].sum()), int(
-                closed.sum()
+            won = (
+                int(deals["won"].to_numpy(dtype=bool, na_value=False)[closed].sum()),
+                int(closed.sum()),
             )
     # The outcome is chosen like everything else: before the validation quarters.
     up_to = f" up to {study.as_of:%Y-%m-%d}" if study is not None else ""

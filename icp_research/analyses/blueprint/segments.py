@@ -31,9 +31,18 @@ def segment_icps(study: Study, include: list[Rule], sample: Sample | None, alpha
     if not rules:
         empty["verdict"] = "No segment ICPs: there is no include rule other than company size."
         return empty
-    rows = pd.concat([sample.training, sample.holdout], ignore_index=True)
+    # The columns the rules and the comparison read, then the rows (at 10M deals the whole
+    # sample is gigabytes).
+    needed = ["account_id", "y", *{c.attribute: None for rule in rules for c in rule.conditions}]
+    rows = pd.concat(
+        [
+            part[[c for c in needed if c in part.columns]]
+            for part in (sample.training, sample.holdout)
+        ],
+        ignore_index=True,
+    )
     segment_of = facts.set_index("account_id")["size_segment"]
-    rows = rows.assign(_segment=rows["account_id"].map(segment_of))
+    rows["_segment"] = rows["account_id"].map(segment_of)
     labels = list(study.config.segments.get("labels", []))
     customers = facts[facts["is_customer"].fillna(False).astype(bool)]
     table, enough = [], []
