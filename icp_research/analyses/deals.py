@@ -35,6 +35,7 @@ import pandas as pd
 
 from icp_research.analyses import antipatterns as ap
 from icp_research.analyses import registry
+from icp_research.data.facts import DEAL_FACT_COLUMNS
 from icp_research.data.study import Study
 from icp_research.formatting import (
     error_bars,
@@ -164,7 +165,11 @@ def lost_deal_analysis(
             },
         )
     facts = study.facts
-    new = deals[deals["is_new_business"]].copy()
+    # The deals' own columns, then the rows: the account attributes joined onto every deal are
+    # not read here (the levels come from the account facts), and at 10M deals a copy of them
+    # is gigabytes.
+    own = set(study.tables["opportunities"].columns) | set(DEAL_FACT_COLUMNS)
+    new = deals.loc[deals["is_new_business"], [c for c in deals.columns if c in own]]
     if len(new) < len(deals):
         caveats.append(
             f"Only new-business deals are analysed ({fmt_number(len(new))} of "

@@ -165,8 +165,10 @@ def _per_quarter(study: Study) -> pd.DataFrame:
         frame = study.tables.get(name)
         if frame is None or column not in frame or frame[column].notna().sum() == 0:
             continue
-        quarters = frame[column].dropna().dt.to_period("Q").astype(str)
-        counts = quarters.value_counts().sort_index()
+        # Counted as periods, named after: not a string per row (10M at 10M deals).
+        counts = frame[column].dropna().dt.to_period("Q").value_counts()
+        counts.index = counts.index.astype(str)
+        counts = counts.sort_index()
         parts.append(
             pd.DataFrame({"table": name, "quarter": counts.index, "rows": counts.to_numpy()})
         )
@@ -301,13 +303,15 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             f"({int(deals['is_new_business'].sum()):,} of {len(deals):,} deals); expansion and "
             "renewal deals are open to customers only and would inflate them."
         )
-        deals = deals[deals["is_new_business"]]
+        # The columns read below, then the rows: not a copy of every deal column.
+        used = ["account_id", "stage", "is_closed", "won", "amount", "cycle_days"]
+        deals = deals.loc[deals["is_new_business"], [c for c in used if c in deals.columns]]
     if len(deals):
         closed = deals["is_closed"].astype(bool)
         won = deals["stage"] == "won"
         attributed = closed & deals["account_id"].notna()
         per_account = (
-            deals[attributed]
+            deals.loc[attributed, ["account_id", "won", "is_closed"]]
             .groupby("account_id")
             .agg(won=("won", "sum"), closed=("is_closed", "sum"))
         )

@@ -902,6 +902,19 @@ def _best_by_position(values, is_customer, retained, groups, top_share, ranking)
     return pd.Series(pd.arrays.BooleanArray(best, unknown), index=values.index)
 
 
+#: The columns :func:`deal_facts` computes for each deal (the others are the opportunity's own
+#: and its account's attributes).
+DEAL_FACT_COLUMNS = (
+    "is_new_business",
+    "is_closed",
+    "won",
+    "cycle_days",
+    "no_decision",
+    "created_quarter",
+    "closed_quarter",
+)
+
+
 def deal_facts(
     tables: dict[str, pd.DataFrame], as_of, *, already_as_of: bool = False
 ) -> pd.DataFrame:

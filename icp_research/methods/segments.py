@@ -285,7 +285,9 @@ def _per_account_deals(deals: pd.DataFrame | None) -> pd.DataFrame | None:
     """Closed and won new-business deals and won amount per account (index account_id)."""
     if deals is None or len(deals) == 0:
         return None
-    new = deals[deals["is_new_business"].astype(bool) & deals["account_id"].notna()]
+    # The columns read here, then the rows: not a copy of every deal column.
+    used = [c for c in ("account_id", "is_closed", "stage", "amount") if c in deals.columns]
+    new = deals.loc[deals["is_new_business"].astype(bool) & deals["account_id"].notna(), used]
     closed = new["is_closed"].astype(bool).to_numpy()
     won = (new["stage"] == "won").to_numpy()
     amount = (
@@ -309,13 +311,13 @@ def _per_account_deals(deals: pd.DataFrame | None) -> pd.DataFrame | None:
 def _won_cycles(deals: pd.DataFrame | None) -> pd.DataFrame | None:
     if deals is None or len(deals) == 0 or "cycle_days" not in deals:
         return None
-    won = deals[
+    return deals.loc[
         deals["is_new_business"].astype(bool)
         & (deals["stage"] == "won")
         & deals["account_id"].notna()
-        & deals["cycle_days"].notna()
+        & deals["cycle_days"].notna(),
+        ["account_id", "cycle_days"],
     ]
-    return won[["account_id", "cycle_days"]]
 
 
 def _deal_metrics(per_account: pd.DataFrame, alpha: float) -> dict:
