@@ -369,3 +369,30 @@ def test_an_earlier_view_shares_the_deal_columns_that_do_not_change():
     earlier.forget("deals")
     assert "deals" not in earlier.__dict__
     pd.testing.assert_frame_equal(earlier.deals, deals)
+
+
+def test_deal_rows_are_the_deal_facts_without_the_account_join():
+    """``Study.deal_rows`` (what deal outcomes are counted on) has every deal column but the
+    account attributes; the joined deal facts built over them equal ``deal_facts``, share their
+    columns, and forgetting the deal facts forgets the rows too."""
+    import icp_research as icp
+    from icp_research.data.facts import deal_facts
+
+    study = icp.load_demo()
+    earlier = study.at("2025-12-31")
+    rows = earlier.deal_rows
+    assert "deals" not in earlier.__dict__
+    full = deal_facts(earlier.tables, earlier.as_of, already_as_of=True)
+    joined = [c for c in full.columns if c not in rows.columns]
+    assert joined and set(joined) <= set(earlier.tables["accounts"].columns)
+    assert "industry" in joined and "won" in rows and "cycle_days" in rows
+    pd.testing.assert_frame_equal(rows, full[list(rows.columns)])
+    deals = earlier.deals
+    pd.testing.assert_frame_equal(deals, full)
+    for text in ("stage", "created_quarter"):  # text columns (numbers may be merged)
+        assert np.shares_memory(deals[text].array._ndarray, rows[text].array._ndarray)
+    assert earlier.deal_rows is rows  # kept; asked for again, the same frame
+    earlier.forget("deals")
+    assert "deal_rows" not in earlier.__dict__ and "deals" not in earlier.__dict__
+    # A study with its deal facts hands them out as its rows (no second frame).
+    assert earlier.deals is not None and earlier.deal_rows is earlier.deals

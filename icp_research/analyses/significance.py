@@ -269,7 +269,7 @@ def outcome_frames(
 def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> OutcomeFrame:
     definition = "new-business deals closed by the as-of date: won (True) or lost"
     empty = OutcomeFrame("won", definition, "deals", pd.DataFrame(), cluster="account_id")
-    deals = study.deals
+    deals = study.deal_rows  # the attributes come from the account facts
     if deals.empty:
         empty.skipped = study.absent("opportunities")
         return empty

@@ -916,9 +916,14 @@ DEAL_FACT_COLUMNS = (
 
 
 def deal_facts(
-    tables: dict[str, pd.DataFrame], as_of, *, already_as_of: bool = False
+    tables: dict[str, pd.DataFrame],
+    as_of,
+    *,
+    already_as_of: bool = False,
+    attributes: bool = True,
 ) -> pd.DataFrame:
-    """One row per deal as of ``as_of``, with the account's attributes joined.
+    """One row per deal as of ``as_of``, with the account's attributes joined (not with
+    ``attributes=False``: the deal's own columns and the computed ones).
 
     Columns added: ``is_new_business`` (see :func:`new_business`), ``won`` (nullable
     boolean; <NA> while open), ``is_closed``, ``cycle_days``
@@ -948,7 +953,14 @@ def deal_facts(
         )
     deals["created_quarter"] = per_distinct(deals["created_at"], _quarter_label)
     deals["closed_quarter"] = per_distinct(deals["closed_at"], _quarter_label)
-    accounts = view["accounts"]
+    if not attributes:
+        return deals
+    return join_account_attributes(deals, view["accounts"])
+
+
+def join_account_attributes(deals: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """``deals`` (from :func:`deal_facts` with ``attributes=False``) with the account's
+    attributes joined: a new frame over the same deal columns."""
     attribute_columns = [c for c in accounts.columns if c not in deals.columns or c == "account_id"]
     if accounts["account_id"].is_unique:
         # A left merge on a unique key is a lookup; reindex does it without the merge's copies.

@@ -23,7 +23,12 @@ from icp_research.artifacts import Artifact, read_artifact, write_artifact
 from icp_research.bundled import code_fingerprint
 from icp_research.data.config import Config, load_config
 from icp_research.data.demo import DEMO_CONFIG
-from icp_research.data.facts import account_facts, as_of_view, deal_facts
+from icp_research.data.facts import (
+    account_facts,
+    as_of_view,
+    deal_facts,
+    join_account_attributes,
+)
 from icp_research.data.loading import (
     AttributeSpec,
     Dataset,
@@ -144,7 +149,22 @@ class Study:
         cached = self._precomputed("deals")
         if cached is not None:
             return cached
+        rows = self.__dict__.get("deal_rows")
+        if rows is not None and len(rows) and "accounts" in self.tables:
+            return join_account_attributes(rows, self.tables["accounts"])  # over the same rows
         return deal_facts(self.tables, self.as_of, already_as_of=True)
+
+    @cached_property
+    def deal_rows(self) -> pd.DataFrame:
+        """The deal facts without the account attributes joined (the deals' own columns and
+        the computed ones): what deal outcomes are counted on, without the gigabyte the join
+        costs at 10M deals. The joined :attr:`deals` when this study has them already."""
+        if "deals" in self.__dict__:
+            return self.deals
+        cached = self._precomputed("deals")
+        if cached is not None:
+            return cached
+        return deal_facts(self.tables, self.as_of, already_as_of=True, attributes=False)
 
     @property
     def attributes(self) -> AttributeSpec:
@@ -195,7 +215,7 @@ class Study:
         of :attr:`trust`, without the rest of the trust checks)."""
         if "trust" in self.__dict__:
             return self.trust.variation
-        return outcome_variation(self.facts, self.deals)
+        return outcome_variation(self.facts, self.deal_rows)
 
     @property
     def revenue_basis(self) -> str:
@@ -208,6 +228,8 @@ class Study:
         while (at 10M deals they are gigabytes)."""
         for name in names:
             self.__dict__.pop(name, None)
+            if name == "deals":  # the deal rows may be the same frame
+                self.__dict__.pop("deal_rows", None)
 
     def at(self, as_of) -> Study:
         """The same data seen from another date (the same object while a study of that date
