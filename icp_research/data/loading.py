@@ -1663,7 +1663,15 @@ class Dataset:
 
 def read_snapshot_frame(path: Path) -> pd.DataFrame:
     """``pd.read_parquet`` of a frame this kit wrote, with each distinct text value made into
-    one Python string shared by its rows (a third of the memory at a million deals)."""
+    one Python string shared by its rows (a third of the memory at a million deals), and key
+    columns whose values hardly repeat (``opportunity_id``) kept in Arrow's buffers
+    (``string[pyarrow]``) rather than as a Python string per row.
+
+    Why Arrow for those: report kernels are forked from the process that read the snapshot and
+    share its memory until they write to it, and copying a column's rows writes to every
+    string's reference count. At 10M deals, one selection of deals with their ids copied
+    830 MB of the shared strings into each kernel; Arrow's buffers are never written."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -1675,15 +1683,28 @@ def read_snapshot_frame(path: Path) -> pd.DataFrame:
     ]
     # Only columns that repeat values gain (judged on the first rows; ids do not).
     sample = next(parquet.iter_batches(batch_size=DISTINCT_SAMPLE, columns=text), None)
+    ids = []
     if sample is not None:
-        text = [
+        ids = [
             name
             for name in text
-            if pc.count_distinct(sample.column(name)).as_py() <= sample.num_rows // 2
+            if pc.count_distinct(sample.column(name)).as_py() > sample.num_rows // 2
+            and name.endswith("_id")  # keys only: free text stays Python's (its regexes)
         ]
-    if not text:
+        text = [name for name in text if name not in ids]
+    if not text and not ids:
         return pd.read_parquet(path)
-    frame = pq.read_table(path, read_dictionary=text).to_pandas()
+    table = pq.read_table(path, read_dictionary=text or None)
+    if not ids:
+        frame = table.to_pandas()
+    else:
+        order = [c for c in table.column_names if not c.startswith("__index_level_")]
+        frame = table.drop_columns(ids).to_pandas()
+        for name in sorted(ids, key=order.index):
+            values = table.column(name)
+            if not pa.types.is_large_string(values.type):
+                values = values.cast(pa.large_string())
+            frame.insert(order.index(name), name, pd.arrays.ArrowStringArray(values))
     for name in text:
         values = frame[name]
         # The last entry, None, is what missing values (code -1) pick.
@@ -1776,6 +1797,8 @@ def read_only(frame: pd.DataFrame) -> pd.DataFrame:
     that would change a shared frame in place fails loudly instead of changing it for others."""
     for block in frame._mgr.blocks:
         values = block.values
+        if hasattr(values, "_pa_array"):
+            continue  # Arrow's buffers cannot be written to
         for array in (values, *(getattr(values, a, None) for a in ("_ndarray", "_data", "_mask"))):
             if isinstance(array, np.ndarray):
                 array.flags.writeable = False
