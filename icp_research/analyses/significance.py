@@ -970,6 +970,12 @@ def predictor_significance(
     # The re-test of an outcome with an empty holdout only says "no rows": said better above.
     empty = tuple(f"{f.name}: no rows" for f in tested if f.confirmation.empty)
     result.notes += [c for c in replication.caveats if not c.startswith(empty)]
+    # The tests are done with the two periods' rows; what follows models all rows (``data``)
+    # and only counts the periods' rows and accounts. At 10M deals each period's copy of the
+    # rows is gigabytes.
+    for f in tested:
+        kept = [f.cluster if f.cluster in f.data.columns else f.name]
+        f.discovery, f.confirmation = f.discovery[kept], f.confirmation[kept]
     result.summary = _predictor_rows(discovery, replication)
     # Contract terms (seats, plan) make up ARR and so best-customer status: never a reason.
     eligible = result.summary[~_contract_rows(result.summary, spec.contract)]
