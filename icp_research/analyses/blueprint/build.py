@@ -274,6 +274,16 @@ def build_blueprint(
         "alpha": alpha,
         "upstream": dict(upstream.sources),
     }
+    # The rules on the validation period and per size segment: measured before the fit score's
+    # backtest, which needs the memory these samples hold.
+    blueprint.icp_vs_rest = (
+        measure_icp_vs_rest(checks, rules_spec, alpha) if blueprint.drawn else []
+    )
+    blueprint.segments = (
+        segment_icps(study, include, primary, alpha)
+        if blueprint.drawn
+        else {"verdict": "No ICP, so no segment ICPs.", "drawn": False, "table": pd.DataFrame()}
+    )
     if primary is not None and characteristics and (categorical or numeric):
         fit_and_validate(
             blueprint,
@@ -302,6 +312,10 @@ def build_blueprint(
                     return list(categorical), list(numeric)
                 return select_score_attributes(past)
 
+            # Every measurement on the samples' rows is made: the backtest's folds get the
+            # memory (at 10M deals the rows are gigabytes; the evidence keeps its numbers).
+            for sample in [*samples.values(), *checks.values()]:
+                sample.release_rows()
             # The folds before the selection date do not read its deal facts (gigabytes at
             # 10M deals); the fold on that date computes them again.
             study.forget("deals")
@@ -315,14 +329,6 @@ def build_blueprint(
             "No fit score: no characteristic held up in the confirmation quarters, so points would "
             "rank accounts on noise."
         )
-    blueprint.icp_vs_rest = (
-        measure_icp_vs_rest(checks, rules_spec, alpha) if blueprint.drawn else []
-    )
-    blueprint.segments = (
-        segment_icps(study, include, primary, alpha)
-        if blueprint.drawn
-        else {"verdict": "No ICP, so no segment ICPs.", "drawn": False, "table": pd.DataFrame()}
-    )
     blueprint.confidence = contract_confidence(confidence_of(blueprint), blueprint, full)
     blueprint.pmf = pmf_indicators(full, blueprint)
     blueprint.headline = headline_of(blueprint)
