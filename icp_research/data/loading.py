@@ -1663,8 +1663,8 @@ class Dataset:
 
 def read_snapshot_frame(path: Path) -> pd.DataFrame:
     """``pd.read_parquet`` of a frame this kit wrote, with each distinct text value made into
-    one Python string shared by its rows (a third of the memory at a million deals), and key
-    columns whose values hardly repeat (``opportunity_id``) kept in Arrow's buffers
+    one Python string shared by its rows (a third of the memory at a million deals), and row
+    keys whose values hardly repeat (``opportunity_id``) kept in Arrow's buffers
     (``string[pyarrow]``) rather than as a Python string per row.
 
     Why Arrow for those: report kernels are forked from the process that read the snapshot and
@@ -1689,7 +1689,11 @@ def read_snapshot_frame(path: Path) -> pd.DataFrame:
             name
             for name in text
             if pc.count_distinct(sample.column(name)).as_py() > sample.num_rows // 2
-            and name.endswith("_id")  # keys only: free text stays Python's (its regexes)
+            # Row keys only (deals'): free text stays Python's (its regexes), and the account
+            # id, which every analysis looks up, matches and compares, too (pandas converts
+            # Arrow's strings back for most of that).
+            and name.endswith("_id")
+            and name != "account_id"
         ]
         text = [name for name in text if name not in ids]
     if not text and not ids:
