@@ -36,6 +36,10 @@ class Analysis:
     reads: tuple[Artifact, ...] = ()
     #: The result file the runner takes the report's key finding from.
     result: Artifact | None = field(default=None)
+    #: Typical seconds at 10M deals (measured): a run with no earlier run to time the reports
+    #: by starts the longer ones first, so that the predictor significance overlaps the
+    #: blueprint's first, lighter steps rather than its largest (memory adds up).
+    cost: float = 1.0
 
     def after(self) -> list[str]:
         """Notebooks whose artifacts this one reads, in reading order."""
@@ -114,6 +118,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "Data overview",
         ("accounts",),
         saves=(OVERVIEW, DATA_PROBLEMS),
+        cost=16,
     ),
     Analysis(
         "patterns",
@@ -121,6 +126,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "Pattern discovery",
         ("opportunities|subscriptions",),
         saves=(BEST_CUSTOMER_PROFILE, SUBGROUPS, SEGMENTS, SEGMENT_SILHOUETTE),
+        cost=35,
     ),
     Analysis(
         "churn",
@@ -135,6 +141,7 @@ ANALYSES: tuple[Analysis, ...] = (
             CHURN_COX,
             ANTI_PATTERNS_CHURN,
         ),
+        cost=65,
     ),
     Analysis(
         "deals",
@@ -150,6 +157,7 @@ ANALYSES: tuple[Analysis, ...] = (
             DEAL_SIZE_BY_SEGMENT,
             ANTI_PATTERNS_DEALS,
         ),
+        cost=62,
     ),
     Analysis(
         "significance",
@@ -157,6 +165,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "Predictor significance",
         ("opportunities|subscriptions",),
         saves=(PREDICTORS, PREDICTOR_SUMMARY, ICP_PREDICTORS),
+        cost=123,
     ),
     Analysis(
         "blueprint",
@@ -167,6 +176,7 @@ ANALYSES: tuple[Analysis, ...] = (
         # The blueprint computes its own evidence as of the day before its validation quarters
         # (the run's artifacts include those quarters), so it reads no other report and runs
         # beside them, first, as the longest one.
+        cost=435,
     ),
     Analysis(
         "health",
@@ -175,6 +185,7 @@ ANALYSES: tuple[Analysis, ...] = (
         ("opportunities|subscriptions",),
         saves=(ICP_HEALTH, ICP_DRIFT, HEALTH, ICP_CHANGELOG),
         reads=(ICP,),
+        cost=131,
     ),
     Analysis(
         "voc",
@@ -182,6 +193,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "Voice of the customer",
         ("feedback|survey|deal_roles|churn_events",),
         saves=(FEEDBACK_THEMES, THEME_TESTS, SURVEY_ANSWERS, BUYING_COMMITTEE),
+        cost=2,
     ),
 )
 

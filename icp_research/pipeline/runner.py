@@ -93,6 +93,8 @@ class NotebookSpec:
     requires: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
     parameters: set[str] = field(default_factory=set)
+    #: Typical seconds, for the order when no earlier run timed it (``metadata.icp_research.cost``).
+    cost: float = 0.0
 
 
 def discover_notebooks(directory: Path | None = None) -> list[NotebookSpec]:
@@ -117,6 +119,7 @@ def discover_notebooks(directory: Path | None = None) -> list[NotebookSpec]:
                 title=registered.title,
                 requires=list(registered.requires),
                 after=registered.after(),
+                cost=registered.cost,
             )
         cells = nb.get("cells", [])
         title = meta.get("title") or _first_heading(cells) or path.stem
@@ -136,6 +139,7 @@ def discover_notebooks(directory: Path | None = None) -> list[NotebookSpec]:
                 list(meta.get("requires", [])),
                 list(meta.get("after", [])),
                 parameters,
+                float(meta.get("cost") or 0),
             )
         )
     return specs
@@ -1036,6 +1040,16 @@ def _configured_requirement(spec: NotebookSpec, cfg: Config) -> str | None:
     return None
 
 
+def _start_order(todo: list[NotebookSpec], durations=None) -> list[NotebookSpec]:
+    """The order notebooks start in: chains first, then the longest (by the last run, else by
+    their typical cost), so that the cores stay busy and the longest reports do not overlap
+    each other's largest steps by chance."""
+    durations = durations or {}
+    return sorted(
+        todo, key=lambda s: (-_chain_length(s.name, todo), -durations.get(s.name, s.cost))
+    )
+
+
 def _chain_length(name: str, specs: list[NotebookSpec]) -> int:
     """How many notebooks wait, directly or not, on ``name``: those start first, so that a
     chain such as predictors -> blueprint -> health does not run last on an idle machine."""
@@ -1140,9 +1154,7 @@ def _execute_all(
             todo.append(spec)
     jobs = max(1, jobs or min(len(todo) or 1, max(2, os.cpu_count() or 2)))
     names = {s.name for s in todo}
-    # Chains first, then the longest notebooks (by the last run), so the two cores stay busy.
-    durations = durations or {}
-    pending = sorted(todo, key=lambda s: (-_chain_length(s.name, todo), -durations.get(s.name, 0)))
+    pending = _start_order(todo, durations)
     running: dict[Future, NotebookSpec] = {}
     kernels = _RunningKernels()
     executor = ThreadPoolExecutor(max_workers=jobs)
