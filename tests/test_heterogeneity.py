@@ -123,3 +123,44 @@ def test_a_segment_without_a_finite_odds_ratio_is_left_out():
     assert test["odds_ratios"]["a"][0] == pytest.approx(1.0)
     assert test["odds_ratios"]["b"][0] == pytest.approx(9.0)
     assert test["p_value"] < 0.01
+
+
+def test_the_clustered_fit_per_account_equals_the_fit_over_every_deal():
+    """Deals of an account share its segment and rule: the test is fitted on one row per
+    account and outcome, weighted; statistic, p-value and odds-ratio intervals are those of
+    statsmodels' clustered fit over every deal."""
+    import scipy.stats as sps
+    import statsmodels.api as sm
+
+    deals = _deal_rows({"SMB": 1.0, "Mid-market": 3.0, "Enterprise": 9.0})
+    exposed = deals["industry"].isin(GOOD).to_numpy()
+    result = odds_ratio_heterogeneity(
+        deals["y"], exposed, deals["segment"], deals["account_id"], alpha=0.05
+    )
+    # The same model over every deal, by hand.
+    g, y, x = deals["segment"].to_numpy(), deals["y"].to_numpy(), exposed.astype(float)
+    reference = deals["segment"].value_counts().index[0]
+    others = [s for s in pd.unique(g) if s != reference]
+    dummies = np.column_stack([(g == s).astype(float) for s in others])
+    design = np.column_stack([np.ones(y.size), dummies, x, dummies * x[:, None]])
+    codes = pd.factorize(deals["account_id"])[0]
+    fit = sm.GLM(y, design, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": codes}, use_t=True
+    )
+    k = len(others)
+    restriction = np.zeros((k, design.shape[1]))
+    restriction[:, k + 2 :] = np.eye(k)
+    wald = fit.wald_test(restriction, use_f=True, scalar=True)
+    assert result["statistic"] == pytest.approx(float(wald.statistic), rel=1e-9)
+    assert result["p_value"] == pytest.approx(float(wald.pvalue), rel=1e-9, abs=1e-15)
+    cov = np.asarray(fit.cov_params())
+    crit = float(sps.t.ppf(0.975, np.unique(codes).size - 1))
+    contrast = np.zeros(design.shape[1])
+    contrast[k + 1] = 1.0
+    beta = float(contrast @ fit.params)
+    se = float(np.sqrt(contrast @ cov @ contrast))
+    ratio, low, high = result["odds_ratios"][reference]
+    assert ratio == pytest.approx(np.exp(beta), rel=1e-9)
+    assert (low, high) == pytest.approx(
+        (np.exp(beta - crit * se), np.exp(beta + crit * se)), rel=1e-9
+    )
