@@ -151,11 +151,15 @@ def build_blueprint(
     spec = study.attributes
     attributes = [a for a in [*spec.categorical, *spec.numeric] if a in facts.columns]
     samples = outcome_samples(study, attributes, holdout_quarters)
-    checks = outcome_samples(full, attributes, validation_quarters)
     chosen = None
     if not outcome:
         outcome, chosen = _data_outcome(samples, study)
         caveats.append(chosen)
+    # The selection date's deal facts are done with until the backtest (at 10M deals a
+    # gigabyte, which the validation period's samples need now).
+    study.forget("deals")
+    return_memory()
+    checks = outcome_samples(full, attributes, validation_quarters)
     primary = samples.get(outcome)
     check = checks.get(outcome)
     if primary is None:
@@ -482,7 +486,7 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
         return int(y.sum()), len(y)
 
     won = counts("won")
-    deals = study.deals if study is not None else None
+    deals = study.deal_rows if study is not None else None
     if won is None and deals is not None and len(deals):
         # The deals exist but no won sample was drawn (every one won, or every one lost).
         closed = (
