@@ -474,13 +474,15 @@ def _per_account(y: np.ndarray, exog: pd.DataFrame, clusters: np.ndarray):
     account. A logit is a sum over rows of ``y log p + (1 - y) log(1 - p)`` and its clustered
     score a sum per account, so both are unchanged by the grouping (tested against the fit over
     every row)."""
-    x = exog.to_numpy()
     codes, first = np.unique(clusters, return_index=True)
     if codes.size == clusters.size:
         return None  # one row per account: nothing to gain
     position = np.searchsorted(codes, clusters)
-    if not (x == x[first[position]]).all():
-        return None
+    # Column by column: a copy of the whole design per row is gigabytes at 10M deals.
+    for column in exog.columns:
+        values = exog[column].to_numpy()
+        if not (values == values[first][position]).all():
+            return None
     sizes = np.bincount(position, minlength=codes.size).astype(float)
     events = np.bincount(position, weights=y, minlength=codes.size)
     weights = np.concatenate([events, sizes - events])
