@@ -1685,17 +1685,15 @@ def read_snapshot_frame(path: Path) -> pd.DataFrame:
     sample = next(parquet.iter_batches(batch_size=DISTINCT_SAMPLE, columns=text), None)
     ids = []
     if sample is not None:
-        ids = [
-            name
+        repeats = {
+            name: pc.count_distinct(sample.column(name)).as_py() <= sample.num_rows // 2
             for name in text
-            if pc.count_distinct(sample.column(name)).as_py() > sample.num_rows // 2
-            # Row keys only (deals'): free text stays Python's (its regexes), and the account
-            # id, which every analysis looks up, matches and compares, too (pandas converts
-            # Arrow's strings back for most of that).
-            and name.endswith("_id")
-            and name != "account_id"
-        ]
-        text = [name for name in text if name not in ids]
+        }
+        # Row keys only (deals'): free text stays Python's (its regexes), and so does the
+        # account id, which every analysis looks up, matches and compares (pandas converts
+        # Arrow's strings back for most of that).
+        ids = [n for n in text if not repeats[n] and n.endswith("_id") and n != "account_id"]
+        text = [n for n in text if repeats[n]]
     if not text and not ids:
         return pd.read_parquet(path)
     table = pq.read_table(path, read_dictionary=text or None)

@@ -30,14 +30,12 @@ class Sample:
     definition: str = ""
     split_on: str = ""
     holdout_from: pd.Timestamp | None = None
-    released: bool = False  # the rows were dropped (:meth:`release_rows`)
 
     def release_rows(self) -> None:
         """Drop the rows, keep the columns and dtypes: for when every measurement on them is
         made and what comes next needs the memory (at 10M deals they are gigabytes)."""
         self.training = self.training.iloc[0:0].copy()
         self.holdout = self.holdout.iloc[0:0].copy()
-        self.released = True
 
     @property
     def words(self) -> tuple[str, str, str]:
