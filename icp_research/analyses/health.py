@@ -473,8 +473,21 @@ def _arr_on(subs: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
     return subs.loc[active].groupby("account_id")["arr"].sum()
 
 
+_QUARTER_COLUMNS = {
+    "opportunities": ("account_id", "stage", "type", "created_at", "closed_at", "amount"),
+    "subscriptions": ("account_id", "start_date", "end_date", "arr"),
+    "nps": ("account_id", "date", "score"),
+}
+
+
 def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_quarters: int):
-    needed = {k: tables[k] for k in ("opportunities", "subscriptions", "nps") if k in tables}
+    # Only the columns read here go through the as-of cut (its copy of 10M deals' other
+    # columns, ids and names, took seconds per quarter).
+    needed = {
+        name: pd.DataFrame({c: tables[name][c] for c in columns if c in tables[name]}, copy=False)
+        for name, columns in _QUARTER_COLUMNS.items()
+        if name in tables
+    }
     view = as_of_view(needed, window.end)
     start, end = window.start, window.end
     deals = view.get("opportunities")
@@ -905,15 +918,19 @@ def _measure_quarter(
     window = data.window
     rows: list[dict] = []
     comparisons = []
-    in_icp = membership["in_icp"]
-    tier_of = membership["tier"]
+    in_icp = membership["in_icp"].to_numpy(dtype=bool)
+    tier_of = membership["tier"].to_numpy(dtype=object)
     for metric in METRICS:
         units = _units(data, metric.name)
         if units is None:
             continue
         base = {"metric": metric.name, "quarter": window.label, "n_of": metric.n_of}
+        # Each unit's account is looked up once per metric, not once per group: over a
+        # 1M-account index a lookup takes 0.2 s at 10M deals, and per tier they added up to 40 s.
+        at = membership.index.get_indexer(units["account_id"])
+        known = at >= 0
         if drawn:
-            is_icp = units["account_id"].map(in_icp).fillna(False).to_numpy(dtype=bool)
+            is_icp = known & in_icp[np.where(known, at, 0)] if len(in_icp) else known
             icp_units, rest_units = units[is_icp], units[~is_icp]
             est_icp = _estimate(metric.name, icp_units, window.end, alpha)
             est_rest = _estimate(metric.name, rest_units, window.end, alpha)
@@ -951,8 +968,13 @@ def _measure_quarter(
             )
             comparisons.append((metric, comparison, min(est_icp.n, est_rest.n), group_rows))
             rows.extend(group_rows)
+        unit_tiers = (
+            np.where(known, tier_of[np.where(known, at, 0)], None)
+            if tiers and len(tier_of)
+            else np.full(len(units), None, dtype=object)
+        )
         for tier in tiers:
-            tier_units = units[units["account_id"].map(tier_of).to_numpy(dtype=object) == tier]
+            tier_units = units[unit_tiers == tier]
             est = _estimate(metric.name, tier_units, window.end, alpha)
             rows.append(
                 {
