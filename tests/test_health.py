@@ -584,3 +584,88 @@ def test_win_probability_is_checked_per_quarter_and_drift_is_flagged():
     assert plain.tables["calibration"].empty
     view = plain.view("calibration")
     assert not view and "no calibrated win probability" in view.reason
+
+
+def _busy_tables(seed: int = 7) -> dict:
+    """300 accounts with ids in no sorted order, several deals, subscriptions and responses
+    each over two years; some rows name accounts the accounts table lacks, some none."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    ids = [f"{'ZYXW'[i % 4]}-{(i * 7919) % 1000:03d}" for i in range(n)]
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "industry": rng.choice(["SaaS", "Retail", "Health"], n),
+            "employees": np.round(np.exp(rng.normal(4, 1, n))),
+            "created_at": pd.Timestamp("2024-06-01"),
+        }
+    )
+    strangers = ["Q-1", "A-2", "M-3"]
+    k = 2400
+    owner = rng.choice(ids + strangers, k).astype(object)
+    owner[rng.random(k) < 0.01] = None
+    created = pd.Timestamp("2024-10-01") + pd.to_timedelta(rng.integers(0, 600, k), unit="D")
+    stage = rng.choice(["won", "lost", "open"], k, p=[0.3, 0.5, 0.2])
+    closed = created + pd.to_timedelta(rng.integers(5, 200, k), unit="D")
+    deals = pd.DataFrame(
+        {
+            "opportunity_id": [f"O{i}" for i in range(k)],
+            "account_id": owner,
+            "stage": stage,
+            "created_at": created,
+            "closed_at": pd.Series(closed).where(stage != "open"),
+            "amount": rng.lognormal(9, 1, k).round(),
+            "type": rng.choice(["new", "expansion"], k, p=[0.8, 0.2]),
+        }
+    )
+    m = 700
+    start = pd.Timestamp("2024-10-01") + pd.to_timedelta(rng.integers(0, 600, m), unit="D")
+    subs = pd.DataFrame(
+        {
+            "account_id": rng.choice(ids + strangers, m),
+            "start_date": start,
+            "end_date": pd.Series(
+                start + pd.to_timedelta(rng.integers(90, 700, m), unit="D")
+            ).where(rng.random(m) < 0.4),
+            "arr": rng.lognormal(9, 0.5, m).round(),
+        }
+    )
+    r = 900
+    nps = pd.DataFrame(
+        {
+            "account_id": rng.choice(ids, r),
+            "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 540, r), "D"),
+            "score": rng.integers(0, 11, r),
+        }
+    )
+    return {"accounts": accounts, "opportunities": deals, "subscriptions": subs, "nps": nps}
+
+
+def test_accounts_as_numbers_give_the_same_review_as_their_ids(monkeypatch):
+    """The review counts accounts by number (fast at 10M deals); over the text ids themselves
+    (the coding switched off) every table, finding and flag is the same."""
+    study = make_study(_busy_tables(), categorical=["industry"], numeric=["employees"])
+    document = icp_document(
+        as_of="2026-06-30",
+        include=[rule("include", "industry = SaaS", condition("industry", "equals", "SaaS"))],
+        exclude=[rule("exclude", "employees < 10", condition("employees", "less_than", 10))],
+        scorecard=[categorical("industry", {"SaaS": 100, "Health": 60, "Retail": 0}, 50)],
+        tiers=(("Tier 1", 70), ("Tier 2", 40), ("Tier 3", 0)),
+    )
+    document = _with_calibration(document, 0.5, 0.2)
+    coded = icp_health(study, document, quarter="2026Q2", quarters=4)
+    _, tables = health._account_codes(study.tables)
+    assert tables["opportunities"]["account_id"].dtype == float
+    monkeypatch.setattr(
+        health,
+        "_account_codes",
+        lambda t: (t["accounts"], {n: t[n] for n in health._QUARTER_COLUMNS if n in t}),
+    )
+    by_id = icp_health(study, document, quarter="2026Q2", quarters=4)
+    # Clustered rates over several deals per account, tiers, shares, drift and calibration.
+    assert (coded.summary["n"] > 0).sum() > 60
+    assert len(coded.tables["drift"]) and len(coded.tables["calibration"]) == 4
+    pd.testing.assert_frame_equal(coded.summary, by_id.summary)
+    for name in ("drift", "calibration", "previous_icp"):
+        pd.testing.assert_frame_equal(coded.tables[name], by_id.tables[name])
+    assert (coded.findings, coded.flags) == (by_id.findings, by_id.flags)

@@ -480,6 +480,33 @@ _QUARTER_COLUMNS = {
 }
 
 
+def _account_codes(tables: Mapping[str, pd.DataFrame]):
+    """The accounts table and the tables a quarter reads (:data:`_QUARTER_COLUMNS`) with
+    ``account_id`` as a number: the account's position among every id of these tables in sorted
+    order (NaN where the id is missing). Sorted, so that groups come out in the order the ids'
+    would; the results (no account is named in them) are the same as over the ids."""
+    names = ["accounts", *(n for n in _QUARTER_COLUMNS if n in tables)]
+    frames = {n: tables[n] for n in names if n in tables and "account_id" in tables[n]}
+    ids = pd.Index(
+        pd.unique(np.concatenate([pd.unique(f["account_id"].dropna()) for f in frames.values()]))
+    )
+    try:
+        keys = ids.sort_values()
+    except TypeError:  # ids of mixed kinds do not sort; group order is then of no concern
+        keys = ids
+    coded = {}
+    for name, frame in frames.items():
+        at = keys.get_indexer(frame["account_id"]).astype(float)
+        at[at < 0] = np.nan
+        columns = frame.columns if name == "accounts" else _QUARTER_COLUMNS[name]
+        coded[name] = pd.DataFrame(
+            {c: (at if c == "account_id" else frame[c]) for c in columns if c in frame},
+            copy=False,
+        )
+    accounts = coded.pop("accounts", tables["accounts"])
+    return accounts, {**{n: tables[n] for n in _QUARTER_COLUMNS if n in tables}, **coded}
+
+
 def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_quarters: int):
     # Only the columns read here go through the as-of cut (its copy of 10M deals' other
     # columns, ids and names, took seconds per quarter).
@@ -509,7 +536,7 @@ def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_qua
         in_quarter = new["closed_at"].between(start, end) & new["stage"].isin(["won", "lost"])
         closed = pd.DataFrame(
             {
-                "account_id": new.loc[in_quarter, "account_id"].to_numpy(dtype=object),
+                "account_id": new.loc[in_quarter, "account_id"].to_numpy(),
                 "won": (new.loc[in_quarter, "stage"] == "won").to_numpy(dtype=float),
                 "amount": (
                     pd.to_numeric(new.loc[in_quarter, "amount"], errors="coerce").to_numpy(float)
@@ -544,7 +571,7 @@ def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_qua
         now = _arr_on(subs, end).reindex(before.index, fill_value=0.0)
         retention = pd.DataFrame(
             {
-                "account_id": before.index.to_numpy(dtype=object),
+                "account_id": before.index.to_numpy(),
                 "arr_before": before.to_numpy(dtype=float),
                 "arr_now": now.to_numpy(dtype=float),
             }
@@ -560,7 +587,7 @@ def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_qua
         score = pd.to_numeric(responses.loc[in_quarter, "score"], errors="coerce")
         nps = pd.DataFrame(
             {
-                "account_id": responses.loc[in_quarter, "account_id"].to_numpy(dtype=object),
+                "account_id": responses.loc[in_quarter, "account_id"].to_numpy(),
                 "value": np.select([score >= 9, score <= 6], [100.0, -100.0], 0.0),
             }
         )
@@ -1022,8 +1049,8 @@ def _share_rows(
         (
             "icp_share_new_customers",
             "new customers",
-            pd.DataFrame({"account_id": data.new_customers.to_numpy(dtype=object)}),
-            pd.DataFrame({"account_id": previous.new_customers.to_numpy(dtype=object)})
+            pd.DataFrame({"account_id": data.new_customers.to_numpy()}),
+            pd.DataFrame({"account_id": previous.new_customers.to_numpy()})
             if previous is not None
             else None,
         ),
@@ -1039,7 +1066,7 @@ def _share_rows(
         )
     for metric, n_of, units, before in populations:
         groups = (
-            [(ICP, in_icp.reindex(units["account_id"]).fillna(False).to_numpy(bool))]
+            [(ICP, in_icp.reindex(units["account_id"], fill_value=False).to_numpy(bool))]
             if drawn
             else []
         )
@@ -1060,7 +1087,7 @@ def _share_rows(
                 "unit": "share",
             }
             if group == ICP and before is not None:
-                previous_hit = in_icp.reindex(before["account_id"]).fillna(False).to_numpy(bool)
+                previous_hit = in_icp.reindex(before["account_id"], fill_value=False).to_numpy(bool)
                 row.update(_share_change(units, hit, before, previous_hit))
             rows.append(row)
     tested = [r for r in rows if r.get("test")]
@@ -1741,7 +1768,10 @@ def icp_health(
     spec = icp.spec
     drawn = icp.drawn
     caveats: list[str] = []
-    accounts = study.tables["accounts"]
+    # Accounts as numbers from here on: the review groups and looks up deals, subscriptions
+    # and responses by account dozens of times per quarter, and over text ids each pass hashed
+    # every id again (at 10M deals, most of the report's time).
+    accounts, tables = _account_codes(study.tables)
     membership = icp_membership(spec, accounts)
     tiers = _tier_names(spec)
     windows = _windows(study.as_of, quarter, max(int(quarters), 1))
@@ -1754,7 +1784,7 @@ def icp_health(
         ),
         *windows,
     ]
-    data = {w.label: _quarter_data(study.tables, w, cycle_quarters) for w in all_windows}
+    data = {w.label: _quarter_data(tables, w, cycle_quarters) for w in all_windows}
     rows: list[dict] = []
     for window in windows:
         current = data[window.label]
