@@ -811,6 +811,26 @@ def test_vif_from_the_inverse_correlation_matrix_matches_statsmodels():
         assert _vif(duplicated)["e"] > 1e10
 
 
+def test_the_correlation_of_a_design_is_summed_in_blocks_without_copying_it():
+    """At 10M deals the design is gigabytes: its correlation is summed over row blocks, and
+    the matrix is one array whose columns are the design's (nothing held twice)."""
+    from icp_research.methods.multivariable import _correlation, _Design
+
+    rng = np.random.default_rng(5)
+    x = np.asfortranarray(np.c_[rng.normal(size=(10_001, 3)), rng.random((10_001, 4)) < 0.2])
+    expected = np.corrcoef(x, rowvar=False)
+    for rows in (1_000, 4_096, 1 << 18):  # blocks that do not divide the rows, and one block
+        assert np.allclose(_correlation(x, rows=rows), expected, rtol=1e-12, atol=1e-14)
+    design = _Design(pd.RangeIndex(len(x)))
+    design.add_numeric("u", pd.Series(x[:, 0] + 5), "standardize")
+    design.add_categorical("flag", pd.Series(np.where(x[:, 3] > 0, "yes", "no")), None)
+    exog = design.matrix()
+    assert list(exog.columns) == ["const", "u", "flag=yes"]
+    assert len(exog._mgr.blocks) == 1
+    assert np.shares_memory(design.columns["u"], exog.to_numpy(copy=False))
+    assert exog["flag=yes"].sum() == (x[:, 3] > 0).sum() and (exog["const"] == 1).all()
+
+
 def test_model_separation_falls_back_to_regularised_estimates():
     data = make_accounts(23, n=400, fintech_log_odds=0.5)
     data.loc[data["industry"] == "Health", "churned"] = True

@@ -323,11 +323,14 @@ class _Design:
                 "column": None,
             }
         )
+        # Level codes compared, not the labels: one pass over the text per predictor.
+        codes, uniques = pd.factorize(labels)
+        position = {level: i for i, level in enumerate(uniques)}
         for level in counts.index:
             if level == reference:
                 continue
             column = f"{name}={level}"
-            self.columns[column] = (labels == level).to_numpy(dtype=float)
+            self.columns[column] = (codes == position[level]).astype(float)
             self.terms.append(
                 {
                     "term": column,
@@ -377,9 +380,16 @@ class _Design:
             )
 
     def matrix(self) -> pd.DataFrame:
-        exog = pd.DataFrame(self.columns, index=self.index)
-        exog.insert(0, "const", 1.0)
-        return exog
+        """The model matrix, ``const`` first: one array, filled column by column, each
+        column's own array let go as it is copied in (at 10M deals a design is gigabytes, and
+        a frame built from the columns held both)."""
+        names = list(self.columns)
+        values = np.empty((len(self.index), len(names) + 1), order="F")
+        values[:, 0] = 1.0
+        for i, name in enumerate(names, start=1):
+            values[:, i] = self.columns[name]
+            self.columns[name] = values[:, i]
+        return pd.DataFrame(values, index=self.index, columns=["const", *names], copy=False)
 
 
 def _vif(exog: pd.DataFrame) -> dict[str, float]:
@@ -391,16 +401,35 @@ def _vif(exog: pd.DataFrame) -> dict[str, float]:
     that matrix is singular or ill-conditioned.
     """
     columns = [c for c in exog.columns if c != "const"]
-    values = exog[columns].to_numpy(dtype=float)
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
-        if values.shape[1] == 1:
+        if len(columns) == 1:
             return {columns[0]: 1.0}
-        correlation = np.corrcoef(values, rowvar=False)
+        values = exog.to_numpy(dtype=float, copy=False)  # one block: a view
+        at = [i for i, c in enumerate(exog.columns) if c != "const"]
+        picked = values[:, 1:] if at == list(range(1, values.shape[1])) else values[:, at]
+        correlation = _correlation(picked)
         if np.all(np.isfinite(correlation)) and np.linalg.cond(correlation) < 1e10:
             diagonal = np.diag(np.linalg.inv(correlation))
             return {c: float(v) for c, v in zip(columns, diagonal, strict=True)}
         return _vif_by_regression(exog)
+
+
+def _correlation(values: np.ndarray, rows: int = 1 << 18) -> np.ndarray:
+    """``np.corrcoef(values, rowvar=False)`` without copying ``values``: the centred
+    cross-products are summed over blocks of ``rows`` rows (the whole-matrix copies that
+    ``corrcoef`` makes are gigabytes at 10M deals)."""
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    cross = np.zeros((values.shape[1], values.shape[1]))
+    for start in range(0, n, rows):
+        block = values[start : start + rows] - mean
+        cross += block.T @ block
+    cross /= n - 1
+    scale = np.sqrt(np.diag(cross))
+    cross /= scale[:, None]
+    cross /= scale[None, :]
+    return np.clip(cross, -1, 1)
 
 
 def _vif_by_regression(exog: pd.DataFrame) -> dict[str, float]:
@@ -419,7 +448,7 @@ def _separated_terms(exog: pd.DataFrame, y: np.ndarray) -> list[str]:
     separated = []
     for column in exog.columns[1:]:
         values = exog[column].to_numpy()
-        if set(np.unique(values)) <= {0.0, 1.0}:
+        if ((values == 0.0) | (values == 1.0)).all():
             inside = y[values == 1]
             if inside.size and (inside.min() == inside.max()):
                 separated.append(column)
