@@ -742,6 +742,49 @@ def test_clustered_model_on_account_terms_fits_one_row_per_account_and_outcome(m
     assert grouped.params["method"] == every_row.params["method"]
 
 
+@pytest.mark.parametrize("clustered", [False, True])
+def test_repeated_rows_are_fitted_once_weighted_with_the_same_inference(monkeypatch, clustered):
+    """Binned and categorical terms over 6,000 accounts (one row each) take 60 distinct rows:
+    fitted once each, weighted, the estimates, intervals, p-values, joint tests, pseudo-R2 and
+    AIC are those of the fit over every row, unclustered and account-clustered alike."""
+    from icp_research.methods import multivariable
+
+    rng = np.random.default_rng(31)
+    n = 6_000
+    data = pd.DataFrame(
+        {
+            "segment": rng.choice(["SMB", "Mid", "Ent"], n, p=[0.5, 0.3, 0.2]),
+            "region": rng.choice(["EU", "US", "APAC", "LATAM"], n),
+            "employees": rng.lognormal(4, 1, n),
+            "account_id": np.arange(n),
+        }
+    )
+    logit = -0.5 + 0.7 * (data["segment"] == "Ent") - 0.4 * (data["region"] == "EU")
+    data["won"] = rng.random(n) < 1 / (1 + np.exp(-logit))
+    kwargs = {"numeric_scale": "bins", "cluster": "account_id" if clustered else None}
+    calls = []
+    by_pattern = multivariable._by_pattern
+    monkeypatch.setattr(
+        multivariable, "_by_pattern", lambda *a: calls.append(by_pattern(*a)) or calls[-1]
+    )
+    weighted = multivariable_model(data, "won", ["segment", "region", "employees"], **kwargs)
+    assert calls[-1] is not None and len(calls[-1][0]) <= 2 * 3 * 4 * 5
+    monkeypatch.setattr(multivariable, "_by_pattern", lambda *a: None)
+    every_row = multivariable_model(data, "won", ["segment", "region", "employees"], **kwargs)
+    pd.testing.assert_frame_equal(weighted.summary, every_row.summary, rtol=1e-8)
+    pd.testing.assert_frame_equal(
+        weighted.tables["predictors"], every_row.tables["predictors"], rtol=1e-8
+    )
+    for key in ("pseudo_r2", "aic"):
+        assert weighted.params[key] == pytest.approx(every_row.params[key], rel=1e-9)
+    assert weighted.params["method"] == every_row.params["method"]
+    assert ("account-clustered" in weighted.params["method"]) == clustered
+    # A continuous term makes most rows distinct: then every row is fitted.
+    assert (
+        by_pattern(data["won"].to_numpy(float), sm.add_constant(data[["employees"]]), None) is None
+    )
+
+
 def test_model_joint_test_per_predictor_matches_statsmodels_wald():
     deals = make_deals(25, n_accounts=150, account_sd=1.0, segment_log_odds=1.0)
     deals["region"] = np.random.default_rng(25).choice(["EU", "US", "APAC"], len(deals))
