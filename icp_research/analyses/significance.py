@@ -274,7 +274,9 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
         empty.skipped = study.absent("opportunities")
         return empty
     keep = ["opportunity_id", "account_id", "created_at", "closed_at", "won"]
-    # The five columns first, then the rows: not a copy of every deal column (gigabytes at 10M).
+    if "amount" in deals and "amount" not in attributes.columns:
+        keep.append("amount")  # what a won deal brought (the blueprint's samples sum it)
+    # The columns first, then the rows: not a copy of every deal column (gigabytes at 10M).
     closed = deals.loc[
         deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool), keep
     ]

@@ -68,9 +68,6 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         predictors=list(attributes),
         holdout_quarters=max(int(holdout_quarters), 1),
     )
-    amounts = None
-    if len(study.deals) and "amount" in study.deals.columns:
-        amounts = study.deals.set_index("opportunity_id")["amount"]
     for frame in frames:
         if frame.skipped or frame.discovery is None:
             samples.skipped[frame.name] = (
@@ -81,8 +78,8 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         for part in (frame.discovery, frame.confirmation):
             part = part.copy(deep=False)  # new columns, not a copy of the others
             part["y"] = part[frame.name].astype(float)
-            if frame.name == "won" and amounts is not None:
-                part["amount"] = part["opportunity_id"].map(amounts).astype(float)
+            if frame.name == "won" and "amount" in part:  # carried from the deal rows
+                part["amount"] = part["amount"].astype(float)
             parts.append(part)
         samples[frame.name] = Sample(
             frame.name,
