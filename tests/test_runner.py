@@ -505,7 +505,8 @@ def test_loading_stays_in_process_when_progress_is_not_a_file(tmp_path, monkeypa
 
 def test_reports_start_by_chain_then_by_the_last_runs_times_else_their_typical_cost():
     """The blueprint -> health chain starts first; then, with no earlier run to time them by,
-    the longer reports by their typical cost; an earlier run's times win over the costs."""
+    the longer reports by their typical cost (the predictor significance first, beside the
+    blueprint's first steps); an earlier run's times win over the costs."""
     from icp_research.pipeline.runner import _start_order, discover_notebooks
 
     specs = discover_notebooks()
@@ -514,7 +515,8 @@ def test_reports_start_by_chain_then_by_the_last_runs_times_else_their_typical_c
     order = [s.name for s in _start_order(specs)]
     rest = sorted(set(costs) - {"05_icp_blueprint"}, key=lambda n: -costs[n])
     assert order == ["05_icp_blueprint", *rest]  # health waits for the blueprint anyway
-    assert order[1] == "02_churn_analysis" and order[-1] == "07_voice_of_customer"
+    assert order[1:3] == ["04_predictor_significance", "02_churn_analysis"]
+    assert order[-1] == "07_voice_of_customer"
     timed = {s.name: 1.0 for s in specs} | {"00_data_overview": 500.0}
     order = [s.name for s in _start_order(specs, timed)]
     assert order[:3] == ["05_icp_blueprint", "00_data_overview", "01_pattern_discovery"]
