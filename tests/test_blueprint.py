@@ -288,6 +288,25 @@ def test_segment_icps_are_drawn_when_a_rule_works_differently_by_size():
     assert "work differently by company size" in segments["verdict"]
 
 
+@pytest.mark.parametrize("attribute", [False, True])
+def test_the_won_sample_carries_each_deals_amount(attribute):
+    """The won sample's ``amount`` is the deal's own, looked up by nothing: also when the
+    accounts have an attribute called ``amount`` (which stays the account's elsewhere)."""
+    rng = np.random.default_rng(8)
+    tables = blueprint_tables(rng, n=300)
+    numeric = ["employees"]
+    if attribute:
+        tables["accounts"]["amount"] = -rng.integers(1, 5, len(tables["accounts"])).astype(float)
+        numeric.append("amount")
+    study = make_study(tables, categorical=["industry"], numeric=numeric)
+    samples = outcome_samples(study, ["industry", *numeric], 2)
+    won = pd.concat([samples["won"].training, samples["won"].holdout])
+    deals = tables["opportunities"].set_index("opportunity_id")["amount"]
+    assert len(won) > 100 and "_deal_amount" not in won
+    assert np.array_equal(won["amount"].to_numpy(), deals.loc[won["opportunity_id"]].to_numpy())
+    assert (won["amount"] > 0).all()
+
+
 def test_market_sizing_counts_tam_sam_som(planted):
     study, result = planted
     prospects = bp.crm_prospects(study)

@@ -266,6 +266,10 @@ def outcome_frames(
     return frames
 
 
+#: The won frame's column with each deal's amount.
+DEAL_AMOUNT = "_deal_amount"
+
+
 def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> OutcomeFrame:
     definition = "new-business deals closed by the as-of date: won (True) or lost"
     empty = OutcomeFrame("won", definition, "deals", pd.DataFrame(), cluster="account_id")
@@ -274,12 +278,14 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
         empty.skipped = study.absent("opportunities")
         return empty
     keep = ["opportunity_id", "account_id", "created_at", "closed_at", "won"]
-    if "amount" in deals and "amount" not in attributes.columns:
-        keep.append("amount")  # what a won deal brought (the blueprint's samples sum it)
+    keep += ["amount"] if "amount" in deals else []
     # The columns first, then the rows: not a copy of every deal column (gigabytes at 10M).
     closed = deals.loc[
         deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool), keep
     ]
+    # What a won deal brought (the blueprint's samples sum it), apart from any account
+    # attribute that is also called "amount".
+    closed = closed.rename(columns={"amount": DEAL_AMOUNT})
     notes = []
     unattributed = closed["account_id"].isna()
     if unattributed.any():

@@ -59,7 +59,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
     """Every outcome the data can measure: won / retained / best_customer (from
     :func:`icp_research.analyses.significance.outcome_frames`), 'no decision' among lost deals,
     churn."""
-    from icp_research.analyses.significance import outcome_frames
+    from icp_research.analyses.significance import DEAL_AMOUNT, outcome_frames
 
     samples = Samples()
     frames = outcome_frames(
@@ -78,8 +78,8 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         for part in (frame.discovery, frame.confirmation):
             part = part.copy(deep=False)  # new columns, not a copy of the others
             part["y"] = part[frame.name].astype(float)
-            if frame.name == "won" and "amount" in part:  # carried from the deal rows
-                part["amount"] = part["amount"].astype(float)
+            if frame.name == "won" and DEAL_AMOUNT in part:  # the deal's, not an attribute
+                part["amount"] = part.pop(DEAL_AMOUNT).astype(float)
             parts.append(part)
         samples[frame.name] = Sample(
             frame.name,
