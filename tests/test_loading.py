@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from icp_research.data import cleaning, loading, validation
-from icp_research.data.cleaning import parse_dates, parse_flags, parse_numbers
+from icp_research.data.cleaning import parse_bands, parse_dates, parse_flags, parse_numbers
 from icp_research.data.config import load_config
 from icp_research.errors import ConfigError, DataError
 
@@ -196,6 +196,42 @@ def test_parsers_directly():
     flags, bad = parse_flags(pd.Series(["Yes", "no", "TRUE", "f", "1", "maybe", None]))
     assert flags.tolist()[:5] == [True, False, True, False, True]
     assert bad.tolist() == [False] * 5 + [True, False]
+
+
+def test_size_bands_are_read_as_their_lower_end():
+    bands = pd.Series(
+        ["51-200", "1,001 - 5,000", "201 to 500", "10,001+", "10000 or more", "5000+ employees"]
+        + ["1-10 employees", "51\u2013200", "200-51", "abc", "12", "$1M-$10M"]
+    )
+    got = parse_bands(bands).tolist()
+    assert got[:8] == [51.0, 1001.0, 201.0, 10001.0, 10000.0, 5000.0, 1.0, 51.0]
+    # A band upside down, text, and a plain number are not bands; money bands are.
+    assert np.isnan(got[8:11]).all() and got[11] == 1_000_000.0
+    assert parse_bands(pd.Series(["1.001-5.000"]), decimal=",").tolist() == [1001.0]
+
+
+def test_a_size_column_of_bands_loads_with_a_warning_and_a_stray_value_stays_an_error(tmp_path):
+    banded = ACCOUNTS.replace('"1,200"', '"1,001-5,000"').replace(",45,", ",11-50,")
+    config = write_project(
+        tmp_path,
+        {"accounts.csv": banded.replace("(300)", "300"), "opportunities.csv": OPPORTUNITIES},
+        CONFIG,
+    )
+    dataset = loading.load_tables(config)
+    employees = dataset.tables["accounts"].set_index("account_id")["employees"]
+    assert employees.loc[["A1", "A2"]].tolist() == [1001.0, 11.0]
+    assert employees.loc[["A3", "A4"]].isna().all()
+    (warning,) = [p for p in dataset.report.warnings if "ranges" in p.message]
+    assert warning.rows == [2, 3] and '"11-50" as 11' in warning.message
+    assert not dataset.report.errors
+    # One cell that is neither a number nor a band: the column is an error, as before.
+    config = write_project(
+        tmp_path / "stray",
+        {"accounts.csv": banded.replace(",None,", ",many,"), "opportunities.csv": OPPORTUNITIES},
+        CONFIG,
+    )
+    report = validation.validate(config)
+    assert any("are not numbers" in p.message and "employees" in p.column for p in report.errors)
 
 
 def test_errors_are_collected_not_fail_fast(tmp_path):

@@ -170,6 +170,25 @@ def parse_numbers(
     return values.astype(float), bad
 
 
+#: A band of a count, as enrichment tools and CRM picklists export company sizes: "51-200",
+#: "1,001 - 5,000", "201 to 500", "10,001+", "10000 or more", "5000+ employees".
+_BAND = re.compile(
+    r"(?i)^\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmM]?)\s*"
+    r"(?:(?:-|–|—|to|bis|à)\s*(?P<high>[$€£]?\d[\d,.\s]*[kKmM]?)|\+|\s+or\s+more)"
+    r"\s*(?:[a-z]+)?\s*$"
+)
+
+
+def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
+    """The lower end of each band ("51-200" -> 51, "10,001+" -> 10001) as float64; NaN where a
+    cell is not a band or its upper end is below its lower end."""
+    parts = text.astype("string").str.extract(_BAND)
+    low, _ = parse_numbers(parts["low"], decimal)
+    high, _ = parse_numbers(parts["high"], decimal)
+    ordered = high.isna() | (high >= low)
+    return low.where(parts["low"].notna() & ordered).astype(float)
+
+
 #: Currency codes and symbols, spaces and percent signs around the digits of a money cell.
 _CURRENCY_CODES = r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*"
 _NOT_DIGITS = r"[\s\u00a0\u202f$€£¥₹%']"

@@ -36,6 +36,7 @@ from icp_research.data.cleaning import (
     looks_like_flags,
     norm_name,
     other_decimal_mark,
+    parse_bands,
     parse_dates,
     parse_distinct,
     parse_flags,
@@ -790,6 +791,32 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
     if kind in ("money", "number"):
         values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
+        if kind == "number" and bad.any():
+            # Company sizes exported as bands ("51-200", "10,001+"): each is read as its lower
+            # end, the one value the band vouches for, and the user is told so.
+            low = per_distinct(
+                as_text(series[bad], set(MISSING_TOKENS_NUMERIC) | set(extra_missing)),
+                lambda t: parse_bands(t, tc.decimal),
+            )
+            if low.notna().all():
+                bands = series[bad].astype(str).str.strip()
+                examples = ", ".join(
+                    f'"{v}" as {low[bands == v].iloc[0]:,.0f}'
+                    for v in pd.unique(bands.to_numpy())[:3]
+                )
+                out.warning(
+                    f"{bad.sum():,} values are ranges ({examples}); each is read as the "
+                    f"lower end of its range, so the ICP's rules on {canonical} read "
+                    f'"at least"',
+                    "nothing to do if that is what you want; for exact figures export the "
+                    "exact counts (an enrichment field rather than the size picklist)",
+                    column=label,
+                    rows=_row_list(bad),
+                    values=series,
+                )
+                values = values.copy()
+                values[bad] = low
+                bad = pd.Series(False, index=series.index)
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
             other = other_decimal_mark(series[bad].astype(str), tc.decimal)
