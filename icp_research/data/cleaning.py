@@ -180,13 +180,16 @@ _BAND = re.compile(
 
 
 def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
-    """The lower end of each band ("51-200" -> 51, "10,001+" -> 10001) as float64; NaN where a
-    cell is not a band or its upper end is below its lower end."""
+    """Each band as one number, float64: the midpoint of a closed band ("51-200" -> 125.5), the
+    lower end of an open one ("10,001+" -> 10001), as lead scoring reads them
+    (:func:`icp_research.scoring.model.coerce_numeric`); NaN where a cell is not a band or its
+    upper end is below its lower end."""
     parts = text.astype("string").str.extract(_BAND)
     low, _ = parse_numbers(parts["low"], decimal)
     high, _ = parse_numbers(parts["high"], decimal)
     ordered = high.isna() | (high >= low)
-    return low.where(parts["low"].notna() & ordered).astype(float)
+    value = ((low + high) / 2).where(high.notna(), low)
+    return value.where(parts["low"].notna() & ordered).astype(float)
 
 
 #: Currency codes and symbols, spaces and percent signs around the digits of a money cell.

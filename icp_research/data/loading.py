@@ -750,6 +750,11 @@ def _clean_table(
     return frame
 
 
+def _fmt_band(value: float) -> str:
+    """125.5 -> '125.5', 10001.0 -> '10,001', 1e6 -> '1,000,000'."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
 def _convert(series, canonical, source, kind, tc, out, extra_missing):
     column_label = source if source == canonical else f'{source}" ({canonical})'
     column_label = column_label.rstrip('"') if source == canonical else column_label
@@ -792,8 +797,8 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
     if kind in ("money", "number"):
         values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
         if kind == "number" and bad.any():
-            # Company sizes exported as bands ("51-200", "10,001+"): each is read as its lower
-            # end, the one value the band vouches for, and the user is told so.
+            # Company sizes exported as bands ("51-200", "10,001+"): each is read as one
+            # number, as lead scoring reads the same text, and the user is told so.
             low = per_distinct(
                 as_text(series[bad], set(MISSING_TOKENS_NUMERIC) | set(extra_missing)),
                 lambda t: parse_bands(t, tc.decimal),
@@ -801,13 +806,13 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             if low.notna().all():
                 bands = series[bad].astype(str).str.strip()
                 examples = ", ".join(
-                    f'"{v}" as {low[bands == v].iloc[0]:,.0f}'
+                    f'"{v}" as {_fmt_band(low[bands == v].iloc[0])}'
                     for v in pd.unique(bands.to_numpy())[:3]
                 )
                 out.warning(
-                    f"{bad.sum():,} values are ranges ({examples}); each is read as the "
-                    f"lower end of its range, so the ICP's rules on {canonical} read "
-                    f'"at least"',
+                    f"{bad.sum():,} values are ranges ({examples}): a range is read as its "
+                    "midpoint and an open one (10,001+) as its lower end, as lead scoring "
+                    "reads them",
                     "nothing to do if that is what you want; for exact figures export the "
                     "exact counts (an enrichment field rather than the size picklist)",
                     column=label,

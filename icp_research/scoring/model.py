@@ -169,6 +169,20 @@ def _parse_number_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         else:
             values[hit] = low
         status[hit] = code
+    left = status == NOT_A_NUMBER
+    if left.any():
+        # The spellings the loader also reads ("1,001 - 5,000", "201 to 500", "10,001 or more",
+        # "5000+ employees"), so that a lead's band is the number its account's band was.
+        from icp_research.data.cleaning import parse_bands
+
+        text_left = stripped[left]
+        banded = parse_bands(text_left).to_numpy()
+        hit = ~np.isnan(banded)
+        if hit.any():
+            rows = np.flatnonzero(left)[hit]
+            values[rows] = banded[hit]
+            is_open = text_left.str.contains(r"\+|\sor\s+more", case=False, regex=True)
+            status[rows] = np.where(is_open.to_numpy()[hit], OPEN_RANGE, RANGE)
     return values, status
 
 
