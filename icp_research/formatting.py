@@ -74,8 +74,19 @@ def fmt_count(n, noun: str, plural: str | None = None) -> str:
     return f"{fmt_number(n)} {noun if one else many}"
 
 
-def fmt_money(x, currency: str = "$") -> str:
-    """Compact money: 950 -> '$950', 12_300 -> '$12.3k', 4_500_000 -> '$4.5M'."""
+_CURRENCY = ["$"]
+
+
+def set_currency(symbol: str) -> None:
+    """How :func:`fmt_money` writes money from now on in this process ("€", "CHF "); a study
+    sets it from ``[project] currency`` or the currency its money cells name."""
+    _CURRENCY[0] = symbol
+
+
+def fmt_money(x, currency: str | None = None) -> str:
+    """Compact money: 950 -> '$950', 12_300 -> '$12.3k', 4_500_000 -> '$4.5M' (the symbol set by
+    :func:`set_currency` unless ``currency`` is given)."""
+    currency = _CURRENCY[0] if currency is None else currency
     if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
         return "–"
     sign = "-" if x < 0 else ""

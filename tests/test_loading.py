@@ -426,3 +426,83 @@ def test_shared_snapshot_rebuilds_the_deal_facts_the_run_computed(tmp_path):
         assert deals.attrs == expected.attrs
     finally:
         loading._SHARED.clear()
+
+
+def test_money_cells_name_the_currency_the_reports_write_and_a_mix_is_a_warning(tmp_path):
+    from icp_research.data.study import Study
+    from icp_research.formatting import fmt_money
+
+    accounts = "Account ID,Industry\nA1,SaaS\nA2,Retail\nA3,SaaS\n"
+    deals = (
+        "Deal ID,Account ID,Stage,Created,Closed,Amount\n"
+        'D1,A1,Won,2024-01-05,2024-02-01,"1.200,50 €"\n'
+        'D2,A2,Lost,2024-01-09,2024-03-01,"€900"\n'
+        'D3,A3,Won,2024-02-05,2024-04-01,"2.000 EUR"\n'
+        "D4,A1,Won,2024-03-05,2024-05-01,300\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\nindustry = "Industry"\n'
+        '[tables.opportunities]\npath = "opportunities.csv"\ndecimal = ","\n'
+        "[tables.opportunities.columns]\n"
+        'opportunity_id = "Deal ID"\naccount_id = "Account ID"\nstage = "Stage"\n'
+        'created_at = "Created"\nclosed_at = "Closed"\namount = "Amount"\n'
+        '[tables.opportunities.values.stage]\n"Won" = "won"\n"Lost" = "lost"\n'
+    )
+    path = write_project(tmp_path, {"accounts.csv": accounts, "opportunities.csv": deals}, config)
+    dataset = loading.load_tables(path)
+    assert dataset.tables["opportunities"]["amount"].tolist() == [1200.5, 900.0, 2000.0, 300.0]
+    assert dataset.report.currencies == {"€": 3} and dataset.currency == "€"
+    assert not [p for p in dataset.report.warnings if "currencies" in p.message]
+    try:
+        Study(dataset)  # a study writes its money in its data's currency
+        assert fmt_money(12_300) == "€12.3k"
+        # The snapshot keeps it, so that report kernels write the same.
+        reopened = loading.Dataset.open(dataset.save(tmp_path / "snapshot"), dataset.config)
+        assert reopened.currency == "€"
+        # [project] currency wins over the cells.
+        configured = write_project(
+            tmp_path / "chf",
+            {"accounts.csv": accounts, "opportunities.csv": deals},
+            '[project]\ncurrency = "CHF"\n' + config,
+        )
+        Study(loading.load_tables(configured))
+        assert fmt_money(950) == "CHF 950"
+        # Two currencies in one column: a warning naming the rows of the fewer one.
+        mixed = write_project(
+            tmp_path / "mixed",
+            {"accounts.csv": accounts, "opportunities.csv": deals.replace("€900", "$900")},
+            config,
+        )
+        dataset = loading.load_tables(mixed)
+        (warning,) = [p for p in dataset.report.warnings if "currencies" in p.message]
+        assert "2 currencies (€ 2, $ 1 rows)" in warning.message and warning.rows == [3]
+        # No mark at all: $, as before.
+        plain = write_project(
+            tmp_path / "plain",
+            {
+                "accounts.csv": accounts,
+                "opportunities.csv": deals.replace("€", "").replace(" EUR", ""),
+            },
+            config,
+        )
+        Study(loading.load_tables(plain))
+        assert fmt_money(950) == "$950"
+    finally:
+        from icp_research.formatting import set_currency
+
+        set_currency("$")
+
+
+def test_project_currency_must_be_text(tmp_path):
+    from icp_research.data.config import load_config
+
+    accounts = '[tables.accounts]\npath = "a.csv"\n[tables.accounts.columns]\naccount_id = "Id"\n'
+    config = write_project(tmp_path, {"a.csv": "Id\nA1\n"}, "[project]\ncurrency = 3\n" + accounts)
+    with pytest.raises(
+        ConfigError, match=r'currency = 3 must be text in quotes, e.g. currency = "EUR"'
+    ):
+        load_config(config)
+    for written, symbol in (("eur", "€"), ("R$", "R$"), ("CHF", "CHF ")):
+        config.write_text(f'[project]\ncurrency = "{written}"\n' + accounts)
+        assert load_config(config).currency == symbol

@@ -170,6 +170,42 @@ def parse_numbers(
     return values.astype(float), bad
 
 
+#: How the reports write each currency a money cell can carry, by its mark in the cell.
+CURRENCY_SYMBOLS = {
+    "$": "$",
+    "us$": "$",
+    "usd": "$",
+    "€": "€",
+    "eur": "€",
+    "£": "£",
+    "gbp": "£",
+    "¥": "¥",
+    "jpy": "¥",
+    "₹": "₹",
+    "inr": "₹",
+    "chf": "CHF ",
+    "ca$": "CA$",
+    "cad": "CA$",
+    "a$": "A$",
+    "aud": "A$",
+}
+_CURRENCY_MARK = re.compile(
+    r"(?i)(?<![a-z])(us\$|ca\$|a\$|usd|eur|gbp|jpy|inr|chf|cad|aud)(?![a-z])|([$€£¥₹])"
+)
+
+
+def currency_marks(text: pd.Series) -> pd.Series:
+    """The currency each money cell names, as the reports write it ("€1.200" and "1200 EUR"
+    -> "€"); <NA> for a cell without a mark. Run once per distinct value."""
+
+    def marks(t: pd.Series) -> pd.Series:
+        found = t.astype("string").str.extract(_CURRENCY_MARK)
+        mark = found[0].fillna(found[1]).str.lower()
+        return mark.map(CURRENCY_SYMBOLS, na_action="ignore").astype("string")
+
+    return per_distinct(text.astype("string"), marks)
+
+
 #: A band of a count, as enrichment tools and CRM picklists export company sizes: "51-200",
 #: "1,001 - 5,000", "201 to 500", "10,001+", "10000 or more", "5000+ employees".
 _BAND = re.compile(

@@ -144,7 +144,7 @@ WAREHOUSE_KEYS = ("url",)
 
 
 ATTRIBUTE_KEYS = ("categorical", "numeric", "exclude", "keep", "contract")
-PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks")
+PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks", "currency")
 
 
 @dataclass
@@ -233,6 +233,14 @@ class WarehouseConfig:
         return f"WarehouseConfig(url={self.display_url!r})"
 
 
+def currency_symbol(text: str) -> str:
+    """``[project] currency`` as the reports write it: "EUR" and "€" -> "€", "CHF" -> "CHF ";
+    anything else as written ("R$", "kr ")."""
+    from icp_research.data.cleaning import CURRENCY_SYMBOLS
+
+    return CURRENCY_SYMBOLS.get(text.strip().lower(), text)
+
+
 @dataclass
 class Config:
     """A parsed ``icp.toml``."""
@@ -241,6 +249,8 @@ class Config:
     project_name: str = "ICP research"
     as_of: dt.date | None = None
     reports_dir: Path = Path("reports")
+    # How the reports write money ("€", "CHF "); None: the currency the money cells name, else $.
+    currency: str | None = None
     # The project's own report notebooks (a copy made by `init --notebooks`); None: the kit's.
     notebooks_dir: Path | None = None
     tables: dict[str, TableConfig] = field(default_factory=dict)
@@ -427,11 +437,11 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
             problems.append(
                 f"{label}: unknown key '{key}' in [project]{_suggest(key, list(PROJECT_KEYS))}"
             )
-    for key in ("name", "reports_dir", "notebooks"):
+    for key in ("name", "reports_dir", "notebooks", "currency"):
         if key in project and (not isinstance(project[key], str) or not project[key].strip()):
             problems.append(
                 f'{label}: [project] {key} = {project[key]!r} must be text in quotes, e.g. {key} = "'
-                + ("Acme Analytics" if key == "name" else "reports")
+                + {"name": "Acme Analytics", "currency": "EUR"}.get(key, "reports")
                 + '"'
             )
     cfg.project_name = str(project.get("name", cfg.project_name))
@@ -441,6 +451,8 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
         except ConfigError as exc:
             problems.append(str(exc))
     cfg.reports_dir = base / str(project.get("reports_dir", "reports"))
+    if isinstance(project.get("currency"), str) and project["currency"].strip():
+        cfg.currency = currency_symbol(project["currency"])
     if isinstance(project.get("notebooks"), str) and project["notebooks"].strip():
         cfg.notebooks_dir = base / project["notebooks"]
 

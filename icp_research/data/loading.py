@@ -31,10 +31,12 @@ from icp_research.data import churn_source
 from icp_research.data.cleaning import (
     DISTINCT_SAMPLE,
     as_text,
+    currency_marks,
     date_formats,
     guess_date_formats,
     looks_like_flags,
     norm_name,
+    only_text,
     other_decimal_mark,
     parse_bands,
     parse_dates,
@@ -133,6 +135,8 @@ class ValidationReport:
 
     problems: list[Problem] = field(default_factory=list)
     inputs: list[dict] = field(default_factory=list)
+    # How many money cells name each currency ("€" -> 1,204), as the reports write it.
+    currencies: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -750,6 +754,27 @@ def _clean_table(
     return frame
 
 
+def _note_currencies(series: pd.Series, label: str, tc, out) -> None:
+    """Count the currencies a money column's cells name (for the reports' symbol), and warn when
+    one column mixes them: its amounts would be added up as if they were one currency."""
+    marks = currency_marks(series)
+    counts = marks.value_counts()
+    for mark, n in counts.items():
+        out.report.currencies[mark] = out.report.currencies.get(mark, 0) + int(n)
+    if len(counts) > 1:
+        shown = ", ".join(f"{mark.strip()} {n:,}" for mark, n in counts.items())
+        minority = marks.notna() & (marks != counts.index[0])
+        out.warning(
+            f"amounts are in {len(counts)} currencies ({shown} rows) and are added up as they "
+            "are, as if they were one currency",
+            "export the amounts converted to one currency (Salesforce: the converted amount "
+            "column; HubSpot: the amount in company currency) and map that column",
+            column=label,
+            rows=_row_list(minority),
+            values=series,
+        )
+
+
 def _fmt_band(value: float) -> str:
     """125.5 -> '125.5', 10001.0 -> '10,001', 1e6 -> '1,000,000'."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
@@ -796,6 +821,8 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
     if kind in ("money", "number"):
         values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
+        if kind == "money" and only_text(series):
+            _note_currencies(series, label, tc, out)
         if kind == "number" and bad.any():
             # Company sizes exported as bands ("51-200", "10,001+"): each is read as one
             # number, as lead scoring reads the same text, and the user is told so.
@@ -1597,6 +1624,15 @@ class Dataset:
         return_memory()
 
     @property
+    def currency(self) -> str:
+        """How the reports write money: ``[project] currency``, else the currency most money
+        cells name ("€1.200", "1200 EUR"), else $."""
+        if self.config.currency:
+            return self.config.currency
+        counts = self.report.currencies
+        return max(counts, key=lambda mark: (counts[mark], mark)) if counts else "$"
+
+    @property
     def usage_source(self):
         """The usage rows left in Parquet for DuckDB (``[tables.usage] engine = "duckdb"``), as
         a :class:`~icp_research.data.warehouse.UsageSource`; None when usage is loaded (or absent)."""
@@ -1642,6 +1678,7 @@ class Dataset:
                 "tables": sorted(self.tables),
                 "attributes": self.attributes.to_dict(),
                 "inputs": self.report.inputs,
+                "currencies": self.report.currencies,
                 "problems": self.report.to_frame().to_dict(orient="records"),
             },
             directory / "dataset.json",
@@ -1677,6 +1714,7 @@ class Dataset:
                 for p in meta.get("problems", [])
             ],
             inputs=meta.get("inputs", []),
+            currencies=dict(meta.get("currencies") or {}),
         )
         derived_meta = dict(meta.get("derived") or {})
         derived = _ParquetFrames(

@@ -44,6 +44,7 @@ from icp_research.data.trust import (
     screen_attributes,
     trust_checks,
 )
+from icp_research.formatting import set_currency
 
 
 class Study:
@@ -71,6 +72,7 @@ class Study:
         self.tables = as_of_view(self.raw_tables, self.as_of)
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
         self._attributes = dataset.attributes
+        set_currency(dataset.currency)  # how this process's reports write money
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
