@@ -298,6 +298,82 @@ def test_screening_finds_near_perfect_predictors_and_arr_proxies():
     assert contract_terms(spec, facts, config)["industry"] == "declared in [attributes] contract"
 
 
+def test_status_columns_are_found_by_name_by_their_values_and_by_telling_customers_apart():
+    """A CRM lifecycle stage or a customer status kept up to date records where the account
+    stands, however the column is named: by an outcome word (also ending a compound word), by
+    values that are statuses, or by telling the accounts that became customers from the rest."""
+    rng = np.random.default_rng(11)
+    n = 300
+    customer = rng.random(n) < 0.4
+    facts = pd.DataFrame(
+        {
+            "account_id": [f"a{i}" for i in range(n)],
+            "is_customer": customer,
+            "best_customer": pd.array([pd.NA] * n, dtype="boolean"),
+            # HubSpot's lifecycle stage, and a German status column.
+            "lifecycle_stage": np.where(customer, "customer", rng.choice(["lead", "other"], n)),
+            "kundenstatus": np.where(customer, "Aktiv", "Interessent"),
+            # The same statuses under neutral names.
+            "bucket": np.where(customer, "Customer - Direct", "Prospect"),
+            "segment_code": np.where(customer, "G1", rng.choice(["G2", "G3"], n)),
+            # Traits: random labels, one with a few status-like values among many others.
+            "industry": rng.choice(["SaaS", "Retail", "Health"], n),
+            "plan_interest": rng.choice(["Active", "Trial", "Pro", "Team", "Basic"], n),
+            "employees": rng.integers(5, 5000, n).astype(float),
+        }
+    )
+    spec = AttributeSpec(
+        ["lifecycle_stage", "kundenstatus", "bucket", "segment_code", "industry", "plan_interest"],
+        ["employees"],
+    )
+    screening = screen_attributes(spec, facts, None, load_config(SEATS))
+    why = screening.outcome_like
+    assert set(why) == {"lifecycle_stage", "kundenstatus", "bucket", "segment_code"}
+    assert why["lifecycle_stage"] == 'named like one: "lifecycle"'
+    assert why["kundenstatus"] == 'named like one: "kundenstatus"'
+    assert why["bucket"] == (
+        'its values say where an account stands: "Prospect", "Customer - Direct"'
+    )
+    assert why["segment_code"] == (
+        "tells customers from the other accounts apart almost perfectly: "
+        "balanced accuracy 1.00 over 300 rows"
+    )
+    assert screening.spec.categorical == ["industry", "plan_interest"]
+    # Two status-like values in two fifths of the rows are not a status column.
+    assert "plan_interest" not in why
+
+
+def test_attributes_lists_take_export_headers_and_stop_on_names_that_match_nothing(tmp_path):
+    from .conftest import write_project
+
+    accounts = (
+        "Account ID,Branche,Lifecycle Stage,Seats Bought\n"
+        "A1,SaaS,customer,10\nA2,Retail,lead,\nA3,SaaS,lead,\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\nindustry = "Branche"\n'
+        "[attributes]\n"
+        'exclude = ["Lifecycle Stage", "Branche"]\ncontract = ["Seats Bought"]\n'
+    )
+    path = write_project(tmp_path, {"accounts.csv": accounts}, config)
+    loaded = load_config(path)
+    # A header is the column it names: mapped ones by their canonical name.
+    assert loaded.exclude == ["lifecycle_stage", "industry"]
+    assert loaded.contract == ["seats_bought"]
+    study = icp.open_study(path, reuse_snapshot=False)
+    assert study.attributes.excluded["lifecycle_stage"] == "excluded in [attributes]"
+    assert study.attributes.excluded["industry"] == "excluded in [attributes]"
+    # A name that matches no column is an error, not a setting that silently does nothing.
+    path.write_text(config.replace('"Lifecycle Stage"', '"Lifecycle Stag"'))
+    report = validate(path)
+    (error,) = report.errors
+    assert error.message == (
+        "[attributes] exclude names 'lifecycle_stag', which is not a column of accounts; "
+        "did you mean 'lifecycle_stage'?"
+    )
+
+
 def test_outcome_variation_no_churn_and_all_lost():
     facts = _facts().assign(churned=False, retained=True)
     deals = pd.DataFrame(

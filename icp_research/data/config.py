@@ -233,6 +233,29 @@ class WarehouseConfig:
         return f"WarehouseConfig(url={self.display_url!r})"
 
 
+def snake_name(name: str) -> str:
+    """The name an unmapped export column gets as an attribute: 'Lifecycle Stage' ->
+    'lifecycle_stage', '2FA enabled' -> 'c_2fa_enabled'."""
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip()).strip("_").lower()
+    if not text:
+        return "column"
+    return text if text[0].isalpha() else f"c_{text}"
+
+
+def _attribute_names(names: list[str], accounts: TableConfig | None) -> list[str]:
+    """``[attributes]`` names as the accounts table calls its columns: a canonical name as it
+    is, a mapped source column by its canonical name ("Branche" -> "industry"), any other
+    column by the name it gets when kept unmapped ("Lifecycle Stage" -> "lifecycle_stage")."""
+    mapped = accounts.columns if accounts is not None else {}
+    by_source = {source: canonical for canonical, source in mapped.items()}
+    out = []
+    for name in names:
+        name = name if name in mapped else by_source.get(name, snake_name(name))
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def currency_symbol(text: str) -> str:
     """``[project] currency`` as the reports write it: "EUR" and "€" -> "€", "CHF" -> "CHF ";
     anything else as written ("R$", "kr ")."""
@@ -506,6 +529,8 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
             lists[key] = _text_list(
                 attributes[key], f"{label}: [attributes] {key}", problems, '["industry", "crm"]'
             )
+    accounts_tc = cfg.tables.get("accounts")
+    lists = {key: _attribute_names(names, accounts_tc) for key, names in lists.items()}
     if "categorical" in lists:
         cfg.categorical = lists["categorical"]
     if "numeric" in lists:

@@ -45,7 +45,13 @@ from icp_research.data.cleaning import (
     parse_numbers,
     per_distinct,
 )
-from icp_research.data.config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC, Config, TableConfig
+from icp_research.data.config import (
+    MISSING_TOKENS,
+    MISSING_TOKENS_NUMERIC,
+    Config,
+    TableConfig,
+    snake_name,
+)
 from icp_research.data.encodings import (
     MOJIBAKE,
     mojibake_count,
@@ -233,11 +239,7 @@ def _is_workbook_zip(path: Path) -> bool:
     return "xl/workbook.xml" in names or "xl/workbook.bin" in names
 
 
-def _snake(name: str) -> str:
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip()).strip("_").lower()
-    if not text:
-        return "column"
-    return text if text[0].isalpha() else f"c_{text}"
+_snake = snake_name
 
 
 def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
@@ -1509,6 +1511,23 @@ def infer_attributes(
     out = _Collector(report, "accounts", file) if report is not None else None
     columns = [c for c in accounts.columns if c not in NON_ATTRIBUTES]
     listed = config.categorical is not None or config.numeric is not None
+    if out is not None:
+        # A name that matches no column would do nothing, silently: a typo, or a column
+        # dropped or never exported.
+        import difflib
+
+        for kind in ("exclude", "keep", "contract"):
+            for name in getattr(config, kind, None) or []:
+                if name in accounts.columns:
+                    continue
+                close = difflib.get_close_matches(name, columns, n=1)
+                out.error(
+                    f"[attributes] {kind} names '{name}', which is not a column of accounts"
+                    + (f"; did you mean '{close[0]}'?" if close else ""),
+                    f"write a column of the accounts export (its header, or the name it is "
+                    f"mapped to) or remove it from [attributes] {kind}; columns are: "
+                    + ", ".join(columns),
+                )
     if listed:
         for kind, names in (
             ("categorical", config.categorical or []),

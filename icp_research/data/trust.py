@@ -52,7 +52,64 @@ OUTCOME_WORDS = {
     "cancellation",
     "renewed",
     "outcome",
+    "lifecycle",
+    "lifecyclestage",
+    "statut",
+    "estado",
+    "stato",
 }
+# Values that say where an account stands with the company (a CRM lifecycle stage, a customer
+# status), in the languages exports come in: a column made of them records the outcome.
+STATUS_VALUES = {
+    "customer",
+    "customers",
+    "prospect",
+    "prospects",
+    "lead",
+    "leads",
+    "subscriber",
+    "opportunity",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "mql",
+    "sql",
+    "evangelist",
+    "churned",
+    "former",
+    "active",
+    "inactive",
+    "cancelled",
+    "canceled",
+    "trial",
+    "trialing",
+    "paying",
+    "won",
+    "lost",
+    "kunde",
+    "kunden",
+    "bestandskunde",
+    "neukunde",
+    "interessent",
+    "aktiv",
+    "inaktiv",
+    "gekündigt",
+    "gekuendigt",
+    "ehemalig",
+    "ehemaliger",
+    "client",
+    "actif",
+    "inactif",
+    "résilié",
+    "resilie",
+    "ancien",
+    "prospecto",
+    "cliente",
+    "activo",
+    "inactivo",
+    "perdido",
+    "ganado",
+}
+STATUS_SHARE = 0.8  # share of an attribute's filled rows whose values are status words
 # Words that name part of the contract (the value outcome), not the company.
 CONTRACT_WORDS = {
     "seat",
@@ -89,6 +146,7 @@ EXAMPLES = 3  # example rows named in a message
 MONEY_RATIO_OUTLIER = 10.0  # ARR per seat / per employee this far from the median (either way)
 
 _OUTCOME_PHRASES = {
+    "customer": "customers from the other accounts",
     "won": "won deals from lost ones",
     "churned": "churned customers from retained ones",
     "best_customer": "best customers from the other customers",
@@ -118,6 +176,34 @@ def name_words(name: str) -> list[str]:
 
 def _word(name: str, words: set[str]) -> str | None:
     return next((w for w in name_words(name) if w in words), None)
+
+
+def _outcome_word(name: str) -> str | None:
+    """An outcome word of a column name, whole ("Lifecycle Stage") or ending a compound word
+    ("Kundenstatus", "AccountStatus" written as one word)."""
+    word = _word(name, OUTCOME_WORDS)
+    if word is None:
+        word = next((w for w in name_words(name) if w.endswith("status")), None)
+    return word
+
+
+def _status_values(series: pd.Series | None) -> list[str]:
+    """The values of a label column that say where an account stands ("Customer", "Lead",
+    "Gekündigt"), when they are at least two and fill most of its rows; else []."""
+    if series is None or not (
+        pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+        or isinstance(series.dtype, pd.CategoricalDtype)
+    ):
+        return []
+    counts = series.astype("string").value_counts(dropna=True)
+    if counts.empty:
+        return []
+    words = [set(re.findall(r"[^\W\d_]+", str(v).lower())) for v in counts.index]
+    is_status = np.array([bool(w & STATUS_VALUES) for w in words])
+    if is_status.sum() < 2 or counts[is_status].sum() < STATUS_SHARE * counts.sum():
+        return []
+    return [str(v) for v in counts.index[is_status]]
 
 
 def _keep(config: Config) -> set[str]:
@@ -235,6 +321,10 @@ def _separation(values: pd.Series, y: pd.Series, numeric: bool) -> tuple[float, 
 def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
     """Each outcome's rows (the attribute frame they come from) and the yes/no column."""
     out = {}
+    if len(facts) and "is_customer" in facts:
+        # A column that tells the accounts that became customers from the others records the
+        # relationship (a lifecycle stage, a status kept up to date), not the company.
+        out["customer"] = (facts, facts["is_customer"].fillna(False).astype(bool))
     if deals is not None and len(deals) and {"is_closed", "won"} <= set(deals.columns):
         rows = deals["is_closed"].astype(bool)
         if "is_new_business" in deals:
@@ -308,10 +398,15 @@ def screen_attributes(
             continue
         numeric = name in spec.numeric
         series = facts.get(name)
-        word = _word(name, OUTCOME_WORDS)
+        word = _outcome_word(name)
         few_values = series is None or not numeric or series.nunique(dropna=True) <= 2
         if word is not None and few_values:
             outcome_like[name] = f'named like one: "{word}"'
+            continue
+        status = [] if numeric else _status_values(series)
+        if status:
+            shown = ", ".join(f'"{v}"' for v in status[:3])
+            outcome_like[name] = f"its values say where an account stands: {shown}"
             continue
         for outcome, (rows, y) in outcomes.items():
             if outcome == "best_customer" and name in contract:
