@@ -514,3 +514,49 @@ def test_the_default_as_of_date_is_never_in_the_future():
     assert default_as_of(tables, today=dt.date(2026, 6, 30)) == dt.date(2026, 6, 30)
     assert default_as_of(tables, today=dt.date(2024, 1, 1)) == dt.date(2024, 1, 1)
     assert default_as_of({"accounts": pd.DataFrame({"account_id": ["a"]})}) is None
+
+
+def test_arr_a_unit_apart_from_the_deals_is_a_warning_and_cents_is_a_setting(tmp_path):
+    from .conftest import write_project
+
+    rng = np.random.default_rng(5)
+    n = 60
+    ids = [f"A{i}" for i in range(n)]
+    deal = rng.integers(10, 40, n) * 1000
+    accounts = "Account ID,Industry\n" + "".join(f"{a},SaaS\n" for a in ids)
+    deals = "Deal ID,Account ID,Stage,Created,Closed,Amount\n" + "".join(
+        f"D{i},{a},Won,2024-01-05,2024-02-01,{d}\n"
+        for i, (a, d) in enumerate(zip(ids, deal, strict=True))
+    )
+    # Stripe's amounts in cents: a year of the subscription is the deal's amount, times 100.
+    subs = "Customer,Start,Plan Amount\n" + "".join(
+        f"{a},2024-02-01,{d * 100}\n" for a, d in zip(ids, deal, strict=True)
+    )
+    config = (
+        '[project]\nas_of = "2024-12-31"\n'
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\nindustry = "Industry"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal ID"\naccount_id = "Account ID"\nstage = "Stage"\n'
+        'created_at = "Created"\nclosed_at = "Closed"\namount = "Amount"\n'
+        '[tables.opportunities.values.stage]\n"Won" = "won"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Start"\narr = "Plan Amount"\n'
+    )
+    files = {"accounts.csv": accounts, "deals.csv": deals, "subs.csv": subs}
+    path = write_project(tmp_path, files, config)
+    (scale,) = [p for p in validate(path).warnings if "another unit" in p.message]
+    median = float(np.median(deal))
+    assert scale.column == "Plan Amount" and scale.n_rows == n
+    assert scale.message.startswith(
+        f"customers' ARR is 100x their won deal amounts (median over {n} customers with both: "
+        f"ARR {median * 100:,.0f}, won deal {median:,.0f})"
+    )
+    assert "add cents = true under that table" in scale.fix
+    # The setting divides the table's money by 100; then nothing is a unit apart.
+    path.write_text(config.replace('path = "subs.csv"\n', 'path = "subs.csv"\ncents = true\n'))
+    report = validate(path)
+    assert not [p for p in report.warnings if "another unit" in p.message]
+    study = icp.open_study(path, reuse_snapshot=False)
+    subs_arr = study.tables["subscriptions"].set_index("account_id")["arr"]
+    assert subs_arr.loc[ids].tolist() == deal.astype(float).tolist()

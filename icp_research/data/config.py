@@ -123,6 +123,7 @@ TABLE_KEYS = {
     "engine",
     "line_items",
     "account_id_from",
+    "cents",
 }
 ENGINES = ("pandas", "duckdb")
 # Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
@@ -174,6 +175,8 @@ class TableConfig:
     constants: dict[str, str] = field(default_factory=dict)
     # Opportunities only: rows sharing an opportunity_id are line items of one deal, rolled up.
     line_items: bool = False
+    # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
+    cents: bool = False
     # (table, key): account_id is looked up through that table's key (``account_id_from``).
     account_id_from: tuple[str, str] | None = None
     # Key columns of a lookup that are not canonical columns (kept as text ids, then dropped).
@@ -899,6 +902,7 @@ def _table_config(
         ("decimal", lambda v: v in (".", ","), '"." or ","'),
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         (
             "columns",
             lambda v: isinstance(v, dict),
@@ -1050,6 +1054,7 @@ def _table_config(
         engine=engine if engine in ENGINES else "pandas",
         constants=constants,
         line_items=spec.get("line_items") is True,
+        cents=spec.get("cents") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),
         lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),
     )

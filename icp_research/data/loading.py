@@ -825,6 +825,8 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
         values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
         if kind == "money" and only_text(series):
             _note_currencies(series, label, tc, out)
+        if kind == "money" and tc.cents:
+            values = values / 100
         if kind == "number" and bad.any():
             # Company sizes exported as bands ("51-200", "10,001+"): each is read as one
             # number, as lead scoring reads the same text, and the user is told so.

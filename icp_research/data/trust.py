@@ -144,6 +144,9 @@ MIN_EVENTS = 5  # rows of the rarer outcome an association check needs
 MAX_ROWS = 200_000  # rows an association check reads (a seeded sample of larger tables)
 EXAMPLES = 3  # example rows named in a message
 MONEY_RATIO_OUTLIER = 10.0  # ARR per seat / per employee this far from the median (either way)
+MONEY_SCALE_APART = (
+    30.0  # customers' ARR this many times their won deals (either way): units differ
+)
 
 _OUTCOME_PHRASES = {
     "customer": "customers from the other accounts",
@@ -602,6 +605,41 @@ def _log_outliers(ratio: pd.Series) -> pd.Series:
     return ((logs - centre).abs() > limit).reindex(ratio.index, fill_value=False)
 
 
+def _scale_problems(facts: pd.DataFrame, config: Config, money: str) -> list[Problem]:
+    """Customers' ARR and their won deals' amounts a unit apart (cents, MRR read as ARR): a new
+    deal is worth about a year of the subscription it starts (a month's to a few years')."""
+    if facts.attrs.get("revenue_basis") != "subscriptions" or not {
+        "arr_current",
+        "avg_deal_size",
+    } <= set(facts.columns):
+        return []
+    arr = pd.to_numeric(facts["arr_current"], errors="coerce").astype(float)
+    deal = pd.to_numeric(facts["avg_deal_size"], errors="coerce").astype(float)
+    both = (arr > 0) & (deal > 0)
+    if both.sum() < MIN_ROWS:
+        return []
+    ratio = float((arr[both] / deal[both]).median())
+    if 1 / MONEY_SCALE_APART < ratio < MONEY_SCALE_APART:
+        return []
+    more, less = ("ARR", "won deal amounts") if ratio > 1 else ("won deal amounts", "ARR")
+    times = ratio if ratio > 1 else 1 / ratio
+    return [
+        _problem(
+            config,
+            "subscriptions",
+            money,
+            f"customers' {more} {'is' if more == 'ARR' else 'are'} {times:,.0f}x their {less} "
+            f"(median over {int(both.sum()):,} customers with both: ARR "
+            f"{arr[both].median():,.0f}, won deal {deal[both].median():,.0f}): one of the two "
+            "is likely in another unit, and every money figure built on it is off by as much",
+            "check the units: amounts in cents (add cents = true under that table), MRR mapped "
+            "as arr (map it as mrr), yearly amounts mapped as mrr, or deal amounts that total "
+            "several years",
+            int(both.sum()),
+        )
+    ]
+
+
 def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Problem]:
     """NRR above the plausible bound, ARR per seat or per employee outliers, overlapping
     subscriptions."""
@@ -630,6 +668,7 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
                     len(high),
                 )
             )
+    problems += _scale_problems(facts, config, money)
     if subs is not None and len(subs):
         arr = subs["arr"] if "arr" in subs else subs["mrr"] * 12 if "mrr" in subs else None
         if arr is not None and "seats" in subs:
