@@ -138,3 +138,26 @@ def test_any_value_anywhere_gives_a_config_or_a_config_error(
         config_from_dict(raw)
     except ConfigError as exc:
         assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+
+
+def test_a_key_mapped_without_a_lookup_through_it_says_when_it_is_used():
+    raw = {
+        "tables": {
+            "accounts": {"path": "a.csv"},
+            "subscriptions": {"path": "s.csv", "columns": {"subscription_id": "id"}},
+        }
+    }
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(raw)
+    assert str(caught.value).startswith(
+        "config [tables.subscriptions].columns: 'subscription_id' is mapped only when another "
+        'table looks its account up through it (account_id_from = "subscriptions.subscription_id"'
+    )
+    # With the lookup, the same line is what it needs.
+    raw["tables"]["usage"] = {
+        "path": "u.csv",
+        "account_id_from": "subscriptions.subscription_id",
+        "columns": {"subscription_id": "Subscription", "date": "Day", "metric": "Metric"},
+    }
+    raw["tables"]["subscriptions"]["columns"]["account_id"] = "Customer"
+    assert config_from_dict(raw).tables["subscriptions"].columns["subscription_id"] == "id"

@@ -506,3 +506,23 @@ def test_project_currency_must_be_text(tmp_path):
     for written, symbol in (("eur", "€"), ("R$", "R$"), ("CHF", "CHF ")):
         config.write_text(f'[project]\ncurrency = "{written}"\n' + accounts)
         assert load_config(config).currency == symbol
+
+
+def test_billing_rows_never_linked_to_an_account_are_left_out_with_one_warning(tmp_path):
+    subs = "Customer,Start,ARR\nA1,2024-01-01,1000\n,2024-02-01,500\nA2,2024-03-01,700\n"
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Start"\narr = "ARR"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\nA2\n", "subs.csv": subs}
+    report = validation.validate(write_project(tmp_path, files, config))
+    assert report.ok
+    assert [(p.message, p.rows) for p in report.warnings if p.column == "Customer"] == [
+        ("1 rows have no account_id and are left out", [3])
+    ]
+    # A table none of whose rows has an account is a mapping mistake: an error.
+    files["subs.csv"] = "Customer,Start,ARR\n,2024-01-01,1000\n,2024-02-01,500\n"
+    report = validation.validate(write_project(tmp_path / "none", files, config))
+    assert [p.message for p in report.errors] == ["2 rows have no account_id (a required value)"]

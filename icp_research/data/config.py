@@ -992,6 +992,15 @@ def _table_config(
             mapped[canonical] = source
             continue
         if canonical not in known and not table.open_attributes:
+            if canonical.endswith("_id"):
+                # A key such as subscription_id: mapped only for a lookup through it.
+                problems.append(
+                    f"{where}.columns: '{canonical}' is mapped only when another table looks "
+                    f'its account up through it (account_id_from = "{name}.{canonical}" under '
+                    "that table, e.g. usage keyed by subscription); remove the line otherwise "
+                    f"(columns of {name}: {', '.join(sorted(known))})"
+                )
+                continue
             problems.append(
                 f"{where}.columns: '{canonical}' is not a column of {name}"
                 f"{_suggest(canonical, known)} (columns: {', '.join(sorted(known))})"

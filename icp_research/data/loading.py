@@ -999,6 +999,11 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         if missing.any():
             if tc.name == "opportunities" and column == "account_id":
                 continue  # handled with the cross-table checks (open deals often lack one)
+            if column == "account_id" and tc.name != "accounts" and not missing.all():
+                # A billing or usage row that was never linked to a CRM account (a Stripe
+                # customer without the CRM id): left out, with a warning, by the cross-table
+                # checks, like a row whose account is unknown.
+                continue
             if tc.name == "opportunities" and column == "created_at":
                 # CRMs leave early-stage deals undated; they cannot be placed in time.
                 out.warning(
