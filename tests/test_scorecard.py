@@ -449,3 +449,15 @@ def test_rare_training_levels_score_as_other_and_odd_types_are_read(training):
     )
     assert "above the training range" in scored["flags"].iloc[1]
     assert scored["points_employees"].iloc[1] == employees.points[-1]
+
+
+def test_a_lead_column_is_found_by_the_name_the_study_gave_its_header():
+    from icp_research.scoring.model import find_column
+
+    leads = pd.DataFrame(
+        {"Company Type": ["Private", "Public"], "Uses SSO?": ["Yes", "No"], "crm": ["A", "B"]}
+    )
+    assert find_column(leads, "company_type").tolist() == ["Private", "Public"]
+    assert find_column(leads, "uses_sso").tolist() == ["Yes", "No"]
+    assert find_column(leads, "CRM").tolist() == ["A", "B"]
+    assert find_column(leads, "company") is None

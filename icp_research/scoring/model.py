@@ -866,7 +866,9 @@ _OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def find_column(leads: pd.DataFrame, name: str) -> pd.Series | None:
-    """The column ``name`` of ``leads``: matched exactly, then ignoring case and spaces.
+    """The column ``name`` of ``leads``: matched exactly, then ignoring case and spaces, then
+    by the name the study gave an unmapped export column ("Lifecycle Stage" is
+    ``lifecycle_stage``, "Uses SSO?" is ``uses_sso``).
 
     A duplicated column name yields its first occurrence. None when there is no such column.
     """
@@ -875,6 +877,10 @@ def find_column(leads: pd.DataFrame, name: str) -> pd.Series | None:
         return column.iloc[:, 0] if isinstance(column, pd.DataFrame) else column
     folded = {str(c).strip().casefold(): c for c in leads.columns[::-1]}
     match = folded.get(name.casefold())
+    if match is None:
+        from icp_research.data.config import snake_name
+
+        match = {snake_name(c): c for c in leads.columns[::-1]}.get(name)
     return None if match is None else find_column(leads, match)
 
 
