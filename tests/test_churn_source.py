@@ -329,3 +329,60 @@ def test_a_source_without_its_table_is_a_warning():
         "table, so churn cannot be measured from it; fix: map [tables.churn_events] or set "
         'churn_source = "auto"'
     )
+
+
+def test_churn_events_without_subscriptions_measure_churn_and_retention(tmp_path):
+    """A CRM export with won deals and a churn list but no billing table: customers come from
+    the won deals, churn from the events, so the overview's churn rate and the retention
+    outcome are measured (only NRR, which needs ARR, is not)."""
+    import numpy as np
+
+    from icp_research.analyses.significance import outcome_frames
+
+    from .conftest import write_project
+
+    rng = np.random.default_rng(4)
+    n = 120
+    ids = [f"A{i:03d}" for i in range(n)]
+    won = rng.random(n) < 0.7
+    won_at = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 360, n), "D")
+    churn = won & (rng.random(n) < 0.3)
+    churn_at = won_at + pd.to_timedelta(rng.integers(30, 600, n), "D")
+    accounts = "Account ID,Industry\n" + "".join(
+        f"{a},{rng.choice(['SaaS', 'Retail'])}\n" for a in ids
+    )
+    deals = "Deal ID,Account ID,Stage,Created,Closed\n" + "".join(
+        f"D{i},{a},{'Won' if w else 'Lost'},{(d - pd.Timedelta(days=20)):%Y-%m-%d},{d:%Y-%m-%d}\n"
+        for i, (a, w, d) in enumerate(zip(ids, won, won_at, strict=True))
+    )
+    events = "Account ID,Churned\n" + "".join(
+        f"{a},{d:%Y-%m-%d}\n" for a, c, d in zip(ids, churn, churn_at, strict=True) if c
+    )
+    path = write_project(
+        tmp_path,
+        {"accounts.csv": accounts, "deals.csv": deals, "churn.csv": events},
+        '[project]\nas_of = "2025-06-30"\n'
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\nindustry = "Industry"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal ID"\naccount_id = "Account ID"\nstage = "Stage"\n'
+        'created_at = "Created"\nclosed_at = "Closed"\n'
+        '[tables.opportunities.values.stage]\n"Won" = "won"\n"Lost" = "lost"\n'
+        '[tables.churn_events]\npath = "churn.csv"\n[tables.churn_events.columns]\n'
+        'account_id = "Account ID"\nchurned_at = "Churned"\n',
+    )
+    study = icp.open_study(path, reuse_snapshot=False)
+    assert study.revenue_basis == "bookings" and study.churn_measured
+    by_hand = int((churn & (churn_at <= pd.Timestamp("2025-06-30"))).sum())
+    result = overview.data_overview(study)
+    rate = result.totals["annual_churn_rate"]
+    assert rate["events"] == by_hand and rate["source"] == "churn_events"
+    assert result.headline["Churn / year"].endswith("from churn events")
+    assert any(
+        "NRR cannot be measured (churn counted from churn events)" in c for c in result.caveats
+    )
+    (retained,) = outcome_frames(study, outcomes=("retained",), holdout_quarters=0)
+    assert retained.skipped == ""
+    # Customers who started 12 months before the as-of date, kept for those 12 months.
+    started = won & (won_at <= pd.Timestamp("2025-06-30") - pd.Timedelta(days=365.25))
+    assert len(retained.data) == int(started.sum())

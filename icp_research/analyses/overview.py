@@ -96,7 +96,14 @@ def data_overview(study: Study) -> Overview:
     if study.revenue_basis == "bookings":
         caveats.append(
             "There is no subscriptions table, so ARR stands for won deal value in the last 12 "
-            "months (bookings), and churn and retention cannot be measured."
+            "months (bookings), and "
+            + (
+                "NRR cannot be measured ("
+                + churn_source.describe(study.facts.attrs.get("churn_source", ""))
+                + ")."
+                if study.churn_measured
+                else "churn and retention cannot be measured."
+            )
         )
     return Overview(
         title="Data overview",
@@ -235,13 +242,16 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             f"{active.sum():,} active customers paying {fmt_money(totals['arr'])} ARR "
             f"(median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer)."
         )
+    source = facts.attrs.get("churn_source", "subscriptions")
+    churn_sentence = None
+    if study.churn_measured:
         # Logo churn as a rate per customer-year (right-censored exposure), not churned / all.
         # Undated churn (a churn flag with nothing to date it) has no exposure: share only.
+        # Measured from subscriptions, churn events or a churn column, whichever counts churn.
         churned = facts["churned"].fillna(False).astype(bool) & customers
         dated = churned & facts["tenure_days"].notna()
         exposure_years = float(facts.loc[customers, "tenure_days"].sum()) / 365.25
         rate, low, high = poisson_rate_ci(float(dated.sum()), exposure_years)
-        source = facts.attrs.get("churn_source", "subscriptions")
         totals["annual_churn_rate"] = {
             "rate": rate,
             "ci_low": low,
@@ -253,6 +263,13 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         totals["churned_share"] = _churned_share(facts, customers, churned, dated, study)
         findings.extend(_churn_source_sentences(facts, totals["churned_share"], study))
         caveats.extend(churn_source.sentence(n) for n in facts.attrs.get("churn_notes", []))
+        if exposure_years > 0 and not np.isnan(rate):
+            churn_sentence = (
+                f"Customers churn at {fmt_pct(rate, 1)} a year ({fmt_pct(low, 1)}–{fmt_pct(high, 1)}; "
+                f"{dated.sum():,} churns over {exposure_years:,.0f} customer-years; "
+                f"{churn_source.describe(source)})."
+            )
+    if basis == "subscriptions":
         # Gross logo retention and NRR over the last 12 months (customers paying a year ago).
         cohort = facts["arr_12m_ago"] > 0
         if cohort.sum() > 0:
@@ -282,17 +299,13 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
                 f"still pay{by_subscriptions} ({fmt_pct(float(lo))}–{fmt_pct(float(hi))}); net "
                 f"revenue retention is {fmt_pct(nrr)} ({fmt_interval(nrr_low, nrr_high)})."
             )
-        if exposure_years > 0 and not np.isnan(rate):
-            findings.append(
-                f"Customers churn at {fmt_pct(rate, 1)} a year ({fmt_pct(low, 1)}–{fmt_pct(high, 1)}; "
-                f"{dated.sum():,} churns over {exposure_years:,.0f} customer-years; "
-                f"{churn_source.describe(source)})."
-            )
     elif basis == "bookings":
         totals["bookings_12m"] = float(facts["arr_current"].sum())
         findings.append(
             f"Won deal value in the last 12 months: {fmt_money(totals['bookings_12m'])}."
         )
+    if churn_sentence:
+        findings.append(churn_sentence)
 
     deals = study.deals
     kind = "closed deals"

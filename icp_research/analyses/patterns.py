@@ -110,7 +110,7 @@ def target_frames(
         skipped["won"] = study.absent("opportunities")
 
     target = f"retained_{retention_months}m"
-    if study.revenue_basis != "subscriptions" or facts["churned"].isna().all():
+    if not study.churn_measured:
         skipped[target] = (
             f"retention needs subscriptions: {study.absent('subscriptions')}"
             if not study.has("subscriptions")

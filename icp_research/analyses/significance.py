@@ -17,8 +17,8 @@ and :mod:`icp_research.methods.multivariable` (the model) for the report
    - ``best_customer``: customers, flagged by the study's best-customer rule;
    - ``arr``: current ARR of active customers (continuous, compared as medians).
 
-   ``retained`` and ``arr`` need a subscriptions table; without one they are skipped and the
-   report says so.
+   ``retained`` needs churn (subscriptions, churn events or a churn column) and ``arr`` a
+   subscriptions table; without them they are skipped and the report says so.
 2. **Discovery and confirmation.** Every pre-sale attribute (``study.attributes.categorical``
    and ``.numeric``) is tested against every outcome on the earlier period, each outcome ONE family
    of hypotheses (Benjamini-Hochberg by default; a family per outcome, so that near-mechanical
@@ -323,9 +323,11 @@ def _retained_frame(
         f"customer {months} months after starting"
     )
     frame = OutcomeFrame("retained", definition, "customers", pd.DataFrame())
-    if study.revenue_basis != "subscriptions":
+    if not study.churn_measured:
         frame.skipped = (
             f"{study.absent('subscriptions')}, so churn and retention cannot be measured"
+            if not study.has("subscriptions")
+            else "churn is not measured in this data, so retention cannot be"
         )
         return frame
     customers = load_customers()

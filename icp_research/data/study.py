@@ -224,6 +224,16 @@ class Study:
         """'subscriptions', 'bookings' (won deals stand in for ARR) or 'none'."""
         return self.facts.attrs.get("revenue_basis", "none")
 
+    @property
+    def churn_measured(self) -> bool:
+        """Whether churn is known for the customers: from subscriptions, churn events (also
+        without a subscriptions table) or a churned flag or status column."""
+        facts = self.facts
+        if "churned" not in facts or "is_customer" not in facts:
+            return False
+        customers = facts["is_customer"].fillna(False).astype(bool)
+        return bool(facts.loc[customers, "churned"].notna().any())
+
     def forget(self, *names: str) -> None:
         """Drop computed frames (``"deals"``, ``"facts"``) this study holds; they are computed
         again if asked for. For long analyses that are done with a date's deal facts for a

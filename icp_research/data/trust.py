@@ -336,7 +336,7 @@ def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
         out["won"] = (closed, closed["won"].astype(bool))
     if len(facts) and "is_customer" in facts:
         customers = facts[facts["is_customer"].fillna(False).astype(bool)]
-        if facts.attrs.get("revenue_basis") == "subscriptions":
+        if customers["churned"].notna().any():  # subscriptions, churn events or a column
             out["churned"] = (customers, customers["churned"].fillna(False).astype(bool))
         known = customers[customers["best_customer"].notna()]
         out["best_customer"] = (known, known["best_customer"].astype(bool))

@@ -878,8 +878,13 @@ def _metric_caveats(study, summary: pd.DataFrame) -> list[str]:
     ]
     if study.revenue_basis != "subscriptions":
         notes.append(
-            "There is no subscriptions table: churn and NRR cannot be measured, and CLV is the "
-            "revenue received from won deals."
+            "There is no subscriptions table: "
+            + (
+                "NRR cannot be measured"
+                if study.churn_measured
+                else "churn and NRR cannot be measured"
+            )
+            + ", and CLV is the revenue received from won deals."
         )
     small = summary[(summary["segmentation"] != "all") & (summary["customers"] < 30)]
     if len(small):

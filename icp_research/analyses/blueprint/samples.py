@@ -127,7 +127,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
 
 
 def _churn_sample(study: Study, holdout_from: pd.Timestamp) -> Sample | None:
-    if study.revenue_basis != "subscriptions":
+    if not study.churn_measured:
         return None
     facts = study.facts
     customers = facts[
