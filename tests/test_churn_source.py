@@ -286,6 +286,11 @@ def test_status_words_and_flags_are_read():
     assert status.isna().tolist()[4:] == [True, True]
     assert column_status(pd.Series([1.0, 0.0, None])).tolist()[:2] == [True, False]
     assert column_status(pd.Series(["SaaS", "Retail"])) is None
+    # German and French statuses; a prospect is neither.
+    german = column_status(pd.Series(["Aktiv", "Gekündigt", "Interessent", "Inaktiv"]))
+    assert german.tolist()[:2] == [False, True] and german.isna().tolist()[2] and german[3]
+    french = column_status(pd.Series(["Actif", "Résilié", "Inactif", "Prospect"]))
+    assert french.tolist()[:3] == [False, True, True] and french.isna()[3]
 
 
 def test_a_status_column_on_small_tables():

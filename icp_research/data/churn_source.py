@@ -42,10 +42,15 @@ SOURCES = ("auto", "subscriptions", "churn_events")
 # Words of a status column that mean churned (checked first: "inactive" holds "active") and
 # words that mean still a customer.
 CHURNED_WORDS = re.compile(
-    r"churn|cancel|lost|former|inactive|terminat|lapsed|expired|ended|closed|left", re.IGNORECASE
+    r"churn|cancel|lost|former|inactive|terminat|lapsed|expired|ended|closed|left"
+    # German, French, Spanish: gekündigt, ehemalig, inaktiv; résilié, ancien, inactif; baja.
+    r"|gekündigt|gekuendigt|kündigung|ehemalig|inaktiv|abgewandert|verloren"
+    r"|résili|resili|ancien|inactif|perdu|cancelad|perdido|inactivo|\bbaja\b",
+    re.IGNORECASE,
 )
 ACTIVE_WORDS = re.compile(
-    r"^\s*(?:active|current|customer|live|paying|retained|renewed|open|subscribed|ok)\b",
+    r"^\s*(?:active|current|customer|live|paying|retained|renewed|open|subscribed|ok"
+    r"|aktiv|kunde|bestandskunde|actif|client|activo|cliente|vigente)\b",
     re.IGNORECASE,
 )
 # Accounts columns whose name says they may hold a churn status.
