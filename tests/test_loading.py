@@ -526,3 +526,53 @@ def test_billing_rows_never_linked_to_an_account_are_left_out_with_one_warning(t
     files["subs.csv"] = "Customer,Start,ARR\n,2024-01-01,1000\n,2024-02-01,500\n"
     report = validation.validate(write_project(tmp_path / "none", files, config))
     assert [p.message for p in report.errors] == ["2 rows have no account_id (a required value)"]
+
+
+def test_arr_from_a_price_per_billing_interval_as_billing_exports_give_it(tmp_path):
+    accounts = "Account ID\nA1\nA2\nA3\nA4\n"
+    subs = (
+        "Customer,Created,Plan Amount,Plan Interval,Quantity,MRR,Price\n"
+        "A1,2024-01-01,4900,month,1,1,1\n"
+        "A2,2024-01-01,50000,year,3,1,1\n"
+        "A3,2024-01-01,12000,Quarterly,2,1,1\n"
+        "A4,2024-01-01,1000,Monatlich,1,1,1\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\ncents = true\nprice_per_seat = true\n'
+        "[tables.subscriptions.columns]\n"
+        'account_id = "Customer"\nstart_date = "Created"\nprice = "Plan Amount"\n'
+        'interval = "Plan Interval"\nseats = "Quantity"\n'
+    )
+    files = {"accounts.csv": accounts, "subs.csv": subs}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    arr = dataset.tables["subscriptions"].set_index("account_id")["arr"]
+    # Stripe's amounts are cents per unit: 49.00 a month; 500.00 x 3 seats a year; 120 x 2 a
+    # quarter; 10 a month (German). The export's own MRR and Price columns are not read.
+    assert arr.to_dict() == {"A1": 588.0, "A2": 1500.0, "A3": 960.0, "A4": 120.0}
+    assert not {"price", "interval", "mrr"} & set(dataset.tables["subscriptions"].columns)
+
+    def errors(text: str) -> list[str]:
+        path = write_project(tmp_path / str(len(text)), files, text)
+        return [p.message for p in validation.validate(path).errors]
+
+    assert errors(config.replace('interval = "Plan Interval"\n', "")) == [
+        "price is mapped without interval: a price is per billing interval"
+    ]
+    assert errors(config + 'mrr = "MRR"\n') == [
+        "both arr / mrr and price with interval are mapped: ARR would come from two columns"
+    ]
+    weekly = files["subs.csv"].replace("Quarterly", "every 2 weeks")
+    path = write_project(tmp_path / "weekly", {**files, "subs.csv": weekly}, config)
+    (error,) = validation.validate(path).errors
+    assert error.message == (
+        '1 rows have a billing interval that is not a known one ("every 2 weeks")'
+    )
+    assert error.fix.startswith(
+        'recode them under [tables.subscriptions.values.interval], e.g. "every 2 weeks" = "month"'
+    )
+    # Without price and interval mapped, a Price column stays unread and MRR is ARR / 12.
+    plain = config.replace('price = "Plan Amount"\ninterval = "Plan Interval"\n', 'mrr = "MRR"\n')
+    dataset = loading.load_tables(write_project(tmp_path / "plain", files, plain))
+    assert dataset.tables["subscriptions"]["arr"].tolist() == [0.12] * 4

@@ -124,6 +124,7 @@ TABLE_KEYS = {
     "line_items",
     "account_id_from",
     "cents",
+    "price_per_seat",
 }
 ENGINES = ("pandas", "duckdb")
 # Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
@@ -177,6 +178,8 @@ class TableConfig:
     line_items: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
     cents: bool = False
+    # Subscriptions: price is per seat (Stripe's plan amount x quantity), times seats.
+    price_per_seat: bool = False
     # (table, key): account_id is looked up through that table's key (``account_id_from``).
     account_id_from: tuple[str, str] | None = None
     # Key columns of a lookup that are not canonical columns (kept as text ids, then dropped).
@@ -903,6 +906,7 @@ def _table_config(
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("price_per_seat", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         (
             "columns",
             lambda v: isinstance(v, dict),
@@ -1064,6 +1068,7 @@ def _table_config(
         constants=constants,
         line_items=spec.get("line_items") is True,
         cents=spec.get("cents") is True,
+        price_per_seat=spec.get("price_per_seat") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),
         lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),
     )

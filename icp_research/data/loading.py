@@ -558,11 +558,16 @@ def _resolve_columns(
     for column in table.columns:
         if column.name in resolved or column.name in given:
             continue
+        if tc.name == "subscriptions" and (
+            column.name in ("price", "interval")
+            or (column.name in ("arr", "mrr") and {"price", "interval"} & set(tc.columns))
+        ):
+            continue  # ARR from a price per interval only when mapped on purpose, and then only
         candidate = by_norm.get(norm_name(column.name))
         if candidate is not None and candidate not in used_sources:
             resolved[column.name] = candidate
             used_sources.add(candidate)
-    if tc.name == "subscriptions":
+    if tc.name == "subscriptions" and not {"price", "interval"} & set(resolved):
         for name in ("arr", "mrr"):
             candidate = by_norm.get(name)
             if name not in resolved and candidate is not None and candidate not in used_sources:
@@ -775,6 +780,86 @@ def _note_currencies(series: pd.Series, label: str, tc, out) -> None:
             rows=_row_list(minority),
             values=series,
         )
+
+
+#: Billing intervals and how many of them make a year ("month" -> 12), in the spellings of
+#: billing exports (Stripe's month / year, "Monthly", "Annual", "Quarterly", German and French).
+INTERVALS_PER_YEAR = {
+    "day": 365.0,
+    "daily": 365.0,
+    "week": 52.0,
+    "weekly": 52.0,
+    "month": 12.0,
+    "monthly": 12.0,
+    "monat": 12.0,
+    "monatlich": 12.0,
+    "mois": 12.0,
+    "mensuel": 12.0,
+    "quarter": 4.0,
+    "quarterly": 4.0,
+    "quartal": 4.0,
+    "quartalsweise": 4.0,
+    "trimestre": 4.0,
+    "trimestriel": 4.0,
+    "half-year": 2.0,
+    "semiannual": 2.0,
+    "semi-annual": 2.0,
+    "year": 1.0,
+    "yearly": 1.0,
+    "annual": 1.0,
+    "annually": 1.0,
+    "jahr": 1.0,
+    "jährlich": 1.0,
+    "an": 1.0,
+    "annuel": 1.0,
+}
+
+
+def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """``arr`` from ``price`` per ``interval`` (a billing export's plan amount and interval:
+    price 49 per month is ARR 588); the two columns go once they are used."""
+    has_price, has_interval = "price" in frame.columns, "interval" in frame.columns
+    if not (has_price or has_interval):
+        return frame
+    where = f"[tables.{tc.name}.columns]"
+    if not (has_price and has_interval):
+        given, wanted = ("price", "interval") if has_price else ("interval", "price")
+        out.error(
+            f"{given} is mapped without {wanted}: a price is per billing interval",
+            f'add {wanted} = "<source column>" under {where}, or map arr / mrr instead',
+        )
+        raise _Stop
+    if "arr" in frame.columns or "mrr" in frame.columns:
+        out.error(
+            "both arr / mrr and price with interval are mapped: ARR would come from two columns",
+            f"keep one of them under {where}",
+        )
+        raise _Stop
+    interval = frame["interval"].astype("string").str.strip().str.lower()
+    per_year = interval.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
+    unknown = interval.notna() & per_year.isna()
+    if unknown.any():
+        examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
+        out.error(
+            f"{unknown.sum():,} rows have a billing interval that is not a known one ({examples})",
+            f"recode them under [tables.{tc.name}.values.interval], e.g. {examples.split(', ')[0]}"
+            ' = "month" (known: day, week, month, quarter, year and their -ly forms)',
+            column=tc.columns.get("interval", "interval"),
+            rows=_row_list(unknown),
+        )
+        raise _Stop
+    price = frame["price"].astype(float)
+    if tc.price_per_seat:
+        if "seats" not in frame.columns:
+            out.error(
+                "price_per_seat = true, but seats is not mapped",
+                f'add seats = "<source column>" (e.g. Stripe\'s "Quantity") under {where}',
+            )
+            raise _Stop
+        price = price * pd.to_numeric(frame["seats"], errors="coerce").astype(float)
+    frame = frame.drop(columns=["price", "interval"])
+    frame["arr"] = price * per_year
+    return frame
 
 
 def _fmt_band(value: float) -> str:
@@ -1050,6 +1135,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
     if tc.name == "opportunities" and "type" in frame.columns:
         frame["type"] = _recode_type(frame["type"])
     if tc.name == "subscriptions":
+        frame = _price_to_arr(frame, tc, out)
         if "arr" not in frame.columns and "mrr" not in frame.columns:
             out.error(
                 "neither arr nor mrr is mapped",

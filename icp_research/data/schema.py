@@ -120,6 +120,8 @@ TABLES: dict[str, Table] = {
                 _c("end_date", "date", "Subscription end (empty = active)"),
                 _c("arr", "money", "Annual recurring revenue (give arr or mrr)"),
                 _c("mrr", "money", "Monthly recurring revenue (arr = 12 x mrr)"),
+                _c("price", "money", "Price per billing interval (with interval, instead of arr)"),
+                _c("interval", "category", "Billing interval of price: month, quarter, year..."),
                 _c("plan", "category", "Plan or product"),
                 _c("seats", "number", "Licensed seats"),
             ),

@@ -336,7 +336,8 @@ def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
         out["won"] = (closed, closed["won"].astype(bool))
     if len(facts) and "is_customer" in facts:
         customers = facts[facts["is_customer"].fillna(False).astype(bool)]
-        if customers["churned"].notna().any():  # subscriptions, churn events or a column
+        if "churned" in customers and customers["churned"].notna().any():
+            # Churn from subscriptions, churn events or a column.
             out["churned"] = (customers, customers["churned"].fillna(False).astype(bool))
         known = customers[customers["best_customer"].notna()]
         out["best_customer"] = (known, known["best_customer"].astype(bool))
@@ -647,7 +648,13 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
     bound = float(config.analysis.get("max_plausible_nrr", 3.0))
     subs = tables.get("subscriptions")
     mapped = config.tables["subscriptions"].columns if "subscriptions" in config.tables else {}
-    money = "mrr" if "mrr" in mapped and "arr" not in mapped else "arr"
+    money = (
+        "price"
+        if "price" in mapped
+        else "mrr"
+        if "mrr" in mapped and "arr" not in mapped
+        else "arr"
+    )
     if "nrr" in facts and facts.attrs.get("revenue_basis") == "subscriptions":
         high = facts[facts["nrr"] > bound].sort_values("nrr", ascending=False, kind="stable")
         if len(high):
