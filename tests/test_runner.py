@@ -520,3 +520,51 @@ def test_reports_start_by_chain_then_by_the_last_runs_times_else_their_typical_c
     timed = {s.name: 1.0 for s in specs} | {"00_data_overview": 500.0}
     order = [s.name for s in _start_order(specs, timed)]
     assert order[:3] == ["05_icp_blueprint", "00_data_overview", "01_pattern_discovery"]
+
+
+def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says_so(tmp_path):
+    """An open deal expected to close after the data ends (but before today) sets nothing: the
+    run is as of the latest closed deal and says so; a --quarter run says where its date is from."""
+    import io
+
+    config = write_project(
+        tmp_path / "project",
+        {
+            "accounts.csv": "account_id\nA1\nA2\nA3\nA4\n",
+            "opportunities.csv": (
+                "opportunity_id,account_id,stage,created_at,closed_at\n"
+                "O1,A1,won,2024-01-01,2024-02-01\n"
+                "O2,A2,lost,2024-01-05,2024-03-01\n"
+                "O3,A3,won,2024-01-10,2024-05-20\n"
+                "O4,A4,open,2024-02-01,2025-06-30\n"
+            ),
+            "churn.csv": "account_id,churned_at\nA1,2024-05-10\n",
+        },
+        '[project]\nname = "Tiny"\n[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "opportunities.csv"\n'
+        '[tables.churn_events]\npath = "churn.csv"\n[analysis]\nchurn_source = "churn_events"\n',
+    )
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "00_ok.ipynb", "Fine report", "1 + 1")
+
+    def run(quarter, name):
+        stream = io.StringIO()
+        run_suite(
+            config=config,
+            quarter=quarter,
+            out=tmp_path / "reports" / name,
+            notebooks_dir=notebooks,
+            progress=Progress(stream=stream),
+        )
+        folder = tmp_path / "reports" / name / "artifacts"
+        manifest = json.loads((folder / "manifest.json").read_text())
+        return stream.getvalue(), manifest["as_of"]
+
+    text, as_of = run(None, "latest")
+    assert as_of == "2024-05-20"
+    assert "] as of 2024-05-20, the latest closed deal (opportunities.closed_at)\n" in text
+
+    text, as_of = run("2024Q1", "2024Q1")
+    assert as_of == "2024-03-31"
+    assert "] as of 2024-03-31, the end of quarter 2024Q1 (--quarter)\n" in text
