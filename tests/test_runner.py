@@ -524,7 +524,8 @@ def test_reports_start_by_chain_then_by_the_last_runs_times_else_their_typical_c
 
 def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says_so(tmp_path):
     """An open deal expected to close after the data ends (but before today) sets nothing: the
-    run is as of the latest closed deal and says so; a --quarter run says where its date is from."""
+    run is as of the latest closed deal, says so, and the churn line of data_problems.csv is
+    stated for the run's own date (a --quarter run's too), with that date's counts."""
     import io
 
     config = write_project(
@@ -559,12 +560,17 @@ def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says
         )
         folder = tmp_path / "reports" / name / "artifacts"
         manifest = json.loads((folder / "manifest.json").read_text())
-        return stream.getvalue(), manifest["as_of"]
+        # The run's data snapshot: what data_problems.csv and the reports read.
+        problems = json.loads((folder / "data" / "dataset.json").read_text())["problems"]
+        (churn_line,) = [p["message"] for p in problems if "churned as of" in p["message"]]
+        return stream.getvalue(), manifest["as_of"], churn_line
 
-    text, as_of = run(None, "latest")
+    text, as_of, churn_line = run(None, "latest")
     assert as_of == "2024-05-20"
     assert "] as of 2024-05-20, the latest closed deal (opportunities.closed_at)\n" in text
+    assert churn_line.endswith("): 1 of 2 customers churned as of 2024-05-20")
 
-    text, as_of = run("2024Q1", "2024Q1")
+    text, as_of, churn_line = run("2024Q1", "2024Q1")
     assert as_of == "2024-03-31"
     assert "] as of 2024-03-31, the end of quarter 2024Q1 (--quarter)\n" in text
+    assert churn_line.endswith("): 0 of 1 customers churned as of 2024-03-31")

@@ -53,7 +53,7 @@ from icp_research.data.encodings import (
     rank_encodings,
     same_encoding,
 )
-from icp_research.data.schema import TABLES, personal_column
+from icp_research.data.schema import TABLES, default_as_of, personal_column
 from icp_research.errors import DataError, IcpError
 
 MAX_ROWS_SHOWN = 5
@@ -1877,9 +1877,11 @@ def read_only(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_tables(config: Config | str | Path) -> Dataset:
-    """Load and clean every export; raises :class:`DataError` listing every error found."""
-    dataset = load_dataset(config)
+def load_tables(config: Config | str | Path, as_of=None) -> Dataset:
+    """Load and clean every export; raises :class:`DataError` listing every error found.
+    ``as_of``: the analysis date the report's findings about churn are stated for (default:
+    ``[project] as_of``, else the default as-of date of the data)."""
+    dataset = load_dataset(config, as_of=as_of)
     if not dataset.report.ok:
         lines = dataset.report.lines("error")
         error = DataError(lines[0], lines)
@@ -1888,7 +1890,7 @@ def load_tables(config: Config | str | Path) -> Dataset:
     return dataset
 
 
-def load_dataset(config: Config | str | Path) -> Dataset:
+def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     from icp_research.data.config import load_config
 
     if not isinstance(config, Config):
@@ -1942,7 +1944,7 @@ def load_dataset(config: Config | str | Path) -> Dataset:
     database.close()
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
-    _check_churn_source(tables, config, report)
+    _check_churn_source(tables, config, report, as_of)
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:
@@ -1955,10 +1957,12 @@ def load_dataset(config: Config | str | Path) -> Dataset:
     return Dataset(config, tables, report, attributes)
 
 
-def _check_churn_source(tables: dict, config: Config, report: ValidationReport) -> None:
+def _check_churn_source(tables: dict, config: Config, report: ValidationReport, as_of=None) -> None:
     """Which record says who churned ([analysis] churn_source) and where the records disagree
-    (see :mod:`icp_research.data.churn_source`)."""
-    for level, table, message, fix in churn_source.findings(tables, config.analysis, config.as_of):
+    (see :mod:`icp_research.data.churn_source`), as of the run's date: ``as_of``, else
+    [project] as_of, else the data's default as-of date."""
+    when = as_of or config.as_of or default_as_of(tables)
+    for level, table, message, fix in churn_source.findings(tables, config.analysis, when):
         tc = config.tables.get(table)
         _Collector(report, table, tc.display_path if tc else table).add(level, message, fix)
 

@@ -342,7 +342,7 @@ def open_study(
     if data_dir not in (None, "") and (Path(data_dir) / "dataset.json").exists():
         dataset = Dataset.open(data_dir, config)
     else:
-        dataset = load_tables(config)
+        dataset = load_tables(config, as_of=as_of or None)
     return Study(dataset, as_of, artifacts_dir or None)
 
 

@@ -909,7 +909,7 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
     validation report, no rows) and the as-of date. ``given`` says where a given ``as_of``
     came from; without one, the default is chosen and the progress says from what."""
     t0 = time.perf_counter()
-    dataset = load_tables(cfg)
+    dataset = load_tables(cfg, as_of=as_of)
     from icp_research.data.schema import as_of_basis
     from icp_research.data.study import Study, earliest_date
 
