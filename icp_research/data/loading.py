@@ -33,6 +33,7 @@ from icp_research.data.cleaning import (
     as_text,
     currency_marks,
     date_formats,
+    grouped_with,
     guess_date_formats,
     looks_like_flags,
     norm_name,
@@ -57,6 +58,8 @@ from icp_research.data.schema import TABLES, default_as_of, personal_column
 from icp_research.errors import DataError, IcpError
 
 MAX_ROWS_SHOWN = 5
+#: Canonical columns that count things: whole numbers, never negative.
+COUNTS = ("employees", "seats")
 # Rows kept per problem for --verbose (a column of a million bad dates keeps the first 1,000).
 MAX_ROWS_KEPT = 1000
 # Attributes with more distinct values than this (and mostly unique) look like names or ids.
@@ -852,6 +855,10 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
             other = other_decimal_mark(series[bad].astype(str), tc.decimal)
+            if other is None and tc.decimal == ".":
+                # "12.500.000": whole numbers with "." separating thousands.
+                text = as_text(series[bad], set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+                other = "," if grouped_with(text, ".").all() else None
             fix = (
                 f'the values use "{other}" as the decimal mark: add decimal = "{other}" under '
                 f"[tables.{tc.name}] (then the other mark may only separate thousands)"
@@ -866,7 +873,26 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 rows=_row_list(bad),
                 values=series,
             )
-        if kind == "money" or canonical in ("employees", "seats"):
+        if canonical in COUNTS and tc.decimal == "." and only_text(series):
+            # "1.391" employees is 1,391 with "." separating thousands (a German or French
+            # export), not 1.391 people: a count with a fraction in groups of three is an error.
+            text = as_text(series, set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+            grouped = grouped_with(text, ".") & ~bad & values.notna()
+            if grouped.any():
+                sample = pd.unique(text[grouped].to_numpy())[:3]
+                examples = ", ".join(f'"{v}"' for v in sample)
+                first = sample[0]
+                out.error(
+                    f'{grouped.sum():,} values look like whole numbers with "." separating '
+                    f'thousands ({examples}), which the decimal mark "." reads as fractions '
+                    f'("{first}" as {float(values[grouped].iloc[0]):g} {canonical}, a count)',
+                    f'add decimal = "," under [tables.{tc.name}] to read "." as the thousands '
+                    'separator (then "," is the decimal mark of every number in the table)',
+                    column=label,
+                    rows=_row_list(grouped),
+                    values=series,
+                )
+        if kind == "money" or canonical in COUNTS:
             negative = values < 0
             if negative.any():
                 out.error(
