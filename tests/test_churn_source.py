@@ -391,3 +391,33 @@ def test_churn_events_without_subscriptions_measure_churn_and_retention(tmp_path
     # Customers who started 12 months before the as-of date, kept for those 12 months.
     started = won & (won_at <= pd.Timestamp("2025-06-30") - pd.Timedelta(days=365.25))
     assert len(retained.data) == int(started.sum())
+
+
+def test_the_churn_line_is_stated_for_the_runs_own_date_with_its_counts(csv, tmp_path):
+    """The data-quality line "N of M customers churned as of D" gives the run's date and that
+    date's counts: an earlier run's (a --quarter) its own, a run without an as-of date the
+    default one (the latest thing that happened), never a date after the data."""
+
+    def line(dataset):
+        (message,) = [p.message for p in dataset.report.problems if "churned as of" in p.message]
+        return message.rsplit(": ", 1)[1]
+
+    hand = hand_count(csv, MID)
+    assert (len(hand["churn_events"]), hand["customers"]) == (78, 240)
+    mid = load_tables(CONFIG, as_of=MID)
+    assert line(mid) == "78 of 240 customers churned as of 2025-06-30"
+    facts = Study(mid, MID).facts
+    assert facts.attrs["churn_counts"]["customers"] == 240
+    assert int(facts["churned"].fillna(False).astype(bool).sum()) == 78
+    assert line(load_tables(CONFIG)) == "81 of 240 customers churned as of 2025-12-31"
+
+    # Without [project] as_of: the default as-of date, the latest churn event (2025-12-11).
+    text = CONFIG.read_text(encoding="utf-8").replace('as_of = "2025-12-31"\n', "")
+    for name in ("accounts.csv", "subscriptions.csv", "churn_events.csv"):
+        (tmp_path / name).write_bytes((FOLDER / name).read_bytes())
+    (tmp_path / "icp.toml").write_text(text, encoding="utf-8")
+    hand = hand_count(csv, pd.Timestamp("2025-12-11"))
+    assert (len(hand["churn_events"]), hand["customers"]) == (81, 240)
+    assert (
+        line(load_tables(tmp_path / "icp.toml")) == "81 of 240 customers churned as of 2025-12-11"
+    )

@@ -240,6 +240,52 @@ def test_a_size_column_of_bands_loads_with_a_warning_and_a_stray_value_stays_an_
     assert any("are not numbers" in p.message and "employees" in p.column for p in report.errors)
 
 
+def test_counts_with_dots_separating_thousands_are_an_error_naming_the_decimal_fix(tmp_path):
+    """ "1.391" employees (a German export, with no money column to give the decimal comma away)
+    is 1,391 people, not 1.391: with the decimal mark "." it is an error naming the file, the
+    column, the rows and the fix; with decimal = "," it is read as 1,391. Fractions elsewhere
+    (a usage value, an ARR) and a count without groups of three ("2.5" seats) are left alone."""
+    accounts = "Account ID;Mitarbeiter\nA1;15\nA2;1.391\nA3;892\nA4;12.500\nA5;1.391\nA6;\n"
+    subscriptions = (
+        "account_id;start_date;arr;seats\nA1;2024-01-01;1200.5;2.5\nA2;2024-02-01;99.125;3\n"
+    )
+    usage = "account_id;date;metric;value\nA1;2024-03-01;hours;1.250\n"
+    config_text = (
+        '[tables.accounts]\npath = "accounts.csv"\ndelimiter = ";"\n'
+        '[tables.accounts.columns]\naccount_id = "Account ID"\nemployees = "Mitarbeiter"\n'
+        '[tables.subscriptions]\npath = "subscriptions.csv"\ndelimiter = ";"\n'
+        '[tables.usage]\npath = "usage.csv"\ndelimiter = ";"\n'
+    )
+    files = {"accounts.csv": accounts, "subscriptions.csv": subscriptions, "usage.csv": usage}
+    report = validation.validate(write_project(tmp_path / "dot", files, config_text))
+    (error,) = report.errors
+    assert error.line() == (
+        'accounts.csv, column "Mitarbeiter -> employees": 3 values look like whole numbers with '
+        '"." separating thousands ("1.391", "12.500"), which the decimal mark "." reads as '
+        'fractions ("1.391" as 1.391 employees, a count) (rows 3, 5, 6); fix: add decimal = "," '
+        'under [tables.accounts] to read "." as the thousands separator (then "," is the '
+        "decimal mark of every number in the table)"
+    )
+    # The fix: the same cells read as whole numbers.
+    fixed = config_text.replace('path = "accounts.csv"\n', 'path = "accounts.csv"\ndecimal = ","\n')
+    dataset = loading.load_tables(write_project(tmp_path / "comma", files, fixed))
+    employees = dataset.tables["accounts"].set_index("account_id")["employees"]
+    assert employees.loc[["A1", "A2", "A3", "A4", "A5"]].tolist() == [15, 1391, 892, 12500, 1391]
+    subs = dataset.tables["subscriptions"]
+    assert subs["seats"].tolist() == [2.5, 3.0] and subs["arr"].tolist() == [1200.5, 99.125]
+    assert dataset.tables["usage"]["value"].tolist() == [1.25]
+    # Whole numbers in groups of three that are not numbers with "." at all ("12.500.000"):
+    # the existing error now names the same fix.
+    many = files | {"accounts.csv": accounts.replace("12.500", "12.500.000")}
+    report = validation.validate(write_project(tmp_path / "many", many, config_text))
+    assert [e.message for e in report.errors] == [
+        '1 values are not numbers ("12.500.000")',
+        '2 values look like whole numbers with "." separating thousands ("1.391"), which the '
+        'decimal mark "." reads as fractions ("1.391" as 1.391 employees, a count)',
+    ]
+    assert 'add decimal = "," under [tables.accounts]' in report.errors[0].fix
+
+
 def test_errors_are_collected_not_fail_fast(tmp_path):
     config = write_project(
         tmp_path,

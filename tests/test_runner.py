@@ -520,3 +520,57 @@ def test_reports_start_by_chain_then_by_the_last_runs_times_else_their_typical_c
     timed = {s.name: 1.0 for s in specs} | {"00_data_overview": 500.0}
     order = [s.name for s in _start_order(specs, timed)]
     assert order[:3] == ["05_icp_blueprint", "00_data_overview", "01_pattern_discovery"]
+
+
+def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says_so(tmp_path):
+    """An open deal expected to close after the data ends (but before today) sets nothing: the
+    run is as of the latest closed deal, says so, and the churn line of data_problems.csv is
+    stated for the run's own date (a --quarter run's too), with that date's counts."""
+    import io
+
+    config = write_project(
+        tmp_path / "project",
+        {
+            "accounts.csv": "account_id\nA1\nA2\nA3\nA4\n",
+            "opportunities.csv": (
+                "opportunity_id,account_id,stage,created_at,closed_at\n"
+                "O1,A1,won,2024-01-01,2024-02-01\n"
+                "O2,A2,lost,2024-01-05,2024-03-01\n"
+                "O3,A3,won,2024-01-10,2024-05-20\n"
+                "O4,A4,open,2024-02-01,2025-06-30\n"
+            ),
+            "churn.csv": "account_id,churned_at\nA1,2024-05-10\n",
+        },
+        '[project]\nname = "Tiny"\n[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "opportunities.csv"\n'
+        '[tables.churn_events]\npath = "churn.csv"\n[analysis]\nchurn_source = "churn_events"\n',
+    )
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "00_ok.ipynb", "Fine report", "1 + 1")
+
+    def run(quarter, name):
+        stream = io.StringIO()
+        run_suite(
+            config=config,
+            quarter=quarter,
+            out=tmp_path / "reports" / name,
+            notebooks_dir=notebooks,
+            progress=Progress(stream=stream),
+        )
+        folder = tmp_path / "reports" / name / "artifacts"
+        manifest = json.loads((folder / "manifest.json").read_text())
+        # The run's data snapshot: what data_problems.csv and the reports read.
+        problems = json.loads((folder / "data" / "dataset.json").read_text())["problems"]
+        (churn_line,) = [p["message"] for p in problems if "churned as of" in p["message"]]
+        return stream.getvalue(), manifest["as_of"], churn_line
+
+    text, as_of, churn_line = run(None, "latest")
+    assert as_of == "2024-05-20"
+    assert "] as of 2024-05-20, the latest closed deal (opportunities.closed_at)\n" in text
+    assert churn_line.endswith("): 1 of 2 customers churned as of 2024-05-20")
+
+    text, as_of, churn_line = run("2024Q1", "2024Q1")
+    assert as_of == "2024-03-31"
+    assert "] as of 2024-03-31, the end of quarter 2024Q1 (--quarter)\n" in text
+    assert churn_line.endswith("): 0 of 1 customers churned as of 2024-03-31")

@@ -560,3 +560,54 @@ def test_arr_a_unit_apart_from_the_deals_is_a_warning_and_cents_is_a_setting(tmp
     study = icp.open_study(path, reuse_snapshot=False)
     subs_arr = study.tables["subscriptions"].set_index("account_id")["arr"]
     assert subs_arr.loc[ids].tolist() == deal.astype(float).tolist()
+
+
+def test_plans_never_set_the_default_as_of_date_whatever_today_is():
+    """An open deal's expected close and a contract end that is not a churn are plans: an
+    export whose real data ends on 2026-09-30, read on 2026-12-06, is analysed as of
+    2026-09-30 even with an open deal expected to close on 2026-12-05."""
+    from icp_research.data.schema import as_of_basis, default_as_of
+
+    deals = pd.DataFrame(
+        {
+            "account_id": ["a1", "a2", "a3"],
+            "stage": ["won", "lost", "open"],
+            "created_at": pd.to_datetime(["2026-01-10", "2026-03-01", "2026-09-26"]),
+            "closed_at": pd.to_datetime(["2026-09-30", "2026-06-15", "2026-12-05"]),
+        }
+    )
+    today = dt.date(2026, 12, 6)
+    assert as_of_basis({"opportunities": deals}, today=today) == (
+        dt.date(2026, 9, 30),
+        "the latest closed deal (opportunities.closed_at)",
+    )
+    # The open deal created after the last close sets nothing either way: created_at counts.
+    later = deals.assign(created_at=pd.to_datetime(["2026-01-10", "2026-03-01", "2026-10-02"]))
+    assert as_of_basis({"opportunities": later}, today=today) == (
+        dt.date(2026, 10, 2),
+        "the latest deal created (opportunities.created_at)",
+    )
+    subscriptions = pd.DataFrame(
+        {
+            # a1 renewed and a3 has an add-on without an end: their ends are no churn; a2 ran
+            # out (a churn); a4's contract end lies ahead of today (a plan, a churn once passed).
+            "account_id": ["a1", "a1", "a2", "a3", "a3", "a4"],
+            "start_date": pd.to_datetime(
+                ["2025-01-01", "2026-01-01", "2025-02-01", "2025-03-01", "2025-06-01", "2026-01-01"]
+            ),
+            "end_date": pd.to_datetime(
+                ["2025-12-31", None, "2026-10-15", "2026-11-20", None, "2026-12-20"]
+            ),
+        }
+    )
+    tables = {"opportunities": deals, "subscriptions": subscriptions}
+    churn_end = "the latest subscription end that is a churn (subscriptions.end_date)"
+    assert as_of_basis(tables, today=today) == (dt.date(2026, 10, 15), churn_end)
+    assert as_of_basis(tables, today=dt.date(2026, 12, 25)) == (dt.date(2026, 12, 20), churn_end)
+    # Only open deals dated after the data: today, never the expected close.
+    only_open = deals.assign(stage="open", created_at=pd.to_datetime(["2027-01-01"] * 3))
+    assert as_of_basis({"opportunities": only_open}, today=today) == (
+        today,
+        "today: nothing that happened is dated on or before it",
+    )
+    assert default_as_of({"opportunities": deals}, today=today) == dt.date(2026, 9, 30)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from icp_research.data.schema import dated_extreme
+from icp_research.data.schema import dated_extreme, default_as_of
 from icp_research.errors import ConfigError
 
 SOURCES = ("auto", "subscriptions", "churn_events")
@@ -167,7 +167,8 @@ def outcome_columns(accounts: pd.DataFrame, analysis: dict) -> list[str]:
 
 
 def latest_date(tables) -> pd.Timestamp | None:
-    """The latest date anywhere in the tables (what an as-of date defaults to)."""
+    """The latest date anywhere in the tables, plans included (an open deal's expected close,
+    a contract end): how far the records reach, not the default as-of date."""
     latest, _ = dated_extreme(tables)
     return None if latest is None else pd.Timestamp(latest).normalize()
 
@@ -619,7 +620,9 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
             ]
     if not has_subs and not has_events and setting in SOURCES:
         return []
-    when = latest_date(tables) if as_of is None else pd.Timestamp(as_of).normalize()
+    if as_of is None:
+        as_of = default_as_of(tables)
+    when = None if as_of is None else pd.Timestamp(as_of).normalize()
     if when is None:
         return []
     frame = accounts.drop_duplicates("account_id").set_index("account_id", drop=False)

@@ -277,6 +277,17 @@ def other_decimal_mark(text: pd.Series, decimal: str, share: float = 0.5) -> str
     return other if fits.sum() >= share * len(sample) else None
 
 
+def grouped_with(text: pd.Series, mark: str) -> pd.Series:
+    """Which cells are whole numbers with ``mark`` separating groups of three digits ("1.391",
+    "12.500.000" for "."): a count exported with the other thousands separator, which read with
+    ``mark`` as the decimal mark would be a fraction. ``text`` is stripped text (<NA> when
+    missing); the regular expression runs once per distinct value."""
+    pattern = re.compile(rf"[-+]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}})+")
+    return per_distinct(text, lambda t: t.str.fullmatch(pattern).fillna(False).astype(bool)).astype(
+        bool
+    )
+
+
 def date_formats(date_format: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     """A table's ``date_format`` setting as a tuple of patterns (one, several or none)."""
     if not date_format:

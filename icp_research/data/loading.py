@@ -33,6 +33,7 @@ from icp_research.data.cleaning import (
     as_text,
     currency_marks,
     date_formats,
+    grouped_with,
     guess_date_formats,
     looks_like_flags,
     norm_name,
@@ -59,10 +60,12 @@ from icp_research.data.encodings import (
     rank_encodings,
     same_encoding,
 )
-from icp_research.data.schema import TABLES, personal_column
+from icp_research.data.schema import TABLES, default_as_of, personal_column
 from icp_research.errors import DataError, IcpError
 
 MAX_ROWS_SHOWN = 5
+#: Canonical columns that count things: whole numbers, never negative.
+COUNTS = ("employees", "seats")
 # Rows kept per problem for --verbose (a column of a million bad dates keeps the first 1,000).
 MAX_ROWS_KEPT = 1000
 # Attributes with more distinct values than this (and mostly unique) look like names or ids.
@@ -941,6 +944,10 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
             other = other_decimal_mark(series[bad].astype(str), tc.decimal)
+            if other is None and tc.decimal == ".":
+                # "12.500.000": whole numbers with "." separating thousands.
+                text = as_text(series[bad], set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+                other = "," if grouped_with(text, ".").all() else None
             fix = (
                 f'the values use "{other}" as the decimal mark: add decimal = "{other}" under '
                 f"[tables.{tc.name}] (then the other mark may only separate thousands)"
@@ -955,7 +962,26 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 rows=_row_list(bad),
                 values=series,
             )
-        if kind == "money" or canonical in ("employees", "seats"):
+        if canonical in COUNTS and tc.decimal == "." and only_text(series):
+            # "1.391" employees is 1,391 with "." separating thousands (a German or French
+            # export), not 1.391 people: a count with a fraction in groups of three is an error.
+            text = as_text(series, set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+            grouped = grouped_with(text, ".") & ~bad & values.notna()
+            if grouped.any():
+                sample = pd.unique(text[grouped].to_numpy())[:3]
+                examples = ", ".join(f'"{v}"' for v in sample)
+                first = sample[0]
+                out.error(
+                    f'{grouped.sum():,} values look like whole numbers with "." separating '
+                    f'thousands ({examples}), which the decimal mark "." reads as fractions '
+                    f'("{first}" as {float(values[grouped].iloc[0]):g} {canonical}, a count)',
+                    f'add decimal = "," under [tables.{tc.name}] to read "." as the thousands '
+                    'separator (then "," is the decimal mark of every number in the table)',
+                    column=label,
+                    rows=_row_list(grouped),
+                    values=series,
+                )
+        if kind == "money" or canonical in COUNTS:
             negative = values < 0
             if negative.any():
                 out.error(
@@ -1989,9 +2015,11 @@ def read_only(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_tables(config: Config | str | Path) -> Dataset:
-    """Load and clean every export; raises :class:`DataError` listing every error found."""
-    dataset = load_dataset(config)
+def load_tables(config: Config | str | Path, as_of=None) -> Dataset:
+    """Load and clean every export; raises :class:`DataError` listing every error found.
+    ``as_of``: the analysis date the report's findings about churn are stated for (default:
+    ``[project] as_of``, else the default as-of date of the data)."""
+    dataset = load_dataset(config, as_of=as_of)
     if not dataset.report.ok:
         lines = dataset.report.lines("error")
         error = DataError(lines[0], lines)
@@ -2000,7 +2028,7 @@ def load_tables(config: Config | str | Path) -> Dataset:
     return dataset
 
 
-def load_dataset(config: Config | str | Path) -> Dataset:
+def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     from icp_research.data.config import load_config
 
     if not isinstance(config, Config):
@@ -2054,7 +2082,7 @@ def load_dataset(config: Config | str | Path) -> Dataset:
     database.close()
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
-    _check_churn_source(tables, config, report)
+    _check_churn_source(tables, config, report, as_of)
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:
@@ -2067,10 +2095,12 @@ def load_dataset(config: Config | str | Path) -> Dataset:
     return Dataset(config, tables, report, attributes)
 
 
-def _check_churn_source(tables: dict, config: Config, report: ValidationReport) -> None:
+def _check_churn_source(tables: dict, config: Config, report: ValidationReport, as_of=None) -> None:
     """Which record says who churned ([analysis] churn_source) and where the records disagree
-    (see :mod:`icp_research.data.churn_source`)."""
-    for level, table, message, fix in churn_source.findings(tables, config.analysis, config.as_of):
+    (see :mod:`icp_research.data.churn_source`), as of the run's date: ``as_of``, else
+    [project] as_of, else the data's default as-of date."""
+    when = as_of or config.as_of or default_as_of(tables)
+    for level, table, message, fix in churn_source.findings(tables, config.analysis, when):
         tc = config.tables.get(table)
         _Collector(report, table, tc.display_path if tc else table).add(level, message, fix)
 

@@ -253,13 +253,63 @@ def personal_column(name) -> bool:
     return any(re.search(pattern, text) for pattern in PERSONAL_COLUMN_PATTERNS)
 
 
-def default_as_of(tables: dict, today=None):
-    """The as-of date when none is given: the latest date in the data that is not after
-    ``today`` (default: the real today), as a ``datetime.date``; None when nothing is dated.
+#: What the latest date of each date column says, in words for the run's progress line
+#: ("as of 2026-09-30, the latest closed deal"). Only what happened: an open deal's expected
+#: close date and a contract end that is not a churn are plans (see :func:`as_of_basis`).
+EVENT_WORDS: dict[tuple[str, str], str] = {
+    ("accounts", "created_at"): "the latest account created",
+    ("opportunities", "created_at"): "the latest deal created",
+    ("opportunities", "closed_at"): "the latest closed deal",
+    ("subscriptions", "start_date"): "the latest subscription start",
+    ("subscriptions", "end_date"): "the latest subscription end that is a churn",
+    ("churn_events", "churned_at"): "the latest churn event",
+    ("usage", "date"): "the latest usage record",
+    ("nps", "date"): "the latest NPS response",
+    ("feedback", "date"): "the latest feedback note",
+    ("survey", "date"): "the latest survey answer",
+}
 
-    Dates after today are plans, not history: open deals' expected close dates, subscriptions'
-    contract ends. Analysing as of the latest of them would put the as-of date in the future
-    and count quarters that have not happened. When every date lies ahead, today.
+
+def event_dates(tables: dict, name: str, column: str):
+    """The values of ``name.column`` that record something that happened (a Series, possibly
+    empty), leaving out plans: the close dates of deals not won or lost (an open deal's is its
+    expected close) and subscription ends that are not a churn: only each account's last end
+    counts, and only when none of its subscriptions runs on without an end (a renewal or an
+    add-on carries on after the others end)."""
+    import pandas as pd
+
+    frame = tables.get(name)
+    if frame is None or column not in frame:
+        return pd.Series([], dtype="datetime64[ns]")
+    values = frame[column]
+    if (name, column) == ("opportunities", "closed_at") and "stage" in frame:
+        values = values[frame["stage"].isin(["won", "lost"]).fillna(False).to_numpy(bool)]
+    elif (name, column) == ("subscriptions", "end_date"):
+        if "account_id" not in frame:
+            return values.iloc[:0]
+        per = pd.DataFrame(
+            {
+                "account_id": frame["account_id"].to_numpy(),
+                "open": values.isna().to_numpy(),
+                "end": values.to_numpy(),
+            }
+        ).groupby("account_id", sort=False, observed=True)
+        last = per.agg(open=("open", "any"), end=("end", "max"))
+        values = last.loc[~last["open"], "end"]
+    return values.dropna()
+
+
+def as_of_basis(tables: dict, today=None):
+    """``(date, words)``: the as-of date when none is given and what set it, in words
+    ("the latest closed deal (opportunities.closed_at)"); ``(None, "")`` when nothing is dated.
+
+    The date is the latest date of something that happened and is not after ``today``
+    (default: the real today): a deal created, a deal won or lost, an account created, a
+    subscription starting, a subscription end that is a churn, a churn event, a usage, NPS,
+    feedback or survey record. Open deals' expected close dates and contract ends that are not
+    a churn are plans: they never set it, whatever today is (an open deal expected to close
+    last week, in an export taken months ago, would otherwise move the analysis past the end
+    of the data). When nothing that happened is dated on or before today, today.
     """
     import datetime as dt
 
@@ -267,7 +317,7 @@ def default_as_of(tables: dict, today=None):
 
     today = pd.Timestamp(today or dt.date.today()).normalize()
     end = today + pd.Timedelta(days=1)  # anything during today counts
-    best = None
+    best, where = None, None
     dated = False
     for name, columns in DATE_COLUMNS.items():
         frame = tables.get(name)
@@ -276,17 +326,27 @@ def default_as_of(tables: dict, today=None):
         for column in columns:
             if column not in frame:
                 continue
-            values = frame[column]
-            if not values.notna().any():
-                continue
-            dated = True
+            if frame[column].notna().any():
+                dated = True
+            values = event_dates(tables, name, column)
             past = values[values < end]
-            if past.notna().any():
+            if len(past):
                 value = past.max()
-                best = value if best is None or value > best else best
+                if best is None or value > best:
+                    best, where = value, (name, column)
     if best is None:
-        return today.date() if dated else None
-    return pd.Timestamp(best).date()
+        if not dated:
+            return None, ""
+        return today.date(), "today: nothing that happened is dated on or before it"
+    name, column = where
+    words = EVENT_WORDS.get(where, f"the latest {name}.{column}")
+    return pd.Timestamp(best).date(), f"{words} ({name}.{column})"
+
+
+def default_as_of(tables: dict, today=None):
+    """The as-of date when none is given (see :func:`as_of_basis`), as a ``datetime.date``;
+    None when nothing is dated."""
+    return as_of_basis(tables, today)[0]
 
 
 def dated_extreme(tables: dict, latest: bool = True):

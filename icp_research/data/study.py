@@ -315,7 +315,8 @@ def earliest_date(tables: dict[str, pd.DataFrame]):
 
 
 def latest_date(tables: dict[str, pd.DataFrame]):
-    """The latest date anywhere in the data (the default as-of date), or None."""
+    """The latest date anywhere in the data, plans included, or None (the default as-of date is
+    :func:`~icp_research.data.schema.default_as_of`)."""
     latest, _ = dated_extreme(tables)
     return None if latest is None else pd.Timestamp(latest).date()
 
@@ -335,8 +336,8 @@ def open_study(
     config : path to icp.toml, a Config, or None / "" for the bundled demo data.
     data_dir : a snapshot written by ``icp-research run`` (canonical Parquet); when given, the
         exports are not parsed again.
-    as_of : analysis date (YYYY-MM-DD); default: the config's ``as_of``, else the latest date in
-        the data.
+    as_of : analysis date (YYYY-MM-DD); default: the config's ``as_of``, else the latest date of
+        something that happened, not after today (:func:`~icp_research.data.schema.as_of_basis`).
     artifacts_dir : where tables for other tools are written (``Study.save_table``).
     reuse_snapshot : without ``data_dir``, read the snapshot of the project's latest run when
         it is still fresh (same exports, config and kit code; see :func:`fresh_snapshot`)
@@ -351,7 +352,7 @@ def open_study(
     if data_dir not in (None, "") and (Path(data_dir) / "dataset.json").exists():
         dataset = Dataset.open(data_dir, config)
     else:
-        dataset = load_tables(config)
+        dataset = load_tables(config, as_of=as_of or None)
     return Study(dataset, as_of, artifacts_dir or None)
 
 

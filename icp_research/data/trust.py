@@ -34,7 +34,7 @@ import pandas as pd
 
 from icp_research.data.config import Config
 from icp_research.data.loading import AttributeSpec, Dataset, Problem, problems_frame
-from icp_research.data.schema import DATE_COLUMNS
+from icp_research.data.schema import DATE_COLUMNS, default_as_of
 
 # Words in a column name that say it records an outcome rather than a trait.
 OUTCOME_WORDS = {
@@ -837,17 +837,11 @@ def trust_checks(
 
 
 def reference_date(tables: dict, config: Config) -> dt.date:
-    """The as-of date of a run without ``--quarter``: [project] as_of, else the latest date."""
+    """The as-of date of a run without ``--quarter``: [project] as_of, else the data's default
+    as-of date (:func:`~icp_research.data.schema.default_as_of`), else today."""
     if config.as_of:
         return config.as_of
-    latest = None
-    for name, columns in DATE_COLUMNS.items():
-        frame = tables.get(name)
-        for column in columns if frame is not None else []:
-            if column in frame and frame[column].notna().any():
-                value = frame[column].max()
-                latest = value if latest is None or value > latest else latest
-    return pd.Timestamp(latest).date() if latest is not None else dt.date.today()
+    return default_as_of(tables) or dt.date.today()
 
 
 def check_dataset(dataset: Dataset, as_of=None) -> TrustReport:

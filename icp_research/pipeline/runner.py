@@ -803,7 +803,14 @@ def _run_locked(
     try:
         progress.step(f"loading data ({cfg.path})")
         artifacts = staging / "artifacts"
-        dataset, as_of = _in_child(lambda: _prepare_data(cfg, as_of, artifacts, progress), progress)
+        given = (
+            f"the end of quarter {quarter_label(as_of)} (--quarter)"
+            if quarter
+            else ("[project] as_of" if as_of else None)
+        )
+        dataset, as_of = _in_child(
+            lambda: _prepare_data(cfg, as_of, artifacts, progress, given=given), progress
+        )
         previous = find_previous_run(
             out_dir.parent, as_of, exclude=out_dir, project=cfg.project_name, demo=demo
         )
@@ -896,16 +903,22 @@ def _run_locked(
     return RunResult(out_dir, manifest, outcomes)
 
 
-def _prepare_data(cfg, as_of, artifacts: Path, progress):
+def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = None):
     """Load and validate the exports, compute the facts every report reads, say what the data
     means, and write the run's data snapshot; returns the released dataset (counts and the
-    validation report, no rows) and the as-of date."""
+    validation report, no rows) and the as-of date. ``given`` says where a given ``as_of``
+    came from; without one, the default is chosen and the progress says from what."""
     t0 = time.perf_counter()
-    dataset = load_tables(cfg)
-    from icp_research.data.schema import default_as_of
+    dataset = load_tables(cfg, as_of=as_of)
+    from icp_research.data.schema import as_of_basis
     from icp_research.data.study import Study, earliest_date
 
-    as_of = as_of or default_as_of(dataset.tables) or dt.date.today()
+    if as_of:
+        basis = given or "given"
+    else:
+        as_of, basis = as_of_basis(dataset.tables)
+        if as_of is None:
+            as_of, basis = dt.date.today(), "today: nothing in the data is dated"
     earliest, where = earliest_date(dataset.tables)
     if earliest is not None and earliest > as_of:
         raise InputError(
@@ -914,6 +927,7 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress):
         )
     sizes = ", ".join(f"{k} {len(v):,}" for k, v in dataset.tables.items())
     progress.step(f"data loaded in {time.perf_counter() - t0:.1f}s: {sizes}")
+    progress.step(f"as of {as_of.isoformat()}, {basis}")
     for problem in dataset.report.problems:
         label = "warning" if problem.level == "warning" else "note"
         progress.detail(f"{label}: {problem.line(verbose=True)}")
