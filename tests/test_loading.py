@@ -506,3 +506,12 @@ def test_project_currency_must_be_text(tmp_path):
     for written, symbol in (("eur", "€"), ("R$", "R$"), ("CHF", "CHF ")):
         config.write_text(f'[project]\ncurrency = "{written}"\n' + accounts)
         assert load_config(config).currency == symbol
+
+
+def test_a_fix_worded_as_its_own_order_is_not_prefixed_again():
+    from icp_research.data.loading import Problem
+
+    told = Problem("error", "accounts", "a.csv", "2 values are not numbers", "fix those cells")
+    plain = Problem("error", "accounts", "a.csv", "2 values are not numbers", "blank those cells")
+    assert told.line() == "a.csv: 2 values are not numbers; fix those cells"
+    assert plain.line() == "a.csv: 2 values are not numbers; fix: blank those cells"
