@@ -106,3 +106,49 @@ def test_no_decision_without_any_elsewhere_says_the_shares():
         "Deals of accounts in Retail end in 'no decision' in 50% of their lost deals against "
         "0% elsewhere (30 lost deals at 12 accounts; q = 0.02)."
     )
+
+
+def _backtest(ratios, top_rates=None):
+    import pandas as pd
+
+    quarters = [f"2026Q{i + 1}" for i in range(len(ratios))]
+    summary = pd.DataFrame(
+        {"quarter": quarters, "event": "won a new-business deal", "top_vs_bottom": ratios}
+    )
+    tiers = pd.DataFrame(
+        {"quarter": quarters, "tier": "Tier 1", "rate": top_rates or [0.3] * len(ratios)}
+    )
+    return summary, tiers
+
+
+LEAD = (
+    "Backtest: scored at the start of each of the last {n} quarters with a score fitted on "
+    "what was known then, the top tier won a new-business deal "
+)
+
+
+def test_backtest_sentence_follows_the_direction_of_its_numbers():
+    from icp_research.analyses.blueprint.findings import backtest_sentence
+
+    assert backtest_sentence(*_backtest([2.4, 3.1])) == LEAD.format(n=2) + (
+        "more often than the bottom tier in the quarter that followed (2026Q1 2.4x, 2026Q2 3.1x)."
+    )
+    assert backtest_sentence(*_backtest([0.8, 0.9])) == LEAD.format(n=2) + (
+        "less often than the bottom tier in the quarter that followed (2026Q1 0.8x, 2026Q2 0.9x)."
+    )
+    assert backtest_sentence(*_backtest([1.4, 2.0, 0.9, math.nan])) == LEAD.format(n=4) + (
+        "more often than the bottom tier in 2 of the 3 quarters that followed and less often "
+        "in 1 (2026Q1 1.4x, 2026Q2 2.0x, 2026Q3 0.9x)."
+    )
+
+
+def test_backtest_with_no_event_in_the_bottom_tier_names_the_rates_not_empty_brackets():
+    from icp_research.analyses.blueprint.findings import backtest_sentence
+
+    text = backtest_sentence(*_backtest([math.inf, math.inf], [0.344, 0.5588]))
+    assert text == LEAD.format(n=2) + (
+        "more often than the bottom tier in the quarter that followed (2026Q1 34% vs none, "
+        "2026Q2 56% vs none)."
+    )
+    assert "()" not in text
+    assert backtest_sentence(*_backtest([math.nan, math.nan])) == ""
