@@ -276,13 +276,17 @@ def prose(text) -> str:
     return esc(text)
 
 
+#: What a report's summary says when it has no finding (the dashboard shows the same words).
+NO_FINDINGS = "No findings."
+
+
 def summary(
     findings: Iterable[str], title: str = "Summary", *, caveats: Iterable[str] = ()
 ) -> HTML:
     """The plain-language box at the top of a report: findings first, then caveats."""
     findings = list(findings)
     caveats = list(caveats)
-    items = "".join(f"<li>{prose(f)}</li>" for f in findings) or "<li>No findings.</li>"
+    items = "".join(f"<li>{prose(f)}</li>" for f in findings) or f"<li>{NO_FINDINGS}</li>"
     notes = "".join(f"<li>{prose(c)}</li>" for c in caveats)
     notes_html = f"<p class='icp-caveat-title'>How sure we are</p><ul>{notes}</ul>" if notes else ""
     return HTML(

@@ -326,13 +326,30 @@ def test_market_sizing_counts_tam_sam_som(planted):
 def test_no_icp_on_noise_is_said_plainly(noise):
     study, result = noise
     assert not result.drawn and result.include == [] and result.scorecard is None
-    assert result.statement.startswith("No ICP can be drawn from this data yet")
+    # 1,276 accounts could have shown effects of a few points: waiting for more of the same
+    # data is not the advice, other attributes are.
+    detectable = "industry (±11 points); color (±9 points); employees (±7 points)"
+    assert result.statement == (
+        "No ICP can be drawn from this data: nothing measured separates winners from the rest "
+        "in a way that held up (1,276 accounts and 201 customers known on 2025-12-31, the data "
+        "the ICP is chosen on). The predictor analysis found none where it would likely have "
+        f"detected an effect of this size: {detectable}. More of the same data is unlikely to "
+        "change that; try other attributes in the exports (what the company uses, how it "
+        "buys, how it came to us). 2 uncertain rules are hypotheses to test in discovery calls."
+    )
     document = json.loads(json.dumps(result.to_json()))
     assert document["rules"]["include"] == [] and document["scorecard"] is None
     assert document["name"] is None and document["confidence"]["level"] == "none"
     assert document["headline"]["ICP"] == "not drawn yet"
-    with pytest.raises(ConfigError, match="no fit score"):
+    with pytest.raises(ConfigError, match="no fit score") as error:
         score_leads(document, study.facts)
+    assert "more closed deals" not in str(error.value)
+    assert str(error.value).endswith(
+        "no measured attribute predicts the win rate, though effects of "
+        f"{detectable.replace(';', ',')} would likely have been detected, so more of the same "
+        "data is unlikely to help; next, add other attributes to the exports and rerun the ICP "
+        "blueprint (icp-research run), or set [scoring] outcome in icp.toml to another outcome"
+    )
     html = bp.onepager_html(result)
     assert "No ICP drawn yet" in html and "No include rule yet." in html
 
@@ -343,6 +360,9 @@ def test_tiny_study_still_gives_a_valid_blueprint():
     study = make_study(tables, categorical=["industry"], numeric=["employees"])
     result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
     assert not result.drawn
+    # Too few deals for any effect but a huge one: here more deals is the advice.
+    assert result.statement.startswith("No ICP can be drawn from this data yet: ")
+    assert "detectable" not in result.outcome
     json.dumps(result.to_json())
     assert result.caveats
 

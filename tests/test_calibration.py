@@ -150,6 +150,50 @@ def test_perfect_separation_is_a_failed_calibration_not_a_number():
     assert np.isnan(calibration.apply([10.0, 90.0])).all()
 
 
+def test_in_the_large_solves_its_equation_where_irls_would_swing_off():
+    # Probabilities near 0% that never happened beside others near 45%: plain IRLS overshoots
+    # to about -2.4e15 and stops there, calling it converged.
+    groups = [
+        (0.000054, 20, 0),
+        (0.00006, 48, 0),
+        (0.000066, 25, 0),
+        (0.000284, 11, 0),
+        (0.000313, 8, 0),
+        (0.00294, 10, 0),
+        (0.00324, 9, 0),
+        (0.4325, 8, 10),
+        (0.4566, 36, 30),
+        (0.4808, 17, 20),
+    ]
+    p = np.concatenate([[q] * (lost + won) for q, lost, won in groups])
+    y = np.concatenate([[0] * lost + [1] * won for _, lost, won in groups])
+    check = evaluate_calibration(p, y)
+    assert round(check.in_the_large, 4) == 0.1396
+    assert [round(v, 3) for v in check.in_the_large_ci] == [-0.216, 0.496]
+    shifted = _expit(np.log(p / (1 - p)) + check.in_the_large)
+    assert shifted.sum() == pytest.approx(60, abs=1e-6)
+    assert round(check.slope, 3) == 1.261
+    assert check.caveats == []
+    # Without the solved start the GLM swings off, and that is reported as a failed fit.
+    from icp_research.methods.calibration import _glm
+
+    results, _, problem = _glm(y.astype(float), np.ones((y.size, 1)), None, np.log(p / (1 - p)))
+    assert results is None
+    assert problem == "the fit did not converge (its estimates do not fit the outcomes)"
+
+
+def test_a_check_measure_that_cannot_be_estimated_says_so():
+    from icp_research.analyses.blueprint.calibration import FitScoreCalibration
+    from icp_research.methods.calibration import CalibrationCheck
+
+    check = CalibrationCheck(n=10, events=1, brier=0.05, expected=1.2)
+    result = FitScoreCalibration.__new__(FitScoreCalibration)
+    result.summary = check.summary_table()
+    cells = result.check_table().set_index("measure")["value (95% CI)"]
+    assert cells["calibration-in-the-large"] == "not estimable"
+    assert cells["Brier score"] == "0.050"
+
+
 def test_clustered_deals_widen_the_intervals_not_the_estimates():
     rng = np.random.default_rng(17)
     accounts = np.repeat(np.arange(150), 20)  # 20 deals per account

@@ -622,3 +622,12 @@ def test_arr_from_a_price_per_billing_interval_as_billing_exports_give_it(tmp_pa
     plain = config.replace('price = "Plan Amount"\ninterval = "Plan Interval"\n', 'mrr = "MRR"\n')
     dataset = loading.load_tables(write_project(tmp_path / "plain", files, plain))
     assert dataset.tables["subscriptions"]["arr"].tolist() == [0.12] * 4
+
+
+def test_a_fix_worded_as_its_own_order_is_not_prefixed_again():
+    from icp_research.data.loading import Problem
+
+    told = Problem("error", "accounts", "a.csv", "2 values are not numbers", "fix those cells")
+    plain = Problem("error", "accounts", "a.csv", "2 values are not numbers", "blank those cells")
+    assert told.line() == "a.csv: 2 values are not numbers; fix those cells"
+    assert plain.line() == "a.csv: 2 values are not numbers; fix: blank those cells"

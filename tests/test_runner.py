@@ -341,6 +341,21 @@ def test_run_headline_joins_overview_blueprint_and_health(tmp_path):
     assert statement == "Fits SaaS."
 
 
+def test_a_report_without_findings_shows_its_own_summary_line_on_the_dashboard(tmp_path):
+    from icp_research.pipeline.runner import key_finding
+
+    results = tmp_path / "results"
+    results.mkdir()
+    skipped = "Skipped: survey answers (there is no survey table)."
+    (results / "voc.json").write_text(json.dumps({"findings": [], "caveats": [skipped]}))
+    (results / "churn.json").write_text(json.dumps({"findings": ["", "Churn is 9%."]}))
+    (results / "deals.json").write_text(json.dumps({"findings": [], "caveats": []}))
+    assert key_finding(tmp_path, "07_voice_of_customer") == f"No findings. {skipped}"
+    assert key_finding(tmp_path, "02_churn_analysis") == "Churn is 9%."
+    assert key_finding(tmp_path, "03_lost_deal_analysis") == "No findings."
+    assert key_finding(tmp_path, "04_predictor_significance") is None
+
+
 def test_demo_quarters_live_side_by_side_with_the_plain_demo_run():
     _, as_of, out_dir, name = resolve_run(config=None, demo=True, quarter="2026q2", out=None)
     assert (as_of.isoformat(), out_dir, name) == (

@@ -392,6 +392,57 @@ def test_validation_with_clusters_and_plots(scorecard, holdout):
         plt.close(ax.figure)
 
 
+def test_a_tier_that_never_won_is_a_clear_difference_not_too_little_evidence(scorecard, holdout):
+    deals = holdout[0].assign(account=np.arange(len(holdout[0])) // 3)
+    bottom = scorecard.tier_of(scorecard.score(deals, reasons=False)["fit_score"]).codes == 2
+    deals["won"] = deals["won"] & ~np.asarray(bottom)
+    result = validate_scorecard(scorecard, deals, "won", cluster="account", unit="deals")
+    tiers = result.summary.set_index("tier")
+    k, n, m = int(tiers.at["Tier 1", "events"]), tiers.at["Tier 1", "n"], tiers.at["Tier 3", "n"]
+    lead = (
+        f"Tier 1 has the won outcome in {k:,} of {n:,} deals ({k / n:.0%}), Tier 3 in none of "
+        f"{m:,} deals on the holdout of 4,000 deals (Fisher's exact test p < 0.001; the rate "
+        "ratio is not finite, at least "
+    )
+    sentence = next(f for f in result.findings if f.startswith("Tier 1 has"))
+    assert sentence.startswith(lead) and sentence.endswith("x by its 95% CI).")
+    assert not any("Not enough evidence to compare Tier 1" in c for c in result.caveats)
+    top = result.tables["ratios"].iloc[0]
+    assert top["events_b"] == 0 and top["p_exact"] < 1e-6 and top["ci_low"] > 5
+
+
+def test_not_enough_evidence_is_kept_for_samples_where_no_split_could_be_clear():
+    from icp_research.scoring.scorecard import _ratio_sentence
+
+    row = {
+        "group_a": "Tier 1",
+        "group_b": "Tier 3",
+        "n_a": 10,
+        "events_a": 2,
+        "n_b": 12,
+        "events_b": 0,
+        "ratio": np.inf,
+        "ci_low": 0.6,
+        "ci_high": np.inf,
+        "p_exact": 0.195,
+        "alpha": 0.05,
+    }
+    assert _ratio_sentence(row, "won", "on the holdout of 22 deals", "deals") == (
+        "Not enough evidence to compare Tier 1 with Tier 3 on the holdout of 22 deals: Tier 1 "
+        "has the won outcome in 2 of 10 deals (20%), Tier 3 in none of 12 deals, too few for "
+        "any split of them to be a clear difference.",
+        False,
+    )
+    # Six wins in one group of 30 and none in the other is already a clear difference.
+    row |= {"events_a": 6, "n_a": 30, "n_b": 30, "ci_low": 1.6634, "p_exact": 0.0237}
+    assert _ratio_sentence(row, "won", "on the holdout of 60 deals", "deals") == (
+        "Tier 1 has the won outcome in 6 of 30 deals (20%), Tier 3 in none of 30 deals on the "
+        "holdout of 60 deals (Fisher's exact test p = 0.024; the rate ratio is not finite, at "
+        "least 1.7x by its 95% CI).",
+        True,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Degenerate data
 

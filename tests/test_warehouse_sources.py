@@ -224,7 +224,7 @@ def test_a_column_missing_from_the_result_is_the_mapping_error_of_a_file(warehou
     message = _error(_config(warehouse, text, "renamed.toml"))
     assert message.startswith(
         'exports.nps: mapped column "NPS Score" (for score) is not in the table; fix: did you '
-        'mean "Score"? fix score = "..." under [tables.nps.columns]; the table has: '
+        'mean "Score"? set score = "..." under [tables.nps.columns]; the table has: '
     )
 
 

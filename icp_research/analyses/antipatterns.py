@@ -330,33 +330,65 @@ def evidence_sentence(row: Mapping, alpha: float = 0.05) -> str:
         phrase = f"with {phrase}"
     subject = f"Accounts {phrase}"
     q = f"q {_q_words(row['q_value'])}"
-    ci = f"95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f}"
+    ci = _ci_words(row["ci_low"], row["ci_high"])
+    effect = _number(row["effect"])
+    level, rest = _number(row["rate_level"]), _number(row["rate_rest"])
     if row["outcome"] == "churn":
         name = "hazard ratio" if row["effect_name"] == "hazard_ratio" else "rate ratio"
-        text = (
-            f"{subject} churn {row['effect']:.1f}x as fast as other customers ({name} "
-            f"{row['effect']:.2f}, {ci}; {fmt_count(row['accounts'], 'customer')}, "
-            f"{fmt_number(row['events'])} churned; {_per100(row['rate_level'])} vs "
-            f"{_per100(row['rate_rest'])} churns per 100 customer-years; {q})."
-        )
+        customers = fmt_count(row["accounts"], "customer")
+        if np.isfinite(effect) and effect > 0:
+            text = (
+                f"{subject} churn {effect:.1f}x as fast as other customers ({name} "
+                f"{effect:.2f}, {ci}; {customers}, "
+                f"{fmt_number(row['events'])} churned; {_per100(level)} vs "
+                f"{_per100(rest)} churns per 100 customer-years; {q})."
+            )
+        elif rest == 0 or np.isinf(effect):
+            # No churn among the other customers: a ratio against zero is not a number.
+            text = (
+                f"{subject} churned ({fmt_number(row['events'])} of {customers}; "
+                f"{_per100(level)} churns per 100 customer-years) while none of the other "
+                f"customers did; the {name} is not finite ({_bound_words(row['ci_low'])}{q})."
+            )
+        else:
+            text = (
+                f"None of the {customers} {phrase} churned, while other customers churned "
+                f"{_per100(rest)} times per 100 customer-years ({q})."
+            )
         if row.get("reasons"):
             text += f" Over-represented churn reasons: {row['reasons']}."
     elif row["outcome"] == "win_rate":
-        text = (
-            f"{subject} win {_pct(row['rate_level'])} of new-business deals against "
-            f"{_pct(row['rate_rest'])} elsewhere ({row['effect']:.2f}x, {ci}; "
-            f"{fmt_count(row['n'], 'closed deal')} at {fmt_count(row['accounts'], 'account')}; "
-            f"{q})."
-        )
+        deals = fmt_count(row["n"], "new-business deal")
+        accounts = fmt_count(row["accounts"], "account")
+        if level == 0 or level == 1:
+            text = (
+                f"{subject} won {'none' if level == 0 else 'all'} of {deals} vs "
+                f"{_pct(rest)} for the rest ({accounts}; {q})."
+            )
+        else:
+            ratio = f"{effect:.2f}x, {ci}; " if np.isfinite(effect) else ""
+            text = (
+                f"{subject} win {_pct(level)} of new-business deals against "
+                f"{_pct(rest)} elsewhere ({ratio}{fmt_count(row['n'], 'closed deal')} at "
+                f"{accounts}; {q})."
+            )
         if row.get("reasons"):
             text += f" Over-represented loss reasons: {row['reasons']}."
     else:
-        text = (
-            f"Deals of accounts {phrase} end in 'no decision' "
-            f"{row['effect']:.1f}x as often: {_pct(row['rate_level'])} of their lost deals "
-            f"against {_pct(row['rate_rest'])} elsewhere ({ci}; {fmt_count(row['n'], 'lost deal')} "
-            f"at {fmt_count(row['accounts'], 'account')}; {q})."
-        )
+        lost = fmt_count(row["n"], "lost deal")
+        accounts = fmt_count(row["accounts"], "account")
+        if np.isfinite(effect) and effect > 0:
+            text = (
+                f"Deals of accounts {phrase} end in 'no decision' "
+                f"{effect:.1f}x as often: {_pct(level)} of their lost deals "
+                f"against {_pct(rest)} elsewhere ({ci}; {lost} at {accounts}; {q})."
+            )
+        else:
+            # No 'no decision' elsewhere (or none here): say the shares, not a ratio.
+            text = (
+                f"Deals of accounts {phrase} end in 'no decision' in {_pct(level)} of their "
+                f"lost deals against {_pct(rest)} elsewhere ({lost} at {accounts}; {q})."
+            )
     return text
 
 
@@ -418,6 +450,27 @@ def worded(rules: pd.DataFrame) -> dict[str, str]:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _number(x) -> float:
+    """``x`` as a float; NaN for a missing value."""
+    return np.nan if x is None or x is pd.NA or pd.isna(x) else float(x)
+
+
+def _ci_words(low, high) -> str:
+    """'95% CI 1.20–3.40'; an open upper end as 'from 1.20 up', no finite bound as 'no interval'."""
+    low, high = _number(low), _number(high)
+    if np.isfinite(low) and np.isfinite(high):
+        return f"95% CI {low:.2f}–{high:.2f}"
+    if np.isfinite(low) and low > 0:
+        return f"95% CI from {low:.2f} up"
+    return "no interval"
+
+
+def _bound_words(low) -> str:
+    """'at least 201.36 by its 95% CI; ' for a finite positive lower bound, else ''."""
+    low = _number(low)
+    return f"at least {low:.2f} by its 95% CI; " if np.isfinite(low) and low > 0 else ""
 
 
 def _per100(x) -> str:

@@ -110,7 +110,9 @@ class Problem:
             more = self.n_rows - min(len(self.rows), limit)
             text += f" (row{'s' if self.n_rows > 1 else ''} {shown}{f' and {more:,} more' if more > 0 else ''})"
         if self.fix:
-            text += f"; fix: {self.fix}"
+            # A fix worded as an order of its own ("fix the cells ...") is not prefixed again.
+            label = "" if self.fix.lower().startswith("fix ") else "fix: "
+            text += f"; {label}{self.fix}"
         return text
 
     def details(self) -> list[str]:
@@ -372,7 +374,10 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
         )
         raise _Stop from None
     except LookupError:
-        out.error(f"unknown encoding {encoding!r}", f"fix encoding under [tables.{tc.name}]")
+        out.error(
+            f"unknown encoding {encoding!r}",
+            f'set encoding = "..." under [tables.{tc.name}] (e.g. "cp1252" or "latin-1")',
+        )
         raise _Stop from None
     if "\x00" in text:
         # Past the first 8 KiB a zero byte would silently cut its cell ("Manu\0facturing").
@@ -549,7 +554,7 @@ def _resolve_columns(
             noun = tc.source_noun
             out.error(
                 f'mapped column "{source}" (for {canonical}) is not in the {noun}',
-                f'{hint}fix {canonical} = "..." under [tables.{tc.name}.columns]; the {noun} has: '
+                f'{hint}set {canonical} = "..." under [tables.{tc.name}.columns]; the {noun} has: '
                 + ", ".join(f'"{c}"' for c in available[:30])
                 + (" ..." if len(available) > 30 else ""),
             )
@@ -952,7 +957,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 f'the values use "{other}" as the decimal mark: add decimal = "{other}" under '
                 f"[tables.{tc.name}] (then the other mark may only separate thousands)"
                 if other
-                else "fix those cells in the export, or add the text to missing_values = [...] "
+                else "correct those cells in the export, or add the text to missing_values = [...] "
                 f"under [tables.{tc.name}] if it means 'no value'"
             )
             out.error(
@@ -987,7 +992,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 out.error(
                     f"{negative.sum():,} negative values ({canonical} cannot be negative; e.g. "
                     f"{values[negative].iloc[0]:g})",
-                    "fix or blank those cells in the export; if a value such as -1 means 'no value', "
+                    "correct or blank those cells in the export; if a value such as -1 means 'no value', "
                     f'add missing_values = ["{_fmt_sentinel(values[negative].iloc[0])}"] under [tables.{tc.name}]',
                     column=label,
                     rows=_row_list(negative),
@@ -1187,7 +1192,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             if backwards.any():
                 out.error(
                     f"{backwards.sum():,} subscriptions end before they start",
-                    "fix start_date / end_date in those rows",
+                    "correct start_date / end_date in those rows",
                     column=tc.columns.get("end_date", "end_date"),
                     rows=_row_list(backwards),
                 )
@@ -1196,7 +1201,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         if backwards.any():
             out.warning(
                 f"{backwards.sum():,} deals close before they were created; their sales cycle is left out",
-                "fix created_at / closed_at in those rows",
+                "correct created_at / closed_at in those rows",
                 column=tc.columns.get("closed_at", "closed_at"),
                 rows=_row_list(backwards),
             )
@@ -1356,7 +1361,7 @@ def _look_up_account_ids(
         if other is None or key not in other.columns or "account_id" not in other.columns:
             out.error(
                 f"account_id cannot be looked up through {via}: the {target} table did not load",
-                f"fix the {target} problems reported above, then validate again",
+                f"resolve the {target} problems reported above, then validate again",
                 column=label,
             )
             del tables[name]

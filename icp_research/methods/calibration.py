@@ -471,10 +471,13 @@ def _fit_isotonic(x: np.ndarray, y: np.ndarray, base: dict) -> Calibration:
     )
 
 
-def _glm(y: np.ndarray, exog: np.ndarray, groups, offset=None):
+def _glm(y: np.ndarray, exog: np.ndarray, groups, offset=None, start_params=None):
     """A binomial GLM; cluster-robust covariance when ``groups`` has 2 or more clusters.
 
     Returns ``(results, cov_type, problem)``; ``problem`` is a sentence when the fit failed.
+    A fit whose estimates do not solve the likelihood equations is a failed fit: IRLS can
+    swing to a huge estimate and stop there (with offsets far apart, such as probabilities
+    near 0% next to others near 50%) while reporting convergence.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
@@ -486,11 +489,14 @@ def _glm(y: np.ndarray, exog: np.ndarray, groups, offset=None):
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            results = model.fit(**kwargs)
+            results = model.fit(start_params=start_params, **kwargs)
+            gradient = model.score(results.params)
         except (PerfectSeparationWarning, np.linalg.LinAlgError, ValueError) as error:
             return None, None, f"the fit did not converge ({type(error).__name__})"
     if not np.all(np.isfinite(results.params)):
         return None, None, "the fit did not converge"
+    if not np.all(np.isfinite(gradient)) or np.max(np.abs(gradient)) > 1e-6 * max(y.size, 1):
+        return None, None, "the fit did not converge (its estimates do not fit the outcomes)"
     return results, "cluster" if clustered else "nonrobust", ""
 
 
@@ -795,14 +801,36 @@ def evaluate_calibration(
         check.slope_ci = (float(lo[1]), float(hi[1]))
     else:
         check.caveats.append(f"Calibration slope not measured: {problem}.")
-    results, _, problem = _glm(y, np.ones((n, 1)), groups, offset=lp)
+    results, _, problem = _glm(
+        y,
+        np.ones((n, 1)),
+        groups,
+        offset=lp,
+        start_params=[_in_the_large(lp, events)] if 0 < events < n else None,
+    )
     if results is not None:
         check.in_the_large = float(results.params[0])
         lo, hi = results.conf_int(alpha)[0]
         check.in_the_large_ci = (float(lo), float(hi))
+    else:
+        check.caveats.append(f"Calibration-in-the-large not estimable: {problem}.")
     if n < 200:
         check.caveats.append(f"Small check sample ({n:,} rows): intervals are wide.")
     return check
+
+
+def _in_the_large(lp: np.ndarray, events: int) -> float:
+    """The shift of every log-odds ``lp`` that makes the expected outcomes add up to ``events``
+    (the maximum-likelihood calibration-in-the-large; it exists when 0 < events < rows). Solved
+    directly, since the expected count only grows with the shift, and handed to the GLM as its
+    start so that IRLS has nothing left to overshoot."""
+    from scipy import optimize, special
+
+    def gap(shift):
+        return float(special.expit(lp + shift).sum()) - events
+
+    span = float(np.max(np.abs(lp))) + 50.0
+    return float(optimize.brentq(gap, -span, span, xtol=1e-12))
 
 
 def band_table(

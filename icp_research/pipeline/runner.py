@@ -1521,7 +1521,11 @@ def _render_index(staging: Path, manifest: dict, outcomes, charts: list | None =
 def key_finding(artifacts: Path, notebook: str) -> str | None:
     """A report's first finding, for the run dashboard: from the result it saved
     (``artifacts/results/<analysis>.json``, see :meth:`Study.save_result`), never from its HTML.
+    A report without findings is shown as its summary says it ("No findings."), followed by
+    its first caveat (what was skipped and why), so that its line is never empty.
     """
+    from icp_research.formatting import NO_FINDINGS
+
     registered = registry.ANALYSES_BY_NOTEBOOK.get(notebook)
     names = ([registered.name] if registered else []) + [notebook]
     for name in names:
@@ -1529,10 +1533,13 @@ def key_finding(artifacts: Path, notebook: str) -> str | None:
             saved = json.loads((Path(artifacts) / "results" / f"{name}.json").read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        findings = saved.get("findings") if isinstance(saved, dict) else None
-        if findings and isinstance(findings[0], str):
-            return findings[0].strip()[:400] or None
-        return None
+        if not isinstance(saved, dict):
+            return None
+        findings = [f.strip() for f in saved.get("findings") or [] if isinstance(f, str)]
+        if any(findings):
+            return next(f for f in findings if f)[:400]
+        caveats = [c.strip() for c in saved.get("caveats") or [] if isinstance(c, str)]
+        return " ".join([NO_FINDINGS, *[c for c in caveats if c][:1]])[:400]
     return None
 
 

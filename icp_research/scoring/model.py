@@ -1252,9 +1252,19 @@ def _no_score_reason(spec: dict) -> str:
 
 
 def _no_score_next_step(spec: dict, *, rules: bool) -> str:
-    outcome = (
-        (spec.get("outcome") or {}).get("name") if isinstance(spec.get("outcome"), dict) else None
-    )
+    measured = spec.get("outcome") if isinstance(spec.get("outcome"), dict) else {}
+    outcome = measured.get("name")
+    if measured.get("detectable") and not measured.get("too_little_data"):
+        # The predictor analysis would have seen effects of a few points: more of the same data
+        # is unlikely to help, other attributes might.
+        step = (
+            f"no measured attribute predicts the {measured.get('label') or 'outcome'}, though "
+            f"effects of {', '.join(str(d) for d in measured['detectable'][:3])} would likely "
+            "have been detected, so more of the same data is unlikely to help; next, add other "
+            "attributes to the exports and rerun the ICP blueprint (icp-research run), or set "
+            "[scoring] outcome in icp.toml to another outcome"
+        )
+        return step + _rules_only_step(rules)
     more = {
         "won": "more closed deals (won and lost)",
         "retained": "more customers with 12 months of history (some churned)",
@@ -1264,12 +1274,16 @@ def _no_score_next_step(spec: dict, *, rules: bool) -> str:
         f"next, rerun the ICP blueprint (icp-research run) once the exports hold {more}, or set "
         "[scoring] outcome in icp.toml to an outcome the data can measure"
     )
-    if rules:
-        step += (
-            "; to use the ICP's rules meanwhile, score with --rules-only (marks in_icp and "
-            "rules_hit, no fit score)"
-        )
-    return step
+    return step + _rules_only_step(rules)
+
+
+def _rules_only_step(rules: bool) -> str:
+    if not rules:
+        return ""
+    return (
+        "; to use the ICP's rules meanwhile, score with --rules-only (marks in_icp and "
+        "rules_hit, no fit score)"
+    )
 
 
 # -- files -------------------------------------------------------------------------------------

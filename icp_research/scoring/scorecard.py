@@ -45,7 +45,13 @@ from icp_research.methods.binning import (
     interval_labels,
     pool_rare_levels,
 )
-from icp_research.methods.stats import adjust_pvalues, proportion_ci, ratio_ci
+from icp_research.methods.stats import (
+    adjust_pvalues,
+    cluster_design_effect,
+    fisher_exact_pvalue,
+    proportion_ci,
+    ratio_ci,
+)
 from icp_research.result import Result
 from icp_research.scoring.model import (
     NOT_A_NUMBER,
@@ -835,11 +841,73 @@ def _value_table(amounts: np.ndarray, y: np.ndarray, tier_code: np.ndarray, k: i
     return pd.DataFrame(rows)
 
 
-def _ratio_sentence(row: dict, outcome: str, where: str) -> tuple[str, bool]:
+def _design_effect(y: np.ndarray, rows: np.ndarray, groups) -> float:
+    """Kish's design effect of the outcome rate over ``rows`` clustered in ``groups`` (at least
+    1; 1 without groups or when it cannot be estimated)."""
+    if groups is None:
+        return 1.0
+    _, code = np.unique(np.asarray(groups)[rows], return_inverse=True)
+    events = np.bincount(code, weights=y[rows].astype(float))
+    trials = np.bincount(code).astype(float)
+    deff = cluster_design_effect(events, trials)
+    return float(deff) if np.isfinite(deff) and deff > 1 else 1.0
+
+
+def _count_words(events: int, n: int, unit: str) -> str:
+    """'none of 215 deals', '128 of 266 deals (48%)', 'all 12 deals'."""
+    if events == 0:
+        return f"none of {n:,} {unit}"
+    if events == n:
+        return f"all {n:,} {unit}"
+    return f"{events:,} of {n:,} {unit} ({events / n:.0%})"
+
+
+def _zero_cell_sentence(row: dict, outcome: str, where: str, unit: str) -> tuple[str, bool]:
+    """(sentence, is_finding) when exactly one group has no one with ``outcome``: Fisher's
+    exact test says whether that is a clear difference; "not enough evidence" is left for
+    samples too small for any split to be one."""
+    a, b = row["group_a"], row["group_b"]
+    counts = (
+        f"{a} has the {outcome} outcome in {_count_words(row['events_a'], row['n_a'], unit)}, "
+        f"{b} in {_count_words(row['events_b'], row['n_b'], unit)}"
+    )
+    p = row["p_exact"]
+    test = f"Fisher's exact test p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}"
+    if p < row.get("alpha", 0.05):
+        bound = (
+            f"; the rate ratio is not finite, at least {row['ci_low']:.1f}x by its 95% CI"
+            if np.isinf(row["ratio"]) and np.isfinite(row["ci_low"])
+            else (
+                f"; rate ratio 0, at most {row['ci_high']:.2f}x by its 95% CI"
+                if row["ratio"] == 0 and np.isfinite(row["ci_high"])
+                else ""
+            )
+        )
+        return f"{counts} {where} ({test}{bound}).", True
+    # The most lopsided split of these events would it have been clear?
+    total = row["events_a"] + row["events_b"]
+    extremes = [
+        fisher_exact_pvalue(
+            np.array([k]), np.array([row["n_a"]]), np.array([total - k]), np.array([row["n_b"]])
+        )[0]
+        for k in (min(total, row["n_a"]), max(0, total - row["n_b"]))
+    ]
+    if min(extremes) >= row.get("alpha", 0.05):
+        return (
+            f"Not enough evidence to compare {a} with {b} {where}: {counts}, too few for any "
+            "split of them to be a clear difference.",
+            False,
+        )
+    return f"{a} and {b} are not clearly different {where}: {counts} ({test}).", True
+
+
+def _ratio_sentence(row: dict, outcome: str, where: str, unit: str = "rows") -> tuple[str, bool]:
     """(sentence, is_finding) for one comparison row of the ratio table."""
     a, b = row["group_a"], row["group_b"]
     if row["n_a"] == 0 or row["n_b"] == 0:
         return f"Not enough evidence to compare {a} with {b}: one of them is empty {where}.", False
+    if np.isfinite(row.get("p_exact", np.nan)):
+        return _zero_cell_sentence(row, outcome, where, unit)
     if not (np.isfinite(row["ratio"]) and np.isfinite(row["ci_low"])):
         return (
             f"Not enough evidence to compare {a} with {b}: too few with {outcome} {where}.",
@@ -992,8 +1060,17 @@ def validate_scorecard(
     for name_a, name_b, in_a, in_b, key in comparisons:
         k1, n1 = float(y[in_a].sum()), float(in_a.sum())
         k2, n2 = float(y[in_b].sum()), float(in_b.sum())
-        ratio = low = high = np.nan
-        if min(n1, n2) > 0:
+        ratio = low = high = p_exact = np.nan
+        if min(n1, n2) > 0 and (k1 == 0) != (k2 == 0):
+            # A group without events: the bootstrap's ratios are all 0 or infinite, so the
+            # interval is the score interval and the test Fisher's exact test, on the
+            # effective sample sizes when rows cluster in accounts.
+            deff = _design_effect(y, in_a | in_b, groups if boot is not None else None)
+            e1, m1, e2, m2 = (v / deff for v in (k1, n1, k2, n2))
+            ratio, low, high = (float(v) for v in ratio_ci(e1, m1, e2, m2, alpha))
+            counts = [round(e1), max(int(m1), 1), round(e2), max(int(m2), 1)]
+            p_exact = float(fisher_exact_pvalue(*(np.array([c]) for c in counts))[0])
+        elif min(n1, n2) > 0:
             ratio, low, high = (float(v) for v in ratio_ci(k1, n1, k2, n2, alpha))
             if boot is not None:
                 low, high = (float(v) for v in _percentile_interval(boot[key], alpha))
@@ -1003,16 +1080,20 @@ def validate_scorecard(
                 "group_a": name_a,
                 "group_b": name_b,
                 "n_a": int(n1),
+                "events_a": int(k1),
                 "rate_a": k1 / n1 if n1 else np.nan,
                 "n_b": int(n2),
+                "events_b": int(k2),
                 "rate_b": k2 / n2 if n2 else np.nan,
                 "ratio": ratio,
                 "ci_low": low,
                 "ci_high": high,
+                "p_exact": p_exact,
+                "alpha": alpha,
             }
         )
     for row in ratio_rows if not one_class else []:
-        sentence, is_finding = _ratio_sentence(row, outcome, where)
+        sentence, is_finding = _ratio_sentence(row, outcome, where, unit)
         (findings if is_finding else caveats).append(sentence[0].upper() + sentence[1:])
     ratios = pd.DataFrame(ratio_rows)
 

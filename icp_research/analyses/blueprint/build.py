@@ -28,6 +28,7 @@ from icp_research.analyses.blueprint.segments import segment_icps
 from icp_research.analyses.blueprint.statement import (
     NEED_MISSING,
     Labels,
+    detectable_effects,
     draft_statement,
     no_icp_statement,
     survey_need,
@@ -257,7 +258,12 @@ def build_blueprint(
         if blueprint.need is None:
             caveats.append(NEED_MISSING)
     else:
-        drafted = no_icp_statement(study, upstream, uncertain)
+        drafted = no_icp_statement(study, upstream, uncertain, outcome)
+        powered, thin = detectable_effects(upstream, outcome)
+        if powered and not study.variation.get("won"):
+            # For `icp-research score`: whether more of the same data could help.
+            blueprint.outcome["detectable"] = powered
+            blueprint.outcome["too_little_data"] = thin
     blueprint.statement_drafted = drafted
     if statement and statement.strip():
         blueprint.statement = statement.strip()

@@ -97,7 +97,7 @@ class FitScoreCalibration(Result):
 
         def cell(value, low, high):
             if not np.isfinite(value):
-                return "–"
+                return "not estimable"
             text = f"{value:.3f}" if abs(value) < 1 and value != 0 else f"{value:.2f}"
             if np.isfinite(low) and np.isfinite(high):
                 text += f" ({low:.2f}–{high:.2f})"

@@ -190,19 +190,9 @@ def findings_of(blueprint: Blueprint) -> list[str]:
         )
     if blueprint.validation is not None:
         findings.extend(blueprint.validation.findings[:2])
-    summary = blueprint.backtest_summary
-    if len(summary) and summary["top_vs_bottom"].notna().any():
-        ratios = ", ".join(
-            f"{row.quarter} {row.top_vs_bottom:.1f}x"
-            for row in summary.itertuples()
-            if np.isfinite(row.top_vs_bottom)
-        )
-        findings.append(
-            f"Backtest: scored at the start of each of the last {len(summary)} quarters with "
-            "a score fitted on what was known then, the top tier "
-            f"{summary['event'].iloc[0]} more often than the bottom tier in the quarter that "
-            f"followed ({ratios})."
-        )
+    backtest = backtest_sentence(blueprint.backtest_summary, blueprint.backtest)
+    if backtest:
+        findings.append(backtest)
     if blueprint.uncertain:
         findings.append(
             f"{len(blueprint.uncertain)} uncertain "
@@ -216,6 +206,56 @@ def findings_of(blueprint: Blueprint) -> list[str]:
     if verdict and blueprint.drawn:
         findings.append(verdict)
     return findings
+
+
+def backtest_sentence(summary, tiers) -> str:
+    """The backtest in one sentence that follows its numbers: per quarter the top tier's rate
+    against the bottom tier's ("2026Q1 2.4x"; "2026Q2 39% vs none" when the bottom tier had no
+    event), and "more often" / "less often" only as the quarters bear it out. Empty when no
+    quarter could compare the two tiers."""
+    if summary is None or not len(summary):
+        return ""
+    pieces, higher, lower = [], 0, 0
+    for row in summary.itertuples():
+        ratio = row.top_vs_bottom
+        if ratio is None or np.isnan(ratio):
+            continue
+        if np.isinf(ratio):
+            top = _top_rate(tiers, row.quarter)
+            pieces.append(f"{row.quarter} {pct(top) if top is not None else 'some'} vs none")
+            higher += 1
+            continue
+        pieces.append(f"{row.quarter} {ratio:.1f}x")
+        higher += ratio > 1
+        lower += ratio < 1
+    if not pieces:
+        return ""
+    event = summary["event"].iloc[0]
+    measured = len(pieces)
+    if higher == measured:
+        how = "more often than the bottom tier in the quarter that followed"
+    elif lower == measured:
+        how = "less often than the bottom tier in the quarter that followed"
+    elif higher + lower == 0:
+        how = "as often as the bottom tier in the quarter that followed"
+    else:
+        how = (
+            f"more often than the bottom tier in {higher} of the {measured} quarters that followed"
+        )
+        how += f" and less often in {lower}" if lower else ""
+    return (
+        f"Backtest: scored at the start of each of the last {len(summary)} quarters with "
+        f"a score fitted on what was known then, the top tier {event} {how} "
+        f"({', '.join(pieces)})."
+    )
+
+
+def _top_rate(tiers, quarter):
+    """The top tier's rate in ``quarter`` of the backtest's per-tier table (None without)."""
+    if tiers is None or not len(tiers) or "quarter" not in tiers:
+        return None
+    rows = tiers[tiers["quarter"] == quarter]
+    return None if rows.empty else float(rows["rate"].iloc[0])
 
 
 def caveats_of(blueprint: Blueprint, caveats: list[str]) -> list[str]:

@@ -351,18 +351,71 @@ def draft_statement(
     return name, " ".join(parts)
 
 
-def no_icp_statement(study: Study, upstream: Upstream, uncertain: list[Rule]) -> str:
+#: Who succeeded, by outcome, for "nothing measured separates ...".
+_SUCCEEDED = {
+    "won": "winners",
+    "retained": "customers who stayed",
+    "best_customer": "best customers",
+}
+
+
+def detectable_effects(upstream: Upstream, outcome: str | None) -> tuple[list[str], list[str]]:
+    """What the predictor analysis could have detected for ``outcome``: ``(powered, thin)``.
+
+    ``powered`` names each predictor with no evidence whose test would likely (80% power) have
+    detected an effect of the size shown ("employees (±6 points)"); ``thin`` the predictors
+    for which only very large effects were detectable (the analysis' ``underpowered``)."""
+    from icp_research.analyses.significance import _mde_phrase
+
+    summary = upstream.predictor_summary
+    needed = {"outcome", "predictor", "verdict", "mde", "mde_unit", "underpowered"}
+    if outcome is None or summary is None or summary.empty or not needed <= set(summary):
+        return [], []
+    rows = summary[(summary["outcome"] == outcome) & (summary["verdict"] != "predicts")]
+    thin_rows = rows["underpowered"].fillna(True).astype(bool)
+    powered = [
+        f"{row.predictor} ({_mde_phrase(row.mde, row.mde_unit)})"
+        for row in rows[~thin_rows & (rows["verdict"] == "no evidence")].itertuples()
+        if np.isfinite(row.mde)
+    ]
+    return powered, [str(p) for p in rows.loc[thin_rows, "predictor"]]
+
+
+def no_icp_statement(
+    study: Study, upstream: Upstream, uncertain: list[Rule], outcome: str | None = None
+) -> str:
     facts = study.facts
     n_accounts = len(facts)
     n_customers = int(facts["is_customer"].fillna(False).sum())
-    why = "no account characteristic predicted success in a way that held up in the confirmation quarters"
-    if upstream.caveats and not upstream.sources.get("significance"):
-        why = "the predictor analysis could not be run"
-    text = (
-        f"No ICP can be drawn from this data yet: {why} ({fmt_count(n_accounts, 'account')} and "
-        f"{fmt_count(n_customers, 'customer')} known on {study.as_of:%Y-%m-%d}, the data the "
-        "ICP is chosen on)."
+    known = (
+        f"({fmt_count(n_accounts, 'account')} and {fmt_count(n_customers, 'customer')} known on "
+        f"{study.as_of:%Y-%m-%d}, the data the ICP is chosen on)"
     )
+    ran = not (upstream.caveats and not upstream.sources.get("significance"))
+    powered, thin = detectable_effects(upstream, outcome) if ran else ([], [])
+    if powered and not study.variation.get("won"):
+        # The data could have shown effects of this size and did not: waiting for more of the
+        # same data is unlikely to change that; other attributes might.
+        who = _SUCCEEDED.get(outcome, "successful accounts")
+        text = (
+            f"No ICP can be drawn from this data: nothing measured separates {who} from the "
+            f"rest in a way that held up {known}. The predictor analysis found none where it "
+            f"would likely have detected an effect of this size: {'; '.join(powered)}. More "
+            "of the same data is unlikely to change that; try other attributes in the exports "
+            "(what the company uses, how it buys, how it came to us)."
+        )
+        if thin:
+            text += (
+                f" Only {join_and(thin)} had too little data to tell; more closed deals "
+                "would settle those."
+            )
+        if uncertain:
+            text += f" {_hypotheses(len(uncertain))} to test in discovery calls."
+        return text
+    why = "no account characteristic predicted success in a way that held up in the confirmation quarters"
+    if not ran:
+        why = "the predictor analysis could not be run"
+    text = f"No ICP can be drawn from this data yet: {why} {known}."
     unmeasurable = study.variation.get("won")
     if unmeasurable:
         # More deals of the same export cannot help when it never records a lost deal.

@@ -202,7 +202,7 @@ def walk_forward_backtest(
                 if value_by_account is not None
                 else np.zeros(len(population))
             )
-            event_words = "became customers"
+            event_words = "won a new-business deal"
         else:
             churned = facts["churned"].fillna(False).astype(bool)
             population = facts[customer & ~churned]
