@@ -1,5 +1,6 @@
-"""What CRM report exports carry beyond the table: the totals and notices a report export
-appends after its last row."""
+"""What CRM report exports carry beyond the table: Salesforce ids in their 15-character form
+next to 18-character ones, and the totals and notices a report export appends after its last
+row."""
 
 from __future__ import annotations
 
@@ -47,8 +48,128 @@ def _deals(*account_ids: str) -> str:
     )
 
 
+def _unknown(report) -> list[str]:
+    return [line for line in report.lines("warning") if "refer to accounts" in line]
+
+
 def _notes(report, word: str) -> list[str]:
     return [p.line() for p in report.infos if word in p.message]
+
+
+# -- Salesforce 15- and 18-character ids --------------------------------------------------------
+
+
+def test_15_character_ids_are_matched_to_the_18_character_id_they_start(tmp_path):
+    files = {
+        "accounts.csv": _accounts(ACME, BETA, GAMMA),
+        "deals.csv": _deals(ACME, ACME[:15], BETA[:15], GAMMA, GAMMA[:15]),
+    }
+    dataset = load_tables(write_project(tmp_path, files, ACCOUNTS_CONFIG + DEALS_CONFIG))
+    deals = dataset.tables["opportunities"]
+    assert deals["account_id"].tolist() == [ACME, ACME, BETA, GAMMA, GAMMA]
+    assert str(deals["account_id"].dtype) == "string"
+    assert not _unknown(dataset.report)
+    assert _notes(dataset.report, "Salesforce") == [
+        'deals.csv, column "Account ID": 3 rows carry 15-character Salesforce ids; each was '
+        'matched to the 18-character id in accounts that starts with it (e.g. "0015g00000AbCdE" '
+        '-> "0015g00000AbCdEAAZ") (rows 3, 4, 6); fix: nothing to do; to silence this, export '
+        "the 18-character ids (in Salesforce, a formula field CASESAFEID(Id))"
+    ]
+
+
+def test_a_15_character_id_matches_only_in_its_own_case(tmp_path):
+    # "0015g00000ABCDE" is neither ACME ("...AbCdE") nor BETA ("...abcde"): another record.
+    files = {
+        "accounts.csv": _accounts(ACME, BETA),
+        "deals.csv": _deals(ACME, "0015g00000ABCDE", BETA[:15]),
+    }
+    report = validate(write_project(tmp_path, files, ACCOUNTS_CONFIG + DEALS_CONFIG))
+    assert _unknown(report) == [
+        'deals.csv, column "Account ID": 1 rows (33%) refer to accounts that are not in the '
+        'accounts table (e.g. "0015g00000ABCDE"); they are left out of account analyses (row 3); '
+        "fix: export the missing accounts or check the key mapping"
+    ]
+    assert _notes(report, "Salesforce")[0].startswith(
+        'deals.csv, column "Account ID": 1 row carries a 15-character Salesforce id; it was '
+        'matched to the 18-character id in accounts that starts with it (e.g. "0015g00000abcde" '
+        '-> "0015g00000abcdeQAA") (row 4)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("account_ids", "why"),
+    [
+        ([ACME, ACME[:15] + "QAA"], "two 18-character ids start with it"),
+        (["ACCT-0000000000001", "ACCT-0000000000002"], "not Salesforce ids (a hyphen)"),
+        (["0015g00000AbCdEAAZX", "0015g00000XyZ12AAC"], "not Salesforce ids (19 characters)"),
+    ],
+)
+def test_a_short_id_is_not_guessed_when_the_match_is_not_certain(tmp_path, account_ids, why):
+    short = account_ids[0][:15]
+    files = {"accounts.csv": _accounts(*account_ids), "deals.csv": _deals(account_ids[1], short)}
+    report = validate(write_project(tmp_path, files, ACCOUNTS_CONFIG + DEALS_CONFIG))
+    assert not _notes(report, "Salesforce"), why
+    assert _unknown(report) == [
+        'deals.csv, column "Account ID": 1 rows (50%) refer to accounts that are not in the '
+        f'accounts table (e.g. "{short}"); they are left out of account analyses (row 3); fix: '
+        "export the missing accounts or check the key mapping"
+    ], why
+
+
+def test_deal_roles_and_lookups_match_15_character_ids_too(tmp_path):
+    opp_a, opp_b = "0065g00000Opp00AAA", "0065g00000Opp01AAA"
+    sub_a, sub_b = "a0X5g00000Sub01QAB", "a0X5g00000Sub02QAC"
+    files = {
+        "accounts.csv": _accounts(ACME, GAMMA),
+        "deals.csv": _deals(ACME, GAMMA),
+        "roles.csv": f"Opportunity ID,Role\n{opp_a[:15]},Champion\n{opp_b},Economic Buyer\n",
+        "subs.csv": (
+            f"Subscription ID,Account ID,Start,ARR\n{sub_a},{ACME},2024-01-01,1200\n"
+            f"{sub_b},{GAMMA[:15]},2024-02-01,2400\n"
+        ),
+        "usage.csv": f"Subscription ID,Month,Metric,Value\n{sub_a[:15]},2024-03-01,logins,3\n"
+        f"{sub_b},2024-03-01,logins,4\n",
+    }
+    config = (
+        ACCOUNTS_CONFIG
+        + DEALS_CONFIG
+        + """
+[tables.deal_roles]
+path = "roles.csv"
+[tables.deal_roles.columns]
+opportunity_id = "Opportunity ID"
+role = "Role"
+[tables.subscriptions]
+path = "subs.csv"
+[tables.subscriptions.columns]
+subscription_id = "Subscription ID"
+account_id = "Account ID"
+start_date = "Start"
+arr = "ARR"
+[tables.usage]
+path = "usage.csv"
+account_id_from = "subscriptions.subscription_id"
+[tables.usage.columns]
+subscription_id = "Subscription ID"
+date = "Month"
+metric = "Metric"
+value = "Value"
+"""
+    )
+    dataset = load_tables(write_project(tmp_path, files, config))
+    assert dataset.tables["deal_roles"]["opportunity_id"].tolist() == [opp_a, opp_b]
+    assert dataset.tables["usage"]["account_id"].tolist() == [ACME, GAMMA]
+    assert dataset.tables["subscriptions"]["account_id"].tolist() == [ACME, GAMMA]
+    assert not _unknown(dataset.report)
+    assert not any("unknown deals" in line for line in dataset.report.lines("warning"))
+    notes = _notes(dataset.report, "Salesforce")
+    assert [line.split(": ")[0] for line in notes] == [
+        'usage.csv, column "Subscription ID"',
+        'subs.csv, column "Account ID"',
+        'roles.csv, column "Opportunity ID"',
+    ]
+    assert "in subscriptions that starts with it" in notes[0] and "(row 2)" in notes[0]
+    assert "in opportunities that starts with it" in notes[2] and "(row 2)" in notes[2]
 
 
 # -- Totals and footer rows of report exports ---------------------------------------------------

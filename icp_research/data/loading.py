@@ -1337,6 +1337,7 @@ def _look_up_account_ids(
             del tables[name]
             continue
         lookup = pairs.drop_duplicates(key).set_index(key)["account_id"]
+        frame = _match_salesforce_ids(frame, key, set(lookup.index), target, out, label)
         found = frame[key].map(lookup).astype("string")
         blank = frame[key].isna()
         unknown = found.isna() & ~blank
@@ -1386,6 +1387,67 @@ def _look_up_account_ids(
             tables[name] = tables[name].drop(columns=extra)
 
 
+_SALESFORCE_ID = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
+
+
+def _salesforce_ids(values: pd.Series, known) -> dict[str, str]:
+    """Salesforce exports an id either with 18 characters (safe in any case) or with 15 (case
+    sensitive): the 18-character id is the 15-character one plus a checksum of three. When the
+    referenced ids look like Salesforce ids (18 characters, or 15 and 18, letters and digits
+    only), each unmatched 15-character value that starts exactly one 18-character id (case
+    counts) -> that id."""
+    short = [v for v in values.dropna().astype(str).unique() if len(v) == 15]
+    if not short:
+        return {}
+    ids = pd.Series(list(known), dtype=object).dropna().astype(str)
+    if ids.empty or not ids.str.fullmatch(_SALESFORCE_ID.pattern).all():
+        return {}
+    long_ids = ids[ids.str.len() == 18]
+    if long_ids.empty:
+        return {}
+    prefixes = long_ids.str[:15]
+    unique = ~prefixes.duplicated(keep=False)
+    by_prefix = dict(zip(prefixes[unique], long_ids[unique], strict=True))
+    known_text = set(ids)
+    return {v: by_prefix[v] for v in short if v in by_prefix and v not in known_text}
+
+
+def _match_salesforce_ids(
+    frame: pd.DataFrame,
+    column: str,
+    known,
+    target: str,
+    out: _Collector,
+    label: str,
+    note: bool = True,
+) -> pd.DataFrame:
+    """Rewrite the 15-character Salesforce ids of ``frame[column]`` to the 18-character ids of
+    ``known`` they are short for, with a note naming the rows (unless ``note`` is false)."""
+    values = frame[column]
+    matches = _salesforce_ids(values[~values.isin(known).fillna(False).astype(bool)], known)
+    if not matches:
+        return frame
+    short = values.isin(set(matches)).fillna(False).astype(bool)
+    here, there = next(iter(matches.items()))
+    n = int(short.sum())
+    if note:
+        out.info(
+            (
+                "1 row carries a 15-character Salesforce id; it was matched"
+                if n == 1
+                else f"{n:,} rows carry 15-character Salesforce ids; each was matched"
+            )
+            + f' to the 18-character id in {target} that starts with it (e.g. "{here}" -> "{there}")',
+            "nothing to do; to silence this, export the 18-character ids (in Salesforce, a formula "
+            "field CASESAFEID(Id))",
+            column=label,
+            rows=_row_list(short),
+            values=values,
+        )
+    rewritten = values.astype(object).where(~short, values[short].astype(str).map(matches))
+    return frame.assign(**{column: rewritten.astype(values.dtype)})
+
+
 def _rows_have(n: int) -> str:
     return "1 row has" if n == 1 else f"{n:,} rows have"
 
@@ -1416,6 +1478,10 @@ def _check_references(
             continue
         out = _Collector(report, name, configs[name].display_path)
         col = configs[name].columns.get("account_id", "account_id")
+        # An account looked up through another table's key was matched (and noted) there.
+        frame = tables[name] = _match_salesforce_ids(
+            frame, "account_id", known, "accounts", out, col, configs[name].account_id_from is None
+        )
         # Masks from nullable columns are <NA> where a value is missing; NA is "no".
         missing = frame["account_id"].isna().astype(bool)
         unknown = (~frame["account_id"].isin(known)).fillna(False).astype(bool) & ~missing
@@ -1483,11 +1549,12 @@ def _check_references(
     roles = tables.get("deal_roles")
     if roles is not None and deals is not None and "opportunity_id" in roles.columns:
         out = _Collector(report, "deal_roles", configs["deal_roles"].display_path)
-        unknown = (
-            (~roles["opportunity_id"].isin(set(deals["opportunity_id"].dropna())))
-            .fillna(False)
-            .astype(bool)
+        deal_ids = set(deals["opportunity_id"].dropna())
+        label = configs["deal_roles"].columns.get("opportunity_id", "opportunity_id")
+        roles = tables["deal_roles"] = _match_salesforce_ids(
+            roles, "opportunity_id", deal_ids, "opportunities", out, label
         )
+        unknown = (~roles["opportunity_id"].isin(deal_ids)).fillna(False).astype(bool)
         if unknown.all() and len(roles):
             out.error(
                 "none of the opportunity_id values match the opportunities table",
