@@ -1,6 +1,6 @@
 """What CRM report exports carry beyond the table: Salesforce ids in their 15-character form
-next to 18-character ones, and the totals and notices a report export appends after its last
-row."""
+next to 18-character ones, the totals and notices a report export appends after its last row,
+and deal types as HubSpot stores them or as the kit does not recognise them."""
 
 from __future__ import annotations
 
@@ -315,3 +315,102 @@ def test_a_row_with_only_its_key_right_before_the_notices_is_data(tmp_path):
     dataset = load_tables(write_project(tmp_path, files, ACCOUNTS_CONFIG + DEALS_CONFIG))
     assert dataset.tables["accounts"]["account_id"].tolist() == ["A1", "A2", "A3"]
     assert [p.rows for p in dataset.report.infos if "footer" in p.message] == [[5]]
+
+
+# -- Deal types: HubSpot's internal values, and types the kit does not recognise -----------------
+
+COMPANIES = (
+    "Record ID,Company name,Industry,Number of Employees,Annual Revenue,Country/Region,"
+    "State/Region,Create Date,Original Source\n"
+    "8859579637,Maple Blue,Media,40,1000000,Germany,Berlin,2023-01-05,Referrals\n"
+    "5982140981,Orbit Vertex,Logistics,250,9000000,France,Paris,2023-02-07,Organic search\n"
+)
+HUBSPOT_DEALS = (
+    "Record ID,Associated Company IDs (Primary),Deal Stage,Create Date,Close Date,Amount,"
+    "Closed Lost Reason,Deal Type,Deal owner,Original Source\n"
+    "1,8859579637,closedwon,2024-01-02,2024-02-01,100,,newbusiness,Jane Doe,Referrals\n"
+    "2,5982140981,closedlost,2024-01-03,2024-02-02,200,price,newbusiness,Sam Lee,Referrals\n"
+    "3,8859579637,closedwon,2024-05-02,2024-06-01,50,,existingbusiness,Jane Doe,Referrals\n"
+    "4,5982140981,contractsent,2024-07-02,,80,,Existing Business,Sam Lee,Referrals\n"
+    "5,8859579637,decisionmakerboughtin,2024-07-03,,90,,New Business,Jane Doe,Referrals\n"
+)
+
+
+def test_the_hubspot_preset_reads_internal_stage_and_type_values(tmp_path):
+    from icp_research.cli import main
+
+    assert main(["init", str(tmp_path), "--preset", "hubspot"]) == 0
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "companies.csv").write_text(COMPANIES, encoding="utf-8")
+    (tmp_path / "exports" / "deals.csv").write_text(HUBSPOT_DEALS, encoding="utf-8")
+    dataset = load_tables(tmp_path / "icp.toml")
+    deals = dataset.tables["opportunities"]
+    assert deals["stage"].tolist() == ["won", "lost", "won", "open", "open"]
+    assert deals["type"].tolist() == ["new", "new", "expansion", "expansion", "new"]
+    assert not any("type" in line for line in dataset.report.lines("warning"))
+
+
+TYPES_CONFIG = (
+    ACCOUNTS_CONFIG
+    + DEALS_CONFIG.replace('amount = "Amount"', 'amount = "Amount"\ntype = "Type"')
+    + """
+[tables.opportunities.values.type]
+"Bestandskunde" = "expansion"
+"""
+)
+
+
+def _typed_deals(*types: str) -> str:
+    rows = _deals(*(["A1"] * len(types))).splitlines()
+    return (
+        "\n".join([rows[0] + ",Type"] + [f"{r},{t}" for r, t in zip(rows[1:], types, strict=True)])
+        + "\n"
+    )
+
+
+def test_a_deal_type_that_is_not_new_expansion_or_renewal_is_a_warning(tmp_path):
+    files = {
+        "accounts.csv": _accounts("A1"),
+        "deals.csv": _typed_deals(
+            "New Business",
+            "existingbusiness",
+            "Bestandskunde",
+            "Pilot",
+            "existingbusiness",
+            "Renewal",
+            "Free Trial",
+            "",
+        ),
+    }
+    report = validate(write_project(tmp_path, files, TYPES_CONFIG))
+    assert [line for line in report.lines("warning") if '"Type"' in line] == [
+        'deals.csv, column "Type": 3 deals have a type that is not new, expansion or renewal: '
+        '"existingbusiness" (2 rows), "Pilot" (1 rows); they are counted as neither, so they '
+        "are left out of win rates, deal sizes and sales cycles, which count new business only "
+        "(rows 3, 5, 6); fix: recode each under [tables.opportunities.values.type], e.g. "
+        '"existingbusiness" = "expansion" (or = "new" for deals that win a new customer)'
+    ]
+
+
+def test_with_no_new_business_deal_an_unknown_type_counts_as_new_business(tmp_path):
+    files = {
+        "accounts.csv": _accounts("A1"),
+        "deals.csv": _typed_deals("Bestandskunde", "Partner", "Partner"),
+    }
+    report = validate(write_project(tmp_path, files, TYPES_CONFIG))
+    warnings = [line for line in report.lines("warning") if '"Type"' in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        'deals.csv, column "Type": 2 deals have a type that is not new, expansion or renewal: '
+        '"Partner" (2 rows); no deal is new business, so every deal counts as new business, '
+        "these too (rows 3, 4)"
+    )
+
+
+def test_recognised_types_raise_no_warning(tmp_path):
+    files = {
+        "accounts.csv": _accounts("A1"),
+        "deals.csv": _typed_deals("New", "Upsell", "Renewal", "Bestandskunde", "Trial", ""),
+    }
+    report = validate(write_project(tmp_path, files, TYPES_CONFIG))
+    assert not [line for line in report.lines("warning") if '"Type"' in line]

@@ -1117,7 +1117,9 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
     if tc.name == "opportunities" and "stage" in frame.columns:
         frame["stage"] = _recode_stage(frame["stage"], tc, out)
     if tc.name == "opportunities" and "type" in frame.columns:
-        frame["type"] = _recode_type(frame["type"])
+        source_type = frame["type"]
+        frame["type"] = _recode_type(source_type)
+        _note_unknown_types(frame["type"], source_type, tc, out)
     if tc.name == "subscriptions":
         if "arr" not in frame.columns and "mrr" not in frame.columns:
             out.error(
@@ -1279,6 +1281,40 @@ def _stage_values(text: pd.Series, recode: dict) -> pd.Series:
 
 def _recode_type(deal_type: pd.Series) -> pd.Series:
     return per_distinct(deal_type.astype("string"), _type_values)
+
+
+def _note_unknown_types(
+    deal_type: pd.Series, source: pd.Series, tc: TableConfig, out: _Collector
+) -> None:
+    """Warn on deal types read as neither new business nor expansion, renewal or trial: where
+    some deals are new business, these are left out of win rates, deal sizes and sales cycles
+    as expansion deals are, which the user may not mean."""
+    known = deal_type.isin(["new", "expansion", "renewal"]) | deal_type.str.contains(
+        "trial", na=False
+    )
+    unknown = (~known.fillna(False).astype(bool)) & deal_type.notna().to_numpy(dtype=bool)
+    if not unknown.any():
+        return
+    counts = source[unknown].astype("string").value_counts()
+    listing = ", ".join(f'"{v}" ({n:,} rows)' for v, n in counts.head(6).items())
+    if len(counts) > 6:
+        listing += f" and {len(counts) - 6:,} more"
+    effect = (
+        "they are counted as neither, so they are left out of win rates, deal sizes and sales "
+        "cycles, which count new business only"
+        if (deal_type == "new").any()
+        else "no deal is new business, so every deal counts as new business, these too"
+    )
+    example = counts.index[0]
+    out.warning(
+        f"{int(unknown.sum()):,} deals have a type that is not new, expansion or renewal: "
+        f"{listing}; {effect}",
+        f'recode each under [tables.opportunities.values.type], e.g. "{example}" = "expansion" '
+        '(or = "new" for deals that win a new customer)',
+        column=tc.columns.get("type", "type"),
+        rows=_row_list(unknown),
+        values=source,
+    )
 
 
 def _type_values(deal_type: pd.Series) -> pd.Series:
