@@ -11,10 +11,11 @@ from icp_research.data.validation import validate
 
 from .conftest import write_project
 
-# Salesforce account ids: the 18-character id is the 15-character one plus three characters.
-ACME = "0015g00000AbCdEAAZ"
-BETA = "0015g00000abcdeQAA"  # its first 15 characters differ from ACME's only in case
-GAMMA = "0015g00000XyZ12AAC"
+# Salesforce account ids: the 18-character id is the 15-character one plus three characters
+# that say which of its letters are capitals ("001A0000006Vm9r" is "001A0000006Vm9rIAC").
+ACME = "0015g00000AbCdEAAV"
+BETA = "0015g00000abcdeAAA"  # its first 15 characters differ from ACME's only in case
+GAMMA = "0015g00000XyZ12AAF"
 
 ACCOUNTS_CONFIG = """
 [tables.accounts]
@@ -43,7 +44,7 @@ def _accounts(*ids: str) -> str:
 
 def _deals(*account_ids: str) -> str:
     return "Opportunity ID,Account ID,Stage,Created Date,Close Date,Amount\n" + "".join(
-        f"0065g00000Opp{i:02d}AAA,{a},Closed Won,2024-0{i % 9 + 1}-01,2024-0{i % 9 + 1}-20,100\n"
+        f"0065g00000Opp{i:02d}AAB,{a},Closed Won,2024-0{i % 9 + 1}-01,2024-0{i % 9 + 1}-20,100\n"
         for i, a in enumerate(account_ids)
     )
 
@@ -72,9 +73,17 @@ def test_15_character_ids_are_matched_to_the_18_character_id_they_start(tmp_path
     assert _notes(dataset.report, "Salesforce") == [
         'deals.csv, column "Account ID": 3 rows carry 15-character Salesforce ids; each was '
         'matched to the 18-character id in accounts that starts with it (e.g. "0015g00000AbCdE" '
-        '-> "0015g00000AbCdEAAZ") (rows 3, 4, 6); fix: nothing to do; to silence this, export '
+        '-> "0015g00000AbCdEAAV") (rows 3, 4, 6); fix: nothing to do; to silence this, export '
         "the 18-character ids (in Salesforce, a formula field CASESAFEID(Id))"
     ]
+
+
+def test_the_checksum_is_the_one_salesforce_appends():
+    from icp_research.data.loading import _salesforce_suffix
+
+    assert _salesforce_suffix("001A0000006Vm9r") == "IAC"  # Salesforce's documented example
+    assert [_salesforce_suffix(i[:15]) for i in (ACME, BETA, GAMMA)] == ["AAV", "AAA", "AAF"]
+    assert _salesforce_suffix("ABCDEFGHIJKLMNO") == "555"
 
 
 def test_a_15_character_id_matches_only_in_its_own_case(tmp_path):
@@ -92,16 +101,16 @@ def test_a_15_character_id_matches_only_in_its_own_case(tmp_path):
     assert _notes(report, "Salesforce")[0].startswith(
         'deals.csv, column "Account ID": 1 row carries a 15-character Salesforce id; it was '
         'matched to the 18-character id in accounts that starts with it (e.g. "0015g00000abcde" '
-        '-> "0015g00000abcdeQAA") (row 4)'
+        '-> "0015g00000abcdeAAA") (row 4)'
     )
 
 
 @pytest.mark.parametrize(
     ("account_ids", "why"),
     [
-        ([ACME, ACME[:15] + "QAA"], "two 18-character ids start with it"),
+        ([ACME[:15] + "QAA", GAMMA], "the id it starts does not end in its checksum"),
         (["ACCT-0000000000001", "ACCT-0000000000002"], "not Salesforce ids (a hyphen)"),
-        (["0015g00000AbCdEAAZX", "0015g00000XyZ12AAC"], "not Salesforce ids (19 characters)"),
+        ([ACME + "X", GAMMA], "not Salesforce ids (19 characters)"),
     ],
 )
 def test_a_short_id_is_not_guessed_when_the_match_is_not_certain(tmp_path, account_ids, why):
@@ -117,8 +126,8 @@ def test_a_short_id_is_not_guessed_when_the_match_is_not_certain(tmp_path, accou
 
 
 def test_deal_roles_and_lookups_match_15_character_ids_too(tmp_path):
-    opp_a, opp_b = "0065g00000Opp00AAA", "0065g00000Opp01AAA"
-    sub_a, sub_b = "a0X5g00000Sub01QAB", "a0X5g00000Sub02QAC"
+    opp_a, opp_b = "0065g00000Opp00AAB", "0065g00000Opp01AAB"
+    sub_a, sub_b = "a0X5g00000Sub01EAB", "a0X5g00000Sub02EAB"
     files = {
         "accounts.csv": _accounts(ACME, GAMMA),
         "deals.csv": _deals(ACME, GAMMA),

@@ -1424,28 +1424,37 @@ def _look_up_account_ids(
 
 
 _SALESFORCE_ID = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
+_SALESFORCE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def _salesforce_suffix(short: str) -> str:
+    """The three characters Salesforce appends to a 15-character id to make it safe in any case:
+    for each five characters, which of them are capitals, written as one letter or digit."""
+    return "".join(
+        _SALESFORCE_SUFFIX[sum(1 << i for i, c in enumerate(short[k : k + 5]) if "A" <= c <= "Z")]
+        for k in (0, 5, 10)
+    )
 
 
 def _salesforce_ids(values: pd.Series, known) -> dict[str, str]:
     """Salesforce exports an id either with 18 characters (safe in any case) or with 15 (case
     sensitive): the 18-character id is the 15-character one plus a checksum of three. When the
-    referenced ids look like Salesforce ids (18 characters, or 15 and 18, letters and digits
-    only), each unmatched 15-character value that starts exactly one 18-character id (case
-    counts) -> that id."""
-    short = [v for v in values.dropna().astype(str).unique() if len(v) == 15]
+    referenced ids look like Salesforce ids (letters and digits only, 18 characters, or 15 and
+    18), each unmatched 15-character value whose 18-character id is among them (case counts)
+    -> that id."""
+    short = [
+        v
+        for v in values.dropna().astype(str).unique()
+        if len(v) == 15 and _SALESFORCE_ID.fullmatch(v)
+    ]
     if not short:
         return {}
     ids = pd.Series(list(known), dtype=object).dropna().astype(str)
     if ids.empty or not ids.str.fullmatch(_SALESFORCE_ID.pattern).all():
         return {}
-    long_ids = ids[ids.str.len() == 18]
-    if long_ids.empty:
-        return {}
-    prefixes = long_ids.str[:15]
-    unique = ~prefixes.duplicated(keep=False)
-    by_prefix = dict(zip(prefixes[unique], long_ids[unique], strict=True))
     known_text = set(ids)
-    return {v: by_prefix[v] for v in short if v in by_prefix and v not in known_text}
+    full = {v: v + _salesforce_suffix(v) for v in short if v not in known_text}
+    return {v: f for v, f in full.items() if f in known_text}
 
 
 def _match_salesforce_ids(
