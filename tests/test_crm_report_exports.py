@@ -298,6 +298,12 @@ def test_french_totals_and_a_summe_row_are_footer_rows(tmp_path):
             'accounts.csv, column "Account ID": 1 rows have no account_id (a required value) '
             "(row 4); fix: fill them in the export or remove those rows",
         ),
+        # A sum with no totals wording: nothing says it is not a row of data.
+        (
+            ",,1500\n",
+            'accounts.csv, column "Account ID": 1 rows have no account_id (a required value) '
+            "(row 4); fix: fill them in the export or remove those rows",
+        ),
         # Footer wording above a real row is not at the end of the table.
         (
             ",Total,30\nA3,Gamma,Nice\n",

@@ -603,8 +603,9 @@ _FOOTER_ROWS = 30
 
 
 def _footer_kind(row: pd.Series, keys: list[str]) -> str:
-    """ "blank", "worded" (totals or notice wording, sums aside), "caption" (one text cell, as a
-    report's name or the company's under its notices) or "data"."""
+    """What a row at the end of an export is: "blank", "worded" (totals or notice wording, sums
+    aside), "caption" (one text cell, as a report's or the company's name under the notices) or
+    "data"."""
     filled = {}
     for column, value in row.items():
         if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -628,7 +629,8 @@ def _footer_kind(row: pd.Series, keys: list[str]) -> str:
         for c, v in filled.items()
     ):
         return "worded" if all(k in worded or k not in filled for k in keys) else "data"
-    if len(filled) == 1 and isinstance(next(iter(filled.values())), str):
+    only = next(iter(filled.values())) if len(filled) == 1 else None
+    if isinstance(only, str) and not _SUM_CELL.fullmatch(only):
         return "caption"
     return "data"
 
@@ -672,9 +674,12 @@ def _drop_footer_rows(
     rows = [tail.index[i] for i in dropped]
     texts = [
         next(
-            _cell_text(v.strip())
-            for v in tail.iloc[i]
-            if isinstance(v, str) and v.strip() and not _SUM_CELL.fullmatch(v)
+            (
+                _cell_text(v.strip())
+                for v in tail.iloc[i]
+                if isinstance(v, str) and v.strip() and not _SUM_CELL.fullmatch(v)
+            ),
+            "",
         )
         for i in dropped
     ]
