@@ -1378,10 +1378,17 @@ def _look_up_account_ids(
             del tables[name]
             continue
         lookup = pairs.drop_duplicates(key).set_index(key)["account_id"]
-        frame = _match_salesforce_ids(frame, key, set(lookup.index), target, out, label)
         found = frame[key].map(lookup).astype("string")
         blank = frame[key].isna()
         unknown = found.isna() & ~blank
+        if unknown.any():
+            matched = _match_salesforce_ids(
+                frame, key, set(lookup.index), unknown, target, out, label
+            )
+            if matched is not frame:
+                frame = matched
+                found = frame[key].map(lookup).astype("string")
+                unknown = found.isna() & ~blank
         present = int((~blank).sum())
         if present and int(unknown.sum()) == present:
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, key].unique()[:3])
@@ -1466,15 +1473,17 @@ def _match_salesforce_ids(
     frame: pd.DataFrame,
     column: str,
     known,
+    unmatched: pd.Series,
     target: str,
     out: _Collector,
     label: str,
     note: bool = True,
 ) -> pd.DataFrame:
-    """Rewrite the 15-character Salesforce ids of ``frame[column]`` to the 18-character ids of
-    ``known`` they are short for, with a note naming the rows (unless ``note`` is false)."""
+    """Rewrite the 15-character Salesforce ids of ``frame[column]`` (among the ``unmatched``
+    rows) to the 18-character ids of ``known`` they are short for, with a note naming the rows
+    (unless ``note`` is false). Returns ``frame`` itself when nothing was rewritten."""
     values = frame[column]
-    matches = _salesforce_ids(values[~values.isin(known).fillna(False).astype(bool)], known)
+    matches = _salesforce_ids(values[unmatched.to_numpy(dtype=bool)], known)
     if not matches:
         return frame
     short = values.isin(set(matches)).fillna(False).astype(bool)
@@ -1528,13 +1537,18 @@ def _check_references(
             continue
         out = _Collector(report, name, configs[name].display_path)
         col = configs[name].columns.get("account_id", "account_id")
-        # An account looked up through another table's key was matched (and noted) there.
-        frame = tables[name] = _match_salesforce_ids(
-            frame, "account_id", known, "accounts", out, col, configs[name].account_id_from is None
-        )
         # Masks from nullable columns are <NA> where a value is missing; NA is "no".
         missing = frame["account_id"].isna().astype(bool)
         unknown = (~frame["account_id"].isin(known)).fillna(False).astype(bool) & ~missing
+        if unknown.any():
+            # An account looked up through another table's key was matched (and noted) there.
+            note = configs[name].account_id_from is None
+            matched = _match_salesforce_ids(
+                frame, "account_id", known, unknown, "accounts", out, col, note
+            )
+            if matched is not frame:
+                frame = tables[name] = matched
+                unknown = (~frame["account_id"].isin(known)).fillna(False).astype(bool) & ~missing
         present = (~missing).sum()
         padded = _zero_padding(frame.loc[unknown, "account_id"], known)
         if present > 0 and unknown.sum() == present:
@@ -1601,10 +1615,14 @@ def _check_references(
         out = _Collector(report, "deal_roles", configs["deal_roles"].display_path)
         deal_ids = set(deals["opportunity_id"].dropna())
         label = configs["deal_roles"].columns.get("opportunity_id", "opportunity_id")
-        roles = tables["deal_roles"] = _match_salesforce_ids(
-            roles, "opportunity_id", deal_ids, "opportunities", out, label
-        )
         unknown = (~roles["opportunity_id"].isin(deal_ids)).fillna(False).astype(bool)
+        if unknown.any():
+            matched = _match_salesforce_ids(
+                roles, "opportunity_id", deal_ids, unknown, "opportunities", out, label
+            )
+            if matched is not roles:
+                roles = tables["deal_roles"] = matched
+                unknown = (~roles["opportunity_id"].isin(deal_ids)).fillna(False).astype(bool)
         if unknown.all() and len(roles):
             out.error(
                 "none of the opportunity_id values match the opportunities table",
