@@ -332,10 +332,11 @@ def test_no_icp_on_noise_is_said_plainly(noise):
     assert result.statement == (
         "No ICP can be drawn from this data: nothing measured separates winners from the rest "
         "in a way that held up (1,276 accounts and 201 customers known on 2025-12-31, the data "
-        "the ICP is chosen on). The predictor analysis found none where it would likely have "
-        f"detected an effect of this size: {detectable}. More of the same data is unlikely to "
-        "change that; try other attributes in the exports (what the company uses, how it "
-        "buys, how it came to us). 2 uncertain rules are hypotheses to test in discovery calls."
+        "the ICP is chosen on). The predictor analysis would likely have detected effects of "
+        f"these sizes and found none: {detectable}. Smaller effects cannot be ruled out (more "
+        "closed deals would narrow that), but other attributes in the exports (what the company "
+        "uses, how it buys, how it came to us) are the likelier next step. 2 uncertain rules are "
+        "hypotheses to test in discovery calls."
     )
     document = json.loads(json.dumps(result.to_json()))
     assert document["rules"]["include"] == [] and document["scorecard"] is None
@@ -347,7 +348,7 @@ def test_no_icp_on_noise_is_said_plainly(noise):
     assert str(error.value).endswith(
         "no measured attribute predicts the win rate, though effects of "
         f"{detectable.replace(';', ',')} would likely have been detected, so more of the same "
-        "data is unlikely to help; next, add other attributes to the exports and rerun the ICP "
+        "data could find only smaller ones; next, add other attributes to the exports and rerun the ICP "
         "blueprint (icp-research run), or set [scoring] outcome in icp.toml to another outcome"
     )
     html = bp.onepager_html(result)

@@ -246,7 +246,7 @@ def _filled(facts: pd.DataFrame, name: str) -> int:
 
 
 def _examples(ids, limit: int = EXAMPLES) -> str:
-    ids = [str(i) for i in ids]
+    ids = [str(i) for i in ids if not pd.isna(i)]  # rows without an id are counted, not named
     shown = ", ".join(ids[:limit])
     return shown + (f" and {len(ids) - limit:,} more" if len(ids) > limit else "")
 

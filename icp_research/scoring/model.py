@@ -1255,12 +1255,12 @@ def _no_score_next_step(spec: dict, *, rules: bool) -> str:
     measured = spec.get("outcome") if isinstance(spec.get("outcome"), dict) else {}
     outcome = measured.get("name")
     if measured.get("detectable") and not measured.get("too_little_data"):
-        # The predictor analysis would have seen effects of a few points: more of the same data
-        # is unlikely to help, other attributes might.
+        # The predictor analysis would have seen effects of these sizes: more of the same data
+        # could find only smaller ones; other attributes might find larger.
         step = (
             f"no measured attribute predicts the {measured.get('label') or 'outcome'}, though "
             f"effects of {', '.join(str(d) for d in measured['detectable'][:3])} would likely "
-            "have been detected, so more of the same data is unlikely to help; next, add other "
+            "have been detected, so more of the same data could find only smaller ones; next, add other "
             "attributes to the exports and rerun the ICP blueprint (icp-research run), or set "
             "[scoring] outcome in icp.toml to another outcome"
         )

@@ -399,10 +399,11 @@ def no_icp_statement(
         who = _SUCCEEDED.get(outcome, "successful accounts")
         text = (
             f"No ICP can be drawn from this data: nothing measured separates {who} from the "
-            f"rest in a way that held up {known}. The predictor analysis found none where it "
-            f"would likely have detected an effect of this size: {'; '.join(powered)}. More "
-            "of the same data is unlikely to change that; try other attributes in the exports "
-            "(what the company uses, how it buys, how it came to us)."
+            f"rest in a way that held up {known}. The predictor analysis would likely have "
+            f"detected effects of these sizes and found none: {'; '.join(powered)}. Smaller "
+            "effects cannot be ruled out (more closed deals would narrow that), but other "
+            "attributes in the exports (what the company uses, how it buys, how it came to us) "
+            "are the likelier next step."
         )
         if thin:
             text += (
