@@ -3,7 +3,9 @@
 The fixtures in ``tests/fixtures/exports/`` are shaped like real exports (contradicting churn
 sources, order lines, constant outcomes, status columns, odd encodings). Every report must end
 ok or skipped with its reason on each of them, never failed: a failed report means the kit met
-a shape it does not handle. Exits 1 when one did, and prints one line per run.
+a shape it does not handle. No rendered page may show a figure that does not exist ("nan",
+"inf", "infx", empty brackets). Exits 1 when a run broke either rule, and prints one line per
+run.
 
     python -m devtools.fixture_sweep [--out DIR] [--only NAME ...]
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import html
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,6 +57,30 @@ def run(config: Path, out: Path, quarter: str | None = None) -> dict:
     return data
 
 
+#: Text a reader must never meet in a report: a number that did not exist ("nan", "inf",
+#: "infx as fast", "CI nan–nan") or an empty pair of brackets where figures were meant to go.
+_BROKEN_TEXT = re.compile(
+    r"(?i)(?<![\w.-])(?:nan|-?inf)(?:x|%)?(?![\w.-])|nan[–-]nan|(?<=\s)\(\s*\)"
+)
+
+
+def broken_text(run_dir: Path) -> list[str]:
+    """Each rendered page of a run (reports, dashboard, one-pager) whose visible text holds
+    broken figures, with the words around the first one."""
+    found = []
+    pages = sorted(run_dir.glob("*.html")) + sorted(run_dir.glob("artifacts/*.html"))
+    for page in pages:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"(?s)<(style|script)\b.*?</\1>", " ", text)
+        text = re.sub(r"data:[\w/+.-]+;base64,[^\"')\s]+", " ", text)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+        match = _BROKEN_TEXT.search(text)
+        if match:
+            around = " ".join(text[max(0, match.start() - 60) : match.end() + 30].split())
+            found.append(f"{page.name}: ...{around}...")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="where the runs go (default: a temporary folder)")
@@ -82,10 +110,13 @@ def main(argv: list[str] | None = None) -> int:
             counts = ", ".join(
                 f"{sum(s == k for s in status.values())} {k}" for k in ("ok", "skipped", "failed")
             )
-            mark = "FAIL" if failed else "ok  "
+            broken = broken_text(out / name / label)
+            failures += bool(broken) and not failed
+            mark = "FAIL" if failed or broken else "ok  "
             print(
                 f"{mark} {name} {label}: {counts} ({result['seconds']:.0f} s)"
                 + (f"; failed: {', '.join(failed)}" if failed else "")
+                + "".join(f"\n     broken figures in {b}" for b in broken)
             )
     print(f"{len(configs)} fixtures, {failures} failed runs; reports in {out}")
     return 1 if failures else 0
