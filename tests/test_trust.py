@@ -611,3 +611,37 @@ def test_plans_never_set_the_default_as_of_date_whatever_today_is():
         "today: nothing that happened is dated on or before it",
     )
     assert default_as_of({"opportunities": deals}, today=today) == dt.date(2026, 9, 30)
+
+
+def test_subscriptions_without_arr_do_not_make_customers(tmp_path):
+    """Free plans and trials (a billing export's zero-MRR subscriptions) are not customers: a
+    trial that converts makes a customer from its first paid day; one that never paid, none."""
+    from .conftest import write_project
+
+    subs = (
+        "Customer,Start,End,MRR\n"
+        "T1,2024-01-01,2024-01-15,0\n"  # a trial that ended
+        "T2,2024-06-01,,0\n"  # a free plan still running
+        "P1,2024-01-01,2024-01-15,0\n"  # a trial, then paid
+        "P1,2024-01-15,,100\n"
+        "P2,2024-03-01,2024-09-01,50\n"  # paid, then churned
+    )
+    config = (
+        '[project]\nas_of = "2024-12-31"\n'
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Start"\nend_date = "End"\nmrr = "MRR"\n'
+    )
+    files = {"accounts.csv": "Account ID\nT1\nT2\nP1\nP2\n", "subs.csv": subs}
+    path = write_project(tmp_path, files, config)
+    facts = icp.open_study(path, reuse_snapshot=False).facts.set_index("account_id")
+    assert facts["is_customer"].to_dict() == {"T1": False, "T2": False, "P1": True, "P2": True}
+    assert facts.loc["P1", "customer_since"] == pd.Timestamp("2024-01-15")
+    assert facts.loc[["P1", "P2"], "churned"].tolist() == [False, True]
+    (unpaid,) = [p for p in validate(path).warnings if "without ARR" in p.message]
+    assert unpaid.message.startswith(
+        "2 accounts have only subscriptions without ARR (free plans or trials: 1 still running, "
+        "1 ended; accounts T1, T2): they are not counted as customers unless they won a deal"
+    )
+    assert unpaid.n_rows == 2

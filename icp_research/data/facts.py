@@ -304,7 +304,10 @@ def account_facts(
         sub_codes = sub_codes[sub_codes >= 0]
         if "end_date" not in subs:
             subs["end_date"] = pd.NaT
-        first_start = positions.per_account(subs["start_date"].groupby(sub_codes).min())
+        # A subscription without ARR (a free plan, a trial) does not make a customer: an
+        # account is one from its first paid subscription (or its first won deal).
+        paid = (subs["arr"] > 0).to_numpy(dtype=bool)
+        first_start = positions.per_account(subs["start_date"][paid].groupby(sub_codes[paid]).min())
         facts["customer_since"] = pd.concat([first_start, facts["first_won_at"]], axis=1).min(
             axis=1
         )

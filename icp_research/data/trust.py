@@ -606,6 +606,35 @@ def _log_outliers(ratio: pd.Series) -> pd.Series:
     return ((logs - centre).abs() > limit).reindex(ratio.index, fill_value=False)
 
 
+def _unpaid_problems(subs: pd.DataFrame, config: Config, money: str) -> list[Problem]:
+    """Accounts whose subscriptions all have no ARR (free plans, trials) are not customers;
+    say how many, and that a billing export which zeroes cancelled subscriptions hides churn."""
+    known = subs[subs["account_id"].notna()]
+    best = known.groupby("account_id")["arr"].max()
+    unpaid = best.index[best.fillna(0) <= 0]
+    if not len(unpaid):
+        return []
+    rows = known[known["account_id"].isin(unpaid)]
+    running = rows["end_date"].isna() if "end_date" in rows else pd.Series(True, index=rows.index)
+    still = int(rows.loc[running, "account_id"].nunique())
+    ended = len(unpaid) - still
+    return [
+        _problem(
+            config,
+            "subscriptions",
+            money,
+            f"{_s(len(unpaid), 'account')} {'has' if len(unpaid) == 1 else 'have'} only "
+            f"subscriptions without ARR (free plans or trials: {still:,} still running, "
+            f"{ended:,} ended; accounts {_examples(unpaid)}): they are not counted as "
+            "customers unless they won a deal",
+            "nothing to do for free plans and trials; if they paid, export their MRR or ARR "
+            "(a billing export that zeroes a cancelled subscription's MRR hides that customer's "
+            "churn: export the MRR it had before it was cancelled)",
+            len(rows),
+        )
+    ]
+
+
 def _scale_problems(facts: pd.DataFrame, config: Config, money: str) -> list[Problem]:
     """Customers' ARR and their won deals' amounts a unit apart (cents, MRR read as ARR): a new
     deal is worth about a year of the subscription it starts (a month's to a few years')."""
@@ -676,6 +705,8 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
                 )
             )
     problems += _scale_problems(facts, config, money)
+    if subs is not None and len(subs) and "arr" in subs:
+        problems += _unpaid_problems(subs, config, money)
     if subs is not None and len(subs):
         arr = subs["arr"] if "arr" in subs else subs["mrr"] * 12 if "mrr" in subs else None
         if arr is not None and "seats" in subs:
