@@ -631,3 +631,36 @@ def test_a_fix_worded_as_its_own_order_is_not_prefixed_again():
     plain = Problem("error", "accounts", "a.csv", "2 values are not numbers", "blank those cells")
     assert told.line() == "a.csv: 2 values are not numbers; fix those cells"
     assert plain.line() == "a.csv: 2 values are not numbers; fix: blank those cells"
+
+
+def test_a_currency_column_sets_the_reports_symbol_and_a_mix_is_a_warning(tmp_path):
+    deals = (
+        "Deal ID,Account ID,Stage,Created,Value,Deal - Currency\n"
+        "D1,A1,won,2024-01-05,100,EUR\nD2,A1,lost,2024-01-06,200,EUR\n"
+        "D3,A1,won,2024-01-07,300,usd\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.opportunities]\npath = "deals.csv"\ndrop = ["Deal - Currency"]\n'
+        "[tables.opportunities.columns]\n"
+        'opportunity_id = "Deal ID"\naccount_id = "Account ID"\nstage = "Stage"\n'
+        'created_at = "Created"\namount = "Value"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\n", "deals.csv": deals}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert dataset.report.currencies == {"€": 2, "$": 1} and dataset.currency == "€"
+    # Dropped or not, a column of currencies beside the amounts is named: they are not converted.
+    (mixed,) = [p for p in dataset.report.warnings if "currencies" in p.message]
+    assert mixed.message.startswith(
+        'amounts are in 2 currencies by the column "Deal - Currency" (EUR 2, USD 1 rows)'
+    )
+    assert mixed.rows == [4] and mixed.column == "Deal - Currency"
+    # One currency: no warning, and the reports write it.
+    one = write_project(
+        tmp_path / "one", {**files, "deals.csv": deals.replace("usd", "EUR")}, config
+    )
+    dataset = loading.load_tables(one)
+    assert dataset.currency == "€" and not [
+        p for p in dataset.report.warnings if "currenc" in p.message
+    ]

@@ -29,6 +29,7 @@ import pandas as pd
 from icp_research.bundled import code_fingerprint
 from icp_research.data import churn_source
 from icp_research.data.cleaning import (
+    CURRENCY_SYMBOLS,
     DISTINCT_SAMPLE,
     as_text,
     currency_marks,
@@ -768,6 +769,7 @@ def _clean_table(
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
     raw = _drop_footer_rows(raw, tc, resolved, out)
+    _note_currency_column(raw, tc, resolved, out)
 
     extra_missing = set(tc.missing_values)
     frame = pd.DataFrame(index=raw.index)
@@ -850,6 +852,44 @@ def _clean_table(
                 "remove it",
             )
     return frame
+
+
+#: Header words of a column that names each row's currency ("Deal - Currency",
+#: "subscriptions.currency_code", "Währung", "Devise", "Moneda").
+_CURRENCY_HEADER = re.compile(r"(?i)currency|währung|wahrung|devise|moneda|valuta")
+
+
+def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
+    """A column naming each row's currency beside the money columns: its most common value is
+    how the reports write money, and more than one value is a warning (amounts are never
+    converted)."""
+    money = [c.name for c in TABLES[tc.name].columns if c.kind == "money"] + ["arr", "mrr"]
+    if not any(m in resolved for m in money):
+        return
+    mapped = set(resolved.values())
+    for column in raw.columns:
+        if column in mapped or not _CURRENCY_HEADER.search(str(column)):
+            continue
+        codes = raw[column].astype("string").str.strip().str.upper()
+        counts = codes[codes.notna() & (codes != "")].value_counts()
+        if counts.empty or counts.index.str.len().max() > 4:
+            continue  # not currency codes
+        for code, n in counts.items():
+            mark = CURRENCY_SYMBOLS.get(code.lower(), f"{code} ")
+            out.report.currencies[mark] = out.report.currencies.get(mark, 0) + int(n)
+        if len(counts) > 1:
+            shown = ", ".join(f"{code} {n:,}" for code, n in counts.items())
+            minority = codes.notna() & (codes != counts.index[0]) & (codes != "")
+            out.warning(
+                f'amounts are in {len(counts)} currencies by the column "{column}" ({shown} '
+                "rows) and are added up as they are, as if they were one currency",
+                "export the amounts converted to one currency (Salesforce: the converted amount "
+                "column; HubSpot: the amount in company currency; Pipedrive: the value in the "
+                "default currency) and map that column",
+                column=str(column),
+                rows=_row_list(minority),
+                values=raw[column],
+            )
 
 
 def _note_currencies(series: pd.Series, label: str, tc, out) -> None:
