@@ -664,3 +664,33 @@ def test_a_currency_column_sets_the_reports_symbol_and_a_mix_is_a_warning(tmp_pa
     assert dataset.currency == "€" and not [
         p for p in dataset.report.warnings if "currenc" in p.message
     ]
+
+
+def test_unix_timestamps_are_a_date_format_and_the_error_names_it(tmp_path):
+    subs = "Customer,Created,Cancelled,MRR\nA1,1700000000,1717200000,10\nA2,1704067200,,20\n"
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Created"\nend_date = "Cancelled"\nmrr = "MRR"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\nA2\n", "subs.csv": subs}
+    report = validation.validate(write_project(tmp_path, files, config))
+    fixes = {p.column: p.fix for p in report.errors if "are not dates" in p.message}
+    assert fixes["Created -> start_date"] == (
+        'these are seconds since 1970 (Unix timestamps): declare date_format = "unix" under '
+        "[tables.subscriptions]"
+    )
+    unix = config.replace('path = "subs.csv"\n', 'path = "subs.csv"\ndate_format = "unix"\n')
+    dataset = loading.load_tables(write_project(tmp_path / "unix", files, unix))
+    subs_table = dataset.tables["subscriptions"]
+    assert subs_table["start_date"].dt.strftime("%Y-%m-%d").tolist() == ["2023-11-14", "2024-01-01"]
+    assert subs_table["end_date"].iloc[0] == pd.Timestamp("2024-06-01")
+    millis = files["subs.csv"].replace("1700000000", "1700000000000")
+    millis = millis.replace("1704067200", "1704067200000").replace("1717200000", "1717200000000")
+    report = validation.validate(
+        write_project(tmp_path / "ms", {**files, "subs.csv": millis}, config)
+    )
+    assert any(
+        'date_format = "unix_ms"' in p.fix for p in report.errors if "not dates" in p.message
+    )

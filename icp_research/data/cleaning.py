@@ -288,6 +288,10 @@ def grouped_with(text: pd.Series, mark: str) -> pd.Series:
     )
 
 
+#: ``date_format`` values for timestamps written as numbers since 1970-01-01 (UTC).
+EPOCH_UNITS = {"unix": "s", "unix_ms": "ms"}
+
+
 def date_formats(date_format: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     """A table's ``date_format`` setting as a tuple of patterns (one, several or none)."""
     if not date_format:
@@ -328,6 +332,13 @@ def _text_to_dates(text: pd.Series, date_format: str | tuple[str, ...] | None) -
             todo = values.isna() & text.notna()
             if not todo.any():
                 break
+            if fmt in EPOCH_UNITS:
+                # Seconds (or milliseconds) since 1970-01-01 UTC, as APIs and billing exports
+                # write timestamps: "1791121353".
+                number = pd.to_numeric(text[todo], errors="coerce")
+                whole = number.where(number.notna() & (number % 1 == 0))
+                values[todo] = pd.to_datetime(whole, unit=EPOCH_UNITS[fmt], errors="coerce")
+                continue
             parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
             if getattr(parsed.dt, "tz", None) is not None:
                 parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)

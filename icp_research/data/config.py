@@ -876,15 +876,11 @@ def _table_config(
         (
             "date_format",
             lambda v: (
-                (isinstance(v, str) and "%" in v)
-                or (
-                    isinstance(v, list)
-                    and bool(v)
-                    and all(isinstance(p, str) and "%" in p for p in v)
-                )
+                _date_pattern(v)
+                or (isinstance(v, list) and bool(v) and all(_date_pattern(p) for p in v))
             ),
-            'a strftime pattern, e.g. "%d/%m/%Y", or a list of them tried in order, e.g. '
-            '["%d/%m/%Y %H:%M", "%d/%m/%Y"]',
+            'a strftime pattern, e.g. "%d/%m/%Y", "unix" or "unix_ms" (seconds or milliseconds '
+            'since 1970), or a list of them tried in order, e.g. ["%d/%m/%Y %H:%M", "%d/%m/%Y"]',
         ),
         (
             "sheet",
@@ -1107,6 +1103,11 @@ def _database_source(spec: dict, where: str, problems: list[str]) -> tuple[str, 
     return key, value.strip()
 
 
+def _date_pattern(value) -> bool:
+    """A date_format entry: a strftime pattern, or "unix" / "unix_ms" for epoch numbers."""
+    return isinstance(value, str) and ("%" in value or value in ("unix", "unix_ms"))
+
+
 def _check_date_patterns(value, where: str, problems: list[str]) -> None:
     """A pattern pandas cannot compile ("%d/%m/%Y%") is a config mistake, found before any
     file is read rather than as an error in the middle of parsing."""
@@ -1116,6 +1117,8 @@ def _check_date_patterns(value, where: str, problems: list[str]) -> None:
 
     patterns = [value] if isinstance(value, str) else value
     for pattern in patterns:
+        if pattern in ("unix", "unix_ms"):  # seconds / milliseconds since 1970
+            continue
         try:
             pd.to_datetime(pd.Series(["2024-01-31"]), format=pattern, errors="coerce")
         except (ValueError, TypeError) as exc:

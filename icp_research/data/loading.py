@@ -1209,6 +1209,17 @@ def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing)
             "is read by the first pattern that fits it)"
         )
     if not guesses:
+        digits = text[bad].dropna().astype(str)
+        if len(digits) and digits.str.fullmatch(r"\d{9,11}").all():
+            return (
+                f'these are seconds since 1970 (Unix timestamps): declare date_format = "unix" '
+                f"under {where}"
+            )
+        if len(digits) and digits.str.fullmatch(r"\d{12,14}").all():
+            return (
+                "these are milliseconds since 1970 (Unix timestamps): declare "
+                f'date_format = "unix_ms" under {where}'
+            )
         return f'write dates as YYYY-MM-DD or declare date_format = "..." under {where}'
     read = text.notna() & ~bad
     iso = pd.Series(text[read].dropna().unique()[:300], dtype="string")
