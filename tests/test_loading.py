@@ -694,3 +694,34 @@ def test_unix_timestamps_are_a_date_format_and_the_error_names_it(tmp_path):
     assert any(
         'date_format = "unix_ms"' in p.fix for p in report.errors if "not dates" in p.message
     )
+
+
+def test_deleted_deals_are_dropped_on_the_users_word(tmp_path):
+    deals = (
+        "Deal ID,Account ID,Status,Created\n"
+        "D1,A1,won,2024-01-05\nD2,A1,deleted,2024-01-06\nD3,A1,lost,2024-01-07\n"
+        "D4,A1,open,2024-01-08\nD5,A1,deleted,2024-01-09\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal ID"\naccount_id = "Account ID"\nstage = "Status"\n'
+        'created_at = "Created"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\n", "deals.csv": deals}
+    (error,) = validation.validate(write_project(tmp_path, files, config)).errors
+    assert error.fix == (
+        'add them under [tables.opportunities.values.stage], e.g. "deleted" = "drop" (those '
+        "deals are left out)"
+    )
+    dropping = config + '[tables.opportunities.values.stage]\n"deleted" = "drop"\n'
+    dataset = loading.load_tables(write_project(tmp_path / "drop", files, dropping))
+    deals_table = dataset.tables["opportunities"]
+    assert deals_table["opportunity_id"].tolist() == ["D1", "D3", "D4"]
+    assert deals_table["stage"].tolist() == ["won", "lost", "open"]
+    (note,) = [p for p in dataset.report.infos if "left out" in p.message]
+    assert note.message.startswith('2 deals left out: their stage is "deleted"') and note.rows == [
+        3,
+        6,
+    ]

@@ -1031,9 +1031,10 @@ def _table_config(
         }
     stage_map = values.get("stage", {})
     for source_value, target in stage_map.items():
-        if target not in ("won", "lost", "open"):
+        if target not in ("won", "lost", "open", "drop"):
             problems.append(
-                f'{where}.values.stage: "{source_value}" = "{target}"; stages map to won, lost or open'
+                f'{where}.values.stage: "{source_value}" = "{target}"; stages map to won, lost or '
+                'open, or "drop" to leave those deals out'
             )
 
     sheet = spec.get("sheet")

@@ -1297,6 +1297,20 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             )
     if tc.name == "opportunities" and "stage" in frame.columns:
         frame["stage"] = _recode_stage(frame["stage"], tc, out)
+        dropped = (frame["stage"] == "drop").fillna(False).astype(bool)
+        if dropped.any():
+            # Deleted, archived or duplicate deals, left out on the user's word.
+            recode = tc.values.get("stage", {})
+            values = sorted(k for k, v in recode.items() if str(v).strip().lower() == "drop")
+            out.info(
+                f"{int(dropped.sum()):,} deals left out: their stage is "
+                + ", ".join(f'"{v}"' for v in values)
+                + ' (= "drop" under [tables.opportunities.values.stage])',
+                "nothing to do; map those stages to won, lost or open to keep the deals",
+                column=tc.columns.get("stage", "stage"),
+                rows=_row_list(dropped),
+            )
+            frame = frame[~dropped]
     if tc.name == "opportunities" and "type" in frame.columns:
         source_type = frame["type"]
         frame["type"] = _recode_type(source_type)
@@ -1440,9 +1454,15 @@ def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Seri
         counts = text[unmapped].value_counts()
         listing = ", ".join(f'"{v}" ({n:,} rows)' for v, n in counts.head(6).items())
         example = counts.index[0]
+        gone = re.search(r"(?i)delet|archiv|remov|void|spam|duplicat|trash", str(example))
         out.error(
             f"{len(counts)} stage values are not mapped to won / lost / open: {listing}",
-            f'add them under [tables.opportunities.values.stage], e.g. "{example}" = "open"',
+            "add them under [tables.opportunities.values.stage], e.g. "
+            + (
+                f'"{example}" = "drop" (those deals are left out)'
+                if gone
+                else f'"{example}" = "open" (or "drop" to leave those deals out)'
+            ),
             column=tc.columns.get("stage", "stage"),
             rows=_row_list(unmapped),
             values=text,
