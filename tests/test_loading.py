@@ -725,3 +725,28 @@ def test_deleted_deals_are_dropped_on_the_users_word(tmp_path):
         3,
         6,
     ]
+
+
+def test_a_column_from_the_first_filled_of_several(tmp_path):
+    deals = (
+        "Deal ID,Account ID,Status,Created,Won time,Lost time\n"
+        "D1,A1,won,2024-01-05,2024-02-01,\n"
+        "D2,A1,lost,2024-01-06,,2024-03-01\n"
+        "D3,A1,open,2024-01-08,,\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal ID"\naccount_id = "Account ID"\nstage = "Status"\n'
+        'created_at = "Created"\nclosed_at = ["Won time", "Lost time"]\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\n", "deals.csv": deals}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    closed = dataset.tables["opportunities"]["closed_at"]
+    assert closed.dt.strftime("%Y-%m-%d").fillna("").tolist() == ["2024-02-01", "2024-03-01", ""]
+    # Neither part is reported as a column not used.
+    assert not [p for p in dataset.report.warnings if "not used" in p.message]
+    typo = config.replace('"Lost time"]', '"Lost tme"]')
+    (error,) = validation.validate(write_project(tmp_path / "typo", files, typo)).errors
+    assert error.message == 'mapped column "Lost tme" (for closed_at) is not in the file'

@@ -174,6 +174,9 @@ class TableConfig:
     engine: str = "pandas"
     # canonical column -> the text every row gets (``stage = { value = "won" }``).
     constants: dict[str, str] = field(default_factory=dict)
+    # canonical column -> several source columns, the first filled one per row; ``columns``
+    # names them joined with " | ".
+    coalesce: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Opportunities only: rows sharing an opportunity_id are line items of one deal, rolled up.
     line_items: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
@@ -976,16 +979,27 @@ def _table_config(
         known = known | {"arr", "mrr"}
     mapped: dict[str, str] = {}
     constants: dict[str, str] = {}
+    coalesce: dict[str, tuple[str, ...]] = {}
     for canonical, source in columns.items():
         if isinstance(source, dict):
             constant = _constant(canonical, source, table, f"{where}.columns", problems)
             if constant is not None:
                 constants[canonical] = constant
             continue
+        if (
+            isinstance(source, list)
+            and len(source) >= 2
+            and all(isinstance(s, str) and s for s in source)
+        ):
+            # Several source columns, the first filled one per row (Pipedrive's "Won time" and
+            # "Lost time" are one closed_at).
+            coalesce[canonical] = tuple(source)
+            source = " | ".join(source)
         if not isinstance(source, str):
             problems.append(
                 f"{where}.columns: {canonical} = {source!r} must be the source column name in "
-                f'quotes, or {{ value = "..." }} for the same value on every row'
+                f'quotes, {{ value = "..." }} for the same value on every row, or a list of '
+                'columns whose first filled one is used, e.g. ["Won time", "Lost time"]'
             )
             continue
         if canonical in lookup_keys and canonical not in known:
@@ -1063,6 +1077,7 @@ def _table_config(
         drop=drop,
         engine=engine if engine in ENGINES else "pandas",
         constants=constants,
+        coalesce=coalesce,
         line_items=spec.get("line_items") is True,
         cents=spec.get("cents") is True,
         price_per_seat=spec.get("price_per_seat") is True,

@@ -765,6 +765,7 @@ def _clean_table(
             "rename them in the export",
         )
 
+    raw = _coalesce_columns(raw, tc, out)
     resolved = _resolve_columns(raw, tc, out)
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
@@ -800,6 +801,7 @@ def _clean_table(
 
     # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
     mapped_sources = set(resolved.values())
+    mapped_sources |= {part for parts in tc.coalesce.values() for part in parts}
     unmapped = [c for c in raw.columns if c not in mapped_sources and c not in tc.drop]
     personal = [c for c in unmapped if personal_column(c)]
     if personal:
@@ -857,6 +859,33 @@ def _clean_table(
 #: Header words of a column that names each row's currency ("Deal - Currency",
 #: "subscriptions.currency_code", "Währung", "Devise", "Moneda").
 _CURRENCY_HEADER = re.compile(r"(?i)currency|währung|wahrung|devise|moneda|valuta")
+
+
+def _coalesce_columns(raw: pd.DataFrame, tc, out) -> pd.DataFrame:
+    """A column made of several source columns, the first filled one per row
+    (``closed_at = ["Won time", "Lost time"]``), under the name ``columns`` gives it."""
+    if not tc.coalesce:
+        return raw
+    by_norm = {}
+    for column in raw.columns:
+        by_norm.setdefault(norm_name(column), column)
+    raw = raw.copy(deep=False)
+    for canonical, parts in tc.coalesce.items():
+        found = [p if p in raw.columns else by_norm.get(norm_name(p)) for p in parts]
+        missing = [p for p, f in zip(parts, found, strict=True) if f is None]
+        if missing:
+            out.error(
+                f'mapped column "{missing[0]}" (for {canonical}) is not in the {tc.source_noun}',
+                f"fix {canonical} = [...] under [tables.{tc.name}.columns]; the "
+                f"{tc.source_noun} has: " + ", ".join(f'"{c}"' for c in list(raw.columns)[:30]),
+            )
+            raise _Stop
+        combined = raw[found[0]]
+        for column in found[1:]:
+            blank = combined.isna() | combined.astype("string").str.strip().eq("").fillna(True)
+            combined = combined.where(~blank, raw[column])
+        raw[tc.columns[canonical]] = combined
+    return raw
 
 
 def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
