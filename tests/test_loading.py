@@ -750,3 +750,32 @@ def test_a_column_from_the_first_filled_of_several(tmp_path):
     typo = config.replace('"Lost time"]', '"Lost tme"]')
     (error,) = validation.validate(write_project(tmp_path / "typo", files, typo)).errors
     assert error.message == 'mapped column "Lost tme" (for closed_at) is not in the file'
+
+
+def test_usage_of_a_billing_customer_never_linked_to_the_crm_says_so(tmp_path):
+    subs = "Sub,Customer,Start,MRR\nS1,A1,2024-01-01,10\nS2,,2024-01-01,10\n"
+    usage = "Sub,Day,Metric\nS1,2024-02-01,logins\nS2,2024-02-01,logins\nS9,2024-02-01,logins\n"
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'subscription_id = "Sub"\naccount_id = "Customer"\nstart_date = "Start"\nmrr = "MRR"\n'
+        '[tables.usage]\npath = "usage.csv"\naccount_id_from = "subscriptions.subscription_id"\n'
+        '[tables.usage.columns]\nsubscription_id = "Sub"\ndate = "Day"\nmetric = "Metric"\n'
+        "value = { value = 1 }\n"
+    )
+    files = {"accounts.csv": "Account ID\nA1\n", "subs.csv": subs, "usage.csv": usage}
+    report = validation.validate(write_project(tmp_path, files, config))
+    lines = sorted((p.message, p.rows) for p in report.warnings if p.table == "usage")
+    assert lines == [
+        (
+            '1 row has a subscription_id that is not in subscriptions (e.g. "S9"), so no '
+            "account: left out of every analysis",
+            [4],
+        ),
+        (
+            '1 row has a subscription_id whose subscriptions rows have no account_id (e.g. "S2"), '
+            "so no account: left out of every analysis",
+            [3],
+        ),
+    ]

@@ -1635,15 +1635,32 @@ def _look_up_account_ids(
                 column=label,
                 rows=_row_list(blank),
             )
-        if unknown.any():
-            examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, key].unique()[:3])
+        # Keys that are in the other table, on rows without an account (a billing customer
+        # never linked to the CRM), are not missing rows: say which they are.
+        unlinked_keys = set(other.loc[other["account_id"].isna(), key].dropna()) - set(lookup.index)
+        unlinked = unknown & frame[key].isin(unlinked_keys).to_numpy(dtype=bool)
+        if unlinked.any():
+            examples = ", ".join(f'"{v}"' for v in frame.loc[unlinked, key].unique()[:3])
             out.warning(
-                f"{_rows_have(int(unknown.sum()))} {'an' if key[0] in 'aeiou' else 'a'} {key} "
+                f"{_rows_have(int(unlinked.sum()))} {'an' if key[0] in 'aeiou' else 'a'} {key} "
+                f"whose {target} rows have no account_id (e.g. {examples}), so no account: "
+                "left out of every analysis",
+                f"fill account_id of those {target} rows in the export (the CRM id the billing "
+                "system keeps for the customer)",
+                column=label,
+                rows=_row_list(unlinked),
+                values=frame[key],
+            )
+        missing = unknown & ~unlinked
+        if missing.any():
+            examples = ", ".join(f'"{v}"' for v in frame.loc[missing, key].unique()[:3])
+            out.warning(
+                f"{_rows_have(int(missing.sum()))} {'an' if key[0] in 'aeiou' else 'a'} {key} "
                 f"that is not in {target} (e.g. "
                 f"{examples}), so no account: left out of every analysis",
                 f"export the missing {target} rows or check {key} under [tables.{name}.columns]",
                 column=label,
-                rows=_row_list(unknown),
+                rows=_row_list(missing),
                 values=frame[key],
             )
         kept = ~(blank | unknown)
