@@ -779,3 +779,19 @@ def test_usage_of_a_billing_customer_never_linked_to_the_crm_says_so(tmp_path):
             [3],
         ),
     ]
+
+
+def test_web_identifiers_are_not_traits(tmp_path):
+    accounts = (
+        "Account ID,Web domain,Website visits,LinkedIn URL,Domain expertise\n"
+        "A1,a.com,10,li/a,ml\nA2,b.com,20,li/b,ml\nA3,a.com,30,li/c,bio\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+    )
+    dataset = loading.load_tables(write_project(tmp_path, {"accounts.csv": accounts}, config))
+    spec = dataset.attributes
+    assert spec.excluded["web_domain"] == "a website, domain or link, not a trait"
+    assert spec.excluded["linkedin_url"] == "a website, domain or link, not a trait"
+    assert "website_visits" in spec.numeric and "domain_expertise" in spec.categorical

@@ -1954,6 +1954,11 @@ class AttributeSpec:
 
 
 NON_ATTRIBUTES = {"account_id", "name", "created_at", "arr", "mrr"}
+# Account columns that identify a company on the web rather than describe it (kept out of the
+# predictors unless listed under [attributes]).
+_IDENTIFIER_NAME = re.compile(
+    r"(?:^|_)(?:website|url|homepage|linkedin\w*|(?:web_)?domain(?:_name)?)$"
+)
 
 
 def infer_attributes(
@@ -2029,6 +2034,9 @@ def infer_attributes(
                 continue
             if pd.api.types.is_numeric_dtype(series):
                 spec.numeric.append(name)
+                continue
+            if _IDENTIFIER_NAME.search(name):
+                spec.excluded[name] = "a website, domain or link, not a trait"
                 continue
             n_levels = series.nunique(dropna=True)
             if n_levels > HIGH_CARDINALITY and n_levels > 0.5 * series.notna().sum():
