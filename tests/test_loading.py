@@ -793,5 +793,6 @@ def test_web_identifiers_are_not_traits(tmp_path):
     dataset = loading.load_tables(write_project(tmp_path, {"accounts.csv": accounts}, config))
     spec = dataset.attributes
     assert spec.excluded["web_domain"] == "a website, domain or link, not a trait"
-    assert spec.excluded["linkedin_url"] == "a website, domain or link, not a trait"
+    # A LinkedIn link is personal data: dropped as the file is read.
+    assert "linkedin_url" not in dataset.tables["accounts"]
     assert "website_visits" in spec.numeric and "domain_expertise" in spec.categorical
