@@ -1339,7 +1339,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 column=tc.columns.get("stage", "stage"),
                 rows=_row_list(dropped),
             )
-            frame = frame[~dropped]
+            frame = frame.loc[~dropped].copy()
     if tc.name == "opportunities" and "type" in frame.columns:
         source_type = frame["type"]
         frame["type"] = _recode_type(source_type)
