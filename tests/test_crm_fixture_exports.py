@@ -82,3 +82,47 @@ def test_salesforce_status_column_is_left_out_and_churn_comes_from_the_list(sale
     assert rate["source"] == "churn_events"
     assert rate["events"] == churn["Account ID"].nunique()
     assert result.headline["Bookings (12 months)"].startswith("€")
+
+
+PIPEDRIVE = FIXTURES / "exports" / "pipedrive_chargebee"
+
+
+@pytest.fixture(scope="module")
+def pipedrive():
+    return icp.open_study(PIPEDRIVE / "icp.toml", reuse_snapshot=False)
+
+
+def test_pipedrive_deals_as_exported(pipedrive):
+    raw = pd.read_csv(PIPEDRIVE / "deals.csv", dtype=str)
+    deals = pipedrive.raw_tables["opportunities"]
+    kept = raw[raw["Deal - Status"] != "deleted"]
+    # Deleted deals are left out; the rest keep their status.
+    assert len(deals) == len(kept) and (raw["Deal - Status"] == "deleted").sum() > 0
+    by_id = deals.set_index("opportunity_id")
+    # closed_at is the won time of a won deal and the lost time of a lost one.
+    closed = kept["Deal - Won time"].fillna(kept["Deal - Lost time"])
+    expected = pd.to_datetime(closed).dt.normalize()
+    got = by_id.loc[kept["Deal - ID"], "closed_at"].reset_index(drop=True)
+    assert got.equals(expected.reset_index(drop=True).astype("datetime64[ns]"))
+
+
+def test_chargebee_trials_are_not_customers_and_timestamps_are_dates(pipedrive):
+    raw = pd.read_csv(PIPEDRIVE / "subscriptions.csv", dtype={"cf_pipedrive_org_id": "Int64"})
+    deals = pd.read_csv(PIPEDRIVE / "deals.csv", dtype=str)
+    as_of = pipedrive.as_of
+    started = pd.to_datetime(raw["subscriptions.created_at"], unit="s").dt.normalize() <= as_of
+    paid = set(raw.loc[started & (raw["subscriptions.mrr"] > 0), "cf_pipedrive_org_id"].dropna())
+    won_at = pd.to_datetime(deals["Deal - Won time"]).dt.normalize()
+    won = set(
+        deals.loc[(deals["Deal - Status"] == "won") & (won_at <= as_of), "Deal - Organization ID"]
+        .dropna()
+        .astype(int)
+    )
+    facts = pipedrive.facts
+    customers = set(facts.loc[facts["is_customer"].astype(bool), "account_id"].astype(int))
+    assert customers == (paid | won) & set(facts["account_id"].astype(int))
+    subs = pipedrive.raw_tables["subscriptions"]
+    assert (
+        subs["start_date"].min()
+        == pd.to_datetime(raw["subscriptions.created_at"].min(), unit="s").normalize()
+    )
