@@ -225,9 +225,17 @@ def test_trials_that_never_paid_are_not_churned_customers():
     result = churn.churn_analysis(study)
     assert result.overall["customers"] == 300
     assert result.overall["churned"] == len(tables["churn_events"])
-    assert any("60 accounts only ever had trial subscriptions" in c for c in result.caveats)
+    # Free trials (no ARR) are not customers at all, so there is nothing to take out of churn.
+    assert not study.facts.set_index("account_id").loc[trials["account_id"], "is_customer"].any()
+    assert not any("only ever had trial subscriptions" in c for c in result.caveats)
     trial = result.trials.summary.iloc[0]
     assert (trial["trials"], trial["converted"]) == (60, 0)
+    # Trials with a price are customers to the facts; the churn report takes them out.
+    tables["subscriptions"].loc[tables["subscriptions"]["plan"] == "Trial", "arr"] = 100.0
+    study = make_study(tables, categorical=["tier", "color"])
+    result = churn.churn_analysis(study)
+    assert result.overall["customers"] == 300
+    assert any("60 accounts only ever had trial subscriptions" in c for c in result.caveats)
 
 
 def test_trials_as_opportunity_types():

@@ -206,7 +206,8 @@ def churn_analysis(
             not_computed={"churn": reason},
         )
     trial_only = _trial_only_accounts(study)
-    if trial_only:
+    if trial_only and customers["account_id"].isin(trial_only).any():
+        # Trials with a price (free ones are not customers in the first place).
         dropped = customers["account_id"].isin(trial_only)
         customers = customers[~dropped]
         caveats.append(
