@@ -291,8 +291,14 @@ def spark(files):
     _require_spark()
     from pyspark.sql import SparkSession
 
+    # Results come back over a local socket that both sides give 15 s to connect by default;
+    # on a loaded 2-core machine (the rest of the suite beside it) one collect once failed to
+    # connect in that time.
+    previous = os.environ.get("SPARK_AUTH_SOCKET_TIMEOUT")
+    os.environ["SPARK_AUTH_SOCKET_TIMEOUT"] = "120"
     session = (
         SparkSession.builder.master("local[1]")
+        .config("spark.python.authenticate.socketTimeout", "120s")
         .appName("icp-research-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "1")
@@ -311,6 +317,10 @@ def spark(files):
         yield session
     finally:
         session.stop()
+        if previous is None:
+            os.environ.pop("SPARK_AUTH_SOCKET_TIMEOUT", None)
+        else:
+            os.environ["SPARK_AUTH_SOCKET_TIMEOUT"] = previous
 
 
 @pytest.mark.parametrize("when", WHEN)
