@@ -888,6 +888,20 @@ def _coalesce_columns(raw: pd.DataFrame, tc, out) -> pd.DataFrame:
     return raw
 
 
+#: The fix of an amount column in several currencies (the kit has no exchange rates).
+_CONVERTED_FIX = (
+    "export the amounts converted to one currency (Salesforce: the converted amount column; "
+    "HubSpot: the amount in company currency; Pipedrive: the value in the default currency) and "
+    "map that column"
+)
+
+
+def _count_currencies(counts: dict, out) -> None:
+    """Add money cells per currency symbol to the report (the reports write the commonest)."""
+    for mark, n in counts.items():
+        out.report.currencies[mark] = out.report.currencies.get(mark, 0) + int(n)
+
+
 def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
     """A column naming each row's currency beside the money columns: its most common value is
     how the reports write money, and more than one value is a warning (amounts are never
@@ -903,18 +917,16 @@ def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
         counts = codes[codes.notna() & (codes != "")].value_counts()
         if counts.empty or counts.index.str.len().max() > 4:
             continue  # not currency codes
-        for code, n in counts.items():
-            mark = CURRENCY_SYMBOLS.get(code.lower(), f"{code} ")
-            out.report.currencies[mark] = out.report.currencies.get(mark, 0) + int(n)
+        _count_currencies(
+            {CURRENCY_SYMBOLS.get(code.lower(), f"{code} "): n for code, n in counts.items()}, out
+        )
         if len(counts) > 1:
             shown = ", ".join(f"{code} {n:,}" for code, n in counts.items())
             minority = codes.notna() & (codes != counts.index[0]) & (codes != "")
             out.warning(
                 f'amounts are in {len(counts)} currencies by the column "{column}" ({shown} '
                 "rows) and are added up as they are, as if they were one currency",
-                "export the amounts converted to one currency (Salesforce: the converted amount "
-                "column; HubSpot: the amount in company currency; Pipedrive: the value in the "
-                "default currency) and map that column",
+                _CONVERTED_FIX,
                 column=str(column),
                 rows=_row_list(minority),
                 values=raw[column],
@@ -926,16 +938,14 @@ def _note_currencies(series: pd.Series, label: str, tc, out) -> None:
     one column mixes them: its amounts would be added up as if they were one currency."""
     marks = currency_marks(series)
     counts = marks.value_counts()
-    for mark, n in counts.items():
-        out.report.currencies[mark] = out.report.currencies.get(mark, 0) + int(n)
+    _count_currencies(counts.to_dict(), out)
     if len(counts) > 1:
         shown = ", ".join(f"{mark.strip()} {n:,}" for mark, n in counts.items())
         minority = marks.notna() & (marks != counts.index[0])
         out.warning(
             f"amounts are in {len(counts)} currencies ({shown} rows) and are added up as they "
             "are, as if they were one currency",
-            "export the amounts converted to one currency (Salesforce: the converted amount "
-            "column; HubSpot: the amount in company currency) and map that column",
+            _CONVERTED_FIX,
             column=label,
             rows=_row_list(minority),
             values=series,
