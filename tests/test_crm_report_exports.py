@@ -74,8 +74,31 @@ def test_15_character_ids_are_matched_to_the_18_character_id_they_start(tmp_path
         'deals.csv, column "Account ID": 3 rows carry 15-character Salesforce ids; each was '
         'matched to the 18-character id in accounts that starts with it (e.g. "0015g00000AbCdE" '
         '-> "0015g00000AbCdEAAV") (rows 3, 4, 6); fix: nothing to do; to silence this, export '
-        "the 18-character ids (in Salesforce, a formula field CASESAFEID(Id))"
+        "the 18-character ids in every table (in Salesforce, a formula field CASESAFEID(Id))"
     ]
+
+
+def test_18_character_ids_are_matched_to_the_15_character_id_they_are_the_safe_form_of(tmp_path):
+    # A report export of the accounts gives 15-character ids, the deals' lookup 18-character
+    # ones; BETA's 18-character id must not be taken for ACME's 15 (same letters, other case),
+    # and an 18-character id whose last three characters are not its checksum is not guessed.
+    wrong = ACME[:15] + "QAA"
+    files = {
+        "accounts.csv": _accounts(ACME[:15], GAMMA[:15]),
+        "deals.csv": _deals(ACME, ACME[:15], BETA, GAMMA, wrong),
+    }
+    dataset = load_tables(write_project(tmp_path, files, ACCOUNTS_CONFIG + DEALS_CONFIG))
+    deals = dataset.tables["opportunities"]
+    assert deals["account_id"].tolist() == [ACME[:15], ACME[:15], BETA, GAMMA[:15], wrong]
+    assert _notes(dataset.report, "Salesforce") == [
+        'deals.csv, column "Account ID": 2 rows carry 18-character Salesforce ids; each was '
+        'matched to the 15-character id in accounts it is the case-safe form of (e.g. '
+        '"0015g00000AbCdEAAV" -> "0015g00000AbCdE") (rows 2, 5); fix: nothing to do; to '
+        "silence this, export the 18-character ids in every table (in Salesforce, a formula "
+        "field CASESAFEID(Id))"
+    ]
+    unknown = _unknown(dataset.report)
+    assert len(unknown) == 1 and "2 rows (40%)" in unknown[0] and "rows 4, 6" in unknown[0]
 
 
 def test_the_checksum_is_the_one_salesforce_appends():

@@ -1704,22 +1704,30 @@ def _salesforce_suffix(short: str) -> str:
 def _salesforce_ids(values: pd.Series, known) -> dict[str, str]:
     """Salesforce exports an id either with 18 characters (safe in any case) or with 15 (case
     sensitive): the 18-character id is the 15-character one plus a checksum of three. When the
-    referenced ids look like Salesforce ids (letters and digits only, 18 characters, or 15 and
-    18), each unmatched 15-character value whose 18-character id is among them (case counts)
-    -> that id."""
-    short = [
+    referenced ids look like Salesforce ids (letters and digits only, 15 or 18 characters),
+    each unmatched 15-character value whose 18-character id is among them (case counts) -> that
+    id, and each unmatched 18-character value whose first 15 characters are among them and
+    whose last three are their checksum -> those 15 characters."""
+    candidates = [
         v
         for v in values.dropna().astype(str).unique()
-        if len(v) == 15 and _SALESFORCE_ID.fullmatch(v)
+        if len(v) in (15, 18) and _SALESFORCE_ID.fullmatch(v)
     ]
-    if not short:
+    if not candidates:
         return {}
     ids = pd.Series(list(known), dtype=object).dropna().astype(str)
     if ids.empty or not ids.str.fullmatch(_SALESFORCE_ID.pattern).all():
         return {}
     known_text = set(ids)
-    full = {v: v + _salesforce_suffix(v) for v in short if v not in known_text}
-    return {v: f for v, f in full.items() if f in known_text}
+    matches = {}
+    for v in candidates:
+        if v in known_text:
+            continue
+        if len(v) == 15 and v + _salesforce_suffix(v) in known_text:
+            matches[v] = v + _salesforce_suffix(v)
+        elif len(v) == 18 and v[:15] in known_text and v[15:] == _salesforce_suffix(v[:15]):
+            matches[v] = v[:15]
+    return matches
 
 
 def _match_salesforce_ids(
@@ -1743,15 +1751,21 @@ def _match_salesforce_ids(
     here, there = next(iter(matches.items()))
     n = int(short.sum())
     if note:
+        size, other = (15, 18) if len(here) == 15 else (18, 15)
         out.info(
             (
-                "1 row carries a 15-character Salesforce id; it was matched"
+                f"1 row carries a {size}-character Salesforce id; it was matched"
                 if n == 1
-                else f"{n:,} rows carry 15-character Salesforce ids; each was matched"
+                else f"{n:,} rows carry {size}-character Salesforce ids; each was matched"
             )
-            + f' to the 18-character id in {target} that starts with it (e.g. "{here}" -> "{there}")',
-            "nothing to do; to silence this, export the 18-character ids (in Salesforce, a formula "
-            "field CASESAFEID(Id))",
+            + (
+                f" to the 18-character id in {target} that starts with it"
+                if size == 15
+                else f" to the 15-character id in {target} it is the case-safe form of"
+            )
+            + f' (e.g. "{here}" -> "{there}")',
+            "nothing to do; to silence this, export the 18-character ids in every table (in "
+            "Salesforce, a formula field CASESAFEID(Id))",
             column=label,
             rows=_row_list(short),
             values=values,
