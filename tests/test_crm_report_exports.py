@@ -92,7 +92,7 @@ def test_18_character_ids_are_matched_to_the_15_character_id_they_are_the_safe_f
     assert deals["account_id"].tolist() == [ACME[:15], ACME[:15], BETA, GAMMA[:15], wrong]
     assert _notes(dataset.report, "Salesforce") == [
         'deals.csv, column "Account ID": 2 rows carry 18-character Salesforce ids; each was '
-        'matched to the 15-character id in accounts it is the case-safe form of (e.g. '
+        "matched to the 15-character id in accounts it is the case-safe form of (e.g. "
         '"0015g00000AbCdEAAV" -> "0015g00000AbCdE") (rows 2, 5); fix: nothing to do; to '
         "silence this, export the 18-character ids in every table (in Salesforce, a formula "
         "field CASESAFEID(Id))"

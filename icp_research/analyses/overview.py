@@ -250,7 +250,8 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         # Measured from subscriptions, churn events or a churn column, whichever counts churn.
         churned = facts["churned"].fillna(False).astype(bool) & customers
         dated = churned & facts["tenure_days"].notna()
-        exposure_years = float(facts.loc[customers, "tenure_days"].sum()) / 365.25
+        known = customers & facts["churned"].notna()  # churn unknown: no exposure either
+        exposure_years = float(facts.loc[known, "tenure_days"].sum()) / 365.25
         rate, low, high = poisson_rate_ci(float(dated.sum()), exposure_years)
         totals["annual_churn_rate"] = {
             "rate": rate,

@@ -119,7 +119,12 @@ def target_frames(
     else:
         horizon = pd.Timedelta(days=round(retention_months * DAYS_PER_YEAR / 12))
         started = facts["customer_since"]
-        eligible = customers & started.notna() & (started <= study.as_of - horizon)
+        eligible = (
+            customers
+            & started.notna()
+            & (started <= study.as_of - horizon)
+            & facts["churned"].notna()  # a customer whose churn is unknown is not retained
+        )
         churned = facts["churned"].fillna(False).astype(bool)
         lost = churned & (facts["churned_at"] < started + horizon)
         data = facts.loc[eligible].assign(**{target: ~lost[eligible]})

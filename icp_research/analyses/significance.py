@@ -334,7 +334,9 @@ def _retained_frame(
     window_days = months * 365.25 / 12
     cutoff = study.as_of - pd.Timedelta(days=window_days)
     eligible = customers[
-        customers["customer_since"].notna() & (customers["customer_since"] <= cutoff)
+        customers["customer_since"].notna()
+        & (customers["customer_since"] <= cutoff)
+        & customers["churned"].notna()  # a customer whose churn is unknown is not retained
     ]
     if eligible.empty:
         frame.skipped = f"no customer has been a customer for {months} months yet"

@@ -406,9 +406,15 @@ def decide(
         churned_at = pd.Series(pd.NaT, index=ev.index, dtype="datetime64[ns]")
     elif source == "subscriptions":
         churned = (ev["subscribed"] & ~ev["active"]).astype("boolean")
+        # A customer without any subscription (a won deal made it one) is not in the billing
+        # export: the subscriptions cannot say whether it churned. A churn event still can.
+        unbilled = (customer & ~ev["subscribed"]).to_numpy(dtype=bool)
+        churned[unbilled] = ev["event_churned"][unbilled].astype("boolean")
+        churned[unbilled & ~ev["event_churned"].to_numpy(dtype=bool)] = pd.NA
         # The churn event's date is the better record of when the customer left.
-        dated = churned.astype(bool) & ev["has_event"]
-        churned_at = ev["last_end"].where(churned.astype(bool))
+        said_churned = churned.fillna(False).astype(bool)
+        dated = said_churned & ev["has_event"]
+        churned_at = ev["last_end"].where(said_churned)
         churned_at[dated] = ev.loc[dated, "last_churn"]
     elif source == "churn_events":
         churned = (ev["event_churned"] & customer).astype("boolean")
@@ -477,6 +483,18 @@ def _notes(ev, decision, customer, has_events, *, accounts, as_of, status) -> li
                 f"{int(ended.sum()):,} accounts have no active subscription{when} but no churn "
                 f"event (or one followed by a return); {said}, so they count as retained; set "
                 'churn_source = "subscriptions" to count them as churned'
+            )
+    if source == "subscriptions":
+        unbilled = customer & ~ev["subscribed"] & decision.churned.isna()
+        if unbilled.any():
+            k, total = int(unbilled.sum()), int(customer.sum())
+            notes.append(
+                f"{k:,} of the {total:,} customers have no subscription{when} (a won deal makes "
+                f"them customers) and no churn event: {said}, which cannot say whether they "
+                f"churned, so they are left out of churn and retention (measured on the "
+                f"{total - k:,} other customers); if they are billed outside this export, add "
+                "that billing, or give their churn as churn events or an accounts column "
+                "(churn_source)"
             )
     columns = {} if accounts is None else status_columns(accounts)
     if status is not None:

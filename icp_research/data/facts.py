@@ -426,6 +426,8 @@ def account_facts(
         # Undated churn (a churn flag with nothing to date it) has no tenure to divide by.
         dated = (churned_flag & facts["tenure_days"].notna()).fillna(False).astype(bool)
         years = facts["tenure_days"].where(is_customer, 0.0).fillna(0.0) / DAYS_PER_YEAR
+        # Customers whose churn is unknown are not exposed to a churn anyone would see.
+        years = years.where(churned_flag.notna() | ~is_customer, np.nan)
         group = (
             size_segment.astype(object)
             if size_segment is not None

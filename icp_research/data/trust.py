@@ -338,7 +338,8 @@ def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
         customers = facts[facts["is_customer"].fillna(False).astype(bool)]
         if "churned" in customers and customers["churned"].notna().any():
             # Churn from subscriptions, churn events or a column.
-            out["churned"] = (customers, customers["churned"].fillna(False).astype(bool))
+            known = customers[customers["churned"].notna()]
+            out["churned"] = (known, known["churned"].astype(bool))
         known = customers[customers["best_customer"].notna()]
         out["best_customer"] = (known, known["best_customer"].astype(bool))
     return out

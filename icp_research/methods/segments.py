@@ -248,7 +248,8 @@ def _account_metrics(facts: pd.DataFrame, alpha: float) -> dict:
     churned = facts.loc[customers, "churned"]
     if churned.notna().any():
         events = float(churned.fillna(False).astype(bool).sum())
-        exposure = float(facts.loc[customers, "tenure_days"].sum()) / DAYS_PER_YEAR
+        known = customers & facts["churned"].notna()  # churn unknown: no exposure either
+        exposure = float(facts.loc[known, "tenure_days"].sum()) / DAYS_PER_YEAR
         rate, low, high = poisson_rate_ci(events, exposure, alpha)
         out.update(
             churn_rate=rate,

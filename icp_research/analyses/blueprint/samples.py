@@ -131,7 +131,9 @@ def _churn_sample(study: Study, holdout_from: pd.Timestamp) -> Sample | None:
         return None
     facts = study.facts
     customers = facts[
-        facts["is_customer"].fillna(False).astype(bool) & facts["customer_since"].notna()
+        facts["is_customer"].fillna(False).astype(bool)
+        & facts["customer_since"].notna()
+        & facts["churned"].notna()  # churn unknown: neither a churn nor exposure
     ]
     if customers.empty:
         return None

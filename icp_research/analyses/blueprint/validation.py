@@ -205,7 +205,11 @@ def walk_forward_backtest(
             event_words = "won a new-business deal"
         else:
             churned = facts["churned"].fillna(False).astype(bool)
-            population = facts[customer & ~churned]
+            # Customers whose churn is unknown (then or now) cannot be seen to stay.
+            unknown = study.facts.loc[study.facts["churned"].isna(), "account_id"]
+            population = facts[
+                customer & ~churned & facts["churned"].notna() & ~facts["account_id"].isin(unknown)
+            ]
             churns = study.facts.set_index("account_id")["churned_at"]
             when = pd.to_datetime(population["account_id"].map(churns))
             y = ~((when >= start) & (when <= end)).to_numpy()
