@@ -117,6 +117,7 @@ TABLE_KEYS = {
     "decimal",
     "missing_values",
     "keep_unmapped",
+    "keep_deleted",
     "drop",
     "columns",
     "values",
@@ -169,6 +170,7 @@ class TableConfig:
     decimal: str = "."
     missing_values: tuple[str, ...] = ()
     keep_unmapped: bool = True
+    keep_deleted: bool = False
     drop: tuple[str, ...] = ()
     # "pandas": loaded into memory; "duckdb": left in Parquet and aggregated by SQL (usage only).
     engine: str = "pandas"
@@ -903,6 +905,7 @@ def _table_config(
         ("encoding", _known_encoding, 'an encoding name, e.g. "latin-1", "cp1252" or "utf-16"'),
         ("decimal", lambda v: v in (".", ","), '"." or ","'),
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("keep_deleted", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("price_per_seat", lambda v: isinstance(v, bool), "true or false (no quotes)"),
@@ -1074,6 +1077,7 @@ def _table_config(
         decimal=str(spec.get("decimal", ".")),
         missing_values=missing,
         keep_unmapped=bool(spec.get("keep_unmapped", True)),
+        keep_deleted=bool(spec.get("keep_deleted", False)),
         drop=drop,
         engine=engine if engine in ENGINES else "pandas",
         constants=constants,

@@ -712,6 +712,89 @@ def _drop_footer_rows(
     return raw.iloc[: len(raw) - len(tail) + block]
 
 
+#: Columns a sync tool (Fivetran, Airbyte, Stitch, dlt, PeerDB, Debezium) adds to every table it
+#: writes: bookkeeping of the copy, never a trait of an account or a deal.
+_SYNC_COLUMN = re.compile(r"^(?:_fivetran_|_airbyte_|_ab_|_sdc_|_dlt_|_peerdb_|__)", re.I)
+#: Columns that mark a row deleted in the system it came from (Salesforce's IsDeleted, Fivetran's
+#: _fivetran_deleted, Stitch's _sdc_deleted_at, Airbyte's _ab_cdc_deleted_at, Debezium's
+#: __deleted, HubSpot's archived), by their snake names: a flag, or a date when deleted.
+_DELETED_FLAGS = {
+    "is_deleted",
+    "isdeleted",
+    "deleted",
+    "fivetran_deleted",
+    "is_archived",
+    "archived",
+}
+_DELETED_DATES = {"deleted_at", "deleted_on", "sdc_deleted_at", "ab_cdc_deleted_at"}
+#: Fivetran's history mode keeps every version of a row; the current one has _fivetran_active.
+_CURRENT_FLAGS = {"fivetran_active"}
+_TRUE_TEXT = {"true", "t", "1", "1.0", "yes", "y"}
+
+
+def _is_true(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(values):
+        return values.fillna(False).to_numpy(dtype=bool)
+    return values.astype("string").str.strip().str.lower().isin(_TRUE_TEXT).to_numpy(dtype=bool)
+
+
+def _drop_deleted_rows(
+    raw: pd.DataFrame, tc: TableConfig, resolved: dict[str, str], out: _Collector
+) -> pd.DataFrame:
+    """Tables synced from a CRM or billing system keep rows the system deleted, marked by a
+    column (``is_deleted``, ``_fivetran_deleted``, ``_sdc_deleted_at`` ...), and in Fivetran's
+    history mode every earlier version of a row (``_fivetran_active`` false): those rows are
+    not data and are left out, with a note (``keep_deleted = true`` keeps them). These columns
+    and the sync tool's other bookkeeping (``_fivetran_synced``, ``_airbyte_extracted_at`` ...)
+    are left out of the table: never attributes, never "columns not used"."""
+    mapped = set(resolved.values())
+    flags = [c for c in raw.columns if c not in mapped and _snake(c) in _DELETED_FLAGS]
+    dates = [c for c in raw.columns if c not in mapped and _snake(c) in _DELETED_DATES]
+    current = [c for c in raw.columns if c not in mapped and _snake(c) in _CURRENT_FLAGS]
+    sync = [c for c in raw.columns if c not in mapped and _SYNC_COLUMN.match(str(c))]
+    bookkeeping = list(dict.fromkeys([*flags, *dates, *current, *sync]))
+    if not bookkeeping:
+        return raw
+    if not tc.keep_deleted:
+        deleted = np.zeros(len(raw), dtype=bool)
+        for column in flags:
+            deleted |= _is_true(raw[column])
+        for column in dates:
+            text = raw[column].astype("string").str.strip()
+            deleted |= (text.notna() & (text != "")).to_numpy(dtype=bool)
+        earlier = np.zeros(len(raw), dtype=bool)
+        for column in current:
+            earlier |= ~_is_true(raw[column]) & raw[column].notna().to_numpy(dtype=bool)
+        noun = {"accounts": "accounts", "opportunities": "deals"}.get(tc.name, "rows")
+        if deleted.any():
+            n = int(deleted.sum())
+            named = ", ".join(f'"{c}"' for c in [*flags, *dates])
+            out.info(
+                f"{n:,} of {len(raw):,} rows {'is' if n == 1 else 'are'} marked deleted ({named}): "
+                "they are records "
+                f"the source system deleted, not {noun}, and are left out",
+                f"nothing to do; keep_deleted = true under [tables.{tc.name}] keeps them",
+                rows=raw.index[deleted],
+            )
+        if (earlier & ~deleted).any():
+            n = int((earlier & ~deleted).sum())
+            named = ", ".join(f'"{c}"' for c in current)
+            out.info(
+                f"{n:,} of {len(raw):,} rows {'is an earlier version' if n == 1 else 'are earlier versions'} of a row ({named} is false, "
+                "a sync tool's history mode): only the current version of each is kept",
+                f"nothing to do; keep_deleted = true under [tables.{tc.name}] keeps them",
+                rows=raw.index[earlier & ~deleted],
+            )
+        raw = raw[~(deleted | earlier)]
+    out.info(
+        "sync and deletion bookkeeping columns left out (not traits of the records): "
+        + ", ".join(f'"{c}"' for c in bookkeeping[:8])
+        + (" ..." if len(bookkeeping) > 8 else ""),
+        "nothing to do",
+    )
+    return raw.drop(columns=bookkeeping)
+
+
 def _parquet_reason(exc: Exception) -> str:
     """The first line of a pyarrow error, without the file path it repeats."""
     message = str(exc).splitlines()[0] if str(exc) else ""
@@ -770,6 +853,13 @@ def _clean_table(
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
     raw = _drop_footer_rows(raw, tc, resolved, out)
+    raw = _drop_deleted_rows(raw, tc, resolved, out)
+    if raw.empty:
+        out.error(
+            "has no rows left once the rows marked deleted are left out",
+            f"check the export, or set keep_deleted = true under [tables.{tc.name}]",
+        )
+        raise _Stop
     _note_currency_column(raw, tc, resolved, out)
 
     extra_missing = set(tc.missing_values)
