@@ -624,6 +624,64 @@ def test_arr_from_a_price_per_billing_interval_as_billing_exports_give_it(tmp_pa
     assert dataset.tables["subscriptions"]["arr"].tolist() == [0.12] * 4
 
 
+def test_a_billing_period_of_several_intervals_divides_the_arr(tmp_path):
+    # Paddle's billing_cycle.interval / .frequency, Stripe's interval / interval_count: "3
+    # month" bills every quarter. Unmapped, the frequency is a warning (ARR 3x too high).
+    subs = (
+        "customer,created_at,billing_cycle.interval,billing_cycle.frequency,unit_price\n"
+        "A1,2024-01-01,month,1,1000\nA2,2024-01-01,month,3,3000\nA3,2024-01-01,year,,12000\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "customer"\nstart_date = "created_at"\nprice = "unit_price"\n'
+        'interval = "billing_cycle.interval"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\nA2\nA3\n", "subs.csv": subs}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    arr = dataset.tables["subscriptions"].set_index("account_id")["arr"]
+    assert arr.to_dict() == {"A1": 12000.0, "A2": 36000.0, "A3": 12000.0}
+    (warning,) = [p for p in dataset.report.warnings if "intervals" in p.message]
+    assert warning.line() == (
+        'subs.csv, column "billing_cycle.frequency": "billing_cycle.frequency" looks like how '
+        "many intervals one billing period spans (3 with interval month bills every quarter), "
+        "but it is not mapped: every price is read as billed once per interval; fix: add "
+        'interval_count = "billing_cycle.frequency" under [tables.subscriptions.columns]'
+    )
+    mapped = config + 'interval_count = "billing_cycle.frequency"\n'
+    dataset = loading.load_tables(write_project(tmp_path / "mapped", files, mapped))
+    arr = dataset.tables["subscriptions"].set_index("account_id")["arr"]
+    assert arr.to_dict() == {"A1": 12000.0, "A2": 12000.0, "A3": 12000.0}
+    assert not [p for p in dataset.report.warnings if "intervals" in p.message]
+    assert "interval_count" not in dataset.tables["subscriptions"]
+    bad = {**files, "subs.csv": subs.replace("month,3,", "month,0,")}
+    (error,) = validation.validate(write_project(tmp_path / "bad", bad, mapped)).errors
+    assert error.message == "1 rows have an interval_count that is not a positive number"
+    assert error.rows == [3]
+
+
+def test_a_model_with_price_and_interval_columns_needs_no_mapping(tmp_path):
+    # A dbt model or query whose columns carry the canonical names: price per interval is
+    # read as such, unless an arr or mrr column is there too.
+    subs = (
+        "account_id,start_date,price,interval,interval_count\n"
+        "A1,2024-01-01,100,month,1\nA2,2024-01-01,600,month,6\n"
+    )
+    config = '[tables.accounts]\npath = "accounts.csv"\n[tables.subscriptions]\npath = "subs.csv"\n'
+    files = {"accounts.csv": "account_id\nA1\nA2\n", "subs.csv": subs}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert dataset.tables["subscriptions"]["arr"].tolist() == [1200.0, 1200.0]
+    with_arr = (
+        subs.replace("interval_count\n", "interval_count,arr\n")
+        .replace(",1\n", ",1,50\n")
+        .replace(",6\n", ",6,70\n")
+    )
+    files["subs.csv"] = with_arr
+    dataset = loading.load_tables(write_project(tmp_path / "arr", files, config))
+    assert dataset.tables["subscriptions"]["arr"].tolist() == [50.0, 70.0]
+
+
 def test_a_fix_worded_as_its_own_order_is_not_prefixed_again():
     from icp_research.data.loading import Problem
 

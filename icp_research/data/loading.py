@@ -568,14 +568,25 @@ def _resolve_columns(
         if column.name in resolved or column.name in given:
             continue
         if tc.name == "subscriptions" and (
-            column.name in ("price", "interval")
+            column.name in ("price", "interval", "interval_count")
             or (column.name in ("arr", "mrr") and {"price", "interval"} & set(tc.columns))
         ):
-            continue  # ARR from a price per interval only when mapped on purpose, and then only
+            continue  # ARR from a price per interval: below, only without arr / mrr
         candidate = by_norm.get(norm_name(column.name))
         if candidate is not None and candidate not in used_sources:
             resolved[column.name] = candidate
             used_sources.add(candidate)
+    if tc.name == "subscriptions" and not (
+        {"arr", "mrr"} & set(resolved) or {norm_name("arr"), norm_name("mrr")} & set(by_norm)
+    ):
+        # A table (a dbt model, a query) whose columns are named price and interval: ARR from
+        # them, as when mapped, unless an arr or mrr column is there too.
+        named = {c: by_norm.get(norm_name(c)) for c in ("price", "interval", "interval_count")}
+        if named["price"] and named["interval"]:
+            for name, candidate in named.items():
+                if name not in resolved and candidate and candidate not in used_sources:
+                    resolved[name] = candidate
+                    used_sources.add(candidate)
     if tc.name == "subscriptions" and not {"price", "interval"} & set(resolved):
         for name in ("arr", "mrr"):
             candidate = by_norm.get(name)
@@ -901,6 +912,8 @@ def _clean_table(
             "nothing to do; map a column explicitly only if an analysis needs it",
         )
     unmapped = [c for c in unmapped if c not in personal]
+    if tc.name == "subscriptions":
+        _note_interval_count(unmapped, frame, tc, out)
     if table.open_attributes and tc.keep_unmapped:
         # Gathered, then joined at once: inserting thousands of columns one by one is slow and
         # floods the terminal with pandas' fragmentation warnings.
@@ -1080,6 +1093,14 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
     price 49 per month is ARR 588); the two columns go once they are used."""
     has_price, has_interval = "price" in frame.columns, "interval" in frame.columns
     if not (has_price or has_interval):
+        if "interval_count" in frame.columns:
+            out.error(
+                "interval_count is mapped without price and interval: it divides a price per "
+                "interval",
+                f"map price and interval too under [tables.{tc.name}.columns], or remove "
+                "interval_count",
+            )
+            raise _Stop
         return frame
     where = f"[tables.{tc.name}.columns]"
     if not (has_price and has_interval):
@@ -1109,6 +1130,21 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
         )
         raise _Stop
     price = frame["price"].astype(float)
+    if "interval_count" in frame.columns:
+        count = pd.to_numeric(frame["interval_count"], errors="coerce").astype(float)
+        bad = count.notna() & ~(count > 0)
+        if bad.any():
+            out.error(
+                f"{bad.sum():,} rows have an interval_count that is not a positive number",
+                "interval_count is how many intervals one billing period spans (1, 3, 6 ...): "
+                "fix those rows in the export",
+                column=tc.columns.get("interval_count", "interval_count"),
+                rows=_row_list(bad),
+                values=frame["interval_count"],
+            )
+            raise _Stop
+        per_year = per_year / count.fillna(1.0)
+        frame = frame.drop(columns=["interval_count"])
     if tc.price_per_seat:
         if "seats" not in frame.columns:
             out.error(
@@ -1120,6 +1156,27 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
     frame = frame.drop(columns=["price", "interval"])
     frame["arr"] = price * per_year
     return frame
+
+
+#: Names of a column that says how many intervals a billing period spans.
+_INTERVAL_COUNT = re.compile(r"(?:^|_)(?:interval_count|frequency|billing_frequency)$")
+
+
+def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> None:
+    """A price per interval beside an unmapped column named like Stripe's interval_count or
+    Paddle's billing_cycle.frequency: a price billed every 3 months would count as monthly."""
+    if "interval" not in frame.columns or "interval_count" in frame.columns:
+        return
+    for column in unmapped:
+        if _INTERVAL_COUNT.search(_snake(column)):
+            out.warning(
+                f'"{column}" looks like how many intervals one billing period spans (3 with '
+                "interval month bills every quarter), but it is not mapped: every price is "
+                "read as billed once per interval",
+                f'add interval_count = "{column}" under [tables.{tc.name}.columns]',
+                column=column,
+            )
+            return
 
 
 def _fmt_band(value: float) -> str:

@@ -122,6 +122,13 @@ TABLES: dict[str, Table] = {
                 _c("mrr", "money", "Monthly recurring revenue (arr = 12 x mrr)"),
                 _c("price", "money", "Price per billing interval (with interval, instead of arr)"),
                 _c("interval", "category", "Billing interval of price: month, quarter, year..."),
+                _c(
+                    "interval_count",
+                    "number",
+                    "Intervals one billing period spans (Stripe's interval_count, Paddle's "
+                    "billing_cycle.frequency): 3 with interval month bills every quarter; "
+                    "default 1",
+                ),
                 _c("plan", "category", "Plan or product"),
                 _c("seats", "number", "Licensed seats"),
             ),
