@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+import pytest
+
 from icp_research.analyses import antipatterns as ap
 
 NOT_A_NUMBER = re.compile(r"\binf|\bnan\b", re.IGNORECASE)
@@ -152,3 +155,17 @@ def test_backtest_with_no_event_in_the_bottom_tier_names_the_rates_not_empty_bra
     )
     assert "()" not in text
     assert backtest_sentence(*_backtest([math.nan, math.nan])) == ""
+
+
+def test_a_confirmation_with_no_event_on_one_side_keeps_its_direction():
+    # 61% vs 0% in the confirmation quarters (an infinite lift) is the rule doing better, not
+    # a failure to hold up: its one-sided p is half the two-sided one.
+    from icp_research.analyses.blueprint.evidence import _one_sided
+
+    assert _one_sided(0.004, np.inf, +1) == pytest.approx(0.002, rel=1e-12)
+    assert _one_sided(0.004, np.inf, -1) == pytest.approx(0.998, rel=1e-12)
+    assert _one_sided(0.004, 0.0, -1) == pytest.approx(0.002, rel=1e-12)
+    assert _one_sided(0.004, 0.0, +1) == pytest.approx(0.998, rel=1e-12)
+    assert _one_sided(0.3, 1.0, +1) == 1.0
+    assert np.isnan(_one_sided(np.nan, 2.0, +1))
+    assert _one_sided(1.0, np.nan, +1) == 0.5  # 100% vs 100%: no ratio, no evidence

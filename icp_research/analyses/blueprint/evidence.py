@@ -99,11 +99,14 @@ def compare(sample: Sample, frame: pd.DataFrame, inside, rest, alpha: float) -> 
 
 def _one_sided(p_two: float, lift: float, direction: int) -> float:
     """One-sided p in ``direction`` (+1: the rule does better, -1: worse) from a two-sided p."""
-    if not np.isfinite(p_two) or not np.isfinite(lift) or lift <= 0:
-        return np.nan if not np.isfinite(p_two) else (1.0 if direction > 0 else p_two / 2)
-    same = (lift > 1) if direction > 0 else (lift < 1)
+    # A lift of 0 (no event in the rule) or infinite (none in the rest) has a direction too.
+    if not np.isfinite(p_two):
+        return np.nan
+    if np.isnan(lift):  # no ratio (the same rate everywhere): the larger of the two halves
+        return 1 - p_two / 2
     if lift == 1:
         return 1.0
+    same = (lift > 1) if direction > 0 else (lift < 1)
     return p_two / 2 if same else 1 - p_two / 2
 
 
@@ -202,7 +205,16 @@ def holdout_verdict(evidence: Evidence) -> str:
             "same direction, not significant on its own; it held up against all other "
             f"{evidence.sample.unit} in the {SOURCE_NAMES['significance']} analysis"
         )
-    return {False: "did not hold up", None: "not re-tested"}[evidence.replicated]
+    if evidence.replicated is False:
+        return "did not hold up"
+    # Shown for reference: only what was significant earlier is re-tested.
+    lift = evidence.holdout.get("lift", np.nan) if evidence.holdout else np.nan
+    direction = evidence.direction or 0
+    other_way = (
+        direction != 0 and not np.isnan(lift) and lift != 1 and (lift > 1) != (direction > 0)
+    )
+    why = "not significant earlier" if not evidence.significant else "no test possible"
+    return f"not re-tested ({why})" + ("; there it went the other way" if other_way else "")
 
 
 def rates_text(sample: Sample, values: dict) -> str:
