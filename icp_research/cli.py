@@ -308,7 +308,8 @@ def _validate(args) -> int:
     if not args.quiet:
         rows = ", ".join(f"{i['table']} {i['rows']:,} rows" for i in report.inputs)
         verdict = "OK" if report.ok else f"{len(report.errors)} error(s)"
-        print(f"{verdict}: {rows}; {len(report.warnings)} warning(s)")
+        read = f"{rows}; " if rows else "no table read; "
+        print(f"{verdict}: {read}{len(report.warnings)} warning(s)")
     return 0 if report.ok else 2
 
 

@@ -126,3 +126,20 @@ def test_chargebee_trials_are_not_customers_and_timestamps_are_dates(pipedrive):
         subs["start_date"].min()
         == pd.to_datetime(raw["subscriptions.created_at"].min(), unit="s").normalize()
     )
+
+
+def test_hubspot_churn_without_reasons_says_so_and_unbilled_customers_are_counted(hubspot):
+    from icp_research.analyses import churn
+
+    result = churn.churn_analysis(hubspot)
+    assert not any("Top churn reasons" in line for line in result.findings)
+    assert (
+        "No churn reason is recorded for any churned customer: a churn_events table with a "
+        "reason column would say why customers leave."
+    ) in result.findings
+    # Won deals whose company Stripe never billed: by hand, customers with no subscription.
+    facts = hubspot.facts
+    subs = hubspot.tables["subscriptions"]
+    unbilled = facts["is_customer"] & ~facts["account_id"].isin(subs["account_id"])
+    assert int(unbilled.sum()) == facts.attrs["churn_counts"]["unknown"] == 5
+    assert facts.loc[unbilled, "churned"].isna().all()

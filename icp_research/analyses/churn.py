@@ -1164,7 +1164,13 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
             text += " Over-represented among early churns: " + ", ".join(early_over["reason"]) + "."
         lines.append(text)
     overall_reasons = reasons[reasons["attribute"] == "all"].sort_values("churned", ascending=False)
-    if len(overall_reasons):
+    recorded = overall_reasons[overall_reasons["reason"] != NO_REASON]
+    if len(overall_reasons) and recorded.empty:
+        lines.append(
+            "No churn reason is recorded for any churned customer: a churn_events table with "
+            "a reason column would say why customers leave."
+        )
+    elif len(overall_reasons):
         top = overall_reasons.head(3)
         lines.append(
             "Top churn reasons: "
