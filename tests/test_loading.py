@@ -854,3 +854,30 @@ def test_web_identifiers_are_not_traits(tmp_path):
     # A LinkedIn link is personal data: dropped as the file is read.
     assert "linkedin_url" not in dataset.tables["accounts"]
     assert "website_visits" in spec.numeric and "domain_expertise" in spec.categorical
+
+
+def test_the_first_deals_lead_source_becomes_an_account_attribute(tmp_path):
+    # Salesforce's Opportunity.LeadSource, HubSpot's deal source: how the account came to us,
+    # known before the sale. Mapped only on the deals, it was loaded and never tested.
+    deals = (
+        "opportunity_id,account_id,stage,created_at,closed_at,source\n"
+        "O1,A1,won,2024-02-01,2024-03-01,Inbound\n"
+        "O2,A1,won,2024-01-01,2024-03-01,Partner\n"  # A1's first deal
+        "O3,A2,lost,2024-05-01,2024-06-01,Event\n"
+        "O4,A2,lost,2024-05-01,2024-06-02,Outbound\n"  # same day: the export's order decides
+        "O5,A3,open,2024-05-01,,\n"
+    )
+    files = {"accounts.csv": "account_id,industry\nA1,X\nA2,Y\nA3,Z\nA4,Z\n", "deals.csv": deals}
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.opportunities]\npath = "deals.csv"\n'
+    )
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    accounts = dataset.tables["accounts"].set_index("account_id")
+    assert accounts["lead_source"].fillna("-").tolist() == ["Partner", "Event", "-", "-"]
+    assert dataset.attributes.categorical == ["industry", "lead_source"]
+    (note,) = [p.message for p in dataset.report.infos if "lead_source" in p.message]
+    assert note.endswith("(2 of 4 accounts have one)")
+    # Accounts that say how they came keep only their own.
+    files["accounts.csv"] = "account_id,referral_source\nA1,Referral\nA2,Web\nA3,Web\nA4,Web\n"
+    dataset = loading.load_tables(write_project(tmp_path / "own", files, config))
+    assert "lead_source" not in dataset.tables["accounts"]

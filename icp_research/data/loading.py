@@ -2597,6 +2597,7 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
     _check_churn_source(tables, config, report, as_of)
+    _lead_source_attribute(tables, config, report)
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:
@@ -2607,6 +2608,36 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     # Studies of any date share these rows (as_of_view copies only what it changes).
     tables = {name: read_only(frame) for name, frame in tables.items()}
     return Dataset(config, tables, report, attributes)
+
+
+def _lead_source_attribute(tables: dict, config: Config, report: ValidationReport) -> None:
+    """How an account came to us, when only its deals say it: the lead source (``source``) of
+    its first deal becomes the account attribute ``lead_source``, a trait known before the sale
+    that every analysis can test and a lead's score can use. Not when the accounts carry their
+    own (``referral_source`` or ``lead_source``)."""
+    accounts, deals = tables.get("accounts"), tables.get("opportunities")
+    if accounts is None or deals is None or "source" not in deals:
+        return
+    if {"referral_source", "lead_source"} & set(accounts.columns):
+        return
+    known = deals[deals["account_id"].notna() & deals["source"].notna()]
+    if known.empty:
+        return
+    # The first deal by creation (undated deals last, then the export's order).
+    columns = ["account_id", "source"] + (["created_at"] if "created_at" in known else [])
+    known = known[columns].assign(_row=np.arange(len(known)))
+    order = ["created_at", "_row"] if "created_at" in known else ["_row"]
+    known = known.sort_values(order, na_position="last", kind="stable")
+    first = known.drop_duplicates("account_id").set_index("account_id")["source"]
+    accounts["lead_source"] = accounts["account_id"].map(first).astype("string")
+    tc = config.tables["opportunities"]
+    _Collector(report, "opportunities", tc.display_path).info(
+        f"lead_source: the source of each account's first deal ({tc.columns.get('source', 'source')}) "
+        f"is kept as an account attribute, so that how accounts come is tested like their "
+        f"other traits ({int(accounts['lead_source'].notna().sum()):,} of {len(accounts):,} "
+        "accounts have one)",
+        'nothing to do; [attributes] exclude = ["lead_source"] leaves it out',
+    )
 
 
 def _check_churn_source(tables: dict, config: Config, report: ValidationReport, as_of=None) -> None:
