@@ -412,3 +412,94 @@ def test_the_outcome_rule(samples, outcome, words):
 
     name, sentence = _data_outcome({k: _sample(v) for k, v in samples.items()})
     assert name == outcome and words in sentence, sentence
+
+
+# -- Accounts named, not keyed ------------------------------------------------------------------
+
+NAMED_ACCOUNTS = (
+    "Record Id,Account Name,Industry\n"
+    'z1,"Acme, Inc.",X\nz2,Beta GmbH,Y\nz3,Gamma,Z\nz4,Gamma,Z\nz5,Délta & Co,Q\n'
+)
+NAMED_DEALS = (
+    "Deal,Account Name.id,Account Name,Stage,Created\n"
+    'D1,z1,"Acme, Inc.",Closed Won,2024-01-01\n'  # exact
+    "D2,,ACME INC,Closed Lost,2024-01-01\n"  # case, punctuation, legal form
+    "D3,,beta,Closed Won,2024-01-01\n"
+    "D4,z4,Gamma,Closed Won,2024-01-01\n"  # two accounts of that name (and its id)
+    "D5,,Unknown Ltd,Closed Won,2024-01-01\n"
+    "D6,,delta and co.,Closed Won,2024-01-01\n"  # accent, "&"
+    "D7,z3,,Closed Won,2024-01-01\n"  # the id alone
+)
+NAMED_CONFIG = """
+[tables.accounts]
+path = "accounts.csv"
+[tables.accounts.columns]
+account_id = "Record Id"
+name = "Account Name"
+[tables.opportunities]
+path = "deals.csv"
+account_id_from = "accounts.name"
+[tables.opportunities.columns]
+{id}name = "Account Name"
+opportunity_id = "Deal"
+stage = "Stage"
+created_at = "Created"
+[tables.opportunities.values.stage]
+"Closed Won" = "won"
+"Closed Lost" = "lost"
+"""
+
+
+def test_rows_that_name_their_account_are_matched_by_name(tmp_path):
+    files = {"accounts.csv": NAMED_ACCOUNTS, "deals.csv": NAMED_DEALS}
+    dataset = load_tables(write_project(tmp_path, files, NAMED_CONFIG.format(id="")))
+    deals = dataset.tables["opportunities"].set_index("opportunity_id")["account_id"]
+    assert deals.to_dict() == {"D1": "z1", "D2": "z1", "D3": "z2", "D6": "z5"}
+    assert dataset.tables["accounts"]["name"].tolist()[:2] == ["Acme, Inc.", "Beta GmbH"]
+    assert "name" not in dataset.tables["opportunities"]
+    problems = [
+        (p.level, p.message, p.rows) for p in dataset.report.problems if p.column == "Account Name"
+    ]
+    assert problems == [
+        (
+            "info",
+            "3 rows name their account differently from the accounts table; each was matched "
+            "to the one account whose name is the same once case, accents, punctuation and "
+            'legal forms (Inc., GmbH, Ltd ...) are set aside (e.g. "ACME INC" -> "Acme, Inc.")',
+            [3, 4, 7],
+        ),
+        (
+            "warning",
+            '1 row has a name that several accounts share (e.g. "Gamma"), so no one account: '
+            "left out of every analysis",
+            [5],
+        ),
+        ("warning", "1 row has no name, so no account: left out of every analysis", [8]),
+        (
+            "warning",
+            '1 row has a name that is not in accounts (e.g. "Unknown Ltd"), so no account: '
+            "left out of every analysis",
+            [6],
+        ),
+    ]
+
+
+def test_the_id_where_given_and_the_name_where_it_is_blank(tmp_path):
+    files = {"accounts.csv": NAMED_ACCOUNTS, "deals.csv": NAMED_DEALS}
+    config = NAMED_CONFIG.format(id='account_id = "Account Name.id"\n')
+    dataset = load_tables(write_project(tmp_path, files, config))
+    deals = dataset.tables["opportunities"].set_index("opportunity_id")["account_id"]
+    # D4 names a shared name but carries its id; D7 has only its id.
+    assert deals.to_dict() == {
+        "D1": "z1",
+        "D2": "z1",
+        "D3": "z2",
+        "D4": "z4",
+        "D6": "z5",
+        "D7": "z3",
+    }
+    (note,) = [p.message for p in dataset.report.infos if "looked up through" in p.message]
+    assert note == (
+        "account_id looked up through accounts.name for the 4 rows without one: 3 of 4 rows "
+        "matched, 1 left out"
+    )

@@ -795,11 +795,12 @@ def _lookups(
                 f"{where}: account_id_from = {value!r} names an unknown table "
                 f"'{target}'{_suggest(target, TABLES)} (known tables: {', '.join(TABLES)})"
             )
-        elif target in (name, "accounts") or TABLES[target].column("account_id") is None:
+        elif target == name or TABLES[target].column("account_id") is None:
             problems.append(
                 f"{where}: account_id_from = {value!r} must name another table that maps "
-                'account_id, e.g. "subscriptions.subscription_id"; to use account_id from '
-                f"this file, map account_id under [tables.{name}.columns] instead"
+                'account_id, e.g. "subscriptions.subscription_id" or "accounts.name"; to use '
+                f"account_id from this file, map account_id under [tables.{name}.columns] "
+                "instead"
             )
         elif target not in tables:
             problems.append(
@@ -826,7 +827,8 @@ def _lookup_problems(cfg: Config, source: str, target: str, key: str, label: str
     where = f"{label} [tables.{source}]"
     wanted = f'account_id_from = "{target}.{key}"'
     source_tc, target_tc = cfg.tables[source], cfg.tables[target]
-    if "account_id" in source_tc.columns or "account_id" in source_tc.constants:
+    by_name = target == "accounts"  # account_id where given, the name where it is missing
+    if ("account_id" in source_tc.columns and not by_name) or "account_id" in source_tc.constants:
         problems.append(
             f"{where}: both account_id and {wanted} are set; keep one (remove account_id "
             f"under [tables.{source}.columns] to look it up through {target})"

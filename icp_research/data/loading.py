@@ -1435,6 +1435,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         if missing.any():
             if tc.name == "opportunities" and column == "account_id":
                 continue  # handled with the cross-table checks (open deals often lack one)
+            if column == "account_id" and tc.account_id_from is not None:
+                continue  # looked up by name where it is missing
             if column == "account_id" and tc.name != "accounts" and not missing.all():
                 # A billing or usage row that was never linked to a CRM account (a Stripe
                 # customer without the CRM id): left out, with a warning, by the cross-table
@@ -1745,6 +1747,20 @@ def _look_up_account_ids(
         pairs = other[[key, "account_id"]].dropna().drop_duplicates()
         owners = pairs.groupby(key, sort=False)["account_id"].nunique()
         shared = owners.index[owners.to_numpy() > 1]
+        by_name = target == "accounts"  # "accounts.name": rows that name their account
+        # With account_id mapped too, only the rows without one are looked up by name.
+        own = (
+            frame["account_id"].astype("string")
+            if by_name and "account_id" in frame.columns
+            else pd.Series(pd.NA, index=frame.index, dtype="string")
+        )
+        has_own = own.notna().to_numpy(dtype=bool)
+        ambiguous = pd.Series(False, index=frame.index)
+        if by_name:
+            # Two accounts of one name: the rows naming it cannot be told apart (left out).
+            ambiguous = frame[key].isin(shared).fillna(False).astype(bool) & ~has_own
+            pairs = pairs[~pairs[key].isin(shared)]
+            shared = shared[:0]
         if len(shared):
             target_out = _Collector(report, target, configs[target].display_path)
             first = shared[0]
@@ -1761,9 +1777,22 @@ def _look_up_account_ids(
             del tables[name]
             continue
         lookup = pairs.drop_duplicates(key).set_index(key)["account_id"]
-        found = frame[key].map(lookup).astype("string")
-        blank = frame[key].isna()
-        unknown = found.isna() & ~blank
+        found = own.fillna(frame[key].map(lookup).astype("string"))
+        blank = frame[key].isna() & ~has_own
+        unknown = found.isna() & ~blank & ~ambiguous
+        if by_name and unknown.any():
+            found, unknown = _match_names(frame, key, other, found, unknown, ambiguous, out, label)
+        if ambiguous.any():
+            examples = ", ".join(f'"{v}"' for v in frame.loc[ambiguous, key].unique()[:3])
+            out.warning(
+                f"{_rows_have(int(ambiguous.sum()))} a {key} that several accounts share (e.g. "
+                f"{examples}), so no one account: left out of every analysis",
+                f"export the account id beside the {key} (and map account_id), or make the "
+                "accounts' names unique",
+                column=label,
+                rows=_row_list(ambiguous),
+                values=frame[key],
+            )
         if unknown.any():
             matched = _match_salesforce_ids(
                 frame, key, set(lookup.index), unknown, target, out, label
@@ -1820,19 +1849,84 @@ def _look_up_account_ids(
                 rows=_row_list(missing),
                 values=frame[key],
             )
-        kept = ~(blank | unknown)
+        kept = ~(blank | unknown | ambiguous)
         frame = frame.assign(account_id=found)[kept]
-        if key in tc.lookup_keys:
+        if key in tc.lookup_keys and TABLES[name].column(key) is None:
             frame = frame.drop(columns=[key])
         tables[name] = frame[["account_id", *(c for c in frame.columns if c != "account_id")]]
+        looked = int((~has_own).sum())
         out.info(
-            f"account_id looked up through {via}: {int(kept.sum()):,} of {len(kept):,} rows "
+            f"account_id looked up through {via}"
+            + (f" for the {looked:,} rows without one" if has_own.any() else "")
+            + f": {int((kept & ~has_own).sum()):,} of {looked:,} rows "
             f"matched{'' if kept.all() else f', {int((~kept).sum()):,} left out'}",
         )
     for name, tc in configs.items():
         if name in tables and tc.lookup_keys and tc.account_id_from is None:
-            extra = [k for k in tc.lookup_keys if k in tables[name].columns]
+            # Keys mapped only for a lookup go; a table's own columns (accounts' name) stay.
+            extra = [
+                k
+                for k in tc.lookup_keys
+                if k in tables[name].columns and TABLES[name].column(k) is None
+            ]
             tables[name] = tables[name].drop(columns=extra)
+
+
+#: Legal forms left out when names are compared ("Acme, Inc." is "ACME").
+_LEGAL_FORMS = re.compile(
+    r"\b(?:inc|incorporated|llc|l\s?l\s?c|ltd|limited|gmbh|mbh|ag|co|corp|corporation|company|plc|"
+    r"sa|sas|sarl|srl|spa|bv|nv|ab|as|oy|pty|pte|kg|ug|lp|llp)\b"
+)
+
+
+def normal_name(values: pd.Series) -> pd.Series:
+    """A company name as two exports of it agree on: accents, case, punctuation, "&"/"and",
+    legal forms (Inc., GmbH, Ltd ...) and spacing set aside ("ACME, Inc." -> "acme")."""
+    import unicodedata
+
+    text = values.astype("string").map(
+        lambda v: unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode(),
+        na_action="ignore",
+    )
+    text = text.str.lower().str.replace("&", " and ", regex=False)
+    text = text.str.replace(r"[^a-z0-9]+", " ", regex=True)
+    text = text.str.replace(_LEGAL_FORMS, " ", regex=True)
+    text = text.str.replace(r"\s+", " ", regex=True).str.strip()
+    return text.where(text != "")
+
+
+def _match_names(frame, key, accounts, found, unknown, ambiguous, out, label):
+    """Rows whose name is not exactly an account's, matched on :func:`normal_name` when one
+    account alone has that normal name; a note says how many and shows one. Names shared
+    that way join ``ambiguous`` (in place)."""
+    names = accounts[[key, "account_id"]].dropna()
+    names = names.assign(_normal=normal_name(names[key])).dropna(subset=["_normal"])
+    owners = names.groupby("_normal")["account_id"].nunique()
+    unique = names[names["_normal"].map(owners) == 1].drop_duplicates("_normal")
+    lookup = unique.set_index("_normal")["account_id"]
+    normal = normal_name(frame.loc[unknown, key])
+    hit = normal.map(lookup)
+    shared = normal.map(owners).fillna(0).to_numpy() > 1
+    ambiguous.loc[normal.index[shared]] = True
+    matched = hit.notna()
+    if matched.any():
+        rows = matched.index[matched.to_numpy()]
+        found = found.copy()
+        found.loc[rows] = hit[matched].astype("string")
+        first = rows[0]
+        their = unique.set_index("account_id").loc[hit[first], key]
+        out.info(
+            f"{len(rows):,} rows name their account differently from the accounts table; each "
+            "was matched to the one account whose name is the same once case, accents, "
+            f'punctuation and legal forms (Inc., GmbH, Ltd ...) are set aside (e.g. "{frame.loc[first, key]}" '
+            f'-> "{their}")',
+            f"nothing to do; check the rows if two companies' names differ only that way",
+            column=label,
+            rows=rows,
+            values=frame[key],
+        )
+    unknown = found.isna() & frame[key].notna() & ~ambiguous
+    return found, unknown
 
 
 _SALESFORCE_ID = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
