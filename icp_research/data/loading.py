@@ -1920,7 +1920,7 @@ def _match_names(frame, key, accounts, found, unknown, ambiguous, out, label):
             "was matched to the one account whose name is the same once case, accents, "
             f'punctuation and legal forms (Inc., GmbH, Ltd ...) are set aside (e.g. "{frame.loc[first, key]}" '
             f'-> "{their}")',
-            f"nothing to do; check the rows if two companies' names differ only that way",
+            "nothing to do; check the rows if two companies' names differ only that way",
             column=label,
             rows=rows,
             values=frame[key],
