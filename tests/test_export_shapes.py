@@ -503,3 +503,102 @@ def test_the_id_where_given_and_the_name_where_it_is_blank(tmp_path):
         "account_id looked up through accounts.name for the 4 rows without one: 3 of 4 rows "
         "matched, 1 left out"
     )
+
+
+# -- Invoices as billing ----------------------------------------------------------------------
+
+INVOICES = """Date,Transaction Type,Customer,Product/Service,Amount
+01/15/2025,Invoice,Acme,Pro plan - monthly,100.00
+02/15/2025,Invoice,Acme,Pro plan - monthly,100.00
+03/15/2025,Invoice,Acme,Pro plan - monthly,100.00
+03/15/2025,Invoice,Acme,Onboarding,"1,500.00"
+04/15/2025,Invoice,Acme,Pro plan - monthly,150.00
+05/15/2025,Invoice,Acme,Pro plan - monthly,150.00
+06/15/2025,Invoice,Acme,Pro plan - monthly,150.00
+01/10/2025,Invoice,Beta Inc.,Pro plan - annual,"1,200.00"
+01/10/2026,Invoice,Beta Inc.,Pro plan - annual,"1,200.00"
+02/01/2025,Invoice,Gamma,Pro plan - monthly,50.00
+03/01/2025,Invoice,Gamma,Pro plan - monthly,50.00
+03/05/2025,Credit Memo,Gamma,Pro plan - monthly,-50.00
+09/01/2025,Invoice,Gamma,Pro plan - monthly,50.00
+10/01/2025,Invoice,Gamma,Pro plan - monthly,50.00
+12/20/2025,Invoice,Gamma,Pro plan - monthly,50.00
+"""
+INVOICES_CONFIG = """
+[tables.accounts]
+path = "accounts.csv"
+[tables.accounts.columns]
+account_id = "id"
+name = "name"
+[tables.subscriptions]
+path = "invoices.csv"
+invoices = true
+date_format = "%m/%d/%Y"
+account_id_from = "accounts.name"
+drop = ["Transaction Type"]
+[tables.subscriptions.columns]
+name = "Customer"
+start_date = "Date"
+price = "Amount"
+interval = "Product/Service"
+[tables.subscriptions.values.interval]
+"Pro plan - monthly" = "month"
+"Pro plan - annual" = "year"
+"Onboarding" = "drop"
+"""
+
+
+def test_invoices_become_subscriptions_by_their_rhythm(tmp_path):
+    files = {"accounts.csv": "id,name\nA,Acme\nB,Beta\nG,Gamma\n", "invoices.csv": INVOICES}
+    dataset = load_tables(write_project(tmp_path, files, INVOICES_CONFIG))
+    subs = dataset.tables["subscriptions"]
+    got = [
+        (
+            r.account_id,
+            f"{r.start_date:%Y-%m-%d}",
+            r.arr,
+            "" if pd.isna(r.end_date) else f"{r.end_date:%Y-%m-%d}",
+        )
+        for r in subs.itertuples()
+    ]
+    assert got == [
+        # 100 a month, then 150 from April: one ends the day the other starts; the last
+        # invoice (June 15) pays through July 15, long before the latest invoice.
+        ("A", "2025-01-15", 1200.0, "2025-04-15"),
+        ("A", "2025-04-15", 1800.0, "2025-07-15"),
+        # Yearly, renewed on time: still running at the latest invoice (2026-01-10).
+        ("B", "2025-01-10", 1200.0, ""),
+        # A gap of six months ends a subscription (paid through April 1) and starts another;
+        # December 20 is 2.6 months after October 1: a third, still running (not yet due).
+        ("G", "2025-02-01", 600.0, "2025-04-01"),
+        ("G", "2025-09-01", 600.0, "2025-11-01"),
+        ("G", "2025-12-20", 600.0, ""),
+    ]
+    infos = [p.message for p in dataset.report.infos]
+    assert (
+        "invoices = true: 13 invoice rows became 6 subscriptions (2 still running at the latest "
+        "invoice, 2026-01-10): invoices at most 1.5 intervals apart are one subscription, a "
+        "change of amount starts the next, and one ends an interval after its last invoice; 1 "
+        "line with no positive amount (credit notes, zero lines) left out"
+    ) in infos
+    assert 'row whose interval is recoded to "drop"' in " ".join(infos)
+
+
+def test_invoices_need_a_price_and_its_interval(tmp_path):
+    files = {"accounts.csv": "id,name\nA,Acme\n", "invoices.csv": INVOICES}
+    config = INVOICES_CONFIG.replace('interval = "Product/Service"\n', "")
+    config = config[: config.index("[tables.subscriptions.values")]
+    report = validate(write_project(tmp_path, files, config))
+    assert [p.message for p in report.errors] == [
+        "invoices = true, but price and interval are not both mapped: each invoice's amount "
+        "and the interval it bills are what its subscription is read from"
+    ]
+    with pytest.raises(ConfigError, match="invoices = true is for"):
+        load_config(
+            write_project(
+                tmp_path / "deals",
+                {},
+                '[tables.accounts]\npath = "a.csv"\n[tables.opportunities]\npath = "d.csv"\n'
+                "invoices = true\n",
+            )
+        )

@@ -123,6 +123,7 @@ TABLE_KEYS = {
     "values",
     "engine",
     "line_items",
+    "invoices",
     "account_id_from",
     "cents",
     "price_per_seat",
@@ -181,6 +182,7 @@ class TableConfig:
     coalesce: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Opportunities only: rows sharing an opportunity_id are line items of one deal, rolled up.
     line_items: bool = False
+    invoices: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
     cents: bool = False
     # Subscriptions: price is per seat (Stripe's plan amount x quantity), times seats.
@@ -909,6 +911,7 @@ def _table_config(
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("keep_deleted", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("invoices", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("price_per_seat", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         (
@@ -930,6 +933,11 @@ def _table_config(
                 problems,
                 '["-1", "n/a"]' if key == "missing_values" else '["Notes"]',
             )
+    if spec.get("invoices") is True and name != "subscriptions":
+        problems.append(
+            f"{where}: invoices = true is for [tables.subscriptions] (invoices read as "
+            "subscriptions); remove it here"
+        )
     if spec.get("line_items") is True and name != "opportunities":
         problems.append(
             f"{where}: line_items = true is for [tables.opportunities] (order lines rolled up "
@@ -1085,6 +1093,7 @@ def _table_config(
         constants=constants,
         coalesce=coalesce,
         line_items=spec.get("line_items") is True,
+        invoices=spec.get("invoices") is True,
         cents=spec.get("cents") is True,
         price_per_seat=spec.get("price_per_seat") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),

@@ -1092,6 +1092,15 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
     """``arr`` from ``price`` per ``interval`` (a billing export's plan amount and interval:
     price 49 per month is ARR 588); the two columns go once they are used."""
     has_price, has_interval = "price" in frame.columns, "interval" in frame.columns
+    if tc.invoices and not (has_price and has_interval):
+        out.error(
+            "invoices = true, but price and interval are not both mapped: each invoice's "
+            "amount and the interval it bills are what its subscription is read from",
+            f'add price = "<amount column>" and interval = "<interval column>" under '
+            f"[tables.{tc.name}.columns] (recode a product column to month / year ..., "
+            'and one-off charges to "drop")',
+        )
+        raise _Stop
     if not (has_price or has_interval):
         if "interval_count" in frame.columns:
             out.error(
@@ -1117,6 +1126,17 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
         )
         raise _Stop
     interval = frame["interval"].astype("string").str.strip().str.lower()
+    one_off = (interval == "drop").fillna(False).astype(bool)
+    if one_off.any():
+        n = int(one_off.sum())
+        out.info(
+            f'{n:,} {"row" if n == 1 else "rows"} whose interval is recoded to "drop" (one-off '
+            "charges, not recurring revenue) left out",
+            "nothing to do",
+            column=tc.columns.get("interval", "interval"),
+            rows=_row_list(one_off),
+        )
+        frame, interval = frame[~one_off], interval[~one_off]
     per_year = interval.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
     unknown = interval.notna() & per_year.isna()
     if unknown.any():
@@ -1155,8 +1175,98 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
         price = price * pd.to_numeric(frame["seats"], errors="coerce").astype(float)
     frame = frame.drop(columns=["price", "interval"])
     frame["arr"] = price * per_year
+    if tc.invoices:
+        return _invoices_to_subscriptions(frame, per_year, tc, out)
     return frame
 
+
+def _one_interval_after(dates: pd.Series, days: pd.Series) -> pd.Series:
+    """``dates`` plus one billing interval of ``days``: whole calendar months for intervals of
+    months (15 January + a month is 15 February), else whole days."""
+    months = 12 * days / DAYS_PER_YEAR_INVOICE
+    whole = np.isclose(months, np.round(months)) & (np.round(months) >= 1)
+    out = dates + pd.to_timedelta(np.round(days), unit="D")
+    for count in np.unique(np.round(months[whole])):
+        rows = whole & (np.round(months) == count)
+        out[rows] = dates[rows] + pd.DateOffset(months=int(count))
+    return out
+
+
+def _invoices_to_subscriptions(
+    frame: pd.DataFrame, per_year: pd.Series, tc, out: _Collector
+) -> pd.DataFrame:
+    """``invoices = true``: each row is an invoice (or invoice line) for one billing interval,
+    as an accounting system exports them, and the subscriptions are read from their rhythm.
+    Per account (and plan, when mapped), invoices at most 1.5 intervals apart are one
+    subscription at the ARR of its invoices; a change of amount starts the next one on that
+    day; a subscription ends one interval after its last invoice, or is still running when its
+    next invoice is not yet due (1.5 intervals) at the table's latest invoice date. Credit
+    notes (negative amounts) and zero lines are left out: they correct revenue, not periods."""
+    counted = frame["arr"] > 0
+    left = int((~counted).sum())
+    rows = frame[counted].assign(_days=(DAYS_PER_YEAR_INVOICE / per_year[counted]).to_numpy())
+    rows = rows[rows["start_date"].notna()]
+    if rows.empty:
+        out.error(
+            "invoices = true, but no invoice has a date and a positive amount",
+            "map start_date to the invoice date and price to its amount",
+        )
+        raise _Stop
+    latest = rows["start_date"].max()
+    # The account is its id, or the key it is looked up through (account_id_from).
+    keys = [c for c in ("account_id", *(tc.account_id_from or ())[1:]) if c in rows.columns]
+    keys += ["plan"] if "plan" in rows.columns else []
+    rows = rows.assign(_row=rows.index).sort_values([*keys, "start_date", "_row"], kind="stable")
+    # Several lines of one invoice date and plan are one invoice: their amounts add up.
+    grouped = rows.groupby([*keys, "start_date"], sort=False, dropna=False)
+    invoices = grouped.agg(
+        arr=("arr", "sum"), _days=("_days", "max"), _row=("_row", "min")
+    ).reset_index()
+    extra = [c for c in rows.columns if c not in {*invoices.columns, "end_date"}]
+    if extra:
+        invoices = invoices.join(grouped[extra].first().reset_index(drop=True))
+    same = np.ones(len(invoices), dtype=bool)
+    for key in keys:
+        values = invoices[key].astype("string").fillna("\x00")
+        same &= (values == values.shift()).fillna(False).to_numpy(dtype=bool)
+    previous = invoices["start_date"].shift()
+    gap = (invoices["start_date"] - previous).dt.days.to_numpy(dtype=float)
+    due = invoices["_days"].shift().to_numpy(dtype=float) * 1.5
+    lapsed = ~same | ~(gap <= due)
+    changed = ~np.isclose(invoices["arr"].to_numpy(), invoices["arr"].shift().to_numpy())
+    starts = lapsed | changed
+    segment = np.cumsum(starts) - 1
+    parts = invoices.groupby(segment, sort=False)
+    subs = parts.first()
+    last = parts["start_date"].max()
+    days = parts["_days"].last()
+    following = pd.Series(lapsed, index=invoices.index).groupby(segment).first()
+    # The segment after a change of amount begins where this one ends.
+    next_start = subs["start_date"].shift(-1)
+    continued = ~pd.Series(following.to_numpy(), index=subs.index).shift(-1, fill_value=True)
+    paid_through = _one_interval_after(last, days)
+    running = last + pd.to_timedelta(days * 1.5, unit="D") > latest
+    end = paid_through.where(~continued, next_start).where(continued | ~running)
+    subs["end_date"] = end.to_numpy()
+    subs.index = subs["_row"].to_numpy()
+    subs = subs.drop(columns=["_row", "_days"])
+    out.info(
+        f"invoices = true: {len(rows):,} invoice rows became {len(subs):,} subscriptions "
+        f"({int(subs['end_date'].isna().sum()):,} still running at the latest invoice, "
+        f"{latest:%Y-%m-%d}): invoices at most 1.5 intervals apart are one subscription, "
+        "a change of amount starts the next, and one ends an interval after its last invoice"
+        + (
+            f"; {left:,} {'line' if left == 1 else 'lines'} with no positive amount (credit "
+            "notes, zero lines) left out"
+            if left
+            else ""
+        ),
+        "nothing to do; check a few accounts' subscriptions in the run's data snapshot",
+    )
+    return subs.sort_index()
+
+
+DAYS_PER_YEAR_INVOICE = 365.25
 
 #: Names of a column that says how many intervals a billing period spans.
 _INTERVAL_COUNT = re.compile(r"(?:^|_)(?:interval_count|frequency|billing_frequency)$")
@@ -1297,6 +1407,8 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
         if kind == "money" or canonical in COUNTS:
             negative = values < 0
+            if tc.invoices and canonical == "price":
+                negative[:] = False  # credit notes: left out when invoices become subscriptions
             if negative.any():
                 out.error(
                     f"{negative.sum():,} negative values ({canonical} cannot be negative; e.g. "
