@@ -452,3 +452,46 @@ def test_recognised_types_raise_no_warning(tmp_path):
     }
     report = validate(write_project(tmp_path, files, TYPES_CONFIG))
     assert not [line for line in report.lines("warning") if '"Type"' in line]
+
+
+# -- QuickBooks: a report grouped by customer ---------------------------------------------------
+
+QUICKBOOKS = (
+    "Northwind Software Inc.\nSales by Customer Detail\nJanuary 2025 - March 2025\n\n"
+    "Date,Transaction Type,Num,Customer,Product/Service,Amount\n"
+    "01/15/2025,Invoice,1001,Acme,Pro plan - monthly,100.00\n"
+    "02/15/2025,Invoice,1002,Acme,Pro plan - monthly,100.00\n"
+    'Total for Acme,,,,,"200.00"\n'
+    "01/20/2025,Invoice,1003,Total Foods,Pro plan - monthly,50.00\n"
+    "02/20/2025,Invoice,1004,Total Foods,Pro plan - monthly,50.00\n"
+    'Total for Total Foods,,,,,"100.00"\n'
+    'TOTAL,,,,,"300.00"\n\n\n'
+    '"Accrual basis Wednesday, April 1, 2025 09:14 AM GMT-07:00"\n'
+)
+
+
+def test_subtotals_per_customer_and_the_report_footer_are_left_out(tmp_path):
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "id"\nname = "name"\n'
+        '[tables.subscriptions]\npath = "qbo.csv"\nheader_row = 5\ninvoices = true\n'
+        'date_format = "%m/%d/%Y"\naccount_id_from = "accounts.name"\n'
+        'drop = ["Transaction Type", "Num"]\n[tables.subscriptions.columns]\n'
+        'name = "Customer"\nstart_date = "Date"\nprice = "Amount"\n'
+        'interval = "Product/Service"\n[tables.subscriptions.values.interval]\n'
+        '"Pro plan - monthly" = "month"\n'
+    )
+    files = {"accounts.csv": "id,name\nA,Acme\nT,Total Foods\n", "qbo.csv": QUICKBOOKS}
+    dataset = load_tables(write_project(tmp_path, files, config))
+    subs = dataset.tables["subscriptions"]
+    # A customer named "Total Foods" is data: only "Total for ..." with sums beside it goes.
+    assert subs["account_id"].tolist() == ["A", "T"] and subs["arr"].tolist() == [1200.0, 600.0]
+    notes = _notes(dataset.report, "rows")
+    assert notes[0] == (
+        'qbo.csv: 2 subtotal rows left out (e.g. "Total for Acme"): a report\'s totals per '
+        "group, not records (rows 8, 11); fix: nothing to do"
+    )
+    assert notes[1].startswith(
+        'qbo.csv: 2 footer rows dropped ("TOTAL", "Accrual basis Wednesday, April 1, 2025 '
+        '09:14 AM GMT-07:00")'
+    )
