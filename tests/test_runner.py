@@ -589,3 +589,13 @@ def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says
     assert as_of == "2024-03-31"
     assert "] as of 2024-03-31, the end of quarter 2024Q1 (--quarter)\n" in text
     assert churn_line.endswith("): 0 of 1 customers churned as of 2024-03-31")
+
+    # A quarter that has not ended yet says so.
+    text, as_of, _ = run("2099Q1", "2099Q1")
+    assert as_of == "2099-03-31"
+    assert (
+        "] as of 2099-03-31, the end of quarter 2099Q1 (--quarter); warning: that date is in "
+        "the future (the last thing in the data is latest closed deal "
+        "(opportunities.closed_at), 2024-05-20), so time up to it counts as time in which "
+        "nothing happened; choose a quarter that has ended\n"
+    ) in text

@@ -915,6 +915,17 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
 
     if as_of:
         basis = given or "given"
+        if as_of > dt.date.today():
+            # A quarter that has not ended: customers' time up to its last day would count as
+            # time without churn that nobody has seen yet.
+            latest, what = as_of_basis(dataset.tables)
+            basis += (
+                f"; warning: that date is in the future (the last thing in the data is "
+                f"{what.removeprefix('the ')}, {latest.isoformat()}), so time up to it counts "
+                "as time in which nothing happened; choose a quarter that has ended"
+                if latest is not None
+                else "; warning: that date is in the future; choose a quarter that has ended"
+            )
     else:
         as_of, basis = as_of_basis(dataset.tables)
         if as_of is None:
