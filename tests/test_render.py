@@ -778,3 +778,24 @@ def test_a_reused_exporter_renders_each_page_as_a_new_one_would(ok_html):
     thread.start()
     thread.join()
     assert elsewhere[0] is not render._exporter()[0]
+
+
+def test_the_data_table_names_a_query_whole_and_a_file_by_its_name():
+    from icp_research.reporting.render import _inputs
+
+    rows = _inputs(
+        [
+            {"table": "accounts", "path": "exports/2026/accounts.csv", "rows": 3, "sha256": "ab"},
+            {
+                "table": "subscriptions",
+                "path": "query \"select to_char(d, '%Y/%m')::date as start_date from s\"",
+                "source": "postgresql://analyst:***@db/crm",
+                "rows": 2,
+                "sha256": "cd",
+            },
+        ]
+    )
+    assert [r["file"] for r in rows] == [
+        "accounts.csv",
+        "query \"select to_char(d, '%Y/%m')::date as start_date from s\"",
+    ]

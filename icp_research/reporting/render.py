@@ -703,7 +703,14 @@ def _inputs(inputs) -> list[dict]:
             {
                 "table": _text(item.get("table")) or PurePosixPath(path).stem,
                 "path": path,
-                "file": PurePosixPath(path.replace("\\", "/")).name if path else "",
+                # A database table or query is named whole; a file by its name.
+                "file": (
+                    path
+                    if item.get("source")
+                    else PurePosixPath(path.replace("\\", "/")).name
+                    if path
+                    else ""
+                ),
                 "rows_text": _rows_text(item.get("rows")),
                 "sha256": sha,
                 "sha_short": sha[:12],
