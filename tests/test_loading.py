@@ -881,3 +881,56 @@ def test_the_first_deals_lead_source_becomes_an_account_attribute(tmp_path):
     files["accounts.csv"] = "account_id,referral_source\nA1,Referral\nA2,Web\nA3,Web\nA4,Web\n"
     dataset = loading.load_tables(write_project(tmp_path / "own", files, config))
     assert "lead_source" not in dataset.tables["accounts"]
+
+
+def test_a_billing_status_column_is_read_for_what_it_means(tmp_path):
+    # Stripe / Chargebee / Paddle statuses: a trial pays nothing yet; a cancelled subscription
+    # with no end date would count as running (a warning); paused ones run (a note).
+    subs = (
+        "id,customer,status,mrr,created,ended\n"
+        "S1,A1,active,100,2024-01-01,\n"
+        "S2,A2,trialing,100,2024-06-01,\n"
+        "S3,A3,Canceled,100,2024-01-01,2024-06-01\n"
+        "S4,A4,canceled,100,2024-01-01,\n"
+        "S5,A5,paused,100,2024-01-01,\n"
+        "S6,A6,In Trial,0,2024-06-01,\n"
+        "S7,A7,grace period,100,2024-01-01,\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.subscriptions]\npath = "subs.csv"\n'
+        "[tables.subscriptions.columns]\n"
+        'account_id = "customer"\nstart_date = "created"\nend_date = "ended"\n'
+    )
+    accounts = "account_id\n" + "".join(f"A{i}\n" for i in range(1, 8))
+    files = {"accounts.csv": accounts, "subs.csv": subs}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    table = dataset.tables["subscriptions"]
+    assert table["arr"].tolist() == [1200.0, 0.0, 1200.0, 1200.0, 1200.0, 0.0, 1200.0]
+    assert "status" not in table
+    lines = [(p.level, p.message, p.rows) for p in dataset.report.problems if p.column == "status"]
+    assert lines == [
+        (
+            "warning",
+            '1 row has a status that is not a known billing status ("grace period"); they '
+            "count as running",
+            [8],
+        ),
+        (
+            "info",
+            "1 subscriptions are in trial by their status: they pay nothing yet, so their ARR "
+            "counts as 0 (a trial makes no customer)",
+            [3],
+        ),
+        (
+            "warning",
+            "1 subscriptions are cancelled by their status but have no end date: they count as "
+            "running, so their churn is not seen",
+            [5],
+        ),
+        (
+            "info",
+            "1 subscriptions are paused: they count as running at their ARR (not churned); "
+            "their ARR is in the totals",
+            [6],
+        ),
+    ]

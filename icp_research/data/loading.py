@@ -1342,6 +1342,106 @@ def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> 
             return
 
 
+#: Billing systems' subscription statuses (Stripe, Paddle, Chargebee, Recurly, Zuora), by what
+#: they mean for ARR and churn.
+SUBSCRIPTION_STATUSES = {
+    "trial": (
+        "trialing",
+        "trial",
+        "in_trial",
+        "intrial",
+        "future",
+        "incomplete",
+        "pending",
+        "not_started",
+        "draft",
+    ),
+    "paused": ("paused", "suspended", "on_hold"),
+    "ended": (
+        "canceled",
+        "cancelled",
+        "expired",
+        "incomplete_expired",
+        "ended",
+        "terminated",
+        "inactive",
+        "churned",
+        "deleted",
+    ),
+    "running": (
+        "active",
+        "live",
+        "past_due",
+        "unpaid",
+        "non_renewing",
+        "nonrenewing",
+        "in_dunning",
+        "dunning",
+        "renewing",
+        "current",
+    ),
+}
+_STATUS_MEANING = {v: k for k, values in SUBSCRIPTION_STATUSES.items() for v in values}
+
+
+def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """A billing export's status column: a subscription in trial pays nothing yet, so its ARR
+    is 0 (it makes no customer); a cancelled one without an end date is counted as running,
+    with a warning naming end_date; paused ones run at their ARR, with a note. The column goes
+    once read. Values it does not know are a warning with the recode that places them."""
+    label = tc.columns.get("status", "status")
+    text = frame["status"].astype("string").str.strip().str.lower()
+    key = text.str.replace(r"[\s-]+", "_", regex=True)
+    meaning = key.map(_STATUS_MEANING, na_action="ignore")
+    unknown = text.notna() & meaning.isna()
+    if unknown.any():
+        examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "status"].unique()[:3])
+        out.warning(
+            f"{_rows_have(int(unknown.sum()))} a status that is not a known billing status "
+            f"({examples}); they count as running",
+            f"recode them under [tables.{tc.name}.values.status] to one of trialing, active, "
+            "paused or canceled",
+            column=label,
+            rows=_row_list(unknown),
+            values=frame["status"],
+        )
+    trial = (meaning == "trial").fillna(False).to_numpy(dtype=bool)
+    paying_trials = trial & (frame["arr"].to_numpy(dtype=float) > 0)
+    if paying_trials.any():
+        out.info(
+            f"{int(paying_trials.sum()):,} subscriptions are in trial by their status: they pay "
+            "nothing yet, so their ARR counts as 0 (a trial makes no customer)",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(paying_trials, index=frame.index)),
+        )
+        frame = frame.assign(arr=frame["arr"].where(~paying_trials, 0.0))
+    ended = (meaning == "ended").fillna(False).to_numpy(dtype=bool)
+    open_end = (
+        frame["end_date"].isna().to_numpy() if "end_date" in frame else np.ones(len(frame), bool)
+    )
+    undated = ended & open_end
+    if undated.any():
+        out.warning(
+            f"{int(undated.sum()):,} subscriptions are cancelled by their status but have no "
+            "end date: they count as running, so their churn is not seen",
+            f"map end_date under [tables.{tc.name}.columns] to the date they ended (e.g. "
+            '"canceled_at", "ended_at", "cancelled_at")',
+            column=label,
+            rows=_row_list(pd.Series(undated, index=frame.index)),
+        )
+    paused = (meaning == "paused").fillna(False).to_numpy(dtype=bool) & open_end
+    if paused.any():
+        out.info(
+            f"{int(paused.sum()):,} subscriptions are paused: they count as running at their "
+            "ARR (not churned); their ARR is in the totals",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(paused, index=frame.index)),
+        )
+    return frame.drop(columns=["status"])
+
+
 def _fmt_band(value: float) -> str:
     """125.5 -> '125.5', 10001.0 -> '10,001', 1e6 -> '1,000,000'."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
@@ -1690,6 +1790,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 rows=_row_list(no_value),
             )
             frame["arr"] = frame["arr"].fillna(0.0)
+        if "status" in frame.columns:
+            frame = _subscription_status(frame, tc, out)
         if "end_date" in frame.columns:
             backwards = frame["end_date"] < frame["start_date"]
             if backwards.any():

@@ -131,6 +131,12 @@ TABLES: dict[str, Table] = {
                 ),
                 _c("plan", "category", "Plan or product"),
                 _c("seats", "number", "Licensed seats"),
+                _c(
+                    "status",
+                    "category",
+                    "Billing status as exported (trialing / active / paused / canceled ...): a "
+                    "trial has no ARR; a cancelled one without end_date is a warning",
+                ),
             ),
             foreign_keys={"account_id": "accounts"},
         ),
