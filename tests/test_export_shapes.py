@@ -577,7 +577,7 @@ def test_invoices_become_subscriptions_by_their_rhythm(tmp_path):
     infos = [p.message for p in dataset.report.infos]
     assert (
         "invoices = true: 13 invoice rows became 6 subscriptions (2 still running at the latest "
-        "invoice, 2026-01-10): invoices at most 1.25 intervals apart are one subscription, a "
+        "invoice, 2026-01-10): invoices at most an interval apart (a quarter of one late, a month at most) are one subscription, a "
         "change of amount starts the next, and one ends an interval after its last invoice; 1 "
         "line with no positive amount (credit notes, zero lines) left out"
     ) in infos

@@ -672,7 +672,13 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
             "info",
             "churn_events" if has_events else "accounts",
             f"{describe(decision.source)} ({decision.reason}): {decision.counts['churned']:,} of "
-            f"{decision.counts['customers']:,} customers churned as of {when:%Y-%m-%d}",
+            f"{decision.counts['customers'] - decision.counts['unknown']:,} customers churned as "
+            f"of {when:%Y-%m-%d}"
+            + (
+                f" ({decision.counts['unknown']:,} more customers' churn is unknown)"
+                if decision.counts["unknown"]
+                else ""
+            ),
             "",
         )
     )

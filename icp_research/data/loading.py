@@ -1249,11 +1249,11 @@ def _invoices_to_subscriptions(
 ) -> pd.DataFrame:
     """``invoices = true``: each row is an invoice (or invoice line) for one billing interval,
     as an accounting system exports them, and the subscriptions are read from their rhythm.
-    Per account (and plan, when mapped), invoices at most 1.25 intervals apart are one
+    Per account (and plan, when mapped), invoices at most an interval apart (and a quarter of
+    one late, a month at most) are one
     subscription at the ARR of its invoices; a change of amount starts the next one on that
     day; a subscription ends one interval after its last invoice, or is still running when its
-    next invoice is not yet due (a quarter of an interval late) at the table's latest invoice
-    date. Credit
+    next invoice is not yet that late at the table's latest invoice date. Credit
     notes (negative amounts) and zero lines are left out: they correct revenue, not periods."""
     counted = frame["arr"] > 0
     left = int((~counted).sum())
@@ -1284,7 +1284,9 @@ def _invoices_to_subscriptions(
         same &= (values == values.shift()).fillna(False).to_numpy(dtype=bool)
     previous = invoices["start_date"].shift()
     gap = (invoices["start_date"] - previous).dt.days.to_numpy(dtype=float)
-    due = invoices["_days"].shift().to_numpy(dtype=float) * 1.25
+    # Late by at most a quarter of an interval, and never more than a month.
+    due = invoices["_days"].shift().to_numpy(dtype=float)
+    due = due + np.minimum(due * 0.25, 31.0)
     lapsed = ~same | ~(gap <= due)
     changed = ~np.isclose(invoices["arr"].to_numpy(), invoices["arr"].shift().to_numpy())
     starts = lapsed | changed
@@ -1298,7 +1300,7 @@ def _invoices_to_subscriptions(
     next_start = subs["start_date"].shift(-1)
     continued = ~pd.Series(following.to_numpy(), index=subs.index).shift(-1, fill_value=True)
     paid_through = _one_interval_after(last, days)
-    running = last + pd.to_timedelta(days * 1.25, unit="D") > latest
+    running = last + pd.to_timedelta(days + np.minimum(days * 0.25, 31.0), unit="D") > latest
     end = paid_through.where(~continued, next_start).where(continued | ~running)
     subs["end_date"] = end.to_numpy()
     subs.index = subs["_row"].to_numpy()
@@ -1306,7 +1308,7 @@ def _invoices_to_subscriptions(
     out.info(
         f"invoices = true: {len(rows):,} invoice rows became {len(subs):,} subscriptions "
         f"({int(subs['end_date'].isna().sum()):,} still running at the latest invoice, "
-        f"{latest:%Y-%m-%d}): invoices at most 1.25 intervals apart are one subscription, "
+        f"{latest:%Y-%m-%d}): invoices at most an interval apart (a quarter of one late, a month at most) are one subscription, "
         "a change of amount starts the next, and one ends an interval after its last invoice"
         + (
             f"; {left:,} {'line' if left == 1 else 'lines'} with no positive amount (credit "
