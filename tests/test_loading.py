@@ -934,3 +934,33 @@ def test_a_billing_status_column_is_read_for_what_it_means(tmp_path):
             [6],
         ),
     ]
+
+
+def test_spellings_of_one_country_are_merged_and_codes_stay_codes(tmp_path):
+    accounts = (
+        "account_id,country\nA1,USA\nA2,United States\nA3,U.S.\nA4,Deutschland\nA5,Germany\n"
+        "A6,UK\nA7,Narnia\nA8,\nA9,united states of america\n"
+    )
+    config = '[tables.accounts]\npath = "accounts.csv"\n'
+    dataset = loading.load_tables(write_project(tmp_path, {"accounts.csv": accounts}, config))
+    assert dataset.tables["accounts"]["country"].fillna("-").tolist() == [
+        "United States", "United States", "United States", "Germany", "Germany",
+        "United Kingdom", "Narnia", "-", "United States",
+    ]  # fmt: skip
+    (note,) = [p.message for p in dataset.report.infos if p.column == "country"]
+    assert note == (
+        'country: spellings of one country merged ("Deutschland" -> "Germany"; "UK" -> '
+        '"United Kingdom"; "U.S.", "USA", "united states of america" -> "United States")'
+    )
+    # A column of ISO codes is left as codes (US is not turned into a name beside DE).
+    codes = "account_id,country\nA1,US\nA2,DE\nA3,FR\nA4,Deutschland\n"
+    dataset = loading.load_tables(
+        write_project(tmp_path / "codes", {"accounts.csv": codes}, config)
+    )
+    assert dataset.tables["accounts"]["country"].tolist() == ["US", "DE", "FR", "Germany"]
+    # A recode decides first.
+    recode = config + '[tables.accounts.values.country]\n"UK" = "UK (all nations)"\n'
+    dataset = loading.load_tables(
+        write_project(tmp_path / "recode", {"accounts.csv": accounts}, recode)
+    )
+    assert dataset.tables["accounts"]["country"].iloc[5] == "UK (all nations)"

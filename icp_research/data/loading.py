@@ -1008,6 +1008,8 @@ def _clean_table(
                 f"[tables.{tc.name}.values.{canonical}] ignored: {canonical} is not a text column",
                 "remove it",
             )
+    if "country" in frame.columns:
+        frame["country"] = _one_name_per_country(frame["country"], tc, out)
     return frame
 
 
@@ -1442,6 +1444,96 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             rows=_row_list(pd.Series(paused, index=frame.index)),
         )
     return frame.drop(columns=["status"])
+
+
+#: Spellings of one country that CRMs collect side by side (free text, forms, imports), by the
+#: name they are merged into. Two-letter codes other than these stay as they are.
+COUNTRY_NAMES = {
+    "United States": (
+        "us",
+        "usa",
+        "u s",
+        "u s a",
+        "united states",
+        "united states of america",
+        "america",
+        "the united states",
+        "the united states of america",
+        "vereinigte staaten",
+        "etats unis",
+        "estados unidos",
+    ),
+    "United Kingdom": (
+        "uk",
+        "u k",
+        "gb",
+        "great britain",
+        "united kingdom",
+        "the united kingdom",
+        "britain",
+        "united kingdom of great britain and northern ireland",
+        "england",
+        "scotland",
+        "wales",
+        "northern ireland",
+        "vereinigtes konigreich",
+        "royaume uni",
+        "reino unido",
+    ),
+    "Germany": ("germany", "deutschland", "federal republic of germany", "allemagne", "alemania"),
+    "France": ("france", "frankreich", "francia", "french republic"),
+    "Netherlands": ("netherlands", "the netherlands", "holland", "nederland", "niederlande"),
+    "Spain": ("spain", "espana", "spanien", "espagne"),
+    "Italy": ("italy", "italia", "italien", "italie"),
+    "Switzerland": ("switzerland", "schweiz", "suisse", "svizzera"),
+    "Austria": ("austria", "osterreich", "autriche"),
+    "Ireland": ("ireland", "republic of ireland", "eire", "irland", "irlande"),
+    "United Arab Emirates": ("uae", "u a e", "united arab emirates", "emirates"),
+    "South Korea": ("south korea", "korea", "republic of korea", "korea republic of"),
+    "Czechia": ("czechia", "czech republic"),
+}
+_COUNTRY_ALIAS = {alias: name for name, aliases in COUNTRY_NAMES.items() for alias in aliases}
+
+
+def _one_name_per_country(values: pd.Series, tc, out: _Collector) -> pd.Series:
+    """ "USA", "U.S.", "United States of America" and "united states" are one country: merged
+    into one name (with a note), so that a country is not split into levels that each look
+    too small, or tested against itself. Values it does not know stay as they are."""
+    if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+        return values
+    import unicodedata
+
+    def key(text):
+        text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+        return re.sub(r"[^a-z]+", " ", text.lower()).strip()
+
+    distinct = pd.Series(values.dropna().unique())
+    if distinct.empty:
+        return values
+    # A column of codes (US, DE, FR ...) stays codes: only names are merged then.
+    codes = distinct.astype(str).str.fullmatch(r"\s*[A-Za-z]{2,3}\s*").mean() > 0.5
+    merged = {
+        v: _COUNTRY_ALIAS.get(key(v))
+        for v in distinct
+        if not (codes and len(key(v).replace(" ", "")) <= 3)
+    }
+    merged = {v: name for v, name in merged.items() if name is not None and name != v}
+    if not merged:
+        return values
+    result = values.replace(merged).astype(values.dtype)
+    spelled = {}
+    for v, name in merged.items():
+        spelled.setdefault(name, []).append(v)
+    text = "; ".join(
+        f'{", ".join(repr(v).replace(chr(39), chr(34)) for v in sorted(vs)[:4])} -> "{name}"'
+        for name, vs in sorted(spelled.items())
+    )
+    out.info(
+        f"country: spellings of one country merged ({text})",
+        "nothing to do; recode under [tables.accounts.values.country] to keep them apart",
+        column=tc.columns.get("country", "country"),
+    )
+    return result
 
 
 def _fmt_band(value: float) -> str:
