@@ -587,3 +587,57 @@ def test_batched_two_proportion_tests_match_scipy():
     np.testing.assert_allclose(
         two_proportion_pvalue(k1, n1, k2, n2), expected, rtol=1e-9, atol=1e-14
     )
+
+
+def test_a_three_condition_segment_among_thousands_searched_is_shown():
+    # A first user's planted ICP (UK financial services firms of 200-1,000 employees win 2.7x)
+    # was never shown: every subgroup of two or more conditions was left out because each
+    # condition's own test was corrected over the whole search, tens of thousands of subgroups.
+    rng = np.random.default_rng(36)
+    n = 6000
+    industries = [f"ind{i}" for i in range(11)] + ["FS"]
+    frame = pd.DataFrame(
+        {
+            "industry": rng.choice(industries, n, p=[0.8 / 11] * 11 + [0.2]),
+            "country": rng.choice(
+                ["UK", "DE", "FR", "IE", "NL", "BE", "ES"], n, p=[0.4] + [0.1] * 6
+            ),
+            "source": rng.choice(list("abcdefg"), n),
+            "employees": np.round(np.exp(rng.uniform(np.log(5), np.log(5000), n))),
+            "revenue": rng.lognormal(15, 1.2, n),
+        }
+    )
+    segment = (
+        (frame["industry"] == "FS")
+        & (frame["country"] == "UK")
+        & frame["employees"].between(200, 1000, inclusive="left")
+    )
+    frame["won"] = rng.random(n) < np.where(segment, 0.35, 0.11)
+    assert 80 < segment.sum() < 130  # about 2% of the rows, as in the first user's export
+    result = find_subgroups(frame, "won", max_depth=3, min_support=60, n_bins=10)
+    assert result.family_size > 20_000
+    shown = result.summary.set_index("description")
+    deep = shown[shown["depth"] >= 2]
+    assert len(deep) and deep["significant"].any()
+    best = deep[deep["significant"]].sort_values("q_value").iloc[0]
+    rows = subgroup_mask(frame, best["conditions"]).to_numpy()
+    # It holds most of the planted accounts, at twice the base rate or more.
+    assert (rows & segment).sum() / segment.sum() > 0.8
+    assert best["target_rate"] > 2 * best["baseline_rate"] and best["q_value"] < 1e-3
+
+
+def test_no_subgroup_of_noise_is_significant_at_any_depth():
+    rng = np.random.default_rng(34)
+    n = 4400
+    frame = pd.DataFrame(
+        {
+            "industry": rng.choice([f"ind{i}" for i in range(12)], n),
+            "country": rng.choice(["UK", "DE", "FR", "IE", "NL", "BE", "ES"], n),
+            "source": rng.choice(list("abcdefg"), n),
+            "employees": np.round(np.exp(rng.uniform(np.log(5), np.log(5000), n))),
+            "revenue": rng.lognormal(15, 1.2, n),
+        }
+    )
+    frame["won"] = rng.random(n) < 0.12
+    result = find_subgroups(frame, "won", max_depth=3, min_support=44, n_bins=10)
+    assert not result.summary["significant"].any()
