@@ -17,6 +17,8 @@ from icp_research.analyses.blueprint.findings import (
 from icp_research.analyses.blueprint.market import pmf_indicators
 from icp_research.analyses.blueprint.result import Blueprint
 from icp_research.analyses.blueprint.rules import (
+    Rule,
+    combination_rules,
     defining_characteristics,
     exclude_rules,
     include_rules,
@@ -31,6 +33,7 @@ from icp_research.analyses.blueprint.statement import (
     detectable_effects,
     draft_statement,
     no_icp_statement,
+    rule_words,
     survey_need,
     theme_need,
 )
@@ -175,11 +178,32 @@ def build_blueprint(
     for item in characteristics:
         rule = next((r for r in include if r.attribute == item["attribute"]), None)
         item["rule"] = rule.text if rule else None
+    combined: list = []
+    if primary is not None and not any(r.role == "filter" for r in include):
+        # No single trait draws an ICP; a combination of traits may (and must hold up too).
+        combined, combination_notes = combination_rules(study, samples, outcome, attributes, alpha)
+        notes += combination_notes
+        held = next((r for r in combined if r.evidence[0].replicated), None)
+        if held is not None:
+            include.append(held)
+        # Others that held up are variants of the one taken (the note names them).
+        combined = [r for r in combined if r is not held and not r.evidence[0].replicated]
+        for rule in combined:
+            rule.kind, rule.role, rule.direction = "uncertain", "", "favour"
+            checked = rule.evidence[0].holdout or {}
+            n = int(checked.get("n", 0) or 0)
+            rule.reason = "a combination significant earlier; " + (
+                "nothing of it in the confirmation quarters to check it on"
+                if n == 0
+                else f"too few {primary.unit} in the confirmation quarters ({n}) to confirm it"
+                if n < 30
+                else "it did not hold up in the confirmation quarters"
+            )
     exclude, demoted, exclude_notes = exclude_rules(
         upstream, characteristics, include, samples, facts, alpha
     )
     from_significance, _ = significance_uncertain(upstream, include, exclude, samples, alpha)
-    uncertain = sorted(demoted + from_significance, key=lambda r: r.strength)
+    uncertain = sorted(demoted + from_significance + combined, key=lambda r: r.strength)
     if len(uncertain) > MAX_UNCERTAIN:
         dropped = uncertain[MAX_UNCERTAIN:]
         uncertain = uncertain[:MAX_UNCERTAIN]
@@ -253,12 +277,22 @@ def build_blueprint(
     if blueprint.drawn:
         blueprint.need = survey_need(study, in_icp, alpha) or theme_need(study, alpha)
         blueprint.name, drafted = draft_statement(
-            include, exclude, blueprint.need, blueprint.labels
+            _per_condition(include), exclude, blueprint.need, blueprint.labels
         )
         if blueprint.need is None:
             caveats.append(NEED_MISSING)
     else:
         drafted = no_icp_statement(study, upstream, uncertain, outcome)
+        if combined:
+            best = combined[0]
+            e = best.evidence[0]
+            drafted += (
+                f" One combination of traits stood out on the training period: "
+                f"companies {' '.join(rule_words(best, blueprint.labels))} "
+                f"({e.sentence().split(': ', 1)[-1].split('; confirmation quarters')[0]}), "
+                f"{best.reason.split('; ', 1)[-1]}; it is "
+                "listed among the uncertain rules until more quarters confirm it."
+            )
         powered, thin = detectable_effects(upstream, outcome)
         if powered and not study.variation.get("won"):
             # For `icp-research score`: whether more of the same data could help.
@@ -360,6 +394,21 @@ def build_blueprint(
         "segments": blueprint.segments_table(),
     }
     return blueprint
+
+
+def _per_condition(rules: list) -> list:
+    """Rules of several conditions (a combination) as one rule per condition, for the wording
+    of the statement, which names the company type, size and place one trait at a time."""
+    out = []
+    for rule in rules:
+        if len(rule.conditions) == 1:
+            out.append(rule)
+            continue
+        out += [
+            Rule(rule.kind, [c], c.attribute, role=rule.role, evidence=rule.evidence)
+            for c in rule.conditions
+        ]
+    return out
 
 
 def expected_pipeline(blueprint, study: Study, alpha: float) -> pd.DataFrame:

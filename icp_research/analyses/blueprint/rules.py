@@ -3,6 +3,7 @@ evidence and re-tested on the training period and the holdout."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -249,6 +250,94 @@ def include_rules(characteristics, study, samples, outcome, alpha) -> tuple[list
         rules.append(rule)
     finish_family([e for r in rules for e in r.evidence], alpha)
     return rules, notes
+
+
+#: Combinations of conditions tried when no single characteristic defines an ICP.
+MAX_COMBINATIONS = 3
+
+
+def combination_rules(study, samples, outcome, attributes, alpha) -> tuple[list[Rule], list[str]]:
+    """When no single characteristic draws an ICP, a combination may: "UK financial services
+    firms of 200-1,000 employees" where each trait alone is weak. The subgroup search of
+    pattern discovery (:func:`icp_research.methods.subgroups.find_subgroups`) runs on the
+    outcome's training rows; its significant subgroups of two or more conditions (q over every
+    subgroup searched) become candidate include rules, measured like the others and re-tested
+    one-sided on the confirmation quarters (Holm over the candidates). Returns the candidates,
+    best first, with their evidence, and notes."""
+    from icp_research.analyses.patterns import MIN_SUBGROUP_ROWS, subgroup_conditions
+    from icp_research.methods.subgroups import find_subgroups
+
+    sample = samples.get(outcome)
+    if sample is None or sample.kind != "rate" or sample.training.empty:
+        return [], []
+    data = sample.training
+    present = [a for a in attributes if a in data.columns]
+    if len(present) < 2:
+        return [], []
+    analysis = study.analysis
+    support = analysis.get("min_support", 0.03)
+    known = int(data["y"].notna().sum())
+    rows = support if isinstance(support, int) else math.ceil(float(support) * known - 1e-9)
+    result = find_subgroups(
+        data.assign(_outcome=data["y"].astype(bool)),
+        "_outcome",
+        attributes=present,
+        max_depth=int(analysis.get("max_depth", 3)),
+        min_support=max(int(rows), MIN_SUBGROUP_ROWS),
+        top_k=20,
+        n_bins=10,
+        alpha=alpha,
+        correction=str(analysis.get("correction", "fdr_bh")),
+        unit=sample.unit,
+        clusters="account_id" if sample.clustered and "account_id" in data else None,
+    )
+    table = result.summary
+    if table.empty:
+        return [], []
+    deep = table[(table["depth"] >= 2) & table["significant"].astype(bool)]
+    deep = deep.sort_values(["q_value", "rank"]).head(MAX_COMBINATIONS)
+    rules, q_values = [], []
+    for row in deep.itertuples():
+        conditions = subgroup_conditions(row.conditions)
+        rule = Rule(
+            "include",
+            conditions,
+            conditions[0].attribute,
+            role="filter",
+            sources=[SOURCE_NAMES["patterns"]],
+        )
+        rule.evidence.append(
+            measure(
+                sample,
+                conditions,
+                source="blueprint",
+                compared_with=f"all other {sample.unit}",
+                alpha=alpha,
+            )
+        )
+        rules.append(rule)
+        q_values.append(float(row.q_value))
+    # The q-values of the search they were picked from, not recomputed among the few picked.
+    finish_family([r.evidence[0] for r in rules], alpha, q_values=q_values)
+    notes = []
+    if rules:
+        notes.append(
+            f"No single characteristic draws an ICP, so combinations were searched on the "
+            f"training period ({result.family_size:,} subgroups of up to "
+            f"{int(analysis.get('max_depth', 3))} conditions); "
+            + "; ".join(f"{r.text} ({_combination_verdict(r)})" for r in rules)
+            + "."
+        )
+    return rules, notes
+
+
+def _combination_verdict(rule: Rule) -> str:
+    evidence = rule.evidence[0]
+    if evidence.replicated:
+        return "held up in the confirmation quarters"
+    if evidence.replicated is False:
+        return "did not hold up in the confirmation quarters"
+    return "nothing in the confirmation quarters to check it on"
 
 
 def _replicated_findings(upstream: Upstream) -> set:

@@ -21,6 +21,7 @@ SOURCE_NAMES = {
     "significance": "predictor significance",
     "churn": "churn analysis",
     "deals": "lost-deal analysis",
+    "patterns": "pattern discovery",
 }
 
 
