@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from icp_research.analyses.blueprint import build_blueprint
 from icp_research.data.loading import load_tables
