@@ -104,3 +104,24 @@ def test_a_combination_that_does_not_hold_up_stays_a_hypothesis(tmp_path):
     assert "One combination of traits stood out on the training period: companies in " in (
         blueprint.statement
     )
+
+
+def test_a_combination_icp_scores_leads_by_its_rule(tmp_path):
+    import json
+
+    from icp_research.scoring.model import score_file
+
+    study, _ = _project(tmp_path / "project", planted=True, seed=7)
+    blueprint = build_blueprint(study)
+    assert any(c.startswith("No fit score: the ICP is a combination") for c in blueprint.caveats)
+    icp = tmp_path / "icp.json"
+    icp.write_text(json.dumps(blueprint.to_json()), encoding="utf-8")
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "Company,Industry,Country,Employees\nA,Financial Services,United Kingdom,300\n"
+        "B,Financial Services,Germany,300\nC,Industry 1,United Kingdom,500\n",
+        encoding="utf-8",
+    )
+    score_file(icp=icp, input=leads, output=tmp_path / "scored.csv", rules_only=True)
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert scored["in_icp"].tolist() == [True, False, False]

@@ -368,6 +368,12 @@ def build_blueprint(
                 full, blueprint.scorecard, outcome, backtest_quarters, tiers_used, alpha, select
             )
             caveats.extend(backtest_notes)
+    elif primary is not None and blueprint.drawn:
+        caveats.append(
+            "No fit score: the ICP is a combination of traits, none of which predicts on its "
+            "own, so points per trait would rank accounts on noise; its rule marks accounts "
+            "in or out of the ICP (score with --rules-only)."
+        )
     elif primary is not None:
         caveats.append(
             "No fit score: no characteristic held up in the confirmation quarters, so points would "
