@@ -964,3 +964,28 @@ def test_spellings_of_one_country_are_merged_and_codes_stay_codes(tmp_path):
         write_project(tmp_path / "recode", {"accounts.csv": accounts}, recode)
     )
     assert dataset.tables["accounts"]["country"].iloc[5] == "UK (all nations)"
+
+
+def test_deal_amounts_per_month_are_annualised(tmp_path):
+    # Close exports value (in cents) with value_period: monthly, annual or one_time.
+    deals = (
+        "id,lead_id,status_type,value,value_period,date_created\n"
+        "O1,A1,won,10000,monthly,2024-01-01\nO2,A1,lost,120000,annual,2024-01-01\n"
+        "O3,A1,won,150000,one_time,2024-01-01\nO4,A1,lost,30000,Quarterly,2024-01-01\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.opportunities]\npath = "deals.csv"\n'
+        "cents = true\n[tables.opportunities.columns]\n"
+        'opportunity_id = "id"\naccount_id = "lead_id"\nstage = "status_type"\n'
+        'amount = "value"\ninterval = "value_period"\ncreated_at = "date_created"\n'
+    )
+    files = {"accounts.csv": "account_id\nA1\n", "deals.csv": deals}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    table = dataset.tables["opportunities"]
+    assert table["amount"].tolist() == [1200.0, 1200.0, 1500.0, 1200.0]
+    assert "interval" not in table
+    (note,) = [p.message for p in dataset.report.infos if "annualised" in p.message]
+    assert note.startswith("2 deal amounts per month or quarter were annualised")
+    bad = {**files, "deals.csv": deals.replace("Quarterly", "biweekly")}
+    (error,) = validation.validate(write_project(tmp_path / "bad", bad, config)).errors
+    assert error.message == '1 deals have an amount period that is not a known one ("biweekly")'

@@ -1325,6 +1325,45 @@ def _invoices_to_subscriptions(
 
 DAYS_PER_YEAR_INVOICE = 365.25
 
+#: A deal amount paid once: as it is.
+ONE_OFF = {"one_time", "one-time", "onetime", "once", "one off", "one-off", "oneoff", "single"}
+
+
+def _annual_amounts(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """Deal amounts per month or quarter (Close's value_period) as annual amounts, so that deal
+    sizes compare: monthly x 12, quarterly x 4; annual and one-off amounts stay."""
+    label = tc.columns.get("interval", "interval")
+    period = frame["interval"].astype("string").str.strip().str.lower()
+    once = period.isin(ONE_OFF).fillna(False)
+    per_year = period.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
+    per_year[once.to_numpy(dtype=bool)] = 1.0
+    unknown = period.notna() & per_year.isna()
+    if unknown.any():
+        examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
+        out.error(
+            f"{unknown.sum():,} deals have an amount period that is not a known one ({examples})",
+            f"recode them under [tables.{tc.name}.values.interval], e.g. "
+            f'{examples.split(", ")[0]} = "month" (known: month, quarter, year, one_time and '
+            "their -ly forms)",
+            column=label,
+            rows=_row_list(unknown),
+        )
+        raise _Stop
+    frame = frame.drop(columns=["interval"])
+    if "amount" not in frame.columns:
+        return frame
+    scaled = (per_year.fillna(1.0) != 1.0) & frame["amount"].notna()
+    if scaled.any():
+        frame["amount"] = frame["amount"] * per_year.fillna(1.0).to_numpy()
+        out.info(
+            f"{int(scaled.sum()):,} deal amounts per month or quarter were annualised (x12, "
+            "x4), so that deal sizes compare with annual and one-off ones",
+            "nothing to do",
+            column=label,
+        )
+    return frame
+
+
 #: Names of a column that says how many intervals a billing period spans.
 _INTERVAL_COUNT = re.compile(r"(?:^|_)(?:interval_count|frequency|billing_frequency)$")
 
@@ -1858,6 +1897,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 rows=_row_list(dropped),
             )
             frame = frame.loc[~dropped].copy()
+    if tc.name == "opportunities" and "interval" in frame.columns:
+        frame = _annual_amounts(frame, tc, out)
     if tc.name == "opportunities" and "type" in frame.columns:
         source_type = frame["type"]
         frame["type"] = _recode_type(source_type)

@@ -107,6 +107,12 @@ TABLES: dict[str, Table] = {
                     "never shown in reports or artifacts",
                 ),
                 _c("source", "category", "Lead source of the deal"),
+                _c(
+                    "interval",
+                    "category",
+                    "Period the amount is per (Close's value_period: monthly, annual, one_time): "
+                    "amounts per month or quarter are annualised",
+                ),
             ),
             key=("opportunity_id",),
             foreign_keys={"account_id": "accounts"},
