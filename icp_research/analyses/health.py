@@ -2294,7 +2294,13 @@ def _headline(result: HealthResult, drawn: bool) -> dict:
         out["ICP share of new customers"] = f"{fmt_pct(row['value'])} ({row['interval']})"
     win = now[(now["metric"] == "win_rate") & (now["group"] == VERSUS)]
     if len(win) and np.isfinite(win.iloc[0]["value"]):
-        out["ICP vs rest win rate, this quarter"] = f"{win.iloc[0]['value']:.1f}x"
+        row = win.iloc[0]
+        interval = (
+            f" ({row['interval']})"
+            if isinstance(row.get("interval"), str) and row["interval"]
+            else ""
+        )
+        out["ICP vs rest win rate, this quarter"] = f"{row['value']:.1f}x{interval}"
     if drawn:
         compared = now[(now["group"] == VERSUS) & now["metric"].isin(_METRIC)]
         worse = [_METRIC[m].label for m in compared.loc[compared["flag"] == "worse", "metric"]]

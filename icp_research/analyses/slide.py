@@ -231,7 +231,14 @@ def _proof(blueprint: Blueprint) -> list[tuple[str, str]]:
         if key == "ICP":
             continue
         low, high = intervals.get(key, (np.nan, np.nan))
-        if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
+        already = "(" in str(value)  # the headline ratios carry their interval
+        if (
+            not already
+            and low is not None
+            and high is not None
+            and np.isfinite(low)
+            and np.isfinite(high)
+        ):
             value = f"{value} ({low:.1f}–{high:.1f}x)"
         proof.append((_one_line(key), _one_line(value)))
     return proof

@@ -78,18 +78,26 @@ def headline_of(blueprint: Blueprint) -> dict:
         if ratios is not None and len(ratios) and np.isfinite(ratios.iloc[0]["ratio"]):
             top = ratios.iloc[0]
             out[f"{top['group_a']} vs {top['group_b']} {blueprint.outcome['label']}"] = (
-                f"{top['ratio']:.1f}x"
+                f"{top['ratio']:.1f}x{_ratio_interval(top.get('ci_low'), top.get('ci_high'))}"
             )
     main = next(
         (r for r in blueprint.icp_vs_rest if r["outcome"] == blueprint.outcome["name"]), None
     )
     if main is not None and np.isfinite(main["ratio"]):
-        out[f"ICP vs rest {blueprint.outcome['label']}"] = f"{main['ratio']:.1f}x"
+        interval = _ratio_interval(main.get("ci_low"), main.get("ci_high"))
+        out[f"ICP vs rest {blueprint.outcome['label']}"] = f"{main['ratio']:.1f}x{interval}"
     if blueprint.drawn and np.isfinite(blueprint.icp_share):
         out["Accounts in the ICP"] = pct(blueprint.icp_share)
     if not blueprint.drawn:
         out["Uncertain rules"] = str(len(blueprint.uncertain))
     return out
+
+
+def _ratio_interval(low, high) -> str:
+    """' (0.9–2.3x)', the 95% interval a headline ratio is read with; '' without one."""
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    return f" ({low:.1f}–{high:.1f}x)"
 
 
 _GOALS = {
