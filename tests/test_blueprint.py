@@ -493,3 +493,29 @@ def test_expected_pipeline_backtests_the_sum_of_win_probabilities(planted):
     open_deals = deals[deals["is_new_business"] & ~deals["is_closed"] & deals["account_id"].notna()]
     assert everything["open_deals"] == len(open_deals) > 0
     assert 0 < everything["expected_wins"] < everything["open_deals"]
+
+
+def test_market_sizing_shows_a_value_column_only_when_tiers_give_one():
+    import numpy as np
+
+    from icp_research.analyses.blueprint.market import sizing_table
+    from icp_research.result import Result
+
+    result = Result(title="Market sizing")
+    result.summary = pd.DataFrame(
+        {
+            "market": ["TAM", "SAM"],
+            "definition": ["every company", "no exclude rule applies"],
+            "accounts": [10, 8],
+            "share_of_tam": [1.0, 0.8],
+            "value": [np.nan, np.nan],
+        }
+    )
+    assert list(sizing_table(result).columns) == [
+        "market",
+        "definition",
+        "accounts",
+        "share of TAM",
+    ]
+    result.summary["value"] = [1000.0, 800.0]
+    assert sizing_table(result)["value at the tier's median won deal"].tolist() == ["$1.0k", "$800"]

@@ -333,15 +333,18 @@ def sizing_table(result: Result) -> pd.DataFrame:
     summary = result.summary
     if summary is None or summary.empty:
         return pd.DataFrame()
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "market": summary["market"],
             "definition": summary["definition"],
             "accounts": summary["accounts"],
             "share of TAM": [pct(v) for v in summary["share_of_tam"]],
-            "value at the tier's median won deal": [fmt_money(v) for v in summary["value"]],
         }
     )
+    values = pd.to_numeric(summary["value"], errors="coerce")
+    if values.notna().any():  # without a fit score there are no tiers to value
+        table["value at the tier's median won deal"] = [fmt_money(v) for v in values]
+    return table
 
 
 def sizing_tiers_table(result: Result) -> pd.DataFrame:
