@@ -98,3 +98,16 @@ def test_mean_ci_of_amounts_never_reaches_below_zero():
     assert (low, high) == pytest.approx((boot.low, boot.high))
     assert 0.0 <= low < mean < high <= 9_000.0
     assert mean_ci(clv - 100.0)[1] == pytest.approx(t_low - 100.0)
+
+
+def test_a_clustered_rate_with_no_event_has_an_interval_of_its_clusters():
+    from icp_research.methods.stats import clustered_rate_ci, proportion_ci
+
+    # 0 of 29 deals at 12 accounts: Wilson with one trial per account, not 0%-0%.
+    trials = [3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+    rate, low, high, k = clustered_rate_ci([0] * 12, trials)
+    assert (rate, low, k) == (0.0, 0.0, 12)
+    assert high == pytest.approx(float(proportion_ci(0, 12)[1][()]), rel=1e-12)
+    assert 0.24 < high < 0.25
+    rate, low, high, _ = clustered_rate_ci(trials, trials)  # every deal won
+    assert rate == 1.0 and high == pytest.approx(1.0) and 0.75 < low < 0.76

@@ -436,7 +436,10 @@ def clustered_rate_ci(events, trials, alpha: float = 0.05):
     The rate is sum(events) / sum(trials); its standard error is the ratio estimator's
     linearised (sandwich) variance, so that 100 deals of one account weigh like one account's
     worth of evidence, not like 100 independent deals. Returns ``(rate, low, high, n_clusters)``;
-    the interval is clipped to [0, 1]. With fewer than 2 clusters the interval is NaN.
+    the interval is clipped to [0, 1]. With fewer than 2 clusters the interval is NaN. When no
+    cluster departs from the rate (none won, or all), the sandwich variance is 0 and says
+    nothing: the interval is then Wilson's with one trial per cluster (0 of 29 deals at 12
+    accounts: 0-24%), never a zero-width "0% (0%-0%)".
     """
     e = np.asarray(events, dtype=float)
     t = np.asarray(trials, dtype=float)
@@ -450,6 +453,9 @@ def clustered_rate_ci(events, trials, alpha: float = 0.05):
         return rate, np.nan, np.nan, k
     residual = e - rate * t
     var = k / (k - 1) * np.sum(residual**2) / t.sum() ** 2
+    if var <= 0:
+        low, high = proportion_ci(rate * k, k, alpha)
+        return rate, float(low), float(high), k
     z = sps.norm.ppf(1 - alpha / 2)
     se = np.sqrt(var)
     return rate, max(0.0, rate - z * se), min(1.0, rate + z * se), k
