@@ -143,3 +143,11 @@ def test_hubspot_churn_without_reasons_says_so_and_unbilled_customers_are_counte
     unbilled = facts["is_customer"] & ~facts["account_id"].isin(subs["account_id"])
     assert int(unbilled.sum()) == facts.attrs["churn_counts"]["unknown"] == 5
     assert facts.loc[unbilled, "churned"].isna().all()
+
+
+def test_hubspot_churn_reasons_table_is_empty_without_any_reason(hubspot):
+    from icp_research.analyses import churn
+
+    result = churn.churn_analysis(hubspot)
+    assert result.tables["churn_reasons"]["reason"].eq(churn.NO_REASON).all()
+    assert churn.reasons_view(result).empty

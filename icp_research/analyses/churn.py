@@ -1370,6 +1370,8 @@ def reasons_view(result: ChurnResult) -> pd.DataFrame:
     if reasons.empty:
         return pd.DataFrame()
     overall = reasons[reasons["attribute"] == "all"].sort_values("churned", ascending=False)
+    if (overall["reason"] == NO_REASON).all():
+        return pd.DataFrame()  # nothing recorded: said in words, not as a 100% "reason"
     view = pd.DataFrame(
         {
             "Reason": overall["reason"],
