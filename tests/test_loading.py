@@ -905,7 +905,8 @@ def test_a_billing_status_column_is_read_for_what_it_means(tmp_path):
     files = {"accounts.csv": accounts, "subs.csv": subs}
     dataset = loading.load_tables(write_project(tmp_path, files, config))
     table = dataset.tables["subscriptions"]
-    assert table["arr"].tolist() == [1200.0, 0.0, 1200.0, 1200.0, 1200.0, 0.0, 1200.0]
+    assert table["account_id"].tolist() == ["A1", "A3", "A4", "A5", "A7"]  # no trials
+    assert table["arr"].tolist() == [1200.0] * 5
     assert "status" not in table
     lines = [(p.level, p.message, p.rows) for p in dataset.report.problems if p.column == "status"]
     assert lines == [
@@ -917,9 +918,9 @@ def test_a_billing_status_column_is_read_for_what_it_means(tmp_path):
         ),
         (
             "info",
-            "1 subscriptions are in trial by their status: they pay nothing yet, so their ARR "
-            "counts as 0 (a trial makes no customer)",
-            [3],
+            "2 subscriptions are in trial by their status: they pay nothing yet, so they are "
+            "left out (a trial makes no customer, and its end no churn)",
+            [3, 7],
         ),
         (
             "warning",

@@ -646,7 +646,11 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
     frame = accounts.drop_duplicates("account_id").set_index("account_id", drop=False)
     ids = frame.index
     ev = evidence(tables, when, ids)
-    customer = ev["subscribed"].copy()
+    # Customers as the facts count them: a paid subscription (ARR > 0) or a won deal.
+    customer = pd.Series(False, index=ids)
+    if has_subs and "arr" in subs:
+        paid = subs.loc[(subs["arr"] > 0) & (subs["start_date"] <= when), "account_id"]
+        customer |= ids.isin(paid.unique())
     deals = tables.get("opportunities")
     if deals is not None and "stage" in deals:
         won = deals.loc[(deals["stage"] == "won") & ~(deals["closed_at"] > when), "account_id"]

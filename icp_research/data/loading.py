@@ -1449,16 +1449,18 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             values=frame["status"],
         )
     trial = (meaning == "trial").fillna(False).to_numpy(dtype=bool)
-    paying_trials = trial & (frame["arr"].to_numpy(dtype=float) > 0)
-    if paying_trials.any():
+    if trial.any():
+        # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left
+        # (a won deal and a subscription with no revenue) once the trial ends.
         out.info(
-            f"{int(paying_trials.sum()):,} subscriptions are in trial by their status: they pay "
-            "nothing yet, so their ARR counts as 0 (a trial makes no customer)",
+            f"{int(trial.sum()):,} subscriptions are in trial by their status: they pay nothing "
+            "yet, so they are left out (a trial makes no customer, and its end no churn)",
             "nothing to do",
             column=label,
-            rows=_row_list(pd.Series(paying_trials, index=frame.index)),
+            rows=_row_list(pd.Series(trial, index=frame.index)),
         )
-        frame = frame.assign(arr=frame["arr"].where(~paying_trials, 0.0))
+    frame = frame[~trial]
+    meaning = meaning[~trial]
     ended = (meaning == "ended").fillna(False).to_numpy(dtype=bool)
     open_end = (
         frame["end_date"].isna().to_numpy() if "end_date" in frame else np.ones(len(frame), bool)
