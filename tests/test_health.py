@@ -669,3 +669,22 @@ def test_accounts_as_numbers_give_the_same_review_as_their_ids(monkeypatch):
     for name in ("drift", "calibration", "previous_icp"):
         pd.testing.assert_frame_equal(coded.tables[name], by_id.tables[name])
     assert (coded.findings, coded.flags) == (by_id.findings, by_id.flags)
+
+
+def test_new_customers_of_a_quarter_are_paid_ones_not_trials_at_no_arr():
+    from icp_research.analyses.health import _quarter_data, _Window
+
+    tables = {
+        "accounts": pd.DataFrame({"account_id": ["A", "B", "C"]}),
+        "subscriptions": pd.DataFrame(
+            {
+                "account_id": ["A", "B", "C"],
+                "start_date": pd.to_datetime(["2025-07-10", "2025-08-01", "2025-09-01"]),
+                "end_date": pd.to_datetime([None, None, None]),
+                "arr": [1200.0, 0.0, 600.0],  # B: a free plan or trial
+            }
+        ),
+    }
+    window = _Window("2025Q3", pd.Timestamp("2025-07-01"), pd.Timestamp("2025-09-30"))
+    data = _quarter_data(tables, window, cycle_quarters=2)
+    assert sorted(data.new_customers) == ["A", "C"]

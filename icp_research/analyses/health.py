@@ -576,7 +576,10 @@ def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_qua
                 "arr_now": now.to_numpy(dtype=float),
             }
         )
-        first_paid = subs.groupby("account_id")["start_date"].min()
+        # A customer from its first paid subscription, as in the facts (a free plan or a
+        # trial at ARR 0 makes none).
+        paid = subs[subs["arr"] > 0] if "arr" in subs else subs
+        first_paid = paid.groupby("account_id")["start_date"].min()
     customer_since = pd.concat([first_won, first_paid], axis=1).min(axis=1)
     new_customers = pd.Index(customer_since.index[customer_since.between(start, end)])
     responses = view.get("nps")
