@@ -990,3 +990,19 @@ def test_deal_amounts_per_month_are_annualised(tmp_path):
     bad = {**files, "deals.csv": deals.replace("Quarterly", "biweekly")}
     (error,) = validation.validate(write_project(tmp_path / "bad", bad, config)).errors
     assert error.message == '1 deals have an amount period that is not a known one ("biweekly")'
+
+
+def test_a_dropped_column_is_not_read_under_its_canonical_name(tmp_path):
+    subs = "customer,status,mrr,created\nA1,trialing,100,2024-01-01\nA2,active,100,2024-01-01\n"
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.subscriptions]\npath = "subs.csv"\n'
+        "{drop}[tables.subscriptions.columns]\n"
+        'account_id = "customer"\nstart_date = "created"\n'
+    )
+    files = {"accounts.csv": "account_id\nA1\nA2\n", "subs.csv": subs}
+    read = loading.load_tables(write_project(tmp_path, files, config.format(drop="")))
+    assert read.tables["subscriptions"]["account_id"].tolist() == ["A2"]  # the trial is out
+    dropped = loading.load_tables(
+        write_project(tmp_path / "drop", files, config.format(drop='drop = ["status"]\n'))
+    )
+    assert dropped.tables["subscriptions"]["account_id"].tolist() == ["A1", "A2"]

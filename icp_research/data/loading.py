@@ -539,8 +539,10 @@ def _resolve_columns(
     table = TABLES[tc.name]
     available = list(raw.columns)
     by_norm = {}
+    dropped = set(tc.drop)
     for col in available:
-        by_norm.setdefault(norm_name(col), col)
+        if col not in dropped:  # a column the config drops is never read, by any name
+            by_norm.setdefault(norm_name(col), col)
     resolved: dict[str, str] = {}
     for canonical, source in tc.columns.items():
         if source in raw.columns:
