@@ -310,12 +310,6 @@ def test_validate_counts_churn_as_the_run_does(zoho, zoho_lines):
     assert re.search(rf"\b{counts['churned']} of {measured} customers churned", line), line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Zoho's Account Type records the outcome (Customer, Prospect) but stays a predictor "
-    "here: 78% of its rows are status words, under the screen's 80%, and customers typed "
-    "Partner or Other keep it from separating won from lost perfectly",
-)
 def test_zoho_account_type_is_not_a_trait(zoho):
     accounts = pd.read_csv(ZOHO / "Accounts_001.csv", dtype=str, encoding="utf-8-sig")
     assert {"Customer", "Prospect"} <= set(accounts["Account Type"])

@@ -645,3 +645,17 @@ def test_subscriptions_without_arr_do_not_make_customers(tmp_path):
         "1 ended; accounts T1, T2): they are not counted as customers unless they won a deal"
     )
     assert unpaid.n_rows == 2
+
+
+def test_an_account_type_with_customers_and_prospects_records_the_outcome():
+    from icp_research.data.trust import TYPE_STATUS_SHARE, _status_values
+
+    # Zoho's Account Type: Customer and Prospect on 40% of rows, the rest what the company is.
+    values = pd.Series(["Customer"] * 25 + ["Prospect"] * 15 + ["Partner"] * 30 + ["Press"] * 30)
+    assert _status_values(values) == []  # a column named anything else keeps it
+    assert _status_values(values, TYPE_STATUS_SHARE) == ["Customer", "Prospect"]
+    # Salesforce's Type ("Customer - Direct") and a type with one status word only.
+    salesforce = pd.Series(["Customer - Direct"] * 20 + ["Prospect"] * 20 + ["Other"] * 60)
+    assert _status_values(salesforce, TYPE_STATUS_SHARE) == ["Customer - Direct", "Prospect"]
+    hubspot = pd.Series(["PROSPECT"] * 50 + ["PARTNER"] * 25 + ["VENDOR"] * 25)
+    assert _status_values(hubspot, TYPE_STATUS_SHARE) == []

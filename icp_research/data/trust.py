@@ -110,6 +110,25 @@ STATUS_VALUES = {
     "ganado",
 }
 STATUS_SHARE = 0.8  # share of an attribute's filled rows whose values are status words
+# A CRM's account type (Salesforce's Type, Zoho's Account Type, HubSpot's company type) mixes
+# where an account stands (Customer, Prospect) with what it is (Partner, Reseller, Press): a
+# third of its rows in status words is enough to say it records the outcome.
+TYPE_NAMES = {
+    "type",
+    "account_type",
+    "company_type",
+    "customer_type",
+    "organization_type",
+    "organisation_type",
+    "relationship",
+    "relationship_type",
+    "kontotyp",
+    "accounttyp",
+    "firmentyp",
+    "type_de_compte",
+    "tipo_de_cuenta",
+}
+TYPE_STATUS_SHARE = 0.3
 # Words that name part of the contract (the value outcome), not the company.
 CONTRACT_WORDS = {
     "seat",
@@ -190,9 +209,9 @@ def _outcome_word(name: str) -> str | None:
     return word
 
 
-def _status_values(series: pd.Series | None) -> list[str]:
+def _status_values(series: pd.Series | None, share: float = STATUS_SHARE) -> list[str]:
     """The values of a label column that say where an account stands ("Customer", "Lead",
-    "Gekündigt"), when they are at least two and fill most of its rows; else []."""
+    "Gekündigt"), when they are at least two and fill ``share`` of its rows; else []."""
     if series is None or not (
         pd.api.types.is_object_dtype(series)
         or pd.api.types.is_string_dtype(series)
@@ -204,7 +223,7 @@ def _status_values(series: pd.Series | None) -> list[str]:
         return []
     words = [set(re.findall(r"[^\W\d_]+", str(v).lower())) for v in counts.index]
     is_status = np.array([bool(w & STATUS_VALUES) for w in words])
-    if is_status.sum() < 2 or counts[is_status].sum() < STATUS_SHARE * counts.sum():
+    if is_status.sum() < 2 or counts[is_status].sum() < share * counts.sum():
         return []
     return [str(v) for v in counts.index[is_status]]
 
@@ -408,7 +427,10 @@ def screen_attributes(
         if word is not None and few_values:
             outcome_like[name] = f'named like one: "{word}"'
             continue
-        status = [] if numeric else _status_values(series)
+        typed = name in TYPE_NAMES
+        status = (
+            [] if numeric else _status_values(series, TYPE_STATUS_SHARE if typed else STATUS_SHARE)
+        )
         if status:
             shown = ", ".join(f'"{v}"' for v in status[:3])
             outcome_like[name] = f"its values say where an account stands: {shown}"
