@@ -315,3 +315,11 @@ def test_zoho_account_type_is_not_a_trait(zoho):
     assert {"Customer", "Prospect"} <= set(accounts["Account Type"])
     assert "account_type" in zoho.screening.outcome_like
     assert "account_type" not in zoho.attributes.all
+
+
+def test_no_uncertain_rule_is_listed_twice(close, zoho):
+    from icp_research.analyses.blueprint import build_blueprint
+
+    for study in (close, zoho):
+        texts = [r.text for r in build_blueprint(study).uncertain]
+        assert len(texts) == len(set(texts)), texts

@@ -203,6 +203,9 @@ def build_blueprint(
         upstream, characteristics, include, samples, facts, alpha
     )
     from_significance, _ = significance_uncertain(upstream, include, exclude, samples, alpha)
+    # A condition the exclude rules measured and demoted is listed once, with that evidence.
+    demoted_texts = {r.text for r in demoted}
+    from_significance = [r for r in from_significance if r.text not in demoted_texts]
     uncertain = sorted(demoted + from_significance + combined, key=lambda r: r.strength)
     if len(uncertain) > MAX_UNCERTAIN:
         dropped = uncertain[MAX_UNCERTAIN:]
