@@ -432,22 +432,23 @@ def test_churn_views_without_any_churn(no_churn):
 
 
 def test_churn_views_without_churn_reasons():
-    """Churn is there, reasons are not: every churn reads '(no reason recorded)', and no
-    segment has a reason of its own."""
+    """Churn is there, reasons are not: the reasons table says so (not '(no reason recorded)'
+    at 100%), and there is nothing to compare by segment."""
     tables = churn_tables(np.random.default_rng(11))
     tables["churn_events"] = tables["churn_events"].drop(columns=["reason"])
     study = make_study(tables, categorical=["tier", "color"], numeric=["employees"])
     result = churn.churn_analysis(study)
     assert result.view("by_attribute")
-    reasons = result.view("reasons").table
-    assert reasons[["Reason", "Churned"]].values.tolist() == [
+    overall = result.tables["churn_reasons"]
+    overall = overall[overall["attribute"] == "all"]
+    assert overall[["reason", "churned"]].values.tolist() == [
         ["(no reason recorded)", result.overall["churned"]]
     ]
+    reasons = result.view("reasons")
+    assert not reasons and reasons.reason == "no churn reason was recorded."
     by_segment = result.view("reasons_by_segment")
     assert not by_segment and by_segment.empty_as == "info"
-    assert by_segment.reason == (
-        "No churn reason is significantly more common in one segment than in the others."
-    )
+    assert by_segment.reason == "No churn reasons to compare."
     assert result.view("exclude_rules").table["Exclude rule"].tolist() == [
         "Accounts with bad as tier"
     ]
