@@ -344,6 +344,7 @@ def measure_suite(config: Path, scale: str, repeat: int, jobs: int | None = None
             "--out",
             str(out_dir),
             "--force",
+            "--no-cache",  # every run cold: a cached rerun would time nothing
             "--quiet",
             *(["--jobs", str(jobs)] if jobs else []),
         ]
