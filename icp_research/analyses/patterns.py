@@ -173,7 +173,7 @@ def discover_subgroups(
     """
     analysis = study.analysis
     depth = int(max_depth or analysis.get("max_depth", 3))
-    support = min_support or analysis.get("min_support", 0.03)
+    support = min_support or analysis.get("min_support", 0.02)
     attributes = list(study.attributes.categorical) + list(study.attributes.numeric)
     frames, skipped = target_frames(study, best=best, retention_months=retention_months)
     results: dict[str, SubgroupResult] = {}

@@ -55,7 +55,7 @@ ANALYSIS_DEFAULTS: dict = {
     # Levels of a categorical attribute seen on fewer accounts are pooled into "(other)".
     "min_level_count": 10,
     # Subgroups must cover at least this share of rows.
-    "min_support": 0.03,
+    "min_support": 0.02,
     "max_depth": 3,
     # Churn within this many months of becoming a customer is "early churn" (onboarding).
     "early_churn_months": 6,

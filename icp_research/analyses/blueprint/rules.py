@@ -275,7 +275,7 @@ def combination_rules(study, samples, outcome, attributes, alpha) -> tuple[list[
     if len(present) < 2:
         return [], []
     analysis = study.analysis
-    support = analysis.get("min_support", 0.03)
+    support = analysis.get("min_support", 0.02)
     known = int(data["y"].notna().sum())
     rows = support if isinstance(support, int) else math.ceil(float(support) * known - 1e-9)
     result = find_subgroups(
