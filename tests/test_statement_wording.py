@@ -247,3 +247,14 @@ def test_labels_from_the_config_name_columns_and_values(demo):
     assert name == "Mid-size FinTech & software on HubSpot / Salesforce"
     # Without a [labels] section the tidy names are used.
     assert Labels.of(study) == Labels()
+
+
+def test_a_country_that_takes_the_article_gets_it():
+    from icp_research.analyses.blueprint.statement import _place
+
+    assert [_place(v) for v in ("United Kingdom", "Netherlands", "Germany", "United States")] == [
+        "the United Kingdom",
+        "the Netherlands",
+        "Germany",
+        "the United States",
+    ]

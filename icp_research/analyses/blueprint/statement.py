@@ -293,6 +293,19 @@ def _shown(rule: Rule | None, labels: Labels | None = None) -> list[str]:
     return [labels.value(rule.attribute, v) or v for v in _levels(rule)]
 
 
+#: Places written with "the" in a sentence ("in the United Kingdom").
+_WITH_THE = re.compile(
+    r"(?i)^(?:united\s|netherlands$|philippines$|czech republic$|bahamas$|gambia$|"
+    r"dominican republic$|central african republic$|maldives$|seychelles$)"
+)
+
+
+def _place(name: str) -> str:
+    """A country as a sentence names it: "the United Kingdom", "Germany"."""
+    text = str(name)
+    return f"the {text}" if _WITH_THE.match(text.strip()) else text
+
+
 def draft_statement(
     include: list[Rule], exclude: list[Rule], need: dict | None, labels: Labels | None = None
 ) -> tuple[str, str]:
@@ -317,7 +330,7 @@ def draft_statement(
     if details:
         company += f" ({'; '.join(details)})"
     if places:
-        company += " in " + join_or([v for r in places for v in _shown(r, labels)])
+        company += " in " + join_or([_place(v) for r in places for v in _shown(r, labels)])
     conditions = [rule_words(rule, labels)[1] for rule in others]
     sentence = f"This product fits {company}"
     # The need comes from the data (survey answers, feedback themes) or is left out: the
