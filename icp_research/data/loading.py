@@ -1193,18 +1193,9 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
             rows=_row_list(one_off),
         )
         frame, interval = frame[~one_off], interval[~one_off]
-    per_year = interval.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
-    unknown = interval.notna() & per_year.isna()
-    if unknown.any():
-        examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
-        out.error(
-            f"{unknown.sum():,} rows have a billing interval that is not a known one ({examples})",
-            f"recode them under [tables.{tc.name}.values.interval], e.g. {examples.split(', ')[0]}"
-            ' = "month" (known: day, week, month, quarter, year and their -ly forms)',
-            column=tc.columns.get("interval", "interval"),
-            rows=_row_list(unknown),
-        )
-        raise _Stop
+    per_year = _intervals_per_year(
+        frame, interval, tc, out, "rows have a billing interval", "day, week, month, quarter, year"
+    )
     price = frame["price"].astype(float)
     if "interval_count" in frame.columns:
         count = pd.to_numeric(frame["interval_count"], errors="coerce").astype(float)
@@ -1327,6 +1318,25 @@ def _invoices_to_subscriptions(
 
 DAYS_PER_YEAR_INVOICE = 365.25
 
+
+def _intervals_per_year(frame, interval: pd.Series, tc, out: _Collector, what: str, known: str):
+    """Intervals in a year of each row's ``interval`` (lower-case text), NaN where blank; an
+    interval that is not a known one is an error naming the rows and the recode."""
+    per_year = interval.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
+    unknown = interval.notna() & per_year.isna()
+    if unknown.any():
+        examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
+        out.error(
+            f"{unknown.sum():,} {what} that is not a known one ({examples})",
+            f"recode them under [tables.{tc.name}.values.interval], e.g. {examples.split(', ')[0]}"
+            f' = "month" (known: {known} and their -ly forms)',
+            column=tc.columns.get("interval", "interval"),
+            rows=_row_list(unknown),
+        )
+        raise _Stop
+    return per_year
+
+
 #: A deal amount paid once: as it is.
 ONE_OFF = {"one_time", "one-time", "onetime", "once", "one off", "one-off", "oneoff", "single"}
 
@@ -1337,20 +1347,14 @@ def _annual_amounts(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
     label = tc.columns.get("interval", "interval")
     period = frame["interval"].astype("string").str.strip().str.lower()
     once = period.isin(ONE_OFF).fillna(False)
-    per_year = period.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
-    per_year[once.to_numpy(dtype=bool)] = 1.0
-    unknown = period.notna() & per_year.isna()
-    if unknown.any():
-        examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
-        out.error(
-            f"{unknown.sum():,} deals have an amount period that is not a known one ({examples})",
-            f"recode them under [tables.{tc.name}.values.interval], e.g. "
-            f'{examples.split(", ")[0]} = "month" (known: month, quarter, year, one_time and '
-            "their -ly forms)",
-            column=label,
-            rows=_row_list(unknown),
-        )
-        raise _Stop
+    per_year = _intervals_per_year(
+        frame,
+        period.mask(once, "year"),  # paid once: the amount as it is
+        tc,
+        out,
+        "deals have an amount period",
+        "month, quarter, year, one_time",
+    )
     frame = frame.drop(columns=["interval"])
     if "amount" not in frame.columns:
         return frame
