@@ -202,7 +202,10 @@ def build_blueprint(
     exclude, demoted, exclude_notes = exclude_rules(
         upstream, characteristics, include, samples, facts, alpha
     )
-    from_significance, _ = significance_uncertain(upstream, include, exclude, samples, alpha)
+    from_significance, significance_notes = significance_uncertain(
+        upstream, include, exclude, samples, alpha
+    )
+    notes += significance_notes
     # A condition the exclude rules measured and demoted is listed once, with that evidence.
     demoted_texts = {r.text for r in demoted}
     from_significance = [r for r in from_significance if r.text not in demoted_texts]

@@ -29,7 +29,7 @@ from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
 from icp_research.analyses.blueprint.text import OUTCOME_WORDS, SOURCE_NAMES, join_and, plain
 from icp_research.analyses.blueprint.upstream import Upstream
 from icp_research.data.study import Study
-from icp_research.formatting import fmt_p
+from icp_research.formatting import fmt_count, fmt_p
 from icp_research.methods.binning import MISSING, OTHER, cut_points
 
 #: Attributes that say how an account came to us rather than who it is: signals, not filters.
@@ -529,6 +529,20 @@ def _covered_by_rules(condition: Condition, favour: bool, include, exclude) -> s
     return None
 
 
+#: Rows of a rule in the confirmation quarters below which a reversal says nothing.
+MIN_REVERSAL_ROWS = 10
+
+
+def _went_the_other_way(holdout: dict, favour: bool) -> bool:
+    """The confirmation quarters have the rule's rows (``MIN_REVERSAL_ROWS`` or more, and some
+    outside it) and its rate there is no longer on the side of the rest's it was on."""
+    n = int(holdout.get("n", 0) or 0)
+    rate_in, rate_out = holdout.get("rate_in", np.nan), holdout.get("rate_out", np.nan)
+    if n < MIN_REVERSAL_ROWS or not (np.isfinite(rate_in) and np.isfinite(rate_out)):
+        return False
+    return rate_in <= rate_out if favour else rate_in >= rate_out
+
+
 def significance_uncertain(
     upstream: Upstream, include, exclude, samples, alpha
 ) -> tuple[list[Rule], list[str]]:
@@ -596,9 +610,16 @@ def significance_uncertain(
         key = condition_key(condition)
         if key in candidates:
             continue
-        candidates[key] = (condition, row["outcome"], favour, reason, row.get("q_value"))
-    rules, family_q = [], []
-    for condition, outcome, favour, reason, q_value in candidates.values():
+        candidates[key] = (
+            condition,
+            row["outcome"],
+            favour,
+            reason,
+            row.get("q_value"),
+            significant,
+        )
+    rules, family_q, reversed_ = [], [], []
+    for condition, outcome, favour, reason, q_value, significant in candidates.values():
         sample = samples.get(outcome)
         if sample is None:
             continue
@@ -619,8 +640,29 @@ def significance_uncertain(
                 alpha=alpha,
             )
         )
+        checked = rule.evidence[0].holdout or {}
+        if not significant and _went_the_other_way(checked, favour):
+            # Suggestive in discovery (nothing survived the correction) and the other way
+            # round in the quarters after: what chance does, not a hypothesis worth a call.
+            reversed_.append(
+                f"{rule.text} ({rates_text(sample, rule.evidence[0].training)} in the "
+                f"discovery quarters, {rates_text(sample, checked)} in the confirmation "
+                f"quarters, {int(checked['n']):,} {sample.unit})"
+            )
+            continue
         rules.append(rule)
         family_q.append(q_value)
+    if reversed_:
+        notes.append(
+            f"{fmt_count(len(reversed_), 'suggestive difference')} of the discovery quarters "
+            "(p < alpha before the correction for multiple tests, not after it) "
+            f"{'was' if len(reversed_) == 1 else 'were'} gone or reversed in the confirmation "
+            "quarters, as differences found by chance are, and "
+            f"{'is' if len(reversed_) == 1 else 'are'} not listed as "
+            f"{'a hypothesis' if len(reversed_) == 1 else 'hypotheses'}: "
+            + "; ".join(reversed_)
+            + "."
+        )
     # Each finding keeps the q-value of the whole family of tests it was picked from (every
     # level of every attribute tested for that outcome), not one recomputed among the few
     # picked because their p was small.
