@@ -105,7 +105,9 @@ def test_validate_names_outcome_columns_contract_terms_and_implausible_money():
         in nrr
     )
     (overlap,) = by_column["Start Date"]
-    assert "55 accounts have overlapping subscriptions (up to 3 at once; accounts A0015," in overlap
+    assert "55 accounts have overlapping paid subscriptions (up to 3 at once; accounts A0015," in (
+        overlap
+    )
     assert "ARR sums them" in overlap
     (late,) = by_column["Created"]
     assert (

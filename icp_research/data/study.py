@@ -43,6 +43,7 @@ from icp_research.data.trust import (
     outcome_variation,
     screen_attributes,
     trust_checks,
+    with_outcome_like,
 )
 from icp_research.formatting import set_currency
 
@@ -72,6 +73,9 @@ class Study:
         self.tables = as_of_view(self.raw_tables, self.as_of)
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
         self._attributes = dataset.attributes
+        # Columns a later date's data showed to be outcome-like (see :meth:`at`): what a
+        # column means does not change with the date, only how much of it the data shows.
+        self._outcome_like_later: dict[str, str] = {}
         set_currency(dataset.currency)  # how this process's reports write money
 
     def __repr__(self) -> str:
@@ -195,7 +199,8 @@ class Study:
     def screening(self) -> Screening:
         """Which loaded attributes are outcome-like or contract terms, as of this date
         (:func:`icp_research.data.trust.screen_attributes`); cheap, so every date has its own."""
-        return screen_attributes(self._attributes, self.facts, self.deals, self.config)
+        screening = screen_attributes(self._attributes, self.facts, self.deals, self.config)
+        return with_outcome_like(screening, self._outcome_like_later)
 
     @cached_property
     def trust(self) -> TrustReport:
@@ -256,6 +261,18 @@ class Study:
         if study is None or study.dataset is not self.dataset:
             study = Study(self.dataset, when, self.artifacts_dir)
             studies[key] = study
+        if when < self.as_of:
+            # An earlier date sees fewer rows, so a column that tells the outcome apart on
+            # this date's data may not look like it there: it stays out of the predictors.
+            later = {
+                name: f"{why} (on the data as of {self.as_of:%Y-%m-%d})"
+                for name, why in self.screening.outcome_like.items()
+            }
+            later.update(self._outcome_like_later)
+            if later != study._outcome_like_later:
+                study._outcome_like_later = later
+                study.__dict__.pop("screening", None)
+                study.__dict__.pop("trust", None)
         return study
 
     def save_table(self, frame: pd.DataFrame, name: str) -> Path | None:

@@ -158,6 +158,10 @@ FIRMOGRAPHIC = {
 }
 CONTRACT_SPEARMAN = 0.4  # a number that goes with ARR at least this strongly is contract size
 NEAR_PERFECT = 0.95  # balanced accuracy (or AUC) from which an attribute "is" the outcome
+# ... and from which a contract term (seats, plan) records the contract the outcome brought
+# (current seats, the plan now) rather than one a lead comes with: no trait of a company
+# tells won from lost deals or churned from retained customers this well.
+CONTRACT_NEAR_PERFECT = 0.8
 MIN_ROWS = 30  # rows an association check needs
 MIN_EVENTS = 5  # rows of the rarer outcome an association check needs
 MAX_ROWS = 200_000  # rows an association check reads (a seeded sample of larger tables)
@@ -188,6 +192,27 @@ class Screening:
     outcome_like: dict[str, str] = field(default_factory=dict)
     contract: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+
+
+def with_outcome_like(screening: Screening, extra: dict[str, str]) -> Screening:
+    """``screening`` with the columns of ``extra`` (column -> why) outcome-like too."""
+    spec = screening.spec
+    extra = {k: v for k, v in extra.items() if k in spec.all and k not in screening.outcome_like}
+    if not extra:
+        return screening
+    screened = AttributeSpec(
+        [c for c in spec.categorical if c not in extra],
+        [c for c in spec.numeric if c not in extra],
+        list(spec.behavioural),
+        {**spec.excluded, **{k: f"looks like an outcome: {v}" for k, v in extra.items()}},
+        contract={k: v for k, v in spec.contract.items() if k not in extra},
+    )
+    return Screening(
+        screened,
+        {**screening.outcome_like, **extra},
+        dict(screened.contract),
+        list(screening.problems),
+    )
 
 
 def name_words(name: str) -> list[str]:
@@ -445,6 +470,13 @@ def screen_attributes(
                 outcome_like[name] = (
                     f"tells {_OUTCOME_PHRASES[outcome]} apart almost perfectly: "
                     f"{measure} {score:.2f} over {len(y):,} rows"
+                )
+                break
+            if name in contract and np.isfinite(score) and score >= CONTRACT_NEAR_PERFECT:
+                outcome_like[name] = (
+                    f"a contract term that tells {_OUTCOME_PHRASES[outcome]} apart "
+                    f"({measure} {score:.2f} over {len(y):,} rows): it records the contract "
+                    "the outcome brought (seats or plan now), not one a lead comes with"
                 )
                 break
     screened = AttributeSpec(
@@ -760,7 +792,9 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
                         int(odd.sum()),
                     )
                 )
-        concurrent = max_concurrent(subs)
+        # Free plans and trials beside a paid subscription add nothing to ARR.
+        paid = subs if arr is None else subs[arr.astype(float).fillna(0).to_numpy() > 0]
+        concurrent = max_concurrent(paid)
         overlapping = concurrent[concurrent >= 2]
         if len(overlapping):
             problems.append(
@@ -769,7 +803,7 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
                     "subscriptions",
                     "start_date",
                     f"{_s(len(overlapping), 'account')} {'has' if len(overlapping) == 1 else 'have'} "
-                    f"overlapping subscriptions (up to {int(overlapping.max())} at once; accounts "
+                    f"overlapping paid subscriptions (up to {int(overlapping.max())} at once; accounts "
                     f"{_examples(overlapping.sort_values(ascending=False, kind='stable').index)}); ARR sums them",
                     "fine for add-ons and extra products; if a renewal is exported as a new row "
                     "without ending the old one, set the old row's end_date",

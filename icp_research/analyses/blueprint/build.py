@@ -153,7 +153,11 @@ def build_blueprint(
     caveats += drop_contract_evidence(upstream, study)
     facts = study.facts
     spec = study.attributes
-    attributes = [a for a in [*spec.categorical, *spec.numeric] if a in facts.columns]
+    attributes = [
+        a
+        for a in [*spec.categorical, *spec.numeric]
+        if a in facts.columns and a not in spec.contract  # a new lead has no contract yet
+    ]
     samples = outcome_samples(study, attributes, holdout_quarters)
     chosen = None
     if not outcome:

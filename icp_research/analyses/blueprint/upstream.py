@@ -186,32 +186,26 @@ CONTRACT_OUTCOMES = ("best_customer", "arr")
 
 def drop_contract_evidence(upstream: Upstream, study: Study) -> list[str]:
     """Contract terms (seats, plan: ``study.attributes.contract``) make up ARR, so they are no
-    evidence for best-customer status: drop those rows, and the outcome from their
-    recommendations, before any rule or score is drawn. Returns the caveat saying so."""
+    evidence for best-customer status, and a new lead has none yet, so no rule or score can
+    rest on them: drop their rows (every outcome), recommendations and anti-patterns before
+    any rule or score is drawn. Returns the caveat saying so."""
     contract = study.attributes.contract
     if not contract:
         return []
+    names = list(contract)
 
-    def other(frame):
-        if frame is None or frame.empty or not {"predictor", "outcome"} <= set(frame.columns):
+    def other(frame, column="predictor"):
+        if frame is None or frame.empty or column not in frame.columns:
             return frame
-        mask = frame["predictor"].isin(list(contract)) & frame["outcome"].isin(CONTRACT_OUTCOMES)
-        return frame[~mask]
+        return frame[~frame[column].isin(names)]
 
     upstream.predictors = other(upstream.predictors)
     upstream.predictor_summary = other(upstream.predictor_summary)
-    kept = []
-    for item in upstream.recommended:
-        if item.get("predictor") in contract:
-            outcomes = [o for o in item.get("outcomes", []) if o not in CONTRACT_OUTCOMES]
-            if not outcomes:
-                continue
-            item = {**item, "outcomes": outcomes}
-        kept.append(item)
-    upstream.recommended = kept
+    upstream.anti_patterns = other(upstream.anti_patterns, "attribute")
+    upstream.recommended = [i for i in upstream.recommended if i.get("predictor") not in contract]
     return [
         f"{join_and(sorted(contract))} "
         f"{'is a contract term' if len(contract) == 1 else 'are contract terms'}"
-        " (part of what a customer pays): never a rule or a score attribute for best-customer "
-        "status, which they make up (see the contract-size finding of the predictor report)."
+        " (part of what a customer pays, which a new lead does not have yet): never a rule or "
+        "a score attribute (see the contract-size finding of the predictor report)."
     ]
