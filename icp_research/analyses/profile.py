@@ -591,6 +591,8 @@ def _run_edges(labels: list[str], cuts: list[float]):
 def _range_label(low, high) -> str:
     from icp_research.methods.binning import fmt_edge
 
+    if low is None and high is None:
+        return "any value"  # every bin of the attribute: the value is recorded at all
     if low is None:
         return f"< {fmt_edge(high)}"
     if high is None:

@@ -2092,6 +2092,31 @@ def _note_unknown_types(
     known = deal_type.isin(["new", "expansion", "renewal"]) | deal_type.str.contains(
         "trial", na=False
     )
+    # Values read from their text ("self_serve_upgrade" as expansion): said, since a word in
+    # a name decides whether the deals count in win rates and sales cycles.
+    text = source.astype("string")
+    read = known.fillna(False).to_numpy(dtype=bool) & (
+        text.str.strip().str.lower() != deal_type
+    ).fillna(False).to_numpy(dtype=bool)
+    if read.any():
+        pairs = (
+            pd.DataFrame({"value": text[read], "as": deal_type[read]})
+            .value_counts()
+            .reset_index(name="rows")
+        )
+        listing = ", ".join(
+            f'"{r.value}" as {r.as_} ({r.rows:,} deal{"" if r.rows == 1 else "s"})'
+            for r in pairs.rename(columns={"as": "as_"}).head(6).itertuples()
+        )
+        more = f" and {len(pairs) - 6:,} more" if len(pairs) > 6 else ""
+        out.info(
+            f"deal types read from their text: {listing}{more}; only new business counts in win "
+            "rates, deal sizes and sales cycles",
+            "if a value means otherwise, recode it under [tables.opportunities.values.type] (a "
+            'self-serve upgrade from a free plan wins a new customer: = "new" counts it as new '
+            "business, closed the day it was created)",
+            column=tc.columns.get("type", "type"),
+        )
     unknown = (~known.fillna(False).astype(bool)) & deal_type.notna().to_numpy(dtype=bool)
     if not unknown.any():
         return
@@ -2636,6 +2661,10 @@ _IDENTIFIER_NAME = re.compile(
 )
 
 
+# Account columns named like a key (``hubspot_company_id``, ``stripe_customer_uuid``, ``ID``).
+_KEY_NAME = re.compile(r"(?:^|[_\s.])(?:id|uuid|guid|key|pk)$", re.IGNORECASE)
+
+
 def infer_attributes(
     accounts: pd.DataFrame, config: Config, report: ValidationReport | None = None
 ) -> AttributeSpec:
@@ -2703,6 +2732,11 @@ def infer_attributes(
                 continue
             if series.notna().sum() == 0:
                 spec.excluded[name] = "always empty"
+                continue
+            if _KEY_NAME.search(name):
+                # Another system's key (a CRM company id beside the workspace id): its values
+                # are labels, and whether it is filled says which system touched the account.
+                spec.excluded[name] = "an identifier (named like one), not a trait"
                 continue
             if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
                 spec.categorical.append(name)

@@ -1217,6 +1217,15 @@ def _clustered_trend(
     ranks = (sps.rankdata(xs) - 0.5) / xs.size
     fit = _cluster_logit(y, ranks, clusters)
     beta, se = float(fit.params[1]), float(fit.bse[1])
+    if not (np.isfinite(beta) and np.isfinite(se) and se > 0) or abs(beta) > MAX_RANK_SLOPE:
+        # The logit has no finite maximum: the predictor's values (almost) split the rows by
+        # outcome, as a column recorded after the outcome does, and no Wald test is valid.
+        row["note"] = (
+            "not tested: its values separate the outcome (almost) completely, which a trait "
+            "of the company rarely does; if it is recorded after the outcome (current plan, "
+            "seats, a status), leave it out with [attributes] exclude"
+        )
+        return row
     df = g - 1
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     high, low = _rates_at_quartiles(float(y.mean()), beta)
@@ -1231,6 +1240,11 @@ def _clustered_trend(
         std_effect=_cohens_h(high, low),
     )
     return row
+
+
+#: A logit slope over the 0-1 rank scale beyond this (odds 1 : 22,000 between the quartiles) is
+#: a fit running away under separation, not an estimate.
+MAX_RANK_SLOPE = 20.0
 
 
 def _rates_at_quartiles(base: float, slope: float) -> tuple[float, float]:
