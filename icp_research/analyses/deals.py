@@ -35,7 +35,7 @@ import pandas as pd
 
 from icp_research.analyses import antipatterns as ap
 from icp_research.analyses import registry
-from icp_research.data.facts import DEAL_FACT_COLUMNS
+from icp_research.data.facts import DEAL_FACT_COLUMNS, NO_DECISION
 from icp_research.data.study import Study
 from icp_research.formatting import (
     error_bars,
@@ -969,14 +969,20 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
             + "."
         )
         if nd:
+            # The reasons counted as no decision (facts.NO_DECISION: "went dark" and "stalled"
+            # too), named, and the pipeline of those same deals.
+            matched = top["reason"].map(lambda r: bool(re.search(NO_DECISION, str(r), re.I)))
+            named = [str(r) for r in top.loc[matched, "reason"]]
+            shown = (
+                f" ({', '.join(named[:4])}{', ...' if len(named) > 4 else ''})"
+                if named and [r.lower() for r in named] != ["no decision"]
+                else ""
+            )
             text += (
-                f" 'No decision' ends {fmt_pct(nd['rate'])} of lost deals "
+                f" No decision{shown} ends {fmt_pct(nd['rate'])} of lost deals "
                 f"({fmt_pct(nd['ci_low'])}–{fmt_pct(nd['ci_high'])})"
             )
-            amount = top.loc[
-                top["reason"].map(lambda r: bool(re.search(r"no[\s_-]*decision", str(r), re.I))),
-                "amount_lost",
-            ].sum()
+            amount = top.loc[matched, "amount_lost"].sum()
             text += f", {fmt_money(amount)} of pipeline." if amount > 0 else "."
         lines.append(text)
     if len(cycle_table):

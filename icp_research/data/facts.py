@@ -75,7 +75,11 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "deals_open": ("count", "new-business deals open on the as-of date"),
     "win_rate": ("fraction", "deals_won / (deals_won + deals_lost), new business only"),
     "expansion_deals_won": ("count", "won expansion / renewal deals"),
-    "no_decision_losses": ("count", "lost deals whose loss reason is 'no decision'"),
+    "no_decision_losses": (
+        "count",
+        "lost deals whose loss reason says no decision was made ('no decision', 'went dark', "
+        "'stalled')",
+    ),
     "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),
     "won_amount": ("money", "total amount of won new-business deals"),
     "median_sales_cycle_days": (
