@@ -509,7 +509,29 @@ def exclude_rules(
             continue
         covered |= hits
         final.append(rule)
-    return final, uncertain, notes
+    return drop_contained(final, facts, notes), uncertain, notes
+
+
+def drop_contained(rules: list[Rule], facts, notes: list[str]) -> list[Rule]:
+    """Exclude rules without the ones whose every account another rule excludes too: a rule
+    taken early can lie wholly inside one taken after it ("60 <= employees < 150" inside
+    "employees < 200"), and the larger one says it all. Each one dropped gets a note."""
+    final = list(rules)
+    for rule in list(final):
+        others = [r for r in final if r is not rule]
+        if not others:
+            break
+        hits = meets_all(facts, rule.conditions)
+        elsewhere = np.zeros(len(facts), dtype=bool)
+        for other in others:
+            elsewhere |= meets_all(facts, other.conditions)
+        if hits.any() and not (hits & ~elsewhere).any():
+            final.remove(rule)
+            notes.append(
+                f"{rule.text}: every account of it is excluded by "
+                f"{join_and([r.text for r in others])} too; left out as redundant."
+            )
+    return final
 
 
 def _covered_by_rules(condition: Condition, favour: bool, include, exclude) -> str | None:
