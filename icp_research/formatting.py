@@ -207,6 +207,12 @@ def table_html(
     extra = max(0, len(shown) - max_rows)
     shown = shown.head(max_rows)
     formatters = {c: formats.get(c) or _auto_formatter(str(c), shown[c]) for c in shown.columns}
+    ratios = {n for names, fn in _DEFAULT_FORMATS if fn is fmt_ratio for n in names}
+    if any(str(c).lower() in ratios for c in shown.columns):
+        # The interval of a ratio beside it reads as a ratio (0.54x), never as a share (54%).
+        for c in ("ci_low", "ci_high"):
+            if c in shown.columns and c not in formats:
+                formatters[c] = fmt_ratio
     # Numeric headers align with their right-aligned cells.
     head = "".join(f"<th{_num_class(shown[c])}>{esc(_label(c))}</th>" for c in shown.columns)
     rows = []

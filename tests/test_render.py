@@ -799,3 +799,20 @@ def test_the_data_table_names_a_query_whole_and_a_file_by_its_name():
         "accounts.csv",
         "query \"select to_char(d, '%Y/%m')::date as start_date from s\"",
     ]
+
+
+def test_an_interval_beside_an_odds_ratio_reads_as_a_ratio():
+    """The multivariable table printed "0.54x | 38.9% | 0.74": its ci_low fell between 0 and 1
+    and was taken for a share."""
+    from icp_research.formatting import table_html
+
+    cells = re.findall(
+        r"<td[^>]*>([^<]*)</td>",
+        table_html(pd.DataFrame({"odds_ratio": [0.54], "ci_low": [0.389], "ci_high": [0.74]})),
+    )
+    assert cells == ["0.54x", "0.39x", "0.74x"]
+    rates = re.findall(
+        r"<td[^>]*>([^<]*)</td>",
+        table_html(pd.DataFrame({"rate": [0.6], "ci_low": [0.389], "ci_high": [0.74]})),
+    )
+    assert rates == ["60.0%", "38.9%", "74.0%"]

@@ -346,6 +346,14 @@ def test_display_tables_and_plot(result):
     won = ranked[ranked["outcome"] == "won"]
     assert list(won["replicated"]) == sorted(won["replicated"], key=lambda s: s != "replicated")
     assert set(ranked.loc[ranked["in the ICP"] == "yes", "predictor"]) == PLANTED
+    # Each row's q is that of a significant level it lists, never of a small level with a
+    # large effect that is not significant (the summary's "strongest" level).
+    significant = result.summary[result.summary["significant"]]
+    for row in ranked.itertuples():
+        own = significant[
+            (significant["outcome"] == row.outcome) & (significant["predictor"] == row.predictor)
+        ]
+        assert row.q_value < 0.05 and row.q_value in set(own["q_value"])
     findings = result.findings_table()
     assert pd.api.types.is_float_dtype(findings["q_value"])
     shown = _drop_mirrored(result.summary[result.summary["significant"]])

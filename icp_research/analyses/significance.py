@@ -569,7 +569,9 @@ class SignificanceResult(Result):
                     "predictor": verdict.predictor,
                     "effects (95% CI)": effects,
                     "n": _n_text(verdict),
-                    "q_value": verdict.strongest_q_value,
+                    # The q of the strongest level listed (the summary's strongest level may
+                    # be a small one that is not significant).
+                    "q_value": own["q_value"].iloc[0] if len(own) else verdict.strongest_q_value,
                     "replicated": verdict.replication,
                     "in the ICP": "yes" if verdict.recommended else "no",
                     "_outcome": DEFAULT_OUTCOMES.index(verdict.outcome),
