@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 an analysis failed, 2 bad input or usage, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import copy
 import errno
 import sys
 import textwrap
@@ -97,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.add_argument("--config", metavar="ICP_TOML", required=True)
     _add_output_flags(val)
+    val.add_argument(
+        "--rows",
+        type=int,
+        default=VERBOSE_ROWS,
+        metavar="N",
+        help=f"with --verbose, list up to N affected rows per problem (default {VERBOSE_ROWS}; "
+        "up to 1,000 are kept)",
+    )
 
     score = sub.add_parser(
         "score",
@@ -116,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--output", required=True, metavar="FILE", help="scored file to write (.csv or .parquet)"
+    )
+    score.add_argument(
+        "--sheet",
+        metavar="NAME",
+        help="the Excel sheet with the leads (default: the config's accounts sheet, else the "
+        "first)",
     )
     score.add_argument("--force", action="store_true", help="replace an existing output file")
     score.add_argument(
@@ -273,21 +288,39 @@ def _run_suite(args, signal, threading) -> int:
     return result.exit_code
 
 
-def _print_problems(report, *, verbose: bool = False, quiet: bool = False) -> None:
+#: Affected rows ``--verbose`` lists per problem, each with its value (``validate --rows``).
+VERBOSE_ROWS = 20
+
+
+def _print_problems(
+    report, *, verbose: bool = False, quiet: bool = False, rows: int = VERBOSE_ROWS
+) -> None:
     """Errors on stderr, one line each; warnings (and with ``verbose`` notes) on stdout.
 
-    ``verbose`` lists every affected row (up to 1,000 per problem) and, below a problem with
-    bad cells, the value found in each row.
+    ``verbose`` lists up to ``rows`` affected rows per problem (of the 1,000 kept) and, below a
+    problem with bad cells, the value found in each of them.
     """
     for problem in report.problems:
         if problem.level != "error" and (quiet or (problem.level == "info" and not verbose)):
             continue
         stream = sys.stderr if problem.level == "error" else sys.stdout
         label = {"info": "note"}.get(problem.level, problem.level)
-        print(f"{label}: {problem.line(verbose=verbose)}", file=stream)
+        line = problem.line()
+        if verbose and problem.rows and rows > 5:
+            shown = copy.copy(problem)
+            shown.rows = problem.rows[:rows]
+            line = shown.line(verbose=True)
+        print(f"{label}: {line}", file=stream)
         if verbose:
-            for detail in problem.details():
+            details = problem.details()
+            for detail in details[:rows]:
                 print(f"    {detail}", file=stream)
+            if len(details) > rows:
+                print(
+                    f"    ... {len(details) - rows:,} more kept (validate --verbose --rows "
+                    f"{len(details)} lists them)",
+                    file=stream,
+                )
 
 
 def _terminated(signum, frame):
@@ -298,7 +331,7 @@ def _validate(args) -> int:
     from icp_research.data.validation import validate
 
     report = validate(args.config)
-    _print_problems(report, verbose=args.verbose, quiet=args.quiet)
+    _print_problems(report, verbose=args.verbose, quiet=args.quiet, rows=max(args.rows, 0))
     if args.verbose:
         for item in report.inputs:
             print(
@@ -325,6 +358,7 @@ def _score(args) -> int:
         force=args.force,
         rules_only=args.rules_only,
         notes=notes,
+        sheet=args.sheet,
     )
     if not args.quiet:
         print(summary)

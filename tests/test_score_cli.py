@@ -532,3 +532,33 @@ def test_a_malformed_calibration_is_refused(tmp_path, icp_document, capsys, chan
     # An old icp.json (no calibration block at all) and a null block stay valid.
     assert icp_problem({**icp_document, "calibration": None}) is None
     assert icp_problem(icp_document) is None
+
+
+def test_sheet_picks_the_leads_sheet_over_the_configs(tmp_path, icp_path, capsys):
+    """The config's accounts sheet ("Active Accounts") was applied to a lead list saved from
+    another CRM view ("My Active Accounts"), and score had no way to name the sheet."""
+    import openpyxl  # noqa: F401  (the Excel writer)
+
+    config = write_project(
+        tmp_path / "project",
+        {},
+        '[tables.accounts]\npath = "accounts.xlsx"\nsheet = "Active Accounts"\n'
+        '[tables.accounts.columns]\naccount_id = "Account"\nindustry = "Industry"\n',
+    )
+    leads = tmp_path / "leads.xlsx"
+    with pd.ExcelWriter(leads) as writer:
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="Notes", index=False)
+        pd.DataFrame({"Account": ["L1", "L2"], "Industry": ["SaaS", "Retail"]}).to_excel(
+            writer, sheet_name="My Active Accounts", index=False
+        )
+    out = tmp_path / "scored.csv"
+    args = ["score", "--icp", str(icp_path), "--input", str(leads), "--output", str(out)]
+    code = main([*args, "--config", str(config)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "has no sheet 'Active Accounts' (it has Notes, My Active Accounts); pass --sheet" in (
+        err[0]
+    )
+    assert main([*args, "--config", str(config), "--sheet", "My Active Accounts"]) == 0
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert list(scored["Account"]) == ["L1", "L2"] and scored["fit_score"].between(0, 100).all()

@@ -930,6 +930,18 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
         as_of, basis = as_of_basis(dataset.tables)
         if as_of is None:
             as_of, basis = dt.date.today(), "today: nothing in the data is dated"
+        elif basis.endswith("(subscriptions.end_date)"):
+            # A cancelled subscription runs to the end of the term paid for, which may lie
+            # after the day the export was taken.
+            subscriptions = dataset.tables["subscriptions"].drop(columns="end_date")
+            other, what = as_of_basis({**dataset.tables, "subscriptions": subscriptions})
+            if other is not None and other < as_of:
+                basis += (
+                    f"; nothing else is dated after {other.isoformat()} "
+                    f"({what.removeprefix('the ')}): if the export was taken then, later ends "
+                    "are cancelled subscriptions' paid terms, not churn seen yet; choose "
+                    "--quarter or [project] as_of"
+                )
     earliest, where = earliest_date(dataset.tables)
     if earliest is not None and earliest > as_of:
         raise InputError(

@@ -1378,14 +1378,16 @@ def _read_csv_fast(path: Path, *, delimiter: str | None, encoding: str | None) -
     return table.to_pandas()
 
 
-def read_leads(path: str | Path, config=None) -> pd.DataFrame:
+def read_leads(path: str | Path, config=None, sheet: str | int | None = None) -> pd.DataFrame:
     """Read a lead or prospect list (CSV, Parquet or Excel) as it is, row for row.
 
     CSV columns are read as text (nothing is reformatted: the output carries the input's values
     verbatim); the scorecard parses numbers itself. With ``config`` (an icp.toml path or
     :class:`~icp_research.data.config.Config`) the file's columns are renamed to the canonical names
     of its ``[tables.accounts]`` mapping, its value recodes and missing-value markers are
-    applied, and numbers with a decimal comma are read as the loader reads them.
+    applied, and numbers with a decimal comma are read as the loader reads them. ``sheet`` (an
+    Excel sheet's name or 0-based position) overrides the config's accounts ``sheet``: a lead
+    list is often another view of the CRM, saved with another sheet name.
 
     Raises
     ------
@@ -1400,13 +1402,13 @@ def read_leads(path: str | Path, config=None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes)")
     table_config = _accounts_mapping(config)
-    leads = _read_raw(path, table_config)
+    leads = _read_raw(path, table_config, sheet)
     if table_config is not None:
         leads = _apply_mapping(leads, table_config)
     return leads
 
 
-def _read_raw(path: Path, table_config) -> pd.DataFrame:
+def _read_raw(path: Path, table_config, sheet: str | int | None = None) -> pd.DataFrame:
     """The lead file as it is (its own column names and values), rows numbered from 0."""
     fmt = _lead_format(path)
     if fmt == "csv":
@@ -1424,13 +1426,21 @@ def _read_raw(path: Path, table_config) -> pd.DataFrame:
                 f"{str(error).splitlines()[0][:150]})"
             ) from None
     else:
-        sheet = table_config.sheet if table_config and table_config.sheet is not None else 0
+        given = sheet is not None
+        if not given:
+            sheet = table_config.sheet if table_config and table_config.sheet is not None else 0
         try:
             workbook = pd.ExcelFile(path)
             if isinstance(sheet, str) and sheet not in workbook.sheet_names:
+                where = (
+                    "pass --sheet with one of them"
+                    if given
+                    else "pass --sheet with one of them (or fix sheet = under [tables.accounts] "
+                    "in the --config file)"
+                )
                 raise DataError(
                     f"{path}: has no sheet {sheet!r} (it has {', '.join(workbook.sheet_names)}); "
-                    "fix sheet = under [tables.accounts] in the --config file"
+                    + where
                 )
             # Only empty cells are missing: "None" (no CRM) and "NA" (North America) are values.
             leads = workbook.parse(sheet, dtype=object, keep_default_na=False, na_values=[""])
@@ -1446,8 +1456,8 @@ def _read_raw(path: Path, table_config) -> pd.DataFrame:
             others = [s for s in workbook.sheet_names if s != workbook.sheet_names[0]]
             raise DataError(
                 f"{path}: sheet {workbook.sheet_names[0] if sheet == 0 else sheet!r} has no "
-                f"rows; the leads may be on another sheet ({', '.join(others)}): set sheet = "
-                '"<name>" under [tables.accounts] and pass --config'
+                f"rows; the leads may be on another sheet ({', '.join(others)}): pass --sheet "
+                '"<name>"'
             )
     return leads.reset_index(drop=True)
 
@@ -1539,6 +1549,7 @@ def score_file(
     force: bool = False,
     rules_only: bool = False,
     notes: list | None = None,
+    sheet: str | int | None = None,
 ) -> str:
     """What ``icp-research score`` does: read leads, score every row, write the scored file.
 
@@ -1580,11 +1591,11 @@ def score_file(
     spec = read_icp(icp)
     if not rules_only:
         require_scorecard(spec)  # before reading a large lead file
-    leads = read_leads(input_path, config)
+    leads = read_leads(input_path, config, sheet)
     scored = score_leads(spec, leads, rules_only=rules_only)
     # The rows come back as they came in: the file's own column names and values (the
     # config's mapping and recodes are only how the scorer reads them).
-    raw = leads if config is None else _read_raw(input_path, _accounts_mapping(config))
+    raw = leads if config is None else _read_raw(input_path, _accounts_mapping(config), sheet)
     out = raw.rename(columns={c: f"{c}_input" for c in raw.columns if c in SCORE_COLUMNS})
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
