@@ -556,8 +556,9 @@ def test_sheet_picks_the_leads_sheet_over_the_configs(tmp_path, icp_path, capsys
     code = main([*args, "--config", str(config)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert "has no sheet 'Active Accounts' (it has Notes, My Active Accounts); pass --sheet" in (
-        err[0]
+    assert (
+        "has no sheet 'Active Accounts' (it has Notes, My Active Accounts); pass --sheet"
+        in (err[0])
     )
     assert main([*args, "--config", str(config), "--sheet", "My Active Accounts"]) == 0
     scored = pd.read_csv(out, keep_default_na=False)
