@@ -191,6 +191,8 @@ class _Collector:
 
     def __init__(self, report: ValidationReport, table: str, file: str):
         self.report, self.table, self.file = report, table, file
+        # canonical -> the source column read for it (mapped, or found by its name)
+        self.sources: dict[str, str] = {}
 
     def add(self, level, message, fix="", column=None, rows=None, values=None):
         rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_KEPT]]
@@ -531,6 +533,14 @@ def _header_row_guess(path: Path, tc: TableConfig) -> int | None:
     return rows[0] + 1 if rows and rows[0] + 1 != tc.header_row else None
 
 
+#: Canonical columns that billing systems name in several ways, read without a mapping when a
+#: column's snake_case name is one of them: Recurly's trial_ends_at, Stripe's "Trial End (UTC)",
+#: Chargebee's trial_end, a dbt model's trial_end_date.
+_NAMED_LIKE = {
+    "trial_end": re.compile(r"(?:.*_)?trial_?ends?(?:_(?:at|on|date|time|utc))*"),
+}
+
+
 def _resolve_columns(
     raw: pd.DataFrame, tc: TableConfig, out: _Collector, optional: tuple[str, ...] = ()
 ) -> dict[str, str]:
@@ -575,6 +585,17 @@ def _resolve_columns(
         ):
             continue  # ARR from a price per interval: below, only without arr / mrr
         candidate = by_norm.get(norm_name(column.name))
+        if candidate is None and column.name in _NAMED_LIKE:
+            candidate = next(
+                (
+                    c
+                    for c in available
+                    if c not in dropped
+                    and c not in used_sources
+                    and _NAMED_LIKE[column.name].fullmatch(_snake(c))
+                ),
+                None,
+            )
         if candidate is not None and candidate not in used_sources:
             resolved[column.name] = candidate
             used_sources.add(candidate)
@@ -915,6 +936,7 @@ def _clean_table(
 
     raw = _coalesce_columns(raw, tc, out)
     resolved = _resolve_columns(raw, tc, out)
+    out.sources = resolved
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
     raw = _drop_footer_rows(raw, tc, resolved, out)
@@ -1493,6 +1515,48 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
     return frame.drop(columns=["status"])
 
 
+def _trial_ends(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """A billing export's trial end (Recurly's trial_ends_at): the subscription was a free trial
+    from its start until then, at the plan's list price but paying nothing. One that ended on or
+    before its trial end was only a trial: left out, like a trial by its status (no customer, and
+    its end no churn). One that ran past it (or runs on, with no end) was paid from its trial
+    end, which becomes its start: an as-of date before it, in the trial, sees no customer yet.
+    The column goes once read."""
+    label = out.sources.get("trial_end", "trial_end")
+    start, trial_end = frame["start_date"], frame["trial_end"]
+    in_trial = (trial_end > start).fillna(False).to_numpy(dtype=bool)
+    ended = (
+        (frame["end_date"] <= trial_end).fillna(False).to_numpy(dtype=bool)
+        if "end_date" in frame
+        else np.zeros(len(frame), dtype=bool)
+    )
+    only_trial = in_trial & ended
+    if only_trial.any():
+        out.info(
+            f"{int(only_trial.sum()):,} subscriptions ended on or before their trial end: they "
+            "were only free trials and never paid, so they are left out (a trial makes no "
+            "customer, and its end no churn)",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(only_trial, index=frame.index)),
+        )
+    paid = in_trial & ~ended
+    if paid.any():
+        first = frame.index[paid][0]
+        out.info(
+            f"{int(paid.sum()):,} subscriptions began with a free trial: each counts from its "
+            "trial end, when it began to pay (so a trial running on the as-of date is not a "
+            f"customer yet; e.g. row {first}: start {start[first]:%Y-%m-%d} -> "
+            f"{trial_end[first]:%Y-%m-%d})",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(paid, index=frame.index)),
+        )
+        frame = frame.copy()
+        frame.loc[paid, "start_date"] = trial_end[paid]
+    return frame[~only_trial].drop(columns=["trial_end"])
+
+
 #: Spellings of one country that CRMs collect side by side (free text, forms, imports), by the
 #: name they are merged into. Two-letter codes other than these stay as they are.
 COUNTRY_NAMES = {
@@ -1935,6 +1999,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             frame["arr"] = frame["arr"].fillna(0.0)
         if "status" in frame.columns:
             frame = _subscription_status(frame, tc, out)
+        if "trial_end" in frame.columns:
+            frame = _trial_ends(frame, tc, out)
         if "end_date" in frame.columns:
             backwards = frame["end_date"] < frame["start_date"]
             if backwards.any():

@@ -1,0 +1,103 @@
+"""A Recurly subscriptions export beside a CRM: trials that show only in the trial-end column,
+plural interval units, subscriptions that have not started yet, and account GUIDs written in
+another case and without braces."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from icp_research.data import loading
+from icp_research.data.facts import account_facts
+
+from .conftest import write_project
+
+HEADER = (
+    "uuid,account_code,state,unit_amount_in_cents,quantity,plan_interval_length,"
+    "plan_interval_unit,activated_at,expires_at,trial_ends_at\n"
+)
+# As Recurly writes them: the list price is filled in during a trial, and a trial that ran out
+# without paying is "expired" like a churned subscription; only trial_ends_at tells them apart.
+SUBS = HEADER + (
+    "s1,A1,expired,5000,2,1,month,2024-01-01T09:00:00Z,2024-01-15T09:00:00Z,2024-01-15T09:00:00Z\n"
+    "s2,A2,active,5000,2,1,month,2024-01-01T09:00:00Z,,2024-01-15T09:00:00Z\n"
+    "s3,A3,active,5000,2,1,month,2024-01-01T09:00:00Z,,\n"
+    "s4,A4,expired,5000,2,12,month,2024-02-01T09:00:00Z,2024-08-15T09:00:00Z,2024-02-15T09:00:00Z\n"
+    "s5,A5,canceled,5000,2,1,month,2024-03-01T09:00:00Z,2024-03-10T09:00:00Z,2024-03-15T09:00:00Z\n"
+)
+ACCOUNTS = "account_id\nA1\nA2\nA3\nA4\nA5\n"
+CONFIG = (
+    '[tables.accounts]\npath = "accounts.csv"\n'
+    '[tables.subscriptions]\npath = "subs.csv"\ncents = true\nprice_per_seat = true\n'
+    "[tables.subscriptions.columns]\n"
+    'account_id = "account_code"\nstart_date = "activated_at"\nend_date = "expires_at"\n'
+    'price = "unit_amount_in_cents"\nseats = "quantity"\ninterval = "plan_interval_unit"\n'
+    'interval_count = "plan_interval_length"\nstatus = "state"\n'
+)
+
+
+def _load(tmp_path, subs=SUBS, accounts=ACCOUNTS, config=CONFIG):
+    files = {"accounts.csv": accounts, "subs.csv": subs}
+    return loading.load_tables(write_project(tmp_path, files, config))
+
+
+def test_a_trial_that_ran_out_is_no_customer_and_a_paid_one_counts_from_its_trial_end(tmp_path):
+    dataset = _load(tmp_path)
+    subs = dataset.tables["subscriptions"]
+    # s1 ended with its trial, s5 was cancelled during it: only trials, left out.
+    assert subs["account_id"].tolist() == ["A2", "A3", "A4"]
+    assert subs["start_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-01-15",  # paid from its trial end
+        "2024-01-01",
+        "2024-02-15",
+    ]
+    assert subs["arr"].tolist() == [1200.0, 1200.0, 100.0]
+    assert "trial_end" not in subs
+    notes = [(p.message, p.rows) for p in dataset.report.infos if p.column == "trial_ends_at"]
+    assert notes == [
+        (
+            "2 subscriptions ended on or before their trial end: they were only free trials and "
+            "never paid, so they are left out (a trial makes no customer, and its end no churn)",
+            [2, 6],
+        ),
+        (
+            "2 subscriptions began with a free trial: each counts from its trial end, when it "
+            "began to pay (so a trial running on the as-of date is not a customer yet; e.g. row "
+            "3: start 2024-01-01 -> 2024-01-15)",
+            [3, 5],
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "customers", "churned"),
+    [
+        ("2024-01-10", ["A3"], []),  # A1 and A2 are in their trials: no customers yet
+        ("2024-02-10", ["A2", "A3"], []),  # A4 is in its trial
+        ("2024-06-30", ["A2", "A3", "A4"], []),  # A5 cancelled its trial: no customer, no churn
+        ("2024-12-31", ["A2", "A3", "A4"], ["A4"]),  # A1's trial ran out: not a churn
+    ],
+)
+def test_as_of_a_date_in_a_trial_the_account_is_not_a_customer_yet(
+    tmp_path, as_of, customers, churned
+):
+    facts = account_facts(_load(tmp_path).tables, as_of).set_index("account_id")
+    assert facts.index[facts["is_customer"]].tolist() == customers
+    assert facts.index[facts["churned"].fillna(False).astype(bool)].tolist() == churned
+    if "A4" in customers:  # a customer from its trial end, not its signup
+        assert facts.loc["A4", "customer_since"] == pd.Timestamp("2024-02-15")
+
+
+@pytest.mark.parametrize(
+    "header", ["trial_ends_at", "Trial End (UTC)", "trial_end_date", "TrialEnd", "trial_end"]
+)
+def test_a_trial_end_column_is_read_by_its_name(tmp_path, header):
+    # A trial start column before it (every row's own start) is not taken for the trial end.
+    lines = SUBS.replace("trial_ends_at", header).splitlines()
+    subs = "\n".join(
+        [f"trial_started_at,{lines[0]}"] + [f"{r.split(',')[7]},{r}" for r in lines[1:]]
+    )
+    dataset = _load(tmp_path, subs=subs + "\n")
+    assert dataset.tables["subscriptions"]["account_id"].tolist() == ["A2", "A3", "A4"]
+    (note,) = [p for p in dataset.report.infos if "only free trials" in p.message]
+    assert note.column == header
