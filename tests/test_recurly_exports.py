@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from icp_research.data import loading
+from icp_research.data import loading, validation
 from icp_research.data.facts import account_facts
 
 from .conftest import write_project
@@ -19,11 +19,11 @@ HEADER = (
 # As Recurly writes them: the list price is filled in during a trial, and a trial that ran out
 # without paying is "expired" like a churned subscription; only trial_ends_at tells them apart.
 SUBS = HEADER + (
-    "s1,A1,expired,5000,2,1,month,2024-01-01T09:00:00Z,2024-01-15T09:00:00Z,2024-01-15T09:00:00Z\n"
-    "s2,A2,active,5000,2,1,month,2024-01-01T09:00:00Z,,2024-01-15T09:00:00Z\n"
-    "s3,A3,active,5000,2,1,month,2024-01-01T09:00:00Z,,\n"
-    "s4,A4,expired,5000,2,12,month,2024-02-01T09:00:00Z,2024-08-15T09:00:00Z,2024-02-15T09:00:00Z\n"
-    "s5,A5,canceled,5000,2,1,month,2024-03-01T09:00:00Z,2024-03-10T09:00:00Z,2024-03-15T09:00:00Z\n"
+    "s1,A1,expired,5000,2,1,months,2024-01-01T09:00:00Z,2024-01-15T09:00:00Z,2024-01-15T09:00:00Z\n"
+    "s2,A2,active,5000,2,1,months,2024-01-01T09:00:00Z,,2024-01-15T09:00:00Z\n"
+    "s3,A3,active,5000,2,1,months,2024-01-01T09:00:00Z,,\n"
+    "s4,A4,expired,5000,2,12,months,2024-02-01T09:00:00Z,2024-08-15T09:00:00Z,2024-02-15T09:00:00Z\n"
+    "s5,A5,canceled,5000,2,1,months,2024-03-01T09:00:00Z,2024-03-10T09:00:00Z,2024-03-15T09:00:00Z\n"
 )
 ACCOUNTS = "account_id\nA1\nA2\nA3\nA4\nA5\n"
 CONFIG = (
@@ -101,3 +101,34 @@ def test_a_trial_end_column_is_read_by_its_name(tmp_path, header):
     assert dataset.tables["subscriptions"]["account_id"].tolist() == ["A2", "A3", "A4"]
     (note,) = [p for p in dataset.report.infos if "only free trials" in p.message]
     assert note.column == header
+
+
+def test_plural_and_capitalised_interval_units_are_known(tmp_path):
+    # Recurly writes plan_interval_unit in the plural: "months", "days" (also years, weeks).
+    rows = [
+        ("A1", "months", 1),
+        ("A2", "Years", 1),
+        ("A3", "WEEKS", 2),
+        ("A4", "days", 30),
+        ("A5", " Quarters ", 1),
+    ]
+    subs = HEADER + "".join(
+        f"s{i},{a},active,5000,2,{n},{unit},2024-01-01T09:00:00Z,,\n"
+        for i, (a, unit, n) in enumerate(rows)
+    )
+    arr = _load(tmp_path, subs=subs).tables["subscriptions"].set_index("account_id")["arr"]
+    # 100.00 a billing period: monthly, yearly, every 2 weeks, every 30 days, quarterly.
+    assert arr.round(2).to_dict() == {
+        "A1": 1200.0,
+        "A2": 100.0,
+        "A3": 2600.0,
+        "A4": 1216.67,
+        "A5": 400.0,
+    }
+    bad = subs.replace("WEEKS", "fortnights")
+    path = write_project(tmp_path / "bad", {"accounts.csv": ACCOUNTS, "subs.csv": bad}, CONFIG)
+    (error,) = validation.validate(path).errors
+    assert error.message == '1 rows have a billing interval that is not a known one ("fortnights")'
+    assert error.fix.endswith(
+        "(known: day, week, month, quarter, year, their plurals and their -ly forms)"
+    )

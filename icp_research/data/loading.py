@@ -1342,16 +1342,22 @@ DAYS_PER_YEAR_INVOICE = 365.25
 
 
 def _intervals_per_year(frame, interval: pd.Series, tc, out: _Collector, what: str, known: str):
-    """Intervals in a year of each row's ``interval`` (lower-case text), NaN where blank; an
-    interval that is not a known one is an error naming the rows and the recode."""
+    """Intervals in a year of each row's ``interval``, NaN where blank, in any case and in the
+    plural (Recurly's "months", "days"); an interval that is not a known one is an error naming
+    the rows and the recode."""
+    interval = interval.astype("string").str.strip().str.lower()
     per_year = interval.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
+    plural = per_year.isna() & interval.str.endswith("s").fillna(False)
+    if plural.any():
+        singular = interval[plural].str[:-1].map(INTERVALS_PER_YEAR, na_action="ignore")
+        per_year[plural] = singular.astype(float)
     unknown = interval.notna() & per_year.isna()
     if unknown.any():
         examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
         out.error(
             f"{unknown.sum():,} {what} that is not a known one ({examples})",
             f"recode them under [tables.{tc.name}.values.interval], e.g. {examples.split(', ')[0]}"
-            f' = "month" (known: {known} and their -ly forms)',
+            f' = "month" (known: {known}, their plurals and their -ly forms)',
             column=tc.columns.get("interval", "interval"),
             rows=_row_list(unknown),
         )
