@@ -132,3 +132,31 @@ def test_plural_and_capitalised_interval_units_are_known(tmp_path):
     assert error.fix.endswith(
         "(known: day, week, month, quarter, year, their plurals and their -ly forms)"
     )
+
+
+def test_a_subscription_that_has_not_started_is_left_out_before_its_start_is_asked_for(
+    tmp_path,
+):
+    # Recurly's future subscriptions have no activated_at yet; Zuora's are pending activation.
+    subs = SUBS + (
+        "s6,A3,future,5000,2,1,months,,,\n"
+        "s7,A5,Pending Activation,5000,2,1,months,2024-09-01T09:00:00Z,,\n"
+    )
+    dataset = _load(tmp_path, subs=subs)
+    assert dataset.tables["subscriptions"]["account_id"].tolist() == ["A2", "A3", "A4"]
+    (note,) = [p for p in dataset.report.infos if "not started" in p.message]
+    assert (note.message, note.rows, note.column) == (
+        '2 subscriptions have not started by their status ("future", "Pending Activation"): '
+        "they pay nothing yet, so they are left out (no customer until one starts)",
+        [7, 8],
+        "state",
+    )
+    # A row that says it runs still needs its start.
+    running = subs.replace("s6,A3,future", "s6,A3,active")
+    path = write_project(tmp_path / "bad", {"accounts.csv": ACCOUNTS, "subs.csv": running}, CONFIG)
+    (error,) = validation.validate(path).errors
+    assert (error.message, error.rows, error.column) == (
+        "1 rows have no start_date (a required value)",
+        [7],
+        "activated_at",
+    )

@@ -1422,16 +1422,15 @@ def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> 
 #: Billing systems' subscription statuses (Stripe, Paddle, Chargebee, Recurly, Zuora), by what
 #: they mean for ARR and churn.
 SUBSCRIPTION_STATUSES = {
-    "trial": (
-        "trialing",
-        "trial",
-        "in_trial",
-        "intrial",
+    "trial": ("trialing", "trial", "in_trial", "intrial"),
+    "not started": (
         "future",
         "incomplete",
         "pending",
         "not_started",
         "draft",
+        "pending_activation",
+        "pending_acceptance",
     ),
     "paused": ("paused", "suspended", "on_hold"),
     "ended": (
@@ -1461,16 +1460,15 @@ SUBSCRIPTION_STATUSES = {
 _STATUS_MEANING = {v: k for k, values in SUBSCRIPTION_STATUSES.items() for v in values}
 
 
-def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
-    """A billing export's status column: a subscription in trial pays nothing yet, so its ARR
-    is 0 (it makes no customer); a cancelled one without an end date is counted as running,
-    with a warning naming end_date; paused ones run at their ARR, with a note. The column goes
-    once read. Values it does not know are a warning with the recode that places them."""
-    label = tc.columns.get("status", "status")
-    text = frame["status"].astype("string").str.strip().str.lower()
-    key = text.str.replace(r"[\s-]+", "_", regex=True)
-    meaning = key.map(_STATUS_MEANING, na_action="ignore")
-    unknown = text.notna() & meaning.isna()
+def _not_paying_yet(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """The rows of a billing export whose status says they pay nothing yet: a trial (Stripe's
+    trialing, Chargebee's in_trial) or a subscription that has not started (Recurly's and
+    Chargebee's future, Stripe's incomplete, Zuora's pending activation), left out with a note
+    each, before a required value is asked of them (a future subscription has no activation
+    date). Statuses it does not know are a warning with the recode that places them."""
+    label = out.sources.get("status", "status")
+    meaning = _status_meaning(frame["status"])
+    unknown = frame["status"].notna() & meaning.isna()
     if unknown.any():
         examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "status"].unique()[:3])
         out.warning(
@@ -1482,10 +1480,10 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             rows=_row_list(unknown),
             values=frame["status"],
         )
+    # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left (a won
+    # deal and a subscription with no revenue) once the trial ends.
     trial = (meaning == "trial").fillna(False).to_numpy(dtype=bool)
     if trial.any():
-        # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left
-        # (a won deal and a subscription with no revenue) once the trial ends.
         out.info(
             f"{int(trial.sum()):,} subscriptions are in trial by their status: they pay nothing "
             "yet, so they are left out (a trial makes no customer, and its end no churn)",
@@ -1493,8 +1491,34 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             column=label,
             rows=_row_list(pd.Series(trial, index=frame.index)),
         )
-    frame = frame[~trial]
-    meaning = meaning[~trial]
+    future = (meaning == "not started").fillna(False).to_numpy(dtype=bool)
+    if future.any():
+        shown = ", ".join(f'"{v}"' for v in frame.loc[future, "status"].unique()[:3])
+        out.info(
+            f"{int(future.sum()):,} subscriptions have not started by their status ({shown}): "
+            "they pay nothing yet, so they are left out (no customer until one starts)",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(future, index=frame.index)),
+        )
+    if trial.any() or future.any():
+        frame = frame[~(trial | future)].copy()
+    return frame
+
+
+def _status_meaning(status: pd.Series) -> pd.Series:
+    """What each billing status means (a key of :data:`SUBSCRIPTION_STATUSES`), NA if unknown."""
+    text = status.astype("string").str.strip().str.lower()
+    return text.str.replace(r"[\s-]+", "_", regex=True).map(_STATUS_MEANING, na_action="ignore")
+
+
+def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """A billing export's status column, once the rows that pay nothing yet are left out (see
+    :func:`_not_paying_yet`): a cancelled one without an end date is counted as running, with
+    a warning naming end_date; paused ones run at their ARR, with a note. The column goes once
+    read."""
+    label = out.sources.get("status", "status")
+    meaning = _status_meaning(frame["status"])
     ended = (meaning == "ended").fillna(False).to_numpy(dtype=bool)
     open_end = (
         frame["end_date"].isna().to_numpy() if "end_date" in frame else np.ones(len(frame), bool)
@@ -1904,6 +1928,8 @@ def _fmt_sentinel(value: float) -> str:
 def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
     """Checks that need the whole (converted) table: required values, keys, stages."""
     table = TABLES[tc.name]
+    if tc.name == "subscriptions" and "status" in frame.columns:
+        frame = _not_paying_yet(frame, tc, out)
     for column in table.required:
         if column not in frame.columns:
             continue
