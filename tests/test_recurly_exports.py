@@ -160,3 +160,48 @@ def test_a_subscription_that_has_not_started_is_left_out_before_its_start_is_ask
         [7],
         "activated_at",
     )
+
+
+G1 = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+G2 = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
+G3 = "c0ffee00-1234-4abc-9def-0123456789ab"
+
+
+def _guid_subs(*codes: str) -> str:
+    return HEADER + "".join(
+        f"s{i},{code},active,5000,2,1,months,2024-01-01T09:00:00Z,,\n"
+        for i, code in enumerate(codes)
+    )
+
+
+def test_dynamics_guids_match_the_same_guids_in_lower_case_without_braces(tmp_path):
+    # Dynamics 365 writes "{0A1B...}"; Recurly keeps the account code as "0a1b...".
+    accounts = "account_id\n" + "".join(f"{{{g.upper()}}}\n" for g in (G1, G2, G3))
+    subs = _guid_subs(G1, G2, "{" + G3 + "}", G1.upper())
+    dataset = _load(tmp_path, subs=subs, accounts=accounts)
+    assert dataset.tables["subscriptions"]["account_id"].tolist() == [
+        f"{{{g.upper()}}}" for g in (G1, G2, G3, G1)
+    ]
+    (note,) = [p for p in dataset.report.infos if "GUID" in p.message]
+    assert (note.message, note.rows, note.column) == (
+        "4 rows carry GUIDs written in another case or without the braces of the ids in "
+        f'accounts; each was matched to the id that is the same GUID (e.g. "{G1}" -> '
+        f'"{{{G1.upper()}}}")',
+        [2, 3, 4, 5],
+        "account_code",
+    )
+
+
+def test_two_accounts_whose_guids_differ_only_in_spelling_are_never_merged(tmp_path):
+    # Two account rows whose ids are one GUID spelled two ways: a row naming it a third way
+    # could be either, so it is matched to neither; exact ids match as they are.
+    accounts = f"account_id\n{{{G1.upper()}}}\n{G1}\n{{{G2.upper()}}}\n"
+    subs = _guid_subs(G1.upper(), G1, G2)
+    dataset = _load(tmp_path, subs=subs, accounts=accounts)
+    table = dataset.tables["subscriptions"]
+    assert table["account_id"].tolist() == [G1.upper(), G1, f"{{{G2.upper()}}}"]
+    (warning,) = [p for p in dataset.report.warnings if "not in the accounts" in p.message]
+    assert (warning.message.split(";")[0], warning.rows) == (
+        f'1 rows (33%) refer to accounts that are not in the accounts table (e.g. "{G1.upper()}")',
+        [2],
+    )

@@ -2302,7 +2302,7 @@ def _look_up_account_ids(
                 values=frame[key],
             )
         if unknown.any():
-            matched = _match_salesforce_ids(
+            matched = _match_id_spellings(
                 frame, key, set(lookup.index), unknown, target, out, label
             )
             if matched is not frame:
@@ -2523,6 +2523,91 @@ def _match_salesforce_ids(
     return frame.assign(**{column: rewritten.astype(values.dtype)})
 
 
+#: A GUID (8-4-4-4-12 hex digits), with or without braces: Dynamics 365 writes "{0A1B...}" in
+#: capitals, billing systems the same id in lower case without braces.
+_GUID = re.compile(
+    r"(\{)?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?(1)\})"
+)
+
+
+def _guid_key(text: str) -> str:
+    return text.strip("{}").lower()
+
+
+def _guid_ids(values: pd.Series, known) -> dict[str, str]:
+    """When the referenced ids are all GUIDs (with or without braces, any case), each
+    unmatched GUID value -> the referenced id that is the same GUID once braces and case are
+    set aside. Two referenced ids that differ only that way are two records: a value matching
+    both matches neither."""
+    candidates = [v for v in values.dropna().astype(str).unique() if _GUID.fullmatch(v)]
+    if not candidates:
+        return {}
+    ids = pd.Series(list(known), dtype=object).dropna().astype(str)
+    if ids.empty or not ids.str.fullmatch(_GUID.pattern).all():
+        return {}
+    keys = ids.map(_guid_key)
+    unique = ~keys.duplicated(keep=False)
+    lookup = dict(zip(keys[unique], ids[unique], strict=True))
+    known_text = set(ids)
+    return {
+        v: lookup[_guid_key(v)]
+        for v in candidates
+        if v not in known_text and _guid_key(v) in lookup
+    }
+
+
+def _match_guids(
+    frame: pd.DataFrame,
+    column: str,
+    known,
+    unmatched: pd.Series,
+    target: str,
+    out: _Collector,
+    label: str,
+    note: bool = True,
+) -> pd.DataFrame:
+    """Rewrite the GUIDs of ``frame[column]`` (among the ``unmatched`` rows) written in another
+    case or without braces to the ids of ``known`` they are, with a note naming the rows
+    (unless ``note`` is false). Returns ``frame`` itself when nothing was rewritten."""
+    values = frame[column]
+    matches = _guid_ids(values[unmatched.to_numpy(dtype=bool)], known)
+    if not matches:
+        return frame
+    other = values.isin(set(matches)).fillna(False).astype(bool)
+    here, there = next(iter(matches.items()))
+    n = int(other.sum())
+    if note:
+        out.info(
+            ("1 row carries a GUID" if n == 1 else f"{n:,} rows carry GUIDs")
+            + f" written in another case or without the braces of the ids in {target}; "
+            + ("it was" if n == 1 else "each was")
+            + f' matched to the id that is the same GUID (e.g. "{here}" -> "{there}")',
+            "nothing to do; to silence this, export the ids written the same way in both tables",
+            column=label,
+            rows=_row_list(other),
+            values=values,
+        )
+    rewritten = values.astype(object).where(~other, values[other].astype(str).map(matches))
+    return frame.assign(**{column: rewritten.astype(values.dtype)})
+
+
+def _match_id_spellings(
+    frame: pd.DataFrame,
+    column: str,
+    known,
+    unmatched: pd.Series,
+    target: str,
+    out: _Collector,
+    label: str,
+    note: bool = True,
+) -> pd.DataFrame:
+    """Keys of ``frame[column]`` that are ``known`` ids written another way: Salesforce ids of
+    15 and 18 characters, GUIDs in another case or without braces (see :func:`_match_guids`).
+    Returns ``frame`` itself when nothing was rewritten."""
+    frame = _match_salesforce_ids(frame, column, known, unmatched, target, out, label, note)
+    return _match_guids(frame, column, known, unmatched, target, out, label, note)
+
+
 def _rows_have(n: int) -> str:
     return "1 row has" if n == 1 else f"{n:,} rows have"
 
@@ -2559,7 +2644,7 @@ def _check_references(
         if unknown.any():
             # An account looked up through another table's key was matched (and noted) there.
             note = configs[name].account_id_from is None
-            matched = _match_salesforce_ids(
+            matched = _match_id_spellings(
                 frame, "account_id", known, unknown, "accounts", out, col, note
             )
             if matched is not frame:
@@ -2633,7 +2718,7 @@ def _check_references(
         label = configs["deal_roles"].columns.get("opportunity_id", "opportunity_id")
         unknown = (~roles["opportunity_id"].isin(deal_ids)).fillna(False).astype(bool)
         if unknown.any():
-            matched = _match_salesforce_ids(
+            matched = _match_id_spellings(
                 roles, "opportunity_id", deal_ids, unknown, "opportunities", out, label
             )
             if matched is not roles:
