@@ -191,6 +191,8 @@ class _Collector:
 
     def __init__(self, report: ValidationReport, table: str, file: str):
         self.report, self.table, self.file = report, table, file
+        # canonical -> the source column read for it (mapped, or found by its name)
+        self.sources: dict[str, str] = {}
 
     def add(self, level, message, fix="", column=None, rows=None, values=None):
         rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_KEPT]]
@@ -531,6 +533,14 @@ def _header_row_guess(path: Path, tc: TableConfig) -> int | None:
     return rows[0] + 1 if rows and rows[0] + 1 != tc.header_row else None
 
 
+#: Canonical columns that billing systems name in several ways, read without a mapping when a
+#: column's snake_case name is one of them: Recurly's trial_ends_at, Stripe's "Trial End (UTC)",
+#: Chargebee's trial_end, a dbt model's trial_end_date.
+_NAMED_LIKE = {
+    "trial_end": re.compile(r"(?:.*_)?trial_?ends?(?:_(?:at|on|date|time|utc))*"),
+}
+
+
 def _resolve_columns(
     raw: pd.DataFrame, tc: TableConfig, out: _Collector, optional: tuple[str, ...] = ()
 ) -> dict[str, str]:
@@ -575,6 +585,17 @@ def _resolve_columns(
         ):
             continue  # ARR from a price per interval: below, only without arr / mrr
         candidate = by_norm.get(norm_name(column.name))
+        if candidate is None and column.name in _NAMED_LIKE:
+            candidate = next(
+                (
+                    c
+                    for c in available
+                    if c not in dropped
+                    and c not in used_sources
+                    and _NAMED_LIKE[column.name].fullmatch(_snake(c))
+                ),
+                None,
+            )
         if candidate is not None and candidate not in used_sources:
             resolved[column.name] = candidate
             used_sources.add(candidate)
@@ -915,6 +936,7 @@ def _clean_table(
 
     raw = _coalesce_columns(raw, tc, out)
     resolved = _resolve_columns(raw, tc, out)
+    out.sources = resolved
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
     raw = _drop_footer_rows(raw, tc, resolved, out)
@@ -1320,16 +1342,22 @@ DAYS_PER_YEAR_INVOICE = 365.25
 
 
 def _intervals_per_year(frame, interval: pd.Series, tc, out: _Collector, what: str, known: str):
-    """Intervals in a year of each row's ``interval`` (lower-case text), NaN where blank; an
-    interval that is not a known one is an error naming the rows and the recode."""
+    """Intervals in a year of each row's ``interval``, NaN where blank, in any case and in the
+    plural (Recurly's "months", "days"); an interval that is not a known one is an error naming
+    the rows and the recode."""
+    interval = interval.astype("string").str.strip().str.lower()
     per_year = interval.map(INTERVALS_PER_YEAR, na_action="ignore").astype(float)
+    plural = per_year.isna() & interval.str.endswith("s").fillna(False)
+    if plural.any():
+        singular = interval[plural].str[:-1].map(INTERVALS_PER_YEAR, na_action="ignore")
+        per_year[plural] = singular.astype(float)
     unknown = interval.notna() & per_year.isna()
     if unknown.any():
         examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "interval"].unique()[:3])
         out.error(
             f"{unknown.sum():,} {what} that is not a known one ({examples})",
             f"recode them under [tables.{tc.name}.values.interval], e.g. {examples.split(', ')[0]}"
-            f' = "month" (known: {known} and their -ly forms)',
+            f' = "month" (known: {known}, their plurals and their -ly forms)',
             column=tc.columns.get("interval", "interval"),
             rows=_row_list(unknown),
         )
@@ -1394,16 +1422,15 @@ def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> 
 #: Billing systems' subscription statuses (Stripe, Paddle, Chargebee, Recurly, Zuora), by what
 #: they mean for ARR and churn.
 SUBSCRIPTION_STATUSES = {
-    "trial": (
-        "trialing",
-        "trial",
-        "in_trial",
-        "intrial",
+    "trial": ("trialing", "trial", "in_trial", "intrial"),
+    "not started": (
         "future",
         "incomplete",
         "pending",
         "not_started",
         "draft",
+        "pending_activation",
+        "pending_acceptance",
     ),
     "paused": ("paused", "suspended", "on_hold"),
     "ended": (
@@ -1433,16 +1460,15 @@ SUBSCRIPTION_STATUSES = {
 _STATUS_MEANING = {v: k for k, values in SUBSCRIPTION_STATUSES.items() for v in values}
 
 
-def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
-    """A billing export's status column: a subscription in trial pays nothing yet, so its ARR
-    is 0 (it makes no customer); a cancelled one without an end date is counted as running,
-    with a warning naming end_date; paused ones run at their ARR, with a note. The column goes
-    once read. Values it does not know are a warning with the recode that places them."""
-    label = tc.columns.get("status", "status")
-    text = frame["status"].astype("string").str.strip().str.lower()
-    key = text.str.replace(r"[\s-]+", "_", regex=True)
-    meaning = key.map(_STATUS_MEANING, na_action="ignore")
-    unknown = text.notna() & meaning.isna()
+def _not_paying_yet(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """The rows of a billing export whose status says they pay nothing yet: a trial (Stripe's
+    trialing, Chargebee's in_trial) or a subscription that has not started (Recurly's and
+    Chargebee's future, Stripe's incomplete, Zuora's pending activation), left out with a note
+    each, before a required value is asked of them (a future subscription has no activation
+    date). Statuses it does not know are a warning with the recode that places them."""
+    label = out.sources.get("status", "status")
+    meaning = _status_meaning(frame["status"])
+    unknown = frame["status"].notna() & meaning.isna()
     if unknown.any():
         examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "status"].unique()[:3])
         out.warning(
@@ -1454,10 +1480,10 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             rows=_row_list(unknown),
             values=frame["status"],
         )
+    # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left (a won
+    # deal and a subscription with no revenue) once the trial ends.
     trial = (meaning == "trial").fillna(False).to_numpy(dtype=bool)
     if trial.any():
-        # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left
-        # (a won deal and a subscription with no revenue) once the trial ends.
         out.info(
             f"{int(trial.sum()):,} subscriptions are in trial by their status: they pay nothing "
             "yet, so they are left out (a trial makes no customer, and its end no churn)",
@@ -1465,8 +1491,34 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             column=label,
             rows=_row_list(pd.Series(trial, index=frame.index)),
         )
-    frame = frame[~trial]
-    meaning = meaning[~trial]
+    future = (meaning == "not started").fillna(False).to_numpy(dtype=bool)
+    if future.any():
+        shown = ", ".join(f'"{v}"' for v in frame.loc[future, "status"].unique()[:3])
+        out.info(
+            f"{int(future.sum()):,} subscriptions have not started by their status ({shown}): "
+            "they pay nothing yet, so they are left out (no customer until one starts)",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(future, index=frame.index)),
+        )
+    if trial.any() or future.any():
+        frame = frame[~(trial | future)].copy()
+    return frame
+
+
+def _status_meaning(status: pd.Series) -> pd.Series:
+    """What each billing status means (a key of :data:`SUBSCRIPTION_STATUSES`), NA if unknown."""
+    text = status.astype("string").str.strip().str.lower()
+    return text.str.replace(r"[\s-]+", "_", regex=True).map(_STATUS_MEANING, na_action="ignore")
+
+
+def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """A billing export's status column, once the rows that pay nothing yet are left out (see
+    :func:`_not_paying_yet`): a cancelled one without an end date is counted as running, with
+    a warning naming end_date; paused ones run at their ARR, with a note. The column goes once
+    read."""
+    label = out.sources.get("status", "status")
+    meaning = _status_meaning(frame["status"])
     ended = (meaning == "ended").fillna(False).to_numpy(dtype=bool)
     open_end = (
         frame["end_date"].isna().to_numpy() if "end_date" in frame else np.ones(len(frame), bool)
@@ -1491,6 +1543,48 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
             rows=_row_list(pd.Series(paused, index=frame.index)),
         )
     return frame.drop(columns=["status"])
+
+
+def _trial_ends(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """A billing export's trial end (Recurly's trial_ends_at): the subscription was a free trial
+    from its start until then, at the plan's list price but paying nothing. One that ended on or
+    before its trial end was only a trial: left out, like a trial by its status (no customer, and
+    its end no churn). One that ran past it (or runs on, with no end) was paid from its trial
+    end, which becomes its start: an as-of date before it, in the trial, sees no customer yet.
+    The column goes once read."""
+    label = out.sources.get("trial_end", "trial_end")
+    start, trial_end = frame["start_date"], frame["trial_end"]
+    in_trial = (trial_end > start).fillna(False).to_numpy(dtype=bool)
+    ended = (
+        (frame["end_date"] <= trial_end).fillna(False).to_numpy(dtype=bool)
+        if "end_date" in frame
+        else np.zeros(len(frame), dtype=bool)
+    )
+    only_trial = in_trial & ended
+    if only_trial.any():
+        out.info(
+            f"{int(only_trial.sum()):,} subscriptions ended on or before their trial end: they "
+            "were only free trials and never paid, so they are left out (a trial makes no "
+            "customer, and its end no churn)",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(only_trial, index=frame.index)),
+        )
+    paid = in_trial & ~ended
+    if paid.any():
+        first = frame.index[paid][0]
+        out.info(
+            f"{int(paid.sum()):,} subscriptions began with a free trial: each counts from its "
+            "trial end, when it began to pay (so a trial running on the as-of date is not a "
+            f"customer yet; e.g. row {first}: start {start[first]:%Y-%m-%d} -> "
+            f"{trial_end[first]:%Y-%m-%d})",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(paid, index=frame.index)),
+        )
+        frame = frame.copy()
+        frame.loc[paid, "start_date"] = trial_end[paid]
+    return frame[~only_trial].drop(columns=["trial_end"])
 
 
 #: Spellings of one country that CRMs collect side by side (free text, forms, imports), by the
@@ -1834,6 +1928,8 @@ def _fmt_sentinel(value: float) -> str:
 def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
     """Checks that need the whole (converted) table: required values, keys, stages."""
     table = TABLES[tc.name]
+    if tc.name == "subscriptions" and "status" in frame.columns:
+        frame = _not_paying_yet(frame, tc, out)
     for column in table.required:
         if column not in frame.columns:
             continue
@@ -1935,6 +2031,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             frame["arr"] = frame["arr"].fillna(0.0)
         if "status" in frame.columns:
             frame = _subscription_status(frame, tc, out)
+        if "trial_end" in frame.columns:
+            frame = _trial_ends(frame, tc, out)
         if "end_date" in frame.columns:
             backwards = frame["end_date"] < frame["start_date"]
             if backwards.any():
@@ -2229,7 +2327,7 @@ def _look_up_account_ids(
                 values=frame[key],
             )
         if unknown.any():
-            matched = _match_salesforce_ids(
+            matched = _match_id_spellings(
                 frame, key, set(lookup.index), unknown, target, out, label
             )
             if matched is not frame:
@@ -2450,6 +2548,91 @@ def _match_salesforce_ids(
     return frame.assign(**{column: rewritten.astype(values.dtype)})
 
 
+#: A GUID (8-4-4-4-12 hex digits), with or without braces: Dynamics 365 writes "{0A1B...}" in
+#: capitals, billing systems the same id in lower case without braces.
+_GUID = re.compile(
+    r"(\{)?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?(1)\})"
+)
+
+
+def _guid_key(text: str) -> str:
+    return text.strip("{}").lower()
+
+
+def _guid_ids(values: pd.Series, known) -> dict[str, str]:
+    """When the referenced ids are all GUIDs (with or without braces, any case), each
+    unmatched GUID value -> the referenced id that is the same GUID once braces and case are
+    set aside. Two referenced ids that differ only that way are two records: a value matching
+    both matches neither."""
+    candidates = [v for v in values.dropna().astype(str).unique() if _GUID.fullmatch(v)]
+    if not candidates:
+        return {}
+    ids = pd.Series(list(known), dtype=object).dropna().astype(str)
+    if ids.empty or not ids.str.fullmatch(_GUID.pattern).all():
+        return {}
+    keys = ids.map(_guid_key)
+    unique = ~keys.duplicated(keep=False)
+    lookup = dict(zip(keys[unique], ids[unique], strict=True))
+    known_text = set(ids)
+    return {
+        v: lookup[_guid_key(v)]
+        for v in candidates
+        if v not in known_text and _guid_key(v) in lookup
+    }
+
+
+def _match_guids(
+    frame: pd.DataFrame,
+    column: str,
+    known,
+    unmatched: pd.Series,
+    target: str,
+    out: _Collector,
+    label: str,
+    note: bool = True,
+) -> pd.DataFrame:
+    """Rewrite the GUIDs of ``frame[column]`` (among the ``unmatched`` rows) written in another
+    case or without braces to the ids of ``known`` they are, with a note naming the rows
+    (unless ``note`` is false). Returns ``frame`` itself when nothing was rewritten."""
+    values = frame[column]
+    matches = _guid_ids(values[unmatched.to_numpy(dtype=bool)], known)
+    if not matches:
+        return frame
+    other = values.isin(set(matches)).fillna(False).astype(bool)
+    here, there = next(iter(matches.items()))
+    n = int(other.sum())
+    if note:
+        out.info(
+            ("1 row carries a GUID" if n == 1 else f"{n:,} rows carry GUIDs")
+            + f" written in another case or without the braces of the ids in {target}; "
+            + ("it was" if n == 1 else "each was")
+            + f' matched to the id that is the same GUID (e.g. "{here}" -> "{there}")',
+            "nothing to do; to silence this, export the ids written the same way in both tables",
+            column=label,
+            rows=_row_list(other),
+            values=values,
+        )
+    rewritten = values.astype(object).where(~other, values[other].astype(str).map(matches))
+    return frame.assign(**{column: rewritten.astype(values.dtype)})
+
+
+def _match_id_spellings(
+    frame: pd.DataFrame,
+    column: str,
+    known,
+    unmatched: pd.Series,
+    target: str,
+    out: _Collector,
+    label: str,
+    note: bool = True,
+) -> pd.DataFrame:
+    """Keys of ``frame[column]`` that are ``known`` ids written another way: Salesforce ids of
+    15 and 18 characters, GUIDs in another case or without braces (see :func:`_match_guids`).
+    Returns ``frame`` itself when nothing was rewritten."""
+    frame = _match_salesforce_ids(frame, column, known, unmatched, target, out, label, note)
+    return _match_guids(frame, column, known, unmatched, target, out, label, note)
+
+
 def _rows_have(n: int) -> str:
     return "1 row has" if n == 1 else f"{n:,} rows have"
 
@@ -2486,7 +2669,7 @@ def _check_references(
         if unknown.any():
             # An account looked up through another table's key was matched (and noted) there.
             note = configs[name].account_id_from is None
-            matched = _match_salesforce_ids(
+            matched = _match_id_spellings(
                 frame, "account_id", known, unknown, "accounts", out, col, note
             )
             if matched is not frame:
@@ -2560,7 +2743,7 @@ def _check_references(
         label = configs["deal_roles"].columns.get("opportunity_id", "opportunity_id")
         unknown = (~roles["opportunity_id"].isin(deal_ids)).fillna(False).astype(bool)
         if unknown.any():
-            matched = _match_salesforce_ids(
+            matched = _match_id_spellings(
                 roles, "opportunity_id", deal_ids, unknown, "opportunities", out, label
             )
             if matched is not roles:

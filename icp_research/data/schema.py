@@ -138,6 +138,13 @@ TABLES: dict[str, Table] = {
                 _c("plan", "category", "Plan or product"),
                 _c("seats", "number", "Licensed seats"),
                 _c(
+                    "trial_end",
+                    "date",
+                    "End of a free trial (Recurly's trial_ends_at, Stripe's trial_end): a "
+                    "subscription that ends by then never paid (left out); one that runs past it "
+                    "is paid from then",
+                ),
+                _c(
                     "status",
                     "category",
                     "Billing status as exported (trialing / active / paused / canceled ...): a "
