@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -23,6 +22,8 @@ from icp_research.analyses.blueprint import build_blueprint
 from icp_research.analyses.blueprint.build import study_periods
 
 from .conftest import FIXTURES
+
+duckdb = pytest.importorskip("duckdb", reason="DuckDB is not installed (optional)")
 
 DBT = FIXTURES / "exports" / "dbt_plg"
 TRUTH = json.loads((DBT / "ground_truth.json").read_text(encoding="utf-8"))
