@@ -177,14 +177,26 @@ def test_the_icp_statement_names_financial_services(dynamics):
     assert truth["icp"]["win_rate"] > 2 * truth["other"]["win_rate"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an ICP drawn from a combination of traits has no defining characteristics: the "
-    'blueprint says "It rests on 0 characteristics ...: who the company is ()"',
-)
 def test_the_blueprint_summary_names_what_the_icp_rests_on(dynamics):
     from icp_research.analyses.blueprint.findings import findings_of
 
     findings = findings_of(build_blueprint(dynamics))
     (rests,) = [f for f in findings if f.startswith("It rests on ")]
-    assert "()" not in rests and not rests.startswith("It rests on 0 ")
+    # No single trait held up, the combination did: the summary said "It rests on 0
+    # characteristics ...: who the company is ()".
+    assert rests == (
+        "It rests on a combination of industry and employees that predicted success together "
+        "(no one of them did alone) and held up in the confirmation quarters."
+    )
+    (sure,) = [f for f in findings if f.startswith("How sure: ")]
+    assert "1 of 1 defining rule held up in the confirmation quarters" in sure
+
+
+def test_arr_in_two_currencies_says_so_on_the_dashboard(dynamics):
+    """USD and EUR subscriptions are added as they are (no exchange rates): validate warned,
+    but the ARR tile showed one figure as if it were dollars."""
+    from icp_research.analyses.overview import data_overview
+
+    headline = data_overview(dynamics).headline
+    assert headline["ARR"].endswith(" (USD and EUR added as they are, not converted)")
+    assert headline["ARR"].startswith("$5.2M")

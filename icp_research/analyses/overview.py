@@ -7,6 +7,7 @@ the data problems validation found (in words), and the headline numbers with the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -388,15 +389,31 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
     return totals, findings, caveats
 
 
+def _mixed_currencies(study: Study, table: str) -> str:
+    """ " (USD and EUR added as they are, not converted)" when the table's amounts are in several
+    currencies (validation warned: the kit has no exchange rates), else ""."""
+    for problem in study.report.problems:
+        if problem.table == table and problem.message.startswith("amounts are in "):
+            counts = re.search(r"\(([^()]*) rows\)", problem.message)
+            codes = (
+                [part.rsplit(" ", 1)[0] for part in counts.group(1).split(", ")] if counts else []
+            )
+            shown = " and ".join(codes) if 1 < len(codes) <= 4 else "several currencies"
+            return f" ({shown} added as they are, not converted)"
+    return ""
+
+
 def _headline(totals: dict, study: Study) -> dict:
     headline = {
         "Accounts": fmt_number(totals["accounts"]),
         "Customers": fmt_number(totals["customers"]),
     }
     if "arr" in totals:
-        headline["ARR"] = fmt_money(totals["arr"])
+        headline["ARR"] = fmt_money(totals["arr"]) + _mixed_currencies(study, "subscriptions")
     if "bookings_12m" in totals:
-        headline["Bookings (12 months)"] = fmt_money(totals["bookings_12m"])
+        headline["Bookings (12 months)"] = fmt_money(totals["bookings_12m"]) + _mixed_currencies(
+            study, "opportunities"
+        )
     unmeasurable = totals.get("not_measurable", {})
     if "won" in unmeasurable:
         headline["Win rate"] = f"not measurable — {unmeasurable['won']}"

@@ -22,7 +22,10 @@ def confidence_of(blueprint: Blueprint) -> dict:
     filters = [r for r in blueprint.include if r.role == "filter"]
     held = [r for r in filters if r.replicated]
     v = blueprint.validation
-    parts = [f"{len(held)} of {len(filters)} defining rules held up in the confirmation quarters"]
+    parts = [
+        f"{len(held)} of {len(filters)} defining rule{'' if len(filters) == 1 else 's'} held up "
+        "in the confirmation quarters"
+    ]
     auc_low = ratio_low = np.nan
     if v is not None and np.isfinite(v.auc):
         parts.append(
@@ -164,12 +167,29 @@ def findings_of(blueprint: Blueprint) -> list[str]:
             for c in blueprint.characteristics
             if c["role"] == "signal"
         ]
-        text = (
-            f"It rests on {len(blueprint.characteristics)} characteristics that predicted "
-            f"success and held up in the confirmation quarters: who the company is ({join_and(filters)})"
-        )
-        text += f" and how it came to us ({join_and(signals)})." if signals else "."
-        findings.append(text)
+        if filters:
+            text = (
+                f"It rests on {len(blueprint.characteristics)} characteristic"
+                f"{'' if len(blueprint.characteristics) == 1 else 's'} that predicted success "
+                f"and held up in the confirmation quarters: who the company is "
+                f"({join_and(filters)})"
+            )
+            text += f" and how it came to us ({join_and(signals)})." if signals else "."
+            findings.append(text)
+        else:
+            # No single trait held up; a combination of them did (rules.combination_rules).
+            combined = [r for r in blueprint.include if r.role == "filter"]
+            traits = list(
+                dict.fromkeys(
+                    column_label(c.attribute, blueprint.labels)
+                    for r in combined
+                    for c in r.conditions
+                )
+            )
+            findings.append(
+                f"It rests on a combination of {join_and(traits)} that predicted success "
+                "together (no one of them did alone) and held up in the confirmation quarters."
+            )
         findings.extend(_outcome_differences(blueprint))
         findings.append(
             f"{pct(blueprint.icp_share)} of accounts meet every include rule that defines the "
