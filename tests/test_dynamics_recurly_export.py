@@ -200,3 +200,16 @@ def test_arr_in_two_currencies_says_so_on_the_dashboard(dynamics):
     headline = data_overview(dynamics).headline
     assert headline["ARR"].endswith(" (USD and EUR added as they are, not converted)")
     assert headline["ARR"].startswith("$5.2M")
+
+
+def test_the_churn_report_does_not_say_there_are_no_trials(dynamics):
+    """It said "No trial data (no subscription plan named like 'trial')" beside the 123 trial
+    subscriptions the load had just read by their status and trial end."""
+    from icp_research.analyses.churn import trial_conversion
+
+    (caveat,) = trial_conversion(dynamics).caveats
+    assert not caveat.startswith("No trial data")
+    assert (
+        "The billing export's trials (31 subscriptions are in trial by their status; 92 "
+        "subscriptions ended on or before their trial end) decide who is a customer" in caveat
+    )

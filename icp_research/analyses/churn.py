@@ -888,11 +888,26 @@ def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result
         if deals is not None and "type" in deals
         else "no opportunity types"
     )
-    return Result(
-        title=title,
-        caveats=[f"No trial data ({'; '.join(looked)}): trial conversion cannot be measured."],
-        params={"source": None},
-    )
+    caveat = f"No trial data ({'; '.join(looked)}): trial conversion cannot be measured."
+    seen = [
+        p.message.split(":")[0]
+        for p in study.report.problems
+        if p.table == "subscriptions"
+        and re.match(
+            r"[\d,]+ subscriptions (are in trial|ended on or before their trial end|"
+            r"began with a free trial)",
+            p.message,
+        )
+    ]
+    if seen:
+        # The billing export has trials, read by status or trial end at load: they set who is
+        # a customer and from when, but are not measured as conversion here.
+        caveat = (
+            f"Trial conversion is measured from subscription plans or opportunity types named "
+            f"like 'trial' ({'; '.join(looked)}). The billing export's trials ({'; '.join(seen)}) "
+            "decide who is a customer and from when, but are not counted as conversion."
+        )
+    return Result(title=title, caveats=[caveat], params={"source": None})
 
 
 def _trial_only_accounts(study: Study) -> set:
