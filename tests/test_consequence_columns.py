@@ -309,3 +309,33 @@ def test_an_exclude_rule_inside_another_is_left_out():
     # Overlapping, neither inside the other: both stay.
     wide = Rule("exclude", [Condition("employees", "between", [100, 300])], "employees")
     assert drop_contained([outer, wide], facts, []) == [outer, wide]
+
+
+def test_several_pipelines_and_blank_types_are_said(tmp_path):
+    """A HubSpot deals export with a Sales, a Renewals and a Partner pipeline was analysed as
+    one (win rate 31%, the sales pipeline's 25%), and deals without a type counted as new
+    business without a word, renewals among them."""
+    accounts = pd.DataFrame({"account_id": ["a", "b", "c"], "industry": ["x", "y", "x"]})
+    created = AS_OF - pd.Timedelta(days=100)
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": [str(i) for i in range(7)],
+            "account_id": ["a", "a", "b", "b", "c", "c", "c"],
+            "stage": ["won", "lost", "won", "won", "lost", "won", "won"],
+            "created_at": created,
+            "closed_at": created + pd.Timedelta(days=10),
+            "type": ["new", "new", "renewal", None, None, "new", "new"],
+            "Pipeline": ["Sales", "Sales", "Renewals", "Renewals", "Partner", "Partner", "Sales"],
+        }
+    )
+    report = icp.validate(_write(tmp_path, accounts, opportunities=opportunities))
+    (pipelines,) = [p for p in report.problems if "pipelines" in p.message]
+    assert pipelines.level == "warning" and pipelines.column == "Pipeline"
+    assert pipelines.message.startswith(
+        'deals from 3 pipelines ("Sales" (3 deals), "Renewals" (2 deals), "Partner" (2 deals)) '
+        "are analysed together"
+    )
+    assert 'map type = "Pipeline"' in pipelines.fix
+    (blank,) = [p for p in report.problems if "have no type" in p.message]
+    assert blank.message.startswith("2 deals have no type: they count as new business, beside ")
+    assert blank.rows == [5, 6]  # the file's rows, the header being row 1

@@ -49,8 +49,8 @@ def test_psi_matches_a_hand_computation():
         (0.0999, "stable"),
         (0.10, "moderate shift"),
         (0.2499, "moderate shift"),
-        (0.25, "significant shift"),
-        (3.0, "significant shift"),
+        (0.25, "large shift"),
+        (3.0, "large shift"),
         (float("nan"), ""),
     ],
 )
@@ -281,9 +281,9 @@ def test_drift_between_two_quarters_is_the_psi_of_the_scorecard_bins():
     expected = psi([5, 15], [12, 8])
     assert drift.loc["industry", "PSI"] == pytest.approx(expected)
     assert expected == pytest.approx(0.4739, abs=1e-4)
-    assert drift.loc["industry", "band"] == "significant shift"
+    assert drift.loc["industry", "band"] == "large shift"
     assert drift.loc["industry", "largest_change"] == "SaaS (industry): 25% → 60%"
-    assert result.headline["Drift of new customers"].startswith("significant shift (industry")
+    assert result.headline["Drift of new customers"].startswith("large shift (industry")
 
 
 def test_a_study_without_an_icp_says_so_and_still_measures_tiers():

@@ -877,10 +877,27 @@ def test_the_first_deals_lead_source_becomes_an_account_attribute(tmp_path):
     assert dataset.attributes.categorical == ["industry", "lead_source"]
     (note,) = [p.message for p in dataset.report.infos if "lead_source" in p.message]
     assert note.endswith("(2 of 4 accounts have one)")
-    # Accounts that say how they came keep only their own.
+    # Beside the accounts' own referral_source, a deal channel that says something else (a
+    # partner pipeline) is kept too: mapped and silently ignored, it was never tested.
     files["accounts.csv"] = "account_id,referral_source\nA1,Referral\nA2,Web\nA3,Web\nA4,Web\n"
     dataset = loading.load_tables(write_project(tmp_path / "own", files, config))
+    assert dataset.tables["accounts"]["lead_source"].fillna("-").tolist() == [
+        "Partner",
+        "Event",
+        "-",
+        "-",
+    ]
+    # One that says what referral_source says is not kept twice, with a note.
+    files["accounts.csv"] = "account_id,referral_source\nA1,partner\nA2,Event\nA3,Web\nA4,Web\n"
+    dataset = loading.load_tables(write_project(tmp_path / "same", files, config))
     assert "lead_source" not in dataset.tables["accounts"]
+    (note,) = [p.message for p in dataset.report.infos if "not kept apart" in p.message]
+    assert note.endswith("(100% of 2 accounts with both)")
+    # Accounts with their own lead_source keep only theirs.
+    files["accounts.csv"] = "account_id,lead_source\nA1,Referral\nA2,Web\nA3,Web\nA4,Web\n"
+    dataset = loading.load_tables(write_project(tmp_path / "own2", files, config))
+    assert dataset.tables["accounts"]["lead_source"].tolist() == ["Referral", "Web", "Web", "Web"]
+    assert any("is not used" in p.message for p in dataset.report.infos)
 
 
 def test_a_billing_status_column_is_read_for_what_it_means(tmp_path):

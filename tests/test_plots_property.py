@@ -335,7 +335,7 @@ def _health(case) -> health.HealthResult:
             "quarter": quarters[-1],
             "previous_quarter": "2025Q4",
             "psi": case.estimate,
-            "band": ["stable", "moderate shift", "significant shift", "stable"][: case.n],
+            "band": ["stable", "moderate shift", "large shift", "stable"][: case.n],
             "n": 10,
             "n_previous": 10,
             "p_value": case.low,

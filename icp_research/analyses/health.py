@@ -36,7 +36,7 @@ company drifting off target; and what changed in the ICP since the last review, 
    with intervals and against the previous quarter; and the population stability index (PSI)
    of every attribute the ICP uses, and of the fit score, between the previous quarter's new
    customers (and pipeline accounts) and this quarter's: below 0.10 *stable*, 0.10-0.25
-   *moderate shift*, above 0.25 *significant shift*. PSI grows with small samples by chance
+   *moderate shift*, above 0.25 *large shift*. PSI grows with small samples by chance
    alone, so each comes with a chi-square test of the same table (BH over the attributes).
 
    When the monitored ``icp.json`` carries a usable ``calibration`` (the fit score's win
@@ -198,7 +198,7 @@ CALIBRATION_COLUMNS = [
 ]
 
 #: PSI bands: (upper bound, band), the usual credit-scoring convention.
-PSI_BANDS = ((0.10, "stable"), (0.25, "moderate shift"), (math.inf, "significant shift"))
+PSI_BANDS = ((0.10, "stable"), (0.25, "moderate shift"), (math.inf, "large shift"))
 
 #: Added to every bin's count before PSI is computed, so that an empty bin does not make it
 #: infinite (a half count per bin, like a Jeffreys prior).
@@ -1152,7 +1152,7 @@ def psi(expected, actual, smoothing: float = PSI_SMOOTHING) -> float:
     ``sum((a_i - e_i) * ln(a_i / e_i))`` over bins, with ``e`` the reference (previous quarter)
     and ``a`` the current shares, after adding ``smoothing`` to every bin's count so that an
     empty bin does not make it infinite. 0 means the same distribution; the usual reading is
-    below 0.10 stable, 0.10-0.25 a moderate shift, above 0.25 a significant shift
+    below 0.10 stable, 0.10-0.25 a moderate shift, above 0.25 a large shift
     (:func:`psi_band`). NaN when either distribution is empty.
     """
     e = np.asarray(expected, dtype=float)
@@ -1165,7 +1165,7 @@ def psi(expected, actual, smoothing: float = PSI_SMOOTHING) -> float:
 
 
 def psi_band(value: float) -> str:
-    """'stable' (< 0.10), 'moderate shift' (0.10-0.25), 'significant shift' (> 0.25), or ''."""
+    """'stable' (< 0.10), 'moderate shift' (0.10-0.25), 'large shift' (> 0.25), or ''."""
     if value is None or not np.isfinite(value):
         return ""
     for bound, band in PSI_BANDS:
@@ -2512,6 +2512,6 @@ def plot_drift(result: HealthResult, *, population: str = NEW_CUSTOMERS, ax=None
     for bound in (0.10, 0.25):
         ax.axvline(bound, color="#555555", linestyle="--", linewidth=1)
     ax.set_xlim(0, max(0.3, float(table["PSI"].max()) * 1.15))
-    ax.set_xlabel("PSI against the previous quarter (0.10 moderate, 0.25 significant shift)")
+    ax.set_xlabel("PSI against the previous quarter (0.10 moderate, 0.25 large shift)")
     ax.set_title(f"Population stability of {population}, {result.quarter}")
     return ax

@@ -990,6 +990,8 @@ def _clean_table(
     unmapped = [c for c in unmapped if c not in personal]
     if tc.name == "subscriptions":
         _note_interval_count(unmapped, frame, tc, out)
+    if tc.name == "opportunities":
+        _note_pipelines(unmapped, raw, tc, out)
     if table.open_attributes and tc.keep_unmapped:
         # Gathered, then joined at once: inserting thousands of columns one by one is slow and
         # floods the terminal with pandas' fragmentation warnings.
@@ -1400,6 +1402,33 @@ def _annual_amounts(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
 
 #: Names of a column that says how many intervals a billing period spans.
 _INTERVAL_COUNT = re.compile(r"(?:^|_)(?:interval_count|frequency|billing_frequency)$")
+
+
+_PIPELINE_HEADER = re.compile(r"(?:^|[^a-z])pipeline(?:[^a-z]|$)", re.IGNORECASE)
+
+
+def _note_pipelines(unmapped: list, raw: pd.DataFrame, tc, out) -> None:
+    """A deals export holding several pipelines (HubSpot, Pipedrive: sales, renewals, partner)
+    in an unmapped column: their deals are analysed as one, so a renewals or partner pipeline's
+    win rate mixes with new business. Said, with how to tell them apart."""
+    for column in unmapped:
+        if not _PIPELINE_HEADER.search(str(column)):
+            continue
+        counts = raw[column].astype("string").str.strip().replace("", pd.NA).value_counts()
+        if len(counts) < 2:
+            continue
+        shown = ", ".join(f'"{v}" ({n:,} deals)' for v, n in counts.head(5).items())
+        more = f" and {len(counts) - 5:,} more" if len(counts) > 5 else ""
+        out.warning(
+            f"deals from {len(counts)} pipelines ({shown}{more}) are analysed together: win "
+            "rates, deal sizes and sales cycles mix them",
+            f'map type = "{column}" and recode its values under '
+            '[tables.opportunities.values.type] (a renewals pipeline = "renewal", the '
+            'new-business ones = "new"), and map source = "' + str(column) + '" too to test a '
+            "channel such as a partner pipeline; or recode another pipeline's stages to "
+            '"drop" to leave its deals out',
+            column=str(column),
+        )
 
 
 def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> None:
@@ -2214,6 +2243,22 @@ def _note_unknown_types(
             'self-serve upgrade from a free plan wins a new customer: = "new" counts it as new '
             "business, closed the day it was created)",
             column=tc.columns.get("type", "type"),
+        )
+    blank = deal_type.isna().to_numpy(dtype=bool)
+    if (
+        blank.any()
+        and (deal_type == "new").any()
+        and deal_type.isin(["expansion", "renewal"]).any()
+    ):
+        out.warning(
+            f"{int(blank.sum()):,} deals have no type: they count as new business, beside the "
+            f"{int((deal_type == 'new').sum()):,} of type new (and not as the "
+            f"{int(deal_type.isin(['expansion', 'renewal']).sum()):,} expansion or renewal "
+            "deals)",
+            "fill in the type in the CRM, or if they are mostly renewals or expansions, map "
+            "another column that tells (a pipeline) as type",
+            column=tc.columns.get("type", "type"),
+            rows=_row_list(pd.Series(blank, index=deal_type.index)),
         )
     unknown = (~known.fillna(False).astype(bool)) & deal_type.notna().to_numpy(dtype=bool)
     if not unknown.any():
@@ -3335,11 +3380,20 @@ def _lead_source_attribute(tables: dict, config: Config, report: ValidationRepor
     """How an account came to us, when only its deals say it: the lead source (``source``) of
     its first deal becomes the account attribute ``lead_source``, a trait known before the sale
     that every analysis can test and a lead's score can use. Not when the accounts carry their
-    own (``referral_source`` or ``lead_source``)."""
+    own ``lead_source``; beside the accounts' ``referral_source`` only when the two differ
+    (a deal's channel, such as a partner pipeline, is not the account's original source)."""
     accounts, deals = tables.get("accounts"), tables.get("opportunities")
     if accounts is None or deals is None or "source" not in deals:
         return
-    if {"referral_source", "lead_source"} & set(accounts.columns):
+    tc = config.tables["opportunities"]
+    out = _Collector(report, "opportunities", tc.display_path)
+    label = tc.columns.get("source", "source")
+    if "lead_source" in accounts.columns:
+        out.info(
+            f"the deals' source ({label}) is not used: the accounts carry their own lead_source",
+            "nothing to do; map the accounts' column under another name to test both",
+            column=label,
+        )
         return
     known = deals[deals["account_id"].notna() & deals["source"].notna()]
     if known.empty:
@@ -3350,10 +3404,25 @@ def _lead_source_attribute(tables: dict, config: Config, report: ValidationRepor
     order = ["created_at", "_row"] if "created_at" in known else ["_row"]
     known = known.sort_values(order, na_position="last", kind="stable")
     first = known.drop_duplicates("account_id").set_index("account_id")["source"]
-    accounts["lead_source"] = accounts["account_id"].map(first).astype("string")
-    tc = config.tables["opportunities"]
+    lead_source = accounts["account_id"].map(first).astype("string")
+    if "referral_source" in accounts.columns:
+        both = lead_source.notna() & accounts["referral_source"].notna()
+        same = (
+            lead_source[both].str.strip().str.lower()
+            == accounts.loc[both, "referral_source"].astype("string").str.strip().str.lower()
+        )
+        if not both.any() or same.mean() >= 0.9:
+            out.info(
+                f"the deals' source ({label}) is not kept apart: it says what the accounts' "
+                f"referral_source says ({same.mean():.0%} of {int(both.sum()):,} accounts with "
+                "both)",
+                "nothing to do",
+                column=label,
+            )
+            return
+    accounts["lead_source"] = lead_source
     _Collector(report, "opportunities", tc.display_path).info(
-        f"lead_source: the source of each account's first deal ({tc.columns.get('source', 'source')}) "
+        f"lead_source: the source of each account's first deal ({label}) "
         f"is kept as an account attribute, so that how accounts come is tested like their "
         f"other traits ({int(accounts['lead_source'].notna().sum()):,} of {len(accounts):,} "
         "accounts have one)",
