@@ -339,3 +339,8 @@ def test_several_pipelines_and_blank_types_are_said(tmp_path):
     (blank,) = [p for p in report.problems if "have no type" in p.message]
     assert blank.message.startswith("2 deals have no type: they count as new business, beside ")
     assert blank.rows == [5, 6]  # the file's rows, the header being row 1
+    # Dropped to silence "columns not used", the pipelines are still mixed: still said.
+    dropped = _write(tmp_path / "dropped", accounts, None, opportunities, 'drop = ["Pipeline"]\n')
+    assert any(
+        p.message.startswith("deals from 3 pipelines") for p in icp.validate(dropped).problems
+    )

@@ -991,7 +991,8 @@ def _clean_table(
     if tc.name == "subscriptions":
         _note_interval_count(unmapped, frame, tc, out)
     if tc.name == "opportunities":
-        _note_pipelines(unmapped, raw, tc, out)
+        # Also a dropped one: "list them in drop" silences "not mapped", not this.
+        _note_pipelines(unmapped + [c for c in tc.drop if c in raw.columns], raw, tc, out)
     if table.open_attributes and tc.keep_unmapped:
         # Gathered, then joined at once: inserting thousands of columns one by one is slow and
         # floods the terminal with pandas' fragmentation warnings.
