@@ -423,7 +423,7 @@ def test_a_deal_type_that_is_not_new_expansion_or_renewal_is_a_warning(tmp_path)
     report = validate(write_project(tmp_path, files, TYPES_CONFIG))
     assert [line for line in report.lines("warning") if '"Type"' in line] == [
         'deals.csv, column "Type": 3 deals have a type that is not new, expansion or renewal: '
-        '"existingbusiness" (2 rows), "Pilot" (1 rows); they are counted as neither, so they '
+        '"existingbusiness" (2 rows), "Pilot" (1 row); they are counted as neither, so they '
         "are left out of win rates, deal sizes and sales cycles, which count new business only "
         "(rows 3, 5, 6); fix: recode each under [tables.opportunities.values.type], e.g. "
         '"existingbusiness" = "expansion" (or = "new" for deals that win a new customer)'

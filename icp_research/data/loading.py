@@ -2178,7 +2178,9 @@ def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Seri
     unmapped = mapped.isna() & text.notna()
     if unmapped.any():
         counts = text[unmapped].value_counts()
-        listing = ", ".join(f'"{v}" ({n:,} rows)' for v, n in counts.head(6).items())
+        listing = ", ".join(
+            f'"{v}" ({n:,} row{"" if n == 1 else "s"})' for v, n in counts.head(6).items()
+        )
         example = counts.index[0]
         gone = re.search(r"(?i)delet|archiv|remov|void|spam|duplicat|trash", str(example))
         out.error(
@@ -2251,8 +2253,13 @@ def _note_unknown_types(
         and (deal_type == "new").any()
         and deal_type.isin(["expansion", "renewal"]).any()
     ):
-        out.warning(
-            f"{int(blank.sum()):,} deals have no type: they count as new business, beside the "
+        # A few blanks are a note; enough to move a win rate (5% of deals), a warning.
+        many = blank.sum() >= max(5, 0.05 * len(blank))
+        say = out.warning if many else out.info
+        n_blank = int(blank.sum())
+        say(
+            f"{n_blank:,} {'deal has' if n_blank == 1 else 'deals have'} no type: "
+            "they count as new business, beside the "
             f"{int((deal_type == 'new').sum()):,} of type new (and not as the "
             f"{int(deal_type.isin(['expansion', 'renewal']).sum()):,} expansion or renewal "
             "deals)",
@@ -2265,7 +2272,9 @@ def _note_unknown_types(
     if not unknown.any():
         return
     counts = source[unknown].astype("string").value_counts()
-    listing = ", ".join(f'"{v}" ({n:,} rows)' for v, n in counts.head(6).items())
+    listing = ", ".join(
+        f'"{v}" ({n:,} row{"" if n == 1 else "s"})' for v, n in counts.head(6).items()
+    )
     if len(counts) > 6:
         listing += f" and {len(counts) - 6:,} more"
     effect = (
