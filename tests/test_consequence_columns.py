@@ -344,3 +344,46 @@ def test_several_pipelines_and_blank_types_are_said(tmp_path):
     assert any(
         p.message.startswith("deals from 3 pipelines") for p in icp.validate(dropped).problems
     )
+
+
+def test_the_blueprints_anti_patterns_are_found_on_the_discovery_quarters(monkeypatch):
+    """Churn and lost-deal anti-patterns were found on data that included the confirmation
+    quarters, then "confirmed" on those same quarters: on data where nothing predicts churn,
+    "uses_quickbooks is missing" became an exclude rule that "held up"."""
+    import types
+
+    from icp_research.analyses import blueprint as bp
+    from icp_research.analyses import churn, deals
+    from icp_research.analyses.blueprint import upstream as upstream_module
+
+    seen: dict[str, pd.Timestamp] = {}
+
+    def recorder(name):
+        def analysis(study, **_):
+            seen[name] = study.as_of
+            return types.SimpleNamespace(anti_patterns=pd.DataFrame())
+
+        return analysis
+
+    monkeypatch.setattr(churn, "churn_analysis", recorder("churn"))
+    monkeypatch.setattr(deals, "lost_deal_analysis", recorder("deals"))
+    tables = deal_tables(np.random.default_rng(4), whales=0)
+    study = make_study(tables, categorical=["segment", "color"])
+    upstream = upstream_module.upstream_evidence(
+        study, significance=None, anti_patterns_as_of=pd.Timestamp("2025-03-31")
+    )
+    assert seen == {"deals": pd.Timestamp("2025-03-31")}
+    assert upstream.sources["anti_patterns"] == "computed: lost deals"
+    # The blueprint asks for them as of the end of its discovery quarters.
+    asked = {}
+    real = bp.build.upstream_evidence
+
+    def spy(*args, **kwargs):
+        asked.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bp.build, "upstream_evidence", spy)
+    result = bp.build_blueprint(study, backtest_quarters=0, n_boot=50)
+    discovered = result.params["periods"]["discovered_on"]["end"]
+    assert asked["anti_patterns_as_of"] == pd.Timestamp(discovered)
+    assert seen["deals"] == pd.Timestamp(discovered) < study.as_of

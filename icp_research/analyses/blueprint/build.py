@@ -146,6 +146,9 @@ def build_blueprint(
         significance=significance,
         anti_patterns=anti_patterns,
         reuse_artifacts=reuse_artifacts,
+        # Anti-patterns are found on the discovery quarters; the confirmation quarters check
+        # them (as the significance analysis does with its own split).
+        anti_patterns_as_of=pd.Timestamp(periods["discovered_on"]["end"]),
     )
     return_memory()  # what the upstream analyses used and let go of
     caveats = list(upstream.caveats)

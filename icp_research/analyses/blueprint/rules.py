@@ -551,6 +551,33 @@ def _covered_by_rules(condition: Condition, favour: bool, include, exclude) -> s
     return None
 
 
+def _suggestive_at_chance(rows, alpha: float, notes: list[str]) -> set[str]:
+    """Outcomes whose tests give no more p-values below ``alpha`` than chance does (a one-sided
+    binomial test of their count against ``alpha`` x tests, at ``alpha``): their suggestive
+    findings are what a search over that many tests finds in noise, not hypotheses. Adds a
+    note per such outcome that has any."""
+    from scipy.stats import binomtest
+
+    found = set()
+    tested = rows[rows["outcome"].isin(OUTCOMES) & rows["p_value"].notna()]
+    if "hypothesis_id" in tested.columns:
+        tested = tested.drop_duplicates(["outcome", "hypothesis_id"])
+    for outcome, family in tested.groupby("outcome", sort=False):
+        m = len(family)
+        small = family[(family["p_value"] < alpha) & ~family["significant"].astype(bool)]
+        k = int((family["p_value"] < alpha).sum())
+        if m == 0 or small.empty:
+            continue
+        if binomtest(k, m, alpha, alternative="greater").pvalue >= alpha:
+            found.add(outcome)
+            notes.append(
+                f"{k:,} of the {m:,} tests on {OUTCOME_WORDS[outcome][0]} had p < {alpha:g}, "
+                f"about the {alpha * m:.1f} that chance alone gives: none of them is listed as "
+                "a hypothesis (they are in the predictor report)."
+            )
+    return found
+
+
 #: Rows of a rule in the confirmation quarters below which a reversal says nothing.
 MIN_REVERSAL_ROWS = 10
 
@@ -587,11 +614,14 @@ def significance_uncertain(
     candidates: dict = {}
     seen_tests: set = set()
     binary = rows[rows["outcome"].isin(OUTCOMES) & (rows["kind"].isin(["level", "bin"]))]
+    at_chance = _suggestive_at_chance(rows, alpha, notes)
     for row in binary.to_dict("records"):
         significant = bool(row.get("significant"))
         replicated = bool(row.get("replicated"))
         p = row.get("p_value")
         suggestive = not significant and p is not None and np.isfinite(p) and p < alpha
+        if suggestive and row["outcome"] in at_chance:
+            continue  # as many small p-values as chance gives: none is a hypothesis
         if not ((significant and not replicated) or suggestive):
             continue
         if row["predictor"] in redundant:

@@ -54,6 +54,7 @@ def upstream_evidence(
     significance=None,
     anti_patterns: pd.DataFrame | None = None,
     reuse_artifacts: bool = True,
+    anti_patterns_as_of=None,
 ) -> Upstream:
     """Gather the significance shortlist and the anti-patterns the blueprint is built from.
 
@@ -62,6 +63,10 @@ def upstream_evidence(
     run's ``icp_predictors.json``, ``predictors.csv``, ``predictor_summary.csv`` and
     ``anti_patterns_*.csv`` are read; what is missing is computed here (the blueprint never
     needs the other reports to have run).
+
+    ``anti_patterns_as_of`` (a date before the study's): the churn and lost-deal anti-patterns
+    are found on the data as of that date (the end of the discovery quarters), so that the
+    quarters after it can confirm them; never read from a run's artifacts then.
     """
     upstream = Upstream()
     as_of = study.as_of.strftime("%Y-%m-%d")
@@ -88,6 +93,11 @@ def upstream_evidence(
         upstream.sources["anti_patterns"] = "given"
         return upstream
     parts = []
+    if anti_patterns_as_of is not None and pd.Timestamp(anti_patterns_as_of) < study.as_of:
+        # Chosen on the discovery quarters only: a candidate found on data that includes the
+        # confirmation quarters would be "confirmed" on the rows that made it significant.
+        study = study.at(anti_patterns_as_of)
+        same_run = False
     if same_run:
         found = read_anti_patterns(Path(folder))
         names = sorted(p.name for p in Path(folder).glob("anti_patterns_*.csv"))
