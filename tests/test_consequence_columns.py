@@ -387,3 +387,61 @@ def test_the_blueprints_anti_patterns_are_found_on_the_discovery_quarters(monkey
     discovered = result.params["periods"]["discovered_on"]["end"]
     assert asked["anti_patterns_as_of"] == pd.Timestamp(discovered)
     assert seen["deals"] == pd.Timestamp(discovered) < study.as_of
+
+
+def test_yes_no_attributes_are_two_levels_and_leads_write_them_any_way():
+    """Technographic flags (uses_quickbooks: TRUE / FALSE / Yes / No) were typed numeric in
+    icp.json: a rule "uses_hubspot = True" matched no account, "uses_quickbooks is missing"
+    matched every lead (their TRUE was "not a number"), and the health report binned them
+    ("uses quickbooks < 1")."""
+    from icp_research.analyses.blueprint.build import attribute_types
+    from icp_research.data.loading import AttributeSpec
+    from icp_research.scoring.model import Attribute, rule_hits
+
+    facts = pd.DataFrame(
+        {
+            "uses_hubspot": pd.array([True, False, None], dtype="boolean"),
+            "employees": [10.0, 20.0, 30.0],
+            "industry": ["a", "b", "c"],
+        }
+    )
+    spec = AttributeSpec(["uses_hubspot", "industry"], ["employees"])
+    types = attribute_types(["employees", "industry", "uses_hubspot"], facts, spec)
+    assert types == {
+        "employees": {"type": "numeric", "nonnegative": True},
+        "industry": {"type": "categorical"},
+        "uses_hubspot": {"type": "categorical", "values": "yes/no"},
+    }
+    leads = pd.DataFrame({"uses_hubspot": ["TRUE", "yes", "1", "no", "", "FALSE", "True"]})
+    spec_doc = {
+        "attributes": {"uses_hubspot": types["uses_hubspot"]},
+        "rules": {
+            "include": [
+                {
+                    "id": "r1",
+                    "kind": "include",
+                    "role": "filter",
+                    "text": "uses_hubspot = True",
+                    "conditions": [
+                        {"attribute": "uses_hubspot", "operator": "equals", "value": "True"}
+                    ],
+                }
+            ],
+            "exclude": [
+                {
+                    "id": "r2",
+                    "kind": "exclude",
+                    "text": "uses_hubspot is missing",
+                    "conditions": [{"attribute": "uses_hubspot", "operator": "is_missing"}],
+                }
+            ],
+            "uncertain": [],
+        },
+    }
+    hits = rule_hits(leads, spec_doc)
+    assert hits["r1"].tolist() == [True, True, True, False, False, False, True]
+    assert hits["r2"].tolist() == [False, False, False, False, True, False, False]
+    # The scorecard's levels read the same spellings.
+    attribute = Attribute("uses_hubspot", "categorical", ["True", "False"], [10, 0], 5)
+    codes, flags = attribute._encode_categorical(pd.Series(["Yes", "n", "TRUE", "maybe"]))
+    assert codes.tolist() == [0, 1, 0, 2] and len(flags) == 1

@@ -238,6 +238,26 @@ def normalise_category(value) -> str | None:
     return None if text.lower() in _CATEGORY_MISSING else text
 
 
+#: How a yes/no cell is written in a lead file (Excel's TRUE, a CRM's Yes, a 1), folded.
+_YES = frozenset({"true", "t", "yes", "y", "1", "1.0", "ja", "oui", "si", "sí"})
+_NO = frozenset({"false", "f", "no", "n", "0", "0.0", "nein", "non"})
+
+
+def yes_no_spelling(text: str, labels) -> str | None:
+    """``text`` as the label "True" or "False" when the attribute's labels are those two (a
+    yes/no attribute, as the study reads it) and ``text`` writes yes or no another way;
+    else None."""
+    folded = {str(label).casefold(): str(label) for label in labels}
+    if not set(folded) <= {"true", "false"} or not folded:
+        return None
+    key = text.strip().casefold()
+    if key in _YES:
+        return folded.get("true")
+    if key in _NO:
+        return folded.get("false")
+    return None
+
+
 @dataclass
 class Attribute:
     """One attribute of a scorecard: its levels or bins and the points each is worth.
@@ -417,6 +437,9 @@ class Attribute:
                 continue
             key = text.casefold()
             code = exact.get(text, folded.get(key))
+            if code is None:
+                spelled = yes_no_spelling(text, [lb for lb in self.labels if lb != OTHER])
+                code = None if spelled is None else exact.get(spelled)
             if code is None and other is not None and key in members:
                 code = other
             if code is None:
@@ -1018,9 +1041,14 @@ def prepare_rule_values(
             continue
         codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
         spelling = spellings.get(name, {})
+        yes_no = info.get("values") == "yes/no" or (
+            bool(spelling) and set(spelling) <= {"true", "false"}
+        )
         cleaned = []
         for value in uniques:
             text = normalise_category(value)
+            if text is not None and yes_no:
+                text = yes_no_spelling(text, ["True", "False"]) or text
             cleaned.append(None if text is None else spelling.get(text.casefold(), text))
         cleaned.append(None)  # the NaN sentinel (-1) lands here
         categorical[name] = (codes, np.array(cleaned, dtype=object))

@@ -270,15 +270,7 @@ def build_blueprint(
     categorical, numeric = score_attributes(characteristics, upstream, study)
     used = {c.attribute for r in [*include, *exclude, *uncertain] for c in r.conditions}
     used |= set(categorical) | set(numeric)
-    for name in sorted(used):
-        if name in spec.numeric or (
-            name in facts.columns and pd.api.types.is_numeric_dtype(facts[name])
-        ):
-            values = pd.to_numeric(facts.get(name), errors="coerce")
-            nonnegative = bool(values.dropna().ge(0).all()) if values is not None else True
-            blueprint.attributes[name] = {"type": "numeric", "nonnegative": nonnegative}
-        else:
-            blueprint.attributes[name] = {"type": "categorical"}
+    blueprint.attributes.update(attribute_types(sorted(used), facts, spec))
     rules_spec = blueprint.rules_spec()
 
     from icp_research.scoring.model import rule_columns
@@ -515,6 +507,26 @@ def _short_history(periods: dict, holdout_quarters: int, validation_quarters: in
         f"({periods['discovered_on']['start']} to {periods['discovered_on']['end']}), with "
         f"{kept}: little is left to discover on.{advice}"
     ]
+
+
+def attribute_types(names, facts: pd.DataFrame, spec) -> dict:
+    """How the rules and the score read each attribute: ``{"type": "numeric", "nonnegative":
+    ...}`` for numbers, ``{"type": "categorical"}`` for labels, and ``{"type": "categorical",
+    "values": "yes/no"}`` for a yes/no column (two levels, True and False, never a number: a
+    lead's TRUE, Yes or 1 is read as True)."""
+    out = {}
+    for name in names:
+        if name in facts.columns and pd.api.types.is_bool_dtype(facts[name]):
+            out[name] = {"type": "categorical", "values": "yes/no"}
+        elif name in spec.numeric or (
+            name in facts.columns and pd.api.types.is_numeric_dtype(facts[name])
+        ):
+            values = pd.to_numeric(facts.get(name), errors="coerce")
+            nonnegative = bool(values.dropna().ge(0).all()) if values is not None else True
+            out[name] = {"type": "numeric", "nonnegative": nonnegative}
+        else:
+            out[name] = {"type": "categorical"}
+    return out
 
 
 def study_periods(study: Study, holdout_quarters: int, validation_quarters: int) -> dict:
