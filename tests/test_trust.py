@@ -604,8 +604,23 @@ def test_plans_never_set_the_default_as_of_date_whatever_today_is():
     )
     tables = {"opportunities": deals, "subscriptions": subscriptions}
     churn_end = "the latest subscription end that is a churn (subscriptions.end_date)"
-    assert as_of_basis(tables, today=today) == (dt.date(2026, 10, 15), churn_end)
-    assert as_of_basis(tables, today=dt.date(2026, 12, 25)) == (dt.date(2026, 12, 20), churn_end)
+    # a2's end (2026-10-15) comes after everything else that happened (the last close,
+    # 2026-09-30): most likely a cancelled subscription's paid term running past the export
+    # (Recurly's canceled, Chargebee's non_renewing), so it does not set the date.
+    assert as_of_basis(tables, today=today) == (
+        dt.date(2026, 9, 30),
+        "the latest closed deal (opportunities.closed_at)",
+    )
+    # A churn before the last other event is a churn seen; so is one when nothing else is dated.
+    earlier = subscriptions.assign(
+        end_date=pd.to_datetime(["2025-12-31", None, "2026-09-15", "2026-11-20", None, None])
+    )
+    assert as_of_basis({"opportunities": deals, "subscriptions": earlier}, today=today) == (
+        dt.date(2026, 9, 30),
+        "the latest closed deal (opportunities.closed_at)",
+    )
+    alone = subscriptions[["account_id", "end_date"]]
+    assert as_of_basis({"subscriptions": alone}, today=today) == (dt.date(2026, 10, 15), churn_end)
     # Only open deals dated after the data: today, never the expected close.
     only_open = deals.assign(stage="open", created_at=pd.to_datetime(["2027-01-01"] * 3))
     assert as_of_basis({"opportunities": only_open}, today=today) == (

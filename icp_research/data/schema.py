@@ -335,7 +335,9 @@ def as_of_basis(tables: dict, today=None):
     feedback or survey record. Open deals' expected close dates and contract ends that are not
     a churn are plans: they never set it, whatever today is (an open deal expected to close
     last week, in an export taken months ago, would otherwise move the analysis past the end
-    of the data). When nothing that happened is dated on or before today, today.
+    of the data); nor does a churn's end later than everything else that happened (most
+    likely a cancelled subscription's paid term, running past the export), unless nothing else
+    is dated. When nothing that happened is dated on or before today, today.
     """
     import datetime as dt
 
@@ -345,6 +347,7 @@ def as_of_basis(tables: dict, today=None):
     end = today + pd.Timedelta(days=1)  # anything during today counts
     best, where = None, None
     dated = False
+    ends = None  # the latest subscription end that is a churn, weighed last
     for name, columns in DATE_COLUMNS.items():
         frame = tables.get(name)
         if frame is None:
@@ -356,10 +359,18 @@ def as_of_basis(tables: dict, today=None):
                 dated = True
             values = event_dates(tables, name, column)
             past = values[values < end]
-            if len(past):
-                value = past.max()
-                if best is None or value > best:
-                    best, where = value, (name, column)
+            if not len(past):
+                continue
+            if (name, column) == ("subscriptions", "end_date"):
+                ends = past.max()
+                continue
+            value = past.max()
+            if best is None or value > best:
+                best, where = value, (name, column)
+    # A cancelled subscription runs to the end of the term paid for: an end later than
+    # anything else that happened is most likely that scheduled end, after the export.
+    if ends is not None and best is None:
+        best, where = ends, ("subscriptions", "end_date")
     if best is None:
         if not dated:
             return None, ""

@@ -930,17 +930,25 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
         as_of, basis = as_of_basis(dataset.tables)
         if as_of is None:
             as_of, basis = dt.date.today(), "today: nothing in the data is dated"
-        elif basis.endswith("(subscriptions.end_date)"):
-            # A cancelled subscription runs to the end of the term paid for, which may lie
-            # after the day the export was taken.
-            subscriptions = dataset.tables["subscriptions"].drop(columns="end_date")
-            other, what = as_of_basis({**dataset.tables, "subscriptions": subscriptions})
-            if other is not None and other < as_of:
+        else:
+            # Churn ends after everything else are taken as scheduled (a cancelled
+            # subscription's paid term), not as churn seen: say how many, and what counts them.
+            import pandas as pd
+
+            from icp_research.data.schema import event_dates
+
+            ends = event_dates(dataset.tables, "subscriptions", "end_date")
+            # Ends still ahead of today are plans whatever the date; those between are not.
+            later = ends[
+                (ends >= pd.Timestamp(as_of) + pd.Timedelta(days=1))
+                & (ends < pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1))
+            ]
+            if len(later):
                 basis += (
-                    f"; nothing else is dated after {other.isoformat()} "
-                    f"({what.removeprefix('the ')}): if the export was taken then, later ends "
-                    "are cancelled subscriptions' paid terms, not churn seen yet; choose "
-                    "--quarter or [project] as_of"
+                    f"; {len(later):,} subscription ends after it (up to "
+                    f"{pd.Timestamp(later.max()).date().isoformat()}) are taken as cancelled "
+                    "subscriptions' paid terms running past the export, not churn seen; if they "
+                    "are churns, set [project] as_of"
                 )
     earliest, where = earliest_date(dataset.tables)
     if earliest is not None and earliest > as_of:
