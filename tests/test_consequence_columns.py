@@ -445,3 +445,15 @@ def test_yes_no_attributes_are_two_levels_and_leads_write_them_any_way():
     attribute = Attribute("uses_hubspot", "categorical", ["True", "False"], [10, 0], 5)
     codes, flags = attribute._encode_categorical(pd.Series(["Yes", "n", "TRUE", "maybe"]))
     assert codes.tolist() == [0, 1, 0, 2] and len(flags) == 1
+
+
+def test_a_no_icp_statement_names_six_attributes_and_counts_the_rest():
+    """With 60 enrichment columns the statement listed all 60 detectable effects: a wall of
+    text on the dashboard and the one-pager."""
+    from icp_research.analyses.blueprint.statement import _first_of
+
+    items = [f"a{i} (±{i} points)" for i in range(60)]
+    text = _first_of(items)
+    assert text.startswith("a0 (±0 points); a1 (±1 points); ")
+    assert text.endswith("; a5 (±5 points); and 54 more attributes (the predictor report lists them)")
+    assert _first_of(items[:6]) == "; ".join(items[:6])

@@ -394,6 +394,20 @@ def detectable_effects(upstream: Upstream, outcome: str | None) -> tuple[list[st
     return powered, [str(p) for p in rows.loc[thin_rows, "predictor"]]
 
 
+#: Attributes a statement names one by one; the predictor report lists the rest.
+MAX_LISTED = 6
+
+
+def _first_of(items: list[str], sep: str = "; ") -> str:
+    """The first :data:`MAX_LISTED` items, and how many more the predictor report lists."""
+    if len(items) <= MAX_LISTED:
+        return sep.join(items)
+    return (
+        sep.join(items[:MAX_LISTED])
+        + f"{sep}and {len(items) - MAX_LISTED:,} more attributes (the predictor report lists them)"
+    )
+
+
 def no_icp_statement(
     study: Study, upstream: Upstream, uncertain: list[Rule], outcome: str | None = None
 ) -> str:
@@ -413,14 +427,15 @@ def no_icp_statement(
         text = (
             f"No ICP can be drawn from this data: nothing measured separates {who} from the "
             f"rest in a way that held up {known}. The predictor analysis would likely have "
-            f"detected effects of these sizes and found none: {'; '.join(powered)}. Smaller "
+            f"detected effects of these sizes and found none: {_first_of(powered)}. Smaller "
             "effects cannot be ruled out (more closed deals would narrow that), but other "
             "attributes in the exports (what the company uses, how it buys, how it came to us) "
             "are the likelier next step."
         )
         if thin:
             text += (
-                f" Only {join_and(thin)} had too little data to tell; more closed deals "
+                f" Only {join_and(thin) if len(thin) <= MAX_LISTED else _first_of(thin, ', ')}"
+                " had too little data to tell; more closed deals "
                 "would settle those."
             )
         if uncertain:
