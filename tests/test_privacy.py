@@ -15,11 +15,13 @@ PERSONAL = [
     "Primary Contact", "Account Owner", "Created By", "Last Modified By", "Mobile",
     "Mobile Phone", "LinkedIn URL", "Billing Street", "Surname", "Username", "E-mail",
     "EMAIL_ADDRESS", "Date of Birth", "Sales Rep", "Account Executive", "Full_Name", "CSM Name",
+    "Contact LinkedIn", "Twitter Handle",
 ]  # fmt: skip
 NOT_PERSONAL = [
     "Company Name", "Account Name", "Industry", "Employees", "Persona", "Mobile App",
     "Plan Name", "Product Name", "Number of Contacts", "Ownership Type", "Champion Count",
     "Title", "Department", "Billing Country", "Created Date", "Account Source", "CRM",
+    "linkedin_followers", "Twitter Followers", "LinkedIn Company Page",
 ]  # fmt: skip
 
 

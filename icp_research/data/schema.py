@@ -257,8 +257,9 @@ PERSONAL_COLUMN_PATTERNS = (
     r"\bsales ?rep\b",
     r"\baccount (?:executive|manager)\b",
     r"\bperson\b",
-    r"linked ?in",
-    r"twitter",
+    # A person's profile; not a company's page or its follower count (company metrics).
+    r"linked ?in(?!.*\b(?:followers?|company|page)\b)",
+    r"twitter(?!.*\b(?:followers?|company|page)\b)",
     r"skype",
     r"whatsapp",
     r"street",
