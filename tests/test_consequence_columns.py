@@ -457,3 +457,17 @@ def test_a_no_icp_statement_names_six_attributes_and_counts_the_rest():
     assert text.startswith("a0 (±0 points); a1 (±1 points); ")
     assert text.endswith("; a5 (±5 points); and 54 more attributes (the predictor report lists them)")
     assert _first_of(items[:6]) == "; ".join(items[:6])
+
+
+def test_a_yes_no_condition_reads_yes_or_no():
+    """"Accounts with False as uses mixpanel"."""
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.statement import condition_words
+
+    assert condition_words(Condition("uses_mixpanel", "equals", "False")) == (
+        "with uses mixpanel: no"
+    )
+    assert condition_words(Condition("uses_mixpanel", "equals", "True")) == (
+        "with uses mixpanel: yes"
+    )
+    assert condition_words(Condition("crm", "equals", "None")) == "with no CRM"

@@ -224,6 +224,13 @@ def clause(condition: Condition, labels: Labels | None = None) -> tuple[str, str
     values = condition_values(condition)
     if values is not None:
         levels = sorted(values)
+        yes_no = {v.strip().lower() for v in levels}
+        if len(levels) == 1 and yes_no <= {"true", "false"} and not labels.value(
+            attribute, levels[0]
+        ):
+            # A yes/no column ("uses_mixpanel = False"): "with uses mixpanel: no", not "with
+            # False as uses mixpanel".
+            return "with", f"{label}: {'yes' if yes_no == {'true'} else 'no'}"
         if attribute in _INDUSTRY or attribute in _GEOGRAPHY:
             return "in", join_or([labels.value(attribute, v) or v for v in levels])
         none = [v for v in levels if v.strip().lower() in _NONE_VALUES]
