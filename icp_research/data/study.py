@@ -264,10 +264,16 @@ class Study:
         if when < self.as_of:
             # An earlier date sees fewer rows, so a column that tells the outcome apart on
             # this date's data may not look like it there: it stays out of the predictors.
-            later = {
-                name: f"{why} (on the data as of {self.as_of:%Y-%m-%d})"
-                for name, why in self.screening.outcome_like.items()
-            }
+            # This date's own screening only when it is known (or nothing later is): not
+            # computed here just for this (it needs this date's deal frame).
+            later = (
+                {
+                    name: f"{why} (on the data as of {self.as_of:%Y-%m-%d})"
+                    for name, why in self.screening.outcome_like.items()
+                }
+                if "screening" in self.__dict__ or not self._outcome_like_later
+                else {}
+            )
             later.update(self._outcome_like_later)
             if later != study._outcome_like_later:
                 study._outcome_like_later = later

@@ -225,8 +225,10 @@ def clause(condition: Condition, labels: Labels | None = None) -> tuple[str, str
     if values is not None:
         levels = sorted(values)
         yes_no = {v.strip().lower() for v in levels}
-        if len(levels) == 1 and yes_no <= {"true", "false"} and not labels.value(
-            attribute, levels[0]
+        if (
+            len(levels) == 1
+            and yes_no <= {"true", "false"}
+            and not labels.value(attribute, levels[0])
         ):
             # A yes/no column ("uses_mixpanel = False"): "with uses mixpanel: no", not "with
             # False as uses mixpanel".

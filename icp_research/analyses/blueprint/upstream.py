@@ -13,6 +13,7 @@ from icp_research.analyses import registry
 from icp_research.analyses.antipatterns import read_anti_patterns
 from icp_research.analyses.blueprint.text import join_and
 from icp_research.artifacts import read_artifact
+from icp_research.data.loading import return_memory
 from icp_research.data.study import Study
 from icp_research.errors import AnalysisError, InputError, NotEnoughData
 
@@ -72,6 +73,11 @@ def upstream_evidence(
     as_of = study.as_of.strftime("%Y-%m-%d")
     folder = study.artifacts_dir
     same_run = reuse_artifacts and folder is not None and _snapshot_as_of(Path(folder)) == as_of
+    if anti_patterns_as_of is not None and anti_patterns is None:
+        # First, on the earlier date, then let that date's frames go: never both dates' deal
+        # frames at once (gigabytes at 10M deals).
+        _gather_anti_patterns(upstream, study, same_run, anti_patterns_as_of)
+        return_memory()
     if significance is None and same_run:
         _read_significance(upstream, Path(folder), as_of)
     elif significance is not None:
@@ -91,12 +97,20 @@ def upstream_evidence(
     if anti_patterns is not None:
         upstream.anti_patterns = anti_patterns
         upstream.sources["anti_patterns"] = "given"
-        return upstream
+    elif anti_patterns_as_of is None:
+        _gather_anti_patterns(upstream, study, same_run, None)
+    return upstream
+
+
+def _gather_anti_patterns(upstream: Upstream, study: Study, same_run: bool, as_of) -> None:
+    """The churn and lost-deal anti-patterns: read from the run's artifacts (``same_run``) or
+    computed, on the study's date or, with ``as_of``, on that earlier date."""
+    folder = study.artifacts_dir
     parts = []
-    if anti_patterns_as_of is not None and pd.Timestamp(anti_patterns_as_of) < study.as_of:
+    if as_of is not None and pd.Timestamp(as_of) < study.as_of:
         # Chosen on the discovery quarters only: a candidate found on data that includes the
         # confirmation quarters would be "confirmed" on the rows that made it significant.
-        study = study.at(anti_patterns_as_of)
+        study = study.at(as_of)
         same_run = False
     if same_run:
         found = read_anti_patterns(Path(folder))
@@ -136,7 +150,6 @@ def upstream_evidence(
     upstream.anti_patterns = (
         pd.concat(parts, ignore_index=True).drop_duplicates("rule_id") if parts else pd.DataFrame()
     )
-    return upstream
 
 
 def significance_only(study: Study, model: bool = True) -> Upstream:
