@@ -358,7 +358,7 @@ def test_no_icp_on_noise_is_said_plainly(noise):
         "no measured attribute predicts the win rate, though effects of "
         f"{detectable.replace(';', ',')} would likely have been detected, so more of the same "
         "data could find only smaller ones; next, add other attributes to the exports and rerun the ICP "
-        "blueprint (icp-research run), or set [scoring] outcome in icp.toml to another outcome"
+        "blueprint (icp-research run)"
     )
     html = bp.onepager_html(result)
     assert "No ICP drawn yet" in html and "No include rule yet." in html

@@ -455,12 +455,14 @@ def test_a_no_icp_statement_names_six_attributes_and_counts_the_rest():
     items = [f"a{i} (±{i} points)" for i in range(60)]
     text = _first_of(items)
     assert text.startswith("a0 (±0 points); a1 (±1 points); ")
-    assert text.endswith("; a5 (±5 points); and 54 more attributes (the predictor report lists them)")
+    assert text.endswith(
+        "; a5 (±5 points); and 54 more attributes (the predictor report lists them)"
+    )
     assert _first_of(items[:6]) == "; ".join(items[:6])
 
 
 def test_a_yes_no_condition_reads_yes_or_no():
-    """"Accounts with False as uses mixpanel"."""
+    """ "Accounts with False as uses mixpanel"."""
     from icp_research.analyses.antipatterns import Condition
     from icp_research.analyses.blueprint.statement import condition_words
 
@@ -471,3 +473,19 @@ def test_a_yes_no_condition_reads_yes_or_no():
         "with uses mixpanel: yes"
     )
     assert condition_words(Condition("crm", "equals", "None")) == "with no CRM"
+
+
+def test_a_clustered_rate_interval_never_crosses_zero_or_one():
+    """2 wins of 10 deals read "20% (0%-44%)": the normal interval clipped at 0, though a rate
+    with wins seen cannot be 0. Wilson's on the effective sample size stays inside."""
+    from icp_research.methods.stats import clustered_rate_ci, proportion_ci
+
+    rate, low, high, k = clustered_rate_ci([1, 1] + [0] * 8, [1] * 10)
+    n_eff = 0.2 * 0.8 / (10 / 9 * (2 * 0.8**2 + 8 * 0.2**2) / 100)
+    expected = proportion_ci(0.2 * n_eff, n_eff)
+    assert (rate, k) == (0.2, 10) and 0 < low < 0.2 < high < 1
+    assert (low, high) == pytest.approx((float(expected[0]), float(expected[1])), abs=1e-12)
+    assert round(low, 3) == 0.053 and round(high, 3) == 0.526
+    # Away from 0 and 1 the sandwich interval is unchanged.
+    _, low, high, _ = clustered_rate_ci([30, 20], [100, 100])
+    assert (low, high) == pytest.approx((0.25 - 1.959964 * 0.05, 0.25 + 1.959964 * 0.05), abs=1e-6)

@@ -380,9 +380,8 @@ def test_no_fit_score_says_why_and_what_to_do_next(tmp_path, icp_document, capsy
         "error: this icp.json holds no fit score, so there is nothing to score with: no "
         "characteristic held up in the latest quarters, so points would rank accounts on noise; "
         "next, rerun the ICP blueprint (icp-research run) once the exports hold more closed "
-        "deals (won and lost), or set [scoring] outcome in icp.toml to an outcome the data can "
-        "measure; to use the ICP's rules meanwhile, score with --rules-only (marks in_icp and "
-        "rules_hit, no fit score)"
+        "deals (won and lost); to use the ICP's rules meanwhile, score with --rules-only (marks "
+        "in_icp and rules_hit, no fit score)"
     )
     assert not (tmp_path / "o.csv").exists()
 

@@ -18,6 +18,7 @@ from icp_research.methods.segments import (
     silhouette,
     ward_clusters,
 )
+from icp_research.methods.stats import proportion_ci
 
 Z = 1.959963984540054
 
@@ -87,8 +88,15 @@ def test_segment_metrics_equal_hand_computed_values(facts, deals):
     assert (s1["closed_deals"], s1["deal_accounts"], s1["won_deals"]) == (5, 3, 2)
     residuals = np.array([1 - 0.4 * 2, 1 - 0.4 * 1, 0 - 0.4 * 2])
     se = np.sqrt(3 / 2 * np.sum(residuals**2)) / 5
-    assert s1["win_rate_ci_low"] == 0.0  # clipped
-    assert s1["win_rate_ci_high"] == pytest.approx(0.4 + Z * se)
+    # 0.4 - Z * se is below 0: Wilson's on the effective sample size instead (never from 0%
+    # with 2 wins seen).
+    assert 0.4 - Z * se < 0
+    n_eff = 0.4 * 0.6 / se**2
+    low, high = proportion_ci(0.4 * n_eff, n_eff)
+    assert (s1["win_rate_ci_low"], s1["win_rate_ci_high"]) == pytest.approx(
+        (float(low), float(high))
+    )
+    assert 0 < s1["win_rate_ci_low"] < 0.4 < s1["win_rate_ci_high"] < 1
     # Average won deal: (1000 + 3000) / 2, interval clustered by account.
     assert s1["avg_deal_size"] == pytest.approx(2000)
     se = np.sqrt(2 / 1 * (1000**2 + 1000**2)) / 2

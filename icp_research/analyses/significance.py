@@ -1725,6 +1725,10 @@ def _homogeneous_accounts(result: SignificanceResult, tested: list[OutcomeFrame]
             continue
         if rows.loc[rows["outcome"] == frame.name, "significant"].any():
             continue
+        if info["n"] < 2 * max(info["n_clusters"], 1):
+            # With about one deal per account, how much accounts differ cannot be told from
+            # chance at all: nothing to say (and no reason to say traits don't matter).
+            continue
         per = f"{info['n'] / max(info['n_clusters'], 1):.0f}"
         unit = frame.unit[:-1] if per == "1" and frame.unit.endswith("s") else frame.unit
         sentences.append(

@@ -435,8 +435,10 @@ def clustered_rate_ci(events, trials, alpha: float = 0.05):
     ``events`` and ``trials`` are per-cluster counts (won deals and closed deals per account).
     The rate is sum(events) / sum(trials); its standard error is the ratio estimator's
     linearised (sandwich) variance, so that 100 deals of one account weigh like one account's
-    worth of evidence, not like 100 independent deals. Returns ``(rate, low, high, n_clusters)``;
-    the interval is clipped to [0, 1]. With fewer than 2 clusters the interval is NaN. When no
+    worth of evidence, not like 100 independent deals. Returns ``(rate, low, high, n_clusters)``.
+    When the normal interval would cross 0 or 1, it is Wilson's on the effective sample size
+    (rate x (1 - rate) / variance): 2 wins of 10 deals at 10 accounts read 5%-53%, never from
+    0%. With fewer than 2 clusters the interval is NaN. When no
     cluster departs from the rate (none won, or all), the sandwich variance is 0 and says
     nothing: the interval is then Wilson's with one trial per cluster (0 of 29 deals at 12
     accounts: 0-24%), never a zero-width "0% (0%-0%)".
@@ -458,7 +460,15 @@ def clustered_rate_ci(events, trials, alpha: float = 0.05):
         return rate, float(low), float(high), k
     z = sps.norm.ppf(1 - alpha / 2)
     se = np.sqrt(var)
-    return rate, max(0.0, rate - z * se), min(1.0, rate + z * se), k
+    low, high = rate - z * se, rate + z * se
+    if low < 0 or high > 1:
+        # A symmetric interval would cross 0 or 1 ("0%-44%" with 2 wins seen): Wilson's on the
+        # effective sample size (the n whose binomial variance equals the clustered one), which
+        # stays inside, asymmetric as a small sample's interval is.
+        n_eff = rate * (1 - rate) / var
+        low, high = proportion_ci(rate * n_eff, n_eff, alpha)
+        return rate, float(low), float(high), k
+    return rate, low, high, k
 
 
 def poisson_rate_ci(events: float, exposure: float, alpha: float = 0.05):

@@ -1289,8 +1289,7 @@ def _no_score_next_step(spec: dict, *, rules: bool) -> str:
             f"no measured attribute predicts the {measured.get('label') or 'outcome'}, though "
             f"effects of {', '.join(str(d) for d in measured['detectable'][:3])} would likely "
             "have been detected, so more of the same data could find only smaller ones; next, add other "
-            "attributes to the exports and rerun the ICP blueprint (icp-research run), or set "
-            "[scoring] outcome in icp.toml to another outcome"
+            "attributes to the exports and rerun the ICP blueprint (icp-research run)"
         )
         return step + _rules_only_step(rules)
     more = {
@@ -1298,9 +1297,12 @@ def _no_score_next_step(spec: dict, *, rules: bool) -> str:
         "retained": "more customers with 12 months of history (some churned)",
         "best_customer": "more customers",
     }.get(outcome or "", "more history")
-    step = (
-        f"next, rerun the ICP blueprint (icp-research run) once the exports hold {more}, or set "
-        "[scoring] outcome in icp.toml to an outcome the data can measure"
+    # Another outcome is another question, not a way round thin data: suggested only when
+    # this one could not be measured at all.
+    step = f"next, rerun the ICP blueprint (icp-research run) once the exports hold {more}" + (
+        ""
+        if outcome
+        else ", or set [scoring] outcome in icp.toml to an outcome the data can measure"
     )
     return step + _rules_only_step(rules)
 
