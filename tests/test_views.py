@@ -753,7 +753,10 @@ def test_the_overview_gives_net_revenue_retention_with_its_interval(demo):
     )
     assert interval["n"] == len(cohort)
     words = f"{fmt_pct(fit.params[0])} ({fmt_pct(low)}–{fmt_pct(high)})"
-    assert result.headline["NRR"] == words
+    # The tile names how many customers it rests on.
+    assert result.headline["NRR"] == (
+        f"{fmt_pct(fit.params[0])} ({fmt_pct(low)}–{fmt_pct(high)}; {len(cohort):,} customers)"
+    )
     assert any(f"net revenue retention is {words}." in f for f in result.findings)
 
 

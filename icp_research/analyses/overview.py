@@ -419,7 +419,10 @@ def _headline(totals: dict, study: Study) -> dict:
         headline["Win rate"] = f"not measurable — {unmeasurable['won']}"
     elif "win_rate" in totals and not np.isnan(totals["win_rate"]["rate"]):
         w = totals["win_rate"]
-        headline["Win rate"] = f"{fmt_pct(w['rate'])} ({fmt_interval(w['ci_low'], w['ci_high'])})"
+        headline["Win rate"] = (
+            f"{fmt_pct(w['rate'])} ({fmt_interval(w['ci_low'], w['ci_high'])}; "
+            f"{w['n']:,} deal{'' if w['n'] == 1 else 's'})"
+        )
     if "sales_cycle" in unmeasurable:
         headline["Sales cycle"] = f"not measurable — {unmeasurable['sales_cycle']}"
     if "annual_churn_rate" in totals and not np.isnan(totals["annual_churn_rate"]["rate"]):
@@ -442,9 +445,11 @@ def _headline(totals: dict, study: Study) -> dict:
         )
     if "nrr_12m" in totals:
         interval = totals.get("nrr_12m_interval") or {}
+        n = interval.get("n")
+        accounts = f"; {n:,} customer{'' if n == 1 else 's'}" if n else ""
         headline["NRR"] = (
             f"{fmt_pct(totals['nrr_12m'])} "
-            f"({fmt_interval(interval.get('ci_low'), interval.get('ci_high'))})"
+            f"({fmt_interval(interval.get('ci_low'), interval.get('ci_high'))}{accounts})"
         )
     return headline
 
