@@ -197,9 +197,13 @@ def test_arr_in_two_currencies_says_so_on_the_dashboard(dynamics):
     but the ARR tile showed one figure as if it were dollars."""
     from icp_research.analyses.overview import data_overview
 
-    headline = data_overview(dynamics).headline
+    overview = data_overview(dynamics)
+    headline = overview.headline
     assert headline["ARR"].endswith(" (USD and EUR added as they are, not converted)")
     assert headline["ARR"].startswith("$5.2M")
+    # Every rate tile names what it rests on.
+    n = overview.totals["win_rate"]["n"]
+    assert n > 100 and headline["Win rate"].endswith(f"; {n:,} deals)")
 
 
 def test_the_churn_report_does_not_say_there_are_no_trials(dynamics):
