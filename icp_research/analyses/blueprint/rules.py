@@ -568,12 +568,14 @@ def _suggestive_at_chance(rows, alpha: float, notes: list[str]) -> set[str]:
         k = int((family["p_value"] < alpha).sum())
         if m == 0 or small.empty:
             continue
-        if binomtest(k, m, alpha, alternative="greater").pvalue >= alpha:
+        chance = binomtest(k, m, alpha, alternative="greater").pvalue
+        if chance >= alpha:
             found.add(outcome)
             notes.append(
-                f"{k:,} of the {m:,} tests on {OUTCOME_WORDS[outcome][0]} had p < {alpha:g}, "
-                f"about the {alpha * m:.1f} that chance alone gives: none of them is listed as "
-                "a hypothesis (they are in the predictor report)."
+                f"{k:,} of the {m:,} tests on {OUTCOME_WORDS[outcome][0]} had p < {alpha:g}; "
+                f"chance alone gives {alpha * m:.1f} on average, and {k:,} or more "
+                f"{chance:.0%} of the time: not beyond chance, so none of them is listed as a "
+                "hypothesis (they are in the predictor report)."
             )
     return found
 
