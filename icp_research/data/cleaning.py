@@ -14,10 +14,11 @@ import pandas as pd
 
 from icp_research.data.config import MISSING_TOKENS, MISSING_TOKENS_NUMERIC
 
-_TRUE = {"yes", "y", "true", "t", "1", "1.0", "on"}
-
-
-_FALSE = {"no", "n", "false", "f", "0", "0.0", "off"}
+#: How a yes/no cell is written (folded): the loader reads flags with these, and lead scoring
+#: reads a lead's yes/no attributes with the same.
+YES_WORDS = frozenset({"yes", "y", "true", "t", "1", "1.0", "on"})
+NO_WORDS = frozenset({"no", "n", "false", "f", "0", "0.0", "off"})
+_TRUE, _FALSE = YES_WORDS, NO_WORDS
 
 
 _DATE_GUESSES = (

@@ -238,22 +238,19 @@ def normalise_category(value) -> str | None:
     return None if text.lower() in _CATEGORY_MISSING else text
 
 
-#: How a yes/no cell is written in a lead file (Excel's TRUE, a CRM's Yes, a 1), folded.
-_YES = frozenset({"true", "t", "yes", "y", "1", "1.0", "ja", "oui", "si", "sí"})
-_NO = frozenset({"false", "f", "no", "n", "0", "0.0", "nein", "non"})
-
-
 def yes_no_spelling(text: str, labels) -> str | None:
     """``text`` as the label "True" or "False" when the attribute's labels are those two (a
-    yes/no attribute, as the study reads it) and ``text`` writes yes or no another way;
-    else None."""
+    yes/no attribute, as the study reads it) and ``text`` writes yes or no another way (Excel's
+    TRUE, a CRM's Yes, a 1: the spellings the loader reads flags with); else None."""
+    from icp_research.data.cleaning import NO_WORDS, YES_WORDS
+
     folded = {str(label).casefold(): str(label) for label in labels}
     if not set(folded) <= {"true", "false"} or not folded:
         return None
     key = text.strip().casefold()
-    if key in _YES:
+    if key in YES_WORDS:
         return folded.get("true")
-    if key in _NO:
+    if key in NO_WORDS:
         return folded.get("false")
     return None
 
