@@ -2584,7 +2584,7 @@ def _match_salesforce_ids(
     matches = _salesforce_ids(values[unmatched.to_numpy(dtype=bool)], known)
     if not matches:
         return frame
-    short = values.isin(set(matches)).fillna(False).astype(bool)
+    short = _matched_rows(values, matches)
     here, there = next(iter(matches.items()))
     n = int(short.sum())
     if note:
@@ -2607,7 +2607,18 @@ def _match_salesforce_ids(
             rows=_row_list(short),
             values=values,
         )
-    rewritten = values.astype(object).where(~short, values[short].astype(str).map(matches))
+    return _rewrite_ids(frame, column, short, matches)
+
+
+def _matched_rows(values: pd.Series, matches: dict) -> pd.Series:
+    """Rows of ``values`` whose id is a key of ``matches`` (an id written another way)."""
+    return values.isin(set(matches)).fillna(False).astype(bool)
+
+
+def _rewrite_ids(frame: pd.DataFrame, column: str, rows: pd.Series, matches: dict):
+    """``frame`` with the ids of ``rows`` in ``column`` rewritten to the ids ``matches`` gives."""
+    values = frame[column]
+    rewritten = values.astype(object).where(~rows, values[rows].astype(str).map(matches))
     return frame.assign(**{column: rewritten.astype(values.dtype)})
 
 
@@ -2661,7 +2672,7 @@ def _match_guids(
     matches = _guid_ids(values[unmatched.to_numpy(dtype=bool)], known)
     if not matches:
         return frame
-    other = values.isin(set(matches)).fillna(False).astype(bool)
+    other = _matched_rows(values, matches)
     here, there = next(iter(matches.items()))
     n = int(other.sum())
     if note:
@@ -2675,8 +2686,7 @@ def _match_guids(
             rows=_row_list(other),
             values=values,
         )
-    rewritten = values.astype(object).where(~other, values[other].astype(str).map(matches))
-    return frame.assign(**{column: rewritten.astype(values.dtype)})
+    return _rewrite_ids(frame, column, other, matches)
 
 
 def _match_id_spellings(
