@@ -512,3 +512,74 @@ def test_a_lead_column_is_found_by_the_name_the_study_gave_its_header():
     assert find_column(leads, "uses_sso").tolist() == ["Yes", "No"]
     assert find_column(leads, "CRM").tolist() == ["A", "B"]
     assert find_column(leads, "company") is None
+
+
+def _one_real_industry(n_accounts: int, seed: int) -> pd.DataFrame:
+    """Deals of accounts in twelve industries; only "Financial Services" wins more (2x)."""
+    rng = np.random.default_rng(seed)
+    industries = ["Financial Services"] + [f"Industry {i:02d}" for i in range(1, 12)]
+    account_industry = rng.choice(industries, n_accounts)
+    deals_per_account = rng.integers(1, 4, n_accounts)
+    account = np.repeat(np.arange(n_accounts), deals_per_account)
+    industry = account_industry[account]
+    rate = np.where(industry == "Financial Services", 0.40, 0.20)
+    return pd.DataFrame(
+        {"account": account, "industry": industry, "won": rng.random(account.size) < rate}
+    )
+
+
+def test_levels_that_do_not_differ_from_the_rest_score_alike():
+    training = _one_real_industry(3000, seed=11)
+    card = fit_scorecard(training, "won", categorical=["industry"], cluster="account")
+    industry = attribute(card, "industry")
+    points = dict(zip(industry.labels, industry.points, strict=True))
+    assert points["Financial Services"] == 100
+    noise = {label: p for label, p in points.items() if label != "Financial Services"}
+    # One pooled group: the eleven noise industries share their points (they were 0 to 40ish,
+    # by each one's own rate, before pooling).
+    assert set(noise.values()) == {0}
+    assert sorted(industry.evidence["scored_alike"]) == sorted(noise)
+    assert industry.evidence["scored_alike_rate"] == pytest.approx(
+        training.loc[training["industry"] != "Financial Services", "won"].mean()
+    )
+    assert any("11 of 12 levels do not differ from one another" in c for c in card.caveats)
+    # Industry 02 (17% of 527) looked worse than a rest that held Financial Services (40%):
+    # each level is compared with the levels that do not differ, not with the real one.
+    assert points["Industry 02"] == 0
+    # The holdout: two tiers of leads, Financial Services and the rest; nothing between.
+    holdout = _one_real_industry(3000, seed=12)
+    scores = card.score(holdout)["fit_score"].to_numpy()
+    assert set(np.unique(scores)) == {0, 100}
+
+
+def test_levels_that_all_differ_keep_their_own_points(scorecard):
+    # The planted FinTech ... Manufacturing effects: each level's rate is its own.
+    industry = attribute(scorecard, "industry")
+    assert "scored_alike" not in industry.evidence or len(industry.evidence["scored_alike"]) < 7
+    assert len(set(industry.points)) >= 3
+
+
+def test_a_level_against_the_pool_is_the_clustered_association_test():
+    from icp_research.methods.association import clustered_association_test
+    from icp_research.scoring.scorecard import _level_against_pool
+
+    deals = _one_real_industry(400, seed=3)
+    codes, labels = pd.factorize(deals["industry"])
+    y = deals["won"].to_numpy(float)
+    k = len(labels)
+    cells, index = np.unique(deals["account"].to_numpy() * k + codes, return_inverse=True)
+    n = np.bincount(index).astype(float)
+    e = np.bincount(index, weights=y)
+    for clusters in (deals["account"].to_numpy(), None):
+        cell_cluster = None if clusters is None else cells // k
+        p = _level_against_pool(cells % k, n, e, cell_cluster, list(range(k)))
+        for j in (0, 5):
+            expected = clustered_association_test(y, (codes == j).astype(int), clusters)
+            assert p[j] == pytest.approx(expected["p_value"], rel=1e-9)
+        # Within a pool without level 0: level 5 against levels 1-4 and 6-11 only.
+        rows = codes != 0
+        p = _level_against_pool(cells % k, n, e, cell_cluster, list(range(1, k)))
+        expected = clustered_association_test(
+            y[rows], (codes[rows] == 5).astype(int), None if clusters is None else clusters[rows]
+        )
+        assert p[5] == pytest.approx(expected["p_value"], rel=1e-9)

@@ -207,6 +207,7 @@ class _Candidate:
     other_members: tuple[str, ...] = ()
     evidence: dict | None = None
     n_missing: int = 0
+    groups: np.ndarray | None = None  # per label: the group it is scored with (pooled levels)
 
     @property
     def rates(self) -> np.ndarray:
@@ -216,12 +217,16 @@ class _Candidate:
         """Smoothed weight of evidence per bin (+0.5 per cell), positive = more outcomes.
 
         Shares are among rows with a known value: missing rows score neutral, not a bin.
+        Levels pooled into one group (:func:`_pool_indistinct_levels`) share the group's.
         """
-        k = len(self.labels)
-        non_events = self.counts - self.events
-        good = (self.events + 0.5) / (self.events.sum() + 0.5 * k)
+        groups = np.arange(len(self.labels)) if self.groups is None else self.groups
+        k = int(groups.max()) + 1
+        events = np.bincount(groups, weights=self.events, minlength=k)
+        counts = np.bincount(groups, weights=self.counts, minlength=k)
+        non_events = counts - events
+        good = (events + 0.5) / (events.sum() + 0.5 * k)
         bad = (non_events + 0.5) / (non_events.sum() + 0.5 * k)
-        return np.log(good / bad)
+        return np.log(good / bad)[groups]
 
 
 def _numeric_candidate(
@@ -312,6 +317,115 @@ def _association_pvalue(candidate: _Candidate, y: np.ndarray, clusters=None) -> 
     known = candidate.codes < len(candidate.labels)
     test = clustered_association_test(y[known], candidate.codes[known], clusters[known])
     return float(test["p_value"])
+
+
+def _listed(labels: Sequence[str], limit: int = 6) -> str:
+    """``a, b, c`` or ``a, b, c ... and 4 more``."""
+    shown = ", ".join(labels[:limit])
+    return shown if len(labels) <= limit else f"{shown} and {len(labels) - limit:,} more"
+
+
+def _level_against_pool(
+    level: np.ndarray, n: np.ndarray, e: np.ndarray, cluster: np.ndarray | None, pool: list[int]
+) -> dict[int, float]:
+    """p-value of each level of ``pool`` against the pool's other levels.
+
+    ``level``, ``n``, ``e`` and ``cluster`` are cells: rows and outcomes per (cluster, level).
+    Without clusters: the Pearson chi-square of the 2x2 table; with them: the cluster-robust
+    score test of :func:`~icp_research.methods.association.clustered_association_test` (F with
+    1 and clusters - 1 degrees of freedom), from the cells, so that each test costs the number
+    of cells, not of rows.
+    """
+    in_pool = np.isin(level, pool)
+    level, n, e = level[in_pool], n[in_pool], e[in_pool]
+    total_n, total_e = float(n.sum()), float(e.sum())
+    out = {}
+    if cluster is not None:
+        groups, _ = pd.factorize(cluster[in_pool])
+        n_clusters = int(groups.max()) + 1 if groups.size else 0
+        cluster_n = np.bincount(groups, weights=n, minlength=n_clusters)
+        cluster_e = np.bincount(groups, weights=e, minlength=n_clusters)
+    for j in pool:
+        mine = level == j
+        level_n, level_e = float(n[mine].sum()), float(e[mine].sum())
+        if total_n == 0 or total_e in (0.0, total_n) or level_n in (0.0, total_n):
+            out[j] = float("nan")
+            continue
+        if cluster is None:
+            table = np.array([[level_e, level_n - level_e], [total_e - level_e, 0.0]])
+            table[1, 1] = total_n - level_n - table[1, 0]
+            out[j] = float(sps.chi2_contingency(table, correction=False)[1])
+            continue
+        if n_clusters < 2:
+            out[j] = float("nan")
+            continue
+        rate, share = total_e / total_n, level_n / total_n
+        # Per cluster: sum over its rows of (indicator - share) x (outcome - rate).
+        per = np.bincount(groups[mine], weights=e[mine] - rate * n[mine], minlength=n_clusters)
+        per -= share * (cluster_e - rate * cluster_n)
+        variance = n_clusters / (n_clusters - 1) * float(per @ per)
+        score = float(per.sum())
+        if variance <= 0:
+            out[j] = float("nan")
+            continue
+        out[j] = float(sps.f.sf(score * score / variance, 1, n_clusters - 1))
+    return out
+
+
+def _pool_indistinct_levels(
+    candidate: _Candidate, y: np.ndarray, clusters=None, alpha: float = 0.05
+) -> None:
+    """Score alike the levels of a categorical attribute that do not differ from the rest.
+
+    The attribute as a whole passed its test, but that says that one level or more differs,
+    not that every level does: scored by its own rate, each of the other levels would get
+    points from its noise (with one real industry among twelve, the eleven others spread over
+    the attribute's range). Step by step: each level still in the pool is tested against the
+    pool's other levels (cluster-robust with ``clusters``, as the attribute's own test),
+    Benjamini-Hochberg over them, and the most significant one leaves the pool when its q is
+    below ``alpha``; the pool of the levels left, if it holds two or more, gets one weight of
+    evidence. A level is compared with the levels that do not differ, not with a rest that
+    holds the real one (against which every ordinary level looks worse). Nothing is pooled when
+    no level differs on its own (the attribute's evidence is spread over many levels).
+    """
+    k = len(candidate.labels)
+    if candidate.kind != "categorical" or k < 3:
+        return
+    known = candidate.codes < k
+    codes, outcome = candidate.codes[known].astype(np.int64), y[known]
+    if clusters is None:
+        cell_level = np.arange(k)
+        cell_n = np.bincount(codes, minlength=k).astype(float)
+        cell_e = np.bincount(codes, weights=outcome, minlength=k)
+        cell_cluster = None
+    else:
+        cluster_codes, cluster_ids = pd.factorize(pd.Series(clusters[known]))
+        cells, cell_index = np.unique(cluster_codes * k + codes, return_inverse=True)
+        cell_level = cells % k
+        cell_cluster = cells // k
+        cell_n = np.bincount(cell_index, minlength=cells.size).astype(float)
+        cell_e = np.bincount(cell_index, weights=outcome, minlength=cells.size)
+    pool, distinct = list(range(k)), []
+    while len(pool) >= 2:
+        p_values = _level_against_pool(cell_level, cell_n, cell_e, cell_cluster, pool)
+        p = np.array([p_values[j] for j in pool])
+        if np.isnan(p).all():
+            break
+        q = adjust_pvalues(p)
+        best = int(np.nanargmin(p))
+        if not q[best] < alpha:
+            break
+        distinct.append(pool.pop(best))
+    if not distinct or len(pool) < 2:
+        return
+    groups = np.empty(k, dtype=np.int64)
+    groups[distinct] = np.arange(len(distinct))
+    groups[pool] = len(distinct)
+    candidate.groups = groups
+    candidate.evidence["scored_alike"] = [candidate.labels[j] for j in pool]
+    candidate.evidence["scored_alike_rate"] = float(
+        candidate.events[pool].sum() / candidate.counts[pool].sum()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,6 +660,17 @@ def fit_scorecard(
             )
         else:
             kept.append(candidate)
+    for candidate in kept:
+        _pool_indistinct_levels(candidate, y, clusters, alpha)
+        alike = candidate.evidence.get("scored_alike")
+        if alike:
+            caveats.append(
+                f"{candidate.name}: {len(alike)} of {len(candidate.labels)} levels do not "
+                f"differ from one another (each tested against the levels that do not "
+                f"differ, Benjamini-Hochberg q >= {alpha:g}) and score alike, by their pooled rate "
+                f"({candidate.evidence['scored_alike_rate']:.0%}): "
+                f"{_listed(alike)}."
+            )
 
     # Each row's WoE per attribute; missing rows get the population-weighted mean (neutral).
     while True:
