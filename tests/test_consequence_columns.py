@@ -489,3 +489,15 @@ def test_a_clustered_rate_interval_never_crosses_zero_or_one():
     # Away from 0 and 1 the sandwich interval is unchanged.
     _, low, high, _ = clustered_rate_ci([30, 20], [100, 100])
     assert (low, high) == pytest.approx((0.25 - 1.959964 * 0.05, 0.25 + 1.959964 * 0.05), abs=1e-6)
+
+
+def test_the_customers_tile_says_how_many_are_active():
+    """Beside the ARR tile, "Customers 1,490" read as 1,490 paying; 322 of them had churned."""
+    from icp_research.analyses.overview import data_overview
+
+    study = icp.open_study(None)
+    facts = study.facts
+    ever = int(facts["is_customer"].astype(bool).sum())
+    active = int(facts["retained"].fillna(False).astype(bool).sum())
+    assert active < ever
+    assert data_overview(study).headline["Customers"] == f"{active:,} active of {ever:,}"

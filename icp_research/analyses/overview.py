@@ -408,6 +408,11 @@ def _headline(totals: dict, study: Study) -> dict:
         "Accounts": fmt_number(totals["accounts"]),
         "Customers": fmt_number(totals["customers"]),
     }
+    if "active_customers" in totals and totals["active_customers"] != totals["customers"]:
+        # Beside ARR, "Customers" reads as those paying it: say how many are, of all ever.
+        headline["Customers"] = (
+            f"{fmt_number(totals['active_customers'])} active of {fmt_number(totals['customers'])}"
+        )
     if "arr" in totals:
         headline["ARR"] = fmt_money(totals["arr"]) + _mixed_currencies(study, "subscriptions")
     if "bookings_12m" in totals:
