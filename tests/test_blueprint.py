@@ -533,3 +533,26 @@ def test_market_sizing_shows_a_value_column_only_when_tiers_give_one():
     ]
     result.summary["value"] = [1000.0, 800.0]
     assert sizing_table(result)["value at the tier's median won deal"].tolist() == ["$1.0k", "$800"]
+
+
+def test_a_numeric_trait_of_one_bin_gives_no_include_rule_without_bounds():
+    # A number with too few values to cut ("all") that predicts only by being filled in (a
+    # parent company's record id read as a number) became "parent_company < inf": written to
+    # icp.json as null, which the health report and icp-research score then could not read.
+    from icp_research.analyses.blueprint.rules import _include_condition
+
+    characteristic = {
+        "attribute": "parent_company",
+        "kind": "numeric",
+        "outcomes": ["won"],
+        "levels": [{"level": "all", "direction": "favour", "low": None, "high": None}],
+    }
+    condition, how = _include_condition(characteristic, None, {}, "won")
+    assert condition is None
+    assert how == "the favoured bin holds every value: only being filled in sets it apart"
+    characteristic["levels"] = [
+        {"level": ">= 40M", "direction": "favour", "low": 4e7, "high": None}
+    ]
+    condition, _ = _include_condition(characteristic, None, {}, "won")
+    assert (condition.operator, condition.value) == ("at_least", 4e7)
+
