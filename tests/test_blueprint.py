@@ -533,3 +533,75 @@ def test_market_sizing_shows_a_value_column_only_when_tiers_give_one():
     ]
     result.summary["value"] = [1000.0, 800.0]
     assert sizing_table(result)["value at the tier's median won deal"].tolist() == ["$1.0k", "$800"]
+
+
+def test_a_numeric_trait_of_one_bin_gives_no_include_rule_without_bounds():
+    # A number with too few values to cut ("all") that predicts only by being filled in (a
+    # parent company's record id read as a number) became "parent_company < inf": written to
+    # icp.json as null, which the health report and icp-research score then could not read.
+    from icp_research.analyses.blueprint.rules import _include_condition
+
+    characteristic = {
+        "attribute": "parent_company",
+        "kind": "numeric",
+        "outcomes": ["won"],
+        "levels": [{"level": "all", "direction": "favour", "low": None, "high": None}],
+    }
+    condition, how = _include_condition(characteristic, None, {}, "won")
+    assert condition is None
+    assert how == "the favoured bin holds every value: only being filled in sets it apart"
+    characteristic["levels"] = [
+        {"level": ">= 40M", "direction": "favour", "low": 4e7, "high": None}
+    ]
+    condition, _ = _include_condition(characteristic, None, {}, "won")
+    assert (condition.operator, condition.value) == ("at_least", 4e7)
+
+
+def test_an_icp_resting_on_a_few_groups_of_subsidiaries_says_so_and_is_low_confidence():
+    # Three enterprise groups (a parent and its subsidiaries, linked by HubSpot's "Parent
+    # Company") won nearly every deal; counted as 12 independent accounts, "Aerospace" held up
+    # as the ICP with moderate confidence. Counted by group it is three customers.
+    from types import SimpleNamespace
+
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.findings import group_confidence, group_notes
+    from icp_research.analyses.blueprint.rules import Rule
+    from icp_research.analyses.blueprint.samples import Sample
+
+    parents = ["P1", "P2", "P3"]
+    subs = [f"S{i}" for i in range(12)]
+    others = [f"A{i}" for i in range(20)]
+    facts = pd.DataFrame(
+        {
+            "account_id": parents + subs + others,
+            "industry": ["Aero"] * 15 + ["Aero"] * 2 + ["Retail"] * 18,
+            "parent_company": [None] * 3 + [float(5001 + i % 3) for i in range(12)] + [None] * 20,
+        }
+    )
+    facts.loc[:2, "account_id"] = ["5001", "5002", "5003"]
+    deals = pd.DataFrame(
+        {
+            "account_id": [*subs * 3, "A0", "A1", *others[2:] * 2],
+            "industry": ["Aero"] * 38 + ["Retail"] * 36,
+            "y": [1.0] * 36 + [0.0, 1.0] + [0.0, 1.0, 0.0] * 12,
+        }
+    )
+    sample = Sample("won", "deals", "rate", deals, deals.iloc[0:0], True)
+    rule = Rule("include", [Condition("industry", "equals", "Aero")], "industry", role="filter")
+    blueprint = SimpleNamespace(drawn=True, include=[rule])
+    column, notes = group_notes(blueprint, SimpleNamespace(facts=facts), sample)
+    assert column == "parent_company"
+    assert notes == [
+        "industry = Aero: 36 of its 38 deals in the discovery period come from 12 accounts of "
+        "3 groups linked by parent_company (subsidiaries of one parent), which its tests count "
+        "as 12 independent accounts; outside them it has 2 deals, 50% with the outcome"
+    ]
+    caveats = []
+    confidence = group_confidence(
+        {"level": "moderate", "reason": "2 of 2 held up."}, column, notes, caveats
+    )
+    assert confidence["level"] == "low"
+    assert caveats[0].startswith("The ICP rests on a few customer groups, not on a segment:")
+    # Without a parent-company column nothing changes.
+    plain = SimpleNamespace(facts=facts.drop(columns="parent_company"))
+    assert group_notes(blueprint, plain, sample) == ("", [])

@@ -1023,3 +1023,52 @@ def test_a_dropped_column_is_not_read_under_its_canonical_name(tmp_path):
         write_project(tmp_path / "drop", files, config.format(drop='drop = ["status"]\n'))
     )
     assert dropped.tables["subscriptions"]["account_id"].tolist() == ["A1", "A2"]
+
+
+def test_a_parent_company_column_is_a_link_between_accounts_not_a_trait(tmp_path):
+    # HubSpot's "Parent Company" holds the parent's record id, filled for subsidiaries: read
+    # as a number it was binned into "parent company under inf", which became the ICP, carried
+    # by three enterprise groups whose subsidiaries counted as independent accounts.
+    rows = ["Record ID,Industry,Parent Company,Seats"]
+    rows += ["5001,Aerospace,,10", "5002,Retail,,3"]
+    rows += [f"{6000 + i},Aerospace,5001,{i + 1}" for i in range(5)]
+    rows += [f"{7000 + i},Retail,5002,2" for i in range(3)]
+    rows += [f"{8000 + i},Software,,4" for i in range(4)]
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Record ID"\nindustry = "Industry"\n'
+    )
+    report = validation.validate(
+        write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    )
+    dataset = loading.load_tables(
+        write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    )
+    spec = dataset.attributes
+    assert spec.excluded["parent_company"] == "another account's id (a parent company), not a trait"
+    assert "parent_company" not in spec.all
+    assert "seats" in spec.numeric  # small numbers that are not ids of parents stay traits
+    (warning,) = [p for p in report.warnings if p.column == "parent_company"]
+    assert warning.message.startswith(
+        '8 accounts name another account here (2 parents, most often "5001" (5)'
+    )
+    assert "analysed as separate, independent accounts" in warning.message
+    assert warning.n_rows == 8 and warning.rows[:2] == [4, 5]  # rows as in the export
+
+
+def test_duplicate_domains_are_a_warning(tmp_path):
+    accounts = (
+        "Record ID,Company Domain Name\n"
+        "A1,acme.com\nA2,https://www.Acme.com/\nA3,beta.io\nA4,gamma.io\nA5,beta.io\nA6,\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Record ID"\n'
+    )
+    report = validation.validate(write_project(tmp_path, {"accounts.csv": accounts}, config))
+    (warning,) = [p for p in report.warnings if p.column == "company_domain_name"]
+    assert warning.message.startswith(
+        '2 domains are shared by 4 account records (e.g. "acme.com": accounts A1, A2; '
+        '"beta.io": accounts A3, A5)'
+    )
+    assert warning.rows == [2, 3, 4, 6]

@@ -2921,6 +2921,120 @@ _IDENTIFIER_NAME = re.compile(
 _KEY_NAME = re.compile(r"(?:^|[_\s.])(?:id|uuid|guid|key|pk)$", re.IGNORECASE)
 
 
+def _id_text(series: pd.Series) -> pd.Series:
+    """Cells as the text of an id: a number read from an id column (5012424911.0) as its digits."""
+    values = series.dropna()
+    if pd.api.types.is_numeric_dtype(values):
+        number = pd.to_numeric(values, errors="coerce")
+        whole = number.notna() & (number == number.round())
+        text = values.astype(str)
+        text[whole] = number[whole].map(lambda v: str(int(v)))
+        return text.str.strip()
+    return values.astype("string").str.strip().astype(object)
+
+
+def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
+    """Account columns whose cells name another account of the table (a parent company).
+
+    HubSpot's "Parent Company", Salesforce's "Parent Account": filled for subsidiaries, with the
+    record id of the parent. Such a column is a link between accounts, not a trait (its numbers
+    are ids), and the accounts that share a parent are one customer group. Returns column ->
+    the referenced id of each filled row (index: source rows), for columns whose filled cells
+    (two at least) are all account ids other than the row's own.
+    """
+    if "account_id" not in accounts:
+        return {}
+    own = accounts["account_id"].astype("string").str.strip()
+    ids = set(own.dropna())
+    row_of = pd.Series(own.index, index=own.to_numpy()).groupby(level=0).first()
+    canonical = {c.name for c in TABLES["accounts"].columns}
+    found: dict[str, pd.Series] = {}
+    for name in accounts.columns:
+        series = accounts[name]
+        if name in canonical or pd.api.types.is_datetime64_any_dtype(series):
+            continue
+        if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
+            continue
+        text = _id_text(series)
+        if len(text) < 2 or not text.isin(ids).all() or (text == own.reindex(text.index)).any():
+            continue
+        # A parent heads its group: most parents named have the cell blank themselves (a
+        # count such as seats, which small numeric ids can also match, is filled for them).
+        parents = row_of.reindex(text.unique())
+        if series.reindex(parents.to_numpy()).isna().mean() < 0.5:
+            continue
+        found[name] = text
+    return found
+
+
+def _domain_key(series: pd.Series) -> pd.Series:
+    """A website or domain as one company writes it: no scheme, www., path or case."""
+    text = series.dropna().astype("string").str.strip().str.lower()
+    text = text.str.replace(r"^[a-z]+://", "", regex=True).str.replace(r"^www\.", "", regex=True)
+    text = text.str.replace(r"[/?#].*$", "", regex=True)
+    return text[text.str.len() > 0].astype(object)
+
+
+def _duplicate_domains(accounts: pd.DataFrame, name: str, out: _Collector) -> None:
+    """Warn when several account records share one domain: one company split in two."""
+    if "account_id" not in accounts:
+        return
+    key = _domain_key(accounts[name])
+    shared = key[key.duplicated(keep=False)]
+    if shared.empty:
+        return
+    groups = shared.groupby(shared, sort=True).groups
+    examples = []
+    for domain, rows in list(groups.items())[:3]:
+        members = ", ".join(str(v) for v in accounts.loc[rows, "account_id"])
+        examples.append(f'"{domain}": accounts {members}')
+    n = len(groups)
+    out.warning(
+        f"{n:,} {'domain is' if n == 1 else 'domains are'} shared by {len(shared):,} account "
+        f"records (e.g. {'; '.join(examples)}): each record counts as a separate account, so "
+        "one company's deals, subscriptions and churn are split across its records and its "
+        "deals are not clustered together",
+        "merge the duplicate records in the CRM (or in the export) so that each company has "
+        "one account id; subsidiaries that share a domain on purpose can stay",
+        column=name,
+        rows=list(shared.index),
+        values=accounts[name],
+    )
+
+
+def _group_warning(accounts: pd.DataFrame, name: str, refs: pd.Series, out: _Collector) -> None:
+    """Warn that accounts linked to a parent are analysed as independent accounts."""
+    counts = refs.value_counts()
+    top = ", ".join(f'"{k}" ({v:,})' for k, v in counts.head(3).items())
+    out.warning(
+        f"{len(refs):,} accounts name another account here ({len(counts):,} "
+        f"{'parent' if len(counts) == 1 else 'parents'}, most often {top}): it links "
+        "subsidiaries to their parent, so it is not used as a trait; the accounts of one "
+        "group are still analysed as separate, independent accounts, so a finding that rests "
+        "on one group's many subsidiaries (a trait they share) looks far surer than one "
+        "customer's worth of evidence",
+        "check the reports' findings against these groups (a trait most of whose accounts "
+        "belong to a few groups is a few customers, not a segment); merge subsidiaries into "
+        "their parent in the export to count each group once",
+        column=name,
+        rows=list(refs.index),
+        values=accounts[name],
+    )
+
+
+def _account_links(tables: dict, config: Config, report: ValidationReport) -> None:
+    """Warn about accounts that are one company or one group (rows as in the export)."""
+    accounts = tables.get("accounts")
+    if accounts is None or "accounts" not in config.tables:
+        return
+    out = _Collector(report, "accounts", config.tables["accounts"].display_path)
+    for name, refs in account_references(accounts).items():
+        _group_warning(accounts, name, refs, out)
+    for name in accounts.columns:
+        if _IDENTIFIER_NAME.search(name) and "linkedin" not in name:
+            _duplicate_domains(accounts, name, out)
+
+
 def infer_attributes(
     accounts: pd.DataFrame, config: Config, report: ValidationReport | None = None
 ) -> AttributeSpec:
@@ -2930,6 +3044,7 @@ def infer_attributes(
     out = _Collector(report, "accounts", file) if report is not None else None
     columns = [c for c in accounts.columns if c not in NON_ATTRIBUTES]
     listed = config.categorical is not None or config.numeric is not None
+    references = account_references(accounts)
     if out is not None:
         # A name that matches no column would do nothing, silently: a typo, or a column
         # dropped or never exported.
@@ -2993,6 +3108,10 @@ def infer_attributes(
                 # Another system's key (a CRM company id beside the workspace id): its values
                 # are labels, and whether it is filled says which system touched the account.
                 spec.excluded[name] = "an identifier (named like one), not a trait"
+                continue
+            if name in references:
+                # A parent company's record id: a link between accounts, not a number to bin.
+                spec.excluded[name] = "another account's id (a parent company), not a trait"
                 continue
             if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
                 spec.categorical.append(name)
@@ -3392,6 +3511,7 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     _check_references(tables, config.tables, report)
     _check_churn_source(tables, config, report, as_of)
     _lead_source_attribute(tables, config, report)
+    _account_links(tables, config, report)
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:

@@ -12,6 +12,8 @@ from icp_research.analyses.blueprint.findings import (
     confidence_of,
     contract_confidence,
     findings_of,
+    group_confidence,
+    group_notes,
     headline_of,
 )
 from icp_research.analyses.blueprint.market import pmf_indicators
@@ -328,6 +330,7 @@ def build_blueprint(
     blueprint.icp_vs_rest = (
         measure_icp_vs_rest(checks, rules_spec, alpha) if blueprint.drawn else []
     )
+    grouped = group_notes(blueprint, study, primary)
     blueprint.segments = (
         segment_icps(study, include, primary, alpha)
         if blueprint.drawn
@@ -384,7 +387,9 @@ def build_blueprint(
             "No fit score: no characteristic held up in the confirmation quarters, so points would "
             "rank accounts on noise."
         )
-    blueprint.confidence = contract_confidence(confidence_of(blueprint), blueprint, full)
+    blueprint.confidence = group_confidence(
+        contract_confidence(confidence_of(blueprint), blueprint, full), *grouped, caveats
+    )
     blueprint.pmf = pmf_indicators(full, blueprint)
     blueprint.headline = headline_of(blueprint)
     blueprint.findings = findings_of(blueprint)

@@ -72,6 +72,86 @@ def contract_confidence(confidence: dict, blueprint: Blueprint, study: Study) ->
     return {"level": level, "reason": reason}
 
 
+def account_groups(facts) -> tuple[str, dict]:
+    """The accounts linked into groups by a parent-company column: (column, account -> group
+    head), for accounts of groups of two or more; ("", {}) without such a column."""
+    from icp_research.data.loading import account_references
+
+    references = account_references(facts)
+    if not references:
+        return "", {}
+    name, refs = next(iter(references.items()))
+    own = facts["account_id"].astype("string")
+    parent = dict(zip(own.reindex(refs.index), refs, strict=True))
+    head = {}
+    for account in parent:
+        top, seen = account, set()
+        while top in parent and top not in seen:  # a loop of parents ends where it closes
+            seen.add(top)
+            top = parent[top]
+        head[account] = top
+    for top in set(head.values()):
+        head.setdefault(top, top)
+    return name, head
+
+
+def group_notes(blueprint: Blueprint, study: Study, sample) -> tuple[str, list[str]]:
+    """Defining rules whose discovery rows come mostly from a few groups of linked accounts
+    (the subsidiaries of one parent): a few customers' worth of evidence, while every test
+    counts each subsidiary as an independent account. Returns the linking column and a note
+    per such rule (measured before the samples' rows are released)."""
+    if not blueprint.drawn or sample is None or sample.kind != "rate" or sample.training.empty:
+        return "", []
+    column, head = account_groups(study.facts)
+    if not head:
+        return "", []
+    rows = sample.training
+    group = rows["account_id"].astype("string").map(head)
+    notes = []
+    for rule in blueprint.include:
+        if rule.role != "filter" or any(c.attribute not in rows for c in rule.conditions):
+            continue
+        inside = np.ones(len(rows), dtype=bool)
+        for condition in rule.conditions:
+            inside &= condition.matches(rows).to_numpy(dtype=bool)
+        linked = inside & group.notna().to_numpy()
+        if not inside.any() or linked.sum() < 0.5 * inside.sum():
+            continue
+        groups = group[linked].nunique()
+        accounts = rows["account_id"][linked].nunique()
+        rest = inside & ~linked
+        y = rows["y"].to_numpy(dtype=float)
+        unit = sample.unit[:-1] if rest.sum() == 1 and sample.unit.endswith("s") else sample.unit
+        outside = f"outside them it has {int(rest.sum()):,} {unit}" + (
+            f", {y[rest].mean():.0%} with the outcome" if rest.any() else ""
+        )
+        notes.append(
+            f"{rule.text}: {int(linked.sum()):,} of its {int(inside.sum()):,} {sample.unit} in "
+            f"the discovery period come from {accounts:,} accounts of {groups:,} "
+            f"group{'' if groups == 1 else 's'} linked by {column} (subsidiaries of one "
+            f"parent), which its tests count as {accounts:,} independent accounts; {outside}"
+        )
+    return column, notes
+
+
+def group_confidence(confidence: dict, column: str, notes: list[str], caveats: list) -> dict:
+    """Say that the ICP rests on a few customer groups, and cap the confidence at low."""
+    if not notes:
+        return confidence
+    caveats.append(
+        "The ICP rests on a few customer groups, not on a segment: "
+        + "; ".join(notes)
+        + ". Counted by group, that is not enough evidence that such companies fit in general."
+    )
+    reason = (
+        f"{confidence['reason'].rstrip('.')}; but {len(notes)} defining rule"
+        f"{' rests' if len(notes) == 1 else 's rest'} mostly on a few groups of linked accounts "
+        f"({column}), counted as many independent accounts: see the caveats."
+    )
+    level = confidence["level"] if confidence["level"] in ("low", "none") else "low"
+    return {"level": level, "reason": reason}
+
+
 def headline_of(blueprint: Blueprint) -> dict:
     out = {} if blueprint.drawn else {"ICP": "not drawn yet"}
     v = blueprint.validation

@@ -214,6 +214,11 @@ def _include_condition(
     if bounds:
         lows = [-np.inf if lo is None else lo for lo, _ in bounds]
         highs = [np.inf if hi is None else hi for _, hi in bounds]
+        if np.isinf(min(lows)) and np.isinf(max(highs)):
+            # One bin of every value ("all", when the values were too few to cut): only
+            # whether the cell is filled set it apart. "< inf" would be no range, written to
+            # icp.json as null, which the health report and score cannot read.
+            return None, "the favoured bin holds every value: only being filled in sets it apart"
         return range_condition(name, min(lows), max(highs)), "the favoured bins"
     return None, "no range to favour"
 
