@@ -904,6 +904,19 @@ def _clustered_level_test(
             "degenerate"
         )
         return row
+    # A level of many rows from a few clusters (three groups of subsidiaries with 60 deals each,
+    # beside a few accounts with one) weighs like those few: by Kish's effective number of
+    # clusters, (sum of rows)^2 / sum of rows^2, as the kit's clustered rate tests count them.
+    # A sandwich variance from so few is no evidence, however many rows they hold.
+    k_level = _effective_clusters(sample.clusters[in_level])
+    if k_level < opts.min_level_clusters:
+        row["note"] = (
+            f"not tested: the level's {g_level} {sample.cluster_unit} weigh like "
+            f"{k_level:.1f} (most of its {int(in_level.sum()):,} {sample.unit} come from a few "
+            f"of them; < {opts.min_level_clusters}); a clustered variance from so few "
+            f"{sample.cluster_unit} is degenerate"
+        )
+        return row
     df = min(g_level, g_rest) - 1
     if (table == 0).any():
         # All rows of the level (or of the rest) share one outcome: the logit diverges.
@@ -947,6 +960,13 @@ def _clustered_level_test(
         ci_high=math.exp(beta + t_crit * se),
     )
     return row
+
+
+def _effective_clusters(codes: np.ndarray) -> float:
+    """Kish's effective number of clusters of rows with cluster ``codes``: (sum n)^2 / sum n^2."""
+    sizes = np.bincount(codes)
+    sizes = sizes[sizes > 0].astype(float)
+    return float(sizes.sum() ** 2 / (sizes**2).sum()) if sizes.size else 0.0
 
 
 def _constant_within_clusters(indicator: np.ndarray, clusters: np.ndarray) -> bool:

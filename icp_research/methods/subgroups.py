@@ -488,6 +488,7 @@ class _Found:
     family_index: int  # position of its p-value in the family (differs once merged)
     cover: np.ndarray | None = None
     interval: tuple[float, float] | None = None  # confidence interval of the rate, once needed
+    design_effect: float | None = None  # its own, when larger than the data's (few clusters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -671,6 +672,26 @@ def find_subgroups(
         family_p, family_n, total_positive - family_p, total - family_n, search.design_effect
     )
     qvalues = adjust_pvalues(pvalues, correction)
+    few_clusters = 0
+    if cluster_ids is not None:
+        pvalues, raised = _own_cluster_test(
+            found,
+            walk,
+            cluster_ids[known],
+            positive,
+            pvalues,
+            qvalues,
+            alpha,
+            search.design_effect,
+        )
+        if raised:
+            before = qvalues
+            qvalues = adjust_pvalues(pvalues, correction)
+            few_clusters = sum(
+                1
+                for c in found
+                if before[c.family_index] < alpha and not qvalues[c.family_index] < alpha
+            )
     family_size = int(np.sum(~np.isnan(pvalues)))
     params["family_size"] = family_size
     params["n_conditions"] = int(sum(a.n_conditions for a in attrs))
@@ -718,6 +739,14 @@ def find_subgroups(
             f"Rows are treated as independent; {unit} of the same account are not, so search "
             "at account level when several rows share an account."
         )
+    if few_clusters:
+        caveats.append(
+            f"{few_clusters:,} subgroup{'s' if few_clusters > 1 else ''} that passed on the "
+            f"design effect of all the data did not on {'their' if few_clusters > 1 else 'its'} "
+            f"own: most of {'their' if few_clusters > 1 else 'its'} {unit} come from a few "
+            "large accounts, whose outcomes are not independent, so "
+            f"{'they are' if few_clusters > 1 else 'it is'} not counted as significant."
+        )
     caveats.append(
         "Subgroups are found by searching this data; confirm them on later data before "
         "acting on them."
@@ -730,6 +759,47 @@ def find_subgroups(
         {"conditions": conditions_table, "pruned": pruned_table},
         params,
     )
+
+
+def _own_cluster_test(found, walk, ids, positive, pvalues, qvalues, alpha, design_effect):
+    """Each significant subgroup's p-value on its own design effect, where that is larger.
+
+    One design effect for all the data (a first-order Rao-Scott correction) is what makes the
+    search fast, but it is that of the data's average cluster size: a subgroup whose rows come
+    from a few large clusters (three groups of subsidiaries with sixty deals each) carries far
+    fewer independent rows than it says. Kish's ``1 + (m - 1) x ICC``, with ``m`` the subgroup's
+    own size-weighted mean cluster size (sum n^2 / sum n) and the ICC that gives the data's
+    design effect at its own ``m``, is the subgroup's design effect; the test on counts divided
+    by it replaces the family's where it is larger. Returns the p-values and how many changed;
+    each subgroup changed keeps its design effect (``design_effect`` of :class:`_Found`) for
+    its interval.
+    """
+    n_clusters = int(ids.max()) + 1 if ids.size else 0
+    trials_all = np.bincount(ids, minlength=n_clusters).astype(float)
+    mean_size = float((trials_all**2).sum() / trials_all.sum()) if trials_all.sum() else 1.0
+    if mean_size <= 1 or design_effect <= 1:
+        return pvalues, 0
+    icc = min(1.0, (design_effect - 1) / (mean_size - 1))
+    total, total_positive = float(positive.size), float(positive.sum())
+    pvalues = pvalues.copy()
+    raised = 0
+    for candidate in found:
+        index = candidate.family_index
+        if not qvalues[index] < alpha:
+            continue
+        inside = walk._cover(candidate)
+        trials = np.bincount(ids[inside], minlength=n_clusters).astype(float)
+        own_size = float((trials**2).sum() / trials.sum()) if trials.sum() else 1.0
+        own = 1 + (own_size - 1) * icc
+        if own <= design_effect * (1 + 1e-9):
+            continue
+        candidate.design_effect = own
+        n, k = float(candidate.n), float(candidate.p)
+        p_own = float(_pvalue(k, n, total_positive - k, total - n, own)[0])
+        if p_own > pvalues[index]:
+            pvalues[index] = p_own
+            raised += 1
+    return pvalues, raised
 
 
 def _check_options(max_depth, min_support, top_k, n_bins, quality, alpha, max_levels) -> None:
@@ -1237,7 +1307,10 @@ def _summary(found, search, pvalues, qvalues, name, alpha) -> pd.DataFrame:
     n = np.array([f.n for f in found])
     p = np.array([f.p for f in found])
     rate = p / n
-    ci_low, ci_high = proportion_ci(p / search.design_effect, n / search.design_effect, alpha)
+    deff = np.array(
+        [search.design_effect if f.design_effect is None else f.design_effect for f in found]
+    )
+    ci_low, ci_high = proportion_ci(p / deff, n / deff, alpha)
     family = np.array([f.family_index for f in found])
     conditions = []
     for f in found:
