@@ -589,12 +589,15 @@ def test_an_icp_resting_on_a_few_groups_of_subsidiaries_says_so_and_is_low_confi
     sample = Sample("won", "deals", "rate", deals, deals.iloc[0:0], True)
     rule = Rule("include", [Condition("industry", "equals", "Aero")], "industry", role="filter")
     blueprint = SimpleNamespace(drawn=True, include=[rule])
-    column, notes = group_notes(blueprint, SimpleNamespace(facts=facts), sample)
+    from icp_research.data.loading import account_groups
+
+    study = SimpleNamespace(account_groups=account_groups(facts))
+    column, notes = group_notes(blueprint, study, sample)
     assert column == "parent_company"
     assert notes == [
         "industry = Aero: 36 of its 38 deals in the discovery period come from 12 accounts of "
-        "3 groups linked by parent_company (subsidiaries of one parent), which its tests count "
-        "as 12 independent accounts; outside them it has 2 deals, 50% with the outcome"
+        "3 groups linked by parent_company (subsidiaries of one parent), 3 customers' worth of "
+        "evidence; outside them it has 2 deals, 50% with the outcome"
     ]
     caveats = []
     confidence = group_confidence(
@@ -603,5 +606,5 @@ def test_an_icp_resting_on_a_few_groups_of_subsidiaries_says_so_and_is_low_confi
     assert confidence["level"] == "low"
     assert caveats[0].startswith("The ICP rests on a few customer groups, not on a segment:")
     # Without a parent-company column nothing changes.
-    plain = SimpleNamespace(facts=facts.drop(columns="parent_company"))
+    plain = SimpleNamespace(account_groups=account_groups(facts.drop(columns="parent_company")))
     assert group_notes(blueprint, plain, sample) == ("", [])

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.analyses import registry
-from icp_research.data.study import Study
+from icp_research.data.study import GROUP, Study
 from icp_research.errors import InputError, NotEnoughData
 from icp_research.formatting import fmt_p
 from icp_research.methods.binning import (
@@ -261,6 +261,7 @@ def outcome_frames(
     for name in outcomes:
         frame = builders[name]()
         if not frame.skipped:
+            _cluster_by_group(frame, study)
             _split(frame, study, holdout_quarters, retention_months)
         frames.append(frame)
     return frames
@@ -401,6 +402,29 @@ def _arr_frame(study: Study, load_customers: Callable[[], pd.DataFrame]) -> Outc
     frame.data["arr"] = active["arr_current"].astype(float)
     frame.split_on = "customer_since"
     return frame
+
+
+def _cluster_by_group(frame: OutcomeFrame, study: Study) -> None:
+    """Make the group of linked accounts the independent unit of a yes/no outcome's tests.
+
+    The subsidiaries of one parent (:attr:`~icp_research.data.study.Study.account_groups`) buy,
+    renew and churn together: counted as independent accounts, a trait that a few groups of
+    many subsidiaries share looks like a segment. Deals then cluster by group, not account, and
+    customers, who had no cluster, cluster by group too. ARR (compared by medians) stays one row
+    per customer."""
+    column, head = study.account_groups
+    if not head or frame.kind != "binary" or "account_id" not in frame.data:
+        return
+    data = frame.data.copy(deep=False)  # one new column, not a copy of the others
+    data[GROUP] = study.cluster_ids(data["account_id"]).to_numpy()
+    frame.data = data
+    frame.cluster = GROUP
+    accounts = data["account_id"].nunique()
+    groups = data[GROUP].nunique()
+    frame.notes.append(
+        f"{frame.name}: {accounts:,} accounts count as {groups:,} independent units: accounts "
+        f"linked to a parent by {column} are one group, clustered together."
+    )
 
 
 def _split(frame: OutcomeFrame, study: Study, holdout_quarters: int, retention_months: int):

@@ -2955,6 +2955,9 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
             continue
         if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
             continue
+        filled = series.dropna()
+        if len(filled) < 2 or not _id_text(filled.iloc[:200]).isin(ids).all():
+            continue  # most columns: a glance at the first cells settles it
         text = _id_text(series)
         if len(text) < 2 or not text.isin(ids).all() or (text == own.reindex(text.index)).any():
             continue
@@ -2965,6 +2968,28 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
             continue
         found[name] = text
     return found
+
+
+def account_groups(accounts: pd.DataFrame) -> tuple[str, dict]:
+    """The accounts linked into groups by a parent-company column (:func:`account_references`):
+    ``(column, {account id: the id heading its group})`` for the accounts of groups of two or
+    more, the head included; ``("", {})`` without such a column. Ids as text."""
+    references = account_references(accounts)
+    if not references:
+        return "", {}
+    name, refs = next(iter(references.items()))
+    own = accounts["account_id"].astype("string").str.strip()
+    parent = dict(zip(own.reindex(refs.index), refs, strict=True))
+    head = {}
+    for account in parent:
+        top, seen = account, set()
+        while top in parent and top not in seen:  # a loop of parents ends where it closes
+            seen.add(top)
+            top = parent[top]
+        head[account] = top
+    for top in set(head.values()):
+        head.setdefault(top, top)
+    return name, head
 
 
 def _domain_key(series: pd.Series) -> pd.Series:
@@ -3003,19 +3028,19 @@ def _duplicate_domains(accounts: pd.DataFrame, name: str, out: _Collector) -> No
 
 
 def _group_warning(accounts: pd.DataFrame, name: str, refs: pd.Series, out: _Collector) -> None:
-    """Warn that accounts linked to a parent are analysed as independent accounts."""
+    """Say that accounts linked to a parent are one group: one independent unit in the tests
+    of the predictor and ICP reports, separate accounts elsewhere."""
     counts = refs.value_counts()
     top = ", ".join(f'"{k}" ({v:,})' for k, v in counts.head(3).items())
     out.warning(
         f"{len(refs):,} accounts name another account here ({len(counts):,} "
         f"{'parent' if len(counts) == 1 else 'parents'}, most often {top}): it links "
-        "subsidiaries to their parent, so it is not used as a trait; the accounts of one "
-        "group are still analysed as separate, independent accounts, so a finding that rests "
-        "on one group's many subsidiaries (a trait they share) looks far surer than one "
-        "customer's worth of evidence",
-        "check the reports' findings against these groups (a trait most of whose accounts "
-        "belong to a few groups is a few customers, not a segment); merge subsidiaries into "
-        "their parent in the export to count each group once",
+        "subsidiaries to their parent, so it is not used as a trait. The accounts of one "
+        "group buy and renew together: the predictor and ICP reports count each group as one "
+        "independent unit (a trait that a few groups' many subsidiaries share is a few "
+        "customers' worth of evidence, not a segment); the other reports count accounts",
+        "nothing to do if these are subsidiaries; if the column means something else, leave it "
+        "out under [attributes] exclude or drop it",
         column=name,
         rows=list(refs.index),
         values=accounts[name],

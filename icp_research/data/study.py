@@ -33,6 +33,7 @@ from icp_research.data.loading import (
     AttributeSpec,
     Dataset,
     ValidationReport,
+    account_groups,
     file_sha256,
     load_tables,
 )
@@ -224,6 +225,27 @@ class Study:
             return self.trust.variation
         return outcome_variation(self.facts, self.deal_rows)
 
+    @cached_property
+    def account_groups(self) -> tuple[str, dict]:
+        """Accounts linked into groups by a parent-company column (HubSpot's Parent Company,
+        Salesforce's Parent Account): ``(column, {account id: the id heading its group})``, or
+        ``("", {})`` (:func:`icp_research.data.loading.account_groups`). The subsidiaries of one
+        group buy, renew and churn together: the group, not each account, is then the
+        independent unit of every clustered test (:meth:`cluster_ids`)."""
+        accounts = self.tables.get("accounts")
+        if accounts is None or "account_id" not in accounts:
+            return "", {}
+        return account_groups(accounts)
+
+    def cluster_ids(self, account_ids: pd.Series) -> pd.Series:
+        """The independent unit of each row's account: the head of its group of linked
+        accounts, else the account itself (the ids unchanged when no account is linked)."""
+        _, head = self.account_groups
+        if not head:
+            return account_ids
+        text = account_ids.astype("string").str.strip()
+        return text.map(head).fillna(text).astype(object)
+
     @property
     def revenue_basis(self) -> str:
         """'subscriptions', 'bookings' (won deals stand in for ARR) or 'none'."""
@@ -328,6 +350,11 @@ class Study:
             },
             self.artifacts_dir / "results" / f"{analysis}.json",
         )
+
+
+#: The column of the independent unit when accounts are linked into groups (a parent company):
+#: the id heading each row's group (:meth:`Study.cluster_ids`).
+GROUP = "_group"
 
 
 def earliest_date(tables: dict[str, pd.DataFrame]):

@@ -480,7 +480,7 @@ def _calibrate(blueprint, primary, check, periods, validation_quarters, full, al
         fit_rows,
         check_rows,
         primary.outcome,
-        cluster="account_id" if primary.clustered else None,
+        cluster=primary.cluster if primary.clustered else None,
         alpha=alpha,
         fit_period=fit_period,
         check_period=check_period,

@@ -25,11 +25,13 @@ from icp_research.methods.stats import (
 )
 
 
-def _per_account(frame: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _per_cluster(
+    frame: pd.DataFrame, mask: np.ndarray, cluster: str = "account_id"
+) -> tuple[np.ndarray, np.ndarray]:
     part = frame.loc[mask]
     if part.empty:
         return np.zeros(0), np.zeros(0)
-    grouped = part.groupby("account_id", sort=False)["y"]
+    grouped = part.groupby(cluster, sort=False)["y"]
     return grouped.sum().to_numpy(dtype=float), grouped.size().to_numpy(dtype=float)
 
 
@@ -77,8 +79,8 @@ def compare(sample: Sample, frame: pd.DataFrame, inside, rest, alpha: float) -> 
         out["p_value"] = 1.0
         return out
     if sample.clustered:
-        e1, t1 = _per_account(frame, inside)
-        e2, t2 = _per_account(frame, rest)
+        e1, t1 = _per_cluster(frame, inside, sample.cluster)
+        e2, t2 = _per_cluster(frame, rest, sample.cluster)
         r1, _, _, _, se1 = clustered_ratio_ci(e1, t1, alpha)
         r2, _, _, _, se2 = clustered_ratio_ci(e2, t2, alpha)
         out["p_value"] = clustered_rate_test(e1, t1, e2, t2)

@@ -72,37 +72,15 @@ def contract_confidence(confidence: dict, blueprint: Blueprint, study: Study) ->
     return {"level": level, "reason": reason}
 
 
-def account_groups(facts) -> tuple[str, dict]:
-    """The accounts linked into groups by a parent-company column: (column, account -> group
-    head), for accounts of groups of two or more; ("", {}) without such a column."""
-    from icp_research.data.loading import account_references
-
-    references = account_references(facts)
-    if not references:
-        return "", {}
-    name, refs = next(iter(references.items()))
-    own = facts["account_id"].astype("string")
-    parent = dict(zip(own.reindex(refs.index), refs, strict=True))
-    head = {}
-    for account in parent:
-        top, seen = account, set()
-        while top in parent and top not in seen:  # a loop of parents ends where it closes
-            seen.add(top)
-            top = parent[top]
-        head[account] = top
-    for top in set(head.values()):
-        head.setdefault(top, top)
-    return name, head
-
-
 def group_notes(blueprint: Blueprint, study: Study, sample) -> tuple[str, list[str]]:
     """Defining rules whose discovery rows come mostly from a few groups of linked accounts
-    (the subsidiaries of one parent): a few customers' worth of evidence, while every test
-    counts each subsidiary as an independent account. Returns the linking column and a note
+    (the subsidiaries of one parent): a few customers' worth of evidence. The tests count each
+    group once (:meth:`~icp_research.data.study.Study.cluster_ids`), so such a rule rarely
+    holds up; when one does, this says what it rests on. Returns the linking column and a note
     per such rule (measured before the samples' rows are released)."""
     if not blueprint.drawn or sample is None or sample.kind != "rate" or sample.training.empty:
         return "", []
-    column, head = account_groups(study.facts)
+    column, head = study.account_groups
     if not head:
         return "", []
     rows = sample.training
@@ -129,7 +107,8 @@ def group_notes(blueprint: Blueprint, study: Study, sample) -> tuple[str, list[s
             f"{rule.text}: {int(linked.sum()):,} of its {int(inside.sum()):,} {sample.unit} in "
             f"the discovery period come from {accounts:,} accounts of {groups:,} "
             f"group{'' if groups == 1 else 's'} linked by {column} (subsidiaries of one "
-            f"parent), which its tests count as {accounts:,} independent accounts; {outside}"
+            f"parent), {groups:,} customer{'' if groups == 1 else 's'}' worth of evidence; "
+            f"{outside}"
         )
     return column, notes
 
@@ -146,7 +125,7 @@ def group_confidence(confidence: dict, column: str, notes: list[str], caveats: l
     reason = (
         f"{confidence['reason'].rstrip('.')}; but {len(notes)} defining rule"
         f"{' rests' if len(notes) == 1 else 's rest'} mostly on a few groups of linked accounts "
-        f"({column}), counted as many independent accounts: see the caveats."
+        f"({column}): see the caveats."
     )
     level = confidence["level"] if confidence["level"] in ("low", "none") else "low"
     return {"level": level, "reason": reason}

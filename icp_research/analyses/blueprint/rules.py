@@ -197,7 +197,7 @@ def _include_condition(
             sample.training[name],
             sample.training["y"],
             edges,
-            clusters=sample.training["account_id"] if sample.clustered else None,
+            clusters=sample.training[sample.cluster] if sample.clustered else None,
         )
         if found is not None:
             lower, upper, _ = found
@@ -294,7 +294,7 @@ def combination_rules(study, samples, outcome, attributes, alpha) -> tuple[list[
         alpha=alpha,
         correction=str(analysis.get("correction", "fdr_bh")),
         unit=sample.unit,
-        clusters="account_id" if sample.clustered and "account_id" in data else None,
+        clusters=sample.cluster if sample.clustered and sample.cluster in data else None,
     )
     table = result.summary
     if table.empty:

@@ -30,6 +30,9 @@ class Sample:
     definition: str = ""
     split_on: str = ""
     holdout_from: pd.Timestamp | None = None
+    # The column of the independent unit when ``clustered``: the account, or the group of
+    # linked accounts it belongs to (:meth:`icp_research.data.study.Study.cluster_ids`).
+    cluster: str = "account_id"
 
     def release_rows(self) -> None:
         """Drop the rows, keep the columns and dtypes: for when every measurement on them is
@@ -59,7 +62,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
     """Every outcome the data can measure: won / retained / best_customer (from
     :func:`icp_research.analyses.significance.outcome_frames`), 'no decision' among lost deals,
     churn."""
-    from icp_research.analyses.significance import DEAL_AMOUNT, outcome_frames
+    from icp_research.analyses.significance import DEAL_AMOUNT, GROUP, outcome_frames
 
     samples = Samples()
     frames = outcome_frames(
@@ -88,6 +91,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
             parts[0],
             parts[1],
             clustered=frame.cluster is not None,
+            cluster=frame.cluster or "account_id",
             definition=frame.definition,
             split_on=frame.split_on,
             holdout_from=frame.confirm_from,
@@ -108,6 +112,10 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         ]
         if len(lost) and lost["no_decision"].notna().any():
             lost["y"] = lost["no_decision"].astype(float)
+            cluster = "account_id"
+            if study.account_groups[1]:
+                lost[GROUP] = study.cluster_ids(lost["account_id"]).to_numpy()
+                cluster = GROUP
             closed = pd.to_datetime(lost["closed_at"])
             samples["no_decision"] = Sample(
                 "no_decision",
@@ -116,6 +124,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
                 lost[closed < holdout_from],
                 lost[closed >= holdout_from],
                 clustered=True,
+                cluster=cluster,
                 definition="lost new-business deals: ended in 'no decision' (True) or not",
                 split_on="closed_at",
                 holdout_from=holdout_from,

@@ -33,10 +33,15 @@ def segment_icps(study: Study, include: list[Rule], sample: Sample | None, alpha
         return empty
     # The columns the rules and the comparison read, then the rows (at 10M deals the whole
     # sample is gigabytes).
-    needed = ["account_id", "y", *{c.attribute: None for rule in rules for c in rule.conditions}]
+    needed = [
+        "account_id",
+        sample.cluster,
+        "y",
+        *{c.attribute: None for rule in rules for c in rule.conditions},
+    ]
     rows = pd.concat(
         [
-            part[[c for c in needed if c in part.columns]]
+            part[[c for c in dict.fromkeys(needed) if c in part.columns]]
             for part in (sample.training, sample.holdout)
         ],
         ignore_index=True,
@@ -91,7 +96,7 @@ def segment_icps(study: Study, include: list[Rule], sample: Sample | None, alpha
             judged["y"],
             meets_all(judged, rule.conditions),
             judged["_segment"],
-            judged["account_id"] if sample.clustered else None,
+            judged[sample.cluster] if sample.clustered else None,
         )["p_value"]
         for rule in rules
     ]

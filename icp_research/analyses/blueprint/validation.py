@@ -315,7 +315,7 @@ def fit_and_validate(
             categorical=categorical,
             numeric=numeric,
             alpha=alpha,
-            cluster="account_id" if primary.clustered else None,
+            cluster=primary.cluster if primary.clustered else None,
             min_level_count=int(study.analysis.get("min_level_count", 10)),
             **_fit_kwargs(tiers_used),
         )
@@ -334,7 +334,7 @@ def fit_and_validate(
         check.holdout,
         outcome,
         value=_value_column(check),
-        cluster="account_id" if primary.clustered else None,
+        cluster=primary.cluster if primary.clustered else None,
         unit=primary.unit,
         alpha=alpha,
         n_boot=n_boot,

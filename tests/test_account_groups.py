@@ -1,0 +1,148 @@
+"""Subsidiaries of one parent are one independent unit.
+
+A HubSpot export: three enterprise groups (a parent and its subsidiaries, linked by "Parent
+Company") in one industry won nearly every deal; nothing else predicts anything. Counted as
+independent accounts, "Aerospace" was a 33x predictor (q < 0.001), a significant subgroup and
+the ICP. Counted by group it is three customers. Each test failed on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import icp_research as icp
+from icp_research.methods.predictors import test_predictors as run_predictor_tests
+from icp_research.methods.subgroups import find_subgroups
+
+from .conftest import write_project
+
+AS_OF = pd.Timestamp("2026-06-30")
+
+
+def _groups_export(seed: int = 7) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    industries = ["Software", "Retail", "Healthcare", "Education", "Media", "Logistics"]
+    rows = []
+    for i in range(500):  # independent companies: winning is a coin with p = 0.3
+        rows.append((f"{100000 + i}", rng.choice(industries), int(rng.integers(5, 3000)), ""))
+    for g in range(3):  # three groups: a parent and 20 subsidiaries each, all Aerospace
+        parent = f"{900000 + g * 100}"
+        rows.append((parent, "Aerospace", int(rng.integers(2000, 9000)), ""))
+        for s in range(1, 21):
+            rows.append(
+                (f"{900000 + g * 100 + s}", "Aerospace", int(rng.integers(50, 900)), parent)
+            )
+    for i in range(4):  # a few Aerospace companies of their own, as unlucky as anyone
+        rows.append((f"{800000 + i}", "Aerospace", int(rng.integers(5, 3000)), ""))
+    accounts = pd.DataFrame(rows, columns=["Record ID", "Industry", "Employees", "Parent Company"])
+    created = pd.Timestamp("2023-07-01") + pd.to_timedelta(
+        rng.integers(0, 300, len(accounts)), unit="D"
+    )
+    accounts["Create Date"] = created.strftime("%Y-%m-%d")
+    deals = []
+    for idx, account in accounts.iterrows():
+        whale = account["Industry"] == "Aerospace" and str(account["Record ID"]).startswith("9")
+        for k in range(int(rng.integers(3, 7)) if whale else int(rng.integers(1, 4))):
+            opened = created[idx] + pd.Timedelta(days=int(rng.integers(0, 800)))
+            closed = opened + pd.Timedelta(days=int(rng.integers(10, 90)))
+            won = rng.random() < (0.95 if whale else 0.3)
+            stage = "open" if closed > AS_OF else ("closedwon" if won else "closedlost")
+            deals.append(
+                {
+                    "Record ID": f"{account['Record ID']}-{k}",
+                    "Company ID": account["Record ID"],
+                    "Deal Stage": stage,
+                    "Create Date": opened.strftime("%Y-%m-%d"),
+                    "Close Date": "" if stage == "open" else closed.strftime("%Y-%m-%d"),
+                }
+            )
+    config = (
+        f'[project]\nname = "groups"\nas_of = "{AS_OF:%Y-%m-%d}"\n'
+        '[tables.accounts]\npath = "companies.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Record ID"\nindustry = "Industry"\nemployees = "Employees"\n'
+        'created_at = "Create Date"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Record ID"\naccount_id = "Company ID"\nstage = "Deal Stage"\n'
+        'created_at = "Create Date"\nclosed_at = "Close Date"\n'
+        '[tables.opportunities.values.stage]\nclosedwon = "won"\nclosedlost = "lost"\n'
+        'open = "open"\n'
+    )
+    return {
+        "companies.csv": accounts.to_csv(index=False),
+        "deals.csv": pd.DataFrame(deals).to_csv(index=False),
+        "icp.toml": config,
+    }
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    files = _groups_export()
+    config = files.pop("icp.toml")
+    path = write_project(tmp_path_factory.mktemp("groups"), files, config)
+    return icp.open_study(path, reuse_snapshot=False)
+
+
+def test_the_parent_column_links_subsidiaries_into_groups(grouped):
+    column, head = grouped.account_groups
+    assert column == "parent_company"
+    assert len(head) == 63 and set(head.values()) == {"900000", "900100", "900200"}
+    ids = pd.Series(["900105", "900100", "100003"])
+    assert grouped.cluster_ids(ids).tolist() == ["900100", "900100", "100003"]
+
+
+def test_winning_clusters_by_group_and_aerospace_is_no_predictor(grouped):
+    from icp_research.analyses.significance import outcome_frames, predictor_significance
+
+    (won,) = outcome_frames(grouped, outcomes=("won",), predictors=["industry"])
+    assert won.cluster == "_group"
+    assert won.data["_group"].nunique() == won.data["account_id"].nunique() - 60
+    result = predictor_significance(grouped)
+    assert not any(r["predictor"] == "industry" for r in result.recommended)
+    row = result.summary[
+        (result.summary["outcome"] == "won") & (result.summary["level"] == "Aerospace")
+    ].iloc[0]
+    # Seven groups and accounts, 250-odd deals: they weigh like about three.
+    assert np.isnan(row["p_value"]) and "weigh like" in row["note"]
+
+
+def test_no_icp_is_drawn_from_three_groups(grouped):
+    from icp_research.analyses import blueprint as bp
+    from icp_research.analyses.patterns import discover_subgroups
+
+    result = bp.build_blueprint(grouped, backtest_quarters=1, n_boot=100)
+    assert not any("Aerospace" in rule.text for rule in result.include)
+    found = discover_subgroups(grouped).summary
+    assert len(found) and found["description"].str.contains("Aerospace").any()
+    significant = found[found["significant"].astype(bool)]
+    assert not significant["description"].str.contains("Aerospace").any()
+
+
+def test_a_level_of_a_few_large_clusters_is_not_tested():
+    rng = np.random.default_rng(3)
+    clusters = np.r_[np.arange(400), np.repeat([400, 401, 402], 80), [403, 404, 405]]
+    level = np.r_[np.zeros(400, bool), np.ones(243, bool)]
+    won = np.r_[rng.random(400) < 0.3, rng.random(240) < 0.95, [False, True, False]]
+    data = pd.DataFrame({"segment": np.where(level, "big", "small"), "won": won, "c": clusters})
+    result = run_predictor_tests(data, "won", categorical=["segment"], cluster="c")
+    row = result.summary[result.summary["level"] == "big"].iloc[0]
+    assert row["n_clusters"] == 6
+    assert np.isnan(row["p_value"]) and "weigh like 3.1" in row["note"]
+    # One row per cluster: six clusters are six, and the level is tested.
+    once = data.drop_duplicates("c")
+    row = run_predictor_tests(once, "won", categorical=["segment"], cluster="c").summary
+    assert row.loc[row["level"] == "big", "p_value"].notna().all()
+
+
+def test_a_subgroup_of_a_few_large_clusters_is_not_significant():
+    rng = np.random.default_rng(5)
+    clusters = np.r_[np.repeat(np.arange(600), 2), np.repeat([600, 601, 602], 60)]
+    industry = np.r_[rng.choice(["A", "B", "C", "D"], 1200), np.full(180, "E")]
+    won = np.r_[rng.random(1200) < 0.3, rng.random(180) < 0.95]
+    data = pd.DataFrame({"industry": industry, "won": won, "account": clusters})
+    naive = find_subgroups(data, "won", attributes=["industry"])
+    assert naive.significant["description"].str.contains("E").any()
+    clustered = find_subgroups(data, "won", attributes=["industry"], clusters="account")
+    assert not clustered.significant["description"].str.contains("E").any()
+    assert any("did not on its own" in c for c in clustered.caveats)
