@@ -688,3 +688,42 @@ def test_new_customers_of_a_quarter_are_paid_ones_not_trials_at_no_arr():
     window = _Window("2025Q3", pd.Timestamp("2025-07-01"), pd.Timestamp("2025-09-30"))
     data = _quarter_data(tables, window, cycle_quarters=2)
     assert sorted(data.new_customers) == ["A", "C"]
+
+
+def test_not_significantly_worse_does_not_clear_an_icp_that_is_worse_or_too_thin(tmp_path):
+    """The ICP wins 8 of 20 deals against 20 of 40 (0.80x, within chance) and most measures
+    are too thin: the verdict must not say that nothing calls for refinement. Last quarter's
+    ICP (accounts under 10 employees) has no deal this quarter: out of sample, 'worse on none'
+    is said with the measures it could not compare."""
+    tables = known_tables()
+    deals = tables["opportunities"]
+    won = {f"I{i:02d}" for i in range(1, 9)} | {f"R{i:02d}" for i in range(1, 21)}
+    deals["stage"] = ["won" if a in won else "lost" for a in deals["account_id"]]
+    deals["created_at"] = pd.Timestamp("2026-02-01")
+    tables.pop("nps")
+    previous = tmp_path / "2026Q1"
+    (previous / "artifacts").mkdir(parents=True)
+    tiny = icp_document(
+        as_of="2026-03-31",
+        include=[rule("include", "employees < 10", condition("employees", "less_than", 10))],
+    )
+    (previous / "artifacts" / "icp.json").write_text(json.dumps(tiny))
+    (previous / "artifacts" / "manifest.json").write_text(
+        json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
+    )
+    study = make_study(tables, categorical=["industry"], numeric=["employees"])
+    result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1, previous_run=previous)
+    assert _row(result, "win_rate", "icp_vs_non_icp").value == pytest.approx(0.8)
+    assert result.findings[0] == (
+        "No measure is significantly worse for ICP accounts in 2026Q2, but that does not clear "
+        "the ICP: it did worse on win rate, within what chance gives; and there was too little "
+        "data to compare ACV, time to close, net revenue retention, logo retention and gross "
+        "revenue retention."
+    )
+    assert not any("nothing in this quarter says" in f for f in result.findings)
+    out_of_sample = next(f for f in result.findings if f.startswith("Out of sample: the ICP"))
+    assert out_of_sample.startswith(
+        "Out of sample: the ICP of 2026Q1, drawn before 2026Q2, did significantly better on no "
+        "measure in 2026Q2, and worse on none; too little data to compare win rate (0 ICP and "
+        "60 other closed new-business deals)"
+    )

@@ -676,3 +676,79 @@ def test_an_account_type_with_customers_and_prospects_records_the_outcome():
     assert _status_values(salesforce, TYPE_STATUS_SHARE) == ["Customer - Direct", "Prospect"]
     hubspot = pd.Series(["PROSPECT"] * 50 + ["PARTNER"] * 25 + ["VENDOR"] * 25)
     assert _status_values(hubspot, TYPE_STATUS_SHARE) == []
+
+
+def test_a_win_rate_icp_resting_on_best_customer_status_alone_says_so():
+    """The ICP is measured on winning deals, but its one characteristic (annual revenue) held
+    up only for best-customer status, i.e. contract size; on the validation quarters it won
+    0.90x as often as the rest. The confidence and the findings say all three, instead of
+    '1 of 1 defining rule held up' and 'a characteristic that predicted success'."""
+    from types import SimpleNamespace
+
+    from icp_research.analyses.blueprint.findings import (
+        confidence_of,
+        contract_confidence,
+        findings_of,
+    )
+
+    study = SimpleNamespace(
+        analysis={"best_customer_metric": "arr"}, attributes=AttributeSpec(contract={})
+    )
+    blueprint = SimpleNamespace(
+        drawn=True,
+        outcome={"name": "won", "label": "win rate", "unit": "deals", "validation_quarters": 2},
+        characteristics=[
+            {"attribute": "annual_revenue", "role": "filter", "outcomes": ["best_customer"]}
+        ],
+        include=[
+            SimpleNamespace(
+                role="filter",
+                replicated=True,
+                attribute="annual_revenue",
+                evidence=[],
+                conditions=[],
+            )
+        ],
+        exclude=[],
+        uncertain=[],
+        validation=None,
+        icp_vs_rest=[
+            {
+                "outcome": "won",
+                "unit": "deals",
+                "n_icp": 84,
+                "rate_icp": 0.23,
+                "n_rest": 239,
+                "rate_rest": 0.25,
+                "ratio": 0.90,
+                "ci_low": 0.57,
+                "ci_high": 1.42,
+            }
+        ],
+        labels={},
+        statement="This product fits companies (annual revenue of 60,000,000 or more).",
+        icp_share=0.24,
+        backtest_summary=None,
+        backtest=None,
+        segments=None,
+    )
+    confidence = contract_confidence(confidence_of(blueprint), blueprint, study)
+    assert confidence == {
+        "level": "low",
+        "reason": "1 of 1 defining rule held up in the confirmation quarters and on the "
+        "validation quarters the ICP's win rate was 0.90x the rest's (95% CI 0.57–1.42); but "
+        "every characteristic rests on best-customer status alone, i.e. on contract size, and "
+        "none held up for winning deals, the outcome this ICP is measured on: the ICP may "
+        "describe bigger contracts rather than better-fitting companies.",
+    }
+    blueprint.confidence = confidence
+    findings = findings_of(blueprint)
+    assert findings[2] == (
+        "It rests on 1 characteristic that predicted best-customer status (not winning deals, "
+        "the outcome the ICP is measured on) and held up in the confirmation quarters: who the "
+        "company is (annual revenue)."
+    )
+    # A characteristic that also held up for winning deals predicted success.
+    blueprint.characteristics[0]["outcomes"] = ["best_customer", "won"]
+    assert contract_confidence(confidence, blueprint, study) == confidence
+    assert "that predicted success and held up" in findings_of(blueprint)[2]

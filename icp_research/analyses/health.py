@@ -2040,6 +2040,7 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
     current = current[current["metric"].isin(_METRIC)]
     groups = summary[summary["quarter"] == window.label].set_index(["metric", "group"])
     worse, watch, better, same, thin = [], [], [], [], []
+    watch_labels, thin_labels = [], []
     for _, row in current.iterrows():
         metric = _METRIC[row["metric"]]
         icp_value = groups.loc[(metric.name, ICP), "value"]
@@ -2052,6 +2053,7 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
                 f"{contrast} in {q}: worse for the ICP, though within what chance gives "
                 f"({_fmt_q(row['q_value'])}); if it persists, {SEEDS_SAY}."
             )
+            watch_labels.append(metric.label)
         elif row["flag"] == "better":
             better.append(f"{metric.label} ({_effect_text(metric, row['value'])})")
         elif row["flag"] == "no_difference":
@@ -2060,6 +2062,7 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
             n_icp = int(groups.loc[(metric.name, ICP), "n"])
             n_rest = int(groups.loc[(metric.name, NON_ICP), "n"])
             thin.append(f"{metric.label} ({n_icp} ICP and {n_rest} other {metric.n_of})")
+            thin_labels.append(metric.label)
     scope = f" ({share} of accounts)" if share else ""
     head = list(worse)
     if better:
@@ -2069,10 +2072,7 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
             + ("; none was significantly worse." if not worse else ".")
         )
     elif not worse and len(current):
-        head.append(
-            f"No measure is significantly worse for ICP accounts in {q}: nothing in this "
-            "quarter says the ICP definition needs refinement."
-        )
+        head.append(_no_worse_verdict(q, watch_labels, thin_labels))
     middle = [description]
     out_of_sample, out_of_sample_worse = _previous_icp_sentences(result, window)
     middle += out_of_sample
@@ -2084,6 +2084,22 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
     return [*head, *middle, *thin, *tail], [*worse, *out_of_sample_worse, *watch, *thin]
 
 
+def _no_worse_verdict(quarter: str, watch: list[str], thin: list[str]) -> str:
+    """The verdict when no measure is significantly worse. It clears the ICP only when no
+    measure is worse even within chance and none is too thin to compare: "not significantly
+    worse" on 6 deals, or with the win rate at 0.6x, is absence of evidence, not evidence that
+    the ICP still works."""
+    head = f"No measure is significantly worse for ICP accounts in {quarter}"
+    if not watch and not thin:
+        return f"{head}: nothing in this quarter says the ICP definition needs refinement."
+    reasons = []
+    if watch:
+        reasons.append(f"it did worse on {_and(watch)}, within what chance gives")
+    if thin:
+        reasons.append(f"there was too little data to compare {_and(thin)}")
+    return f"{head}, but that does not clear the ICP: {'; and '.join(reasons)}."
+
+
 def _previous_icp_sentences(result: HealthResult, window: _Window) -> tuple[list, list]:
     """The previous run's ICP on this quarter: one sentence, and flags where it did worse."""
     data = result.tables.get("previous_icp")
@@ -2092,10 +2108,14 @@ def _previous_icp_sentences(result: HealthResult, window: _Window) -> tuple[list
     name = result.params.get("previous_run") or "the previous run"
     versus = data[(data["group"] == VERSUS) & (data["quarter"] == window.label)]
     groups = data[data["quarter"] == window.label].set_index(["metric", "group"])
-    better, worse_words, flags = [], [], []
+    better, worse_words, flags, thin = [], [], [], []
     for _, row in versus.iterrows():
         metric = _METRIC[row["metric"]]
-        if row["flag"] == "better":
+        if row["flag"] == "too_thin":
+            n_icp = int(groups.loc[(metric.name, ICP), "n"])
+            n_rest = int(groups.loc[(metric.name, NON_ICP), "n"])
+            thin.append(f"{metric.label} ({n_icp} ICP and {n_rest} other {metric.n_of})")
+        elif row["flag"] == "better":
             better.append(f"{metric.label} ({_effect_text(metric, row['value'])})")
         elif row["flag"] == "worse":
             icp_value = groups.loc[(metric.name, ICP), "value"]
@@ -2110,7 +2130,8 @@ def _previous_icp_sentences(result: HealthResult, window: _Window) -> tuple[list
         f"Out of sample: the ICP of {name}, drawn before {window.name}, did significantly "
         + (f"better on {_and(better)}" if better else "better on no measure")
         + f" in {window.name}"
-        + (f", and worse on {_and(worse_words)}." if worse_words else ", and worse on none.")
+        + (f", and worse on {_and(worse_words)}" if worse_words else ", and worse on none")
+        + (f"; too little data to compare {_and(thin)}." if thin else ".")
     )
     return [sentence], flags
 

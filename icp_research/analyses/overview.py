@@ -21,6 +21,7 @@ from icp_research.data.study import Study
 from icp_research.formatting import fmt_interval, fmt_money, fmt_number, fmt_pct
 from icp_research.methods.stats import (
     clustered_rate_ci,
+    clustered_rate_test,
     clustered_ratio_ci,
     poisson_rate_ci,
     proportion_ci,
@@ -319,7 +320,7 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             "renewal deals are open to customers only and would inflate them."
         )
         # The columns read below, then the rows: not a copy of every deal column.
-        used = ["account_id", "stage", "is_closed", "won", "amount", "cycle_days"]
+        used = ["account_id", "stage", "is_closed", "won", "amount", "cycle_days", "closed_at"]
         deals = deals.loc[deals["is_new_business"], [c for c in used if c in deals.columns]]
     if len(deals):
         closed = deals["is_closed"].astype(bool)
@@ -365,6 +366,10 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
                 f"({fmt_interval(low, high)}, interval clustered by account over {clusters:,} "
                 f"accounts); {totals['deals']['open']:,} deals open."
             )
+            latest = _latest_win_rate(deals.loc[attributed], study)
+            if latest is not None:
+                totals["win_rate_latest"] = latest
+                findings.append(latest.pop("sentence"))
         if "amount" in deals and won.any():
             totals["avg_won_deal"] = float(deals.loc[won, "amount"].mean())
         cycle = deals.loc[won, "cycle_days"].dropna()
@@ -427,6 +432,12 @@ def _headline(totals: dict, study: Study) -> dict:
         headline["Win rate"] = (
             f"{fmt_pct(w['rate'])} ({fmt_interval(w['ci_low'], w['ci_high'])}; "
             f"{w['n']:,} deal{'' if w['n'] == 1 else 's'})"
+        )
+    latest = totals.get("win_rate_latest")
+    if "won" not in unmeasurable and latest and latest["changed"]:
+        headline[f"Win rate, {latest['period']}"] = (
+            f"{fmt_pct(latest['rate'])} ({fmt_interval(latest['ci_low'], latest['ci_high'])}; "
+            f"{latest['n']:,} deals)"
         )
     if "sales_cycle" in unmeasurable:
         headline["Sales cycle"] = f"not measurable — {unmeasurable['sales_cycle']}"
@@ -577,3 +588,65 @@ def save_artifacts(study: Study, result: Result) -> list[Path]:
     written += study.save_artifact(registry.DATA_PROBLEMS, result.tables["problems"])
     study.save_result(result, "overview")
     return written
+
+
+LATEST_QUARTERS = 4
+
+
+def _latest_win_rate(deals: pd.DataFrame, study: Study) -> dict | None:
+    """The win rate of the deals closed in the latest four quarters against the earlier ones.
+
+    The all-time win rate pools every year of the export: when win rates fell (or rose), it
+    describes no quarter a reader lives in. Returns the latest rate with its interval
+    (clustered by account), the earlier one, the two-sided p-value of a cluster-robust test,
+    ``changed`` (p below alpha) and the sentence that says it; None when the export has no
+    closed deal before the latest four quarters, or none in them. Accounts with deals in both
+    periods are treated as independent clusters of each, which, as an account's deals go
+    alike, overstates the variance of the difference: the test errs towards "no clear change".
+    """
+    if "closed_at" not in deals or not len(deals):
+        return None
+    closed = deals[deals["is_closed"].astype(bool) & deals["closed_at"].notna()]
+    quarter = study.as_of.to_period("Q")
+    start = (quarter - (LATEST_QUARTERS - 1)).start_time
+    recent = closed["closed_at"] >= start
+    if not recent.any() or recent.all():
+        return None
+
+    def per_account(part: pd.DataFrame) -> pd.DataFrame:
+        return part.groupby("account_id").agg(won=("won", "sum"), closed=("is_closed", "sum"))
+
+    now, before = per_account(closed[recent]), per_account(closed[~recent])
+    rate, low, high, _ = clustered_rate_ci(now["won"], now["closed"], study.alpha)
+    earlier, e_low, e_high, _ = clustered_rate_ci(before["won"], before["closed"], study.alpha)
+    p = clustered_rate_test(now["won"], now["closed"], before["won"], before["closed"])
+    changed = bool(np.isfinite(p) and p < study.alpha)
+    period = f"latest {LATEST_QUARTERS} quarters"
+    span = f"{quarter - (LATEST_QUARTERS - 1)}–{quarter}"
+    n, n_before = int(now["closed"].sum()), int(before["closed"].sum())
+    if changed:
+        verdict = (
+            f"significantly {'lower' if rate < earlier else 'higher'} (p = {p:.2g}), so the win "
+            f"rate of all {n + n_before:,} deals above {'overstates' if rate < earlier else 'understates'} "
+            "the current one"
+        )
+    else:
+        verdict = "no clear change" + (f" (p = {p:.2g})" if np.isfinite(p) else "")
+    sentence = (
+        f"In the {period} ({span}) the win rate was {fmt_pct(rate)} "
+        f"({fmt_interval(low, high)}; {n:,} deals) against {fmt_pct(earlier)} "
+        f"({fmt_interval(e_low, e_high)}; {n_before:,} deals) before them: {verdict}."
+    )
+    return {
+        "period": period,
+        "from": f"{start:%Y-%m-%d}",
+        "rate": float(rate),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "n": n,
+        "rate_before": float(earlier),
+        "n_before": n_before,
+        "p_value": float(p),
+        "changed": changed,
+        "sentence": sentence,
+    }

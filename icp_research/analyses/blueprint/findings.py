@@ -42,6 +42,21 @@ def confidence_of(blueprint: Blueprint) -> dict:
                     f"{top['group_a']} did {top['ratio']:.1f}x as well as {top['group_b']} "
                     f"(95% CI {top['ci_low']:.1f}–{top['ci_high']:.1f}x)"
                 )
+    main = next(
+        (r for r in blueprint.icp_vs_rest if r["outcome"] == blueprint.outcome["name"]), None
+    )
+    if (
+        not np.isfinite(auc_low)
+        and main is not None
+        and main["n_icp"]
+        and np.isfinite(main["ratio"])
+    ):
+        # No fit score to validate: the ICP against the rest is the only check on the
+        # quarters nothing was chosen on, and the confidence rests on it too.
+        parts.append(
+            f"on the validation quarters the ICP's {blueprint.outcome['label']} was "
+            f"{main['ratio']:.2f}x the rest's{_ci_words(main.get('ci_low'), main.get('ci_high'))}"
+        )
     if held == filters and auc_low >= 0.6 and ratio_low >= 2:
         level = "high"
     elif held and np.isfinite(auc_low) and auc_low > 0.5 and ratio_low > 1:
@@ -52,10 +67,11 @@ def confidence_of(blueprint: Blueprint) -> dict:
 
 
 def contract_confidence(confidence: dict, blueprint: Blueprint, study: Study) -> dict:
-    """An ICP of best customers (top share by ARR) whose characteristics held up for nothing
-    else may describe bigger contracts rather than better-fitting companies: say so, and cap
-    the confidence at low."""
-    if not blueprint.drawn or blueprint.outcome.get("name") != "best_customer":
+    """An ICP whose characteristics held up for best-customer status (top share by ARR) and
+    for nothing else may describe bigger contracts rather than better-fitting companies: say
+    so, and cap the confidence at low. When the ICP is measured on winning deals or retention,
+    say too that none of its characteristics held up for that outcome."""
+    if not blueprint.drawn or not blueprint.characteristics:
         return confidence
     if study.analysis.get("best_customer_metric", "arr") not in ("arr", "clv", "expansion"):
         return confidence
@@ -63,10 +79,15 @@ def contract_confidence(confidence: dict, blueprint: Blueprint, study: Study) ->
         return confidence
     contract = study.attributes.contract
     terms = f" ({join_and(sorted(contract))} go with it)" if contract else ""
+    own = blueprint.outcome.get("name")
+    measured = (
+        ", the outcome this ICP is measured on" if own in ("won", "retained") else " or retention"
+    )
+    goal = _GOALS[own] if own in ("won", "retained") else "winning deals"
     reason = (
         f"{confidence['reason'].rstrip('.')}; but every characteristic rests on best-customer "
-        f"status alone, i.e. on contract size{terms}, and none held up for winning deals or "
-        "retention: the ICP may describe bigger contracts rather than better-fitting companies."
+        f"status alone, i.e. on contract size{terms}, and none held up for {goal}{measured}: "
+        "the ICP may describe bigger contracts rather than better-fitting companies."
     )
     level = confidence["level"] if confidence["level"] in ("low", "none") else "low"
     return {"level": level, "reason": reason}
@@ -155,6 +176,13 @@ def headline_of(blueprint: Blueprint) -> dict:
     return out
 
 
+def _ci_words(low, high) -> str:
+    """' (95% CI 0.57–1.42)' after a ratio; '' without an interval."""
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    return f" (95% CI {low:.2f}–{high:.2f})"
+
+
 def _ratio_interval(low, high) -> str:
     """' (0.9–2.3x)', the 95% interval a headline ratio is read with; '' without one."""
     if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
@@ -229,7 +257,8 @@ def findings_of(blueprint: Blueprint) -> list[str]:
         if filters:
             text = (
                 f"It rests on {len(blueprint.characteristics)} characteristic"
-                f"{'' if len(blueprint.characteristics) == 1 else 's'} that predicted success "
+                f"{'' if len(blueprint.characteristics) == 1 else 's'} that predicted "
+                f"{_what_they_predicted(blueprint)} "
                 f"and held up in the confirmation quarters: who the company is "
                 f"({join_and(filters)})"
             )
@@ -293,6 +322,18 @@ def findings_of(blueprint: Blueprint) -> list[str]:
     if verdict and blueprint.drawn:
         findings.append(verdict)
     return findings
+
+
+def _what_they_predicted(blueprint: Blueprint) -> str:
+    """'success' when some characteristic held up for the ICP's own outcome; otherwise the
+    outcomes they did hold up for, and which one they did not ('best-customer status, not
+    winning deals, the outcome the ICP is measured on')."""
+    own = blueprint.outcome.get("name")
+    held = [o for c in blueprint.characteristics for o in c.get("outcomes", [])]
+    if own in held or not held or own not in _GOALS:
+        return "success"
+    goals = join_and([_GOALS.get(o, o) for o in dict.fromkeys(held)])
+    return f"{goals} (not {_GOALS[own]}, the outcome the ICP is measured on)"
 
 
 def backtest_sentence(summary, tiers) -> str:
