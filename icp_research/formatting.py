@@ -133,6 +133,12 @@ def fmt_p(p) -> str:
     return f"{p:.2f}"
 
 
+def fmt_p_is(p, name: str = "p") -> str:
+    """'q = 0.012', 'q < 0.001' (never 'q = <0.001')."""
+    text = fmt_p(p)
+    return f"{name} {text[0]} {text[1:]}" if text.startswith("<") else f"{name} = {text}"
+
+
 def fmt_ratio(x) -> str:
     """1.234 -> '1.23x'."""
     if x is None or (isinstance(x, float | np.floating) and (np.isnan(x) or np.isinf(x))):

@@ -146,3 +146,11 @@ def test_a_subgroup_of_a_few_large_clusters_is_not_significant():
     clustered = find_subgroups(data, "won", attributes=["industry"], clusters="account")
     assert not clustered.significant["description"].str.contains("E").any()
     assert any("did not on its own" in c for c in clustered.caveats)
+
+
+def test_a_p_value_below_a_thousandth_reads_as_less_than():
+    from icp_research.formatting import fmt_p_is
+
+    assert fmt_p_is(0.0004, "q") == "q < 0.001"
+    assert fmt_p_is(0.012) == "p = 0.012"
+    assert fmt_p_is(0.43, "q") == "q = 0.43"

@@ -54,7 +54,7 @@ import pandas as pd
 from icp_research.analyses import registry
 from icp_research.data.study import GROUP, Study
 from icp_research.errors import InputError, NotEnoughData
-from icp_research.formatting import fmt_p
+from icp_research.formatting import fmt_p, fmt_p_is
 from icp_research.methods.binning import (
     MISSING,
     apply_bins,
@@ -1442,7 +1442,7 @@ def _not_independent_reason(predictor: str, steps: pd.DataFrame) -> str:
         return f"replicated, but its independent effect could not be checked ({notes})"
     parts = [
         f"for {_PHRASES.get(row.outcome, row.outcome)} it adds nothing once "
-        f"{row.given} {'are' if ',' in row.given else 'is'} known (p = {fmt_p(row.p_value)})"
+        f"{row.given} {'are' if ',' in row.given else 'is'} known ({fmt_p_is(row.p_value)})"
         for row in checked.itertuples()
     ]
     return "replicated, but " + "; ".join(parts)

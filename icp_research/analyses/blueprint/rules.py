@@ -29,7 +29,7 @@ from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
 from icp_research.analyses.blueprint.text import OUTCOME_WORDS, SOURCE_NAMES, join_and, plain
 from icp_research.analyses.blueprint.upstream import Upstream
 from icp_research.data.study import Study
-from icp_research.formatting import fmt_count, fmt_p
+from icp_research.formatting import fmt_count, fmt_p_is
 from icp_research.methods.binning import MISSING, OTHER, cut_points
 
 #: Attributes that say how an account came to us rather than who it is: signals, not filters.
@@ -660,9 +660,9 @@ def significance_uncertain(
                 else len(family)
             )
             reason = (
-                f"suggestive (p = {fmt_p(p)}), not significant once corrected over the "
+                f"suggestive ({fmt_p_is(p)}), not significant once corrected over the "
                 f"{tests:,} tests on {OUTCOME_WORDS[row['outcome']][0]} "
-                f"(q = {fmt_p(row.get('q_value'))})"
+                f"({fmt_p_is(row.get('q_value'), 'q')})"
             )
         if (row["predictor"], row["level"]) in traded:
             reason += f"; a trade-off: {traded[(row['predictor'], row['level'])]}"

@@ -11,7 +11,7 @@ from icp_research.analyses.blueprint.rules import Rule
 from icp_research.analyses.blueprint.samples import Sample
 from icp_research.analyses.blueprint.text import join_and
 from icp_research.data.study import Study
-from icp_research.formatting import fmt_p
+from icp_research.formatting import fmt_p_is
 from icp_research.methods.stats import adjust_pvalues
 
 
@@ -128,7 +128,7 @@ def segment_icps(study: Study, include: list[Rule], sample: Sample | None, alpha
             if np.isfinite(record[rule.text]["ci_low"]) and record[rule.text]["ci_low"] > 1
         ]
     result["icps"] = icps
-    parts = [f"{rule.text} (q = {fmt_p(q)})" for rule, q in differing]
+    parts = [f"{rule.text} ({fmt_p_is(q, 'q')})" for rule, q in differing]
     result["verdict"] = (
         f"The include rules work differently by company size: {join_and(parts)}; the per-segment "
         "ICPs list the rules that clearly help within each segment."
