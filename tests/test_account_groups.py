@@ -152,5 +152,5 @@ def test_a_p_value_below_a_thousandth_reads_as_less_than():
     from icp_research.formatting import fmt_p_is
 
     assert fmt_p_is(0.0004, "q") == "q < 0.001"
-    assert fmt_p_is(0.012) == "p = 0.012"
+    assert fmt_p_is(0.0042) == "p = 0.004"
     assert fmt_p_is(0.43, "q") == "q = 0.43"
