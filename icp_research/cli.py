@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         metavar="DIR",
-        help="run folder (default: reports/<quarter>; reports/demo for --demo, "
+        help="run folder (default: reports/<quarter> with --quarter, else "
+        "reports/<the config's as_of> or reports/latest; reports/demo for --demo, "
         "reports/demo-<quarter> with --quarter)",
     )
     run.add_argument(
