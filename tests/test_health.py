@@ -727,3 +727,48 @@ def test_not_significantly_worse_does_not_clear_an_icp_that_is_worse_or_too_thin
         "measure in 2026Q2, and worse on none; too little data to compare win rate (0 ICP and "
         "60 other closed new-business deals)"
     )
+
+
+def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
+    # The ICP looks at industry and size; a new segment (here a region) can take over the new
+    # customers while every ICP attribute is stable: "the profile is stable" said nothing.
+    tables = known_tables()
+    q1 = [f"R{i:02d}" for i in range(21, 29)] + [f"I{i:02d}" for i in range(13, 21)]
+    extra = pd.DataFrame(
+        {
+            "opportunity_id": [f"P{i}" for i in range(len(q1))],
+            "account_id": q1,
+            "stage": "won",
+            "created_at": pd.Timestamp("2025-12-01"),
+            "closed_at": pd.Timestamp("2026-02-01"),
+            "amount": 5000.0,
+            "type": "new",
+        }
+    )
+    tables["opportunities"] = pd.concat([tables["opportunities"], extra], ignore_index=True)
+    tables["subscriptions"] = tables["subscriptions"].iloc[:20]
+    accounts = tables["accounts"]
+    # 2026Q1's new customers are mostly in EMEA, 2026Q2's mostly in North America; the other
+    # accounts are half and half.
+    region = np.where(np.arange(len(accounts)) % 2 == 0, "EMEA", "NA").astype(object)
+    ids = accounts["account_id"]
+    q2 = [f"I{i:02d}" for i in range(1, 13)] + [f"R{i:02d}" for i in range(1, 9)]
+    region[ids.isin(q1).to_numpy()] = "EMEA"
+    region[ids.isin(q2).to_numpy()] = "NA"
+    region[ids.isin(q1[:2] + q2[:2]).to_numpy()] = ["NA", "NA", "EMEA", "EMEA"]
+    accounts["region"] = region
+    study = make_study(tables, categorical=["industry", "region"], numeric=["employees"])
+    # So few customers that region looks outcome-like to the trust screen; here it is a trait.
+    monkeypatch.setattr(
+        "icp_research.analyses.health._drift_candidates",
+        lambda study: (["industry", "region"], ["employees"]),
+    )
+    result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1)
+    drift = result.tables["drift"]
+    region = drift[(drift["attribute"] == "region") & (drift["population"] == "new customers")]
+    row = region[region["quarter"] == "2026Q2"].iloc[0]
+    assert not row["of_icp"] and row["band"] == "large shift" and row["q_value"] < 0.05
+    (sentence,) = [f for f in result.findings if f.startswith("Beyond the ICP's attributes")]
+    assert "region (PSI" in sentence and "a large shift, beyond chance" in sentence
+    # The ICP's own table and tile stay about the ICP's attributes.
+    assert "region" not in set(result.drift_table("new customers")["attribute"])

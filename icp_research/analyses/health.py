@@ -174,6 +174,7 @@ DRIFT_COLUMNS = [
     "p_value",
     "q_value",
     "largest_change",
+    "of_icp",
 ]
 
 #: Columns of the win-probability check per quarter (``tables['calibration']``).
@@ -1193,7 +1194,7 @@ def _drift_attributes(spec: Mapping | None, accounts: pd.DataFrame) -> list[str]
     return seen
 
 
-def _binner(name: str, spec: Mapping, reference: pd.Series):
+def _binner(name: str, spec: Mapping, reference: pd.Series, numeric: bool = False):
     """A function mapping an attribute's values to bin labels, fixed on the reference quarter.
 
     The fit score's own bins and levels when it scores the attribute (what the ICP sees);
@@ -1220,7 +1221,7 @@ def _binner(name: str, spec: Mapping, reference: pd.Series):
         for rule in (spec.get("rules") or {}).get(kind_) or []
         for c in rule.get("conditions") or []
     )
-    if kind == "numeric" or (kind is None and numeric_rule):
+    if kind == "numeric" or (kind is None and (numeric_rule or numeric)):
         edges = set()
         for kind_ in ("include", "exclude"):
             for rule in (spec.get("rules") or {}).get(kind_) or []:
@@ -1256,11 +1257,19 @@ def _drift_rows(
     accounts: pd.DataFrame,
     spec: Mapping | None,
     alpha: float,
+    candidates: tuple[list[str], list[str]] = ([], []),
 ) -> list[dict]:
+    """PSI of each ICP attribute and the fit score, quarter against quarter, for new customers
+    and the new pipeline (one family of tests); and of every other candidate attribute
+    (``candidates``: categorical and numeric names; a second family, ``of_icp`` false): a
+    segment the ICP does not describe can grow while everything the ICP looks at is stable."""
     attributes = _drift_attributes(spec, accounts)
     has_score = spec is not None and bool(spec.get("scorecard"))
-    if not attributes and not has_score:
+    categorical, numeric = candidates
+    others = [a for a in [*categorical, *numeric] if a not in attributes and a in accounts.columns]
+    if not attributes and not has_score and not others:
         return []
+    spec = spec or {}
     profile = accounts.set_index("account_id")
     rows = []
     for window in windows:
@@ -1281,51 +1290,95 @@ def _drift_rows(
                 )
             )
         for population, now_ids, then_ids in populations:
-            family = []
-            items = [(a, None) for a in attributes] + ([("fit_score", None)] if has_score else [])
-            for name, _ in items:
-                if name == "fit_score":
-                    then_values = membership["fit_score"].reindex(then_ids)
-                    now_values = membership["fit_score"].reindex(now_ids)
-                    binner = _score_binner
-                else:
-                    then_values = profile[name].reindex(then_ids)
-                    now_values = profile[name].reindex(now_ids)
-                    binner = _binner(name, spec, then_values)
-                then_bins = binner(then_values.reset_index(drop=True))
-                now_bins = binner(now_values.reset_index(drop=True))
-                levels = list(
-                    dict.fromkeys(
-                        [*then_bins.categories, *now_bins.categories]
-                        if hasattr(then_bins, "categories")
-                        else []
+            icp_items = [*attributes, *(["fit_score"] if has_score else [])]
+            for of_icp, names in ((True, icp_items), (False, others)):
+                rows.extend(
+                    _drift_family(
+                        names,
+                        of_icp,
+                        population,
+                        now_ids,
+                        then_ids,
+                        window.label,
+                        before_label,
+                        membership,
+                        profile,
+                        spec,
+                        set(numeric),
                     )
                 )
-                then_counts = pd.Series(np.asarray(then_bins, dtype=object)).value_counts()
-                now_counts = pd.Series(np.asarray(now_bins, dtype=object)).value_counts()
-                levels = [lv for lv in levels if then_counts.get(lv, 0) + now_counts.get(lv, 0) > 0]
-                e = np.array([then_counts.get(lv, 0) for lv in levels], dtype=float)
-                a = np.array([now_counts.get(lv, 0) for lv in levels], dtype=float)
-                value = psi(e, a) if len(levels) else np.nan
-                p_value = _homogeneity_p(e, a)
-                row = {
-                    "attribute": name,
-                    "population": population,
-                    "quarter": window.label,
-                    "previous_quarter": before_label,
-                    "psi": value,
-                    "band": psi_band(value),
-                    "n": int(a.sum()),
-                    "n_previous": int(e.sum()),
-                    "p_value": p_value,
-                    "largest_change": _largest_change(name, levels, e, a),
-                }
-                family.append(row)
-            q_values = adjust_pvalues([r["p_value"] for r in family])
-            for row, q_value in zip(family, q_values, strict=True):
-                row["q_value"] = q_value
-            rows.extend(family)
     return rows
+
+
+def _drift_candidates(study: Study) -> tuple[list[str], list[str]]:
+    """The candidate traits (categorical, numeric) beside the ICP's: contract terms left out
+    (they move with what customers buy, not who they are)."""
+    spec = study.attributes
+    contract = set(spec.contract)
+    return (
+        [a for a in spec.categorical if a not in contract],
+        [a for a in spec.numeric if a not in contract],
+    )
+
+
+def _drift_family(
+    names,
+    of_icp,
+    population,
+    now_ids,
+    then_ids,
+    label,
+    before_label,
+    membership,
+    profile,
+    spec,
+    numeric,
+) -> list[dict]:
+    """One family of drift tests (Benjamini-Hochberg within it)."""
+    family = []
+    for name in names:
+        if name == "fit_score":
+            then_values = membership["fit_score"].reindex(then_ids)
+            now_values = membership["fit_score"].reindex(now_ids)
+            binner = _score_binner
+        else:
+            then_values = profile[name].reindex(then_ids)
+            now_values = profile[name].reindex(now_ids)
+            binner = _binner(name, spec, then_values, numeric=name in numeric)
+        then_bins = binner(then_values.reset_index(drop=True))
+        now_bins = binner(now_values.reset_index(drop=True))
+        levels = list(
+            dict.fromkeys(
+                [*then_bins.categories, *now_bins.categories]
+                if hasattr(then_bins, "categories")
+                else []
+            )
+        )
+        then_counts = pd.Series(np.asarray(then_bins, dtype=object)).value_counts()
+        now_counts = pd.Series(np.asarray(now_bins, dtype=object)).value_counts()
+        levels = [lv for lv in levels if then_counts.get(lv, 0) + now_counts.get(lv, 0) > 0]
+        e = np.array([then_counts.get(lv, 0) for lv in levels], dtype=float)
+        a = np.array([now_counts.get(lv, 0) for lv in levels], dtype=float)
+        value = psi(e, a) if len(levels) else np.nan
+        p_value = _homogeneity_p(e, a)
+        row = {
+            "attribute": name,
+            "population": population,
+            "quarter": label,
+            "previous_quarter": before_label,
+            "psi": value,
+            "band": psi_band(value),
+            "n": int(a.sum()),
+            "n_previous": int(e.sum()),
+            "p_value": p_value,
+            "largest_change": _largest_change(name, levels, e, a),
+            "of_icp": of_icp,
+        }
+        family.append(row)
+    q_values = adjust_pvalues([r["p_value"] for r in family]) if family else []
+    for row, q_value in zip(family, q_values, strict=True):
+        row["q_value"] = q_value
+    return family
 
 
 def _homogeneity_p(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -1513,6 +1566,7 @@ class HealthResult(Result):
         quarter = quarter or self.quarter
         drift = self.tables.get("drift", pd.DataFrame(columns=DRIFT_COLUMNS))
         data = drift[(drift["quarter"] == quarter) & (drift["population"] == population)]
+        data = data[_of_icp(data)]
         columns = ["attribute", "psi", "band", "n", "n_previous", "q_value", "largest_change"]
         table = data[columns].sort_values("psi", ascending=False).reset_index(drop=True)
         return table.rename(
@@ -1802,7 +1856,16 @@ def icp_health(
         )
     summary = _health_frame(rows)
     drift = pd.DataFrame(
-        _drift_rows(windows, data, membership, accounts, spec, alpha), columns=DRIFT_COLUMNS
+        _drift_rows(
+            windows,
+            data,
+            membership,
+            accounts,
+            spec,
+            alpha,
+            candidates=_drift_candidates(study),
+        ),
+        columns=DRIFT_COLUMNS,
     )
     calibration, calibration_reason = calibration_trend(spec, windows, data, membership, alpha)
     previous_spec, previous_name, previous_as_of = previous_icp(previous_run)
@@ -2225,8 +2288,10 @@ def _drift_sentences(result: HealthResult, window: _Window) -> list[str]:
         return []
     sentences = []
     for population in (NEW_CUSTOMERS, NEW_PIPELINE):
-        part = drift[(drift["quarter"] == window.label) & (drift["population"] == population)]
-        part = part[np.isfinite(part["psi"].astype(float))]
+        rows = drift[(drift["quarter"] == window.label) & (drift["population"] == population)]
+        rows = rows[np.isfinite(rows["psi"].astype(float))]
+        part = rows[_of_icp(rows)]
+        sentences += _drift_outside_icp(rows[~_of_icp(rows)], result, window, population)
         if part.empty:
             continue
         previous = part.iloc[0]["previous_quarter"]
@@ -2255,6 +2320,38 @@ def _drift_sentences(result: HealthResult, window: _Window) -> list[str]:
             f"{fmt_number(shifted.iloc[0]['n_previous'])}): {_and(items)}."
         )
     return sentences
+
+
+def _of_icp(drift: pd.DataFrame) -> pd.Series:
+    """Rows of the ICP's attributes and the fit score (all rows of a table without the column)."""
+    if "of_icp" not in drift:
+        return pd.Series(True, index=drift.index)
+    return drift["of_icp"].fillna(True).astype(bool)
+
+
+def _drift_outside_icp(rows: pd.DataFrame, result, window, population) -> list[str]:
+    """A large shift beyond chance of an attribute the ICP does not use: a segment growing (or
+    shrinking) that the ICP does not describe, which its own attributes cannot show."""
+    alpha = result.params["alpha"]
+    moved = rows[
+        (rows["psi"] >= PSI_BANDS[1][0])
+        & np.isfinite(rows["q_value"].astype(float))
+        & (rows["q_value"] < alpha)
+    ].sort_values("psi", ascending=False)
+    if moved.empty:
+        return []
+    who = "new customers" if population == NEW_CUSTOMERS else "accounts in the new pipeline"
+    items = [
+        f"{row['attribute']} (PSI {row['psi']:.2f}; {row['largest_change']}; "
+        f"{_fmt_q(row['q_value'])})"
+        for _, row in moved.iterrows()
+    ]
+    return [
+        f"Beyond the ICP's attributes, {window.name}'s {who} moved against "
+        f"{moved.iloc[0]['previous_quarter']} on {_and(items)}: a large shift, beyond chance, "
+        "in something the ICP does not look at. A segment it does not describe may be growing "
+        "or shrinking; the next blueprint tests whether it wins more or less."
+    ]
 
 
 def _caveats(result, study, window, drawn, cycle_quarters, icp) -> list[str]:
@@ -2336,7 +2433,7 @@ def _headline(result: HealthResult, drawn: bool) -> dict:
     drift = result.tables.get("drift")
     if drift is not None and len(drift):
         part = drift[(drift["quarter"] == result.quarter) & (drift["population"] == NEW_CUSTOMERS)]
-        part = part[np.isfinite(part["psi"].astype(float))]
+        part = part[_of_icp(part) & np.isfinite(part["psi"].astype(float))]
         if len(part):
             top = part.loc[part["psi"].idxmax()]
             band = top["band"]
