@@ -169,9 +169,13 @@ def test_health_artifacts_and_the_report_on_the_demo(two_quarters):
     drift = pd.read_csv(artifacts / "icp_drift.csv")
     assert list(drift.columns) == DRIFT_COLUMNS
     current = drift[(drift["quarter"] == "2026Q3") & (drift["population"] == "new customers")]
-    assert set(current["attribute"]) == {"employees", "industry", "crm", "fit_score"}
+    icp = current[current["of_icp"].astype(bool)]
+    assert set(icp["attribute"]) == {"employees", "industry", "crm", "fit_score"}
+    # Every other trait is watched too (a second family of tests).
+    assert {"annual_revenue", "region"} <= set(current.loc[~current["of_icp"], "attribute"])
     assert (current["previous_quarter"] == "2026Q2").all()
-    assert (current["band"] == "stable").all()  # nothing drifts in the demo
+    assert (icp["band"] == "stable").all()  # nothing drifts in the demo
+    assert not (current["q_value"] < 0.05).any()
     health = json.loads((artifacts / "health.json").read_text())
     assert health["icp_source"] == "this run" and health["flags"] == []
     # Out of sample: the 2026Q2 run's ICP, measured on 2026Q3, held up as well.
