@@ -147,7 +147,15 @@ FILE_ONLY_KEYS = ("format", "sheet", "header_row", "delimiter", "encoding", "eng
 WAREHOUSE_KEYS = ("url",)
 
 
-ATTRIBUTE_KEYS = ("categorical", "numeric", "exclude", "keep", "contract")
+ATTRIBUTE_KEYS = (
+    "categorical",
+    "numeric",
+    "exclude",
+    "keep",
+    "contract",
+    "multi_select",
+    "single_select",
+)
 PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks", "currency")
 
 
@@ -297,6 +305,10 @@ class Config:
     keep: list[str] = field(default_factory=list)
     # Columns that are contract terms (seats, plan): never explain best-customer status.
     contract: list[str] = field(default_factory=list)
+    # Multi-select columns ("Slack;Jira"): column -> its separator, or None to find it.
+    multi_select: dict[str, str | None] = field(default_factory=dict)
+    # Columns never read as multi-select, whatever their cells look like.
+    single_select: list[str] = field(default_factory=list)
     analysis: dict = field(default_factory=lambda: copy.deepcopy(ANALYSIS_DEFAULTS))
     segments: dict = field(default_factory=lambda: copy.deepcopy(SEGMENT_DEFAULTS))
     scoring: dict = field(default_factory=lambda: copy.deepcopy(SCORING_DEFAULTS))
@@ -537,6 +549,19 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
                 f"{label}: unknown key '{key}' in [attributes]{_suggest(key, list(ATTRIBUTE_KEYS))}"
             )
     lists = {}
+    separators: dict[str, str | None] = {}
+    multi = attributes.get("multi_select")
+    if isinstance(multi, dict):
+        # { "Technologies" = ", ", "Tools Used" = ";" }: the separator of each column.
+        for name, separator in multi.items():
+            if not isinstance(separator, str) or not separator.strip():
+                problems.append(
+                    f"{label}: [attributes] multi_select: '{name}' = {separator!r} must be the "
+                    'separator between its values, e.g. { "Technologies" = "," }'
+                )
+                continue
+            separators[name] = separator.strip()
+        attributes = {**attributes, "multi_select": list(separators)}
     for key in ATTRIBUTE_KEYS:
         if key in attributes:
             lists[key] = _text_list(
@@ -551,6 +576,17 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     cfg.exclude = lists.get("exclude", [])
     cfg.keep = lists.get("keep", [])
     cfg.contract = lists.get("contract", [])
+    listed = attributes.get("multi_select") if "multi_select" in lists else []
+    cfg.multi_select = {
+        _attribute_names([str(source)], accounts_tc)[0]: separators.get(str(source))
+        for source in listed
+    }
+    cfg.single_select = lists.get("single_select", [])
+    for name in sorted(set(cfg.multi_select) & set(cfg.single_select)):
+        problems.append(
+            f"{label}: [attributes] '{name}' is listed as both multi_select and single_select; "
+            "keep it in one"
+        )
     for name in sorted(set(cfg.categorical or []) & set(cfg.numeric or [])):
         problems.append(
             f"{label}: [attributes] '{name}' is listed as both categorical and numeric; keep it in one"

@@ -149,6 +149,8 @@ class ValidationReport:
     inputs: list[dict] = field(default_factory=list)
     # How many money cells name each currency ("€" -> 1,204), as the reports write it.
     currencies: dict[str, int] = field(default_factory=dict)
+    # The export header of each accounts column kept unmapped ("technologies" -> "Technologies").
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -1007,6 +1009,8 @@ def _clean_table(
                 else ("category" if name in categorical_attrs else "auto")
             )
             attributes[name] = _convert(raw[source], name, source, kind, tc, out, extra_missing)
+            if tc.name == "accounts":
+                out.report.headers[name] = source
         if attributes:
             frame = pd.concat([frame, pd.DataFrame(attributes, index=raw.index)], axis=1)
     elif unmapped:
@@ -2884,10 +2888,27 @@ class AttributeSpec:
     # predictors of winning and retention but never explain best-customer status (see
     # :mod:`icp_research.data.trust`).
     contract: dict[str, str] = field(default_factory=dict)
+    # Multi-select columns expanded into yes/no attributes (one per item): column ->
+    # :class:`~icp_research.data.multiselect.MultiSelect`.
+    multi_select: dict = field(default_factory=dict)
 
     @property
     def all(self) -> list[str]:
         return self.categorical + self.numeric
+
+    def multi_select_item(self, name: str) -> dict | None:
+        """For an attribute expanded from a multi-select column, how a lead's cell is read:
+        ``{"column", "source", "separator", "item"}``; None for any other attribute."""
+        for selection in self.multi_select.values():
+            item = selection.attributes().get(name)
+            if item is not None:
+                return {
+                    "column": selection.column,
+                    "source": selection.source,
+                    "separator": selection.separator,
+                    "item": item,
+                }
+        return None
 
     def to_dict(self) -> dict:
         return {
@@ -2896,16 +2917,20 @@ class AttributeSpec:
             "behavioural": self.behavioural,
             "excluded": self.excluded,
             "contract": self.contract,
+            "multi_select": {k: v.to_dict() for k, v in self.multi_select.items()},
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> AttributeSpec:
+        from icp_research.data.multiselect import MultiSelect
+
         return cls(
             list(data.get("categorical", [])),
             list(data.get("numeric", [])),
             list(data.get("behavioural", [])),
             dict(data.get("excluded", {})),
             dict(data.get("contract", {})),
+            {k: MultiSelect.from_dict(v) for k, v in (data.get("multi_select") or {}).items()},
         )
 
 
@@ -3060,11 +3085,152 @@ def _account_links(tables: dict, config: Config, report: ValidationReport) -> No
             _duplicate_domains(accounts, name, out)
 
 
-def infer_attributes(
+def _multi_select_candidates(accounts: pd.DataFrame, config: Config) -> list[str]:
+    """Accounts columns that may be read as multi-select: those named under [attributes]
+    multi_select, and the text columns the kit does not read for something of its own."""
+    canonical = {c.name for c in TABLES["accounts"].columns}
+    names = [c for c in config.multi_select if c in accounts.columns]
+    for name in accounts.columns:
+        if name in names or name in canonical or name in config.single_select:
+            continue
+        if name in config.exclude or _KEY_NAME.search(name) or _IDENTIFIER_NAME.search(name):
+            continue
+        listed = config.categorical is not None or config.numeric is not None
+        if listed and name not in (config.categorical or []):
+            continue  # not a candidate predictor: nothing to expand
+        names.append(name)
+    return names
+
+
+def expand_multi_select(
     accounts: pd.DataFrame, config: Config, report: ValidationReport | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """Expand multi-select columns ("Slack;Jira", "Salesforce, Snowflake") into one yes/no
+    attribute per item that ``[analysis] min_level_count`` accounts list at least, named
+    ``column: item``; a blank cell is unknown (missing), not "no". The column stays in the
+    table but is no predictor itself (see :func:`infer_attributes`). Returns the accounts with
+    the expanded columns added and ``{column: MultiSelect}``."""
+    from icp_research.data.multiselect import (
+        MultiSelect,
+        attribute_name,
+        expand,
+        item_counts,
+        separator_of,
+        shown,
+    )
+
+    file = config.tables["accounts"].display_path if "accounts" in config.tables else "accounts"
+    out = _Collector(report or ValidationReport(), "accounts", file)
+    for name in config.multi_select:
+        if name not in accounts.columns:
+            import difflib
+
+            columns = [c for c in accounts.columns if c not in NON_ATTRIBUTES]
+            close = difflib.get_close_matches(name, columns, n=1)
+            out.error(
+                f"[attributes] multi_select names '{name}', which is not a column of accounts"
+                + (f"; did you mean '{close[0]}'?" if close else ""),
+                "write a column of the accounts export (its header, or the name it is mapped "
+                "to) or remove it from [attributes] multi_select; columns are: "
+                + ", ".join(columns),
+            )
+    minimum = int(config.analysis.get("min_level_count", 10))
+    mapped = config.tables["accounts"].columns if "accounts" in config.tables else {}
+    selections: dict = {}
+    added: dict[str, pd.Series] = {}
+    for name in _multi_select_candidates(accounts, config):
+        series = accounts[name]
+        listed = name in config.multi_select
+        separator = config.multi_select.get(name) if listed else None
+        if separator is None:
+            separator = separator_of(series)
+        if separator is None and listed:
+            # Named by the user: the separator that splits the most cells.
+            from icp_research.data.multiselect import SEPARATORS, split_cell
+
+            text = series.dropna().astype(str)
+            splits = {
+                sep: int(text.map(lambda v, sep=sep: len(split_cell(v, sep)) > 1).sum())
+                for sep in SEPARATORS
+            }
+            separator = max(SEPARATORS, key=lambda sep: (splits[sep], -SEPARATORS.index(sep)))
+        if separator is None:
+            continue
+        source = mapped.get(name) if isinstance(mapped.get(name), str) else None
+        source = source or (report.headers.get(name, name) if report is not None else name)
+        counts = item_counts(series, separator)
+        items = {k: n for k, n in counts.items() if n >= minimum}
+        rare = {k: n for k, n in counts.items() if n < minimum}
+        selection = MultiSelect(name, source, separator, items, rare, detected=not listed)
+        selections[name] = selection
+        for column, values in expand(series, selection).items():
+            if column in accounts.columns or column in added:
+                out.error(
+                    f'"{source}": the yes/no attribute "{column}" of its value "'
+                    f'{column.split(": ", 1)[1]}" would replace the column of that name',
+                    "rename one of the two columns in the export",
+                    column=source,
+                )
+                continue
+            added[column] = values
+        blank = int(series.isna().sum())
+        examples = ", ".join(attribute_name(name, i) for i in list(items)[:3])
+        rarer = ", ".join(f"{k} ({n})" for k, n in list(rare.items())[:3])
+        out.info(
+            f"read as a multi-select ({shown(separator)} between values): "
+            + (
+                f"{len(items):,} yes/no attributes, one per value listed by {minimum:,} accounts "
+                f"or more ({examples}{', ...' if len(items) > 3 else ''})"
+                if items
+                else f"no value is listed by {minimum:,} accounts or more, so none is tested"
+            )
+            + (
+                f"; {len(rare):,} rarer {'value' if len(rare) == 1 else 'values'} not expanded "
+                f"({rarer}{', ...' if len(rare) > 3 else ''})"
+                if rare
+                else ""
+            )
+            + (
+                f"; {blank:,} blank {'cell is' if blank == 1 else 'cells are'} unknown, not no"
+                if blank
+                else ""
+            ),
+            "nothing to do"
+            + (
+                f'; [attributes] single_select = ["{source}"] reads each cell as one value'
+                if not listed
+                else ""
+            )
+            + "; [analysis] min_level_count sets how many accounts a value needs",
+            column=source,
+        )
+    if added:
+        accounts = pd.concat([accounts, pd.DataFrame(added, index=accounts.index)], axis=1)
+    return accounts, selections
+
+
+def _multi_select_reason(selection) -> str:
+    n = len(selection.items)
+    return (
+        f"a multi-select, tested as {n:,} yes/no {'attribute' if n == 1 else 'attributes'} "
+        f"'{selection.column}: <value>'"
+    )
+
+
+def infer_attributes(
+    accounts: pd.DataFrame,
+    config: Config,
+    report: ValidationReport | None = None,
+    multi_select: dict | None = None,
 ) -> AttributeSpec:
-    """Decide which account columns are candidate predictors (config first, then by type)."""
-    spec = AttributeSpec()
+    """Decide which account columns are candidate predictors (config first, then by type).
+
+    ``multi_select`` (from :func:`expand_multi_select`): such a column is no predictor itself;
+    its expanded yes/no attributes are, when the column would have been."""
+    spec = AttributeSpec(multi_select=dict(multi_select or {}))
+    expanded = {
+        column: name for name, sel in spec.multi_select.items() for column in sel.attributes()
+    }
     file = config.tables["accounts"].display_path if "accounts" in config.tables else "accounts"
     out = _Collector(report, "accounts", file) if report is not None else None
     columns = [c for c in accounts.columns if c not in NON_ATTRIBUTES]
@@ -3105,6 +3271,10 @@ def infer_attributes(
                             + ", ".join(columns),
                         )
                     continue
+                if kind == "categorical" and name in spec.multi_select:
+                    spec.excluded[name] = _multi_select_reason(spec.multi_select[name])
+                    spec.categorical.extend(spec.multi_select[name].attributes())
+                    continue
                 if kind == "numeric" and not pd.api.types.is_numeric_dtype(accounts[name]):
                     if out is not None:
                         out.error(
@@ -3122,6 +3292,12 @@ def infer_attributes(
             series = accounts[name]
             if name in config.exclude:
                 spec.excluded[name] = "excluded in [attributes]"
+                continue
+            if name in spec.multi_select:
+                spec.excluded[name] = _multi_select_reason(spec.multi_select[name])
+                continue
+            if name in expanded:
+                spec.categorical.append(name)
                 continue
             if pd.api.types.is_datetime64_any_dtype(series):
                 spec.excluded[name] = "a date"
@@ -3540,7 +3716,8 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:
-        attributes = infer_attributes(tables["accounts"], config, report)
+        tables["accounts"], selections = expand_multi_select(tables["accounts"], config, report)
+        attributes = infer_attributes(tables["accounts"], config, report, selections)
         _exclude_churn_columns(attributes, tables["accounts"], config, report)
     else:
         attributes = AttributeSpec()

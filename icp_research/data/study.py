@@ -187,6 +187,7 @@ class Study:
             list(screened.behavioural),
             dict(screened.excluded),
             contract=dict(screened.contract),
+            multi_select=dict(screened.multi_select),
         )
         for column in self.facts.columns:
             # Usage and survey answers are post-sale: they describe customers, never score leads.

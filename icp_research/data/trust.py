@@ -206,6 +206,7 @@ def with_outcome_like(screening: Screening, extra: dict[str, str]) -> Screening:
         list(spec.behavioural),
         {**spec.excluded, **{k: f"looks like an outcome: {v}" for k, v in extra.items()}},
         contract={k: v for k, v in spec.contract.items() if k not in extra},
+        multi_select=dict(spec.multi_select),
     )
     return Screening(
         screened,
@@ -485,6 +486,7 @@ def screen_attributes(
         list(spec.behavioural),
         {**spec.excluded, **{k: f"looks like an outcome: {v}" for k, v in outcome_like.items()}},
         contract={k: v for k, v in contract.items() if k not in outcome_like},
+        multi_select=dict(spec.multi_select),
     )
     problems = [
         _problem(

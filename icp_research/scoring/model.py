@@ -904,6 +904,31 @@ def find_column(leads: pd.DataFrame, name: str) -> pd.Series | None:
     return None if match is None else find_column(leads, match)
 
 
+def expand_multi_select(leads: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """``leads`` with the yes/no columns the ICP reads from multi-select cells (``technologies:
+    Snowflake`` from a "Technologies" cell ``Salesforce, Snowflake``), split as the training
+    rows were (:func:`icp_research.data.multiselect.item_flags`). A lead file that has the
+    expanded column already keeps it; one without the raw column gets nothing here, so the
+    attribute is scored neutral and flagged as not provided. The rows and the lead's own
+    columns are unchanged."""
+    from icp_research.data.multiselect import item_flags
+
+    added = {}
+    for name, info in (spec.get("attributes") or {}).items():
+        item = info.get("multi_select") if isinstance(info, dict) else None
+        if not item or find_column(leads, name) is not None:
+            continue
+        column = find_column(leads, item.get("column", "")) if item.get("column") else None
+        if column is None and item.get("source"):
+            column = find_column(leads, item["source"])
+        if column is None:
+            continue
+        added[name] = item_flags(column, item["separator"], item["item"])
+    if not added:
+        return leads
+    return pd.concat([leads, pd.DataFrame(added, index=leads.index)], axis=1)
+
+
 def read_icp(path: str | Path) -> dict:
     """Read a run's ``artifacts/icp.json`` (ConfigError, exit code 2, when it is not one)."""
     path = Path(path)
@@ -1173,6 +1198,7 @@ def score_leads(
         ``rules_only`` is not set; the message says why and what to do next.
     """
     spec = icp if isinstance(icp, dict) else read_icp(icp)
+    leads = expand_multi_select(leads, spec)
     if rules_only:
         return _rules_only(spec, leads)
     require_scorecard(spec)
@@ -1650,7 +1676,18 @@ def _score_summary(spec, leads, scored, input_path, output_path, seconds) -> str
     text = "; ".join(parts) + f". Wrote {output_path}."
     needed = {a["name"] for a in (spec.get("scorecard") or {}).get("attributes", [])}
     needed |= {c.attribute for r in icp_rules(spec) for c in _rule_conditions(r)}
-    absent = sorted(name for name in needed if find_column(leads, name) is None)
+    expanded = expand_multi_select(leads, spec)
+    absent = sorted(name for name in needed if find_column(expanded, name) is None)
+    attributes = spec.get("attributes") or {}
+    raw = {}
+    for name in absent:
+        item = (attributes.get(name) or {}).get("multi_select")
+        if item:
+            raw.setdefault(item.get("source") or item.get("column"), []).append(name)
+    absent = [name for name in absent if not (attributes.get(name) or {}).get("multi_select")]
+    for source, names in raw.items():
+        text_names = ", ".join(names)
+        absent.append(f"{source} (read for {text_names})")
     if absent:
         text += (
             f" The file has no {', '.join(absent)} column(s): scored neutral and rules on them "

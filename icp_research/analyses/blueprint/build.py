@@ -518,10 +518,15 @@ def attribute_types(names, facts: pd.DataFrame, spec) -> dict:
     """How the rules and the score read each attribute: ``{"type": "numeric", "nonnegative":
     ...}`` for numbers, ``{"type": "categorical"}`` for labels, and ``{"type": "categorical",
     "values": "yes/no"}`` for a yes/no column (two levels, True and False, never a number: a
-    lead's TRUE, Yes or 1 is read as True)."""
+    lead's TRUE, Yes or 1 is read as True). An attribute expanded from a multi-select column
+    also carries ``"multi_select": {"column", "source", "separator", "item"}``: a lead file with
+    the raw column (``Technologies``) is read item by item as the training rows were."""
     out = {}
     for name in names:
-        if name in facts.columns and pd.api.types.is_bool_dtype(facts[name]):
+        item = spec.multi_select_item(name) if hasattr(spec, "multi_select_item") else None
+        if item is not None:
+            out[name] = {"type": "categorical", "values": "yes/no", "multi_select": item}
+        elif name in facts.columns and pd.api.types.is_bool_dtype(facts[name]):
             out[name] = {"type": "categorical", "values": "yes/no"}
         elif name in spec.numeric or (
             name in facts.columns and pd.api.types.is_numeric_dtype(facts[name])
