@@ -231,6 +231,8 @@ def test_icp_json_is_complete_and_scores_like_the_blueprint(planted):
     assert document["validation"]["auc"] == pytest.approx(result.validation.auc)
     assert [t["name"] for t in document["tiers"]] == ["Tier 1", "Tier 2", "Tier 3"]
     assert "Holdout AUC" in document["headline"]
+    # The dashboard shows how sure the ICP is beside its statement.
+    assert document["headline"]["How sure of the ICP"] == result.confidence["level"]
     # One code path: the same rules and points through score_leads.
     scored = score_leads(document, study.facts)
     assert len(scored) == len(study.facts)

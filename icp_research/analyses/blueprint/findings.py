@@ -171,6 +171,10 @@ def headline_of(blueprint: Blueprint) -> dict:
         out[f"ICP vs rest {blueprint.outcome['label']}"] = f"{main['ratio']:.1f}x{interval}"
     if blueprint.drawn and np.isfinite(blueprint.icp_share):
         out["Accounts in the ICP"] = pct(blueprint.icp_share)
+    level = (blueprint.confidence or {}).get("level")
+    if blueprint.drawn and level:
+        # Beside the statement on the dashboard: a low-confidence ICP must not read as a sure one.
+        out["How sure of the ICP"] = level
     if not blueprint.drawn:
         out["Uncertain rules"] = str(len(blueprint.uncertain))
     return out
