@@ -445,8 +445,13 @@ def test_clustered_tests_match_statsmodels_glm_with_cluster_robust_errors():
         cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
     )
     accounts_level = deals.loc[in_level == 1, "account_id"].nunique()
-    accounts_rest = deals.loc[in_level == 0, "account_id"].nunique()
-    df = min(accounts_level, accounts_rest) - 1
+
+    def kish(rows):  # effective number of clusters: (sum n)^2 / sum n^2
+        sizes = rows["account_id"].value_counts().to_numpy(dtype=float)
+        return sizes.sum() ** 2 / (sizes**2).sum()
+
+    df = min(kish(deals[in_level == 1]), kish(deals[in_level == 0])) - 1
+    assert df < min(accounts_level, deals.loc[in_level == 0, "account_id"].nunique()) - 1
     t_stat = fit.params[1] / fit.bse[1]
     assert smb["test"] == "logit_cluster_t"
     assert smb["p_value"] == pytest.approx(2 * sps.t.sf(abs(t_stat), df), rel=1e-10)
@@ -463,7 +468,7 @@ def test_clustered_tests_match_statsmodels_glm_with_cluster_robust_errors():
     fit = sm.GLM(y, sm.add_constant(ranks), family=sm.families.Binomial()).fit(
         cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
     )
-    df = deals["account_id"].nunique() - 1
+    df = kish(deals) - 1
     assert trend["test"] == "logit_rank_cluster_t"
     assert trend["p_value"] == pytest.approx(
         2 * sps.t.sf(abs(fit.params[1] / fit.bse[1]), df), rel=1e-10

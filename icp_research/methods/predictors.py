@@ -617,7 +617,9 @@ def _prepare_sample(
             f"{outcome}: {y.size:,} {sample.unit} from {g:,} {sample.cluster_unit}; "
             f"{sample.unit} of one account are not independent (intra-account correlation "
             f"{sample.icc:.2f}), so level tests use logistic regression with account-clustered "
-            "standard errors and t with (fewer accounts of level or rest - 1) degrees of freedom."
+            "standard errors and t with degrees of freedom from the smaller effective number of "
+            "accounts of level or rest, minus 1 (Kish's (sum n)^2 / sum n^2: a few accounts "
+            "with many rows weigh like a few)."
         )
         if g < 2 * 10:
             caveats.append(
@@ -917,7 +919,10 @@ def _clustered_level_test(
             f"{sample.cluster_unit} is degenerate"
         )
         return row
-    df = min(g_level, g_rest) - 1
+    # Degrees of freedom from the effective numbers of clusters too (Kish), as the kit's
+    # clustered rate tests: with equal clusters the counts themselves, with a few large ones
+    # far fewer (a cluster-robust t with few dominant clusters rejects too often otherwise).
+    df = min(k_level, _effective_clusters(sample.clusters[~in_level])) - 1
     if (table == 0).any():
         # All rows of the level (or of the rest) share one outcome: the logit diverges.
         # Compare the accounts' own rates instead (one number per account, independent).
@@ -1246,7 +1251,7 @@ def _clustered_trend(
             "seats, a status), leave it out with [attributes] exclude"
         )
         return row
-    df = g - 1
+    df = max(_effective_clusters(clusters) - 1, 1.0)  # Kish, as for the levels
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     high, low = _rates_at_quartiles(float(y.mean()), beta)
     row.update(
