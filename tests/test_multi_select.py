@@ -314,3 +314,57 @@ def test_scoring_a_raw_lead_list_reads_it_as_the_training_rows(planted_icp):
     assert score_leads(icp, few)["in_icp"].tolist() == [True, False, False]
     bare = score_leads(icp, pd.DataFrame({"Industry": ["Retail"]}))
     assert bare["flags"].iloc[0] == "technologies: Snowflake not provided: scored neutral"
+
+
+def _two_trait_icp() -> dict:
+    """An icp.json with one defining rule on a multi-select value and a size range, no score
+    (a combination ICP, scored with rules only)."""
+    rule = {
+        "id": "include:stack",
+        "kind": "include",
+        "role": "filter",
+        "text": "tech_stack_c: Snowflake = True and 150 <= employees < 1,500",
+        "conditions": [
+            {"attribute": "tech_stack_c: Snowflake", "operator": "equals", "value": "True"},
+            {"attribute": "employees", "operator": "between", "value": [150, 1500]},
+        ],
+    }
+    item = {"column": "tech_stack_c", "source": "Tech_Stack__c", "separator": ";"}
+    return {
+        "format": 1,
+        "rules": {"include": [rule], "exclude": [], "uncertain": []},
+        "attributes": {
+            "employees": {"type": "numeric", "nonnegative": True},
+            "tech_stack_c: Snowflake": {
+                "type": "categorical",
+                "values": "yes/no",
+                "multi_select": {**item, "item": "Snowflake"},
+            },
+        },
+        "scorecard": None,
+    }
+
+
+def test_rules_only_reads_a_lead_list_written_with_another_separator_and_flags_unknowns():
+    # A lead list saved from another tool writes "Snowflake, dbt" where the CRM wrote
+    # "Snowflake;dbt"; read as one item, the lead was marked out of the ICP. Blank cells
+    # left a lead out of the ICP with no flag, as if it were known not to fit.
+    leads = pd.DataFrame(
+        {
+            "Tech_Stack__c": ["Snowflake;dbt", "Snowflake, dbt", "dbt|snowflake", None, "dbt"],
+            "NumberOfEmployees": [350, 350, 350, 350, None],
+        }
+    )
+    scored = score_leads(
+        _two_trait_icp(), leads.rename(columns={"NumberOfEmployees": "employees"}), rules_only=True
+    )
+    assert scored["in_icp"].tolist() == [True, True, True, False, False]
+    assert scored["flags"].tolist()[:3] == ["", "", ""]
+    assert scored.loc[3, "flags"] == (
+        "tech_stack_c: Snowflake missing: rules on tech_stack_c: Snowflake not met (unknown)"
+    )
+    assert scored.loc[4, "flags"] == "employees missing: rules on employees not met (unknown)"
+    absent = score_leads(_two_trait_icp(), pd.DataFrame({"employees": [350]}), rules_only=True)
+    assert absent.loc[0, "flags"] == (
+        "tech_stack_c: Snowflake not provided: rules on tech_stack_c: Snowflake not met (unknown)"
+    )

@@ -923,10 +923,30 @@ def expand_multi_select(leads: pd.DataFrame, spec: dict) -> pd.DataFrame:
             column = find_column(leads, item["source"])
         if column is None:
             continue
-        added[name] = item_flags(column, item["separator"], item["item"])
+        added[name] = item_flags(
+            _one_separator(column, item["separator"]), item["separator"], item["item"]
+        )
     if not added:
         return leads
     return pd.concat([leads, pd.DataFrame(added, index=leads.index)], axis=1)
+
+
+def _one_separator(column: pd.Series, separator: str) -> pd.Series:
+    """A lead list's multi-select cells with the training rows' separator. A list saved from
+    another tool may write "Snowflake, dbt" where the CRM wrote "Snowflake;dbt": a cell without
+    the training separator but with another one (``;``, ``|``, ``,``) is split on that one, so
+    that it is not read as one unknown item (a lead using Snowflake marked "no")."""
+    from icp_research.data.multiselect import SEPARATORS
+
+    def cell(value):
+        if not isinstance(value, str) or separator in value:
+            return value
+        other = next((s for s in SEPARATORS if s != separator and s in value), None)
+        return value if other is None else value.replace(other, separator)
+
+    codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+    read = np.array([cell(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(read[codes], index=column.index, dtype=object)
 
 
 def read_icp(path: str | Path) -> dict:
@@ -1002,8 +1022,10 @@ def prepare_rule_values(
         the last distinct value, None. Rules are evaluated once per distinct value.
 
     When a list is given as ``flags``, ``(row mask, text)`` pairs are appended to it for
-    numbers that cannot be read or cannot be negative (the rules on them are not met),
-    except for the attributes in ``quiet`` (which the scorecard already flags).
+    values that are blank or not in the lead file, and numbers that cannot be read or cannot
+    be negative (the rules on them are not met, so ``in_icp`` False there means "unknown",
+    not "not a fit"), except for the attributes in ``quiet`` (which the scorecard already
+    flags) and those the rules only ask to be missing.
     """
     numeric: dict[str, np.ndarray] = {}
     categorical: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -1018,9 +1040,20 @@ def prepare_rule_values(
                         str(value).casefold(), str(value)
                     )
     names = {c.attribute for rule in rules for c in _rule_conditions(rule)}
+    # Attributes a rule needs a value of: a blank there leaves the rule unmet for want of data.
+    needed = {
+        c.attribute for rule in rules for c in _rule_conditions(rule) if c.operator != "is_missing"
+    }
+
+    def unknown(name: str, rows: np.ndarray, why: str) -> None:
+        if flags is not None and name not in quiet and name in needed and rows.any():
+            flags.append((rows, f"{name} {why}: rules on {name} not met (unknown)"))
+
     for name in sorted(names):
         column = find_column(leads, name)
         info = attributes.get(name, {})
+        if column is None:
+            unknown(name, np.ones(n_rows, dtype=bool), "not provided")
         numeric_rule = any(
             c.attribute == name and c.operator in ("less_than", "at_least", "between")
             for rule in rules
@@ -1031,6 +1064,7 @@ def prepare_rule_values(
                 numeric[name] = np.full(n_rows, np.nan)
                 continue
             values, status = coerce_numeric(column)
+            unknown(name, status == ABSENT, "missing")
             say = flags is not None and name not in quiet
             if say:
                 unreadable = status == NOT_A_NUMBER
@@ -1073,7 +1107,9 @@ def prepare_rule_values(
                 text = yes_no_spelling(text, ["True", "False"]) or text
             cleaned.append(None if text is None else spelling.get(text.casefold(), text))
         cleaned.append(None)  # the NaN sentinel (-1) lands here
-        categorical[name] = (codes, np.array(cleaned, dtype=object))
+        cleaned = np.array(cleaned, dtype=object)
+        unknown(name, pd.isna(cleaned[codes]), "missing")
+        categorical[name] = (codes, cleaned)
     return numeric, categorical
 
 
