@@ -240,9 +240,13 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         active = facts["retained"].fillna(False).astype(bool)
         totals["active_customers"] = int(active.sum())
         totals["arr"] = float(facts.loc[active, "arr_current"].sum())
+        # Mixed currencies are said here too, not only on the KPI tile: the summary's sentence
+        # is what gets quoted.
+        mixed = _mixed_currencies(study, "subscriptions").strip()[1:-1]
         findings.append(
             f"{active.sum():,} active customers paying {fmt_money(totals['arr'])} ARR "
-            f"(median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer)."
+            f"({mixed + '; ' if mixed else ''}"
+            f"median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer)."
         )
     source = facts.attrs.get("churn_source", "subscriptions")
     churn_sentence = None
@@ -305,7 +309,8 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
     elif basis == "bookings":
         totals["bookings_12m"] = float(facts["arr_current"].sum())
         findings.append(
-            f"Won deal value in the last 12 months: {fmt_money(totals['bookings_12m'])}."
+            f"Won deal value in the last 12 months: {fmt_money(totals['bookings_12m'])}"
+            f"{_mixed_currencies(study, 'opportunities')}."
         )
     if churn_sentence:
         findings.append(churn_sentence)
