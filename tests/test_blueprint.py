@@ -610,3 +610,25 @@ def test_an_icp_resting_on_a_few_groups_of_subsidiaries_says_so_and_is_low_confi
     # Without a parent-company column nothing changes.
     plain = SimpleNamespace(account_groups=account_groups(facts.drop(columns="parent_company")))
     assert group_notes(blueprint, plain, sample) == ("", [])
+
+
+def test_an_attribute_an_uncertain_rule_favours_is_not_listed_as_found_none():
+    # The no-ICP statement listed tech_stack_c: Snowflake among the attributes whose effects
+    # "would likely have been detected and found none", beside an uncertain rule favouring it
+    # (p = 0.003, q = 0.08): a planted ICP of Snowflake users of 200-2,000 employees at 2x.
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.rules import Rule
+    from icp_research.analyses.blueprint.statement import without_signals
+
+    snowflake = Rule("uncertain", [Condition("tech_stack_c: Snowflake", "equals", "True")], "x")
+    snowflake.direction = "favour"
+    small = Rule("uncertain", [Condition("employees", "less_than", 100)], "employees")
+    small.direction = "avoid"
+    powered = [
+        "industry (±13 points)",
+        "tech_stack_c: Snowflake (±13 points)",
+        "employees (±9 points)",
+    ]
+    kept, signals = without_signals(powered, [snowflake, small])
+    assert kept == ["industry (±13 points)", "employees (±9 points)"]
+    assert signals == ["tech_stack_c: Snowflake = True"]

@@ -562,3 +562,33 @@ def test_sheet_picks_the_leads_sheet_over_the_configs(tmp_path, icp_path, capsys
     assert main([*args, "--config", str(config), "--sheet", "My Active Accounts"]) == 0
     scored = pd.read_csv(out, keep_default_na=False)
     assert list(scored["Account"]) == ["L1", "L2"] and scored["fit_score"].between(0, 100).all()
+
+
+def test_no_fit_score_with_suggestive_signals_does_not_say_more_data_cannot_help(
+    tmp_path, icp_document, capsys
+):
+    # A planted 2x ICP of two traits together (Snowflake users of 200-2,000 employees) left
+    # both traits suggestive, not confirmed; the error said "no measured attribute predicts
+    # the win rate ... so more of the same data could find only smaller ones; next, add other
+    # attributes", steering away from the signals more closed deals would confirm.
+    outcome = {
+        "name": "won",
+        "label": "win rate",
+        "detectable": ["industry (±11 points)"],
+        "too_little_data": [],
+        "signals": ["tech_stack_c: Snowflake = True", "500 <= employees < 1,500"],
+    }
+    leads = tmp_path / "leads.csv"
+    leads.write_text(MESSY, encoding="utf-8")
+    path = write_json(_no_score_document(icp_document, outcome=outcome), tmp_path / "icp.json")
+    args = ["score", "--icp", str(path), "--input", str(leads), "--output", str(tmp_path / "o.csv")]
+    assert main(args) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert "could find only smaller ones" not in err
+    assert err.endswith(
+        "no measured attribute's effect on the win rate held up, though tech_stack_c: Snowflake "
+        "= True; 500 <= employees < 1,500 were suggestive (the uncertain rules); next, rerun the "
+        "ICP blueprint (icp-research run) once the exports hold more closed deals (won and "
+        "lost), which could confirm or rule them out, or add other attributes; to use the ICP's "
+        "rules meanwhile, score with --rules-only (marks in_icp and rules_hit, no fit score)"
+    )

@@ -1341,6 +1341,17 @@ def _no_score_reason(spec: dict) -> str:
 def _no_score_next_step(spec: dict, *, rules: bool) -> str:
     measured = spec.get("outcome") if isinstance(spec.get("outcome"), dict) else {}
     outcome = measured.get("name")
+    signals = measured.get("signals") or []
+    if measured.get("detectable") and signals:
+        # Suggestive signals were not confirmed: more of the same data may confirm them.
+        step = (
+            f"no measured attribute's effect on the {measured.get('label') or 'outcome'} held "
+            f"up, though {'; '.join(str(s) for s in signals[:3])} "
+            f"{'was' if len(signals) == 1 else 'were'} suggestive (the uncertain rules); next, "
+            "rerun the ICP blueprint (icp-research run) once the exports hold more closed deals "
+            "(won and lost), which could confirm or rule them out, or add other attributes"
+        )
+        return step + _rules_only_step(rules)
     if measured.get("detectable") and not measured.get("too_little_data"):
         # The predictor analysis would have seen effects of these sizes: more of the same data
         # could find only smaller ones; other attributes might find larger.

@@ -38,6 +38,7 @@ from icp_research.analyses.blueprint.statement import (
     rule_words,
     survey_need,
     theme_need,
+    without_signals,
 )
 from icp_research.analyses.blueprint.text import OUTCOME_WORDS, join_or, plain
 from icp_research.analyses.blueprint.upstream import (
@@ -301,10 +302,12 @@ def build_blueprint(
                 "listed among the uncertain rules until more quarters confirm it."
             )
         powered, thin = detectable_effects(upstream, outcome)
+        powered, signals = without_signals(powered, uncertain)
         if powered and not study.variation.get("won"):
             # For `icp-research score`: whether more of the same data could help.
             blueprint.outcome["detectable"] = powered
             blueprint.outcome["too_little_data"] = thin
+            blueprint.outcome["signals"] = signals
     blueprint.statement_drafted = drafted
     if statement and statement.strip():
         blueprint.statement = statement.strip()

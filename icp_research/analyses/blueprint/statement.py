@@ -417,6 +417,19 @@ def _first_of(items: list[str], sep: str = "; ") -> str:
     )
 
 
+def without_signals(powered: list[str], uncertain: list[Rule]) -> tuple[list[str], list[str]]:
+    """The detectable-effect phrases of :func:`detectable_effects` without the attributes an
+    uncertain rule favours, and those rules' texts. Such an attribute was not "found none":
+    it was suggestive (or part of a combination significant earlier) and not confirmed, so
+    more of the same data may confirm it; and one attribute's detectable effect says nothing
+    of traits that only work together (a planted "Snowflake users of 200-2,000 employees"
+    at 2x was listed as found none, with "other attributes are the likelier next step")."""
+    signals = [r for r in uncertain if getattr(r, "direction", "") == "favour"]
+    named = {c.attribute for r in signals for c in r.conditions}
+    kept = [p for p in powered if p.rsplit(" (", 1)[0] not in named]
+    return kept, [r.text for r in signals]
+
+
 def no_icp_statement(
     study: Study, upstream: Upstream, uncertain: list[Rule], outcome: str | None = None
 ) -> str:
@@ -429,6 +442,7 @@ def no_icp_statement(
     )
     ran = not (upstream.caveats and not upstream.sources.get("significance"))
     powered, thin = detectable_effects(upstream, outcome) if ran else ([], [])
+    powered, signals = without_signals(powered, uncertain)
     if powered and not study.variation.get("won"):
         # The data could have shown effects of this size and did not: waiting for more of the
         # same data is unlikely to change that; other attributes might.
@@ -441,6 +455,17 @@ def no_icp_statement(
             "attributes in the exports (what the company uses, how it buys, how it came to us) "
             "are the likelier next step."
         )
+        if signals:
+            text = text.removesuffix(
+                ", but other attributes in the exports (what the company uses, how it buys, how "
+                "it came to us) are the likelier next step."
+            ) + (
+                f". Not so for {'; '.join(signals[:3])}"
+                f"{f' and {len(signals) - 3} more' if len(signals) > 3 else ''}: suggestive "
+                "signals that did not hold up or could not be checked (see the uncertain rules), "
+                "which more closed deals could confirm or rule out; these sizes are of one "
+                "attribute at a time and do not bound traits that work only together."
+            )
         if thin:
             text += (
                 f" Only {join_and(thin) if len(thin) <= MAX_LISTED else _first_of(thin, ', ')}"
