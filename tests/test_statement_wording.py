@@ -258,3 +258,11 @@ def test_a_country_that_takes_the_article_gets_it():
         "Germany",
         "the United States",
     ]
+
+
+def test_a_salesforce_custom_field_reads_without_its_suffix():
+    from icp_research.analyses.blueprint.statement import column_label
+
+    assert column_label("tech_stack_c: Snowflake") == "tech stack: Snowflake"
+    assert column_label("is_partner_c") == "is partner"
+    assert column_label("crm") == "CRM" and column_label("referral_source") == "referral source"

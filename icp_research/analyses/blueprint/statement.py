@@ -182,8 +182,12 @@ class Labels:
         given = self.columns.get(str(attribute))
         if given:
             return str(given)
-        words = str(attribute).replace("_", " ").split()
-        return " ".join(w.upper() if w.lower() in _ACRONYMS else w for w in words) or str(attribute)
+        name, colon, item = str(attribute).partition(": ")  # a multi-select's "column: value"
+        words = name.replace("_", " ").split()
+        if len(words) > 1 and words[-1] == "c":
+            words = words[:-1]  # Salesforce's custom-field suffix: Tech_Stack__c
+        tidy = " ".join(w.upper() if w.lower() in _ACRONYMS else w for w in words)
+        return (tidy + colon + item) if tidy else str(attribute)
 
     def value(self, attribute: str, value) -> str | None:
         """The configured label of a value, or None."""
