@@ -100,6 +100,10 @@ def test_winning_clusters_by_group_and_aerospace_is_no_predictor(grouped):
     assert won.data["_group"].nunique() == won.data["account_id"].nunique() - 60
     result = predictor_significance(grouped)
     assert not any(r["predictor"] == "industry" for r in result.recommended)
+    # The outcomes table counts accounts; the clustered tests' units are accounts or groups.
+    outcomes = result.tables["outcomes"].set_index("outcome")
+    assert outcomes.loc["won", "n_accounts"] == won.data["account_id"].nunique()
+    assert result.params["cluster_unit"] == "accounts or groups"
     row = result.summary[
         (result.summary["outcome"] == "won") & (result.summary["level"] == "Aerospace")
     ].iloc[0]

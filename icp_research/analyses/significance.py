@@ -188,7 +188,13 @@ class OutcomeFrame:
     def row(self) -> dict:
         data = self.data
         clustered = self.cluster is not None and self.cluster in data.columns
-        n_accounts = data[self.cluster].nunique() if clustered else len(data)
+        n_accounts = (
+            data["account_id"].nunique()
+            if clustered and "account_id" in data
+            else data[self.cluster].nunique()
+            if clustered
+            else len(data)
+        )
         rate = np.nan
         if len(data) and not self.skipped:
             values = data[self.name].astype(float)
@@ -592,7 +598,7 @@ class SignificanceResult(Result):
                     "outcome": verdict.outcome,
                     "predictor": verdict.predictor,
                     "effects (95% CI)": effects,
-                    "n": _n_text(verdict),
+                    "n": _n_text(verdict, self.params.get("cluster_unit", "accounts")),
                     # The q of the strongest level listed (the summary's strongest level may
                     # be a small one that is not significant).
                     "q_value": own["q_value"].iloc[0] if len(own) else verdict.strongest_q_value,
@@ -649,7 +655,10 @@ class SignificanceResult(Result):
                 "outcome": quiet["outcome"],
                 "predictor": quiet["predictor"],
                 "verdict": quiet["verdict"],
-                "n": [_n_text(r) for r in quiet.itertuples()],
+                "n": [
+                    _n_text(r, self.params.get("cluster_unit", "accounts"))
+                    for r in quiet.itertuples()
+                ],
                 "p_value": quiet["p_value"],
                 "could have detected": [_mde_phrase(r.mde, r.mde_unit) for r in quiet.itertuples()],
                 "underpowered": quiet["underpowered"].map({True: "yes", False: "no"}),
@@ -948,6 +957,8 @@ def predictor_significance(
         "categorical": categorical,
         "numeric": numeric,
         "max_characteristics": max_characteristics,
+        # What a clustered test counts as its independent units.
+        "cluster_unit": "accounts or groups" if study.account_groups[1] else "accounts",
     }
     result = SignificanceResult(title="Which predictors are real", params=params)
     bins = {name: cut_points(study.facts[name], n_bins) for name in numeric}
@@ -2133,11 +2144,11 @@ def _confirmation_text(row) -> str:
     return f"{effect} (n={int(row.n_confirm):,}, q {_q(row.q_value_confirm)})"
 
 
-def _n_text(row) -> str:
+def _n_text(row, clusters: str = "accounts") -> str:
     n = int(row.n) if np.isfinite(row.n) else 0
     unit = _UNITS.get(row.outcome, "rows")
     if row.n_clusters is not None and np.isfinite(row.n_clusters) and unit == "deals":
-        return f"{n:,} deals / {int(row.n_clusters):,} accounts"
+        return f"{n:,} deals / {int(row.n_clusters):,} {clusters}"
     return f"{n:,} {unit}"
 
 
