@@ -233,10 +233,19 @@ class Study:
         ``("", {})`` (:func:`icp_research.data.loading.account_groups`). The subsidiaries of one
         group buy, renew and churn together: the group, not each account, is then the
         independent unit of every clustered test (:meth:`cluster_ids`)."""
-        accounts = self.tables.get("accounts")
+        # The links are the export's: every date of one dataset shares them (computed once).
+        cached = getattr(self.dataset, "_account_groups", None)
+        if cached is not None:
+            return cached
+        accounts = self.raw_tables.get("accounts")
         if accounts is None or "account_id" not in accounts:
             return "", {}
-        return account_groups(accounts)
+        groups = account_groups(accounts)
+        try:
+            self.dataset._account_groups = groups
+        except AttributeError:  # a dataset that takes no new attributes: compute per date
+            pass
+        return groups
 
     def cluster_ids(self, account_ids: pd.Series) -> pd.Series:
         """The independent unit of each row's account: the head of its group of linked

@@ -399,8 +399,10 @@ def _pool_indistinct_levels(
         cell_e = np.bincount(codes, weights=outcome, minlength=k)
         cell_cluster = None
     else:
-        cluster_codes, cluster_ids = pd.factorize(pd.Series(clusters[known]))
-        cells, cell_index = np.unique(cluster_codes * k + codes, return_inverse=True)
+        # ``clusters`` are dense integer codes (fit_scorecard factorizes them once).
+        cells, cell_index = np.unique(
+            clusters[known].astype(np.int64) * k + codes, return_inverse=True
+        )
         cell_level = cells % k
         cell_cluster = cells // k
         cell_n = np.bincount(cell_index, minlength=cells.size).astype(float)
@@ -660,8 +662,9 @@ def fit_scorecard(
             )
         else:
             kept.append(candidate)
+    cluster_codes = None if clusters is None else pd.factorize(pd.Series(clusters))[0]
     for candidate in kept:
-        _pool_indistinct_levels(candidate, y, clusters, alpha)
+        _pool_indistinct_levels(candidate, y, cluster_codes, alpha)
         alike = candidate.evidence.get("scored_alike")
         if alike:
             caveats.append(
