@@ -241,10 +241,7 @@ class Study:
         if accounts is None or "account_id" not in accounts:
             return "", {}
         groups = account_groups(accounts)
-        try:
-            self.dataset._account_groups = groups
-        except AttributeError:  # a dataset that takes no new attributes: compute per date
-            pass
+        self.dataset._account_groups = groups
         return groups
 
     def cluster_ids(self, account_ids: pd.Series) -> pd.Series:
