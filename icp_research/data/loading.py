@@ -2969,11 +2969,11 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
     """
     if "account_id" not in accounts:
         return {}
-    own = accounts["account_id"].astype("string").str.strip()
-    ids = set(own.dropna())
-    row_of = pd.Series(own.index, index=own.to_numpy()).groupby(level=0).first()
+    raw = accounts["account_id"].dropna()
+    # The ids as text once, cheaply: the loader's ids are stripped text already.
+    ids = set(raw.astype(object)) if not pd.api.types.is_numeric_dtype(raw) else set(_id_text(raw))
     canonical = {c.name for c in TABLES["accounts"].columns}
-    found: dict[str, pd.Series] = {}
+    glanced = []
     for name in accounts.columns:
         series = accounts[name]
         if name in canonical or pd.api.types.is_datetime64_any_dtype(series):
@@ -2981,8 +2981,16 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
         if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
             continue
         filled = series.dropna()
-        if len(filled) < 2 or not _id_text(filled.iloc[:200]).isin(ids).all():
-            continue  # most columns: a glance at the first cells settles it
+        if len(filled) >= 2 and all(v in ids for v in _id_text(filled.iloc[:200])):
+            glanced.append(name)  # most columns: a glance at the first cells settles it
+    if not glanced:
+        return {}
+    own = accounts["account_id"].astype("string").str.strip()
+    ids = set(own.dropna())
+    row_of = pd.Series(own.index, index=own.to_numpy()).groupby(level=0).first()
+    found: dict[str, pd.Series] = {}
+    for name in glanced:
+        series = accounts[name]
         text = _id_text(series)
         if len(text) < 2 or not text.isin(ids).all() or (text == own.reindex(text.index)).any():
             continue

@@ -68,6 +68,14 @@ def separator_of(series: pd.Series) -> str | None:
         return None
     if pd.api.types.is_datetime64_any_dtype(series):
         return None
+    # A glance first: where hardly any of the first filled cells holds a separator (names,
+    # domains, industries), there is no list to split, whatever the rest holds.
+    glance = series.dropna().iloc[:500].astype(str)
+    if not len(glance):
+        return None
+    has_separator = glance.str.contains("[;|,]", regex=True)
+    if has_separator.mean() < MIN_MULTI_SHARE / 2:
+        return None
     best, best_share = None, 0.0
     for separator in SEPARATORS:
         lists, counts = _distinct_lists(series, separator)
