@@ -1048,7 +1048,7 @@ def test_a_parent_company_column_is_a_link_between_accounts_not_a_trait(tmp_path
     assert spec.excluded["parent_company"] == "another account's id (a parent company), not a trait"
     assert "parent_company" not in spec.all
     assert "seats" in spec.numeric  # small numbers that are not ids of parents stay traits
-    (warning,) = [p for p in report.warnings if p.column == "parent_company"]
+    (warning,) = [p for p in report.warnings if p.column == "Parent Company"]
     assert warning.message.startswith(
         '8 accounts name another account here (2 parents, most often "5001" (5)'
     )
@@ -1068,7 +1068,7 @@ def test_duplicate_domains_are_a_warning(tmp_path):
         'account_id = "Record ID"\n'
     )
     report = validation.validate(write_project(tmp_path, {"accounts.csv": accounts}, config))
-    (warning,) = [p for p in report.warnings if p.column == "company_domain_name"]
+    (warning,) = [p for p in report.warnings if p.column == "Company Domain Name"]
     assert warning.message.startswith(
         '2 domains are shared by 4 account records (e.g. "acme.com": accounts A1, A2; '
         '"beta.io": accounts A3, A5)'

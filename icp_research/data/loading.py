@@ -3054,7 +3054,7 @@ def _duplicate_domains(accounts: pd.DataFrame, name: str, out: _Collector) -> No
         "deals are not clustered together",
         "merge the duplicate records in the CRM (or in the export) so that each company has "
         "one account id; subsidiaries that share a domain on purpose can stay",
-        column=name,
+        column=out.report.headers.get(name, name),  # the export's header
         rows=list(shared.index),
         values=accounts[name],
     )
@@ -3074,7 +3074,7 @@ def _group_warning(accounts: pd.DataFrame, name: str, refs: pd.Series, out: _Col
         "customers' worth of evidence, not a segment); the other reports count accounts",
         "nothing to do if these are subsidiaries; if the column means something else, leave it "
         "out under [attributes] exclude or drop it",
-        column=name,
+        column=out.report.headers.get(name, name),  # the export's header
         rows=list(refs.index),
         values=accounts[name],
     )
