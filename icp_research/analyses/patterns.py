@@ -28,7 +28,7 @@ import pandas as pd
 
 from icp_research.analyses import registry
 from icp_research.data.facts import DAYS_PER_YEAR
-from icp_research.data.study import GROUP, Study
+from icp_research.data.study import Study
 from icp_research.formatting import fmt_number, fmt_p, fmt_pct
 from icp_research.methods.subgroups import (
     SUMMARY_COLUMNS,
@@ -185,12 +185,8 @@ def discover_subgroups(
         if target == "best_customer":
             # Contract terms (seats, plan) make up what best customers pay: contract size.
             present = [a for a in present if a not in contract]
-        cluster = "account_id" if unit == "deals" else None
-        if study.account_groups[1] and "account_id" in data:
-            # Subsidiaries of one parent are one independent unit, deals and customers alike.
-            data = data.copy(deep=False)
-            data[GROUP] = study.cluster_ids(data["account_id"]).to_numpy()
-            cluster = GROUP
+        # Subsidiaries of one parent are one independent unit, deals and customers alike.
+        data, cluster = study.with_groups(data, "account_id" if unit == "deals" else None)
         known = int(data[target].notna().sum())
         rows = support if isinstance(support, int) else math.ceil(float(support) * known - 1e-9)
         result = find_subgroups(

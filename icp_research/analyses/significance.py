@@ -418,13 +418,13 @@ def _cluster_by_group(frame: OutcomeFrame, study: Study) -> None:
     many subsidiaries share looks like a segment. Deals then cluster by group, not account, and
     customers, who had no cluster, cluster by group too. ARR (compared by medians) stays one row
     per customer."""
-    column, head = study.account_groups
-    if not head or frame.kind != "binary" or "account_id" not in frame.data:
+    if frame.kind != "binary":
         return
-    data = frame.data.copy(deep=False)  # one new column, not a copy of the others
-    data[GROUP] = study.cluster_ids(data["account_id"]).to_numpy()
-    frame.data = data
-    frame.cluster = GROUP
+    data, cluster = study.with_groups(frame.data, frame.cluster)
+    if cluster != GROUP:
+        return
+    frame.data, frame.cluster = data, cluster
+    column = study.account_groups[0]
     accounts = data["account_id"].nunique()
     groups = data[GROUP].nunique()
     frame.notes.append(

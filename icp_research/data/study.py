@@ -253,6 +253,16 @@ class Study:
         text = account_ids.astype("string").str.strip()
         return text.map(head).fillna(text).astype(object)
 
+    def with_groups(self, frame: pd.DataFrame, cluster: str | None = "account_id"):
+        """``(frame, cluster column)`` for clustered tests over ``frame``'s rows: with linked
+        accounts, the frame with :data:`GROUP` added (a new column, the others shared) and
+        :data:`GROUP`; otherwise ``frame`` and ``cluster`` as given."""
+        if not self.account_groups[1] or "account_id" not in frame:
+            return frame, cluster
+        frame = frame.copy(deep=False)
+        frame[GROUP] = self.cluster_ids(frame["account_id"]).to_numpy()
+        return frame, GROUP
+
     @property
     def revenue_basis(self) -> str:
         """'subscriptions', 'bookings' (won deals stand in for ARR) or 'none'."""

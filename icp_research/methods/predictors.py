@@ -45,7 +45,13 @@ from scipy import stats as sps
 from icp_research.errors import InputError
 from icp_research.formatting import fmt_p
 from icp_research.methods.binning import MISSING, OTHER, apply_bins, cut_points, pool_rare_levels
-from icp_research.methods.stats import Z95, adjust_pvalues, odds_ratio_ci, proportion_ci
+from icp_research.methods.stats import (
+    Z95,
+    adjust_pvalues,
+    effective_clusters,
+    odds_ratio_ci,
+    proportion_ci,
+)
 from icp_research.result import Result
 
 #: The ``predictors.csv`` contract columns, in order; extras follow them in ``summary``.
@@ -968,10 +974,9 @@ def _clustered_level_test(
 
 
 def _effective_clusters(codes: np.ndarray) -> float:
-    """Kish's effective number of clusters of rows with cluster ``codes``: (sum n)^2 / sum n^2."""
-    sizes = np.bincount(codes)
-    sizes = sizes[sizes > 0].astype(float)
-    return float(sizes.sum() ** 2 / (sizes**2).sum()) if sizes.size else 0.0
+    """Kish's effective number of clusters of rows with cluster ``codes``
+    (:func:`~icp_research.methods.stats.effective_clusters`)."""
+    return effective_clusters(np.bincount(codes))
 
 
 def _constant_within_clusters(indicator: np.ndarray, clusters: np.ndarray) -> bool:

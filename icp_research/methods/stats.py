@@ -507,6 +507,14 @@ def clustered_ratio_ci(numerators, denominators, alpha: float = 0.05):
     return ratio, ratio - z * se, ratio + z * se, k, se
 
 
+def effective_clusters(sizes) -> float:
+    """Kish's effective number of clusters of clusters with ``sizes`` rows: (sum n)^2 / sum n^2
+    (the count itself when clusters are equal; a few large ones weigh like a few). 0 for none."""
+    n = np.asarray(sizes, dtype=float)
+    n = n[n > 0]
+    return float(n.sum() ** 2 / np.sum(n**2)) if n.size else 0.0
+
+
 def clustered_rate_test(events1, trials1, events2, trials2) -> float:
     """Two-sided p-value that two independent groups of clusters share one rate.
 
@@ -562,7 +570,7 @@ def clustered_rate_contrast(events1, trials1, events2, trials2) -> dict:
         )
     )
     difference = float(e1.sum() / t1.sum() - e2.sum() / t2.sum())
-    effective = min(t1.sum() ** 2 / np.sum(t1**2), t2.sum() ** 2 / np.sum(t2**2))
+    effective = min(effective_clusters(t1), effective_clusters(t2))
     df = float(max(effective - 1, 1.0))
     if variance <= 0:
         statistic = 0.0 if difference == 0 else np.sign(difference) * np.inf

@@ -66,6 +66,7 @@ from icp_research.methods.binning import MISSING, cut_points, fmt_edge
 from icp_research.methods.stats import (
     adjust_pvalues,
     cluster_design_effect,
+    effective_clusters,
     proportion_ci,
     two_proportion_pvalue,
 )
@@ -674,7 +675,7 @@ def find_subgroups(
     qvalues = adjust_pvalues(pvalues, correction)
     few_clusters = 0
     if cluster_ids is not None:
-        pvalues, raised = _own_cluster_test(
+        pvalues, raised = _own_design_effect(
             found,
             walk,
             cluster_ids[known],
@@ -761,7 +762,7 @@ def find_subgroups(
     )
 
 
-def _own_cluster_test(found, walk, ids, positive, pvalues, qvalues, alpha, design_effect):
+def _own_design_effect(found, walk, ids, positive, pvalues, qvalues, alpha, design_effect):
     """Each significant subgroup's p-value on its own design effect, where that is larger.
 
     One design effect for all the data (a first-order Rao-Scott correction) is what makes the
@@ -776,7 +777,8 @@ def _own_cluster_test(found, walk, ids, positive, pvalues, qvalues, alpha, desig
     """
     n_clusters = int(ids.max()) + 1 if ids.size else 0
     trials_all = np.bincount(ids, minlength=n_clusters).astype(float)
-    mean_size = float((trials_all**2).sum() / trials_all.sum()) if trials_all.sum() else 1.0
+    # The size-weighted mean cluster size, sum n^2 / sum n: rows over Kish's effective clusters.
+    mean_size = trials_all.sum() / effective_clusters(trials_all) if trials_all.sum() else 1.0
     if mean_size <= 1 or design_effect <= 1:
         return pvalues, 0
     icc = min(1.0, (design_effect - 1) / (mean_size - 1))
@@ -789,7 +791,7 @@ def _own_cluster_test(found, walk, ids, positive, pvalues, qvalues, alpha, desig
             continue
         inside = walk._cover(candidate)
         trials = np.bincount(ids[inside], minlength=n_clusters).astype(float)
-        own_size = float((trials**2).sum() / trials.sum()) if trials.sum() else 1.0
+        own_size = trials.sum() / effective_clusters(trials) if trials.sum() else 1.0
         own = 1 + (own_size - 1) * icc
         if own <= design_effect * (1 + 1e-9):
             continue

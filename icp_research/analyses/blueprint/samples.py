@@ -62,7 +62,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
     """Every outcome the data can measure: won / retained / best_customer (from
     :func:`icp_research.analyses.significance.outcome_frames`), 'no decision' among lost deals,
     churn."""
-    from icp_research.analyses.significance import DEAL_AMOUNT, GROUP, outcome_frames
+    from icp_research.analyses.significance import DEAL_AMOUNT, outcome_frames
 
     samples = Samples()
     frames = outcome_frames(
@@ -112,10 +112,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         ]
         if len(lost) and lost["no_decision"].notna().any():
             lost["y"] = lost["no_decision"].astype(float)
-            cluster = "account_id"
-            if study.account_groups[1]:
-                lost[GROUP] = study.cluster_ids(lost["account_id"]).to_numpy()
-                cluster = GROUP
+            lost, cluster = study.with_groups(lost)
             closed = pd.to_datetime(lost["closed_at"])
             samples["no_decision"] = Sample(
                 "no_decision",
