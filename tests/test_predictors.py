@@ -482,7 +482,8 @@ def test_clustered_tests_match_statsmodels_glm_with_cluster_robust_errors():
         cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
     )
     wald = fit.wald_test(np.array([[0, 1, 0], [0, 0, 1.0]]), use_f=False, scalar=True)
-    df_denominator = deals.groupby("segment")["account_id"].nunique().min() - 1
+    df_denominator = deals.groupby("segment").apply(kish, include_groups=False).min() - 1
+    assert df_denominator < deals.groupby("segment")["account_id"].nunique().min() - 1
     expected = sps.f.sf(float(wald.statistic) / 2, 2, df_denominator)
     assert omnibus["p_value"] == pytest.approx(expected, rel=1e-10)
 
@@ -1171,3 +1172,41 @@ def test_a_confirmation_is_underpowered_when_it_had_under_80_percent_power_for_t
             assert "too small to tell" in row["status"]
     # Both kinds occur over these sizes: small confirmations cannot tell, large ones can.
     assert {r[2] for r in rows} == {True, False}
+
+
+def _two_big_winners(seed: int, n_small: int = 150) -> pd.DataFrame:
+    """Ordinary accounts (1-3 deals, 30% won, a third 'Big' at random) and two accounts, 'Big',
+    with 40-60 deals each nearly all won: whatever 'Big' shows rests on those two."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for account in range(n_small):
+        segment = "Big" if rng.random() < 0.3 else "Small"
+        rows += [(account, segment, rng.random() < 0.3) for _ in range(rng.integers(1, 4))]
+    for account in range(n_small, n_small + 2):
+        rows += [(account, "Big", rng.random() < 0.95) for _ in range(rng.integers(40, 61))]
+    return pd.DataFrame(rows, columns=["account_id", "segment", "won"])
+
+
+def test_a_level_two_accounts_carry_is_tested_by_sign_flips_and_its_interval_widened():
+    deals = _two_big_winners(1)
+    result = test_predictors(deals, "won", categorical=["segment"], cluster="account_id")
+    big = level_row(result, "segment", "Big")
+    y = deals["won"].to_numpy(dtype=float)
+    in_level = (deals["segment"] == "Big").to_numpy(dtype=float)
+    fit = sm.GLM(y, sm.add_constant(in_level), family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": deals["account_id"].to_numpy()}
+    )
+    sizes = [deals.loc[in_level == v, "account_id"].value_counts().to_numpy() for v in (1, 0)]
+    df = min(s.sum() ** 2 / (s.astype(float) ** 2).sum() for s in sizes) - 1
+    p_t = 2 * sps.t.sf(abs(fit.params[1] / fit.bse[1]), df)
+    assert big["effect"] == pytest.approx(math.exp(fit.params[1]), rel=1e-10)
+    assert big["p_value"] > p_t + 0.01
+    assert "flipping the signs" in big["note"] and "2 of them hold half" in big["note"]
+    # The interval agrees with the p-value: above 0.05, it holds "no effect".
+    assert big["p_value"] > 0.05 and big["ci_low"] < 1 < big["ci_high"]
+    t_crit = sps.t.ppf(1 - ALPHA / 2, df)
+    assert big["ci_low"] < math.exp(fit.params[1] - t_crit * fit.bse[1])
+    # The whole attribute's test counts the levels' accounts as the level test does (Kish), so
+    # a two-level attribute is not significant as a whole where its level is not.
+    whole = result.tables["predictors"].set_index("predictor").loc["segment"]
+    assert whole["p_value"] == pytest.approx(p_t, rel=1e-8)

@@ -12,6 +12,7 @@ from icp_research.methods.stats import (
     clustered_ratio_ci,
     mean_ci,
     median_ci,
+    sign_flip_pvalue,
 )
 
 
@@ -111,3 +112,44 @@ def test_a_clustered_rate_with_no_event_has_an_interval_of_its_clusters():
     assert 0.24 < high < 0.25
     rate, low, high, _ = clustered_rate_ci(trials, trials)  # every deal won
     assert rate == 1.0 and high == pytest.approx(1.0) and 0.75 < low < 0.76
+
+
+def _flip_distribution(shares: np.ndarray) -> np.ndarray:
+    """Every sign pattern's total, by brute force."""
+    signs = np.array(np.meshgrid(*[[1.0, -1.0]] * shares.size)).reshape(shares.size, -1).T
+    return signs @ shares
+
+
+def test_sign_flip_pvalue_is_the_exact_share_of_sign_patterns_for_few_clusters(rng):
+    shares = rng.normal(0.4, 1.0, 9) * rng.integers(1, 30, 9)
+    totals = _flip_distribution(shares)
+    observed = shares.sum()
+    tolerance = 1e-9 * np.abs(shares).sum()
+    assert sign_flip_pvalue(shares) == pytest.approx(
+        np.mean(np.abs(totals) >= abs(observed) - tolerance), abs=1e-12
+    )
+    assert sign_flip_pvalue(shares, "greater") == pytest.approx(
+        np.mean(totals >= observed - tolerance), abs=1e-12
+    )
+    assert sign_flip_pvalue(shares, "less") == pytest.approx(
+        np.mean(totals <= observed + tolerance), abs=1e-12
+    )
+
+
+def test_three_clusters_that_carry_the_evidence_cannot_make_it_significant():
+    # Three accounts with huge shares, all the same way, beside 200 accounts whose tiny ones
+    # cancel out: only 2 of the 8 sign patterns of the three reach the observed total (and then
+    # half of the others' draws), however large it is.
+    shares = np.concatenate([[300.0, 250.0, 200.0], np.tile([0.01, -0.01], 100)])
+    assert sign_flip_pvalue(shares) == pytest.approx(2 / 8 / 2, abs=0.01)
+    assert sign_flip_pvalue(shares, "greater") == pytest.approx(1 / 8 / 2, abs=0.01)
+
+
+def test_sign_flip_pvalue_of_many_clusters_matches_sampled_sign_flips(rng):
+    shares = rng.normal(0.05, 1.0, 400) * rng.integers(1, 10, 400)
+    shares[:3] *= 8  # a few larger accounts, exact in the computation
+    draws = rng.choice([-1.0, 1.0], size=(100_000, shares.size)) @ shares
+    sampled = np.mean(np.abs(draws) >= abs(shares.sum()))
+    assert 0.001 < sampled < 0.5
+    assert sign_flip_pvalue(shares) == pytest.approx(sampled, abs=0.005)
+    assert sign_flip_pvalue(np.zeros(5)) == 1.0

@@ -48,9 +48,11 @@ from icp_research.methods.binning import MISSING, OTHER, apply_bins, cut_points,
 from icp_research.methods.stats import (
     Z95,
     adjust_pvalues,
+    cluster_score_shares,
     effective_clusters,
     odds_ratio_ci,
     proportion_ci,
+    sign_flip_pvalue,
 )
 from icp_research.result import Result
 
@@ -959,18 +961,71 @@ def _clustered_level_test(
     beta, se = _binary_cluster_logit(
         sample.y, in_level, sample.clusters, n_clusters=sample.cluster_sizes.size
     )
-    t_stat = beta / se
+    p_value, se = _few_clusters_guard(
+        sample, sample.y, in_level, sample.clusters, beta, se, df, alternative, row
+    )
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     row.update(
         test="logit_cluster_t",
-        statistic=t_stat,
+        statistic=beta / se,
         df=df,
-        p_value=_t_pvalue(t_stat, df, alternative),
+        p_value=p_value,
         effect=math.exp(beta),
         ci_low=math.exp(beta - t_crit * se),
         ci_high=math.exp(beta + t_crit * se),
     )
     return row
+
+
+#: When the accounts' (or groups') shares of a clustered test's score weigh like fewer than this
+#: many (Kish's (sum s^2)^2 / sum s^4; about a third of the accounts when their shares are
+#: alike), the test is checked by sign flips (see :func:`_few_clusters_guard`), exact over the
+#: signs of the :data:`FEW_CLUSTERS` largest.
+FEW_SHARES = 6
+FEW_CLUSTERS = 12
+
+
+def _few_clusters_guard(
+    sample: _Sample,
+    y: np.ndarray,
+    x: np.ndarray,
+    clusters: np.ndarray,
+    beta: float,
+    se: float,
+    df: float,
+    alternative: str,
+    row: dict,
+) -> tuple[float, float]:
+    """The p-value of a clustered logit slope, and the standard error its interval uses.
+
+    A cluster-robust t is too sure when a few accounts (or groups) carry most of the evidence:
+    the sandwich variance cannot see how much the estimate would move without one of them. So
+    when the accounts' shares of the score weigh like fewer than :data:`FEW_SHARES` (Kish's
+    effective number of their squares, (sum s^2)^2 / sum s^4), the slope is also tested by flipping the signs of each account's share of the score
+    (:func:`~icp_research.methods.stats.sign_flip_pvalue`), which no number of rows from three
+    accounts can make small, and the larger p-value is reported; the interval is then widened
+    to the one that p-value implies (so that it does not exclude "no effect" beside a p above
+    alpha), and the row says why.
+    """
+    p_t = _t_pvalue(beta / se, df, alternative)
+    shares = cluster_score_shares(y, x, clusters)
+    if not effective_clusters(shares**2) < FEW_SHARES:
+        return p_t, se  # many accounts share the evidence: the t approximation holds
+    p_flip = sign_flip_pvalue(shares, alternative, exact=FEW_CLUSTERS)
+    if not p_flip > p_t:
+        return p_t, se
+    two_sided = p_flip if alternative == "two-sided" else sign_flip_pvalue(shares)
+    t_implied = sps.t.isf(min(two_sided, 1.0) / 2, df) if two_sided < 1 else 0.0
+    se = max(se, abs(beta) / t_implied) if t_implied > 0 else math.inf
+    weight = np.sort(shares**2)[::-1]
+    top = int(np.searchsorted(np.cumsum(weight) / weight.sum(), 0.5)) + 1
+    row["note"] = (
+        f"p-value from flipping the signs of what each of the {np.count_nonzero(shares):,} "
+        f"{sample.cluster_unit} adds to the evidence ({'one of them holds' if top == 1 else f'{top:,} of them hold'} "
+        f"half of it), above the clustered t test's ({fmt_p(p_t)}); the interval is widened "
+        "to match"
+    )
+    return p_flip, se
 
 
 def _effective_clusters(codes: np.ndarray) -> float:
@@ -1257,13 +1312,14 @@ def _clustered_trend(
         )
         return row
     df = max(_effective_clusters(clusters) - 1, 1.0)  # Kish, as for the levels
+    p_value, se = _few_clusters_guard(sample, y, ranks, clusters, beta, se, df, alternative, row)
     t_crit = sps.t.ppf(1 - opts.alpha / 2, df)
     high, low = _rates_at_quartiles(float(y.mean()), beta)
     row.update(
         test="logit_rank_cluster_t",
         statistic=beta / se,
         df=df,
-        p_value=_t_pvalue(beta / se, df, alternative),
+        p_value=p_value,
         effect=math.exp(beta / 2),
         ci_low=math.exp((beta - t_crit * se) / 2),
         ci_high=math.exp((beta + t_crit * se) / 2),
@@ -1380,9 +1436,7 @@ def _omnibus_test(
         return result
     if sample.clusters is not None:
         result.update(
-            _clustered_omnibus(
-                y, sub_codes, tested_rows, level_codes, table, sample.clusters[in_tested]
-            )
+            _clustered_omnibus(y, sub_codes, level_codes, table, sample.clusters[in_tested])
         )
         return result
     expected = sps.contingency.expected_freq(table)
@@ -1403,22 +1457,24 @@ def _omnibus_test(
 def _clustered_omnibus(
     y: np.ndarray,
     codes: np.ndarray,
-    tested_rows: list[dict],
     level_codes: list[int],
     table: np.ndarray,
     clusters: np.ndarray,
 ) -> dict:
     """Joint cluster-robust Wald test of all level indicators, referred to F(k-1, G_min-1).
 
-    The reference level is the largest; the denominator degrees of freedom are the accounts of
-    the smallest level minus one, as for the level tests (conservative with small levels).
-    ``tested_rows`` are the levels' rows (with their accounts, ``n_clusters``), ``level_codes``
-    their codes in ``codes`` and ``table`` their events and non-events.
+    The reference level is the largest; the denominator degrees of freedom are the smallest
+    effective number of accounts of a level minus one, as for the level tests (Kish's: a level
+    of a few accounts with many rows weighs like those few; conservative with small levels).
+    ``level_codes`` are the tested levels' codes in ``codes`` and ``table`` their events and
+    non-events.
     """
     sizes = table.sum(axis=1)
     reference = level_codes[int(np.argmax(sizes))]
     others = [code for code in level_codes if code != reference]
-    df_denominator = min(row["n_clusters"] for row in tested_rows) - 1
+    df_denominator = max(
+        min(_effective_clusters(clusters[codes == c]) for c in level_codes) - 1, 1.0
+    )
     if (table == 0).any():
         return {"test": "not tested (separation)", "df": len(others)}
     f_stat = _saturated_cluster_wald(y, codes, reference, others, clusters) / len(others)
