@@ -158,3 +158,33 @@ def test_a_p_value_below_a_thousandth_reads_as_less_than():
     assert fmt_p_is(0.0004, "q") == "q < 0.001"
     assert fmt_p_is(0.0042) == "p = 0.004"
     assert fmt_p_is(0.43, "q") == "q = 0.43"
+
+
+def test_the_lost_deal_report_counts_groups_not_their_subsidiaries(grouped):
+    from icp_research.analyses.deals import lost_deal_analysis
+
+    result = lost_deal_analysis(grouped)
+    table = result.tables["win_rate_by_attribute"]
+    aerospace = table[table["level"] == "Aerospace"].iloc[0]
+    # 67 Aerospace accounts, 63 of them in three groups: seven units of evidence, not 67. Counted
+    # by account the level was "3x the win rate, q < 0.001".
+    assert aerospace["accounts"] == 67
+    assert aerospace["rate"] > 0.8 and not aerospace["significant"]
+    assert aerospace["p_value"] > 0.05
+    # Its ratio interval agrees with its test: it holds 1.
+    assert aerospace["ratio_ci_low"] < 1 < aerospace["ratio_ci_high"]
+    overall = result.overall["win_rate"]
+    # The overall rate's interval counts the groups too; the accounts are still all counted.
+    assert overall["accounts"] == grouped.deals.query("is_closed")["account_id"].nunique()
+    assert "clustered by account or group" in result.findings[0]
+    assert "accounts or groups as the unit" in " ".join(result.findings)
+    assert any("parent company are one unit" in c for c in result.caveats)
+
+
+def test_the_overview_win_rate_interval_counts_groups(grouped):
+    from icp_research.analyses.overview import data_overview
+
+    totals = data_overview(grouped).totals["win_rate"]
+    closed = grouped.deals[grouped.deals["is_closed"] & grouped.deals["is_new_business"]]
+    assert totals["accounts"] == closed["account_id"].nunique()
+    assert totals["clusters"] == totals["accounts"] - 60

@@ -50,6 +50,7 @@ from icp_research.methods.stats import (
     clustered_rate_ci,
     clustered_rate_test,
     clustered_ratio_ci,
+    effective_clusters,
     shrink_rates,
 )
 from icp_research.methods.survival import SurvivalResult, time_to_close
@@ -206,7 +207,7 @@ def lost_deal_analysis(
     by_account = levels.labels.set_index("account_id")
     new_labels = by_account.reindex(new["account_id"]).set_axis(new.index)
 
-    overall = _overall(closed, new, alpha)
+    overall = _overall(closed, new, alpha, study)
     # Outcomes that never vary in this export (every deal won, same-day closes): said plainly.
     unmeasurable = study.variation
     overall["not_measurable"] = {
@@ -218,6 +219,8 @@ def lost_deal_analysis(
     has_reasons = "loss_reason" in new and new["loss_reason"].notna().any()
     accounts = _per_account(closed, new, has_reasons)
     account_labels = by_account.reindex(accounts.index)
+    # Linked accounts (subsidiaries of one parent) are one independent unit in every test.
+    units = _unit_codes(study, accounts.index)
     win_rate = _rate_by_attribute(
         accounts,
         account_labels,
@@ -227,6 +230,7 @@ def lost_deal_analysis(
         alpha=alpha,
         method=method,
         min_accounts=min_accounts,
+        units=units,
     )
     lost = closed[closed["stage"] == "lost"]
     if has_reasons and len(lost):
@@ -239,9 +243,12 @@ def lost_deal_analysis(
             alpha=alpha,
             method=method,
             min_accounts=min_accounts,
+            units=units,
         )
-        reasons = _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts)
-        overall["no_decision_share"] = _pooled(accounts["no_decision"], accounts["lost"], alpha)
+        reasons = _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts, study)
+        overall["no_decision_share"] = _pooled(
+            *_by_unit(units, accounts["no_decision"], accounts["lost"]), alpha
+        )
     else:
         reason = (
             "the opportunities table has no loss_reason column"
@@ -351,17 +358,21 @@ def _pooled(events, trials, alpha: float) -> dict:
     }
 
 
-def _overall(closed: pd.DataFrame, new: pd.DataFrame, alpha: float) -> dict:
+def _overall(closed: pd.DataFrame, new: pd.DataFrame, alpha: float, study: Study) -> dict:
     per_account = (
         closed.assign(won=closed["stage"].eq("won").astype(int))
         .groupby("account_id")["won"]
         .agg(won="sum", closed="size")
     )
+    units = _unit_codes(study, per_account.index)
     out = {
-        "win_rate": _pooled(per_account["won"], per_account["closed"], alpha)
+        "win_rate": _pooled(*_by_unit(units, per_account["won"], per_account["closed"]), alpha)
         if len(per_account)
         else {}
     }
+    if len(per_account) and units is not None:
+        out["win_rate"]["accounts"] = len(per_account)
+        out["cluster"], out["units"] = "account or group", "accounts or groups"
     out["deals_per_account_median"] = (
         float(per_account["closed"].median()) if len(per_account) else np.nan
     )
@@ -422,7 +433,8 @@ def _overall_sentence(overall: dict) -> str:
     return (
         f"{fmt_number(w['n'])} closed new-business deals at {fmt_number(w['accounts'])} accounts: "
         f"win rate {fmt_pct(w['rate'])} ({fmt_pct(w['ci_low'])}–{fmt_pct(w['ci_high'])}, "
-        f"clustered by account); {fmt_number(overall['open_deals'])} deals still open."
+        f"clustered by {overall.get('cluster', 'account')}); "
+        f"{fmt_number(overall['open_deals'])} deals still open."
     )
 
 
@@ -432,6 +444,11 @@ def _cluster_caveat(overall: dict) -> str:
         "independent units (cluster-robust), so a segment of a few accounts with many deals "
         "does not produce a confident claim."
     )
+    if "units" in overall:
+        text += (
+            " Accounts linked to one parent company are one unit here: a parent's subsidiaries "
+            "buy together, so a segment that holds one group holds one unit of evidence."
+        )
     if overall["deals_per_account_max"] > 20:
         text += (
             f" Here clustering is heavy: up to {fmt_number(overall['deals_per_account_max'])} "
@@ -445,30 +462,56 @@ def _cluster_caveat(overall: dict) -> str:
 # Rates by attribute
 
 
-def _rate_by_attribute(accounts, labels, levels, *, events, trials, alpha, method, min_accounts):
+def _unit_codes(study: Study, account_ids) -> np.ndarray | None:
+    """The independent unit of each account as integer codes: its group of linked accounts
+    (:meth:`~icp_research.data.study.Study.cluster_ids`); None when no account is linked, and
+    each account is its own unit."""
+    if not study.account_groups[1]:
+        return None
+    return pd.factorize(study.cluster_ids(pd.Series(account_ids, dtype=object)))[0]
+
+
+def _by_unit(units: np.ndarray | None, *counts) -> tuple:
+    """Per-account ``counts`` summed per independent unit (``units`` from :func:`_unit_codes`,
+    aligned with them); unchanged when ``units`` is None. Units without any count are dropped."""
+    arrays = [np.asarray(c, dtype=float) for c in counts]
+    if units is None:
+        return tuple(arrays)
+    summed = [np.bincount(units, weights=a) for a in arrays]
+    present = np.bincount(units) > 0
+    return tuple(a[present] for a in summed)
+
+
+def _rate_by_attribute(
+    accounts, labels, levels, *, events, trials, alpha, method, min_accounts, units=None
+):
     """Cluster-robust rate of ``events / trials`` per level against the rest (accounts are the
-    clusters; ``accounts`` holds one row per account)."""
+    clusters; ``accounts`` holds one row per account). With ``units`` (each account's group of
+    linked accounts, :func:`_unit_codes`) the groups are: a level's accounts of one group are
+    one cluster, as are the rest's."""
     rows = []
     has_trials = (accounts[trials] > 0).to_numpy()
     k = accounts[events].to_numpy(dtype=float)[has_trials]
     n = accounts[trials].to_numpy(dtype=float)[has_trials]
+    codes = None if units is None else units[has_trials]
     for name in levels.attributes:
         column = labels[name].to_numpy(dtype=object)[has_trials]
         for level in levels.order[name]:
             inside = column == level
             if not inside.any():
                 continue
-            rows.append(
-                _level_row(
-                    name,
-                    level,
-                    levels,
-                    (k[inside], n[inside]),
-                    (k[~inside], n[~inside]),
-                    alpha=alpha,
-                    min_accounts=min_accounts,
-                )
+            row = _level_row(
+                name,
+                level,
+                levels,
+                _by_unit(None if codes is None else codes[inside], k[inside], n[inside]),
+                _by_unit(None if codes is None else codes[~inside], k[~inside], n[~inside]),
+                alpha=alpha,
+                min_accounts=min_accounts,
+                unit="account" if codes is None else "account or group",
             )
+            row["accounts"] = int(inside.sum())
+            rows.append(row)
     columns = [
         c for c in RATE_COLUMNS if c not in ("q_value", "significant", "direction", "rate_shrunk")
     ]
@@ -486,18 +529,18 @@ def _rate_by_attribute(accounts, labels, levels, *, events, trials, alpha, metho
     return table[RATE_COLUMNS]
 
 
-def _level_row(name, level, levels, part, rest, *, alpha, min_accounts) -> dict:
+def _level_row(name, level, levels, part, rest, *, alpha, min_accounts, unit="account") -> dict:
     rate, low, high, k = clustered_rate_ci(part[0], part[1], alpha)
     rate_rest, _, _, k_rest = clustered_rate_ci(rest[0], rest[1], alpha)
-    ratio, ratio_low, ratio_high = _ratio_ci(part, rest, alpha)
     note = ""
     p = np.nan
     if k < min_accounts:
-        note = f"only {k} account{'s' if k != 1 else ''}: not tested"
+        note = f"only {fmt_count(k, unit)}: not tested"
     elif k_rest < min_accounts:
-        note = f"only {fmt_count(k_rest, 'other account')}: not tested"
+        note = f"only {fmt_count(k_rest, 'other ' + unit)}: not tested"
     else:
         p = clustered_rate_test(part[0], part[1], rest[0], rest[1])
+    ratio, ratio_low, ratio_high = _ratio_ci(part, rest, alpha, p)
     return {
         "attribute": name,
         "level": level,
@@ -517,8 +560,13 @@ def _level_row(name, level, levels, part, rest, *, alpha, min_accounts) -> dict:
     }
 
 
-def _ratio_ci(part, rest, alpha):
-    """Ratio of two pooled rates with a delta-method interval from the clustered variances."""
+def _ratio_ci(part, rest, alpha, p_value=np.nan):
+    """Ratio of two pooled rates with a delta-method interval from the clustered variances.
+
+    The interval is at least as wide as the level's test (``p_value``) implies: when every
+    cluster of a level agrees (three groups of subsidiaries that won nearly all), their own
+    variance is small where the test, around the pooled rate, finds little evidence; an
+    interval that excluded 1 beside a p-value above alpha would say two things at once."""
     from scipy import stats as sps
 
     r1, _, _, k1, se1 = clustered_ratio_ci(part[0], part[1], alpha)
@@ -529,8 +577,14 @@ def _ratio_ci(part, rest, alpha):
     if r1 <= 0 or np.isnan(se1) or np.isnan(se2):
         return ratio, np.nan, np.nan
     se_log = np.sqrt((se1 / r1) ** 2 + (se2 / r2) ** 2)
-    z = sps.norm.ppf(1 - alpha / 2)
-    return ratio, ratio * np.exp(-z * se_log), ratio * np.exp(z * se_log)
+    # The t of the level's test, on the smaller effective number of clusters (Kish): a level
+    # of a few accounts (or groups) with many deals weighs like those few here too, so the
+    # interval does not exclude 1 where the test finds nothing.
+    df = max(min(effective_clusters(part[1]), effective_clusters(rest[1])) - 1, 1.0)
+    t = sps.t.ppf(1 - alpha / 2, df)
+    if 0 < p_value < 1 and ratio != 1:
+        se_log = max(se_log, abs(np.log(ratio)) / sps.t.isf(p_value / 2, df))
+    return ratio, ratio * np.exp(-t * se_log), ratio * np.exp(t * se_log)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -559,8 +613,9 @@ def _reason_labels(lost: pd.DataFrame) -> pd.Series:
     return reason.mask(reason.isna() | (reason == ""), NO_REASON).astype(object)
 
 
-def _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts) -> pd.DataFrame:
-    """Share of lost deals per reason, overall and per level (clustered by account)."""
+def _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts, study) -> pd.DataFrame:
+    """Share of lost deals per reason, overall and per level (clustered by account, or by group
+    of linked accounts)."""
     lost = lost.assign(reason=_reason_labels(lost))
     reasons = lost["reason"].value_counts().index.tolist()
     counts = pd.crosstab(lost["account_id"], lost["reason"]).reindex(columns=reasons)
@@ -576,26 +631,28 @@ def _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts) -> 
         lambda s: bool(s.fillna(False).astype(bool).mean() > 0.5)
     )
     labels = account_labels.reindex(counts.index)
+    units = _unit_codes(study, counts.index)
     rows = []
 
     def add(attribute, level, inside):
+        mine = None if units is None else units[inside]
+        theirs = None if units is None else units[~inside]
         for reason in reasons:
             hits = counts[reason].to_numpy(dtype=float)
-            share, low, high, k = clustered_rate_ci(hits[inside], trials[inside], alpha)
-            rest_trials = trials[~inside].sum()
-            share_rest = hits[~inside].sum() / rest_trials if rest_trials else np.nan
+            part = _by_unit(mine, hits[inside], trials[inside])
+            rest = _by_unit(theirs, hits[~inside], trials[~inside])
+            share, low, high, k = clustered_rate_ci(*part, alpha)
+            share_rest = rest[0].sum() / rest[1].sum() if rest[1].sum() else np.nan
             p = np.nan
-            if attribute != "all" and k >= min_accounts and (~inside).sum() >= min_accounts:
-                p = clustered_rate_test(
-                    hits[inside], trials[inside], hits[~inside], trials[~inside]
-                )
+            if attribute != "all" and k >= min_accounts and rest[1].size >= min_accounts:
+                p = clustered_rate_test(*part, *rest)
             rows.append(
                 {
                     "attribute": attribute,
                     "level": level,
                     "reason": reason,
                     "lost_deals": int(hits[inside].sum()),
-                    "accounts": int(k),
+                    "accounts": int(np.count_nonzero(trials[inside])),
                     "share": share,
                     "ci_low": low,
                     "ci_high": high,
@@ -923,7 +980,8 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
     if len(win_rate) and not win_rate["significant"].any():
         lines.append(
             f"No attribute level wins significantly more or less often than the rest after "
-            f"correction over {tested} tests with accounts as the unit: no segment stands out "
+            f"correction over {tested} tests with {overall.get('units', 'accounts')} as the unit: "
+            "no segment stands out "
             "on win rate."
         )
     candidates = anti[anti["status"] == "candidate"] if len(anti) else anti

@@ -331,14 +331,12 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         closed = deals["is_closed"].astype(bool)
         won = deals["stage"] == "won"
         attributed = closed & deals["account_id"].notna()
-        per_account = (
-            deals.loc[attributed, ["account_id", "won", "is_closed"]]
-            .groupby("account_id")
-            .agg(won=("won", "sum"), closed=("is_closed", "sum"))
-        )
+        # Linked accounts (a parent's subsidiaries) are one unit: they buy together.
+        per_account = _per_unit(deals.loc[attributed], study)
         rate, low, high, clusters = clustered_rate_ci(
             per_account["won"], per_account["closed"], study.alpha
         )
+        unit = "accounts or groups" if study.account_groups[1] else "accounts"
         if not attributed.any() and closed.any():
             rate = won[closed].mean()
             low, high = (
@@ -354,7 +352,8 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             "ci_low": float(low),
             "ci_high": float(high),
             "n": int(closed.sum()),
-            "accounts": int(clusters),
+            "accounts": int(deals.loc[attributed & closed, "account_id"].nunique()),
+            "clusters": int(clusters),
         }
         unmeasurable = study.variation
         # Deals without an account cannot be clustered by account: the rate leaves them out.
@@ -369,7 +368,7 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             findings.append(
                 f"{closed.sum():,} {kind}{left_out}: win rate {fmt_pct(rate)} "
                 f"({fmt_interval(low, high)}, interval clustered by account over {clusters:,} "
-                f"accounts); {totals['deals']['open']:,} deals open."
+                f"{unit}); {totals['deals']['open']:,} deals open."
             )
             latest = _latest_win_rate(deals.loc[attributed], study)
             if latest is not None:
@@ -598,6 +597,13 @@ def save_artifacts(study: Study, result: Result) -> list[Path]:
 LATEST_QUARTERS = 4
 
 
+def _per_unit(deals: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Won and closed deals per independent unit: the account, or its group of linked accounts
+    (:meth:`~icp_research.data.study.Study.cluster_ids`)."""
+    units = study.cluster_ids(deals["account_id"]).to_numpy()
+    return deals.groupby(units).agg(won=("won", "sum"), closed=("is_closed", "sum"))
+
+
 def _latest_win_rate(deals: pd.DataFrame, study: Study) -> dict | None:
     """The win rate of the deals closed in the latest four quarters against the earlier ones.
 
@@ -618,10 +624,7 @@ def _latest_win_rate(deals: pd.DataFrame, study: Study) -> dict | None:
     if not recent.any() or recent.all():
         return None
 
-    def per_account(part: pd.DataFrame) -> pd.DataFrame:
-        return part.groupby("account_id").agg(won=("won", "sum"), closed=("is_closed", "sum"))
-
-    now, before = per_account(closed[recent]), per_account(closed[~recent])
+    now, before = _per_unit(closed[recent], study), _per_unit(closed[~recent], study)
     rate, low, high, _ = clustered_rate_ci(now["won"], now["closed"], study.alpha)
     earlier, e_low, e_high, _ = clustered_rate_ci(before["won"], before["closed"], study.alpha)
     p = clustered_rate_test(now["won"], now["closed"], before["won"], before["closed"])
