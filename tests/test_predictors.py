@@ -664,8 +664,9 @@ def test_bad_input_raises_clear_errors():
         test_predictors(data, "churned", categorical=["vertical"])
     with pytest.raises(InputError, match="both categorical and numeric"):
         test_predictors(data, "churned", categorical=["noise"], numeric=["noise"])
+    deal_rows = data.assign(account_id=np.arange(len(data)) // 3)  # three rows per account
     with pytest.raises(InputError, match="one row per account"):
-        test_predictors(data, "noise", categorical=["region"], cluster="account_id")
+        test_predictors(deal_rows, "noise", categorical=["region"], cluster="account_id")
     with pytest.raises(InputError, match="No predictors"):
         test_predictors(data, "churned")
 
@@ -1210,3 +1211,35 @@ def test_a_level_two_accounts_carry_is_tested_by_sign_flips_and_its_interval_wid
     # a two-level attribute is not significant as a whole where its level is not.
     whole = result.tables["predictors"].set_index("predictor").loc["segment"]
     assert whole["p_value"] == pytest.approx(p_t, rel=1e-8)
+
+
+def test_a_continuous_level_that_a_few_groups_hold_is_not_tested():
+    # ARR, one row per customer; 60 customers in three groups of linked accounts (one parent's
+    # subsidiaries each), all in one industry and all paying more. Rows stay rows for the
+    # medians, but the industry weighs like three customers, not sixty.
+    rng = np.random.default_rng(3)
+    n = 400
+    data = pd.DataFrame(
+        {
+            "group": [f"a{i}" for i in range(n)],
+            "industry": rng.choice(["Retail", "Media", "Software"], n),
+            "arr": rng.lognormal(10, 0.6, n),
+        }
+    )
+    whales = pd.DataFrame(
+        {
+            "group": [f"g{i % 3}" for i in range(60)],
+            "industry": "Aerospace",
+            "arr": rng.lognormal(11, 0.3, 60),
+        }
+    )
+    data = pd.concat([data, whales], ignore_index=True)
+    result = test_predictors(data, "arr", categorical=["industry"], cluster="group")
+    aerospace = level_row(result, "industry", "Aerospace")
+    assert np.isnan(aerospace["p_value"]) and "weigh like 3.0" in aerospace["note"]
+    retail = level_row(result, "industry", "Retail")
+    plain = test_predictors(data, "arr", categorical=["industry"])
+    assert retail["p_value"] == pytest.approx(
+        level_row(plain, "industry", "Retail")["p_value"], rel=1e-12
+    )
+    assert any("linked into groups" in c for c in result.caveats)

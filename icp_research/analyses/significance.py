@@ -417,9 +417,7 @@ def _cluster_by_group(frame: OutcomeFrame, study: Study) -> None:
     renew and churn together: counted as independent accounts, a trait that a few groups of
     many subsidiaries share looks like a segment. Deals then cluster by group, not account, and
     customers, who had no cluster, cluster by group too. ARR (compared by medians) stays one row
-    per customer."""
-    if frame.kind != "binary":
-        return
+    per customer, and a level that a few groups hold is not tested."""
     data, cluster = study.with_groups(frame.data, frame.cluster)
     if cluster != GROUP:
         return

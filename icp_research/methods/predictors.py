@@ -168,6 +168,9 @@ class _Sample:
     constant: bool = False
     positive: bool = False
     sd_log: float = float("nan")
+    #: A continuous outcome's group of linked accounts per row (codes), or None: levels that
+    #: a few groups hold are not tested; the rows are otherwise compared as independent.
+    screen: np.ndarray | None = None
 
     @property
     def n_clusters(self) -> int | None:
@@ -580,13 +583,23 @@ def _prepare_sample(
                 f"Cluster column {cluster!r} has {int(ids.isna().sum())} missing values among "
                 f"rows with a known {outcome!r}; fill them (every deal needs its account id)."
             )
-        if kind == "continuous":
-            raise InputError(
-                f"Continuous outcome {outcome!r} with cluster={cluster!r}: analyse continuous "
-                "outcomes one row per account (aggregate deal amounts per account first)."
-            )
         clusters = pd.factorize(ids)[0]
-    default_unit = "deals" if cluster is not None else "accounts"
+        if kind == "continuous":
+            if np.median(np.bincount(clusters)) > 1:
+                raise InputError(
+                    f"Continuous outcome {outcome!r} with cluster={cluster!r}: analyse "
+                    "continuous outcomes one row per account (aggregate deal amounts per "
+                    "account first)."
+                )
+            # One row per account, a few accounts linked into groups: medians compare rows,
+            # and the groups only keep a level that a few of them hold from being tested.
+            screen, clusters = clusters, None
+            caveats.append(
+                f"{outcome}: accounts linked into groups are not independent; a level most of "
+                "whose rows come from a few groups is not tested (it weighs like those few, "
+                "by Kish's effective number)."
+            )
+    default_unit = "deals" if cluster is not None and kind == "binary" else "accounts"
     sample = _Sample(
         outcome=outcome,
         y=y,
@@ -597,6 +610,8 @@ def _prepare_sample(
         keep=keep,
         cluster_sizes=None if clusters is None else np.bincount(clusters),
     )
+    if cluster is not None and kind == "continuous":
+        sample.screen = screen
     if y.size == 0:
         sample.constant = True
         caveats.append(f"{outcome}: no rows with a known outcome; nothing can be tested.")
@@ -1121,6 +1136,15 @@ def _continuous_level_test(
     if sample.constant or n_level == 0 or n_rest == 0:
         row["note"] = "not tested: the outcome does not vary" if sample.constant else ""
         return row
+    if sample.screen is not None:
+        k_level = _effective_clusters(sample.screen[in_level])
+        if k_level < opts.min_level_clusters:
+            row["note"] = (
+                f"not tested: the level's {n_level:,} {sample.unit} weigh like {k_level:.1f} "
+                f"(most of them belong to a few groups of linked accounts; < "
+                f"{opts.min_level_clusters})"
+            )
+            return row
     mwu = sps.mannwhitneyu(level_values, rest_values, alternative=alternative)
     rank_biserial = 2 * float(mwu.statistic) / (n_level * n_rest) - 1
     row.update(
