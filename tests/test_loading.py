@@ -198,17 +198,36 @@ def test_parsers_directly():
     assert bad.tolist() == [False] * 5 + [True, False]
 
 
+def test_banded_sizes_are_cut_where_one_band_ends_and_the_next_begins():
+    from icp_research.methods.binning import apply_bins, cut_points
+
+    rng = np.random.default_rng(4)
+    bands = ["1-10", "11-50", "51-200", "201-1,000", "1,001+"]
+    cells = pd.Series(rng.choice(bands, 2000, p=[0.2, 0.3, 0.25, 0.15, 0.1]))
+    values = parse_bands(cells)
+    cuts = cut_points(values, 5)
+    # Read at midpoints (5.5, 30.5, 125.5, 600.5) the quintiles cut at 30, 150, 600: inside the
+    # bands 11-50, 51-200 and 201-1,000. Now every cut is where a band begins.
+    assert cuts == [11.0, 51.0, 201.0]
+    binned = apply_bins(values, cuts)
+    # Each band falls in one bin; the last bin holds the two largest bands.
+    assert pd.crosstab(cells, binned).gt(0).sum(axis=1).eq(1).all()
+    assert list(binned.categories[:4]) == ["< 11", "11 to < 51", "51 to < 201", ">= 201"]
+    # A column of many values keeps its round cut points.
+    assert cut_points(np.arange(1, 1001, dtype=float), 4) == [250.0, 500.0, 750.0]
+
+
 def test_size_bands_are_read_as_lead_scoring_reads_them():
     bands = pd.Series(
         ["51-200", "1,001 - 5,000", "201 to 500", "10,001+", "10000 or more", "5000+ employees"]
         + ["1-10 employees", "51\u2013200", "200-51", "abc", "12", "$1M-$10M"]
     )
     got = parse_bands(bands).tolist()
-    # A closed band is its midpoint, an open one its lower end.
-    assert got[:8] == [125.5, 3000.5, 350.5, 10001.0, 10000.0, 5000.0, 5.5, 125.5]
+    # A band is its lower end, closed or open: bins then cut between bands, not inside one.
+    assert got[:8] == [51.0, 1001.0, 201.0, 10001.0, 10000.0, 5000.0, 1.0, 51.0]
     # A band upside down, text, and a plain number are not bands; money bands are.
-    assert np.isnan(got[8:11]).all() and got[11] == 5_500_000.0
-    assert parse_bands(pd.Series(["1.001-5.000"]), decimal=",").tolist() == [3000.5]
+    assert np.isnan(got[8:11]).all() and got[11] == 1_000_000.0
+    assert parse_bands(pd.Series(["1.001-5.000"]), decimal=",").tolist() == [1001.0]
     # A lead's band scores as the number its account's band was read as in the study.
     from icp_research.scoring.model import coerce_numeric
 
@@ -225,10 +244,10 @@ def test_a_size_column_of_bands_loads_with_a_warning_and_a_stray_value_stays_an_
     )
     dataset = loading.load_tables(config)
     employees = dataset.tables["accounts"].set_index("account_id")["employees"]
-    assert employees.loc[["A1", "A2"]].tolist() == [3000.5, 30.5]
+    assert employees.loc[["A1", "A2"]].tolist() == [1001.0, 11.0]
     assert employees.loc[["A3", "A4"]].isna().all()
     (warning,) = [p for p in dataset.report.warnings if "ranges" in p.message]
-    assert warning.rows == [2, 3] and '"11-50" as 30.5' in warning.message
+    assert warning.rows == [2, 3] and '"11-50" as 11' in warning.message
     assert not dataset.report.errors
     # One cell that is neither a number nor a band: the column is an error, as before.
     config = write_project(

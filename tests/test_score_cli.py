@@ -161,7 +161,7 @@ def test_unseen_blank_and_negative_values_are_scored_and_flagged(tmp_path, icp_p
     assert "industry = FinTech" in rows.loc["Beta", "reasons_positive"]
     assert "include: industry in {FinTech, SaaS}" in rows.loc["Beta", "rules_hit"]
     assert "exclude: crm = None" in rows.loc["Zeta", "rules_hit"]
-    # A range is read at its midpoint; unreadable numbers that only rules use are flagged.
+    # A range is read at its lower end; unreadable numbers that only rules use are flagged.
     assert "employees '51-200' is a range" in rows.loc["Zeta", "flags"]
     assert (
         "annual_revenue 'abc' is not a number: rules on annual_revenue not met"

@@ -218,7 +218,7 @@ def test_messy_rows_are_scored_neutral_flagged_and_kept(scorecard):
     assert "industry missing: scored neutral" in flags["x"]
     assert "employees negative (-40): treated as missing, scored neutral" in flags["w"]
     assert "employees 'abc' is not a number: scored neutral" in flags["v"]
-    assert "employees '51-200' is a range: scored at its midpoint 125.5" in flags["u"]
+    assert "employees '51-200' is a range: scored at its lower end 51" in flags["u"]
     assert "annual_revenue missing" in flags["u"]
     # The crm column is absent: every row says so, and scores neutral on it.
     assert all("crm not provided: scored neutral" in f for f in flags)
@@ -281,7 +281,7 @@ def test_coerce_numeric_reads_text_numbers():
     values, status = coerce_numeric(
         pd.Series(["1,200", "$3.4M", "12k", " 7 ", "51-200", "10,000+", "3,4", "", "n/a", "-5"])
     )
-    assert values[:6].tolist() == [1200, 3.4e6, 12000, 7, 125.5, 10000]
+    assert values[:6].tolist() == [1200, 3.4e6, 12000, 7, 51, 10000]
     assert values[9] == -5
     assert status.tolist() == [OK, OK, OK, OK, RANGE, OPEN_RANGE, NOT_A_NUMBER, ABSENT, ABSENT, OK]
     numbers, number_status = coerce_numeric(pd.Series([1.0, np.inf, np.nan]))
@@ -583,3 +583,28 @@ def test_a_level_against_the_pool_is_the_clustered_association_test():
             y[rows], (codes[rows] == 5).astype(int), None if clusters is None else clusters[rows]
         )
         assert p[5] == pytest.approx(expected["p_value"], rel=1e-9)
+
+
+def test_rule_edges_keep_the_score_from_contradicting_a_bounded_icp_rule():
+    # Company sizes in bands (read at their lower ends); mid-size wins twice as often and the
+    # largest fall back. Few deals are at 1,000+, so a trend over all sizes looks monotone and
+    # "auto" merges the bins: ">= 51" gets every point, 5,000-employee leads included.
+    rng = np.random.default_rng(0)
+    edges = np.array([1, 11, 51, 251, 1000, 5000.0])
+    rates = np.array([0.15, 0.17, 0.34, 0.38, 0.2, 0.2])
+    band = rng.choice(6, 1500, p=[0.22, 0.22, 0.22, 0.2, 0.08, 0.06])
+    deals = pd.DataFrame({"employees": edges[band], "won": rng.random(1500) < rates[band]})
+    plain = fit_scorecard(deals, "won", numeric=["employees"]).attributes[0]
+    assert plain.monotone == "increasing" and plain.labels[-1] == ">= 51"
+    assert plain.points[-1] == 100
+    # The ICP's rule "51 <= employees < 1,000", found and confirmed: its edges are cut points
+    # and the bins stay as the data has them.
+    bounded = fit_scorecard(
+        deals, "won", numeric=["employees"], rule_edges={"employees": [51.0, 1000.0]}
+    )
+    attribute = bounded.attributes[0]
+    assert attribute.monotone is None and 1000.0 in attribute.edges
+    points = dict(zip(attribute.labels, attribute.points, strict=True))
+    assert points["251 to < 1,000"] == 100 and points[">= 1,000"] < 40
+    assert points["51 to < 251"] > 2 * points[">= 1,000"]
+    assert bounded.params["rule_edges"] == {"employees": [51.0, 1000.0]}

@@ -217,16 +217,20 @@ _BAND = re.compile(
 
 
 def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
-    """Each band as one number, float64: the midpoint of a closed band ("51-200" -> 125.5), the
-    lower end of an open one ("10,001+" -> 10001), as lead scoring reads them
-    (:func:`icp_research.scoring.model.coerce_numeric`); NaN where a cell is not a band or its
-    upper end is below its lower end."""
+    """Each band as one number, float64: its lower end ("51-200" -> 51, "10,001+" -> 10001), as
+    lead scoring reads them (:func:`icp_research.scoring.model.coerce_numeric`); NaN where a
+    cell is not a band or its upper end is below its lower end.
+
+    The lower end, not the midpoint: bins of a banded column are then cut where one band ends
+    and the next starts (:func:`icp_research.methods.binning.cut_points`), so that a rule
+    "51 to < 1,001 employees" is the bands 51-200 and 201-1,000 and holds a lead of 80 exact
+    employees; read at midpoints (125.5, 600.5) a cut fell inside a band, the ICP statement
+    named sizes no band has, and a lead's exact count was judged by another line."""
     parts = text.astype("string").str.extract(_BAND)
     low, _ = parse_numbers(parts["low"], decimal)
     high, _ = parse_numbers(parts["high"], decimal)
     ordered = high.isna() | (high >= low)
-    value = ((low + high) / 2).where(high.notna(), low)
-    return value.where(parts["low"].notna() & ordered).astype(float)
+    return low.where(parts["low"].notna() & ordered).astype(float)
 
 
 #: Currency codes and symbols, spaces and percent signs around the digits of a money cell.

@@ -1776,8 +1776,8 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
                 out.warning(
                     f"{bad.sum():,} values are ranges ({examples}): a range is read as its "
-                    "midpoint and an open one (10,001+) as its lower end, as lead scoring "
-                    "reads them",
+                    "lower end, as lead scoring reads them, and bins are cut where one range "
+                    "ends and the next begins (51 to < 201 is the range 51-200)",
                     "nothing to do if that is what you want; for exact figures export the "
                     "exact counts (an enrichment field rather than the size picklist)",
                     column=label,

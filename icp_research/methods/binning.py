@@ -32,6 +32,11 @@ def nice_number(x: float) -> float:
     return sign * (round(value) if value >= 1 else value)
 
 
+#: A numeric column with at most this many distinct values is cut at its own values
+#: (:func:`cut_points`).
+FEW_VALUES = 12
+
+
 def cut_points(
     values, n_bins: int = 5, *, nice: bool = True, min_bin_share: float = 0.05
 ) -> list[float]:
@@ -39,12 +44,21 @@ def cut_points(
 
     Returns a sorted list of unique cut points (possibly empty when the column is constant).
     Bins holding less than ``min_bin_share`` of the non-missing rows are merged into a neighbour.
+    A column of few distinct values (at most :data:`FEW_VALUES`: a 1-5 rating, company sizes
+    exported as bands and read as their lower ends) is cut at its own values, never between
+    them: a cut at 30 between the bands "11-50" and "51-200" (read as 11 and 51) would read
+    "fewer than 30 employees" for the band up to 50; the cut is 51, the next band's start.
     """
     x = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
     if x.size == 0 or n_bins < 2:
         return []
     qs = np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])
-    cuts = sorted({nice_number(q) if nice else float(q) for q in qs})
+    distinct = np.unique(x)
+    if distinct.size <= FEW_VALUES:
+        # Each quantile moves up to the first value at or above it: bins are [v_i, v_j).
+        cuts = sorted({float(distinct[np.searchsorted(distinct, q, side="left")]) for q in qs})
+    else:
+        cuts = sorted({nice_number(q) if nice else float(q) for q in qs})
     lo, hi = x.min(), x.max()
     cuts = [c for c in cuts if lo < c <= hi]
     # Merge bins that are too small (by removing a cut point), smallest first.

@@ -78,7 +78,7 @@ every row, in order, with its own columns followed by :data:`SCORE_COLUMNS`:
     to values cleaned as the scorecard reads them (case and spaces ignored for categories).
 ``flags``
     Data problems, each with what was done: missing or unseen values scored neutral, negative
-    counts treated as missing, ranges read at their midpoint, numbers the rules could not read.
+    counts treated as missing, ranges read at their lower end, numbers the rules could not read.
 
 The output is CSV (spreadsheet-safe: formula-like text is prefixed with a quote) or Parquet,
 written atomically; an existing output is replaced only with ``--force``.
@@ -161,13 +161,7 @@ def _parse_number_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         low = found[0][hit].astype(float).to_numpy() * (
             found[1][hit].fillna("").str.lower().map(_SUFFIX).to_numpy(dtype=float)
         )
-        if code == RANGE:
-            high = found[2][hit].astype(float).to_numpy() * (
-                found[3][hit].fillna("").str.lower().map(_SUFFIX).to_numpy(dtype=float)
-            )
-            values[hit] = (low + high) / 2
-        else:
-            values[hit] = low
+        values[hit] = low  # a band's lower end, as the loader reads an account's band
         status[hit] = code
     left = status == NOT_A_NUMBER
     if left.any():
@@ -190,7 +184,8 @@ def coerce_numeric(values) -> tuple[np.ndarray, np.ndarray]:
     """Read a column as numbers, whatever type it arrived in.
 
     Numbers pass through; text is read when it is unambiguous: ``"1,200"`` -> 1200,
-    ``"$3.4M"`` -> 3,400,000, ``"12k"`` -> 12,000, a range ``"51-200"`` -> its midpoint 125.5,
+    ``"$3.4M"`` -> 3,400,000, ``"12k"`` -> 12,000, a range ``"51-200"`` -> its lower end 51
+    (as the loader reads an account's band, :func:`icp_research.data.cleaning.parse_bands`),
     an open range ``"10,000+"`` -> 10,000. Blanks, ``NULL``, ``N/A``, ``none``, ``-`` are missing.
 
     Returns
@@ -198,8 +193,8 @@ def coerce_numeric(values) -> tuple[np.ndarray, np.ndarray]:
     values : ndarray of float
         NaN where the value is missing or unreadable (including infinities).
     status : ndarray of int8
-        ``OK``, ``ABSENT`` (missing), ``NOT_A_NUMBER``, ``RANGE`` (midpoint used) or
-        ``OPEN_RANGE`` (lower bound used), per row.
+        ``OK``, ``ABSENT`` (missing), ``NOT_A_NUMBER``, ``RANGE`` or ``OPEN_RANGE`` (lower
+        end used), per row.
     """
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
@@ -352,7 +347,7 @@ class Attribute:
                 (unreadable, _concat(f"{self.name} '", texts, "' is not a number: scored neutral"))
             )
         for code, template in (
-            (RANGE, "' is a range: scored at its midpoint "),
+            (RANGE, "' is a range: scored at its lower end "),
             (OPEN_RANGE, "': scored as "),
         ):
             mask = status == code

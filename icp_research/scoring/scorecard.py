@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -230,7 +230,7 @@ class _Candidate:
 
 
 def _numeric_candidate(
-    name, column, y, *, n_bins, min_bin_share, monotonic, alpha, nonnegative
+    name, column, y, *, n_bins, min_bin_share, monotonic, alpha, nonnegative, edges=()
 ) -> _Candidate:
     values, status = coerce_numeric(column)
     if nonnegative is None:
@@ -239,6 +239,9 @@ def _numeric_candidate(
         values = np.where(values < 0, np.nan, values)
     known = ~np.isnan(values)
     cuts = cut_points(values[known], n_bins, min_bin_share=min_bin_share)
+    if known.any() and len(edges):
+        low, high = values[known].min(), values[known].max()
+        cuts = sorted({*cuts, *(float(e) for e in edges if low < e <= high)})
     monotone, evidence = None, {}
     if known.sum() > 0:
         cuts, monotone, evidence = _monotone_cuts(values[known], y[known], cuts, monotonic, alpha)
@@ -512,6 +515,7 @@ def fit_scorecard(
     min_bin_share: float = 0.05,
     min_level_count: int = 10,
     nonnegative: Sequence[str] | None = None,
+    rule_edges: Mapping[str, Sequence[float]] | None = None,
     select: bool = True,
     alpha: float = 0.05,
     l2: float = 1.0,
@@ -543,6 +547,11 @@ def fit_scorecard(
         Categories with fewer training rows are pooled into "(other)".
     nonnegative : list of str, optional
         Numeric attributes that cannot be negative (negative values are treated as missing).
+    rule_edges : mapping of attribute to cut points, optional
+        The edges of rules an attribute is bounded by on both sides (the ICP's "51 to < 1,000
+        employees"): added to its cut points, and its bins are never merged into a monotone
+        pattern, so that the score does not contradict the rule (a trend over every size can
+        miss the fall past the range that the rule found and confirmed).
         Default: those with no negative value in training.
     select : bool
         Give no points to attributes without evidence of association with the outcome
@@ -608,6 +617,7 @@ def fit_scorecard(
         )
 
     candidates = []
+    rule_edges = dict(rule_edges or {})
     for name in numeric:
         candidates.append(
             _numeric_candidate(
@@ -616,9 +626,10 @@ def fit_scorecard(
                 y,
                 n_bins=n_bins,
                 min_bin_share=min_bin_share,
-                monotonic=monotonic,
+                monotonic=False if name in rule_edges else monotonic,
                 alpha=alpha,
                 nonnegative=None if nonnegative is None else name in nonnegative,
+                edges=rule_edges.get(name, ()),
             )
         )
     for name in categorical:
@@ -767,6 +778,7 @@ def fit_scorecard(
             "min_bin_share": min_bin_share,
             "min_level_count": min_level_count,
             "nonnegative": None if nonnegative is None else list(nonnegative),
+            "rule_edges": {k: [float(e) for e in v] for k, v in rule_edges.items()},
             "select": select,
             "alpha": alpha,
             "l2": l2,

@@ -299,6 +299,19 @@ def measure_icp_vs_rest(samples: dict, spec: dict, alpha: float) -> list[dict]:
     return out
 
 
+def _bounded_by_rules(blueprint) -> dict[str, list[float]]:
+    """``{attribute: [low, high]}`` for each attribute an include rule bounds on both sides:
+    the score cuts its bins there too and keeps them as they are rather than forcing them
+    monotone, and so does not contradict the ICP (a trend test over all sizes can miss a fall
+    past the range the rule found and confirmed)."""
+    return {
+        condition.attribute: [float(v) for v in condition.value]
+        for rule in blueprint.include
+        for condition in rule.conditions
+        if condition.operator == "between"
+    }
+
+
 def fit_and_validate(
     blueprint, study, checks, primary, categorical, numeric, tiers_used, alpha, n_boot, caveats
 ):
@@ -315,6 +328,7 @@ def fit_and_validate(
             categorical=categorical,
             numeric=numeric,
             alpha=alpha,
+            rule_edges=_bounded_by_rules(blueprint),
             cluster=primary.cluster if primary.clustered else None,
             min_level_count=int(study.analysis.get("min_level_count", 10)),
             **_fit_kwargs(tiers_used),
