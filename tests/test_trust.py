@@ -752,3 +752,31 @@ def test_a_win_rate_icp_resting_on_best_customer_status_alone_says_so():
     blueprint.characteristics[0]["outcomes"] = ["best_customer", "won"]
     assert contract_confidence(confidence, blueprint, study) == confidence
     assert "that predicted success and held up" in findings_of(blueprint)[2]
+
+
+def test_billing_states_are_outcomes_and_an_estimated_arr_range_is_a_trait():
+    """Stripe's Delinquent (set by failed payments, i.e. by churn) and a dunning flag record
+    the outcome; Attio's "Estimated ARR range" is an enrichment guess at the company's revenue,
+    not a term of its contract with you."""
+    rng = np.random.default_rng(5)
+    n = 200
+    facts = pd.DataFrame(
+        {
+            "account_id": [f"a{i}" for i in range(n)],
+            "delinquent": rng.random(n) < 0.1,
+            "in_dunning": rng.choice(["yes", "no"], n),
+            "estimated_arr_range": rng.choice(["$0-$1M", "$1M-$10M", "$10M-$50M"], n),
+            "plan_tier": rng.choice(["Pro", "Team"], n),
+            "industry": rng.choice(["SaaS", "Retail"], n),
+        }
+    )
+    spec = AttributeSpec(
+        ["delinquent", "in_dunning", "estimated_arr_range", "plan_tier", "industry"], []
+    )
+    screening = screen_attributes(spec, facts, None, load_config(SEATS))
+    assert screening.outcome_like == {
+        "delinquent": 'named like one: "delinquent"',
+        "in_dunning": 'named like one: "dunning"',
+    }
+    assert list(screening.contract) == ["plan_tier"]
+    assert "estimated_arr_range" in screening.spec.categorical

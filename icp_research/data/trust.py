@@ -57,6 +57,15 @@ OUTCOME_WORDS = {
     "statut",
     "estado",
     "stato",
+    # Billing states: Stripe's Delinquent, a dunning or past-due flag, a paused account.
+    "delinquent",
+    "delinquency",
+    "dunning",
+    "overdue",
+    "pastdue",
+    "suspended",
+    "paused",
+    "unpaid",
 }
 # Values that say where an account stands with the company (a CRM lifecycle stage, a customer
 # status), in the languages exports come in: a column made of them records the outcome.
@@ -76,6 +85,10 @@ STATUS_VALUES = {
     "evangelist",
     "churned",
     "former",
+    "currentcustomer",
+    "formercustomer",
+    "potentialcustomer",
+    "pastcustomer",
     "active",
     "inactive",
     "cancelled",
@@ -145,6 +158,9 @@ CONTRACT_WORDS = {
     "tcv",
     "contract",
 }
+# Words that make a contract-like name a third party's estimate of the company (Attio's and
+# Apollo's "Estimated ARR range"), not a term of its contract with you.
+ESTIMATE_WORDS = {"estimated", "estimate", "est", "approx", "approximate"}
 # Canonical account columns are traits by definition: never called contract terms by their
 # association with ARR (bigger companies pay more; that is an ICP finding, not a leak).
 FIRMOGRAPHIC = {
@@ -404,6 +420,8 @@ def contract_terms(spec: AttributeSpec, facts: pd.DataFrame, config: Config) -> 
         if name in found or name in keep:
             continue
         word = _word(name, CONTRACT_WORDS)
+        if word is not None and _word(name, ESTIMATE_WORDS) is not None:
+            word = None  # "Estimated ARR range": an enrichment tool's guess at the company
         if word is not None:
             found[name] = f'named like one: "{word}"'
             continue
