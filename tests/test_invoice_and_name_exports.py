@@ -323,3 +323,40 @@ def test_no_uncertain_rule_is_listed_twice(close, zoho):
     for study in (close, zoho):
         texts = [r.text for r in build_blueprint(study).uncertain]
         assert len(texts) == len(set(texts)), texts
+
+
+def test_voided_invoices_are_left_out_and_paid_or_authorised_ones_bill(tmp_path):
+    """Xero's Invoices export: a VOIDED invoice re-issued the same day was added to the real
+    one ("lines of one date add up"), tripling an annual customer's ARR for a year."""
+    from icp_research.data import loading
+
+    from .conftest import write_project
+
+    accounts = "id,Name,Industry\nA1,Acme Ltd,Retail\nA2,Bolt Ltd,Media\n"
+    rows = ["ContactName,InvoiceDate,Description,UnitAmount,Status"]
+    for month in range(1, 10):
+        rows.append(f"Acme Ltd,2026-{month:02d}-05,Pro plan - monthly,100.00,PAID")
+    rows.append("Bolt Ltd,2026-02-10,Pro plan - annual,7650.00,VOIDED")
+    rows.append("Bolt Ltd,2026-02-10,Pro plan - annual,7650.00,AUTHORISED")
+    config = (
+        '[project]\nname = "xero"\nas_of = "2026-09-30"\n'
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "id"\nname = "Name"\nindustry = "Industry"\n'
+        '[tables.subscriptions]\npath = "invoices.csv"\ninvoices = true\n'
+        'account_id_from = "accounts.name"\n[tables.subscriptions.columns]\n'
+        'name = "ContactName"\nstart_date = "InvoiceDate"\nprice = "UnitAmount"\n'
+        'interval = "Description"\nstatus = "Status"\n'
+        '[tables.subscriptions.values.interval]\n"Pro plan - monthly" = "month"\n'
+        '"Pro plan - annual" = "year"\n'
+    )
+    path = write_project(
+        tmp_path, {"accounts.csv": accounts, "invoices.csv": "\n".join(rows) + "\n"}, config
+    )
+    dataset = loading.load_tables(path)
+    subs = dataset.tables["subscriptions"].set_index("account_id")
+    assert subs.loc["A2", "arr"] == 7650.0
+    assert subs.loc["A1", "arr"] == 1200.0
+    assert not dataset.report.errors
+    (note,) = [p for p in dataset.report.problems if "voids them" in p.message]
+    assert note.message.startswith('1 row has a status that voids them ("VOIDED")')
+    assert not [p for p in dataset.report.warnings if "not a known billing status" in p.message]

@@ -1456,6 +1456,9 @@ def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> 
 #: Billing systems' subscription statuses (Stripe, Paddle, Chargebee, Recurly, Zuora), by what
 #: they mean for ARR and churn.
 SUBSCRIPTION_STATUSES = {
+    # Never billed: a voided invoice (Xero's VOIDED, QuickBooks' Voided), or rows recoded to
+    # "drop" under [tables.subscriptions.values.status].
+    "void": ("void", "voided", "drop"),
     "trial": ("trialing", "trial", "in_trial", "intrial"),
     "not started": (
         "future",
@@ -1465,6 +1468,7 @@ SUBSCRIPTION_STATUSES = {
         "draft",
         "pending_activation",
         "pending_acceptance",
+        "submitted",  # an invoice awaiting approval (Xero)
     ),
     "paused": ("paused", "suspended", "on_hold"),
     "ended": (
@@ -1489,6 +1493,10 @@ SUBSCRIPTION_STATUSES = {
         "dunning",
         "renewing",
         "current",
+        # An invoice's states once issued (Xero's AUTHORISED awaits payment; PAID).
+        "paid",
+        "authorised",
+        "authorized",
     ),
 }
 _STATUS_MEANING = {v: k for k, values in SUBSCRIPTION_STATUSES.items() for v in values}
@@ -1509,10 +1517,20 @@ def _not_paying_yet(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
             f"{_rows_have(int(unknown.sum()))} a status that is not a known billing status "
             f"({examples}); they count as running",
             f"recode them under [tables.{tc.name}.values.status] to one of trialing, active, "
-            "paused or canceled",
+            'paused or canceled, or to "drop" to leave those rows out',
             column=label,
             rows=_row_list(unknown),
             values=frame["status"],
+        )
+    void = (meaning == "void").fillna(False).to_numpy(dtype=bool)
+    if void.any():
+        shown = ", ".join(f'"{v}"' for v in frame.loc[void, "status"].unique()[:3])
+        out.info(
+            f"{_rows_have(int(void.sum()))} a status that voids them ({shown}): left out (a "
+            "voided invoice was never billed; counted, it would add to the ARR of its date)",
+            "nothing to do",
+            column=label,
+            rows=_row_list(pd.Series(void, index=frame.index)),
         )
     # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left (a won
     # deal and a subscription with no revenue) once the trial ends.
@@ -1535,8 +1553,8 @@ def _not_paying_yet(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
             column=label,
             rows=_row_list(pd.Series(future, index=frame.index)),
         )
-    if trial.any() or future.any():
-        frame = frame[~(trial | future)].copy()
+    if trial.any() or future.any() or void.any():
+        frame = frame[~(trial | future | void)].copy()
     return frame
 
 
