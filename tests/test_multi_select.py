@@ -154,6 +154,21 @@ def test_detects_semicolon_comma_and_pipe_lists():
     assert separator_of(pd.Series([";".join(c) for c in cells] + [None] * 300)) == ";"
 
 
+def test_detects_a_list_written_in_one_fixed_option_order():
+    # Attio's "Categories": options in the order the field defines them, and nearly every
+    # company "B2B", so every cell starts with it and no option seemed to move.
+    rng = np.random.default_rng(2)
+    options = ["B2B", "SaaS", "Marketplace", "Fintech", "Healthtech", "AI"]
+    cells = []
+    for _ in range(300):
+        chosen = {"B2B"} | set(rng.choice(options[1:], size=rng.integers(1, 3), replace=False))
+        cells.append(", ".join(o for o in options if o in chosen))
+    assert separator_of(pd.Series(cells)) == ","
+    # Places stay places when every one shares the country.
+    places = ["Berlin, Germany", "Munich, Germany", "Hamburg, Germany", "Köln, Germany"] * 20
+    assert separator_of(pd.Series(places)) is None
+
+
 @pytest.mark.parametrize(
     "cells",
     [

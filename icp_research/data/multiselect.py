@@ -29,6 +29,8 @@ MIN_REPEATED_SHARE = 0.8
 #: Items are not fixed positions ("Berlin, Germany"): of the items listed by 2+ accounts, this
 #: share at least appears both first in a cell and later in another.
 MIN_MOVING_SHARE = 0.3
+#: An item listed in this share of the filled cells at least is left out of the position check.
+EVERYWHERE_SHARE = 0.9
 #: Few cells are too few to tell.
 MIN_CELLS = 20
 _NUMBER_LIKE = re.compile(r"^[\s$€£¥+-]*\(?\d[\d.,\s]*\)?\s*[%kKmMbB]?$")
@@ -88,12 +90,19 @@ def separator_of(series: pd.Series) -> str | None:
         if share < MIN_MULTI_SHARE or share <= best_share:
             continue
         listed: dict[str, int] = {}
-        first: set[str] = set()
-        later: set[str] = set()
         for items, w in zip(lists, weights, strict=True):
-            for i, item in enumerate(items):
+            for item in items:
                 key = item.casefold()
                 listed[key] = listed.get(key, 0) + int(w)
+        # An item nearly every cell lists ("B2B" before the rest, in an export that writes a
+        # multi-select's options in one fixed order) says nothing about positions: the others
+        # move about once it is set aside ("B2B, Fintech" and "B2B, SaaS, Fintech").
+        everywhere = {k for k, n in listed.items() if n >= EVERYWHERE_SHARE * cells}
+        first: set[str] = set()
+        later: set[str] = set()
+        for items in lists:
+            rest = [item.casefold() for item in items if item.casefold() not in everywhere]
+            for i, key in enumerate(rest):
                 (first if i == 0 else later).add(key)
         total = sum(listed.values())
         numbers = sum(n for k, n in listed.items() if _NUMBER_LIKE.match(k))
@@ -103,7 +112,7 @@ def separator_of(series: pd.Series) -> str | None:
         if sum(repeated.values()) < MIN_REPEATED_SHARE * total:
             continue
         moving = sum(1 for k in repeated if k in first and k in later)
-        if moving < MIN_MOVING_SHARE * len(repeated):
+        if moving < MIN_MOVING_SHARE * len(set(repeated) - everywhere):
             continue
         best, best_share = separator, share
         if separator != ",":
