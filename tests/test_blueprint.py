@@ -632,3 +632,40 @@ def test_an_attribute_an_uncertain_rule_favours_is_not_listed_as_found_none():
     kept, signals = without_signals(powered, [snowflake, small])
     assert kept == ["industry (±13 points)", "employees (±9 points)"]
     assert signals == ["tech_stack_c: Snowflake = True"]
+
+
+def test_a_churn_candidate_the_discovery_quarters_did_not_find_is_named(tmp_path):
+    """The churn report (whole period) proposes an exclude rule that the blueprint, which
+    finds its own on the discovery quarters only, cannot test: the blueprint says so, rather
+    than let it vanish between the two pages."""
+    from icp_research.analyses.blueprint.upstream import Upstream, _note_found_later
+
+    pd.DataFrame(
+        {
+            "rule_id": ["churn:referral_source:product_hunt", "churn:industry:Consulting"],
+            "source": ["churn", "churn"],
+            "status": ["candidate", "candidate"],
+            "rule": ["referral_source = product_hunt", "industry = Consulting"],
+            "words": ["with product_hunt as referral source", "in Consulting"],
+            "value": ['"product_hunt"', '"Consulting"'],
+            "q_value": [0.016, 0.001],
+        }
+    ).to_csv(tmp_path / "anti_patterns_churn.csv", index=False)
+    upstream = Upstream()
+    upstream.anti_patterns = pd.DataFrame(
+        {"rule_id": ["churn:industry:Consulting"], "status": ["candidate"]}
+    )
+    _note_found_later(upstream, tmp_path, "2025-09-30")
+    (note,) = upstream.caveats
+    assert note.startswith(
+        "Found on the whole period but not on the discovery quarters alone (to 2025-09-30): "
+        "with product_hunt as referral source (the churn report, q = 0.02)."
+    )
+    assert "Consulting" not in note
+    upstream = Upstream()
+    upstream.anti_patterns = pd.DataFrame(
+        {"rule_id": ["churn:industry:Consulting", "churn:referral_source:product_hunt"]}
+        | {"status": ["candidate", "candidate"]}
+    )
+    _note_found_later(upstream, tmp_path, "2025-09-30")
+    assert upstream.caveats == []

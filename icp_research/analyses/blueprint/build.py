@@ -620,7 +620,16 @@ def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
             f"of {retained[1]:,} customers churned within 12 months. Set [scoring] outcome to "
             "choose another."
         )
-    churn = "churn cannot be measured" if retained is None else "retention does not vary"
+    if retained is not None:
+        churn = "retention does not vary"
+    elif study is not None and study.churn_measured:
+        # Churn is measured, but no customer had been one for 12 months by then.
+        why = getattr(samples, "skipped", {}).get("retained")
+        churn = "12-month retention cannot be compared" + (
+            f" ({why.replace('(', '').replace(')', '')})" if why else ""
+        )
+    else:
+        churn = "churn cannot be measured"
     return "best_customer", (
         f"Success is measured as being a best customer ([scoring] outcome is not set, chosen from the "
         f"data{up_to}): {deals} and {churn}. Set [scoring] outcome to choose another."

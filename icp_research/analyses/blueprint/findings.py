@@ -392,13 +392,17 @@ def _top_rate(tiers, quarter):
 
 def caveats_of(blueprint: Blueprint, caveats: list[str]) -> list[str]:
     out = list(caveats)
-    if blueprint.exclude or any(
-        r.sources != ["predictor significance"] for r in blueprint.uncertain
+    given = blueprint.params.get("upstream", {}).get("anti_patterns") == "given"
+    if given and (
+        blueprint.exclude
+        or any(r.sources != ["predictor significance"] for r in blueprint.uncertain)
     ):
+        # Found by the kit, they come from the discovery quarters alone; handed in, they may
+        # come from data that includes the quarters that re-test them.
         out.append(
-            "Exclude rules were proposed by the churn and lost-deal analyses on the whole "
-            "period; their re-test on the confirmation quarters is a consistency check, not a fully "
-            "independent confirmation."
+            "Exclude rules were proposed by the anti-patterns given to the blueprint, which may "
+            "have been found on data that includes the confirmation quarters; there, their "
+            "re-test is a consistency check, not a fully independent confirmation."
         )
     if blueprint.scorecard is not None:
         out.extend(blueprint.scorecard.caveats)

@@ -16,6 +16,7 @@ from icp_research.artifacts import read_artifact
 from icp_research.data.loading import return_memory
 from icp_research.data.study import Study
 from icp_research.errors import AnalysisError, InputError, NotEnoughData
+from icp_research.formatting import fmt_p_is
 
 
 @dataclass
@@ -78,6 +79,9 @@ def upstream_evidence(
         # frames at once (gigabytes at 10M deals).
         _gather_anti_patterns(upstream, study, same_run, anti_patterns_as_of)
         return_memory()
+        if reuse_artifacts and folder is not None:
+            # The run's churn and lost-deal reports looked at the whole period.
+            _note_found_later(upstream, Path(folder), anti_patterns_as_of)
     if significance is None and same_run:
         _read_significance(upstream, Path(folder), as_of)
     elif significance is not None:
@@ -149,6 +153,37 @@ def _gather_anti_patterns(upstream: Upstream, study: Study, same_run: bool, as_o
     parts = [p for p in parts if len(p)]
     upstream.anti_patterns = (
         pd.concat(parts, ignore_index=True).drop_duplicates("rule_id") if parts else pd.DataFrame()
+    )
+
+
+def _note_found_later(upstream: Upstream, folder: Path, as_of) -> None:
+    """Say which candidate exclude rules of this run's churn and lost-deal reports (found on
+    the whole period) the discovery quarters alone did not find: they cannot be confirmed as
+    exclude rules, but a reader of the churn report should not see them vanish unexplained."""
+    whole = read_anti_patterns(folder)
+    if whole.empty or "status" not in whole:
+        return
+    candidates = whole[whole["status"] == "candidate"]
+    found = upstream.anti_patterns
+    if len(found) and "status" in found:
+        known = set(found.loc[found["status"] == "candidate", "rule_id"])
+    else:
+        known = set()
+    missed = candidates[~candidates["rule_id"].isin(known)]
+    if missed.empty:
+        return
+    shown = []
+    for _, row in missed.head(3).iterrows():
+        source = "churn" if row.get("source") == "churn" else "lost-deal"
+        q = row.get("q_value")
+        q_text = f", {fmt_p_is(q, 'q')}" if pd.notna(q) else ""
+        shown.append(f"{row.get('words') or row.get('rule')} (the {source} report{q_text})")
+    more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+    upstream.caveats.append(
+        f"Found on the whole period but not on the discovery quarters alone (to "
+        f"{pd.Timestamp(as_of):%Y-%m-%d}): {'; '.join(shown)}{more}. An exclude rule must be "
+        "found before the quarters that confirm it, so these are not tested here; with a "
+        "longer history, or [analysis] holdout_quarters = 1, they may be."
     )
 
 
