@@ -1094,3 +1094,38 @@ def test_duplicate_domains_are_a_warning(tmp_path):
         '"beta.io": accounts A3, A5)'
     )
     assert warning.rows == [2, 3, 4, 6]
+
+
+def test_a_wide_usage_export_mapped_as_long_is_an_error_naming_the_fix(tmp_path):
+    # One column per metric; "metric" and "value" mapped to two of them: every weekly count of
+    # active users would have become a metric of its own.
+    usage = "Customer,Week,active_users,projects_created\n" + "".join(
+        f"A1,2024-0{m}-01,{m + 2},{m * 3}\n" for m in range(1, 8)
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.usage]\npath = "usage.csv"\n[tables.usage.columns]\n'
+        'account_id = "Customer"\ndate = "Week"\nmetric = "active_users"\n'
+        'value = "projects_created"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\n", "usage.csv": usage}
+    report = validation.validate(write_project(tmp_path, files, config))
+    (error,) = [p for p in report.errors if p.table == "usage"]
+    assert error.message.startswith('the metric column holds numbers ("3", "4", "5")')
+    assert "melt" in error.fix and error.column == "active_users"
+
+
+def test_revenue_estimates_in_ranges_load_as_their_lower_ends(tmp_path):
+    accounts = "Record ID,Estimated ARR range\nA1,$1M-$10M\nA2,$10M-$50M\nA3,$0-$1M\nA4,$1B+\nA5,\n"
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Record ID"\nannual_revenue = "Estimated ARR range"\n'
+    )
+    dataset = loading.load_tables(write_project(tmp_path, {"accounts.csv": accounts}, config))
+    assert not dataset.report.errors
+    revenue = dataset.tables["accounts"].set_index("account_id")["annual_revenue"]
+    assert revenue.loc[["A1", "A2", "A3", "A4"]].tolist() == [1e6, 1e7, 0.0, 1e9]
+    assert np.isnan(revenue.loc["A5"])
+    (warning,) = [p for p in dataset.report.warnings if "ranges" in p.message]
+    assert '"$1M-$10M" as 1,000,000' in warning.message

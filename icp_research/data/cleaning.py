@@ -210,8 +210,8 @@ def currency_marks(text: pd.Series) -> pd.Series:
 #: A band of a count, as enrichment tools and CRM picklists export company sizes: "51-200",
 #: "1,001 - 5,000", "201 to 500", "10,001+", "10000 or more", "5000+ employees".
 _BAND = re.compile(
-    r"(?i)^\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmM]?)\s*"
-    r"(?:(?:-|–|—|to|bis|à)\s*(?P<high>[$€£]?\d[\d,.\s]*[kKmM]?)|\+|\s+or\s+more)"
+    r"(?i)^\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*"
+    r"(?:(?:-|–|—|to|bis|à)\s*(?P<high>[$€£]?\d[\d,.\s]*[kKmMbB]?)|\+|\s+or\s+more)"
     r"\s*(?:[a-z]+)?\s*$"
 )
 

@@ -1779,9 +1779,10 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             _note_currencies(series, label, tc, out)
         if kind == "money" and tc.cents:
             values = values / 100
-        if kind == "number" and bad.any():
-            # Company sizes exported as bands ("51-200", "10,001+"): each is read as one
-            # number, as lead scoring reads the same text, and the user is told so.
+        if bad.any() and (kind == "number" or (kind == "money" and tc.name == "accounts")):
+            # Company sizes exported as bands ("51-200", "10,001+"), and revenue estimates
+            # ("$1M-$10M"): each is read as one number, as lead scoring reads the same text,
+            # and the user is told so.
             low = per_distinct(
                 as_text(series[bad], set(MISSING_TOKENS_NUMERIC) | set(extra_missing)),
                 lambda t: parse_bands(t, tc.decimal),
@@ -1977,11 +1978,36 @@ def _fmt_sentinel(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _metric_names(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None:
+    """The usage table names each row's metric; a metric column of numbers is a wide export
+    (a column per metric: "active_users", "projects_created") mapped as if it were long, which
+    would make every count a metric of its own ("usage_3", "usage_27")."""
+    names = frame["metric"].dropna()
+    if names.empty:
+        return
+    distinct = pd.Series(names.astype(str).str.strip().unique())
+    numeric = pd.to_numeric(distinct, errors="coerce").notna()
+    if numeric.mean() < 0.9:
+        return
+    label = out.sources.get("metric", "metric")
+    examples = ", ".join(f'"{v}"' for v in distinct[numeric].head(3))
+    out.error(
+        f"the metric column holds numbers ({examples}), not metric names: a usage row names "
+        "its metric (active_users) and value is its number",
+        "for an export with a column per metric, unpivot it to one row per account, date and "
+        'metric first (pandas: frame.melt(id_vars=["account", "week"], var_name="metric", '
+        f'value_name="value")), then map metric and value under [tables.{tc.name}.columns]',
+        column=label,
+    )
+
+
 def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
     """Checks that need the whole (converted) table: required values, keys, stages."""
     table = TABLES[tc.name]
     if tc.name == "subscriptions" and "status" in frame.columns:
         frame = _not_paying_yet(frame, tc, out)
+    if tc.name == "usage" and "metric" in frame.columns:
+        _metric_names(frame, tc, out)
     for column in table.required:
         if column not in frame.columns:
             continue
