@@ -1129,3 +1129,26 @@ def test_revenue_estimates_in_ranges_load_as_their_lower_ends(tmp_path):
     assert np.isnan(revenue.loc["A5"])
     (warning,) = [p for p in dataset.report.warnings if "ranges" in p.message]
     assert '"$1M-$10M" as 1,000,000' in warning.message
+
+
+def test_billing_keyed_by_any_of_a_companys_domains_finds_its_account(tmp_path):
+    # Attio keeps every domain of a company in one cell; Chargebee's custom field has one of
+    # them, as the customer typed it.
+    accounts = 'Record ID,Domains\nA1,"acme.com, acme.io"\nA2,bolt.dev\nA3,\n'
+    subs = (
+        "Domain,Start,MRR\nacme.io,2024-01-01,10\nhttps://www.Bolt.dev/,2024-02-01,20\n"
+        "ACME.com,2024-03-01,5\nnobody.com,2024-01-01,7\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Record ID"\ndomain = "Domains"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\naccount_id_from = "accounts.domain"\n'
+        '[tables.subscriptions.columns]\ndomain = "Domain"\nstart_date = "Start"\nmrr = "MRR"\n'
+    )
+    files = {"accounts.csv": accounts, "subs.csv": subs}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert not dataset.report.errors
+    subs = dataset.tables["subscriptions"]
+    assert sorted(subs["account_id"].tolist()) == ["A1", "A1", "A2"]
+    (unknown,) = [p for p in dataset.report.warnings if "not in accounts" in p.message]
+    assert '"nobody.com"' in unknown.message

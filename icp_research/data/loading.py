@@ -2001,6 +2001,21 @@ def _metric_names(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None
     )
 
 
+def _bare_domains(domains: pd.Series) -> pd.Series:
+    """Domains as one spelling: lower case, without a scheme, "www." or a path."""
+    text = domains.astype("string").str.strip().str.lower()
+    text = text.str.replace(r"^[a-z]+://", "", regex=True).str.replace(r"^www\.", "", regex=True)
+    return text.str.replace(r"/.*$", "", regex=True).replace("", pd.NA)
+
+
+def _domain_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """(domain, account_id) pairs with a cell of several domains split into one pair each."""
+    split = pairs.assign(domain=pairs["domain"].astype("string").str.split(r"[,;|\s]+"))
+    split = split.explode("domain")
+    split["domain"] = _bare_domains(split["domain"])
+    return split.dropna().drop_duplicates()
+
+
 def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
     """Checks that need the whole (converted) table: required values, keys, stages."""
     table = TABLES[tc.name]
@@ -2389,6 +2404,11 @@ def _look_up_account_ids(
             del tables[name]
             continue
         pairs = other[[key, "account_id"]].dropna().drop_duplicates()
+        if key == "domain":
+            # A CRM keeps several domains of a company in one cell ("acme.com, acme.io"), and
+            # a billing export may write either, in any case, behind "https://www.".
+            pairs = _domain_pairs(pairs)
+            frame = frame.assign(domain=_bare_domains(frame["domain"]))
         owners = pairs.groupby(key, sort=False)["account_id"].nunique()
         shared = owners.index[owners.to_numpy() > 1]
         by_name = target == "accounts"  # "accounts.name": rows that name their account
