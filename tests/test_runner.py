@@ -599,3 +599,36 @@ def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says
         "(opportunities.closed_at), 2024-05-20), so time up to it counts as time in which "
         "nothing happened; choose a quarter that has ended\n"
     ) in text
+
+
+def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_lacks(tmp_path):
+    from icp_research.pipeline.runner import icp_note
+
+    icp = {
+        "drawn": True,
+        "outcome": {"selected_on": {"start": "2024-01-01", "end": "2026-03-31"}},
+        "rules": {
+            "include": [{"conditions": [{"attribute": "employees", "operator": "at_least"}]}],
+            "exclude": [],
+            "uncertain": [],
+        },
+    }
+    predictors = {
+        "as_of": "2026-09-30",
+        "recommended": [
+            {"predictor": "employees", "favour": []},
+            {"predictor": "referral_source", "favour": ["Partner"]},
+        ],
+    }
+    (tmp_path / "icp.json").write_text(json.dumps(icp), encoding="utf-8")
+    (tmp_path / "icp_predictors.json").write_text(json.dumps(predictors), encoding="utf-8")
+    assert icp_note(tmp_path) == (
+        "The predictor report, on every quarter up to 2026-09-30, recommends referral source "
+        "(Partner), which the ICP does not use: the ICP is chosen on the data up to "
+        "2026-03-31, where it did not hold up. The next quarterly run tests it again."
+    )
+    predictors["recommended"] = predictors["recommended"][:1]
+    (tmp_path / "icp_predictors.json").write_text(json.dumps(predictors), encoding="utf-8")
+    assert icp_note(tmp_path) is None
+    (tmp_path / "icp_predictors.json").unlink()
+    assert icp_note(tmp_path) is None

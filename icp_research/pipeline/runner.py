@@ -1610,6 +1610,7 @@ def _manifest(
         "notebooks": [o.to_dict() for o in outcomes],
         "headline": headline,
         "icp_statement": statement,
+        "icp_note": icp_note(staging / "artifacts") if statement else None,
         "artifacts": artifacts,
         "reproduce": command,
         "versions": _versions(platform.python_version()),
@@ -1621,6 +1622,40 @@ def _reproduce_command(cfg, demo: bool, quarter: str | None) -> str:
     if quarter:
         command += f" --quarter {quarter}"
     return command
+
+
+def icp_note(artifacts: Path) -> str | None:
+    """What the predictor report recommends that the ICP does not use, in a sentence.
+
+    The predictor report tests every quarter up to the run's date; the ICP is chosen on the
+    quarters before its validation quarters, so a trait can be recommended on one page and
+    absent on the other. Said beside the statement, so that a reader meets no contradiction."""
+    try:
+        icp = json.loads((artifacts / "icp.json").read_text(encoding="utf-8"))
+        predictors = json.loads((artifacts / "icp_predictors.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    used = {
+        condition.get("attribute")
+        for kind in ("include", "exclude", "uncertain")
+        for rule in (icp.get("rules") or {}).get(kind) or []
+        for condition in rule.get("conditions") or []
+    }
+    missing = [r for r in predictors.get("recommended") or [] if r.get("predictor") not in used]
+    if not missing:
+        return None
+    names = []
+    for r in missing[:3]:
+        name = str(r["predictor"]).replace("_", " ")
+        favour = ", ".join(str(v) for v in (r.get("favour") or [])[:2])
+        names.append(f"{name} ({favour})" if favour else name)
+    chosen = ((icp.get("outcome") or {}).get("selected_on") or {}).get("end")
+    up_to = predictors.get("as_of")
+    return (
+        f"The predictor report, on every quarter up to {up_to}, recommends "
+        f"{' and '.join(names)}, which the ICP does not use: the ICP is chosen on the data up "
+        f"to {chosen}, where it did not hold up. The next quarterly run tests it again."
+    )
 
 
 def _headline(artifacts: Path) -> tuple[dict, str | None]:

@@ -1008,6 +1008,7 @@ def render_run_index(
         overall=_overall(_status_counts(manifest.get("notebooks") or [])),
         headline=_headline(manifest),
         icp_statement=_text(manifest.get("icp_statement")),
+        icp_note=_text(manifest.get("icp_note")),
         charts=dashboard_charts(artifacts_dir) if charts is None else charts,
         notebooks=notebooks,
         artifacts=artifacts,
