@@ -32,8 +32,8 @@ def nice_number(x: float) -> float:
     return sign * (round(value) if value >= 1 else value)
 
 
-#: A numeric column with at most this many distinct values is cut at its own values
-#: (:func:`cut_points`).
+#: A numeric column with at most this many distinct values (and five rows a value on average)
+#: is cut at its own values (:func:`cut_points`).
 FEW_VALUES = 12
 
 
@@ -44,8 +44,9 @@ def cut_points(
 
     Returns a sorted list of unique cut points (possibly empty when the column is constant).
     Bins holding less than ``min_bin_share`` of the non-missing rows are merged into a neighbour.
-    A column of few distinct values (at most :data:`FEW_VALUES`: a 1-5 rating, company sizes
-    exported as bands and read as their lower ends) is cut at its own values, never between
+    A column of few distinct values, each shared by several rows (at most :data:`FEW_VALUES`,
+    five rows a value on average: a 1-5 rating, company sizes exported as bands and read as
+    their lower ends) is cut at its own values, never between
     them: a cut at 30 between the bands "11-50" and "51-200" (read as 11 and 51) would read
     "fewer than 30 employees" for the band up to 50; the cut is 51, the next band's start.
     """
@@ -54,7 +55,7 @@ def cut_points(
         return []
     qs = np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])
     distinct = np.unique(x)
-    if distinct.size <= FEW_VALUES:
+    if distinct.size <= FEW_VALUES and x.size >= 5 * distinct.size:
         # Each quantile moves up to the first value at or above it: bins are [v_i, v_j).
         cuts = sorted({float(distinct[np.searchsorted(distinct, q, side="left")]) for q in qs})
     else:
