@@ -1152,3 +1152,42 @@ def test_billing_keyed_by_any_of_a_companys_domains_finds_its_account(tmp_path):
     assert sorted(subs["account_id"].tolist()) == ["A1", "A1", "A2"]
     (unknown,) = [p for p in dataset.report.warnings if "not in accounts" in p.message]
     assert '"nobody.com"' in unknown.message
+
+
+def test_a_spanish_export_reads_as_one(tmp_path):
+    """Holded invoices and a Spanish CRM: legal forms S.L. / S.A., invoice states Pagada /
+    Pendiente / Anulada, "Sin decisión" as no decision, accented headers kept as words, and a
+    dropped header that would clash with another once punctuation is set aside."""
+    from icp_research.data.config import snake_name
+    from icp_research.data.facts import _is_no_decision
+
+    accounts = (
+        "ID,Nombre,Facturación del plan\n"
+        "E1,Transportes Ibérica S.L.,Mensual\nE2,Acme S.A.,Anual\n"
+    )
+    invoices = (
+        "Cliente,Fecha,Concepto,Base,IVA %,IVA,Estado\n"
+        "Transportes Iberica,2026-01-05,mensual,99,21,20.79,Pagada\n"
+        "Transportes Iberica,2026-02-05,mensual,99,21,20.79,Pendiente\n"
+        "ACME SA,2026-01-10,anual,990,21,207.9,Pagada\n"
+        "ACME SA,2026-01-10,anual,990,21,207.9,Anulada\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "empresas.csv"\n[tables.accounts.columns]\n'
+        'account_id = "ID"\nname = "Nombre"\n'
+        '[tables.subscriptions]\npath = "facturas.csv"\ninvoices = true\n'
+        'account_id_from = "accounts.name"\ndrop = ["IVA %"]\n'
+        '[tables.subscriptions.columns]\nname = "Cliente"\nstart_date = "Fecha"\n'
+        'price = "Base"\ninterval = "Concepto"\nstatus = "Estado"\n'
+        '[tables.subscriptions.values.interval]\nmensual = "month"\nanual = "year"\n'
+    )
+    files = {"empresas.csv": accounts, "facturas.csv": invoices}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert not dataset.report.errors
+    assert not [p for p in dataset.report.warnings if "not a known billing status" in p.message]
+    subs = dataset.tables["subscriptions"].set_index("account_id")
+    assert subs.loc["E1", "arr"] == 99 * 12 and subs.loc["E2", "arr"] == 990
+    assert "facturación_del_plan" in dataset.tables["accounts"]
+    assert snake_name("Facturación del plan") == "facturación_del_plan"
+    reasons = pd.Series(["Sin decisión", "Precio", "Keine Entscheidung", "Competencia"])
+    assert _is_no_decision(reasons).tolist() == [True, False, True, False]

@@ -627,6 +627,10 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
         "(Partner), which the ICP does not use: the ICP is chosen on the data up to "
         "2026-03-31, where it did not hold up. The next quarterly run tests it again."
     )
+    # An uncertain rule is no use of it: the note stays.
+    icp["rules"]["uncertain"] = [{"conditions": [{"attribute": "referral_source"}]}]
+    (tmp_path / "icp.json").write_text(json.dumps(icp), encoding="utf-8")
+    assert "recommends referral source (Partner)" in icp_note(tmp_path)
     predictors["recommended"] = predictors["recommended"][:1]
     (tmp_path / "icp_predictors.json").write_text(json.dumps(predictors), encoding="utf-8")
     assert icp_note(tmp_path) is None

@@ -256,8 +256,9 @@ class WarehouseConfig:
 
 def snake_name(name: str) -> str:
     """The name an unmapped export column gets as an attribute: 'Lifecycle Stage' ->
-    'lifecycle_stage', '2FA enabled' -> 'c_2fa_enabled'."""
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip()).strip("_").lower()
+    'lifecycle_stage', '2FA enabled' -> 'c_2fa_enabled', 'Facturación del plan' ->
+    'facturación_del_plan' (letters of any language are kept; was 'facturaci_n_del_plan')."""
+    text = re.sub(r"[\W_]+", "_", str(name).strip()).strip("_").lower()
     if not text:
         return "column"
     return text if text[0].isalpha() else f"c_{text}"

@@ -20,7 +20,12 @@ from icp_research.data.config import ANALYSIS_DEFAULTS, SEGMENT_DEFAULTS
 from icp_research.formatting import slug
 
 DAYS_PER_YEAR = 365.25
-NO_DECISION = r"no[\s_-]*decision|no[\s_-]*decision[\s_-]*made|went dark|stalled"
+NO_DECISION = (
+    r"no[\s_-]*decision|went dark|went silent|ghosted|stalled|no[\s_-]*response"
+    # The same in the languages CRMs are set to: Spanish, German, French, Portuguese, Italian.
+    r"|sin[\s_-]*decisi[oó]n|sin[\s_-]*respuesta|keine[\s_-]*entscheidung"
+    r"|(?:pas|sans)[\s_-]*de[\s_-]*d[ée]cision|sem[\s_-]*decis[ãa]o|nessuna[\s_-]*decisione"
+)
 
 # name -> (unit, meaning). The README's "Account facts" table is generated from this.
 FACT_COLUMNS: dict[str, tuple[str, str]] = {
@@ -78,7 +83,8 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "no_decision_losses": (
         "count",
         "lost deals whose loss reason says no decision was made ('no decision', 'went dark', "
-        "'stalled')",
+        "'stalled', 'ghosted', 'no response'; 'sin decisión', 'keine Entscheidung', 'pas de "
+        "décision', 'sem decisão', 'nessuna decisione')",
     ),
     "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),
     "won_amount": ("money", "total amount of won new-business deals"),

@@ -911,8 +911,10 @@ def _clean_table(
         )
         raise _Stop
     by_name: dict[str, list[str]] = {}
+    dropped = set(tc.drop)
     for column in raw.columns:
-        by_name.setdefault(_snake(column), []).append(str(column))
+        if str(column) not in dropped:  # a column the config drops never clashes
+            by_name.setdefault(_snake(column), []).append(str(column))
     clashes = [names for names in by_name.values() if len(names) > 1]
     if clashes:
         names = clashes[0]
@@ -1458,7 +1460,7 @@ def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> 
 SUBSCRIPTION_STATUSES = {
     # Never billed: a voided invoice (Xero's VOIDED, QuickBooks' Voided), or rows recoded to
     # "drop" under [tables.subscriptions.values.status].
-    "void": ("void", "voided", "drop"),
+    "void": ("void", "voided", "drop", "anulada", "anulado", "annulée", "storniert", "annullata"),
     "trial": ("trialing", "trial", "in_trial", "intrial"),
     "not started": (
         "future",
@@ -1493,10 +1495,17 @@ SUBSCRIPTION_STATUSES = {
         "dunning",
         "renewing",
         "current",
-        # An invoice's states once issued (Xero's AUTHORISED awaits payment; PAID).
+        # An invoice's states once issued (Xero's AUTHORISED awaits payment; PAID), also in
+        # Spanish (Holded's Pagada, Pendiente), French and German.
         "paid",
         "authorised",
         "authorized",
+        "pagada",
+        "pagado",
+        "pendiente",
+        "payée",
+        "bezahlt",
+        "offen",
     ),
 }
 _STATUS_MEANING = {v: k for k, values in SUBSCRIPTION_STATUSES.items() for v in values}
@@ -2539,7 +2548,8 @@ def _look_up_account_ids(
 #: Legal forms left out when names are compared ("Acme, Inc." is "ACME").
 _LEGAL_FORMS = re.compile(
     r"\b(?:inc|incorporated|llc|l\s?l\s?c|ltd|limited|gmbh|mbh|ag|co|corp|corporation|company|plc|"
-    r"sa|sas|sarl|srl|spa|bv|nv|ab|as|oy|pty|pte|kg|ug|lp|llp)\b"
+    r"sa|sas|sarl|srl|spa|bv|nv|ab|as|oy|pty|pte|kg|ug|lp|llp|"
+    r"sl|slu|sll|sau|s\s?coop|ltda|lda|eurl|sprl|bvba|aps|asa|oyj|kft|sro)\b"
 )
 
 
@@ -2553,6 +2563,8 @@ def normal_name(values: pd.Series) -> pd.Series:
         na_action="ignore",
     )
     text = text.str.lower().str.replace("&", " and ", regex=False)
+    # Dotted abbreviations are one word: "S.A." is "sa", "S. L." is "sl".
+    text = text.str.replace(r"\b([a-z])\.\s?(?=[a-z]\b)", r"\1", regex=True)
     text = text.str.replace(r"[^a-z0-9]+", " ", regex=True)
     text = text.str.replace(_LEGAL_FORMS, " ", regex=True)
     text = text.str.replace(r"\s+", " ", regex=True).str.strip()

@@ -1637,7 +1637,7 @@ def icp_note(artifacts: Path) -> str | None:
         return None
     used = {
         condition.get("attribute")
-        for kind in ("include", "exclude", "uncertain")
+        for kind in ("include", "exclude")
         for rule in (icp.get("rules") or {}).get(kind) or []
         for condition in rule.get("conditions") or []
     }
