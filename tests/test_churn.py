@@ -353,3 +353,60 @@ def test_anti_patterns_only_finds_the_same_anti_patterns(demo_study, demo):
     only = churn.churn_analysis(demo_study, anti_patterns_only=True)
     pd.testing.assert_frame_equal(only.anti_patterns, demo.anti_patterns)
     assert only.cox is None
+
+
+def test_how_customers_pay_is_tested_for_churn_and_never_becomes_an_icp_rule(tmp_path):
+    """Stripe-like subscriptions with a price per interval: monthly payers churn four times as
+    fast as annual ones. The interval was consumed into ARR and the effect never tested."""
+    from icp_research.data.loading import billing_period_words
+
+    from .conftest import write_project
+
+    assert billing_period_words(pd.Series([12.0, 1.0, 4.0, 2.0, 6.0, np.nan])).tolist() == [
+        "monthly",
+        "annual",
+        "quarterly",
+        "semiannual",
+        "every 2 months",
+        pd.NA,
+    ]
+    rng = np.random.default_rng(8)
+    n = 400
+    monthly = rng.random(n) < 0.5
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 500, n), unit="D")
+    life = rng.exponential(np.where(monthly, 365 / 0.6, 365 / 0.15))
+    end = start + pd.to_timedelta(life.astype(int), unit="D")
+    as_of = pd.Timestamp("2026-06-30")
+    accounts = pd.DataFrame(
+        {"id": [f"a{i}" for i in range(n)], "industry": rng.choice(["SaaS", "Retail"], n)}
+    )
+    subs = pd.DataFrame(
+        {
+            "customer": accounts["id"],
+            "start": start.strftime("%Y-%m-%d"),
+            "end": pd.Series(end.strftime("%Y-%m-%d")).where(end <= as_of, ""),
+            "amount": np.where(monthly, 100, 1000),
+            "interval": np.where(monthly, "month", "year"),
+        }
+    )
+    config = (
+        f'[project]\nas_of = "{as_of:%Y-%m-%d}"\n'
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "id"\nindustry = "industry"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "customer"\nstart_date = "start"\nend_date = "end"\nprice = "amount"\n'
+        'interval = "interval"\n'
+    )
+    files = {"accounts.csv": accounts.to_csv(index=False), "subs.csv": subs.to_csv(index=False)}
+    study = icp.open_study(write_project(tmp_path, files, config), reuse_snapshot=False)
+    assert study.facts["billing_period"].value_counts().to_dict() == {
+        "monthly": int(monthly.sum()),
+        "annual": int((~monthly).sum()),
+    }
+    spec = study.attributes
+    assert "billing_period" in spec.contract and "billing_period" not in spec.all
+    result = churn.churn_analysis(study)
+    table = result.tables["churn_by_attribute"].set_index(["attribute", "level"])
+    row = table.loc[("billing_period", "monthly")]
+    assert row["significant"] and row["rate_ratio"] > 2
+    assert any("monthly as billing period churn" in f for f in result.findings)

@@ -244,8 +244,13 @@ def churn_analysis(
         not_computed["revenue churn"] = reason
         caveats.append(f"Revenue churn not computed: {reason}")
 
-    names = attributes if attributes is not None else study.attributes.all
     spec = study.attributes
+    if attributes is not None:
+        names = attributes
+    else:
+        # The candidate traits, and how customers pay (a contract term known for customers
+        # only: a churn driver worth naming, never an ICP trait).
+        names = spec.all + [c for c in ("billing_period",) if c in spec.contract and c in facts]
     levels = ap.segment_levels(
         facts,
         categorical=[a for a in names if a in spec.categorical or a not in spec.numeric],

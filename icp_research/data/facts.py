@@ -43,6 +43,11 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
         "money/year",
         "ARR on the first day as a customer (bookings basis: first won amount)",
     ),
+    "billing_period": (
+        "label",
+        "how the first paid subscription bills (monthly, annual ...): a contract term, tested "
+        "for churn, never an ICP trait",
+    ),
     "arr_12m_ago": ("money/year", "ARR 365 days before the as-of date"),
     "arr_peak": ("money/year", "highest ARR the account ever had"),
     "churned": (
@@ -327,6 +332,16 @@ def account_facts(
         facts["arr_initial"] = _arr_at(subs, first_start.fillna(as_of), positions, sub_codes).where(
             first_start.notna(), 0.0
         )
+        if "billing_period" in subs and paid.any():
+            # How the customer chose to pay at the start: its first paid subscription's.
+            first = (
+                subs.loc[paid, ["start_date", "billing_period"]]
+                .assign(_code=sub_codes[paid])
+                .sort_values(["_code", "start_date"], kind="stable")
+                .drop_duplicates("_code")
+                .set_index("_code")["billing_period"]
+            )
+            facts["billing_period"] = positions.per_account(first).astype("string")
         year_ago = pd.Series(as_of - pd.Timedelta(days=365), index=ids)
         facts["arr_12m_ago"] = _arr_at(subs, year_ago, positions, sub_codes)
         facts["arr_peak"] = (

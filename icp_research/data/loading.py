@@ -1253,9 +1253,34 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
         price = price * pd.to_numeric(frame["seats"], errors="coerce").astype(float)
     frame = frame.drop(columns=["price", "interval"])
     frame["arr"] = price * per_year
+    if "billing_period" not in frame.columns:
+        frame["billing_period"] = billing_period_words(per_year)
     if tc.invoices:
         return _invoices_to_subscriptions(frame, per_year, tc, out)
     return frame
+
+
+def billing_period_words(per_year: pd.Series) -> pd.Series:
+    """How often a subscription bills, in words, from its billing periods per year: 12 ->
+    "monthly", 1 -> "annual", 4 -> "quarterly", 2 -> "semiannual", 52 -> "weekly", 365 ->
+    "daily", 0.5 -> "every 2 years"; 6 -> "every 2 months". NA where unknown."""
+    named = {365.0: "daily", 52.0: "weekly", 12.0: "monthly", 4.0: "quarterly"}
+    named |= {2.0: "semiannual", 1.0: "annual"}
+
+    def word(value: float):
+        if not np.isfinite(value) or value <= 0:
+            return pd.NA
+        for per_year, name in named.items():
+            if np.isclose(value, per_year, rtol=0.02):
+                return name
+        months = 12 / value
+        if np.isclose(months, round(months), rtol=0.02):
+            return f"every {round(months)} months"
+        return f"{value:g} a year"
+
+    values = pd.Series(per_year, copy=False).astype(float)
+    distinct = {v: word(v) for v in pd.unique(values.dropna())}
+    return values.map(distinct).astype("string")
 
 
 def _one_interval_after(dates: pd.Series, days: pd.Series) -> pd.Series:
@@ -1330,6 +1355,10 @@ def _invoices_to_subscriptions(
     end = paid_through.where(~continued, next_start).where(continued | ~running)
     subs["end_date"] = end.to_numpy()
     subs.index = subs["_row"].to_numpy()
+    if "billing_period" not in subs.columns or subs["billing_period"].isna().all():
+        subs["billing_period"] = billing_period_words(
+            DAYS_PER_YEAR_INVOICE / subs["_days"].astype(float)
+        ).to_numpy()
     subs = subs.drop(columns=["_row", "_days"])
     out.info(
         f"invoices = true: {len(rows):,} invoice rows became {len(subs):,} subscriptions "

@@ -136,6 +136,13 @@ TABLES: dict[str, Table] = {
                     "default 1",
                 ),
                 _c("plan", "category", "Plan or product"),
+                _c(
+                    "billing_period",
+                    "category",
+                    "How often it bills (monthly, annual ...): read from interval when price "
+                    "and interval give the ARR, or mapped; the account's first paid "
+                    "subscription's is a contract term the churn report tests",
+                ),
                 _c("seats", "number", "Licensed seats"),
                 _c(
                     "trial_end",

@@ -195,6 +195,14 @@ class Study:
                 spec.behavioural.append(column)
         if "nps_mean" in self.facts and "nps_mean" not in spec.behavioural:
             spec.behavioural.append("nps_mean")
+        period = self.facts.get("billing_period")
+        if period is not None and "billing_period" not in spec.all and period.nunique() >= 2:
+            # Monthly or annual: chosen at the sale, so a term of the contract, and known for
+            # customers only (a lost deal's account has none): not a candidate trait. The churn
+            # report tests it (annual payers often churn less); never an ICP rule.
+            spec.contract.setdefault(
+                "billing_period", "how the customer pays, chosen at the sale (a contract term)"
+            )
         return spec
 
     @cached_property
