@@ -340,7 +340,9 @@ def _validate(args) -> int:
                 f"sha256 {item['sha256'][:12]})"
             )
     if not args.quiet:
-        rows = ", ".join(f"{i['table']} {i['rows']:,} rows" for i in report.inputs)
+        rows = ", ".join(
+            f"{i['table']} {i['rows']:,} row{'' if i['rows'] == 1 else 's'}" for i in report.inputs
+        )
         verdict = "OK" if report.ok else f"{len(report.errors)} error(s)"
         read = f"{rows}; " if rows else "no table read; "
         print(f"{verdict}: {read}{len(report.warnings)} warning(s)")

@@ -1162,8 +1162,7 @@ def test_a_spanish_export_reads_as_one(tmp_path):
     from icp_research.data.facts import _is_no_decision
 
     accounts = (
-        "ID,Nombre,Facturación del plan\n"
-        "E1,Transportes Ibérica S.L.,Mensual\nE2,Acme S.A.,Anual\n"
+        "ID,Nombre,Facturación del plan\nE1,Transportes Ibérica S.L.,Mensual\nE2,Acme S.A.,Anual\n"
     )
     invoices = (
         "Cliente,Fecha,Concepto,Base,IVA %,IVA,Estado\n"
@@ -1191,3 +1190,64 @@ def test_a_spanish_export_reads_as_one(tmp_path):
     assert snake_name("Facturación del plan") == "facturación_del_plan"
     reasons = pd.Series(["Sin decisión", "Precio", "Keine Entscheidung", "Competencia"])
     assert _is_no_decision(reasons).tolist() == [True, False, True, False]
+
+
+def test_an_opportunity_history_export_is_one_deal_per_id_at_its_latest_stage(tmp_path):
+    """Salesforce's Opportunity History: a row per stage change. Each deal is counted once, at
+    its latest stage, created when its first row was; its stages make the stage funnel."""
+    import icp_research as icp
+    from icp_research.analyses.deals import stage_funnel
+
+    rows = [
+        ("O1", "A1", "Prospecting", "", "1/5/2025 9:00 AM"),
+        ("O1", "A1", "Proposal", "", "2/1/2025 9:00 AM"),
+        ("O1", "A1", "Closed Won", "3/1/2025", "3/1/2025 10:00 AM"),
+        ("O2", "A2", "Prospecting", "", "6/1/2025 9:00 AM"),
+        ("O2", "A2", "Closed Lost", "6/20/2025", "6/20/2025 9:00 AM"),
+        ("O3", "A1", "Prospecting", "", "8/1/2025 9:00 AM"),
+        ("O3", "A1", "Proposal", "", "8/3/2025 9:00 AM"),
+    ]
+    history = "Opportunity ID,Account ID,To Stage,Close Date,Last Modified Date\n" + "".join(
+        ",".join(r) + "\n" for r in [rows[4], rows[0], rows[2], rows[1], *rows[3:4], *rows[5:]]
+    )
+    config = (
+        '[project]\nas_of = "2025-12-31"\n'
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\n'
+        '[tables.opportunities]\npath = "history.csv"\nhistory = true\n'
+        'date_format = ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]\n'
+        '[tables.opportunities.columns]\nopportunity_id = "Opportunity ID"\n'
+        'account_id = "Account ID"\nstage = "To Stage"\nclosed_at = "Close Date"\n'
+        'changed_at = "Last Modified Date"\n'
+        '[tables.opportunities.values.stage]\n"Closed Won" = "won"\n"Closed Lost" = "lost"\n'
+        'Prospecting = "open"\nProposal = "open"\n'
+    )
+    files = {"accounts.csv": "Account ID\nA1\nA2\n", "history.csv": history}
+    path = write_project(tmp_path, files, config)
+    dataset = loading.load_tables(path)
+    assert not dataset.report.errors
+    deals = dataset.tables["opportunities"].set_index("opportunity_id").sort_index()
+    assert deals["stage"].tolist() == ["won", "lost", "open"]
+    assert deals["created_at"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2025-01-05",
+        "2025-06-01",
+        "2025-08-01",
+    ]
+    assert "changed_at" not in deals
+    (note,) = [p for p in dataset.report.infos if p.message.startswith("history = true")]
+    assert note.message.startswith("history = true: 7 rows of stage changes became 3 deals")
+    study = icp.open_study(path, reuse_snapshot=False)
+    funnel = stage_funnel(study).summary
+    # The order deals pass the stages, whatever the calendar dates of different deals.
+    assert funnel["stage"].tolist()[:2] == ["Prospecting", "Proposal"]
+    assert funnel.set_index("stage")["deals"].to_dict() == {
+        "Prospecting": 3,
+        "Proposal": 2,
+        "Closed Won": 1,
+        "Closed Lost": 1,
+    }
+    # Without history = true, the error names it.
+    config = config.replace("history = true\n", "").replace("changed_at =", "created_at =")
+    report = validation.validate(write_project(tmp_path / "plain", files, config))
+    (error,) = report.errors
+    assert "occur more than once" in error.message and "set history = true" in error.fix

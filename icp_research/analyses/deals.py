@@ -786,6 +786,27 @@ def _deal_size(closed, account_labels, levels, alpha) -> pd.DataFrame:
 # Stage funnel
 
 
+def _stage_order(reached: pd.DataFrame, counts: pd.Series) -> list:
+    """Stages in the order deals pass through them, from each deal's own sequence (deals start
+    on different dates, so calendar dates say nothing of the order): a stage comes before
+    another when, of the deals that entered both, more entered it first; stages are ranked by
+    how many others they come before (a closed stage, entered last, comes last), then by how
+    many deals reached them. A history without dates is in the order its rows were exported."""
+    place = reached.groupby("opportunity_id", sort=False).cumcount().to_numpy()
+    deal = pd.factorize(reached["opportunity_id"])[0]
+    stage_codes, names = pd.factorize(reached["stage"])
+    positions = np.full((deal.max() + 1, len(names)), np.nan)
+    positions[deal, stage_codes] = place
+    wins = np.zeros(len(names))
+    for a in range(len(names)):
+        both = ~np.isnan(positions[:, a, None]) & ~np.isnan(positions)
+        first = np.sum((positions[:, a, None] < positions) & both, axis=0)
+        later = np.sum((positions[:, a, None] > positions) & both, axis=0)
+        wins[a] = np.sum(first > later)
+    order = pd.DataFrame({"stage": names, "wins": wins, "deals": counts.reindex(names).to_numpy()})
+    return order.sort_values(["wins", "deals"], ascending=False, kind="stable")["stage"].tolist()
+
+
 def stage_funnel(study: Study) -> Result:
     """Share of new-business deals that reached each stage, when stage history exists.
 
@@ -803,16 +824,18 @@ def stage_funnel(study: Study) -> Result:
             caveats=[
                 "The opportunities table records only each deal's current stage (won / lost / "
                 "open), not the stages it passed through, so there is no stage funnel. Export "
-                "the stage history (one row per deal and stage change) to get one."
+                "the stage history (one row per deal and stage change, such as Salesforce's "
+                "Opportunity History) and read it with history = true under "
+                "[tables.opportunities], or as a [tables.stage_history] table, to get one."
             ],
+        )
+    if "entered_at" in history and history["entered_at"].notna().any():
+        history = history.assign(_row=np.arange(len(history))).sort_values(
+            ["opportunity_id", "entered_at", "_row"], kind="stable"
         )
     reached = history.drop_duplicates(["opportunity_id", "stage"])
     counts = reached.groupby("stage")["opportunity_id"].nunique()
-    if "entered_at" in reached:
-        position = reached.groupby("stage")["entered_at"].median().sort_values()
-        stages = position.index.tolist()
-    else:
-        stages = counts.sort_values(ascending=False).index.tolist()
+    stages = _stage_order(reached, counts)
     total = reached["opportunity_id"].nunique()
     summary = pd.DataFrame({"stage": stages, "deals": counts.reindex(stages).to_numpy()})
     summary["share"] = summary["deals"] / total

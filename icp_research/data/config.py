@@ -123,6 +123,7 @@ TABLE_KEYS = {
     "values",
     "engine",
     "line_items",
+    "history",
     "invoices",
     "account_id_from",
     "cents",
@@ -190,6 +191,7 @@ class TableConfig:
     coalesce: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Opportunities only: rows sharing an opportunity_id are line items of one deal, rolled up.
     line_items: bool = False
+    history: bool = False
     invoices: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
     cents: bool = False
@@ -948,6 +950,7 @@ def _table_config(
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("keep_deleted", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("history", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("invoices", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("price_per_seat", lambda v: isinstance(v, bool), "true or false (no quotes)"),
@@ -974,6 +977,11 @@ def _table_config(
         problems.append(
             f"{where}: invoices = true is for [tables.subscriptions] (invoices read as "
             "subscriptions); remove it here"
+        )
+    if spec.get("history") is True and name != "opportunities":
+        problems.append(
+            f"{where}: history = true is for [tables.opportunities] (an opportunity-history "
+            "export: one row per deal and stage change); remove it here"
         )
     if spec.get("line_items") is True and name != "opportunities":
         problems.append(
@@ -1130,6 +1138,7 @@ def _table_config(
         constants=constants,
         coalesce=coalesce,
         line_items=spec.get("line_items") is True,
+        history=spec.get("history") is True,
         invoices=spec.get("invoices") is True,
         cents=spec.get("cents") is True,
         price_per_seat=spec.get("price_per_seat") is True,

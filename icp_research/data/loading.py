@@ -195,6 +195,8 @@ class _Collector:
         self.report, self.table, self.file = report, table, file
         # canonical -> the source column read for it (mapped, or found by its name)
         self.sources: dict[str, str] = {}
+        # An opportunity-history export's stage changes (history = true), for the funnel.
+        self.stage_history: pd.DataFrame | None = None
 
     def add(self, level, message, fix="", column=None, rows=None, values=None):
         rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_KEPT]]
@@ -939,7 +941,9 @@ def _clean_table(
         )
 
     raw = _coalesce_columns(raw, tc, out)
-    resolved = _resolve_columns(raw, tc, out)
+    # A history export's deals are created when their first row is: created_at may be left out.
+    first_row_creates = tc.history and "changed_at" in tc.columns
+    resolved = _resolve_columns(raw, tc, out, optional=("created_at",) if first_row_creates else ())
     out.sources = resolved
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
@@ -2061,6 +2065,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         frame = _not_paying_yet(frame, tc, out)
     if tc.name == "usage" and "metric" in frame.columns:
         _metric_names(frame, tc, out)
+    if tc.name == "opportunities" and tc.history and "opportunity_id" in frame.columns:
+        frame = _latest_stage(frame, tc, out)
     for column in table.required:
         if column not in frame.columns:
             continue
@@ -2101,12 +2107,23 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         duplicated = frame[key].duplicated(keep=False) & frame[key].notna()
         if duplicated.any():
             first = frame.loc[duplicated, key].iloc[0]
-            lines = (
-                "; if each row is one line of a deal (order lines), set line_items = true under "
-                "[tables.opportunities] to roll them up into one deal per id"
-                if tc.name == "opportunities"
-                else ""
-            )
+            lines = ""
+            if tc.name == "opportunities":
+                stages = (
+                    frame.loc[duplicated, ["opportunity_id", "stage"]]
+                    .groupby("opportunity_id")["stage"]
+                    .nunique()
+                    if "stage" in frame.columns
+                    else pd.Series(dtype=int)
+                )
+                lines = (
+                    "; the rows of one deal are its stage changes (an opportunity-history "
+                    "export): set history = true under [tables.opportunities], and map "
+                    "changed_at to the date of the change"
+                    if len(stages) and (stages > 1).mean() > 0.5
+                    else "; if each row is one line of a deal (order lines), set line_items = "
+                    "true under [tables.opportunities] to roll them up into one deal per id"
+                )
             out.error(
                 f"{frame.loc[duplicated, key].nunique():,} {key} values occur more than once "
                 f'(e.g. "{first}")',
@@ -2210,6 +2227,45 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 rows=_row_list(outside),
             )
     return frame
+
+
+def _latest_stage(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
+    """``history = true``: the rows are each deal's stage changes (Salesforce's Opportunity
+    History). Each deal is its latest row (by ``changed_at``, then the file's order): its
+    stage, amount and close date now; created when its first row was, unless created_at is
+    mapped. The stages its rows entered become the ``stage_history`` table (the stage funnel),
+    kept on ``out.stage_history``."""
+    key = "opportunity_id"
+    rows = frame[frame[key].notna()].assign(_row=lambda f: np.arange(len(f)))
+    order = ["changed_at", "_row"] if "changed_at" in rows.columns else ["_row"]
+    rows = rows.sort_values([key, *order], kind="stable")
+    history = pd.DataFrame(
+        {
+            "opportunity_id": rows[key].to_numpy(),
+            "stage": rows["stage"].astype("string").to_numpy()
+            if "stage" in rows.columns
+            else pd.NA,
+            "entered_at": rows["changed_at"].to_numpy() if "changed_at" in rows.columns else pd.NaT,
+        }
+    )
+    latest = rows.groupby(key, sort=False).tail(1).set_index(key)
+    if "changed_at" in rows.columns:
+        first = rows.groupby(key, sort=False)["changed_at"].min()
+        if "created_at" in latest.columns:
+            created = rows.groupby(key, sort=False)["created_at"].min()
+            latest["created_at"] = created.fillna(first).reindex(latest.index)
+        else:
+            latest["created_at"] = first.reindex(latest.index)
+    deals = latest.reset_index().drop(columns=["_row", "changed_at"], errors="ignore")
+    out.stage_history = history.dropna(subset=["stage"]).reset_index(drop=True)
+    out.info(
+        f"history = true: {len(rows):,} rows of stage changes became {len(deals):,} deals, each "
+        "at its latest row"
+        + (" (by changed_at)" if "changed_at" in rows.columns else "")
+        + "; the stages they entered make the stage funnel",
+        "nothing to do; check a few deals in the run's data snapshot",
+    )
+    return deals
 
 
 def _roll_up_lines(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
@@ -3787,6 +3843,8 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
             except _Stop:
                 continue
             tables[name] = frame
+            if getattr(out, "stage_history", None) is not None:
+                tables.setdefault("stage_history", out.stage_history)
             continue
         if tc.engine == "duckdb":
             # A pattern such as events/*.parquet says more than its last part.
@@ -3820,6 +3878,8 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
         except _Stop:
             continue
         tables[name] = frame
+        if getattr(out, "stage_history", None) is not None:
+            tables.setdefault("stage_history", out.stage_history)
     database.close()
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)

@@ -108,6 +108,12 @@ TABLES: dict[str, Table] = {
                 ),
                 _c("source", "category", "Lead source of the deal"),
                 _c(
+                    "changed_at",
+                    "date",
+                    "When the row's stage was entered, in an opportunity-history export "
+                    "(history = true: Salesforce's Last Modified Date or Stage Change Date)",
+                ),
+                _c(
                     "interval",
                     "category",
                     "Period the amount is per (Close's value_period: monthly, annual, one_time): "
@@ -220,6 +226,17 @@ TABLES: dict[str, Table] = {
                 _c("date", "date", "Answer date"),
             ),
             foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
+            "stage_history",
+            "Stage history: one row per deal and stage it entered (what the stage funnel "
+            "counts); also made from an opportunity-history export (history = true).",
+            (
+                _c("opportunity_id", "id", "Deal", True),
+                _c("stage", "category", "The stage, as the CRM names it", True),
+                _c("entered_at", "date", "When the deal entered it"),
+            ),
+            foreign_keys={"opportunity_id": "opportunities"},
         ),
         Table(
             "deal_roles",
