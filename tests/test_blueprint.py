@@ -669,3 +669,22 @@ def test_a_churn_candidate_the_discovery_quarters_did_not_find_is_named(tmp_path
     )
     _note_found_later(upstream, tmp_path, "2025-09-30")
     assert upstream.caveats == []
+
+
+def test_market_sizing_says_what_the_accounts_that_never_paid_are():
+    accounts = pd.DataFrame({"account_id": ["a", "b"], "kind": ["x", "y"]})
+    deals = pd.DataFrame(
+        {
+            "opportunity_id": ["o1"],
+            "account_id": ["a"],
+            "stage": ["won"],
+            "created_at": [pd.Timestamp("2025-01-01")],
+            "closed_at": [pd.Timestamp("2025-02-01")],
+        }
+    )
+    billing_only = make_study({"accounts": accounts}, categorical=["kind"])
+    assert bp.crm_prospects_label(billing_only) == (
+        "accounts in the data that never paid (sign-ups, lapsed trials)"
+    )
+    crm = make_study({"accounts": accounts, "opportunities": deals}, categorical=["kind"])
+    assert bp.crm_prospects_label(crm) == "prospects already in the CRM"

@@ -179,6 +179,7 @@ from icp_research.analyses.blueprint.export import RULE_COLUMNS, rules_frame, sa
 from icp_research.analyses.blueprint.market import (
     PMF_REFERRAL_SHARE,
     crm_prospects,
+    crm_prospects_label,
     market_sizing,
     pmf_indicators,
     pmf_table,
@@ -207,6 +208,7 @@ __all__ = [
     "Upstream",
     "build_blueprint",
     "crm_prospects",
+    "crm_prospects_label",
     "level_condition",
     "market_sizing",
     "onepager_html",

@@ -365,6 +365,15 @@ def sizing_tiers_table(result: Result) -> pd.DataFrame:
     )
 
 
+def crm_prospects_label(study: Study) -> str:
+    """What :func:`crm_prospects` are, in words for the market sizing's title: the CRM's
+    prospects when there are deals; with billing alone, accounts that never paid (sign-ups,
+    lapsed trials), which no salesperson has met."""
+    if study.has("opportunities"):
+        return "prospects already in the CRM"
+    return "accounts in the data that never paid (sign-ups, lapsed trials)"
+
+
 def crm_prospects(study: Study) -> pd.DataFrame:
     """The accounts in the data that are not customers (yet): the prospects already in the
     CRM, for :func:`market_sizing` when no prospect list is given."""
