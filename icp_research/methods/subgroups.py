@@ -1208,7 +1208,8 @@ class _Walk:
         At each step every (condition, value) pair is tried; the one that improves quality most
         is kept if the rows it adds have a rate significantly above that of all other rows (with
         a Bonferroni correction for the size of the search) and not significantly below the
-        subgroup's. Every distinct subgroup tried joins the family.
+        subgroup's. The subgroup it grows from must stand out so too. Every distinct subgroup
+        tried joins the family.
         """
         search = self.search
         positions = self._mergeable(candidate.combo)
@@ -1216,6 +1217,18 @@ class _Walk:
             return
         sizes, positives = search.tensors(search.combo_id[candidate.combo])
         baseline = search.total_positive / search.total
+        # A set grows from a value that stands out on its own, as every value it takes must:
+        # grown from an average one ("Trade Show" at the base rate), it would take in the real
+        # one ("Partner Referral"), and the pair, diluted, would be shown in its place.
+        seed = _pvalue(
+            candidate.p,
+            candidate.n,
+            search.total_positive - candidate.p,
+            search.total - candidate.n,
+            search.design_effect,
+        )
+        if not (candidate.p / candidate.n > baseline and seed[0] * search.cand_n.size < self.alpha):
+            return
         while True:
             options = []
             for j in positions:
