@@ -658,4 +658,5 @@ def test_a_value_set_never_grows_from_an_average_value():
     result = find_subgroups(frame, "won", max_depth=1, top_k=3)
     top = result.summary.iloc[0]
     assert top["description"] == "source = Partner Referral"
-    assert not result.summary["description"].str.contains("Trade Show").any()
+    # Trade Show may show on its own, but no set pairs it with Partner Referral.
+    assert not result.summary["description"].str.contains(" in {", regex=False).any()
