@@ -305,31 +305,39 @@ def date_formats(date_format: str | tuple[str, ...] | list[str] | None) -> tuple
 
 
 def parse_dates(
-    series: pd.Series, date_format: str | tuple[str, ...] | None, extra_missing=()
+    series: pd.Series,
+    date_format: str | tuple[str, ...] | None,
+    extra_missing=(),
+    keep_time: bool = False,
 ) -> tuple[pd.Series, pd.Series]:
     """Dates as day-precision ``datetime64[ns]`` (time zones converted to UTC, then dropped).
 
     ``date_format`` may be several patterns: each cell is read by the first one that fits it.
+    ``keep_time``: keep the time of day (the order of a deal's stage changes within a day).
     Returns ``(dates, mask of cells that were present but not dates)``.
     """
     if pd.api.types.is_datetime64_any_dtype(series):
         values = series
         if getattr(values.dt, "tz", None) is not None:
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        return values.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=series.index)
+        if not keep_time:
+            values = values.dt.normalize()
+        return values.astype("datetime64[ns]"), pd.Series(False, index=series.index)
     missing = set(MISSING_TOKENS_NUMERIC) | set(extra_missing)
     if pd.api.types.is_object_dtype(series) and not (only_text(series) and len(series)):
         # Excel (and Parquet date columns) give date or datetime objects, maybe mixed with text.
         kind = pd.api.types.infer_dtype(series, skipna=True)
         if kind in ("date", "datetime", "datetime64"):
-            return parse_dates(pd.to_datetime(series), None)
+            return parse_dates(pd.to_datetime(series), None, keep_time=keep_time)
     text = as_text(series, missing)
-    values = per_distinct(text, lambda t: _text_to_dates(t, date_format))
+    values = per_distinct(text, lambda t: _text_to_dates(t, date_format, keep_time))
     bad = values.isna() & text.notna()
     return values, bad
 
 
-def _text_to_dates(text: pd.Series, date_format: str | tuple[str, ...] | None) -> pd.Series:
+def _text_to_dates(
+    text: pd.Series, date_format: str | tuple[str, ...] | None, keep_time: bool = False
+) -> pd.Series:
     formats = date_formats(date_format)
     if formats:
         values = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
@@ -351,7 +359,9 @@ def _text_to_dates(text: pd.Series, date_format: str | tuple[str, ...] | None) -
     else:
         values = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
         values = values.dt.tz_localize(None)
-    return values.dt.normalize().astype("datetime64[ns]")
+    if not keep_time:
+        values = values.dt.normalize()
+    return values.astype("datetime64[ns]")
 
 
 def parse_flags(series: pd.Series, extra_missing=()) -> tuple[pd.Series, pd.Series]:

@@ -629,9 +629,15 @@ def _resolve_columns(
             if p.table == tc.name
         ):
             continue
+        history = (
+            " (or, for an opportunity-history export with changed_at mapped, set history = "
+            "true under [tables.opportunities]: a deal is created when its first row is)"
+            if canonical == "created_at" and "changed_at" in tc.columns and not tc.history
+            else ""
+        )
         out.error(
             f"required column {canonical} is not mapped",
-            f'add {canonical} = "<source column>" under [tables.{tc.name}.columns]; the '
+            f'add {canonical} = "<source column>" under [tables.{tc.name}.columns]{history}; the '
             f"{tc.source_noun} has: " + ", ".join(f'"{c}"' for c in available[:30]),
         )
     return resolved
@@ -1904,8 +1910,10 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
         return values
     if kind == "date":
+        # A stage change keeps its time of day: several changes of one deal fall on one day.
+        keep_time = canonical == "changed_at"
         values, bad = parse_distinct(
-            series, lambda s: parse_dates(s, tc.date_format, extra_missing)
+            series, lambda s: parse_dates(s, tc.date_format, extra_missing, keep_time)
         )
         years = series[bad].astype(str).str.extract(r"(?<!\d)(\d{4})(?!\d)")[0].astype(float)
         out_of_range = bad & years.reindex(series.index).pipe(lambda y: (y < 1678) | (y > 2261))
@@ -2237,6 +2245,12 @@ def _latest_stage(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.D
     kept on ``out.stage_history``."""
     key = "opportunity_id"
     rows = frame[frame[key].notna()].assign(_row=lambda f: np.arange(len(f)))
+    if "changed_at" in rows.columns:
+        # Reports list history newest first as often as oldest first: changes of one time
+        # (or no time) follow the file's own direction.
+        step = rows.groupby(key, sort=False)["changed_at"].diff()
+        if (step < pd.Timedelta(0)).sum() > (step > pd.Timedelta(0)).sum():
+            rows["_row"] = -rows["_row"]
     order = ["changed_at", "_row"] if "changed_at" in rows.columns else ["_row"]
     rows = rows.sort_values([key, *order], kind="stable")
     history = pd.DataFrame(
