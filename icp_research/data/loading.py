@@ -2259,12 +2259,15 @@ def _latest_stage(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.D
             "stage": rows["stage"].astype("string").to_numpy()
             if "stage" in rows.columns
             else pd.NA,
-            "entered_at": rows["changed_at"].to_numpy() if "changed_at" in rows.columns else pd.NaT,
+            # To the day, as every date of the kit; the rows are in the order of the changes.
+            "entered_at": rows["changed_at"].dt.normalize().to_numpy()
+            if "changed_at" in rows.columns
+            else pd.NaT,
         }
     )
     latest = rows.groupby(key, sort=False).tail(1).set_index(key)
     if "changed_at" in rows.columns:
-        first = rows.groupby(key, sort=False)["changed_at"].min()
+        first = rows.groupby(key, sort=False)["changed_at"].min().dt.normalize()
         if "created_at" in latest.columns:
             created = rows.groupby(key, sort=False)["created_at"].min()
             latest["created_at"] = created.fillna(first).reindex(latest.index)
