@@ -486,9 +486,13 @@ def test_expected_pipeline_backtests_the_sum_of_win_probabilities(planted):
     quarters = backtest[(backtest["segment"] == "all") & (backtest["tier"] == "all")]
     assert list(quarters["quarter"]) == ["2026Q1", "2026Q2", "all"]
     fitted = quarters.iloc[0]
-    # The logistic calibration is fitted on the earlier validation quarter: its probabilities
-    # add up to the wins there exactly (maximum likelihood with an intercept).
-    assert fitted["expected"] == pytest.approx(fitted["won"], rel=1e-6)
+    # The logistic calibration is fitted on the confirmation quarters and the earlier validation
+    # quarter together: its probabilities add up to their wins (maximum likelihood with an
+    # intercept), so this quarter's come close, without the exactness of a fit on it alone.
+    periods = result.params["periods"]
+    assert result.calibration.calibration.period["start"] == periods["confirmed_on"]["start"]
+    assert fitted["expected"] == pytest.approx(fitted["won"], rel=0.15)
+    assert fitted["expected"] != pytest.approx(fitted["won"], rel=1e-6)
     # Segments and tiers partition each quarter's deals, expected and won.
     for _quarter, part in backtest.groupby("quarter"):
         total = part[(part["segment"] == "all") & (part["tier"] == "all")].iloc[0]
