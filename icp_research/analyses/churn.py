@@ -663,14 +663,19 @@ def _curves_table(overall_curve: SurvivalResult, curves: dict) -> pd.DataFrame:
 
 # Events per model parameter: 5-9 are enough for Cox models (Vittinghoff & McCulloch 2007).
 COX_EVENTS_PER_PARAMETER = 8
+#: An attribute with this share of the known customers in one level is left out of the Cox
+#: model (chosen without looking at churn, like the rest of its pre-specification).
+NEARLY_CONSTANT = 0.95
 
 
 def _cox_model(customers, labels, levels, alpha, n_events) -> Result:
     """Cox model on a pre-specified set of attributes (levels as categories).
 
     The set is chosen without looking at churn, never from the log-rank results: every
-    candidate attribute of ``levels`` (in their declared order), except one strongly
-    associated with an attribute already in (Cramér's V >= 0.5: revenue with employees, size
+    candidate attribute of ``levels`` (in their declared order), except one nearly constant
+    (:data:`NEARLY_CONSTANT` of the known customers in one level) or one strongly
+    associated with an attribute already in (Cramér's V >= 0.5 over the rows where both are
+    known: revenue with employees, size
     segments with employees; two versions of one quantity split its effect between them and
     leave both ratios unreadable), up to one parameter per ``COX_EVENTS_PER_PARAMETER``
     churns; when that budget binds, the most complete attributes, then those with the fewest
@@ -689,9 +694,19 @@ def _cox_model(customers, labels, levels, alpha, n_events) -> Result:
     for name in levels.attributes:
         if name not in labels or labels[name].nunique() < 2:
             continue
+        known = labels[name][labels[name] != MISSING]
+        top = float(known.value_counts(normalize=True).iloc[0]) if len(known) else 1.0
+        if top >= NEARLY_CONSTANT:
+            # "B2B" on 97% of companies: a parameter spent on a contrast of a few customers.
+            left_out.append(f"{name} (nearly constant: {top:.0%} of customers in one level)")
+            continue
         strongest = None
         for other in candidates:
-            table = pd.crosstab(labels[name], labels[other]).to_numpy()
+            # Over the rows where both are known: a blank multi-select cell is missing on every
+            # item at once, and 2 such customers made "Fintech" travel with "B2B" (V 0.71,
+            # 0.02 without them), so the real churn driver was left out of the model.
+            known = (labels[name] != MISSING) & (labels[other] != MISSING)
+            table = pd.crosstab(labels.loc[known, name], labels.loc[known, other]).to_numpy()
             if min(table.shape) < 2:
                 continue
             v = float(association(table, method="cramer"))
