@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -266,3 +267,20 @@ def test_the_cox_model_judges_fintech_on_known_rows_and_spends_nothing_on_b2b(st
     # "B2B", on 97% of the companies, spends no parameter of the model.
     assert "categories: B2B (nearly constant: 97% of customers in one level)" in left_out
     assert "categories: B2B" not in set(cox.summary["covariate"])
+
+
+def test_size_segments_begin_where_bands_begin(study):
+    # The default segments begin at 200 and 2,000 employees, inside the bands 51-250 and
+    # 1K-5K: "2,000+ employees" was the 5K+ companies. Over bands they begin at the band
+    # starts nearest to them (on a log scale): 251 and 1,000.
+    from icp_research.data.facts import segment_bounds
+
+    facts = study.facts
+    assert segment_bounds(facts["employees"]) == [251.0, 1000.0]
+    segments = facts.groupby("size_segment", observed=True)["employees"].agg(["min", "max"])
+    assert segments.loc["SMB", "max"] == 51.0
+    assert segments.loc["Mid-market", "min"] == 251.0 and segments.loc["Mid-market", "max"] == 251.0
+    assert segments.loc["Enterprise", "min"] == 1000.0
+    # Counts that are not bands keep the configured bounds.
+    exact = pd.Series(np.random.default_rng(1).integers(1, 5000, 500), dtype=float)
+    assert segment_bounds(exact) == [200.0, 2000.0]

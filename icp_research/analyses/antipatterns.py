@@ -42,6 +42,7 @@ import pandas as pd
 
 from icp_research.artifacts import Artifact, read_artifact
 from icp_research.data.config import SEGMENT_DEFAULTS
+from icp_research.data.facts import segment_bounds
 from icp_research.formatting import fmt_count, fmt_number, fmt_p
 from icp_research.methods.binning import MISSING, OTHER, apply_bins, cut_points, pool_rare_levels
 from icp_research.scoring.schema import OPERATORS
@@ -235,7 +236,7 @@ def segment_levels(
                 conditions[(name, level)] = Condition(name, "equals", str(level))
     if "employees" in numeric and "employees" in facts and SEGMENT not in order:
         segments = {**SEGMENT_DEFAULTS, **(segments or {})}
-        bounds = [float(b) for b in segments["employees"]]
+        bounds = segment_bounds(facts["employees"], segments)
         names = list(segments["labels"])
         values = pd.to_numeric(facts["employees"], errors="coerce").to_numpy(dtype=float)
         codes = np.minimum(

@@ -645,10 +645,33 @@ def clv_lifetime_years(hazard, horizon_years: float, discount_rate: float) -> np
     return np.where(rate > 0, value, horizon)
 
 
-def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Series:
-    """SMB / Mid-market / Enterprise (or the configured labels) by employee count."""
+def segment_bounds(employees: pd.Series, segments: dict | None = None) -> list[float]:
+    """The employee counts where the size segments begin, as configured (200 and 2,000 by
+    default), or, where the counts are size bands read at their lower ends (1, 11, 51, 251,
+    1,000 ...), the band starts nearest to them (on a log scale: 200 -> 251, 2,000 -> 1,000),
+    so that no segment splits a band: "2,000+ employees" over bands was the 5,000+ ones."""
     segments = {**SEGMENT_DEFAULTS, **(segments or {})}
     bounds = [float(b) for b in segments["employees"]]
+    values = pd.to_numeric(employees, errors="coerce").to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    starts = np.unique(values)
+    if not (2 <= starts.size <= BAND_VALUES and values.size >= 5 * starts.size):
+        return bounds
+    snapped = [float(starts[np.argmin(np.abs(np.log(starts) - np.log(b)))]) for b in bounds]
+    # Two bounds on one band start would leave a segment empty: keep the configured ones.
+    return snapped if len(set(snapped)) == len(snapped) else bounds
+
+
+#: A count column with at most this many distinct values, each on five rows on average, is
+#: read as size bands (the same test as the bins' in :mod:`icp_research.methods.binning`).
+BAND_VALUES = 12
+
+
+def size_segments(employees: pd.Series, segments: dict | None = None) -> pd.Series:
+    """SMB / Mid-market / Enterprise (or the configured labels) by employee count, from
+    :func:`segment_bounds`."""
+    segments = {**SEGMENT_DEFAULTS, **(segments or {})}
+    bounds = segment_bounds(employees, segments)
     labels = list(segments["labels"])
     values = pd.to_numeric(employees, errors="coerce")
     codes = np.searchsorted(np.asarray(bounds), values.to_numpy(dtype=float), side="right")

@@ -715,8 +715,10 @@ def segment_accounts(
 
     if "size_segment" in facts and facts["size_segment"].notna().any():
         assignments["rule"] = facts["size_segment"]
-        bounds = study.config.segments.get("employees")
-        params["rule"] = f"employees, cut at {', '.join(f'{b:,}' for b in bounds)}"
+        from icp_research.data.facts import segment_bounds
+
+        bounds = segment_bounds(facts["employees"], study.config.segments)
+        params["rule"] = f"employees, cut at {', '.join(f'{b:,.0f}' for b in bounds)}"
     else:
         caveats.append("No rule-based segments: the accounts have no employee counts.")
 
