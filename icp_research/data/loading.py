@@ -1841,12 +1841,14 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                     f'"{v}" as {_fmt_band(low[bands == v].iloc[0])}'
                     for v in pd.unique(bands.to_numpy())[:3]
                 )
+                what = "amounts" if kind == "money" else "counts"
+                example = "1M to < 10M is $1M-$10M" if kind == "money" else "51 to < 201 is 51-200"
                 out.warning(
                     f"{bad.sum():,} values are ranges ({examples}): a range is read as its "
                     "lower end, as lead scoring reads them, and bins are cut where one range "
-                    "ends and the next begins (51 to < 201 is the range 51-200)",
+                    f"ends and the next begins ({example})",
                     "nothing to do if that is what you want; for exact figures export the "
-                    "exact counts (an enrichment field rather than the size picklist)",
+                    f"exact {what} (an enrichment field rather than a range picklist)",
                     column=label,
                     rows=_row_list(bad),
                     values=series,
