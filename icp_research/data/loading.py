@@ -1570,39 +1570,40 @@ def _not_paying_yet(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
             rows=_row_list(unknown),
             values=frame["status"],
         )
-    void = (meaning == "void").fillna(False).to_numpy(dtype=bool)
-    if void.any():
-        shown = ", ".join(f'"{v}"' for v in frame.loc[void, "status"].unique()[:3])
-        out.info(
-            f"{_rows_have(int(void.sum()))} a status that voids them ({shown}): left out (a "
-            "voided invoice was never billed; counted, it would add to the ARR of its date)",
-            "nothing to do",
-            column=label,
-            rows=_row_list(pd.Series(void, index=frame.index)),
-        )
     # A trial pays nothing yet: kept, with no ARR, it would read as a customer who left (a won
     # deal and a subscription with no revenue) once the trial ends.
-    trial = (meaning == "trial").fillna(False).to_numpy(dtype=bool)
-    if trial.any():
+    left_out = np.zeros(len(frame), dtype=bool)
+    for meant, says in (
+        (
+            "void",
+            "{rows} a status that voids them ({shown}): left out (a voided invoice was never "
+            "billed; counted, it would add to the ARR of its date)",
+        ),
+        (
+            "trial",
+            "{n} subscriptions are in trial by their status: they pay nothing yet, so they "
+            "are left out (a trial makes no customer, and its end no churn)",
+        ),
+        (
+            "not started",
+            "{n} subscriptions have not started by their status ({shown}): they pay nothing "
+            "yet, so they are left out (no customer until one starts)",
+        ),
+    ):
+        rows = (meaning == meant).fillna(False).to_numpy(dtype=bool)
+        if not rows.any():
+            continue
+        shown = ", ".join(f'"{v}"' for v in frame.loc[rows, "status"].unique()[:3])
+        n = int(rows.sum())
         out.info(
-            f"{int(trial.sum()):,} subscriptions are in trial by their status: they pay nothing "
-            "yet, so they are left out (a trial makes no customer, and its end no churn)",
+            says.format(rows=_rows_have(n), n=f"{n:,}", shown=shown),
             "nothing to do",
             column=label,
-            rows=_row_list(pd.Series(trial, index=frame.index)),
+            rows=_row_list(pd.Series(rows, index=frame.index)),
         )
-    future = (meaning == "not started").fillna(False).to_numpy(dtype=bool)
-    if future.any():
-        shown = ", ".join(f'"{v}"' for v in frame.loc[future, "status"].unique()[:3])
-        out.info(
-            f"{int(future.sum()):,} subscriptions have not started by their status ({shown}): "
-            "they pay nothing yet, so they are left out (no customer until one starts)",
-            "nothing to do",
-            column=label,
-            rows=_row_list(pd.Series(future, index=frame.index)),
-        )
-    if trial.any() or future.any() or void.any():
-        frame = frame[~(trial | future | void)].copy()
+        left_out |= rows
+    if left_out.any():
+        frame = frame[~left_out].copy()
     return frame
 
 
