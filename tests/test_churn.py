@@ -410,3 +410,6 @@ def test_how_customers_pay_is_tested_for_churn_and_never_becomes_an_icp_rule(tmp
     row = table.loc[("billing_period", "monthly")]
     assert row["significant"] and row["rate_ratio"] > 2
     assert any("monthly as billing period churn" in f for f in result.findings)
+    # A pricing lever, not a kind of company to turn away: never a candidate exclude rule.
+    anti = result.anti_patterns.set_index("rule_id")
+    assert anti.loc["churn:billing_period:monthly", "status"] == "contract term"

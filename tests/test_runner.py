@@ -631,6 +631,29 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
     icp["rules"]["uncertain"] = [{"conditions": [{"attribute": "referral_source"}]}]
     (tmp_path / "icp.json").write_text(json.dumps(icp), encoding="utf-8")
     assert "recommends referral source (Partner)" in icp_note(tmp_path)
+    import pandas as pd
+
+    # The churn report's candidate exclude rules the ICP has no rule on are named too; a
+    # contract term (how customers pay) is no ICP rule and is not.
+    pd.DataFrame(
+        {
+            "rule_id": ["churn:signup:product_hunt", "churn:billing_period:monthly"],
+            "source": ["churn", "churn"],
+            "status": ["candidate", "contract term"],
+            "attribute": ["signup", "billing_period"],
+            "rule": ["signup = product_hunt", "billing_period = monthly"],
+            "words": ["with product_hunt as signup", "with monthly as billing period"],
+            "value": ['"product_hunt"', '"monthly"'],
+        }
+    ).to_csv(tmp_path / "anti_patterns_churn.csv", index=False)
+    note = icp_note(tmp_path)
+    assert note.endswith(
+        "; the churn and lost-deal reports propose excluding accounts with product_hunt as "
+        "signup, which the ICP has no rule on: the ICP is chosen on the data up to 2026-03-31, "
+        "where they did not hold up. The next quarterly run tests them again."
+    )
+    assert "monthly" not in note
+    (tmp_path / "anti_patterns_churn.csv").unlink()
     predictors["recommended"] = predictors["recommended"][:1]
     (tmp_path / "icp_predictors.json").write_text(json.dumps(predictors), encoding="utf-8")
     assert icp_note(tmp_path) is None

@@ -562,7 +562,11 @@ def rules_view(rules: pd.DataFrame) -> pd.DataFrame:
     outcome = {"churn": "churns faster", "win_rate": "wins less", "no_decision": "'no decision'"}
     words = worded(rules)
     status = [
-        "candidate" if s == "candidate" else f"explained by accounts {words.get(str(b), b)}"
+        "candidate"
+        if s == "candidate"
+        else "a contract term: a pricing lever, not an ICP rule"
+        if s == "contract term"
+        else f"explained by accounts {words.get(str(b), b)}"
         for s, b in zip(rules["status"], rules["explained_by"], strict=True)
     ]
     view = pd.DataFrame(

@@ -310,6 +310,11 @@ def churn_analysis(
     )
     # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
     anti = ap.in_words(anti, ap.labels_of(study), alpha)
+    if len(anti) and spec.contract:
+        # Monthly payers churning faster is a pricing lever (offer annual plans), not a kind of
+        # company to turn away: a lead has no contract yet.
+        contract = anti["attribute"].isin(list(spec.contract)) & (anti["status"] == "candidate")
+        anti.loc[contract, "status"] = "contract term"
     if anti_patterns_only:
         # The Cox model and the trials are seconds of work that no anti-pattern reads.
         return ChurnResult(
@@ -1160,6 +1165,12 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
     candidates = anti[anti["status"] == "candidate"] if len(anti) else anti
     for _, row in candidates.iterrows():
         lines.append(row["statement"])
+    terms = anti[anti["status"] == "contract term"] if len(anti) else anti
+    for _, row in terms.iterrows():
+        lines.append(
+            f"{row['statement']} This is how they pay, a term of the contract: a pricing lever "
+            "(annual plans, for instance), not a kind of company to turn away."
+        )
     explained = anti[anti["status"] == "explained"] if len(anti) else anti
     words = ap.worded(anti)
     if len(explained):

@@ -1632,7 +1632,6 @@ def icp_note(artifacts: Path) -> str | None:
     absent on the other. Said beside the statement, so that a reader meets no contradiction."""
     try:
         icp = json.loads((artifacts / "icp.json").read_text(encoding="utf-8"))
-        predictors = json.loads((artifacts / "icp_predictors.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     used = {
@@ -1641,20 +1640,49 @@ def icp_note(artifacts: Path) -> str | None:
         for rule in (icp.get("rules") or {}).get(kind) or []
         for condition in rule.get("conditions") or []
     }
-    missing = [r for r in predictors.get("recommended") or [] if r.get("predictor") not in used]
-    if not missing:
-        return None
-    names = []
-    for r in missing[:3]:
-        name = str(r["predictor"]).replace("_", " ")
-        favour = ", ".join(str(v) for v in (r.get("favour") or [])[:2])
-        names.append(f"{name} ({favour})" if favour else name)
     chosen = ((icp.get("outcome") or {}).get("selected_on") or {}).get("end")
-    up_to = predictors.get("as_of")
+    notes, count = [], 0
+    try:
+        predictors = json.loads((artifacts / "icp_predictors.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        predictors = {}
+    missing = [r for r in predictors.get("recommended") or [] if r.get("predictor") not in used]
+    if missing:
+        count += min(len(missing), 3)
+        names = []
+        for r in missing[:3]:
+            name = str(r["predictor"]).replace("_", " ")
+            favour = ", ".join(str(v) for v in (r.get("favour") or [])[:2])
+            names.append(f"{name} ({favour})" if favour else name)
+        notes.append(
+            f"The predictor report, on every quarter up to {predictors.get('as_of')}, "
+            f"recommends {' and '.join(names)}, which the ICP does not use"
+        )
+    # The churn and lost-deal reports' candidate exclude rules (whole period), which the ICP
+    # finds again only on its discovery quarters: the ones it has no rule on, named.
+    from icp_research.analyses.antipatterns import read_anti_patterns
+
+    rules = read_anti_patterns(artifacts)
+    if len(rules) and "status" in rules:
+        rules = rules[(rules["status"] == "candidate") & ~rules["attribute"].isin(used)]
+        if len(rules):
+            count += len(rules)
+            named = [f"accounts {w}" for w in rules["words"].head(3)]
+            if len(rules) > 3:
+                named.append(f"{len(rules) - 3} more")
+            listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+            notes.append(
+                f"the churn and lost-deal reports propose excluding {listed}, which the ICP has "
+                "no rule on"
+            )
+    if not notes:
+        return None
+    text = "; ".join(notes)
+    one = count == 1
     return (
-        f"The predictor report, on every quarter up to {up_to}, recommends "
-        f"{' and '.join(names)}, which the ICP does not use: the ICP is chosen on the data up "
-        f"to {chosen}, where it did not hold up. The next quarterly run tests it again."
+        f"{text[0].upper()}{text[1:]}: the ICP is chosen on the data up to {chosen}, where "
+        f"{'it' if one else 'they'} did not hold up. The next quarterly run tests "
+        f"{'it' if one else 'them'} again."
     )
 
 
