@@ -1016,7 +1016,8 @@ def _few_clusters_guard(
     A cluster-robust t is too sure when a few accounts (or groups) carry most of the evidence:
     the sandwich variance cannot see how much the estimate would move without one of them. So
     when the accounts' shares of the score weigh like fewer than :data:`FEW_SHARES` (Kish's
-    effective number of their squares, (sum s^2)^2 / sum s^4), the slope is also tested by flipping the signs of each account's share of the score
+    effective number of their squares, (sum s^2)^2 / sum s^4), the slope is also tested by
+    flipping the signs of each account's share of the score
     (:func:`~icp_research.methods.stats.sign_flip_pvalue`), which no number of rows from three
     accounts can make small, and the larger p-value is reported; the interval is then widened
     to the one that p-value implies (so that it does not exclude "no effect" beside a p above
@@ -1034,11 +1035,11 @@ def _few_clusters_guard(
     se = max(se, abs(beta) / t_implied) if t_implied > 0 else math.inf
     weight = np.sort(shares**2)[::-1]
     top = int(np.searchsorted(np.cumsum(weight) / weight.sum(), 0.5)) + 1
+    holders = "one of them holds" if top == 1 else f"{top:,} of them hold"
     row["note"] = (
         f"p-value from flipping the signs of what each of the {np.count_nonzero(shares):,} "
-        f"{sample.cluster_unit} adds to the evidence ({'one of them holds' if top == 1 else f'{top:,} of them hold'} "
-        f"half of it), above the clustered t test's ({fmt_p(p_t)}); the interval is widened "
-        "to match"
+        f"{sample.cluster_unit} adds to the evidence ({holders} half of it), above the "
+        f"clustered t test's ({fmt_p(p_t)}); the interval is widened to match"
     )
     return p_flip, se
 
