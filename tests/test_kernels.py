@@ -408,3 +408,50 @@ def test_the_command_starts_the_warm_parent_first_and_the_run_takes_it(tmp_path)
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_a_malformed_message_does_not_print_a_traceback_into_the_run(tmp_path, capfd):
+    """A message on a kernel's socket without the protocol's delimiter: the kernel drops it
+    and answers the next one, and prints no traceback into the run's output (it read like the
+    run's own failure); the kernel's other errors are still logged."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    pool = KernelPool(["a"], tmp_path, size=1, fork=True)
+    km = None
+    try:
+        km = pool.take("a")
+        client = BlockingKernelClient()
+        client.load_connection_info(km.get_connection_info())
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        client.shell_channel.socket.send_multipart([b"not", b"a", b"message"])
+        client.control_channel.socket.send_multipart([b"nor", b"this"])
+        time.sleep(1.0)
+        assert _run(client, "x = 41; x + 1")["status"] == "ok"
+        check = textwrap.dedent(
+            """
+            import logging
+            seen = []
+            handler = logging.Handler()
+            handler.emit = seen.append
+            log = logging.getLogger("tornado.general")
+            log.addHandler(handler)
+            for error in (ValueError("DELIM not in msg_list"), ValueError("another")):
+                try:
+                    raise error
+                except ValueError:
+                    log.error("Uncaught exception in ZMQStream callback", exc_info=True)
+            log.removeHandler(handler)
+            assert [str(r.exc_info[1]) for r in seen] == ["another"], seen
+            """
+        )
+        assert _run(client, check)["status"] == "ok"
+        client.stop_channels()
+    finally:
+        if km is not None:
+            _shutdown(km)
+        pool.shutdown()
+    err = capfd.readouterr().err
+    # Only the other error's record was printed (once), none of the malformed messages'.
+    assert "DELIM" not in err and err.count("Traceback") == 1, err
+    assert "ValueError: another" in err

@@ -656,6 +656,25 @@ def _become_kernel() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+class _MalformedMessageFilter:
+    """Drops the kernel's log record of a message on its sockets without the protocol's
+    delimiter (pyzmq's "Uncaught exception in ZMQStream callback ... ValueError: DELIM not in
+    msg_list"): the kernel drops that message and goes on, and the traceback, printed into the
+    run's output, reads like the run's own failure. Every other record is kept."""
+
+    def filter(self, record) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, ValueError) and "DELIM not in msg_list" in str(error))
+
+
+def _quiet_malformed_messages() -> None:
+    import logging
+
+    logger = logging.getLogger("tornado.general")
+    if not any(isinstance(f, _MalformedMessageFilter) for f in logger.filters):
+        logger.addFilter(_MalformedMessageFilter())
+
+
 def _run_kernel(request: dict, startup_cwd: str) -> None:
     """Run ipykernel as ``python -m ipykernel_launcher ARGS`` would, in this forked process."""
     import runpy
@@ -670,6 +689,7 @@ def _run_kernel(request: dict, startup_cwd: str) -> None:
     if "numpy" in sys.modules:  # fresh global random state, as a fresh interpreter has
         sys.modules["numpy"].random.seed()
     sys.argv = [sys.argv[0], *request["args"]]
+    _quiet_malformed_messages()
     runpy.run_module(LAUNCHER, run_name="__main__", alter_sys=True)
 
 
