@@ -188,3 +188,44 @@ def test_the_overview_win_rate_interval_counts_groups(grouped):
     closed = grouped.deals[grouped.deals["is_closed"] & grouped.deals["is_new_business"]]
     assert totals["accounts"] == closed["account_id"].nunique()
     assert totals["clusters"] == totals["accounts"] - 60
+
+
+def test_the_health_report_counts_groups_not_their_subsidiaries(grouped, monkeypatch):
+    """The quarterly review of an ICP of Aerospace companies: its win rate against the rest
+    is clustered by group, as the other reports count them. Counted by account, 60-odd
+    subsidiaries of three parents read as 60-odd independent accounts."""
+    from icp_research.analyses.health import icp_health
+
+    from .icp_documents import condition, icp_document, rule
+
+    document = icp_document(
+        as_of=f"{AS_OF:%Y-%m-%d}",
+        statement="This product fits Aerospace companies.",
+        include=[
+            rule("include", "industry = Aerospace", condition("industry", "equals", "Aerospace"))
+        ],
+        scorecard=[],
+    )
+    by_group = icp_health(grouped, document, quarter="2026Q2", quarters=8).summary
+    monkeypatch.setattr(type(grouped), "account_groups", property(lambda self: ("", {})))
+    by_account = icp_health(grouped, document, quarter="2026Q2", quarters=8).summary
+
+    def win_rates(summary, group):
+        rows = summary[(summary["metric"] == "win_rate") & (summary["group"] == group)]
+        return rows.set_index("quarter")
+
+    icp_group, icp_account = win_rates(by_group, "icp"), win_rates(by_account, "icp")
+    # The same deals and rates.
+    assert len(icp_group) == 8 and icp_group["n"].tolist() == icp_account["n"].tolist()
+    assert np.allclose(icp_group["value"], icp_account["value"])
+    versus_group = win_rates(by_group, "icp_vs_non_icp")
+    versus_account = win_rates(by_account, "icp_vs_non_icp")
+    # Counted by account every quarter was "significantly better" (p < 0.004); by group, the
+    # evidence is that of seven units, and the quarters where the ICP won every deal (no
+    # finite model estimate) are tested by the clustered score test, not an exact test of
+    # independent deals (p = 2e-16 then).
+    assert (versus_account["p_value"] < 0.004).all()
+    assert (versus_group["p_value"] > 10 * versus_account["p_value"]).all()
+    assert (versus_group["p_value"] > 0.01).all()
+    assert (versus_group["flag"] == "no_difference").sum() >= 3
+    assert versus_group.loc["2026Q2", "ci_low"] < 1 < versus_group.loc["2026Q2", "ci_high"]

@@ -654,12 +654,16 @@ def test_accounts_as_numbers_give_the_same_review_as_their_ids(monkeypatch):
     )
     document = _with_calibration(document, 0.5, 0.2)
     coded = icp_health(study, document, quarter="2026Q2", quarters=4)
-    _, tables = health._account_codes(study.tables)
-    assert tables["opportunities"]["account_id"].dtype == float
+    _, tables, group_of = health._account_codes(study.tables)
+    assert tables["opportunities"]["account_id"].dtype == float and group_of is None
     monkeypatch.setattr(
         health,
         "_account_codes",
-        lambda t: (t["accounts"], {n: t[n] for n in health._QUARTER_COLUMNS if n in t}),
+        lambda t, head=None: (
+            t["accounts"],
+            {n: t[n] for n in health._QUARTER_COLUMNS if n in t},
+            None,
+        ),
     )
     by_id = icp_health(study, document, quarter="2026Q2", quarters=4)
     # Clustered rates over several deals per account, tiers, shares, drift and calibration.

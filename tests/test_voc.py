@@ -20,7 +20,12 @@ from icp_research.methods.codebook import (
     normalise_text,
     redact,
 )
-from icp_research.methods.stats import clustered_ratio_test, ratio_ci, two_proportion_pvalue
+from icp_research.methods.stats import (
+    clustered_rate_test,
+    clustered_ratio_test,
+    ratio_ci,
+    two_proportion_pvalue,
+)
 
 from .conftest import write_project
 
@@ -273,12 +278,23 @@ def test_clustered_ratio_test_without_and_with_clusters():
     assert clustered["ci_high"] - clustered["ci_low"] > 2 * (plain["ci_high"] - plain["ci_low"])
     assert clustered["p_value"] > plain["p_value"]
     assert (clustered["clusters_exposed"], clustered["clusters_rest"]) == (10, 10)
-    # An empty cell has no finite model estimate: exact test, said so.
+    # An empty cell has no finite model estimate: the clustered score test around the pooled
+    # rate, 5 pairs against 15 (the exact test over 40 independent units gave p < 1e-6).
     sparse = clustered_ratio_test(
         np.r_[np.ones(10), np.zeros(30)], np.r_[[True] * 10, [False] * 30], np.arange(40) // 2
     )
-    assert sparse["test"] == "fisher (not cluster-adjusted)"
-    assert sparse["rate_rest"] == 0 and sparse["p_value"] < 1e-6
+    assert sparse["test"] == "score_cluster_robust"
+    assert sparse["p_value"] == pytest.approx(
+        clustered_rate_test([2] * 5, [2] * 5, [0] * 15, [2] * 15)
+    )
+    assert sparse["rate_rest"] == 0 and 1e-6 < sparse["p_value"] < 0.05
+    # Three clusters of 20 units that all had it, against 60 single units at 30%.
+    y = np.r_[np.ones(60), (np.arange(60) % 10 < 3).astype(float)]
+    x = np.r_[[True] * 60, [False] * 60]
+    few = clustered_ratio_test(y, x, np.r_[np.repeat([0, 1, 2], 20), np.arange(3, 63)])
+    exact = clustered_ratio_test(y, x)
+    assert few["p_value"] > 100 * exact["p_value"]
+    assert few["ci_low"] < exact["ci_low"] and few["ratio"] == pytest.approx(exact["ratio"])
     empty = clustered_ratio_test([1, 0], [False, False])
     assert np.isnan(empty["p_value"]) and empty["test"].startswith("not tested")
 

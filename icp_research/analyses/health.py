@@ -463,6 +463,19 @@ class _QuarterData:
     has_subscriptions: bool
     has_nps: bool
     has_amount: bool
+    # The independent unit of each account (by its number): its group of linked accounts'
+    # number, or None when no account is linked (each account is then its own unit).
+    group_of: np.ndarray | None = None
+
+    def clusters(self, account_ids) -> np.ndarray:
+        """The independent unit of each row's account (see :attr:`group_of`)."""
+        if self.group_of is None:
+            return np.asarray(account_ids)
+        codes = np.asarray(account_ids, dtype=float)
+        known = ~np.isnan(codes)
+        out = np.full(codes.shape, np.nan)
+        out[known] = self.group_of[codes[known].astype(np.int64)]
+        return out
 
 
 def _arr_on(subs: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
@@ -481,11 +494,15 @@ _QUARTER_COLUMNS = {
 }
 
 
-def _account_codes(tables: Mapping[str, pd.DataFrame]):
+def _account_codes(tables: Mapping[str, pd.DataFrame], head: Mapping | None = None):
     """The accounts table and the tables a quarter reads (:data:`_QUARTER_COLUMNS`) with
     ``account_id`` as a number: the account's position among every id of these tables in sorted
     order (NaN where the id is missing). Sorted, so that groups come out in the order the ids'
-    would; the results (no account is named in them) are the same as over the ids."""
+    would; the results (no account is named in them) are the same as over the ids.
+
+    With ``head`` (:attr:`Study.account_groups`: account id -> the id heading its group of
+    linked accounts), also the number of each account's group, by the account's number (see
+    :attr:`_QuarterData.group_of`); else None."""
     names = ["accounts", *(n for n in _QUARTER_COLUMNS if n in tables)]
     frames = {n: tables[n] for n in names if n in tables and "account_id" in tables[n]}
     ids = pd.Index(
@@ -505,10 +522,20 @@ def _account_codes(tables: Mapping[str, pd.DataFrame]):
             copy=False,
         )
     accounts = coded.pop("accounts", tables["accounts"])
-    return accounts, {**{n: tables[n] for n in _QUARTER_COLUMNS if n in tables}, **coded}
+    group_of = None
+    if head:
+        text = pd.Series(keys, dtype=object).astype("string").str.strip()
+        group_of = pd.factorize(text.map(head).fillna(text))[0].astype(float)
+    tables = {**{n: tables[n] for n in _QUARTER_COLUMNS if n in tables}, **coded}
+    return accounts, tables, group_of
 
 
-def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_quarters: int):
+def _quarter_data(
+    tables: Mapping[str, pd.DataFrame],
+    window: _Window,
+    cycle_quarters: int,
+    group_of: np.ndarray | None = None,
+):
     # Only the columns read here go through the as-of cut (its copy of 10M deals' other
     # columns, ids and names, took seconds per quarter).
     needed = {
@@ -607,6 +634,7 @@ def _quarter_data(tables: Mapping[str, pd.DataFrame], window: _Window, cycle_qua
         has_subscriptions,
         has_nps,
         has_amount,
+        group_of,
     )
 
 
@@ -625,7 +653,15 @@ class _Estimate:
 
 
 def _units(data: _QuarterData, metric: str) -> pd.DataFrame | None:
-    """The rows a measure is computed from (None when the data cannot measure it)."""
+    """The rows a measure is computed from (None when the data cannot measure it), with
+    ``cluster``, the independent unit of each row's account."""
+    units = _unit_rows(data, metric)
+    if units is None:
+        return None
+    return units.assign(cluster=data.clusters(units["account_id"]))
+
+
+def _unit_rows(data: _QuarterData, metric: str) -> pd.DataFrame | None:
     if metric == "win_rate":
         return data.closed.assign(y=data.closed["won"], x=1.0) if data.has_deals else None
     if metric == "acv":
@@ -653,7 +689,8 @@ def _units(data: _QuarterData, metric: str) -> pd.DataFrame | None:
 
 
 def _per_account(units: pd.DataFrame) -> pd.DataFrame:
-    return units.groupby("account_id", sort=True)[["y", "x"]].sum()
+    """Sums per independent unit: the account, or its group of linked accounts."""
+    return units.groupby("cluster", sort=True)[["y", "x"]].sum()
 
 
 def _estimate(metric: str, units: pd.DataFrame, as_of: pd.Timestamp, alpha: float) -> _Estimate:
@@ -705,6 +742,7 @@ def _cycle_times(units: pd.DataFrame, as_of: pd.Timestamp) -> tuple[np.ndarray, 
 
 _TEST_NAMES = {
     "poisson_cluster_robust": "cluster-robust Poisson",
+    "score_cluster_robust": "cluster-robust score test",
     "fisher": "Fisher's exact",
     "chi2": "chi-square",
 }
@@ -735,12 +773,13 @@ def _compare(
     if name == "win_rate":
         both = pd.concat([icp, rest], ignore_index=True)
         exposed = np.r_[np.ones(len(icp), bool), np.zeros(len(rest), bool)]
-        out = clustered_ratio_test(both["y"], exposed, both["account_id"], alpha)
+        out = clustered_ratio_test(both["y"], exposed, both["cluster"], alpha)
         test = out["test"]
         for code, words in _TEST_NAMES.items():
             test = test.replace(code, words)
         return _Comparison(out["ratio"], out["ci_low"], out["ci_high"], test, out["p_value"])
-    if name == "logo_retention":
+    linked = icp["cluster"].duplicated().any() or rest["cluster"].duplicated().any()
+    if name == "logo_retention" and not linked:
         from statsmodels.stats.proportion import confint_proportions_2indep
 
         k1, n1, k0, n0 = icp["y"].sum(), len(icp), rest["y"].sum(), len(rest)
@@ -759,11 +798,19 @@ def _compare(
         )
     if name == "time_to_close":
         return _compare_cycles(icp, rest, est_icp, est_rest, as_of)
-    # Ratios of sums with cluster-robust standard errors (ACV, NRR, GRR, NPS).
-    k1 = icp["account_id"].nunique()
-    k0 = rest["account_id"].nunique()
+    # Ratios of sums with cluster-robust standard errors (ACV, NRR, GRR, NPS; logo retention
+    # when linked accounts share a unit).
+    if name == "logo_retention":
+        estimates = []
+        for group in (icp, rest):
+            per = _per_account(group)
+            ratio, _, _, _, se = clustered_ratio_ci(per["y"], per["x"], alpha)
+            estimates.append(_Estimate(value=ratio, se=se))
+        est_icp, est_rest = estimates
+    k1 = icp["cluster"].nunique()
+    k0 = rest["cluster"].nunique()
     if k1 < 2 or k0 < 2 or not (np.isfinite(est_icp.se) and np.isfinite(est_rest.se)):
-        return _Comparison(test="not tested: fewer than 2 accounts in a group")
+        return _Comparison(test="not tested: fewer than 2 accounts (or groups) in a group")
     df = max(min(k1, k0) - 1, 1)
     t_crit = sps.t.ppf(1 - alpha / 2, df)
     if metric.comparison == "ratio":
@@ -1069,6 +1116,9 @@ def _share_rows(
             )
         )
     for metric, n_of, units, before in populations:
+        units = units.assign(cluster=data.clusters(units["account_id"]))
+        if before is not None:
+            before = before.assign(cluster=previous.clusters(before["account_id"]))
         groups = (
             [(ICP, in_icp.reindex(units["account_id"], fill_value=False).to_numpy(bool))]
             if drawn
@@ -1107,8 +1157,8 @@ def _share(units: pd.DataFrame, hit: np.ndarray, alpha: float) -> _Estimate:
     if n == 0:
         return _Estimate()
     events = float(hit.sum())
-    per = pd.DataFrame({"account_id": units["account_id"].to_numpy(), "y": hit, "x": 1.0})
-    per = per.groupby("account_id")[["y", "x"]].sum()
+    per = pd.DataFrame({"cluster": units["cluster"].to_numpy(), "y": hit, "x": 1.0})
+    per = per.groupby("cluster")[["y", "x"]].sum()
     if len(per) == n:
         low, high = proportion_ci(events, n, alpha)
         return _Estimate(events / n, float(low), float(high), n, events=events)
@@ -1121,10 +1171,10 @@ def _share_change(units, hit, before, previous_hit) -> dict:
     n1, n0 = len(units), len(before)
     if n1 == 0 or n0 == 0:
         return {"test": "not tested: a quarter is empty", "p_value": np.nan, "_previous": np.nan}
-    clustered = units["account_id"].duplicated().any() or before["account_id"].duplicated().any()
+    clustered = units["cluster"].duplicated().any() or before["cluster"].duplicated().any()
     if clustered:
-        now = pd.DataFrame({"a": units["account_id"].to_numpy(), "y": hit, "x": 1.0})
-        then = pd.DataFrame({"a": before["account_id"].to_numpy(), "y": previous_hit, "x": 1.0})
+        now = pd.DataFrame({"a": units["cluster"].to_numpy(), "y": hit, "x": 1.0})
+        then = pd.DataFrame({"a": before["cluster"].to_numpy(), "y": previous_hit, "x": 1.0})
         now, then = now.groupby("a")[["y", "x"]].sum(), then.groupby("a")[["y", "x"]].sum()
         p_value = clustered_rate_test(now["y"], now["x"], then["y"], then["x"])
         test = "cluster-robust score test vs previous quarter"
@@ -1828,7 +1878,8 @@ def icp_health(
     # Accounts as numbers from here on: the review groups and looks up deals, subscriptions
     # and responses by account dozens of times per quarter, and over text ids each pass hashed
     # every id again (at 10M deals, most of the report's time).
-    accounts, tables = _account_codes(study.tables)
+    _, head = study.account_groups
+    accounts, tables, group_of = _account_codes(study.tables, head)
     membership = icp_membership(spec, accounts)
     tiers = _tier_names(spec)
     windows = _windows(study.as_of, quarter, max(int(quarters), 1))
@@ -1841,7 +1892,7 @@ def icp_health(
         ),
         *windows,
     ]
-    data = {w.label: _quarter_data(tables, w, cycle_quarters) for w in all_windows}
+    data = {w.label: _quarter_data(tables, w, cycle_quarters, group_of) for w in all_windows}
     rows: list[dict] = []
     for window in windows:
         current = data[window.label]
@@ -2015,7 +2066,7 @@ def calibration_trend(
         check = evaluate_calibration(
             calibration.apply(scores),
             closed["won"].to_numpy(dtype=float),
-            cluster=closed["account_id"].to_numpy(dtype=object),
+            cluster=quarter.clusters(closed["account_id"]),
             n_bins=5,
             alpha=alpha,
         )

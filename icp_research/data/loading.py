@@ -3243,17 +3243,18 @@ def _duplicate_domains(accounts: pd.DataFrame, name: str, out: _Collector) -> No
 
 def _group_warning(accounts: pd.DataFrame, name: str, refs: pd.Series, out: _Collector) -> None:
     """Say that accounts linked to a parent are one group: one independent unit in the tests
-    of the predictor, pattern and ICP reports, separate accounts elsewhere."""
+    of the overview, pattern, lost-deal, predictor, ICP and health reports, separate accounts
+    in the churn report."""
     counts = refs.value_counts()
     top = ", ".join(f'"{k}" ({v:,})' for k, v in counts.head(3).items())
     out.warning(
         f"{len(refs):,} accounts name another account here ({len(counts):,} "
         f"{'parent' if len(counts) == 1 else 'parents'}, most often {top}): it links "
         "subsidiaries to their parent, so it is not used as a trait. The accounts of one "
-        "group buy and renew together: the overview, pattern, lost-deal, predictor and ICP "
-        "reports count each group as one independent unit (a trait that a few groups' many "
-        "subsidiaries share is a few customers' worth of evidence, not a segment); the churn "
-        "and health reports count accounts",
+        "group buy and renew together: the overview, pattern, lost-deal, predictor, ICP and "
+        "health reports count each group as one independent unit (a trait that a few groups' "
+        "many subsidiaries share is a few customers' worth of evidence, not a segment); the "
+        "churn report counts accounts",
         "nothing to do if these are subsidiaries; if the column means something else, leave it "
         "out under [attributes] exclude or drop it",
         column=out.report.headers.get(name, name),  # the export's header

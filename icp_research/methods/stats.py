@@ -671,12 +671,17 @@ def clustered_ratio_test(outcome, exposed, clusters=None, alpha: float = 0.05) -
 
     Units of one cluster (deals of one account) are not independent. With clusters that hold
     more than one unit the rate ratio, its interval and the p-value come from a Poisson model
-    with a log link and cluster-robust (CR1) errors, t-distributed with clusters - 1 degrees
-    of freedom (the "modified Poisson" estimate of a risk ratio; Zou & Donner 2013). Without
-    clusters, or when every cluster holds one unit, or when a cell is empty (the model has no
-    finite estimate), the p-value is :func:`two_proportion_pvalue` (Fisher's exact test for
-    small cells) and the interval :func:`ratio_ci`; ``test`` then says which, and that it is
-    not cluster-adjusted when clusters were given.
+    with a log link and cluster-robust (CR1) errors (the "modified Poisson" estimate of a risk
+    ratio; Zou & Donner 2013), t-distributed with the smaller group's *effective* number of
+    clusters - 1 degrees of freedom (Kish's, as :func:`clustered_rate_test`): the sandwich
+    of a group of three accounts or parent companies with many units each is as unsure as
+    three, however many clusters the other group holds. When a cell is empty (the model has
+    no finite estimate), the test is :func:`clustered_rate_test`, the score test around the
+    pooled rate (``test`` "score_cluster_robust"), with :func:`ratio_ci`'s interval widened
+    to agree with it. Without clusters, when every cluster holds one unit, or when a group
+    has fewer than 2 clusters, the p-value is :func:`two_proportion_pvalue` (Fisher's exact
+    test for small cells) and the interval :func:`ratio_ci`; ``test`` then says which (and
+    "not cluster-adjusted" when clusters were given).
 
     Returns a dict: ``n_exposed``, ``events_exposed``, ``n_rest``, ``events_rest``,
     ``rate_exposed``, ``rate_rest``, ``ratio``, ``ci_low``, ``ci_high``, ``p_value``,
@@ -732,7 +737,14 @@ def clustered_ratio_test(outcome, exposed, clusters=None, alpha: float = 0.05) -
                 cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
             )
         beta, se = float(fit.params[1]), float(fit.bse[1])
-        df = int(np.unique(groups).size) - 1
+        df = max(
+            min(
+                effective_clusters(np.bincount(groups[x])),
+                effective_clusters(np.bincount(groups[~x])),
+            )
+            - 1,
+            1.0,
+        )
         t_crit = sps.t.ppf(1 - alpha / 2, df)
         out.update(
             ratio=float(np.exp(beta)),
@@ -743,6 +755,31 @@ def clustered_ratio_test(outcome, exposed, clusters=None, alpha: float = 0.05) -
         )
         return out
     ratio, low, high = ratio_ci(k1, n1, k0, n0, alpha)
+    if clustered and sparse and not few:
+        # A group where every unit had the outcome (or none did): the model has no finite
+        # estimate, but clusters still are not independent (44 won deals at three parent
+        # companies are not 44 coin flips). The cluster-robust score test around the pooled
+        # rate has a variance there; the interval is widened to agree with it.
+        trials = np.bincount(groups, minlength=groups.max() + 1)
+        events_x = np.bincount(groups[x], weights=y[x], minlength=trials.size)
+        trials_x = np.bincount(groups[x], minlength=trials.size)
+        events_r = np.bincount(groups[~x], weights=y[~x], minlength=trials.size)
+        trials_r = np.bincount(groups[~x], minlength=trials.size)
+        p_value = clustered_rate_test(events_x, trials_x, events_r, trials_r)
+        df = max(min(effective_clusters(trials_x), effective_clusters(trials_r)) - 1, 1.0)
+        if 0 < p_value < 1 and 0 < ratio < np.inf and ratio != 1:
+            t_crit = sps.t.ppf(1 - alpha / 2, df)
+            se_log = abs(np.log(ratio)) / sps.t.isf(p_value / 2, df)
+            low = min(float(low), ratio * np.exp(-t_crit * se_log))
+            high = max(float(high), ratio * np.exp(t_crit * se_log))
+        out.update(
+            ratio=float(ratio),
+            ci_low=float(low),
+            ci_high=float(high),
+            p_value=float(p_value),
+            test="score_cluster_robust",
+        )
+        return out
     table = np.array([[k1, n1 - k1], [k0, n0 - k0]])
     expected_min = (
         float(sps.contingency.expected_freq(table).min()) if table.sum(axis=0).all() else 0.0
