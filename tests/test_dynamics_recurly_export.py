@@ -210,14 +210,22 @@ def test_arr_in_two_currencies_says_so_on_the_dashboard(dynamics):
     assert n > 100 and headline["Win rate"].endswith(f"; {n:,} deals)")
 
 
-def test_the_churn_report_does_not_say_there_are_no_trials(dynamics):
+def test_the_churn_report_measures_the_trials_of_the_billing_export(dynamics):
     """It said "No trial data (no subscription plan named like 'trial')" beside the 123 trial
-    subscriptions the load had just read by their status and trial end."""
+    subscriptions the load had just read by their status and trial end, and then that they
+    "are not counted as conversion". The trials here are prospects' that ran out: none
+    converted."""
     from icp_research.analyses.churn import trial_conversion
 
-    (caveat,) = trial_conversion(dynamics).caveats
-    assert not caveat.startswith("No trial data")
-    assert (
-        "The billing export's trials (31 subscriptions are in trial by their status; 92 "
-        "subscriptions ended on or before their trial end) decide who is a customer" in caveat
-    )
+    result = trial_conversion(dynamics)
+    overall = result.summary.iloc[0]
+    # 89 accounts whose trials ran out: 80 never paid, 9 have a subscription that has not
+    # started by the export (Recurly's "future": signed, not paying yet).
+    assert TRUTH["subscription_states"]["future"] == 9
+    assert overall["trials"] == TRUTH["expired_trial_accounts_never_paid"] + 9
+    assert overall["converted"] == 0 and overall["undecided"] == 31
+    assert result.findings == [
+        "Trials (the billing export's free trials (trial end or status)): 0% (0%–4%, n=89) "
+        "converted to paid."
+    ]
+    assert result.caveats == ["31 trials were still running on 2026-11-30 and are not counted."]

@@ -1072,9 +1072,10 @@ def test_a_parent_company_column_is_a_link_between_accounts_not_a_trait(tmp_path
         '8 accounts name another account here (2 parents, most often "5001" (5)'
     )
     assert (
-        "the overview, pattern, lost-deal, predictor and ICP reports count each group as one "
-        "independent unit" in warning.message
+        "the overview, pattern, lost-deal, predictor, ICP and health reports count each group "
+        "as one independent unit" in warning.message
     )
+    assert warning.message.endswith("the churn report counts accounts")
     assert warning.n_rows == 8 and warning.rows[:2] == [4, 5]  # rows as in the export
 
 

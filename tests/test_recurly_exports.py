@@ -205,3 +205,39 @@ def test_two_accounts_whose_guids_differ_only_in_spelling_are_never_merged(tmp_p
         f'1 rows (33%) refer to accounts that are not in the accounts table (e.g. "{G1.upper()}")',
         [2],
     )
+
+
+@pytest.mark.parametrize(
+    ("as_of", "trials", "converted", "undecided"),
+    [
+        ("2024-01-10", 0, 0, 3),  # A1, A2 and A6 are in their trials
+        ("2024-02-10", 3, 1, 1),  # A2 paid; A1 and A6 ran out; A4 is in its trial
+        ("2024-06-30", 5, 3, 0),  # A4 paid; A5 cancelled during its trial; A6 bought later
+    ],
+)
+def test_trial_conversion_is_measured_from_the_trial_ends(
+    tmp_path, as_of, trials, converted, undecided
+):
+    """Trials read from the trial-end column are the trials table, and the churn report
+    measures their conversion (it said the trials "are not counted as conversion"): a trial
+    that ran past its trial end, or an account that bought a plan after its trial ran out,
+    converted; one still in its trial on the as-of date is undecided."""
+    import icp_research as icp
+    from icp_research.analyses.churn import trial_conversion
+
+    subs = SUBS + (
+        "s6,A6,expired,5000,2,1,months,2024-01-02T09:00:00Z,2024-01-16T09:00:00Z,2024-01-16T09:00:00Z\n"
+        "s7,A6,active,5000,2,1,months,2024-03-01T09:00:00Z,,\n"
+    )
+    config = write_project(tmp_path, {"accounts.csv": ACCOUNTS + "A6\n", "subs.csv": subs}, CONFIG)
+    dataset = loading.load_tables(config)
+    table = dataset.tables["trials"]
+    assert sorted(table["account_id"]) == ["A1", "A2", "A4", "A5", "A6"]
+    assert table.loc[table["account_id"] == "A2", "start_date"].dt.day.tolist() == [1]
+    study = icp.open_study(config, as_of=as_of, reuse_snapshot=False)
+    summary = trial_conversion(study).summary.iloc[0]
+    assert (summary["trials"], summary["converted"], summary["undecided"]) == (
+        trials,
+        converted,
+        undecided,
+    )

@@ -884,8 +884,9 @@ def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result
     """Trial-to-paid conversion, when the data has trials; otherwise says there are none.
 
     Trials are subscriptions whose ``plan`` is named like "trial" (converted: the account later
-    has a subscription on another plan), or else opportunities whose ``type`` is named like
-    "trial" (converted: won). Trials still running on the as-of date are undecided and left
+    has a subscription on another plan), or else the ``trials`` table (a billing export's free
+    trials, by trial end or status; converted: the subscription ran past its trial end), or
+    else opportunities whose ``type`` is named like "trial" (converted: won). Trials still running on the as-of date are undecided and left
     out of the rate. Returns a :class:`Result` whose ``summary`` has one row overall
     (``level`` = ``all``) and one per attribute level: ``attribute``, ``level``, ``trials``,
     ``converted``, ``conversion_rate``, ``ci_low``, ``ci_high`` (Wilson for subscriptions,
@@ -897,6 +898,9 @@ def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result
         is_trial = subs["plan"].astype("string").str.contains(TRIAL, na=False)
         if is_trial.any():
             return _subscription_trials(study, subs, is_trial.to_numpy(), levels, title)
+    billing = study.tables.get("trials")
+    if billing is not None and len(billing):
+        return _billing_trials(study, billing, levels, title)
     deals = study.tables.get("opportunities")
     if deals is not None and "type" in deals:
         is_trial = deals["type"].astype("string").str.contains(TRIAL, na=False)
@@ -970,6 +974,33 @@ def _subscription_trials(study, subs, is_trial, levels, title) -> Result:
     decided = table[~table["undecided"]]
     summary = _trial_rows(decided, table, levels, study, clustered=False)
     return _trial_result(title, summary, "subscriptions whose plan is named like 'trial'", study)
+
+
+def _billing_trials(study, trials, levels, title) -> Result:
+    """Trial conversion from the ``trials`` table, per account: from its first trial, converted
+    when a paid subscription of the account began on or after that trial's start by the as-of
+    date (the trial itself running past its trial end, or a plan bought later); undecided when
+    it has not converted and a trial is still running (no end, and a trial end after the
+    as-of date or none known)."""
+    as_of = study.as_of
+    first = trials.groupby("account_id")["start_date"].min()
+    running = trials["end_date"].isna() & ~(trials["trial_end"] <= as_of)
+    table = pd.DataFrame({"trial_start": first})
+    subs = study.tables.get("subscriptions")
+    converted = pd.Series(False, index=table.index)
+    if subs is not None and len(subs):
+        paid = subs[subs["arr"] > 0] if "arr" in subs else subs
+        later = paid.join(first.rename("_trial"), on="account_id", how="inner")
+        later = later[later["start_date"] >= later["_trial"]]
+        converted = table.index.isin(later["account_id"].unique())
+    table["converted"] = converted
+    still = trials.loc[running.to_numpy(dtype=bool), "account_id"].unique()
+    table["undecided"] = ~table["converted"] & table.index.isin(still)
+    decided = table[~table["undecided"]]
+    summary = _trial_rows(decided, table, levels, study, clustered=False)
+    return _trial_result(
+        title, summary, "the billing export's free trials (trial end or status)", study
+    )
 
 
 def _deal_trials(study, deals, levels, title) -> Result:

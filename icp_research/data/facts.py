@@ -116,7 +116,8 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
     - accounts created after ``as_of`` are dropped (undated accounts are kept);
     - deals created after ``as_of`` are dropped; deals closed after it are ``open`` again, with
       ``closed_at`` and ``loss_reason`` cleared;
-    - subscriptions starting after ``as_of`` are dropped; ends after it are cleared (active);
+    - subscriptions (and trials) starting after ``as_of`` are dropped; ends after it are
+      cleared (active);
     - churn events, usage, NPS, feedback and survey answers dated after ``as_of`` are dropped.
     """
     as_of = pd.Timestamp(as_of).normalize()
@@ -141,7 +142,7 @@ def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame
                 frame["closed_at"] = frame["closed_at"].mask(closed_later)
                 if "loss_reason" in frame:
                     frame["loss_reason"] = frame["loss_reason"].mask(frame["stage"] != "lost")
-        elif name == "subscriptions":
+        elif name in ("subscriptions", "trials"):
             frame = _rows(frame, frame["start_date"] <= as_of)
             if "end_date" in frame and (frame["end_date"] > as_of).any():
                 frame = frame.copy(deep=False)  # a new end_date column; the rest shared

@@ -197,6 +197,18 @@ class _Collector:
         self.sources: dict[str, str] = {}
         # An opportunity-history export's stage changes (history = true), for the funnel.
         self.stage_history: pd.DataFrame | None = None
+        # A billing export's free trials (by trial end or status), left out of subscriptions:
+        # the rows of the trials table (trial conversion), before any account lookup.
+        self.trials: pd.DataFrame | None = None
+
+    def keep_trials(self, rows: pd.DataFrame, trial_end=None) -> None:
+        """Keep a billing export's trial rows (their start, trial end and end) for the trials
+        table."""
+        part = rows.copy()
+        part["trial_end"] = trial_end if trial_end is not None else part.get("trial_end", pd.NaT)
+        if "end_date" not in part:
+            part["end_date"] = pd.NaT
+        self.trials = part if self.trials is None else pd.concat([self.trials, part])
 
     def add(self, level, message, fix="", column=None, rows=None, values=None):
         rows_list = [] if rows is None else [int(r) for r in list(rows)[:MAX_ROWS_KEPT]]
@@ -1595,6 +1607,8 @@ def _not_paying_yet(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
             continue
         shown = ", ".join(f'"{v}"' for v in frame.loc[rows, "status"].unique()[:3])
         n = int(rows.sum())
+        if meant == "trial":
+            out.keep_trials(frame[rows])
         out.info(
             says.format(rows=_rows_have(n), n=f"{n:,}", shown=shown),
             "nothing to do",
@@ -1662,6 +1676,8 @@ def _trial_ends(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
         else np.zeros(len(frame), dtype=bool)
     )
     only_trial = in_trial & ended
+    if in_trial.any():
+        out.keep_trials(frame[in_trial])
     if only_trial.any():
         out.info(
             f"{int(only_trial.sum()):,} subscriptions ended on or before their trial end: they "
@@ -2493,6 +2509,31 @@ def _type_values(deal_type: pd.Series) -> pd.Series:
 
 # ---------------------------------------------------------------------------------------------
 # Cross-table checks
+
+
+def _billing_trials(rows: pd.DataFrame, tc, tables: dict, config) -> pd.DataFrame:
+    """The trials table from a billing export's trial rows (:meth:`_Collector.keep_trials`):
+    their account found as the subscriptions' is (``account_id_from``; what that lookup
+    reports is said once, for the subscriptions), rows without one left out."""
+    if tc.account_id_from is not None:
+        target = tc.account_id_from[0]
+        scratch = {"subscriptions": rows}
+        if target in tables:
+            scratch[target] = tables[target]
+        configs = {"subscriptions": tc}
+        if target in config.tables:
+            configs[target] = config.tables[target]
+        _look_up_account_ids(scratch, configs, ValidationReport())
+        rows = scratch.get("subscriptions")
+        if rows is None:
+            return pd.DataFrame()
+    if "account_id" not in rows:
+        return pd.DataFrame()
+    columns = [c.name for c in TABLES["trials"].columns]
+    trials = pd.DataFrame({c: rows[c] for c in columns if c in rows})
+    for column in ("trial_end", "end_date"):
+        trials[column] = pd.to_datetime(trials[column])
+    return trials.dropna(subset=["account_id", "start_date"]).reset_index(drop=True)
 
 
 def _look_up_account_ids(
@@ -3854,6 +3895,7 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
         config = load_config(config)
     report = ValidationReport()
     tables: dict[str, pd.DataFrame] = {}
+    trials_found = None
     database = _DatabaseRows(config, report)
     for name, tc in config.tables.items():
         out = _Collector(report, name, tc.display_path)
@@ -3867,6 +3909,8 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
             tables[name] = frame
             if getattr(out, "stage_history", None) is not None:
                 tables.setdefault("stage_history", out.stage_history)
+            if out.trials is not None and name == "subscriptions":
+                trials_found = out.trials
             continue
         if tc.engine == "duckdb":
             # A pattern such as events/*.parquet says more than its last part.
@@ -3902,12 +3946,18 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
         tables[name] = frame
         if getattr(out, "stage_history", None) is not None:
             tables.setdefault("stage_history", out.stage_history)
+        if out.trials is not None and name == "subscriptions":
+            trials_found = out.trials
     database.close()
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
     _check_churn_source(tables, config, report, as_of)
     _lead_source_attribute(tables, config, report)
     _account_links(tables, config, report)
+    if trials_found is not None and "subscriptions" in tables and "trials" not in tables:
+        trials = _billing_trials(trials_found, config.tables["subscriptions"], tables, config)
+        if len(trials):
+            tables["trials"] = trials
     for name, frame in tables.items():
         tables[name] = frame.reset_index(drop=True)
     if "accounts" in tables:

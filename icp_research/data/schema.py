@@ -228,6 +228,28 @@ TABLES: dict[str, Table] = {
             foreign_keys={"account_id": "accounts"},
         ),
         Table(
+            "trials",
+            "Free trials: one row per trial subscription, what trial conversion counts; made "
+            "from a billing export's trials (a trial end, or a trial status) when subscriptions "
+            "load, or loaded from its own export.",
+            (
+                _c("account_id", "id", "Account", True),
+                _c("start_date", "date", "Trial start", True),
+                _c(
+                    "trial_end",
+                    "date",
+                    "Trial end (empty: unknown, a trial still running by its status)",
+                ),
+                _c(
+                    "end_date",
+                    "date",
+                    "The subscription's end: by the trial end, it never paid (empty: it "
+                    "runs on, paid from the trial end)",
+                ),
+            ),
+            foreign_keys={"account_id": "accounts"},
+        ),
+        Table(
             "stage_history",
             "Stage history: one row per deal and stage it entered (what the stage funnel "
             "counts); also made from an opportunity-history export (history = true).",
