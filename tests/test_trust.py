@@ -780,3 +780,33 @@ def test_billing_states_are_outcomes_and_an_estimated_arr_range_is_a_trait():
     }
     assert list(screening.contract) == ["plan_tier"]
     assert "estimated_arr_range" in screening.spec.categorical
+
+
+def test_a_count_of_the_accounts_own_deals_is_an_outcome():
+    """HubSpot's "Number of Associated Deals" counts renewals and upsells too, so customers
+    who stayed have more: in a world where nothing predicts anything it became the ICP
+    ("number of associated deals of 3 or more"), an exclude rule and a fit score. Counts of
+    deals, orders and invoices are left out; other counts are traits."""
+    rng = np.random.default_rng(8)
+    n = 200
+    names = [
+        "number_of_associated_deals",
+        "deal_count",
+        "total_orders",
+        "won_opportunities",
+        "num_invoices",
+        "number_of_employees",
+        "number_of_associated_contacts",
+        "order_management_seats",
+    ]
+    facts = pd.DataFrame({"account_id": [f"a{i}" for i in range(n)]})
+    for name in names:
+        facts[name] = rng.integers(0, 50, n)
+    screening = screen_attributes(AttributeSpec([], names), facts, None, load_config(SEATS))
+    assert sorted(screening.outcome_like) == sorted(names[:5])
+    assert screening.outcome_like["number_of_associated_deals"] == (
+        "it counts the account's own deals, which the sales process makes: renewals and "
+        "upsells add to them"
+    )
+    assert "opportunities," in screening.outcome_like["won_opportunities"]
+    assert screening.spec.numeric == names[5:]

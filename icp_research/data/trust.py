@@ -67,6 +67,59 @@ OUTCOME_WORDS = {
     "paused",
     "unpaid",
 }
+# A number that counts an account's own deals, orders or invoices (HubSpot's "Number of
+# Associated Deals", a "deal_count" roll-up): the sales process makes it, renewals and upsells
+# add to it, so customers who stayed have more. A record word with a counting word (or a
+# plural record word on its own: "Deals", "Won Opportunities") in the name of a number.
+RECORD_WORDS = {
+    "deal",
+    "deals",
+    "opportunity",
+    "opportunities",
+    "opp",
+    "opps",
+    "order",
+    "orders",
+    "invoice",
+    "invoices",
+    "purchase",
+    "purchases",
+    "renewal",
+    "renewals",
+    "subscription",
+    "subscriptions",
+}
+COUNT_WORDS = {
+    "number",
+    "num",
+    "nr",
+    "no",
+    "count",
+    "counts",
+    "total",
+    "associated",
+    "anzahl",
+    "nombre",
+    "numero",
+    "número",
+    "cantidad",
+    "quantidade",
+}
+PLURAL_RECORDS = {w for w in RECORD_WORDS if w.endswith("s")}
+_PLURAL = {"opportunity": "opportunities"}
+
+
+def _record_count(name: str) -> str | None:
+    """The record word of a name that counts an account's deals, orders or invoices, or None."""
+    words = name_words(name)
+    record = next((w for w in words if w in RECORD_WORDS), None)
+    if record is None:
+        return None
+    if any(w in COUNT_WORDS for w in words) or (record in PLURAL_RECORDS and words[-1] == record):
+        return record
+    return None
+
+
 # Values that say where an account stands with the company (a CRM lifecycle stage, a customer
 # status), in the languages exports come in: a column made of them records the outcome.
 STATUS_VALUES = {
@@ -450,7 +503,9 @@ def screen_attributes(
     """Take outcome-like columns out of the candidate predictors and mark contract terms.
 
     A column is outcome-like when its name has an outcome word (``churn``, ``status``,
-    ``won``, ``active`` ... as a whole word) and it is a label or a yes/no column, or when it
+    ``won``, ``active`` ... as a whole word) and it is a label or a yes/no column, when it is a
+    number that counts the account's own deals, orders or invoices (:data:`RECORD_WORDS`), or
+    when it
     tells won from lost deals, churned from retained or best from other customers almost
     perfectly (balanced accuracy or AUC >= 0.95 over at least 30 rows; missing is a level).
     Contract terms are not checked against best-customer status (they make it up: see
@@ -470,6 +525,14 @@ def screen_attributes(
         few_values = series is None or not numeric or series.nunique(dropna=True) <= 2
         if word is not None and few_values:
             outcome_like[name] = f'named like one: "{word}"'
+            continue
+        record = _record_count(name) if numeric else None
+        if record is not None:
+            plural = record if record in PLURAL_RECORDS else _PLURAL.get(record, record + "s")
+            outcome_like[name] = (
+                f"it counts the account's own {plural}, which the sales process makes: "
+                "renewals and upsells add to them"
+            )
             continue
         typed = name in TYPE_NAMES
         status = (
