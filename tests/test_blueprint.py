@@ -692,3 +692,30 @@ def test_market_sizing_says_what_the_accounts_that_never_paid_are():
     )
     crm = make_study({"accounts": accounts, "opportunities": deals}, categorical=["kind"])
     assert bp.crm_prospects_label(crm) == "prospects already in the CRM"
+
+
+def test_a_fit_score_that_ranks_the_validation_quarters_backwards_is_not_shipped():
+    """Industries Alpha / Beta win more on the quarters the ICP is chosen and confirmed on,
+    and less on the latest ones. A score that ranks the validation quarters backwards (AUC
+    below 0.50) was shipped with tiers and a win probability ("Tier 1" leads at half Tier
+    3's); now the report says why there is no fit score and the rules still apply."""
+    rng = np.random.default_rng(11)
+    tables = blueprint_tables(rng, n=1500, signal=True)
+    deals = tables["opportunities"]
+    late = deals["closed_at"] > AS_OF - pd.Timedelta(days=183)
+    good = deals["account_id"].map(
+        tables["accounts"].set_index("account_id")["industry"].isin(GOOD)
+    )
+    flip = np.random.default_rng(1).random(len(deals))
+    deals.loc[late & good, "stage"] = "lost"
+    deals.loc[late & ~good, "stage"] = np.where(flip[late & ~good] < 0.5, "won", "lost")
+    study = make_study(tables, categorical=["industry", "color"], numeric=["employees"])
+    result = bp.build_blueprint(study, backtest_quarters=1, n_boot=100)
+    assert result.drawn and result.validation is not None
+    assert result.validation.auc < 0.5
+    assert result.scorecard is None and result.calibration is None
+    (caveat,) = [c for c in result.caveats if c.startswith("No fit score")]
+    assert "ranked the" in caveat and "backwards (AUC 0." in caveat
+    assert "--rules-only" in caveat
+    document = json.loads(json.dumps(result.to_json()))
+    assert document["scorecard"] is None

@@ -354,6 +354,23 @@ def fit_and_validate(
         n_boot=n_boot,
         seed=seed,
     )
+    v = blueprint.validation
+    if v.n and np.isfinite(v.auc) and v.auc < 0.5:
+        # Worse than chance on the quarters nothing was chosen on: points that send sales to
+        # the worse accounts are not shipped (the rules still mark accounts in or out).
+        reason = (
+            f"on the validation quarters, on which nothing was chosen, it ranked the "
+            f"{v.n:,} {primary.unit} backwards (AUC {v.auc:.2f}, 95% CI {v.auc_low:.2f}–"
+            f"{v.auc_high:.2f}; 0.50 is chance), so its points would send sales to the worse "
+            "accounts"
+        )
+        caveats.append(
+            f"No fit score: {reason}; the rules still mark accounts in or out (score with "
+            "--rules-only)."
+        )
+        blueprint.params["score_error"] = reason
+        blueprint.scorecard = None
+        return
     retained = checks.get("retained")
     if outcome != "retained" and retained is not None and not retained.holdout.empty:
         blueprint.retention = validate_scorecard(
