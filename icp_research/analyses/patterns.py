@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.analyses import registry
-from icp_research.data.facts import DAYS_PER_YEAR
+from icp_research.data.facts import retained_for
 from icp_research.data.study import Study
 from icp_research.formatting import fmt_number, fmt_p, fmt_pct
 from icp_research.methods.subgroups import (
@@ -117,17 +117,9 @@ def target_frames(
             else "retention needs a subscriptions table (or churn events)"
         )
     else:
-        horizon = pd.Timedelta(days=round(retention_months * DAYS_PER_YEAR / 12))
-        started = facts["customer_since"]
-        eligible = (
-            customers
-            & started.notna()
-            & (started <= study.as_of - horizon)
-            & facts["churned"].notna()  # a customer whose churn is unknown is not retained
-        )
-        churned = facts["churned"].fillna(False).astype(bool)
-        lost = churned & (facts["churned_at"] < started + horizon)
-        data = facts.loc[eligible].assign(**{target: ~lost[eligible]})
+        eligible, retained = retained_for(facts, retention_months, study.as_of)
+        eligible &= customers
+        data = facts.loc[eligible].assign(**{target: retained[eligible]})
         if len(data):
             frames[target] = (
                 data,

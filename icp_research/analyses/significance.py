@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.analyses import registry
+from icp_research.data.facts import retained_for, retention_days
 from icp_research.data.study import GROUP, Study
 from icp_research.errors import InputError, NotEnoughData
 from icp_research.formatting import fmt_p, fmt_p_is
@@ -338,21 +339,12 @@ def _retained_frame(
         )
         return frame
     customers = load_customers()
-    window_days = months * 365.25 / 12
-    cutoff = study.as_of - pd.Timedelta(days=window_days)
-    eligible = customers[
-        customers["customer_since"].notna()
-        & (customers["customer_since"] <= cutoff)
-        & customers["churned"].notna()  # a customer whose churn is unknown is not retained
-    ]
-    if eligible.empty:
+    eligible, retained = retained_for(customers, months, study.as_of)
+    if not eligible.any():
         frame.skipped = f"no customer has been a customer for {months} months yet"
         return frame
-    churned_early = eligible["churned"].fillna(False).astype(bool) & (
-        eligible["tenure_days"] < window_days
-    )
-    data = eligible.copy(deep=False)  # a new column, not a copy of every other
-    data["retained"] = ~churned_early.to_numpy()
+    data = customers[eligible.to_numpy()].copy(deep=False)  # a new column, not a copy of all
+    data["retained"] = retained[eligible].to_numpy()
     frame.data = data
     frame.split_on = "customer_since"
     return frame
@@ -439,7 +431,7 @@ def _split(frame: OutcomeFrame, study: Study, holdout_quarters: int, retention_m
         return
     latest = study.as_of
     if frame.name == "retained":
-        latest = study.as_of - pd.Timedelta(days=retention_months * 365.25 / 12)
+        latest = study.as_of - pd.Timedelta(days=retention_days(retention_months))
     frame.confirm_from = (pd.Period(latest, "Q") - (holdout_quarters - 1)).start_time
     dated = pd.to_datetime(data[frame.split_on], errors="coerce")
     if dated.isna().any():

@@ -11,6 +11,8 @@ Units: money in the export's currency; ARR per year; durations in days (``*_days
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -108,6 +110,35 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
         "count and are never best; [analysis] best_customer_ranking); empty for non-customers",
     ),
 }
+
+
+def retention_days(months: int) -> int:
+    """The whole days within which a churn counts as one in the first ``months`` months:
+    ``months`` x 365.25 / 12, and the day after it. A 12-month contract's end is written as
+    its last day (day 365) or as the day after it (day 366); either way it was not renewed."""
+    return math.floor(months * DAYS_PER_YEAR / 12) + 1
+
+
+def retained_for(customers: pd.DataFrame, months: int, as_of) -> tuple[pd.Series, pd.Series]:
+    """``(eligible, retained)`` for a fixed-horizon retention over ``customers`` (account facts
+    with ``customer_since``, ``churned`` and ``tenure_days``): eligible are those who started
+    at least :func:`retention_days` before ``as_of`` and whose churn is known; retained, those
+    who had not churned within :func:`retention_days` of starting. One definition for every
+    report (the pattern report had counted a 12-month contract ending on day 365 as retained,
+    the predictor report as churned)."""
+    days = retention_days(months)
+    started = customers["customer_since"]
+    eligible = (
+        (
+            started.notna()
+            & (started <= pd.Timestamp(as_of) - pd.Timedelta(days=days))
+            & customers["churned"].notna()  # a customer whose churn is unknown is not retained
+        )
+        .fillna(False)
+        .astype(bool)
+    )
+    lost = customers["churned"].fillna(False).astype(bool) & (customers["tenure_days"] <= days)
+    return eligible, ~lost.fillna(False).astype(bool)
 
 
 def as_of_view(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame]:
