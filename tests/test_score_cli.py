@@ -592,3 +592,44 @@ def test_no_fit_score_with_suggestive_signals_does_not_say_more_data_cannot_help
         "lost), which could confirm or rule them out, or add other attributes; to use the ICP's "
         "rules meanwhile, score with --rules-only (marks in_icp and rules_hit, no fit score)"
     )
+
+
+def test_a_country_rule_and_score_level_match_any_spelling_of_the_country():
+    """The loader merges "Deutschland", "DE" and "Federal Republic of Germany" into one
+    country; scoring did not, so German leads written so passed the exclude rule "country =
+    Germany" (in_icp True) and were scored as a country unseen in training."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    country = rng.choice(["Germany", "United States", "France"], n)
+    deals = pd.DataFrame(
+        {"country": country, "won": rng.random(n) < np.where(country == "Germany", 0.1, 0.4)}
+    )
+    scorecard = fit_scorecard(deals, "won", categorical=["country"], numeric=[])
+    document = {
+        "format": 1,
+        **scorecard.to_dict(),
+        "rules": {
+            "include": [],
+            "exclude": [
+                {
+                    "id": "exclude:country",
+                    "kind": "exclude",
+                    "text": "country = Germany",
+                    "conditions": [
+                        {"attribute": "country", "operator": "equals", "value": "Germany"}
+                    ],
+                }
+            ],
+            "uncertain": [],
+        },
+        "attributes": {"country": {"type": "categorical"}},
+    }
+    spellings = ["Germany", "Deutschland", "DE", "Federal Republic of Germany", " germany "]
+    leads = pd.DataFrame({"country": [*spellings, "USA", "U.S.", "France", "Brazil"]})
+    hits = rule_hits(leads, document)
+    assert hits["exclude:country"].tolist() == [True] * 5 + [False] * 4
+    scored = score_leads(document, leads)
+    german = scored["fit_score"].iloc[0]
+    assert (scored["fit_score"].iloc[:5] == german).all()
+    assert scored["fit_score"].iloc[5] == scored["fit_score"].iloc[6] > german
+    assert "unseen" not in " ".join(scored["flags"].iloc[:7].fillna(""))

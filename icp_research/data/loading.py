@@ -1751,6 +1751,38 @@ COUNTRY_NAMES = {
     "Czechia": ("czechia", "czech republic"),
 }
 _COUNTRY_ALIAS = {alias: name for name, aliases in COUNTRY_NAMES.items() for alias in aliases}
+#: Two-letter codes of the countries above (a lead file in codes beside an export in names).
+COUNTRY_CODES = {
+    "us": "United States",
+    "gb": "United Kingdom",
+    "uk": "United Kingdom",
+    "de": "Germany",
+    "fr": "France",
+    "nl": "Netherlands",
+    "es": "Spain",
+    "it": "Italy",
+    "ch": "Switzerland",
+    "at": "Austria",
+    "ie": "Ireland",
+    "ae": "United Arab Emirates",
+    "kr": "South Korea",
+    "cz": "Czechia",
+}
+
+
+def _country_text_key(text) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z]+", " ", text.lower()).strip()
+
+
+def country_key(value) -> str:
+    """One key per country for matching, whatever the spelling or language: "Deutschland",
+    "DE" and "Federal Republic of Germany" -> "germany"; a name it does not know, folded."""
+    key = _country_text_key(value)
+    name = _COUNTRY_ALIAS.get(key) or COUNTRY_CODES.get(key.replace(" ", ""))
+    return (name or key).casefold()
 
 
 def _one_name_per_country(values: pd.Series, tc, out: _Collector) -> pd.Series:
@@ -1759,12 +1791,7 @@ def _one_name_per_country(values: pd.Series, tc, out: _Collector) -> pd.Series:
     too small, or tested against itself. Values it does not know stay as they are."""
     if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
         return values
-    import unicodedata
-
-    def key(text):
-        text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
-        return re.sub(r"[^a-z]+", " ", text.lower()).strip()
-
+    key = _country_text_key
     distinct = pd.Series(values.dropna().unique())
     if distinct.empty:
         return values

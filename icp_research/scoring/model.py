@@ -225,6 +225,17 @@ def coerce_numeric(values) -> tuple[np.ndarray, np.ndarray]:
     return x, status
 
 
+def match_key(attribute: str):
+    """How a lead's value is matched to the spelling of a rule or a score level: ignoring
+    case, and for ``country`` whatever the spelling or language ("Deutschland", "DE" and
+    "Germany" are one country, as the loader merges them)."""
+    if attribute == "country":
+        from icp_research.data.loading import country_key
+
+        return country_key
+    return str.casefold
+
+
 def normalise_category(value) -> str | None:
     """A category value as stripped text, or None when it is missing (NaN, blank, NULL, N/A)."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
@@ -410,9 +421,10 @@ class Attribute:
         neutral_code = len(self.labels)
         row_codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
         exact = {label: i for i, label in enumerate(self.labels)}
+        fold = match_key(self.name)
         folded: dict[str, int] = {}
         for i, label in enumerate(self.labels):
-            folded.setdefault(label.casefold(), i)
+            folded.setdefault(fold(label), i)
         other = exact.get(OTHER)
         members = {m.casefold() for m in self.other_members}
 
@@ -428,7 +440,7 @@ class Attribute:
                 value_state[i] = 1
                 continue
             key = text.casefold()
-            code = exact.get(text, folded.get(key))
+            code = exact.get(text, folded.get(fold(text)))
             if code is None:
                 spelled = yes_no_spelling(text, [lb for lb in self.labels if lb != OTHER])
                 code = None if spelled is None else exact.get(spelled)
@@ -1030,9 +1042,10 @@ def prepare_rule_values(
         for condition in _rule_conditions(rule):
             if condition.operator in ("equals", "in"):
                 values = [condition.value] if condition.operator == "equals" else condition.value
+                fold = match_key(condition.attribute)
                 for value in values:
                     spellings.setdefault(condition.attribute, {}).setdefault(
-                        str(value).casefold(), str(value)
+                        fold(str(value)), str(value)
                     )
     names = {c.attribute for rule in rules for c in _rule_conditions(rule)}
     # Attributes a rule needs a value of: a blank there leaves the rule unmet for want of data.
@@ -1096,11 +1109,12 @@ def prepare_rule_values(
             bool(spelling) and set(spelling) <= {"true", "false"}
         )
         cleaned = []
+        fold = match_key(name)
         for value in uniques:
             text = normalise_category(value)
             if text is not None and yes_no:
                 text = yes_no_spelling(text, ["True", "False"]) or text
-            cleaned.append(None if text is None else spelling.get(text.casefold(), text))
+            cleaned.append(None if text is None else spelling.get(fold(text), text))
         cleaned.append(None)  # the NaN sentinel (-1) lands here
         cleaned = np.array(cleaned, dtype=object)
         unknown(name, pd.isna(cleaned[codes]), "missing")
