@@ -200,11 +200,12 @@ def test_arr_in_two_currencies_says_so_on_the_dashboard(dynamics):
     overview = data_overview(dynamics)
     headline = overview.headline
     assert headline["ARR"].endswith(" (USD and EUR added as they are, not converted)")
-    assert headline["ARR"].startswith("$5.2M")
+    # The sum is in no one currency: the generic currency sign, not dollars.
+    assert headline["ARR"].startswith("¤5.2M")
     # The summary's sentence, the one that gets quoted, says it too (it said "paying $5.2M ARR
     # (median ...)" as if in dollars).
     (paying,) = [f for f in overview.findings if " active customers paying " in f]
-    assert "$5.2M ARR (USD and EUR added as they are, not converted; median " in paying
+    assert "¤5.2M ARR (USD and EUR added as they are, not converted; median " in paying
     # Every rate tile names what it rests on.
     n = overview.totals["win_rate"]["n"]
     assert n > 100 and headline["Win rate"].endswith(f"; {n:,} deals)")

@@ -542,6 +542,7 @@ def test_money_cells_name_the_currency_the_reports_write_and_a_mix_is_a_warning(
         dataset = loading.load_tables(mixed)
         (warning,) = [p for p in dataset.report.warnings if "currencies" in p.message]
         assert "2 currencies (€ 2, $ 1 rows)" in warning.message and warning.rows == [3]
+        assert dataset.currency == "¤"
         # No mark at all: $, as before.
         plain = write_project(
             tmp_path / "plain",
@@ -726,7 +727,8 @@ def test_a_currency_column_sets_the_reports_symbol_and_a_mix_is_a_warning(tmp_pa
     )
     files = {"accounts.csv": "Account ID\nA1\n", "deals.csv": deals}
     dataset = loading.load_tables(write_project(tmp_path, files, config))
-    assert dataset.report.currencies == {"€": 2, "$": 1} and dataset.currency == "€"
+    # Sums over euros and dollars are in neither: the generic currency sign, not "€".
+    assert dataset.report.currencies == {"€": 2, "$": 1} and dataset.currency == "¤"
     # Dropped or not, a column of currencies beside the amounts is named: they are not converted.
     (mixed,) = [p for p in dataset.report.warnings if "currencies" in p.message]
     assert mixed.message.startswith(

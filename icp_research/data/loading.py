@@ -1100,6 +1100,11 @@ def _coalesce_columns(raw: pd.DataFrame, tc, out) -> pd.DataFrame:
     return raw
 
 
+#: How the reports write money summed over several currencies (the generic currency sign), and
+#: the share of money cells a second currency needs for it.
+MIXED_CURRENCY = "¤"
+MIXED_SHARE = 0.01
+
 #: The fix of an amount column in several currencies (the kit has no exchange rates).
 _CONVERTED_FIX = (
     "export the amounts converted to one currency (Salesforce: the converted amount column; "
@@ -3651,11 +3656,19 @@ class Dataset:
     @property
     def currency(self) -> str:
         """How the reports write money: ``[project] currency``, else the currency most money
-        cells name ("€1.200", "1200 EUR"), else $."""
+        cells name ("€1.200", "1200 EUR"), else $. Amounts in several currencies (each at least
+        1% of the money cells) are added up as they are, never converted: their sums are in no
+        one currency, and the reports write them with the generic currency sign, ¤ ("¤845.4k"),
+        not as dollars."""
         if self.config.currency:
             return self.config.currency
         counts = self.report.currencies
-        return max(counts, key=lambda mark: (counts[mark], mark)) if counts else "$"
+        if not counts:
+            return "$"
+        total = sum(counts.values())
+        if sum(n >= MIXED_SHARE * total for n in counts.values()) > 1:
+            return MIXED_CURRENCY
+        return max(counts, key=lambda mark: (counts[mark], mark))
 
     @property
     def usage_source(self):
