@@ -647,13 +647,32 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
         }
     ).to_csv(tmp_path / "anti_patterns_churn.csv", index=False)
     note = icp_note(tmp_path)
+    # Only the churn report proposes it: that report is named, not "the churn and lost-deal
+    # reports" (the lost-deal report said "lost deals give no exclude rule").
     assert note.endswith(
-        "; the churn and lost-deal reports propose excluding accounts with product_hunt as "
+        "; the churn report proposes excluding accounts with product_hunt as "
         "signup, which the ICP has no rule on: the ICP is chosen on the data up to 2026-03-31, "
         "where they did not hold up. The next quarterly run tests them again."
     )
     assert "monthly" not in note
+    pd.DataFrame(
+        {
+            "rule_id": ["deals:industry:Retail"],
+            "source": ["deals"],
+            "status": ["candidate"],
+            "attribute": ["industry"],
+            "rule": ["industry = Retail"],
+            "words": ["in Retail"],
+            "value": ['"Retail"'],
+        }
+    ).to_csv(tmp_path / "anti_patterns_deals.csv", index=False)
+    assert (
+        "the churn and lost-deal reports propose excluding accounts with product_hunt as signup "
+        "and accounts in Retail, which" in icp_note(tmp_path)
+    )
     (tmp_path / "anti_patterns_churn.csv").unlink()
+    assert "; the lost-deal report proposes excluding accounts in Retail" in icp_note(tmp_path)
+    (tmp_path / "anti_patterns_deals.csv").unlink()
     predictors["recommended"] = predictors["recommended"][:1]
     (tmp_path / "icp_predictors.json").write_text(json.dumps(predictors), encoding="utf-8")
     assert icp_note(tmp_path) is None

@@ -1671,10 +1671,18 @@ def icp_note(artifacts: Path) -> str | None:
             if len(rules) > 3:
                 named.append(f"{len(rules) - 3} more")
             listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-            notes.append(
-                f"the churn and lost-deal reports propose excluding {listed}, which the ICP has "
-                "no rule on"
+            # The reports that propose them: the churn report, the lost-deal report, or both.
+            reports = [
+                name
+                for source, name in (("churn", "churn"), ("deals", "lost-deal"))
+                if (rules["source"] == source).any()
+            ]
+            by = (
+                f"the {reports[0]} report proposes"
+                if len(reports) == 1
+                else "the churn and lost-deal reports propose"
             )
+            notes.append(f"{by} excluding {listed}, which the ICP has no rule on")
     if not notes:
         return None
     text = "; ".join(notes)

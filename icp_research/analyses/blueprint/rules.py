@@ -419,7 +419,8 @@ def exclude_rules(
         if condition.attribute in CHANNEL_ATTRIBUTES:
             notes.append(
                 f"{condition.text()} (proposed by the {proposed}): how an account came to us "
-                "is a signal, not a filter; the fit score weighs it instead of an exclude rule."
+                "is a signal, not a filter, so it makes no exclude rule (the fit score weighs "
+                "it only if it predicts the score's outcome)."
             )
             continue
         inc = include_on.get(condition.attribute)
