@@ -1254,3 +1254,33 @@ def test_an_opportunity_history_export_is_one_deal_per_id_at_its_latest_stage(tm
     report = validation.validate(write_project(tmp_path / "plain", files, config))
     (error,) = report.errors
     assert "occur more than once" in error.message and "set history = true" in error.fix
+
+
+def test_a_contract_term_of_the_subscriptions_is_named_as_billing_period(tmp_path):
+    """Salesforce contracts: "Activated" ones run, "In Approval Process" ones have not started,
+    and a contract term named under [attributes] contract (a subscriptions column) is an error
+    that says how to have the churn report test it."""
+    contracts = (
+        "Account ID,Start,End,ACV,Status,Contract Term (months)\n"
+        "A1,2024-01-01,,1200,Activated,12\n"
+        "A2,2024-01-01,2024-12-31,2400,Expired,24\n"
+        "A3,,,3600,In Approval Process,36\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.subscriptions]\npath = "contracts.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Account ID"\nstart_date = "Start"\nend_date = "End"\narr = "ACV"\n'
+        'status = "Status"\nbilling_period = "Contract Term (months)"\n'
+    )
+    files = {"accounts.csv": "account_id\nA1\nA2\nA3\n", "contracts.csv": contracts}
+    dataset = loading.load_tables(write_project(tmp_path / "ok", files, config))
+    subs = dataset.tables["subscriptions"]
+    assert subs["account_id"].tolist() == ["A1", "A2"]
+    assert subs["billing_period"].astype(str).tolist() == ["12", "24"]
+    assert not [p for p in dataset.report.warnings if "not a known billing status" in p.message]
+    wrong = config.replace("billing_period =", "plan =") + '[attributes]\ncontract = ["plan"]\n'
+    with pytest.raises(DataError) as raised:
+        loading.load_tables(write_project(tmp_path / "wrong", files, wrong))
+    (line,) = [x for x in raised.value.problems if "[attributes] contract" in x]
+    assert "'plan', a column of subscriptions, not of accounts" in line
+    assert 'billing_period = "Contract Term (months)"' in line

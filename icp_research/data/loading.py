@@ -1526,6 +1526,8 @@ SUBSCRIPTION_STATUSES = {
         "draft",
         "pending_activation",
         "pending_acceptance",
+        "in_approval_process",  # a Salesforce contract not yet activated
+        "in_approval",
         "submitted",  # an invoice awaiting approval (Xero)
     ),
     "paused": ("paused", "suspended", "on_hold"),
@@ -1542,6 +1544,7 @@ SUBSCRIPTION_STATUSES = {
     ),
     "running": (
         "active",
+        "activated",  # a Salesforce contract in force
         "live",
         "past_due",
         "unpaid",
@@ -3510,6 +3513,23 @@ def infer_attributes(
                 if name in accounts.columns:
                     continue
                 close = difflib.get_close_matches(name, columns, n=1)
+                subs = config.tables.get("subscriptions")
+                billing = subs is not None and (
+                    name in subs.columns or name in set(subs.columns.values())
+                )
+                if kind == "contract" and billing:
+                    # A subscription's term (how it bills, or how many months it commits to):
+                    # the churn report tests it per account as billing_period.
+                    out.error(
+                        f"[attributes] contract names '{name}', a column of subscriptions, "
+                        "not of accounts",
+                        f"map the subscriptions' term as billing_period under "
+                        f'[tables.subscriptions.columns] (e.g. billing_period = "'
+                        f'{subs.columns.get(name, name)}"): the churn report tests each '
+                        "account's first paid subscription's as a contract term; then remove "
+                        f"'{name}' from [attributes] contract",
+                    )
+                    continue
                 out.error(
                     f"[attributes] {kind} names '{name}', which is not a column of accounts"
                     + (f"; did you mean '{close[0]}'?" if close else ""),
