@@ -118,8 +118,9 @@ def test_a_15_character_id_matches_only_in_its_own_case(tmp_path):
     report = validate(write_project(tmp_path, files, ACCOUNTS_CONFIG + DEALS_CONFIG))
     assert _unknown(report) == [
         'deals.csv, column "Account ID": 1 rows (33%) refer to accounts that are not in the '
-        'accounts table (e.g. "0015g00000ABCDE"); they are left out of account analyses (row 3); '
-        "fix: export the missing accounts or check the key mapping"
+        'accounts table (e.g. "0015g00000ABCDE"); they count in the deal totals (win rate, sales '
+        "cycle) under that id, with no traits, so the analyses by trait count them as missing "
+        "(row 3); fix: export the missing accounts or check the key mapping"
     ]
     assert _notes(report, "Salesforce")[0].startswith(
         'deals.csv, column "Account ID": 1 row carries a 15-character Salesforce id; it was '
@@ -143,8 +144,9 @@ def test_a_short_id_is_not_guessed_when_the_match_is_not_certain(tmp_path, accou
     assert not _notes(report, "Salesforce"), why
     assert _unknown(report) == [
         'deals.csv, column "Account ID": 1 rows (50%) refer to accounts that are not in the '
-        f'accounts table (e.g. "{short}"); they are left out of account analyses (row 3); fix: '
-        "export the missing accounts or check the key mapping"
+        f'accounts table (e.g. "{short}"); they count in the deal totals (win rate, sales cycle) '
+        "under that id, with no traits, so the analyses by trait count them as missing (row 3); "
+        "fix: export the missing accounts or check the key mapping"
     ], why
 
 

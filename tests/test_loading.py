@@ -1284,3 +1284,28 @@ def test_a_contract_term_of_the_subscriptions_is_named_as_billing_period(tmp_pat
     (line,) = [x for x in raised.value.problems if "[attributes] contract" in x]
     assert "'plan', a column of subscriptions, not of accounts" in line
     assert 'billing_period = "Contract Term (months)"' in line
+
+
+def test_deals_keyed_by_the_accounts_names_say_how_to_look_them_up(tmp_path):
+    """Pipedrive's deals name their organization: mapped as account_id, none matched, and the
+    error said only "map the same key in both tables"."""
+    files = {
+        "accounts.csv": "Organization - ID,Organization - Name\n1,Acme Inc.\n2,Beta GmbH\n",
+        "deals.csv": "Deal - ID,Deal - Organization,Deal - Status,Deal - Deal created\n"
+        "D1,Acme Inc.,won,2024-01-01\nD2, beta gmbh ,lost,2024-02-01\n",
+    }
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Organization - ID"\nname = "Organization - Name"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal - ID"\naccount_id = "Deal - Organization"\n'
+        'stage = "Deal - Status"\ncreated_at = "Deal - Deal created"\n'
+    )
+    with pytest.raises(DataError) as raised:
+        loading.load_tables(write_project(tmp_path, files, config))
+    (line,) = [x for x in raised.value.problems if "none of the 2 account_id" in x]
+    assert line.endswith(
+        "fix: these are the accounts' names (100% of them match a name): set account_id_from = "
+        '"accounts.name" under [tables.opportunities] and map name = "Deal - Organization" '
+        "under [tables.opportunities.columns] instead of account_id"
+    )

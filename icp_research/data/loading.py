@@ -2985,6 +2985,17 @@ def _several_accounts(values: pd.Series, known: set) -> str | None:
     return None
 
 
+def _names_accounts(values: pd.Series, accounts: pd.DataFrame) -> float:
+    """The share of ``values`` (distinct, compared ignoring case and spaces) that are account
+    names, when it is at least half; else 0."""
+    if "name" not in accounts.columns:
+        return 0.0
+    names = set(accounts["name"].dropna().astype(str).str.strip().str.casefold())
+    distinct = pd.Series(values.dropna().unique()).astype(str).str.strip().str.casefold()
+    share = float(distinct.isin(names).mean()) if len(distinct) else 0.0
+    return share if share >= 0.5 else 0.0
+
+
 def _check_references(
     tables: dict[str, pd.DataFrame], configs: dict[str, TableConfig], report: ValidationReport
 ):
@@ -3013,12 +3024,22 @@ def _check_references(
         padded = _zero_padding(frame.loc[unknown, "account_id"], known)
         if present > 0 and unknown.sum() == present:
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
+            fix = (
+                f"map the same key in both tables: check account_id under "
+                f"[tables.{name}.columns] and [tables.accounts.columns]"
+            )
+            by_name = _names_accounts(frame.loc[unknown, "account_id"], accounts)
+            if by_name:
+                # Pipedrive's deals name their organization; the accounts' key is an id.
+                fix = (
+                    f"these are the accounts' names ({by_name:.0%} of them match a name): set "
+                    f'account_id_from = "accounts.name" under [tables.{name}] and map name = '
+                    f'"{col}" under [tables.{name}.columns] instead of account_id'
+                )
             out.error(
-                f"none of the {present:,} account_id values match the accounts table (e.g. {examples})"
-                + (padded[0] if padded else ""),
-                padded[1]
-                if padded
-                else f"map the same key in both tables: check account_id under [tables.{name}.columns] and [tables.accounts.columns]",
+                f"none of the {present:,} account_id values match the accounts table (e.g. "
+                f"{examples})" + (padded[0] if padded else ""),
+                padded[1] if padded else fix,
                 column=col,
             )
             continue
@@ -3061,9 +3082,15 @@ def _check_references(
                     "with one account per deal instead (HubSpot: Associated Company IDs "
                     "(Primary)), or keep one account per cell in the export"
                 )
+            fate = (
+                "they count in the deal totals (win rate, sales cycle) under that id, with no "
+                "traits, so the analyses by trait count them as missing"
+                if name == "opportunities"
+                else "they are left out of account analyses"
+            )
             out.warning(
-                f"{unknown.sum():,} rows ({share:.0%}) refer to accounts that are not in the accounts table (e.g. {examples}); they are left out of account analyses"
-                + (padded[0] if padded else ""),
+                f"{unknown.sum():,} rows ({share:.0%}) refer to accounts that are not in the "
+                f"accounts table (e.g. {examples}); {fate}" + (padded[0] if padded else ""),
                 fix,
                 column=col,
                 rows=_row_list(unknown),
