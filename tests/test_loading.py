@@ -1309,3 +1309,38 @@ def test_deals_keyed_by_the_accounts_names_say_how_to_look_them_up(tmp_path):
         '"accounts.name" under [tables.opportunities] and map name = "Deal - Organization" '
         "under [tables.opportunities.columns] instead of account_id"
     )
+
+
+def test_a_pipeline_stage_mapped_as_stage_is_named_beside_the_column_that_says_won(tmp_path):
+    """Pipedrive: "Deal - Stage" is the pipeline stage, "Deal - Status" says won / lost. Mapped
+    to the first with every stage recoded to open, validation said OK and the reports had no
+    win rate; the stage error listed 6 of its 7 values."""
+    stages = ["Identified", "Qualified", "Contact Made", "Demo Scheduled", "Proposal Made",
+              "Negotiations Started", "Negotiation"]  # fmt: skip
+    rows = [
+        f"D{i},A1,{stages[i % 7]},{['won', 'lost', 'open'][i % 3]},2024-01-{1 + i % 28:02d}"
+        for i in range(21)
+    ]
+    files = {
+        "accounts.csv": "account_id\nA1\n",
+        "deals.csv": "Deal - ID,Org,Deal - Stage,Deal - Status,Created\n" + "\n".join(rows) + "\n",
+    }
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal - ID"\naccount_id = "Org"\nstage = "Deal - Stage"\n'
+        'created_at = "Created"\n'
+    )
+    with pytest.raises(DataError) as raised:
+        loading.load_tables(write_project(tmp_path / "a", files, config))
+    (line,) = [x for x in raised.value.problems if "stage values are not mapped" in x]
+    assert all(f'"{stage}" (3 rows)' in line for stage in stages)
+    recoded = (
+        config
+        + "[tables.opportunities.values.stage]\n"
+        + "".join(f'"{stage}" = "open"\n' for stage in stages)
+    )
+    dataset = loading.load_tables(write_project(tmp_path / "b", files, recoded))
+    (warning,) = [p for p in dataset.report.warnings if "no deal is won or lost" in p.message]
+    assert '"Deal - Status" says won / lost' in warning.message
+    assert warning.fix == 'map stage = "Deal - Status" under [tables.opportunities.columns]'

@@ -200,6 +200,8 @@ class _Collector:
         # A billing export's free trials (by trial end or status), left out of subscriptions:
         # the rows of the trials table (trial conversion), before any account lookup.
         self.trials: pd.DataFrame | None = None
+        # Unmapped columns of a deals export that say won / lost (see _outcome_columns).
+        self.outcome_columns: list[str] = []
 
     def keep_trials(self, rows: pd.DataFrame, trial_end=None) -> None:
         """Keep a billing export's trial rows (their start, trial end and end) for the trials
@@ -1019,6 +1021,9 @@ def _clean_table(
     if tc.name == "opportunities":
         # Also a dropped one: "list them in drop" silences "not mapped", not this.
         _note_pipelines(unmapped + [c for c in tc.drop if c in raw.columns], raw, tc, out)
+        out.outcome_columns = _outcome_columns(
+            raw, unmapped + [c for c in tc.drop if c in raw.columns]
+        )
     if table.open_attributes and tc.keep_unmapped:
         # Gathered, then joined at once: inserting thousands of columns one by one is slow and
         # floods the terminal with pandas' fragmentation warnings.
@@ -2197,6 +2202,16 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             )
     if tc.name == "opportunities" and "stage" in frame.columns:
         frame["stage"] = _recode_stage(frame["stage"], tc, out)
+        decided = frame["stage"].isin(["won", "lost"]).fillna(False).astype(bool)
+        elsewhere = out.outcome_columns
+        if len(frame) >= 10 and not decided.any() and elsewhere:
+            out.warning(
+                f"no deal is won or lost by the stage column (its {len(frame):,} deals are all "
+                f'open or left out), but "{elsewhere[0]}" says won / lost: the stage mapped is '
+                "a pipeline stage, so no win rate or lost deal can be measured",
+                f'map stage = "{elsewhere[0]}" under [tables.opportunities.columns]',
+                column=tc.columns.get("stage", "stage"),
+            )
         dropped = (frame["stage"] == "drop").fillna(False).astype(bool)
         if dropped.any():
             # Deleted, archived or duplicate deals, left out on the user's word.
@@ -2399,6 +2414,20 @@ def _roll_up_lines(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.
     return result
 
 
+def _outcome_columns(raw: pd.DataFrame, columns: list) -> list[str]:
+    """Unmapped columns of a deals export that say won or lost (Pipedrive's "Deal - Status":
+    open / won / lost / deleted): where the mapped stage is a pipeline stage instead."""
+    found = []
+    for column in columns:
+        values = raw[column].astype("string").str.strip().str.lower().dropna()
+        distinct = set(values.unique()) - {""}
+        if not distinct or len(distinct) > 8:
+            continue
+        if distinct & _WON and distinct & _LOST and len(distinct - _WON - _LOST - _OPEN) <= 2:
+            found.append(str(column))
+    return found
+
+
 def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Series:
     recode = tc.values.get("stage", {})
     text = stage.astype("string")
@@ -2407,8 +2436,8 @@ def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Seri
     if unmapped.any():
         counts = text[unmapped].value_counts()
         listing = ", ".join(
-            f'"{v}" ({n:,} row{"" if n == 1 else "s"})' for v, n in counts.head(6).items()
-        )
+            f'"{v}" ({n:,} row{"" if n == 1 else "s"})' for v, n in counts.head(12).items()
+        ) + (f" and {len(counts) - 12:,} more" if len(counts) > 12 else "")
         example = counts.index[0]
         gone = re.search(r"(?i)delet|archiv|remov|void|spam|duplicat|trash", str(example))
         out.error(
