@@ -293,6 +293,34 @@ def test_pure_noise_yields_no_significant_subgroup(seed):
     assert result.family_size > 1000
 
 
+def _expected_p(k1, n1, k2, n2):
+    """Pearson's chi-square (Fisher's exact for small expected counts), and scipy's Fisher
+    exact test where that p-value is below 0.01 and the smaller group has at most 2,000 rows:
+    in the tail the approximation is several times too small."""
+    p = two_proportion_pvalue(k1, n1, k2, n2)
+    k1, n1, k2, n2 = np.broadcast_arrays(*(np.atleast_1d(x) for x in (k1, n1, k2, n2)))
+    for i in np.flatnonzero((p < 0.01) & (np.minimum(n1, n2) <= 2000)):
+        table = [[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]]
+        p[i] = sps.fisher_exact(table).pvalue
+    return p
+
+
+def test_a_small_subgroups_tail_p_value_is_exact():
+    """23 of 51 against 200 of 1,000: Pearson's chi-square says 1.9e-5, Fisher's exact test
+    7.9e-5; a search of thousands of subgroups decides significance in that tail."""
+    from icp_research.methods.subgroups import _pvalue
+
+    exact = sps.fisher_exact([[23, 28], [200, 800]]).pvalue
+    assert two_proportion_pvalue(23, 51, 200, 1000)[0] < exact / 4
+    assert _pvalue(23, 51, 200, 1000)[0] == pytest.approx(exact, rel=1e-9)
+    # Above the tail, and for large groups, the chi-square test stands.
+    assert _pvalue(15, 51, 200, 1000)[0] == pytest.approx(
+        two_proportion_pvalue(15, 51, 200, 1000)[0]
+    )
+    big = (1300, 3000, 1000, 3000)
+    assert _pvalue(*big)[0] == pytest.approx(two_proportion_pvalue(*big)[0])
+
+
 def test_family_and_q_values_cover_every_subgroup_searched():
     frame = accounts(600, seed=5)
     result = find_subgroups(frame, "best_customer", max_depth=2, top_k=5, **PLAIN)
@@ -311,7 +339,7 @@ def test_family_and_q_values_cover_every_subgroup_searched():
     outcome = frame["best_customer"].to_numpy()
     n = np.array([c.sum() for c in covers])
     k = np.array([outcome[c].sum() for c in covers])
-    q = adjust_pvalues(two_proportion_pvalue(k, n, outcome.sum() - k, outcome.size - n))
+    q = adjust_pvalues(_expected_p(k, n, outcome.sum() - k, outcome.size - n))
     for row in result.summary.itertuples():
         mask = subgroup_mask(frame, row.conditions).to_numpy()
         i = next(i for i, c in enumerate(covers) if np.array_equal(c, mask))
@@ -442,7 +470,7 @@ def test_summary_columns_rates_and_intervals():
         assert row.ci_low <= row.target_rate <= row.ci_high
         assert row.lift == pytest.approx(row.target_rate / row.baseline_rate)
         rest = frame.loc[~mask, "best_customer"]
-        expected_p = two_proportion_pvalue(
+        expected_p = _expected_p(
             frame.loc[mask, "best_customer"].sum(), row.n, rest.sum(), rest.size
         )[0]
         assert row.p_value == pytest.approx(expected_p, rel=1e-9)

@@ -67,6 +67,7 @@ from icp_research.methods.stats import (
     adjust_pvalues,
     cluster_design_effect,
     effective_clusters,
+    fisher_exact_pvalue,
     proportion_ci,
     two_proportion_pvalue,
 )
@@ -463,17 +464,33 @@ def _quality(n, p, total, total_positive, quality: str):
         return (p / n) / (total_positive / total)
 
 
+#: Chi-square p-values below this are recomputed with Fisher's exact test, for tables whose
+#: smaller group has at most EXACT_MAX_N rows: in the tail, where a search's significance is
+#: decided, the approximation is several times too small for a subgroup of some dozens (23 of
+#: 51 against 20%: 1.9e-5 against the exact 7.9e-5); for thousands of rows it is close.
+EXACT_TAIL = 0.01
+EXACT_MAX_N = 2000
+
+
 def _pvalue(k1, n1, k2, n2, design_effect: float = 1.0) -> np.ndarray:
     """Two-proportion p-values on effective counts: counts divided by the design effect.
 
     With clustered rows (deals of one account) the binomial variance understates the real one
     by the design effect; dividing every count by it (rounded, so that small tables still get
-    Fisher's exact test) is the first-order Rao-Scott correction of the test.
+    Fisher's exact test) is the first-order Rao-Scott correction of the test. Pearson's
+    chi-square p-values below :data:`EXACT_TAIL` are Fisher's exact ones instead (once per
+    distinct table) where the smaller group has at most :data:`EXACT_MAX_N` rows.
     """
-    if design_effect == 1.0:
-        return two_proportion_pvalue(k1, n1, k2, n2)
-    scaled = (np.round(np.asarray(x, dtype=float) / design_effect) for x in (k1, n1, k2, n2))
-    return two_proportion_pvalue(*scaled)
+    counts = [np.atleast_1d(np.asarray(x, dtype=float)) for x in (k1, n1, k2, n2)]
+    if design_effect != 1.0:
+        counts = [np.round(x / design_effect) for x in counts]
+    counts = np.broadcast_arrays(*counts)
+    out = two_proportion_pvalue(*counts)
+    tail = (out < EXACT_TAIL) & (np.minimum(counts[1], counts[3]) <= EXACT_MAX_N)
+    if tail.any():
+        out = out.copy()
+        out[tail] = fisher_exact_pvalue(*(x[tail] for x in counts))
+    return out
 
 
 @dataclass
