@@ -810,3 +810,30 @@ def test_a_count_of_the_accounts_own_deals_is_an_outcome():
     )
     assert "opportunities," in screening.outcome_like["won_opportunities"]
     assert screening.spec.numeric == names[5:]
+
+
+def test_a_monthly_amount_mapped_as_arr_is_named():
+    """Paddle's monthly prices mapped as arr: every customer's ARR was 1/12 of the deal that
+    won it, validation said OK (the units check wanted 30x) and ARR read $0.49M for $5.85M."""
+    from icp_research.data.trust import _scale_problems
+
+    rng = np.random.default_rng(2)
+    n = 300
+    deal = rng.lognormal(9.5, 0.6, n)
+    facts = pd.DataFrame({"arr_current": deal / 12, "avg_deal_size": deal})
+    facts.attrs["revenue_basis"] = "subscriptions"
+    config = load_config(SEATS)
+    (problem,) = _scale_problems(facts, config, "arr")
+    assert problem.message.startswith(
+        "customers' ARR is 1/12 of their won deal amounts for 300 of 300 customers with both"
+    )
+    assert "it looks like MRR mapped as arr" in problem.message
+    assert problem.fix.startswith("map that column as mrr")
+    # Mapped as mrr already, or ARR that merely varies around the deal: nothing to say.
+    assert _scale_problems(facts, config, "mrr") == []
+    facts["arr_current"] = deal * rng.uniform(0.5, 2.0, n)
+    assert _scale_problems(facts, config, "arr") == []
+    # A yearly amount mapped as mrr: ARR 12x the deals.
+    facts["arr_current"] = deal * 12
+    (problem,) = _scale_problems(facts, config, "mrr")
+    assert "a yearly amount mapped as mrr" in problem.message

@@ -239,6 +239,8 @@ MONEY_RATIO_OUTLIER = 10.0  # ARR per seat / per employee this far from the medi
 MONEY_SCALE_APART = (
     30.0  # customers' ARR this many times their won deals (either way): units differ
 )
+TWELFTH_TOLERANCE = 0.08  # ARR within this of 1/12 (or 12x) of the won deal ...
+TWELFTH_SHARE = 0.5  # ... for this share of customers: a month's amount read as a year's
 
 _OUTCOME_PHRASES = {
     "customer": "customers from the other accounts",
@@ -786,7 +788,30 @@ def _scale_problems(facts: pd.DataFrame, config: Config, money: str) -> list[Pro
     both = (arr > 0) & (deal > 0)
     if both.sum() < MIN_ROWS:
         return []
-    ratio = float((arr[both] / deal[both]).median())
+    ratios = arr[both] / deal[both]
+    ratio = float(ratios.median())
+    # A month's amount read as a year's (or a year's as a month's): most customers' ARR is
+    # within a few percent of 1/12 (or 12x) of their won deal, too close to be chance.
+    for factor, mapped, says, fix in (
+        (1 / 12, "arr", "MRR mapped as arr", "map that column as mrr (ARR = 12 x MRR)"),
+        (12.0, "mrr", "a yearly amount mapped as mrr", "map that column as arr"),
+    ):
+        near = ((ratios / factor) - 1).abs() <= TWELFTH_TOLERANCE
+        if money == mapped and near.mean() >= TWELFTH_SHARE:
+            return [
+                _problem(
+                    config,
+                    "subscriptions",
+                    money,
+                    f"customers' ARR is {'1/12' if factor < 1 else '12x'} of their won deal "
+                    f"amounts for {int(near.sum()):,} of {int(both.sum()):,} customers with "
+                    f"both (within {TWELFTH_TOLERANCE:.0%}; median ARR {arr[both].median():,.0f}"
+                    f", won deal {deal[both].median():,.0f}): it looks like {says}, and every "
+                    f"ARR figure is off {'12x' if factor < 1 else 'by 12x'}",
+                    fix + " if so; if deals are priced per month, nothing to do",
+                    int(both.sum()),
+                )
+            ]
     if 1 / MONEY_SCALE_APART < ratio < MONEY_SCALE_APART:
         return []
     more, less = ("ARR", "won deal amounts") if ratio > 1 else ("won deal amounts", "ARR")
