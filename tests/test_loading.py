@@ -181,6 +181,14 @@ def test_mrr_becomes_arr_and_parquet_and_excel_inputs(tmp_path):
     dataset = loading.load_tables(config)
     assert dataset.tables["subscriptions"]["arr"].tolist() == [1200.0, 3000.0]
     assert dataset.tables["accounts"]["segment"].tolist() == ["x", "y"]
+    # A sheet name that is not in the workbook: the fix names the sheets it has.
+    config.write_text(config.read_text().replace('sheet = "data"', 'sheet = "Sheet1"'))
+    with pytest.raises(DataError) as raised:
+        loading.load_tables(config)
+    (line,) = [x for x in raised.value.problems if "cannot read the sheet" in x]
+    assert line.endswith(
+        'fix: set sheet = "data" (or another of its sheets: "data") under [tables.accounts]'
+    )
 
 
 def test_parsers_directly():

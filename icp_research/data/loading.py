@@ -338,9 +338,18 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
                 header=tc.header_row - 1,
             )
         except ValueError as exc:
-            out.error(
-                f"cannot read the sheet: {exc}", f'set sheet = "<name>" under [tables.{tc.name}]'
-            )
+            fix = f'set sheet = "<name>" under [tables.{tc.name}]'
+            try:  # the workbook's sheets, so that the fix names one
+                names = [str(n) for n in pd.ExcelFile(path).sheet_names]
+            except Exception:
+                names = []
+            if names:
+                shown = ", ".join(f'"{n}"' for n in names[:10])
+                fix = (
+                    f'set sheet = "{names[0]}" (or another of its sheets: {shown}) under '
+                    f"[tables.{tc.name}]"
+                )
+            out.error(f"cannot read the sheet: {exc}", fix)
             raise _Stop from None
         except Exception as exc:
             out.error(
