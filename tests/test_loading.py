@@ -1352,3 +1352,59 @@ def test_a_pipeline_stage_mapped_as_stage_is_named_beside_the_column_that_says_w
     (warning,) = [p for p in dataset.report.warnings if "no deal is won or lost" in p.message]
     assert '"Deal - Status" says won / lost' in warning.message
     assert warning.fix == 'map stage = "Deal - Status" under [tables.opportunities.columns]'
+
+
+def test_dates_that_cannot_be_read_are_reported_once_not_again_as_missing(tmp_path):
+    """Salesforce's "1/1/2022 7:01 AM" under date_format = "%m/%d/%Y": the error now names the
+    pattern that reads them, and the cells are not also "missing" ("4,617 deals have no
+    created_at ... fill the creation date", "rows have no start_date ... remove those rows":
+    the cells were filled, and removing the rows would lose the data)."""
+    files = {
+        "accounts.csv": "account_id\nA1\nA2\n",
+        "deals.csv": "id,account,stage,created\nD1,A1,won,1/1/2022 7:01 AM\n"
+        "D2,A2,lost,12/13/2023 11:45 PM\nD3,A2,open,\n",
+        "subs.csv": "account,start,arr\nA1,2022-01-05 00:00:00,100\nA2,,200\n",
+    }
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "deals.csv"\ndate_format = "%m/%d/%Y"\n'
+        "[tables.opportunities.columns]\n"
+        'opportunity_id = "id"\naccount_id = "account"\nstage = "stage"\ncreated_at = "created"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\ndate_format = "%d/%m/%Y"\n'
+        "[tables.subscriptions.columns]\n"
+        'account_id = "account"\nstart_date = "start"\narr = "arr"\n'
+    )
+    report = validation.validate(write_project(tmp_path, files, config))
+    lines = report.lines()
+    (deals,) = [x for x in lines if "created -> created_at" in x]
+    assert "2 values are not dates" in deals
+    assert 'declare date_format = ["%m/%d/%Y", "%m/%d/%Y %I:%M %p"]' in deals
+    (subs,) = [x for x in lines if "start -> start_date" in x]
+    assert 'date_format = ["%d/%m/%Y", "%Y-%m-%d %H:%M:%S"]' in subs
+    # Only the blank cells are missing: one deal, one subscription.
+    assert any("1 deals have no created_at" in x for x in lines)
+    assert any("1 rows have no start_date" in x for x in lines)
+    assert not any("2 deals have no created_at" in x or "3 deals" in x for x in lines)
+
+
+def test_real_date_cells_beside_dates_typed_as_text_are_both_read():
+    """A hand-kept sheet: Excel date cells and "01/10/2022" typed as text in one column, with
+    date_format = "%d/%m/%Y" for the text: the date cells were written out as "2022-10-01
+    00:00:00" and failed the format."""
+    import datetime as dt
+
+    from icp_research.data.cleaning import parse_dates
+
+    cells = pd.Series(
+        [dt.datetime(2022, 10, 1), "03/04/2025", None, "nope", dt.date(2024, 2, 29)],
+        dtype=object,
+    )
+    values, bad = parse_dates(cells, "%d/%m/%Y")
+    assert values.dt.strftime("%Y-%m-%d").fillna("").tolist() == [
+        "2022-10-01",
+        "2025-04-03",
+        "",
+        "",
+        "2024-02-29",
+    ]
+    assert bad.tolist() == [False, False, False, True, False]

@@ -33,12 +33,21 @@ _DATE_GUESSES = (
     "%d %b %Y",
     "%b %d, %Y",
     "%Y%m%d",
+    "%Y-%m-%d",
 )
 
 
-# CRMs write date-times as a date pattern plus a clock ("27/06/2025 06:00"); these patterns are
-# also tried with one.
-_TIMED_GUESSES = ("%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y")
+# CRMs write date-times as a date pattern plus a clock ("27/06/2025 06:00", Salesforce's
+# "1/1/2022 7:01 AM"); these patterns are also tried with one.
+_TIMED_GUESSES = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%Y-%m-%d",
+)
 
 
 _DATE_GUESS_SAMPLE = 300
@@ -329,6 +338,29 @@ def parse_dates(
         kind = pd.api.types.infer_dtype(series, skipna=True)
         if kind in ("date", "datetime", "datetime64"):
             return parse_dates(pd.to_datetime(series), None, keep_time=keep_time)
+        import datetime as _dt
+
+        is_date = series.map(lambda v: isinstance(v, (_dt.date, np.datetime64))).to_numpy(bool)
+        if is_date.any():
+            # A hand-kept sheet: real date cells beside dates typed as text ("01/10/2022").
+            # The date cells are dates whatever the declared format (which is the text's).
+            values = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+            bad = pd.Series(False, index=series.index)
+            cells, _ = parse_dates(
+                pd.to_datetime(
+                    pd.Series(list(series[is_date]), dtype=object), utc=True
+                ).dt.tz_localize(None),
+                None,
+                keep_time=keep_time,
+            )
+            values[is_date] = cells.to_numpy()
+            if (~is_date).any():
+                rest, rest_bad = parse_dates(
+                    series[~is_date], date_format, extra_missing, keep_time=keep_time
+                )
+                values[~is_date] = rest.to_numpy()
+                bad[~is_date] = rest_bad.to_numpy()
+            return values, bad
     text = as_text(series, missing)
     values = per_distinct(text, lambda t: _text_to_dates(t, date_format, keep_time))
     bad = values.isna() & text.notna()
@@ -386,7 +418,11 @@ def guess_date_formats(sample: pd.Series) -> list[str]:
         return []
     fits = []
     for base in _DATE_GUESSES:
-        timed = (f"{base} %H:%M", f"{base} %H:%M:%S") if base in _TIMED_GUESSES else ()
+        timed = (
+            (f"{base} %H:%M", f"{base} %H:%M:%S", f"{base} %I:%M %p", f"{base} %I:%M:%S %p")
+            if base in _TIMED_GUESSES
+            else ()
+        )
         for fmt in (base, *timed):
             parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
             if parsed.notna().all():

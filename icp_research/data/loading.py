@@ -202,6 +202,17 @@ class _Collector:
         self.trials: pd.DataFrame | None = None
         # Unmapped columns of a deals export that say won / lost (see _outcome_columns).
         self.outcome_columns: list[str] = []
+        # Cells of a column that were filled but could not be read (dates that are not dates),
+        # by canonical column: reported once, never again as missing values.
+        self.unreadable: dict[str, pd.Series] = {}
+
+    def blank(self, frame: pd.DataFrame, column: str) -> pd.Series:
+        """Rows where ``column`` is missing because the cell was empty, not unreadable."""
+        missing = frame[column].isna()
+        unreadable = self.unreadable.get(column)
+        if unreadable is None:
+            return missing
+        return missing & ~unreadable.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
 
     def keep_trials(self, rows: pd.DataFrame, trial_end=None) -> None:
         """Keep a billing export's trial rows (their start, trial end and end) for the trials
@@ -1658,7 +1669,9 @@ def _subscription_status(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFra
     meaning = _status_meaning(frame["status"])
     ended = (meaning == "ended").fillna(False).to_numpy(dtype=bool)
     open_end = (
-        frame["end_date"].isna().to_numpy() if "end_date" in frame else np.ones(len(frame), bool)
+        out.blank(frame, "end_date").to_numpy(dtype=bool)
+        if "end_date" in frame
+        else np.ones(len(frame), bool)
     )
     undated = ended & open_end
     if undated.any():
@@ -1999,6 +2012,11 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 values=series,
             )
             bad = bad & ~out_of_range
+        if (bad | out_of_range).any():
+            # Present but unreadable: reported here, not again as missing (see _blank).
+            out.unreadable[canonical] = pd.Series(
+                (bad | out_of_range).to_numpy(dtype=bool), index=series.index
+            )
         if bad.any():
             sample = series[bad].astype(str)
             examples = ", ".join(f'"{v}"' for v in sample.unique()[:3])
@@ -2146,7 +2164,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
     for column in table.required:
         if column not in frame.columns:
             continue
-        missing = frame[column].isna()
+        missing = out.blank(frame, column)
         if missing.any():
             if tc.name == "opportunities" and column == "account_id":
                 continue  # handled with the cross-table checks (open deals often lack one)
