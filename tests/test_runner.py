@@ -590,6 +590,22 @@ def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says
     assert "] as of 2024-03-31, the end of quarter 2024Q1 (--quarter)\n" in text
     assert churn_line.endswith("): 0 of 1 customers churned as of 2024-03-31")
 
+    # A quarter the data does not reach (an export not refreshed): its time would count as
+    # time without churn. The quarter the data ends in is fine.
+    text, as_of, _ = run("2024Q3", "2024Q3")
+    assert (
+        "] as of 2024-09-30, the end of quarter 2024Q3 (--quarter); warning: the data ends 133 "
+        "days before the as-of date 2024-09-30 (the last thing in it is latest closed deal "
+        "(opportunities.closed_at), 2024-05-20), so that time counts as time in which nothing "
+        "happened (no churn, no deals): refresh the exports, or choose --quarter 2024Q2\n"
+    ) in text
+    dataset = tmp_path / "reports" / "2024Q3" / "artifacts" / "data" / "dataset.json"
+    problems = json.loads(dataset.read_text())["problems"]
+    (stale,) = [p for p in problems if p["message"].startswith("the data ends 133 days")]
+    assert stale["table"] == "opportunities" and stale["level"] == "warning"
+    text, _, _ = run("2024Q2", "2024Q2")
+    assert "warning" not in text.split("] as of 2024-06-30")[1].splitlines()[0]
+
     # A quarter that has not ended yet says so.
     text, as_of, _ = run("2099Q1", "2099Q1")
     assert as_of == "2099-03-31"

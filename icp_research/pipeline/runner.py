@@ -915,6 +915,33 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
 
     if as_of:
         basis = given or "given"
+        latest, what = as_of_basis(dataset.tables)
+        from icp_research.data.config import quarter_label, quarter_start
+
+        begins = quarter_start(quarter_label(as_of))
+        if latest is not None and latest < begins and as_of <= dt.date.today():
+            # An export not refreshed for the quarter asked for (nothing in the data falls in
+            # it): its months would count as time in which no customer churned and no deal
+            # was made.
+            stale = (
+                f"the data ends {(as_of - latest).days:,} days before the as-of date "
+                f"{as_of.isoformat()} (the last thing in it is {what.removeprefix('the ')}, "
+                f"{latest.isoformat()}), so that time counts as time in which nothing happened "
+                "(no churn, no deals)"
+            )
+            stale_fix = f"refresh the exports, or choose --quarter {quarter_label(latest)}"
+            basis += f"; warning: {stale}: {stale_fix}"
+            # Also among the data's problems: the overview and data_problems.csv show it.
+            import re as _re
+
+            from icp_research.data.loading import _Collector
+
+            table = _re.search(r"\((\w+)\.", what)
+            table = table.group(1) if table and table.group(1) in cfg.tables else None
+            if table is not None:
+                _Collector(dataset.report, table, cfg.tables[table].display_path).warning(
+                    stale, stale_fix
+                )
         if as_of > dt.date.today():
             # A quarter that has not ended: customers' time up to its last day would count as
             # time without churn that nobody has seen yet.
