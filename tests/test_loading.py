@@ -1408,3 +1408,38 @@ def test_real_date_cells_beside_dates_typed_as_text_are_both_read():
         "2024-02-29",
     ]
     assert bad.tolist() == [False, False, False, True, False]
+
+
+def test_labels_that_differ_only_in_case_spaces_or_punctuation_are_one_value(tmp_path):
+    """A hand-kept list: "Healthcare", "healthcare", "Health care" were three industries, each
+    too small to test, and the churn report proposed two exclude rules on pieces of one
+    finding. Keys (Salesforce ids differ only in case) and labels with digits stay apart."""
+    accounts = (
+        "account_id,Industry,Segment,Legacy Ref\n"
+        "A1,Healthcare,SMB,0015g00000ABCDE\nA2,Healthcare,smb,0015g00000abcde\n"
+        "A3,healthcare,SMB,X1\nA4,Health care,Mid-Market,X2\nA5,Health-Care,Mid Market,X3\n"
+        "A6,HealthTech,Tier 1,X4\nA7,Retail,tier 1,X5\nA8,Retail,Tier 2,X6\n"
+    )
+    deals = (
+        "id,account,stage,created,reason\nD1,A1,lost,2024-01-01,Price\n"
+        "D2,A2,lost,2024-01-02,price\nD3,A3,lost,2024-01-03,Price \nD4,A4,won,2024-01-04,\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "id"\naccount_id = "account"\nstage = "stage"\ncreated_at = "created"\n'
+        'loss_reason = "reason"\n'
+    )
+    files = {"accounts.csv": accounts, "deals.csv": deals}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    table = dataset.tables["accounts"]
+    assert table["industry"].tolist() == ["Healthcare"] * 5 + ["HealthTech", "Retail", "Retail"]
+    segment = table["segment"].tolist()
+    assert segment[:3] == ["SMB"] * 3 and segment[3] == segment[4] == "Mid Market"
+    assert segment[5:7] == ["Tier 1", "tier 1"]  # a digit: kept as written
+    assert table["legacy_ref"].tolist()[:2] == ["0015g00000ABCDE", "0015g00000abcde"]
+    lost = dataset.tables["opportunities"]["loss_reason"].dropna()
+    assert set(lost) == {"Price"}
+    (note,) = [p for p in dataset.report.infos if p.column == "Industry"]
+    assert note.message.startswith("industry: spellings of one value merged (")
+    assert '"Health care" -> "Healthcare"' in note.message

@@ -1090,7 +1090,61 @@ def _clean_table(
             )
     if "country" in frame.columns:
         frame["country"] = _one_name_per_country(frame["country"], tc, out)
+    if tc.name == "accounts":
+        frame = _one_spelling_per_value(frame, list(frame.columns), tc, out)
+    elif tc.name == "opportunities":
+        frame = _one_spelling_per_value(frame, ["loss_reason", "source"], tc, out)
     return frame
+
+
+def _one_spelling_per_value(frame: pd.DataFrame, columns: list, tc, out) -> pd.DataFrame:
+    """Labels that differ only in case, spaces or punctuation ("Healthcare", "healthcare",
+    "Health care", "Health-care") are one value, written as its commonest spelling, with a
+    note: typed by hand they would be separate levels, each too small to test, and a real
+    finding split between them. Never in keys or identifiers, nor for labels with digits
+    (ids such as Salesforce's differ only in case)."""
+    for column in columns:
+        if (
+            column not in frame.columns
+            or column in NON_ATTRIBUTES
+            or column == "country"
+            or _KEY_NAME.search(str(column))
+            or _IDENTIFIER_NAME.search(str(column))
+        ):
+            continue
+        series = frame[column]
+        if not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
+            continue
+        counts = series.dropna().astype(str).value_counts()
+        if len(counts) < 2 or len(counts) > SPELLING_MAX_LEVELS:
+            continue
+        keys = pd.Series(counts.index, index=counts.index).map(
+            lambda v: re.sub(r"[\W_]+", "", v.casefold())
+        )
+        merged: dict[str, str] = {}
+        for key, members in keys.groupby(keys.to_numpy(), sort=False):
+            if len(members) < 2 or not key or any(ch.isdigit() for ch in key):
+                continue
+            spellings = sorted(members.index, key=lambda v: (-counts[v], v))
+            merged.update({v: spellings[0] for v in spellings[1:]})
+        if not merged:
+            continue
+        frame[column] = series.replace(merged)
+        shown = "; ".join(
+            f'"{v}" -> "{to}"' for v, to in sorted(merged.items(), key=lambda kv: kv[1])[:6]
+        )
+        more = f" and {len(merged) - 6:,} more" if len(merged) > 6 else ""
+        out.info(
+            f"{column}: spellings of one value merged ({shown}{more}): they differ only in "
+            "case, spaces or punctuation",
+            f"nothing to do; recode under [tables.{tc.name}.values.{column}] to keep them apart",
+            column=out.sources.get(column, out.report.headers.get(column, column)),
+        )
+    return frame
+
+
+#: A label column with more distinct values than this is not merged by spelling (free text).
+SPELLING_MAX_LEVELS = 500
 
 
 #: Header words of a column that names each row's currency ("Deal - Currency",
