@@ -1443,3 +1443,27 @@ def test_labels_that_differ_only_in_case_spaces_or_punctuation_are_one_value(tmp
     (note,) = [p for p in dataset.report.infos if p.column == "Industry"]
     assert note.message.startswith("industry: spellings of one value merged (")
     assert '"Health care" -> "Healthcare"' in note.message
+
+
+def test_a_money_header_or_some_cells_name_the_currency_of_a_hand_kept_sheet(tmp_path):
+    """ "MRR (£)" with plain numbers and a few "£1,250" text cells (an Excel sheet kept by
+    hand): every page wrote dollars, "$4.5M ARR"."""
+    sheet = pd.DataFrame(
+        {
+            "Customer": ["A1", "A2", "A3", "A4"],
+            "Signed": pd.to_datetime(["2024-01-01"] * 4),
+            "MRR (£)": [100, "£1,250", 300.5, None],
+        }
+    )
+    sheet.to_excel(tmp_path / "customers.xlsx", index=False)
+    config = write_project(
+        tmp_path,
+        {},
+        '[tables.accounts]\npath = "customers.xlsx"\n[tables.accounts.columns]\n'
+        'account_id = "Customer"\n'
+        '[tables.subscriptions]\npath = "customers.xlsx"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Signed"\nmrr = "MRR (£)"\n',
+    )
+    dataset = loading.load_tables(config)
+    assert dataset.report.currencies == {"£": 3} and dataset.currency == "£"
+    assert dataset.tables["subscriptions"]["arr"].tolist()[:3] == [1200.0, 15000.0, 3606.0]

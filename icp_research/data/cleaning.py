@@ -202,6 +202,8 @@ CURRENCY_SYMBOLS = {
 _CURRENCY_MARK = re.compile(
     r"(?i)(?<![a-z])(us\$|ca\$|a\$|usd|eur|gbp|jpy|inr|chf|cad|aud)(?![a-z])|([$€£¥₹])"
 )
+#: What names a currency in a cell or a header: a code (group 1) or a symbol (group 2).
+CURRENCY_MARK = _CURRENCY_MARK
 
 
 def currency_marks(text: pd.Series) -> pd.Series:

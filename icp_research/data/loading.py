@@ -29,6 +29,7 @@ import pandas as pd
 from icp_research.bundled import code_fingerprint
 from icp_research.data import churn_source
 from icp_research.data.cleaning import (
+    CURRENCY_MARK,
     CURRENCY_SYMBOLS,
     DISTINCT_SAMPLE,
     as_text,
@@ -1956,8 +1957,24 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
     if kind in ("money", "number"):
         values, bad = parse_distinct(series, lambda s: parse_numbers(s, tc.decimal, extra_missing))
-        if kind == "money" and only_text(series):
-            _note_currencies(series, label, tc, out)
+        if kind == "money":
+            # The cells that are text name their currency ("£1,250"); in a hand-kept sheet
+            # they sit beside plain numbers. A header that names one ("MRR (£)", "ACV in
+            # EUR") stands for the cells that name none.
+            texts = (
+                series
+                if only_text(series)
+                else series[series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
+            )
+            named = currency_marks(texts) if len(texts) else pd.Series(dtype="string")
+            if len(texts):
+                _note_currencies(texts, label, tc, out)
+            header = CURRENCY_MARK.search(str(source))
+            if header is not None:
+                mark = CURRENCY_SYMBOLS.get((header.group(1) or header.group(2)).lower())
+                unmarked = int(series.notna().sum()) - int(named.notna().sum())
+                if mark and unmarked > 0:
+                    _count_currencies({mark: unmarked}, out)
         if kind == "money" and tc.cents:
             values = values / 100
         if bad.any() and (kind == "number" or (kind == "money" and tc.name == "accounts")):
