@@ -837,3 +837,24 @@ def test_a_monthly_amount_mapped_as_arr_is_named():
     facts["arr_current"] = deal * 12
     (problem,) = _scale_problems(facts, config, "mrr")
     assert "a yearly amount mapped as mrr" in problem.message
+
+
+def test_a_billing_column_of_the_accounts_is_a_contract_term():
+    """A customer list's "Billing" (Monthly / Annual) was a candidate ICP trait, tested beside
+    the subscriptions' billing period; how a customer pays is a contract term."""
+    from icp_research.data.trust import contract_terms
+
+    rng = np.random.default_rng(4)
+    n = 120
+    facts = pd.DataFrame(
+        {
+            "billing": rng.choice(["Monthly", "Annual"], n),
+            "cadence": rng.choice(["monthly", "quarterly", "yearly"], n),
+            "industry": rng.choice(["SaaS", "Retail"], n),
+        }
+    )
+    spec = AttributeSpec(["billing", "cadence", "industry"], [])
+    found = contract_terms(spec, facts, load_config(SEATS))
+    assert found["billing"] == 'named like one: "billing"'
+    assert found["cadence"].startswith("its values are billing periods: ")
+    assert "industry" not in found

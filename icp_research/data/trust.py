@@ -210,6 +210,9 @@ CONTRACT_WORDS = {
     "acv",
     "tcv",
     "contract",
+    "billing",
+    "billed",
+    "commitment",
 }
 # Words that make a contract-like name a third party's estimate of the company (Attio's and
 # Apollo's "Estimated ARR range"), not a term of its contract with you.
@@ -461,6 +464,23 @@ def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
     return out
 
 
+def _billing_periods(series: pd.Series | None) -> list[str]:
+    """The values of a label column when nearly all of them say how often it bills
+    ("Monthly", "Annual", "jährlich"); else []."""
+    if series is None:
+        return []
+    from icp_research.data.loading import INTERVALS_PER_YEAR
+
+    counts = series.dropna().astype(str).str.strip().value_counts()
+    if len(counts) < 2:
+        return []
+    words = counts.index.str.lower().str.replace(r"^(?:billed|paid|pay)\s+", "", regex=True)
+    known = words.isin(list(INTERVALS_PER_YEAR))
+    if counts[known].sum() < STATUS_SHARE * counts.sum():
+        return []
+    return [str(v) for v in counts.index[known]]
+
+
 def contract_terms(spec: AttributeSpec, facts: pd.DataFrame, config: Config) -> dict[str, str]:
     """Candidate predictors that are part of the contract: column -> why."""
     keep = _keep(config)
@@ -479,6 +499,11 @@ def contract_terms(spec: AttributeSpec, facts: pd.DataFrame, config: Config) -> 
             word = None  # "Estimated ARR range": an enrichment tool's guess at the company
         if word is not None:
             found[name] = f'named like one: "{word}"'
+            continue
+        periods = _billing_periods(facts.get(name)) if name not in spec.numeric else []
+        if periods:
+            shown = ", ".join(f'"{v}"' for v in periods[:3])
+            found[name] = f"its values are billing periods: {shown}"
             continue
         if name in FIRMOGRAPHIC or name not in spec.numeric or name not in active:
             continue
