@@ -719,3 +719,43 @@ def test_a_fit_score_that_ranks_the_validation_quarters_backwards_is_not_shipped
     assert "--rules-only" in caveat
     document = json.loads(json.dumps(result.to_json()))
     assert document["scorecard"] is None
+
+
+def test_an_icp_of_exclusions_only_says_who_does_not_fit_first():
+    """Health churns 3x as fast and nothing else matters: the blueprint holds the exclude rule
+    "industry = Health" and no include rule, and its statement said "No ICP can be drawn:
+    nothing measured separates customers who stayed from the rest" above that rule."""
+    from icp_research.data.facts import DAYS_PER_YEAR
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    ids = [f"A{i:04d}" for i in range(n)]
+    industry = rng.choice(["Health", "Retail", "SaaS", "Media", "Logistics", "Energy"], n)
+    start = AS_OF - pd.to_timedelta(rng.uniform(30, 1400, n).round(), unit="D")
+    hazard = 0.02 * np.where(industry == "Health", 3.0, 1.0)
+    months = rng.exponential(1 / hazard)
+    churn_at = start + pd.to_timedelta((months * DAYS_PER_YEAR / 12).round(), unit="D")
+    churned = np.asarray(churn_at <= AS_OF)
+    tables = {
+        "accounts": pd.DataFrame(
+            {"account_id": ids, "industry": industry, "created_at": start - pd.Timedelta(days=30)}
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "account_id": ids,
+                "start_date": start,
+                "end_date": pd.Series(churn_at).where(churned, pd.NaT),
+                "arr": rng.lognormal(9, 0.5, n),
+            }
+        ),
+    }
+    study = make_study(tables, categorical=["industry"])
+    result = bp.build_blueprint(study, outcome="retained", backtest_quarters=1, n_boot=100)
+    assert not result.drawn and not result.include
+    assert [r.text for r in result.exclude] == ["industry = Health"]
+    assert result.statement.startswith(
+        "Who fits cannot be drawn yet, but who does not held up in the confirmation quarters: "
+        "not a fit: companies in Health (the exclude rules below). "
+    )
+    assert "nothing measured separates" not in result.statement
+    assert "no account characteristic predicted" not in result.statement

@@ -291,6 +291,21 @@ def build_blueprint(
             caveats.append(NEED_MISSING)
     else:
         drafted = no_icp_statement(study, upstream, uncertain, outcome)
+        if exclude:
+            # Who fits cannot be said, but who does not held up: say that first, and do not
+            # say that nothing separates the accounts.
+            _, misfit = draft_statement([], exclude, None, blueprint.labels)
+            misfit = misfit.split("Not a fit: ", 1)[-1].rstrip(".")
+            drafted = (
+                f"Who fits cannot be drawn yet, but who does not held up in the confirmation "
+                f"quarters: not a fit: {misfit} (the exclude rules below). "
+                + drafted.replace(
+                    "nothing measured separates", "nothing else measured separates"
+                ).replace(
+                    "no account characteristic predicted",
+                    "no other account characteristic predicted",
+                )
+            )
         if combined:
             best = combined[0]
             e = best.evidence[0]
