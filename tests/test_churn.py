@@ -413,3 +413,22 @@ def test_how_customers_pay_is_tested_for_churn_and_never_becomes_an_icp_rule(tmp
     # A pricing lever, not a kind of company to turn away: never a candidate exclude rule.
     anti = result.anti_patterns.set_index("rule_id")
     assert anti.loc["churn:billing_period:monthly", "status"] == "contract term"
+
+
+def test_the_cox_model_judges_travelling_together_by_a_bias_corrected_cramers_v():
+    """Two unrelated attributes, one of 21 levels, over 65 customers: the plain Cramér's V is
+    above 0.5 by chance alone, and the Cox model left attributes out as "travels with" one
+    another on it; the bias-corrected V (Bergsma) is near 0. A real association keeps its V."""
+    from scipy.stats.contingency import association
+
+    from icp_research.methods.stats import cramers_v_corrected
+
+    rng = np.random.default_rng(1)
+    noise = pd.crosstab(rng.choice(21, 65), rng.choice(3, 65)).to_numpy()
+    assert association(noise, method="cramer") > 0.5
+    assert cramers_v_corrected(noise) < 0.15
+    x = rng.choice(3, 500)
+    y = np.where(rng.random(500) < 0.9, x, rng.choice(3, 500))
+    real = pd.crosstab(x, y).to_numpy()
+    assert cramers_v_corrected(real) == pytest.approx(association(real, method="cramer"), abs=0.01)
+    assert cramers_v_corrected([[5, 0]]) == 0.0

@@ -679,8 +679,8 @@ def _cox_model(customers, labels, levels, alpha, n_events) -> Result:
     The set is chosen without looking at churn, never from the log-rank results: every
     candidate attribute of ``levels`` (in their declared order), except one nearly constant
     (:data:`NEARLY_CONSTANT` of the known customers in one level) or one strongly
-    associated with an attribute already in (Cramér's V >= 0.5 over the rows where both are
-    known: revenue with employees, size
+    associated with an attribute already in (bias-corrected Cramér's V >= 0.5 over the rows
+    where both are known: revenue with employees, size
     segments with employees; two versions of one quantity split its effect between them and
     leave both ratios unreadable), up to one parameter per ``COX_EVENTS_PER_PARAMETER``
     churns; when that budget binds, the most complete attributes, then those with the fewest
@@ -689,7 +689,7 @@ def _cox_model(customers, labels, levels, alpha, n_events) -> Result:
     shown at all would then "confirm" them nearly every time. The q-values are
     Benjamini-Hochberg over all the model's terms.
     """
-    from scipy.stats.contingency import association
+    from icp_research.methods.stats import cramers_v_corrected
 
     title = "Cox model of time to churn"
     if n_events == 0:
@@ -714,7 +714,7 @@ def _cox_model(customers, labels, levels, alpha, n_events) -> Result:
             table = pd.crosstab(labels.loc[known, name], labels.loc[known, other]).to_numpy()
             if min(table.shape) < 2:
                 continue
-            v = float(association(table, method="cramer"))
+            v = cramers_v_corrected(table)
             if v >= 0.5 and (strongest is None or v > strongest[1]):
                 strongest = (other, v)
         if strongest is None:
