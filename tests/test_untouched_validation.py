@@ -43,14 +43,17 @@ def original_and_flipped():
 
 
 def _chosen(result) -> dict:
+    # A score that ranks the validation quarters backwards is withheld, not changed: what
+    # was fitted is compared.
+    scorecard = result.scorecard or result.withheld_scorecard
     return {
         "characteristics": [c["attribute"] for c in result.characteristics],
         "include": [r.text for r in result.include],
         "exclude": [r.text for r in result.exclude],
         "uncertain": [r.text for r in result.uncertain],
         "statement": result.statement,
-        "scorecard": result.scorecard.table().to_dict("records") if result.scorecard else None,
-        "tiers": result.scorecard.tiers if result.scorecard else None,
+        "scorecard": scorecard.table().to_dict("records") if scorecard else None,
+        "tiers": scorecard.tiers if scorecard else None,
     }
 
 
@@ -64,6 +67,9 @@ def test_outcomes_in_the_validation_quarters_change_nothing_that_was_chosen(orig
     assert before.n == after.n
     assert before.events + after.events == before.n
     assert before.auc > 0.55 and after.auc < 0.45
+    # The flipped quarters rank the score backwards: it is fitted as before, but not shipped.
+    assert changed.scorecard is None and changed.withheld_scorecard is not None
+    assert any("ranked the" in c and "backwards" in c for c in changed.caveats)
 
 
 def test_icp_json_says_what_it_was_chosen_and_validated_on(original_and_flipped):

@@ -54,6 +54,8 @@ class Blueprint(Result):
     scorecard: object = None
     validation: object = None
     calibration: object = None  # FitScoreCalibration: the win probability (None: no fit score)
+    # A fit score fitted and then withheld: it ranked the validation quarters backwards.
+    withheld_scorecard: object = None
     retention: object = None
     icp_vs_rest: list = field(default_factory=list)
     backtest: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -369,7 +369,7 @@ def fit_and_validate(
             "--rules-only)."
         )
         blueprint.params["score_error"] = reason
-        blueprint.scorecard = None
+        blueprint.withheld_scorecard, blueprint.scorecard = scorecard, None
         return
     retained = checks.get("retained")
     if outcome != "retained" and retained is not None and not retained.holdout.empty:
