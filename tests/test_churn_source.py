@@ -421,3 +421,32 @@ def test_the_churn_line_is_stated_for_the_runs_own_date_with_its_counts(csv, tmp
     assert (
         line(load_tables(tmp_path / "icp.toml")) == "81 of 240 customers churned as of 2025-12-11"
     )
+
+
+def test_a_status_whose_churns_end_after_the_default_date_names_the_as_of_date(tmp_path):
+    """A hand-kept list: "Churned" customers whose end dates fall after the latest sign-up (the
+    default as-of date) were counted active, and the fix offered was churn_source = "status",
+    which made things worse; the date is what is early."""
+    from icp_research.data.validation import validate
+
+    from .conftest import write_project
+
+    rows = [
+        ("A1", "2024-01-01", "2024-06-01", "Churned"),
+        ("A2", "2024-02-01", "", "Active"),
+        ("A3", "2024-03-01", "2024-09-20", "Churned"),
+        ("A4", "2024-09-01", "", "Active"),
+    ]
+    sheet = "Customer,Signed,Churned on,Status,MRR\n" + "".join(
+        f"{a},{s},{e},{st},100\n" for a, s, e, st in rows
+    )
+    config = (
+        '[tables.accounts]\npath = "list.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Customer"\ncreated_at = "Signed"\n'
+        '[tables.subscriptions]\npath = "list.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Signed"\nend_date = "Churned on"\nmrr = "MRR"\n'
+    )
+    report = validate(write_project(tmp_path, {"list.csv": sheet}, config))
+    (line,) = [x for x in report.lines() if "says 2 customers churned" in x]
+    assert "counts 1 (1 in both); 1 of them end after the as-of date on 2024-09-01" in line
+    assert "set [project] as_of (or --quarter) to a date after them" in line

@@ -520,10 +520,19 @@ def _notes(ev, decision, customer, has_events, *, accounts, as_of, status) -> li
                 )
             continue
         if (says != churned).any():
+            # Churns the column says happened, whose end the records date after the as-of
+            # date: the date is early (a default taken from the latest start), not the source.
+            later = says & ~churned & ev["later"].fillna(False).astype(bool)
+            fix = f'set churn_source = "{name}" to take churn from the column'
+            if later.any() and as_of is not None:
+                fix = (
+                    f"{int(later.sum()):,} of them end after the as-of date{when}: if the "
+                    "export was taken after those ends, set [project] as_of (or --quarter) to "
+                    f"a date after them; otherwise {fix}"
+                )
             notes.append(
                 f"the accounts column {name} says {int(says.sum()):,} customers churned; {said} "
-                f"counts {int(churned.sum()):,} ({int((says & churned).sum()):,} in both); set "
-                f'churn_source = "{name}" to take churn from the column'
+                f"counts {int(churned.sum()):,} ({int((says & churned).sum()):,} in both); {fix}"
             )
     return notes
 
@@ -645,7 +654,7 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
         return []
     frame = accounts.drop_duplicates("account_id").set_index("account_id", drop=False)
     ids = frame.index
-    ev = evidence(tables, when, ids)
+    ev = evidence(tables, when, ids, raw_tables=tables)
     # Customers as the facts count them: a paid subscription (ARR > 0) or a won deal.
     customer = pd.Series(False, index=ids)
     if has_subs and "arr" in subs:
