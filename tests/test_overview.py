@@ -65,3 +65,22 @@ def test_a_steady_win_rate_adds_no_headline():
     (sentence,) = [f for f in result.findings if f.startswith("In the latest 4 quarters")]
     assert sentence.endswith("before them: no clear change (p = 1).")
     assert "Win rate, latest 4 quarters" not in result.headline
+
+
+def test_a_customer_list_loaded_as_accounts_only_says_how_to_make_customers():
+    """A founder's customer list mapped as accounts only: "600 accounts ... of which 0 are or
+    were customers", and nothing said why or what to do."""
+    accounts = pd.DataFrame(
+        {"account_id": ["A1", "A2", "A3"], "status": ["Active", "Churned", "Active"]}
+    )
+    study = make_study({"accounts": accounts})
+    result = data_overview(study)
+    assert "of which 0 are or were customers" in result.findings[0]
+    (caveat,) = [c for c in result.caveats if c.startswith("No account is a customer")]
+    assert "map the same file as [tables.subscriptions] too" in caveat
+    # With subscriptions there are customers, and nothing of the kind is said.
+    subs = pd.DataFrame(
+        {"account_id": ["A1"], "start_date": pd.to_datetime(["2024-01-01"]), "arr": [1000.0]}
+    )
+    study = make_study({"accounts": accounts, "subscriptions": subs})
+    assert not any(c.startswith("No account is a customer") for c in data_overview(study).caveats)

@@ -236,6 +236,15 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         f"{len(facts):,} accounts as of {study.as_of:%Y-%m-%d}, of which {customers.sum():,} "
         f"are or were customers."
     )
+    if not customers.any() and not study.has("subscriptions") and not study.has("opportunities"):
+        # Only an accounts table: nothing says who bought. A customer list is also the
+        # subscriptions (its start, churn date and amount).
+        caveats.append(
+            "No account is a customer: a customer is an account with a won deal or a paid "
+            "subscription, and there are neither. If this is a list of customers, map the same "
+            "file as [tables.subscriptions] too (start_date, end_date for the churn date, mrr or "
+            "arr): see 'Only a customer list' in the README."
+        )
     if basis == "subscriptions":
         active = facts["retained"].fillna(False).astype(bool)
         totals["active_customers"] = int(active.sum())
