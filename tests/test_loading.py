@@ -1467,3 +1467,20 @@ def test_a_money_header_or_some_cells_name_the_currency_of_a_hand_kept_sheet(tmp
     dataset = loading.load_tables(config)
     assert dataset.report.currencies == {"£": 3} and dataset.currency == "£"
     assert dataset.tables["subscriptions"]["arr"].tolist()[:3] == [1200.0, 15000.0, 3606.0]
+
+
+def test_a_date_column_read_as_text_is_left_out_as_dates_not_as_an_id(tmp_path):
+    """Salesforce's "Customer Since" (M/D/YYYY, filled for customers only) was left out as
+    "595 distinct values (looks like a name or id)"."""
+    days = pd.date_range("2022-01-01", periods=60, freq="7D")
+    accounts = "account_id,Customer Since\n" + "".join(
+        f"A{i},{d.month}/{d.day}/{d.year}\n" for i, d in enumerate(days)
+    )
+    dataset = loading.load_tables(
+        write_project(
+            tmp_path, {"accounts.csv": accounts}, '[tables.accounts]\npath = "accounts.csv"\n'
+        )
+    )
+    assert dataset.attributes.excluded["customer_since"] == (
+        "dates: when something happened, not a trait"
+    )

@@ -18,6 +18,7 @@ import hashlib
 import io
 import re
 import sys
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -3763,7 +3764,16 @@ def infer_attributes(
                 continue
             n_levels = series.nunique(dropna=True)
             if n_levels > HIGH_CARDINALITY and n_levels > 0.5 * series.notna().sum():
-                spec.excluded[name] = f"{n_levels:,} distinct values (looks like a name or id)"
+                sample = pd.Series(series.dropna().astype(str).unique()[:200])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    dated = pd.to_datetime(sample, errors="coerce", format="mixed").notna()
+                if dated.mean() >= 0.9:
+                    # "Customer Since", "Became a Customer Date" as text: when something
+                    # happened (often the sale itself), not what the company is.
+                    spec.excluded[name] = "dates: when something happened, not a trait"
+                else:
+                    spec.excluded[name] = f"{n_levels:,} distinct values (looks like a name or id)"
                 continue
             spec.categorical.append(name)
     for name in config.exclude:
