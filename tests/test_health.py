@@ -776,3 +776,15 @@ def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
     assert "region (PSI" in sentence and "a large shift, beyond chance" in sentence
     # The ICP's own table and tile stay about the ICP's attributes.
     assert "region" not in set(result.drift_table("new customers")["attribute"])
+
+
+def test_a_gap_that_reads_as_none_is_not_called_worse():
+    """A 12-month retention gap of -0.2 points read "-0 pts" and was flagged "ICP worse,
+    within chance"; a gap that shows as none is no difference."""
+    from icp_research.analyses.health import METRICS, _worse
+
+    metric = {m.name: m for m in METRICS}
+    assert _worse(metric["logo_retention"], -0.002) is False
+    assert _worse(metric["logo_retention"], -0.02) is True
+    assert _worse(metric["win_rate"], 0.998) is False and _worse(metric["win_rate"], 0.9) is True
+    assert _worse(metric["nps"], -0.3) is False and _worse(metric["nps"], -3.0) is True

@@ -861,7 +861,9 @@ def _worse(metric: Metric, effect: float) -> bool | None:
     if not np.isfinite(effect):
         return None
     neutral = 1.0 if metric.comparison == "ratio" else 0.0
-    if effect == neutral:
+    # A gap that reads as none ("-0 pts", "1.00x") is none: not "ICP worse, within chance".
+    shown = 0.5 if metric.unit == "nps" and metric.comparison != "ratio" else 0.005
+    if abs(effect - neutral) < shown:
         return False
     return (effect < neutral) if metric.higher_is_better else (effect > neutral)
 
