@@ -788,3 +788,34 @@ def test_a_gap_that_reads_as_none_is_not_called_worse():
     assert _worse(metric["logo_retention"], -0.02) is True
     assert _worse(metric["win_rate"], 0.998) is False and _worse(metric["win_rate"], 0.9) is True
     assert _worse(metric["nps"], -0.3) is False and _worse(metric["nps"], -3.0) is True
+
+
+def test_drift_between_a_handful_of_accounts_is_too_few_to_tell(monkeypatch):
+    """A quarter of 6 new customers against the next: PSI read 3.02 on 6 against 3, a "large
+    shift" in icp_drift.csv; below 10 accounts in either quarter the band says too few."""
+    from icp_research.analyses.health import PSI_MIN_N, TOO_FEW, psi, psi_band
+
+    assert psi_band(psi(np.array([3.0, 0.0]), np.array([0.0, 6.0]))) == "large shift"
+    tables = known_tables()
+    q1 = [f"R{i:02d}" for i in range(21, 24)] + [f"I{i:02d}" for i in range(13, 16)]
+    extra = pd.DataFrame(
+        {
+            "opportunity_id": [f"P{i}" for i in range(len(q1))],
+            "account_id": q1,
+            "stage": "won",
+            "created_at": pd.Timestamp("2025-12-01"),
+            "closed_at": pd.Timestamp("2026-02-01"),
+            "amount": 5000.0,
+            "type": "new",
+        }
+    )
+    tables["opportunities"] = pd.concat([tables["opportunities"], extra], ignore_index=True)
+    tables["subscriptions"] = tables["subscriptions"].iloc[:20]
+    study = make_study(tables, categorical=["industry"], numeric=["employees"])
+    result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1)
+    drift = result.tables["drift"]
+    rows = drift[(drift["quarter"] == "2026Q2") & (drift["population"] == "new customers")]
+    assert len(rows) and (rows["n_previous"] < PSI_MIN_N).all()
+    assert (rows["band"] == TOO_FEW).all()
+    assert any(f.startswith("Too few new customers in ") for f in result.findings)
+    assert "Drift of new customers" not in result.headline

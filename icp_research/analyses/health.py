@@ -36,7 +36,8 @@ company drifting off target; and what changed in the ICP since the last review, 
    with intervals and against the previous quarter; and the population stability index (PSI)
    of every attribute the ICP uses, and of the fit score, between the previous quarter's new
    customers (and pipeline accounts) and this quarter's: below 0.10 *stable*, 0.10-0.25
-   *moderate shift*, above 0.25 *large shift*. PSI grows with small samples by chance
+   *moderate shift*, above 0.25 *large shift* (*too few to tell* with fewer than
+   :data:`PSI_MIN_N` accounts in either quarter). PSI grows with small samples by chance
    alone, so each comes with a chi-square test of the same table (BH over the attributes).
 
    When the monitored ``icp.json`` carries a usable ``calibration`` (the fit score's win
@@ -200,6 +201,10 @@ CALIBRATION_COLUMNS = [
 
 #: PSI bands: (upper bound, band), the usual credit-scoring convention.
 PSI_BANDS = ((0.10, "stable"), (0.25, "moderate shift"), (math.inf, "large shift"))
+#: Fewer accounts than this in either quarter: PSI is noise (6 against 3 accounts read 3.02, a
+#: "large shift"), and the band says so instead.
+PSI_MIN_N = 10
+TOO_FEW = "too few to tell"
 
 #: Added to every bin's count before PSI is computed, so that an empty bin does not make it
 #: infinite (a half count per bin, like a Jeffreys prior).
@@ -1419,7 +1424,7 @@ def _drift_family(
             "quarter": label,
             "previous_quarter": before_label,
             "psi": value,
-            "band": psi_band(value),
+            "band": psi_band(value) if min(a.sum(), e.sum()) >= PSI_MIN_N else TOO_FEW,
             "n": int(a.sum()),
             "n_previous": int(e.sum()),
             "p_value": p_value,
@@ -1725,14 +1730,16 @@ class HealthResult(Result):
             return View(
                 "population stability",
                 self.drift_table(NEW_CUSTOMERS),
-                "there is no previous quarter, or the ICP uses no attribute.",
+                "no ICP is drawn (drift is measured on the attributes the ICP and its score "
+                "use), or there is no previous quarter.",
             )
 
         def pipeline_drift() -> View:
             return View(
                 "pipeline stability",
                 self.drift_table(NEW_PIPELINE),
-                "there is no opportunities table or no previous quarter.",
+                "no ICP is drawn, there is no opportunities table, or there is no previous "
+                "quarter.",
             )
 
         def changes() -> View:
@@ -2349,6 +2356,15 @@ def _drift_sentences(result: HealthResult, window: _Window) -> list[str]:
             continue
         previous = part.iloc[0]["previous_quarter"]
         who = "new customers" if population == NEW_CUSTOMERS else "accounts in the new pipeline"
+        few = part[part["band"] == TOO_FEW]
+        if len(few) == len(part):
+            sentences.append(
+                f"Too few {who} in {window.name} or {previous} to tell whether their profile "
+                f"moved ({fmt_number(part.iloc[0]['n'])} against "
+                f"{fmt_number(part.iloc[0]['n_previous'])}; PSI needs {PSI_MIN_N} in each)."
+            )
+            continue
+        part = part[part["band"] != TOO_FEW]
         shifted = part[part["psi"] >= PSI_BANDS[0][0]].sort_values("psi", ascending=False)
         if shifted.empty:
             sentences.append(
@@ -2388,6 +2404,7 @@ def _drift_outside_icp(rows: pd.DataFrame, result, window, population) -> list[s
     alpha = result.params["alpha"]
     moved = rows[
         (rows["psi"] >= PSI_BANDS[1][0])
+        & (rows["band"] != TOO_FEW)
         & np.isfinite(rows["q_value"].astype(float))
         & (rows["q_value"] < alpha)
     ].sort_values("psi", ascending=False)
@@ -2487,6 +2504,7 @@ def _headline(result: HealthResult, drawn: bool) -> dict:
     if drift is not None and len(drift):
         part = drift[(drift["quarter"] == result.quarter) & (drift["population"] == NEW_CUSTOMERS)]
         part = part[_of_icp(part) & np.isfinite(part["psi"].astype(float))]
+        part = part[part["band"] != TOO_FEW]
         if len(part):
             top = part.loc[part["psi"].idxmax()]
             band = top["band"]
@@ -2677,7 +2695,8 @@ def plot_drift(result: HealthResult, *, population: str = NEW_CUSTOMERS, ax=None
         ax.set_axis_off()
         return ax
     colours = [
-        {"stable": "#029e73", "moderate shift": "#de8f05"}.get(b, "#d55e00") for b in table["band"]
+        {"stable": "#029e73", "moderate shift": "#de8f05", TOO_FEW: "#949494"}.get(b, "#d55e00")
+        for b in table["band"]
     ]
     ax.barh(table["attribute"], table["PSI"], color=colours)
     for bound in (0.10, 0.25):
