@@ -759,3 +759,16 @@ def test_an_icp_of_exclusions_only_says_who_does_not_fit_first():
     )
     assert "nothing measured separates" not in result.statement
     assert "no account characteristic predicted" not in result.statement
+
+
+def test_market_sizing_without_an_icp_rules_or_score_sizes_nothing(noise):
+    """With no ICP, no exclude rule and no fit score, "285 (100%) pass the filters (SAM)"
+    read as a finding; there are no filters."""
+    study, result = noise
+    assert not result.drawn and not result.exclude and result.scorecard is None
+    market = bp.market_sizing(result, study.facts.head(50), label="test list")
+    assert market.findings[0] == (
+        "50 companies are on the test list; with no ICP, no exclude rule and no fit score there "
+        "is nothing to size them by (the whole list is the total market)."
+    )
+    assert not any("pass the filters" in f for f in market.findings)

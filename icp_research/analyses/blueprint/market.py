@@ -280,15 +280,22 @@ def market_sizing(
                 }
             )
         result.tables["by_tier"] = pd.DataFrame(by_tier)
-    result.findings.append(
-        f"Of {n:,} companies on the {label}, {int(sam.sum()):,} ({pct(sam.mean())}) pass the "
-        f"filters (SAM)"
-        + (
-            f" and {int(som.sum()):,} ({pct(som.mean())}) of those are {first_tier} (SOM)."
-            if tiers is not None
-            else "; there is no fit score to prioritise them."
+    if not blueprint.drawn and not blueprint.exclude and tiers is None:
+        # No rule and no score: every company "passes the filters" because there are none.
+        result.findings.append(
+            f"{n:,} companies are on the {label}; with no ICP, no exclude rule and no fit "
+            "score there is nothing to size them by (the whole list is the total market)."
         )
-    )
+    else:
+        result.findings.append(
+            f"Of {n:,} companies on the {label}, {int(sam.sum()):,} ({pct(sam.mean())}) pass "
+            f"the filters (SAM)"
+            + (
+                f" and {int(som.sum()):,} ({pct(som.mean())}) of those are {first_tier} (SOM)."
+                if tiers is not None
+                else "; there is no fit score to prioritise them."
+            )
+        )
     if blueprint.drawn:
         result.findings.append(
             f"{int(in_icp.sum()):,} ({pct(in_icp.mean())}) meet the ICP's every defining rule."
