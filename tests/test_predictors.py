@@ -592,6 +592,14 @@ def test_underpowered_questions_are_flagged_not_reported_as_no_effect():
     assert not any(f.startswith("No evidence that region") for f in result.findings)
     assert any(c.startswith("Not enough data to tell whether region") for c in result.caveats)
     assert result.tables["predictors"]["verdict"].iloc[0] == "not enough data"
+    # A detectable gap of 50 points or more (it read "beyond ±98 points" of a 75% rate) is
+    # not quoted as if a rate could move that far.
+    tiny = test_predictors(make_accounts(13, n=20), "churned", categorical=["region"])
+    assert tiny.summary["mde"].min() >= 0.5
+    (caveat,) = [c for c in tiny.caveats if c.startswith("Not enough data to tell whether")]
+    assert caveat.endswith(
+        "too few rows for an effect of any plausible size to be reliably detected."
+    )
 
 
 def test_rare_levels_pooled_and_too_few_accounts_not_tested():

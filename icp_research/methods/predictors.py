@@ -1895,6 +1895,10 @@ def _level_label(predictor: str, level: str, kind: str) -> str:
     return f"{predictor} {level}"
 
 
+#: A detectable gap in a rate this large (in points / 100) is no gap a rate can have.
+IMPLAUSIBLE_RATE_GAP = 0.5
+
+
 def _mde_text(row) -> str:
     if row.mde_unit == "rate_diff":
         return f"±{100 * row.mde:.0f} points"
@@ -1978,6 +1982,13 @@ def _power_caveats(
             phrase = _rate_phrase(outcome, info.get("kind") or "binary")
             headline = _headline_rows(tested_groups[(outcome, predictor)])
             best = SimpleNamespace(**min(headline, key=lambda r: r["mde_std"]))
+            if best.mde_unit == "rate_diff" and best.mde >= IMPLAUSIBLE_RATE_GAP:
+                # "beyond ±98 points" of a 75% rate: no gap that large can exist.
+                caveats.append(
+                    f"Not enough data to tell whether {predictor} predicts the {phrase}: "
+                    "too few rows for an effect of any plausible size to be reliably detected."
+                )
+                continue
             caveats.append(
                 f"Not enough data to tell whether {predictor} predicts the {phrase}: "
                 f"only effects beyond {_mde_text(best)} could reliably be detected."
