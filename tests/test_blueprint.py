@@ -334,8 +334,9 @@ def test_no_icp_on_noise_is_said_plainly(noise):
     assert result.statement == (
         "No ICP can be drawn from this data: nothing measured separates winners from the rest "
         "in a way that held up (1,276 accounts and 201 customers known on 2025-12-31, the data "
-        "the ICP is chosen on). The predictor analysis would likely have detected effects of "
-        f"these sizes and found none: {detectable}. Smaller effects cannot be ruled out (more "
+        "the ICP is chosen on). On that data the predictor analysis would likely have detected "
+        f"effects of these sizes and found none: {detectable} (the predictor report tests every "
+        "quarter, and may say otherwise). Smaller effects cannot be ruled out (more "
         "closed deals would narrow that), but other attributes in the exports (what the company "
         "uses, how it buys, how it came to us) are the likelier next step."
     )

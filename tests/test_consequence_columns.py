@@ -455,9 +455,7 @@ def test_a_no_icp_statement_names_six_attributes_and_counts_the_rest():
     items = [f"a{i} (±{i} points)" for i in range(60)]
     text = _first_of(items)
     assert text.startswith("a0 (±0 points); a1 (±1 points); ")
-    assert text.endswith(
-        "; a5 (±5 points); and 54 more attributes (the predictor report lists them)"
-    )
+    assert text.endswith("; a5 (±5 points); and 54 more attributes")
     assert _first_of(items[:6]) == "; ".join(items[:6])
 
 

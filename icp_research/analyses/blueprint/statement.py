@@ -415,10 +415,7 @@ def _first_of(items: list[str], sep: str = "; ") -> str:
     """The first :data:`MAX_LISTED` items, and how many more the predictor report lists."""
     if len(items) <= MAX_LISTED:
         return sep.join(items)
-    return (
-        sep.join(items[:MAX_LISTED])
-        + f"{sep}and {len(items) - MAX_LISTED:,} more attributes (the predictor report lists them)"
-    )
+    return sep.join(items[:MAX_LISTED]) + f"{sep}and {len(items) - MAX_LISTED:,} more attributes"
 
 
 def without_signals(powered: list[str], uncertain: list[Rule]) -> tuple[list[str], list[str]]:
@@ -453,8 +450,9 @@ def no_icp_statement(
         who = _SUCCEEDED.get(outcome, "successful accounts")
         text = (
             f"No ICP can be drawn from this data: nothing measured separates {who} from the "
-            f"rest in a way that held up {known}. The predictor analysis would likely have "
-            f"detected effects of these sizes and found none: {_first_of(powered)}. Smaller "
+            f"rest in a way that held up {known}. On that data the predictor analysis would "
+            f"likely have detected effects of these sizes and found none: {_first_of(powered)} "
+            "(the predictor report tests every quarter, and may say otherwise). Smaller "
             "effects cannot be ruled out (more closed deals would narrow that), but other "
             "attributes in the exports (what the company uses, how it buys, how it came to us) "
             "are the likelier next step."
