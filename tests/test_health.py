@@ -733,11 +733,10 @@ def test_not_significantly_worse_does_not_clear_an_icp_that_is_worse_or_too_thin
     )
 
 
-def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
-    # The ICP looks at industry and size; a new segment (here a region) can take over the new
-    # customers while every ICP attribute is stable: "the profile is stable" said nothing.
+def _with_q1_winners(q1: list[str]) -> dict:
+    """The known tables with ``q1`` winning new-business deals in 2026Q1 (their new customers
+    then), and the subscriptions of the first 20 accounts only."""
     tables = known_tables()
-    q1 = [f"R{i:02d}" for i in range(21, 29)] + [f"I{i:02d}" for i in range(13, 21)]
     extra = pd.DataFrame(
         {
             "opportunity_id": [f"P{i}" for i in range(len(q1))],
@@ -751,6 +750,14 @@ def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
     )
     tables["opportunities"] = pd.concat([tables["opportunities"], extra], ignore_index=True)
     tables["subscriptions"] = tables["subscriptions"].iloc[:20]
+    return tables
+
+
+def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
+    # The ICP looks at industry and size; a new segment (here a region) can take over the new
+    # customers while every ICP attribute is stable: "the profile is stable" said nothing.
+    q1 = [f"R{i:02d}" for i in range(21, 29)] + [f"I{i:02d}" for i in range(13, 21)]
+    tables = _with_q1_winners(q1)
     accounts = tables["accounts"]
     # 2026Q1's new customers are mostly in EMEA, 2026Q2's mostly in North America; the other
     # accounts are half and half.
@@ -796,21 +803,8 @@ def test_drift_between_a_handful_of_accounts_is_too_few_to_tell(monkeypatch):
     from icp_research.analyses.health import PSI_MIN_N, TOO_FEW, psi, psi_band
 
     assert psi_band(psi(np.array([3.0, 0.0]), np.array([0.0, 6.0]))) == "large shift"
-    tables = known_tables()
     q1 = [f"R{i:02d}" for i in range(21, 24)] + [f"I{i:02d}" for i in range(13, 16)]
-    extra = pd.DataFrame(
-        {
-            "opportunity_id": [f"P{i}" for i in range(len(q1))],
-            "account_id": q1,
-            "stage": "won",
-            "created_at": pd.Timestamp("2025-12-01"),
-            "closed_at": pd.Timestamp("2026-02-01"),
-            "amount": 5000.0,
-            "type": "new",
-        }
-    )
-    tables["opportunities"] = pd.concat([tables["opportunities"], extra], ignore_index=True)
-    tables["subscriptions"] = tables["subscriptions"].iloc[:20]
+    tables = _with_q1_winners(q1)
     study = make_study(tables, categorical=["industry"], numeric=["employees"])
     result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1)
     drift = result.tables["drift"]

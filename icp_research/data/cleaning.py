@@ -39,15 +39,7 @@ _DATE_GUESSES = (
 
 # CRMs write date-times as a date pattern plus a clock ("27/06/2025 06:00", Salesforce's
 # "1/1/2022 7:01 AM"); these patterns are also tried with one.
-_TIMED_GUESSES = (
-    "%m/%d/%Y",
-    "%d/%m/%Y",
-    "%d.%m.%Y",
-    "%Y/%m/%d",
-    "%d-%m-%Y",
-    "%m-%d-%Y",
-    "%Y-%m-%d",
-)
+_TIMED_GUESSES = (*_DATE_GUESSES[:6], "%Y-%m-%d")
 
 
 _DATE_GUESS_SAMPLE = 300
