@@ -1117,9 +1117,11 @@ def _one_spelling_per_value(frame: pd.DataFrame, columns: list, tc, out) -> pd.D
         series = frame[column]
         if not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
             continue
-        counts = series.dropna().astype(str).value_counts()
+        counts = series.value_counts(dropna=True)  # one pass, no copy of the rows as text
         if len(counts) < 2 or len(counts) > SPELLING_MAX_LEVELS:
             continue
+        if not all(isinstance(v, str) for v in counts.index):
+            continue  # numbers or dates typed into a label column: not spellings
         keys = pd.Series(counts.index, index=counts.index).map(
             lambda v: re.sub(r"[\W_]+", "", v.casefold())
         )
