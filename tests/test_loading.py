@@ -1484,3 +1484,20 @@ def test_a_date_column_read_as_text_is_left_out_as_dates_not_as_an_id(tmp_path):
     assert dataset.attributes.excluded["customer_since"] == (
         "dates: when something happened, not a trait"
     )
+
+
+def test_free_text_with_email_addresses_is_dropped_as_personal_data(tmp_path):
+    """A founder's "Notes" ("Call with jane@acme.com re renewal") were kept in the run's data
+    snapshot; text that carries people's email addresses is dropped like an Email column."""
+    notes = ["Call with jane@acme.com re renewal", "", "Met Bob at the fair", "bob@beta.io asked"]
+    accounts = "account_id,Notes,Industry\n" + "".join(
+        f"A{i},{notes[i % 4]},SaaS\n" for i in range(40)
+    )
+    dataset = loading.load_tables(
+        write_project(
+            tmp_path, {"accounts.csv": accounts}, '[tables.accounts]\npath = "accounts.csv"\n'
+        )
+    )
+    assert "notes" not in dataset.tables["accounts"] and "industry" in dataset.tables["accounts"]
+    (note,) = [p for p in dataset.report.infos if "email addresses dropped" in p.message]
+    assert '"Notes"' in note.message

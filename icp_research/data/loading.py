@@ -1037,6 +1037,16 @@ def _clean_table(
             + ", ".join(f'"{c}"' for c in personal),
             "nothing to do; map a column explicitly only if an analysis needs it",
         )
+    # Free text that carries people's email addresses ("Notes": "spoke to jane@acme.com"):
+    # dropped too, not kept in the run's data snapshot.
+    carries = [c for c in unmapped if c not in personal and _holds_emails(raw[c])]
+    if carries:
+        out.info(
+            "columns holding people's email addresses dropped (not needed by any analysis): "
+            + ", ".join(f'"{c}"' for c in carries),
+            "nothing to do; map a column explicitly only if an analysis needs it",
+        )
+        personal += carries
     unmapped = [c for c in unmapped if c not in personal]
     if tc.name == "subscriptions":
         _note_interval_count(unmapped, frame, tc, out)
@@ -2513,6 +2523,23 @@ def _roll_up_lines(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.
         "nothing to do; set line_items = false if each row should be a deal",
     )
     return result
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+#: A text column with email addresses in this share of its filled cells (a sample) is personal.
+EMAIL_SHARE = 0.05
+
+
+def _holds_emails(values: pd.Series) -> bool:
+    """Whether a free-text column carries people's email addresses in its cells."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return False
+    # A sample first (the rows of a large export are not copied), then its filled cells.
+    sample = values.sample(min(len(values), 4000), random_state=0).dropna().astype(str)
+    sample = sample[sample.str.strip() != ""]
+    if sample.empty:
+        return False
+    return bool(sample.str.contains(_EMAIL).mean() >= EMAIL_SHARE)
 
 
 def _outcome_columns(raw: pd.DataFrame, columns: list) -> list[str]:
