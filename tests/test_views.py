@@ -721,9 +721,12 @@ def test_health_views_without_any_icp(known_study):
         "Not enough evidence for a tier view: the monitored ICP has no fit score."
     )
     assert views["shares"].reason == "no ICP is drawn and the monitored ICP has no fit score."
-    assert views["drift"].reason == "there is no previous quarter, or the ICP uses no attribute."
+    assert views["drift"].reason == (
+        "no ICP is drawn (drift is measured on the attributes the ICP and its score use), or "
+        "there is no previous quarter."
+    )
     assert views["pipeline_drift"].reason == (
-        "there is no opportunities table or no previous quarter."
+        "no ICP is drawn, there is no opportunities table, or there is no previous quarter."
     )
     assert views["changes"].reason == result.changelog.summary
     assert views["changes"].reason.startswith("This run has no ICP definition")
