@@ -885,9 +885,9 @@ def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result
 
     Trials are subscriptions whose ``plan`` is named like "trial" (converted: the account later
     has a subscription on another plan), or else the ``trials`` table (a billing export's free
-    trials, by trial end or status; converted: the subscription ran past its trial end), or
-    else opportunities whose ``type`` is named like "trial" (converted: won). Trials still running on the as-of date are undecided and left
-    out of the rate. Returns a :class:`Result` whose ``summary`` has one row overall
+    trials, by trial end or status; converted: a paid subscription began on or after the
+    trial's start), or else opportunities whose ``type`` is named like "trial" (converted:
+    won). Trials still running on the as-of date are undecided and left out of the rate. Returns a :class:`Result` whose ``summary`` has one row overall
     (``level`` = ``all``) and one per attribute level: ``attribute``, ``level``, ``trials``,
     ``converted``, ``conversion_rate``, ``ci_low``, ``ci_high`` (Wilson for subscriptions,
     clustered by account for deals), ``undecided``; empty when there are no trials.

@@ -932,11 +932,9 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
             stale_fix = f"refresh the exports, or choose --quarter {quarter_label(latest)}"
             basis += f"; warning: {stale}: {stale_fix}"
             # Also among the data's problems: the overview and data_problems.csv show it.
-            import re as _re
-
             from icp_research.data.loading import _Collector
 
-            table = _re.search(r"\((\w+)\.", what)
+            table = re.search(r"\((\w+)\.", what)
             table = table.group(1) if table and table.group(1) in cfg.tables else None
             if table is not None:
                 _Collector(dataset.report, table, cfg.tables[table].display_path).warning(
@@ -945,7 +943,6 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
         if as_of > dt.date.today():
             # A quarter that has not ended: customers' time up to its last day would count as
             # time without churn that nobody has seen yet.
-            latest, what = as_of_basis(dataset.tables)
             basis += (
                 f"; warning: that date is in the future (the last thing in the data is "
                 f"{what.removeprefix('the ')}, {latest.isoformat()}), so time up to it counts "
