@@ -13,7 +13,7 @@ demo: ## run the whole report suite on the bundled demo data -> reports/demo/ind
 	.venv/bin/icp-research run --demo --force
 
 test: ## run the test suite
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 
 sweep: ## the whole suite on every fixture export in tests/fixtures/exports (plain and --quarter)
 	$(PY) -m devtools.fixture_sweep

@@ -7,7 +7,7 @@ a shape it does not handle. No rendered page may show a figure that does not exi
 "inf", "infx", empty brackets). Exits 1 when a run broke either rule, and prints one line per
 run.
 
-    python -m devtools.fixture_sweep [--out DIR] [--only NAME ...]
+    python -m devtools.fixture_sweep [--out DIR] [--only NAME ...] [--jobs N]
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import argparse
 import datetime as dt
 import html
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,10 +83,27 @@ def broken_text(run_dir: Path) -> list[str]:
     return found
 
 
+def sweep_fixture(config: Path, out: Path) -> list[tuple[str, dict]]:
+    """The fixture's plain run, then (when it has an as-of date) its previous quarter's."""
+    name = config.parent.name
+    plain = run(config, out / name / "plain")
+    runs = [("plain", plain)]
+    if plain.get("as_of"):
+        quarter = previous_quarter(plain["as_of"])
+        runs.append((quarter, run(config, out / name / quarter, quarter)))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="where the runs go (default: a temporary folder)")
     parser.add_argument("--only", nargs="*", help="fixture folder names")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="fixtures swept at once (default: 2, or 1 on a one-core machine)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fixture-sweep-"))
     failures = 0
@@ -92,32 +111,32 @@ def main(argv: list[str] | None = None) -> int:
     if not configs:
         print("fixture sweep: no fixture exports found", file=sys.stderr)
         return 1
-    for config in configs:
-        name = config.parent.name
-        plain = run(config, out / name / "plain")
-        runs = [("plain", plain)]
-        if plain.get("as_of"):
-            quarter = previous_quarter(plain["as_of"])
-            runs.append((quarter, run(config, out / name / quarter, quarter)))
-        for label, result in runs:
-            if "notebooks" not in result:
-                failures += 1
-                print(f"FAIL {name} {label}: exit {result['exit']}: {result['error']}")
-                continue
-            status = {n["name"]: n["status"] for n in result["notebooks"]}
-            failed = [n for n, s in status.items() if s == "failed"]
-            failures += bool(failed) or result["exit"] not in (0,)
-            counts = ", ".join(
-                f"{sum(s == k for s in status.values())} {k}" for k in ("ok", "skipped", "failed")
-            )
-            broken = broken_text(out / name / label)
-            failures += bool(broken) and not failed
-            mark = "FAIL" if failed or broken else "ok  "
-            print(
-                f"{mark} {name} {label}: {counts} ({result['seconds']:.0f} s)"
-                + (f"; failed: {', '.join(failed)}" if failed else "")
-                + "".join(f"\n     broken figures in {b}" for b in broken)
-            )
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        # Each run is a separate process; the results are printed in the fixtures' order.
+        swept = pool.map(lambda config: sweep_fixture(config, out), configs)
+        for config, runs in zip(configs, swept, strict=True):
+            name = config.parent.name
+            for label, result in runs:
+                if "notebooks" not in result:
+                    failures += 1
+                    print(f"FAIL {name} {label}: exit {result['exit']}: {result['error']}")
+                    continue
+                status = {n["name"]: n["status"] for n in result["notebooks"]}
+                failed = [n for n, s in status.items() if s == "failed"]
+                failures += bool(failed) or result["exit"] not in (0,)
+                counts = ", ".join(
+                    f"{sum(s == k for s in status.values())} {k}"
+                    for k in ("ok", "skipped", "failed")
+                )
+                broken = broken_text(out / name / label)
+                failures += bool(broken) and not failed
+                mark = "FAIL" if failed or broken else "ok  "
+                print(
+                    f"{mark} {name} {label}: {counts} ({result['seconds']:.0f} s)"
+                    + (f"; failed: {', '.join(failed)}" if failed else "")
+                    + "".join(f"\n     broken figures in {b}" for b in broken),
+                    flush=True,
+                )
     print(f"{len(configs)} fixtures, {failures} failed runs; reports in {out}")
     return 1 if failures else 0
 
