@@ -266,3 +266,49 @@ def test_a_salesforce_custom_field_reads_without_its_suffix():
     assert column_label("tech_stack_c: Snowflake") == "tech stack: Snowflake"
     assert column_label("is_partner_c") == "is partner"
     assert column_label("crm") == "CRM" and column_label("referral_source") == "referral source"
+
+
+def test_a_project_without_deals_is_not_told_to_wait_for_closed_deals():
+    """A billing-only project (subscriptions, no opportunities) read "more closed deals would
+    narrow that" and "more closed deals would settle those": it has no deals to close."""
+    import types
+
+    from icp_research.analyses.blueprint.statement import no_icp_statement
+
+    facts = pd.DataFrame({"account_id": ["a", "b", "c"], "is_customer": [True, True, False]})
+    study = types.SimpleNamespace(
+        facts=facts,
+        as_of=pd.Timestamp("2025-03-31"),
+        variation={},
+        has=lambda table: table != "opportunities",
+    )
+    summary = pd.DataFrame(
+        {
+            "outcome": ["retained", "retained"],
+            "predictor": ["referral_source", "industry"],
+            "verdict": ["no evidence", "no evidence"],
+            "mde": [0.23, 0.6],
+            "mde_unit": ["rate_diff", "rate_diff"],
+            "underpowered": [False, True],
+        }
+    )
+    upstream = types.SimpleNamespace(
+        caveats=[], sources={"significance": "04"}, predictor_summary=summary
+    )
+    text = no_icp_statement(study, upstream, [], outcome="retained")
+    assert "closed deals" not in text
+    assert "more customers with a year behind them would narrow that" in text
+    assert "Only industry had too little data to tell" in text
+    empty = upstream.predictor_summary.iloc[0:0]
+    text = no_icp_statement(
+        study, types.SimpleNamespace(caveats=[], sources={}, predictor_summary=empty), []
+    )
+    assert "deals" not in text
+    assert text.endswith("Re-run when more customers have had time to stay or leave.")
+    study.has = lambda table: True
+    text = no_icp_statement(
+        study, types.SimpleNamespace(caveats=[], sources={}, predictor_summary=empty), []
+    )
+    assert text.endswith(
+        "Re-run when more deals have closed and customers have had time to stay or leave."
+    )

@@ -385,6 +385,15 @@ _SUCCEEDED = {
 }
 
 
+#: What more of the same data would narrow the effects left open, by outcome: the statement of
+#: a billing-only project (no deals) must not ask for closed deals.
+_MORE_DATA = {
+    "won": "more closed deals",
+    "retained": "more customers with a year behind them",
+    "best_customer": "more customers",
+}
+
+
 def detectable_effects(upstream: Upstream, outcome: str | None) -> tuple[list[str], list[str]]:
     """What the predictor analysis could have detected for ``outcome``: ``(powered, thin)``.
 
@@ -444,6 +453,7 @@ def no_icp_statement(
     ran = not (upstream.caveats and not upstream.sources.get("significance"))
     powered, thin = detectable_effects(upstream, outcome) if ran else ([], [])
     powered, signals = without_signals(powered, uncertain)
+    more = _MORE_DATA.get(outcome, "more data")
     if powered and not study.variation.get("won"):
         # The data could have shown effects of this size and did not: waiting for more of the
         # same data is unlikely to change that; other attributes might.
@@ -453,7 +463,7 @@ def no_icp_statement(
             f"rest in a way that held up {known}. On that data the predictor analysis would "
             f"likely have detected effects of these sizes and found none: {_first_of(powered)} "
             "(the predictor report tests every quarter, and may say otherwise). Smaller "
-            "effects cannot be ruled out (more closed deals would narrow that), but other "
+            f"effects cannot be ruled out ({more} would narrow that), but other "
             "attributes in the exports (what the company uses, how it buys, how it came to us) "
             "are the likelier next step."
         )
@@ -465,14 +475,13 @@ def no_icp_statement(
                 f". Not so for {'; '.join(signals[:3])}"
                 f"{f' and {len(signals) - 3} more' if len(signals) > 3 else ''}: suggestive "
                 "signals that did not hold up or could not be checked (see the uncertain rules), "
-                "which more closed deals could confirm or rule out; these sizes are of one "
+                f"which {more} could confirm or rule out; these sizes are of one "
                 "attribute at a time and do not bound traits that work only together."
             )
         if thin:
             text += (
                 f" Only {join_and(thin) if len(thin) <= MAX_LISTED else _first_of(thin, ', ')}"
-                " had too little data to tell; more closed deals "
-                "would settle those."
+                f" had too little data to tell; {more} would settle those."
             )
         if uncertain:
             text += f" {_hypotheses(len(uncertain))} to test in discovery calls."
@@ -489,11 +498,18 @@ def no_icp_statement(
             f"{text} Win rates are not measurable: {unmeasurable}; export lost deals too (the "
             f"CRM's opportunities, not orders) rather than waiting for more deals.{hypotheses}"
         )
+    deals = study.has("opportunities")
     if uncertain:
         text += f" {_hypotheses(len(uncertain))} to test in discovery calls"
-        text += "; re-run when more deals have closed."
-    else:
+        text += (
+            "; re-run when more deals have closed."
+            if deals
+            else "; re-run when more customers have had time to stay or leave."
+        )
+    elif deals:
         text += " Re-run when more deals have closed and customers have had time to stay or leave."
+    else:
+        text += " Re-run when more customers have had time to stay or leave."
     return text
 
 
