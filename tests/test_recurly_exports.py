@@ -241,3 +241,28 @@ def test_trial_conversion_is_measured_from_the_trial_ends(
         converted,
         undecided,
     )
+
+
+def test_trial_conversion_is_not_broken_down_by_the_contract_term_it_sets(tmp_path):
+    """Only converted trials have a billing period, so the churn report's conversion table read
+    "monthly 100%, annual 100%, (missing) 0%": a term chosen at conversion, not a trait."""
+    import icp_research as icp
+    from icp_research.analyses import antipatterns as ap
+    from icp_research.analyses.churn import trial_conversion
+
+    accounts = "account_id,kind\nA1,x\nA2,x\nA3,y\nA4,y\nA5,x\nA6,y\n"
+    subs = SUBS + (
+        "s6,A6,expired,5000,2,1,months,2024-01-02T09:00:00Z,2024-01-16T09:00:00Z,2024-01-16T09:00:00Z\n"
+        "s7,A6,active,5000,2,1,months,2024-03-01T09:00:00Z,,\n"
+    )
+    config = write_project(tmp_path, {"accounts.csv": accounts, "subs.csv": subs}, CONFIG)
+    study = icp.open_study(config, as_of="2024-06-30", reuse_snapshot=False)
+    facts = study.facts
+    assert facts["billing_period"].notna().any()
+    levels = ap.segment_levels(
+        facts, categorical=["kind", "billing_period"], numeric=[], n_bins=4, min_level_count=1
+    )
+    assert "billing_period" in levels.attributes
+    summary = trial_conversion(study, levels=levels).summary
+    assert set(summary["attribute"]) == {"all", "kind"}
+    assert summary.loc[summary["attribute"] == "kind", "trials"].sum() == 5

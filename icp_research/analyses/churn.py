@@ -1046,7 +1046,12 @@ def _trial_rows(decided, everything, levels, study, *, clustered, open_count=Non
     rows = [row("all", "all", decided, undecided_all)]
     if levels is not None:
         labels = levels.labels.set_index("account_id") if "account_id" in levels.labels else None
+        # A contract term (monthly / annual) is set when the trial converts: every trial with
+        # one converted and every one without did not ("monthly 100%, (missing) 0%").
+        terms = set(study.attributes.contract) | {"billing_period"}
         for name in levels.attributes if labels is not None else []:
+            if name in terms:
+                continue
             mapped = labels[name].reindex(decided.index)
             for level in levels.order[name]:
                 part = decided[(mapped == level).to_numpy()]
