@@ -1501,3 +1501,68 @@ def test_free_text_with_email_addresses_is_dropped_as_personal_data(tmp_path):
     assert "notes" not in dataset.tables["accounts"] and "industry" in dataset.tables["accounts"]
     (note,) = [p for p in dataset.report.infos if "email addresses dropped" in p.message]
     assert '"Notes"' in note.message
+
+
+def test_iso_date_times_beside_a_declared_pattern_are_named_and_read(tmp_path):
+    """A Salesforce export with CloseDate as 04/25/2024 and CreatedDate as API date-times
+    ("2024-04-25T17:26:12.000+0000"): the error suggested no format, and the deals whose
+    dates could not be read were reported again as won / lost deals without closed_at."""
+    deals = (
+        "Id,AccountId,StageName,CloseDate,CreatedDate\n"
+        "o1,a1,Closed Won,04/25/2024,2024-03-01T17:26:12.000+0000\n"
+        "o2,a1,Closed Lost,05/02/2024,2024-03-05T09:00:00.000+0000\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "deals.csv"\ndate_format = "%m/%d/%Y"\n'
+        '[tables.opportunities.columns]\nopportunity_id = "Id"\naccount_id = "AccountId"\n'
+        'stage = "StageName"\nclosed_at = "CloseDate"\ncreated_at = "CreatedDate"\n'
+        '[tables.opportunities.values.stage]\n"Closed Won" = "won"\n"Closed Lost" = "lost"\n'
+    )
+    files = {"accounts.csv": "account_id\na1\n", "deals.csv": deals}
+    dataset = loading.load_dataset(write_project(tmp_path, files, config))
+    errors = [p for p in dataset.report.errors if p.column.startswith("CreatedDate")]
+    assert len(errors) == 1
+    assert 'date_format = ["%m/%d/%Y", "ISO8601"]' in errors[0].fix
+    assert not [p for p in dataset.report.warnings if "have no closed_at" in p.message]
+    fixed = config.replace('date_format = "%m/%d/%Y"', 'date_format = ["%m/%d/%Y", "ISO8601"]')
+    dataset = loading.load_tables(write_project(tmp_path, files, fixed))
+    assert not dataset.report.errors
+    deals = dataset.tables["opportunities"].set_index("opportunity_id")
+    assert deals.loc["o1", "created_at"] == pd.Timestamp("2024-03-01")
+    assert deals.loc["o2", "closed_at"] == pd.Timestamp("2024-05-02")
+
+
+def test_numbers_that_cannot_be_read_are_not_reported_again_as_missing(tmp_path):
+    """German amounts without decimal = ",": the error, and then "599 subscriptions have no
+    ARR/MRR; they count as 0" for the same cells, which were filled. German billing statuses
+    (aktiv, gekündigt, pausiert) mean what their English ones do."""
+    subs = (
+        "Vertrag;Firma;Beginn;Ende;Jahreswert;Status\n"
+        "v1;a1;2024-01-01;;12.500,00 €;aktiv\n"
+        "v2;a2;2024-01-01;2024-09-30;9.000,00 €;gekündigt\n"
+        "v3;a3;2024-02-01;;;pausiert\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Firma"\nstart_date = "Beginn"\nend_date = "Ende"\narr = "Jahreswert"\n'
+        'status = "Status"\n'
+    )
+    files = {"accounts.csv": "account_id\na1\na2\na3\n", "subs.csv": subs}
+    dataset = loading.load_dataset(write_project(tmp_path, files, config))
+    assert [p.column for p in dataset.report.errors] == ["Jahreswert -> arr"]
+    missing = [p for p in dataset.report.warnings if "have no ARR/MRR" in p.message]
+    assert [p.message.split(" ")[0] for p in missing] == ["1"]  # v3's empty cell only
+    fixed = config.replace(
+        "[tables.subscriptions.columns]", 'decimal = ","\n[tables.subscriptions.columns]'
+    )
+    dataset = loading.load_tables(write_project(tmp_path, files, fixed))
+    assert not dataset.report.errors
+    assert not [p for p in dataset.report.warnings if "not a known billing status" in p.message]
+    assert any(
+        "1 subscriptions are paused" in p.message or "subscription is paused" in p.message
+        for p in dataset.report.problems
+    ), [p.message for p in dataset.report.problems]
+    subs = dataset.tables["subscriptions"].set_index("account_id")
+    assert subs.loc["a1", "arr"] == 12500.0

@@ -378,7 +378,8 @@ def _text_to_dates(
                 whole = number.where(number.notna() & (number % 1 == 0))
                 values[todo] = pd.to_datetime(whole, unit=EPOCH_UNITS[fmt], errors="coerce")
                 continue
-            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+            # "ISO8601": any ISO 8601 date or date-time, offsets converted to UTC.
+            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce", utc=fmt == "ISO8601")
             if getattr(parsed.dt, "tz", None) is not None:
                 parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
             values[todo] = parsed.astype("datetime64[ns]")

@@ -928,7 +928,8 @@ def _table_config(
                 or (isinstance(v, list) and bool(v) and all(_date_pattern(p) for p in v))
             ),
             'a strftime pattern, e.g. "%d/%m/%Y", "unix" or "unix_ms" (seconds or milliseconds '
-            'since 1970), or a list of them tried in order, e.g. ["%d/%m/%Y %H:%M", "%d/%m/%Y"]',
+            'since 1970), "ISO8601", or a list of them tried in order, e.g. ["%d/%m/%Y %H:%M", '
+            '"%d/%m/%Y"]',
         ),
         (
             "sheet",
@@ -1181,8 +1182,9 @@ def _database_source(spec: dict, where: str, problems: list[str]) -> tuple[str, 
 
 
 def _date_pattern(value) -> bool:
-    """A date_format entry: a strftime pattern, or "unix" / "unix_ms" for epoch numbers."""
-    return isinstance(value, str) and ("%" in value or value in ("unix", "unix_ms"))
+    """A date_format entry: a strftime pattern, or "unix" / "unix_ms" for epoch numbers,
+    "ISO8601" for any ISO 8601 date or date-time."""
+    return isinstance(value, str) and ("%" in value or value in ("unix", "unix_ms", "ISO8601"))
 
 
 def _check_date_patterns(value, where: str, problems: list[str]) -> None:

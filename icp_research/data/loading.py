@@ -1623,7 +1623,7 @@ SUBSCRIPTION_STATUSES = {
         "in_approval",
         "submitted",  # an invoice awaiting approval (Xero)
     ),
-    "paused": ("paused", "suspended", "on_hold"),
+    "paused": ("paused", "suspended", "on_hold", "pausiert", "ruhend", "en_pause", "pausado"),
     "ended": (
         "canceled",
         "cancelled",
@@ -1634,9 +1634,31 @@ SUBSCRIPTION_STATUSES = {
         "inactive",
         "churned",
         "deleted",
+        # German, French, Spanish billing exports: gekündigt, résilié, cancelado.
+        "gekündigt",
+        "gekuendigt",
+        "beendet",
+        "abgelaufen",
+        "inaktiv",
+        "résilié",
+        "resilie",
+        "expiré",
+        "terminé",
+        "inactif",
+        "cancelado",
+        "cancelada",
+        "vencido",
+        "finalizado",
+        "inactivo",
     ),
     "running": (
         "active",
+        "aktiv",
+        "laufend",
+        "actif",
+        "activo",
+        "activa",
+        "en_cours",
         "activated",  # a Salesforce contract in force
         "live",
         "past_due",
@@ -2040,6 +2062,8 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 rows=_row_list(bad),
                 values=series,
             )
+            # Reported here, not again as missing ("599 subscriptions have no ARR").
+            out.unreadable[canonical] = pd.Series(bad.to_numpy(dtype=bool), index=series.index)
         if canonical in COUNTS and tc.decimal == "." and only_text(series):
             # "1.391" employees is 1,391 with "." separating thousands (a German or French
             # export), not 1.391 people: a count with a fraction in groups of three is an error.
@@ -2155,6 +2179,16 @@ def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing)
     declared = date_formats(tc.date_format)
     where = f"[tables.{tc.name}]"
     if declared:
+        bad_text = text[bad].dropna()
+        iso = pd.to_datetime(bad_text, format="ISO8601", errors="coerce", utc=True)
+        if not guesses and len(bad_text) and iso.notna().all() and "ISO8601" not in declared:
+            # "2024-04-25T17:26:12.000+0000" (Salesforce's API fields) beside "%m/%d/%Y" ones.
+            return (
+                f"the declared date_format = {_toml_patterns(declared)} does not fit these "
+                "values, which are ISO 8601 dates (read without any date_format): declare "
+                f"date_format = {_toml_patterns([*declared, 'ISO8601'])} under {where}, or "
+                "remove date_format if every date of the table is written like these"
+            )
         if not guesses:
             return (
                 f"the declared date_format = {_toml_patterns(declared)} does not fit these "
@@ -2356,7 +2390,13 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         elif "mrr" in frame.columns:
             frame["arr"] = frame["arr"].fillna(frame["mrr"] * 12.0)
         frame = frame.drop(columns=["mrr"], errors="ignore")
-        no_value = frame["arr"].isna()
+        empty = frame["arr"].isna()
+        no_value = empty.copy()
+        for source in ("arr", "mrr", "price"):
+            if source in out.unreadable:  # filled with what is not a number: an error above
+                no_value &= ~out.unreadable[source].reindex(frame.index, fill_value=False)
+        if empty.any():
+            frame["arr"] = frame["arr"].fillna(0.0)
         if no_value.any():
             out.warning(
                 f"{no_value.sum():,} subscriptions have no ARR/MRR; they count as 0",
@@ -2364,7 +2404,6 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                 column=tc.columns.get("arr", tc.columns.get("mrr", "arr")),
                 rows=_row_list(no_value),
             )
-            frame["arr"] = frame["arr"].fillna(0.0)
         if "status" in frame.columns:
             frame = _subscription_status(frame, tc, out)
         if "trial_end" in frame.columns:
@@ -2396,7 +2435,9 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             )
             frame["closed_at"] = frame["created_at"].where(closed)
         else:
-            undated = closed & frame["closed_at"].isna()
+            undated = closed & out.blank(frame, "closed_at")
+            unreadable = closed & frame["closed_at"].isna() & ~undated  # an error above
+            frame.loc[unreadable, "closed_at"] = frame.loc[unreadable, "created_at"]
             if undated.any():
                 out.warning(
                     f"{undated.sum():,} won/lost deals have no closed_at; they are dated by created_at",
