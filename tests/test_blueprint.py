@@ -773,3 +773,36 @@ def test_market_sizing_without_an_icp_rules_or_score_sizes_nothing(noise):
         "is nothing to size them by (the whole list is the total market)."
     )
     assert not any("pass the filters" in f for f in market.findings)
+
+
+def test_referral_sources_nobody_recognises_are_not_read_as_no_referrals():
+    """A German export's Quelle (Messe, Website, Empfehlung, Kaltakquise) as referral_source:
+    "Empfehlung" is a referral, and with no value recognised the blueprint read "0% of all
+    customers came by referral ... below the 30% rule of thumb"."""
+    import types
+
+    from icp_research.analyses.blueprint.market import pmf_indicators
+
+    from .studies import churn_tables, make_study
+
+    rng = np.random.default_rng(5)
+    tables = churn_tables(rng, n=200)
+    sources = rng.choice(["Messe", "Website", "Empfehlung", "Kaltakquise"], 200)
+    tables["accounts"] = tables["accounts"].assign(referral_source=sources)
+    study = make_study(tables, categorical=["tier"])
+    referred = study.facts.set_index("account_id")["referred"]
+    assert referred.astype(bool).sum() == (sources == "Empfehlung").sum() > 0
+    result = pmf_indicators(study, types.SimpleNamespace(scorecard=None))
+    shares = result.summary.set_index("group")["share"]
+    customers = study.facts[study.facts["is_customer"].fillna(False).astype(bool)]
+    assert shares["all customers"] == pytest.approx(customers["referred"].astype(bool).mean())
+    tables["accounts"] = tables["accounts"].assign(
+        referral_source=rng.choice(["Messe", "Website", "Kaltakquise"], 200)
+    )
+    study = make_study(tables, categorical=["tier"])
+    result = pmf_indicators(study, types.SimpleNamespace(scorecard=None))
+    assert result.summary.empty
+    assert not any("came by referral" in f for f in result.findings)
+    assert any(
+        "is recognised as a referral" in c and "referral_values" in c for c in result.caveats
+    )

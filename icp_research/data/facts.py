@@ -280,6 +280,16 @@ def _arr_peak(subs: pd.DataFrame, codes: np.ndarray) -> pd.Series:
     return level.groupby(events["account"]).max()
 
 
+#: Lead sources that mean a referral whatever ``[analysis] referral_values`` lists: English,
+#: German (Empfehlung), French (recommandation, parrainage, bouche-à-oreille), Spanish and
+#: Portuguese (referido, recomendación, indicação), Italian (passaparola), Dutch (aanbeveling).
+REFERRAL_WORDS = (
+    r"referr|referido|referencia|empfehlung|mundpropaganda|recommandation|parrainage"
+    r"|bouche[- ]?[àa][- ]?oreille|recomendaci|recomenda[çc]|indica[çc][ãa]o|passaparola"
+    r"|aanbeveling|doorverwijz|word[- ]of[- ]mouth"
+)
+
+
 def account_facts(
     tables: dict[str, pd.DataFrame],
     as_of,
@@ -523,7 +533,7 @@ def account_facts(
         def referred(text: pd.Series) -> pd.Series:
             source = text.str.lower().str.strip()
             return (
-                (source.isin(values) | source.str.contains("referr", na=False))
+                (source.isin(values) | source.str.contains(REFERRAL_WORDS, na=False))
                 .where(source.notna())
                 .astype("boolean")
             )

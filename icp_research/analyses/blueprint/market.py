@@ -55,7 +55,21 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
         result.params["json"] = {"verdict": "no customers"}
         return result
     rows = []
+    unrecognised = None
     if "referred" in customers.columns and customers["referred"].notna().any():
+        sources = customers["referral_source"].dropna().astype(str)
+        if not customers["referred"].fillna(False).astype(bool).any() and sources.nunique() >= 2:
+            # "Empfehlung" (German for referral) not in referral_values: "0% came by
+            # referral" would be a headline about the config, not the customers.
+            unrecognised = sources.value_counts().index[:6].tolist()
+    if unrecognised:
+        result.caveats.append(
+            "No referral test: none of the accounts' referral_source values ("
+            + ", ".join(f'"{v}"' for v in unrecognised)
+            + ") is recognised as a referral. If one of them means a referral, list it in "
+            '[analysis] referral_values (e.g. referral_values = ["' + unrecognised[0] + '"]).'
+        )
+    elif "referred" in customers.columns and customers["referred"].notna().any():
         recent_from = study.as_of - pd.DateOffset(years=1)
         since = pd.to_datetime(customers["customer_since"])
         for group, part in (
@@ -77,7 +91,9 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
             )
     result.summary = pd.DataFrame(rows)
     verdict = "the data does not say which customers were referred"
-    if rows:
+    if unrecognised:
+        verdict = "no referral_source value is recognised as a referral"
+    elif rows:
         main = rows[1] if rows[1]["n"] >= 30 else rows[0]
         if not main["n"]:
             verdict = "no customer has a referral source"
@@ -94,7 +110,7 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
                     f"{pct(row['ci_low'])}–{pct(row['ci_high'])}, n={row['n']:,})."
                 )
         result.findings.append(f"Referrals: {verdict}.")
-    else:
+    elif not unrecognised:
         result.caveats.append(
             "Not enough evidence for the referral test: no referral source on the accounts."
         )
