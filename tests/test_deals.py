@@ -382,3 +382,19 @@ def test_anti_patterns_only_finds_the_same_anti_patterns(demo_study, demo):
     only = deals.lost_deal_analysis(demo_study, anti_patterns_only=True)
     pd.testing.assert_frame_equal(only.anti_patterns, demo.anti_patterns)
     assert only.funnel is None
+
+
+def test_a_contract_term_is_never_a_candidate_exclude_rule():
+    """A CRM's customer tier (Gold / Silver / Bronze, filled from what customers pay) is a
+    contract term to the blueprint, never a rule, but the lost-deal report proposed "exclude
+    accounts with Gold as customer tier" and the dashboard repeated it."""
+    tables, _ = _study(seed=4, whales=0)
+    tables["accounts"] = tables["accounts"].rename(columns={"segment": "customer_tier"})
+    study = make_study(tables, categorical=["customer_tier", "color"])
+    assert "customer_tier" in study.attributes.contract
+    result = deals.lost_deal_analysis(study)
+    rules = result.anti_patterns.set_index("rule_id")
+    term = rules.loc["win_rate:customer_tier:weak"]
+    assert term["status"] == "contract term"
+    assert not (result.anti_patterns["status"] == "candidate").any()
+    assert any("a term of the contract, set at the sale" in f for f in result.findings)

@@ -264,6 +264,12 @@ def lost_deal_analysis(
     anti = _anti_patterns(accounts, account_labels, levels, win_rate, no_decision, reasons, alpha)
     # Rules and levels in words for the report ("with no CRM"); "rule" keeps the code form.
     anti = ap.in_words(anti, ap.labels_of(study), alpha)
+    if len(anti) and spec.contract:
+        # A term of the contract (plan, tier, billing period) is set at the sale, and a CRM
+        # often fills it from what the customer pays: never a kind of company to turn away
+        # (the blueprint uses none as a rule), so not a candidate exclude rule either.
+        contract = anti["attribute"].isin(list(spec.contract)) & (anti["status"] == "candidate")
+        anti.loc[contract, "status"] = "contract term"
     if anti_patterns_only:
         # Sales cycle, deal size and funnel are work that no anti-pattern reads.
         return DealsResult(
@@ -1010,6 +1016,12 @@ def _findings(win_rate, no_decision, reasons, overall, cycle_table, anti, has_re
     candidates = anti[anti["status"] == "candidate"] if len(anti) else anti
     for _, row in candidates.iterrows():
         lines.append(row["statement"])
+    terms = anti[anti["status"] == "contract term"] if len(anti) else anti
+    for _, row in terms.iterrows():
+        lines.append(
+            f"{row['statement']} This is a term of the contract, set at the sale (and often "
+            "filled from what customers pay): not a kind of company to turn away."
+        )
     explained = anti[anti["status"] == "explained"] if len(anti) else anti
     words = ap.worded(anti)
     if len(explained):
