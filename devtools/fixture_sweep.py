@@ -60,9 +60,10 @@ def run(config: Path, out: Path, quarter: str | None = None) -> dict:
 
 
 #: Text a reader must never meet in a report: a number that did not exist ("nan", "inf",
-#: "infx as fast", "CI nan–nan") or an empty pair of brackets where figures were meant to go.
+#: "infx as fast", "CI nan–nan", an interval of two dashes "(–––"), or an empty pair of
+#: brackets where figures were meant to go.
 _BROKEN_TEXT = re.compile(
-    r"(?i)(?<![\w.-])(?:nan|-?inf)(?:x|%)?(?![\w.-])|nan[–-]nan|(?<=\s)\(\s*\)"
+    r"(?i)(?<![\w.-])(?:nan|-?inf)(?:x|%)?(?![\w.-])|nan[–-]nan|(?<=\s)\(\s*\)|\(–––"
 )
 
 

@@ -10,7 +10,7 @@ import icp_research as icp
 from devtools.demo_data import PLANTED_TRUTH
 from icp_research.analyses import antipatterns, churn
 
-from .studies import churn_tables, deal_tables, make_study
+from .studies import AS_OF, churn_tables, deal_tables, make_study
 
 NOISE = set(PLANTED_TRUTH["no_effect"])
 
@@ -432,3 +432,28 @@ def test_the_cox_model_judges_travelling_together_by_a_bias_corrected_cramers_v(
     real = pd.crosstab(x, y).to_numpy()
     assert cramers_v_corrected(real) == pytest.approx(association(real, method="cramer"), abs=0.01)
     assert cramers_v_corrected([[5, 0]]) == 0.0
+
+
+def test_no_early_churn_has_an_interval_not_dashes():
+    """Every churn after the first year: "0% of customers leave within their first 6 months
+    (–––, Kaplan-Meier)", an empty interval. 0 of the customers followed through the window
+    bounds the rate."""
+    from icp_research.methods.stats import proportion_ci
+
+    n = 60
+    ids = [f"A{i:03d}" for i in range(n)]
+    start = AS_OF - pd.to_timedelta(np.arange(n) * 5 + 500, unit="D")
+    end = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
+    end[:15] = start[:15] + pd.Timedelta(days=400)
+    accounts = pd.DataFrame({"account_id": ids, "kind": ["x", "y"] * (n // 2)})
+    subscriptions = pd.DataFrame(
+        {"account_id": ids, "start_date": start, "end_date": end.to_numpy(), "arr": 1000.0}
+    )
+    study = make_study({"accounts": accounts, "subscriptions": subscriptions}, categorical=["kind"])
+    result = churn.churn_analysis(study)
+    overall = result.overall
+    assert (overall["churned"], overall["early_churns"], overall["early_churn"]) == (15, 0, 0)
+    assert overall["early_churn_ci_low"] == 0
+    assert overall["early_churn_ci_high"] == pytest.approx(float(proportion_ci(0, n)[1]))
+    (line,) = [f for f in result.findings if f.startswith("Early churn")]
+    assert "–––" not in line and "(0%–" in line

@@ -463,6 +463,13 @@ def _overall(customers, curve, horizons, early_key, alpha, has_subscriptions) ->
     out["early_churns"] = int(
         (customers["event"].astype(bool) & (customers["months"] <= horizons[early_key])).sum()
     )
+    if out["early_churns"] == 0 and not np.isfinite(out["early_churn_ci_high"]):
+        # No churn in the window: Greenwood's variance is 0 and its interval empty ("0% (–––"),
+        # but 0 of n customers followed through the window bounds the rate (Wilson).
+        followed = int((customers["months"] >= horizons[early_key]).sum())
+        if followed:
+            _, high = proportion_ci(0, followed, alpha)
+            out["early_churn_ci_low"], out["early_churn_ci_high"] = 0.0, float(high)
     if has_subscriptions:
         rate, low, high, k = _revenue_churn(customers, alpha)
         out.update(
@@ -1234,8 +1241,13 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
         text = (
             f"Early churn (onboarding drop-off): {fmt_pct(overall['early_churn'])} of customers "
             f"leave within their first {months:g} months "
-            f"({fmt_pct(overall['early_churn_ci_low'])}–{fmt_pct(overall['early_churn_ci_high'])}, "
-            f"Kaplan-Meier); {fmt_number(overall['early_churns'])} of "
+            + (
+                f"({fmt_pct(overall['early_churn_ci_low'])}–"
+                f"{fmt_pct(overall['early_churn_ci_high'])}, Kaplan-Meier); "
+                if np.isfinite(overall["early_churn_ci_high"])
+                else "(Kaplan-Meier); "
+            )
+            + f"{fmt_number(overall['early_churns'])} of "
             f"{fmt_number(overall['churned'])} churns happened in that window."
         )
         early_over = early_reasons[
