@@ -234,3 +234,24 @@ def test_markdown_escapes_data_and_keeps_the_history():
     table = log.table()
     assert list(table.columns) == ["change", "item", "before", "after", "evidence"]
     assert "rule added" in set(table["change"])
+
+
+def test_two_runs_without_an_icp_are_not_told_their_icp_changed():
+    """Null data, two quarters: the change log read "ICP changed: statement", "1 rule removed:
+    it no longer holds up" (an uncertain rule, which never held up) and "tier cut-offs
+    unchanged" beside no fit score either time."""
+    signal = rule("uncertain", "employees < 40", condition("employees", "less_than", 40))
+    previous = icp_document(
+        statement="No ICP can be drawn from this data yet: one reason.", uncertain=[signal]
+    )
+    current = icp_document(statement="No ICP can be drawn from this data yet: another reason.")
+    assert not previous["drawn"] and not current["drawn"]
+    log = compare_icp(current, previous, run="2025Q4", previous_run="2025Q3")
+    (statement,) = [c for c in log.changes if c["item"] == "statement"]
+    assert statement["sentence"].startswith("Still no ICP; the statement of why changed from")
+    (removed,) = [c for c in log.changes if c["change"] == "removed"]
+    assert removed["evidence"].startswith("it is no longer suggestive in this run's data")
+    assert "tier cut-offs" not in log.summary
+    assert log.summary.startswith("Since ") and "still no ICP, its statement of why changed" in (
+        log.summary
+    )

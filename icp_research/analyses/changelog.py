@@ -399,9 +399,19 @@ def _num(value) -> str:
 
 def _statement_changes(current: Mapping, previous: Mapping) -> list[dict]:
     changes = []
+    neither = not previous.get("drawn") and not current.get("drawn")
     for key, label in (("name", "name"), ("statement", "statement")):
         before, after = previous.get(key), current.get(key)
         if (before or "") != (after or ""):
+            sentence = (
+                f"The ICP {label} changed from “{before or '(none)'}” to “{after or '(none)'}”."
+            )
+            if neither:
+                # No ICP either time: the words of why not changed, not an ICP.
+                sentence = (
+                    f"Still no ICP; the statement of why changed from “{before or '(none)'}” "
+                    f"to “{after or '(none)'}”."
+                )
             changes.append(
                 {
                     "section": "statement",
@@ -410,8 +420,7 @@ def _statement_changes(current: Mapping, previous: Mapping) -> list[dict]:
                     "before": before or "",
                     "after": after or "",
                     "evidence": "",
-                    "sentence": f"The ICP {label} changed from “{before or '(none)'}” to "
-                    f"“{after or '(none)'}”.",
+                    "sentence": sentence,
                 }
             )
     if bool(previous.get("drawn")) != bool(current.get("drawn")):
@@ -608,8 +617,14 @@ def _rule_changes(current, previous, outcome, previous_outcome) -> list[dict]:
         for rule in removed:
             text = rule.get("text", "")
             why = [n for n in notes if text and text in n]
+            # An uncertain rule never held up: it stopped being suggestive.
+            gone = (
+                "it is no longer suggestive in this run's data"
+                if kind == "uncertain"
+                else "it no longer holds up in this run's data"
+            )
             evidence = "; ".join(why) or (
-                "it no longer holds up in this run's data (before: "
+                f"{gone} (before: "
                 + (_rule_evidence(rule, previous_outcome) or "no evidence recorded")
                 + ")"
             )
@@ -878,6 +893,14 @@ def _validation_rows(current: Mapping, previous: Mapping) -> list[dict]:
     ]
 
 
+def _no_icp_either_time(log: Changelog) -> bool:
+    """Neither run drew an ICP (the statement change says so)."""
+    return any(
+        c["section"] == "statement" and str(c["sentence"]).startswith("Still no ICP")
+        for c in log.changes
+    )
+
+
 def _changelog_summary(log: Changelog, min_move: int) -> str:
     since = _run_words(log.previous_run, log.previous_as_of)
     counts = {}
@@ -886,7 +909,11 @@ def _changelog_summary(log: Changelog, min_move: int) -> str:
             counts[change["change"]] = counts.get(change["change"], 0) + 1
     parts = []
     statement = [c for c in log.changes if c["section"] == "statement" and c["item"] == "statement"]
-    parts.append("statement changed" if statement else "statement unchanged")
+    drawn = [c for c in log.changes if c["section"] == "statement" and c["item"] == "drawn"]
+    if statement and not drawn and not log.points and _no_icp_either_time(log):
+        parts.append("still no ICP, its statement of why changed")
+    else:
+        parts.append("statement changed" if statement else "statement unchanged")
     by_kind = {}
     for change in log.changes:
         if change["section"] == "characteristics":
@@ -920,7 +947,10 @@ def _changelog_summary(log: Changelog, min_move: int) -> str:
     elif log.points:
         parts.append("fit-score points unchanged")
     tier_changes = [c for c in log.changes if c["section"] == "tiers"]
-    parts.append("tier cut-offs moved" if tier_changes else "tier cut-offs unchanged")
+    if tier_changes:
+        parts.append("tier cut-offs moved")
+    elif log.points:  # without a fit score either time, there are no tiers to speak of
+        parts.append("tier cut-offs unchanged")
     auc = next((v for v in log.validation if v["measure"] == "Holdout AUC"), None)
     if auc and auc.get("before_text") != "–" and auc.get("after_text") != "–":
         parts.append(f"holdout AUC {auc['before'] or 0:.2f} → {auc['after'] or 0:.2f}")
