@@ -884,3 +884,27 @@ def test_suggestive_findings_are_counted_by_attribute_against_chance():
         "tests is counted (its smallest p-value times its tests): what chance gives, so none "
         "of them is listed as a hypothesis (they are in the predictor report)."
     ]
+
+
+def test_an_exclude_candidate_that_reverses_on_enough_rows_is_not_a_hypothesis():
+    """On null exports a third of runs listed an uncertain rule "worse earlier; did not hold
+    up"; one that the confirmation quarters show the other way round, on 30 or more of its
+    rows, is what chance looks like. Fewer rows, or the same direction unconfirmed, stays
+    uncertain."""
+    import types
+
+    from icp_research.analyses.blueprint.rules import MIN_EXCLUDE_REVERSAL_ROWS, _reversed
+
+    def evidence(n, lift, direction=-1, replicated=False):
+        return types.SimpleNamespace(
+            holdout={"n": n, "lift": lift}, direction=direction, replicated=replicated
+        )
+
+    assert MIN_EXCLUDE_REVERSAL_ROWS == 30
+    assert _reversed(evidence(40, 1.2))  # lost more in discovery, won more after
+    assert _reversed(evidence(40, 1.0))
+    assert not _reversed(evidence(40, 0.8))  # still worse, not confirmed: uncertain
+    assert not _reversed(evidence(29, 1.5))  # too few rows to tell
+    assert not _reversed(evidence(40, 1.5, replicated=None))  # not checked
+    assert _reversed(evidence(60, 0.7, direction=1))  # churned faster, then slower
+    assert not _reversed(evidence(60, float("nan")))

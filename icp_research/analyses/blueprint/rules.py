@@ -463,11 +463,21 @@ def exclude_rules(
 
     kept: list[Rule] = []
     uncertain: list[Rule] = []
+    reversed_: list[str] = []
     for rule in sorted(rules, key=lambda r: r.strength):
         worse = [e for e in rule.evidence if e.worse]
         inc = include_on.get(rule.attribute)
         if any(e.held_up for e in worse):
             kept.append(rule)
+        elif worse and all(_reversed(e) for e in worse):
+            # Worse in discovery, the other way round in the quarters after, on enough rows
+            # to tell: what chance does (a third of null exports listed one as a hypothesis).
+            e = worse[0]
+            reversed_.append(
+                f"{rule.text} ({rates_text(e.sample, e.training)} in the discovery quarters, "
+                f"{rates_text(e.sample, e.holdout)} in the confirmation quarters, "
+                f"{int(e.holdout['n']):,} {e.sample.unit})"
+            )
         elif worse:
             rule.kind = "uncertain"
             rule.direction = "avoid"
@@ -487,6 +497,12 @@ def exclude_rules(
             notes.append(
                 f"{rule.text}: not significantly worse once re-tested on the training period."
             )
+    if reversed_:
+        notes.append(
+            f"{join_and(reversed_)}: worse in the discovery quarters and the other way round in "
+            "the confirmation quarters, so neither an exclude rule nor a hypothesis: what "
+            "chance looks like."
+        )
     # A rule that mostly names accounts another rule already excludes adds little. Rules on
     # the defining characteristics go first; then those on attributes that merely travel with
     # one (annual revenue with company size), strongest first.
@@ -611,6 +627,22 @@ def _suggestive_at_chance(rows, alpha: float, notes: list[str]) -> set[str]:
 
 #: Rows of a rule in the confirmation quarters below which a reversal says nothing.
 MIN_REVERSAL_ROWS = 10
+
+
+#: Rows of an exclude candidate in the confirmation quarters below which its reversal says
+#: nothing: a candidate was significant in discovery, so more than a suggestive one needs.
+MIN_EXCLUDE_REVERSAL_ROWS = 30
+
+
+def _reversed(evidence) -> bool:
+    """A significant difference of the discovery quarters that the confirmation quarters
+    (``MIN_EXCLUDE_REVERSAL_ROWS`` rows of the rule or more) show the other way round or
+    not at all (lift on the other side of 1, or exactly 1)."""
+    h = evidence.holdout or {}
+    if evidence.replicated is not False or int(h.get("n", 0) or 0) < MIN_EXCLUDE_REVERSAL_ROWS:
+        return False
+    lift = h.get("lift", np.nan)
+    return bool(np.isfinite(lift) and (lift - 1) * evidence.direction <= 0)
 
 
 def _went_the_other_way(holdout: dict, favour: bool) -> bool:
