@@ -63,6 +63,12 @@ def test_bad_quarters_say_how_to_write_one(bad):
     "raw, message",
     [
         ({**MINIMAL, "analysys": {}}, "unknown section [analysys]; did you mean 'analysis'?"),
+        # A key pasted above every header was read as "unknown section [path]".
+        (
+            {**MINIMAL, "path": "Firmen.csv"},
+            "path = ... stands above every [section] (a table's key: it belongs under its "
+            "[tables.<name>] header)",
+        ),
         ({"tables": {"acounts": {"path": "a.csv"}}}, "did you mean 'accounts'?"),
         ({"tables": {"accounts": {"paht": "a.csv"}}}, "unknown key 'paht'; did you mean 'path'?"),
         ({"tables": {"accounts": {"path": "a.xyz"}}}, 'add format = "csv"'),

@@ -476,10 +476,21 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     problems: list[str] = []
 
     for section in raw:
-        if section not in KNOWN_SECTIONS:
-            problems.append(
-                f"{label}: unknown section [{section}]{_suggest(section, KNOWN_SECTIONS)}"
+        if section in KNOWN_SECTIONS:
+            continue
+        if not isinstance(raw[section], dict):
+            # A bare key above every [section] ("path = ..." pasted at the top of the file).
+            where = (
+                " (a table's key: it belongs under its [tables.<name>] header)"
+                if section in TABLE_KEYS
+                else ""
             )
+            problems.append(
+                f"{label}: {section} = ... stands above every [section]{where}; fix: move it "
+                "under the section it belongs to, or remove it"
+            )
+            continue
+        problems.append(f"{label}: unknown section [{section}]{_suggest(section, KNOWN_SECTIONS)}")
 
     project = _section(raw, "project", label, problems)
     cfg = Config(path=path, raw=raw)
