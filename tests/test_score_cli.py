@@ -633,3 +633,35 @@ def test_a_country_rule_and_score_level_match_any_spelling_of_the_country():
     assert (scored["fit_score"].iloc[:5] == german).all()
     assert scored["fit_score"].iloc[5] == scored["fit_score"].iloc[6] > german
     assert "unseen" not in " ".join(scored["flags"].iloc[:7].fillna(""))
+
+
+def test_a_european_spreadsheet_gets_its_scores_back_in_its_own_shape(
+    tmp_path, icp_document, capsys
+):
+    """Leads saved by a German Excel (';'-separated, a byte-order mark, decimal commas) came
+    back ','-separated without the mark: Excel opened them as one column with broken umlauts,
+    and 0.46 was not a number to it."""
+    document = _calibrated_document(icp_document)
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes(
+        "\ufeffname;industry;employees;crm\nMüller AG;SaaS;250;HubSpot\nBäcker;FinTech;12;None\n".encode(
+            "utf-8"
+        )
+    )
+    path = write_json(document, tmp_path / "icp.json")
+    out = tmp_path / "scored.csv"
+    code = main(["score", "--icp", str(path), "--input", str(leads), "--output", str(out)])
+    assert code == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    scored = pd.read_csv(out, sep=";", decimal=",", encoding="utf-8-sig")
+    assert list(scored["name"]) == ["Müller AG", "Bäcker"]
+    probability = scored["win_probability"].to_numpy(dtype=float)
+    assert np.all((probability > 0) & (probability < 1))
+    expected = score_leads(document, read_leads(leads))["win_probability"].to_numpy(dtype=float)
+    np.testing.assert_allclose(probability, expected, rtol=1e-12)
+    # A plain ','-separated file stays as it was: no mark, decimal points.
+    (tmp_path / "plain").mkdir()
+    code, plain, _ = _score_cli(tmp_path / "plain", document, capsys)
+    assert code == 0 and not (tmp_path / "plain" / "scored.csv").read_bytes().startswith(b"\xef")
+    assert plain["win_probability"].dtype == float

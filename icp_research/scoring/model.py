@@ -1621,8 +1621,30 @@ def _apply_mapping(leads: pd.DataFrame, table_config) -> pd.DataFrame:
     return out
 
 
-def write_scored(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a scored lead list atomically: CSV (spreadsheet-safe) or Parquet, by suffix."""
+def csv_style(path: str | Path, table_config=None) -> dict:
+    """How a CSV lead file is written (``delimiter``, ``bom``, ``decimal``), so that the scored
+    file opens in the spreadsheet the leads came from: a German Excel file is ';'-separated,
+    starts with a byte-order mark and writes 0,46. Other files: the defaults."""
+    path = Path(path)
+    style = {"delimiter": ",", "bom": False, "decimal": "."}
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return style
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    style["bom"] = head.startswith(b"\xef\xbb\xbf")
+    declared = getattr(table_config, "delimiter", None)
+    first = head.decode("utf-8", errors="ignore").lstrip("\ufeff").splitlines()[:1]
+    style["delimiter"] = declared or (_sniff_delimiter(first[0]) if first else ",")
+    decimal = getattr(table_config, "decimal", ".") or "."
+    if decimal == "," or style["delimiter"] == ";":
+        # A ';'-separated file is a decimal-comma spreadsheet's.
+        style["decimal"] = "," if style["delimiter"] != "," else "."
+    return style
+
+
+def write_scored(frame: pd.DataFrame, path: str | Path, **style) -> Path:
+    """Write a scored lead list atomically: CSV (spreadsheet-safe) or Parquet, by suffix.
+    ``style``: the CSV's ``delimiter``, ``bom`` and ``decimal`` (see :func:`csv_style`)."""
     from icp_research.artifacts import write_csv
 
     path = Path(path)
@@ -1632,7 +1654,7 @@ def write_scored(frame: pd.DataFrame, path: str | Path) -> Path:
             f"{path}: unsupported output type {path.suffix or '(none)'!r}; write .csv or .parquet"
         )
     if fmt == "csv":
-        return write_csv(frame, path, engine="pyarrow")
+        return write_csv(frame, path, engine="pyarrow", **style)
     import os
     import tempfile
 
@@ -1708,7 +1730,8 @@ def score_file(
     out = raw.rename(columns={c: f"{c}_input" for c in raw.columns if c in SCORE_COLUMNS})
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
-    write_scored(out, output_path)
+    # The scored file in the lead file's own CSV shape (';', a byte-order mark, 0,46).
+    write_scored(out, output_path, **csv_style(input_path, _accounts_mapping(config)))
     note = None if rules_only else win_probability_note(spec)
     if note and notes is not None:
         notes.append(note)
