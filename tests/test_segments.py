@@ -18,7 +18,7 @@ from icp_research.methods.segments import (
     silhouette,
     ward_clusters,
 )
-from icp_research.methods.stats import proportion_ci
+from icp_research.methods.stats import proportion_ci, two_proportion_pvalue
 
 Z = 1.959963984540054
 
@@ -205,17 +205,38 @@ def test_cluster_features_log_skewed_money_impute_and_one_hot():
 
 
 def test_profiles_and_description_of_a_segment():
-    frame = pd.DataFrame({"industry": ["SaaS"] * 6 + ["Retail"] * 6, "seg": ["A"] * 4 + ["B"] * 8})
+    frame = pd.DataFrame(
+        {"industry": (["SaaS"] * 6 + ["Retail"] * 6) * 5, "seg": (["A"] * 4 + ["B"] * 8) * 5}
+    )
     profiles = segment_profiles(
         frame, {"kmeans": frame["seg"]}, categorical=["industry"], min_level_count=1
     )
     a = profiles[profiles["segment"] == "A"].set_index("level")
     assert a.loc["SaaS", "share_segment"] == 1.0 and a.loc["SaaS", "share_all"] == 0.5
-    assert a.loc["SaaS", "lift"] == 2.0 and a.loc["SaaS", "n"] == 4
+    assert a.loc["SaaS", "lift"] == 2.0 and a.loc["SaaS", "n"] == 20
+    # 20 of 20 in the segment against 10 of 40 elsewhere.
+    assert a.loc["SaaS", "p_value"] == pytest.approx(
+        float(two_proportion_pvalue(20, 20, 10, 40)[0])
+    )
     assert describe_segment(profiles[profiles["segment"] == "A"]) == "industry SaaS (100% vs 50%)"
     b = profiles[profiles["segment"] == "B"]
     assert describe_segment(b) == "industry Retail (75% vs 50%)"
     assert describe_segment(b, min_lift=2) == ""
+
+
+def test_a_segment_profile_names_only_levels_beyond_chance():
+    """A rule-based segment of 38 customers read "What sets it apart: ... referral source Messe
+    (34% vs 26%)", a noise lead source; 13 of 38 against 26% elsewhere is what chance gives."""
+    source = ["Messe"] * 13 + ["Web"] * 25 + ["Messe"] * 50 + ["Web"] * 150
+    frame = pd.DataFrame({"source": source, "seg": ["Mid"] * 38 + ["Small"] * 200})
+    profiles = segment_profiles(
+        frame, {"rule": frame["seg"]}, categorical=["source"], min_level_count=1
+    )
+    mid = profiles[profiles["segment"] == "Mid"]
+    row = mid.set_index("level").loc["Messe"]
+    assert row["lift"] >= 1.25 and row["share_segment"] >= 0.2 and row["q_value"] > 0.05
+    assert describe_segment(mid) == ""
+    assert describe_segment(mid, alpha=1.01) == "source Messe (34% vs 26%)"
 
 
 def test_the_order_of_the_rows_does_not_change_the_clusters():

@@ -33,6 +33,7 @@ from icp_research.data.facts import DAYS_PER_YEAR
 from icp_research.formatting import fmt_money, fmt_pct
 from icp_research.methods.binning import MISSING, OTHER, bin_numeric, pool_rare_levels
 from icp_research.methods.stats import (
+    adjust_pvalues,
     clustered_rate_ci,
     clustered_ratio_ci,
     mean_ci,
@@ -40,6 +41,7 @@ from icp_research.methods.stats import (
     poisson_rate_ci,
     proportion_ci,
     shrink_rates,
+    two_proportion_pvalue,
 )
 from icp_research.result import Result, View
 
@@ -572,8 +574,10 @@ def segment_profiles(
     """Share of each attribute level in each segment versus in all rows.
 
     Returns one row per segmentation x segment x attribute x level: ``share_segment``,
-    ``share_all`` (fractions), ``lift`` (their ratio) and ``n`` (rows of the segment at the
-    level).
+    ``share_all`` (fractions), ``lift`` (their ratio), ``n`` (rows of the segment at the
+    level), and ``p_value`` / ``q_value``: the segment's share against the other rows' (Fisher
+    or chi-square), Benjamini-Hochberg over every row, so that a segment's profile names only
+    levels that set it apart beyond chance.
     """
     levels = {}
     for attribute in categorical:
@@ -597,6 +601,9 @@ def segment_profiles(
             share_all = cells.sum(axis=0) / max(cells.sum(), 1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 shares = cells / cells.sum(axis=1, keepdims=True)
+            sizes = np.repeat(cells.sum(axis=1), n_levels)
+            at_level = np.tile(cells.sum(axis=0), len(segment_names))
+            total = cells.sum()
             long = pd.DataFrame(
                 {
                     "segmentation": segmentation,
@@ -606,6 +613,10 @@ def segment_profiles(
                     "share_segment": shares.ravel(),
                     "n": cells.ravel(),
                     "share_all": np.tile(share_all, len(segment_names)),
+                    # The segment against the other rows, at this level.
+                    "p_value": two_proportion_pvalue(
+                        cells.ravel(), sizes, at_level - cells.ravel(), total - sizes
+                    ),
                 }
             )
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -620,19 +631,30 @@ def segment_profiles(
         "n",
         "share_all",
         "lift",
+        "p_value",
+        "q_value",
     ]
     if not parts:
         return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
+    out = pd.concat(parts, ignore_index=True)
+    out["q_value"] = adjust_pvalues(out["p_value"].to_numpy(dtype=float))
+    return out[columns]
 
 
 def describe_segment(
-    profiles: pd.DataFrame, *, max_levels: int = 3, min_lift: float = 1.25, min_share: float = 0.2
+    profiles: pd.DataFrame,
+    *,
+    max_levels: int = 3,
+    min_lift: float = 1.25,
+    min_share: float = 0.2,
+    alpha: float = 0.05,
 ) -> str:
     """The levels that characterise one segment: 'industry SaaS (76% vs 21%); ...'.
 
     ``profiles`` are the rows of :func:`segment_profiles` for one segment. Levels held by at
-    least ``min_share`` of the segment and ``min_lift`` times as common as overall, largest
+    least ``min_share`` of the segment and ``min_lift`` times as common as overall, and more
+    common than in the other rows beyond chance (``q_value`` below ``alpha``, when the profiles
+    have one: a noise lead source at 34% vs 26% in a segment of 38 is no profile), largest
     share difference first, one per attribute. Returns '' when none qualifies.
     """
     rows = profiles[
@@ -640,6 +662,8 @@ def describe_segment(
         & (profiles["share_segment"] >= min_share)
         & ~profiles["level"].isin([MISSING, OTHER])
     ]
+    if "q_value" in rows:
+        rows = rows[rows["q_value"].fillna(1.0) < alpha]
     if rows.empty:
         return ""
     rows = rows.assign(gap=rows["share_segment"] - rows["share_all"]).sort_values(
@@ -835,7 +859,8 @@ def segment_accounts(
             profiles[
                 (profiles["segmentation"] == row.segmentation)
                 & (profiles["segment"].astype(str) == row.segment)
-            ]
+            ],
+            alpha=alpha,
         )
         if row.segmentation != "all"
         else ""
