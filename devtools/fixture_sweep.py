@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import html
 import json
-import os
 import re
 import subprocess
 import sys
@@ -102,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="fixtures swept at once (default: 2, or 1 on a one-core machine)",
+        default=1,
+        help="fixtures swept at once (default 1: a suite run keeps two cores busy on its own)",
     )
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fixture-sweep-"))
