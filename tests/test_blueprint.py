@@ -908,3 +908,28 @@ def test_an_exclude_candidate_that_reverses_on_enough_rows_is_not_a_hypothesis()
     assert not _reversed(evidence(40, 1.5, replicated=None))  # not checked
     assert _reversed(evidence(60, 0.7, direction=1))  # churned faster, then slower
     assert not _reversed(evidence(60, float("nan")))
+
+
+def test_a_tie_on_a_few_rows_is_not_said_to_go_the_other_way():
+    """'employees < 40 ... not re-tested (not significant earlier); there it went the other
+    way' at 0.99x on 9 deals: a tie on too few rows to tell."""
+    import types
+
+    from icp_research.analyses.blueprint.evidence import holdout_verdict
+
+    def verdict(n, lift):
+        evidence = types.SimpleNamespace(
+            replicated=None,
+            held_up=False,
+            holdout={"n": n, "lift": lift},
+            direction=1,
+            significant=False,
+            sample=types.SimpleNamespace(unit="deals"),
+        )
+        return holdout_verdict(evidence)
+
+    assert verdict(9, 0.99) == "not re-tested (not significant earlier)"
+    assert verdict(40, 0.99) == "not re-tested (not significant earlier)"
+    assert verdict(9, 0.5) == "not re-tested (not significant earlier)"
+    assert verdict(40, 0.8).endswith("; there it went the other way")
+    assert verdict(40, 1.3) == "not re-tested (not significant earlier)"
