@@ -1566,3 +1566,44 @@ def test_numbers_that_cannot_be_read_are_not_reported_again_as_missing(tmp_path)
     ), [p.message for p in dataset.report.problems]
     subs = dataset.tables["subscriptions"].set_index("account_id")
     assert subs.loc["a1", "arr"] == 12500.0
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text", "language"),
+    [
+        (
+            "cp932",
+            "会社ID,業種\nC1,製造業\nC2,ソフトウェア\nC3,小売\nC4,物流サービス\n",
+            "Japanese",
+        ),
+        ("euc_kr", "회사,업종\nC1,제조업\nC2,소프트웨어\nC3,소매업\nC4,물류\n", "Korean"),
+        ("gbk", "公司,行业\nC1,制造业\nC2,软件开发\nC3,零售业\nC4,物流运输\n", "Chinese"),
+        ("cp1251", "Компания,Отрасль\nC1,Производство\nC2,Розничная торговля\n", "Cyrillic"),
+    ],
+)
+def test_an_export_in_another_script_is_named_by_its_encoding(tmp_path, encoding, text, language):
+    """A Japanese CRM's Shift-JIS export was told to add encoding = "mac_roman" (its bytes
+    decode as Mac-Roman, into nonsense); the fix names the encoding that reads its script."""
+    from icp_research.data.encodings import script_encoding
+
+    raw = text.encode(encoding)
+    found = script_encoding(raw)
+    assert found is not None and found[0] == encoding and found[1].startswith(language)
+    (tmp_path / "accounts.csv").write_bytes(raw)
+    config = '[tables.accounts]\npath = "accounts.csv"\n'
+    dataset = loading.load_dataset(write_project(tmp_path, {}, config))
+    (error,) = dataset.report.errors
+    assert error.fix.startswith(f'add encoding = "{encoding}" under [tables.accounts]')
+    key = text.split(",")[0]
+    fixed = config + f'encoding = "{encoding}"\n[tables.accounts.columns]\naccount_id = "{key}"\n'
+    dataset = loading.load_dataset(write_project(tmp_path, {}, fixed))
+    assert not dataset.report.errors
+    assert text.splitlines()[2].split(",")[1] in set(dataset.tables["accounts"].iloc[:, -1])
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "mac_roman", "latin-1"])
+def test_western_text_is_not_taken_for_another_script(encoding):
+    from icp_research.data.encodings import script_encoding
+
+    text = "name,city\nJosé Müller,São Paulo\nFrançois Lefèvre,Zürich\nBjörk Jónsdóttir,Reykjavík\n"
+    assert script_encoding((text * 5).encode(encoding)) is None

@@ -423,6 +423,19 @@ def test_a_lead_file_that_is_not_utf8_is_read_without_garbling(tmp_path, encodin
     assert read_leads(path)["city"].tolist() == ["San José", "Zürich", "Málaga"]
 
 
+def test_a_japanese_lead_file_is_read_and_written_for_excel(tmp_path, icp_path):
+    """A Shift-JIS lead list (a Japanese Excel's CSV) was read as Mac-Roman, into nonsense."""
+    path = tmp_path / "leads.csv"
+    cities = ["東京都", "大阪府", "名古屋市", "福岡市"]
+    rows = "".join(f"L{i},株式会社テスト{i},{city}\n" for i, city in enumerate(cities))
+    path.write_bytes(("id,name,city\n" + rows).encode("cp932"))
+    assert read_leads(path)["city"].tolist() == cities
+    out = tmp_path / "scored.csv"
+    score_file(icp=icp_path, input=path, output=out)
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 that Excel reads as such
+    assert pd.read_csv(out, encoding="utf-8-sig")["city"].tolist() == cities
+
+
 def _calibrated_document(icp_document, *, wins: int | None = None) -> dict:
     """The test ICP with a calibration fitted on fresh deals (``wins``: keep only that many)."""
     from icp_research.methods.calibration import fit_calibration

@@ -74,6 +74,64 @@ def clean_encodings(raw: bytes, candidates=CANDIDATES) -> list[str]:
     return [encoding for encoding, marks in rank_encodings(raw, candidates) if marks == 0]
 
 
+#: Encodings of exports in other scripts, with the characters their text is written in: the
+#: first that decodes a file into its own script is the file's (Japanese before Chinese: kana
+#: are Japanese only; Cyrillic only when whole words are, not an accent here and there).
+SCRIPT_ENCODINGS = (
+    (
+        "cp932",
+        "Japanese (Shift-JIS)",
+        "[\u3040-\u30ff]",
+        "[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]",
+    ),
+    (
+        "euc_kr",
+        "Korean (EUC-KR)",
+        "[\uac00-\ud7af]",
+        "[\u3000-\u303f\uac00-\ud7af\u4e00-\u9fff\uff00-\uffef]",
+    ),
+    ("gbk", "Chinese (GBK)", "[\u4e00-\u9fff]", "[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"),
+    ("big5", "Chinese (Big5)", "[\u4e00-\u9fff]", "[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"),
+    (
+        "cp1251",
+        "Cyrillic (Windows-1251)",
+        "[\u0400-\u04ff]",
+        "[\u0400-\u04ff\u00ab\u00bb\u2013\u2014\u2116]",
+    ),
+)
+
+
+def script_encoding(raw: bytes, sample: int = 1 << 20) -> tuple[str, str] | None:
+    """``(encoding, language)`` when ``raw`` is text in another script than the Latin one in
+    one of :data:`SCRIPT_ENCODINGS` (a Japanese CRM's Shift-JIS export), else None.
+
+    The encoding must decode the bytes without error, 95% or more of the characters outside
+    ASCII must be of its script, with its own marks among them, and (for Cyrillic) a third of
+    the letters must be: a Western file read as Windows-1251 has a Cyrillic letter here and
+    there ("Josй"), never whole words.
+    """
+    head = raw[:sample]
+    if sample < len(raw):
+        head = head[: head.rfind(b"\n") + 1] or head
+    for encoding, language, marks, script in SCRIPT_ENCODINGS:
+        try:
+            text = head.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        wide = [c for c in text if ord(c) > 127 and not c.isspace()]
+        if len(wide) < 10 or not re.search(marks, text):
+            continue
+        inside = sum(1 for c in wide if re.match(script, c))
+        if inside < 0.95 * len(wide):
+            continue
+        if encoding == "cp1251":
+            letters = sum(1 for c in text if c.isalpha())
+            if inside < letters / 3:
+                continue
+        return encoding, language
+    return None
+
+
 def same_encoding(a: str | None, b: str | None) -> bool:
     import codecs
 

@@ -62,6 +62,7 @@ from icp_research.data.encodings import (
     mojibake_example,
     rank_encodings,
     same_encoding,
+    script_encoding,
 )
 from icp_research.data.schema import TABLES, default_as_of, personal_column
 from icp_research.errors import DataError, IcpError
@@ -493,6 +494,10 @@ def _read_raw(tc: TableConfig, out: _Collector) -> pd.DataFrame:
 
 def _encoding_fix(raw: bytes, failed: str, table: str) -> str:
     """The fix for a file that does not decode: the encodings that decode it cleanly."""
+    script = script_encoding(raw)
+    if script is not None and not same_encoding(script[0], failed):
+        # Shift-JIS bytes also decode as Mac-Roman, into nonsense: the script tells.
+        return f'add encoding = "{script[0]}" under [tables.{table}]: it reads the file as {script[1]} text'
     ranked = [(e, n) for e, n in rank_encodings(raw) if not same_encoding(e, failed)]
     clean = [e for e, n in ranked if n == 0]
     if clean:

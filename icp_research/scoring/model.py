@@ -1419,11 +1419,15 @@ def _sniff_delimiter(first_line: str) -> str:
 def _fallback_encoding(path: Path, sample: int = 8 << 20) -> str:
     """The encoding to read a non-UTF-8 lead file with: of cp1252, mac_roman and latin-1, the
     one whose text shows the fewest signs of a wrong decoding ("San JosŽ" is Mac-Roman read as
-    cp1252), judged on the first ``sample`` bytes."""
-    from icp_research.data.encodings import rank_encodings
+    cp1252), judged on the first ``sample`` bytes; a file in another script (a Japanese
+    Shift-JIS export) with its own encoding."""
+    from icp_research.data.encodings import rank_encodings, script_encoding
 
     with open(path, "rb") as handle:
         raw = handle.read(sample)
+    script = script_encoding(raw)
+    if script is not None:
+        return script[0]
     ranked = rank_encodings(raw, ("cp1252", "mac_roman", "latin-1"))
     return ranked[0][0] if ranked else "cp1252"
 
@@ -1631,7 +1635,14 @@ def csv_style(path: str | Path, table_config=None) -> dict:
         return style
     with path.open("rb") as handle:
         head = handle.read(65536)
-    style["bom"] = head.startswith(b"\xef\xbb\xbf")
+    try:
+        head[: head.rfind(b"\n") + 1 or len(head)].decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:
+        utf8 = False
+    # The scored file is UTF-8: a byte-order mark lets Excel read it so when the leads were
+    # saved with one, or in another encoding (Windows-1252, Shift-JIS) that Excel assumes.
+    style["bom"] = head.startswith(b"\xef\xbb\xbf") or not utf8
     declared = getattr(table_config, "delimiter", None)
     first = head.decode("utf-8", errors="ignore").lstrip("\ufeff").splitlines()[:1]
     style["delimiter"] = declared or (_sniff_delimiter(first[0]) if first else ",")
