@@ -372,3 +372,20 @@ def test_blueprint_calibration_display_tables():
     check = result.check_table().set_index("measure")["value (95% CI)"]
     assert check["calibration slope"].count("(") == 1
     assert check["Brier score"].startswith("0.2")
+
+
+def test_no_outcome_in_the_check_period_is_a_ratio_of_zero_with_an_exact_bound():
+    """0 deals won of 12 where the probabilities expected 0.6: the blueprint read "observed /
+    expected nan, 95% CI nan–nan" and "calibration slope nan"."""
+    from scipy import stats as sps
+
+    from icp_research.methods.calibration import evaluate_calibration
+
+    check = evaluate_calibration(np.full(12, 0.05), np.zeros(12))
+    assert check.expected == pytest.approx(0.6)
+    assert check.observed_expected == 0.0
+    # The exact bound: P(0 | mean) = 2.5% at a mean of 3.689.
+    assert sps.poisson.cdf(0, check.observed_expected_ci[1] * check.expected) == pytest.approx(
+        0.025
+    )
+    assert check.observed_expected_ci[0] == 0.0

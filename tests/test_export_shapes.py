@@ -602,3 +602,47 @@ def test_invoices_need_a_price_and_its_interval(tmp_path):
                 "invoices = true\n",
             )
         )
+
+
+SHIFT_JIS = FIXTURES / "exports" / "shift_jis"
+
+
+def test_a_japanese_shift_jis_export_loads_with_its_yen_and_its_planted_win_rates(tmp_path):
+    """A Japanese Excel's CSVs (cp932, Japanese headers and values, "￥1,200,000" and
+    "1,200,000円"): without the encoding the fix names cp932; with it, every amount is read in
+    yen and the win rates by industry are the export's own (製造業 wins about twice as often)."""
+    import shutil
+
+    import icp_research as icp
+    from icp_research.analyses import deals as deal_analysis
+    from icp_research.data import loading
+
+    project = tmp_path / "shift_jis"
+    shutil.copytree(SHIFT_JIS, project)
+    config = project / "icp.toml"
+    plain = config.read_text(encoding="utf-8").replace('encoding = "cp932"\n', "")
+    (project / "plain.toml").write_text(plain, encoding="utf-8")
+    report = loading.load_dataset(project / "plain.toml").report
+    assert {p.fix.split(":")[0] for p in report.errors} == {
+        f'add encoding = "cp932" under [tables.{t}]'
+        for t in ("accounts", "opportunities", "subscriptions")
+    }
+    dataset = loading.load_dataset(config)
+    assert not dataset.report.errors and dataset.currency == "¥"
+    raw = pd.read_csv(project / "deals.csv", encoding="cp932", dtype=str)
+    amounts = raw["金額"].str.replace("￥", "").str.replace(",", "").astype(float)
+    deals = dataset.tables["opportunities"].set_index("opportunity_id")
+    assert deals.loc[raw["商談ID"], "amount"].tolist() == amounts.tolist()
+    contracts = pd.read_csv(project / "contracts.csv", encoding="cp932", dtype=str)
+    yearly = contracts["年額"].str.replace("円", "").str.replace(",", "").astype(float)
+    assert dataset.tables["subscriptions"]["arr"].sum() == yearly.sum()
+    study = icp.open_study(config, reuse_snapshot=False)
+    table = deal_analysis.lost_deal_analysis(study).summary.set_index(["attribute", "level"])
+    manufacturing = table.loc[("industry", "製造業")]
+    accounts = pd.read_csv(project / "accounts.csv", encoding="cp932", dtype=str)
+    closed = raw[raw["フェーズ"] != "商談中"].merge(accounts, on="会社ID")
+    closed = closed[pd.to_datetime(closed["完了予定日"]) <= study.as_of]
+    ours = closed[closed["業種"] == "製造業"]
+    assert manufacturing["deals"] == len(ours)
+    assert manufacturing["rate"] == pytest.approx((ours["フェーズ"] == "受注").mean())
+    assert manufacturing["significant"] and manufacturing["rate"] > 0.4

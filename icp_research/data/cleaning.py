@@ -182,6 +182,8 @@ CURRENCY_SYMBOLS = {
     "£": "£",
     "gbp": "£",
     "¥": "¥",
+    "￥": "¥",  # the full-width yen of Japanese text (Shift-JIS has no other)
+    "円": "¥",
     "jpy": "¥",
     "₹": "₹",
     "inr": "₹",
@@ -192,7 +194,7 @@ CURRENCY_SYMBOLS = {
     "aud": "A$",
 }
 _CURRENCY_MARK = re.compile(
-    r"(?i)(?<![a-z])(us\$|ca\$|a\$|usd|eur|gbp|jpy|inr|chf|cad|aud)(?![a-z])|([$€£¥₹])"
+    r"(?i)(?<![a-z])(us\$|ca\$|a\$|usd|eur|gbp|jpy|inr|chf|cad|aud)(?![a-z])|([$€£¥￥円₹])"
 )
 #: What names a currency in a cell or a header: a code (group 1) or a symbol (group 2).
 CURRENCY_MARK = _CURRENCY_MARK
@@ -238,7 +240,7 @@ def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
 
 #: Currency codes and symbols, spaces and percent signs around the digits of a money cell.
 _CURRENCY_CODES = r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*"
-_NOT_DIGITS = r"[\s\u00a0\u202f$€£¥₹%']"
+_NOT_DIGITS = r"[\s\u00a0\u202f$€£¥￥円₹%']"
 
 
 def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:

@@ -119,7 +119,13 @@ def script_encoding(raw: bytes, sample: int = 1 << 20) -> tuple[str, str] | None
         except (UnicodeDecodeError, LookupError):
             continue
         wide = [c for c in text if ord(c) > 127 and not c.isspace()]
-        if len(wide) < 10 or not re.search(marks, text):
+        if len(wide) < 10:
+            continue
+        # Japanese written in kanji only (headers such as 会社ID, 開始日) is Shift-JIS still
+        # when no half-width katakana appear, which Chinese GBK bytes read as cp932 give.
+        if not re.search(marks, text) and (
+            encoding != "cp932" or re.search("[\uff61-\uff9f]", text)
+        ):
             continue
         inside = sum(1 for c in wide if re.match(script, c))
         if inside < 0.95 * len(wide):

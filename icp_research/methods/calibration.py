@@ -769,6 +769,11 @@ def evaluate_calibration(
 
     z = sps.norm.ppf(1 - alpha / 2)
     # Observed / expected, with the (cluster-robust) variance of the observed count.
+    if events == 0 and check.expected > 0:
+        # None observed: 0, with the exact Poisson bound on the count (3.69 at 95%).
+        check.observed_expected = 0.0
+        upper = float(sps.chi2.ppf(1 - alpha / 2, 2)) / 2
+        check.observed_expected_ci = (0.0, upper / check.expected)
     if events > 0 and check.expected > 0:
         check.observed_expected = events / check.expected
         if groups is not None and np.unique(groups).size >= 2:

@@ -295,13 +295,22 @@ def calibrate_fit_score(
         )
         if check is not None and check.n:
             ratio_low, ratio_high = check.observed_expected_ci
+            ratio = (
+                f" (observed / expected {check.observed_expected:.2f}, 95% CI {ratio_low:.2f}–"
+                f"{ratio_high:.2f})"
+                if np.isfinite(ratio_high)
+                else ""
+            )
+            slope = (
+                f"calibration slope {check.slope:.2f} (95% CI {check.slope_ci[0]:.2f}–"
+                f"{check.slope_ci[1]:.2f}; 1 is right), "
+                if np.isfinite(check.slope_ci[1])
+                else "too few outcomes for a calibration slope, "
+            )
             findings.append(
                 f"On the check period's {check.n:,} {unit} the probabilities added up to "
-                f"{check.expected:,.1f} expected {verb} and {check.events:,} were (observed / "
-                f"expected {check.observed_expected:.2f}, 95% CI {ratio_low:.2f}–"
-                f"{ratio_high:.2f}); "
-                f"calibration slope {check.slope:.2f} (95% CI {check.slope_ci[0]:.2f}–"
-                f"{check.slope_ci[1]:.2f}; 1 is right), Brier score {check.brier:.3f} vs "
+                f"{check.expected:,.1f} expected {verb} and {check.events:,} were{ratio}; "
+                f"{slope}Brier score {check.brier:.3f} vs "
                 f"{check.brier_reference:.3f} for the base rate."
             )
             if check.drift:
