@@ -1607,3 +1607,31 @@ def test_western_text_is_not_taken_for_another_script(encoding):
 
     text = "name,city\nJosé Müller,São Paulo\nFrançois Lefèvre,Zürich\nBjörk Jónsdóttir,Reykjavík\n"
     assert script_encoding((text * 5).encode(encoding)) is None
+
+
+def test_a_contracts_export_mapped_as_churn_events_for_its_reasons(tmp_path):
+    """A German contracts export with a Kündigungsgrund column: mapped as churn_events too (the
+    only way to its reasons), its running contracts (no end date) were "480 rows have no
+    churned_at (a required value)", an error with no way on."""
+    contracts = (
+        "Vertrag,Firma,Beginn,Ende,Jahreswert,Kündigungsgrund\n"
+        "v1,a1,2024-01-01,,1200,\n"
+        "v2,a2,2024-01-01,2024-09-30,900,Preis\n"
+        "v3,a3,2024-02-01,,500,\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.subscriptions]\npath = "contracts.csv"\ndrop = ["Vertrag", "Kündigungsgrund"]\n'
+        "[tables.subscriptions.columns]\n"
+        'account_id = "Firma"\nstart_date = "Beginn"\nend_date = "Ende"\narr = "Jahreswert"\n'
+        '[tables.churn_events]\npath = "contracts.csv"\n'
+        'drop = ["Vertrag", "Beginn", "Jahreswert"]\n[tables.churn_events.columns]\n'
+        'account_id = "Firma"\nchurned_at = "Ende"\nreason = "Kündigungsgrund"\n'
+    )
+    files = {"accounts.csv": "account_id\na1\na2\na3\n", "contracts.csv": contracts}
+    dataset = loading.load_dataset(write_project(tmp_path, files, config))
+    assert not dataset.report.errors
+    (warning,) = [p for p in dataset.report.warnings if "have no churned_at" in p.message]
+    assert warning.message.startswith("2 rows have no churned_at: they record no churn")
+    events = dataset.tables["churn_events"]
+    assert events["account_id"].tolist() == ["a2"] and events["reason"].tolist() == ["Preis"]

@@ -2310,6 +2310,20 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                     rows=_row_list(missing),
                 )
                 continue
+            if tc.name == "churn_events" and column == "churned_at" and not missing.all():
+                # A billing export mapped as churn events too, for its cancellation reasons:
+                # its running contracts have no cancellation date, and are no churn.
+                out.warning(
+                    f"{missing.sum():,} rows have no churned_at: they record no churn (a "
+                    "customer still paying, in an export of every contract) and are left out "
+                    "of the churn events",
+                    "nothing to do if these rows are customers who have not left; otherwise "
+                    "fill the churn date",
+                    column=tc.columns.get(column, column),
+                    rows=_row_list(missing),
+                )
+                frame = frame[~missing.to_numpy(dtype=bool)]
+                continue
             out.error(
                 f"{missing.sum():,} rows have no {column} (a required value)",
                 "fill them in the export or remove those rows",
