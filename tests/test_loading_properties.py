@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from datetime import date, timedelta
 
 import pandas as pd
@@ -19,6 +20,12 @@ from .conftest import write_project
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+def _spelling(label) -> str:
+    """What the loader compares labels by when it merges spellings of one value."""
+    return re.sub(r"[\W_]+", "", str(label).casefold())
+
 
 money = st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
 
@@ -100,7 +107,9 @@ def test_messy_values_round_trip(tmp_path_factory, rows, date_format):
             assert math.isnan(got["annual_revenue"])
         else:
             assert math.isclose(got["annual_revenue"], float(value), rel_tol=1e-12, abs_tol=0.005)
-        assert got["segment"] == text
+        # Labels that differ only in case, spaces or punctuation are one value, written in
+        # the most common spelling ("ķ" and "Ķ"); any other label comes back as it was.
+        assert got["segment"] == text or _spelling(got["segment"]) == _spelling(text) != ""
         assert got["created_at"] == pd.Timestamp(base + timedelta(days=days))
 
 
