@@ -106,9 +106,10 @@ def script_encoding(raw: bytes, sample: int = 1 << 20) -> tuple[str, str] | None
     one of :data:`SCRIPT_ENCODINGS` (a Japanese CRM's Shift-JIS export), else None.
 
     The encoding must decode the bytes without error, 95% or more of the characters outside
-    ASCII must be of its script, with its own marks among them, and (for Cyrillic) a third of
-    the letters must be: a Western file read as Windows-1251 has a Cyrillic letter here and
-    there ("Josй"), never whole words.
+    ASCII must be of its script, with its own marks among them (kana for Japanese, except in a
+    file of kanji only without half-width katakana), and (for Cyrillic) a third of the letters
+    must be: a Western file read as Windows-1251 has a Cyrillic letter here and there
+    ("Josй"), never whole words.
     """
     head = raw[:sample]
     if sample < len(raw):

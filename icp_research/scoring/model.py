@@ -1735,14 +1735,15 @@ def score_file(
         require_scorecard(spec)  # before reading a large lead file
     leads = read_leads(input_path, config, sheet)
     scored = score_leads(spec, leads, rules_only=rules_only)
+    table_config = _accounts_mapping(config)
     # The rows come back as they came in: the file's own column names and values (the
     # config's mapping and recodes are only how the scorer reads them).
-    raw = leads if config is None else _read_raw(input_path, _accounts_mapping(config), sheet)
+    raw = leads if config is None else _read_raw(input_path, table_config, sheet)
     out = raw.rename(columns={c: f"{c}_input" for c in raw.columns if c in SCORE_COLUMNS})
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
     # The scored file in the lead file's own CSV shape (';', a byte-order mark, 0,46).
-    write_scored(out, output_path, **csv_style(input_path, _accounts_mapping(config)))
+    write_scored(out, output_path, **csv_style(input_path, table_config))
     note = None if rules_only else win_probability_note(spec)
     if note and notes is not None:
         notes.append(note)

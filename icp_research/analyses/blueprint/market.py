@@ -56,9 +56,10 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
         return result
     rows = []
     unrecognised = None
-    if "referred" in customers.columns and customers["referred"].notna().any():
+    known = "referred" in customers.columns and customers["referred"].notna().any()
+    if known and not customers["referred"].fillna(False).astype(bool).any():
         sources = customers["referral_source"].dropna().astype(str)
-        if not customers["referred"].fillna(False).astype(bool).any() and sources.nunique() >= 2:
+        if sources.nunique() >= 2:
             # "Empfehlung" (German for referral) not in referral_values: "0% came by
             # referral" would be a headline about the config, not the customers.
             unrecognised = sources.value_counts().index[:6].tolist()
@@ -69,7 +70,7 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
             + ") is recognised as a referral. If one of them means a referral, list it in "
             '[analysis] referral_values (e.g. referral_values = ["' + unrecognised[0] + '"]).'
         )
-    elif "referred" in customers.columns and customers["referred"].notna().any():
+    elif known:
         recent_from = study.as_of - pd.DateOffset(years=1)
         since = pd.to_datetime(customers["customer_since"])
         for group, part in (
