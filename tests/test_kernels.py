@@ -455,3 +455,35 @@ def test_a_malformed_message_does_not_print_a_traceback_into_the_run(tmp_path, c
     # Only the other error's record was printed (once), none of the malformed messages'.
     assert "DELIM" not in err and err.count("Traceback") == 1, err
     assert "ValueError: another" in err
+
+
+def test_the_kernelspec_folder_goes_when_the_process_that_made_it_ends(tmp_path):
+    """A run registers its kernelspec in a private temporary folder: the folder is removed
+    when the run's process exits (a forked child exiting first does not remove it)."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from pathlib import Path
+        from icp_research.pipeline import kernels
+        kernels.ensure_kernel()
+        folder = Path(os.environ["JUPYTER_PATH"].split(os.pathsep)[0])
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # a child that exits normally runs the exit handlers too
+        os.waitpid(pid, 0)
+        print(folder, (folder / "kernels").is_dir())
+        """
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent)]
+        + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    env["TMPDIR"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    assert out[1] == "True"  # the child's exit left it in place for the parent
+    assert Path(out[0]).parent == tmp_path
+    assert not Path(out[0]).exists()
+    assert list(tmp_path.iterdir()) == []

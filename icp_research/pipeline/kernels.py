@@ -25,10 +25,12 @@ with ``ICP_RESEARCH_NO_FORK=1``, kernels start as separate interpreters as befor
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +101,11 @@ _kernel_dir: Path | None = None
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _remove_kernel_dir(base: Path, owner: int) -> None:
+    if os.getpid() == owner:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def ensure_kernel() -> str:
     """Register a kernelspec that runs this very Python, so notebooks import this package.
 
@@ -109,6 +116,9 @@ def ensure_kernel() -> str:
     with _kernel_lock:
         if _kernel_dir is None:
             base = Path(tempfile.mkdtemp(prefix="icp-research-kernel-"))
+            # Removed when this process ends (not when a forked child does): a run leaves no
+            # folder behind in the temporary directory.
+            atexit.register(_remove_kernel_dir, base, os.getpid())
             spec_dir = base / "kernels" / KERNEL_NAME
             spec_dir.mkdir(parents=True)
             spec = {
