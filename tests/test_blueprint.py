@@ -933,3 +933,60 @@ def test_a_tie_on_a_few_rows_is_not_said_to_go_the_other_way():
     assert verdict(9, 0.5) == "not re-tested (not significant earlier)"
     assert verdict(40, 0.8).endswith("; there it went the other way")
     assert verdict(40, 1.3) == "not re-tested (not significant earlier)"
+
+
+def test_an_unconfirmed_finding_is_a_hypothesis_only_beyond_chance_over_the_families_searched():
+    """Each family of tests is corrected on its own, so with seven families (three outcomes
+    in the predictor significance, churn, win rate and 'no decision' anti-patterns, the
+    combination search) a third of null exports listed a finding "significant earlier; did not
+    hold up" as a hypothesis. One not confirmed afterwards is listed only when its q in its
+    family is below alpha / families; the others are named in a note."""
+    from icp_research.analyses.blueprint.rules import Rule, unconfirmed_at_chance
+
+    def rule(text, reason, q):
+        return Rule(
+            "uncertain",
+            [Condition(text, "equals", "x")],
+            text,
+            direction="avoid",
+            reason=reason,
+            found_q=q,
+        )
+
+    families = [f"family {i}" for i in range(7)]
+    weak = rule("a", "worse earlier; did not hold up in the confirmation quarters", 0.03)
+    strong = rule("b", "significant earlier; did not hold up in the confirmation quarters", 0.004)
+    unchecked = rule("c", "worse earlier; too little data in the confirmation quarters", 0.0072)
+    suggestive = rule("d", "suggestive (p = 0.01), not significant once corrected", 0.4)
+    combination = rule("e", "a combination significant earlier; it did not hold up", 0.02)
+    unknown = rule("f", "significant earlier; did not hold up", float("nan"))
+    given = [weak, strong, unchecked, suggestive, combination, unknown]
+    kept, notes = unconfirmed_at_chance(given, families, 0.05)
+    assert kept == [strong, suggestive, unknown]
+    (note,) = notes
+    assert note.startswith(
+        "a = x (q = 0.03 in its family), c = x (q = 0.007 in its family) and e = x (q = 0.02 "
+        "in its family): significant in the family of tests they were found in, and not "
+        "confirmed in the quarters after."
+    )
+    assert "7 families of tests were searched (family 0, " in note
+    assert "q of 0.00714 (alpha / 7) or more" in note
+    assert note.endswith(
+        "what chance gives in up to 35% of exports where nothing matters, so they are not "
+        "listed as hypotheses."
+    )
+    # One family searched: its own correction is the whole correction.
+    assert unconfirmed_at_chance(given, ["won"], 0.05) == (given, [])
+
+
+def test_a_null_export_lists_no_unconfirmed_finding_as_a_hypothesis():
+    """Seed 22 of the null study: "employees >= 2,000" lost more deals in the discovery
+    quarters (q = 0.01 among the lost-deal analysis's tests) and was not confirmed; with seven
+    families searched that is what chance gives, so it is a note, not an uncertain rule."""
+    study = _study(22, signal=False)
+    result = bp.build_blueprint(study, backtest_quarters=2, n_boot=50)
+    assert not result.drawn and not result.exclude
+    assert [r.text for r in result.uncertain] == []
+    (note,) = [n for n in result.rule_notes if "families of tests were searched" in n]
+    assert note.startswith("employees >= 2,000 (win rate 0% vs 20% in the discovery quarters, ")
+    assert "so it is not listed as a hypothesis" in note

@@ -24,8 +24,10 @@ from icp_research.analyses.blueprint.rules import (
     defining_characteristics,
     exclude_rules,
     include_rules,
+    searched_families,
     significance_uncertain,
     trade_off_notes,
+    unconfirmed_at_chance,
 )
 from icp_research.analyses.blueprint.samples import OUTCOMES, outcome_samples
 from icp_research.analyses.blueprint.segments import segment_icps
@@ -189,7 +191,8 @@ def build_blueprint(
         rule = next((r for r in include if r.attribute == item["attribute"]), None)
         item["rule"] = rule.text if rule else None
     combined: list = []
-    if primary is not None and not any(r.role == "filter" for r in include):
+    searched_combinations = primary is not None and not any(r.role == "filter" for r in include)
+    if searched_combinations:
         # No single trait draws an ICP; a combination of traits may (and must hold up too).
         combined, combination_notes = combination_rules(study, samples, outcome, attributes, alpha)
         notes += combination_notes
@@ -220,6 +223,10 @@ def build_blueprint(
     demoted_texts = {r.text for r in demoted}
     from_significance = [r for r in from_significance if r.text not in demoted_texts]
     uncertain = sorted(demoted + from_significance + combined, key=lambda r: r.strength)
+    uncertain, chance_notes = unconfirmed_at_chance(
+        uncertain, searched_families(upstream, samples, searched_combinations), alpha
+    )
+    notes += chance_notes
     if len(uncertain) > MAX_UNCERTAIN:
         dropped = uncertain[MAX_UNCERTAIN:]
         uncertain = uncertain[:MAX_UNCERTAIN]

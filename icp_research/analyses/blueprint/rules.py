@@ -54,6 +54,9 @@ class Rule:
     sources: list = field(default_factory=list)
     evidence: list = field(default_factory=list)
     share_of_accounts: float = np.nan
+    #: Its q-value in the family of tests it was found in (the upstream analysis's, or the
+    #: combination search's): what a finding that was not confirmed afterwards rests on.
+    found_q: float = np.nan
 
     @property
     def text(self) -> str:
@@ -310,6 +313,7 @@ def combination_rules(study, samples, outcome, attributes, alpha) -> tuple[list[
             conditions[0].attribute,
             role="filter",
             sources=[SOURCE_NAMES["patterns"]],
+            found_q=float(row.q_value),
         )
         rule.evidence.append(
             measure(
@@ -358,15 +362,28 @@ def _replicated_findings(upstream: Upstream) -> set:
     return found
 
 
+def _number_or_none(value) -> float | None:
+    """A finite float, or None (for a blank, text or NaN cell)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
 def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
-    """Candidate exclude conditions, merged: {key: (Condition, [(outcome, source)])}."""
+    """Candidate exclude conditions, merged: {key: (Condition, [(outcome, source)], [q])},
+    with the q-values they had in the families of tests they were found in."""
     candidates: dict = {}
 
-    def add(condition: Condition, outcome: str, source: str):
+    def add(condition: Condition, outcome: str, source: str, q=None):
         key = condition_key(condition)
-        entry = candidates.setdefault(key, (condition, []))
+        entry = candidates.setdefault(key, (condition, [], []))
         if (outcome, source) not in entry[1]:
             entry[1].append((outcome, source))
+        q = _number_or_none(q)
+        if q is not None:
+            entry[2].append(q)
 
     anti = upstream.anti_patterns
     if anti is not None and len(anti):
@@ -379,7 +396,7 @@ def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
             except (ValueError, TypeError):
                 continue
             source = SOURCE_NAMES.get(row.get("source"), str(row.get("source")))
-            add(condition, outcome_of[row["outcome"]], source)
+            add(condition, outcome_of[row["outcome"]], source, _number_or_none(row.get("q_value")))
     for item in characteristics:
         # A level that helps one outcome and hurts another is a trade-off, not "not a fit".
         mixed = {t["level"] for t in item.get("trade_offs", [])}
@@ -401,7 +418,12 @@ def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
             else:
                 condition = level_condition(item["attribute"], level["level"], "level")
             if condition is not None:
-                add(condition, level.get("outcome", "won"), SOURCE_NAMES["significance"])
+                add(
+                    condition,
+                    level.get("outcome", "won"),
+                    SOURCE_NAMES["significance"],
+                    level.get("q_value"),
+                )
     return candidates
 
 
@@ -414,7 +436,7 @@ def exclude_rules(
     include_on = {r.attribute: r for r in include}
     replicated = _replicated_findings(upstream)
     rules: list[Rule] = []
-    for key, (condition, pairs) in _exclude_candidates(upstream, characteristics).items():
+    for key, (condition, pairs, found) in _exclude_candidates(upstream, characteristics).items():
         proposed = join_and(sorted({s for _, s in pairs}))
         if condition.attribute in CHANNEL_ATTRIBUTES:
             notes.append(
@@ -441,6 +463,7 @@ def exclude_rules(
             [condition],
             condition.attribute,
             sources=sorted({s for _, s in pairs}),
+            found_q=min(found) if found else np.nan,
         )
         for outcome, source in pairs:
             sample = samples.get(outcome)
@@ -745,6 +768,7 @@ def significance_uncertain(
             direction="favour" if favour else "avoid",
             reason=reason,
             sources=[SOURCE_NAMES["significance"]],
+            found_q=float(q_value) if q_value is not None else np.nan,
         )
         rule.evidence.append(
             measure(
@@ -783,3 +807,81 @@ def significance_uncertain(
     # picked because their p was small.
     finish_family([r.evidence[0] for r in rules], alpha, q_values=family_q)
     return rules, notes
+
+
+#: How the reason of an uncertain rule begins when it was significant in the family of tests
+#: it was found in and not confirmed afterwards (not for the suggestive ones).
+UNCONFIRMED_REASONS = ("worse earlier", "significant earlier", "a combination significant earlier")
+
+
+def searched_families(upstream: Upstream, samples, combinations: bool) -> list[str]:
+    """The families of tests whose significant findings can become uncertain rules, in words:
+    the predictor significance's per outcome it tested, the churn analysis's and the lost-deal
+    analysis's anti-patterns per outcome the data measures, and the combination search."""
+    families = []
+    rows = upstream.predictors
+    if rows is not None and not rows.empty and "outcome" in rows:
+        tested = rows[rows["outcome"].isin(OUTCOMES) & rows["p_value"].notna()]
+        for outcome in OUTCOMES:
+            if (tested["outcome"] == outcome).any():
+                families.append(f"{OUTCOME_WORDS[outcome][0]} ({SOURCE_NAMES['significance']})")
+    for outcome, source in (
+        ("churn", "churn"),
+        ("won", "deals"),
+        ("no_decision", "deals"),
+    ):
+        if samples.get(outcome) is not None:
+            families.append(f"{OUTCOME_WORDS[outcome][0]} ({SOURCE_NAMES[source]})")
+    if combinations:
+        families.append("combinations of traits (the blueprint's search)")
+    return families
+
+
+def unconfirmed_at_chance(
+    uncertain: list[Rule], families: list[str], alpha: float
+) -> tuple[list[Rule], list[str]]:
+    """The uncertain rules without those a search over that many families of tests finds by
+    chance, and a note naming them.
+
+    Each family is corrected for its own tests (Benjamini-Hochberg), which holds the chance of
+    any finding in a family where nothing matters to about ``alpha``; over ``k`` families that
+    becomes up to ``k * alpha`` (a third of null exports listed a hypothesis with six
+    families). A finding that was confirmed afterwards has independent evidence; one that was
+    not rests on its q-value in its family alone, and is listed as a hypothesis only when that
+    q is below ``alpha / k`` (Bonferroni over the families: chance then lists one in at most
+    ``alpha`` of such exports). Suggestive findings have their own gate
+    (:func:`_suggestive_at_chance`)."""
+    k = len(families)
+    if k <= 1:
+        return uncertain, []
+    bar = alpha / k
+    kept, dropped = [], []
+    for rule in uncertain:
+        at_chance = (
+            rule.reason.startswith(UNCONFIRMED_REASONS)
+            and np.isfinite(rule.found_q)
+            and rule.found_q >= bar
+        )
+        (dropped if at_chance else kept).append(rule)
+    if not dropped:
+        return kept, []
+    described = []
+    for rule in dropped:
+        main = main_evidence(rule)
+        seen = (
+            f"{main.sample.words[0]} {rates_text(main.sample, main.training)} in the discovery "
+            "quarters, "
+            if main is not None and np.isfinite(main.training.get("lift", np.nan))
+            else ""
+        )
+        described.append(f"{rule.text} ({seen}{fmt_p_is(rule.found_q, 'q')} in its family)")
+    one = len(dropped) == 1
+    note = (
+        f"{join_and(described)}: significant in the family of tests "
+        f"{'it was' if one else 'they were'} found in, and not confirmed in the quarters "
+        f"after. {k} families of tests were searched ({join_and(families)}); a finding at "
+        f"q of {bar:.3g} (alpha / {k}) or more in one of them is what chance gives in up to "
+        f"{min(k * alpha, 1):.0%} of exports where nothing matters, so "
+        f"{'it is not listed as a hypothesis' if one else 'they are not listed as hypotheses'}."
+    )
+    return kept, [note]
