@@ -457,3 +457,36 @@ def test_no_early_churn_has_an_interval_not_dashes():
     assert overall["early_churn_ci_high"] == pytest.approx(float(proportion_ci(0, n)[1]))
     (line,) = [f for f in result.findings if f.startswith("Early churn")]
     assert "–––" not in line and "(0%–" in line
+
+
+def test_a_level_of_two_customers_does_not_make_retention_differ_by_the_attribute():
+    """Five churns in all, one of them in a level of two customers in its first month: the
+    log-rank test over every level gave p = 0.00007 ("retention differs by industry" from
+    noise, though no level differed on its own). Levels of fewer than ``min_customers`` are
+    pooled, and left out when the pool is that small too."""
+    from icp_research.analyses.churn import _attribute_logrank
+    from icp_research.methods.survival import logrank_test
+
+    rng = np.random.default_rng(3)
+    time = rng.uniform(6, 36, 40)
+    event = (rng.uniform(size=40) < 0.15).astype(int)
+    column = np.array(["a"] * 19 + ["b"] * 19 + ["c"] * 2, dtype=object)
+    time[38], event[38], time[39], event[39] = 0.5, 1, 2.0, 0
+    assert event.sum() == 5
+    assert logrank_test(time, event, column).p_value < 1e-4
+    result, said = _attribute_logrank(time, event, column, ["a", "b", "c"], 10)
+    assert (result.df, round(result.p_value, 3)) == (1, 0.972)
+    assert said == "1 level of fewer than 10 customers (2 in all) left out of the test"
+    # Small levels that together make a group are compared as one.
+    column[:11] = "d"
+    column[11:19] = "e"
+    result, said = _attribute_logrank(time, event, column, ["a", "b", "c", "d", "e"], 10)
+    assert result.df == 2 and said == "3 levels of fewer than 10 customers pooled as one group"
+    assert result.p_value == pytest.approx(
+        logrank_test(time, event, np.where(np.isin(column, ["c", "e"]), "pool", column)).p_value,
+        rel=1e-12,
+    )
+    # Every level large enough: the test over the levels as they are.
+    column = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
+    result, said = _attribute_logrank(time, event, column, ["a", "b"], 10)
+    assert said == "" and result.p_value == logrank_test(time, event, column).p_value
