@@ -1000,11 +1000,21 @@ def test_spellings_of_one_country_are_merged_and_codes_stay_codes(tmp_path):
         '"United Kingdom"; "U.S.", "USA", "united states of america" -> "United States")'
     )
     # A column of ISO codes is left as codes (US is not turned into a name beside DE).
-    codes = "account_id,country\nA1,US\nA2,DE\nA3,FR\nA4,Deutschland\n"
+    codes = "account_id,country\nA1,US\nA2,DE\nA3,FR\nA4,BR\n"
     dataset = loading.load_tables(
         write_project(tmp_path / "codes", {"accounts.csv": codes}, config)
     )
-    assert dataset.tables["accounts"]["country"].tolist() == ["US", "DE", "FR", "Germany"]
+    assert dataset.tables["accounts"]["country"].tolist() == ["US", "DE", "FR", "BR"]
+    # Codes beside names of the same countries, as a hand-kept sheet has them, are spellings:
+    # "US", "USA" and "United States" had stayed three levels because most cells were short.
+    mixed = "account_id,country\nA1,US\nA2,USA\nA3,United States\nA4,UK\nA5,Germany\nA6,DE\nA7,BR\n"
+    dataset = loading.load_tables(
+        write_project(tmp_path / "mixed", {"accounts.csv": mixed}, config)
+    )
+    assert dataset.tables["accounts"]["country"].tolist() == [
+        "United States", "United States", "United States", "United Kingdom", "Germany",
+        "Germany", "BR",
+    ]  # fmt: skip
     # A recode decides first.
     recode = config + '[tables.accounts.values.country]\n"UK" = "UK (all nations)"\n'
     dataset = loading.load_tables(

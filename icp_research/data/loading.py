@@ -1925,10 +1925,16 @@ def _one_name_per_country(values: pd.Series, tc, out: _Collector) -> pd.Series:
     distinct = pd.Series(values.dropna().unique())
     if distinct.empty:
         return values
-    # A column of codes (US, DE, FR ...) stays codes: only names are merged then.
-    codes = distinct.astype(str).str.fullmatch(r"\s*[A-Za-z]{2,3}\s*").mean() > 0.5
+    # A column of codes (US, DE, FR ...) stays codes: only names are merged then. Codes
+    # beside names of the same countries ("US", "USA", "United States", "UK", "Germany", as a
+    # hand-kept sheet has them) are spellings like any other.
+    short = distinct.astype(str).str.fullmatch(r"\s*[A-Za-z]{2,3}\s*")
+    named = [
+        v for v in distinct[~short.to_numpy(dtype=bool)] if _COUNTRY_ALIAS.get(key(v)) is not None
+    ]
+    codes = short.mean() > 0.5 and not named
     merged = {
-        v: _COUNTRY_ALIAS.get(key(v))
+        v: _COUNTRY_ALIAS.get(key(v)) or COUNTRY_CODES.get(key(v).replace(" ", ""))
         for v in distinct
         if not (codes and len(key(v).replace(" ", "")) <= 3)
     }
