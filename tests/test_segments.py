@@ -255,3 +255,33 @@ def test_the_order_of_the_rows_does_not_change_the_clusters():
         results[0].tables["silhouette"], results[1].tables["silhouette"], rtol=1e-9
     )
     pd.testing.assert_frame_equal(results[0].summary, results[1].summary, rtol=1e-9)
+
+
+def test_size_segments_over_bands_say_where_they_begin_and_are_not_described_by_employees():
+    """Employee counts that are bands (1, 11, 51, 201, 1,000) move the size segments' starts
+    to band starts (2,000 -> 1,000): said in a caveat, not silently. And a size segment is not
+    "profiled" by its own employees ("Enterprise: employees >= 201 (100% vs 25%)" described
+    the 1,000+ segment by the profiles' bins)."""
+    from .studies import make_study
+
+    rng = np.random.default_rng(5)
+    n = 400
+    bands = rng.choice([1, 11, 51, 201, 1000], n, p=[0.3, 0.3, 0.2, 0.12, 0.08])
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"A{i:03d}" for i in range(n)],
+            "employees": bands.astype(float),
+            "industry": np.where(bands >= 1000, "Banking", rng.choice(["Retail", "Media"], n)),
+        }
+    )
+    study = make_study({"accounts": accounts}, categorical=["industry"], numeric=["employees"])
+    result = segment_accounts(study)
+    (caveat,) = [c for c in result.caveats if "size bands" in c]
+    assert caveat.startswith(
+        "The employee counts take only a few values, as size bands do, so the size segments "
+        "begin at the values nearest the configured 200 and 2,000 (no segment splits a band): "
+        "201 and 1,000."
+    )
+    rule = result.summary[result.summary["segmentation"] == "rule"].set_index("segment")
+    assert rule.loc["Enterprise", "profile"].startswith("industry Banking (100% vs ")
+    assert "employees" not in " ".join(rule["profile"])

@@ -739,10 +739,19 @@ def segment_accounts(
 
     if "size_segment" in facts and facts["size_segment"].notna().any():
         assignments["rule"] = facts["size_segment"]
-        from icp_research.data.facts import segment_bounds
+        from icp_research.data.facts import SEGMENT_DEFAULTS, segment_bounds
 
         bounds = segment_bounds(facts["employees"], study.config.segments)
         params["rule"] = f"employees, cut at {', '.join(f'{b:,.0f}' for b in bounds)}"
+        configured = [float(b) for b in {**SEGMENT_DEFAULTS, **study.config.segments}["employees"]]
+        if [float(b) for b in bounds] != configured:
+            caveats.append(
+                "The employee counts take only a few values, as size bands do, so the size "
+                "segments begin at the values nearest the configured "
+                f"{' and '.join(f'{b:,.0f}' for b in configured)} (no segment splits a band): "
+                f"{' and '.join(f'{b:,.0f}' for b in bounds)}. Set [segments] employees to "
+                "choose others."
+            )
     else:
         caveats.append("No rule-based segments: the accounts have no employee counts.")
 
@@ -854,11 +863,15 @@ def segment_accounts(
         numeric=numeric,
         min_level_count=min_level_count,
     )
+    # Size segments are employee bands: what sets them apart is not their employees (binned
+    # for the profiles at other cut-offs, "Enterprise: employees >= 201" for ">= 2,000").
+    defining = {"rule": {"employees", "size_segment"}}
     summary["profile"] = [
         describe_segment(
             profiles[
                 (profiles["segmentation"] == row.segmentation)
                 & (profiles["segment"].astype(str) == row.segment)
+                & ~profiles["attribute"].isin(defining.get(row.segmentation, set()))
             ],
             alpha=alpha,
         )
