@@ -427,8 +427,8 @@ def test_a_japanese_lead_file_is_read_and_written_for_excel(tmp_path, icp_path):
     """A Shift-JIS lead list (a Japanese Excel's CSV) was read as Mac-Roman, into nonsense."""
     path = tmp_path / "leads.csv"
     cities = ["東京都", "大阪府", "名古屋市", "福岡市"]
-    rows = "".join(f"L{i},株式会社テスト{i},{city}\n" for i, city in enumerate(cities))
-    path.write_bytes(("id,name,city\n" + rows).encode("cp932"))
+    rows = "".join(f"L{i},株式会社テスト{i},{city},SaaS\n" for i, city in enumerate(cities))
+    path.write_bytes(("id,name,city,industry\n" + rows).encode("cp932"))
     assert read_leads(path)["city"].tolist() == cities
     out = tmp_path / "scored.csv"
     score_file(icp=icp_path, input=path, output=out)

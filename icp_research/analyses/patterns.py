@@ -523,7 +523,11 @@ def pattern_discovery(
     findings = pattern_summary(profile, subgroups, segments)
     caveats = [profile.params.get("definition", "")] if profile.params.get("definition") else []
     # Small samples and a bookings-based ARR qualify every number of the profile.
-    caveats += [c for c in profile.caveats if c.startswith(("Only ", "There is no subscriptions"))]
+    caveats += [
+        c
+        for c in profile.caveats
+        if c.startswith(("Only ", "There is no subscriptions", "Who is best cannot be told"))
+    ]
     searched = {
         target: result.family_size for target, result in subgroups.params["results"].items()
     }

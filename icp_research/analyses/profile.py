@@ -204,6 +204,11 @@ def best_customer_profile(
     )
     result.params.update(metric=metric, metric_column=column, top_share=top_share, ranking=ranking)
     result.tables["cohorts"] = cohort_table(facts, best, study.alpha)
+    untold = _untold_cohorts(
+        result.tables["cohorts"], METRIC_LABELS.get(metric, metric.replace("_", " "))
+    )
+    if untold:
+        result.caveats.append(untold)
     result.params["threshold"] = threshold
     result.params["definition"] = _definition(result.params, study.revenue_basis)
     if study.revenue_basis == "bookings" and metric == "arr":
@@ -236,21 +241,51 @@ def cohort_table(facts: pd.DataFrame, best: pd.Series, alpha: float = 0.05) -> p
     cohort = start_cohorts(facts)[customers]
     if cohort.empty:
         return pd.DataFrame(columns=COHORT_COLUMNS)
+    # Among the customers whose retention is known (none on a bookings basis: then "–", not
+    # "100%").
     still = (
-        facts.loc[customers, "retained"].astype("boolean").fillna(True).astype(float)
+        facts.loc[customers, "retained"].astype("boolean").astype("Float64").astype(float)
         if "retained" in facts
         else pd.Series(np.nan, index=cohort.index)
     )
     flag = best[customers].astype("boolean")
     frame = pd.DataFrame(
-        {"cohort": cohort, "retained": still, "best": flag.fillna(False).astype(int)}
+        {
+            "cohort": cohort,
+            "retained": still,
+            "best": flag.fillna(False).astype(int),
+            "known": flag.notna().astype(int),
+        }
     )
     rows = frame.groupby("cohort", sort=True).agg(
-        customers=("best", "size"), retained=("retained", "mean"), best=("best", "sum")
+        customers=("best", "size"),
+        retained=("retained", "mean"),
+        best=("best", "sum"),
+        known=("known", "sum"),
     )
     low, high = proportion_ci(rows["best"].to_numpy(), rows["customers"].to_numpy(), alpha=alpha)
-    rows = rows.assign(rate=rows["best"] / rows["customers"], ci_low=low, ci_high=high)
+    # A cohort whose metric told no one apart (every customer tied) has no rate, not 0%.
+    told = rows["known"].to_numpy() > 0
+    rows = rows.assign(
+        rate=(rows["best"] / rows["customers"]).where(told),
+        ci_low=np.where(told, low, np.nan),
+        ci_high=np.where(told, high, np.nan),
+    )
     return rows.reset_index()[COHORT_COLUMNS]
+
+
+def _untold_cohorts(table: pd.DataFrame, label: str) -> str | None:
+    """A caveat naming the start cohorts whose best customers the metric could not tell."""
+    untold = table[table["rate"].isna() & (table["customers"] > 0)]
+    if untold.empty:
+        return None
+    names = ", ".join(str(c) for c in untold["cohort"])
+    customers = int(untold["customers"].sum())
+    return (
+        f"Who is best cannot be told among the customers who started in {names} "
+        f"({customers:,} customers): nearly all of them have the same {label}, so they are "
+        "left out of the comparison, neither best nor the rest."
+    )
 
 
 def _definition(params: dict, revenue_basis: str) -> str:
@@ -800,9 +835,14 @@ def cohort_view(table: pd.DataFrame | None) -> pd.DataFrame:
             "started": table["cohort"],
             "customers": [fmt_number(v) for v in table["customers"]],
             "still customers": [fmt_pct(v) if np.isfinite(v) else "–" for v in table["retained"]],
-            "best customers": [fmt_number(v) for v in table["best"]],
+            "best customers": [
+                fmt_number(v) if np.isfinite(r) else "–"
+                for v, r in zip(table["best"], table["rate"], strict=True)
+            ],
             "best-customer rate (95% CI)": [
                 f"{fmt_pct(r)} ({fmt_pct(lo)}–{fmt_pct(hi)})"
+                if np.isfinite(r)
+                else "– (the metric does not tell them apart)"
                 for r, lo, hi in zip(table["rate"], table["ci_low"], table["ci_high"], strict=True)
             ],
         }

@@ -221,8 +221,17 @@ _BAND = re.compile(
 )
 
 
+#: An approximate figure, as hand-kept sheets write sizes: "~50", "approx. 300", "ca. 50";
+#: and a lower bound: ">1000", "over 500" (read like "1000+").
+ROUGHLY = re.compile(
+    r"(?i)^\s*(?:~|≈|approx\.?|approximately|about|around|roughly|circa|ca\.?|c\.|>=?|≥|"
+    r"over|above|more\s+than)\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*(?:[a-z]+)?\s*$"
+)
+
+
 def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
-    """Each band as one number, float64: its lower end ("51-200" -> 51, "10,001+" -> 10001), as
+    """Each band as one number, float64: its lower end ("51-200" -> 51, "10,001+" -> 10001,
+    ">1000" -> 1000; an approximate "~50" or "ca. 50" -> 50), as
     lead scoring reads them (:func:`icp_research.scoring.model.coerce_numeric`); NaN where a
     cell is not a band or its upper end is below its lower end.
 
@@ -231,7 +240,10 @@ def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
     "51 to < 1,001 employees" is the bands 51-200 and 201-1,000 and holds a lead of 80 exact
     employees; read at midpoints (125.5, 600.5) a cut fell inside a band, the ICP statement
     named sizes no band has, and a lead's exact count was judged by another line."""
-    parts = text.astype("string").str.extract(_BAND)
+    text = text.astype("string")
+    parts = text.str.extract(_BAND)
+    roughly = text.str.extract(ROUGHLY)["low"]
+    parts["low"] = parts["low"].fillna(roughly)
     low, _ = parse_numbers(parts["low"], decimal)
     high, _ = parse_numbers(parts["high"], decimal)
     ordered = high.isna() | (high >= low)
@@ -425,6 +437,35 @@ def guess_date_formats(sample: pd.Series) -> list[str]:
             if parsed.notna().all():
                 fits.append(fmt)
     return fits
+
+
+def cover_date_formats(sample: pd.Series, most: int = 4) -> list[str]:
+    """Date patterns that together read every value of ``sample`` when no one pattern does
+    (a hand-kept sheet's "1/5/2025" beside "Jan 5, 2025"): chosen greedily, the pattern that
+    reads most of the values left first, at most ``most`` of them; [] when they cannot."""
+    left = pd.Series(sample.dropna().astype(str).str.strip().unique()[:_DATE_GUESS_SAMPLE])
+    chosen: list[str] = []
+    candidates = [
+        fmt
+        for base in _DATE_GUESSES
+        for fmt in (
+            (base, f"{base} %H:%M", f"{base} %H:%M:%S", f"{base} %I:%M %p")
+            if base in _TIMED_GUESSES
+            else (base,)
+        )
+    ]
+    while len(left) and len(chosen) < most:
+        counts = {
+            fmt: int(pd.to_datetime(left, format=fmt, errors="coerce").notna().sum())
+            for fmt in candidates
+            if fmt not in chosen
+        }
+        best = max(counts, key=lambda fmt: counts[fmt], default=None)
+        if best is None or counts[best] == 0:
+            return []
+        chosen.append(best)
+        left = left[pd.to_datetime(left, format=best, errors="coerce").isna()]
+    return chosen if not len(left) else []
 
 
 def looks_like_flags(text: pd.Series) -> bool:

@@ -123,6 +123,7 @@ TABLE_KEYS = {
     "values",
     "engine",
     "line_items",
+    "rollup",
     "history",
     "invoices",
     "account_id_from",
@@ -191,6 +192,9 @@ class TableConfig:
     coalesce: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Opportunities only: rows sharing an opportunity_id are line items of one deal, rolled up.
     line_items: bool = False
+    # Accounts only: several rows per account_id (a deals report with the company's fields on
+    # every row), rolled up into one account each.
+    rollup: bool = False
     history: bool = False
     invoices: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
@@ -962,6 +966,7 @@ def _table_config(
         ("keep_unmapped", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("keep_deleted", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("line_items", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("rollup", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("history", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("invoices", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
@@ -994,6 +999,12 @@ def _table_config(
         problems.append(
             f"{where}: history = true is for [tables.opportunities] (an opportunity-history "
             "export: one row per deal and stage change); remove it here"
+        )
+    if spec.get("rollup") is True and name != "accounts":
+        problems.append(
+            f"{where}: rollup = true is for [tables.accounts] (a file with several rows per "
+            "account, such as a deals report with the company's fields on every row); remove "
+            "it here"
         )
     if spec.get("line_items") is True and name != "opportunities":
         problems.append(
@@ -1150,6 +1161,7 @@ def _table_config(
         constants=constants,
         coalesce=coalesce,
         line_items=spec.get("line_items") is True,
+        rollup=spec.get("rollup") is True,
         history=spec.get("history") is True,
         invoices=spec.get("invoices") is True,
         cents=spec.get("cents") is True,

@@ -926,7 +926,9 @@ def best_customers(
     Returns a nullable boolean Series: True for the best, False for other customers (churned
     customers included), <NA> for accounts that never were customers or whose metric is unknown.
     Ties at the threshold are all included, unless that would miss the share by more than
-    leaving them all out (many customers on one plan price).
+    leaving them all out (many customers on one plan price). When leaving them out would leave
+    no one (nearly every customer of the cohort ties: all at $0 of recent bookings), the
+    metric does not tell the cohort's best apart, and its customers are <NA>, not all best.
     """
     if ranking not in BEST_RANKINGS:
         raise ValueError(f"ranking {ranking!r}: choose one of {', '.join(BEST_RANKINGS)}")
@@ -964,7 +966,13 @@ def best_customers(
         # Ties at the threshold (customers on the same plan) go in together, or all stay out
         # when taking them would miss the share by more than leaving them out does.
         with_ties, above = int((pool >= threshold).sum()), int((pool > threshold).sum())
-        strict = above > 0 and abs(above - k) < abs(with_ties - k)
+        strict = abs(above - k) < abs(with_ties - k)
+        if strict and above == 0:
+            # Nearly all tie (every one at $0 of recent bookings, or on one plan price): the
+            # metric does not tell this cohort's top share apart, so who is best is unknown,
+            # not "all of them".
+            flag[index[retained[index] & values[index].notna()]] = pd.NA
+            continue
         chosen = values[index] > threshold if strict else values[index] >= threshold
         flag[index[retained[index] & chosen]] = True
     flag[is_customer & values.isna() & retained] = pd.NA
@@ -980,6 +988,7 @@ def _best_by_position(values, is_customer, retained, groups, top_share, ranking)
     kept = retained.to_numpy(dtype=bool)
     codes = pd.factorize(groups.where(is_customer))[0]
     best = np.zeros(len(v), dtype=bool)
+    undetermined = np.zeros(len(v), dtype=bool)
     for code in range(codes.max() + 1 if len(codes) else 0):
         members = np.flatnonzero(codes == code)
         mv, mk, mm = v[members], kept[members], missing[members]
@@ -990,10 +999,13 @@ def _best_by_position(values, is_customer, retained, groups, top_share, ranking)
         k = min(max(1, int(np.ceil(top_share * size))), pool.size)
         threshold = np.sort(pool)[pool.size - k]  # the k-th largest
         with_ties, above = int((pool >= threshold).sum()), int((pool > threshold).sum())
-        strict = above > 0 and abs(above - k) < abs(with_ties - k)
+        strict = abs(above - k) < abs(with_ties - k)
+        if strict and above == 0:  # all tie: unknown (see best_customers)
+            undetermined[members[mk & ~mm]] = True
+            continue
         chosen = mv > threshold if strict else mv >= threshold
         best[members[mk & chosen]] = True
-    unknown = ~customer | (missing & kept)
+    unknown = ~customer | (missing & kept) | undetermined
     return pd.Series(pd.arrays.BooleanArray(best, unknown), index=values.index)
 
 

@@ -33,7 +33,9 @@ from icp_research.data.cleaning import (
     CURRENCY_MARK,
     CURRENCY_SYMBOLS,
     DISTINCT_SAMPLE,
+    ROUGHLY,
     as_text,
+    cover_date_formats,
     currency_marks,
     date_formats,
     grouped_with,
@@ -1011,6 +1013,7 @@ def _clean_table(
 
     # A constant (``stage = { value = "won" }``) is read as a column holding it on every row.
     constants = {c: f"{c} (constant)" for c in tc.constants}
+    recoded_first: set[str] = set()
     for canonical, source in [*resolved.items(), *constants.items()]:
         column_def = table.column(canonical)
         kind = column_def.kind if column_def else None
@@ -1029,6 +1032,11 @@ def _clean_table(
             if canonical in constants
             else raw[source]
         )
+        if canonical in tc.values and kind in _RECODED_BEFORE:
+            # A number or date column is recoded as the export writes it ("~50" = "50"):
+            # once read, its cells are no longer text to recode.
+            cells = _recode_text(cells, tc.values[canonical])
+            recoded_first.add(canonical)
         frame[canonical] = _convert(cells, canonical, source, kind, tc, out, extra_missing)
 
     # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
@@ -1095,7 +1103,7 @@ def _clean_table(
                 f"map {canonical} under [tables.{tc.name}.columns] or remove the values table",
             )
             continue
-        if canonical == "stage":
+        if canonical == "stage" or canonical in recoded_first:
             continue  # stages are recoded with their own checks below
         series = frame[canonical]
         if pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series):
@@ -1112,6 +1120,21 @@ def _clean_table(
     elif tc.name == "opportunities":
         frame = _one_spelling_per_value(frame, ["loss_reason", "source"], tc, out)
     return frame
+
+
+#: Column kinds whose value recodes apply to the export's text, before it is read.
+_RECODED_BEFORE = ("number", "money", "date")
+
+
+def _recode_text(cells: pd.Series, recode: dict) -> pd.Series:
+    """``cells`` with the recode applied to their text as exported (surrounding spaces
+    ignored); the other cells unchanged."""
+    text = cells.astype(object)
+    stripped = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    hit = stripped.isin(list(recode))
+    if not hit.any():
+        return cells
+    return text.where(~hit, stripped[hit].map(recode))
 
 
 def _one_spelling_per_value(frame: pd.DataFrame, columns: list, tc, out) -> pd.DataFrame:
@@ -2039,9 +2062,13 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 )
                 what = "amounts" if kind == "money" else "counts"
                 example = "1M to < 10M is $1M-$10M" if kind == "money" else "51 to < 201 is 51-200"
+                rough = bands.str.fullmatch(ROUGHLY).any()
                 out.warning(
-                    f"{bad.sum():,} values are ranges ({examples}): a range is read as its "
-                    "lower end, as lead scoring reads them, and bins are cut where one range "
+                    f"{bad.sum():,} values are ranges"
+                    + (" or approximate figures" if rough else "")
+                    + f" ({examples}): a range is read as its lower end"
+                    + (' ("~50" or ">1000" as the figure it names)' if rough else "")
+                    + ", as lead scoring reads them, and bins are cut where one range "
                     f"ends and the next begins ({example})",
                     "nothing to do if that is what you want; for exact figures export the "
                     f"exact {what} (an enrichment field rather than a range picklist)",
@@ -2200,6 +2227,14 @@ def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing)
                 f"date_format = {_toml_patterns([*declared, 'ISO8601'])} under {where}, or "
                 "remove date_format if every date of the table is written like these"
             )
+        cover = [] if guesses else cover_date_formats(text[bad])
+        if cover:
+            return (
+                f"the declared date_format = {_toml_patterns(declared)} does not fit these "
+                f"values, which are written in {len(cover)} more ways: declare date_format = "
+                f"{_toml_patterns([*declared, *cover])} under {where} (each value is read by "
+                "the first pattern that fits it)"
+            )
         if not guesses:
             return (
                 f"the declared date_format = {_toml_patterns(declared)} does not fit these "
@@ -2223,6 +2258,17 @@ def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing)
             return (
                 "these are milliseconds since 1970 (Unix timestamps): declare "
                 f'date_format = "unix_ms" under {where}'
+            )
+        cover = cover_date_formats(text[bad])
+        if cover:
+            read = text.notna() & ~bad
+            first = ["%Y-%m-%d"] if read.any() and "%Y-%m-%d" not in cover else []
+            return (
+                f"{'besides YYYY-MM-DD, ' if first else ''}these dates are written in "
+                f"{len(cover)} ways: declare date_format = "
+                f"{_toml_patterns([*first, *cover])} under {where} (each value is read by the "
+                "first pattern that fits it; where a date reads both ways, 01/05 as January 5 "
+                "or May 1, put the export's own first)"
             )
         return f'write dates as YYYY-MM-DD or declare date_format = "..." under {where}'
     read = text.notna() & ~bad
@@ -2338,6 +2384,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             )
     if tc.line_items and "opportunity_id" in frame.columns:
         frame = _roll_up_lines(frame, tc, out)
+    if tc.rollup and tc.name == "accounts" and "account_id" in frame.columns:
+        frame = _roll_up_accounts(frame, tc, out)
     for key in table.key:
         if key not in frame.columns:
             continue
@@ -2353,13 +2401,33 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                     if "stage" in frame.columns
                     else pd.Series(dtype=int)
                 )
+                apart = [c for c in ("account_id", "created_at") if c in frame.columns]
+                separate = (
+                    frame.loc[duplicated, ["opportunity_id", *apart]]
+                    .groupby("opportunity_id")[apart]
+                    .nunique()
+                    .gt(1)
+                    .any(axis=1)
+                    if apart
+                    else pd.Series(dtype=bool)
+                )
                 lines = (
                     "; the rows of one deal are its stage changes (an opportunity-history "
                     "export): set history = true under [tables.opportunities], and map "
                     "changed_at to the date of the change"
                     if len(stages) and (stages > 1).mean() > 0.5
+                    else "; these rows are different deals that share the id (another account "
+                    "or creation date): map opportunity_id to a column unique to each deal, or "
+                    "add one (a row number) to the export"
+                    if len(separate) and separate.mean() >= 0.5
                     else "; if each row is one line of a deal (order lines), set line_items = "
                     "true under [tables.opportunities] to roll them up into one deal per id"
+                )
+            elif tc.name == "accounts":
+                lines = (
+                    "; if the file has several rows per account (a deals report with the "
+                    "company's fields on every row), set rollup = true under [tables.accounts] "
+                    "to read one account per account_id"
                 )
             out.error(
                 f"{frame.loc[duplicated, key].nunique():,} {key} values occur more than once "
@@ -2529,6 +2597,98 @@ def _latest_stage(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.D
         "nothing to do; check a few deals in the run's data snapshot",
     )
     return deals
+
+
+#: ``rollup = true``: an unmapped column whose values differ between one account's rows at
+#: more than this share of the accounts with several rows is a field of the rows (the deal's
+#: value, stage or title), not of the account, and is left out.
+ROW_FIELD_SHARE = 0.1
+
+
+def _roll_up_accounts(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
+    """``rollup = true``: one account per account_id from a file with several rows per account
+    (a deals report that repeats the company's fields on every deal row). Each column takes
+    the account's most common filled value (case and spaces aside; ties: the earliest row's),
+    ``created_at`` its earliest. Unmapped columns that differ between one account's rows are
+    the rows' own fields, not the account's, and are left out (an outcome such as the deal's
+    stage must not become a trait); mapped ones that disagree are warned about. The account
+    keeps its first row's number."""
+    key = "account_id"
+    ids = frame[key]
+    repeated = ids.duplicated(keep=False) & ids.notna()
+    if not repeated.any():
+        out.info(
+            "rollup = true, but every account_id is on one row: nothing to roll up",
+            "remove rollup if the export has one row per account",
+        )
+        return frame
+    mapped = set(tc.columns) | set(tc.constants)
+    several = frame[repeated]
+    accounts = int(several[key].nunique())
+    first = frame[ids.notna()].drop_duplicates(key)
+    rolled = pd.DataFrame({key: first[key]}, index=first.index)
+    left_out, disagree = [], []
+    for column in frame.columns:
+        if column == key:
+            continue
+        values = frame[column]
+        text = pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
+        folded = values.astype("string").str.strip().str.casefold() if text else values
+        differ = folded[repeated].groupby(several[key], sort=False).nunique(dropna=True)
+        varies = int((differ > 1).sum())
+        if column not in mapped and varies > ROW_FIELD_SHARE * accounts:
+            left_out.append(out.report.headers.get(column, column))
+            continue
+        if varies:
+            example = differ.index[differ.to_numpy() > 1][0]
+            seen = values[(ids == example).to_numpy()].dropna().astype(str).unique()[:3]
+            disagree.append(
+                f'{column} at {varies:,} accounts (e.g. "{example}": '
+                + ", ".join(f'"{v}"' for v in seen)
+                + ")"
+            )
+        if column == "created_at":
+            rolled[column] = values.groupby(ids, sort=False).min().reindex(first[key]).to_numpy()
+            continue
+        filled = pd.DataFrame(
+            {"id": ids, "key": folded, "order": np.arange(len(frame))}, index=frame.index
+        ).dropna(subset=["id", "key"])
+        counts = filled.groupby(["id", "key"], sort=False, dropna=True).agg(
+            rows=("order", "size"), order=("order", "min")
+        )
+        chosen = (
+            counts.reset_index()
+            .sort_values(["id", "rows", "order"], ascending=[True, False, True], kind="stable")
+            .drop_duplicates("id")
+        )
+        picked = values.iloc[chosen["order"].to_numpy()]
+        value_of = pd.Series(picked.to_numpy(), index=chosen["id"].to_numpy())
+        column_values = pd.Series(
+            value_of.reindex(first[key].to_numpy()).to_numpy(), index=rolled.index
+        )
+        with contextlib.suppress(TypeError, ValueError):
+            column_values = column_values.astype(values.dtype)
+        rolled[column] = column_values
+    out.info(
+        f"rollup: {len(frame):,} rows read as {len(rolled):,} accounts ({accounts:,} of them on "
+        "several rows); each column takes the account's most common filled value",
+        "nothing to do",
+    )
+    if left_out:
+        out.info(
+            "columns that differ between one account's rows are fields of the rows (a deal's "
+            "value, stage or title), not of the account, and are left out of the accounts: "
+            + ", ".join(f'"{c}"' for c in left_out[:15])
+            + (" ..." if len(left_out) > 15 else ""),
+            "nothing to do; map them under [tables.opportunities] if they describe the deals",
+        )
+    if disagree:
+        out.warning(
+            "an account's rows disagree on " + "; ".join(disagree[:5]) + ": the account takes "
+            "its most common value",
+            "correct the export if an account's fields should agree on every row",
+        )
+    return rolled
 
 
 def _roll_up_lines(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.DataFrame:
@@ -4270,7 +4430,10 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
     database.close()
     _look_up_account_ids(tables, config.tables, report)
     _check_references(tables, config.tables, report)
-    _check_churn_source(tables, config, report, as_of)
+    if not any(p.level == "error" for p in report.problems):
+        # With cells that did not read (dates, amounts), who churned would be judged on what
+        # is left: "29 of 32 customers have no subscription" when their start dates failed.
+        _check_churn_source(tables, config, report, as_of)
     _lead_source_attribute(tables, config, report)
     _account_links(tables, config, report)
     if trials_found is not None and "subscriptions" in tables and "trials" not in tables:

@@ -262,10 +262,20 @@ def _account_metrics(facts: pd.DataFrame, alpha: float) -> dict:
         )
     paying = facts["arr_12m_ago"] > 0
     if paying.any():
-        ratio, low, high, n, _ = clustered_ratio_ci(
+        ratio, low, high, n, se = clustered_ratio_ci(
             facts.loc[paying, "arr_current"], facts.loc[paying, "arr_12m_ago"], alpha
         )
-        out.update(nrr=ratio, nrr_ci_low=low, nrr_ci_high=high, nrr_customers=int(n))
+        if not se > 0:
+            # Every customer kept exactly what it paid (three customers on one plan): a
+            # spread of zero is no interval, not "100% (100%-100%)".
+            low = high = np.nan
+        # ARR is never negative, nor is their ratio (the overview clips its interval so too).
+        out.update(
+            nrr=ratio,
+            nrr_ci_low=max(0.0, low) if np.isfinite(low) else low,
+            nrr_ci_high=high,
+            nrr_customers=int(n),
+        )
     else:
         out["nrr_customers"] = 0
     if "best_customer" in facts:
@@ -856,6 +866,11 @@ def segment_accounts(
     )
 
     summary = segment_metrics(facts, deals, assignments, alpha=alpha)
+    if study.revenue_basis != "subscriptions":
+        # Won deals stand in for ARR: what a customer pays a year later is not known, so
+        # there is no NRR to show (the overview says so), only the bookings of two years.
+        summary[["nrr", "nrr_ci_low", "nrr_ci_high"]] = np.nan
+        summary["nrr_customers"] = 0
     profiles = segment_profiles(
         facts,
         assignments,

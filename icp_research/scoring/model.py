@@ -911,6 +911,38 @@ def find_column(leads: pd.DataFrame, name: str) -> pd.Series | None:
     return None if match is None else find_column(leads, match)
 
 
+def with_source_headers(leads: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """``leads`` with a column under the ICP's name for each attribute the file has only under
+    the export header the study read it from (``attributes.<name>.source`` of icp.json:
+    "Organization - Industry" for ``industry``), so that a lead list exported from the same
+    CRM is scored without the config. The lead's own columns are unchanged."""
+    added = {}
+    for name, info in (spec.get("attributes") or {}).items():
+        source = info.get("source") if isinstance(info, dict) else None
+        if not source or find_column(leads, name) is not None:
+            continue
+        column = find_column(leads, source)
+        if column is not None:
+            added[name] = column
+    if not added:
+        return leads
+    return pd.concat([leads, pd.DataFrame(added, index=leads.index)], axis=1)
+
+
+def read_columns(spec: dict, leads: pd.DataFrame, rules_only: bool = False) -> tuple[list, list]:
+    """``(needed, absent)``: the attributes the score (not with ``rules_only``) and the rules
+    read, and those of them the lead file has no column for (a multi-select attribute counts
+    as present when its raw column is)."""
+    needed = (
+        set()
+        if rules_only
+        else {a["name"] for a in (spec.get("scorecard") or {}).get("attributes", [])}
+    )
+    needed |= {c.attribute for r in icp_rules(spec) for c in _rule_conditions(r)}
+    expanded = expand_multi_select(with_source_headers(leads, spec), spec)
+    return sorted(needed), sorted(n for n in needed if find_column(expanded, n) is None)
+
+
 def expand_multi_select(leads: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """``leads`` with the yes/no columns the ICP reads from multi-select cells (``technologies:
     Snowflake`` from a "Technologies" cell ``Salesforce, Snowflake``), split as the training
@@ -1243,7 +1275,7 @@ def score_leads(
         ``rules_only`` is not set; the message says why and what to do next.
     """
     spec = icp if isinstance(icp, dict) else read_icp(icp)
-    leads = expand_multi_select(leads, spec)
+    leads = expand_multi_select(with_source_headers(leads, spec), spec)
     if rules_only:
         return _rules_only(spec, leads)
     require_scorecard(spec)
@@ -1734,6 +1766,21 @@ def score_file(
     if not rules_only:
         require_scorecard(spec)  # before reading a large lead file
     leads = read_leads(input_path, config, sheet)
+    needed, absent = read_columns(spec, leads, rules_only)
+    if needed and len(absent) == len(needed):
+        # Every lead would come back at the same neutral score: nothing was read.
+        headers = "; ".join(
+            f'{n}, exported as "{spec["attributes"][n]["source"]}"'
+            if isinstance((spec.get("attributes") or {}).get(n), dict)
+            and spec["attributes"][n].get("source")
+            else n
+            for n in needed
+        )
+        raise DataError(
+            f"{input_path}: none of the columns the ICP reads is in the file ({headers}); "
+            "fix: pass --config with the project's icp.toml so that its accounts mapping reads "
+            "the file, or rename the columns"
+        )
     scored = score_leads(spec, leads, rules_only=rules_only)
     table_config = _accounts_mapping(config)
     # The rows come back as they came in: the file's own column names and values (the
@@ -1765,10 +1812,7 @@ def _score_summary(spec, leads, scored, input_path, output_path, seconds) -> str
         flagged = (scored["flags"] != "").mean()
         parts.append(f"{flagged:.0%} flagged")
     text = "; ".join(parts) + f". Wrote {output_path}."
-    needed = {a["name"] for a in (spec.get("scorecard") or {}).get("attributes", [])}
-    needed |= {c.attribute for r in icp_rules(spec) for c in _rule_conditions(r)}
-    expanded = expand_multi_select(leads, spec)
-    absent = sorted(name for name in needed if find_column(expanded, name) is None)
+    _, absent = read_columns(spec, leads)
     attributes = spec.get("attributes") or {}
     raw = {}
     for name in absent:

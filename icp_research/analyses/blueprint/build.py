@@ -280,7 +280,7 @@ def build_blueprint(
     categorical, numeric = score_attributes(characteristics, upstream, study)
     used = {c.attribute for r in [*include, *exclude, *uncertain] for c in r.conditions}
     used |= set(categorical) | set(numeric)
-    blueprint.attributes.update(attribute_types(sorted(used), facts, spec))
+    blueprint.attributes.update(attribute_types(sorted(used), facts, spec, study.config))
     rules_spec = blueprint.rules_spec()
 
     from icp_research.scoring.model import rule_columns
@@ -554,13 +554,22 @@ def _short_history(periods: dict, holdout_quarters: int, validation_quarters: in
     ]
 
 
-def attribute_types(names, facts: pd.DataFrame, spec) -> dict:
+def attribute_types(names, facts: pd.DataFrame, spec, config=None) -> dict:
     """How the rules and the score read each attribute: ``{"type": "numeric", "nonnegative":
     ...}`` for numbers, ``{"type": "categorical"}`` for labels, and ``{"type": "categorical",
     "values": "yes/no"}`` for a yes/no column (two levels, True and False, never a number: a
     lead's TRUE, Yes or 1 is read as True). An attribute expanded from a multi-select column
     also carries ``"multi_select": {"column", "source", "separator", "item"}``: a lead file with
-    the raw column (``Technologies``) is read item by item as the training rows were."""
+    the raw column (``Technologies``) is read item by item as the training rows were.
+    An attribute the config's accounts mapping reads from a differently named header also
+    carries ``"source"`` (``"Organization - Industry"``): a lead list exported from the same
+    CRM is then scored without the config."""
+    accounts = (getattr(config, "tables", None) or {}).get("accounts")
+    headers = {
+        name: header
+        for name, header in (getattr(accounts, "columns", None) or {}).items()
+        if isinstance(header, str) and header != name and " | " not in header
+    }
     out = {}
     for name in names:
         item = spec.multi_select_item(name) if hasattr(spec, "multi_select_item") else None
@@ -576,6 +585,8 @@ def attribute_types(names, facts: pd.DataFrame, spec) -> dict:
             out[name] = {"type": "numeric", "nonnegative": nonnegative}
         else:
             out[name] = {"type": "categorical"}
+        if name in headers and "multi_select" not in out[name]:
+            out[name]["source"] = headers[name]
     return out
 
 
