@@ -990,3 +990,101 @@ def test_a_null_export_lists_no_unconfirmed_finding_as_a_hypothesis():
     (note,) = [n for n in result.rule_notes if "families of tests were searched" in n]
     assert note.startswith("employees >= 2,000 (win rate 0% vs 20% in the discovery quarters, ")
     assert "so it is not listed as a hypothesis" in note
+
+
+def test_an_icp_that_did_worse_on_the_validation_quarters_says_so_with_its_statement():
+    """A market that moved on: FinTech won 2x until the validation quarters, then 0.35x. The
+    statement, the caveats and the confidence say so; the health report leads with it."""
+    import types
+
+    from icp_research.analyses.blueprint.build import _worse_on_validation
+    from icp_research.analyses.health import _worse_when_validated
+
+    row = {
+        "outcome": "won",
+        "unit": "deals",
+        "n_icp": 40,
+        "rate_icp": 0.1,
+        "n_rest": 498,
+        "rate_rest": 0.285,
+        "ratio": 0.3507,
+        "ci_low": 0.136,
+        "ci_high": 0.903,
+    }
+    blueprint = types.SimpleNamespace(
+        drawn=True,
+        icp_vs_rest=[row],
+        outcome={"name": "won", "label": "win rate"},
+        statement="This product fits FinTech companies.",
+        statement_source="drafted",
+        confidence={"level": "moderate", "reason": "2 of 2 defining rules held up"},
+        params={},
+    )
+    caveats: list[str] = []
+    _worse_on_validation(blueprint, caveats)
+    warning = (
+        "On the validation quarters, on which nothing was chosen, ICP accounts did worse than "
+        "the rest (win rate 10% vs 28%, 0.35x, 95% CI 0.14–0.90): the profile drawn from the "
+        "quarters before no longer holds there. Read the ICP health report before acting on it."
+    )
+    # The statement is what was chosen; the warning stands beside it.
+    assert blueprint.statement == "This product fits FinTech companies."
+    assert blueprint.params["worse_on_validation"] == warning
+    assert caveats == [warning]
+    assert blueprint.confidence["level"] == "low"
+    spec = {
+        "outcome": {"name": "won", "label": "win rate"},
+        "validation": {
+            "icp_vs_rest": [row],
+            "validated_on": {"start": "2026-04-01", "end": "2026-09-30"},
+        },
+    }
+    assert _worse_when_validated(spec).startswith(
+        "On its validation quarters (2026-04-01 to 2026-09-30), on which nothing was chosen, "
+        "ICP accounts did significantly worse than the rest on win rate: 10% vs 28% (0.35x, "
+        "95% CI 0.14–0.90; 40 ICP and 498 other deals)."
+    )
+    # Not below 1: nothing said, nothing changed.
+    fine = types.SimpleNamespace(**{**vars(blueprint), "icp_vs_rest": [{**row, "ci_high": 1.2}]})
+    fine.confidence, fine.params = {"level": "moderate"}, {}
+    _worse_on_validation(fine, caveats := [])
+    assert (fine.params, caveats, fine.confidence["level"]) == ({}, [], "moderate")
+    spec["validation"]["icp_vs_rest"] = [{**row, "ci_high": 1.2}]
+    assert _worse_when_validated(spec) is None
+
+
+def test_wording_of_checks_the_wrong_way_round_and_a_withheld_score():
+    from icp_research.analyses.changelog import _no_score_sentence
+    from icp_research.scoring.scorecard import _ratio_sentence
+
+    row = {
+        "group_a": "Tier 1",
+        "group_b": "Tier 3",
+        "n_a": 100,
+        "n_b": 100,
+        "ratio": 0.6,
+        "ci_low": 0.4,
+        "ci_high": 0.9,
+        "rate_a": 0.15,
+        "rate_b": 0.25,
+    }
+    sentence, finding = _ratio_sentence(row, "won", "in the latest quarters", "deals")
+    assert finding and sentence == (
+        "Tier 1 has only 0.6x the won rate of Tier 3 (95% CI 0.4–0.9x; 15% vs 25%) in the "
+        "latest quarters: the wrong way round."
+    )
+    assert _no_score_sentence({"validation": {"auc": 0.46}}) == (
+        "The fit score was fitted but withheld this time: it ranked the validation quarters "
+        "backwards (AUC 0.46)."
+    )
+    assert _no_score_sentence({"validation": {}}) == "No fit score could be fitted this time."
+
+
+def test_confirmation_quarters_where_nothing_happened_cannot_refute_a_rule():
+    """ "0% vs 0% (ratio –): did not hold up" reported a check that could not be made."""
+    from icp_research.analyses.blueprint.evidence import _contrast_possible
+
+    assert not _contrast_possible({"rate_in": 0.0, "rate_out": 0.0})
+    assert not _contrast_possible({"rate_in": 1.0, "rate_out": 1.0})
+    assert _contrast_possible({"rate_in": 0.0, "rate_out": 0.2})
+    assert _contrast_possible({"rate_in": 0.45, "rate_out": 0.0})

@@ -303,3 +303,114 @@ def test_the_blueprint_records_the_export_header_of_each_attribute():
         "industry": {"type": "categorical", "source": "Organization - Industry"},
     }
     assert json.loads(json.dumps(types)) == types
+
+
+def test_the_same_file_mapped_twice_is_not_columns_not_used(tmp_path):
+    """With the deals report mapped as the accounts too, the company columns the accounts read
+    are used: "columns not used ... list them in drop" would have dropped the ICP's column."""
+    config = write_project(tmp_path, {"deals.csv": DEALS_REPORT}, DEALS_CONFIG)
+    dataset = loading.load_tables(config)
+    unused = [p.message for p in dataset.report.warnings if "not used" in p.message]
+    assert unused == ['columns not used (not mapped): "Deal - Source"']  # no company column
+    (disagree,) = [p for p in dataset.report.warnings if "disagree" in p.message]
+    assert disagree.n_rows == 2  # the rows of the account whose rows disagree (O2)
+
+
+def test_referrals_are_read_from_the_first_deals_lead_source_without_a_referral_source():
+    from icp_research.data.config import ANALYSIS_DEFAULTS
+    from icp_research.data.facts import account_facts
+
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3"],
+            "lead_source": ["Referrals", "Organic Search", None],
+        }
+    )
+    facts = account_facts({"accounts": accounts}, "2026-06-30", analysis=dict(ANALYSIS_DEFAULTS))
+    assert facts["referred"].tolist() == [True, False, pd.NA]
+    assert facts.attrs["referral_column"] == "lead_source"
+
+
+def test_a_scored_attribute_a_rule_needs_says_the_rule_is_unknown_when_missing():
+    from icp_research.scoring.model import score_leads
+    from icp_research.scoring.scorecard import fit_scorecard
+
+    rng = np.random.default_rng(3)
+    n = 600
+    crm = rng.choice(["Salesforce", "HubSpot"], n)
+    deals = pd.DataFrame(
+        {"crm": crm, "won": rng.random(n) < np.where(crm == "Salesforce", 0.5, 0.2)}
+    )
+    scorecard = fit_scorecard(
+        deals, "won", categorical=["crm"], tiers=[("Tier 1", 50), ("Tier 2", 0)]
+    )
+    spec = {
+        "format": 1,
+        **scorecard.to_dict(),
+        "rules": {
+            "include": [
+                {
+                    "id": "include:crm",
+                    "kind": "include",
+                    "role": "filter",
+                    "text": "crm = Salesforce",
+                    "conditions": [
+                        {"attribute": "crm", "operator": "equals", "value": "Salesforce"}
+                    ],
+                }
+            ],
+            "exclude": [],
+            "uncertain": [],
+        },
+        "attributes": {"crm": {"type": "categorical"}},
+    }
+    scored = score_leads(spec, pd.DataFrame({"crm": ["Salesforce", None]}))
+    assert scored["flags"].tolist() == [
+        "",
+        "crm missing: scored neutral; rules on crm not met (unknown)",
+    ]
+    assert scored["in_icp"].tolist() == [True, False]
+
+
+def test_a_mapped_column_the_export_lacks_is_not_matched_to_any_header_sharing_a_word(tmp_path):
+    """A preset maps "Account Source"; the export has "Account Name": "did you mean
+    "Account Name"?" for referral_source sent the user the wrong way. An optional column may
+    simply be absent: the fix says to remove the line."""
+    accounts = "Account ID,Account Name,Acount Source\nA1,Acme,Web\n"
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\nreferral_source = "Account Source"\n'
+        'region = "Billing State/Province"\n'
+    )
+    errors = validation.validate(write_project(tmp_path, {"accounts.csv": accounts}, config))
+    fixes = {p.message: p.fix for p in errors.errors}
+    source = fixes['mapped column "Account Source" (for referral_source) is not in the file']
+    assert source.startswith('did you mean "Acount Source"? set referral_source = "..."')
+    region = fixes['mapped column "Billing State/Province" (for region) is not in the file']
+    assert region.startswith(
+        'if the export has no such column, remove the line region = "Billing State/Province"; '
+        "or set region"
+    )
+
+
+def test_an_empty_middle_tier_is_said_to_be_the_scores_shape():
+    """A score of one yes/no attribute takes two values: "Tier 2 | 0 deals | –" in every table
+    with no word on why."""
+    from icp_research.scoring.scorecard import fit_scorecard, validate_scorecard
+
+    rng = np.random.default_rng(4)
+    n = 800
+    crm = rng.choice(["Salesforce", "HubSpot"], n)
+    deals = pd.DataFrame(
+        {"crm": crm, "won": rng.random(n) < np.where(crm == "Salesforce", 0.5, 0.2)}
+    )
+    scorecard = fit_scorecard(
+        deals, "won", categorical=["crm"], tiers=[("Tier 1", 70), ("Tier 2", 40), ("Tier 3", 0)]
+    )
+    result = validate_scorecard(scorecard, deals, "won", unit="deals", n_boot=0)
+    assert result.summary.set_index("tier").loc["Tier 2", "n"] == 0
+    (caveat,) = [c for c in result.caveats if "falls between" in c]
+    assert caveat == (
+        "Tier 2 holds none of the 800 deals: the score takes only the values 0, 100 (few "
+        "attributes with few levels), so no one falls between those cut-offs."
+    )

@@ -329,7 +329,10 @@ def test_scoring_a_raw_lead_list_reads_it_as_the_training_rows(planted_icp):
     few = pd.DataFrame({"technologies": ["aws,snowflake", "Slack, Jira", None]})
     assert score_leads(icp, few)["in_icp"].tolist() == [True, False, False]
     bare = score_leads(icp, pd.DataFrame({"Industry": ["Retail"]}))
-    assert bare["flags"].iloc[0] == "technologies: Snowflake not provided: scored neutral"
+    assert bare["flags"].iloc[0] == (
+        "technologies: Snowflake not provided: scored neutral; rules on technologies: "
+        "Snowflake not met (unknown)"
+    )
 
 
 def _two_trait_icp() -> dict:

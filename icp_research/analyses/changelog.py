@@ -672,6 +672,19 @@ def _level_evidence(level: Mapping) -> str:
     return ""
 
 
+def _no_score_sentence(current: Mapping) -> str:
+    """Why this run has no fit score: withheld (fitted, then ranking the validation quarters
+    backwards: its validation is kept) or none fitted."""
+    validation = current.get("validation") or {}
+    auc = validation.get("auc")
+    if isinstance(auc, int | float) and np.isfinite(auc):
+        return (
+            f"The fit score was fitted but withheld this time: it ranked the validation "
+            f"quarters backwards (AUC {auc:.2f})."
+        )
+    return "No fit score could be fitted this time."
+
+
 def _score_changes(current, previous, min_move) -> tuple[list[dict], list[dict]]:
     now, then = _scorecard_attributes(current), _scorecard_attributes(previous)
     changes: list[dict] = []
@@ -687,7 +700,7 @@ def _score_changes(current, previous, min_move) -> tuple[list[dict], list[dict]]
                 "evidence": "",
                 "sentence": "A fit score could be fitted this time."
                 if now
-                else "No fit score could be fitted this time.",
+                else _no_score_sentence(current),
             }
         )
     outcome = ((current.get("scorecard") or {}).get("outcome")) or ""

@@ -2188,6 +2188,9 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
             thin_labels.append(metric.label)
     scope = f" ({share} of accounts)" if share else ""
     head = list(worse)
+    validated = _worse_when_validated(icp.spec or {})
+    if validated:
+        head.append(validated)
     if better:
         head.append(
             f"In {q} ICP accounts{scope} did significantly better than the rest on "
@@ -2205,6 +2208,33 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
     if thin:
         thin = [f"Too little data in {q} to compare {_and(thin)}: not enough evidence either way."]
     return [*head, *middle, *thin, *tail], [*worse, *out_of_sample_worse, *watch, *thin]
+
+
+def _worse_when_validated(spec: Mapping) -> str | None:
+    """The blueprint's own check of the monitored ICP on its validation quarters (on which
+    nothing was chosen), when the ICP did significantly worse there: quarter by quarter, with
+    a few ICP deals in each and corrected over every measure, the same fall reads "within what
+    chance gives", and the report had said the ICP was never worse."""
+    outcome = (spec.get("outcome") or {}).get("name")
+    validation = spec.get("validation") or {}
+    row = next(
+        (r for r in validation.get("icp_vs_rest") or [] if r.get("outcome") == outcome), None
+    )
+    if row is None or outcome not in ("won", "retained", "best_customer"):
+        return None
+    high, low = row.get("ci_high"), row.get("ci_low")
+    if not isinstance(high, int | float) or not np.isfinite(high) or high >= 1:
+        return None
+    period = validation.get("validated_on") or {}
+    label = (spec.get("outcome") or {}).get("label", outcome)
+    return (
+        f"On its validation quarters ({period.get('start', '?')} to {period.get('end', '?')}), on "
+        f"which nothing was chosen, ICP accounts did significantly worse than the rest on "
+        f"{label}: {fmt_pct(row['rate_icp'])} vs {fmt_pct(row['rate_rest'])} ({row['ratio']:.2f}x, "
+        f"95% CI {low:.2f}–{high:.2f}; {fmt_number(row['n_icp'])} ICP and "
+        f"{fmt_number(row['n_rest'])} other {row.get('unit', 'rows')}). The ICP was drawn from "
+        "the quarters before; it no longer holds, whatever each quarter alone can show."
+    )
 
 
 def _no_worse_verdict(quarter: str, watch: list[str], thin: list[str]) -> str:
@@ -2367,9 +2397,11 @@ def _drift_sentences(result: HealthResult, window: _Window) -> list[str]:
         part = part[part["band"] != TOO_FEW]
         shifted = part[part["psi"] >= PSI_BANDS[0][0]].sort_values("psi", ascending=False)
         if shifted.empty:
+            scored = part["attribute"].astype(str).eq("fit_score").any()
             sentences.append(
                 f"The profile of {window.name}'s {who} is stable against {previous}: every ICP "
-                f"attribute and the fit score have a PSI below 0.10 (largest "
+                f"attribute{' and the fit score' if scored else ''} "
+                f"{'have' if scored else 'has'} a PSI below 0.10 (largest "
                 f"{part['psi'].max():.2f}, {part.loc[part['psi'].idxmax(), 'attribute']})."
             )
             continue
@@ -2495,6 +2527,12 @@ def _headline(result: HealthResult, drawn: bool) -> dict:
     if drawn:
         compared = now[(now["group"] == VERSUS) & now["metric"].isin(_METRIC)]
         worse = [_METRIC[m].label for m in compared.loc[compared["flag"] == "worse", "metric"]]
+        spec = result.icp.spec if result.icp is not None else None
+        if spec and _worse_when_validated(spec):
+            # The blueprint's validation quarters together: beside "0 of 6" this quarter, the
+            # tile had hidden the one check that found the ICP worse.
+            label = (spec.get("outcome") or {}).get("label", "the outcome")
+            worse.append(f"{label} on the validation quarters")
         if len(compared):
             # A count, never a bare "none" tile: "0 of 9" says what was compared.
             out["Measures where the ICP does worse"] = (

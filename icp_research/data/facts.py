@@ -527,7 +527,10 @@ def account_facts(
         facts["nps_latest"] = grouped.last().reindex(ids)
         facts["nps_responses"] = grouped.size().reindex(ids, fill_value=0).astype(int)
 
-    if "referral_source" in facts:
+    # Who was referred: the accounts' referral_source, else the lead source of their first
+    # deal (HubSpot's "Original Source: Referrals"), which says the same thing.
+    referral_column = next((c for c in ("referral_source", "lead_source") if c in facts), None)
+    if referral_column is not None:
         values = {v.lower() for v in analysis["referral_values"]}
 
         def referred(text: pd.Series) -> pd.Series:
@@ -538,7 +541,8 @@ def account_facts(
                 .astype("boolean")
             )
 
-        facts["referred"] = per_distinct(facts["referral_source"].astype("string"), referred)
+        facts["referred"] = per_distinct(facts[referral_column].astype("string"), referred)
+        facts.attrs["referral_column"] = referral_column
 
     if size_segment is not None:
         facts["size_segment"] = size_segment

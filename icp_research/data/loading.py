@@ -588,6 +588,17 @@ _NAMED_LIKE = {
 }
 
 
+def _near_miss(wanted: str, header: str) -> bool:
+    """Whether ``header`` is what ``wanted`` meant: a misspelling of it, or the same words
+    with some left out ("NPS Score" and "Score"), not another column sharing a word."""
+    import difflib
+
+    if difflib.SequenceMatcher(None, wanted.lower(), header.lower()).ratio() >= 0.8:
+        return True
+    a, b = (set(re.findall(r"[a-z0-9]+", text.lower())) for text in (wanted, header))
+    return bool(a and b) and (a <= b or b <= a)
+
+
 def _resolve_columns(
     raw: pd.DataFrame, tc: TableConfig, out: _Collector, optional: tuple[str, ...] = ()
 ) -> dict[str, str]:
@@ -609,8 +620,20 @@ def _resolve_columns(
         else:
             import difflib
 
-            close = difflib.get_close_matches(source, available, n=1, cutoff=0.5)
+            # A near miss ("Employes", "NPS Score" for "Score"), not any header that shares a
+            # word ("Account Name" for "Account Source", as a preset's mapping met it).
+            close = [
+                c
+                for c in difflib.get_close_matches(source, available, n=3, cutoff=0.5)
+                if _near_miss(source, c)
+            ][:1]
             hint = f'did you mean "{close[0]}"? ' if close else ""
+            definition = table.column(canonical)
+            if not close and (definition is None or not definition.required):
+                hint = (
+                    f"if the export has no such column, remove the line {canonical} = "
+                    f'"{source}"; or '
+                )
             noun = tc.source_noun
             out.error(
                 f'mapped column "{source}" (for {canonical}) is not in the {noun}',
@@ -1087,7 +1110,10 @@ def _clean_table(
                 out.report.headers[name] = source
         if attributes:
             frame = pd.concat([frame, pd.DataFrame(attributes, index=raw.index)], axis=1)
-    elif unmapped:
+    elif [c for c in unmapped if c not in _read_by_other_tables(tc, config)]:
+        # The same file mapped as two tables (a deals report that is the accounts too): what
+        # the other one reads is used, not "not mapped".
+        unmapped = [c for c in unmapped if c not in _read_by_other_tables(tc, config)]
         out.warning(
             "columns not used (not mapped): "
             + ", ".join(f'"{c}"' for c in unmapped[:15])
@@ -1124,6 +1150,24 @@ def _clean_table(
 
 #: Column kinds whose value recodes apply to the export's text, before it is read.
 _RECODED_BEFORE = ("number", "money", "date")
+
+
+def _read_by_other_tables(tc: TableConfig, config: Config) -> set[str]:
+    """The columns other tables read from the same file and sheet as ``tc``."""
+    columns: set[str] = set()
+    if tc.path is None:
+        return columns
+    for other in config.tables.values():
+        if other is tc or other.path is None or other.sheet != tc.sheet:
+            continue
+        try:
+            same = Path(other.path).resolve() == Path(tc.path).resolve()
+        except OSError:
+            same = False
+        if same:
+            columns |= {c for c in other.columns.values() if isinstance(c, str)}
+            columns |= {part for parts in other.coalesce.values() for part in parts}
+    return columns
 
 
 def _recode_text(cells: pd.Series, recode: dict) -> pd.Series:
@@ -2628,6 +2672,7 @@ def _roll_up_accounts(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> 
     first = frame[ids.notna()].drop_duplicates(key)
     rolled = pd.DataFrame({key: first[key]}, index=first.index)
     left_out, disagree = [], []
+    disagreeing = np.zeros(len(frame), dtype=bool)
     for column in frame.columns:
         if column == key:
             continue
@@ -2639,7 +2684,8 @@ def _roll_up_accounts(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> 
         if column not in mapped and varies > ROW_FIELD_SHARE * accounts:
             left_out.append(out.report.headers.get(column, column))
             continue
-        if varies:
+        if varies and column != "created_at":  # the earliest is taken: no disagreement
+            disagreeing |= ids.isin(differ.index[differ.to_numpy() > 1]).to_numpy()
             example = differ.index[differ.to_numpy() > 1][0]
             seen = values[(ids == example).to_numpy()].dropna().astype(str).unique()[:3]
             disagree.append(
@@ -2687,6 +2733,7 @@ def _roll_up_accounts(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> 
             "an account's rows disagree on " + "; ".join(disagree[:5]) + ": the account takes "
             "its most common value",
             "correct the export if an account's fields should agree on every row",
+            rows=_row_list(pd.Series(disagreeing, index=frame.index)),
         )
     return rolled
 

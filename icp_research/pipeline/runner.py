@@ -1665,6 +1665,10 @@ def icp_note(artifacts: Path) -> str | None:
         for condition in rule.get("conditions") or []
     }
     chosen = ((icp.get("outcome") or {}).get("selected_on") or {}).get("end")
+    from icp_research.analyses.health import _worse_when_validated
+
+    # Beside the statement: an ICP that did worse than the rest where nothing was chosen.
+    worse = _worse_when_validated(icp)
     notes, count = [], 0
     try:
         predictors = json.loads((artifacts / "icp_predictors.json").read_text(encoding="utf-8"))
@@ -1708,10 +1712,10 @@ def icp_note(artifacts: Path) -> str | None:
             )
             notes.append(f"{by} excluding {listed}, which the ICP has no rule on")
     if not notes:
-        return None
+        return worse
     text = "; ".join(notes)
     one = count == 1
-    return (
+    return (f"{worse} " if worse else "") + (
         f"{text[0].upper()}{text[1:]}: the ICP is chosen on the data up to {chosen}, where "
         f"{'it' if one else 'they'} did not hold up. The next quarterly run tests "
         f"{'it' if one else 'them'} again."

@@ -1286,6 +1286,20 @@ def score_leads(
         max_reasons=max_reasons,
         rules=lambda frame: rule_columns(frame, spec, skip_flags=scored_names),
     )
+    # The scorecard flags its own attributes; a rule needing one is then unmet for want of
+    # data, which the flag says too ("in_icp" False there means unknown, not "not a fit").
+    needed = {
+        c.attribute
+        for r in icp_rules(spec)
+        for c in _rule_conditions(r)
+        if c.operator != "is_missing"
+    }
+    for name in sorted(needed & set(scored_names)):
+        scored["flags"] = scored["flags"].str.replace(
+            rf"(?:^|(?<=; )){re.escape(name)} (missing|not provided): scored neutral(?=;|$)",
+            rf"{name} \1: scored neutral; rules on {name} not met (unknown)",
+            regex=True,
+        )
     extra = scored["rule_flags"].to_numpy(dtype=object)
     flags = scored["flags"].to_numpy(dtype=object)
     both = (flags != "") & (extra != "")

@@ -1060,6 +1060,14 @@ def _ratio_sentence(row: dict, outcome: str, where: str, unit: str = "rows") -> 
             f"{a} has {row['ratio']:.1f}x the {outcome} rate of {b} ({interval}; {rates}) {where}.",
             True,
         )
+    if np.isfinite(row["ci_high"]) and row["ci_high"] < 1:
+        # "not clearly different" beside an interval below 1 read as a mistake: it is clearly
+        # different, the wrong way round.
+        return (
+            f"{a} has only {row['ratio']:.1f}x the {outcome} rate of {b} ({interval}; {rates}) "
+            f"{where}: the wrong way round.",
+            True,
+        )
     return (
         f"{a} and {b} are not clearly different {where}: {outcome} rate ratio "
         f"{row['ratio']:.1f}x ({interval}; {rates}).",
@@ -1153,6 +1161,16 @@ def validate_scorecard(
             "ci_high": rate_high,
         }
     )
+    empty = [name for name, count in zip(tier_names, tier_n, strict=True) if count == 0]
+    if n and empty and 1 < len(np.unique(scores[np.isfinite(scores)])) <= 5:
+        # A score of one yes/no attribute takes two or three values: a middle tier with no one
+        # in it is the score's shape, not a finding about those accounts.
+        values = ", ".join(f"{v:g}" for v in np.unique(scores[np.isfinite(scores)]))
+        caveats.append(
+            f"{' and '.join(empty)} {'holds' if len(empty) == 1 else 'hold'} none of the "
+            f"{n:,} {unit}: the score takes only the values {values} (few attributes with few "
+            "levels), so no one falls between those cut-offs."
+        )
     if value is not None:
         if value not in rows.columns:
             raise DataError(f"value column {value!r} not found in the holdout")

@@ -42,7 +42,7 @@ from icp_research.analyses.blueprint.statement import (
     theme_need,
     without_signals,
 )
-from icp_research.analyses.blueprint.text import OUTCOME_WORDS, join_or, plain
+from icp_research.analyses.blueprint.text import OUTCOME_WORDS, join_or, pct, plain
 from icp_research.analyses.blueprint.upstream import (
     Upstream,
     drop_contract_evidence,
@@ -415,9 +415,14 @@ def build_blueprint(
     blueprint.confidence = group_confidence(
         contract_confidence(confidence_of(blueprint), blueprint, full), *grouped, caveats
     )
+    _worse_on_validation(blueprint, caveats)
     blueprint.pmf = pmf_indicators(full, blueprint)
     blueprint.headline = headline_of(blueprint)
     blueprint.findings = findings_of(blueprint)
+    if blueprint.params.get("worse_on_validation"):
+        blueprint.findings.insert(
+            min(1, len(blueprint.findings)), blueprint.params["worse_on_validation"]
+        )
     blueprint.caveats = caveats_of(blueprint, caveats)
     blueprint.summary = pd.concat(
         [
@@ -552,6 +557,43 @@ def _short_history(periods: dict, holdout_quarters: int, validation_quarters: in
         f"({periods['discovered_on']['start']} to {periods['discovered_on']['end']}), with "
         f"{kept}: little is left to discover on.{advice}"
     ]
+
+
+def _worse_on_validation(blueprint: Blueprint, caveats: list[str]) -> None:
+    """An ICP whose accounts did significantly worse than the rest on the validation quarters
+    (on which nothing was chosen): the profile drawn from the quarters before no longer holds
+    there. A warning stands beside the statement (the findings, the caveats, the dashboard)
+    and the confidence is low, rather than a drifted ICP read as current (a market that moved
+    on)."""
+    main = next(
+        (r for r in blueprint.icp_vs_rest if r["outcome"] == blueprint.outcome.get("name")),
+        None,
+    )
+    if not blueprint.drawn or main is None or not main.get("n_icp"):
+        return
+    high = main.get("ci_high")
+    if high is None or not np.isfinite(high) or high >= 1:
+        return
+    label = blueprint.outcome.get("label", "rate")
+    warning = (
+        f"On the validation quarters, on which nothing was chosen, ICP accounts did worse than "
+        f"the rest ({label} {pct(main['rate_icp'])} vs {pct(main['rate_rest'])}, "
+        f"{main['ratio']:.2f}x, 95% CI {main['ci_low']:.2f}–{high:.2f}): the profile drawn from "
+        "the quarters before no longer holds there. Read the ICP health report before acting "
+        "on it."
+    )
+    # The statement stays what was chosen (outcomes of the validation quarters change
+    # nothing that was chosen); the warning stands beside it: first in the caveats and the
+    # findings, on the dashboard and in the health report.
+    blueprint.params["worse_on_validation"] = warning
+    caveats.insert(0, warning)
+    confidence = dict(blueprint.confidence or {})
+    confidence["level"] = "low"
+    confidence["reason"] = (
+        "the ICP did worse than the rest on the validation quarters; "
+        + str(confidence.get("reason", ""))
+    ).rstrip("; ")
+    blueprint.confidence = confidence
 
 
 def attribute_types(names, facts: pd.DataFrame, spec, config=None) -> dict:

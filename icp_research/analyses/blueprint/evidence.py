@@ -14,7 +14,7 @@ from scipy import stats as sps
 from icp_research.analyses.antipatterns import Condition
 from icp_research.analyses.blueprint.samples import Sample
 from icp_research.analyses.blueprint.text import SOURCE_NAMES, lift_text, pct, per100, plain
-from icp_research.formatting import fmt_p
+from icp_research.formatting import fmt_p, fmt_p_is
 from icp_research.methods.stats import (
     adjust_pvalues,
     clustered_rate_test,
@@ -97,6 +97,14 @@ def compare(sample: Sample, frame: pd.DataFrame, inside, rest, alpha: float) -> 
     if not sample.clustered or np.isnan(out["p_value"]):
         out["p_value"] = float(two_proportion_pvalue(k1, n1, k2, n2)[0])
     return out
+
+
+def _contrast_possible(holdout: dict) -> bool:
+    """Whether the confirmation quarters can tell the rule's rows from the rest at all: not
+    when nothing happened there (no win, no churn: "0% vs 0%") or everything did (all won),
+    which had read "did not hold up" for a check that could not be made."""
+    rate_in, rate_out = holdout.get("rate_in"), holdout.get("rate_out")
+    return not ((rate_in == 0 and rate_out == 0) or (rate_in == 1 and rate_out == 1))
 
 
 def _one_sided(p_two: float, lift: float, direction: int) -> float:
@@ -201,6 +209,11 @@ class Evidence:
 
 def holdout_verdict(evidence: Evidence) -> str:
     if evidence.replicated:
+        # One-sided (it was expected in one direction) and corrected over the re-tested
+        # findings: a 95% interval that just includes 1 beside "held up" reads as a mistake.
+        p = getattr(evidence, "p_adjusted", None)
+        if p is not None and np.isfinite(p):
+            return f"held up (one-sided, corrected: {fmt_p_is(p)})"
         return "held up"
     if evidence.held_up:
         return (
@@ -296,7 +309,11 @@ def finish_family(evidence: list[Evidence], alpha: float, q_values=None) -> None
     retest = [
         e
         for e in evidence
-        if e.significant and e.holdout is not None and e.holdout.get("n", 0) > 0 and e.direction
+        if e.significant
+        and e.holdout is not None
+        and e.holdout.get("n", 0) > 0
+        and e.direction
+        and _contrast_possible(e.holdout)
     ]
     one_sided = [_one_sided(e.holdout["p_value"], e.holdout["lift"], e.direction) for e in retest]
     adjusted = adjust_pvalues(one_sided, "holm") if retest else []

@@ -155,7 +155,9 @@ def group_confidence(confidence: dict, column: str, notes: list[str], caveats: l
 def headline_of(blueprint: Blueprint) -> dict:
     out = {} if blueprint.drawn else {"ICP": "not drawn yet"}
     v = blueprint.validation
-    if v is not None and np.isfinite(v.auc):
+    if v is not None and np.isfinite(v.auc) and blueprint.scorecard is None:
+        out["Fit score"] = f"withheld: ranked the validation quarters backwards (AUC {v.auc:.2f})"
+    elif v is not None and np.isfinite(v.auc):
         out["Holdout AUC"] = f"{v.auc:.2f} ({v.auc_low:.2f}–{v.auc_high:.2f})"
         ratios = v.tables.get("ratios")
         if ratios is not None and len(ratios) and np.isfinite(ratios.iloc[0]["ratio"]):
@@ -168,7 +170,10 @@ def headline_of(blueprint: Blueprint) -> dict:
     )
     if main is not None and np.isfinite(main["ratio"]):
         interval = _ratio_interval(main.get("ci_low"), main.get("ci_high"))
-        out[f"ICP vs rest {blueprint.outcome['label']}"] = f"{main['ratio']:.1f}x{interval}"
+        worse = blueprint.drawn and np.isfinite(main.get("ci_high", np.nan)) and main["ci_high"] < 1
+        out[f"ICP vs rest {blueprint.outcome['label']}"] = f"{main['ratio']:.1f}x{interval}" + (
+            ": worse than the rest on the validation quarters" if worse else ""
+        )
     if blueprint.drawn and np.isfinite(blueprint.icp_share):
         out["Accounts in the ICP"] = pct(blueprint.icp_share)
     level = (blueprint.confidence or {}).get("level")

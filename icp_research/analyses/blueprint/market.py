@@ -57,15 +57,21 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
     rows = []
     unrecognised = None
     known = "referred" in customers.columns and customers["referred"].notna().any()
+    column = facts.attrs.get("referral_column", "referral_source")
+    if known and column == "lead_source":
+        result.caveats.append(
+            "Referrals are read from the lead source of each account's first deal (the "
+            "accounts have no referral_source)."
+        )
     if known and not customers["referred"].fillna(False).astype(bool).any():
-        sources = customers["referral_source"].dropna().astype(str)
+        sources = customers[column].dropna().astype(str)
         if sources.nunique() >= 2:
             # "Empfehlung" (German for referral) not in referral_values: "0% came by
             # referral" would be a headline about the config, not the customers.
             unrecognised = sources.value_counts().index[:6].tolist()
     if unrecognised:
         result.caveats.append(
-            "No referral test: none of the accounts' referral_source values ("
+            f"No referral test: none of the accounts' {column} values ("
             + ", ".join(f'"{v}"' for v in unrecognised)
             + ") is recognised as a referral. If one of them means a referral, list it in "
             '[analysis] referral_values (e.g. referral_values = ["' + unrecognised[0] + '"]).'
@@ -93,7 +99,7 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
     result.summary = pd.DataFrame(rows)
     verdict = "the data does not say which customers were referred"
     if unrecognised:
-        verdict = "no referral_source value is recognised as a referral"
+        verdict = f"no {column} value is recognised as a referral"
     elif rows:
         main = rows[1] if rows[1]["n"] >= 30 else rows[0]
         if not main["n"]:

@@ -151,7 +151,12 @@ def defining_characteristics(upstream: Upstream, attributes: Sequence[str]) -> l
                 "trade_offs": list(item.get("trade_offs", [])),
                 "outcomes": list(item.get("outcomes", [])),
                 "levels": list(item.get("levels", [])),
-                "evidence": item.get("evidence", ""),
+                # The significance analysis ran on the data before the validation quarters:
+                # its "latest quarters" are the blueprint's confirmation quarters, and the
+                # blueprint's own "latest quarters" are the validation ones.
+                "evidence": str(item.get("evidence", "")).replace(
+                    " in the latest quarters ", " in the confirmation quarters "
+                ),
             }
         )
     return out
