@@ -331,16 +331,20 @@ def test_referrals_are_read_from_the_first_deals_lead_source_without_a_referral_
     assert facts.attrs["referral_column"] == "lead_source"
 
 
+def _crm_deals(seed: int, n: int) -> pd.DataFrame:
+    """Deals whose account's CRM is Salesforce win 50%, the others 20%."""
+    rng = np.random.default_rng(seed)
+    crm = rng.choice(["Salesforce", "HubSpot"], n)
+    return pd.DataFrame(
+        {"crm": crm, "won": rng.random(n) < np.where(crm == "Salesforce", 0.5, 0.2)}
+    )
+
+
 def test_a_scored_attribute_a_rule_needs_says_the_rule_is_unknown_when_missing():
     from icp_research.scoring.model import score_leads
     from icp_research.scoring.scorecard import fit_scorecard
 
-    rng = np.random.default_rng(3)
-    n = 600
-    crm = rng.choice(["Salesforce", "HubSpot"], n)
-    deals = pd.DataFrame(
-        {"crm": crm, "won": rng.random(n) < np.where(crm == "Salesforce", 0.5, 0.2)}
-    )
+    deals = _crm_deals(3, 600)
     scorecard = fit_scorecard(
         deals, "won", categorical=["crm"], tiers=[("Tier 1", 50), ("Tier 2", 0)]
     )
@@ -398,12 +402,7 @@ def test_an_empty_middle_tier_is_said_to_be_the_scores_shape():
     with no word on why."""
     from icp_research.scoring.scorecard import fit_scorecard, validate_scorecard
 
-    rng = np.random.default_rng(4)
-    n = 800
-    crm = rng.choice(["Salesforce", "HubSpot"], n)
-    deals = pd.DataFrame(
-        {"crm": crm, "won": rng.random(n) < np.where(crm == "Salesforce", 0.5, 0.2)}
-    )
+    deals = _crm_deals(4, 800)
     scorecard = fit_scorecard(
         deals, "won", categorical=["crm"], tiers=[("Tier 1", 70), ("Tier 2", 40), ("Tier 3", 0)]
     )

@@ -2643,6 +2643,19 @@ def _latest_stage(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.D
     return deals
 
 
+def _repeated_keys(ids: pd.Series, setting: str, unit: str, out: _Collector):
+    """The rows whose key other rows share, or None (with a note that ``setting`` has nothing
+    to roll up) when every key is on one row."""
+    repeated = ids.duplicated(keep=False) & ids.notna()
+    if repeated.any():
+        return repeated
+    out.info(
+        f"{setting} = true, but every {ids.name} is on one row: nothing to roll up",
+        f"remove {setting} if the export has one row per {unit}",
+    )
+    return None
+
+
 #: ``rollup = true``: an unmapped column whose values differ between one account's rows at
 #: more than this share of the accounts with several rows is a field of the rows (the deal's
 #: value, stage or title), not of the account, and is left out.
@@ -2659,12 +2672,8 @@ def _roll_up_accounts(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> 
     keeps its first row's number."""
     key = "account_id"
     ids = frame[key]
-    repeated = ids.duplicated(keep=False) & ids.notna()
-    if not repeated.any():
-        out.info(
-            "rollup = true, but every account_id is on one row: nothing to roll up",
-            "remove rollup if the export has one row per account",
-        )
+    repeated = _repeated_keys(ids, "rollup", "account", out)
+    if repeated is None:
         return frame
     mapped = set(tc.columns) | set(tc.constants)
     several = frame[repeated]
@@ -2743,12 +2752,8 @@ def _roll_up_lines(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.
     every other column must agree across a deal's lines (blanks aside) or it is an error."""
     key = "opportunity_id"
     ids = frame[key]
-    repeated = ids.duplicated(keep=False) & ids.notna()
-    if not repeated.any():
-        out.info(
-            "line_items = true, but every opportunity_id is on one row: nothing to roll up",
-            "remove line_items if the export has one row per deal",
-        )
+    repeated = _repeated_keys(ids, "line_items", "deal", out)
+    if repeated is None:
         return frame
     lines = frame[repeated]
     groups = lines.groupby(key, sort=False)
