@@ -255,3 +255,16 @@ def test_two_runs_without_an_icp_are_not_told_their_icp_changed():
     assert log.summary.startswith("Since ") and "still no ICP, its statement of why changed" in (
         log.summary
     )
+
+
+def test_a_changed_characteristic_says_what_moved():
+    """'employees: filter → filter; avoid < 60' read as garbled: the change is a level now
+    avoided."""
+    from icp_research.analyses.changelog import _characteristic_moves
+
+    before = {"role": "filter", "favour": ["FinTech"], "avoid": []}
+    after = {"role": "filter", "favour": ["FinTech", "SaaS"], "avoid": ["< 60"]}
+    assert _characteristic_moves(before, after) == "now favours SaaS; now avoids < 60"
+    assert _characteristic_moves(after, {"role": "signal", "favour": ["SaaS"]}) == (
+        "now a signal (was a filter); no longer favours FinTech; no longer avoids < 60"
+    )

@@ -504,7 +504,7 @@ def _characteristic_changes(current: Mapping, previous: Mapping) -> list[dict]:
                     "before": before,
                     "after": after,
                     "evidence": item.get("evidence", ""),
-                    "sentence": f"{name}: {before} → {after}.",
+                    "sentence": f"{name}: {_characteristic_moves(then[name], item)}.",
                 }
             )
     for name, item in then.items():
@@ -531,6 +531,25 @@ def _characteristic_changes(current: Mapping, previous: Mapping) -> list[dict]:
             }
         )
     return changes
+
+
+def _characteristic_moves(before: Mapping, after: Mapping) -> str:
+    """What changed in a characteristic, in words: "now avoids < 60" rather than "filter →
+    filter; avoid < 60"."""
+    moves = []
+    was, now = str(before.get("role") or "filter"), str(after.get("role") or "filter")
+    if was != now:
+        moves.append(f"now a {now} (was a {was})")
+    for key, verb in (("favour", "favours"), ("avoid", "avoids")):
+        old = [str(v) for v in before.get(key) or []]
+        new = [str(v) for v in after.get(key) or []]
+        added = [v for v in new if v not in old]
+        dropped = [v for v in old if v not in new]
+        if added:
+            moves.append(f"now {verb} {', '.join(added)}")
+        if dropped:
+            moves.append(f"no longer {verb} {', '.join(dropped)}")
+    return "; ".join(moves) or f"{_characteristic_text(before)} → {_characteristic_text(after)}"
 
 
 def _characteristic_text(item: Mapping) -> str:
