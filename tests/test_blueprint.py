@@ -998,7 +998,7 @@ def test_an_icp_that_did_worse_on_the_validation_quarters_says_so_with_its_state
     import types
 
     from icp_research.analyses.blueprint.build import _worse_on_validation
-    from icp_research.analyses.health import _worse_when_validated
+    from icp_research.analyses.health import worse_when_validated
 
     row = {
         "outcome": "won",
@@ -1039,7 +1039,7 @@ def test_an_icp_that_did_worse_on_the_validation_quarters_says_so_with_its_state
             "validated_on": {"start": "2026-04-01", "end": "2026-09-30"},
         },
     }
-    assert _worse_when_validated(spec).startswith(
+    assert worse_when_validated(spec).startswith(
         "On its validation quarters (2026-04-01 to 2026-09-30), on which nothing was chosen, "
         "ICP accounts did significantly worse than the rest on win rate: 10% vs 28% (0.35x, "
         "95% CI 0.14–0.90; 40 ICP and 498 other deals)."
@@ -1050,7 +1050,7 @@ def test_an_icp_that_did_worse_on_the_validation_quarters_says_so_with_its_state
     _worse_on_validation(fine, caveats := [])
     assert (fine.params, caveats, fine.confidence["level"]) == ({}, [], "moderate")
     spec["validation"]["icp_vs_rest"] = [{**row, "ci_high": 1.2}]
-    assert _worse_when_validated(spec) is None
+    assert worse_when_validated(spec) is None
 
 
 def test_wording_of_checks_the_wrong_way_round_and_a_withheld_score():

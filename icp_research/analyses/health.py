@@ -2188,7 +2188,7 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
             thin_labels.append(metric.label)
     scope = f" ({share} of accounts)" if share else ""
     head = list(worse)
-    validated = _worse_when_validated(icp.spec or {})
+    validated = worse_when_validated(icp.spec or {})
     if validated:
         head.append(validated)
     if better:
@@ -2210,7 +2210,7 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
     return [*head, *middle, *thin, *tail], [*worse, *out_of_sample_worse, *watch, *thin]
 
 
-def _worse_when_validated(spec: Mapping) -> str | None:
+def worse_when_validated(spec: Mapping) -> str | None:
     """The blueprint's own check of the monitored ICP on its validation quarters (on which
     nothing was chosen), when the ICP did significantly worse there: quarter by quarter, with
     a few ICP deals in each and corrected over every measure, the same fall reads "within what
@@ -2528,7 +2528,7 @@ def _headline(result: HealthResult, drawn: bool) -> dict:
         compared = now[(now["group"] == VERSUS) & now["metric"].isin(_METRIC)]
         worse = [_METRIC[m].label for m in compared.loc[compared["flag"] == "worse", "metric"]]
         spec = result.icp.spec if result.icp is not None else None
-        if spec and _worse_when_validated(spec):
+        if spec and worse_when_validated(spec):
             # The blueprint's validation quarters together: beside "0 of 6" this quarter, the
             # tile had hidden the one check that found the ICP worse.
             label = (spec.get("outcome") or {}).get("label", "the outcome")

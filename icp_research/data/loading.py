@@ -1110,16 +1110,18 @@ def _clean_table(
                 out.report.headers[name] = source
         if attributes:
             frame = pd.concat([frame, pd.DataFrame(attributes, index=raw.index)], axis=1)
-    elif [c for c in unmapped if c not in _read_by_other_tables(tc, config)]:
+    elif unmapped:
         # The same file mapped as two tables (a deals report that is the accounts too): what
         # the other one reads is used, not "not mapped".
-        unmapped = [c for c in unmapped if c not in _read_by_other_tables(tc, config)]
-        out.warning(
-            "columns not used (not mapped): "
-            + ", ".join(f'"{c}"' for c in unmapped[:15])
-            + (" ..." if len(unmapped) > 15 else ""),
-            f"list them in drop = [...] under [tables.{tc.name}] to silence this",
-        )
+        others = _read_by_other_tables(tc, config)
+        unused = [c for c in unmapped if c not in others]
+        if unused:
+            out.warning(
+                "columns not used (not mapped): "
+                + ", ".join(f'"{c}"' for c in unused[:15])
+                + (" ..." if len(unused) > 15 else ""),
+                f"list them in drop = [...] under [tables.{tc.name}] to silence this",
+            )
 
     # Recode values ([tables.x.values.column]).
     for canonical, recode in tc.values.items():

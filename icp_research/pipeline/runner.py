@@ -1665,10 +1665,10 @@ def icp_note(artifacts: Path) -> str | None:
         for condition in rule.get("conditions") or []
     }
     chosen = ((icp.get("outcome") or {}).get("selected_on") or {}).get("end")
-    from icp_research.analyses.health import _worse_when_validated
+    from icp_research.analyses.health import worse_when_validated
 
     # Beside the statement: an ICP that did worse than the rest where nothing was chosen.
-    worse = _worse_when_validated(icp)
+    worse = worse_when_validated(icp)
     notes, count = [], 0
     try:
         predictors = json.loads((artifacts / "icp_predictors.json").read_text(encoding="utf-8"))

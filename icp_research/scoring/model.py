@@ -1809,11 +1809,11 @@ def score_file(
     if note and notes is not None:
         notes.append(note)
     return _score_summary(
-        spec, leads, scored, input_path, output_path, time.perf_counter() - started
+        spec, absent, scored, input_path, output_path, time.perf_counter() - started
     )
 
 
-def _score_summary(spec, leads, scored, input_path, output_path, seconds) -> str:
+def _score_summary(spec, absent, scored, input_path, output_path, seconds) -> str:
     n = len(scored)
     parts = [f"Scored {n:,} rows of {input_path.name} in {seconds:.1f}s"]
     if n and scored["fit_score"].notna().any():
@@ -1826,7 +1826,6 @@ def _score_summary(spec, leads, scored, input_path, output_path, seconds) -> str
         flagged = (scored["flags"] != "").mean()
         parts.append(f"{flagged:.0%} flagged")
     text = "; ".join(parts) + f". Wrote {output_path}."
-    _, absent = read_columns(spec, leads)
     attributes = spec.get("attributes") or {}
     raw = {}
     for name in absent:

@@ -401,7 +401,7 @@ def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
             except (ValueError, TypeError):
                 continue
             source = SOURCE_NAMES.get(row.get("source"), str(row.get("source")))
-            add(condition, outcome_of[row["outcome"]], source, _number_or_none(row.get("q_value")))
+            add(condition, outcome_of[row["outcome"]], source, row.get("q_value"))
     for item in characteristics:
         # A level that helps one outcome and hurts another is a trade-off, not "not a fit".
         mixed = {t["level"] for t in item.get("trade_offs", [])}
@@ -850,8 +850,8 @@ def unconfirmed_at_chance(
 
     Each family is corrected for its own tests (Benjamini-Hochberg), which holds the chance of
     any finding in a family where nothing matters to about ``alpha``; over ``k`` families that
-    becomes up to ``k * alpha`` (a third of null exports listed a hypothesis with six
-    families). A finding that was confirmed afterwards has independent evidence; one that was
+    becomes up to ``k * alpha`` (a third of null exports listed a hypothesis with up to
+    seven families). A finding that was confirmed afterwards has independent evidence; one that was
     not rests on its q-value in its family alone, and is listed as a hypothesis only when that
     q is below ``alpha / k`` (Bonferroni over the families: chance then lists one in at most
     ``alpha`` of such exports). Suggestive findings have their own gate
