@@ -413,3 +413,28 @@ def test_an_empty_middle_tier_is_said_to_be_the_scores_shape():
         "Tier 2 holds none of the 800 deals: the score takes only the values 0, 100 (few "
         "attributes with few levels), so no one falls between those cut-offs."
     )
+
+
+def test_the_deals_only_fixture_equals_its_truth_and_draws_the_planted_icp():
+    """tests/fixtures/exports/deals_only: one Pipedrive-style deals report, the company fields
+    on every row (1,412 rows, 520 companies, the industry blank on 42 rows). Its generator's
+    truth: 229 companies with a won deal, 314 of 1,345 closed deals won, Healthcare 102 of 243
+    against 212 of 1,102 for the rest."""
+    import icp_research as icp
+    from icp_research.analyses import blueprint as bp
+
+    from .conftest import FIXTURES
+
+    study = icp.open_study(FIXTURES / "exports" / "deals_only" / "icp.toml", reuse_snapshot=False)
+    facts = study.facts
+    assert len(facts) == 520
+    assert int(facts["is_customer"].sum()) == 229
+    assert facts["industry"].notna().all()  # no company lost its industry to a blank row
+    closed = study.deals[study.deals["won"].notna()]
+    assert (int(closed["won"].sum()), len(closed)) == (314, 1345)
+    healthcare = closed["industry"] == "Healthcare"
+    assert (int(closed.loc[healthcare, "won"].sum()), int(healthcare.sum())) == (102, 243)
+    assert not {"deal_status", "deal_value", "deal_id"} & set(facts.columns)
+    result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
+    assert result.statement == "This product fits Healthcare companies."
+    assert [r.text for r in result.include] == ["industry = Healthcare"]
