@@ -1645,3 +1645,54 @@ def test_a_contracts_export_mapped_as_churn_events_for_its_reasons(tmp_path):
     assert warning.message.startswith("2 rows have no churned_at: they record no churn")
     events = dataset.tables["churn_events"]
     assert events["account_id"].tolist() == ["a2"] and events["reason"].tolist() == ["Preis"]
+
+
+def _day_first_accounts() -> str:
+    rows = ["account_id,created_at"]
+    days = [(3, 5), (22, 5), (7, 11), (30, 1), (12, 12), (1, 2), (15, 8), (5, 10)]
+    rows += [f"a{i},{d:02d}/{m:02d}/2025" for i, (d, m) in enumerate(days)]
+    return "\n".join(rows) + "\n"
+
+
+def test_day_first_dates_under_a_month_first_format_get_one_pattern_not_a_list(tmp_path):
+    """A Salesforce preset's "%m/%d/%Y" on a European export: the fix had been the list
+    ["%m/%d/%Y", "%d/%m/%Y"], which then read every date with a day up to 12 month-first
+    (03/05 as March 5) without a word. One pattern reads every date: the fix says that one."""
+    config = '[tables.accounts]\npath = "accounts.csv"\ndate_format = "%m/%d/%Y"\n'
+    dataset = loading.load_dataset(
+        write_project(tmp_path, {"accounts.csv": _day_first_accounts()}, config)
+    )
+    (error,) = dataset.report.errors
+    assert error.rows == [3, 5, 8]  # 22/05, 30/01, 15/08
+    assert 'declare date_format = "%d/%m/%Y" under [tables.accounts]' in error.fix
+    assert '"03/05/2025" would be read by the first pattern' in error.fix
+    assert "[" not in error.fix.split("declare date_format = ")[1].split(" under")[0]
+
+
+def test_a_list_of_both_date_orders_warns_when_the_column_is_written_the_other_way(tmp_path):
+    listed = '[tables.accounts]\npath = "accounts.csv"\ndate_format = ["%m/%d/%Y", "%d/%m/%Y"]\n'
+    dataset = loading.load_tables(
+        write_project(tmp_path, {"accounts.csv": _day_first_accounts()}, listed)
+    )
+    assert not dataset.report.errors
+    (warning,) = [w for w in dataset.report.warnings if "read both ways" in w.message]
+    # 03/05, 07/11, 01/02 and 05/10 were read month-first; 12/12 reads the same both ways.
+    assert warning.message.startswith('4 dates that read both ways ("03/05/2025")')
+    assert '3 dates of the column fit only "%d/%m/%Y"' in warning.message
+    assert warning.rows == [2, 4, 7, 9]
+    assert 'declare date_format = "%d/%m/%Y"' in warning.fix
+    read = dataset.tables["accounts"].set_index("account_id")["created_at"]
+    assert read["a0"] == pd.Timestamp("2025-03-05")  # what the list does, hence the warning
+    # A column with dates that fit only the first pattern is mixed: nothing to say.
+    mixed = _day_first_accounts() + "a9,05/22/2025\n"
+    dataset = loading.load_tables(write_project(tmp_path, {"accounts.csv": mixed}, listed))
+    assert not [w for w in dataset.report.warnings if "read both ways" in w.message]
+    # A day-first pattern declared alone reads them all, without a warning.
+    alone = listed.replace('["%m/%d/%Y", "%d/%m/%Y"]', '"%d/%m/%Y"')
+    dataset = loading.load_tables(
+        write_project(tmp_path, {"accounts.csv": _day_first_accounts()}, alone)
+    )
+    assert not dataset.report.problems
+    assert dataset.tables["accounts"].set_index("account_id").loc["a0", "created_at"] == (
+        pd.Timestamp("2025-05-03")
+    )

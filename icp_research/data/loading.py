@@ -2204,6 +2204,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 values=series,
             )
             bad = bad & ~out_of_range
+        _date_order_warning(series, tc, extra_missing, out, label)
         if (bad | out_of_range).any():
             # Present but unreadable: reported here, not again as missing (see _blank).
             out.unreadable[canonical] = pd.Series(
@@ -2250,6 +2251,61 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
     return text
 
 
+#: Distinct values of a date column tried when telling which way round its dates are written.
+_ORDER_SAMPLE = 5000
+
+
+def _reads_all(values: pd.Series, pattern: str) -> bool:
+    return (
+        bool(len(values)) and pd.to_datetime(values, format=pattern, errors="coerce").notna().all()
+    )
+
+
+def _read_differently(values: pd.Series, patterns, other: str) -> pd.Series:
+    """Which ``values`` the first of ``patterns`` to fit them and ``other`` both read, as
+    different dates ("05/03/2026": May 3 and 5 March)."""
+    theirs = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for pattern in patterns:
+        left = theirs.isna()
+        theirs[left] = pd.to_datetime(values[left], format=pattern, errors="coerce")
+    ours = pd.to_datetime(values, format=other, errors="coerce")
+    return theirs.notna() & ours.notna() & (theirs != ours)
+
+
+def _date_order_warning(series: pd.Series, tc: TableConfig, extra_missing, out, label) -> None:
+    """A declared list such as ``["%m/%d/%Y", "%d/%m/%Y"]`` reads a date that fits both
+    ("05/03/2026") with the first. When some dates of the column fit only a later pattern, which
+    reads every date of it, and none fit only the earlier ones, the column is written the later
+    way round and the dates that fit both were misread: warn, naming the pattern to declare."""
+    declared = date_formats(tc.date_format)
+    if len(declared) < 2 or pd.api.types.is_datetime64_any_dtype(series):
+        return
+    text = as_text(series, set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+    present = pd.Series(text.dropna().unique()[:_ORDER_SAMPLE], dtype="string")
+    for later in declared[1:]:
+        if not _reads_all(present, later):
+            continue
+        earlier = declared[: declared.index(later)]
+        differ = _read_differently(present, earlier, later)
+        read_first = pd.Series(False, index=present.index)
+        for pattern in earlier:
+            read_first |= pd.to_datetime(present, format=pattern, errors="coerce").notna()
+        only_later = int(text.isin(present[~read_first]).sum())
+        if not differ.any() or not only_later:
+            continue  # nothing misread, or nothing tells which way round the column is
+        wrong = text.isin(present[differ]).fillna(False).astype(bool)
+        out.warning(
+            f'{int(wrong.sum()):,} dates that read both ways ("{present[differ].iloc[0]}") were '
+            f'read with "{earlier[0]}", but {only_later:,} dates of the column fit only '
+            f'"{later}", which reads all of them: the column is written that way round',
+            f'declare date_format = "{later}" under [tables.{tc.name}] (a date is read by the '
+            "first pattern of a list that fits it)",
+            column=label,
+            rows=_row_list(wrong),
+        )
+        return
+
+
 def _toml_patterns(patterns) -> str:
     """Patterns as they are written in icp.toml: one in quotes, several as a list."""
     quoted = [f'"{p}"' for p in patterns]
@@ -2286,6 +2342,18 @@ def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing)
                 f"the declared date_format = {_toml_patterns(declared)} does not fit these "
                 "values; fix the cells or the format"
             )
+        present = pd.Series(text.dropna().unique()[:_ORDER_SAMPLE], dtype="string")
+        for whole in (g for g in guesses if _reads_all(present, g)):
+            differ = _read_differently(present, declared, whole)
+            if differ.any():
+                # "22/05/2026" fails "%m/%d/%Y": the export writes the day first, and a list of
+                # both would read "05/03/2026" as May 3. One pattern reads every date of it.
+                return (
+                    f"the declared date_format = {_toml_patterns(declared)} does not fit these "
+                    f'values, "{whole}" reads every date of the column: declare date_format = '
+                    f'"{whole}" under {where} (not a list of both: "{present[differ].iloc[0]}" '
+                    "would be read by the first pattern that fits it, the wrong way round)"
+                )
         # The declared pattern reads the other cells: keep it and add one for these.
         patterns = _toml_patterns([*declared, guesses[0]])
         return (
