@@ -1088,3 +1088,58 @@ def test_confirmation_quarters_where_nothing_happened_cannot_refute_a_rule():
     assert not _contrast_possible({"rate_in": 1.0, "rate_out": 1.0})
     assert _contrast_possible({"rate_in": 0.0, "rate_out": 0.2})
     assert _contrast_possible({"rate_in": 0.45, "rate_out": 0.0})
+
+
+def test_a_channel_that_held_up_is_said_first_when_no_trait_of_the_company_did():
+    """Partner referrals win twice as often and nothing else matters: the blueprint holds the
+    include rule "lead_source = Partner" as a signal (how accounts came, not who they are), no
+    defining rule, and its statement said "No ICP can be drawn: nothing measured separates
+    winners from the rest in a way that held up" while that rule had held up."""
+    rng = np.random.default_rng(11)
+    n = 900
+    ids = [f"A{i:04d}" for i in range(n)]
+    source = rng.choice(["Partner", "Web", "Outbound", "Event"], n, p=[0.25, 0.35, 0.25, 0.15])
+    industry = rng.choice(["Retail", "SaaS", "Media", "Energy"], n)
+    rows = []
+    for account, channel in zip(ids, source, strict=True):
+        p_win = 0.5 if channel == "Partner" else 0.22
+        for j in range(int(rng.integers(1, 5))):
+            created = AS_OF - pd.Timedelta(days=int(rng.integers(40, 1000)))
+            won = rng.random() < p_win
+            rows.append(
+                {
+                    "opportunity_id": f"{account}-{j}",
+                    "account_id": account,
+                    "stage": "won" if won else "lost",
+                    "created_at": created,
+                    "closed_at": created + pd.Timedelta(days=int(rng.integers(10, 60))),
+                    "type": "new",
+                }
+            )
+    tables = {
+        "accounts": pd.DataFrame(
+            {
+                "account_id": ids,
+                "lead_source": source,
+                "industry": industry,
+                "created_at": AS_OF - pd.Timedelta(days=1100),
+            }
+        ),
+        "opportunities": pd.DataFrame(rows),
+    }
+    study = make_study(tables, categorical=["lead_source", "industry"])
+    result = bp.build_blueprint(study, outcome="won", backtest_quarters=0, n_boot=50)
+    assert not result.drawn
+    (channel,) = [r for r in result.include if r.role == "signal"]
+    assert channel.text == "lead_source = Partner" and channel.replicated
+    assert result.statement.startswith(
+        "How accounts came to us made a difference: they convert best when lead source is "
+        "Partner. Lead source is Partner, win rate: "
+    )
+    assert "nothing else measured separates winners" in result.statement
+    assert "nothing measured separates" not in result.statement
+    assert "how it came to us)" not in result.statement
+    assert result.confidence["reason"] == (
+        "No ICP could be drawn: no characteristic of the company held up in the confirmation "
+        "quarters (how accounts came to us did: lead_source = Partner)."
+    )

@@ -34,6 +34,7 @@ from icp_research.analyses.blueprint.segments import segment_icps
 from icp_research.analyses.blueprint.statement import (
     NEED_MISSING,
     Labels,
+    channel_statement,
     detectable_effects,
     draft_statement,
     no_icp_statement,
@@ -312,6 +313,16 @@ def build_blueprint(
                     "no account characteristic predicted",
                     "no other account characteristic predicted",
                 )
+            )
+        channels = [r for r in include if r.role == "signal"]
+        if channels:
+            # A channel held up (how accounts came to us), no trait of the company did: the
+            # statement must not say that nothing held up (issue: "Partner Referral wins 1.64x,
+            # held up" under "nothing measured separates winners from the rest").
+            drafted = channel_statement(channels, blueprint.labels) + drafted.replace(
+                "nothing measured separates", "nothing else measured separates"
+            ).replace(", how it came to us)", ")").replace(
+                "no account characteristic predicted", "no characteristic of the company predicted"
             )
         if combined:
             best = combined[0]

@@ -15,10 +15,14 @@ from icp_research.data.study import Study
 
 def confidence_of(blueprint: Blueprint) -> dict:
     if not blueprint.drawn:
-        return {
-            "level": "none",
-            "reason": "No ICP could be drawn: no characteristic held up in the confirmation quarters.",
-        }
+        channels = [r for r in blueprint.include if r.role == "signal"]
+        reason = "No ICP could be drawn: no characteristic held up in the confirmation quarters."
+        if channels:
+            reason = (
+                "No ICP could be drawn: no characteristic of the company held up in the "
+                f"confirmation quarters (how accounts came to us did: {join_and([r.text for r in channels])})."
+            )
+        return {"level": "none", "reason": reason}
     filters = [r for r in blueprint.include if r.role == "filter"]
     held = [r for r in filters if r.replicated]
     v = blueprint.validation

@@ -377,6 +377,29 @@ def draft_statement(
     return name, " ".join(parts)
 
 
+def channel_statement(channels: list[Rule], labels: Labels | None = None) -> str:
+    """What opens a statement when no trait of the company but a channel (how the account came
+    to us: ``role`` ``signal``) held up: the channel with its evidence, and that it says where
+    to find customers, not who they are."""
+    said, evidence = [], []
+    for rule in channels[:3]:
+        words = (
+            f"{column_label(rule.attribute, labels)} is {join_or(_shown(rule, labels))}"
+            if _levels(rule)
+            else rule_words(rule, labels)[1]
+        )
+        said.append(words)
+        if rule.evidence:
+            sentence = rule.evidence[0].sentence()
+            evidence.append(f"{words[:1].upper()}{words[1:]}, {sentence}")
+    more = f" (and {len(channels) - 3} more)" if len(channels) > 3 else ""
+    return (
+        f"How accounts came to us made a difference: they convert best when "
+        f"{join_or(said)}{more}. {' '.join(evidence)} That says where to find customers, "
+        "not who they are, so it defines no ICP on its own (see the include rules). "
+    )
+
+
 #: Who succeeded, by outcome, for "nothing measured separates ...".
 _SUCCEEDED = {
     "won": "winners",
