@@ -811,6 +811,20 @@ def test_referral_sources_nobody_recognises_are_not_read_as_no_referrals():
     assert any(
         "is recognised as a referral" in c and "referral_values" in c for c in result.caveats
     )
+    # Beside a lead source that has referrals (a Salesforce "Account Source" mapped as the
+    # referral source, and "Partner Referral" leads), the lead source is read.
+    leads = rng.choice(["Partner Referral", "Web", "Event"], 200)
+    tables["accounts"] = tables["accounts"].assign(lead_source=leads)
+    study = make_study(tables, categorical=["tier"])
+    assert study.facts.attrs["referral_column"] == "lead_source"
+    referred = study.facts.set_index("account_id")["referred"].astype(bool)
+    assert referred.sum() == (leads == "Partner Referral").sum() > 0
+    result = pmf_indicators(study, types.SimpleNamespace(scorecard=None))
+    assert result.summary.set_index("group").loc["all customers", "n"] > 0
+    assert (
+        "Referrals are read from the lead source of each account's first deal (none of the "
+        "accounts' referral_source values is a referral)." in result.caveats
+    )
 
 
 def _family(outcome: str, predictors: dict) -> pd.DataFrame:
@@ -1092,17 +1106,19 @@ def test_confirmation_quarters_where_nothing_happened_cannot_refute_a_rule():
 
 def test_a_channel_that_held_up_is_said_first_when_no_trait_of_the_company_did():
     """Partner referrals win twice as often and nothing else matters: the blueprint holds the
-    include rule "lead_source = Partner" as a signal (how accounts came, not who they are), no
+    include rule "lead_source = Partner Referral" as a signal (how accounts came, not who they are), no
     defining rule, and its statement said "No ICP can be drawn: nothing measured separates
     winners from the rest in a way that held up" while that rule had held up."""
     rng = np.random.default_rng(11)
     n = 900
     ids = [f"A{i:04d}" for i in range(n)]
-    source = rng.choice(["Partner", "Web", "Outbound", "Event"], n, p=[0.25, 0.35, 0.25, 0.15])
+    source = rng.choice(
+        ["Partner Referral", "Web", "Outbound", "Event"], n, p=[0.25, 0.35, 0.25, 0.15]
+    )
     industry = rng.choice(["Retail", "SaaS", "Media", "Energy"], n)
     rows = []
     for account, channel in zip(ids, source, strict=True):
-        p_win = 0.5 if channel == "Partner" else 0.22
+        p_win = 0.5 if channel == "Partner Referral" else 0.22
         for j in range(int(rng.integers(1, 5))):
             created = AS_OF - pd.Timedelta(days=int(rng.integers(40, 1000)))
             won = rng.random() < p_win
@@ -1131,15 +1147,26 @@ def test_a_channel_that_held_up_is_said_first_when_no_trait_of_the_company_did()
     result = bp.build_blueprint(study, outcome="won", backtest_quarters=0, n_boot=50)
     assert not result.drawn
     (channel,) = [r for r in result.include if r.role == "signal"]
-    assert channel.text == "lead_source = Partner" and channel.replicated
+    assert channel.text == "lead_source = Partner Referral" and channel.replicated
     assert result.statement.startswith(
         "How accounts came to us made a difference: they convert best when lead source is "
-        "Partner. Lead source is Partner, win rate: "
+        "Partner Referral. Lead source is Partner Referral, win rate: "
     )
     assert "nothing else measured separates winners" in result.statement
     assert "nothing measured separates" not in result.statement
     assert "how it came to us)" not in result.statement
     assert result.confidence["reason"] == (
         "No ICP could be drawn: no characteristic of the company held up in the confirmation "
-        "quarters (how accounts came to us did: lead_source = Partner)."
+        "quarters (how accounts came to us did: lead_source = Partner Referral)."
     )
+    # The score's top tier is made of referrals: its referral share says nothing of fit.
+    from icp_research.analyses.blueprint.market import pmf_indicators
+
+    assert "lead_source" in {a.name for a in result.scorecard.attributes}
+    findings = pmf_indicators(study, result).findings
+    (tier,) = [f for f in findings if f.startswith("Tier 1 customers: ")]
+    assert tier.endswith(
+        "but the score gives points for the lead_source that referrals are read from, so this "
+        "says nothing of product-market fit."
+    )
+    assert not any(f.startswith("Among Tier 1") for f in findings)

@@ -528,21 +528,27 @@ def account_facts(
         facts["nps_responses"] = grouped.size().reindex(ids, fill_value=0).astype(int)
 
     # Who was referred: the accounts' referral_source, else the lead source of their first
-    # deal (HubSpot's "Original Source: Referrals"), which says the same thing.
-    referral_column = next((c for c in ("referral_source", "lead_source") if c in facts), None)
-    if referral_column is not None:
-        values = {v.lower() for v in analysis["referral_values"]}
+    # deal (HubSpot's "Original Source: Referrals"), which says the same thing. A mapped
+    # referral_source none of whose values is a referral (a Salesforce "Account Source" of
+    # Web / Trade Show / Cold Call) gives way to a lead source that has referrals.
+    values = {v.lower() for v in analysis["referral_values"]}
 
-        def referred(text: pd.Series) -> pd.Series:
-            source = text.str.lower().str.strip()
-            return (
-                (source.isin(values) | source.str.contains(REFERRAL_WORDS, na=False))
-                .where(source.notna())
-                .astype("boolean")
-            )
+    def referred(text: pd.Series) -> pd.Series:
+        source = text.str.lower().str.strip()
+        return (
+            (source.isin(values) | source.str.contains(REFERRAL_WORDS, na=False))
+            .where(source.notna())
+            .astype("boolean")
+        )
 
-        facts["referred"] = per_distinct(facts[referral_column].astype("string"), referred)
-        facts.attrs["referral_column"] = referral_column
+    found = None
+    for column in (c for c in ("referral_source", "lead_source") if c in facts):
+        flags = per_distinct(facts[column].astype("string"), referred)
+        if found is None or (not found[1].any() and flags.any()):
+            found = (column, flags)
+    if found is not None:
+        facts["referred"] = found[1]
+        facts.attrs["referral_column"] = found[0]
 
     if size_segment is not None:
         facts["size_segment"] = size_segment

@@ -59,9 +59,13 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
     known = "referred" in customers.columns and customers["referred"].notna().any()
     column = facts.attrs.get("referral_column", "referral_source")
     if known and column == "lead_source":
+        why = (
+            "none of the accounts' referral_source values is a referral"
+            if "referral_source" in facts.columns
+            else "the accounts have no referral_source"
+        )
         result.caveats.append(
-            "Referrals are read from the lead source of each account's first deal (the "
-            "accounts have no referral_source)."
+            f"Referrals are read from the lead source of each account's first deal ({why})."
         )
     if known and not customers["referred"].fillna(False).astype(bool).any():
         sources = customers[column].dropna().astype(str)
@@ -129,7 +133,7 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
         for tier, _ in blueprint.scorecard.tiers:
             part = frame[frame["_tier"] == tier]
             record = {"tier": tier, "customers": len(part)}
-            if "referred" in part.columns:
+            if "referred" in part.columns and not unrecognised:
                 known = part["referred"].dropna().astype(bool)
                 k = int(known.sum())
                 record["referred_share"] = k / len(known) if len(known) else np.nan
@@ -159,17 +163,29 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
                     where = "below the 30% test even there"
                 else:
                     where = "not clearly above or below the 30% test"
-                circular = ""
-                if any(a.name in CHANNEL_ATTRIBUTES for a in blueprint.scorecard.attributes):
-                    circular = (
-                        " The score itself gives points for how an account came to us, so part "
-                        "of this is by construction."
+                scored_by = {a.name for a in blueprint.scorecard.attributes}
+                if column in scored_by:
+                    # The top tier is made of the score's points for this very column: its
+                    # referral share is the score's construction, not a sign of fit.
+                    result.findings.append(
+                        f"{top['tier']} customers: {pct(top['referred_share'])} came by referral "
+                        f"(n={int(top['customers']):,}), but the score gives points for the "
+                        f"{column} that referrals are read from, so this says nothing of "
+                        "product-market fit."
                     )
-                result.findings.append(
-                    f"Among {top['tier']} customers {pct(top['referred_share'])} came by referral "
-                    f"(95% CI {pct(top['referred_ci_low'])}–{pct(top['referred_ci_high'])}, "
-                    f"n={int(top['customers']):,}): {where}.{circular}"
-                )
+                else:
+                    circular = ""
+                    if scored_by & set(CHANNEL_ATTRIBUTES):
+                        circular = (
+                            " The score itself gives points for how an account came to us, so "
+                            "part of this is by construction."
+                        )
+                    result.findings.append(
+                        f"Among {top['tier']} customers {pct(top['referred_share'])} came by "
+                        f"referral (95% CI {pct(top['referred_ci_low'])}–"
+                        f"{pct(top['referred_ci_high'])}, n={int(top['customers']):,}): "
+                        f"{where}.{circular}"
+                    )
         if "nps_n" in by_tier.columns and by_tier["nps_n"].sum() > 0:
             parts = [
                 f"{r.tier} {r.nps_mean:.1f} (n={r.nps_n:,})"
