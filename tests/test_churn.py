@@ -251,6 +251,24 @@ def test_trials_as_opportunity_types():
     assert overall["converted"] == (closed["stage"] == "won").sum()
     assert overall["undecided"] == (trials["stage"] == "open").sum()
     assert "opportunities whose type" in result.findings[0]
+    # A billing export's few subscriptions still in trial beside them: the 200 opportunities
+    # are the trials (they had been replaced by the 4, all undecided: "0 trials").
+    ids = tables["accounts"]["account_id"].head(4)
+    tables["trials"] = pd.DataFrame(
+        {
+            "account_id": ids,
+            "start_date": pd.Timestamp("2026-06-01"),
+            "trial_end": pd.NaT,
+            "end_date": pd.NaT,
+        }
+    )
+    study = make_study(tables, categorical=["segment"])
+    both = churn.trial_conversion(study)
+    assert both.summary.iloc[0]["trials"] == len(closed)
+    assert (
+        "Trials are read from the 200 opportunities typed like 'trial', not from the billing "
+        "export's 4 trials, which are fewer." in both.caveats
+    )
 
 
 def test_no_customers_at_all():

@@ -39,7 +39,7 @@ from .databases import (
 
 INSTALL_SPARK = "pip install pyspark (and Java 17) to run the Spark tests"
 FIXTURE_CASES = ("status_and_seats", "all_won_orders", "pure_noise")
-CASES = ("demo", *FIXTURE_CASES, "edge", "bare")
+CASES = ("demo", *FIXTURE_CASES, "edge", "bare", "product_led")
 WHEN = ("latest", "year_before")
 
 
@@ -93,6 +93,10 @@ def _tables(case: str) -> dict[str, pd.DataFrame]:
         tables["opportunities"] = tables["opportunities"].drop(
             columns=["type", "amount", "loss_reason"]
         )
+    elif case == "product_led":  # trials and expansions, none new: the trials are new business
+        tables = _edge_tables()
+        kinds = tables["opportunities"]["type"]
+        tables["opportunities"] = tables["opportunities"].assign(type=kinds.replace("new", "trial"))
     else:
         tables = load_tables(FIXTURES / "exports" / case / "icp.toml").tables
     return {name: tables[name] for name in ("accounts", "opportunities")}
@@ -327,3 +331,20 @@ def spark(files):
 @pytest.mark.parametrize("case", CASES)
 def test_spark(spark, case, when):
     _assert_matches(deal_aggregates(spark, f"deals_{case}", _as_of(case, when)), case, when)
+
+
+def test_without_new_deals_trials_are_new_business_and_expansions_are_not():
+    """A product-led export typed trial / expansion: with no deal of type new every deal had
+    counted as new business, so the win rate blended trial conversion (31%) with expansions
+    (51%) and moved with their mix."""
+    from icp_research.data.facts import new_business
+
+    deals = _tables("product_led")["opportunities"]
+    kept = new_business(deals)
+    assert set(kept["type"].dropna()) == {"trial"}
+    assert kept["type"].isna().sum() == deals["type"].isna().sum() == 3
+    assert len(kept) == len(deals) - deals["type"].isin(["expansion", "renewal"]).sum()
+    stats = _expected("product_led", "latest")
+    # A1: three trials won and one untyped (the expansion won, the renewal lost: not new).
+    assert stats.loc["A1", ["deals_won", "deals_lost", "expansion_deals_won"]].tolist() == [4, 0, 1]
+    assert stats.loc["A5", "deals_won"] == 0 and stats.loc["A5", "expansion_deals_won"] == 1

@@ -937,13 +937,25 @@ def trial_conversion(study: Study, *, levels: ap.Levels | None = None) -> Result
         if is_trial.any():
             return _subscription_trials(study, subs, is_trial.to_numpy(), levels, title)
     billing = study.tables.get("trials")
-    if billing is not None and len(billing):
-        return _billing_trials(study, billing, levels, title)
     deals = study.tables.get("opportunities")
+    deal_trials = None
     if deals is not None and "type" in deals:
         is_trial = deals["type"].astype("string").str.contains(TRIAL, na=False)
         if is_trial.any():
-            return _deal_trials(study, deals[is_trial.to_numpy()], levels, title)
+            deal_trials = deals[is_trial.to_numpy()]
+    if billing is not None and len(billing):
+        if deal_trials is None or len(deal_trials) <= len(billing):
+            return _billing_trials(study, billing, levels, title)
+        # A product-led export's 2,355 trial opportunities beside the 4 subscriptions a
+        # billing export still has in trial: the opportunities are the trials.
+        result = _deal_trials(study, deal_trials, levels, title)
+        result.caveats.append(
+            f"Trials are read from the {len(deal_trials):,} opportunities typed like 'trial', "
+            f"not from the billing export's {fmt_count(len(billing), 'trial')}, which are fewer."
+        )
+        return result
+    if deal_trials is not None:
+        return _deal_trials(study, deal_trials, levels, title)
     looked = []
     looked.append(
         "no subscription plan named like 'trial'"

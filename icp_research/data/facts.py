@@ -574,23 +574,33 @@ def account_facts(
     return facts
 
 
+#: Deal types that are open only to existing customers: never new business.
+EXISTING_BUSINESS = ("expansion", "renewal")
+
+
 def new_business(deals: pd.DataFrame) -> pd.DataFrame:
-    """Deals that try to win a new customer (``type`` new or unknown).
+    """Deals that try to win a new customer.
 
     Expansion and renewal deals are only open to existing customers and win far more often;
-    mixing them in would make every customer look like a strong winner by construction.
-    Without a ``type`` column every deal counts as new business.
+    mixing them in would make every customer look like a strong winner by construction. When
+    some deals have type ``new``, new business is those and the untyped ones (other types are
+    neither). When none does, it is every deal that is not an expansion or renewal (a
+    product-led export's ``trial`` / ``expansion``: the trials win new customers). Without a
+    ``type`` column, or with no type at all, every deal counts as new business.
     """
-    if "type" not in deals or not (deals["type"] == "new").any():
-        return deals
-    return deals[deals["type"].isna() | (deals["type"] == "new")]
+    rows = _new_business_rows(deals)
+    return deals if rows is None else deals[rows]
 
 
 def _new_business_rows(deals: pd.DataFrame) -> np.ndarray | None:
     """Which deals :func:`new_business` keeps (None: all of them)."""
-    if "type" not in deals or not (deals["type"] == "new").any():
+    if "type" not in deals:
         return None
-    return (deals["type"].isna() | (deals["type"] == "new")).to_numpy(dtype=bool)
+    kinds = deals["type"]
+    if (kinds == "new").any():
+        return (kinds.isna() | (kinds == "new")).to_numpy(dtype=bool)
+    existing = kinds.isin(EXISTING_BUSINESS).to_numpy(dtype=bool)
+    return ~existing if existing.any() else None
 
 
 def _deal_stats(

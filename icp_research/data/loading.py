@@ -3009,6 +3009,22 @@ def _note_unknown_types(
             column=tc.columns.get("type", "type"),
             rows=_row_list(pd.Series(blank, index=deal_type.index)),
         )
+    existing = deal_type.isin(["expansion", "renewal"]).to_numpy(dtype=bool)
+    if existing.any() and not (deal_type == "new").any():
+        # A product-led export's trial / expansion: no type says new, so the deals that are
+        # not expansions or renewals are the new business (a won trial is a new customer).
+        counts = source[~existing & deal_type.notna().to_numpy(dtype=bool)].astype("string")
+        counts = counts.value_counts()
+        if len(counts):
+            listing = ", ".join(f'"{v}" ({n:,})' for v, n in counts.head(4).items())
+            out.info(
+                f"no deal has type new: the deals typed {listing} count as new business in win "
+                f"rates, deal sizes and sales cycles, the {int(existing.sum()):,} expansion or "
+                "renewal deals do not",
+                "if some of those deals are sold to existing customers, recode them under "
+                '[tables.opportunities.values.type] (= "expansion")',
+                column=tc.columns.get("type", "type"),
+            )
     unknown = (~known.fillna(False).astype(bool)) & deal_type.notna().to_numpy(dtype=bool)
     if not unknown.any():
         return
@@ -3022,6 +3038,9 @@ def _note_unknown_types(
         "they are counted as neither, so they are left out of win rates, deal sizes and sales "
         "cycles, which count new business only"
         if (deal_type == "new").any()
+        else "no deal has type new, so every deal that is not an expansion or renewal counts as "
+        "new business, these too"
+        if existing.any()
         else "no deal is new business, so every deal counts as new business, these too"
     )
     example = counts.index[0]

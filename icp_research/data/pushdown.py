@@ -24,7 +24,8 @@ whole days between two timestamps and the quoting of a text literal differ, in :
 As-of rules (those of :func:`~icp_research.data.facts.as_of_view`), inside the query: deals
 created after the date are left out, an undated deal counts when it closed by the date, and a
 deal closed after the date is open. New business is the deals of type ``new`` or without a type
-when any deal (as of the date) has type ``new``, else every deal. Loss reasons are classified in
+when any deal (as of the date) has type ``new``, else every deal that is not an ``expansion`` or
+``renewal``. Loss reasons are classified in
 Python: the distinct reasons are fetched and matched with
 :data:`~icp_research.data.facts.NO_DECISION` exactly as pandas does, and the query counts the
 lost deals whose reason is one of the matching ones. The sales cycle of a deal is its whole days
@@ -169,7 +170,8 @@ def deal_aggregates_sql(
     str
         One ``SELECT``: a row per account, the columns of :data:`DEAL_COLUMNS` that apply
         except ``win_rate`` (computed from the counts in Python), plus ``any_new`` and
-        ``any_other`` (1 when some deal, as of the date, has type ``new`` / another type).
+        ``any_other`` (1 when some deal, as of the date, has a type other than ``new``, plus 2
+        when some deal is an ``expansion`` or ``renewal``).
     """
     spoken = DIALECTS[dialect]
     date = f"CAST('{pd.Timestamp(as_of).normalize():%Y-%m-%d %H:%M:%S}' AS TIMESTAMP)"
@@ -211,9 +213,16 @@ def deal_aggregates_sql(
     select_reason = ", loss_reason" if no_decision_reasons is not None else ""
     if "type" in columns:
         select_type = ", type AS deal_type"
+        existing = "deal_type IN ('expansion', 'renewal')"
         any_new = "MAX(CASE WHEN deal_type = 'new' THEN 1 ELSE 0 END)"
-        any_other = "MAX(CASE WHEN deal_type <> 'new' THEN 1 ELSE 0 END)"
-        is_new = "kinds.any_new = 0 OR deal_type IS NULL OR deal_type = 'new'"
+        any_other = (
+            f"MAX(CASE WHEN deal_type <> 'new' THEN 1 ELSE 0 END) + "
+            f"2 * MAX(CASE WHEN {existing} THEN 1 ELSE 0 END)"
+        )
+        is_new = (
+            "(kinds.any_new = 1 AND (deal_type IS NULL OR deal_type = 'new')) OR "
+            f"(kinds.any_new = 0 AND (deal_type IS NULL OR NOT {existing}))"
+        )
     else:
         select_type, any_new, any_other, is_new = "", "MAX(0)", "MAX(0)", "1 = 1"
     body = ",\n    ".join(measures)
@@ -241,7 +250,12 @@ ORDER BY account_id"""
 def _tidy(rows: pd.DataFrame, columns: set) -> pd.DataFrame:
     """The query's rows as :func:`~icp_research.data.facts.account_facts` types them."""
     rows.columns = [str(c).lower() for c in rows.columns]
-    expansion = bool(len(rows)) and rows["any_new"].max() == 1 and rows["any_other"].max() == 1
+    # any_other: 1 for a type other than new, + 2 for an expansion or renewal. Some deals are
+    # not new business (as in pandas) when types other than new stand beside new ones, or when
+    # none is new and some are expansions or renewals.
+    other = int(rows["any_other"].max()) if len(rows) else 0
+    any_new = bool(len(rows)) and rows["any_new"].max() == 1
+    expansion = (any_new and other % 2 == 1) or (not any_new and other >= 2)
     stats = pd.DataFrame(index=pd.Index(rows["account_id"].astype(object), name="account_id"))
     for name in DEAL_COLUMNS:
         if name == "win_rate":
