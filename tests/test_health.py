@@ -779,6 +779,11 @@ def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
     region = drift[(drift["attribute"] == "region") & (drift["population"] == "new customers")]
     row = region[region["quarter"] == "2026Q2"].iloc[0]
     assert not row["of_icp"] and row["band"] == "large shift" and row["q_value"] < 0.05
+    assert row["beyond_chance"]
+    # The column is the q-value's verdict, whatever the band (a null export's "large shift"
+    # on 50 against 58 customers had read as drift).
+    assert (drift["beyond_chance"] == (drift["q_value"] < 0.05)).all()
+    assert (~drift["beyond_chance"] & (drift["band"] == "large shift")).any()
     (sentence,) = [f for f in result.findings if f.startswith("Beyond the ICP's attributes")]
     assert "region (PSI" in sentence and "a large shift, beyond chance" in sentence
     # The ICP's own table and tile stay about the ICP's attributes.
@@ -810,6 +815,6 @@ def test_drift_between_a_handful_of_accounts_is_too_few_to_tell(monkeypatch):
     drift = result.tables["drift"]
     rows = drift[(drift["quarter"] == "2026Q2") & (drift["population"] == "new customers")]
     assert len(rows) and (rows["n_previous"] < PSI_MIN_N).all()
-    assert (rows["band"] == TOO_FEW).all()
+    assert (rows["band"] == TOO_FEW).all() and not rows["beyond_chance"].any()
     assert any(f.startswith("Too few new customers in ") for f in result.findings)
     assert "Drift of new customers" not in result.headline

@@ -174,6 +174,7 @@ DRIFT_COLUMNS = [
     "n_previous",
     "p_value",
     "q_value",
+    "beyond_chance",
     "largest_change",
     "of_icp",
 ]
@@ -1927,6 +1928,11 @@ def icp_health(
         ),
         columns=DRIFT_COLUMNS,
     )
+    # PSI grows with small samples by chance alone (0.55, a "large shift", on 50 against 58
+    # new customers of a null export): the band is the convention, this column the evidence.
+    drift["beyond_chance"] = (
+        pd.to_numeric(drift["q_value"], errors="coerce").lt(alpha) & drift["band"].ne(TOO_FEW)
+    ).astype(bool)
     calibration, calibration_reason = calibration_trend(spec, windows, data, membership, alpha)
     previous_spec, previous_name, previous_as_of = previous_icp(previous_run)
     current_window = windows[-1]
