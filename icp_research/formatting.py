@@ -128,7 +128,8 @@ def fmt_p(p) -> str:
         return "–"
     if p < 0.001:
         return "<0.001"
-    if p < 0.01:
+    if p < 0.01 or (0.045 <= p < 0.055 and p != 0.05):
+        # q = 0.046 beside "significant at 0.05" must not read "0.05", nor 0.054 "0.05" either.
         return f"{p:.3f}"
     return f"{p:.2f}"
 

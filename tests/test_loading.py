@@ -1115,6 +1115,16 @@ def test_duplicate_domains_are_a_warning(tmp_path):
         '"beta.io": accounts A3, A5)'
     )
     assert warning.rows == [2, 3, 4, 6]
+    # Workspaces signed up with an email provider's domain are not one company; a company's
+    # many records are named three at a time.
+    more = accounts + "".join(f"W{i},gmail.com\n" for i in range(40)) + "A7,acme.com\nA8,acme.com\n"
+    report = validation.validate(write_project(tmp_path, {"accounts.csv": more}, config))
+    (warning,) = [p for p in report.warnings if p.column == "Company Domain Name"]
+    assert "gmail" not in warning.message
+    assert warning.message.startswith(
+        '2 domains are shared by 6 account records (e.g. "acme.com": accounts A1, A2, A7 and '
+        '1 more; "beta.io": accounts A3, A5)'
+    )
 
 
 def test_a_wide_usage_export_mapped_as_long_is_an_error_naming_the_fix(tmp_path):

@@ -3841,18 +3841,32 @@ def _domain_key(series: pd.Series) -> pd.Series:
     return text[text.str.len() > 0].astype(object)
 
 
+#: Email providers' domains: a product-led export's workspaces signed up with gmail.com are
+#: not one company.
+FREE_MAIL_DOMAINS = frozenset(
+    """gmail.com googlemail.com outlook.com hotmail.com hotmail.co.uk live.com msn.com yahoo.com
+    yahoo.co.uk yahoo.fr yahoo.de ymail.com icloud.com me.com mac.com aol.com proton.me
+    protonmail.com gmx.de gmx.net gmx.com web.de mail.com mail.ru yandex.ru yandex.com qq.com
+    163.com 126.com naver.com zoho.com fastmail.com hey.com t-online.de orange.fr free.fr
+    laposte.net libero.it btinternet.com comcast.net""".split()  # noqa: SIM905
+)
+
+
 def _duplicate_domains(accounts: pd.DataFrame, name: str, out: _Collector) -> None:
-    """Warn when several account records share one domain: one company split in two."""
+    """Warn when several account records share one domain: one company split in two (an email
+    provider's domain, gmail.com, is no company and is not counted)."""
     if "account_id" not in accounts:
         return
     key = _domain_key(accounts[name])
+    key = key[~key.isin(FREE_MAIL_DOMAINS)]
     shared = key[key.duplicated(keep=False)]
     if shared.empty:
         return
     groups = shared.groupby(shared, sort=True).groups
     examples = []
     for domain, rows in list(groups.items())[:3]:
-        members = ", ".join(str(v) for v in accounts.loc[rows, "account_id"])
+        ids = [str(v) for v in accounts.loc[rows, "account_id"]]
+        members = ", ".join(ids[:3]) + (f" and {len(ids) - 3:,} more" if len(ids) > 3 else "")
         examples.append(f'"{domain}": accounts {members}')
     n = len(groups)
     out.warning(
