@@ -508,3 +508,46 @@ def test_a_level_of_two_customers_does_not_make_retention_differ_by_the_attribut
     column = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
     result, said = _attribute_logrank(time, event, column, ["a", "b"], 10)
     assert said == "" and result.p_value == logrank_test(time, event, column).p_value
+
+
+def test_a_cox_term_beside_curves_that_differ_nowhere_is_not_called_no_difference():
+    """A null export: no attribute's log-rank test survived correction, while the Cox model's
+    own family had plan = starter at q = 0.046; the findings said "no segment stands out on
+    churn" above the model's "churn hazard 0.58x" line."""
+    from icp_research.result import Result
+
+    by_attribute = pd.DataFrame({"direction": ["faster"], "rate_ratio": [1.1]})
+    logrank = pd.DataFrame(
+        {"attribute": ["plan", "industry"], "p_value": [0.2, 0.6], "significant": [False, False]}
+    )
+    term = {
+        "covariate": "plan",
+        "level": "starter",
+        "reference": "free",
+        "hazard_ratio": 0.58,
+        "q_value": 0.0464,
+        "significant": True,
+    }
+    cox = Result(title="Cox", summary=pd.DataFrame([term]))
+    empty = pd.DataFrame(
+        columns=[
+            "attribute",
+            "reason",
+            "churned",
+            "q_value",
+            "share_early",
+            "share_later",
+            "status",
+        ]
+    )
+    overall = {"churned": 40}
+    lines = churn._findings(by_attribute, logrank, cox, empty, empty, overall, empty, 0.05)
+    assert lines[0] == (
+        "No attribute's retention curves differ after Benjamini-Hochberg correction over 2 "
+        "attributes (log-rank tests); only the Cox model, with the attributes together, finds a "
+        "difference: plan = starter (0.58x, q = 0.046). Where the curves show none, that is weak "
+        "evidence: confirm it on later quarters before acting on it."
+    )
+    cox.summary["significant"] = False
+    lines = churn._findings(by_attribute, logrank, cox, empty, empty, overall, empty, 0.05)
+    assert lines[0].endswith("over 2 attributes: no segment stands out on churn.")

@@ -1236,12 +1236,29 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
     if by_attribute.empty:
         return lines
     mattering = logrank_table[logrank_table["significant"]]
+    terms = cox.summary if cox is not None else pd.DataFrame()
+    terms = terms[terms["significant"].astype(bool)] if "significant" in terms else terms.iloc[:0]
     if len(logrank_table) and mattering.empty and overall["churned"] > 0:
-        lines.append(
+        curves = (
             f"No attribute's retention curves differ after Benjamini-Hochberg correction over "
-            f"{int(logrank_table['p_value'].notna().sum())} attributes: no segment stands out "
-            "on churn."
+            f"{int(logrank_table['p_value'].notna().sum())} attributes"
         )
+        if terms.empty:
+            lines.append(f"{curves}: no segment stands out on churn.")
+        else:
+            # The model's own family found a term: "no segment stands out" beside it read as
+            # a contradiction (a null export's plan = starter at q = 0.046).
+            named = "; ".join(
+                f"{t['covariate']} = {t['level']} ({t['hazard_ratio']:.2f}x, q {_q(t['q_value'])})"
+                if t["level"] != ""
+                else f"{t['covariate']} ({t['hazard_ratio']:.2f}x per unit, q {_q(t['q_value'])})"
+                for t in terms.sort_values("q_value").to_dict("records")
+            )
+            lines.append(
+                f"{curves} (log-rank tests); only the Cox model, with the attributes together, "
+                f"finds a difference: {named}. Where the curves show none, that is weak "
+                "evidence: confirm it on later quarters before acting on it."
+            )
     elif len(mattering):
         lines.append(
             "Retention differs by "
