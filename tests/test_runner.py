@@ -603,7 +603,20 @@ def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says
     problems = json.loads(dataset.read_text())["problems"]
     (stale,) = [p for p in problems if p["message"].startswith("the data ends 133 days")]
     assert stale["table"] == "opportunities" and stale["level"] == "warning"
+    # The dashboard says it first, above the headline numbers that time dilutes.
+    manifest = json.loads(dataset.parent.parent.joinpath("manifest.json").read_text())
+    assert manifest["as_of_warning"].startswith("The data ends 133 days before the as-of date")
+    assert manifest["as_of_warning"].endswith(": refresh the exports, or choose --quarter 2024Q2.")
+    dashboard = (tmp_path / "reports" / "2024Q3" / "index.html").read_text()
+    assert dashboard.index("The data ends before the as-of date") < dashboard.index('id="reports"')
     text, _, _ = run("2024Q2", "2024Q2")
+    manifest = json.loads(
+        (tmp_path / "reports" / "2024Q2" / "artifacts" / "manifest.json").read_text()
+    )
+    assert manifest["as_of_warning"] is None
+    assert (
+        "The data ends before" not in (tmp_path / "reports" / "2024Q2" / "index.html").read_text()
+    )
     assert "warning" not in text.split("] as of 2024-06-30")[1].splitlines()[0]
 
     # A quarter that has not ended yet says so.

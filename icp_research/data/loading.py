@@ -156,6 +156,9 @@ class ValidationReport:
     currencies: dict[str, int] = field(default_factory=dict)
     # The export header of each accounts column kept unmapped ("technologies" -> "Technologies").
     headers: dict[str, str] = field(default_factory=dict)
+    # A run's as-of date after the data ends ("the data ends 273 days before..."), for the
+    # run dashboard; None when the date fits the data.
+    as_of_warning: str | None = None
 
     @property
     def errors(self) -> list[Problem]:

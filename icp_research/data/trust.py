@@ -615,7 +615,8 @@ def screen_attributes(
             name,
             f"{name} is a contract term, not a trait ({why}): best customers (top "
             f"{share:.0%} by {_metric(config)}) are not explained by it; it is reported as "
-            "contract size",
+            "contract size (it is still tested for winning deals and churn, as a plan at signup "
+            "should be)",
             f'if it describes the company rather than its contract, add [attributes] keep = ["{name}"]',
             _filled(facts, name),
         )

@@ -931,6 +931,8 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
             )
             stale_fix = f"refresh the exports, or choose --quarter {quarter_label(latest)}"
             basis += f"; warning: {stale}: {stale_fix}"
+            # On the dashboard too: its churn and win rates are diluted by that empty time.
+            dataset.report.as_of_warning = f"{stale[:1].upper()}{stale[1:]}: {stale_fix}."
             # Also among the data's problems: the overview and data_problems.csv show it.
             from icp_research.data.loading import _Collector
 
@@ -1635,6 +1637,7 @@ def _manifest(
         "headline": headline,
         "icp_statement": statement,
         "icp_note": icp_note(staging / "artifacts") if statement else None,
+        "as_of_warning": getattr(dataset.report, "as_of_warning", None),
         "artifacts": artifacts,
         "reproduce": command,
         "versions": _versions(platform.python_version()),

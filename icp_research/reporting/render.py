@@ -1009,6 +1009,7 @@ def render_run_index(
         headline=_headline(manifest),
         icp_statement=_text(manifest.get("icp_statement")),
         icp_note=_text(manifest.get("icp_note")),
+        as_of_warning=_text(manifest.get("as_of_warning")),
         charts=dashboard_charts(artifacts_dir) if charts is None else charts,
         notebooks=notebooks,
         artifacts=artifacts,
