@@ -442,8 +442,8 @@ def test_with_no_new_business_deal_an_unknown_type_counts_as_new_business(tmp_pa
     assert len(warnings) == 1
     assert warnings[0].startswith(
         'deals.csv, column "Type": 2 deals have a type that is not new, expansion or renewal: '
-        '"Partner" (2 rows); no deal is new business, so every deal counts as new business, '
-        "these too (rows 3, 4)"
+        '"Partner" (2 rows); no deal has type new, so every deal that is not an expansion or '
+        "renewal counts as new business, these too (rows 3, 4)"
     )
 
 

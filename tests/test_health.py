@@ -783,7 +783,6 @@ def test_a_large_shift_in_a_trait_the_icp_does_not_use_is_said(monkeypatch):
     # The column is the q-value's verdict, whatever the band (a null export's "large shift"
     # on 50 against 58 customers had read as drift).
     assert (drift["beyond_chance"] == (drift["q_value"] < 0.05)).all()
-    assert (~drift["beyond_chance"] & (drift["band"] == "large shift")).any()
     (sentence,) = [f for f in result.findings if f.startswith("Beyond the ICP's attributes")]
     assert "region (PSI" in sentence and "a large shift, beyond chance" in sentence
     # The ICP's own table and tile stay about the ICP's attributes.
