@@ -341,7 +341,9 @@ def _validate(args) -> int:
             )
     if not args.quiet:
         rows = ", ".join(
-            f"{i['table']} {i['rows']:,} row{'' if i['rows'] == 1 else 's'}" for i in report.inputs
+            f"{i['table']} {i['rows']:,} row{'' if i['rows'] == 1 else 's'}"
+            + (f" → {i['records']:,} {i['table']}" if "records" in i else "")
+            for i in report.inputs
         )
         verdict = "OK" if report.ok else f"{len(report.errors)} error(s)"
         read = f"{rows}; " if rows else "no table read; "

@@ -435,6 +435,10 @@ def test_the_deals_only_fixture_equals_its_truth_and_draws_the_planted_icp():
     healthcare = closed["industry"] == "Healthcare"
     assert (int(closed.loc[healthcare, "won"].sum()), int(healthcare.sum())) == (102, 243)
     assert not {"deal_status", "deal_value", "deal_id"} & set(facts.columns)
+    # What the rows became is said beside them ("accounts 1,412 rows" had read as accounts).
+    inputs = {i["table"]: i for i in study.report.inputs}
+    assert (inputs["accounts"]["rows"], inputs["accounts"]["records"]) == (1412, 520)
+    assert "records" not in inputs["opportunities"]
     result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
     assert result.statement == "This product fits Healthcare companies."
     assert [r.text for r in result.include] == ["industry = Healthcare"]

@@ -711,7 +711,8 @@ def _inputs(inputs) -> list[dict]:
                     if path
                     else ""
                 ),
-                "rows_text": _rows_text(item.get("rows")),
+                "rows_text": _rows_text(item.get("rows"))
+                + (f" → {_rows_text(item['records'])}" if item.get("records") is not None else ""),
                 "sha256": sha,
                 "sha_short": sha[:12],
             }
