@@ -280,6 +280,16 @@ def test_a_lead_list_from_the_same_crm_is_read_by_its_export_headers(tmp_path):
         "its accounts mapping reads the file, or rename the columns"
     )
     assert not (tmp_path / "none.csv").exists()
+    # With --config given, the same fix would send the user in a circle.
+    config = tmp_path / "icp.toml"
+    config.write_text('[tables.accounts]\npath = "other.csv"\n', encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        score_file(
+            icp=icp, input=other, output=tmp_path / "none.csv", rules_only=True, config=config
+        )
+    assert str(error.value).endswith(
+        "; fix: add those columns to the file (or rename its columns to those names)"
+    )
 
 
 def test_the_blueprint_records_the_export_header_of_each_attribute():

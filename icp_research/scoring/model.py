@@ -1790,10 +1790,15 @@ def score_file(
             else n
             for n in needed
         )
+        fix = (
+            "add those columns to the file (or rename its columns to those names)"
+            if config is not None
+            else "pass --config with the project's icp.toml so that its accounts mapping reads "
+            "the file, or rename the columns"
+        )
         raise DataError(
             f"{input_path}: none of the columns the ICP reads is in the file ({headers}); "
-            "fix: pass --config with the project's icp.toml so that its accounts mapping reads "
-            "the file, or rename the columns"
+            f"fix: {fix}"
         )
     scored = score_leads(spec, leads, rules_only=rules_only)
     table_config = _accounts_mapping(config)
