@@ -247,6 +247,9 @@ def test_pure_noise_finds_nothing_and_says_so(noise):
     power = noise.power_table()
     assert (power["verdict"] != "predicts").all()
     assert power["could have detected"].str.contains("points").any()
+    # The verdict is the corrected q's: it stands beside the raw p.
+    assert list(power.columns[4:6]) == ["p_value", "q_value"]
+    assert (power["q_value"] >= power["p_value"]).all() and (power["q_value"] >= 0.05).all()
 
 
 def test_without_subscriptions_retention_and_arr_are_skipped_plainly(demo):

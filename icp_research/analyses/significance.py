@@ -650,6 +650,9 @@ class SignificanceResult(Result):
                     for r in quiet.itertuples()
                 ],
                 "p_value": quiet["p_value"],
+                # "no evidence" beside p = 0.01 read as a contradiction: the verdict is the
+                # q-value's, corrected over every test of the outcome.
+                "q_value": quiet["q_value"],
                 "could have detected": [_mde_phrase(r.mde, r.mde_unit) for r in quiet.itertuples()],
                 "underpowered": quiet["underpowered"].map({True: "yes", False: "no"}),
             }
