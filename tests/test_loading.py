@@ -1706,3 +1706,29 @@ def test_a_list_of_both_date_orders_warns_when_the_column_is_written_the_other_w
     assert dataset.tables["accounts"].set_index("account_id").loc["a0", "created_at"] == (
         pd.Timestamp("2025-05-03")
     )
+
+
+def test_a_usage_event_log_without_a_value_counts_each_event_once(tmp_path):
+    """A product event log (workspace, event, timestamp, user) had no way in: "required column
+    value is not mapped", and a constant value = 1 had to be guessed."""
+    files = {
+        "accounts.csv": "account_id\nA1\nA2\n",
+        "events.csv": "workspace_id,event,ts,user_id\n"
+        "A1,login,2025-01-02T10:00:00Z,u1\nA1,login,2025-01-02T11:00:00Z,u2\n"
+        "A2,export,2025-01-03T10:00:00Z,u3\n",
+    }
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.usage]\npath = "events.csv"\n'
+        '[tables.usage.columns]\naccount_id = "workspace_id"\nmetric = "event"\ndate = "ts"\n'
+    )
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert not dataset.report.errors
+    usage = dataset.tables["usage"]
+    assert usage["value"].tolist() == [1.0, 1.0, 1.0]
+    assert usage["user_id"].tolist() == ["u1", "u2", "u3"]
+    (note,) = [p for p in dataset.report.infos if "no value column" in p.message]
+    assert "each row is read as one event" in note.message
+    from icp_research.data.facts import usage_signals
+
+    signals = usage_signals(usage, "2025-01-05", pd.Index(["A1", "A2"]))
+    assert signals.loc["A1", "usage_login"] == 2.0  # two events on one active day

@@ -688,6 +688,16 @@ def _resolve_columns(
             candidate = by_norm.get(name)
             if name not in resolved and candidate is not None and candidate not in used_sources:
                 resolved[name] = candidate
+    if tc.name == "usage" and "value" not in resolved and "value" not in given:
+        # A product event log (one row per event, no value column): each row counts 1, as
+        # when aggregated in SQL. The usage signal is then events per active day.
+        optional = (*optional, "value")
+        out.info(
+            "no value column: each row is read as one event (an event log); the usage signals "
+            "count events per active day",
+            'if a column holds a measured amount (active users, storage), map it as value = "..." '
+            f"under [tables.{tc.name}.columns]",
+        )
     missing_required = [
         c for c in table.required if c not in resolved and c not in ("arr", *optional)
     ]
@@ -1039,6 +1049,8 @@ def _clean_table(
 
     # A constant (``stage = { value = "won" }``) is read as a column holding it on every row.
     constants = {c: f"{c} (constant)" for c in tc.constants}
+    if tc.name == "usage" and "value" not in resolved and "value" not in constants:
+        frame["value"] = np.ones(len(raw))  # an event log: each event counts 1
     recoded_first: set[str] = set()
     for canonical, source in [*resolved.items(), *constants.items()]:
         column_def = table.column(canonical)
