@@ -423,12 +423,14 @@ def test_a_deal_type_that_is_not_new_expansion_or_renewal_is_a_warning(tmp_path)
         ),
     }
     report = validate(write_project(tmp_path, files, TYPES_CONFIG))
+    # HubSpot's internal "existingbusiness" is an expansion ("Existing Business"), read so.
     assert [line for line in report.lines("warning") if '"Type"' in line] == [
-        'deals.csv, column "Type": 3 deals have a type that is not new, expansion or renewal: '
-        '"existingbusiness" (2 rows), "Pilot" (1 row); they are counted as neither, so they '
+        'deals.csv, column "Type": 1 deal has a type that is not new, expansion or renewal: '
+        '"Pilot" (1 row); they are counted as neither, so they '
         "are left out of win rates, deal sizes and sales cycles, which count new business only "
-        "(rows 3, 5, 6); fix: recode each under [tables.opportunities.values.type], e.g. "
-        '"existingbusiness" = "expansion" (or = "new" for deals that win a new customer)'
+        "(row 5); fix: recode each under [tables.opportunities.values.type], e.g. "
+        '"Pilot" = "expansion" for deals sold to customers (or = "new" for deals that win a new '
+        "customer)"
     ]
 
 
@@ -496,4 +498,46 @@ def test_subtotals_per_customer_and_the_report_footer_are_left_out(tmp_path):
     assert notes[1].startswith(
         'qbo.csv: 2 footer rows dropped ("TOTAL", "Accrual basis Wednesday, April 1, 2025 '
         '09:14 AM GMT-07:00")'
+    )
+
+
+def test_deal_types_in_other_languages_are_read_and_the_fix_suggests_new_first(tmp_path):
+    """A Zoho export in German: "Neugeschäft" / "Bestandskunde" were unknown types, and the fix's
+    example was "Neugeschäft" = "expansion", which, followed, made the win rate 59% not 23%."""
+    import pandas as pd
+
+    from icp_research.data.loading import _type_values
+
+    words = pd.Series(
+        [
+            "Neugeschäft",
+            "Bestandskunde",
+            "Verlängerung",
+            "Erneuerung",
+            "Nouvelle affaire",
+            "Renouvellement",
+            "Nuevo negocio",
+            "Existing Business",
+            "Pilot",
+        ],
+        dtype="string",
+    )
+    assert _type_values(words).tolist() == [
+        "new",
+        "expansion",
+        "renewal",
+        "renewal",
+        "new",
+        "renewal",
+        "new",
+        "expansion",
+        "pilot",
+    ]
+    # With no deal of type new, the example recodes the commonest unknown type as new.
+    files = {"accounts.csv": _accounts("A1"), "deals.csv": _typed_deals("Pilot", "Pilot", "Demo")}
+    report = validate(write_project(tmp_path, files, TYPES_CONFIG))
+    (warning,) = [line for line in report.lines("warning") if '"Type"' in line]
+    assert warning.endswith(
+        'e.g. "Pilot" = "new" for deals that win a new customer (or = "expansion" for deals '
+        "sold to customers)"
     )

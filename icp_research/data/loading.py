@@ -3059,25 +3059,40 @@ def _note_unknown_types(
         else "no deal is new business, so every deal counts as new business, these too"
     )
     example = counts.index[0]
+    # With no deal of type new, the most common unknown type is the likelier new business:
+    # "Neugeschäft" = "expansion" as the example had made the win rate 59% instead of 23%.
+    first, second = ("new", "expansion") if not (deal_type == "new").any() else ("expansion", "new")
+    meaning = {"new": "deals that win a new customer", "expansion": "deals sold to customers"}
     out.warning(
-        f"{int(unknown.sum()):,} deals have a type that is not new, expansion or renewal: "
-        f"{listing}; {effect}",
-        f'recode each under [tables.opportunities.values.type], e.g. "{example}" = "expansion" '
-        '(or = "new" for deals that win a new customer)',
+        f"{int(unknown.sum()):,} {'deal has' if unknown.sum() == 1 else 'deals have'} a type "
+        f"that is not new, expansion or renewal: {listing}; {effect}",
+        f'recode each under [tables.opportunities.values.type], e.g. "{example}" = "{first}" '
+        f'for {meaning[first]} (or = "{second}" for {meaning[second]})',
         column=tc.columns.get("type", "type"),
         rows=_row_list(unknown),
         values=source,
     )
 
 
+#: Deal types read from their words (later kinds win: "Erneuerung" holds "neu" but renews).
+#: German, French, Spanish, Italian and Dutch CRMs write them in their own language
+#: ("Neugeschäft", "Bestandskunde", "Verlängerung").
+_TYPE_WORDS = (
+    ("new", r"new|neu|nouve|nuev|nuov|nieuw"),
+    (
+        "expansion",
+        r"expan|upsell|up-sell|upgrade|cross|add-on|addon|existing|bestand|erweiter|"
+        r"client existant|cliente existente",
+    ),
+    ("renewal", r"renew|verläng|erneuer|renouvel|renova|rinnov|verleng"),
+)
+
+
 def _type_values(deal_type: pd.Series) -> pd.Series:
     text = deal_type.astype("string").str.lower()
     out = pd.Series(pd.NA, index=deal_type.index, dtype="string")
-    out[text.str.contains("new", na=False)] = "new"
-    out[text.str.contains(r"expan|upsell|up-sell|upgrade|cross|add-on|addon", na=False)] = (
-        "expansion"
-    )
-    out[text.str.contains("renew", na=False)] = "renewal"
+    for kind, words in _TYPE_WORDS:
+        out[text.str.contains(words, na=False)] = kind
     return out.where(out.notna(), deal_type.astype("string").str.lower())
 
 
