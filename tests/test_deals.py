@@ -398,3 +398,38 @@ def test_a_contract_term_is_never_a_candidate_exclude_rule():
     assert term["status"] == "contract term"
     assert not (result.anti_patterns["status"] == "candidate").any()
     assert any("a term of the contract, set at the sale" in f for f in result.findings)
+
+
+def test_a_level_that_loses_only_against_the_icps_level_is_explained_by_it():
+    """A Zoho export where Fertigung wins 39% and every other industry about 20%: "IT wins
+    less (0.70x, q = 0.03)" was a candidate exclude rule, because the rest it was compared
+    with held Fertigung. Levels that do significantly better are now in every candidate's
+    model; a level that really loses more stays a candidate."""
+    from .studies import AS_OF, make_study
+
+    rng = np.random.default_rng(4)
+    accounts, rows = [], []
+    spec = [("Fertigung", 250, 0.42), ("IT", 250, 0.2), ("Handel", 250, 0.2), ("Bau", 60, 0.04)]
+    for industry, n_accounts, p_win in spec:
+        for _ in range(n_accounts):
+            account = f"A{len(accounts):04d}"
+            accounts.append({"account_id": account, "industry": industry})
+            for j in range(5):
+                created = AS_OF - pd.Timedelta(days=int(rng.integers(30, 700)))
+                rows.append(
+                    {
+                        "opportunity_id": f"{account}-{j}",
+                        "account_id": account,
+                        "stage": "won" if rng.random() < p_win else "lost",
+                        "created_at": created,
+                        "closed_at": created + pd.Timedelta(days=20),
+                    }
+                )
+    tables = {"accounts": pd.DataFrame(accounts), "opportunities": pd.DataFrame(rows)}
+    result = deals.lost_deal_analysis(make_study(tables, categorical=["industry"]))
+    rules = result.anti_patterns.set_index("rule")
+    assert rules.loc["industry = Bau", "status"] == "candidate"
+    it = rules.loc["industry = IT"]
+    assert it["status"] == "explained" and it["effect"] < 1 and it["q_value"] < 0.05
+    assert it["explained_by"] == "industry = Fertigung (which does better)"
+    assert it["adjusted_p"] > 0.05

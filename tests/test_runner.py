@@ -653,8 +653,9 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
     (tmp_path / "icp_predictors.json").write_text(json.dumps(predictors), encoding="utf-8")
     assert icp_note(tmp_path) == (
         "The predictor report, on every quarter up to 2026-09-30, recommends referral source "
-        "(Partner), which the ICP does not use: the ICP is chosen on the data up to "
-        "2026-03-31, where it did not hold up. The next quarterly run tests it again."
+        "(Partner), which the ICP does not use: on the data the ICP is chosen on (up to "
+        "2026-03-31) it did not hold up, so the ICP leaves it out. The next quarterly run tests "
+        "it again."
     )
     # An uncertain rule is no use of it: the note stays.
     icp["rules"]["uncertain"] = [{"conditions": [{"attribute": "referral_source"}]}]
@@ -680,8 +681,9 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
     # reports" (the lost-deal report said "lost deals give no exclude rule").
     assert note.endswith(
         "; the churn report proposes excluding accounts with product_hunt as "
-        "signup, which the ICP has no rule on: the ICP is chosen on the data up to 2026-03-31, "
-        "where they did not hold up. The next quarterly run tests them again."
+        "signup, which the ICP has no rule on: on the data the ICP is chosen on (up to "
+        "2026-03-31) they did not hold up, so the ICP leaves them out. The next quarterly run "
+        "tests them again."
     )
     assert "monthly" not in note
     pd.DataFrame(

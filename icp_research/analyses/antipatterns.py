@@ -281,6 +281,7 @@ def select_independent(
     adjusted_p,
     *,
     alpha: float = 0.05,
+    given: Sequence[tuple[str, str]] = (),
 ) -> pd.DataFrame:
     """Mark candidates explained by a stronger one (greedy, strongest first).
 
@@ -291,7 +292,10 @@ def select_independent(
     A candidate that is no longer significantly worse is marked ``explained`` with
     ``explained_by`` (the selected rule of the same attribute, else the one it overlaps most);
     the others are ``candidate`` rules. ``candidates`` needs a ``_members`` column (set of
-    account ids). Returns a copy with ``status``, ``adjusted_p`` and ``explained_by``.
+    account ids). ``given`` are ``(attribute, rule text)`` of levels that do significantly
+    better, which ``adjusted_p`` holds in every model: then every candidate is checked, the
+    first too, and one they explain names them (the rule of its own attribute first). Returns
+    a copy with ``status``, ``adjusted_p`` and ``explained_by``.
     """
     out = candidates.copy()
     out["status"] = "candidate"
@@ -299,6 +303,17 @@ def select_independent(
     out["explained_by"] = ""
     selected: list[str] = []
     for index, row in out.iterrows():
+        if given:
+            # Explained by the levels that do better alone: they are named.
+            p, still_worse = adjusted_p([], row["rule_id"])
+            out.at[index, "adjusted_p"] = p
+            if still_worse is not None and not (still_worse and p < alpha):
+                own = [text for name, text in given if name == row["level_attribute"]]
+                out.at[index, "status"] = "explained"
+                out.at[index, "explained_by"] = (own or [t for _, t in given])[0] + (
+                    " (which does better)"
+                )
+                continue
         if selected:
             p, still_worse = adjusted_p(list(selected), row["rule_id"])
             out.at[index, "adjusted_p"] = p

@@ -1719,9 +1719,9 @@ def icp_note(artifacts: Path) -> str | None:
     text = "; ".join(notes)
     one = count == 1
     return (f"{worse} " if worse else "") + (
-        f"{text[0].upper()}{text[1:]}: the ICP is chosen on the data up to {chosen}, where "
-        f"{'it' if one else 'they'} did not hold up. The next quarterly run tests "
-        f"{'it' if one else 'them'} again."
+        f"{text[0].upper()}{text[1:]}: on the data the ICP is chosen on (up to {chosen}) "
+        f"{'it' if one else 'they'} did not hold up, so the ICP leaves {'it' if one else 'them'} "
+        f"out. The next quarterly run tests {'it' if one else 'them'} again."
     )
 
 
