@@ -25,8 +25,8 @@ def test_report_ran_and_opens_with_the_planted_patterns(demo_run):
     assert "75% of best customers have industry FinTech or SaaS vs 35% of the rest (2.2x" in summary
     # In words, not code ("industry in {FinTech, SaaS} AND employees >= 50").
     assert (
-        "Deals of accounts in FinTech or SaaS and with 50+ employees are won 1.7x as often"
-        in summary
+        "Deals of accounts in FinTech or SaaS and with 50+ employees are won 1.7x as often as "
+        "the average deal" in summary
     )
     assert "{" not in summary and " AND " not in summary
     assert "deals from 743 accounts" in summary

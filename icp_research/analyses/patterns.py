@@ -298,12 +298,14 @@ def subgroup_sentence(row, *, unit: str | None = None) -> str:
     if row.target == "best_customer":
         return (
             f"{_who(row, 'Customers')} are {row.lift:.1f}x as likely to be best "
-            f"customers: {rate} vs {fmt_pct(row.baseline_rate)} of all customers; {q}."
+            f"customers as the average customer: {rate} vs {fmt_pct(row.baseline_rate)} of all "
+            f"customers, these included; {q}."
         )
     if row.target == "won":
         return (
-            f"Deals of {_who(row, 'accounts')} are won {row.lift:.1f}x as often: {rate} vs "
-            f"{fmt_pct(row.baseline_rate)} of all new-business deals; {q}."
+            f"Deals of {_who(row, 'accounts')} are won {row.lift:.1f}x as often as the average "
+            f"deal: {rate} vs {fmt_pct(row.baseline_rate)} of all new-business deals, these "
+            f"included; {q}."
         )
     months = str(row.target).removeprefix("retained_").removesuffix("m")
     return (

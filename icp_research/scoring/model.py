@@ -1808,6 +1808,9 @@ def score_file(
     out = raw.rename(columns={c: f"{c}_input" for c in raw.columns if c in SCORE_COLUMNS})
     out = pd.concat([out, scored], axis=1)
     out["tier"] = out["tier"].astype(str)
+    # A probability to four decimals ("0,4861", not "0,4861111111111126"): a calibration
+    # estimated on a few hundred outcomes is not known any closer.
+    out["win_probability"] = out["win_probability"].round(4)
     # The scored file in the lead file's own CSV shape (';', a byte-order mark, 0,46).
     write_scored(out, output_path, **csv_style(input_path, table_config))
     note = None if rules_only else win_probability_note(spec)
