@@ -646,3 +646,66 @@ def test_a_japanese_shift_jis_export_loads_with_its_yen_and_its_planted_win_rate
     assert manufacturing["deals"] == len(ours)
     assert manufacturing["rate"] == pytest.approx((ours["フェーズ"] == "受注").mean())
     assert manufacturing["significant"] and manufacturing["rate"] > 0.4
+
+
+def test_invoices_that_state_the_period_they_bill_need_no_interval(tmp_path):
+    """German invoices state their service period (Leistungszeitraum von / bis), not an
+    interval: mapped as start_date and end_date, the period's length is the interval (the end
+    inclusive, or the next period's first day), and the subscriptions are those an interval
+    column gives."""
+    rows = [
+        ("A", "2025-01-15", "2025-02-14", 100),
+        ("A", "2025-02-15", "2025-03-14", 100),
+        ("A", "2025-03-15", "2025-04-15", 100),  # the next period's first day as its end
+        ("B", "2025-01-10", "2026-01-09", 1200),
+        ("B", "2026-01-10", "2027-01-09", 1200),
+        ("G", "2025-02-01", "2025-04-30", 300),
+    ]
+    stated = "Kunde;von;bis;Netto\n" + "".join(f"{a};{s};{e};{n}\n" for a, s, e, n in rows)
+    named = {"A": "month", "B": "year", "G": "quarter"}
+    given = "Kunde;von;Netto;Intervall\n" + "".join(
+        f"{a};{s};{n};{named[a]}\n" for a, s, _, n in rows
+    )
+    base = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\naccount_id = "id"\n'
+        '[tables.subscriptions]\npath = "invoices.csv"\ninvoices = true\n'
+        "[tables.subscriptions.columns]\n"
+        'account_id = "Kunde"\nstart_date = "von"\nprice = "Netto"\n'
+    )
+    accounts = "id,name\nA,Acme\nB,Beta\nG,Gamma\n"
+    by_period = load_tables(
+        write_project(
+            tmp_path / "period",
+            {"accounts.csv": accounts, "invoices.csv": stated},
+            base + 'end_date = "bis"\n',
+        )
+    )
+    by_interval = load_tables(
+        write_project(
+            tmp_path / "interval",
+            {"accounts.csv": accounts, "invoices.csv": given},
+            base + 'interval = "Intervall"\n',
+        )
+    )
+    columns = ["account_id", "start_date", "end_date", "arr"]
+    pd.testing.assert_frame_equal(
+        by_period.tables["subscriptions"][columns], by_interval.tables["subscriptions"][columns]
+    )
+    assert by_period.tables["subscriptions"]["arr"].tolist() == [1200.0, 1200.0, 1200.0]
+    (note,) = [p for p in by_period.report.infos if "the period it bills" in p.message]
+    assert note.message.endswith("(3 month, 2 year, 1 quarter)")
+    # A period of another length is named with its rows.
+    odd = stated.replace("2025-02-01;2025-04-30", "2025-02-01;2025-02-20")
+    report = validate(
+        write_project(
+            tmp_path / "odd",
+            {"accounts.csv": accounts, "invoices.csv": odd},
+            base + 'end_date = "bis"\n',
+        )
+    )
+    (error,) = report.errors
+    assert error.message.startswith(
+        "1 invoice bills a period that is not a week, month, quarter, half-year or year "
+        "(e.g. 2025-02-01 to 2025-02-20)"
+    )
+    assert error.rows == [7]

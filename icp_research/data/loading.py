@@ -1384,17 +1384,63 @@ INTERVALS_PER_YEAR = {
 }
 
 
+#: Billing periods, in months, that an invoice's period from / to is read as.
+_PERIOD_MONTHS = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
+
+
+def _period_interval(frame: pd.DataFrame, tc, out: _Collector) -> pd.Series:
+    """Each invoice's billing interval from the period it bills (``start_date`` to
+    ``end_date``, the end inclusive or the next period's first day): "week", "month",
+    "quarter", "half-year" or "year"; a period of another length is an error naming its rows."""
+    days = (frame["end_date"] - frame["start_date"]).dt.days.astype(float) + 1
+    months = days / (365.25 / 12)
+    snapped = months.round()
+    words = pd.Series(pd.NA, index=frame.index, dtype="string")
+    weekly = days.between(6, 8)
+    words[weekly] = "week"
+    for count, word in _PERIOD_MONTHS.items():
+        fits = (snapped == count) & ((months - count).abs() <= 0.1 * count + 0.05) & ~weekly
+        words[fits] = word
+    odd = words.isna() & days.notna()
+    if odd.any():
+        example = frame.loc[odd].iloc[0]
+        out.error(
+            f"{int(odd.sum()):,} {'invoice bills' if odd.sum() == 1 else 'invoices bill'} a "
+            "period that is not a week, month, quarter, half-year or year (e.g. {example['start_date']:%Y-%m-%d} to "
+            f"{example['end_date']:%Y-%m-%d})",
+            'map the interval each invoice bills as interval = "<column>", or fix those rows',
+            column=tc.columns.get("end_date", "end_date"),
+            rows=_row_list(odd),
+        )
+        raise _Stop
+    out.info(
+        "invoices = true: each invoice's interval is the period it bills ("
+        + ", ".join(f"{n:,} {w}" for w, n in words.value_counts().items())
+        + ")",
+        "nothing to do",
+        column=tc.columns.get("end_date", "end_date"),
+    )
+    return words
+
+
 def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
     """``arr`` from ``price`` per ``interval`` (a billing export's plan amount and interval:
     price 49 per month is ARR 588); the two columns go once they are used."""
     has_price, has_interval = "price" in frame.columns, "interval" in frame.columns
+    period = tc.invoices and has_price and not has_interval
+    if period and {"start_date", "end_date"} <= set(frame.columns):
+        # Invoices that state the period they bill ("Leistungszeitraum von / bis", Stripe's
+        # Period Start / End) instead of an interval: the interval is the period's length.
+        frame = frame.assign(interval=_period_interval(frame, tc, out))
+        has_interval = True
     if tc.invoices and not (has_price and has_interval):
         out.error(
             "invoices = true, but price and interval are not both mapped: each invoice's "
             "amount and the interval it bills are what its subscription is read from",
             f'add price = "<amount column>" and interval = "<interval column>" under '
             f"[tables.{tc.name}.columns] (recode a product column to month / year ..., "
-            'and one-off charges to "drop")',
+            'and one-off charges to "drop"), or map the period each invoice bills as '
+            'start_date = "<period from>" and end_date = "<period to>"',
         )
         raise _Stop
     if not (has_price or has_interval):
