@@ -1406,7 +1406,7 @@ def _period_interval(frame: pd.DataFrame, tc, out: _Collector) -> pd.Series:
         example = frame.loc[odd].iloc[0]
         out.error(
             f"{int(odd.sum()):,} {'invoice bills' if odd.sum() == 1 else 'invoices bill'} a "
-            "period that is not a week, month, quarter, half-year or year (e.g. {example['start_date']:%Y-%m-%d} to "
+            f"period that is not a week, month, quarter, half-year or year (e.g. {example['start_date']:%Y-%m-%d} to "
             f"{example['end_date']:%Y-%m-%d})",
             'map the interval each invoice bills as interval = "<column>", or fix those rows',
             column=tc.columns.get("end_date", "end_date"),
