@@ -433,3 +433,23 @@ def test_a_level_that_loses_only_against_the_icps_level_is_explained_by_it():
     assert it["status"] == "explained" and it["effect"] < 1 and it["q_value"] < 0.05
     assert it["explained_by"] == "industry = Fertigung (which does better)"
     assert it["adjusted_p"] > 0.05
+
+
+def test_a_level_with_one_won_deal_shows_its_mean_without_an_empty_interval():
+    """A German export's Enterprise segment with one won deal read "€13.4k (–––)"."""
+    result = deals.DealsResult(title="t")
+    result.tables["deal_size_by_segment"] = pd.DataFrame(
+        {
+            "attribute": ["all", "size_segment"],
+            "level": ["all", "Enterprise"],
+            "won_deals": [40, 1],
+            "accounts": [30, 1],
+            "mean_amount": [12000.0, 13400.0],
+            "mean_ci_low": [10000.0, np.nan],
+            "mean_ci_high": [14000.0, np.nan],
+            "median_amount": [11000.0, 13400.0],
+        }
+    )
+    shown = deals.deal_size_view(result)["Mean deal"].tolist()
+    assert shown[0].endswith(")") and "(" in shown[0]
+    assert "–––" not in shown[1] and "(" not in shown[1]

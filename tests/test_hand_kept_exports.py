@@ -452,3 +452,33 @@ def test_the_deals_only_fixture_equals_its_truth_and_draws_the_planted_icp():
     result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
     assert result.statement == "This product fits Healthcare companies."
     assert [r.text for r in result.include] == ["industry = Healthcare"]
+
+
+def test_the_zoho_invoices_fixture_equals_its_truth_and_draws_the_planted_icp():
+    """tests/fixtures/exports/zoho_invoices: a German Zoho CRM and invoicing export (semicolons,
+    dd.mm.yyyy, decimal commas, "Neugeschäft" / "Bestandskunde", invoices that state the period
+    they bill). Its generator's truth: 700 companies, 425 customers, 425 of 1,858 closed
+    new-business deals won, Fertigung 119 of 307; IT wins like the other industries (a first
+    user's run had proposed excluding it, against a rest that held Fertigung)."""
+    import icp_research as icp
+    from icp_research.analyses import blueprint as bp
+    from icp_research.analyses.deals import lost_deal_analysis
+
+    from .conftest import FIXTURES
+
+    config = FIXTURES / "exports" / "zoho_invoices" / "icp.toml"
+    study = icp.open_study(config, as_of="2025-12-31", reuse_snapshot=False)
+    assert not [p for p in study.report.warnings if "Typ" in (p.column or "")]
+    assert any("the period it bills" in p.message for p in study.report.infos)
+    facts = study.facts
+    assert len(facts) == 700 and int(facts["is_customer"].sum()) == 425
+    closed = study.deals[study.deals["won"].notna() & study.deals["is_new_business"]]
+    assert (int(closed["won"].sum()), len(closed)) == (425, 1858)
+    fertigung = closed["industry"] == "Fertigung"
+    assert (int(closed.loc[fertigung, "won"].sum()), int(fertigung.sum())) == (119, 307)
+    rules = lost_deal_analysis(study).anti_patterns.set_index("rule")
+    assert rules.loc["industry = IT", "status"] == "explained"
+    assert rules.loc["industry = IT", "explained_by"] == "industry = Fertigung (which does better)"
+    result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
+    assert result.statement == "This product fits Fertigung companies."
+    assert [r.text for r in result.include] == ["industry = Fertigung"]

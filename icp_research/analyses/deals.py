@@ -1308,7 +1308,10 @@ def deal_size_view(result: DealsResult, attributes: list[str] | None = None) -> 
             "Won deals": shown["won_deals"],
             "Accounts": shown["accounts"],
             "Mean deal": [
+                # One won deal (or one account) has no interval: the mean alone, not "(–––)".
                 f"{fmt_money(m)} ({fmt_money(lo)}–{fmt_money(hi)})"
+                if pd.notna(lo) and pd.notna(hi)
+                else fmt_money(m)
                 for m, lo, hi in zip(
                     shown["mean_amount"], shown["mean_ci_low"], shown["mean_ci_high"], strict=True
                 )
