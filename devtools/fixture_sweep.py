@@ -59,10 +59,10 @@ def run(config: Path, out: Path, quarter: str | None = None) -> dict:
 
 
 #: Text a reader must never meet in a report: a number that did not exist ("nan", "inf",
-#: "infx as fast", "CI nan–nan", an interval of two dashes "(–––"), or an empty pair of
+#: "infx as fast", "CI nan–nan", an interval with an unknown end "(–––", "(––not reached"), or an empty pair of
 #: brackets where figures were meant to go.
 _BROKEN_TEXT = re.compile(
-    r"(?i)(?<![\w.-])(?:nan|-?inf)(?:x|%)?(?![\w.-])|nan[–-]nan|(?<=\s)\(\s*\)|\(–––"
+    r"(?i)(?<![\w.-])(?:nan|-?inf)(?:x|%)?(?![\w.-])|nan[–-]nan|(?<=\s)\(\s*\)|\(––"
 )
 
 

@@ -453,3 +453,26 @@ def test_a_level_with_one_won_deal_shows_its_mean_without_an_empty_interval():
     shown = deals.deal_size_view(result)["Mean deal"].tolist()
     assert shown[0].endswith(")") and "(" in shown[0]
     assert "–––" not in shown[1] and "(" not in shown[1]
+
+
+def test_a_median_sales_cycle_with_an_unknown_bound_says_which():
+    """A product-led export's SMB segment read "9 (––not reached)"."""
+    result = deals.DealsResult(title="t")
+    result.tables["sales_cycle_by_segment"] = pd.DataFrame(
+        {
+            "attribute": ["a"] * 4,
+            "level": ["both", "no upper", "no lower", "none"],
+            "deals": [10] * 4,
+            "open": [1] * 4,
+            "median_days": [30.0, 9.0, 12.0, 5.0],
+            "median_ci_low": [20.0, 7.0, np.nan, np.nan],
+            "median_ci_high": [40.0, np.nan, 15.0, np.nan],
+            "still_open_90d": [0.1] * 4,
+        }
+    )
+    shown = deals.cycle_view(result)["Median days to close"].tolist()
+    assert shown == ["30 (20–40)", "9 (7 or more)", "12 (up to 15)", "5"]
+    from devtools.fixture_sweep import _BROKEN_TEXT
+
+    assert _BROKEN_TEXT.search("SMB 3,722 75 9 (––not reached)")
+    assert not any(_BROKEN_TEXT.search(text) for text in shown)

@@ -1268,11 +1268,16 @@ def cycle_view(result: DealsResult) -> pd.DataFrame:
         return pd.DataFrame()
 
     def median_text(m, lo, hi):
+        # An interval with an unknown end says which ("9 (––not reached)" read as broken).
         if pd.isna(m):
             return "not reached"
-        high = "not reached" if pd.isna(hi) else f"{hi:.0f}"
-        low = "–" if pd.isna(lo) else f"{lo:.0f}"
-        return f"{m:.0f} ({low}–{high})"
+        if pd.isna(lo) and pd.isna(hi):
+            return f"{m:.0f}"
+        if pd.isna(hi):
+            return f"{m:.0f} ({lo:.0f} or more)"
+        if pd.isna(lo):
+            return f"{m:.0f} (up to {hi:.0f})"
+        return f"{m:.0f} ({lo:.0f}–{hi:.0f})"
 
     return pd.DataFrame(
         {
