@@ -251,6 +251,12 @@ def test_trials_as_opportunity_types():
     assert overall["converted"] == (closed["stage"] == "won").sum()
     assert overall["undecided"] == (trials["stage"] == "open").sum()
     assert "opportunities whose type" in result.findings[0]
+    assert not any("no level is tested" in c for c in result.caveats)
+    # By level, the rates are described, not tested, and the report says so.
+    levels = antipatterns.segment_levels(study.facts, categorical=["segment"])
+    by_level = churn.trial_conversion(study, levels=levels)
+    assert (by_level.summary["level"] != "all").any()
+    assert any("no level is tested against the rest here" in c for c in by_level.caveats)
     # A billing export's few subscriptions still in trial beside them: the 200 opportunities
     # are the trials (they had been replaced by the 4, all undecided: "0 trials").
     ids = tables["accounts"]["account_id"].head(4)

@@ -1124,6 +1124,14 @@ def _trial_result(title, summary, source, study) -> Result:
             f"{fmt_number(overall['undecided'])} trials were still running on "
             f"{study.as_of:%Y-%m-%d} and are not counted."
         )
+    if (summary["level"] != "all").any():
+        # "Netherlands 46%" beside "Australia 20%" read as a difference: each has its
+        # interval, but no level is tested against the rest.
+        caveats.append(
+            "The conversion rates by level describe the trials: no level is tested against the "
+            "rest here, so read a gap between two levels as a question for the predictor "
+            "report, which tests the characteristics, not as a finding."
+        )
     return Result(
         title=title, summary=summary, findings=findings, caveats=caveats, params={"source": source}
     )
