@@ -482,3 +482,31 @@ def test_the_zoho_invoices_fixture_equals_its_truth_and_draws_the_planted_icp():
     result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
     assert result.statement == "This product fits Fertigung companies."
     assert [r.text for r in result.include] == ["industry = Fertigung"]
+
+
+def test_the_plg_null_fixture_equals_its_truth_and_draws_nothing():
+    """tests/fixtures/exports/plg_null: a product-led export where nothing predicts anything
+    (trials and expansions as the opportunities, no deal typed new; an event log with no value
+    column; workspaces on gmail.com). Its generator's truth: 600 workspaces, 275 customers, 275
+    of 946 decided trials converted (expansions, 49%, are not new business). A first user's
+    run had blended the two into a win rate that moved with their mix ("significantly higher
+    in the latest quarters", p = 0.018, in 5 of 5 seeds)."""
+    import icp_research as icp
+    from icp_research.analyses import blueprint as bp
+
+    from .conftest import FIXTURES
+
+    config = FIXTURES / "exports" / "plg_null" / "icp.toml"
+    study = icp.open_study(config, reuse_snapshot=False)
+    assert not study.report.warnings  # gmail.com is no company shared by workspaces
+    assert any(p.message.startswith("no value column") for p in study.report.infos)
+    assert (study.tables["usage"]["value"] == 1).all()
+    facts = study.facts
+    assert len(facts) == 600 and int(facts["is_customer"].sum()) == 275
+    closed = study.deals[study.deals["won"].notna() & study.deals["is_new_business"]]
+    assert (int(closed["won"].sum()), len(closed)) == (275, 946)
+    assert set(closed["type"]) == {"trial"}
+    result = bp.build_blueprint(study, backtest_quarters=1, n_boot=50)
+    assert not result.drawn and not result.include and not result.exclude
+    assert not result.uncertain and result.scorecard is None
+    assert result.statement.startswith("No ICP can be drawn from this data")
