@@ -817,3 +817,21 @@ def test_drift_between_a_handful_of_accounts_is_too_few_to_tell(monkeypatch):
     assert (rows["band"] == TOO_FEW).all() and not rows["beyond_chance"].any()
     assert any(f.startswith("Too few new customers in ") for f in result.findings)
     assert "Drift of new customers" not in result.headline
+
+
+def test_no_clear_difference_says_how_wide_the_interval_is():
+    """A German export's health summary said "No clear difference between ICP and other
+    accounts on win rate" for 1.5x (0.75x-2.70x), which read as "the same"."""
+    tables = known_tables()
+    icp = [f"I{i:02d}" for i in range(1, 21)]
+    rest = [f"R{i:02d}" for i in range(1, 41)]
+    won = icp[:9] + rest[:14]  # 45% against 35%
+    deals = tables["opportunities"]
+    deals["stage"] = ["won" if a in won else "lost" for a in deals["account_id"]]
+    study = make_study(tables, categorical=["industry"], numeric=["employees"])
+    result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1)
+    (line,) = [f for f in result.findings if f.startswith("No clear difference")]
+    assert line == (
+        "No clear difference between ICP and other accounts on win rate (1.29x, 0.65x–2.39x): "
+        "within chance, which is not the same as no difference."
+    )

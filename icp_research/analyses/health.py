@@ -2186,7 +2186,16 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
         elif row["flag"] == "better":
             better.append(f"{metric.label} ({_effect_text(metric, row['value'])})")
         elif row["flag"] == "no_difference":
-            same.append(metric.label)
+            # "No clear difference on win rate" for 1.5x (0.75x-2.70x) read as "the same":
+            # the interval says how much is left open.
+            low, high = row.get("ci_low", np.nan), row.get("ci_high", np.nan)
+            if metric.comparison == "ratio" and np.isfinite(low) and np.isfinite(high):
+                same.append(
+                    f"{metric.label} ({_fmt_value(row['value'], 'ratio')}, "
+                    f"{_fmt_value(low, 'ratio')}–{_fmt_value(high, 'ratio')})"
+                )
+            else:
+                same.append(metric.label)
         else:
             n_icp = int(groups.loc[(metric.name, ICP), "n"])
             n_rest = int(groups.loc[(metric.name, NON_ICP), "n"])
@@ -2209,7 +2218,12 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
     out_of_sample, out_of_sample_worse = _previous_icp_sentences(result, window)
     middle += out_of_sample
     if same:
-        middle.append(f"No clear difference between ICP and other accounts on {_and(same)}.")
+        middle.append(
+            f"No clear difference between ICP and other accounts on {_and(same)}: within "
+            "chance, which is not the same as no difference."
+            if any("–" in item for item in same)
+            else f"No clear difference between ICP and other accounts on {_and(same)}."
+        )
     middle += watch
     if thin:
         thin = [f"Too little data in {q} to compare {_and(thin)}: not enough evidence either way."]
