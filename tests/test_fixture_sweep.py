@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devtools import fixture_sweep
 from devtools.fixture_sweep import broken_text
 
 
@@ -22,3 +23,21 @@ def test_broken_figures_in_a_rendered_page_are_found(tmp_path):
     found = broken_text(tmp_path)
     assert [line.split(":")[0] for line in found] == ["02_report.html", "icp_onepager.html"]
     assert "CI nan–nan" in found[0] and "infx as fast" in found[1]
+
+
+def test_one_pass_runs_each_fixture_once_alternating_plain_and_quarter(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(config, out, quarter=None):
+        calls.append((config.parent.name, quarter))
+        notebooks = [{"name": "00_data_overview", "status": "ok"}]
+        return {"exit": 0, "seconds": 0.0, "as_of": "2025-12-31", "notebooks": notebooks}
+
+    monkeypatch.setattr(fixture_sweep, "run", fake_run)
+    names = ["order_lines", "pure_noise", "saas_churn"]
+    assert fixture_sweep.main(["--one-pass", "--only", *names, "--out", str(tmp_path)]) == 0
+    # In name order: plain, then the quarter before the data's last date, then plain.
+    assert calls == [("order_lines", None), ("pure_noise", "2025Q3"), ("saas_churn", None)]
+    calls.clear()
+    assert fixture_sweep.main(["--only", "saas_churn", "--out", str(tmp_path)]) == 0
+    assert calls == [("saas_churn", None), ("saas_churn", "2025Q3")]
