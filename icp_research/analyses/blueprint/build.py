@@ -298,7 +298,10 @@ def build_blueprint(
         if blueprint.need is None:
             caveats.append(NEED_MISSING)
     else:
-        drafted = no_icp_statement(study, upstream, uncertain, outcome)
+        channels = [r for r in include if r.role == "signal"]
+        drafted = no_icp_statement(
+            study, upstream, uncertain, outcome, excluded=bool(exclude), channel=bool(channels)
+        )
         if exclude:
             # Who fits cannot be said, but who does not held up: say that first, and do not
             # say that nothing separates the accounts.
@@ -306,24 +309,13 @@ def build_blueprint(
             misfit = misfit.split("Not a fit: ", 1)[-1].rstrip(".")
             drafted = (
                 f"Who fits cannot be drawn yet, but who does not held up in the confirmation "
-                f"quarters: not a fit: {misfit} (the exclude rules below). "
-                + drafted.replace(
-                    "nothing measured separates", "nothing else measured separates"
-                ).replace(
-                    "no account characteristic predicted",
-                    "no other account characteristic predicted",
-                )
+                f"quarters: not a fit: {misfit} (the exclude rules below). " + drafted
             )
-        channels = [r for r in include if r.role == "signal"]
         if channels:
             # A channel held up (how accounts came to us), no trait of the company did: the
-            # statement must not say that nothing held up (issue: "Partner Referral wins 1.64x,
-            # held up" under "nothing measured separates winners from the rest").
-            drafted = channel_statement(channels, blueprint.labels) + drafted.replace(
-                "nothing measured separates", "nothing else measured separates"
-            ).replace(", how it came to us)", ")").replace(
-                "no account characteristic predicted", "no characteristic of the company predicted"
-            )
+            # statement must not say that nothing held up ("Partner Referral wins 1.64x, held
+            # up" under "nothing measured separates winners from the rest").
+            drafted = channel_statement(channels, blueprint.labels) + drafted
         if combined:
             best = combined[0]
             e = best.evidence[0]

@@ -464,8 +464,19 @@ def without_signals(powered: list[str], uncertain: list[Rule]) -> tuple[list[str
 
 
 def no_icp_statement(
-    study: Study, upstream: Upstream, uncertain: list[Rule], outcome: str | None = None
+    study: Study,
+    upstream: Upstream,
+    uncertain: list[Rule],
+    outcome: str | None = None,
+    *,
+    excluded: bool = False,
+    channel: bool = False,
 ) -> str:
+    """The statement when no ICP can be drawn. ``excluded``: an exclude rule held up, and
+    ``channel``: a channel (how accounts came) held up; either is said before this text, which
+    then speaks of "nothing else" and, after a channel, does not send the reader to how
+    accounts came to us."""
+    other = excluded or channel
     facts = study.facts
     n_accounts = len(facts)
     n_customers = int(facts["is_customer"].fillna(False).sum())
@@ -481,19 +492,20 @@ def no_icp_statement(
         # The data could have shown effects of this size and did not: waiting for more of the
         # same data is unlikely to change that; other attributes might.
         who = _SUCCEEDED.get(outcome, "successful accounts")
+        elsewhere = "what the company uses, how it buys" + (
+            "" if channel else ", how it came to us"
+        )
         text = (
-            f"No ICP can be drawn from this data: nothing measured separates {who} from the "
-            f"rest in a way that held up {known}. On that data the predictor analysis would "
-            f"likely have detected effects of these sizes and found none: {_first_of(powered)} "
-            "(the predictor report tests every quarter, and may say otherwise). Smaller "
-            f"effects cannot be ruled out ({more} would narrow that), but other "
-            "attributes in the exports (what the company uses, how it buys, how it came to us) "
-            "are the likelier next step."
+            f"No ICP can be drawn from this data: nothing {'else ' if other else ''}measured "
+            f"separates {who} from the rest in a way that held up {known}. On that data the "
+            "predictor analysis would likely have detected effects of these sizes and found "
+            f"none: {_first_of(powered)} (the predictor report tests every quarter, and may say "
+            f"otherwise). Smaller effects cannot be ruled out ({more} would narrow that), but "
+            f"other attributes in the exports ({elsewhere}) are the likelier next step."
         )
         if signals:
             text = text.removesuffix(
-                ", but other attributes in the exports (what the company uses, how it buys, how "
-                "it came to us) are the likelier next step."
+                f", but other attributes in the exports ({elsewhere}) are the likelier next step."
             ) + (
                 f". Not so for {'; '.join(signals[:3])}"
                 f"{f' and {len(signals) - 3} more' if len(signals) > 3 else ''}: suggestive "
@@ -509,7 +521,14 @@ def no_icp_statement(
         if uncertain:
             text += f" {_hypotheses(len(uncertain))} to test in discovery calls."
         return text
-    why = "no account characteristic predicted success in a way that held up in the confirmation quarters"
+    characteristic = (
+        "no other account characteristic"
+        if excluded
+        else "no characteristic of the company"
+        if channel
+        else "no account characteristic"
+    )
+    why = f"{characteristic} predicted success in a way that held up in the confirmation quarters"
     if not ran:
         why = "the predictor analysis could not be run"
     text = f"No ICP can be drawn from this data yet: {why} {known}."
