@@ -31,6 +31,7 @@ from icp_research.methods.multivariable import (
 )
 from icp_research.methods.predictors import (
     SUMMARY_COLUMNS,
+    TOO_SMALL_TO_TELL,
     TREND,
     PredictorResult,
     _freeman_halton_numpy,
@@ -1251,3 +1252,21 @@ def test_a_continuous_level_that_a_few_groups_hold_is_not_tested():
         level_row(plain, "industry", "Retail")["p_value"], rel=1e-12
     )
     assert any("linked into groups" in c for c in result.caveats)
+
+
+def test_a_confirmation_too_small_to_tell_is_not_called_a_failure_to_replicate():
+    discovery_data = make_accounts(30, n=800, fintech_log_odds=1.0, size_slope=0.5)
+    discovery = test_predictors(
+        discovery_data, "churned", categorical=["industry", "region"], numeric=["employees"]
+    )
+    tiny = make_accounts(34, n=40, fintech_log_odds=0.3, size_slope=0.5)
+    confirmed = replicate(discovery, tiny)
+    fintech = confirmed.summary.set_index(["predictor", "level"]).loc[("industry", "FinTech")]
+    assert fintech["same_direction"] and not fintech["replicated"]
+    assert fintech["underpowered_confirm"]
+    assert fintech["status"].endswith(TOO_SMALL_TO_TELL)
+    said = [f for f in confirmed.findings if "industry = FinTech" in f]
+    assert said and said[0].startswith("Not confirmed, too little data to tell: industry = FinTech")
+    assert not any(
+        f.startswith("Did not replicate: industry = FinTech") for f in confirmed.findings
+    )

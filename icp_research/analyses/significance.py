@@ -1629,6 +1629,8 @@ def _predictor_summary(result: SignificanceResult, selection: pd.DataFrame) -> p
             replication = "replicated"
         elif (significant["replication"].str.startswith("no confirmation data")).all():
             replication = "no confirmation data"
+        elif significant["replication"].str.contains(TOO_SMALL_TO_TELL, regex=False).all():
+            replication = "too little confirmation data to tell"
         else:
             replication = "did not replicate"
         steps = own_steps.get(key, selection.iloc[:0])

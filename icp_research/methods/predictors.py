@@ -2242,7 +2242,13 @@ def _replication_findings(result: ReplicationResult, params: dict, alpha: float)
             effect += f", {_fmt_effect(row.effect_confirm)} in confirmation"
         unit = info.get("unit") or "rows"
         why = "" if row.replicated else f"; {row.status}"
-        verdict = "Replicated" if row.replicated else "Did not replicate"
+        if row.replicated:
+            verdict = "Replicated"
+        elif row.same_direction and row.underpowered_confirm:
+            # Too few confirmation rows to see an effect of that size: no verdict either way.
+            verdict = "Not confirmed, too little data to tell"
+        else:
+            verdict = "Did not replicate"
         findings.append(
             f"{verdict}: {label} and the {phrase} ({effect}; {row.n_confirm:,} {unit}, "
             f"{_fmt_q(row.q_value_confirm)}{why})."
