@@ -119,7 +119,7 @@ def test_a_15_character_id_matches_only_in_its_own_case(tmp_path):
     assert _unknown(report) == [
         'deals.csv, column "Account ID": 1 rows (33%) refer to accounts that are not in the '
         'accounts table (e.g. "0015g00000ABCDE"); they count in the deal totals (win rate, sales '
-        "cycle) under that id, with no traits, so the analyses by trait count them as missing "
+        "cycle) under that id, with no traits, so the analyses by trait leave them out "
         "(row 3); fix: export the missing accounts or check the key mapping"
     ]
     assert _notes(report, "Salesforce")[0].startswith(
@@ -145,7 +145,7 @@ def test_a_short_id_is_not_guessed_when_the_match_is_not_certain(tmp_path, accou
     assert _unknown(report) == [
         'deals.csv, column "Account ID": 1 rows (50%) refer to accounts that are not in the '
         f'accounts table (e.g. "{short}"); they count in the deal totals (win rate, sales cycle) '
-        "under that id, with no traits, so the analyses by trait count them as missing (row 3); "
+        "under that id, with no traits, so the analyses by trait leave them out (row 3); "
         "fix: export the missing accounts or check the key mapping"
     ], why
 

@@ -384,6 +384,9 @@ def test_deal_rows_are_the_deal_facts_without_the_account_join():
     assert "deals" not in earlier.__dict__
     full = deal_facts(earlier.tables, earlier.as_of, already_as_of=True)
     joined = [c for c in full.columns if c not in rows.columns]
+    # The accounts' columns, and whether the deal's account is in the accounts table.
+    assert "account_known" in joined and full["account_known"].all()
+    joined.remove("account_known")
     assert joined and set(joined) <= set(earlier.tables["accounts"].columns)
     assert "industry" in joined and "won" in rows and "cycle_days" in rows
     pd.testing.assert_frame_equal(rows, full[list(rows.columns)])

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.analyses import registry
-from icp_research.data.facts import retained_for
+from icp_research.data.facts import retained_for, with_traits
 from icp_research.data.study import Study
 from icp_research.formatting import fmt_number, fmt_p, fmt_pct
 from icp_research.methods.subgroups import (
@@ -97,7 +97,7 @@ def target_frames(
     deals = study.deals
     if len(deals) and "won" in deals:
         closed = deals[deals["is_new_business"].astype(bool) & deals["is_closed"].astype(bool)]
-        closed = closed[closed["account_id"].notna()].assign(won=lambda d: d["won"].astype(bool))
+        closed = closed[with_traits(closed)].assign(won=lambda d: d["won"].astype(bool))
         if len(closed):
             frames["won"] = (
                 closed,

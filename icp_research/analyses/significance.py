@@ -301,7 +301,13 @@ def _won_frame(study: Study, attributes: pd.DataFrame, deal_date: str) -> Outcom
             f"won: {int(unattributed.sum()):,} closed deals without an account are left out "
             "(they cannot be linked to the account's attributes)."
         )
-        closed = closed[~unattributed]
+    elsewhere = ~closed["account_id"].isin(attributes["account_id"]) & ~unattributed
+    if elsewhere.any():
+        notes.append(
+            f"won: {int(elsewhere.sum()):,} closed deals at companies not in the accounts "
+            "table are left out (their traits are not known)."
+        )
+    closed = closed[~unattributed & ~elsewhere]
     if closed.empty:
         empty.skipped = "no closed new-business deals"
         return empty

@@ -1092,10 +1092,30 @@ def join_account_attributes(deals: pd.DataFrame, accounts: pd.DataFrame) -> pd.D
     if accounts["account_id"].is_unique:
         # A left merge on a unique key is a lookup; reindex does it without the merge's copies.
         attributes = accounts[attribute_columns].set_index("account_id")
-        joined = attributes.reindex(deals["account_id"].to_numpy())
+        ids = deals["account_id"].to_numpy()
+        joined = attributes.reindex(ids)
         joined.index = deals.index
+        joined[ACCOUNT_KNOWN] = attributes.index.get_indexer(ids) >= 0
         deals = pd.concat([deals, joined], axis=1, copy=False)
         deals.index = pd.RangeIndex(len(deals))
     else:
-        deals = deals.merge(accounts[attribute_columns], on="account_id", how="left")
+        deals = deals.merge(
+            accounts[attribute_columns], on="account_id", how="left", indicator=ACCOUNT_KNOWN
+        )
+        deals[ACCOUNT_KNOWN] = (deals[ACCOUNT_KNOWN] == "both").to_numpy()
     return deals
+
+
+#: The deal facts' column saying whether the deal's account is in the accounts table: a deal
+#: at a company the accounts export does not hold (a customer list beside a pipeline of every
+#: prospect) counts in the deal totals, but has no traits to compare.
+ACCOUNT_KNOWN = "account_known"
+
+
+def with_traits(deals: pd.DataFrame) -> pd.Series:
+    """Which deals have an account whose traits are known: those the analyses by trait compare
+    (a deal without an account, or at a company not in the accounts table, has none; "missing"
+    would then mean "not in the export", not "blank in the CRM")."""
+    if ACCOUNT_KNOWN in deals:
+        return deals[ACCOUNT_KNOWN].fillna(False).astype(bool)
+    return deals["account_id"].notna()

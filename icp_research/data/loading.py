@@ -1151,6 +1151,21 @@ def _clean_table(
         series = frame[canonical]
         if pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series):
             frame[canonical] = series.replace(recode).astype("string")
+            if canonical not in _OWN_DROP:
+                # "drop" leaves a row out wherever it is written, as it does for stages: a
+                # churn event recoded "new_biz" = "drop" is no churn event named "drop".
+                dropped = frame[canonical].str.strip().str.lower().eq("drop").fillna(False)
+                if dropped.any():
+                    values = sorted(
+                        str(k) for k, v in recode.items() if str(v).strip().lower() == "drop"
+                    )
+                    out.info(
+                        f'{_rows_have(int(dropped.sum()))} a {canonical} recoded to "drop" ('
+                        + ", ".join(f'"{v}"' for v in values[:5])
+                        + f"): left out of the {tc.name}",
+                        column=tc.columns.get(canonical, canonical),
+                    )
+                    frame = frame[~dropped.to_numpy(dtype=bool)]
         else:
             out.warning(
                 f"[tables.{tc.name}.values.{canonical}] ignored: {canonical} is not a text column",
@@ -1164,6 +1179,10 @@ def _clean_table(
         frame = _one_spelling_per_value(frame, ["loss_reason", "source"], tc, out)
     return frame
 
+
+#: Columns whose "drop" recode has a meaning of its own (a void subscription, a one-off
+#: charge), read where the column is.
+_OWN_DROP = ("status", "interval")
 
 #: Column kinds whose value recodes apply to the export's text, before it is read.
 _RECODED_BEFORE = ("number", "money", "date")
@@ -3292,6 +3311,33 @@ def _look_up_account_ids(
                 values=frame[key],
             )
         missing = unknown & ~unlinked
+        # Deals naming a company the accounts table does not hold (a customer list beside a
+        # pipeline of every prospect) are deals all the same: left out, the win rate would be
+        # the customers' own (every one won at least once). They keep their company's name as
+        # the account, as a deal whose account id the accounts table lacks does.
+        as_own = missing & (by_name and name == "opportunities")
+        as_own = pd.Series(as_own, index=frame.index).astype(bool)
+        if as_own.any():
+            names = frame.loc[as_own, key].astype("string").str.strip()
+            taken = set(lookup.to_numpy()) | set(other["account_id"].dropna().astype(str))
+            names = names.where(~names.isin(taken), names + f" ({key})")
+            found = found.copy()
+            found.loc[as_own] = names
+            examples = ", ".join(f'"{v}"' for v in frame.loc[as_own, key].unique()[:3])
+            share = as_own.sum() / max(int((~blank).sum()), 1)
+            out.warning(
+                f"{_rows_have(int(as_own.sum()))} a {key} that is not in {target} "
+                f"({share:.0%}; e.g. {examples}): each such company counts as an account of its "
+                "own in the deal totals (win rate, sales cycle), with no traits, so the analyses "
+                "by trait leave them out",
+                f"export every company with a deal into the {target} table (prospects too), "
+                f"or check {key} under [tables.{name}.columns]",
+                column=label,
+                rows=_row_list(as_own),
+                values=frame[key],
+            )
+            unknown = unknown & ~as_own
+            missing = missing & ~as_own
         if missing.any():
             examples = ", ".join(f'"{v}"' for v in frame.loc[missing, key].unique()[:3])
             out.warning(
@@ -3309,11 +3355,13 @@ def _look_up_account_ids(
             frame = frame.drop(columns=[key])
         tables[name] = frame[["account_id", *(c for c in frame.columns if c != "account_id")]]
         looked = int((~has_own).sum())
+        own_names = int(as_own.sum())
         out.info(
             f"account_id looked up through {via}"
             + (f" for the {looked:,} rows without one" if has_own.any() else "")
-            + f": {int((kept & ~has_own).sum()):,} of {looked:,} rows "
-            f"matched{'' if kept.all() else f', {int((~kept).sum()):,} left out'}",
+            + f": {int((kept & ~has_own).sum()) - own_names:,} of {looked:,} rows matched"
+            + (f", {own_names:,} kept under their own {key}" if own_names else "")
+            + ("" if kept.all() else f", {int((~kept).sum()):,} left out"),
         )
     for name, tc in configs.items():
         if name in tables and tc.lookup_keys and tc.account_id_from is None:
@@ -3669,7 +3717,8 @@ def _check_references(
                 column=col,
                 rows=_row_list(missing),
             )
-        if unknown.any():
+        if unknown.any() and configs[name].account_id_from is None:
+            # (Keys looked up through another table were reported by that lookup.)
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
             share = unknown.sum() / max(present, 1)
             listing = _several_accounts(frame.loc[unknown, "account_id"], known)
@@ -3684,7 +3733,7 @@ def _check_references(
                 )
             fate = (
                 "they count in the deal totals (win rate, sales cycle) under that id, with no "
-                "traits, so the analyses by trait count them as missing"
+                "traits, so the analyses by trait leave them out"
                 if name == "opportunities"
                 else "they are left out of account analyses"
             )

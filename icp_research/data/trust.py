@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.data.config import Config
+from icp_research.data.facts import with_traits
 from icp_research.data.loading import AttributeSpec, Dataset, Problem, problems_frame
 from icp_research.data.schema import DATE_COLUMNS, default_as_of
 
@@ -300,6 +301,26 @@ def _word(name: str, words: set[str]) -> str | None:
     return next((w for w in name_words(name) if w in words), None)
 
 
+#: Column-name words for who on our side looks after an account (a customer success
+#: manager, an account owner, a sales rep): assigned by us, often after the sale, and a person,
+#: not a trait of the company a lead could be scored on.
+OUR_SIDE_WORDS = {"csm", "owner", "salesperson", "sdr", "bdr", "kam", "betreuer"}
+OUR_SIDE_PHRASES = (("account", "manager"), ("success", "manager"), ("sales", "rep"))
+#: Column-name words for what is measured on customers after the sale (a satisfaction score,
+#: a health score): a lead has none.
+AFTER_SALE_WORDS = {"nps", "csat", "health", "healthscore"}
+
+
+def _assigned_word(name: str) -> str | None:
+    """The word of a column name saying it names who on our side has the account, or None."""
+    words = name_words(name)
+    found = next((w for w in words if w in OUR_SIDE_WORDS), None)
+    if found is None:
+        pairs = list(zip(words, words[1:], strict=False))
+        found = next((" ".join(p) for p in OUR_SIDE_PHRASES if p in pairs), None)
+    return found
+
+
 def _outcome_word(name: str) -> str | None:
     """An outcome word of a column name, whole ("Lifecycle Stage") or ending a compound word
     ("Kundenstatus", "AccountStatus" written as one word)."""
@@ -451,6 +472,9 @@ def _outcome_rows(facts: pd.DataFrame, deals: pd.DataFrame) -> dict[str, tuple]:
         rows = deals["is_closed"].astype(bool)
         if "is_new_business" in deals:
             rows &= deals["is_new_business"].astype(bool)
+        # Deals at companies not in the accounts table have no traits: blank there would say
+        # "not in the export", which a customer list beside a pipeline makes "lost".
+        rows &= with_traits(deals)
         closed = deals[rows]  # one copy of the rows (every column is a candidate attribute)
         out["won"] = (closed, closed["won"].astype(bool))
     if len(facts) and "is_customer" in facts:
@@ -588,6 +612,22 @@ def screen_attributes(
                     "the outcome brought (seats or plan now), not one a lead comes with"
                 )
                 break
+        if name in outcome_like:
+            continue
+        # What the name says when the values did not: who on our side has the account, or
+        # what is measured on customers after the sale.
+        assigned = _assigned_word(name)
+        after = _word(name, AFTER_SALE_WORDS)
+        if assigned is not None:
+            outcome_like[name] = (
+                f'named like one: "{assigned}": who on our side has the account, assigned by us, '
+                "not a trait of the company"
+            )
+        elif after is not None:
+            outcome_like[name] = (
+                f'named like one: "{after}": measured on customers after the sale, which a lead '
+                "does not have"
+            )
     screened = AttributeSpec(
         [c for c in spec.categorical if c not in outcome_like],
         [c for c in spec.numeric if c not in outcome_like],
@@ -1049,6 +1089,7 @@ def trust_checks(
         *variation_problems(facts, deals, config),
         *money_problems(tables, facts, config),
         *date_problems(tables, config, today),
+        *customers_only_problems(facts, deals, config),
     ]
     return TrustReport(
         pd.Timestamp(facts.attrs.get("as_of", reference_date(tables, config))),
@@ -1056,6 +1097,51 @@ def trust_checks(
         outcome_variation(facts, deals),
         problems,
     )
+
+
+#: The share of closed deals at companies the accounts table lacks from which an accounts
+#: table of customers only is said to leave the analyses by trait without the prospects.
+CUSTOMERS_ONLY_SHARE = 0.1
+
+
+def customers_only_problems(
+    facts: pd.DataFrame, deals: pd.DataFrame | None, config: Config
+) -> list[Problem]:
+    """A warning when every account of the accounts table is a customer while many closed deals
+    are at companies it does not hold (a customer list beside a pipeline of every prospect):
+    the win rate counts every deal, but the analyses by trait can compare only customers' own
+    deals, never the companies that did not buy."""
+    if deals is None or not len(deals) or "is_customer" not in facts or not len(facts):
+        return []
+    if not facts["is_customer"].fillna(False).astype(bool).all():
+        return []
+    rows = deals["is_closed"].astype(bool)
+    if "is_new_business" in deals:
+        rows &= deals["is_new_business"].astype(bool)
+    rows &= deals["account_id"].notna()
+    known = with_traits(deals)
+    elsewhere = int((rows & ~known).sum())
+    closed = int(rows.sum())
+    if not closed or elsewhere < CUSTOMERS_ONLY_SHARE * closed:
+        return []
+    own = rows & known
+    won = deals.loc[own, "won"].fillna(False).astype(bool)
+    rate = f", {won.mean():.0%} won" if len(won) else ""
+    return [
+        _problem(
+            config,
+            "accounts",
+            None,
+            f"every one of the {len(facts):,} accounts in the accounts table is a customer, while "
+            f"{elsewhere:,} of {closed:,} closed new-business deals ({elsewhere / closed:.0%}) "
+            "are at companies not in it: the win rate counts every deal, but the analyses by "
+            f"trait can compare only the customers' own {int(own.sum()):,} deals{rate}, so they "
+            "cannot tell which companies buy and which never do",
+            "export every company with a deal (prospects too) into the accounts table, or roll "
+            "the accounts up from the deals (rollup = true under [tables.accounts])",
+            elsewhere,
+        )
+    ]
 
 
 def reference_date(tables: dict, config: Config) -> dt.date:

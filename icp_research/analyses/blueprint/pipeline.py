@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from icp_research.data.facts import with_traits
+
 #: Columns of the backtest of the expectation.
 BACKTEST_COLUMNS = [
     "quarter",
@@ -100,7 +102,7 @@ def expectation_backtest(blueprint, study, alpha: float = 0.05) -> pd.DataFrame:
     closed = deals[
         deals["is_new_business"].astype(bool)
         & deals["is_closed"].astype(bool)
-        & deals["account_id"].notna()
+        & with_traits(deals)
         & (pd.to_datetime(deals["closed_at"]) >= start)
     ]
     if closed.empty:
@@ -137,7 +139,7 @@ def open_pipeline(blueprint, study) -> pd.DataFrame:
     open_deals = deals[
         deals["is_new_business"].astype(bool)
         & ~deals["is_closed"].astype(bool)
-        & deals["account_id"].notna()
+        & with_traits(deals)
     ]
     if open_deals.empty:
         return pd.DataFrame(columns=OPEN_COLUMNS)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from icp_research.analyses.blueprint.text import OUTCOME_WORDS
+from icp_research.data.facts import with_traits
 from icp_research.data.study import Study
 
 #: Outcomes the blueprint can be built on (yes/no outcomes of the significance analysis).
@@ -106,7 +107,7 @@ def outcome_samples(study: Study, attributes: Sequence[str], holdout_quarters: i
         lost = deals.loc[
             deals["is_new_business"].astype(bool)
             & deals["is_closed"].astype(bool)
-            & deals["account_id"].notna()
+            & with_traits(deals)
             & ~deals["won"].fillna(True).astype(bool),
             [c for c in dict.fromkeys(keep) if c in deals.columns],
         ]

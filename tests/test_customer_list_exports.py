@@ -1,0 +1,181 @@
+"""A customer list beside a pipeline of every prospect, the shape a founder keeps by hand: the
+accounts table holds customers only, the deals name companies it does not hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import icp_research as icp
+from icp_research.analyses.blueprint.build import contract_size_only
+from icp_research.data.facts import with_traits
+from icp_research.data.loading import AttributeSpec, load_tables
+from icp_research.data.trust import screen_attributes
+
+from .conftest import write_project
+
+CONFIG = """
+[project]
+name = "tracker"
+as_of = "2026-06-30"
+
+[tables.accounts]
+path = "customers.csv"
+[tables.accounts.columns]
+account_id = "Customer"
+name = "Customer"
+industry = "Vertical"
+
+[tables.subscriptions]
+path = "customers.csv"
+[tables.subscriptions.columns]
+account_id = "Customer"
+start_date = "Signed"
+mrr = "MRR"
+
+[tables.opportunities]
+path = "pipeline.csv"
+account_id_from = "accounts.name"
+[tables.opportunities.columns]
+opportunity_id = "Deal"
+name = "Company"
+stage = "Stage"
+created_at = "Created"
+closed_at = "Closed"
+"""
+
+
+def _exports(seed: int = 5) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    customers = [f"Customer {i}" for i in range(60)]
+    prospects = [f"Prospect {i}" for i in range(90)]
+    accounts = pd.DataFrame(
+        {
+            "Customer": customers,
+            "Vertical": rng.choice(["SaaS", "Retail", "Health"], 60),
+            "Signed": pd.date_range("2024-01-05", periods=60, freq="9D").strftime("%Y-%m-%d"),
+            "MRR": rng.integers(100, 900, 60),
+            "CSM": rng.choice(["Ana Ruiz", "Tom Becker"], 60),
+            "NPS": rng.integers(0, 11, 60),
+        }
+    )
+    rows = []
+    for i, name in enumerate(customers):  # each customer won once, some lost once before
+        rows.append((name, "Won", accounts["Signed"][i]))
+        if i % 3 == 0:
+            rows.append((name, "Lost", accounts["Signed"][i]))
+    for name in prospects:  # companies that never bought: lost deals only
+        rows += [(name, "Lost", "2024-06-01")] * int(rng.integers(1, 3))
+    deals = pd.DataFrame(rows, columns=["Company", "Stage", "Closed"])
+    deals.insert(0, "Deal", [f"D{i}" for i in range(len(deals))])
+    deals["Created"] = "2024-01-01"
+    return {
+        "customers.csv": accounts.to_csv(index=False),
+        "pipeline.csv": deals.to_csv(index=False),
+    }
+
+
+def test_deals_at_companies_not_in_a_customer_list_count_in_the_win_rate(tmp_path):
+    files = _exports()
+    config = write_project(tmp_path, files, CONFIG)
+    pipeline = pd.read_csv(tmp_path / "pipeline.csv")
+    truth = (pipeline["Stage"] == "Won").mean()
+    dataset = load_tables(config)
+    deals = dataset.tables["opportunities"]
+    assert len(deals) == len(pipeline)  # none left out
+    assert set(deals.loc[deals["account_id"].str.startswith("Prospect"), "stage"]) == {"lost"}
+    (warning,) = [p for p in dataset.report.problems if "not in accounts" in p.message]
+    prospects = int(pipeline["Company"].str.startswith("Prospect").sum())
+    assert warning.message.startswith(f"{prospects} rows have a name that is not in accounts")
+    assert "the analyses by trait leave them out" in warning.message
+
+    study = icp.open_study(config, reuse_snapshot=False)
+    closed = study.deals[study.deals["is_closed"].astype(bool)]
+    assert closed["won"].astype(bool).mean() == truth  # every deal, not the customers' own
+    traits = with_traits(study.deals)
+    assert (~traits).sum() == prospects
+    assert study.deals.loc[traits, "account_id"].str.startswith("Customer").all()
+    # The analyses by trait compare customers' own deals; "missing" is not "never bought".
+    (said,) = [p.message for p in study.trust.problems if p.message.startswith("every one of")]
+    own = int(traits.sum())
+    assert f"{prospects:,} of {len(pipeline):,} closed new-business deals" in said
+    assert f"only the customers' own {own:,} deals" in said
+
+
+def test_who_has_the_account_on_our_side_and_scores_after_the_sale_are_no_traits(tmp_path):
+    files = _exports()
+    config = write_project(tmp_path, files, CONFIG)
+    study = icp.open_study(config, reuse_snapshot=False)
+    excluded = study.screening.outcome_like
+    assert excluded["csm"].startswith('named like one: "csm": who on our side has the account')
+    assert excluded["nps"].startswith('named like one: "nps": measured on customers after')
+    assert "industry" in study.attributes.all
+    assert {"csm", "nps"}.isdisjoint(study.attributes.all)
+    # Two-word names too; a word inside another word is not one.
+    facts = pd.DataFrame(
+        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
+    )
+    spec = AttributeSpec(["account_manager", "ownership", "health_score"], [])
+    screened = screen_attributes(spec, facts, None, study.config)
+    assert set(screened.outcome_like) == {"account_manager", "health_score"}
+
+
+class _Rule:
+    def __init__(self, attribute, replicated):
+        self.attribute, self.role, self.replicated = attribute, "filter", replicated
+        self.kind, self.direction, self.reason = "include", "", ""
+
+
+class _Study:
+    analysis = {"best_customer_metric": "arr"}
+
+
+def test_an_icp_of_contract_size_alone_whose_rules_did_not_hold_up_is_not_drawn():
+    size = [{"attribute": "employees", "outcomes": ["best_customer"]}]
+    rule = _Rule("employees", replicated=False)
+    kept, demoted = contract_size_only([rule], size, _Study())
+    assert kept == [] and demoted == [rule]
+    assert rule.kind == "uncertain" and rule.role == "" and rule.direction == "favour"
+    assert "may describe bigger contracts, not a better fit" in rule.reason
+    # A rule that held up, or a trait that predicted winning too, still draws the ICP.
+    held = _Rule("employees", replicated=True)
+    assert contract_size_only([held], size, _Study()) == ([held], [])
+    wins = [{"attribute": "employees", "outcomes": ["best_customer", "won"]}]
+    other = _Rule("employees", replicated=False)
+    assert contract_size_only([other], wins, _Study()) == ([other], [])
+
+
+def test_drop_recoded_in_any_column_leaves_the_row_out(tmp_path):
+    # An MRR movements export fed as churn events: only the "churn" rows are churn events.
+    accounts = "Id,Industry\na1,SaaS\na2,Retail\na3,SaaS\n"
+    movements = (
+        "Customer,Date,Type\n"
+        "a1,2024-01-01,new_biz\na2,2024-01-01,new_biz\na3,2024-02-01,new_biz\n"
+        "a1,2024-05-01,expansion\na2,2024-07-01,churn\na3,2024-08-01,contraction\n"
+    )
+    config = """
+[tables.accounts]
+path = "accounts.csv"
+[tables.accounts.columns]
+account_id = "Id"
+industry = "Industry"
+[tables.churn_events]
+path = "movements.csv"
+[tables.churn_events.columns]
+account_id = "Customer"
+churned_at = "Date"
+reason = "Type"
+[tables.churn_events.values.reason]
+"new_biz" = "drop"
+"expansion" = "drop"
+"contraction" = "DROP"
+"""
+    path = write_project(tmp_path, {"accounts.csv": accounts, "movements.csv": movements}, config)
+    dataset = load_tables(path)
+    events = dataset.tables["churn_events"]
+    assert events["account_id"].tolist() == ["a2"] and events["reason"].tolist() == ["churn"]
+    (note,) = [p.message for p in dataset.report.infos if "recoded to" in p.message]
+    assert note == (
+        '5 rows have a reason recoded to "drop" ("contraction", "expansion", "new_biz"): '
+        "left out of the churn_events"
+    )
