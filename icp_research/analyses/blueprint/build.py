@@ -45,6 +45,7 @@ from icp_research.analyses.blueprint.statement import (
 )
 from icp_research.analyses.blueprint.text import OUTCOME_WORDS, join_or, pct, plain
 from icp_research.analyses.blueprint.upstream import (
+    CONTRACT_OUTCOMES,
     Upstream,
     drop_contract_evidence,
     upstream_evidence,
@@ -187,6 +188,7 @@ def build_blueprint(
 
     characteristics = defining_characteristics(upstream, attributes)
     include, notes = include_rules(characteristics, study, samples, outcome, alpha)
+    include, size_only = contract_size_only(include, characteristics, study)
     notes += trade_off_notes(characteristics)
     for item in characteristics:
         rule = next((r for r in include if r.attribute == item["attribute"]), None)
@@ -223,7 +225,7 @@ def build_blueprint(
     # A condition the exclude rules measured and demoted is listed once, with that evidence.
     demoted_texts = {r.text for r in demoted}
     from_significance = [r for r in from_significance if r.text not in demoted_texts]
-    uncertain = sorted(demoted + from_significance + combined, key=lambda r: r.strength)
+    uncertain = sorted(demoted + from_significance + combined + size_only, key=lambda r: r.strength)
     uncertain, chance_notes = unconfirmed_at_chance(
         uncertain, searched_families(upstream, samples, searched_combinations), alpha
     )
@@ -663,6 +665,33 @@ def study_periods(study: Study, holdout_quarters: int, validation_quarters: int)
         "validated_on": span(validation_from, study.as_of),
         "selection_as_of": selection_as_of,
     }
+
+
+def contract_size_only(include: list, characteristics: list, study: Study) -> tuple[list, list]:
+    """Defining rules that are no ICP: each rests on best-customer status alone (the top share
+    by ARR, which contract size makes: bigger companies buy bigger plans) and none held up in
+    the confirmation quarters. An ICP "fits larger companies" drawn from them would describe
+    bigger contracts, shown neither to win more nor to churn less; they become uncertain rules.
+    Returns ``(include rules kept, rules made uncertain)``."""
+    filters = [r for r in include if r.role == "filter"]
+    if not filters or any(r.replicated for r in filters):
+        return include, []
+    if study.analysis.get("best_customer_metric", "arr") not in ("arr", "clv", "expansion"):
+        return include, []
+    outcomes = {c["attribute"]: set(c.get("outcomes") or []) for c in characteristics}
+    if any(
+        not outcomes.get(r.attribute) or outcomes[r.attribute] - set(CONTRACT_OUTCOMES)
+        for r in filters
+    ):
+        return include, []
+    for rule in filters:
+        rule.kind, rule.role, rule.direction = "uncertain", "", "favour"
+        rule.reason = (
+            "its trait predicted being a best customer (the top accounts by ARR, which bigger "
+            "contracts make) and nothing else, and the rule did not hold up in the "
+            "confirmation quarters: it may describe bigger contracts, not a better fit"
+        )
+    return [r for r in include if r not in filters], filters
 
 
 def _data_outcome(samples: dict, study: Study | None = None) -> tuple[str, str]:
