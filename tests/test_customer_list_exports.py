@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import icp_research as icp
 from icp_research.analyses.blueprint.build import contract_size_only
 from icp_research.data.facts import with_traits
 from icp_research.data.loading import AttributeSpec, load_tables
 from icp_research.data.trust import screen_attributes
+from icp_research.data.validation import validate
+from icp_research.errors import ConfigError
 
 from .conftest import write_project
 
@@ -179,3 +182,87 @@ reason = "Type"
         '5 rows have a reason recoded to "drop" ("contraction", "expansion", "new_biz"): '
         "left out of the churn_events"
     )
+
+
+MOVEMENTS_CONFIG = """
+[project]
+as_of = "2024-12-31"
+[tables.accounts]
+path = "accounts.csv"
+[tables.accounts.columns]
+account_id = "Id"
+industry = "Industry"
+[tables.subscriptions]
+path = "movements.csv"
+cents = true
+movements = true
+drop = ["Type"]
+[tables.subscriptions.columns]
+account_id = "Customer External ID"
+start_date = "Date"
+mrr = "MRR Change"
+"""
+
+
+def test_mrr_movements_become_stretches_of_steady_revenue(tmp_path):
+    # ChartMogul's MRR movements: signed changes in cents, one row per change.
+    accounts = "Id,Industry\na1,SaaS\na2,Retail\na3,SaaS\n"
+    movements = (
+        "Customer External ID,Date,Type,MRR Change\n"
+        "a1,2024-01-01T00:00:00Z,new_biz,10000\n"
+        "a1,2024-03-01T00:00:00Z,expansion,5000\n"
+        "a1,2024-06-01T00:00:00Z,churn,-15000\n"
+        "a1,2024-09-01T00:00:00Z,reactivation,8000\n"
+        "a2,2024-02-01T00:00:00Z,new_biz,20000\n"
+        "a2,2024-04-01T00:00:00Z,contraction,-5000\n"
+        "a3,2024-02-01T00:00:00Z,new_biz,3000\n"
+        "a3,2024-05-01T00:00:00Z,churn,-4000\n"  # more than it paid: a change is missing
+    )
+    files = {"accounts.csv": accounts, "movements.csv": movements}
+    dataset = load_tables(write_project(tmp_path, files, MOVEMENTS_CONFIG))
+    subs = dataset.tables["subscriptions"].sort_values(["account_id", "start_date"])
+    got = [
+        (
+            r.account_id,
+            f"{r.start_date:%m-%d}",
+            None if pd.isna(r.end_date) else f"{r.end_date:%m-%d}",
+            r.arr,
+        )
+        for r in subs.itertuples()
+    ]
+    assert got == [
+        ("a1", "01-01", "03-01", 1200.0),
+        ("a1", "03-01", "06-01", 1800.0),
+        ("a1", "09-01", None, 960.0),
+        ("a2", "02-01", "04-01", 2400.0),
+        ("a2", "04-01", None, 1800.0),
+        ("a3", "02-01", "05-01", 360.0),
+    ]
+    problems = {p.level: p.message for p in dataset.report.problems if p.table == "subscriptions"}
+    assert problems["info"].startswith(
+        "movements = true: 8 changes of 3 accounts read as 6 stretches of steady revenue"
+    )
+    assert problems["warning"].startswith(
+        "1 account falls below zero revenue after their changes (e.g. a3 on 2024-05-01)"
+    )
+    study = icp.open_study(write_project(tmp_path, files, MOVEMENTS_CONFIG), reuse_snapshot=False)
+    facts = study.facts.set_index("account_id")
+    assert facts.loc[["a1", "a2", "a3"], "arr_current"].tolist() == [960.0, 1800.0, 0.0]
+    assert bool(facts.loc["a3", "churned"]) and not bool(facts.loc["a2", "churned"])
+
+
+def test_negative_mrr_without_movements_names_the_setting(tmp_path):
+    accounts = "Id,Industry\na1,SaaS\n"
+    movements = (
+        "Customer External ID,Date,Type,MRR Change\n"
+        "a1,2024-01-01,new_biz,10000\na1,2024-06-01,churn,-10000\n"
+    )
+    config = MOVEMENTS_CONFIG.replace("movements = true\n", "")
+    files = {"accounts.csv": accounts, "movements.csv": movements}
+    report = validate(write_project(tmp_path, files, config))
+    (error,) = report.lines("error")
+    assert '1 negative values (mrr cannot be negative; e.g. "-10000")' in error
+    assert "add movements = true under [tables.subscriptions]" in error
+    bad = MOVEMENTS_CONFIG.replace("movements = true\n", "movements = true\ninvoices = true\n")
+    with pytest.raises(ConfigError, match="movements = true and invoices = true"):
+        load_tables(write_project(tmp_path / "both", files, bad))

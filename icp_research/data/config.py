@@ -126,6 +126,7 @@ TABLE_KEYS = {
     "rollup",
     "history",
     "invoices",
+    "movements",
     "account_id_from",
     "cents",
     "price_per_seat",
@@ -197,6 +198,8 @@ class TableConfig:
     rollup: bool = False
     history: bool = False
     invoices: bool = False
+    # Subscriptions only: each row is a signed change of recurring revenue (MRR movements).
+    movements: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
     cents: bool = False
     # Subscriptions: price is per seat (Stripe's plan amount x quantity), times seats.
@@ -969,6 +972,7 @@ def _table_config(
         ("rollup", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("history", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("invoices", lambda v: isinstance(v, bool), "true or false (no quotes)"),
+        ("movements", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("cents", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         ("price_per_seat", lambda v: isinstance(v, bool), "true or false (no quotes)"),
         (
@@ -994,6 +998,16 @@ def _table_config(
         problems.append(
             f"{where}: invoices = true is for [tables.subscriptions] (invoices read as "
             "subscriptions); remove it here"
+        )
+    if spec.get("movements") is True and name != "subscriptions":
+        problems.append(
+            f"{where}: movements = true is for [tables.subscriptions] (changes of recurring "
+            "revenue read as subscriptions); remove it here"
+        )
+    if spec.get("movements") is True and spec.get("invoices") is True:
+        problems.append(
+            f"{where}: movements = true and invoices = true: a row is either a change of "
+            "revenue or an invoice; keep one"
         )
     if spec.get("history") is True and name != "opportunities":
         problems.append(
@@ -1164,6 +1178,7 @@ def _table_config(
         rollup=spec.get("rollup") is True,
         history=spec.get("history") is True,
         invoices=spec.get("invoices") is True,
+        movements=spec.get("movements") is True,
         cents=spec.get("cents") is True,
         price_per_seat=spec.get("price_per_seat") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),

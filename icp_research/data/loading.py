@@ -1534,6 +1534,68 @@ def _price_to_arr(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
     return frame
 
 
+def _movements_to_subscriptions(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
+    """``movements = true``: each row is a change of an account's recurring revenue on a date
+    (ChartMogul's, Baremetrics' or ProfitWell's MRR movements: new business, expansion,
+    contraction, churn, reactivation), signed. An account's revenue is the running sum of its
+    changes; each stretch of one level above zero becomes a subscription, from the change that
+    set it to the next one, so that a churn to zero ends it and a reactivation starts another."""
+    label = tc.columns.get("mrr", tc.columns.get("arr", "arr"))
+    if "start_date" not in frame.columns:
+        out.error(
+            "movements = true, but start_date (the date of each change) is not mapped",
+            f'add start_date = "<date column>" under [tables.{tc.name}.columns]',
+        )
+        raise _Stop
+    if "end_date" in frame.columns:
+        out.error(
+            "movements = true, but end_date is mapped: a movement has one date, and a "
+            "subscription ends where a later change takes its revenue to zero",
+            f"remove end_date from [tables.{tc.name}.columns]",
+        )
+        raise _Stop
+    rows = frame.dropna(subset=["account_id", "start_date"])
+    changes = (
+        rows.groupby(["account_id", "start_date"], sort=True)["arr"].sum(min_count=1).fillna(0.0)
+    )
+    level = changes.groupby(level="account_id", sort=False).cumsum()
+    below = level < -0.005
+    if below.any():
+        first = level[below].index[0]
+        out.warning(
+            f"{_accounts_fall(int(below.groupby(level='account_id').any().sum()))} below zero "
+            f"revenue after their changes (e.g. {first[0]} on {first[1]:%Y-%m-%d}): counted as "
+            "zero, so the account is churned from then until its revenue rises again",
+            "check that every change of those accounts is in the export (a missing new "
+            "business or expansion row)",
+            column=label,
+        )
+    level = level.clip(lower=0.0).round(6)
+    table = level.reset_index(name="arr")
+    same = table["account_id"].eq(table["account_id"].shift(-1))
+    table["end_date"] = table["start_date"].shift(-1).where(same)
+    paid = table[table["arr"] > 0].reset_index(drop=True)
+    extra = [c for c in frame.columns if c not in ("account_id", "start_date", "arr", "end_date")]
+    if extra:
+        # Other columns (plan, currency) as of the change that set each stretch.
+        firsts = rows.drop_duplicates(["account_id", "start_date"], keep="last").set_index(
+            ["account_id", "start_date"]
+        )[extra]
+        paid = paid.join(firsts, on=["account_id", "start_date"])
+    out.info(
+        f"movements = true: {len(rows):,} changes of {rows['account_id'].nunique():,} accounts "
+        f"read as {len(paid):,} stretches of steady revenue (subscriptions); a change to zero "
+        "ends one (churn), a later rise starts another",
+        "nothing to do",
+        column=label,
+    )
+    return paid
+
+
+def _accounts_fall(n: int) -> str:
+    return f"{n:,} account falls" if n == 1 else f"{n:,} accounts fall"
+
+
 def billing_period_words(per_year: pd.Series) -> pd.Series:
     """How often a subscription bills, in words, from its billing periods per year: 12 ->
     "monthly", 1 -> "annual", 4 -> "quarterly", 2 -> "semiannual", 52 -> "weekly", 365 ->
@@ -2251,12 +2313,24 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             negative = values < 0
             if tc.invoices and canonical == "price":
                 negative[:] = False  # credit notes: left out when invoices become subscriptions
+            if tc.movements and canonical in ("mrr", "arr"):
+                negative[:] = False  # contractions and churns: changes, signed
             if negative.any():
+                cell = str(series[negative].iloc[0]).strip()
+                fix = (
+                    "correct or blank those cells in the export; if a value such as -1 means "
+                    f"'no value', add missing_values = [\"{cell}\"] under [tables.{tc.name}]"
+                )
+                if tc.name == "subscriptions" and canonical in ("mrr", "arr"):
+                    fix = (
+                        "if each row is a change of revenue (an MRR movements export: new "
+                        "business, expansion, contraction, churn), add movements = true under "
+                        "[tables.subscriptions]; otherwise " + fix
+                    )
                 out.error(
                     f"{negative.sum():,} negative values ({canonical} cannot be negative; e.g. "
-                    f"{values[negative].iloc[0]:g})",
-                    "correct or blank those cells in the export; if a value such as -1 means 'no value', "
-                    f'add missing_values = ["{_fmt_sentinel(values[negative].iloc[0])}"] under [tables.{tc.name}]',
+                    f'"{cell}")',
+                    fix,
                     column=label,
                     rows=_row_list(negative),
                     values=series,
@@ -2479,10 +2553,6 @@ def _date_fix(series: pd.Series, bad: pd.Series, tc: TableConfig, extra_missing)
     return fix
 
 
-def _fmt_sentinel(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 def _metric_names(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None:
     """The usage table names each row's metric; a metric column of numbers is a wide export
     (a column per metric: "active_users", "projects_created") mapped as if it were long, which
@@ -2677,6 +2747,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
         elif "mrr" in frame.columns:
             frame["arr"] = frame["arr"].fillna(frame["mrr"] * 12.0)
         frame = frame.drop(columns=["mrr"], errors="ignore")
+        if tc.movements:
+            frame = _movements_to_subscriptions(frame, tc, out)
         empty = frame["arr"].isna()
         no_value = empty.copy()
         for source in ("arr", "mrr", "price"):
