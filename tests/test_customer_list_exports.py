@@ -266,3 +266,12 @@ def test_negative_mrr_without_movements_names_the_setting(tmp_path):
     bad = MOVEMENTS_CONFIG.replace("movements = true\n", "movements = true\ninvoices = true\n")
     with pytest.raises(ConfigError, match="movements = true and invoices = true"):
         load_tables(write_project(tmp_path / "both", files, bad))
+
+
+def test_a_crm_code_reads_as_words_in_the_statement_unless_labelled():
+    from icp_research.analyses.blueprint.statement import Labels
+
+    labels = Labels(values={"industry": {"RETAIL_TRADE": "shops"}})
+    assert labels.value("industry", "HOSPITAL_HEALTH_CARE") == "Hospital Health Care"
+    assert labels.value("industry", "RETAIL_TRADE") == "shops"
+    assert labels.value("industry", "SaaS") is None and labels.value("industry", "IT") is None

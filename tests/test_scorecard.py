@@ -608,3 +608,23 @@ def test_rule_edges_keep_the_score_from_contradicting_a_bounded_icp_rule():
     assert points["251 to < 1,000"] == 100 and points[">= 1,000"] < 40
     assert points["51 to < 251"] > 2 * points[">= 1,000"]
     assert bounded.params["rule_edges"] == {"employees": [51.0, 1000.0]}
+
+
+def test_a_label_written_as_its_crm_code_or_display_name_scores_as_that_level():
+    # HubSpot writes an industry as "Hospital & Health Care" in one export and as its code,
+    # HOSPITAL_HEALTH_CARE, in another: one level, not an unseen one.
+    rng = np.random.default_rng(3)
+    industry = rng.choice(["Hospital & Health Care", "Retail"], 600)
+    won = rng.random(600) < np.where(industry == "Retail", 0.2, 0.5)
+    card = fit_scorecard(
+        pd.DataFrame({"industry": industry, "won": won}), "won", categorical=["industry"]
+    )
+    leads = pd.DataFrame(
+        {"industry": ["Hospital & Health Care", "HOSPITAL_HEALTH_CARE", "hospital and health care"]}
+    )
+    scored = card.score(leads, points=True)
+    assert scored["fit_score"].nunique() == 1 and scored["fit_score"].iloc[0] == 100
+    assert not scored["flags"].fillna("").str.contains("unseen").any()
+    assert card.score(pd.DataFrame({"industry": ["Health"]}))["flags"].iloc[0] == (
+        "industry 'Health' unseen in training: scored neutral"
+    )

@@ -285,3 +285,31 @@ def test_size_segments_over_bands_say_where_they_begin_and_are_not_described_by_
     rule = result.summary[result.summary["segmentation"] == "rule"].set_index("segment")
     assert rule.loc["Enterprise", "profile"].startswith("industry Banking (100% vs ")
     assert "employees" not in " ".join(rule["profile"])
+
+
+def test_a_segment_of_a_few_accounts_is_no_win_rate_finding():
+    from icp_research.methods.segments import MIN_CLUSTERS, _findings
+
+    def row(segment, accounts, rate=0.6, low=0.3, high=0.9):
+        return {
+            "segmentation": "all" if segment == "All accounts" else "rule",
+            "segment": segment,
+            "win_rate": rate,
+            "win_rate_ci_low": low,
+            "win_rate_ci_high": high,
+            "win_rate_shrunk": rate,
+            "deal_accounts": accounts,
+            "churn_rate": np.nan,
+            "churn_rate_ci_low": np.nan,
+            "churn_rate_ci_high": np.nan,
+            "clv": np.nan,
+            "profile": "",
+        }
+
+    base = row("All accounts", 900, 0.21, 0.19, 0.23)
+    few = pd.DataFrame([base, row("Enterprise", MIN_CLUSTERS - 1)])
+    findings, found = _findings(few, {})
+    assert not found and findings[0].startswith("No segment's win rate")
+    enough = pd.DataFrame([base, row("Enterprise", MIN_CLUSTERS)])
+    findings, found = _findings(enough, {})
+    assert found and findings[0].startswith("The Enterprise segment wins 60%")

@@ -183,8 +183,9 @@ def lost_deal_analysis(
     unattributed = int((~closed_all["account_id"].isin(known_accounts)).sum())
     if unattributed:
         caveats.append(
-            f"{fmt_number(unattributed)} closed deals have no known account and are left out "
-            "of the win rates (deals are compared by their account's attributes)."
+            f"{fmt_number(unattributed)} closed deals have no known account: they count in the "
+            "overall win rate, but in no segment (deals are compared by their account's "
+            "attributes)."
         )
     closed = new[new["is_closed"].astype(bool) & attributed].copy()
     open_unattributed = int((~attributed & (new["stage"] == "open")).sum())
@@ -207,7 +208,9 @@ def lost_deal_analysis(
     by_account = levels.labels.set_index("account_id")
     new_labels = by_account.reindex(new["account_id"]).set_axis(new.index)
 
-    overall = _overall(closed, new, alpha, study)
+    # The overall rate counts every closed deal with an account, as the overview does; the
+    # segments, only those whose account (and so its attributes) is known.
+    overall = _overall(closed_all[closed_all["account_id"].notna()], new, alpha, study)
     # Outcomes that never vary in this export (every deal won, same-day closes): said plainly.
     unmeasurable = study.variation
     overall["not_measurable"] = {

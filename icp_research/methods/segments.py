@@ -951,14 +951,24 @@ def _metric_caveats(study, summary: pd.DataFrame) -> list[str]:
     return notes
 
 
+#: A segment's win rate is a finding only over at least this many accounts: an interval
+#: clustered over four accounts ("wins 60% (22%-98%)") is no interval to trust.
+MIN_CLUSTERS = 10
+
+
 def _findings(summary: pd.DataFrame, params: dict) -> tuple[list[str], bool]:
-    """Segments whose win rate or churn interval excludes the all-accounts value."""
+    """Segments whose win rate (over at least :data:`MIN_CLUSTERS` accounts) or churn interval
+    excludes the all-accounts value."""
     overall = summary[summary["segmentation"] == "all"].iloc[0]
     sentences: list[tuple[float, str]] = []
     segments = summary[summary["segmentation"] != "all"]
     for row in segments.itertuples(index=False):
         parts, strength = [], 0.0
-        if np.isfinite(row.win_rate_ci_low) and row.win_rate_ci_low > overall.win_rate:
+        if (
+            np.isfinite(row.win_rate_ci_low)
+            and row.win_rate_ci_low > overall.win_rate
+            and row.deal_accounts >= MIN_CLUSTERS
+        ):
             parts.append(
                 f"wins {fmt_pct(row.win_rate)} of new-business deals "
                 f"({fmt_pct(row.win_rate_ci_low)}-{fmt_pct(row.win_rate_ci_high)}) vs "

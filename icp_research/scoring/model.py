@@ -227,13 +227,24 @@ def coerce_numeric(values) -> tuple[np.ndarray, np.ndarray]:
 
 def match_key(attribute: str):
     """How a lead's value is matched to the spelling of a rule or a score level: ignoring
-    case, and for ``country`` whatever the spelling or language ("Deutschland", "DE" and
-    "Germany" are one country, as the loader merges them)."""
+    case, punctuation and "&" / "and" (a CRM's display label "Hospital & Health Care" is its
+    code HOSPITAL_HEALTH_CARE, as another export writes it), and for ``country`` whatever the
+    spelling or language ("Deutschland", "DE" and "Germany" are one country, as the loader
+    merges them)."""
     if attribute == "country":
         from icp_research.data.loading import country_key
 
         return country_key
-    return str.casefold
+    return label_key
+
+
+def label_key(text: str) -> str:
+    """``text`` as the words it is made of, lower case, without "and" ("Hospital & Health
+    Care", "hospital and health care" and "HOSPITAL_HEALTH_CARE" are "hospital_health_care");
+    the text itself, folded, when it has no letter or digit."""
+    words = re.findall(r"[^\W_]+", str(text).casefold().replace("&", " and "))
+    words = [w for w in words if w not in ("and", "und", "et", "y")]
+    return "_".join(words) if words else str(text).casefold()
 
 
 def normalise_category(value) -> str | None:

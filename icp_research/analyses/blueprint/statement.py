@@ -192,8 +192,16 @@ class Labels:
     def value(self, attribute: str, value) -> str | None:
         """The configured label of a value, or None."""
         given = (self.values.get(str(attribute)) or {}).get(str(value))
-        return str(given) if given else None
+        if given:
+            return str(given)
+        if isinstance(value, str) and _ENUM_CODE.fullmatch(value):
+            # A CRM's internal code (HubSpot's HOSPITAL_HEALTH_CARE) in the words it stands for.
+            return " ".join(w.capitalize() for w in value.split("_"))
+        return None
 
+
+#: A value written as a code: capitals and digits in two or more words joined by "_".
+_ENUM_CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 _TIDY = Labels()
 
