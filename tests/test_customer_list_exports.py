@@ -110,7 +110,14 @@ def test_who_has_the_account_on_our_side_and_scores_after_the_sale_are_no_traits
     config = write_project(tmp_path, files, CONFIG)
     study = icp.open_study(config, reuse_snapshot=False)
     excluded = study.screening.outcome_like
-    assert excluded["csm"].startswith('named like one: "csm": who on our side has the account')
+    assert (
+        excluded["csm"] == 'named like one: "csm": who on our side has the account, assigned by us'
+    )
+    said = [p.message for p in study.trust.problems if p.column == "csm"]
+    assert said == [
+        'csm is not a trait of the company (named like one: "csm": who on our side has the '
+        "account, assigned by us): it is left out of the ICP predictors"
+    ]
     assert excluded["nps"].startswith('named like one: "nps": measured on customers after')
     assert "industry" in study.attributes.all
     assert {"csm", "nps"}.isdisjoint(study.attributes.all)

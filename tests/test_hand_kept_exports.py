@@ -176,8 +176,19 @@ def test_deal_names_used_as_ids_are_told_apart_from_order_lines(tmp_path):
     (error,) = validation.validate(write_project(tmp_path, files, config)).errors
     assert error.fix.endswith(
         "; these rows are different deals that share the id (another account or creation "
-        "date): map opportunity_id to a column unique to each deal, or add one (a row number) "
-        "to the export"
+        "date): map opportunity_id to a column unique to each deal, or remove opportunity_id "
+        "from [tables.opportunities.columns] to name each deal by its row"
+    )
+    # Followed: each row a deal, named by its row in the file.
+    unnamed = config.replace('opportunity_id = "Deal"\n', "")
+    dataset = loading.load_tables(write_project(tmp_path / "rows", files, unnamed))
+    deals = dataset.tables["opportunities"]
+    assert deals["opportunity_id"].tolist() == ["row 2", "row 3", "row 4"]
+    assert deals["stage"].tolist() == ["lost", "lost", "won"]
+    (note,) = [p.message for p in dataset.report.infos if "opportunity_id" in p.message]
+    assert note == (
+        'no opportunity_id mapped: each row is one deal, named by its row in the file ("row 2", '
+        '"row 4")'
     )
 
 

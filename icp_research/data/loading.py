@@ -1028,7 +1028,19 @@ def _clean_table(
     raw = _coalesce_columns(raw, tc, out)
     # A history export's deals are created when their first row is: created_at may be left out.
     first_row_creates = tc.history and "changed_at" in tc.columns
-    resolved = _resolve_columns(raw, tc, out, optional=("created_at",) if first_row_creates else ())
+    optional = ("created_at",) if first_row_creates else ()
+    # A sheet kept by hand has no deal ids: each row is a deal, named by its row (not for
+    # order lines or stage changes, whose rows are parts of deals).
+    numbered = (
+        tc.name == "opportunities"
+        and not tc.line_items
+        and not tc.history
+        and "opportunity_id" not in tc.columns
+        and "opportunity_id" not in tc.constants
+    )
+    if numbered:
+        optional = (*optional, "opportunity_id")
+    resolved = _resolve_columns(raw, tc, out, optional=optional)
     out.sources = resolved
     if any(p.level == "error" for p in out.report.problems if p.table == tc.name):
         raise _Stop
@@ -1044,6 +1056,14 @@ def _clean_table(
 
     extra_missing = set(tc.missing_values)
     frame = pd.DataFrame(index=raw.index)
+    if numbered and "opportunity_id" not in resolved:
+        frame["opportunity_id"] = pd.array("row " + raw.index.astype(str), dtype="string")
+        out.info(
+            "no opportunity_id mapped: each row is one deal, named by its row in the file "
+            f'("row {raw.index[0]}", "row {raw.index[-1]}")',
+            'if the export has a deal id, map opportunity_id = "<column>" under '
+            "[tables.opportunities.columns] (row names change when the rows are sorted)",
+        )
     numeric_attrs = set(config.numeric or [])
     categorical_attrs = set(config.categorical or [])
 
@@ -2682,7 +2702,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
                     if len(stages) and (stages > 1).mean() > 0.5
                     else "; these rows are different deals that share the id (another account "
                     "or creation date): map opportunity_id to a column unique to each deal, or "
-                    "add one (a row number) to the export"
+                    "remove opportunity_id from [tables.opportunities.columns] to name each "
+                    "deal by its row"
                     if len(separate) and separate.mean() >= 0.5
                     else "; if each row is one line of a deal (order lines), set line_items = "
                     "true under [tables.opportunities] to roll them up into one deal per id"

@@ -567,6 +567,7 @@ def screen_attributes(
     outcomes = _outcome_rows(facts, deals)
     share = float(config.analysis.get("best_customer_top_share", 0.2))
     outcome_like: dict[str, str] = {}
+    ours: set[str] = set()  # not outcomes either: what we assign or measure after the sale
     for name in spec.all:
         if name in keep:
             continue
@@ -620,14 +621,15 @@ def screen_attributes(
         after = _word(name, AFTER_SALE_WORDS)
         if assigned is not None:
             outcome_like[name] = (
-                f'named like one: "{assigned}": who on our side has the account, assigned by us, '
-                "not a trait of the company"
+                f'named like one: "{assigned}": who on our side has the account, assigned by us'
             )
+            ours.add(name)
         elif after is not None:
             outcome_like[name] = (
                 f'named like one: "{after}": measured on customers after the sale, which a lead '
                 "does not have"
             )
+            ours.add(name)
     screened = AttributeSpec(
         [c for c in spec.categorical if c not in outcome_like],
         [c for c in spec.numeric if c not in outcome_like],
@@ -641,8 +643,8 @@ def screen_attributes(
             config,
             "accounts",
             name,
-            f"{name} looks like an outcome, not a trait ({why}): it is left out of the ICP "
-            "predictors",
+            f"{name} {'is not a trait of the company' if name in ours else 'looks like an outcome, not a trait'} "
+            f"({why}): it is left out of the ICP predictors",
             f'if it really is a trait known before the sale, add [attributes] keep = ["{name}"]',
             _filled(facts, name),
         )
