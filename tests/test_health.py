@@ -835,3 +835,16 @@ def test_no_clear_difference_says_how_wide_the_interval_is():
         "No clear difference between ICP and other accounts on win rate (1.29x, 0.65x–2.39x): "
         "within chance, which is not the same as no difference."
     )
+
+
+def test_a_gap_that_rounds_to_none_and_intervals_below_zero_read_as_such():
+    from icp_research.analyses import health
+
+    nrr = health._METRIC["nrr"]
+    assert health._effect_text(nrr, -0.004) == "no difference (0 points)"
+    assert health._effect_text(nrr, 0.06) == "+6 points"
+    assert health._fmt_interval(-0.26, 0.25, "share", signed=True) == "-26 to +25 pts"
+    assert health._fmt_interval(-0.004, 0.003, "share", signed=True) == "0 to 0 pts"
+    # Money, shares and days are never negative: an interval on three accounts starts at 0.
+    assert health._fmt_interval(-1600.0, 19100.0, "money") == "$0–$19.1k"
+    assert health._fmt_interval(-0.1, 0.9, "share") == "0–90%"

@@ -84,3 +84,12 @@ def test_a_customer_list_loaded_as_accounts_only_says_how_to_make_customers():
     )
     study = make_study({"accounts": accounts, "subscriptions": subs})
     assert not any(c.startswith("No account is a customer") for c in data_overview(study).caveats)
+
+
+def test_a_date_column_is_shown_by_its_span_without_a_time_nobody_recorded():
+    from icp_research.analyses.overview import _example
+
+    dates = pd.Series(pd.to_datetime(["2025-01-13", "2024-11-10", None, "2025-03-01"]))
+    assert _example(dates) == "2024-11-10 to 2025-03-01"
+    timed = pd.Series(pd.to_datetime(["2025-01-13 09:30", "2025-01-14 00:00"]))
+    assert _example(timed) == "2025-01-13 09:30 to 2025-01-14 00:00"

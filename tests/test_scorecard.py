@@ -389,6 +389,9 @@ def test_validation_with_clusters_and_plots(scorecard, holdout):
     for plot in (plot_calibration, plot_tiers):
         ax = plot(result)
         assert isinstance(ax, plt.Axes)
+        if plot is plot_tiers:  # the outcome's rate in words, not "won rate"
+            assert ax.get_title() == "Win rate by tier on the holdout (95% CI)"
+            assert ax.get_ylabel() == "Win rate"
         plt.close(ax.figure)
 
 

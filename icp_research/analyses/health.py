@@ -887,17 +887,23 @@ def _flag(metric: Metric, comparison: _Comparison, q_value: float, n_min: int, m
 # Formatting
 
 
+def _signed(value: float) -> str:
+    """A whole number with its sign, zero without one ("+5", "-3", "0"; never "-0")."""
+    whole = round(value)
+    return "0" if whole == 0 else f"{whole:+d}"
+
+
 def _fmt_value(value: float, unit: str, *, signed: bool = False) -> str:
     if value is None or not np.isfinite(value):
         return "–"
     if unit == "share":
-        return f"{100 * value:+.0f} pts" if signed else fmt_pct(value)
+        return f"{_signed(100 * value)} pts" if signed else fmt_pct(value)
     if unit == "money":
         return fmt_money(value)
     if unit == "days":
         return f"{value:.0f} days"
     if unit == "nps":
-        return f"{value:+.0f}"
+        return _signed(value)
     if unit == "ratio":
         return f"{value:.2f}x"
     return fmt_number(value, 2)
@@ -910,7 +916,10 @@ def _fmt_interval(low: float, high: float, unit: str, *, signed: bool = False) -
     if signed:
         scale = 100 if unit == "share" else 1
         suffix = " pts" if unit == "share" else ""
-        return f"{scale * low:+.0f} to {scale * high:+.0f}{suffix}"
+        return f"{_signed(scale * low)} to {_signed(scale * high)}{suffix}"
+    # Shares, money, days and ratios are never negative: a normal interval on a few accounts
+    # can reach below zero ("-$1.6k–$19.1k"); it is cut at zero, as what it says is "from 0".
+    low = max(low, 0.0)
     if unit == "share":
         return f"{100 * low:.0f}–{100 * high:.0f}%"
     if unit == "money":
@@ -918,7 +927,7 @@ def _fmt_interval(low: float, high: float, unit: str, *, signed: bool = False) -
     if unit == "days":
         return f"{low:.0f}–{high:.0f}"
     if unit == "nps":
-        return f"{low:+.0f} to {high:+.0f}"
+        return f"{_signed(low)} to {_signed(high)}"
     if unit == "ratio":
         return f"{low:.2f}–{high:.2f}x"
     return f"{low:.2f}–{high:.2f}"
@@ -944,9 +953,10 @@ def _effect_text(metric: Metric, value: float) -> str:
         return f"{abs(value - 1):.0%} {'slower' if value > 1 else 'faster'}"
     if metric.comparison == "ratio":
         return _fmt_value(value, "ratio")
-    if metric.unit == "share":
-        return f"{100 * value:+.0f} points"
-    return f"{value:+.0f} points"
+    points = 100 * value if metric.unit == "share" else value
+    if np.isfinite(points) and round(points) == 0:
+        return "no difference (0 points)"  # not "-0 points"
+    return f"{points:+.0f} points"
 
 
 def _contrast(metric: Metric, icp: float, rest: float, effect: float) -> str:
@@ -2139,8 +2149,9 @@ def _calibration_sentences(result: HealthResult, window: _Window) -> tuple[list,
     text += ")"
     if row["drift"]:
         sentence = (
-            f"{text}: the win probability has drifted off (an interval excludes 1); rerun "
-            "the ICP blueprint to recalibrate it, and until then read it as approximate."
+            f"{text}: the win probability has drifted off (an interval excludes 1); read it as "
+            "approximate until the blueprint is recalibrated on data that includes these "
+            "quarters (the next quarterly run)."
         )
         return [sentence], [sentence]
     return [f"{text}: the win probability still matches outcomes."], []
@@ -2641,7 +2652,8 @@ def plot_health_trends(result: HealthResult, *, metrics: Sequence[str] | None = 
                 .reindex(quarters)
             )
             values = part["value"].astype(float).to_numpy() * scale
-            low = part["ci_low"].astype(float).to_numpy() * scale
+            # Never below zero (see _fmt_interval).
+            low = np.clip(part["ci_low"].astype(float).to_numpy() * scale, 0.0, None)
             high = part["ci_high"].astype(float).to_numpy() * scale
             ok = np.isfinite(values)
             errors = error_bars(values, low, high)

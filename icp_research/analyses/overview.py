@@ -186,6 +186,15 @@ def _per_quarter(study: Study) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _unlisted_role(name: str) -> str:
+    """Why a column of the accounts that is no candidate and was not screened out is none."""
+    from icp_research.data.trust import CONTRACT_WORDS, name_words
+
+    if any(word in CONTRACT_WORDS for word in name_words(name)):
+        return "what the customer pays (a contract term)"
+    return "display or key column"
+
+
 def _completeness(study: Study) -> pd.DataFrame:
     accounts = study.tables["accounts"]
     spec = study.attributes
@@ -197,7 +206,7 @@ def _completeness(study: Study) -> pd.DataFrame:
             if name in spec.categorical
             else "candidate (numeric)"
             if name in spec.numeric
-            else f"not a predictor: {spec.excluded.get(name, 'display or key column')}"
+            else f"not a predictor: {spec.excluded.get(name, _unlisted_role(name))}"
         )
         rows.append(
             {
@@ -221,6 +230,11 @@ def _example(series: pd.Series) -> str:
         if abs(median) >= 10_000:
             return f"median {median:,.0f}"
         return f"median {median:.0f}" if abs(median) >= 100 else f"median {median:.4g}"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        # The first and last dates, without a time of day nobody recorded ("00:00:00").
+        timed = (values.dt.normalize() != values).any()
+        pattern = "%Y-%m-%d %H:%M" if timed else "%Y-%m-%d"
+        return f"{values.min():{pattern}} to {values.max():{pattern}}"
     top = values.astype(str).value_counts().head(3).index
     return ", ".join(top)
 

@@ -1732,9 +1732,14 @@ def _findings(result: SignificanceResult, tested: list[OutcomeFrame]) -> list[st
         findings.append("No characteristic can be recommended yet: " + why + ".")
     else:
         outcome_words = _or([_PHRASES.get(f.name, f.name) for f in tested])
+        which = (
+            "the one attribute tested does not predict"
+            if n_attributes == 1
+            else f"none of the {n_attributes} attributes predicts"
+        )
         findings.append(
-            f"No predictor stands out: none of the {n_attributes} attributes predicts "
-            f"{outcome_words} after correcting for multiple testing ({n_tests} tests)."
+            f"No predictor stands out: {which} {outcome_words} after correcting for multiple "
+            f"testing ({n_tests} tests)."
         )
     if rows["significant"].any():
         for frame in tested:
@@ -1965,7 +1970,8 @@ def _conclusions(
     if result.recommended:
         names = ", ".join(item["predictor"] for item in result.recommended)
         lines.append(
-            f"We can say that {names} go with success beyond chance: each was significant after "
+            f"We can say that {names} {'goes' if len(result.recommended) == 1 else 'go'} with "
+            "success beyond chance: each was significant after "
             "correcting for every test, held in data the discovery never saw, and kept an "
             "effect of its own next to the others."
         )

@@ -634,7 +634,13 @@ def screen_attributes(
         [c for c in spec.categorical if c not in outcome_like],
         [c for c in spec.numeric if c not in outcome_like],
         list(spec.behavioural),
-        {**spec.excluded, **{k: f"looks like an outcome: {v}" for k, v in outcome_like.items()}},
+        {
+            **spec.excluded,
+            **{
+                k: f"{'not a trait of the company' if k in ours else 'looks like an outcome'}: {v}"
+                for k, v in outcome_like.items()
+            },
+        },
         contract={k: v for k, v in contract.items() if k not in outcome_like},
         multi_select=dict(spec.multi_select),
     )

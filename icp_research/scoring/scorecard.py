@@ -84,6 +84,15 @@ _FALSE = frozenset({"false", "f", "no", "n", "0", "lost", "churned"})
 # Inputs
 
 
+#: An outcome's rate in words for a chart ("won rate" reads as a typo).
+_RATE_WORDS = {
+    "won": "win rate",
+    "retained": "retention rate",
+    "best_customer": "best-customer rate",
+    "churned": "churn rate",
+}
+
+
 def _outcome_values(frame: pd.DataFrame, outcome: str) -> np.ndarray:
     """The outcome column as floats 1.0 / 0.0, NaN where unknown; DataError if not boolean."""
     if outcome not in frame.columns:
@@ -1398,7 +1407,8 @@ def plot_tiers(result: ScorecardValidation, *, ax=None, color: str = "C0"):
     )
     ax.set_xticks(positions)
     ax.set_xticklabels([f"{t}\n(n={n:,})" for t, n in zip(table["tier"], table["n"], strict=True)])
-    ax.set_ylabel(f"{outcome} rate")
+    rate = _RATE_WORDS.get(str(outcome), f"{outcome} rate")
+    ax.set_ylabel(rate[:1].upper() + rate[1:])
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_title(f"{outcome} rate by tier on the holdout (95% CI)")
+    ax.set_title(f"{rate[:1].upper() + rate[1:]} by tier on the holdout (95% CI)")
     return ax
