@@ -282,3 +282,46 @@ def test_a_crm_code_reads_as_words_in_the_statement_unless_labelled():
     assert labels.value("industry", "HOSPITAL_HEALTH_CARE") == "Hospital Health Care"
     assert labels.value("industry", "RETAIL_TRADE") == "shops"
     assert labels.value("industry", "SaaS") is None and labels.value("industry", "IT") is None
+
+
+def test_a_status_neither_churned_nor_active_is_named_with_its_recode(tmp_path):
+    accounts = pd.DataFrame(
+        {
+            "Customer": [f"C{i}" for i in range(12)],
+            "Signed": "2024-01-01",
+            "MRR": 100,
+            "Status": ["Active"] * 6 + ["Churned"] * 3 + ["Paused"] * 3,
+            "Churn date": [""] * 6 + ["2024-06-01"] * 3 + [""] * 3,
+        }
+    )
+    config = """
+[project]
+as_of = "2024-12-31"
+[tables.accounts]
+path = "customers.csv"
+[tables.accounts.columns]
+account_id = "Customer"
+[tables.subscriptions]
+path = "customers.csv"
+[tables.subscriptions.columns]
+account_id = "Customer"
+start_date = "Signed"
+end_date = "Churn date"
+mrr = "MRR"
+[analysis]
+churn_source = "status"
+"""
+    files = {"customers.csv": accounts.to_csv(index=False)}
+    study = icp.open_study(write_project(tmp_path, files, config), reuse_snapshot=False)
+    notes = study.facts.attrs["churn_notes"]
+    (said,) = [n for n in notes if "neither churned nor active" in n]
+    assert said == (
+        '3 customers have a status value that is neither churned nor active ("Paused" 3); '
+        "their churn is unknown and they are left out of churn; if Paused customers are still "
+        'customers, recode "Paused" = "Active" under [tables.accounts.values.status] (or to a '
+        "churned value if they left)"
+    )
+    fixed = config + '[tables.accounts.values.status]\n"Paused" = "Active"\n'
+    study = icp.open_study(write_project(tmp_path / "fixed", files, fixed), reuse_snapshot=False)
+    assert not [n for n in study.facts.attrs["churn_notes"] if "neither churned" in n]
+    assert int(study.facts["churned"].sum()) == 3 and study.facts["churned"].notna().all()

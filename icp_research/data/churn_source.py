@@ -514,9 +514,25 @@ def _notes(ev, decision, customer, has_events, *, accounts, as_of, status) -> li
                 )
             unknown = flags.isna() & customer
             if unknown.any():
+                said_values, recode = "", ""
+                if accounts is not None and name in accounts and len(accounts) == len(ev):
+                    raw = pd.Series(accounts[name].to_numpy(), index=ev.index)[unknown]
+                    counts = raw.dropna().astype(str).str.strip().value_counts()
+                    if len(counts):
+                        said_values = (
+                            " ("
+                            + ", ".join(f'"{v}" {n:,}' for v, n in counts.head(3).items())
+                            + ")"
+                        )
+                        recode = (
+                            f"; if {counts.index[0]} customers are still customers, recode "
+                            f'"{counts.index[0]}" = "Active" under [tables.accounts.values.'
+                            f"{name}] (or to a churned value if they left)"
+                        )
                 notes.append(
                     f"{int(unknown.sum()):,} customers have a {name} value that is neither "
-                    "churned nor active; their churn is unknown and they are left out of churn"
+                    f"churned nor active{said_values}; their churn is unknown and they are left "
+                    f"out of churn{recode}"
                 )
             continue
         if (says != churned).any():
