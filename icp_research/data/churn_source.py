@@ -223,10 +223,12 @@ def evidence(tables, as_of, ids, raw_tables=None) -> pd.DataFrame:
         out["active"] = active_arr.fillna(0.0).to_numpy() > 0
         out["last_end"] = _dates(per_account(end.to_numpy(), at, "max"))
         starts = (at, subs["start_date"].to_numpy(dtype="datetime64[ns]"))
+        out["lapses"] = _lapses(at, starts[1], end.to_numpy(dtype="datetime64[ns]"), n)
     else:
         out["subscribed"] = False
         out["active"] = False
         out["last_end"] = pd.NaT
+        out["lapses"] = 0
     events = tables.get("churn_events")
     if events is None:
         events = pd.DataFrame(columns=["account_id", "churned_at"])
@@ -289,6 +291,30 @@ def _evidence_on_everything(raw_tables, when, ids) -> pd.DataFrame:
     ev = evidence(raw_tables, when, everyone)
     _EVERYTHING[:] = [(weakref.ref(accounts), when, ev)]
     return ev.reindex(pd.Index(ids))
+
+
+#: A customer whose next subscription starts this long after every earlier one ended stopped
+#: paying for a while (a lapse), not merely renewed late.
+LAPSE_DAYS = 30
+
+
+def _lapses(at: np.ndarray, start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
+    """Per account position: how often a subscription starts more than :data:`LAPSE_DAYS` after
+    every earlier subscription of the account ended (an open one never ends)."""
+    keep = at >= 0
+    at, start, end = at[keep], start[keep], end[keep]
+    if not len(at):
+        return np.zeros(n, dtype=int)
+    order = np.lexsort((start, at))
+    at, start, end = at[order], start[order], end[order]
+    ends = np.where(np.isnat(end), np.datetime64("2262-01-01"), end).astype("datetime64[ns]")
+    reach = pd.Series(ends).groupby(at).cummax().to_numpy(dtype="datetime64[ns]")
+    earlier = np.empty_like(reach)
+    earlier[1:] = reach[:-1]
+    same = np.zeros(len(at), dtype=bool)
+    same[1:] = at[1:] == at[:-1]
+    lapse = same & (start - earlier > np.timedelta64(LAPSE_DAYS, "D"))
+    return np.bincount(at[lapse], minlength=n).astype(int)
 
 
 def _dates(values: pd.Series) -> np.ndarray:
@@ -483,6 +509,19 @@ def _notes(ev, decision, customer, has_events, *, accounts, as_of, status) -> li
                 f"{int(ended.sum()):,} accounts have no active subscription{when} but no churn "
                 f"event (or one followed by a return); {said}, so they count as retained; set "
                 'churn_source = "subscriptions" to count them as churned'
+            )
+    if source == "subscriptions" and "lapses" in ev:
+        lapsed = (ev["lapses"] > 0) & customer
+        if lapsed.any():
+            back = lapsed & ev["active"]
+            notes.append(
+                f"{int(lapsed.sum()):,} customers stopped paying for more than {LAPSE_DAYS} days "
+                f"and came back ({int(ev.loc[lapsed, 'lapses'].sum()):,} lapses in all; "
+                f"{int(back.sum()):,} of them pay{when}): churn from subscriptions counts a "
+                "customer as churned while it is gone, so a lapse followed by a return is no "
+                "churn and its gap counts as time as a customer; to count every lapse as a "
+                "churn, give the churns as churn events (with the returns flagged as "
+                "reactivations)"
             )
     if source == "subscriptions":
         unbilled = customer & ~ev["subscribed"] & decision.churned.isna()

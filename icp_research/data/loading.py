@@ -1148,7 +1148,7 @@ def _clean_table(
     elif unmapped:
         # The same file mapped as two tables (a deals report that is the accounts too): what
         # the other one reads is used, not "not mapped".
-        others = _read_by_other_tables(tc, config)
+        others = _read_by_other_tables(tc, config, unmapped)
         unused = [c for c in unmapped if c not in others]
         if unused:
             out.warning(
@@ -1208,8 +1208,10 @@ _OWN_DROP = ("status", "interval")
 _RECODED_BEFORE = ("number", "money", "date")
 
 
-def _read_by_other_tables(tc: TableConfig, config: Config) -> set[str]:
-    """The columns other tables read from the same file and sheet as ``tc``."""
+def _read_by_other_tables(tc: TableConfig, config: Config, unmapped=()) -> set[str]:
+    """The columns other tables read from the same file and sheet as ``tc``: those they map,
+    and, of ``unmapped``, those a table that keeps its unmapped columns as attributes keeps
+    (the accounts of a customer list that is the subscriptions too keep its CSM and NPS)."""
     columns: set[str] = set()
     if tc.path is None:
         return columns
@@ -1223,6 +1225,9 @@ def _read_by_other_tables(tc: TableConfig, config: Config) -> set[str]:
         if same:
             columns |= {c for c in other.columns.values() if isinstance(c, str)}
             columns |= {part for parts in other.coalesce.values() for part in parts}
+            if TABLES[other.name].open_attributes and other.keep_unmapped and not other.rollup:
+                # (A rolled-up table leaves out the columns that differ within an account.)
+                columns |= set(unmapped) - set(other.drop)
     return columns
 
 
@@ -1574,6 +1579,15 @@ def _movements_to_subscriptions(frame: pd.DataFrame, tc, out: _Collector) -> pd.
             f"remove end_date from [tables.{tc.name}.columns]",
         )
         raise _Stop
+    no_id = frame["account_id"].isna()
+    if no_id.any():
+        # Changes of a customer the billing tool has no CRM id for: said, as for any table.
+        out.warning(
+            f"{_rows_have(int(no_id.sum()))} no account_id and are left out",
+            "fill account_id in the export (the CRM id the billing tool keeps for the customer)",
+            column=tc.columns.get("account_id", "account_id"),
+            rows=_row_list(no_id),
+        )
     rows = frame.dropna(subset=["account_id", "start_date"])
     changes = (
         rows.groupby(["account_id", "start_date"], sort=True)["arr"].sum(min_count=1).fillna(0.0)
