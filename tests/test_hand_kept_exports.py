@@ -287,8 +287,10 @@ def test_a_lead_list_from_the_same_crm_is_read_by_its_export_headers(tmp_path):
         score_file(icp=icp, input=other, output=tmp_path / "none.csv", rules_only=True)
     assert str(error.value) == (
         f"{other}: none of the columns the ICP reads is in the file (industry, exported as "
-        '"Organization - Industry"); fix: pass --config with the project\'s icp.toml so that '
-        "its accounts mapping reads the file, or rename the columns"
+        '"Organization - Industry"); fix: rename the file\'s columns to those names, or pass '
+        "--config with a config written for this lead file, whose [tables.accounts.columns] "
+        'maps them (industry = "<its column>"); the project\'s icp.toml reads a lead list only '
+        "when it has the CRM export's column names"
     )
     assert not (tmp_path / "none.csv").exists()
     # With --config given, the same fix would send the user in a circle.
@@ -299,7 +301,8 @@ def test_a_lead_list_from_the_same_crm_is_read_by_its_export_headers(tmp_path):
             icp=icp, input=other, output=tmp_path / "none.csv", rules_only=True, config=config
         )
     assert str(error.value).endswith(
-        "; fix: add those columns to the file (or rename its columns to those names)"
+        '; fix: map them under [tables.accounts.columns] of icp.toml (industry = "<its '
+        "column>\"), or rename the file's columns to those names"
     )
 
 

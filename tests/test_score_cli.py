@@ -682,3 +682,35 @@ def test_a_european_spreadsheet_gets_its_scores_back_in_its_own_shape(
     code, plain, _ = _score_cli(tmp_path / "plain", document, capsys)
     assert code == 0 and not (tmp_path / "plain" / "scored.csv").read_bytes().startswith(b"\xef")
     assert plain["win_probability"].dtype == float
+
+
+def test_a_lead_list_whose_values_the_score_does_not_know_says_so(icp_document, tmp_path):
+    from icp_research.scoring.model import score_file
+
+    icp = write_json(icp_document, tmp_path / "icp.json")
+    # An Apollo-like list: industries in the provider's words, then a blank and a totals row.
+    leads = tmp_path / "apollo.csv"
+    rows = ["company,industry,employees"]
+    rows += [f"L{i},financial technology,{200 + i}" for i in range(6)]
+    rows += [f"M{i},software as a service,{300 + i}" for i in range(3)]
+    rows += ["N1,FinTech,250", ",,", "Total,,9 leads"]
+    leads.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    summary = score_file(icp=icp, input=leads, output=tmp_path / "scored.csv")
+    assert (
+        ' Warning: industry: 9 of 12 leads have a value the score does not know ("financial '
+        'technology" 6, "software as a service" 3); it knows ' in summary
+    )
+    assert (
+        "they score neutral, so their tier says little; recode them in a config for this lead "
+        'file ([tables.accounts.values.industry] "financial technology" = "<the level it is>") '
+        "and pass it with --config." in summary
+    )
+    scored = pd.read_csv(tmp_path / "scored.csv", keep_default_na=False)
+    assert len(scored) == 12  # every row comes back
+    assert scored["flags"].iloc[10].startswith("blank row: no lead")
+    assert scored["flags"].iloc[11].startswith("a totals row, not a lead")
+    assert "no lead" not in scored["flags"].iloc[9] and "totals" not in scored["flags"].iloc[9]
+    # A file whose values the score knows has no such warning.
+    known = tmp_path / "known.csv"
+    known.write_text("company,industry,employees\nA,FinTech,250\nB,Retail,40\n", encoding="utf-8")
+    assert "Warning" not in score_file(icp=icp, input=known, output=tmp_path / "known_out.csv")

@@ -631,3 +631,14 @@ def test_a_label_written_as_its_crm_code_or_display_name_scores_as_that_level():
     assert card.score(pd.DataFrame({"industry": ["Health"]}))["flags"].iloc[0] == (
         "industry 'Health' unseen in training: scored neutral"
     )
+
+
+def test_label_keys_set_aside_case_punctuation_spaces_and_and():
+    from icp_research.scoring.model import label_key
+
+    same = ["Hospital & Health Care", "HOSPITAL_HEALTH_CARE", "hospital and health care"]
+    assert {label_key(v) for v in same} == {"hospitalhealthcare"}
+    assert label_key("Health care") == label_key("Healthcare") == "healthcare"
+    assert label_key("Mid-Market") == label_key("Midmarket")
+    assert label_key("Retail") != label_key("Real estate")
+    assert label_key("-") == "-"

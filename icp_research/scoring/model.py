@@ -239,12 +239,12 @@ def match_key(attribute: str):
 
 
 def label_key(text: str) -> str:
-    """``text`` as the words it is made of, lower case, without "and" ("Hospital & Health
-    Care", "hospital and health care" and "HOSPITAL_HEALTH_CARE" are "hospital_health_care");
-    the text itself, folded, when it has no letter or digit."""
+    """``text`` as the letters and digits of its words, lower case, without "and" ("Hospital &
+    Health Care", "hospital and health care", "HOSPITAL_HEALTH_CARE" are "hospitalhealthcare";
+    "Health care" is "Healthcare"); the text itself, folded, when it has no letter or digit."""
     words = re.findall(r"[^\W_]+", str(text).casefold().replace("&", " and "))
     words = [w for w in words if w not in ("and", "und", "et", "y")]
-    return "_".join(words) if words else str(text).casefold()
+    return "".join(words) if words else str(text).casefold()
 
 
 def normalise_category(value) -> str | None:
@@ -1801,17 +1801,22 @@ def score_file(
             else n
             for n in needed
         )
+        mapping = "; ".join(f'{n} = "<its column>"' for n in needed[:3])
         fix = (
-            "add those columns to the file (or rename its columns to those names)"
+            f"map them under [tables.accounts.columns] of {Path(config).name} ({mapping}), or "
+            "rename the file's columns to those names"
             if config is not None
-            else "pass --config with the project's icp.toml so that its accounts mapping reads "
-            "the file, or rename the columns"
+            else "rename the file's columns to those names, or pass --config with a config "
+            f"written for this lead file, whose [tables.accounts.columns] maps them ({mapping}); "
+            "the project's icp.toml reads a lead list only when it has the CRM export's column "
+            "names"
         )
         raise DataError(
             f"{input_path}: none of the columns the ICP reads is in the file ({headers}); "
             f"fix: {fix}"
         )
     scored = score_leads(spec, leads, rules_only=rules_only)
+    _flag_non_leads(scored, leads)
     table_config = _accounts_mapping(config)
     # The rows come back as they came in: the file's own column names and values (the
     # config's mapping and recodes are only how the scorer reads them).
@@ -1832,6 +1837,67 @@ def score_file(
     )
 
 
+def _flag_non_leads(scored: pd.DataFrame, leads: pd.DataFrame) -> None:
+    """Flag the rows of a lead file that are no lead (kept, as every row is): a blank row, and
+    a totals row a spreadsheet appends ("Total", "Grand Totals (30 records)")."""
+    from icp_research.data.loading import _NOTICE_WORDING, _TOTALS_WORDING
+
+    if not len(leads) or not len(leads.columns):
+        return
+    text = leads.astype("string").apply(lambda column: column.str.strip())
+    blank = text.isna() | text.eq("")
+    empty = blank.all(axis=1).to_numpy(dtype=bool)
+    first = text.bfill(axis=1).iloc[:, 0]  # each row's first filled cell
+    totals = (
+        first.str.fullmatch(_TOTALS_WORDING.pattern, case=False).fillna(False)
+        | first.str.contains(_NOTICE_WORDING.pattern, case=False).fillna(False)
+    ).to_numpy(dtype=bool) & ~empty
+    for mask, why in ((empty, "blank row: no lead"), (totals, "a totals row, not a lead")):
+        if mask.any():
+            flags = scored["flags"].to_numpy(dtype=object)
+            flags[mask] = [f"{why}; {f}" if f else why for f in flags[mask]]
+            scored["flags"] = flags
+
+
+_UNSEEN = re.compile(r"(\w+) '(.*?)' unseen in training")
+
+
+def _unseen_summary(scored: pd.DataFrame, spec: dict) -> str:
+    """Attributes whose values in the lead file mostly match no level the score knows (an
+    Apollo "hospital & health care" for a CRM's "Healthcare"): each such lead is scored neutral,
+    so the tiers say little; named with the values and the recode that fixes them."""
+    found = scored["flags"].astype(str).str.findall(_UNSEEN.pattern)
+    pairs = [pair for row in found for pair in row]
+    if not pairs:
+        return ""
+    unseen = pd.DataFrame(pairs, columns=["attribute", "value"])
+    card = {a.get("name"): a for a in (spec.get("scorecard") or {}).get("attributes", [])}
+    parts = []
+    for name, group in unseen.groupby("attribute", sort=False):
+        share = len(group) / max(len(scored), 1)
+        if share < UNSEEN_SHARE:
+            continue
+        counts = group["value"].value_counts()
+        examples = ", ".join(f'"{v}" {n:,}' for v, n in counts.head(3).items())
+        levels = [str(r.get("label")) for r in (card.get(name) or {}).get("levels", []) or []] or [
+            str(label) for label in (card.get(name) or {}).get("labels", [])
+        ]
+        known = ", ".join(f'"{v}"' for v in levels[:4] if v != OTHER)
+        recode = f'[tables.accounts.values.{name}] "{counts.index[0]}" = "<the level it is>"'
+        parts.append(
+            f"{name}: {len(group):,} of {len(scored):,} leads have a value the score does not "
+            f"know ({examples}){f'; it knows {known}' if known else ''}: they score neutral, so "
+            f"their tier says little; recode them in a config for this lead file ({recode}) "
+            "and pass it with --config"
+        )
+    return " Warning: " + " ".join(p + "." for p in parts) if parts else ""
+
+
+#: Share of a lead file's rows with an unseen value of one attribute from which ``score`` says so
+#: in its summary.
+UNSEEN_SHARE = 0.2
+
+
 def _score_summary(spec, absent, scored, input_path, output_path, seconds) -> str:
     n = len(scored)
     parts = [f"Scored {n:,} rows of {input_path.name} in {seconds:.1f}s"]
@@ -1845,6 +1911,7 @@ def _score_summary(spec, absent, scored, input_path, output_path, seconds) -> st
         flagged = (scored["flags"] != "").mean()
         parts.append(f"{flagged:.0%} flagged")
     text = "; ".join(parts) + f". Wrote {output_path}."
+    text += _unseen_summary(scored, spec)
     attributes = spec.get("attributes") or {}
     raw = {}
     for name in absent:

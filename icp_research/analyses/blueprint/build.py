@@ -24,6 +24,7 @@ from icp_research.analyses.blueprint.rules import (
     defining_characteristics,
     exclude_rules,
     include_rules,
+    refinement_candidates,
     searched_families,
     significance_uncertain,
     trade_off_notes,
@@ -215,8 +216,15 @@ def build_blueprint(
                 if n < 30
                 else "it did not hold up in the confirmation quarters"
             )
+    # Inside a drawn ICP, what does worse: the second condition of an ICP that is a
+    # combination ("Healthcare" and not "fewer than 200 employees").
+    refinements = (
+        [(outcome, refinement_candidates(study, samples, outcome, attributes, include, alpha))]
+        if not searched_combinations
+        else []
+    )
     exclude, demoted, exclude_notes = exclude_rules(
-        upstream, characteristics, include, samples, facts, alpha
+        upstream, characteristics, include, samples, facts, alpha, refinements=refinements
     )
     from_significance, significance_notes = significance_uncertain(
         upstream, include, exclude, samples, alpha

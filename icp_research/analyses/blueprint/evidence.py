@@ -258,6 +258,7 @@ def measure(
     conditions: Sequence[Condition],
     *,
     rest_excludes: Sequence[Condition] = (),
+    within: Sequence[Condition] = (),
     source: str,
     compared_with: str,
     alpha: float,
@@ -265,15 +266,18 @@ def measure(
     """Evidence of a rule (all ``conditions``) on one outcome, training and holdout.
 
     The rule's rows are compared with the rows that meet neither the rule nor any of the
-    ``rest_excludes`` conditions (e.g. an include rule on the same attribute).
+    ``rest_excludes`` conditions (e.g. an include rule on the same attribute). With
+    ``within``, both sides are the rows that meet every one of those conditions (the ICP's
+    include rules: does the rule tell the ICP's good accounts from its poor ones?).
     """
     results = []
     for frame in (sample.training, sample.holdout):
         if frame is None or frame.empty:
             results.append(None)
             continue
-        inside = meets_all(frame, conditions)
-        rest = ~inside
+        scope = meets_all(frame, within)
+        inside = meets_all(frame, conditions) & scope
+        rest = ~inside & scope
         for condition in rest_excludes:
             rest &= ~condition.matches(frame).to_numpy()
         results.append(compare(sample, frame, inside, rest, alpha))

@@ -345,6 +345,56 @@ def combination_rules(study, samples, outcome, attributes, alpha) -> tuple[list[
     return rules, notes
 
 
+def refinement_candidates(
+    study, samples, outcome, attributes, include: list[Rule], alpha
+) -> list[tuple[Condition, float]]:
+    """Conditions on other attributes that do worse *inside* the ICP: the ICP of a planted
+    "Healthcare companies of 200-2,000 employees" is drawn on industry alone when size does
+    not matter across all accounts; among Healthcare companies, those of fewer than 200
+    employees win a third as often. The subgroup search of pattern discovery runs on the
+    training rows that meet the include rules, for a loss (one condition at a time, q over
+    every subgroup searched); each significant condition becomes a candidate exclude rule,
+    measured and re-tested on the confirmation quarters like the others. Returns
+    ``[(condition, q)]``."""
+    from icp_research.analyses.patterns import MIN_SUBGROUP_ROWS, subgroup_conditions
+    from icp_research.methods.subgroups import find_subgroups
+
+    filters = [r for r in include if r.role == "filter"]
+    sample = samples.get(outcome)
+    if not filters or sample is None or sample.kind != "rate" or sample.training.empty:
+        return []
+    scope = [c for r in filters for c in r.conditions]
+    data = sample.training[meets_all(sample.training, scope)]
+    data = data[data["y"].notna()]
+    used = {r.attribute for r in filters} | {c.attribute for c in scope}
+    present = [a for a in attributes if a in data.columns and a not in used]
+    if not present or len(data) < 2 * MIN_SUBGROUP_ROWS or data["y"].nunique() < 2:
+        return []
+    result = find_subgroups(
+        data.assign(_lost=~data["y"].astype(bool)),
+        "_lost",
+        attributes=present,
+        max_depth=1,
+        min_support=MIN_SUBGROUP_ROWS,
+        top_k=10,
+        n_bins=5,
+        alpha=alpha,
+        correction=str(study.analysis.get("correction", "fdr_bh")),
+        unit=sample.unit,
+        clusters=sample.cluster if sample.clustered and sample.cluster in data else None,
+    )
+    table = result.summary
+    if table.empty:
+        return []
+    found = table[table["significant"].astype(bool) & (table["depth"] == 1)]
+    out = []
+    for row in found.sort_values(["q_value", "rank"]).itertuples():
+        conditions = subgroup_conditions(row.conditions)
+        if len(conditions) == 1:
+            out.append((conditions[0], float(row.q_value)))
+    return out[:MAX_COMBINATIONS]
+
+
 def _combination_verdict(rule: Rule) -> str:
     evidence = rule.evidence[0]
     if evidence.replicated:
@@ -433,15 +483,25 @@ def _exclude_candidates(upstream: Upstream, characteristics) -> dict:
 
 
 def exclude_rules(
-    upstream, characteristics, include: list[Rule], samples, facts, alpha
+    upstream, characteristics, include: list[Rule], samples, facts, alpha, refinements=()
 ) -> tuple[list[Rule], list[Rule], list[str]]:
     """Exclude rules that add to the include rules and held up; the rest become uncertain or
-    notes. Returns ``(exclude, uncertain, notes)``."""
+    notes. ``refinements``: ``(outcome, [(condition, q)])`` of
+    :func:`refinement_candidates`, candidates too. Returns ``(exclude, uncertain, notes)``."""
     notes: list[str] = []
     include_on = {r.attribute: r for r in include}
     replicated = _replicated_findings(upstream)
     rules: list[Rule] = []
-    for key, (condition, pairs, found) in _exclude_candidates(upstream, characteristics).items():
+    candidates = _exclude_candidates(upstream, characteristics)
+    for outcome, found_inside in refinements or ():
+        for condition, q in found_inside:
+            entry = candidates.setdefault(condition_key(condition), (condition, [], []))
+            if (outcome, SOURCE_NAMES["patterns"]) not in entry[1] and not any(
+                o == outcome for o, _ in entry[1]
+            ):
+                entry[1].append((outcome, SOURCE_NAMES["patterns"]))
+            entry[2].append(q)
+    for key, (condition, pairs, found) in candidates.items():
         proposed = join_and(sorted({s for _, s in pairs}))
         if condition.attribute in CHANNEL_ATTRIBUTES:
             notes.append(
@@ -470,6 +530,15 @@ def exclude_rules(
             sources=sorted({s for _, s in pairs}),
             found_q=min(found) if found else np.nan,
         )
+        # Inside the ICP too: "fewer than 200 employees" may not hurt across all accounts yet
+        # tell the ICP's good accounts from its poor ones (Healthcare companies of 200-2,000
+        # employees win, smaller ones do not): the rule that makes the ICP a combination.
+        scope = [
+            c
+            for r in include
+            if r.role == "filter" and r.attribute != condition.attribute
+            for c in r.conditions
+        ]
         for outcome, source in pairs:
             sample = samples.get(outcome)
             if sample is None or any(e.sample is sample for e in rule.evidence):
@@ -485,6 +554,20 @@ def exclude_rules(
             if (outcome, key) in replicated:
                 evidence.replicated_upstream = True
             rule.evidence.append(evidence)
+            if scope:
+                inside_icp = measure(
+                    sample,
+                    [condition],
+                    within=scope,
+                    source=source,
+                    compared_with=(
+                        f"other {sample.unit} of accounts in the include rules "
+                        f"({join_and([r.text for r in include if r.role == 'filter'])})"
+                    ),
+                    alpha=alpha,
+                )
+                if inside_icp.training.get("n", 0):
+                    rule.evidence.append(inside_icp)
         if rule.evidence:
             rules.append(rule)
     finish_family([e for r in rules for e in r.evidence], alpha)
