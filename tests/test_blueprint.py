@@ -922,6 +922,16 @@ def test_an_exclude_candidate_that_reverses_on_enough_rows_is_not_a_hypothesis()
     assert not _reversed(evidence(40, 1.5, replicated=None))  # not checked
     assert _reversed(evidence(60, 0.7, direction=1))  # churned faster, then slower
     assert not _reversed(evidence(60, float("nan")))
+    # With intervals: the confirmation must rule out the discovered effect. 2 churns in 16
+    # customer-years (0.4x, 0.1x-3.0x) do not rule out the 3x found; 0.4x (0.2x-0.8x) does.
+    thin = evidence(30, 0.4, direction=1)
+    thin.holdout.update(ci_low=0.1, ci_high=3.0)
+    thin.training = {"lift": 3.0}
+    assert not _reversed(thin)
+    firm = evidence(30, 0.4, direction=1)
+    firm.holdout.update(ci_low=0.2, ci_high=0.8)
+    firm.training = {"lift": 3.0}
+    assert _reversed(firm)
 
 
 def test_a_tie_on_a_few_rows_is_not_said_to_go_the_other_way():

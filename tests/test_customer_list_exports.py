@@ -325,3 +325,70 @@ churn_source = "status"
     study = icp.open_study(write_project(tmp_path / "fixed", files, fixed), reuse_snapshot=False)
     assert not [n for n in study.facts.attrs["churn_notes"] if "neither churned" in n]
     assert int(study.facts["churned"].sum()) == 3 and study.facts["churned"].notna().all()
+
+
+def test_amounts_with_three_digits_after_a_dot_are_said_to_be_thousands(tmp_path):
+    accounts = "Id,Industry\na1,SaaS\na2,Retail\n"
+    deals = (
+        "Deal,Account,Stage,Created,Amount\n"
+        "D1,a1,won,2024-01-01,€15.480\nD2,a2,lost,2024-01-01,€5.290\n"
+        "D3,a1,lost,2024-02-01,€900\nD4,a2,won,2024-03-01,€12.000\n"
+    )
+    config = """
+[tables.accounts]
+path = "accounts.csv"
+[tables.accounts.columns]
+account_id = "Id"
+industry = "Industry"
+[tables.opportunities]
+path = "deals.csv"
+[tables.opportunities.columns]
+opportunity_id = "Deal"
+account_id = "Account"
+stage = "Stage"
+created_at = "Created"
+amount = "Amount"
+"""
+    files = {"accounts.csv": accounts, "deals.csv": deals}
+    dataset = load_tables(write_project(tmp_path, files, config))
+    (said,) = [p for p in dataset.report.warnings if "three digits" in p.message]
+    assert said.message == (
+        '3 amounts have three digits after "." ("€15.480", "€5.290", "€12.000"), which the '
+        'decimal mark "." reads as fractions ("€15.480" as 15.48): in most exports that write '
+        'them so, "." separates thousands'
+    )
+    assert said.rows == [2, 3, 5]
+    fixed = config.replace('path = "deals.csv"\n', 'path = "deals.csv"\ndecimal = ","\n')
+    dataset = load_tables(write_project(tmp_path / "fixed", files, fixed))
+    assert dataset.tables["opportunities"]["amount"].tolist() == [15480.0, 5290.0, 900.0, 12000.0]
+    assert not [p for p in dataset.report.warnings if "three digits" in p.message]
+
+
+def test_names_of_two_legal_forms_are_two_companies(tmp_path):
+    accounts = "Customer,Industry\nMainbox GmbH,SaaS\nAcme Inc.,Retail\nBeta,SaaS\n"
+    deals = (
+        "Deal,Company,Stage,Created\n"
+        "D1,MAINBOX GMBH,won,2024-01-01\nD2,Mainbox AG,lost,2024-01-01\n"
+        "D3,ACME Incorporated,won,2024-01-01\nD4,Beta GmbH,lost,2024-01-01\n"
+    )
+    config = """
+[tables.accounts]
+path = "accounts.csv"
+[tables.accounts.columns]
+account_id = "Customer"
+name = "Customer"
+industry = "Industry"
+[tables.opportunities]
+path = "deals.csv"
+account_id_from = "accounts.name"
+[tables.opportunities.columns]
+opportunity_id = "Deal"
+name = "Company"
+stage = "Stage"
+created_at = "Created"
+"""
+    files = {"accounts.csv": accounts, "deals.csv": deals}
+    dataset = load_tables(write_project(tmp_path, files, config))
+    got = dataset.tables["opportunities"].set_index("opportunity_id")["account_id"].to_dict()
+    # Same form (or none stated on one side): one company; GmbH against AG: two.
+    assert got == {"D1": "Mainbox GmbH", "D2": "Mainbox AG", "D3": "Acme Inc.", "D4": "Beta"}

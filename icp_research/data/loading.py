@@ -1579,45 +1579,62 @@ def _movements_to_subscriptions(frame: pd.DataFrame, tc, out: _Collector) -> pd.
             f"remove end_date from [tables.{tc.name}.columns]",
         )
         raise _Stop
-    no_id = frame["account_id"].isna()
+    # The account each change belongs to: its id, or the key it is looked up by later
+    # (account_id_from = "accounts.name": the revenue tool names the customer).
+    key = "account_id"
+    if key not in frame.columns and tc.account_id_from is not None:
+        key = tc.account_id_from[1]
+    if key not in frame.columns:
+        out.error(
+            "movements = true, but no column says whose change each row is",
+            f'map account_id = "<customer id column>" under [tables.{tc.name}.columns], or '
+            'look it up with account_id_from = "accounts.name" and name = "<customer column>"',
+        )
+        raise _Stop
+    no_id = frame[key].isna()
     if no_id.any():
         # Changes of a customer the billing tool has no CRM id for: said, as for any table.
         out.warning(
-            f"{_rows_have(int(no_id.sum()))} no account_id and are left out",
-            "fill account_id in the export (the CRM id the billing tool keeps for the customer)",
-            column=tc.columns.get("account_id", "account_id"),
+            f"{_rows_have(int(no_id.sum()))} no {key} and are left out",
+            f"fill {key} in the export (the CRM id the billing tool keeps for the customer)"
+            if key == "account_id"
+            else f"fill {key} in the export",
+            column=tc.columns.get(key, key),
             rows=_row_list(no_id),
         )
-    rows = frame.dropna(subset=["account_id", "start_date"])
-    changes = (
-        rows.groupby(["account_id", "start_date"], sort=True)["arr"].sum(min_count=1).fillna(0.0)
-    )
-    level = changes.groupby(level="account_id", sort=False).cumsum()
+    rows = frame.dropna(subset=[key, "start_date"])
+    # Each change's row in the file, for the messages that name rows later (the last row of
+    # the changes of one account and day).
+    row_of = rows.assign(_row=rows.index).groupby([key, "start_date"], sort=True)["_row"].last()
+    changes = rows.groupby([key, "start_date"], sort=True)["arr"].sum(min_count=1).fillna(0.0)
+    level = changes.groupby(level=key, sort=False).cumsum()
     below = level < -0.005
     if below.any():
         first = level[below].index[0]
         out.warning(
-            f"{_accounts_fall(int(below.groupby(level='account_id').any().sum()))} below zero "
+            f"{_accounts_fall(int(below.groupby(level=key).any().sum()))} below zero "
             f"revenue after their changes (e.g. {first[0]} on {first[1]:%Y-%m-%d}): counted as "
             "zero, so the account is churned from then until its revenue rises again",
             "check that every change of those accounts is in the export (a missing new "
             "business or expansion row)",
             column=label,
+            rows=sorted(row_of[below].tolist()),
         )
     level = level.clip(lower=0.0).round(6)
     table = level.reset_index(name="arr")
-    same = table["account_id"].eq(table["account_id"].shift(-1))
+    table.index = row_of.to_numpy()
+    same = table[key].eq(table[key].shift(-1))
     table["end_date"] = table["start_date"].shift(-1).where(same)
-    paid = table[table["arr"] > 0].reset_index(drop=True)
-    extra = [c for c in frame.columns if c not in ("account_id", "start_date", "arr", "end_date")]
+    paid = table[table["arr"] > 0].sort_index()  # in the file's order, as rows are named
+    extra = [c for c in frame.columns if c not in (key, "start_date", "arr", "end_date")]
     if extra:
         # Other columns (plan, currency) as of the change that set each stretch.
-        firsts = rows.drop_duplicates(["account_id", "start_date"], keep="last").set_index(
-            ["account_id", "start_date"]
+        firsts = rows.drop_duplicates([key, "start_date"], keep="last").set_index(
+            [key, "start_date"]
         )[extra]
-        paid = paid.join(firsts, on=["account_id", "start_date"])
+        paid = paid.join(firsts, on=[key, "start_date"])
     out.info(
-        f"movements = true: {len(rows):,} changes of {rows['account_id'].nunique():,} accounts "
+        f"movements = true: {len(rows):,} changes of {rows[key].nunique():,} accounts "
         f"read as {len(paid):,} stretches of steady revenue (subscriptions); a change to zero "
         "ends one (churn), a later rise starts another",
         "nothing to do",
@@ -2339,6 +2356,28 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                     f'("{first}" as {float(values[grouped].iloc[0]):g} {canonical}, a count)',
                     f'add decimal = "," under [tables.{tc.name}] to read "." as the thousands '
                     'separator (then "," is the decimal mark of every number in the table)',
+                    column=label,
+                    rows=_row_list(grouped),
+                    values=series,
+                )
+        if kind == "money" and tc.decimal == "." and only_text(series):
+            # "€15.480" is 15,480 euros with "." separating thousands, read as 15.48 by the
+            # decimal mark ".": money has cents, not three decimals.
+            text = as_text(series, set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
+            digits = text.str.replace(r"[^\d.,+-]", "", regex=True)
+            dotted = digits.str.contains(".", regex=False).fillna(False) & ~bad & values.notna()
+            grouped = grouped_with(digits, ".") & dotted
+            commas = digits.str.contains(",", regex=False).fillna(False).any()
+            if grouped.any() and not commas and grouped.sum() >= 0.9 * dotted.sum():
+                sample = pd.unique(text[grouped].to_numpy())[:3]
+                examples = ", ".join(f'"{v}"' for v in sample)
+                out.warning(
+                    f'{grouped.sum():,} amounts have three digits after "." ({examples}), '
+                    f'which the decimal mark "." reads as fractions ("{sample[0]}" as '
+                    f"{float(values[grouped].iloc[0]):g}): in most exports that write them so, "
+                    '"." separates thousands',
+                    f'add decimal = "," under [tables.{tc.name}] if "." separates thousands '
+                    'in this export (then "," is the decimal mark of every number in the table)',
                     column=label,
                     rows=_row_list(grouped),
                     values=series,
@@ -3489,9 +3528,18 @@ _LEGAL_FORMS = re.compile(
 )
 
 
-def normal_name(values: pd.Series) -> pd.Series:
-    """A company name as two exports of it agree on: accents, case, punctuation, "&"/"and",
-    legal forms (Inc., GmbH, Ltd ...) and spacing set aside ("ACME, Inc." -> "acme")."""
+#: Spellings of one legal form ("Inc." and "Incorporated" are one form; GmbH and AG are two).
+_LEGAL_SAME = {
+    "incorporated": "inc",
+    "limited": "ltd",
+    "corporation": "corp",
+    "company": "co",
+    "mbh": "gmbh",
+}
+
+
+def _name_words(values: pd.Series) -> pd.Series:
+    """A company name's words: accents, case and punctuation set aside, "&" as "and"."""
     import unicodedata
 
     text = values.astype("string").map(
@@ -3501,7 +3549,26 @@ def normal_name(values: pd.Series) -> pd.Series:
     text = text.str.lower().str.replace("&", " and ", regex=False)
     # Dotted abbreviations are one word: "S.A." is "sa", "S. L." is "sl".
     text = text.str.replace(r"\b([a-z])\.\s?(?=[a-z]\b)", r"\1", regex=True)
-    text = text.str.replace(r"[^a-z0-9]+", " ", regex=True)
+    return text.str.replace(r"[^a-z0-9]+", " ", regex=True)
+
+
+def legal_forms(values: pd.Series) -> pd.Series:
+    """The legal forms a company name states, as a set of one spelling each ("Acme Inc." ->
+    {"inc"}, "Mainbox GmbH & Co. KG" -> {"gmbh", "co", "kg"}; none -> empty)."""
+    found = _name_words(values).str.findall(_LEGAL_FORMS)
+    return found.map(
+        lambda forms: (
+            frozenset(_LEGAL_SAME.get(f.replace(" ", ""), f.replace(" ", "")) for f in forms)
+            if isinstance(forms, list)
+            else frozenset()
+        )
+    )
+
+
+def normal_name(values: pd.Series) -> pd.Series:
+    """A company name as two exports of it agree on: accents, case, punctuation, "&"/"and",
+    legal forms (Inc., GmbH, Ltd ...) and spacing set aside ("ACME, Inc." -> "acme")."""
+    text = _name_words(values)
     text = text.str.replace(_LEGAL_FORMS, " ", regex=True)
     text = text.str.replace(r"\s+", " ", regex=True).str.strip()
     return text.where(text != "")
@@ -3518,6 +3585,15 @@ def _match_names(frame, key, accounts, found, unknown, ambiguous, out, label):
     lookup = unique.set_index("_normal")["account_id"]
     normal = normal_name(frame.loc[unknown, key])
     hit = normal.map(lookup)
+    # "Mainbox GmbH" is not "Mainbox AG": names that state two different legal forms are two
+    # companies (a name that states none may be either).
+    theirs = unique.set_index("_normal")[key]
+    form = legal_forms(frame.loc[unknown, key])
+    other = legal_forms(normal.map(theirs).fillna(""))
+    clash = np.array(
+        [bool(a) and bool(b) and a != b for a, b in zip(form, other, strict=True)], dtype=bool
+    )
+    hit = hit.where(~clash)
     shared = normal.map(owners).fillna(0).to_numpy() > 1
     ambiguous.loc[normal.index[shared]] = True
     matched = hit.notna()

@@ -67,6 +67,13 @@ OUTCOME_WORDS = {
     "suspended",
     "paused",
     "unpaid",
+    # Why a customer left (a "Reason" column beside the cancellation date), filled after it.
+    "reason",
+    "reasons",
+    "grund",
+    "kündigungsgrund",
+    "motif",
+    "motivo",
 }
 # A number that counts an account's own deals, orders or invoices (HubSpot's "Number of
 # Associated Deals", a "deal_count" roll-up): the sales process makes it, renewals and upsells

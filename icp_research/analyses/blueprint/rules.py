@@ -748,12 +748,19 @@ MIN_EXCLUDE_REVERSAL_ROWS = 30
 def _reversed(evidence) -> bool:
     """A significant difference of the discovery quarters that the confirmation quarters
     (``MIN_EXCLUDE_REVERSAL_ROWS`` rows of the rule or more) show the other way round or
-    not at all (lift on the other side of 1, or exactly 1)."""
+    not at all (lift on the other side of 1, or exactly 1), and with an interval that rules
+    out the discovered effect: 2 churns in 16 customer-years are no evidence either way."""
     h = evidence.holdout or {}
     if evidence.replicated is not False or int(h.get("n", 0) or 0) < MIN_EXCLUDE_REVERSAL_ROWS:
         return False
     lift = h.get("lift", np.nan)
-    return bool(np.isfinite(lift) and (lift - 1) * evidence.direction <= 0)
+    if not (np.isfinite(lift) and (lift - 1) * evidence.direction <= 0):
+        return False
+    found = (getattr(evidence, "training", None) or {}).get("lift", np.nan)
+    low, high = h.get("ci_low", np.nan), h.get("ci_high", np.nan)
+    if not (np.isfinite(found) and np.isfinite(low) and np.isfinite(high)):
+        return True  # no interval to weigh it by (as before)
+    return bool(high < found if evidence.direction > 0 else low > found)
 
 
 def _went_the_other_way(holdout: dict, favour: bool) -> bool:
