@@ -313,3 +313,17 @@ def test_a_segment_of_a_few_accounts_is_no_win_rate_finding():
     enough = pd.DataFrame([base, row("Enterprise", MIN_CLUSTERS)])
     findings, found = _findings(enough, {})
     assert found and findings[0].startswith("The Enterprise segment wins 60%")
+
+
+def test_the_base_row_counts_only_the_deals_of_accounts_the_segments_divide(facts, deals):
+    # A prospect the accounts table lacks (a customer list beside a pipeline) lost two deals:
+    # the segments cannot hold them, so neither does the base they are compared with.
+    prospect = deals.iloc[:2].copy()
+    prospect["account_id"] = "not-an-account"
+    prospect["stage"] = "lost"
+    prospect["won"] = False
+    with_prospect = pd.concat([deals, prospect], ignore_index=True)
+    table = segment_metrics(facts, with_prospect, facts["size"]).set_index("segment")
+    everyone = table.loc["All accounts"]
+    assert everyone["win_rate"] == pytest.approx(5 / 9)
+    assert everyone["closed_deals"] == 9

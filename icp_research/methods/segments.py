@@ -180,6 +180,15 @@ def segment_metrics(
     facts = facts[needed]
     per_account_deals = _per_account_deals(deals)
     cycles = _won_cycles(deals)
+    # The base row counts the deals of the accounts the segments divide, as they do: deals at
+    # companies the accounts table lacks (a customer list beside a pipeline) have no segment,
+    # and the customers' own win rate compared with one that counts them ("Cluster 2 wins 99%
+    # vs 28% overall") is no comparison.
+    known = pd.Index(facts["account_id"].dropna().unique())
+    if per_account_deals is not None:
+        per_account_deals = per_account_deals[per_account_deals.index.isin(known)]
+    if cycles is not None:
+        cycles = cycles[cycles["account_id"].isin(known)]
     groups = [("all", ALL, np.ones(len(facts), bool))] if include_all else []
     account_segments = {}
     for name, values in segmentations.items():
