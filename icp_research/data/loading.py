@@ -1643,6 +1643,19 @@ def _movements_to_subscriptions(frame: pd.DataFrame, tc, out: _Collector) -> pd.
     return paid
 
 
+#: Cells a money column's first rows are read from to tell whether its amounts may write
+#: thousands with "." (the whole column is checked only then: at a million deals a regular
+#: expression over every cell costs a second).
+THOUSANDS_SAMPLE = 5_000
+
+
+def _thousands_dots_likely(series: pd.Series) -> bool:
+    """Whether any of the first filled cells of ``series`` has a "." followed by exactly three
+    digits and no more ("€15.480", "1.290 €")."""
+    head = series.dropna().head(THOUSANDS_SAMPLE).astype(str)
+    return bool(head.str.contains(r"\.\d{3}(?!\d)", regex=True).any())
+
+
 def _accounts_fall(n: int) -> str:
     return f"{n:,} account falls" if n == 1 else f"{n:,} accounts fall"
 
@@ -2360,7 +2373,12 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                     rows=_row_list(grouped),
                     values=series,
                 )
-        if kind == "money" and tc.decimal == "." and only_text(series):
+        if (
+            kind == "money"
+            and tc.decimal == "."
+            and only_text(series)
+            and _thousands_dots_likely(series)
+        ):
             # "€15.480" is 15,480 euros with "." separating thousands, read as 15.48 by the
             # decimal mark ".": money has cents, not three decimals.
             text = as_text(series, set(MISSING_TOKENS_NUMERIC) | set(extra_missing))
