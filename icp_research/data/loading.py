@@ -1171,14 +1171,13 @@ def _clean_table(
         series = frame[canonical]
         if pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series):
             frame[canonical] = series.replace(recode).astype("string")
-            if canonical not in _OWN_DROP:
-                # "drop" leaves a row out wherever it is written, as it does for stages: a
-                # churn event recoded "new_biz" = "drop" is no churn event named "drop".
-                dropped = frame[canonical].str.strip().str.lower().eq("drop").fillna(False)
+            # "drop" leaves a row out wherever it is written, as it does for stages: a churn
+            # event recoded "new_biz" = "drop" is no churn event named "drop".
+            drops = {k: v for k, v in recode.items() if str(v).strip().lower() == "drop"}
+            if drops and canonical not in _OWN_DROP:
+                dropped = frame[canonical].isin(list(drops.values())).fillna(False)
                 if dropped.any():
-                    values = sorted(
-                        str(k) for k, v in recode.items() if str(v).strip().lower() == "drop"
-                    )
+                    values = sorted(str(k) for k in drops)
                     out.info(
                         f'{_rows_have(int(dropped.sum()))} a {canonical} recoded to "drop" ('
                         + ", ".join(f'"{v}"' for v in values[:5])
@@ -3480,7 +3479,6 @@ def _look_up_account_ids(
         # the customers' own (every one won at least once). They keep their company's name as
         # the account, as a deal whose account id the accounts table lacks does.
         as_own = missing & (by_name and name == "opportunities")
-        as_own = pd.Series(as_own, index=frame.index).astype(bool)
         if as_own.any():
             names = frame.loc[as_own, key].astype("string").str.strip()
             taken = set(lookup.to_numpy()) | set(other["account_id"].dropna().astype(str))

@@ -328,6 +328,15 @@ def _assigned_word(name: str) -> str | None:
     return found
 
 
+def _not_a_trait(name: str, ours: set, sentence: bool = False) -> str:
+    """Why a screened-out column is no candidate: what we assign or measure after the sale is
+    no trait of the company; the rest look like outcomes. ``sentence``: as the warning says it
+    after the column's name."""
+    if name in ours:
+        return "is not a trait of the company" if sentence else "not a trait of the company"
+    return "looks like an outcome, not a trait" if sentence else "looks like an outcome"
+
+
 def _outcome_word(name: str) -> str | None:
     """An outcome word of a column name, whole ("Lifecycle Stage") or ending a compound word
     ("Kundenstatus", "AccountStatus" written as one word)."""
@@ -643,10 +652,7 @@ def screen_attributes(
         list(spec.behavioural),
         {
             **spec.excluded,
-            **{
-                k: f"{'not a trait of the company' if k in ours else 'looks like an outcome'}: {v}"
-                for k, v in outcome_like.items()
-            },
+            **{k: f"{_not_a_trait(k, ours)}: {v}" for k, v in outcome_like.items()},
         },
         contract={k: v for k, v in contract.items() if k not in outcome_like},
         multi_select=dict(spec.multi_select),
@@ -656,8 +662,8 @@ def screen_attributes(
             config,
             "accounts",
             name,
-            f"{name} {'is not a trait of the company' if name in ours else 'looks like an outcome, not a trait'} "
-            f"({why}): it is left out of the ICP predictors",
+            f"{name} {_not_a_trait(name, ours, sentence=True)} ({why}): it is left out of the "
+            "ICP predictors",
             f'if it really is a trait known before the sale, add [attributes] keep = ["{name}"]',
             _filled(facts, name),
         )

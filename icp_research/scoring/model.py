@@ -1859,15 +1859,17 @@ def _flag_non_leads(scored: pd.DataFrame, leads: pd.DataFrame) -> None:
             scored["flags"] = flags
 
 
-_UNSEEN = re.compile(r"(\w+) '(.*?)' unseen in training")
+_UNSEEN = re.compile(r"^(.+?) '(.*)' unseen in training")
 
 
 def _unseen_summary(scored: pd.DataFrame, spec: dict) -> str:
     """Attributes whose values in the lead file mostly match no level the score knows (an
     Apollo "hospital & health care" for a CRM's "Healthcare"): each such lead is scored neutral,
     so the tiers say little; named with the values and the recode that fixes them."""
-    found = scored["flags"].astype(str).str.findall(_UNSEEN.pattern)
-    pairs = [pair for row in found for pair in row]
+    # One flag per "; " (an attribute's name may hold spaces or a colon: "categories: B2B").
+    parts = scored["flags"].astype(str).str.split("; ").explode()
+    found = parts.str.extract(_UNSEEN.pattern).dropna()
+    pairs = list(found.itertuples(index=False, name=None))
     if not pairs:
         return ""
     unseen = pd.DataFrame(pairs, columns=["attribute", "value"])

@@ -496,9 +496,7 @@ def exclude_rules(
     for outcome, found_inside in refinements or ():
         for condition, q in found_inside:
             entry = candidates.setdefault(condition_key(condition), (condition, [], []))
-            if (outcome, SOURCE_NAMES["patterns"]) not in entry[1] and not any(
-                o == outcome for o, _ in entry[1]
-            ):
+            if not any(o == outcome for o, _ in entry[1]):
                 entry[1].append((outcome, SOURCE_NAMES["patterns"]))
             entry[2].append(q)
     for key, (condition, pairs, found) in candidates.items():
