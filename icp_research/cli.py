@@ -125,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="map the leads file's columns with this config's [tables.accounts] mapping",
     )
     score.add_argument(
-        "--output", required=True, metavar="FILE", help="scored file to write (.csv or .parquet)"
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="scored file to write (.csv, .xlsx or .parquet)",
     )
     score.add_argument(
         "--sheet",

@@ -714,3 +714,57 @@ def test_a_lead_list_whose_values_the_score_does_not_know_says_so(icp_document, 
     known = tmp_path / "known.csv"
     known.write_text("company,industry,employees\nA,FinTech,250\nB,Retail,40\n", encoding="utf-8")
     assert "Warning" not in score_file(icp=icp, input=known, output=tmp_path / "known_out.csv")
+
+
+def test_excel_out_keeps_every_row_and_writes_text_as_text(tmp_path, icp_path):
+    """Sales ops hand an .xlsx back: every lead in order, the scores as numbers, and a cell that
+    starts with "=" or "+" stays the text it was (never a formula), with no quote added."""
+    from openpyxl import load_workbook
+
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "Company,industry,employees,crm\n"
+        '"=HYPERLINK(""http://x"")",SaaS,300,HubSpot\n'
+        "Acme,Retail,20,None\n"
+        "+44 20 7946 0000,,,Salesforce\n"
+    )
+    out = tmp_path / "leads.scored.xlsx"
+    summary = score_file(icp=icp_path, input=leads, output=out)
+    assert "Scored 3 rows" in summary
+    csv = tmp_path / "leads.scored.parquet"
+    score_file(icp=icp_path, input=leads, output=csv)
+    expected = pd.read_parquet(csv)
+    sheet = load_workbook(out, read_only=True)["Scored leads"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    assert list(header) == list(expected.columns)
+    assert len(body) == 3
+    column = {name: i for i, name in enumerate(header)}
+    assert [r[column["Company"]] for r in body] == [
+        '=HYPERLINK("http://x")',
+        "Acme",
+        "+44 20 7946 0000",
+    ]
+    scores = [r[column["fit_score"]] for r in body]
+    assert all(isinstance(s, (int, float)) for s in scores)
+    assert scores == list(expected["fit_score"])
+    assert [r[column["tier"]] for r in body] == list(expected["tier"])
+    assert body[2][column["industry"]] is None
+    # No formula anywhere: openpyxl marks a formula cell with data type "f".
+    cells = load_workbook(out)["Scored leads"]
+    assert all(c.data_type != "f" for row in cells.iter_rows() for c in row)
+    # The Excel file read back as leads scores the same.
+    again = tmp_path / "again.parquet"
+    score_file(icp=icp_path, input=out, output=again)
+    assert list(pd.read_parquet(again)["fit_score"]) == scores
+
+
+def test_too_many_leads_for_excel_is_refused_before_scoring(tmp_path, icp_path, monkeypatch):
+    import icp_research.scoring.model as model
+
+    monkeypatch.setattr(model, "EXCEL_MAX_ROWS", 3)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("industry,employees,crm\nSaaS,300,HubSpot\nRetail,20,None\nSaaS,5,None\n")
+    with pytest.raises(DataError, match=r"3 leads do not fit in an Excel sheet.*write \.csv"):
+        score_file(icp=icp_path, input=leads, output=tmp_path / "out.xlsx")
+    assert not (tmp_path / "out.xlsx").exists()

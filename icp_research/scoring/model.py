@@ -900,7 +900,10 @@ _LEAD_FORMATS = {
     ".xlsm": "excel",
     ".xls": "excel",
 }
-_OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
+
+#: The most rows an Excel sheet holds (header included).
+EXCEL_MAX_ROWS = 1_048_576
 
 
 def find_column(leads: pd.DataFrame, name: str) -> pd.Series | None:
@@ -1711,18 +1714,25 @@ def csv_style(path: str | Path, table_config=None) -> dict:
 
 
 def write_scored(frame: pd.DataFrame, path: str | Path, **style) -> Path:
-    """Write a scored lead list atomically: CSV (spreadsheet-safe) or Parquet, by suffix.
-    ``style``: the CSV's ``delimiter``, ``bom`` and ``decimal`` (see :func:`csv_style`)."""
+    """Write a scored lead list atomically: CSV (spreadsheet-safe), Parquet or Excel (.xlsx),
+    by suffix. ``style``: the CSV's ``delimiter``, ``bom`` and ``decimal`` (see
+    :func:`csv_style`)."""
     from icp_research.artifacts import write_csv
 
     path = Path(path)
     fmt = _OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(
-            f"{path}: unsupported output type {path.suffix or '(none)'!r}; write .csv or .parquet"
+            f"{path}: unsupported output type {path.suffix or '(none)'!r}; "
+            "write .csv, .xlsx or .parquet"
         )
     if fmt == "csv":
         return write_csv(frame, path, engine="pyarrow", **style)
+    if fmt == "xlsx" and len(frame) + 1 > EXCEL_MAX_ROWS:
+        raise DataError(
+            f"{path}: {len(frame):,} leads do not fit in an Excel sheet "
+            f"({EXCEL_MAX_ROWS - 1:,} rows at most); write .csv or .parquet"
+        )
     import os
     import tempfile
 
@@ -1730,13 +1740,75 @@ def write_scored(frame: pd.DataFrame, path: str | Path, **style) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        if fmt == "xlsx":
+            _write_xlsx(frame, tmp)
+        else:
+            frame.to_parquet(tmp, index=False)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _excel_column(series: pd.Series, text_cell: Callable) -> list:
+    """A column as the values openpyxl writes: numbers, booleans and dates as themselves,
+    missing values as empty cells, anything else as its text (through ``text_cell`` where the
+    text would not be written as it is)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if pd.api.types.is_bool_dtype(series) and not series.isna().any():
+        return series.astype(bool).tolist()
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.astype("float64") if series.isna().any() else series
+        return [None if v != v else v for v in values.tolist()]
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+    values = series.astype(object).where(series.notna(), None).tolist()
+    out = []
+    for value in values:
+        if value is None or isinstance(value, (bool, int, float)):
+            out.append(None if isinstance(value, float) and value != value else value)
+            continue
+        if not isinstance(value, str):
+            value = str(value)
+        if value.startswith("=") or ILLEGAL_CHARACTERS_RE.search(value) or len(value) > 32767:
+            out.append(text_cell(value))
+        else:
+            out.append(value)
+    return out
+
+
+def _write_xlsx(frame: pd.DataFrame, path) -> None:
+    """One sheet, "Scored leads", with the header row frozen and filtered. Text is written as
+    text: a cell such as ``=HYPERLINK(...)`` is never a formula (openpyxl would store text
+    starting with ``=`` as one); control characters Excel refuses are removed, and text is cut
+    at Excel's 32,767 characters."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Scored leads")
+    sheet.freeze_panes = "A2"
+    if len(frame.columns):
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+
+    def text_cell(value: str):
+        written = WriteOnlyCell(sheet, value=None)
+        written.value = ILLEGAL_CHARACTERS_RE.sub("", value)[:32767]
+        written.data_type = "s"  # text, even when it starts with "="
+        return written
+
+    sheet.append(_excel_column(pd.Series([str(c) for c in frame.columns]), text_cell))
+    columns = [_excel_column(frame.iloc[:, i], text_cell) for i in range(frame.shape[1])]
+    for row in zip(*columns, strict=True):
+        sheet.append(row)
+    book.save(path)
 
 
 def score_file(
@@ -1779,7 +1851,7 @@ def score_file(
     if output_path.suffix.lower() not in _OUTPUT_FORMATS:
         raise DataError(
             f"{output_path}: unsupported output type {output_path.suffix or '(none)'!r}; "
-            "write .csv or .parquet"
+            "write .csv, .xlsx or .parquet"
         )
     if output_path.exists() and output_path.resolve() == input_path.resolve():
         raise DataError(f"{output_path}: the output would replace the input; choose another name")
@@ -1791,6 +1863,11 @@ def score_file(
     if not rules_only:
         require_scorecard(spec)  # before reading a large lead file
     leads = read_leads(input_path, config, sheet)
+    if _OUTPUT_FORMATS[output_path.suffix.lower()] == "xlsx" and len(leads) + 1 > EXCEL_MAX_ROWS:
+        raise DataError(
+            f"{output_path}: {len(leads):,} leads do not fit in an Excel sheet "
+            f"({EXCEL_MAX_ROWS - 1:,} rows at most); write .csv or .parquet"
+        )
     needed, absent = read_columns(spec, leads, rules_only)
     if needed and len(absent) == len(needed):
         # Every lead would come back at the same neutral score: nothing was read.
