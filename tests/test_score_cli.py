@@ -152,10 +152,15 @@ def test_unseen_blank_and_negative_values_are_scored_and_flagged(tmp_path, icp_p
     assert (
         "employees negative (-5): treated as missing, scored neutral" in rows.loc["Gamma", "flags"]
     )
-    # Blanks everywhere: neutral on every attribute, still a score and a tier.
+    # Blanks everywhere: neutral on every attribute, still a score, but the tier says the
+    # score knows nothing about the lead (not the tier a neutral score falls in).
     assert "employees missing" in rows.loc["Delta", "flags"]
     assert "industry missing" in rows.loc["Delta", "flags"]
-    assert rows.loc["Delta", "tier"] in ("Tier 1", "Tier 2", "Tier 3")
+    assert rows.loc["Delta", "tier"] == "Unknown"
+    assert "nothing the score reads is known: tier Unknown" in rows.loc["Delta", "flags"]
+    assert rows.loc["Delta", "fit_score"] != ""
+    # Gamma's industry is unseen, its employees unreadable, but its crm is known: a tier.
+    assert rows.loc["Gamma", "tier"] in ("Tier 1", "Tier 2", "Tier 3")
     assert rows.loc["Delta", "rules_hit"] == "" and rows.loc["Delta", "in_icp"] == "False"
     # Case and spaces do not hide a known value, for points and for rules alike.
     assert "industry = FinTech" in rows.loc["Beta", "reasons_positive"]

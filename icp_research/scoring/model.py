@@ -716,6 +716,7 @@ class Scorecard:
         max_reasons: int = 3,
         points: bool = False,
         rules: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+        unknown_tier: str | None = None,
     ) -> pd.DataFrame:
         """Score every row of ``leads``.
 
@@ -734,6 +735,10 @@ class Scorecard:
         rules : callable, optional
             ``rules(leads) -> DataFrame`` with the same index, e.g. the blueprint's include /
             exclude rule hits; its columns are appended to the output.
+        unknown_tier : str, optional
+            The tier of a row on which every attribute scored neutral (all missing, unseen
+            or unreadable): the score knows nothing about it, so it gets this tier (the last
+            category) instead of the one its neutral score falls in, and a flag says so.
 
         Returns
         -------
@@ -759,7 +764,20 @@ class Scorecard:
             if points:
                 out[f"points_{attribute.name}"] = attribute_points
 
-        scored = pd.DataFrame({"fit_score": total, "tier": self.tier_of(total)}, index=leads.index)
+        tiers = self.tier_of(total)
+        if unknown_tier is not None and self.attributes:
+            neutral = np.array([len(a.labels) for a in self.attributes], dtype=np.int32)
+            unknown = (codes == neutral).all(axis=1)
+            tiers = tiers.add_categories([unknown_tier])
+            tiers[unknown] = unknown_tier
+            flag_sets.append(
+                (
+                    unknown,
+                    f"nothing the score reads is known: tier {unknown_tier} (add "
+                    f"{', '.join(a.name for a in self.attributes)} and score it again)",
+                )
+            )
+        scored = pd.DataFrame({"fit_score": total, "tier": tiers}, index=leads.index)
         if reasons:
             positive, negative = self._reasons(codes, max_reasons)
             scored["reasons_positive"] = positive
@@ -1299,6 +1317,7 @@ def score_leads(
         leads,
         max_reasons=max_reasons,
         rules=lambda frame: rule_columns(frame, spec, skip_flags=scored_names),
+        unknown_tier=UNKNOWN_TIER,
     )
     # The scorecard flags its own attributes; a rule needing one is then unmet for want of
     # data, which the flag says too ("in_icp" False there means unknown, not "not a fit").
@@ -1971,6 +1990,10 @@ def _unseen_summary(scored: pd.DataFrame, spec: dict) -> str:
         )
     return " Warning: " + " ".join(p + "." for p in parts) if parts else ""
 
+
+#: The tier of a lead on which the score knows nothing (every attribute it reads is blank,
+#: unseen or unreadable), instead of the tier its neutral score would fall in.
+UNKNOWN_TIER = "Unknown"
 
 #: Share of a lead file's rows with an unseen value of one attribute from which ``score`` says so
 #: in its summary.
