@@ -395,9 +395,11 @@ def test_a_scored_attribute_a_rule_needs_says_the_rule_is_unknown_when_missing()
     scored = score_leads(spec, pd.DataFrame({"crm": ["Salesforce", None]}))
     assert scored["flags"].tolist() == [
         "",
-        "crm missing: scored neutral; rules on crm not met (unknown)",
+        "crm missing: scored neutral; rules on crm not met (unknown); nothing the score reads "
+        "is known: tier Unknown (add crm and score it again)",
     ]
     assert scored["in_icp"].tolist() == [True, False]
+    assert scored["tier"].astype(str).tolist() == ["Tier 1", "Unknown"]
 
 
 def test_a_mapped_column_the_export_lacks_is_not_matched_to_any_header_sharing_a_word(tmp_path):

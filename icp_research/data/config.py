@@ -159,7 +159,7 @@ ATTRIBUTE_KEYS = (
     "multi_select",
     "single_select",
 )
-PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks", "currency")
+PROJECT_KEYS = ("name", "as_of", "reports_dir", "notebooks", "currency", "exchange_rates")
 
 
 @dataclass
@@ -295,6 +295,65 @@ def currency_symbol(text: str) -> str:
     return CURRENCY_SYMBOLS.get(text.strip().lower(), text)
 
 
+def currency_key(text: str) -> str:
+    """One name per currency, however a cell, a header or a config writes it: "EUR", "eur" and
+    "€" -> "€"; "usd" -> "$"; a code the kit has no symbol for as its upper case ("sek" ->
+    "SEK")."""
+    from icp_research.data.cleaning import CURRENCY_SYMBOLS
+
+    text = str(text).strip()
+    return CURRENCY_SYMBOLS.get(text.lower(), text.upper()).strip()
+
+
+def currency_code(key: str) -> str:
+    """The ISO code of a :func:`currency_key` ("$" -> "USD", "€" -> "EUR"), as messages and a
+    config name it; a key without one as it is."""
+    from icp_research.data.cleaning import CURRENCY_SYMBOLS
+
+    for code, symbol in CURRENCY_SYMBOLS.items():
+        if len(code) == 3 and code.isalpha() and symbol.strip() == key:
+            return code.upper()
+    return key
+
+
+def _exchange_rates(project: dict, cfg, label: str, problems: list) -> dict[str, float]:
+    """``[project] exchange_rates = {EUR = 0.85, USD = 0.79}``: what one unit of each currency is
+    worth in ``[project] currency``, by :func:`currency_key`."""
+    rates = project.get("exchange_rates")
+    if rates is None:
+        return {}
+    example = "exchange_rates = {EUR = 0.85, USD = 0.79}"
+    if not isinstance(rates, dict) or not rates:
+        problems.append(
+            f"{label}: [project] exchange_rates must name each currency and what one unit of it "
+            f"is worth in [project] currency, e.g. {example}"
+        )
+        return {}
+    if cfg.currency is None:
+        problems.append(
+            f"{label}: [project] exchange_rates converts amounts to [project] currency, which "
+            'is not set; add currency = "<the currency the rates convert to>" under [project]'
+        )
+        return {}
+    out: dict[str, float] = {}
+    for code, rate in rates.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            problems.append(
+                f"{label}: [project] exchange_rates {code} = {rate!r} must be a positive number "
+                f"(what one {code} is worth in {cfg.currency.strip()}), e.g. {example}"
+            )
+            continue
+        out[currency_key(code)] = float(rate)
+    own = currency_key(cfg.currency)
+    if own in out and out[own] != 1.0:
+        problems.append(
+            f"{label}: [project] exchange_rates gives {own} = {out[own]}, but {own} is the "
+            "project's currency (1); remove it from exchange_rates"
+        )
+    out[own] = 1.0
+    return out
+
+
 @dataclass
 class Config:
     """A parsed ``icp.toml``."""
@@ -305,6 +364,9 @@ class Config:
     reports_dir: Path = Path("reports")
     # How the reports write money ("€", "CHF "); None: the currency the money cells name, else $.
     currency: str | None = None
+    # [project] exchange_rates: what one unit of each currency is worth in `currency`, by
+    # currency_key ("€" -> 0.85); the project's currency is 1. Empty: amounts never converted.
+    exchange_rates: dict[str, float] = field(default_factory=dict)
     # The project's own report notebooks (a copy made by `init --notebooks`); None: the kit's.
     notebooks_dir: Path | None = None
     tables: dict[str, TableConfig] = field(default_factory=dict)
@@ -522,6 +584,7 @@ def config_from_dict(raw: dict, path: Path | None = None) -> Config:
     cfg.reports_dir = base / str(project.get("reports_dir", "reports"))
     if isinstance(project.get("currency"), str) and project["currency"].strip():
         cfg.currency = currency_symbol(project["currency"])
+    cfg.exchange_rates = _exchange_rates(project, cfg, label, problems)
     if isinstance(project.get("notebooks"), str) and project["notebooks"].strip():
         cfg.notebooks_dir = base / project["notebooks"]
 

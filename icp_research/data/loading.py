@@ -213,6 +213,10 @@ class _Collector:
         # Cells of a column that were filled but could not be read (dates that are not dates),
         # by canonical column: reported once, never again as missing values.
         self.unreadable: dict[str, pd.Series] = {}
+        # [project] exchange_rates is set: amounts in several currencies are converted (after
+        # they are read), not warned about.
+        self.converting = False
+        self.currency_column: str | None = None
 
     def blank(self, frame: pd.DataFrame, column: str) -> pd.Series:
         """Rows where ``column`` is missing because the cell was empty, not unreadable."""
@@ -1052,7 +1056,8 @@ def _clean_table(
             f"check the export, or set keep_deleted = true under [tables.{tc.name}]",
         )
         raise _Stop
-    _note_currency_column(raw, tc, resolved, out)
+    out.converting = bool(config.exchange_rates)
+    row_currencies = _note_currency_column(raw, tc, resolved, out)
 
     extra_missing = set(tc.missing_values)
     frame = pd.DataFrame(index=raw.index)
@@ -1096,10 +1101,14 @@ def _clean_table(
             cells = _recode_text(cells, tc.values[canonical])
             recoded_first.add(canonical)
         frame[canonical] = _convert(cells, canonical, source, kind, tc, out, extra_missing)
+        if kind == "money" and config.exchange_rates:
+            _to_project_currency(frame, canonical, cells, source, row_currencies, config, out)
 
     # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
     mapped_sources = set(resolved.values())
     mapped_sources |= {part for parts in tc.coalesce.values() for part in parts}
+    if out.currency_column is not None:
+        mapped_sources.add(out.currency_column)
     unmapped = [c for c in raw.columns if c not in mapped_sources and c not in tc.drop]
     personal = [c for c in unmapped if personal_column(c)]
     if personal:
@@ -1330,11 +1339,12 @@ def _coalesce_columns(raw: pd.DataFrame, tc, out) -> pd.DataFrame:
 MIXED_CURRENCY = "¤"
 MIXED_SHARE = 0.01
 
-#: The fix of an amount column in several currencies (the kit has no exchange rates).
+#: The fix of an amount column in several currencies.
 _CONVERTED_FIX = (
-    "export the amounts converted to one currency (Salesforce: the converted amount column; "
-    "HubSpot: the amount in company currency; Pipedrive: the value in the default currency) and "
-    "map that column"
+    "map the amount converted to one currency (Salesforce: the converted amount column; "
+    "HubSpot: the amount in company currency; Pipedrive: the value in the default currency), "
+    'or convert them at fixed rates: [project] currency = "GBP" and exchange_rates = '
+    "{EUR = 0.85, USD = 0.79} (what one of each is worth in it)"
 )
 
 
@@ -1344,17 +1354,45 @@ def _count_currencies(counts: dict, out) -> None:
         out.report.currencies[mark] = out.report.currencies.get(mark, 0) + int(n)
 
 
-def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
+#: Header words of an amount column already in one currency, whatever currency each row was
+#: sold in: Salesforce's "Amount (converted)", HubSpot's "Amount in company currency",
+#: Pipedrive's "Deal - Value in default currency".
+_CONVERTED_HEADER = re.compile(
+    r"(?i)convert|umgerechnet|converti|(?:company|default|home|base|corporate|reporting)"
+    r"[\s_-]*currency"
+)
+
+
+def _in_one_currency(source) -> bool:
+    """Whether an amount column's header says it is in one currency: converted ("Amount
+    (converted)") or named ("MRR (£)", "price_gbp"), so a column beside it naming each row's
+    currency describes the amounts as sold, not this one."""
+    return bool(_CONVERTED_HEADER.search(str(source)) or CURRENCY_MARK.search(str(source)))
+
+
+def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> pd.Series | None:
     """A column naming each row's currency beside the money columns: its most common value is
-    how the reports write money, and more than one value is a warning (amounts are never
-    converted)."""
+    how the reports write money, and more than one value is a warning (unless
+    ``[project] exchange_rates`` converts them). Returns each row's currency by
+    :func:`~icp_research.data.config.currency_key` (None without such a column).
+
+    When every mapped amount column says it is in one currency (converted, or named in its
+    header), a currency column describes the amounts as sold and is passed over, unless its
+    header says converted too ("Amount (converted) Currency")."""
+    from icp_research.data.config import currency_key
+
     money = [c.name for c in TABLES[tc.name].columns if c.kind == "money"] + ["arr", "mrr"]
-    if not any(m in resolved for m in money):
-        return
+    sources = [resolved[m] for m in money if m in resolved]
+    if not sources:
+        return None
+    as_sold = not all(_in_one_currency(source) for source in sources)
     mapped = set(resolved.values())
+    found = None
     for column in raw.columns:
         if column in mapped or not _CURRENCY_HEADER.search(str(column)):
             continue
+        if not as_sold and not _CONVERTED_HEADER.search(str(column)):
+            continue  # the currency each deal was sold in, not the mapped amounts'
         codes = raw[column].astype("string").str.strip().str.upper()
         counts = codes[codes.notna() & (codes != "")].value_counts()
         if counts.empty or counts.index.str.len().max() > 4:
@@ -1362,7 +1400,14 @@ def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
         _count_currencies(
             {CURRENCY_SYMBOLS.get(code.lower(), f"{code} "): n for code, n in counts.items()}, out
         )
-        if len(counts) > 1:
+        if found is None:
+            if out.converting:
+                out.currency_column = str(column)  # read: not "not used"
+            found = per_distinct(
+                codes.where(codes != ""),
+                lambda t: t.map(currency_key, na_action="ignore").astype("string"),
+            )
+        if len(counts) > 1 and not out.converting:
             shown = ", ".join(f"{code} {n:,}" for code, n in counts.items())
             minority = codes.notna() & (codes != counts.index[0]) & (codes != "")
             out.warning(
@@ -1373,6 +1418,69 @@ def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> None:
                 rows=_row_list(minority),
                 values=raw[column],
             )
+    return found
+
+
+def _to_project_currency(
+    frame: pd.DataFrame, canonical: str, cells: pd.Series, source, row_currencies, config, out
+) -> None:
+    """``[project] exchange_rates``: each amount times the rate of its currency, which is the
+    one its cell names ("€1.200"), else its header's ("MRR (EUR)"), else the row's in a column
+    naming each row's currency (unless the header says the amounts are converted), else the
+    project's. An amount in a currency without a rate is an error."""
+    from icp_research.data.config import currency_code, currency_key
+
+    values = frame[canonical]
+    present = values.notna().to_numpy(dtype=bool)
+    if not present.any():
+        return
+    own = currency_key(config.currency)
+    key = pd.Series(pd.NA, index=cells.index, dtype="string")
+    texts = (
+        np.ones(len(cells), dtype=bool)
+        if only_text(cells)
+        else cells.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    )
+    if texts.any():
+        key[texts] = currency_marks(cells[texts]).str.strip().to_numpy()
+    header = CURRENCY_MARK.search(str(source))
+    if header is not None:
+        key = key.fillna(currency_key(header.group(1) or header.group(2)))
+    elif row_currencies is not None and not _in_one_currency(source):
+        key = key.fillna(row_currencies)
+    key = key.fillna(own)
+    rate = key.map(config.exchange_rates).astype("float64")
+    unknown = present & rate.isna().to_numpy(dtype=bool)
+    if unknown.any():
+        counts = key[unknown].value_counts()
+        shown = ", ".join(f"{currency_code(code)} {n:,}" for code, n in counts.items())
+        first = currency_code(counts.index[0])
+        out.error(
+            f"{int(unknown.sum()):,} amounts are in a currency [project] exchange_rates gives no "
+            f"rate for ({shown})",
+            f"add {first} = <what one {first} is worth in {currency_code(own)}> to "
+            "exchange_rates under [project]",
+            column=str(source),
+            rows=_row_list(pd.Series(unknown, index=cells.index)),
+            values=cells,
+        )
+        return
+    frame[canonical] = values * rate.to_numpy()
+    converted = present & (key != own).to_numpy(dtype=bool)
+    if converted.any():
+        counts = key[converted].value_counts()
+        shown = ", ".join(
+            f"{currency_code(code)} {n:,} (x {config.exchange_rates[code]:g})"
+            for code, n in counts.items()
+        )
+        out.info(
+            f"{int(converted.sum()):,} amounts converted to {currency_code(own)} at [project] "
+            "exchange_rates: "
+            f"{shown}",
+            "nothing to do; change the rates under [project] exchange_rates if they are not "
+            "the ones to use",
+            column=str(source),
+        )
 
 
 def _note_currencies(series: pd.Series, label: str, tc, out) -> None:
@@ -1381,7 +1489,7 @@ def _note_currencies(series: pd.Series, label: str, tc, out) -> None:
     marks = currency_marks(series)
     counts = marks.value_counts()
     _count_currencies(counts.to_dict(), out)
-    if len(counts) > 1:
+    if len(counts) > 1 and not out.converting:
         shown = ", ".join(f"{mark.strip()} {n:,}" for mark, n in counts.items())
         minority = marks.notna() & (marks != counts.index[0])
         out.warning(
