@@ -689,7 +689,29 @@ def find_subgroups(
     pvalues = _pvalue(
         family_p, family_n, total_positive - family_p, total - family_n, search.design_effect
     )
-    qvalues = adjust_pvalues(pvalues, correction)
+    # A subgroup of two or more conditions is a discovery only when each condition adds lift
+    # (an intersection-union test): one whose condition adds nothing ("Manufacturing and
+    # Germany" beside "Manufacturing") counts in the correction with p = 1. Counted at its own
+    # p-value, each such variant of one strong pattern raised the rank, and so lowered the
+    # q-value, of every other subgroup: two noise conditions paired up passed at q = 0.006
+    # beside a real 2x effect and its seventy variants.
+    # Likewise the value sets tried on the way ("Manufacturing or Education", "Manufacturing
+    # or Retail"): each counts in the family, but as a discovery only the ones taken, each of
+    # whose values stood out on its own.
+    counted = np.ones(pvalues.size, bool)
+    if walk.condition_tests is not None:
+        weakest = walk.condition_tests[0]
+        counted[: weakest.size] = ~(weakest >= alpha)  # NaN (one condition) is counted
+    counted[search.cand_n.size :] = False
+    for index in walk.merges_accepted:
+        counted[index] = True
+    for candidate in found:
+        counted[candidate.family_index] = True
+
+    def corrected(p: np.ndarray) -> np.ndarray:
+        return adjust_pvalues(np.where(counted | np.isnan(p), p, 1.0), correction)
+
+    qvalues = corrected(pvalues)
     few_clusters = 0
     if cluster_ids is not None:
         pvalues, raised = _own_design_effect(
@@ -704,7 +726,7 @@ def find_subgroups(
         )
         if raised:
             before = qvalues
-            qvalues = adjust_pvalues(pvalues, correction)
+            qvalues = corrected(pvalues)
             few_clusters = sum(
                 1
                 for c in found
@@ -724,7 +746,8 @@ def find_subgroups(
         f"{family_size:,} subgroups searched ({params['n_conditions']} conditions on "
         f"{len(attrs)} attributes, up to {max_depth} at a time, each covering at least "
         f"{min_count:,} {unit}); p-values are corrected for all of them "
-        f"({_CORRECTION_NAMES.get(correction.lower(), correction)})."
+        f"({_CORRECTION_NAMES.get(correction.lower(), correction)}), and a subgroup with a "
+        "condition that adds no lift counts in that correction but not as a discovery."
     )
     if value_sets and walk.merges_tried:
         caveats.append(
@@ -993,6 +1016,8 @@ class _Walk:
         self.value_sets = value_sets
         self.prune = prune
         self.merges_tried: list[tuple[float, float]] = []
+        # Family indices of the value sets taken (each value added stood out on its own).
+        self.merges_accepted: set[int] = set()
         self._merge_index: dict[tuple, int] = {}
         self.n_left_out = 0
         self._rows_of: dict[tuple, np.ndarray] = {}
@@ -1033,6 +1058,7 @@ class _Walk:
         """
         search = self.search
         self.merges_tried = []
+        self.merges_accepted = set()
         self._merge_index = {}
         weak = np.zeros(pool.size, bool)
         if self.prune:
@@ -1308,6 +1334,7 @@ class _Walk:
             candidate.quality = float(merged_quality[best])
             candidate.family_index = family_index[best]
             candidate.cover = None
+            self.merges_accepted.add(family_index[best])
 
 
 def _pct(x: float) -> str:
