@@ -557,3 +557,48 @@ def test_a_cox_term_beside_curves_that_differ_nowhere_is_not_called_no_differenc
     cox.summary["significant"] = False
     lines = churn._findings(by_attribute, logrank, cox, empty, empty, overall, empty, 0.05)
     assert lines[0].endswith("over 2 attributes: no segment stands out on churn.")
+
+
+def test_an_attribute_whose_curves_differ_but_no_value_stands_out_is_said_to_be_weak():
+    """A first user's noise column: the log-rank test over eight countries passed at q = 0.04
+    while no country churned differently, and the findings said "Retention differs by
+    employees, country" flatly. Each attribute now carries its q, and one with no value that
+    stands out is called weak evidence."""
+    from icp_research.result import Result
+
+    by_attribute = pd.DataFrame(
+        {
+            "attribute": ["employees", "country", "country"],
+            "direction": ["faster", None, None],
+            "rate_ratio": [2.1, 1.2, 0.9],
+            "significant": [True, False, False],
+        }
+    )
+    logrank = pd.DataFrame(
+        {
+            "attribute": ["employees", "country"],
+            "statistic": [12.0, 9.0],
+            "p_value": [0.001, 0.024],
+            "q_value": [0.004, 0.041],
+            "significant": [True, True],
+        }
+    )
+    empty = pd.DataFrame(
+        columns=[
+            "attribute",
+            "reason",
+            "churned",
+            "q_value",
+            "share_early",
+            "share_later",
+            "status",
+        ]
+    )
+    cox = Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
+    lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 85}, empty, 0.05)
+    assert lines[0] == (
+        "Retention differs by employees (q = 0.004), country (q = 0.04) (log-rank tests, "
+        "corrected over attributes). For country no single value churns significantly faster "
+        "or slower than the rest: weak evidence, to confirm on later quarters before acting on "
+        "it."
+    )

@@ -1268,11 +1268,32 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
                 "evidence: confirm it on later quarters before acting on it."
             )
     elif len(mattering):
-        lines.append(
-            "Retention differs by "
-            + ", ".join(mattering.sort_values("statistic", ascending=False)["attribute"])
-            + " (log-rank tests, corrected over attributes)."
+        # Each with its q, and said plainly where no level of it stands out on its own: a
+        # log-rank test over eight countries at q = 0.04, none of them different, is weak
+        # evidence (a noise column in a first user's export).
+        parts, vague = [], []
+        for row in mattering.sort_values("statistic", ascending=False).to_dict("records"):
+            name = row["attribute"]
+            parts.append(f"{name} (q {_q(row['q_value'])})")
+            levels = by_attribute[by_attribute["attribute"] == name]
+            if (
+                "significant" in levels
+                and not levels["significant"].fillna(False).astype(bool).any()
+            ):
+                vague.append(name)
+        line = (
+            "Retention differs by " + ", ".join(parts) + " (log-rank tests, corrected over "
+            "attributes)."
         )
+        if vague:
+            line += (
+                f" For {' and '.join(vague)} no single "
+                f"{['value', 'value of either', 'value of any of them'][min(len(vague), 3) - 1]}"
+                " churns significantly "
+                "faster or slower than the rest: weak evidence, to confirm on later quarters "
+                "before acting on it."
+            )
+        lines.append(line)
     candidates = anti[anti["status"] == "candidate"] if len(anti) else anti
     for _, row in candidates.iterrows():
         lines.append(row["statement"])
