@@ -858,3 +858,30 @@ def test_a_billing_column_of_the_accounts_is_a_contract_term():
     assert found["billing"] == 'named like one: "billing"'
     assert found["cadence"].startswith("its values are billing periods: ")
     assert "industry" not in found
+
+
+def test_a_running_trial_ends_after_the_as_of_date_without_a_typo_warning():
+    """A first user's Chargebee export: "trial_end: 20 rows are dated after [project] as_of
+    ... check those dates (a typo in the year, a planned date)" for trials still running. A
+    trial's end lies ahead by nature; a trial that starts after the as-of date is still said."""
+    config = load_config(ALL_WON)
+    tables = {
+        "trials": pd.DataFrame(
+            {
+                "account_id": ["a1", "a2"],
+                "start_date": pd.to_datetime(["2025-12-20", "2026-02-01"]),
+                "trial_end": pd.to_datetime(["2026-01-03", "2026-02-15"]),
+                "end_date": pd.to_datetime(["2026-01-03", "2026-02-15"]),
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "account_id": ["a1"],
+                "start_date": pd.to_datetime(["2025-12-20"]),
+                "trial_end": pd.to_datetime(["2026-01-03"]),
+            }
+        ),
+    }
+    (problem,) = date_problems(tables, config, today=dt.date(2026, 1, 1))
+    assert problem.table == "trials" and problem.message.startswith("1 row is dated after today")
+    assert "latest 2026-02-01" in problem.message

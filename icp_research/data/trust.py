@@ -1029,7 +1029,13 @@ def money_problems(tables: dict, facts: pd.DataFrame, config: Config) -> list[Pr
 
 
 #: Date columns whose values may lie ahead by nature (not flagged as dated after as-of).
-PLANNED_DATES = {("subscriptions", "end_date")}
+#: A trial's end too: a trial running on the as-of date ends after it (its start is checked).
+PLANNED_DATES = {
+    ("subscriptions", "end_date"),
+    ("subscriptions", "trial_end"),
+    ("trials", "trial_end"),
+    ("trials", "end_date"),
+}
 
 
 def date_problems(tables: dict, config: Config, today: dt.date | None = None) -> list[Problem]:
