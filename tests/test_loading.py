@@ -594,7 +594,11 @@ def test_billing_rows_never_linked_to_an_account_are_left_out_with_one_warning(t
     report = validation.validate(write_project(tmp_path, files, config))
     assert report.ok
     assert [(p.message, p.rows) for p in report.warnings if p.column == "Customer"] == [
-        ("1 rows have no account_id and are left out", [3])
+        (
+            "1 rows have no account_id and are left out (1 of them with no end date, 500 ARR "
+            "that the reports' ARR does not count)",
+            [3],
+        )
     ]
     # A table none of whose rows has an account is a mapping mistake: an error.
     files["subs.csv"] = "Customer,Start,ARR\n,2024-01-01,1000\n,2024-02-01,500\n"

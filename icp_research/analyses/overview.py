@@ -266,11 +266,25 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         # Mixed currencies are said here too, not only on the KPI tile: the summary's sentence
         # is what gets quoted.
         mixed = _mixed_currencies(study, "subscriptions").strip()[1:-1]
+        # Subscriptions with no account id are in no account's ARR: say what that leaves out.
+        unlinked = (getattr(study.report, "unlinked", None) or {}).get("subscriptions") or {}
+        left_out = (
+            f"; not counted: {fmt_money(unlinked['arr'])} ARR of {unlinked['running']:,} "
+            f"subscription{'' if unlinked['running'] == 1 else 's'} with no account id and no "
+            "end date"
+            if unlinked.get("arr", 0) > 0 and unlinked.get("running")
+            else ""
+        )
         findings.append(
             f"{active.sum():,} active customers paying {fmt_money(totals['arr'])} ARR "
             f"({mixed + '; ' if mixed else ''}"
-            f"median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer)."
+            f"median {fmt_money(facts.loc[active, 'arr_current'].median())} per customer"
+            f"{left_out})."
         )
+        if study.churn_measured:
+            unknown = customers & facts["churned"].isna()
+            if unknown.sum() < customers.sum():
+                totals["customers_unknown"] = int(unknown.sum())
     source = facts.attrs.get("churn_source", "subscriptions")
     churn_sentence = None
     if study.churn_measured:
@@ -445,6 +459,11 @@ def _headline(totals: dict, study: Study) -> dict:
         headline["Customers"] = (
             f"{fmt_number(totals['active_customers'])} active of {fmt_number(totals['customers'])}"
         )
+        if totals.get("customers_unknown"):
+            # "476 active of 586" read as 110 churned, where 25 were never in the billing data.
+            headline["Customers"] += (
+                f" ({fmt_number(totals['customers_unknown'])} whose churn is unknown)"
+            )
     if "arr" in totals:
         headline["ARR"] = fmt_money(totals["arr"]) + _mixed_currencies(study, "subscriptions")
     if "bookings_12m" in totals:

@@ -159,6 +159,10 @@ class ValidationReport:
     # A run's as-of date after the data ends ("the data ends 273 days before..."), for the
     # run dashboard; None when the date fits the data.
     as_of_warning: str | None = None
+    # Rows of a table left out for want of an account id, by table: {"rows", and for
+    # subscriptions "running" (no end date) and "arr" (theirs)}, so that the overview can say
+    # what its ARR does not count.
+    unlinked: dict[str, dict] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -4018,12 +4022,29 @@ def _check_references(
                     rows=_row_list(closed_missing),
                 )
         elif missing.any():
+            detail = ""
+            record: dict = {"rows": int(missing.sum())}
+            if name == "subscriptions" and "arr" in frame.columns:
+                running = missing.copy()
+                if "end_date" in frame.columns:
+                    running &= frame["end_date"].isna().to_numpy(dtype=bool)
+                arr = float(pd.to_numeric(frame.loc[running, "arr"], errors="coerce").sum())
+                record.update(running=int(running.sum()), arr=arr)
+                if arr > 0:
+                    detail = (
+                        f" ({int(running.sum()):,} of them with no end date, {arr:,.0f} ARR "
+                        "that the reports' ARR does not count)"
+                    )
+            report.unlinked[name] = record
             out.warning(
-                f"{missing.sum():,} rows have no account_id and are left out",
+                f"{missing.sum():,} rows have no account_id and are left out{detail}",
                 "fill account_id in the export",
                 column=col,
                 rows=_row_list(missing),
             )
+            # Left out here, so that the row counts say so ("616 rows -> 561 subscriptions").
+            frame = tables[name] = frame.loc[~missing.to_numpy(dtype=bool)]
+            unknown = unknown.loc[frame.index]
         if unknown.any() and configs[name].account_id_from is None:
             # (Keys looked up through another table were reported by that lookup.)
             examples = ", ".join(f'"{v}"' for v in frame.loc[unknown, "account_id"].unique()[:3])
@@ -4743,6 +4764,7 @@ class Dataset:
                 "attributes": self.attributes.to_dict(),
                 "inputs": self.report.inputs,
                 "currencies": self.report.currencies,
+                "unlinked": self.report.unlinked,
                 "problems": self.report.to_frame().to_dict(orient="records"),
             },
             directory / "dataset.json",
@@ -4779,6 +4801,7 @@ class Dataset:
             ],
             inputs=meta.get("inputs", []),
             currencies=dict(meta.get("currencies") or {}),
+            unlinked=dict(meta.get("unlinked") or {}),
         )
         derived_meta = dict(meta.get("derived") or {})
         derived = _ParquetFrames(
