@@ -81,3 +81,30 @@ def test_billing_rows_without_an_account_are_left_out_and_their_arr_is_named(tmp
     )
     # "2 active of 4" read as two churned: one did, one is not in the billing data.
     assert result.headline["Customers"] == "2 active of 4 (1 whose churn is unknown)"
+
+
+def test_deals_without_an_account_are_out_of_the_win_rate_and_its_count(tmp_path):
+    """The tile said "13% (...; 4,669 deals)" for a rate over 4,564 deals, and the lost-deal
+    report said the 105 deals without an account "count in the overall win rate"."""
+    from icp_research.analyses.deals import lost_deal_analysis
+
+    deals = DEALS + "D5,,Closed Lost,2024-03-05,2024-05-01\nD6,,Closed Won,2024-03-05,2024-05-01\n"
+    deals = deals.replace("D4,A4,Closed Won", "D4,A4,Closed Lost")
+    path = write_project(
+        tmp_path,
+        {"accounts.csv": ACCOUNTS, "deals.csv": deals, "subscriptions.csv": SUBSCRIPTIONS},
+        CONFIG.replace('"Closed Won" = "won"', '"Closed Won" = "won"\n"Closed Lost" = "lost"'),
+    )
+    study = Study(loading.load_tables(path))
+    overview = data_overview(study)
+    assert overview.totals["win_rate"]["n"] == 4
+    assert overview.totals["win_rate"]["rate"] == 0.75
+    assert overview.headline["Win rate"].endswith("; 4 deals)")
+    (sentence,) = [f for f in overview.findings if "closed deals" in f]
+    assert sentence.startswith("6 closed deals, 2 of them without an account and left out")
+    caveats = lost_deal_analysis(study).caveats
+    assert (
+        "2 closed deals have no account: they are left out of every win rate (the intervals "
+        "are clustered by account), as in the overview." in caveats
+    )
+    assert not [c for c in caveats if "count in the overall win rate" in c]

@@ -180,12 +180,19 @@ def lost_deal_analysis(
     known_accounts = set(facts["account_id"].unique())
     attributed = new["account_id"].isin(known_accounts)
     closed_all = new[new["is_closed"].astype(bool)]
-    unattributed = int((~closed_all["account_id"].isin(known_accounts)).sum())
+    no_account = closed_all["account_id"].isna()
+    unattributed = int((~closed_all["account_id"].isin(known_accounts) & ~no_account).sum())
     if unattributed:
         caveats.append(
-            f"{fmt_number(unattributed)} closed deals have no known account: they count in the "
-            "overall win rate, but in no segment (deals are compared by their account's "
-            "attributes)."
+            f"{fmt_number(unattributed)} closed deals are at accounts the accounts table does not "
+            "hold: they count in the overall win rate, but in no segment (deals are compared by "
+            "their account's attributes)."
+        )
+    if no_account.any():
+        # Not clustered by account, so in no rate: the overview leaves them out too.
+        caveats.append(
+            f"{fmt_number(int(no_account.sum()))} closed deals have no account: they are left "
+            "out of every win rate (the intervals are clustered by account), as in the overview."
         )
     closed = new[new["is_closed"].astype(bool) & attributed].copy()
     open_unattributed = int((~attributed & (new["stage"] == "open")).sum())

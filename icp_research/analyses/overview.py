@@ -388,7 +388,8 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
             "rate": float(rate),
             "ci_low": float(low),
             "ci_high": float(high),
-            "n": int(closed.sum()),
+            # The deals the rate counts (those without an account are left out of it).
+            "n": int(attributed.sum()) if attributed.any() else int(closed.sum()),
             "accounts": int(deals.loc[attributed & closed, "account_id"].nunique()),
             "clusters": int(clusters),
         }
