@@ -1736,3 +1736,39 @@ def test_a_usage_event_log_without_a_value_counts_each_event_once(tmp_path):
 
     signals = usage_signals(usage, "2025-01-05", pd.Index(["A1", "A2"]))
     assert signals.loc["A1", "usage_login"] == 2.0  # two events on one active day
+
+
+def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp_path):
+    """A Fivetran sync keeps a deleted parent's id on its subsidiaries: 3 of 85 parent_id
+    values named no account, so the column was taken for a plain id and no account was
+    grouped, without a word."""
+    from icp_research.data.loading import account_groups
+
+    rows = ["Id,Industry,parent_id"]
+    rows += ["P1,Retail,", "P2,Retail,"]
+    rows += [f"S{i},Retail,P1" for i in range(5)]
+    rows += [f"T{i},Retail,P2" for i in range(3)]
+    rows += ["U1,Retail,DELETED1", "U2,Retail,DELETED2"]
+    rows += [f"X{i},Software," for i in range(4)]
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Id"\nindustry = "Industry"\n'
+    )
+    path = write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    dataset = loading.load_tables(path)
+    column, head = account_groups(dataset.tables["accounts"])
+    assert column == "parent_id"
+    assert head["S0"] == "P1" and head["T2"] == "P2" and "U1" not in head
+    assert "parent_id" not in dataset.attributes.all
+    (linked,) = [p for p in dataset.report.warnings if p.message.startswith("8 accounts name")]
+    (stray,) = [p for p in dataset.report.warnings if "not in the accounts table" in p.message]
+    assert stray.message.startswith(
+        '2 accounts name a parent that is not in the accounts table ("DELETED1", "DELETED2"; '
+        "a deleted record"
+    )
+    assert stray.rows == [12, 13]
+    # A column that is not a parent's, with a few ids by chance, links nothing.
+    rows[0] = "Id,Industry,code"
+    rows[1:3] = ["P1,Retail,Q", "P2,Retail,R"]
+    path = write_project(tmp_path / "other", {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    assert account_groups(loading.load_tables(path).tables["accounts"]) == ("", {})

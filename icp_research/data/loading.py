@@ -4242,7 +4242,10 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
         if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
             continue
         filled = series.dropna()
-        if len(filled) >= 2 and all(v in ids for v in _id_text(filled.iloc[:200])):
+        if len(filled) < 2:
+            continue
+        glance = _id_text(filled.iloc[:200])
+        if glance.isin(ids).mean() >= _reference_share(name):
             glanced.append(name)  # most columns: a glance at the first cells settles it
     if not glanced:
         return {}
@@ -4253,7 +4256,13 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
     for name in glanced:
         series = accounts[name]
         text = _id_text(series)
-        if len(text) < 2 or not text.isin(ids).all() or (text == own.reindex(text.index)).any():
+        known = text.isin(ids)
+        if len(text) < 2 or known.mean() < _reference_share(name):
+            continue
+        # A parent the export lacks (deleted, or not exported) links nothing: the account is
+        # one of its own (said by _account_links).
+        text = text[known]
+        if len(text) < 2 or (text == own.reindex(text.index)).any():
             continue
         # A parent heads its group: most parents named have the cell blank themselves (a
         # count such as seats, which small numeric ids can also match, is filled for them).
@@ -4262,6 +4271,17 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
             continue
         found[name] = text
     return found
+
+
+#: Share of a column's filled cells that must be ids of other accounts for it to link them:
+#: nearly all, or half when its name says parent ("parent_id", "Parent Account ID"), where a
+#: few parents are deleted records (a sync keeps their ids on the subsidiaries).
+_REFERENCE_SHARE = 0.9
+_PARENT_NAME = re.compile(r"(?i)parent|mutter|société mère|casa matriz|ultimate")
+
+
+def _reference_share(name) -> float:
+    return 0.5 if _PARENT_NAME.search(str(name)) else _REFERENCE_SHARE
 
 
 def account_groups(accounts: pd.DataFrame) -> tuple[str, dict]:
@@ -4365,6 +4385,19 @@ def _account_links(tables: dict, config: Config, report: ValidationReport) -> No
     out = _Collector(report, "accounts", config.tables["accounts"].display_path)
     for name, refs in account_references(accounts).items():
         _group_warning(accounts, name, refs, out)
+        filled = accounts[name].notna().to_numpy(dtype=bool)
+        stray = filled & ~accounts.index.isin(refs.index)
+        if stray.any():
+            examples = ", ".join(f'"{v}"' for v in _id_text(accounts.loc[stray, name]).unique()[:3])
+            out.warning(
+                f"{int(stray.sum()):,} accounts name a parent that is not in the accounts table "
+                f"({examples}; a deleted record, or one the export left out): they count as "
+                "accounts of their own, in no group",
+                "nothing to do if those parents were deleted; otherwise export them too",
+                column=out.report.headers.get(name, name),
+                rows=list(accounts.index[stray]),
+                values=accounts[name],
+            )
     for name in accounts.columns:
         if _IDENTIFIER_NAME.search(name) and "linkedin" not in name:
             _duplicate_domains(accounts, name, out)
