@@ -1180,3 +1180,34 @@ def test_a_channel_that_held_up_is_said_first_when_no_trait_of_the_company_did()
         "says nothing of product-market fit."
     )
     assert not any(f.startswith("Among Tier 1") for f in findings)
+
+
+def test_a_confirmation_too_small_to_tell_is_not_called_a_failure():
+    """A first user's planted 2x effect: "confirmation quarters 11% vs 8% (1.37x, 95% CI
+    0.78-2.40): did not hold up", an interval that holds the 2.14x found earlier as well as no
+    difference. That is no verdict either way, and is said so; an interval that rules the
+    effect out is still "did not hold up"."""
+    from types import SimpleNamespace
+
+    from icp_research.analyses.blueprint.evidence import holdout_verdict, too_few_to_tell
+    from icp_research.analyses.blueprint.rules import _confirmation_too_few
+
+    def evidence(low, high):
+        return SimpleNamespace(
+            replicated=False,
+            held_up=False,
+            training={"lift": 2.14},
+            holdout={"n": 123, "lift": 1.37, "ci_low": low, "ci_high": high},
+        )
+
+    wide = evidence(0.78, 2.40)
+    assert too_few_to_tell(wide)
+    assert holdout_verdict(wide).startswith("not confirmed, too few to tell")
+    narrow = evidence(0.78, 1.90)  # the 2.14x found earlier is ruled out
+    assert not too_few_to_tell(narrow)
+    assert holdout_verdict(narrow) == "did not hold up"
+    assert not too_few_to_tell(evidence(1.1, 2.4))  # no difference is ruled out: not failed
+    row = {"effect": 2.14, "ci_low_confirm": 0.78, "ci_high_confirm": 2.40}
+    assert _confirmation_too_few(row)
+    assert not _confirmation_too_few({**row, "ci_high_confirm": 1.9})
+    assert not _confirmation_too_few({**row, "ci_low_confirm": None})

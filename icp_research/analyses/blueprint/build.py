@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icp_research.analyses.blueprint.evidence import meets_all
+from icp_research.analyses.blueprint.evidence import meets_all, too_few_to_tell
 from icp_research.analyses.blueprint.findings import (
     caveats_of,
     confidence_of,
@@ -213,7 +213,7 @@ def build_blueprint(
                 "nothing of it in the confirmation quarters to check it on"
                 if n == 0
                 else f"too few {primary.unit} in the confirmation quarters ({n}) to confirm it"
-                if n < 30
+                if n < 30 or too_few_to_tell(rule.evidence[0])
                 else "it did not hold up in the confirmation quarters"
             )
     # Inside a drawn ICP, what does worse: the second condition of an ICP that is a

@@ -107,6 +107,19 @@ def _contrast_possible(holdout: dict) -> bool:
     return not ((rate_in == 0 and rate_out == 0) or (rate_in == 1 and rate_out == 1))
 
 
+def too_few_to_tell(evidence) -> bool:
+    """A re-test that failed but rules out neither no difference nor the effect found earlier:
+    its interval holds both (11% vs 8%, 1.37x, 0.78-2.40, beside 2.14x found earlier). Said as
+    "not confirmed, too few to tell", not "did not hold up", which reads as refuted."""
+    holdout = evidence.holdout or {}
+    found = (evidence.training or {}).get("lift", np.nan)
+    low, high = holdout.get("ci_low", np.nan), holdout.get("ci_high", np.nan)
+    values = np.array([found, low, high], dtype=float)
+    if not np.isfinite(values).all():
+        return False
+    return bool(low <= 1 <= high and low <= found <= high)
+
+
 def _one_sided(p_two: float, lift: float, direction: int) -> float:
     """One-sided p in ``direction`` (+1: the rule does better, -1: worse) from a two-sided p."""
     # A lift of 0 (no event in the rule) or infinite (none in the rest) has a direction too.
@@ -221,6 +234,11 @@ def holdout_verdict(evidence: Evidence) -> str:
             f"{evidence.sample.unit} in the {SOURCE_NAMES['significance']} analysis"
         )
     if evidence.replicated is False:
+        if too_few_to_tell(evidence):
+            return (
+                "not confirmed, too few to tell (that interval holds both no difference and "
+                "the effect found earlier)"
+            )
         return "did not hold up"
     # Shown for reference: only what was significant earlier is re-tested.
     lift = evidence.holdout.get("lift", np.nan) if evidence.holdout else np.nan

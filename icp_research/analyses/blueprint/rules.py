@@ -24,6 +24,7 @@ from icp_research.analyses.blueprint.evidence import (
     measure,
     meets_all,
     rates_text,
+    too_few_to_tell,
 )
 from icp_research.analyses.blueprint.samples import OUTCOMES, Sample
 from icp_research.analyses.blueprint.text import OUTCOME_WORDS, SOURCE_NAMES, join_and, plain
@@ -395,11 +396,26 @@ def refinement_candidates(
     return out[:MAX_COMBINATIONS]
 
 
+def _confirmation_too_few(row: dict) -> bool:
+    """A significance finding whose confirmation interval holds both no effect and the effect
+    found in discovery: not refuted, too few rows to tell."""
+    values = [row.get(k) for k in ("effect", "ci_low_confirm", "ci_high_confirm")]
+    try:
+        effect, low, high = (float(v) for v in values)
+    except (TypeError, ValueError):
+        return False
+    if not all(np.isfinite([effect, low, high])):
+        return False
+    return low <= 1 <= high and low <= effect <= high
+
+
 def _combination_verdict(rule: Rule) -> str:
     evidence = rule.evidence[0]
     if evidence.replicated:
         return "held up in the confirmation quarters"
     if evidence.replicated is False:
+        if too_few_to_tell(evidence):
+            return "not confirmed, too few in the confirmation quarters to tell"
         return "did not hold up in the confirmation quarters"
     return "nothing in the confirmation quarters to check it on"
 
@@ -592,9 +608,11 @@ def exclude_rules(
             rule.direction = "avoid"
             checked = [e for e in worse if e.replicated is False]
             rule.reason = (
-                "worse earlier; did not hold up in the confirmation quarters"
-                if checked
-                else "worse earlier; too little data in the confirmation quarters to check it"
+                "worse earlier; too little data in the confirmation quarters to check it"
+                if not checked
+                else "worse earlier; not confirmed, too few in the confirmation quarters to tell"
+                if all(too_few_to_tell(e) for e in checked)
+                else "worse earlier; did not hold up in the confirmation quarters"
             )
             uncertain.append(rule)
         elif inc is not None:
@@ -822,6 +840,10 @@ def significance_uncertain(
             reason = (
                 "significant earlier; no data in the confirmation quarters to check it"
                 if "no confirmation" in status or "no rows" in status or "not re-tested" in status
+                # Too few confirmation rows to see an effect of that size: no verdict.
+                else "significant earlier; not confirmed, too few in the confirmation quarters "
+                "to tell"
+                if _confirmation_too_few(row)
                 else "significant earlier; did not hold up in the confirmation quarters"
             )
         else:
