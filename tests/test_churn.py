@@ -602,3 +602,47 @@ def test_an_attribute_whose_curves_differ_but_no_value_stands_out_is_said_to_be_
         "or slower than the rest: weak evidence, to confirm on later quarters before acting on "
         "it."
     )
+
+
+def test_the_clearest_slower_churn_is_named_and_a_size_band_says_whose_cut_off_it_is():
+    """A first user's plant, 1,000+ employees churn half as fast: the findings named the
+    2,000+ size band (0.45x, 48 customers, q = 0.04) over the data's own 1,000+ (0.50x, 108
+    customers, q = 0.005), and "fewer than 200 employees churn 1.4x" read as the point where
+    churn changes, where 200 is only where the SMB band ends."""
+    from icp_research.analyses import antipatterns as ap
+    from icp_research.result import Result
+
+    by_attribute = pd.DataFrame(
+        {
+            "attribute": ["employees", "size_segment"],
+            "direction": ["slower", "slower"],
+            "rate_ratio": [0.50, 0.45],
+            "q_value": [0.005, 0.04],
+            "customers": [108, 48],
+            "words": ["with 1,000+ employees", "with 2,000+ employees"],
+            "rule": ["employees >= 1000", "employees >= 2000"],
+            "significant": [True, True],
+        }
+    )
+    logrank = pd.DataFrame(columns=["attribute", "statistic", "p_value", "q_value", "significant"])
+    empty = pd.DataFrame(
+        columns=[
+            "attribute",
+            "reason",
+            "churned",
+            "q_value",
+            "share_early",
+            "share_later",
+            "status",
+        ]
+    )
+    cox = Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
+    lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 235}, empty, 0.05)
+    (slower,) = [line for line in lines if line.startswith("Slower churn")]
+    assert slower.startswith("Slower churn, most clearly: accounts with 1,000+ employees (0.50x")
+    record = {"level_attribute": "size_segment", "level": "SMB"}
+    assert ap._band_note(record) == (
+        " Its cut-off is where the SMB size band ends ([segments]), not one the data chose; the "
+        "table by employees shows where the rates change."
+    )
+    assert ap._band_note({"level_attribute": "employees", "level": "< 100"}) == ""

@@ -425,9 +425,21 @@ def in_words(rules: pd.DataFrame, labels=None, alpha: float = 0.05) -> pd.DataFr
     ]
     out["words"] = words
     out["statement"] = [
-        evidence_sentence({**r, "phrase": w}, alpha) for r, w in zip(records, words, strict=True)
+        evidence_sentence({**r, "phrase": w}, alpha) + _band_note(r)
+        for r, w in zip(records, words, strict=True)
     ]
     return out
+
+
+def _band_note(record: dict) -> str:
+    """A rule on a size band says whose cut-off it is: "fewer than 200 employees" was read as
+    the point where churn changes, where 200 is only where the SMB band ends."""
+    if record.get("level_attribute") != SEGMENT or not record.get("level"):
+        return ""
+    return (
+        f" Its cut-off is where the {record['level']} size band ends ([segments]), not one "
+        "the data chose; the table by employees shows where the rates change."
+    )
 
 
 def labels_of(study):

@@ -1315,12 +1315,15 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
             )
             + "."
         )
-    slower = by_attribute[by_attribute["direction"] == "slower"].sort_values("rate_ratio")
+    # The clearest (smallest q), then the slowest: a size band's 0.45x on 48 customers at
+    # q = 0.04 was shown over the data's own 1,000+ employees at 0.50x on 108, q = 0.005.
+    slower = by_attribute[by_attribute["direction"] == "slower"]
+    slower = slower.sort_values([c for c in ("q_value", "rate_ratio") if c in slower])
     if len(slower):
         best = slower.iloc[0]
         who = f"accounts {best['words']}" if best.get("words") else best["rule"]
         lines.append(
-            f"Slowest churn: {who} "
+            f"Slower churn, most clearly: {who} "
             f"({fmt_ratio(best['rate_ratio'])} the churn rate of "
             f"other customers, {fmt_count(best['customers'], 'customer')}, "
             f"q {_q(best['q_value'])})."
