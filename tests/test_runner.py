@@ -599,6 +599,12 @@ def test_the_default_as_of_date_is_the_last_thing_that_happened_and_the_run_says
         "(opportunities.closed_at), 2024-05-20), so that time counts as time in which nothing "
         "happened (no churn, no deals): refresh the exports, or choose --quarter 2024Q2\n"
     ) in text
+    # Loading's warnings are listed with -v only; the run says that they are there.
+    assert re.search(
+        r"\] \d+ warnings? from reading the data: in the data overview report and "
+        r"artifacts/data_problems.csv \(-v or `icp-research validate` prints them\)\n",
+        text,
+    )
     dataset = tmp_path / "reports" / "2024Q3" / "artifacts" / "data" / "dataset.json"
     problems = json.loads(dataset.read_text())["problems"]
     (stale,) = [p for p in problems if p["message"].startswith("the data ends 133 days")]

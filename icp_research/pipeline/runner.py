@@ -988,6 +988,14 @@ def _prepare_data(cfg, as_of, artifacts: Path, progress, given: str | None = Non
     for problem in dataset.report.problems:
         label = "warning" if problem.level == "warning" else "note"
         progress.detail(f"{label}: {problem.line(verbose=True)}")
+    loading_warnings = len(dataset.report.warnings)
+    if loading_warnings:
+        # Listed with -v only: say that they are there (mixed currencies, rows left out).
+        progress.step(
+            f"{loading_warnings:,} warning{'' if loading_warnings == 1 else 's'} from reading the "
+            "data: in the data overview report and artifacts/data_problems.csv (-v or "
+            "`icp-research validate` prints them)"
+        )
     t0 = time.perf_counter()
     study = Study(dataset, as_of)
     study.precompute()  # every notebook reads these facts, none recomputes
