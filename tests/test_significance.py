@@ -463,3 +463,21 @@ def test_a_summary_row_is_recommended_only_for_an_outcome_it_predicts(result):
     # A recommended characteristic's rows of outcomes it does not predict say so.
     other = summary[summary["predictor"].isin(recommended) & (summary["verdict"] != "predicts")]
     assert not other["recommended"].astype(bool).any()
+
+
+def test_an_outcome_without_a_cluster_count_is_not_said_to_have_homogeneous_accounts():
+    """A warehouse export whose parent column now links subsidiaries into groups: a continuous
+    outcome, compared row by row with its groups screened, has no cluster count, and the
+    report crashed on it ("'>' not supported between 'int' and 'NoneType'")."""
+    from types import SimpleNamespace
+
+    from icp_research.analyses.significance import _homogeneous_accounts
+
+    result = SimpleNamespace(
+        summary=pd.DataFrame({"outcome": ["deal_size"], "significant": [False]}),
+        discovery=SimpleNamespace(
+            params={"outcomes": {"deal_size": {"icc": 0.0, "n": 400, "n_clusters": None}}}
+        ),
+    )
+    tested = [SimpleNamespace(name="deal_size", cluster="account_group", unit="deals")]
+    assert _homogeneous_accounts(result, tested) == []

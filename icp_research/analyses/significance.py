@@ -1762,7 +1762,9 @@ def _homogeneous_accounts(result: SignificanceResult, tested: list[OutcomeFrame]
     sentences = []
     for frame in tested:
         info = result.discovery.params["outcomes"][frame.name]
-        if not frame.cluster or info.get("icc", 1.0) >= 0.02:
+        # No cluster count (a continuous outcome compared row by row, its groups of linked
+        # accounts screened): nothing measured how much accounts differ.
+        if not frame.cluster or not info.get("n_clusters") or info.get("icc", 1.0) >= 0.02:
             continue
         if rows.loc[rows["outcome"] == frame.name, "significant"].any():
             continue
