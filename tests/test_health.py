@@ -848,3 +848,42 @@ def test_a_gap_that_rounds_to_none_and_intervals_below_zero_read_as_such():
     # Money, shares and days are never negative: an interval on three accounts starts at 0.
     assert health._fmt_interval(-1600.0, 19100.0, "money") == "$0–$19.1k"
     assert health._fmt_interval(-0.1, 0.9, "share") == "0–90%"
+
+
+def test_the_sentence_over_all_quarters_is_corrected_over_all_of_them():
+    """A first user's planted-null time to close: "Over the last 8 quarters ICP accounts did
+    significantly worse than the rest on time to close in 2025Q2" (q = 0.0065 within that
+    quarter; one of eight quarters' chances). Over all quarters it does not hold up, and the
+    sentence says so; a result that holds over all quarters is still named."""
+    from types import SimpleNamespace
+
+    from icp_research.analyses import health
+
+    quarters = [f"2024Q{i}" for i in range(1, 5)] + [f"2025Q{i}" for i in range(1, 5)]
+    rows = []
+    for quarter in quarters:
+        for metric in ("win_rate", "time_to_close"):
+            rows.append(
+                {
+                    "group": health.VERSUS,
+                    "metric": metric,
+                    "quarter": quarter,
+                    "p_value": 0.5,
+                    "flag": "no_difference",
+                }
+            )
+    summary = pd.DataFrame(rows)
+    hit = (summary["quarter"] == "2025Q2") & (summary["metric"] == "time_to_close")
+    summary.loc[hit, ["p_value", "flag"]] = [0.0032, "worse"]
+    result = SimpleNamespace(summary=summary, quarters=quarters, params={"alpha": 0.05})
+    sentence = health._trend_sentence(result, None)
+    assert sentence.startswith(
+        "Over the last 8 quarters ICP accounts were never significantly worse than the rest on "
+        "any measure, nor significantly better (corrected over every quarter's tests; 1 worse "
+        "result of a single quarter"
+    )
+    summary.loc[hit, "p_value"] = 1e-6
+    assert health._trend_sentence(result, None) == (
+        "Over the last 8 quarters ICP accounts did significantly worse than the rest on time to "
+        "close in 2025Q2 (corrected over every quarter's tests)."
+    )

@@ -2334,13 +2334,19 @@ def _trend_sentence(result: HealthResult, window: _Window) -> str:
     if len(result.quarters) < 2 or data.empty:
         return ""
     n = len(result.quarters)
-    worse = data[data["flag"] == "worse"]
+    # Each quarter's flags are corrected over that quarter's measures; a sentence about all
+    # the quarters is corrected over all of them (time to close "significantly worse in
+    # 2025Q2" at q = 0.0065 within the quarter was one of 8 quarters' chances).
+    across = adjust_pvalues(pd.to_numeric(data["p_value"], errors="coerce").to_numpy(dtype=float))
+    holds = np.nan_to_num(across, nan=1.0) < result.params["alpha"]
+    worse = data[(data["flag"] == "worse").to_numpy() & holds]
+    dropped = int(((data["flag"] == "worse").to_numpy() & ~holds).sum())
     if worse.empty:
-        better = data[data["flag"] == "better"].groupby("metric").size()
+        better = data[(data["flag"] == "better").to_numpy() & holds].groupby("metric").size()
         if better.empty:
             return (
                 f"Over the last {n} quarters ICP accounts were never significantly worse than "
-                "the rest on any measure, nor significantly better."
+                "the rest on any measure, nor significantly better" + _across_note(dropped)
             )
         steady = [
             f"{_METRIC[m].label} in {k} of {n}"
@@ -2348,7 +2354,8 @@ def _trend_sentence(result: HealthResult, window: _Window) -> str:
         ]
         return (
             f"Over the last {n} quarters ICP accounts were never significantly worse than the "
-            f"rest on any measure; they did significantly better on {_and(steady[:4])} quarters."
+            f"rest on any measure; they did significantly better on {_and(steady[:4])} quarters"
+            + _across_note(dropped)
         )
     parts = []
     for metric, part in worse.groupby("metric", sort=False):
@@ -2356,7 +2363,18 @@ def _trend_sentence(result: HealthResult, window: _Window) -> str:
         parts.append(f"{_METRIC[metric].label} in {quarters}")
     return (
         f"Over the last {n} quarters ICP accounts did significantly worse than the rest on "
-        f"{_and(parts)}."
+        f"{_and(parts)}" + _across_note(dropped)
+    )
+
+
+def _across_note(dropped: int) -> str:
+    """The end of a sentence over all quarters: how it was corrected, and what that left out."""
+    if not dropped:
+        return " (corrected over every quarter's tests)."
+    return (
+        f" (corrected over every quarter's tests; {dropped} worse result"
+        f"{'' if dropped == 1 else 's'} of a single quarter, significant within that quarter, "
+        "did not hold up once all quarters were counted)."
     )
 
 
