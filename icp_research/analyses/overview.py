@@ -270,8 +270,8 @@ def _totals(study: Study, facts: pd.DataFrame) -> tuple[dict, list[str], list[st
         unlinked = (getattr(study.report, "unlinked", None) or {}).get("subscriptions") or {}
         left_out = (
             f"; not counted: {fmt_money(unlinked['arr'])} ARR of {unlinked['running']:,} "
-            f"subscription{'' if unlinked['running'] == 1 else 's'} with no account id and no "
-            "end date"
+            f"subscription{'' if unlinked['running'] == 1 else 's'} with no end date and no "
+            "account in the accounts table"
             if unlinked.get("arr", 0) > 0 and unlinked.get("running")
             else ""
         )

@@ -4022,20 +4022,7 @@ def _check_references(
                     rows=_row_list(closed_missing),
                 )
         elif missing.any():
-            detail = ""
-            record: dict = {"rows": int(missing.sum())}
-            if name == "subscriptions" and "arr" in frame.columns:
-                running = missing.copy()
-                if "end_date" in frame.columns:
-                    running &= frame["end_date"].isna().to_numpy(dtype=bool)
-                arr = float(pd.to_numeric(frame.loc[running, "arr"], errors="coerce").sum())
-                record.update(running=int(running.sum()), arr=arr)
-                if arr > 0:
-                    detail = (
-                        f" ({int(running.sum()):,} of them with no end date, {arr:,.0f} ARR "
-                        "that the reports' ARR does not count)"
-                    )
-            report.unlinked[name] = record
+            detail = _unlinked_arr(frame, missing, name, report)
             out.warning(
                 f"{missing.sum():,} rows have no account_id and are left out{detail}",
                 "fill account_id in the export",
@@ -4064,6 +4051,7 @@ def _check_references(
                 "traits, so the analyses by trait leave them out"
                 if name == "opportunities"
                 else "they are left out of account analyses"
+                + _unlinked_arr(frame, unknown, name, report)
             )
             out.warning(
                 f"{unknown.sum():,} rows ({share:.0%}) refer to accounts that are not in the "
@@ -4217,6 +4205,29 @@ def _id_text(series: pd.Series) -> pd.Series:
         text[whole] = number[whole].map(lambda v: str(int(v)))
         return text.str.strip()
     return values.astype("string").str.strip().astype(object)
+
+
+def _unlinked_arr(frame: pd.DataFrame, rows: pd.Series, name: str, report) -> str:
+    """Rows of a table left out for want of a known account: counted in ``report.unlinked``
+    (for subscriptions with their ARR, so that the overview can say what its ARR leaves out),
+    and the words that say so in a warning ("" when they carry no ARR)."""
+    rows = pd.Series(np.asarray(rows, dtype=bool), index=frame.index)
+    record = report.unlinked.setdefault(name, {"rows": 0})
+    record["rows"] += int(rows.sum())
+    if name != "subscriptions" or "arr" not in frame.columns:
+        return ""
+    running = rows.copy()
+    if "end_date" in frame.columns:
+        running &= frame["end_date"].isna().to_numpy(dtype=bool)
+    arr = float(pd.to_numeric(frame.loc[running, "arr"], errors="coerce").sum())
+    record["running"] = record.get("running", 0) + int(running.sum())
+    record["arr"] = record.get("arr", 0.0) + arr
+    if not arr > 0:
+        return ""
+    return (
+        f" ({int(running.sum()):,} of them with no end date, {arr:,.0f} ARR that the reports' "
+        "ARR does not count)"
+    )
 
 
 def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
