@@ -887,3 +887,34 @@ def test_the_sentence_over_all_quarters_is_corrected_over_all_of_them():
         "Over the last 8 quarters ICP accounts did significantly worse than the rest on time to "
         "close in 2025Q2 (corrected over every quarter's tests)."
     )
+
+
+def test_a_value_renamed_since_the_previous_run_is_named_with_its_recode(tmp_path):
+    """HubSpot renamed "Computer Software" to "Software" between two quarters' exports; nothing
+    said so, and a rule on the old value would have matched nobody."""
+    from icp_research.analyses.health import renamed_values
+
+    previous = tmp_path / "2026Q2"
+    (previous / "artifacts" / "data").mkdir(parents=True)
+    then = ["Computer Software"] * 40 + ["Healthcare"] * 30 + ["Retail"] * 12 + ["Mining"] * 3
+    pd.DataFrame({"account_id": [f"A{i}" for i in range(len(then))], "industry": then}).to_parquet(
+        previous / "artifacts" / "data" / "accounts.parquet"
+    )
+    now = ["Software"] * 44 + ["Healthcare"] * 31 + ["Logistics"] * 12 + ["Biotech"] * 2
+    accounts = pd.DataFrame({"account_id": [f"A{i}" for i in range(len(now))], "industry": now})
+    study = make_study({"accounts": accounts}, categorical=["industry"])
+    sentence, other = renamed_values(study, previous)
+    assert sentence.startswith(
+        'industry: "Computer Software" (40 accounts in the run 2026Q2) is gone and "Software" '
+        '(44 accounts, none then) is new. If it was renamed, recode "Software" = "Computer '
+        'Software" under [tables.accounts.values.industry]'
+    )
+    # Retail (12) gone and Logistics (12) new may be a rename too ("if it was renamed");
+    # Mining (3) and Biotech (2) are too few to say.
+    assert other.startswith(
+        'industry: "Retail" (12 accounts in the run 2026Q2) is gone and "Logistics"'
+    )
+    assert not any("Mining" in s or "Biotech" in s for s in renamed_values(study, previous))
+    assert len(renamed_values(study, previous, min_accounts=13)) == 1
+    assert renamed_values(study, None) == []
+    assert renamed_values(study, tmp_path / "nowhere") == []

@@ -1997,11 +1997,64 @@ def icp_health(
     findings, flags = _findings(result, current_window, drawn, tiers)
     calibration_findings, calibration_flags = _calibration_sentences(result, current_window)
     result.findings = findings + calibration_findings
-    result.flags = flags + calibration_flags
+    result.flags = renamed_values(study, previous_run) + flags + calibration_flags
     caveats += _caveats(result, study, current_window, drawn, cycle_quarters, icp)
     result.caveats = caveats
     result.headline = _headline(result, drawn)
     return result
+
+
+#: Accounts a value needs (in the previous run and in this one) to be called renamed.
+RENAMED_MIN_ACCOUNTS = 10
+
+
+def renamed_values(study, previous_run, min_accounts: int = RENAMED_MIN_ACCOUNTS) -> list[str]:
+    """Values of an account trait that look renamed since the previous run: one gone (held by
+    ``min_accounts`` or more accounts then, none now) while another appeared (as many now,
+    none then), of a similar count ("Computer Software" 412 then, "Software" 431 now, as
+    HubSpot renames an industry). Unrecoded, a rule or score level on the old value matches
+    nobody and the quarters do not compare. One sentence per pair, with the recode."""
+    if not previous_run:
+        return []
+    path = Path(previous_run) / "artifacts" / "data" / "accounts.parquet"
+    accounts = study.tables.get("accounts")
+    if not path.is_file() or accounts is None:
+        return []
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+        wanted = [c for c in study.attributes.categorical if c in names and c in accounts]
+        before = pd.read_parquet(path, columns=wanted) if wanted else pd.DataFrame()
+    except (OSError, ValueError):
+        return []
+    run = Path(previous_run).name
+    out = []
+    for name in wanted:
+        then = before[name].dropna().astype(str).value_counts()
+        now = accounts[name].dropna().astype(str).value_counts()
+        gone = then[(then >= min_accounts) & ~then.index.isin(now.index)]
+        new = now[(now >= min_accounts) & ~now.index.isin(then.index)]
+        taken: set = set()
+        for old_value, n_then in gone.items():
+            # The new value nearest in count, within a factor of two.
+            close = [
+                (abs(np.log(n_now / n_then)), value, n_now)
+                for value, n_now in new.items()
+                if value not in taken and 0.5 <= n_now / n_then <= 2
+            ]
+            if not close:
+                continue
+            _, value, n_now = min(close)
+            taken.add(value)
+            out.append(
+                f'{name}: "{old_value}" ({n_then:,} accounts in the run {run}) is gone and '
+                f'"{value}" ({n_now:,} accounts, none then) is new. If it was renamed, recode '
+                f'"{value}" = "{old_value}" under [tables.accounts.values.{name}] (or the '
+                "other way round in both quarters): otherwise a rule or score level on the old "
+                "value matches nobody, and the quarters do not compare."
+            )
+    return out
 
 
 def _health_frame(rows: list[dict]) -> pd.DataFrame:
