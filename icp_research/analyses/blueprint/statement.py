@@ -506,9 +506,10 @@ def no_icp_statement(
         text = (
             f"No ICP can be drawn from this data: nothing {'else ' if other else ''}measured "
             f"separates {who} from the rest in a way that held up {known}. On that data the "
-            "predictor analysis would likely have detected effects of these sizes and found "
-            f"none: {_first_of(powered)} (the predictor report tests every quarter, and may say "
-            f"otherwise). Smaller effects cannot be ruled out ({more} would narrow that), but "
+            "predictor analysis would likely have detected effects of these sizes, over all of "
+            f"it, and found none: {_first_of(powered)}. Smaller effects cannot be ruled out "
+            f"({more} would narrow that), nor one that began only in the latest quarters, "
+            "diluted in the years before (the health report follows each quarter), but "
             f"other attributes in the exports ({elsewhere}) are the likelier next step."
         )
         if signals:
