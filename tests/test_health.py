@@ -918,3 +918,31 @@ def test_a_value_renamed_since_the_previous_run_is_named_with_its_recode(tmp_pat
     assert len(renamed_values(study, previous, min_accounts=13)) == 1
     assert renamed_values(study, None) == []
     assert renamed_values(study, tmp_path / "nowhere") == []
+
+
+def test_a_run_that_draws_no_icp_still_says_how_the_previous_runs_icp_did(tmp_path):
+    """A first user's market shift: the quarter's run drew no ICP, and the summary said ICP and
+    non-ICP accounts "cannot be compared" above a table comparing them by the previous run's
+    ICP, which the summary never mentioned."""
+    previous = tmp_path / "2026Q1"
+    (previous / "artifacts").mkdir(parents=True)
+    retail = icp_document(
+        as_of="2026-03-31",
+        include=[rule("include", "industry = Retail", condition("industry", "equals", "Retail"))],
+        scorecard=[categorical("industry", {"SaaS": 0, "Retail": 100}, 50)],
+    )
+    (previous / "artifacts" / "icp.json").write_text(json.dumps(retail))
+    (previous / "artifacts" / "manifest.json").write_text(
+        json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
+    )
+    study = make_study(known_tables(), categorical=["industry"], numeric=["employees"])
+    nothing = icp_document(as_of="2026-06-30")
+    result = icp_health(study, nothing, quarter="2026Q2", quarters=1, previous_run=previous)
+    assert result.findings[0].endswith(
+        "cannot be compared. The previous run's ICP is measured on this quarter instead."
+    )
+    assert any(
+        f.startswith("Out of sample: the ICP of 2026Q1, drawn before 2026Q2")
+        for f in result.findings
+    )
+    assert any(f.startswith("Out of sample, by the ICP of 2026Q1") for f in result.flags)

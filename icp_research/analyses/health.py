@@ -2221,12 +2221,20 @@ def _findings(result: HealthResult, window: _Window, drawn: bool, tiers: list[st
     if result.changelog is not None:
         tail.append(result.changelog.summary)
     if not drawn:
+        # The previous run's ICP, measured on this quarter below, is still a comparison: the
+        # one that says whether the ICP it drew stopped working.
+        out_of_sample, out_of_sample_flags = _previous_icp_sentences(result, window)
         head = (
             "No ICP is drawn in the monitored definition (no defining include rule), so ICP and "
             "non-ICP accounts cannot be compared"
             + ("; the fit-score tiers are shown instead." if tiers else ".")
+            + (
+                " The previous run's ICP is measured on this quarter instead."
+                if out_of_sample
+                else ""
+            )
         )
-        return [head, description, *tail], []
+        return [head, description, *out_of_sample, *tail], out_of_sample_flags
     summary = result.summary
     share = (icp.spec or {}).get("headline", {}).get("Accounts in the ICP")
     current = summary[(summary["quarter"] == window.label) & (summary["group"] == VERSUS)]
