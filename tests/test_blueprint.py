@@ -1212,3 +1212,31 @@ def test_a_confirmation_too_small_to_tell_is_not_called_a_failure():
     assert _confirmation_too_few(row)
     assert not _confirmation_too_few({**row, "ci_high_confirm": 1.9})
     assert not _confirmation_too_few({**row, "ci_low_confirm": None})
+
+
+def test_discovery_starts_with_the_first_thing_that_happened_not_the_oldest_account():
+    """A CRM keeps companies created years before any deal: the report read "discovered on
+    2021-01-13 to ..." for deals from 2023-07."""
+    from icp_research.analyses.blueprint.build import study_periods
+
+    from .studies import make_study
+
+    accounts = pd.DataFrame(
+        {"account_id": ["A1", "A2"], "created_at": pd.to_datetime(["2021-01-13", "2023-01-01"])}
+    )
+    deals = pd.DataFrame(
+        {
+            "opportunity_id": ["O1", "O2"],
+            "account_id": ["A1", "A2"],
+            "stage": ["won", "lost"],
+            "created_at": pd.to_datetime(["2023-07-03", "2023-08-01"]),
+            "closed_at": pd.to_datetime(["2023-09-01", "2023-10-01"]),
+        }
+    )
+    study = make_study(
+        {"accounts": accounts, "opportunities": deals}, as_of=pd.Timestamp("2026-06-30")
+    )
+    periods = study_periods(study, 2, 2)
+    assert periods["discovered_on"]["start"] == "2023-07-03"
+    only_accounts = make_study({"accounts": accounts}, as_of=pd.Timestamp("2026-06-30"))
+    assert study_periods(only_accounts, 2, 2)["discovered_on"]["start"] == "2021-01-13"

@@ -52,7 +52,7 @@ def test_report_names_the_planted_icp(demo_run):
     assert "They convert best when referral source is Referral." in text
     assert "Not a fit: companies with no CRM, fewer than 60 employees, or in Education." in text
     assert (
-        "Three periods: characteristics and rules were discovered on 2023-09-03 to 2025-09-30 "
+        "Three periods: characteristics and rules were discovered on 2024-01-01 to 2025-09-30 "
         "and confirmed on 2025-10-01 to 2026-03-31 (the confirmation quarters); the ICP and the "
         "fit score are then validated on 2026-04-01 to 2026-09-30" in text
     )

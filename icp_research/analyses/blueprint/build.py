@@ -659,7 +659,13 @@ def study_periods(study: Study, holdout_quarters: int, validation_quarters: int)
     validation_from = holdout_start(study.as_of, validation_quarters)
     selection_as_of = validation_from - day
     confirmation_from = holdout_start(selection_as_of, holdout_quarters)
-    first, _ = earliest_date(study.dataset.tables)
+    # The first thing that happened (a deal, a subscription, a usage day), not the oldest
+    # account record: a CRM keeps companies created years before any deal ("discovered on
+    # 2021-01-13 to ..." for deals from 2023-07).
+    tables = study.dataset.tables
+    first, _ = earliest_date({k: v for k, v in tables.items() if k != "accounts"})
+    if first is None:
+        first, _ = earliest_date(tables)
     first = pd.Timestamp(first) if first is not None else confirmation_from
 
     def span(start, end) -> dict:
