@@ -331,8 +331,10 @@ def test_scoring_a_raw_lead_list_reads_it_as_the_training_rows(planted_icp):
     bare = score_leads(icp, pd.DataFrame({"Industry": ["Retail"]}))
     assert bare["flags"].iloc[0] == (
         "technologies: Snowflake not provided: scored neutral; rules on technologies: "
-        "Snowflake not met (unknown)"
+        "Snowflake not met (unknown); nothing the score reads is known: tier Unknown (add "
+        "technologies: Snowflake and score it again)"
     )
+    assert bare["tier"].astype(str).iloc[0] == "Unknown"
 
 
 def _two_trait_icp() -> dict:
