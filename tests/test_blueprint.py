@@ -337,9 +337,9 @@ def test_no_icp_on_noise_is_said_plainly(noise):
         "the ICP is chosen on). On that data the predictor analysis would likely have detected "
         f"effects of these sizes, over all of it, and found none: {detectable}. Smaller effects "
         "cannot be ruled out (more closed deals would narrow that), nor one that began only in "
-        "the latest quarters, diluted in the years before (the health report follows each "
-        "quarter), but other attributes in the exports (what the company uses, how it buys, how "
-        "it came to us) are the likelier next step."
+        "the latest quarters, diluted in the years before (the predictor report screens those "
+        "quarters for it), but other attributes in the exports (what the company uses, how it "
+        "buys, how it came to us) are the likelier next step."
     )
     # One test of 14 on win rate and one on best-customer rate had p < 0.05, as chance gives:
     # no hypothesis for discovery calls, a note saying so.

@@ -1015,6 +1015,21 @@ def predictor_significance(
     _explain_missing_confirmation(replication, tested)
     result.replication = replication
     result.tables["replication"] = replication.summary
+    # What began in the latest quarters is diluted in the years before: screened on them.
+    result.tables["emerging"] = _emerging(
+        tested,
+        discovery.summary,
+        categorical=categorical,
+        numeric=numeric,
+        alpha=alpha,
+        correction=correction,
+        min_level_count=min_level_count,
+        n_bins=n_bins,
+        bins=bins,
+        power=power,
+        seed=seed,
+        contract=spec.contract,
+    )
     # The re-test of an outcome with an empty holdout only says "no rows": said better above.
     empty = tuple(f"{f.name}: no rows" for f in tested if f.confirmation.empty)
     result.notes += [c for c in replication.caveats if not c.startswith(empty)]
@@ -1084,7 +1099,11 @@ def predictor_significance(
         result.behavioural = _behavioural(study, frames_by_name, alpha, correction, n_bins, seed)
         if result.behavioural is not None:
             result.tables["behavioural"] = result.behavioural.summary
-    result.findings = _findings(result, tested) + _contract_findings(result, study)
+    result.findings = (
+        _findings(result, tested)
+        + _emerging_findings(result.tables["emerging"], tested, alpha)
+        + _contract_findings(result, study)
+    )
     result.caveats = _caveats(result, tested, skip_caveats)
     result.conclusions = _conclusions(result, tested, skipped)
     return result
@@ -1753,6 +1772,129 @@ def _findings(result: SignificanceResult, tested: list[OutcomeFrame]) -> list[st
         findings.append(f"Not recommended: {item['predictor']} ({item['reason']}).")
     findings += _null_findings(result)
     return findings
+
+
+#: Columns of the ``emerging`` table (see :func:`_emerging`).
+EMERGING_COLUMNS = [
+    "outcome",
+    "predictor",
+    "level",
+    "kind",
+    "n",
+    "rate_level",
+    "rate_rest",
+    "effect",
+    "effect_type",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+]
+
+
+def _emerging(
+    tested: list[OutcomeFrame],
+    found: pd.DataFrame,
+    *,
+    categorical,
+    numeric,
+    alpha: float,
+    correction: str,
+    min_level_count: int,
+    n_bins: int,
+    bins,
+    power: float,
+    seed: int,
+    contract=(),
+) -> pd.DataFrame:
+    """Effects of the confirmation quarters alone, for attributes that were not significant in
+    discovery: a market shift ("companies with 500+ employees win 2x since April") is diluted in
+    the years before it, so discovery does not find it and nothing re-tests it.
+
+    Every level and bin is tested on the confirmation rows (the same bins), one family per
+    outcome corrected as in discovery, and Bonferroni over the outcomes screened (a null
+    export shows one in at most ``alpha`` of runs). Hypotheses to confirm next quarter, never
+    rules: what the confirmation quarters suggest cannot also be confirmed on them.
+    """
+    frames = {
+        f.name: (f.confirmation, f.cluster)
+        for f in tested
+        if len(f.confirmation) and f.name in OUTCOMES_SCREENED
+    }
+    empty = pd.DataFrame(columns=EMERGING_COLUMNS)
+    if not frames:
+        return empty
+    try:
+        latest = test_many(
+            frames,
+            categorical=categorical,
+            numeric=numeric,
+            alpha=alpha,
+            correction=correction,
+            min_level_count=min_level_count,
+            n_bins=n_bins,
+            bins=bins,
+            power=power,
+            unit={f.name: f.unit for f in tested},
+            seed=seed,
+        )
+    except (InputError, NotEnoughData, ValueError, KeyError):
+        return empty
+    rows = latest.summary
+    if rows.empty:
+        return empty
+    rows = rows[rows["kind"].isin(["level", "bin"])]
+    rows = rows[pd.to_numeric(rows["q_value"], errors="coerce") < alpha / len(frames)]
+    known = set()
+    if found is not None and len(found):
+        hits = found[found["significant"].astype(bool)]
+        known = set(zip(hits["outcome"], hits["predictor"], strict=True))
+    keep = np.array(
+        [
+            (o, p) not in known and p not in dict(contract)
+            for o, p in zip(rows["outcome"], rows["predictor"], strict=True)
+        ],
+        dtype=bool,
+    )
+    rows = rows[keep]
+    return rows[[c for c in EMERGING_COLUMNS if c in rows.columns]].reset_index(drop=True)
+
+
+#: Outcomes screened for effects of the latest quarters alone (those a quarter changes).
+OUTCOMES_SCREENED = ("won", "retained")
+
+
+def _emerging_findings(table: pd.DataFrame, tested: list[OutcomeFrame], alpha: float) -> list[str]:
+    """One sentence per effect of the latest quarters alone (see :func:`_emerging`)."""
+    from icp_research.methods.predictors import _fmt_effect, _fmt_q, _level_label
+
+    if table is None or table.empty:
+        return []
+    units = {f.name: f.unit for f in tested}
+    out = []
+    # One sentence per attribute and outcome: its clearest level (the others mirror it).
+    clearest = table.sort_values("q_value").drop_duplicates(["outcome", "predictor"])
+    for row in clearest.itertuples():
+        label = _level_label(row.predictor, row.level, row.kind)
+        rates = (
+            f"{row.rate_level:.0%} vs {row.rate_rest:.0%}"
+            if np.isfinite(row.rate_level) and np.isfinite(row.rate_rest)
+            else ""
+        )
+        effect = (
+            f"{str(row.effect_type).replace('_', ' ')} {_fmt_effect(row.effect)} "
+            f"({_fmt_effect(row.ci_low)}–{_fmt_effect(row.ci_high)})"
+        )
+        out.append(
+            f"Emerging, not confirmed: {label} and "
+            f"{_PHRASES.get(row.outcome, row.outcome)} in the confirmation quarters alone "
+            f"({rates + '; ' if rates else ''}{effect}; {int(row.n):,} "
+            f"{units.get(row.outcome, 'rows')} in the level; {_fmt_q(row.q_value)}, below "
+            f"alpha over the outcomes screened). It was not significant in the years before, "
+            "where a recent change is diluted: a hypothesis to confirm on next quarter's data, "
+            "not a rule."
+        )
+    return out
 
 
 def _homogeneous_accounts(result: SignificanceResult, tested: list[OutcomeFrame]) -> list[str]:

@@ -509,7 +509,7 @@ def no_icp_statement(
             "predictor analysis would likely have detected effects of these sizes, over all of "
             f"it, and found none: {_first_of(powered)}. Smaller effects cannot be ruled out "
             f"({more} would narrow that), nor one that began only in the latest quarters, "
-            "diluted in the years before (the health report follows each quarter), but "
+            "diluted in the years before (the predictor report screens those quarters for it), but "
             f"other attributes in the exports ({elsewhere}) are the likelier next step."
         )
         if signals:
