@@ -1240,3 +1240,33 @@ def test_discovery_starts_with_the_first_thing_that_happened_not_the_oldest_acco
     assert periods["discovered_on"]["start"] == "2023-07-03"
     only_accounts = make_study({"accounts": accounts}, as_of=pd.Timestamp("2026-06-30"))
     assert study_periods(only_accounts, 2, 2)["discovered_on"]["start"] == "2021-01-13"
+
+
+def test_findings_say_when_the_rules_did_not_hold_up_and_when_the_lift_may_be_none(planted):
+    """A first user's leaky score became an ICP whose summary said it "rests on 1
+    characteristic that predicted success and held up in the confirmation quarters" beside "0
+    of 1 defining rule held up", and "2.09x, 95% CI 0.91-4.78, within the 2-3x commonly
+    expected of a good ICP"."""
+    import copy
+
+    from icp_research.analyses.blueprint.findings import findings_of
+
+    _, result = planted
+    assert result.drawn
+    held = findings_of(result)
+    assert any("and held up in the confirmation quarters: who the company is" in f for f in held)
+    shaky = copy.deepcopy(result)
+    for rule in shaky.include:
+        if rule.role == "filter":
+            for evidence in rule.evidence:
+                evidence.replicated, evidence.replicated_upstream = False, False
+    for row in shaky.icp_vs_rest:
+        row["ci_low"] = 0.91
+    said = findings_of(shaky)
+    (rests,) = [f for f in said if f.startswith("It rests on")]
+    assert "in the predictor analysis: who the company is" in rests
+    assert "held up in the confirmation quarters" not in rests
+    assert rests.endswith("held up: a provisional ICP, to confirm next quarter.")
+    (lift,) = [f for f in said if f.startswith("In the latest")]
+    assert lift.endswith(", an interval that includes no difference.")
+    assert "commonly expected" not in lift

@@ -392,3 +392,40 @@ created_at = "Created"
     got = dataset.tables["opportunities"].set_index("opportunity_id")["account_id"].to_dict()
     # Same form (or none stated on one side): one company; GmbH against AG: two.
     assert got == {"D1": "Mainbox GmbH", "D2": "Mainbox AG", "D3": "Acme Inc.", "D4": "Beta"}
+
+
+def test_a_crm_calculated_score_or_activity_count_is_no_trait(tmp_path):
+    """A first user's small null export: HubSpot Score, a calculated property the CRM keeps
+    updating from the account's activity, ran only moderately higher for customers (too little
+    to be screened as an outcome by its values) and became the ICP ("This product fits
+    companies (hubspot score of 50 or more)"), with score points on it. Named like one, it is
+    left out, as are visits, form submissions and sales activity; a word inside another word
+    or a size is not."""
+    files = _exports()
+    config = write_project(tmp_path, files, CONFIG)
+    study = icp.open_study(config, reuse_snapshot=False)
+    facts = pd.DataFrame(
+        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
+    )
+    names = [
+        "hubspot_score",
+        "HubSpotScore",
+        "lead_score",
+        "number_of_pageviews",
+        "number_of_form_submissions",
+        "number_of_sales_activities",
+        "number_of_times_contacted",
+        "last_activity_date_days",
+        "likelihood_to_close",
+        "number_of_employees",
+        "score_band",
+        "scoreboard_user",
+    ]
+    spec = AttributeSpec([], names)
+    screened = screen_attributes(spec, facts, None, study.config)
+    assert set(screened.outcome_like) == set(names[:9])
+    assert screened.outcome_like["hubspot_score"].startswith(
+        'named like one: "hubspot score": kept up to date by the CRM from what happens with the '
+        "account"
+    )
+    assert {"number_of_employees", "score_band", "scoreboard_user"} <= set(screened.spec.numeric)

@@ -316,6 +316,46 @@ OUR_SIDE_PHRASES = (("account", "manager"), ("success", "manager"), ("sales", "r
 #: Column-name words for what is measured on customers after the sale (a satisfaction score,
 #: a health score): a lead has none.
 AFTER_SALE_WORDS = {"nps", "csat", "health", "healthscore"}
+#: Column-name phrases of what a CRM keeps up to date from what happens with an account once
+#: it is in the CRM: its own scores (HubSpot Score, a lead or engagement score), visits, form
+#: submissions, sales activity, the last contact. Customers have more of it than any lead,
+#: because they were worked and they use the product: a consequence of the sale, not a trait.
+ACTIVITY_PHRASES = (
+    ("hubspot", "score"),
+    ("hubspotscore",),
+    ("hub", "spot", "score"),
+    ("lead", "score"),
+    ("leadscore",),
+    ("engagement", "score"),
+    ("likelihood", "to", "close"),
+    ("predictive", "score"),
+    ("page", "views"),
+    ("pageviews",),
+    ("form", "submissions"),
+    ("number", "of", "sessions"),
+    ("sales", "activities"),
+    ("times", "contacted"),
+    ("last", "activity"),
+    ("last", "contacted"),
+    ("last", "engagement"),
+    ("last", "seen"),
+    ("recent", "deal"),
+    ("days", "to", "close"),
+    ("email", "opens"),
+    ("emails", "opened"),
+    ("email", "clicks"),
+)
+
+
+def _activity_phrase(name: str) -> str | None:
+    """The phrase of a column name saying the CRM keeps it up to date from the account's
+    activity (see :data:`ACTIVITY_PHRASES`), or None."""
+    words = name_words(name)
+    for phrase in ACTIVITY_PHRASES:
+        k = len(phrase)
+        if any(tuple(words[i : i + k]) == phrase for i in range(len(words) - k + 1)):
+            return " ".join(phrase)
+    return None
 
 
 def _assigned_word(name: str) -> str | None:
@@ -635,7 +675,15 @@ def screen_attributes(
         # what is measured on customers after the sale.
         assigned = _assigned_word(name)
         after = _word(name, AFTER_SALE_WORDS)
-        if assigned is not None:
+        activity = _activity_phrase(name)
+        if activity is not None:
+            outcome_like[name] = (
+                f'named like one: "{activity}": kept up to date by the CRM from what happens '
+                "with the account (its score, visits, sales activity), so customers have more "
+                "of it than any lead"
+            )
+            ours.add(name)
+        elif assigned is not None:
             outcome_like[name] = (
                 f'named like one: "{assigned}": who on our side has the account, assigned by us'
             )

@@ -268,14 +268,30 @@ def findings_of(blueprint: Blueprint) -> list[str]:
             if c["role"] == "signal"
         ]
         if filters:
-            text = (
-                f"It rests on {len(blueprint.characteristics)} characteristic"
-                f"{'' if len(blueprint.characteristics) == 1 else 's'} that predicted "
-                f"{_what_they_predicted(blueprint)} "
-                f"and held up in the confirmation quarters: who the company is "
-                f"({join_and(filters)})"
-            )
+            defining = [r for r in blueprint.include if r.role == "filter"]
+            held = sum(1 for r in defining if r.replicated)  # as the confidence counts
+            k = len(blueprint.characteristics)
+            if held == len(defining):
+                text = (
+                    f"It rests on {k} characteristic{'' if k == 1 else 's'} that predicted "
+                    f"{_what_they_predicted(blueprint)} "
+                    f"and held up in the confirmation quarters: who the company is "
+                    f"({join_and(filters)})"
+                )
+            else:
+                # The predictor analysis confirmed the characteristic; the rule drawn from it,
+                # re-measured on the confirmation quarters, did not (yet): said as it is.
+                text = (
+                    f"It rests on {k} characteristic{'' if k == 1 else 's'} that predicted "
+                    f"{_what_they_predicted(blueprint)} in the predictor analysis: who the "
+                    f"company is ({join_and(filters)})"
+                )
             text += f" and how it came to us ({join_and(signals)})." if signals else "."
+            if held < len(defining):
+                text += (
+                    f" Re-measured as rules on the confirmation quarters, {held} of "
+                    f"{len(defining)} held up: a provisional ICP, to confirm next quarter."
+                )
             findings.append(text)
         else:
             # No single trait held up; a combination of them did (rules.combination_rules).
@@ -304,7 +320,12 @@ def findings_of(blueprint: Blueprint) -> list[str]:
     )
     if main is not None and np.isfinite(main["ratio"]) and main["n_icp"]:
         expected = ""
-        if blueprint.outcome["name"] == "won":
+        low = main.get("ci_low", np.nan)
+        if blueprint.outcome["name"] == "won" and np.isfinite(low) and low <= 1:
+            # "2.09x (0.91-4.78), within the 2-3x expected" read as a good ICP: the interval
+            # holds no difference at all.
+            expected = ", an interval that includes no difference"
+        elif blueprint.outcome["name"] == "won":
             if main["ratio"] < 2:
                 expected = ", below the 2–3x commonly expected of a good ICP"
             elif main["ratio"] <= 3:
