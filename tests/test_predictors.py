@@ -644,6 +644,10 @@ def test_single_level_and_all_missing_predictors():
     verdicts = result.tables["predictors"].set_index("predictor")["verdict"]
     assert (verdicts == "not testable").all()
     assert sum("could not be tested" in c for c in result.caveats) == 3
+    # The reason is in the sentence: the report shows no note column to point to.
+    (said,) = [c for c in result.caveats if c.startswith("plan could not be tested")]
+    assert said == f"plan could not be tested against churned: {plan['note']}."
+    assert not any("see the note column" in c for c in result.caveats)
 
 
 def test_tiny_data_and_no_known_outcome():

@@ -298,7 +298,10 @@ def test_a_project_without_deals_is_not_told_to_wait_for_closed_deals():
     text = no_icp_statement(study, upstream, [], outcome="retained")
     assert "closed deals" not in text
     assert "more customers with a year behind them would narrow that" in text
-    assert "Only industry had too little data to tell" in text
+    assert (
+        "Only industry had too little data to tell customers who stayed from those who left (on "
+        "other outcomes the predictor report says which could)" in text
+    )
     empty = upstream.predictor_summary.iloc[0:0]
     text = no_icp_statement(
         study, types.SimpleNamespace(caveats=[], sources={}, predictor_summary=empty), []

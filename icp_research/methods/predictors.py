@@ -1751,11 +1751,16 @@ def _finalize(
         params=params,
     )
     result.findings = _findings(rows, predictor_rows, tested_groups, params, opts)
-    result.caveats = [*caveats, *_power_caveats(predictor_rows, tested_groups, params)]
+    notes: dict = {}
+    for row in rows:
+        if isinstance(row.get("note"), str) and row["note"]:
+            notes.setdefault((row["outcome"], row["predictor"]), row["note"])
+    result.caveats = [*caveats, *_power_caveats(predictor_rows, tested_groups, params, notes)]
     label = {"fdr_bh": "Benjamini-Hochberg", "holm": "Holm"}.get(correction, correction)
     result.caveats.append(
-        f"{label} correction over {hypotheses} hypotheses (every level, bin and trend test of "
-        f"every outcome); 'significant' means q < {opts.alpha:g}. Minimum detectable effects "
+        f"{label} correction within each outcome's family of tests ({hypotheses} hypotheses "
+        f"in all: every level, bin and trend test of every outcome); 'significant' means q < "
+        f"{opts.alpha:g}. Minimum detectable effects "
         f"are at {opts.power:.0%} power and the uncorrected alpha."
     )
     return result
@@ -1973,6 +1978,7 @@ def _power_caveats(
     predictor_rows: list[dict],
     tested_groups: Mapping[tuple[str, str], list[dict]],
     params: dict,
+    notes: Mapping[tuple[str, str], str] | None = None,
 ) -> list[str]:
     caveats = []
     for verdict in predictor_rows:
@@ -1994,9 +2000,10 @@ def _power_caveats(
                 f"only effects beyond {_mde_text(best)} could reliably be detected."
             )
         elif verdict["verdict"] == "not testable":
-            caveats.append(
-                f"{predictor} could not be tested against {outcome} (see the note column)."
-            )
+            # The reason itself, not "see the note column", which the report does not show.
+            note = (notes or {}).get((outcome, predictor))
+            why = f": {note}" if note else ""
+            caveats.append(f"{predictor} could not be tested against {outcome}{why}.")
     return caveats
 
 

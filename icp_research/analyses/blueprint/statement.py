@@ -418,6 +418,13 @@ _SUCCEEDED = {
 
 #: What more of the same data would narrow the effects left open, by outcome: the statement of
 #: a billing-only project (no deals) must not ask for closed deals.
+#: What the power statement is about, after "too little data to tell".
+_TELL_APART = {
+    "won": "winners from the rest",
+    "retained": "customers who stayed from those who left",
+    "best_customer": "best customers from the rest",
+}
+
 _MORE_DATA = {
     "won": "more closed deals",
     "retained": "more customers with a year behind them",
@@ -525,7 +532,9 @@ def no_icp_statement(
         if thin:
             text += (
                 f" Only {join_and(thin) if len(thin) <= MAX_LISTED else _first_of(thin, ', ')}"
-                f" had too little data to tell; {more} would settle those."
+                f" had too little data to tell {_TELL_APART.get(outcome, 'on that outcome')} "
+                f"(on other outcomes the predictor report says which could); {more} would settle "
+                "those."
             )
         if uncertain:
             text += f" {_hypotheses(len(uncertain))} to test in discovery calls."

@@ -265,5 +265,6 @@ def drop_contract_evidence(upstream: Upstream, study: Study) -> list[str]:
         f"{join_and(sorted(contract))} "
         f"{'is a contract term' if len(contract) == 1 else 'are contract terms'}"
         " (part of what a customer pays, which a new lead does not have yet): never a rule or "
-        "a score attribute (see the contract-size finding of the predictor report)."
+        "a score attribute (the predictor report says when one goes with best-customer status "
+        "or ARR)."
     ]
