@@ -327,3 +327,26 @@ def test_the_base_row_counts_only_the_deals_of_accounts_the_segments_divide(fact
     everyone = table.loc["All accounts"]
     assert everyone["win_rate"] == pytest.approx(5 / 9)
     assert everyone["closed_deals"] == 9
+
+
+def test_the_heatmap_colours_only_differences_beyond_a_segments_interval():
+    """A first user's null export: a k-means cluster at 40% against 23% on a few dozen deals
+    was coloured "better", while the same report found nothing that set it apart."""
+    from types import SimpleNamespace
+
+    from icp_research.methods.segments import heatmap_frame
+
+    summary = pd.DataFrame(
+        {
+            "segmentation": ["all", "kmeans", "kmeans"],
+            "segment": ["all", "Cluster 1", "Cluster 2"],
+            "win_rate": [0.23, 0.40, 0.45],
+            "win_rate_ci_low": [0.20, 0.18, 0.38],
+            "win_rate_ci_high": [0.26, 0.66, 0.52],
+        }
+    )
+    colours, labels = heatmap_frame(SimpleNamespace(summary=summary))
+    column = colours.columns[0]
+    assert colours[column].tolist()[:2] == [0.0, 0.0]  # all accounts; within its interval
+    assert colours[column].iloc[2] == pytest.approx(np.log(0.45 / 0.23))
+    assert labels[column].tolist() == ["23%", "40%", "45%"]

@@ -1082,7 +1082,9 @@ def heatmap_frame(result: SegmentResult) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Colours are the log ratio of the segment's value to the all-accounts value, sign flipped
     where lower is better (churn, sales cycle), so that blue is better and red worse than the
-    base; annotations are the values themselves.
+    base; annotations are the values themselves. A cell whose interval holds the all-accounts
+    value is not coloured: a k-means cluster at 40% against 23% on a few dozen deals read as
+    "better" where its interval said it may not be.
     """
     summary = result.summary
     metrics = [m for m in HEATMAP_METRICS if m[0] in summary and summary[m[0]].notna().any()]
@@ -1103,6 +1105,12 @@ def heatmap_frame(result: SegmentResult) -> tuple[pd.DataFrame, pd.DataFrame]:
         base = float(overall[column])
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.log(values / base) if base > 0 else np.full(values.shape, np.nan)
+        low, high = f"{column}_ci_low", f"{column}_ci_high"
+        if low in summary and high in summary:
+            lows = summary[low].to_numpy(dtype=float)
+            highs = summary[high].to_numpy(dtype=float)
+            within = (lows <= base) & (base <= highs)
+            score = np.where(within & np.isfinite(score), 0.0, score)
         colours[label] = score if higher_better else -score
         labels[label] = [_metric_text(column, v) for v in values]
     return colours, labels
@@ -1150,7 +1158,7 @@ def plot_segment_heatmap(result: SegmentResult, *, ax=None):
         vmin=-limit,
         vmax=limit,
         linewidths=0.5,
-        cbar_kws={"label": "worse  <-  vs all accounts  ->  better"},
+        cbar_kws={"label": "worse  <-  vs all accounts  ->  better (white: within its interval)"},
         annot_kws={"fontsize": 8},
         ax=ax,
     )
