@@ -1772,3 +1772,52 @@ def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp
     rows[1:3] = ["P1,Retail,Q", "P2,Retail,R"]
     path = write_project(tmp_path / "other", {"accounts.csv": "\n".join(rows) + "\n"}, config)
     assert account_groups(loading.load_tables(path).tables["accounts"]) == ("", {})
+
+
+def test_brazilian_amounts_and_portuguese_size_bands_are_read(tmp_path):
+    """A first user's RD Station + Vindi exports: "R$ 12.345,67" stopped validate ("4,000
+    values are not numbers") whatever decimal and currency said, and "Mais de 1000" (1000+)
+    made every band of the column an error, "201-500" and "51-200" included."""
+    accounts = (
+        "ID;Segmento;Nº de funcionários\n"
+        "1;Saúde;11-50\n2;Varejo;51-200\n3;Saúde;Mais de 1000\n4;Varejo;201-500\n"
+        "5;Varejo;nenhum\n"
+    )
+    deals = (
+        "ID;Empresa;Status;Criada;Fechada;Valor\n"
+        'D1;1;Ganha;01/02/2024;01/03/2024;"R$ 12.345,67"\n'
+        'D2;2;Perdida;01/02/2024;05/03/2024;"R$27.767,52"\n'
+        'D3;3;Ganha;01/02/2024;09/03/2024;"BRL 1.000,00"\n'
+    )
+    config = (
+        '[tables.accounts]\npath = "empresas.csv"\ndelimiter = ";"\n'
+        "[tables.accounts.columns]\n"
+        'account_id = "ID"\nindustry = "Segmento"\nemployees = "Nº de funcionários"\n'
+        '[tables.opportunities]\npath = "negociacoes.csv"\ndelimiter = ";"\ndecimal = ","\n'
+        'date_format = "%d/%m/%Y"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "ID"\naccount_id = "Empresa"\nstage = "Status"\n'
+        'created_at = "Criada"\nclosed_at = "Fechada"\namount = "Valor"\n'
+        '[tables.opportunities.values.stage]\n"Ganha" = "won"\n"Perdida" = "lost"\n'
+    )
+    path = write_project(tmp_path, {"empresas.csv": accounts, "negociacoes.csv": deals}, config)
+    report = validation.validate(path)
+    (error,) = report.errors
+    assert error.message.startswith('1 values are not numbers ("nenhum")')
+    assert error.rows == [6]
+    assert '[tables.accounts.values.employees] ("nenhum" = "<the figure>")' in error.fix
+    bands = [p for p in report.warnings if "values are ranges" in p.message]
+    assert bands and bands[0].message.startswith("4 values are ranges or approximate figures")
+    # Recoded, the column reads; the amounts are reais.
+    fixed = config.replace(
+        'employees = "Nº de funcionários"\n',
+        'employees = "Nº de funcionários"\n[tables.accounts.values.employees]\n"nenhum" = "0"\n',
+    )
+    path = write_project(
+        tmp_path / "fixed", {"empresas.csv": accounts, "negociacoes.csv": deals}, fixed
+    )
+    dataset = loading.load_tables(path)
+    employees = dataset.tables["accounts"].set_index("account_id")["employees"]
+    assert employees.to_dict() == {"1": 11.0, "2": 51.0, "3": 1000.0, "4": 201.0, "5": 0.0}
+    amounts = dataset.tables["opportunities"]["amount"].tolist()
+    assert amounts == pytest.approx([12345.67, 27767.52, 1000.0])
+    assert dataset.currency == "R$"

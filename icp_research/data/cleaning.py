@@ -192,9 +192,26 @@ CURRENCY_SYMBOLS = {
     "cad": "CA$",
     "a$": "A$",
     "aud": "A$",
+    "r$": "R$",  # Brazil: "R$ 12.345,67"
+    "brl": "R$",
+    "mx$": "MX$",
+    "mxn": "MX$",
+    "sek": "SEK ",
+    "nok": "NOK ",
+    "dkk": "DKK ",
+    "pln": "PLN ",
+    "zł": "PLN ",
+    "nzd": "NZ$",
+    "nz$": "NZ$",
+    "sgd": "S$",
+    "hkd": "HK$",
+    "hk$": "HK$",
+    "s$": "S$",
+    "zar": "ZAR ",
 }
 _CURRENCY_MARK = re.compile(
-    r"(?i)(?<![a-z])(us\$|ca\$|a\$|usd|eur|gbp|jpy|inr|chf|cad|aud)(?![a-z])|([$€£¥￥円₹])"
+    r"(?i)(?<![a-z])(us\$|ca\$|a\$|r\$|mx\$|nz\$|hk\$|s\$|usd|eur|gbp|jpy|inr|chf|cad|aud|brl|mxn|sek|"
+    r"nok|dkk|pln|zł|nzd|sgd|hkd|zar)(?![a-z])|([$€£¥￥円₹])"
 )
 #: What names a currency in a cell or a header: a code (group 1) or a symbol (group 2).
 CURRENCY_MARK = _CURRENCY_MARK
@@ -225,7 +242,8 @@ _BAND = re.compile(
 #: and a lower bound: ">1000", "over 500" (read like "1000+").
 ROUGHLY = re.compile(
     r"(?i)^\s*(?:~|≈|approx\.?|approximately|about|around|roughly|circa|ca\.?|c\.|>=?|≥|"
-    r"over|above|more\s+than)\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*(?:[a-z]+)?\s*$"
+    r"over|above|more\s+than|mais\s+de|acima\s+de|m[aá]s\s+de|plus\s+de|mehr\s+als|[üu]ber)"
+    r"\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*(?:[a-z]+)?\s*$"
 )
 
 
@@ -251,7 +269,10 @@ def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
 
 
 #: Currency codes and symbols, spaces and percent signs around the digits of a money cell.
-_CURRENCY_CODES = r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy)\s*"
+_CURRENCY_CODES = (
+    r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy|inr|brl|mxn|sek|nok|dkk|pln|nzd|sgd|hkd|zar|zł|kr\.?"
+    r"(?![a-z])|(?:r|mx|nz|hk|s|us|ca|a)(?=\$))\s*"
+)
 _NOT_DIGITS = r"[\s\u00a0\u202f$€£¥￥円₹%']"
 
 

@@ -2417,8 +2417,14 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 as_text(series[bad], set(MISSING_TOKENS_NUMERIC) | set(extra_missing)),
                 lambda t: parse_bands(t, tc.decimal),
             )
-            if low.notna().all():
-                bands = series[bad].astype(str).str.strip()
+            if low.notna().any():
+                # Each band is read; a value that is none ("Mais de 1000" before its words
+                # were known) is reported alone below, not the whole column with it.
+                read = low.notna()
+                low = low[read]
+                band_rows = bad.copy()
+                band_rows[bad] = read.to_numpy(dtype=bool)
+                bands = series[band_rows].astype(str).str.strip()
                 examples = ", ".join(
                     f'"{v}" as {_fmt_band(low[bands == v].iloc[0])}'
                     for v in pd.unique(bands.to_numpy())[:3]
@@ -2427,7 +2433,7 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 example = "1M to < 10M is $1M-$10M" if kind == "money" else "51 to < 201 is 51-200"
                 rough = bands.str.fullmatch(ROUGHLY).any()
                 out.warning(
-                    f"{bad.sum():,} values are ranges"
+                    f"{band_rows.sum():,} values are ranges"
                     + (" or approximate figures" if rough else "")
                     + f" ({examples}): a range is read as its lower end"
                     + (' ("~50" or ">1000" as the figure it names)' if rough else "")
@@ -2436,12 +2442,12 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                     "nothing to do if that is what you want; for exact figures export the "
                     f"exact {what} (an enrichment field rather than a range picklist)",
                     column=label,
-                    rows=_row_list(bad),
+                    rows=_row_list(band_rows),
                     values=series,
                 )
                 values = values.copy()
-                values[bad] = low
-                bad = pd.Series(False, index=series.index)
+                values[band_rows] = low
+                bad = bad & ~band_rows
         if bad.any():
             examples = ", ".join(f'"{v}"' for v in series[bad].astype(str).unique()[:3])
             other = other_decimal_mark(series[bad].astype(str), tc.decimal)
@@ -2456,6 +2462,13 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 else "correct those cells in the export, or add the text to missing_values = [...] "
                 f"under [tables.{tc.name}] if it means 'no value'"
             )
+            if other is None and kind in ("number", "money") and series[bad].nunique() <= 5:
+                # A few distinct words ("Mais de 1000", "Not disclosed"): a recode reads them.
+                first = str(series[bad].astype(str).str.strip().iloc[0])
+                fix += (
+                    f"; or, if it stands for a figure, recode it under [tables.{tc.name}.values."
+                    f'{canonical}] ("{first}" = "<the figure>")'
+                )
             out.error(
                 f"{bad.sum():,} values are not numbers ({examples})",
                 fix,
