@@ -429,3 +429,25 @@ def test_a_crm_calculated_score_or_activity_count_is_no_trait(tmp_path):
         "account"
     )
     assert {"number_of_employees", "score_band", "scoreboard_user"} <= set(screened.spec.numeric)
+
+
+def test_portuguese_and_other_names_of_our_salesperson_are_no_traits(tmp_path):
+    """A Brazilian first user's "Responsável" (the salesperson) became a candidate trait
+    ("Accounts with João Araújo as responsável"): accented words were split ("respons",
+    "vel") and the word was not known."""
+    from icp_research.data.trust import name_words
+
+    assert name_words("Responsável") == ["responsavel"]
+    assert name_words("Kündigungsgrund") == ["kundigungsgrund"]
+    files = _exports()
+    config = write_project(tmp_path, files, CONFIG)
+    study = icp.open_study(config, reuse_snapshot=False)
+    facts = pd.DataFrame(
+        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
+    )
+    names = ["Responsável", "Vendedor", "Account Executive", "Propriétaire", "Kündigungsgrund"]
+    spec = AttributeSpec(names + ["Segmento"], [])
+    screened = screen_attributes(spec, facts, None, study.config)
+    assert set(screened.outcome_like) == set(names)
+    assert screened.outcome_like["Responsável"].startswith('named like one: "responsavel"')
+    assert "Segmento" in screened.spec.categorical

@@ -476,3 +476,15 @@ def test_a_median_sales_cycle_with_an_unknown_bound_says_which():
 
     assert _BROKEN_TEXT.search("SMB 3,722 75 9 (––not reached)")
     assert not any(_BROKEN_TEXT.search(text) for text in shown)
+
+
+def test_no_response_in_portuguese_german_french_and_italian_is_no_decision():
+    """A Brazilian export's "Sem resposta" was 20% of losses, and the lost-deal report said
+    "No decision ends 0% of lost deals"."""
+    from icp_research.data.facts import _is_no_decision
+
+    reasons = pd.Series(
+        ["Sem resposta", "Sem retorno", "Keine Rückmeldung", "Pas de réponse", "Nessuna risposta"]
+    )
+    assert _is_no_decision(reasons).all()
+    assert not _is_no_decision(pd.Series(["Preço", "Concorrente", "Sem orçamento"])).any()

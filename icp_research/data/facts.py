@@ -27,6 +27,8 @@ NO_DECISION = (
     # The same in the languages CRMs are set to: Spanish, German, French, Portuguese, Italian.
     r"|sin[\s_-]*decisi[oó]n|sin[\s_-]*respuesta|keine[\s_-]*entscheidung"
     r"|(?:pas|sans)[\s_-]*de[\s_-]*d[ée]cision|sem[\s_-]*decis[ãa]o|nessuna[\s_-]*decisione"
+    r"|sem[\s_-]*resposta|sem[\s_-]*retorno|keine[\s_-]*(?:antwort|r[üu]ckmeldung)"
+    r"|(?:pas|sans)[\s_-]*de[\s_-]*r[ée]ponse|nessuna[\s_-]*risposta"
 )
 
 # name -> (unit, meaning). The README's "Account facts" table is generated from this.

@@ -71,7 +71,8 @@ OUTCOME_WORDS = {
     "reason",
     "reasons",
     "grund",
-    "kündigungsgrund",
+    "kundigungsgrund",  # Kündigungsgrund (column names are read without accents)
+    "kuendigungsgrund",
     "motif",
     "motivo",
 }
@@ -299,8 +300,14 @@ def with_outcome_like(screening: Screening, extra: dict[str, str]) -> Screening:
 
 
 def name_words(name: str) -> list[str]:
-    """'churnFlag' -> ['churn', 'flag']; 'is_active' -> ['is', 'active']."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name))
+    """'churnFlag' -> ['churn', 'flag']; 'is_active' -> ['is', 'active']; accents set aside
+    ('Responsável' -> ['responsavel'], not ['respons', 'vel'])."""
+    import unicodedata
+
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", str(name)) if not unicodedata.combining(c)
+    )
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", plain)
     return re.findall(r"[a-z0-9]+", spaced.lower())
 
 
@@ -311,8 +318,30 @@ def _word(name: str, words: set[str]) -> str | None:
 #: Column-name words for who on our side looks after an account (a customer success
 #: manager, an account owner, a sales rep): assigned by us, often after the sale, and a person,
 #: not a trait of the company a lead could be scored on.
-OUR_SIDE_WORDS = {"csm", "owner", "salesperson", "sdr", "bdr", "kam", "betreuer"}
-OUR_SIDE_PHRASES = (("account", "manager"), ("success", "manager"), ("sales", "rep"))
+OUR_SIDE_WORDS = {
+    "csm",
+    "owner",
+    "salesperson",
+    "sdr",
+    "bdr",
+    "kam",
+    "betreuer",
+    # Portuguese, Spanish, German, French: the salesperson "responsible" for the account.
+    "responsavel",
+    "responsable",
+    "proprietaire",
+    "vendedor",
+    "vendedora",
+    "verantwortlicher",
+    "vertriebler",
+    "commercial",
+}
+OUR_SIDE_PHRASES = (
+    ("account", "manager"),
+    ("success", "manager"),
+    ("sales", "rep"),
+    ("account", "executive"),
+)
 #: Column-name words for what is measured on customers after the sale (a satisfaction score,
 #: a health score): a lead has none.
 AFTER_SALE_WORDS = {"nps", "csat", "health", "healthscore"}
