@@ -646,3 +646,52 @@ def test_the_clearest_slower_churn_is_named_and_a_size_band_says_whose_cut_off_i
         "table by employees shows where the rates change."
     )
     assert ap._band_note({"level_attribute": "employees", "level": "< 100"}) == ""
+
+
+def test_one_value_that_stands_out_is_not_denied_by_the_attribute_wide_test():
+    """A first user's planted referral effect: "No attribute's retention curves differ ... no
+    segment stands out on churn" above "Slower churn, most clearly: accounts with Indicação as
+    referral source (0.45x, q = 0.048)"."""
+    from icp_research.result import Result
+
+    by_attribute = pd.DataFrame(
+        {
+            "attribute": ["referral_source"],
+            "direction": ["slower"],
+            "rate_ratio": [0.45],
+            "q_value": [0.048],
+            "customers": [72],
+            "words": ["with Indicação as referral source"],
+            "rule": ["referral_source = Indicação"],
+            "significant": [True],
+        }
+    )
+    logrank = pd.DataFrame(
+        {
+            "attribute": ["referral_source"],
+            "statistic": [6.0],
+            "p_value": [0.11],
+            "significant": [False],
+        }
+    )
+    empty = pd.DataFrame(
+        columns=[
+            "attribute",
+            "reason",
+            "churned",
+            "q_value",
+            "share_early",
+            "share_later",
+            "status",
+        ]
+    )
+    cox = Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
+    lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 134}, empty, 0.05)
+    assert "no segment stands out" not in lines[0]
+    assert lines[0].endswith(
+        "one value against the rest does (below). That is weaker evidence: confirm it on later "
+        "quarters before acting on it."
+    )
+    assert any(
+        line.startswith("Slower churn, most clearly: accounts with Indicação") for line in lines
+    )

@@ -1251,8 +1251,21 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
             f"No attribute's retention curves differ after Benjamini-Hochberg correction over "
             f"{int(logrank_table['p_value'].notna().sum())} attributes"
         )
-        if terms.empty:
+        levels = (
+            by_attribute[by_attribute["significant"].fillna(False).astype(bool)]
+            if "significant" in by_attribute
+            else by_attribute.iloc[:0]
+        )
+        if terms.empty and levels.empty:
             lines.append(f"{curves}: no segment stands out on churn.")
+        elif terms.empty:
+            # One level against the rest can stand out where the attribute's curves as a whole
+            # do not ("Indicação" 0.45x at q = 0.048 under "no segment stands out").
+            lines.append(
+                f"{curves} (log-rank tests over all of each attribute's values); one value "
+                "against the rest does (below). That is weaker evidence: confirm it on later "
+                "quarters before acting on it."
+            )
         else:
             # The model's own family found a term: "no segment stands out" beside it read as
             # a contradiction (a null export's plan = starter at q = 0.046).
