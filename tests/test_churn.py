@@ -564,7 +564,6 @@ def test_an_attribute_whose_curves_differ_but_no_value_stands_out_is_said_to_be_
     while no country churned differently, and the findings said "Retention differs by
     employees, country" flatly. Each attribute now carries its q, and one with no value that
     stands out is called weak evidence."""
-    from icp_research.result import Result
 
     by_attribute = pd.DataFrame(
         {
@@ -583,18 +582,7 @@ def test_an_attribute_whose_curves_differ_but_no_value_stands_out_is_said_to_be_
             "significant": [True, True],
         }
     )
-    empty = pd.DataFrame(
-        columns=[
-            "attribute",
-            "reason",
-            "churned",
-            "q_value",
-            "share_early",
-            "share_later",
-            "status",
-        ]
-    )
-    cox = Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
+    empty, cox = _no_reasons_no_cox()
     lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 85}, empty, 0.05)
     assert lines[0] == (
         "Retention differs by employees (q = 0.004), country (q = 0.04) (log-rank tests, "
@@ -610,7 +598,6 @@ def test_the_clearest_slower_churn_is_named_and_a_size_band_says_whose_cut_off_i
     customers, q = 0.005), and "fewer than 200 employees churn 1.4x" read as the point where
     churn changes, where 200 is only where the SMB band ends."""
     from icp_research.analyses import antipatterns as ap
-    from icp_research.result import Result
 
     by_attribute = pd.DataFrame(
         {
@@ -625,18 +612,7 @@ def test_the_clearest_slower_churn_is_named_and_a_size_band_says_whose_cut_off_i
         }
     )
     logrank = pd.DataFrame(columns=["attribute", "statistic", "p_value", "q_value", "significant"])
-    empty = pd.DataFrame(
-        columns=[
-            "attribute",
-            "reason",
-            "churned",
-            "q_value",
-            "share_early",
-            "share_later",
-            "status",
-        ]
-    )
-    cox = Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
+    empty, cox = _no_reasons_no_cox()
     lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 235}, empty, 0.05)
     (slower,) = [line for line in lines if line.startswith("Slower churn")]
     assert slower.startswith("Slower churn, most clearly: accounts with 1,000+ employees (0.50x")
@@ -652,7 +628,6 @@ def test_one_value_that_stands_out_is_not_denied_by_the_attribute_wide_test():
     """A first user's planted referral effect: "No attribute's retention curves differ ... no
     segment stands out on churn" above "Slower churn, most clearly: accounts with Indicação as
     referral source (0.45x, q = 0.048)"."""
-    from icp_research.result import Result
 
     by_attribute = pd.DataFrame(
         {
@@ -674,6 +649,22 @@ def test_one_value_that_stands_out_is_not_denied_by_the_attribute_wide_test():
             "significant": [False],
         }
     )
+    empty, cox = _no_reasons_no_cox()
+    lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 134}, empty, 0.05)
+    assert "no segment stands out" not in lines[0]
+    assert lines[0].endswith(
+        "one value against the rest does (below). That is weaker evidence: confirm it on later "
+        "quarters before acting on it."
+    )
+    assert any(
+        line.startswith("Slower churn, most clearly: accounts with Indicação") for line in lines
+    )
+
+
+def _no_reasons_no_cox():
+    """The churn findings' inputs left empty: no reasons, no anti-patterns, no Cox terms."""
+    from icp_research.result import Result
+
     empty = pd.DataFrame(
         columns=[
             "attribute",
@@ -685,13 +676,4 @@ def test_one_value_that_stands_out_is_not_denied_by_the_attribute_wide_test():
             "status",
         ]
     )
-    cox = Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
-    lines = churn._findings(by_attribute, logrank, cox, empty, empty, {"churned": 134}, empty, 0.05)
-    assert "no segment stands out" not in lines[0]
-    assert lines[0].endswith(
-        "one value against the rest does (below). That is weaker evidence: confirm it on later "
-        "quarters before acting on it."
-    )
-    assert any(
-        line.startswith("Slower churn, most clearly: accounts with Indicação") for line in lines
-    )
+    return empty, Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))

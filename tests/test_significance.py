@@ -530,11 +530,12 @@ def test_an_effect_of_the_latest_quarters_alone_is_named_as_emerging_not_as_a_ru
         n_bins=3,
         bins=bins,
         power=0.8,
+        unit={"won": "deals"},
         seed=0,
     )
     frame = _market_shift(1, new_effect=2.5)
     found = pd.DataFrame({"outcome": ["won"], "predictor": ["industry"], "significant": [False]})
-    table = _emerging([frame], found, **options)
+    table = _emerging([frame], found, options)
     assert set(table["predictor"]) == {"employees"}
     top = table.sort_values("q_value").iloc[0]
     assert "500" in top["level"] and top["rate_level"] > 0.2
@@ -544,7 +545,7 @@ def test_an_effect_of_the_latest_quarters_alone_is_named_as_emerging_not_as_a_ru
     assert sentence.endswith("a hypothesis to confirm on next quarter's data, not a rule.")
     # Significant in discovery already: the replication covers it, not this screen.
     known = found.assign(predictor="employees", significant=True)
-    assert _emerging([frame], known, **options).empty
+    assert _emerging([frame], known, options).empty
     # Nothing new: nothing emerges in 20 seeded nulls but at most alpha's share.
-    nulls = sum(len(_emerging([_market_shift(s, 1.0)], found, **options)) > 0 for s in range(20))
+    nulls = sum(len(_emerging([_market_shift(s, 1.0)], found, options)) > 0 for s in range(20))
     assert nulls <= 1

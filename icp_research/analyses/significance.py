@@ -991,19 +991,20 @@ def predictor_significance(
         result.caveats = skip_caveats
         return _finish_empty(result)
 
-    discovery = test_many(
-        {f.name: (f.discovery, f.cluster) for f in tested},
-        categorical=categorical,
-        numeric=numeric,
-        alpha=alpha,
-        correction=correction,
-        min_level_count=min_level_count,
-        n_bins=n_bins,
-        bins=bins,
-        power=power,
-        unit={f.name: f.unit for f in tested},
-        seed=seed,
-    )
+    # How every family of tests is run: discovery, and the screen of the latest quarters.
+    testing = {
+        "categorical": categorical,
+        "numeric": numeric,
+        "alpha": alpha,
+        "correction": correction,
+        "min_level_count": min_level_count,
+        "n_bins": n_bins,
+        "bins": bins,
+        "power": power,
+        "unit": {f.name: f.unit for f in tested},
+        "seed": seed,
+    }
+    discovery = test_many({f.name: (f.discovery, f.cluster) for f in tested}, **testing)
     result.discovery = discovery
     result.notes += discovery.caveats
     replication = replicate(
@@ -1017,18 +1018,7 @@ def predictor_significance(
     result.tables["replication"] = replication.summary
     # What began in the latest quarters is diluted in the years before: screened on them.
     result.tables["emerging"] = _emerging(
-        tested,
-        discovery.summary,
-        categorical=categorical,
-        numeric=numeric,
-        alpha=alpha,
-        correction=correction,
-        min_level_count=min_level_count,
-        n_bins=n_bins,
-        bins=bins,
-        power=power,
-        seed=seed,
-        contract=spec.contract,
+        tested, discovery.summary, testing, contract=spec.contract
     )
     # The re-test of an outcome with an empty holdout only says "no rows": said better above.
     empty = tuple(f"{f.name}: no rows" for f in tested if f.confirmation.empty)
@@ -1793,26 +1783,14 @@ EMERGING_COLUMNS = [
 
 
 def _emerging(
-    tested: list[OutcomeFrame],
-    found: pd.DataFrame,
-    *,
-    categorical,
-    numeric,
-    alpha: float,
-    correction: str,
-    min_level_count: int,
-    n_bins: int,
-    bins,
-    power: float,
-    seed: int,
-    contract=(),
+    tested: list[OutcomeFrame], found: pd.DataFrame, testing: dict, contract=()
 ) -> pd.DataFrame:
     """Effects of the confirmation quarters alone, for attributes that were not significant in
     discovery: a market shift ("companies with 500+ employees win 2x since April") is diluted in
     the years before it, so discovery does not find it and nothing re-tests it.
 
-    Every level and bin is tested on the confirmation rows (the same bins), one family per
-    outcome corrected as in discovery, and Bonferroni over the outcomes screened (a null
+    Every level and bin is tested on the confirmation rows with the options of discovery
+    (``testing``: the same bins), one family per outcome corrected as in discovery, and Bonferroni over the outcomes screened (a null
     export shows one in at most ``alpha`` of runs). Hypotheses to confirm next quarter, never
     rules: what the confirmation quarters suggest cannot also be confirmed on them.
     """
@@ -1824,20 +1802,9 @@ def _emerging(
     empty = pd.DataFrame(columns=EMERGING_COLUMNS)
     if not frames:
         return empty
+    alpha = testing["alpha"]
     try:
-        latest = test_many(
-            frames,
-            categorical=categorical,
-            numeric=numeric,
-            alpha=alpha,
-            correction=correction,
-            min_level_count=min_level_count,
-            n_bins=n_bins,
-            bins=bins,
-            power=power,
-            unit={f.name: f.unit for f in tested},
-            seed=seed,
-        )
+        latest = test_many(frames, **testing)
     except (InputError, NotEnoughData, ValueError, KeyError):
         return empty
     rows = latest.summary
