@@ -330,7 +330,17 @@ def spark(files):
 @pytest.mark.parametrize("when", WHEN)
 @pytest.mark.parametrize("case", CASES)
 def test_spark(spark, case, when):
-    _assert_matches(deal_aggregates(spark, f"deals_{case}", _as_of(case, when)), case, when)
+    try:
+        stats = deal_aggregates(spark, f"deals_{case}", _as_of(case, when))
+    except Exception as error:  # noqa: BLE001 (pyspark's own error class, imported lazily)
+        # PySpark hands results back over a local socket; on a loaded 2-core machine its
+        # server side once refused the connection outright ("[CANNOT_OPEN_SOCKET] ...
+        # Connection refused"), with the 120 s timeout above. That is the transport, not the
+        # query: asked once more, the same query must give the same numbers.
+        if "CANNOT_OPEN_SOCKET" not in str(error):
+            raise
+        stats = deal_aggregates(spark, f"deals_{case}", _as_of(case, when))
+    _assert_matches(stats, case, when)
 
 
 def test_without_new_deals_trials_are_new_business_and_expansions_are_not():
