@@ -122,9 +122,7 @@ def test_who_has_the_account_on_our_side_and_scores_after_the_sale_are_no_traits
     assert "industry" in study.attributes.all
     assert {"csm", "nps"}.isdisjoint(study.attributes.all)
     # Two-word names too; a word inside another word is not one.
-    facts = pd.DataFrame(
-        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
-    )
+    facts = _two_accounts()
     spec = AttributeSpec(["account_manager", "ownership", "health_score"], [])
     screened = screen_attributes(spec, facts, None, study.config)
     assert set(screened.outcome_like) == {"account_manager", "health_score"}
@@ -404,9 +402,7 @@ def test_a_crm_calculated_score_or_activity_count_is_no_trait(tmp_path):
     files = _exports()
     config = write_project(tmp_path, files, CONFIG)
     study = icp.open_study(config, reuse_snapshot=False)
-    facts = pd.DataFrame(
-        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
-    )
+    facts = _two_accounts()
     names = [
         "hubspot_score",
         "HubSpotScore",
@@ -442,12 +438,17 @@ def test_portuguese_and_other_names_of_our_salesperson_are_no_traits(tmp_path):
     files = _exports()
     config = write_project(tmp_path, files, CONFIG)
     study = icp.open_study(config, reuse_snapshot=False)
-    facts = pd.DataFrame(
-        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
-    )
+    facts = _two_accounts()
     names = ["Responsável", "Vendedor", "Account Executive", "Propriétaire", "Kündigungsgrund"]
     spec = AttributeSpec(names + ["Segmento"], [])
     screened = screen_attributes(spec, facts, None, study.config)
     assert set(screened.outcome_like) == set(names)
     assert screened.outcome_like["Responsável"].startswith('named like one: "responsavel"')
     assert "Segmento" in screened.spec.categorical
+
+
+def _two_accounts() -> pd.DataFrame:
+    """Account facts enough for the name screens of :func:`screen_attributes`."""
+    return pd.DataFrame(
+        {"account_id": ["a", "b"], "is_customer": [True, False], "best_customer": [True, None]}
+    )

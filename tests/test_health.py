@@ -492,17 +492,7 @@ def test_later_rows_in_the_demo_exports_change_nothing_as_of_the_quarter(tmp_pat
 
 def test_the_previous_runs_icp_is_checked_on_this_quarter(tmp_path):
     """Out of sample: last quarter's ICP said Retail; on 2026Q2 Retail wins 20% against 60%."""
-    previous = tmp_path / "2026Q1"
-    (previous / "artifacts").mkdir(parents=True)
-    retail = icp_document(
-        as_of="2026-03-31",
-        include=[rule("include", "industry = Retail", condition("industry", "equals", "Retail"))],
-        scorecard=[categorical("industry", {"SaaS": 0, "Retail": 100}, 50)],
-    )
-    (previous / "artifacts" / "icp.json").write_text(json.dumps(retail))
-    (previous / "artifacts" / "manifest.json").write_text(
-        json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
-    )
+    previous = _previous_retail_run(tmp_path)
     study = make_study(known_tables(), categorical=["industry"], numeric=["employees"])
     result = icp_health(study, known_icp(), quarter="2026Q2", quarters=1, previous_run=previous)
     table = result.comparison_table(previous_icp=True).set_index("measure")
@@ -924,17 +914,7 @@ def test_a_run_that_draws_no_icp_still_says_how_the_previous_runs_icp_did(tmp_pa
     """A first user's market shift: the quarter's run drew no ICP, and the summary said ICP and
     non-ICP accounts "cannot be compared" above a table comparing them by the previous run's
     ICP, which the summary never mentioned."""
-    previous = tmp_path / "2026Q1"
-    (previous / "artifacts").mkdir(parents=True)
-    retail = icp_document(
-        as_of="2026-03-31",
-        include=[rule("include", "industry = Retail", condition("industry", "equals", "Retail"))],
-        scorecard=[categorical("industry", {"SaaS": 0, "Retail": 100}, 50)],
-    )
-    (previous / "artifacts" / "icp.json").write_text(json.dumps(retail))
-    (previous / "artifacts" / "manifest.json").write_text(
-        json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
-    )
+    previous = _previous_retail_run(tmp_path)
     study = make_study(known_tables(), categorical=["industry"], numeric=["employees"])
     nothing = icp_document(as_of="2026-06-30")
     result = icp_health(study, nothing, quarter="2026Q2", quarters=1, previous_run=previous)
@@ -946,3 +926,19 @@ def test_a_run_that_draws_no_icp_still_says_how_the_previous_runs_icp_did(tmp_pa
         for f in result.findings
     )
     assert any(f.startswith("Out of sample, by the ICP of 2026Q1") for f in result.flags)
+
+
+def _previous_retail_run(tmp_path):
+    """A previous run, 2026Q1, whose ICP was Retail."""
+    previous = tmp_path / "2026Q1"
+    (previous / "artifacts").mkdir(parents=True)
+    retail = icp_document(
+        as_of="2026-03-31",
+        include=[rule("include", "industry = Retail", condition("industry", "equals", "Retail"))],
+        scorecard=[categorical("industry", {"SaaS": 0, "Retail": 100}, 50)],
+    )
+    (previous / "artifacts" / "icp.json").write_text(json.dumps(retail))
+    (previous / "artifacts" / "manifest.json").write_text(
+        json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
+    )
+    return previous

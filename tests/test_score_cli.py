@@ -768,6 +768,11 @@ def test_too_many_leads_for_excel_is_refused_before_scoring(tmp_path, icp_path, 
     import icp_research.scoring.model as model
 
     monkeypatch.setattr(model, "EXCEL_MAX_ROWS", 3)
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored a lead file that cannot be written")
+
+    monkeypatch.setattr(model, "score_leads", no_scoring)
     leads = tmp_path / "leads.csv"
     leads.write_text("industry,employees,crm\nSaaS,300,HubSpot\nRetail,20,None\nSaaS,5,None\n")
     with pytest.raises(DataError, match=r"3 leads do not fit in an Excel sheet.*write \.csv"):

@@ -1747,11 +1747,8 @@ def write_scored(frame: pd.DataFrame, path: str | Path, **style) -> Path:
         )
     if fmt == "csv":
         return write_csv(frame, path, engine="pyarrow", **style)
-    if fmt == "xlsx" and len(frame) + 1 > EXCEL_MAX_ROWS:
-        raise DataError(
-            f"{path}: {len(frame):,} leads do not fit in an Excel sheet "
-            f"({EXCEL_MAX_ROWS - 1:,} rows at most); write .csv or .parquet"
-        )
+    if fmt == "xlsx":
+        _fits_excel(path, len(frame))
     import os
     import tempfile
 
@@ -1769,6 +1766,15 @@ def write_scored(frame: pd.DataFrame, path: str | Path, **style) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _fits_excel(path: Path, rows: int) -> None:
+    """Refuse a scored file of more rows than an Excel sheet holds (header included)."""
+    if rows + 1 > EXCEL_MAX_ROWS:
+        raise DataError(
+            f"{path}: {rows:,} leads do not fit in an Excel sheet "
+            f"({EXCEL_MAX_ROWS - 1:,} rows at most); write .csv or .parquet"
+        )
 
 
 def _excel_column(series: pd.Series, text_cell: Callable) -> list:
@@ -1882,11 +1888,8 @@ def score_file(
     if not rules_only:
         require_scorecard(spec)  # before reading a large lead file
     leads = read_leads(input_path, config, sheet)
-    if _OUTPUT_FORMATS[output_path.suffix.lower()] == "xlsx" and len(leads) + 1 > EXCEL_MAX_ROWS:
-        raise DataError(
-            f"{output_path}: {len(leads):,} leads do not fit in an Excel sheet "
-            f"({EXCEL_MAX_ROWS - 1:,} rows at most); write .csv or .parquet"
-        )
+    if _OUTPUT_FORMATS[output_path.suffix.lower()] == "xlsx":
+        _fits_excel(output_path, len(leads))  # before scoring, not after
     needed, absent = read_columns(spec, leads, rules_only)
     if needed and len(absent) == len(needed):
         # Every lead would come back at the same neutral score: nothing was read.

@@ -107,17 +107,26 @@ def _contrast_possible(holdout: dict) -> bool:
     return not ((rate_in == 0 and rate_out == 0) or (rate_in == 1 and rate_out == 1))
 
 
+def holds_both(found, low, high) -> bool:
+    """Whether an interval ``[low, high]`` holds both no difference (1) and the effect found
+    earlier; False when any of them is missing or not a number."""
+    try:
+        values = np.array([found, low, high], dtype=float)
+    except (TypeError, ValueError):
+        return False
+    if not np.isfinite(values).all():
+        return False
+    found, low, high = values
+    return bool(low <= 1 <= high and low <= found <= high)
+
+
 def too_few_to_tell(evidence) -> bool:
     """A re-test that failed but rules out neither no difference nor the effect found earlier:
     its interval holds both (11% vs 8%, 1.37x, 0.78-2.40, beside 2.14x found earlier). Said as
     "not confirmed, too few to tell", not "did not hold up", which reads as refuted."""
     holdout = evidence.holdout or {}
     found = (evidence.training or {}).get("lift", np.nan)
-    low, high = holdout.get("ci_low", np.nan), holdout.get("ci_high", np.nan)
-    values = np.array([found, low, high], dtype=float)
-    if not np.isfinite(values).all():
-        return False
-    return bool(low <= 1 <= high and low <= found <= high)
+    return holds_both(found, holdout.get("ci_low", np.nan), holdout.get("ci_high", np.nan))
 
 
 def _one_sided(p_two: float, lift: float, direction: int) -> float:

@@ -21,6 +21,7 @@ from icp_research.analyses.blueprint.conditions import (
 from icp_research.analyses.blueprint.evidence import (
     Evidence,
     finish_family,
+    holds_both,
     measure,
     meets_all,
     rates_text,
@@ -399,14 +400,7 @@ def refinement_candidates(
 def _confirmation_too_few(row: dict) -> bool:
     """A significance finding whose confirmation interval holds both no effect and the effect
     found in discovery: not refuted, too few rows to tell."""
-    values = [row.get(k) for k in ("effect", "ci_low_confirm", "ci_high_confirm")]
-    try:
-        effect, low, high = (float(v) for v in values)
-    except (TypeError, ValueError):
-        return False
-    if not all(np.isfinite([effect, low, high])):
-        return False
-    return low <= 1 <= high and low <= effect <= high
+    return holds_both(row.get("effect"), row.get("ci_low_confirm"), row.get("ci_high_confirm"))
 
 
 def _combination_verdict(rule: Rule) -> str:
