@@ -1774,6 +1774,41 @@ def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp
     assert account_groups(loading.load_tables(path).tables["accounts"]) == ("", {})
 
 
+def test_a_parent_column_naming_parents_by_name_links_them(tmp_path):
+    """A Salesforce accounts report (or an Odoo export) writes "Parent Account" as the parent's
+    name, not its id: no account was grouped, and a group's subsidiaries counted as
+    independent customers."""
+    from icp_research.data.loading import account_groups
+
+    rows = ["Account ID,Account Name,Industry,Parent Account"]
+    rows += ["001A,Acme Holdings,Retail,", "001B,Globex Corp,Retail,"]
+    rows += [f"00S{i},Acme Store {i},Retail,acme  holdings" for i in range(5)]
+    rows += [f"00T{i},Globex Unit {i},Retail,Globex Corp" for i in range(3)]
+    rows += ["00U1,Twin One,Retail,Initech", "00U2,Twin Two,Retail,Initech"]
+    rows += ["00I1,Initech,Software,", "00I2,Initech,Software,"]  # two accounts, one name
+    rows += [f"00X{i},Other {i},Software," for i in range(4)]
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Account ID"\nname = "Account Name"\nindustry = "Industry"\n'
+    )
+    path = write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    dataset = loading.load_tables(path)
+    column, head = account_groups(dataset.tables["accounts"])
+    assert column == "parent_account"
+    assert head["00S0"] == "001A" and head["00T2"] == "001B" and head["001A"] == "001A"
+    assert "00U1" not in head and len(head) == 10
+    assert "parent_account" not in dataset.attributes.all
+    (stray,) = [p for p in dataset.report.warnings if "not in the accounts table" in p.message]
+    assert stray.message.startswith(
+        '2 accounts name a parent that is not in the accounts table ("Initech"; a deleted '
+        "record, one the export left out, or a name that several accounts have)"
+    )
+    # Names in a column that does not say parent link nothing (a competitor, a reseller).
+    rows[0] = "Account ID,Account Name,Industry,Reseller"
+    path = write_project(tmp_path / "other", {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    assert account_groups(loading.load_tables(path).tables["accounts"]) == ("", {})
+
+
 def test_brazilian_amounts_and_portuguese_size_bands_are_read(tmp_path):
     """A first user's RD Station + Vindi exports: "R$ 12.345,67" stopped validate ("4,000
     values are not numbers") whatever decimal and currency said, and "Mais de 1000" (1000+)

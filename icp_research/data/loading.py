@@ -4258,7 +4258,8 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
     # The ids as text once, cheaply: the loader's ids are stripped text already.
     ids = set(raw.astype(object)) if not pd.api.types.is_numeric_dtype(raw) else set(_id_text(raw))
     canonical = {c.name for c in TABLES["accounts"].columns}
-    glanced = []
+    glanced, by_name = [], {}
+    names = None
     for name in accounts.columns:
         series = accounts[name]
         if name in canonical or pd.api.types.is_datetime64_any_dtype(series):
@@ -4271,6 +4272,15 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
         glance = _id_text(filled.iloc[:200])
         if glance.isin(ids).mean() >= _reference_share(name):
             glanced.append(name)  # most columns: a glance at the first cells settles it
+        elif _PARENT_NAME.search(str(name)) and "name" in accounts:
+            # Salesforce's "Parent Account" and Odoo's "Parent Company" in a report hold the
+            # parent's name, not its id: linked by the accounts' names (those only one
+            # account has).
+            if names is None:
+                names = _ids_by_name(accounts)
+            if _name_key(glance).isin(names.index).mean() >= _reference_share(name):
+                glanced.append(name)
+                by_name[name] = names
     if not glanced:
         return {}
     own = accounts["account_id"].astype("string").str.strip()
@@ -4280,6 +4290,9 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
     for name in glanced:
         series = accounts[name]
         text = _id_text(series)
+        if name in by_name:
+            linked = _name_key(text).map(by_name[name])
+            text = linked.where(linked.notna(), text)
         known = text.isin(ids)
         if len(text) < 2 or known.mean() < _reference_share(name):
             continue
@@ -4302,6 +4315,22 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
 #: few parents are deleted records (a sync keeps their ids on the subsidiaries).
 _REFERENCE_SHARE = 0.9
 _PARENT_NAME = re.compile(r"(?i)parent|mutter|société mère|casa matriz|ultimate")
+
+
+def _name_key(text: pd.Series) -> pd.Series:
+    """A company name as a key: case, spacing and surrounding blanks ignored."""
+    return text.astype("string").str.strip().str.casefold().str.replace(r"\s+", " ", regex=True)
+
+
+def _ids_by_name(accounts: pd.DataFrame) -> pd.Series:
+    """Account ids (as text) by name key, for the names that only one account has."""
+    frame = pd.DataFrame(
+        {"key": _name_key(accounts["name"]), "id": accounts["account_id"].astype("string")}
+    ).dropna()
+    frame["id"] = frame["id"].str.strip()
+    frame = frame[frame["key"].str.len() > 0]
+    frame = frame[~frame["key"].duplicated(keep=False)]
+    return pd.Series(frame["id"].to_numpy(dtype=object), index=frame["key"].to_numpy(dtype=object))
 
 
 def _reference_share(name) -> float:
@@ -4413,9 +4442,13 @@ def _account_links(tables: dict, config: Config, report: ValidationReport) -> No
         stray = filled & ~accounts.index.isin(refs.index)
         if stray.any():
             examples = ", ".join(f'"{v}"' for v in _id_text(accounts.loc[stray, name]).unique()[:3])
+            named = not _id_text(accounts.loc[refs.index, name]).equals(refs)
+            why = "a deleted record, one the export left out" + (
+                ", or a name that several accounts have" if named else ""
+            )
             out.warning(
                 f"{int(stray.sum()):,} accounts name a parent that is not in the accounts table "
-                f"({examples}; a deleted record, or one the export left out): they count as "
+                f"({examples}; {why}): they count as "
                 "accounts of their own, in no group",
                 "nothing to do if those parents were deleted; otherwise export them too",
                 column=out.report.headers.get(name, name),
