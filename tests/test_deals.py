@@ -488,3 +488,5 @@ def test_no_response_in_portuguese_german_french_and_italian_is_no_decision():
     )
     assert _is_no_decision(reasons).all()
     assert not _is_no_decision(pd.Series(["Preço", "Concorrente", "Sem orçamento"])).any()
+    # A Freshsales user's "Lost to status quo" is no decision too.
+    assert _is_no_decision(pd.Series(["Lost to status quo", "Chose to do nothing"])).all()

@@ -1774,6 +1774,30 @@ def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp
     assert account_groups(loading.load_tables(path).tables["accounts"]) == ("", {})
 
 
+def test_a_money_column_whose_header_says_cents_is_read_in_cents(tmp_path):
+    """A Maxio export's "MRR (in cents)": without cents = true the ARR was 100x too high, with
+    only a warning about the ratio to the deals. The header says it; cents = false overrides."""
+    files = {
+        "accounts.csv": "id\nA1\nA2\n",
+        "subs.csv": "Customer,Activated At,MRR (in cents)\n"
+        "A1,2025-01-01,125000\nA2,2025-02-01,9900\n",
+    }
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\naccount_id = "id"\n'
+        '[tables.subscriptions]\npath = "subs.csv"\n[tables.subscriptions.columns]\n'
+        'account_id = "Customer"\nstart_date = "Activated At"\nmrr = "MRR (in cents)"\n'
+        "{extra}"
+    )
+    dataset = loading.load_tables(write_project(tmp_path, files, config.format(extra="")))
+    assert dataset.tables["subscriptions"]["arr"].tolist() == [15000.0, 1188.0]
+    (note,) = [p for p in dataset.report.infos if "read in cents" in p.message]
+    assert note.message.startswith("MRR (in cents): read in cents (divided by 100)")
+    kept = config.format(extra="").replace('path = "subs.csv"', 'path = "subs.csv"\ncents = false')
+    dataset = loading.load_tables(write_project(tmp_path / "kept", files, kept))
+    assert dataset.tables["subscriptions"]["arr"].tolist() == [1500000.0, 118800.0]
+    assert not [p for p in dataset.report.infos if "read in cents" in p.message]
+
+
 def test_a_parent_column_naming_parents_by_name_links_them(tmp_path):
     """A Salesforce accounts report (or an Odoo export) writes "Parent Account" as the parent's
     name, not its id: no account was grouped, and a group's subsidiaries counted as

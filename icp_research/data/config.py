@@ -201,7 +201,8 @@ class TableConfig:
     # Subscriptions only: each row is a signed change of recurring revenue (MRR movements).
     movements: bool = False
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
-    cents: bool = False
+    # None: not set, and a money column whose header says cents ("MRR (in cents)") is in cents.
+    cents: bool | None = None
     # Subscriptions: price is per seat (Stripe's plan amount x quantity), times seats.
     price_per_seat: bool = False
     # (table, key): account_id is looked up through that table's key (``account_id_from``).
@@ -1242,7 +1243,7 @@ def _table_config(
         history=spec.get("history") is True,
         invoices=spec.get("invoices") is True,
         movements=spec.get("movements") is True,
-        cents=spec.get("cents") is True,
+        cents=spec["cents"] if isinstance(spec.get("cents"), bool) else None,
         price_per_seat=spec.get("price_per_seat") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),
         lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),

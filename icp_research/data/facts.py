@@ -24,6 +24,7 @@ from icp_research.formatting import slug
 DAYS_PER_YEAR = 365.25
 NO_DECISION = (
     r"no[\s_-]*decision|went dark|went silent|ghosted|stalled|no[\s_-]*response"
+    r"|status[\s_-]*quo|do[\s_-]*nothing"
     # The same in the languages CRMs are set to: Spanish, German, French, Portuguese, Italian.
     r"|sin[\s_-]*decisi[oó]n|sin[\s_-]*respuesta|keine[\s_-]*entscheidung"
     r"|(?:pas|sans)[\s_-]*de[\s_-]*d[ée]cision|sem[\s_-]*decis[ãa]o|nessuna[\s_-]*decisione"
@@ -92,7 +93,7 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
     "no_decision_losses": (
         "count",
         "lost deals whose loss reason says no decision was made ('no decision', 'went dark', "
-        "'stalled', 'ghosted', 'no response'; 'sin decisión', 'keine Entscheidung', 'pas de "
+        "'stalled', 'ghosted', 'no response', 'status quo', 'do nothing'; 'sin decisión', 'keine Entscheidung', 'pas de "
         "décision', 'sem decisão', 'nessuna decisione')",
     ),
     "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),

@@ -1367,6 +1367,11 @@ _CONVERTED_HEADER = re.compile(
 )
 
 
+#: A money column's header saying its amounts are in cents (Maxio's "MRR (in cents)",
+#: Stripe's "amount_cents"): read so unless the table sets ``cents`` either way.
+_CENTS_HEADER = re.compile(r"(?i)(?<![a-z])cents(?![a-z])")
+
+
 def _in_one_currency(source) -> bool:
     """Whether an amount column's header says it is in one currency: converted ("Amount
     (converted)") or named ("MRR (£)", "price_gbp"), so a column beside it naming each row's
@@ -2407,8 +2412,16 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
                 unmarked = int(series.notna().sum()) - int(named.notna().sum())
                 if mark and unmarked > 0:
                     _count_currencies({mark: unmarked}, out)
-        if kind == "money" and tc.cents:
+        if kind == "money" and (
+            tc.cents or (tc.cents is None and _CENTS_HEADER.search(str(source)))
+        ):
             values = values / 100
+            if not tc.cents:
+                out.info(
+                    f"{source}: read in cents (divided by 100), as its header says",
+                    "nothing to do; set cents = false under this table if they are not",
+                    column=source,
+                )
         if bad.any() and (kind == "number" or (kind == "money" and tc.name == "accounts")):
             # Company sizes exported as bands ("51-200", "10,001+"), and revenue estimates
             # ("$1M-$10M"): each is read as one number, as lead scoring reads the same text,

@@ -373,6 +373,14 @@ ACTIVITY_PHRASES = (
     ("email", "opens"),
     ("emails", "opened"),
     ("email", "clicks"),
+    # Deal roll-ups kept on the account (Freshsales "Open deals amount", HubSpot "Number of
+    # Associated Deals", Salesforce roll-up summaries): they move with every deal.
+    ("open", "deals"),
+    ("open", "deal"),
+    ("won", "deals"),
+    ("lost", "deals"),
+    ("closed", "deals"),
+    ("associated", "deals"),
 )
 
 
