@@ -93,6 +93,20 @@ def test_bad_quarters_say_how_to_write_one(bad):
             "did you mean 'stage'?",
         ),
         ({"project": {"as_of": "30/09/2026"}, **MINIMAL}, "write it as YYYY-MM-DD"),
+        (
+            {"tables": {"accounts": {"path": "a.csv", "lost_when": {"Active": "False"}}}},
+            "lost_when is for [tables.opportunities]",
+        ),
+        (
+            {
+                **MINIMAL,
+                "tables": {
+                    **MINIMAL["tables"],
+                    "opportunities": {"path": "o.csv", "lost_when": "Active"},
+                },
+            },
+            'e.g. lost_when = { "Active" = "False" }',
+        ),
     ],
 )
 def test_mistakes_name_the_fix(raw, message):

@@ -1774,6 +1774,65 @@ def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp
     assert account_groups(loading.load_tables(path).tables["accounts"]) == ("", {})
 
 
+def test_odoo_lost_deals_are_read_from_the_archive_flag(tmp_path):
+    """Odoo archives the opportunities it loses (Active = False) and leaves their stage at
+    New, Qualified or Proposition: a first user's 2,914 lost deals read as open, and validate
+    said "every closed deal in this export is won (no lost deals recorded)" with the fix
+    "export lost deals too". The flag is named in a warning, and lost_when reads it."""
+    deals = (
+        "ID,Customer,Stage,Active,Lost Reason,Created on,Closed Date\n"
+        "1,A1,Won,True,,2025-01-02,2025-02-01\n"
+        "2,A1,Qualified,False,Too expensive,2025-01-05,2025-03-01\n"
+        "3,A2,Proposition,False,,2025-01-07,2025-03-02\n"
+        "4,A2,New,True,,2025-06-01,\n"
+        "5,A2,Won,False,,2025-01-03,2025-01-20\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\naccount_id = "id"\n'
+        '[tables.opportunities]\npath = "crm_lead.csv"\n{extra}[tables.opportunities.columns]\n'
+        'opportunity_id = "ID"\naccount_id = "Customer"\nstage = "Stage"\n'
+        'loss_reason = "Lost Reason"\ncreated_at = "Created on"\nclosed_at = "Closed Date"\n'
+        '[tables.opportunities.values.stage]\nNew = "open"\nQualified = "open"\n'
+        'Proposition = "open"\nWon = "won"\n'
+    )
+    files = {"accounts.csv": "id\nA1\nA2\n", "crm_lead.csv": deals}
+    dataset = loading.load_tables(write_project(tmp_path, files, config.format(extra="")))
+    assert dataset.tables["opportunities"]["stage"].tolist() == [
+        "won",
+        "open",
+        "open",
+        "open",
+        "won",
+    ]
+    (hint,) = [p for p in dataset.report.warnings if "archives the deals it loses" in p.message]
+    assert hint.message.startswith(
+        'no deal is lost by the stage column, but "Active" is "False" on 2 deals it calls open'
+    )
+    assert hint.fix.startswith(
+        'if archived deals were lost, set lost_when = { "Active" = "False" }'
+    )
+    extra = 'lost_when = { "Active" = false }\n'
+    dataset = loading.load_tables(write_project(tmp_path / "b", files, config.format(extra=extra)))
+    assert not dataset.report.errors
+    assert dataset.tables["opportunities"]["stage"].tolist() == [
+        "won",
+        "lost",
+        "lost",
+        "open",
+        "won",
+    ]
+    (note,) = [p for p in dataset.report.infos if "(lost_when)" in p.message]
+    assert note.message == (
+        '2 deals read as lost because "Active" is "false" (lost_when); their stage said open; '
+        "1 won deals match it too and stay won"
+    )
+    assert not [p for p in dataset.report.warnings if "not mapped" in p.message]
+    # A column lost_when names must be in the export.
+    wrong = config.format(extra='lost_when = { "Archived" = "True" }\n')
+    with pytest.raises(DataError, match='lost_when names the column "Archived", which is not in'):
+        loading.load_tables(write_project(tmp_path / "c", files, wrong))
+
+
 def test_a_money_column_whose_header_says_cents_is_read_in_cents(tmp_path):
     """A Maxio export's "MRR (in cents)": without cents = true the ARR was 100x too high, with
     only a warning about the ratio to the deals. The header says it; cents = false overrides."""

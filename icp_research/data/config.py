@@ -130,6 +130,7 @@ TABLE_KEYS = {
     "account_id_from",
     "cents",
     "price_per_seat",
+    "lost_when",
 }
 ENGINES = ("pandas", "duckdb")
 # Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
@@ -203,6 +204,9 @@ class TableConfig:
     # Money columns hold cents (Stripe's API and its SQL tables): divided by 100 when read.
     # None: not set, and a money column whose header says cents ("MRR (in cents)") is in cents.
     cents: bool | None = None
+    # Opportunities: source column -> the cell texts (casefolded) that make a deal lost
+    # whatever its stage says (Odoo archives a lost deal: ``lost_when = { "Active" = "False" }``).
+    lost_when: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Subscriptions: price is per seat (Stripe's plan amount x quantity), times seats.
     price_per_seat: bool = False
     # (table, key): account_id is looked up through that table's key (``account_id_from``).
@@ -975,6 +979,35 @@ def _lookup_problems(cfg: Config, source: str, target: str, key: str, label: str
     return problems
 
 
+
+def _lost_when(value, name: str, where: str, problems: list) -> dict[str, tuple[str, ...]]:
+    """``lost_when = { "Active" = "False" }``: source column -> the texts (casefolded) that
+    make a deal lost; a list gives several (``{ "Status" = ["Archived", "Lost"] }``)."""
+    if value is None:
+        return {}
+    example = 'lost_when = { "Active" = "False" }'
+    if name != "opportunities":
+        problems.append(f"{where}: lost_when is for [tables.opportunities]; remove it here")
+        return {}
+    if not isinstance(value, dict) or not value:
+        problems.append(
+            f"{where}: lost_when = {value!r} must name a column and the value that makes a "
+            f"deal lost, e.g. {example}"
+        )
+        return {}
+    found = {}
+    for column, texts in value.items():
+        texts = texts if isinstance(texts, list) else [texts]
+        if not texts or not all(isinstance(t, (str, bool, int)) for t in texts):
+            problems.append(
+                f"{where}: lost_when: {column} = {value[column]!r} must be a value or a list "
+                f"of values, e.g. {example}"
+            )
+            continue
+        found[str(column)] = tuple(str(t).strip().casefold() for t in texts)
+    return found
+
+
 def _table_config(
     name: str, spec, base: Path, label: str, lookup_keys: set[str] | frozenset = frozenset()
 ) -> TableConfig:
@@ -1058,6 +1091,7 @@ def _table_config(
                 problems,
                 '["-1", "n/a"]' if key == "missing_values" else '["Notes"]',
             )
+    lost_when = _lost_when(spec.get("lost_when"), name, where, problems)
     if spec.get("invoices") is True and name != "subscriptions":
         problems.append(
             f"{where}: invoices = true is for [tables.subscriptions] (invoices read as "
@@ -1244,6 +1278,7 @@ def _table_config(
         invoices=spec.get("invoices") is True,
         movements=spec.get("movements") is True,
         cents=spec["cents"] if isinstance(spec.get("cents"), bool) else None,
+        lost_when=lost_when,
         price_per_seat=spec.get("price_per_seat") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),
         lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),

@@ -214,6 +214,10 @@ class _Collector:
         self.trials: pd.DataFrame | None = None
         # Unmapped columns of a deals export that say won / lost (see _outcome_columns).
         self.outcome_columns: list[str] = []
+        # Opportunities: rows made lost by lost_when (index of the export's rows), and an
+        # unmapped archive flag such as Odoo's "Active" ((column, archived value, rows)).
+        self.lost_flag: pd.Series | None = None
+        self.archive_column: tuple | None = None
         # Cells of a column that were filled but could not be read (dates that are not dates),
         # by canonical column: reported once, never again as missing values.
         self.unreadable: dict[str, pd.Series] = {}
@@ -1062,6 +1066,7 @@ def _clean_table(
         raise _Stop
     out.converting = bool(config.exchange_rates)
     row_currencies = _note_currency_column(raw, tc, resolved, out)
+    lost_sources = _lost_flags(raw, tc, out) if tc.lost_when else []
 
     extra_missing = set(tc.missing_values)
     frame = pd.DataFrame(index=raw.index)
@@ -1111,6 +1116,7 @@ def _clean_table(
     # Unmapped columns: account attributes are kept; personal data is dropped everywhere.
     mapped_sources = set(resolved.values())
     mapped_sources |= {part for parts in tc.coalesce.values() for part in parts}
+    mapped_sources |= set(lost_sources)
     if out.currency_column is not None:
         mapped_sources.add(out.currency_column)
     unmapped = [c for c in raw.columns if c not in mapped_sources and c not in tc.drop]
@@ -1140,6 +1146,8 @@ def _clean_table(
         out.outcome_columns = _outcome_columns(
             raw, unmapped + [c for c in tc.drop if c in raw.columns]
         )
+        if not tc.lost_when:
+            out.archive_column = _archive_column(raw, unmapped + list(tc.drop))
     if table.open_attributes and tc.keep_unmapped:
         # Gathered, then joined at once: inserting thousands of columns one by one is slow and
         # floods the terminal with pandas' fragmentation warnings.
@@ -2933,6 +2941,7 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             )
     if tc.name == "opportunities" and "stage" in frame.columns:
         frame["stage"] = _recode_stage(frame["stage"], tc, out)
+        _lost_by_flag(frame, tc, out)
         decided = frame["stage"].isin(["won", "lost"]).fillna(False).astype(bool)
         elsewhere = out.outcome_columns
         if len(frame) >= 10 and not decided.any() and elsewhere:
@@ -3271,6 +3280,53 @@ def _holds_emails(values: pd.Series) -> bool:
     return bool(sample.str.contains(_EMAIL).mean() >= EMAIL_SHARE)
 
 
+def _lost_flags(raw: pd.DataFrame, tc, out) -> list[str]:
+    """``lost_when``: the rows whose named column holds one of the values, kept in
+    ``out.lost_flag`` (read once the stages are); returns the source columns it reads."""
+    by_norm = {}
+    for column in raw.columns:
+        by_norm.setdefault(norm_name(column), column)
+    flag = pd.Series(False, index=raw.index)
+    sources = []
+    for name, texts in tc.lost_when.items():
+        column = name if name in raw.columns else by_norm.get(norm_name(name))
+        if column is None:
+            out.error(
+                f'lost_when names the column "{name}", which is not in the {tc.source_noun}',
+                f"fix lost_when under [tables.{tc.name}]; the {tc.source_noun} has: "
+                + ", ".join(f'"{c}"' for c in list(raw.columns)[:30]),
+            )
+            raise _Stop
+        cells = raw[column].astype("string").str.strip().str.casefold()
+        flag |= cells.isin(texts).fillna(False).astype(bool)
+        sources.append(column)
+    out.lost_flag = flag
+    return sources
+
+
+#: Column names of an archive flag: Odoo's "Active" (False for a lost, archived deal).
+_ARCHIVE_NAME = re.compile(r"(?i)^\s*(?:is[\s_-]*)?(?:active|archived)\s*$")
+
+
+def _archive_column(raw: pd.DataFrame, columns: list) -> tuple | None:
+    """An unmapped yes / no column named like an archive flag ("Active", "Archived"):
+    ``(column, the value that marks archived rows, those rows)``, or None."""
+    for column in columns:
+        if column not in raw.columns or not _ARCHIVE_NAME.match(str(column)):
+            continue
+        cells = raw[column].astype("string").str.strip().str.casefold()
+        distinct = set(cells.dropna().unique()) - {""}
+        if not distinct or not distinct <= {"true", "false", "yes", "no", "1", "0", "y", "n"}:
+            continue
+        off = {"false", "no", "0", "n"}
+        archived = off if "active" in str(column).casefold() else distinct - off
+        rows = cells.isin(list(archived)).fillna(False).astype(bool)
+        if rows.any():
+            value = raw[column][rows].astype("string").iloc[0]
+            return str(column), str(value), rows
+    return None
+
+
 def _outcome_columns(raw: pd.DataFrame, columns: list) -> list[str]:
     """Unmapped columns of a deals export that say won or lost (Pipedrive's "Deal - Status":
     open / won / lost / deleted): where the mapped stage is a pipeline stage instead."""
@@ -3283,6 +3339,47 @@ def _outcome_columns(raw: pd.DataFrame, columns: list) -> list[str]:
         if distinct & _WON and distinct & _LOST and len(distinct - _WON - _LOST - _OPEN) <= 2:
             found.append(str(column))
     return found
+
+
+def _lost_by_flag(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None:
+    """Deals that ``lost_when`` marks lost (a won deal stays won), with a note; without it, a
+    warning when no deal is lost but an archive flag marks open deals (Odoo archives the
+    opportunities it loses and leaves their stage as it was)."""
+    stage = frame["stage"]
+    column = tc.columns.get("stage", "stage")
+    if out.lost_flag is not None:
+        flag = out.lost_flag.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
+        turned = flag & stage.isin(["open"]).fillna(False).to_numpy(dtype=bool)
+        won = flag & stage.isin(["won"]).fillna(False).to_numpy(dtype=bool)
+        rule = ", ".join(
+            f'"{k}" is ' + " or ".join(f'"{v}"' for v in vs) for k, vs in tc.lost_when.items()
+        )
+        if turned.any():
+            frame.loc[turned, "stage"] = "lost"
+        out.info(
+            f"{int(turned.sum()):,} deals read as lost because {rule} (lost_when); their stage "
+            "said open"
+            + (f"; {int(won.sum()):,} won deals match it too and stay won" if won.any() else ""),
+            "nothing to do",
+            column=column,
+        )
+        return
+    if out.archive_column is None or stage.isin(["lost"]).any():
+        return
+    name, value, rows = out.archive_column
+    rows = rows.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
+    archived_open = int((rows & stage.isin(["open"]).fillna(False).to_numpy(dtype=bool)).sum())
+    if archived_open == 0:
+        return
+    out.warning(
+        f'no deal is lost by the stage column, but "{name}" is "{value}" on '
+        f"{archived_open:,} deals it calls open: a CRM that archives the deals it loses (Odoo "
+        "does, leaving their stage as it was) records the loss there, and read as open they "
+        "are in no win rate",
+        f'if archived deals were lost, set lost_when = {{ "{name}" = "{value}" }} under '
+        "[tables.opportunities]",
+        column=name,
+    )
 
 
 def _recode_stage(stage: pd.Series, tc: TableConfig, out: _Collector) -> pd.Series:
