@@ -942,3 +942,36 @@ def _previous_retail_run(tmp_path):
         json.dumps({"run": "2026Q1", "as_of": "2026-03-31"})
     )
     return previous
+
+
+def test_a_group_whose_accounts_all_have_one_nrr_borrows_the_others_spread():
+    """A first user's health report: "ICP accounts did significantly better on net revenue
+    retention (+25 points)", with the ICP at "100% (100–100%; n = 14)" and p < 0.001. Every
+    one of the 14 kept its ARR, so the sandwich error of their NRR was 0, and the test had
+    only the other group's uncertainty. Pooled, it is +25 points with an interval that
+    includes no difference."""
+    from icp_research.analyses.health import METRICS, _compare, _estimate, _no_zero_spread
+
+    nrr = next(m for m in METRICS if m.name == "nrr")
+    rng = np.random.default_rng(5)
+    x = rng.uniform(5_000, 50_000, 337)
+    kept = np.where(rng.random(337) < 0.25, 0.0, rng.uniform(0.8, 1.3, 337))
+    rest = pd.DataFrame({"y": x * kept, "x": x, "cluster": [f"r{i}" for i in range(337)]})
+    icp_x = rng.uniform(5_000, 50_000, 14)
+    icp = pd.DataFrame({"y": icp_x, "x": icp_x, "cluster": [f"i{i}" for i in range(14)]})
+    as_of = pd.Timestamp("2026-09-30")
+    est_icp, est_rest = _estimate("nrr", icp, as_of, 0.05), _estimate("nrr", rest, as_of, 0.05)
+    assert est_icp.value == pytest.approx(1.0) and est_icp.se == pytest.approx(0.0, abs=1e-12)
+    naive = _compare(nrr, icp, rest, est_icp, est_rest, as_of, 0.05)
+    assert naive.p_value < 0.001  # what the report said
+    est_icp, est_rest2 = _no_zero_spread(est_icp, est_rest, icp, rest, 0.05)
+    assert est_rest2 == est_rest
+    assert est_icp.se == pytest.approx(est_rest.se * np.sqrt(337 / 14))
+    assert est_icp.low < 0.8 and est_icp.high > 1.2
+    pooled = _compare(nrr, icp, rest, est_icp, est_rest, as_of, 0.05)
+    assert pooled.value == naive.value
+    assert pooled.low < 0 < pooled.high and pooled.p_value > 0.05
+    # A group with a spread of its own keeps its interval.
+    icp["y"] = icp["x"] * rng.uniform(0.9, 1.2, 14)
+    own = _estimate("nrr", icp, as_of, 0.05)
+    assert _no_zero_spread(own, est_rest, icp, rest, 0.05)[0] == own

@@ -92,7 +92,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -718,6 +718,27 @@ def _estimate(metric: str, units: pd.DataFrame, as_of: pd.Timestamp, alpha: floa
     return _Estimate(ratio, low, high, n, se)
 
 
+def _no_zero_spread(est_icp, est_rest, icp_units, rest_units, alpha: float):
+    """Two ratio-of-sums estimates, where one group's accounts all have the same value (14
+    ICP accounts, each at 100% NRR): its sandwich standard error is 0, its interval
+    "100–100%", and the test of the difference then had only the other group's uncertainty
+    (a first user's "+25 points, p < 0.001" on 14 accounts). Such a group takes the other's
+    spread per account, scaled to its own number of accounts (or groups), as a pooled-variance
+    t-test would; its interval widens to match."""
+    pair = [est_icp, est_rest]
+    k = [icp_units["cluster"].nunique(), rest_units["cluster"].nunique()]
+    for this, other in ((0, 1), (1, 0)):
+        mine, theirs = pair[this], pair[other]
+        if not (np.isfinite(mine.se) and np.isfinite(theirs.se)):
+            continue
+        if mine.se > 1e-12 * max(1.0, abs(mine.value)) or theirs.se <= 0 or k[this] < 2:
+            continue
+        se = theirs.se * math.sqrt(k[other] / k[this])
+        z = sps.norm.ppf(1 - alpha / 2)
+        pair[this] = replace(mine, se=se, low=mine.value - z * se, high=mine.value + z * se)
+    return pair[0], pair[1]
+
+
 def _km_median(units: pd.DataFrame, as_of: pd.Timestamp, alpha: float):
     from icp_research.methods.survival import kaplan_meier
 
@@ -1030,6 +1051,7 @@ def _measure_quarter(
             icp_units, rest_units = units[is_icp], units[~is_icp]
             est_icp = _estimate(metric.name, icp_units, window.end, alpha)
             est_rest = _estimate(metric.name, rest_units, window.end, alpha)
+            est_icp, est_rest = _no_zero_spread(est_icp, est_rest, icp_units, rest_units, alpha)
             comparison = _compare(
                 metric, icp_units, rest_units, est_icp, est_rest, window.end, alpha
             )

@@ -979,7 +979,6 @@ def _lookup_problems(cfg: Config, source: str, target: str, key: str, label: str
     return problems
 
 
-
 def _lost_when(value, name: str, where: str, problems: list) -> dict[str, tuple[str, ...]]:
     """``lost_when = { "Active" = "False" }``: source column -> the texts (casefolded) that
     make a deal lost; a list gives several (``{ "Status" = ["Archived", "Lost"] }``)."""
