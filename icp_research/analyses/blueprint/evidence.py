@@ -17,6 +17,7 @@ from icp_research.analyses.blueprint.text import SOURCE_NAMES, lift_text, pct, p
 from icp_research.formatting import fmt_p, fmt_p_is
 from icp_research.methods.stats import (
     adjust_pvalues,
+    clustered_rate_contrast,
     clustered_rate_test,
     clustered_ratio_ci,
     poisson_rate_ratio,
@@ -85,7 +86,11 @@ def compare(sample: Sample, frame: pd.DataFrame, inside, rest, alpha: float) -> 
         r2, _, _, _, se2 = clustered_ratio_ci(e2, t2, alpha)
         out["p_value"] = clustered_rate_test(e1, t1, e2, t2)
         if r1 > 0 and r2 > 0 and np.isfinite(se1) and np.isfinite(se2):
-            z = sps.norm.ppf(1 - alpha / 2)
+            # The interval refers to the t distribution the p-value does (the smaller group's
+            # effective clusters - 1): with z, 9 deals of a few accounts read "2.31x, 95% CI
+            # 1.12-4.75" beside p = 0.16.
+            df = clustered_rate_contrast(e1, t1, e2, t2)["df"]
+            z = sps.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else sps.norm.ppf(1 - alpha / 2)
             log_se = math.sqrt((se1 / r1) ** 2 + (se2 / r2) ** 2)
             lift = r1 / r2
             out.update(
