@@ -778,3 +778,51 @@ def test_too_many_leads_for_excel_is_refused_before_scoring(tmp_path, icp_path, 
     with pytest.raises(DataError, match=r"3 leads do not fit in an Excel sheet.*write \.csv"):
         score_file(icp=icp_path, input=leads, output=tmp_path / "out.xlsx")
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_a_lead_in_a_high_tier_that_meets_an_exclude_rule_is_flagged():
+    """A first user's scored file: a Manufacturing lead of 11-50 employees in "Tier 1" (fit
+    score 100) beside "exclude: employees < 51": the score read only industry, the exclude
+    rule size. The flag says the lead is no fit by the rules whatever its tier."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    industry = rng.choice(["Manufacturing", "Retail", "Media"], n)
+    deals = pd.DataFrame(
+        {
+            "industry": industry,
+            "won": rng.random(n) < np.where(industry == "Manufacturing", 0.4, 0.2),
+        }
+    )
+    scorecard = fit_scorecard(deals, "won", categorical=["industry"], numeric=[])
+    rule = {"attribute": "employees", "operator": "less_than", "value": 51}
+    document = {
+        "format": 1,
+        **scorecard.to_dict(),
+        "rules": {
+            "include": [],
+            "exclude": [
+                {
+                    "id": "exclude:employees",
+                    "kind": "exclude",
+                    "text": "employees < 51",
+                    "conditions": [rule],
+                }
+            ],
+            "uncertain": [],
+        },
+        "attributes": {"industry": {"type": "categorical"}, "employees": {"type": "numeric"}},
+    }
+    leads = pd.DataFrame(
+        {
+            "industry": ["Manufacturing", "Manufacturing", "Retail", "Media", "Retail"],
+            "employees": [20, 800, 20, 20, 800],
+        }
+    )
+    scored = score_leads(document, leads)
+    assert scored["tier"].iloc[0] == scorecard.tiers[0][0]
+    excluded = scored["rules_hit"].str.contains("exclude: employees < 51")
+    assert excluded.tolist() == [True, False, True, True, False]
+    note = "meets an exclude rule: not a fit by the ICP's rules, whatever its tier"
+    flagged = scored["flags"].str.contains(note, regex=False)
+    assert flagged.iloc[0]
+    assert flagged.tolist() == (excluded & (scored["tier"] != scorecard.tiers[-1][0])).tolist()

@@ -1334,6 +1334,15 @@ def score_leads(
             regex=True,
         )
     extra = scored["rule_flags"].to_numpy(dtype=object)
+    # A tier comes from the score; an exclude rule is the ICP's own "not a fit". A lead with
+    # both (a first user's "Tier 1" beside "exclude: employees < 51") says so, so that sales
+    # does not read the tier alone.
+    excluded = scored["rules_hit"].astype(str).str.contains(r"(?:^|; )exclude: ", regex=True)
+    last = scorecard.tiers[-1][0] if scorecard.tiers else ""
+    listed = excluded.to_numpy(dtype=bool) & ~scored["tier"].isin([last, UNKNOWN_TIER]).to_numpy()
+    if listed.any():
+        note = "meets an exclude rule: not a fit by the ICP's rules, whatever its tier"
+        extra = np.where(listed, np.where(extra != "", extra + "; " + note, note), extra)
     flags = scored["flags"].to_numpy(dtype=object)
     both = (flags != "") & (extra != "")
     scored["flags"] = np.where(both, flags + "; " + extra, np.where(extra != "", extra, flags))
