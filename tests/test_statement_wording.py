@@ -315,3 +315,40 @@ def test_a_project_without_deals_is_not_told_to_wait_for_closed_deals():
     assert text.endswith(
         "Re-run when more deals have closed and customers have had time to stay or leave."
     )
+
+
+def test_a_trait_chosen_for_best_customer_status_is_not_said_chosen_for_retention():
+    """A first user's blueprint: "the ICP takes 500+ employees, chosen for retention, while
+    the predictor tests favour 201+ employees for best-customer status", beside "every
+    characteristic rests on best-customer status alone ... none held up for retention". The
+    rule's evidence shown first was the ICP's own outcome; the trait was chosen for
+    best-customer status, where both reports agree it helps."""
+    from types import SimpleNamespace
+
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.findings import _outcome_differences
+    from icp_research.analyses.blueprint.rules import Rule
+
+    sample = SimpleNamespace(outcome="retained", words=("retention", "retained", "customers"))
+    retention = SimpleNamespace(better=True, sample=sample)
+    rule = Rule(
+        "include",
+        [Condition("employees", "at_least", 500)],
+        "employees",
+        role="filter",
+        evidence=[retention],
+    )
+    favour = {"outcome": "best_customer", "direction": "favour", "level": ">= 201"}
+    trait = {"attribute": "employees", "kind": "numeric", "levels": [favour]}
+    blueprint = SimpleNamespace(labels={}, include=[rule], characteristics=[trait])
+    # Chosen for retention (no outcome recorded): the old sentence stands.
+    (sentence,) = _outcome_differences(blueprint)
+    assert "chosen for retention, while the predictor tests it was chosen from favour" in sentence
+    # Chosen for best-customer status: no sentence setting one against the other.
+    trait["outcomes"] = ["best_customer"]
+    assert _outcome_differences(blueprint) == []
+    # Chosen for best-customer status, and another outcome favours other sizes: said so.
+    trait["levels"].append({"outcome": "won", "direction": "favour", "level": "< 51"})
+    (sentence,) = _outcome_differences(blueprint)
+    assert "chosen for best-customer status, while" in sentence
+    assert sentence.endswith("favour fewer than 51 employees for winning deals.")

@@ -226,11 +226,18 @@ def _outcome_differences(blueprint: Blueprint) -> list[str]:
         if item is None or main is None or len(rule.conditions) != 1:
             continue
         condition, outcome = rule.conditions[0], main.sample.outcome
+        # What the trait was chosen for: the outcomes it predicted in discovery (the rule's
+        # main evidence may be the ICP's own outcome, which it did not predict: "500+
+        # employees, chosen for retention" beside "rests on best-customer status alone").
+        chosen = [o for o in item.get("outcomes") or [] if o in _GOALS]
+        chosen = [outcome] if not chosen or outcome in chosen else chosen
         kind = "bin" if item.get("kind") == "numeric" else "level"
         elsewhere: dict[str, list[str]] = {}
         for level in item.get("levels", []):
             other = level.get("outcome")
-            if level.get("direction") != "favour" or other == outcome or other not in _GOALS:
+            if level.get("direction") != "favour" or other in {outcome, *chosen}:
+                continue
+            if other not in _GOALS:
                 continue
             found = level_condition(rule.attribute, level.get("level"), kind)
             if found is None or contains(condition, found):
@@ -240,7 +247,11 @@ def _outcome_differences(blueprint: Blueprint) -> list[str]:
                 elsewhere[other].append(words)
         if not elsewhere:
             continue
-        what = _GOALS.get(outcome, main.sample.words[0])
+        what = (
+            join_or([_GOALS[o] for o in chosen])
+            if chosen != [outcome]
+            else _GOALS.get(outcome, main.sample.words[0])
+        )
         others = join_and([f"{join_or(w)} for {_GOALS[o]}" for o, w in elsewhere.items()])
         sentences.append(
             f"The reports answer different questions about {column_label(rule.attribute, labels)}: "
