@@ -80,7 +80,11 @@ def test_a_size_that_matters_only_inside_the_icp_becomes_its_exclude_rule(tmp_pa
     assert blueprint.drawn
     assert [r.text for r in blueprint.include if r.role == "filter"] == ["industry = Healthcare"]
     (rule,) = [r for r in blueprint.exclude if r.attribute == "employees"]
-    inside = [e for e in rule.evidence if "accounts in the include rules" in e.compared_with]
+    inside = [e for e in rule.evidence if "accounts in the include rule" in e.compared_with]
+    # Named by the include rules it is measured within (not one on employees itself).
+    assert inside[0].compared_with == (
+        "other deals of accounts in the include rule (industry = Healthcare)"
+    )
     assert inside and inside[0].held_up and inside[0].training["lift"] < 0.6
     assert "Not a fit: companies with fewer than" in blueprint.statement
 

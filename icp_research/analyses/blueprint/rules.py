@@ -541,12 +541,8 @@ def exclude_rules(
         # Inside the ICP too: "fewer than 200 employees" may not hurt across all accounts yet
         # tell the ICP's good accounts from its poor ones (Healthcare companies of 200-2,000
         # employees win, smaller ones do not): the rule that makes the ICP a combination.
-        scope = [
-            c
-            for r in include
-            if r.role == "filter" and r.attribute != condition.attribute
-            for c in r.conditions
-        ]
+        scoping = [r for r in include if r.role == "filter" and r.attribute != condition.attribute]
+        scope = [c for r in scoping for c in r.conditions]
         for outcome, source in pairs:
             sample = samples.get(outcome)
             if sample is None or any(e.sample is sample for e in rule.evidence):
@@ -569,8 +565,11 @@ def exclude_rules(
                     within=scope,
                     source=source,
                     compared_with=(
-                        f"other {sample.unit} of accounts in the include rules "
-                        f"({join_and([r.text for r in include if r.role == 'filter'])})"
+                        # The include rules it is measured within: not one on its own
+                        # attribute ("employees >= 500" beside customers under 51).
+                        f"other {sample.unit} of accounts in the include "
+                        f"{'rule' if len(scoping) == 1 else 'rules'} "
+                        f"({join_and([r.text for r in scoping])})"
                     ),
                     alpha=alpha,
                 )
