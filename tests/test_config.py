@@ -164,15 +164,30 @@ def test_a_key_mapped_without_a_lookup_through_it_says_when_it_is_used():
     raw = {
         "tables": {
             "accounts": {"path": "a.csv"},
-            "subscriptions": {"path": "s.csv", "columns": {"subscription_id": "id"}},
+            "opportunities": {"path": "o.csv", "columns": {"subscription_id": "Sub"}},
         }
     }
     with pytest.raises(ConfigError) as caught:
         config_from_dict(raw)
     assert str(caught.value).startswith(
-        "config [tables.subscriptions].columns: 'subscription_id' is mapped only when another "
-        'table looks its account up through it (account_id_from = "subscriptions.subscription_id"'
+        "config [tables.opportunities].columns: 'subscription_id' is mapped only when another "
+        'table looks its account up through it (account_id_from = "opportunities.subscription_id"'
     )
+
+
+def test_a_subscriptions_own_key_mapped_for_completeness_is_read_by_nothing():
+    """A Maxio user mapped subscription_id = "Subscription ID": validate stopped with exit 2
+    ("mapped only when another table looks its account up through it"), and once the line was
+    removed warned "columns not used (not mapped)". The table's own key is accepted."""
+    raw = {
+        "tables": {
+            "accounts": {"path": "a.csv"},
+            "subscriptions": {"path": "s.csv", "columns": {"subscription_id": "Subscription ID"}},
+        }
+    }
+    config = config_from_dict(raw)
+    assert "subscription_id" not in config.tables["subscriptions"].columns
+    assert "Subscription ID" in config.tables["subscriptions"].drop
     # With the lookup, the same line is what it needs.
     raw["tables"]["usage"] = {
         "path": "u.csv",
@@ -180,4 +195,6 @@ def test_a_key_mapped_without_a_lookup_through_it_says_when_it_is_used():
         "columns": {"subscription_id": "Subscription", "date": "Day", "metric": "Metric"},
     }
     raw["tables"]["subscriptions"]["columns"]["account_id"] = "Customer"
-    assert config_from_dict(raw).tables["subscriptions"].columns["subscription_id"] == "id"
+    looked_up = config_from_dict(raw).tables["subscriptions"]
+    assert looked_up.columns["subscription_id"] == "Subscription ID"
+    assert "Subscription ID" not in looked_up.drop

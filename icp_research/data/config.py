@@ -979,6 +979,10 @@ def _lookup_problems(cfg: Config, source: str, target: str, key: str, label: str
     return problems
 
 
+#: A table's own key, mapped by users for completeness: read only for a lookup through it.
+_OWN_KEY = {"subscriptions": "subscription_id"}
+
+
 def _lost_when(value, name: str, where: str, problems: list) -> dict[str, tuple[str, ...]]:
     """``lost_when = { "Active" = "False" }``: source column -> the texts (casefolded) that
     make a deal lost; a list gives several (``{ "Status" = ["Archived", "Lost"] }``)."""
@@ -1172,6 +1176,7 @@ def _table_config(
     mapped: dict[str, str] = {}
     constants: dict[str, str] = {}
     coalesce: dict[str, tuple[str, ...]] = {}
+    ignored: list[str] = []
     for canonical, source in columns.items():
         if isinstance(source, dict):
             constant = _constant(canonical, source, table, f"{where}.columns", problems)
@@ -1198,6 +1203,11 @@ def _table_config(
             mapped[canonical] = source
             continue
         if canonical not in known and not table.open_attributes:
+            if canonical == _OWN_KEY.get(name):
+                # The table's own key (Maxio's "Subscription ID"), which nothing reads unless
+                # another table looks its account up through it: read by nothing, said nothing.
+                ignored.append(source)
+                continue
             if canonical.endswith("_id"):
                 # A key such as subscription_id: mapped only for a lookup through it.
                 problems.append(
@@ -1245,7 +1255,7 @@ def _table_config(
 
     sheet = spec.get("sheet")
     missing = tuple(str(v) for v in spec.get("missing_values", []))
-    drop = tuple(str(v) for v in spec.get("drop", []))
+    drop = tuple(str(v) for v in spec.get("drop", [])) + tuple(ignored)
     if problems:
         raise ConfigError(problems[0], problems)
     return TableConfig(
