@@ -677,3 +677,24 @@ def _no_reasons_no_cox():
         ]
     )
     return empty, Result(title="Cox", summary=pd.DataFrame(columns=["significant"]))
+
+
+def test_churns_without_a_reason_are_no_top_churn_reason():
+    """A first user's churn report: "Top churn reasons: (no reason recorded) (33%), Company
+    closed (17%), ...". The recorded reasons are ranked; the share without one is said apart."""
+    from icp_research.analyses.churn import NO_REASON, _top_reasons
+
+    reasons = pd.DataFrame(
+        {
+            "attribute": ["all"] * 4,
+            "reason": [NO_REASON, "Company closed", "Switched to competitor", "Price"],
+            "churned": [31, 16, 16, 9],
+            "share": [0.33, 0.17, 0.17, 0.10],
+        }
+    )
+    assert _top_reasons(reasons) == (
+        "Top churn reasons: Company closed (17%), Switched to competitor (17%), Price (10%) "
+        "(33% of churns have no reason recorded)."
+    )
+    assert _top_reasons(reasons.iloc[1:]).endswith("Price (10%).")
+    assert _top_reasons(reasons.iloc[:1]).startswith("No churn reason is recorded")

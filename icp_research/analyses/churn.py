@@ -1362,23 +1362,32 @@ def _findings(by_attribute, logrank_table, cox, reasons, early_reasons, overall,
         if len(early_over):
             text += " Over-represented among early churns: " + ", ".join(early_over["reason"]) + "."
         lines.append(text)
+    sentence = _top_reasons(reasons)
+    if sentence:
+        lines.append(sentence)
+    return lines
+
+
+def _top_reasons(reasons: pd.DataFrame) -> str | None:
+    """The commonest churn reasons recorded, with their share of every churn; the churns
+    without one are said apart ("(no reason recorded)" is no reason to rank among them)."""
     overall_reasons = reasons[reasons["attribute"] == "all"].sort_values("churned", ascending=False)
     recorded = overall_reasons[overall_reasons["reason"] != NO_REASON]
-    if len(overall_reasons) and recorded.empty:
-        lines.append(
+    if not len(overall_reasons):
+        return None
+    if recorded.empty:
+        return (
             "No churn reason is recorded for any churned customer: a churn_events table with "
             "a reason column would say why customers leave."
         )
-    elif len(overall_reasons):
-        top = overall_reasons.head(3)
-        lines.append(
-            "Top churn reasons: "
-            + ", ".join(
-                f"{r} ({fmt_pct(s)})" for r, s in zip(top["reason"], top["share"], strict=True)
-            )
-            + "."
-        )
-    return lines
+    top = recorded.head(3)
+    text = "Top churn reasons: " + ", ".join(
+        f"{r} ({fmt_pct(s)})" for r, s in zip(top["reason"], top["share"], strict=True)
+    )
+    missing = overall_reasons[overall_reasons["reason"] == NO_REASON]
+    if len(missing):
+        text += f" ({fmt_pct(missing['share'].iloc[0])} of churns have no reason recorded)"
+    return text + "."
 
 
 def _caveats(customers, by_attribute, logrank_table, n_events) -> list[str]:
