@@ -216,11 +216,20 @@ def test_banded_sizes_are_cut_where_one_band_ends_and_the_next_begins():
     cuts = cut_points(values, 5)
     # Read at midpoints (5.5, 30.5, 125.5, 600.5) the quintiles cut at 30, 150, 600: inside the
     # bands 11-50, 51-200 and 201-1,000. Now every cut is where a band begins.
-    assert cuts == [11.0, 51.0, 201.0]
+    # Five bands in five bins: each band is its own bin (quantiles moved to the bands had
+    # merged the largest two, the 10% of "1,001+" with "201-1,000").
+    assert cuts == [11.0, 51.0, 201.0, 1001.0]
     binned = apply_bins(values, cuts)
-    # Each band falls in one bin; the last bin holds the two largest bands.
     assert pd.crosstab(cells, binned).gt(0).sum(axis=1).eq(1).all()
-    assert list(binned.categories[:4]) == ["< 11", "11 to < 51", "51 to < 201", ">= 201"]
+    assert list(binned.categories[:5]) == [
+        "< 11",
+        "11 to < 51",
+        "51 to < 201",
+        "201 to < 1,001",
+        ">= 1,001",
+    ]
+    # Fewer bins than bands: the smallest bins merge into a neighbour.
+    assert cut_points(values, 4) == [11.0, 51.0, 201.0]
     # A column of many values keeps its round cut points.
     assert cut_points(np.arange(1, 1001, dtype=float), 4) == [250.0, 500.0, 750.0]
 
@@ -1831,6 +1840,34 @@ def test_odoo_lost_deals_are_read_from_the_archive_flag(tmp_path):
     wrong = config.format(extra='lost_when = { "Archived" = "True" }\n')
     with pytest.raises(DataError, match='lost_when names the column "Archived", which is not in'):
         loading.load_tables(write_project(tmp_path / "c", files, wrong))
+
+
+def test_most_open_deals_closed_long_ago_are_named(tmp_path):
+    """Lost deals a CRM marks elsewhere read as open, in no win rate, without a word: 2,900
+    "open" deals of a first user's export had close dates months or years back."""
+    rows = ["id,account,stage,created,closed"]
+    rows += [f"W{i},A1,won,2024-01-01,2025-0{1 + i % 9}-15" for i in range(10)]
+    rows += [f"O{i},A1,open,2023-01-01,2024-0{1 + i % 9}-10" for i in range(24)]
+    rows += [f"N{i},A1,open,2025-08-01,2025-10-30" for i in range(6)]
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\naccount_id = "id"\n'
+        '[tables.opportunities]\npath = "deals.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "id"\naccount_id = "account"\nstage = "stage"\n'
+        'created_at = "created"\nclosed_at = "closed"\n'
+    )
+    files = {"accounts.csv": "id\nA1\n", "deals.csv": "\n".join(rows) + "\n"}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    (stale,) = [p for p in dataset.report.warnings if "open deals with a close date" in p.message]
+    assert stale.message.startswith(
+        "24 of 30 open deals with a close date closed more than 180 days before the latest won "
+        "or lost deal (2025-09-15)"
+    )
+    assert len(stale.rows) == 24
+    # A pipeline whose open deals close ahead says nothing.
+    ahead = [r.replace(",2024-0", ",2025-0") for r in rows]
+    files["deals.csv"] = "\n".join(ahead) + "\n"
+    dataset = loading.load_tables(write_project(tmp_path / "b", files, config))
+    assert not [p for p in dataset.report.warnings if "open deals with a close date" in p.message]
 
 
 def test_a_money_column_whose_header_says_cents_is_read_in_cents(tmp_path):

@@ -2941,7 +2941,8 @@ def _check_table(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> pd.Da
             )
     if tc.name == "opportunities" and "stage" in frame.columns:
         frame["stage"] = _recode_stage(frame["stage"], tc, out)
-        _lost_by_flag(frame, tc, out)
+        if not _lost_by_flag(frame, tc, out):
+            _stale_open_deals(frame, tc, out)
         decided = frame["stage"].isin(["won", "lost"]).fillna(False).astype(bool)
         elsewhere = out.outcome_columns
         if len(frame) >= 10 and not decided.any() and elsewhere:
@@ -3341,10 +3342,10 @@ def _outcome_columns(raw: pd.DataFrame, columns: list) -> list[str]:
     return found
 
 
-def _lost_by_flag(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None:
+def _lost_by_flag(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> bool:
     """Deals that ``lost_when`` marks lost (a won deal stays won), with a note; without it, a
     warning when no deal is lost but an archive flag marks open deals (Odoo archives the
-    opportunities it loses and leaves their stage as it was)."""
+    opportunities it loses and leaves their stage as it was). True when either was said."""
     stage = frame["stage"]
     column = tc.columns.get("stage", "stage")
     if out.lost_flag is not None:
@@ -3363,14 +3364,14 @@ def _lost_by_flag(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None
             "nothing to do",
             column=column,
         )
-        return
+        return True
     if out.archive_column is None or stage.isin(["lost"]).any():
-        return
+        return False
     name, value, rows = out.archive_column
     rows = rows.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
     archived_open = int((rows & stage.isin(["open"]).fillna(False).to_numpy(dtype=bool)).sum())
     if archived_open == 0:
-        return
+        return False
     out.warning(
         f'no deal is lost by the stage column, but "{name}" is "{value}" on '
         f"{archived_open:,} deals it calls open: a CRM that archives the deals it loses (Odoo "
@@ -3379,6 +3380,43 @@ def _lost_by_flag(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None
         f'if archived deals were lost, set lost_when = {{ "{name}" = "{value}" }} under '
         "[tables.opportunities]",
         column=name,
+    )
+    return True
+
+
+#: Open deals whose close date lies this long before the latest won or lost deal's are stale.
+_STALE_DAYS = 180
+
+
+def _stale_open_deals(frame: pd.DataFrame, tc: TableConfig, out: _Collector) -> None:
+    """Warn when most open deals with a close date closed long before the latest decided
+    deal: lost deals the stage does not say are lost (marked in another column), or a
+    pipeline nobody closes. Read as open they are in no win rate."""
+    if "closed_at" not in frame.columns:
+        return
+    stage, closed = frame["stage"], frame["closed_at"]
+    if not pd.api.types.is_datetime64_any_dtype(closed):
+        return
+    decided = stage.isin(["won", "lost"]).fillna(False).to_numpy(dtype=bool)
+    dated_open = (stage.isin(["open"]).fillna(False) & closed.notna()).to_numpy(dtype=bool)
+    if not decided.any() or dated_open.sum() < 20:
+        return
+    latest = closed[decided].max()
+    if pd.isna(latest):
+        return
+    stale = dated_open & (closed < latest - pd.Timedelta(days=_STALE_DAYS)).to_numpy(dtype=bool)
+    if stale.sum() < 0.5 * dated_open.sum():
+        return
+    out.warning(
+        f"{int(stale.sum()):,} of {int(dated_open.sum()):,} open deals with a close date closed "
+        f"more than {_STALE_DAYS} days before the latest won or lost deal ({latest:%Y-%m-%d}): "
+        "read as open they are in no win rate. Lost deals may be marked in another column "
+        "(an archive flag, a status), or the pipeline is not kept closed",
+        "if another column says which deals were lost, map it (stage = that column, or "
+        'lost_when = { "<column>" = "<value>" } under [tables.opportunities]); nothing to do '
+        "if these deals are still open",
+        column=tc.columns.get("closed_at", "closed_at"),
+        rows=_row_list(pd.Series(stale, index=frame.index)),
     )
 
 
