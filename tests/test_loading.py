@@ -1747,6 +1747,15 @@ def test_a_usage_event_log_without_a_value_counts_each_event_once(tmp_path):
     assert signals.loc["A1", "usage_login"] == 2.0  # two events on one active day
 
 
+def _account_groups_of(tmp_path, rows: list, config: str):
+    """The dataset of an accounts file of ``rows``, and its parent column and groups."""
+    from icp_research.data.loading import account_groups
+
+    path = write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
+    dataset = loading.load_tables(path)
+    return (dataset, *account_groups(dataset.tables["accounts"]))
+
+
 def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp_path):
     """A Fivetran sync keeps a deleted parent's id on its subsidiaries: 3 of 85 parent_id
     values named no account, so the column was taken for a plain id and no account was
@@ -1763,9 +1772,7 @@ def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp
         '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
         'account_id = "Id"\nindustry = "Industry"\n'
     )
-    path = write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
-    dataset = loading.load_tables(path)
-    column, head = account_groups(dataset.tables["accounts"])
+    dataset, column, head = _account_groups_of(tmp_path, rows, config)
     assert column == "parent_id"
     assert head["S0"] == "P1" and head["T2"] == "P2" and "U1" not in head
     assert "parent_id" not in dataset.attributes.all
@@ -1911,9 +1918,7 @@ def test_a_parent_column_naming_parents_by_name_links_them(tmp_path):
         '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
         'account_id = "Account ID"\nname = "Account Name"\nindustry = "Industry"\n'
     )
-    path = write_project(tmp_path, {"accounts.csv": "\n".join(rows) + "\n"}, config)
-    dataset = loading.load_tables(path)
-    column, head = account_groups(dataset.tables["accounts"])
+    dataset, column, head = _account_groups_of(tmp_path, rows, config)
     assert column == "parent_account"
     assert head["00S0"] == "001A" and head["00T2"] == "001B" and head["001A"] == "001A"
     assert "00U1" not in head and len(head) == 10
