@@ -1981,3 +1981,54 @@ def test_brazilian_amounts_and_portuguese_size_bands_are_read(tmp_path):
     amounts = dataset.tables["opportunities"]["amount"].tolist()
     assert amounts == pytest.approx([12345.67, 27767.52, 1000.0])
     assert dataset.currency == "R$"
+
+
+def test_a_russian_bitrix24_export_is_read_as_exported(tmp_path):
+    """A first user's Bitrix24 + 1C exports (cp1251, ";", decimal commas, Russian headers):
+    "125 000 руб." was no number, "более 500" and "менее 50" no size, the currency column
+    "Валюта" unread, and invoices naming a company «Атлант-Трейд» where the CRM wrote
+    "Атлант-Трейд" matched no account, while two names sharing only their digits were
+    "several accounts". Company names lost every Cyrillic letter when compared."""
+    companies = (
+        "ID;Название компании;Сфера деятельности;Количество сотрудников;Ответственный\n"
+        "1;ИП «Атлант-Трейд»;Производство;менее 50;Сидоров Дмитрий\n"
+        "2;ООО «Вектор-Софт 12»;Информационные технологии;более 500;Иванова Анна\n"
+        "3;ООО «Гранит-Торг 12»;Торговля;50-250;Сидоров Дмитрий\n"
+        "4;ООО «Вектор»;Торговля;от 50 до 250;Иванова Анна\n"
+    )
+    invoices = (
+        "Контрагент;Дата;Номенклатура;Сумма;Валюта\n"
+        'ИП "Атлант-Трейд";01.02.2025;Подписка;12 500,00;RUB\n'
+        'ООО "Вектор-Софт 12";03.02.2025;Подписка;125 000 руб.;RUB\n'
+        "OOO «вектор»;05.02.2025;Подписка;1\u00a0234,50 рублей;RUB\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "companies.csv"\nencoding = "cp1251"\ndelimiter = ";"\n'
+        "[tables.accounts.columns]\n"
+        'account_id = "ID"\nname = "Название компании"\nindustry = "Сфера деятельности"\n'
+        'employees = "Количество сотрудников"\n'
+        '[tables.subscriptions]\npath = "invoices.csv"\nencoding = "cp1251"\ndelimiter = ";"\n'
+        'decimal = ","\ndate_format = "%d.%m.%Y"\naccount_id_from = "accounts.name"\n'
+        'drop = ["Номенклатура"]\n[tables.subscriptions.columns]\n'
+        'name = "Контрагент"\nstart_date = "Дата"\nmrr = "Сумма"\n'
+    )
+    files = {
+        "companies.csv": companies.encode("cp1251"),
+        "invoices.csv": invoices.encode("cp1251"),
+    }
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert not dataset.report.errors
+    accounts = dataset.tables["accounts"].set_index("account_id")
+    assert accounts["employees"].tolist() == [1.0, 500.0, 50.0, 50.0]
+    subs = dataset.tables["subscriptions"].set_index("account_id")
+    assert subs["arr"].to_dict() == {"1": 150_000.0, "2": 1_500_000.0, "4": 14_814.0}
+    messages = " ".join(p.message for p in dataset.report.problems)
+    assert "several accounts share" not in messages and "not in accounts" not in messages
+    assert "Валюта" not in messages or "not used" not in messages
+    # "Ответственный" (our salesperson) is no trait.
+    from icp_research.data.trust import _assigned_word
+
+    assert _assigned_word("Ответственный") == "ответственныи"
+    # The rouble sign, and hryvnias, read the same way.
+    values, bad = parse_numbers(pd.Series(["1 200 ₽", "950 грн", "₽1 200,50"]), decimal=",")
+    assert values.tolist() == [1200.0, 950.0, 1200.5] and not bad.any()

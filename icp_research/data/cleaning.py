@@ -208,10 +208,24 @@ CURRENCY_SYMBOLS = {
     "hk$": "HK$",
     "s$": "S$",
     "zar": "ZAR ",
+    # Russia, Ukraine, Kazakhstan, Turkey, Czechia: "125 000 руб.", "1 200 ₽", "950 грн".
+    "rub": "RUB ",
+    "руб": "RUB ",
+    "₽": "RUB ",
+    "uah": "UAH ",
+    "грн": "UAH ",
+    "₴": "UAH ",
+    "kzt": "KZT ",
+    "₸": "KZT ",
+    "try": "TRY ",
+    "₺": "TRY ",
+    "czk": "CZK ",
+    "kč": "CZK ",
 }
 _CURRENCY_MARK = re.compile(
     r"(?i)(?<![a-z])(us\$|ca\$|a\$|r\$|mx\$|nz\$|hk\$|s\$|usd|eur|gbp|jpy|inr|chf|cad|aud|brl|mxn|sek|"
-    r"nok|dkk|pln|zł|nzd|sgd|hkd|zar)(?![a-z])|([$€£¥￥円₹])"
+    r"nok|dkk|pln|zł|nzd|sgd|hkd|zar|rub|uah|kzt|czk|kč"
+    r"|(?<![а-яё])(?:руб(?=л[а-яё]*|[^а-яё]|$)|грн(?![а-яё])))(?![a-z])|([$€£¥￥円₹₽₴₸₺])"
 )
 #: What names a currency in a cell or a header: a code (group 1) or a symbol (group 2).
 CURRENCY_MARK = _CURRENCY_MARK
@@ -232,9 +246,9 @@ def currency_marks(text: pd.Series) -> pd.Series:
 #: A band of a count, as enrichment tools and CRM picklists export company sizes: "51-200",
 #: "1,001 - 5,000", "201 to 500", "10,001+", "10000 or more", "5000+ employees".
 _BAND = re.compile(
-    r"(?i)^\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*"
-    r"(?:(?:-|–|—|to|bis|à)\s*(?P<high>[$€£]?\d[\d,.\s]*[kKmMbB]?)|\+|\s+or\s+more)"
-    r"\s*(?:[a-z]+)?\s*$"
+    r"(?i)^\s*(?:from|von|de|entre|от)?\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*"
+    r"(?:(?:-|–|—|to|bis|à|до|\sa\s)\s*(?P<high>[$€£]?\d[\d,.\s]*[kKmMbB]?)|\+|\s+or\s+more)"
+    r"\s*(?:[a-zа-яё.]+)?\s*$"
 )
 
 
@@ -242,8 +256,16 @@ _BAND = re.compile(
 #: and a lower bound: ">1000", "over 500" (read like "1000+").
 ROUGHLY = re.compile(
     r"(?i)^\s*(?:~|≈|approx\.?|approximately|about|around|roughly|circa|ca\.?|c\.|>=?|≥|"
-    r"over|above|more\s+than|mais\s+de|acima\s+de|m[aá]s\s+de|plus\s+de|mehr\s+als|[üu]ber)"
-    r"\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*(?:[a-z]+)?\s*$"
+    r"over|above|more\s+than|mais\s+de|acima\s+de|m[aá]s\s+de|plus\s+de|mehr\s+als|[üu]ber"
+    r"|более|свыше|больше|от)"
+    r"\s*(?P<low>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*(?:[a-zа-яё.]+)?\s*$"
+)
+
+#: An upper bound alone: "<50", "under 50", "fewer than 50", "менее 50" (read as from 1).
+BELOW = re.compile(
+    r"(?i)^\s*(?:<|≤|<=|under|below|less\s+than|fewer\s+than|up\s+to|moins\s+de|menos\s+de"
+    r"|weniger\s+als|unter|até|hasta|менее|меньше|до)"
+    r"\s*(?P<high>[$€£]?\d[\d,.\s]*[kKmMbB]?)\s*(?:[a-zа-яё.]+)?\s*$"
 )
 
 
@@ -265,15 +287,19 @@ def parse_bands(text: pd.Series, decimal: str = ".") -> pd.Series:
     low, _ = parse_numbers(parts["low"], decimal)
     high, _ = parse_numbers(parts["high"], decimal)
     ordered = high.isna() | (high >= low)
-    return low.where(parts["low"].notna() & ordered).astype(float)
+    low = low.where(parts["low"].notna() & ordered)
+    # "Fewer than 50": the band from 1 (from 0 below 1).
+    below, _ = parse_numbers(text.str.extract(BELOW)["high"], decimal)
+    from_one = below.where(below.isna(), np.where(below > 1, 1.0, 0.0))
+    return low.fillna(from_one).astype(float)
 
 
 #: Currency codes and symbols, spaces and percent signs around the digits of a money cell.
 _CURRENCY_CODES = (
     r"(?i)\s*(usd|eur|gbp|chf|cad|aud|jpy|inr|brl|mxn|sek|nok|dkk|pln|nzd|sgd|hkd|zar|zł|kr\.?"
-    r"(?![a-z])|(?:r|mx|nz|hk|s|us|ca|a)(?=\$))\s*"
+    r"(?![a-z])|rub|uah|kzt|czk|kč|руб(?:лей|ля|ль)?\.?|грн\.?|(?:r|mx|nz|hk|s|us|ca|a)(?=\$))\s*"
 )
-_NOT_DIGITS = r"[\s\u00a0\u202f$€£¥￥円₹%']"
+_NOT_DIGITS = r"[\s\u00a0\u202f$€£¥￥円₹₽₴₸₺%']"
 
 
 def _messy_numbers(t: pd.Series, decimal: str) -> pd.Series:

@@ -30,6 +30,9 @@ NO_DECISION = (
     r"|(?:pas|sans)[\s_-]*de[\s_-]*d[ée]cision|sem[\s_-]*decis[ãa]o|nessuna[\s_-]*decisione"
     r"|sem[\s_-]*resposta|sem[\s_-]*retorno|keine[\s_-]*(?:antwort|r[üu]ckmeldung)"
     r"|(?:pas|sans)[\s_-]*de[\s_-]*r[ée]ponse|nessuna[\s_-]*risposta"
+    # Russian: no decision, no answer, does not get in touch, went silent.
+    r"|нет[\s_-]*решения|без[\s_-]*ответа|не[\s_-]*отвечает|не[\s_-]*выходит[\s_-]*на[\s_-]*связь"
+    r"|пропал"
 )
 
 # name -> (unit, meaning). The README's "Account facts" table is generated from this.
@@ -94,7 +97,7 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
         "count",
         "lost deals whose loss reason says no decision was made ('no decision', 'went dark', "
         "'stalled', 'ghosted', 'no response', 'status quo', 'do nothing'; 'sin decisión', 'keine Entscheidung', 'pas de "
-        "décision', 'sem decisão', 'nessuna decisione')",
+        "décision', 'sem decisão', 'nessuna decisione', 'нет решения')",
     ),
     "avg_deal_size": ("money", "mean amount of won new-business deals (ACV)"),
     "won_amount": ("money", "total amount of won new-business deals"),
@@ -289,7 +292,7 @@ def _arr_peak(subs: pd.DataFrame, codes: np.ndarray) -> pd.Series:
 REFERRAL_WORDS = (
     r"referr|referido|referencia|empfehlung|mundpropaganda|recommandation|parrainage"
     r"|bouche[- ]?[àa][- ]?oreille|recomendaci|recomenda[çc]|indica[çc][ãa]o|passaparola"
-    r"|aanbeveling|doorverwijz|word[- ]of[- ]mouth"
+    r"|aanbeveling|doorverwijz|word[- ]of[- ]mouth|рекомендац|сарафан|по[- ]?рекомендации"
 )
 
 

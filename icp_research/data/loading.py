@@ -1316,7 +1316,10 @@ SPELLING_MAX_LEVELS = 500
 
 #: Header words of a column that names each row's currency ("Deal - Currency",
 #: "subscriptions.currency_code", "Währung", "Devise", "Moneda").
-_CURRENCY_HEADER = re.compile(r"(?i)currency|währung|wahrung|devise|moneda|valuta")
+_CURRENCY_HEADER = re.compile(
+    r"(?i)currency|währung|wahrung|devise|moneda|moeda|valuta|valută|валюта|waluta|měna"
+    r"|döviz|para birimi|通貨|货币"
+)
 
 
 def _coalesce_columns(raw: pd.DataFrame, tc, out) -> pd.DataFrame:
@@ -1418,8 +1421,7 @@ def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> pd.Seri
             {CURRENCY_SYMBOLS.get(code.lower(), f"{code} "): n for code, n in counts.items()}, out
         )
         if found is None:
-            if out.converting:
-                out.currency_column = str(column)  # read: not "not used"
+            out.currency_column = str(column)  # read (the currency the reports write)
             found = per_distinct(
                 codes.where(codes != ""),
                 lambda t: t.map(currency_key, na_action="ignore").astype("string"),
@@ -3813,7 +3815,9 @@ def _look_up_account_ids(
 _LEGAL_FORMS = re.compile(
     r"\b(?:inc|incorporated|llc|l\s?l\s?c|ltd|limited|gmbh|mbh|ag|co|corp|corporation|company|plc|"
     r"sa|sas|sarl|srl|spa|bv|nv|ab|as|oy|pty|pte|kg|ug|lp|llp|"
-    r"sl|slu|sll|sau|s\s?coop|ltda|lda|eurl|sprl|bvba|aps|asa|oyj|kft|sro)\b"
+    r"sl|slu|sll|sau|s\s?coop|ltda|lda|eurl|sprl|bvba|aps|asa|oyj|kft|sro|"
+    # Russian and Ukrainian forms, in Cyrillic and in Latin letters (ООО, "OOO", ИП, ТОВ).
+    r"ооо|оао|зао|пао|ао|нао|ип|тов|пп|ooo|oao|zao|pao)\b"
 )
 
 
@@ -3824,6 +3828,11 @@ _LEGAL_SAME = {
     "corporation": "corp",
     "company": "co",
     "mbh": "gmbh",
+    # Russian forms written in Latin letters are the same forms.
+    "ooo": "ооо",
+    "oao": "оао",
+    "zao": "зао",
+    "pao": "пао",
 }
 
 
@@ -3831,14 +3840,17 @@ def _name_words(values: pd.Series) -> pd.Series:
     """A company name's words: accents, case and punctuation set aside, "&" as "and"."""
     import unicodedata
 
-    text = values.astype("string").map(
-        lambda v: unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode(),
-        na_action="ignore",
-    )
+    def plain(v: str) -> str:
+        # Accents set aside, letters of every script kept: a Cyrillic name that lost its
+        # letters matched nothing, or collided with another on its digits alone.
+        decomposed = unicodedata.normalize("NFKD", v)
+        return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+    text = values.astype("string").map(plain, na_action="ignore")
     text = text.str.lower().str.replace("&", " and ", regex=False)
     # Dotted abbreviations are one word: "S.A." is "sa", "S. L." is "sl".
-    text = text.str.replace(r"\b([a-z])\.\s?(?=[a-z]\b)", r"\1", regex=True)
-    return text.str.replace(r"[^a-z0-9]+", " ", regex=True)
+    text = text.str.replace(r"\b([^\W\d_])\.\s?(?=[^\W\d_]\b)", r"\1", regex=True)
+    return text.str.replace(r"[\W_]+", " ", regex=True)
 
 
 def legal_forms(values: pd.Series) -> pd.Series:

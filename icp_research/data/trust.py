@@ -308,7 +308,8 @@ def name_words(name: str) -> list[str]:
         c for c in unicodedata.normalize("NFKD", str(name)) if not unicodedata.combining(c)
     )
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", plain)
-    return re.findall(r"[a-z0-9]+", spaced.lower())
+    # Letters of any script: a Russian export's "Ответственный" is one word, not none.
+    return re.findall(r"[^\W_]+", spaced.lower())
 
 
 def _word(name: str, words: set[str]) -> str | None:
@@ -331,6 +332,10 @@ OUR_SIDE_WORDS = {
     "responsable",
     "proprietaire",
     "vendedor",
+    # Russian: the employee "responsible" for the account, its manager, curator.
+    "ответственныи",
+    "менеджер",
+    "куратор",
     "vendedora",
     "verantwortlicher",
     "vertriebler",

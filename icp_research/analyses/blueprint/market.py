@@ -78,7 +78,8 @@ def pmf_indicators(study: Study, blueprint: Blueprint) -> Result:
             f"No referral test: none of the accounts' {column} values ("
             + ", ".join(f'"{v}"' for v in unrecognised)
             + ") is recognised as a referral. If one of them means a referral, list it in "
-            '[analysis] referral_values (e.g. referral_values = ["' + unrecognised[0] + '"]).'
+            '[analysis] referral_values (referral_values = ["<that value>"]; the commonest '
+            "value is not necessarily one)."
         )
     elif known:
         recent_from = study.as_of - pd.DateOffset(years=1)
