@@ -628,6 +628,24 @@ def test_plans_never_set_the_default_as_of_date_whatever_today_is():
         "today: nothing that happened is dated on or before it",
     )
     assert default_as_of({"opportunities": deals}, today=today) == dt.date(2026, 9, 30)
+    # A trial still running on the export's day ends after it: a plan too (a first user's run
+    # was "as of 2026-11-06, the latest trials.trial_end" for an export of 2026-10-31).
+    trials = pd.DataFrame(
+        {
+            "account_id": ["a5"],
+            "start_date": pd.to_datetime(["2026-09-20"]),
+            "trial_end": pd.to_datetime(["2026-10-20"]),
+            "end_date": pd.to_datetime([None]),
+        }
+    )
+    assert as_of_basis({"opportunities": deals, "trials": trials}, today=today) == (
+        dt.date(2026, 9, 30),
+        "the latest closed deal (opportunities.closed_at)",
+    )
+    assert as_of_basis({"trials": trials[["account_id", "trial_end"]]}, today=today) == (
+        dt.date(2026, 10, 20),
+        "the latest trial end (trials.trial_end)",
+    )
 
 
 def test_subscriptions_without_arr_do_not_make_customers(tmp_path):

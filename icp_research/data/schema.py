@@ -335,6 +335,7 @@ EVENT_WORDS: dict[tuple[str, str], str] = {
     ("opportunities", "closed_at"): "the latest closed deal",
     ("subscriptions", "start_date"): "the latest subscription start",
     ("subscriptions", "end_date"): "the latest subscription end that is a churn",
+    ("trials", "trial_end"): "the latest trial end",
     ("churn_events", "churned_at"): "the latest churn event",
     ("usage", "date"): "the latest usage record",
     ("nps", "date"): "the latest NPS response",
@@ -372,6 +373,11 @@ def event_dates(tables: dict, name: str, column: str):
     return values.dropna()
 
 
+#: Ends that may be scheduled rather than past: a churned subscription's paid term, a trial's
+#: end. They set the as-of date only when nothing else that happened is dated.
+_PLANNED_ENDS = (("subscriptions", "end_date"), ("trials", "trial_end"), ("trials", "end_date"))
+
+
 def as_of_basis(tables: dict, today=None):
     """``(date, words)``: the as-of date when none is given and what set it, in words
     ("the latest closed deal (opportunities.closed_at)"); ``(None, "")`` when nothing is dated.
@@ -382,9 +388,9 @@ def as_of_basis(tables: dict, today=None):
     feedback or survey record. Open deals' expected close dates and contract ends that are not
     a churn are plans: they never set it, whatever today is (an open deal expected to close
     last week, in an export taken months ago, would otherwise move the analysis past the end
-    of the data); nor does a churn's end later than everything else that happened (most
-    likely a cancelled subscription's paid term, running past the export), unless nothing else
-    is dated. When nothing that happened is dated on or before today, today.
+    of the data); nor does a churn's or a trial's end later than everything else that
+    happened (most likely a cancelled subscription's paid term, or a trial still running,
+    past the export), unless nothing else is dated. When nothing that happened is dated on or before today, today.
     """
     import datetime as dt
 
@@ -394,7 +400,7 @@ def as_of_basis(tables: dict, today=None):
     end = today + pd.Timedelta(days=1)  # anything during today counts
     best, where = None, None
     dated = False
-    ends = None  # the latest subscription end that is a churn, weighed last
+    ends = None  # (the latest planned end, its column), weighed last
     for name, columns in DATE_COLUMNS.items():
         frame = tables.get(name)
         if frame is None:
@@ -408,16 +414,19 @@ def as_of_basis(tables: dict, today=None):
             past = values[values < end]
             if not len(past):
                 continue
-            if (name, column) == ("subscriptions", "end_date"):
-                ends = past.max()
+            if (name, column) in _PLANNED_ENDS:
+                if ends is None or past.max() > ends[0]:
+                    ends = (past.max(), (name, column))
                 continue
             value = past.max()
             if best is None or value > best:
                 best, where = value, (name, column)
-    # A cancelled subscription runs to the end of the term paid for: an end later than
-    # anything else that happened is most likely that scheduled end, after the export.
+    # A cancelled subscription runs to the end of the term paid for, a trial to the end it
+    # was given: an end later than anything else that happened is most likely scheduled,
+    # after the export (a first user's run was "as of 2026-11-06, the latest trials.trial_end"
+    # for an export of 2026-10-31).
     if ends is not None and best is None:
-        best, where = ends, ("subscriptions", "end_date")
+        best, where = ends
     if best is None:
         if not dated:
             return None, ""
