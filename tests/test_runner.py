@@ -660,8 +660,9 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
     assert icp_note(tmp_path) == (
         "The predictor report, on every quarter up to 2026-09-30, recommends referral source "
         "(Partner), which the ICP does not use: on the data the ICP is chosen on (up to "
-        "2026-03-31) it did not hold up, so the ICP leaves it out. The next quarterly run tests "
-        "it again."
+        "2026-03-31) it was not confirmed (not significant on those fewer quarters, or not "
+        "again in its confirmation quarters: too little evidence, not evidence against), so the "
+        "ICP leaves it out. The next quarterly run tests it again."
     )
     # An uncertain rule is no use of it: the note stays.
     icp["rules"]["uncertain"] = [{"conditions": [{"attribute": "referral_source"}]}]
@@ -688,8 +689,9 @@ def test_the_dashboard_says_what_the_predictor_report_recommends_that_the_icp_la
     assert note.endswith(
         "; the churn report proposes excluding accounts with product_hunt as "
         "signup, which the ICP has no rule on: on the data the ICP is chosen on (up to "
-        "2026-03-31) they did not hold up, so the ICP leaves them out. The next quarterly run "
-        "tests them again."
+        "2026-03-31) they were not confirmed (not significant on those fewer quarters, or not "
+        "again in its confirmation quarters: too little evidence, not evidence against), so the "
+        "ICP leaves them out. The next quarterly run tests them again."
     )
     assert "monthly" not in note
     pd.DataFrame(

@@ -1728,8 +1728,10 @@ def icp_note(artifacts: Path) -> str | None:
     one = count == 1
     return (f"{worse} " if worse else "") + (
         f"{text[0].upper()}{text[1:]}: on the data the ICP is chosen on (up to {chosen}) "
-        f"{'it' if one else 'they'} did not hold up, so the ICP leaves {'it' if one else 'them'} "
-        f"out. The next quarterly run tests {'it' if one else 'them'} again."
+        f"{'it was' if one else 'they were'} not confirmed (not significant on those fewer "
+        "quarters, or not again in its confirmation quarters: too little evidence, not evidence "
+        f"against), so the ICP leaves {'it' if one else 'them'} out. The next quarterly run "
+        f"tests {'it' if one else 'them'} again."
     )
 
 
