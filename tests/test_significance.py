@@ -549,3 +549,31 @@ def test_an_effect_of_the_latest_quarters_alone_is_named_as_emerging_not_as_a_ru
     # Nothing new: nothing emerges in 20 seeded nulls but at most alpha's share.
     nulls = sum(len(_emerging([_market_shift(s, 1.0)], found, options)) > 0 for s in range(20))
     assert nulls <= 1
+
+
+def test_an_attribute_significant_as_a_whole_with_no_level_standing_out_says_so():
+    """Two first users' predictor reports: "arr | industry | not enough data | ... | q 0.03"
+    under "predictors without a significant finding". The verdict was the levels', the q value
+    the attribute's as a whole."""
+    from icp_research.analyses.significance import SignificanceResult
+
+    summary = pd.DataFrame(
+        {
+            "outcome": ["arr", "arr", "won"],
+            "predictor": ["industry", "country", "industry"],
+            "verdict": ["not enough data", "no evidence", "predicts"],
+            "n": [150, 150, 1141],
+            "n_clusters": [np.nan, np.nan, 354],
+            "p_value": [0.005, 0.98, 0.001],
+            "q_value": [0.03, 0.98, 0.004],
+            "mde": [0.35, 0.3, 0.1],
+            "mde_unit": ["ratio", "ratio", "rate_diff"],
+            "underpowered": [True, False, False],
+        }
+    )
+    result = SignificanceResult(
+        title="t", tables={"predictor_summary": summary}, params={"alpha": 0.05}
+    )
+    power = result.power_table()
+    assert power["verdict"].tolist() == ["differs as a whole, no level stands out", "no evidence"]
+    assert power["underpowered"].tolist() == ["yes", "no"]

@@ -646,11 +646,19 @@ class SignificanceResult(Result):
         if summary is None or summary.empty:
             return pd.DataFrame()
         quiet = summary[summary["verdict"] != "predicts"]
+        # The verdict is the levels' (corrected over every level and bin of the outcome); the
+        # q value beside it is the attribute's as a whole. Significant as a whole with no level
+        # standing out read "not enough data ... q 0.03": said as it is.
+        alpha = float(self.params.get("alpha", 0.05))
+        overall = quiet["q_value"].lt(alpha).fillna(False).to_numpy(dtype=bool) & quiet[
+            "verdict"
+        ].isin(["no evidence", "not enough data"]).to_numpy(dtype=bool)
+        verdict = quiet["verdict"].where(~overall, "differs as a whole, no level stands out")
         return pd.DataFrame(
             {
                 "outcome": quiet["outcome"],
                 "predictor": quiet["predictor"],
-                "verdict": quiet["verdict"],
+                "verdict": verdict,
                 "n": [
                     _n_text(r, self.params.get("cluster_unit", "accounts"))
                     for r in quiet.itertuples()
