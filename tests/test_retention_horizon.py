@@ -68,3 +68,46 @@ def test_the_pattern_and_predictor_reports_count_the_same_customers_retained():
     # Every 12-month contract that ended is a first-year churn; nobody else churned then.
     lost = set(predictors.index[~predictors])
     assert lost == {ids[i] for i in range(n) if kind[i] == 0 and eligible[i]}
+
+
+def test_a_contract_signed_days_before_it_starts_is_retained_from_its_start():
+    """A first user's monday.com deals closed 0-13 days before Recurly activated the
+    subscription: counted from the deal, 12-month contracts that were not renewed ended on
+    days 366-378 and were "retained" (82% retained at 12 months; 74% from the subscription
+    start). A deal won shortly before its subscription starts is its signing."""
+    rng = np.random.default_rng(7)
+    n = 120
+    ids = [f"A{i:03d}" for i in range(n)]
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D")
+    signed = start - pd.to_timedelta(rng.integers(0, 14, n), unit="D")
+    lapsed = np.arange(n) % 2 == 0  # half do not renew their 12-month contract
+    end = pd.to_datetime(np.where(lapsed, start + pd.Timedelta(days=365), pd.NaT))
+    long_ago = start - pd.Timedelta(days=400)  # a deal won long before billing began
+    won_at = np.where(np.arange(n) % 10 == 1, long_ago, signed)
+    tables = {
+        "accounts": pd.DataFrame({"account_id": ids, "industry": rng.choice(["A", "B"], n)}),
+        "opportunities": pd.DataFrame(
+            {
+                "opportunity_id": [f"O{i}" for i in range(n)],
+                "account_id": ids,
+                "stage": "won",
+                "created_at": pd.to_datetime(won_at) - pd.Timedelta(days=30),
+                "closed_at": pd.to_datetime(won_at),
+                "amount": 1000.0,
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {"account_id": ids, "start_date": start, "end_date": end, "arr": 1000.0}
+        ),
+    }
+    study = make_study(tables, categorical=["industry"], as_of=pd.Timestamp("2026-06-30"))
+    facts = study.facts.set_index("account_id")
+    since = facts["customer_since"]
+    near = np.arange(n) % 10 != 1
+    assert (since[near].to_numpy() == start[near].to_numpy()).all()
+    assert (since[~near].to_numpy() == long_ago[~near].to_numpy()).all()
+    (retained,) = outcome_frames(study, outcomes=("retained",), predictors=["industry"])
+    kept = retained.data.set_index("account_id")["retained"]
+    # Every contract that lapsed at its first renewal is a first-year churn, however many
+    # days before the start it was signed (those won long before billing began excepted).
+    assert set(kept.index[~kept]) == {ids[i] for i in range(n) if lapsed[i] and near[i]}

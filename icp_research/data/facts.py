@@ -41,7 +41,11 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
         "flag",
         "paid us at some point up to the as-of date (a subscription or a won deal)",
     ),
-    "customer_since": ("date", "first subscription start or first won deal"),
+    "customer_since": (
+        "date",
+        "first paid subscription start or first won deal, whichever came first (a deal won "
+        "up to 90 days before the first subscription starts counts from that start)",
+    ),
     "first_won_at": ("date", "close date of the first won deal"),
     "arr_current": (
         "money/year",
@@ -116,6 +120,11 @@ FACT_COLUMNS: dict[str, tuple[str, str]] = {
         "count and are never best; [analysis] best_customer_ranking); empty for non-customers",
     ),
 }
+
+
+#: A deal won at most this many days before the account's first paid subscription starts is
+#: the signing of that subscription: the customer's life starts with the subscription.
+SIGNING_DAYS = 90
 
 
 def retention_days(months: int) -> int:
@@ -371,9 +380,13 @@ def account_facts(
         # account is one from its first paid subscription (or its first won deal).
         paid = (subs["arr"] > 0).to_numpy(dtype=bool)
         first_start = positions.per_account(subs["start_date"][paid].groupby(sub_codes[paid]).min())
-        facts["customer_since"] = pd.concat([first_start, facts["first_won_at"]], axis=1).min(
-            axis=1
-        )
+        since = pd.concat([first_start, facts["first_won_at"]], axis=1).min(axis=1)
+        # A deal won shortly before its subscription starts (signed, then live) starts one
+        # customer life: the subscription's, so that a 12-month contract not renewed ends
+        # within 12 months of the start (counted from a deal closed 13 days earlier, it ended
+        # on day 378 and was "retained").
+        gap = (first_start - facts["first_won_at"]).dt.days
+        facts["customer_since"] = since.mask(gap.between(0, SIGNING_DAYS), first_start)
         facts["is_customer"] = first_start.notna() | facts["first_won_at"].notna()
         now = pd.Series(as_of, index=ids)
         facts["arr_current"] = _arr_at(subs, now, positions, sub_codes)
