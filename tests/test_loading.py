@@ -2032,3 +2032,57 @@ def test_a_russian_bitrix24_export_is_read_as_exported(tmp_path):
     # The rouble sign, and hryvnias, read the same way.
     values, bad = parse_numbers(pd.Series(["1 200 ₽", "950 грн", "₽1 200,50"]), decimal=",")
     assert values.tolist() == [1200.0, 950.0, 1200.5] and not bad.any()
+
+
+def test_a_monday_board_in_groups_is_read_with_its_group_as_a_column(tmp_path):
+    """A first user's monday.com board ("Export board to Excel"): the board's name, then per
+    group a title row, the header and the items, a blank row between groups; the deal's
+    outcome is its group. Read as a table, the repeated headers were data ("Deal Value" is no
+    number), the titles and blanks rows without an account, and no setting read the group;
+    "Creation Log" holds who created the item before the date."""
+    from openpyxl import Workbook
+
+    header = ["Name", "Company", "Status", "Deal Value", "Creation Log"]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Sales Pipeline"])
+    for group, items in (
+        ("Active Deals", [("D1", "Acme", "Demo", "$3,500", "Mark Lee Oct 28, 2026 2:52 PM")]),
+        (
+            "Closed Won",
+            [
+                ("D2", "Beta", "Won", "$7,500", "Jane Doe Sep 14, 2026 12:47 PM"),
+                ("D3", "Acme", "Negotiation", "$1,000", "Tom Becker Aug 4, 2026 11:01 AM"),
+            ],
+        ),
+        ("Closed Lost", [("D4", "Beta", "Lost", "$2,000", "Jane Doe Jul 1, 2026 9:00 AM")]),
+    ):
+        if sheet.max_row > 1:
+            sheet.append([])
+        sheet.append([group])
+        sheet.append(header)
+        for item in items:
+            sheet.append(list(item))
+    book.save(tmp_path / "board.xlsx")
+    config = (
+        '[tables.accounts]\npath = "accounts.csv"\n'
+        '[tables.opportunities]\npath = "board.xlsx"\nheader_row = 3\ngroup_column = "Group"\n'
+        'date_format = "* %b %d, %Y %I:%M %p"\ndrop = ["Status"]\n'
+        "[tables.opportunities.columns]\n"
+        'opportunity_id = "Name"\naccount_id = "Company"\nstage = "Group"\n'
+        'created_at = "Creation Log"\namount = "Deal Value"\n'
+        '[tables.opportunities.values.stage]\n"Active Deals" = "open"\n"Closed Won" = "won"\n'
+        '"Closed Lost" = "lost"\n'
+    )
+    files = {"accounts.csv": "account_id\nAcme\nBeta\n"}
+    dataset = loading.load_tables(write_project(tmp_path, files, config))
+    assert not dataset.report.errors
+    deals = dataset.tables["opportunities"].set_index("opportunity_id")
+    assert deals["stage"].to_dict() == {"D1": "open", "D2": "won", "D3": "won", "D4": "lost"}
+    assert deals["amount"].tolist() == [3500.0, 7500.0, 1000.0, 2000.0]
+    assert deals.loc["D3", "created_at"] == pd.Timestamp("2026-08-04")
+    (note,) = [p for p in dataset.report.infos if "read as a board in groups" in p.message]
+    assert note.message.startswith(
+        "read as a board in groups: 4 items in 3 groups; 2 group titles, 2 repeated headers "
+        "and 2 blank rows left out"
+    )

@@ -439,6 +439,11 @@ def _text_to_dates(
                 whole = number.where(number.notna() & (number % 1 == 0))
                 values[todo] = pd.to_datetime(whole, unit=EPOCH_UNITS[fmt], errors="coerce")
                 continue
+            if fmt.startswith("* "):
+                # A date after other text (monday.com's "Creation Log": "Jane Doe Mar 5, 2024
+                # 2:22 PM"): read from the first word on which the rest of the cell fits.
+                values[todo] = _date_after_text(text[todo], fmt[2:])
+                continue
             # "ISO8601": any ISO 8601 date or date-time, offsets converted to UTC.
             parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce", utc=fmt == "ISO8601")
             if getattr(parsed.dt, "tz", None) is not None:
@@ -450,6 +455,20 @@ def _text_to_dates(
     if not keep_time:
         values = values.dt.normalize()
     return values.astype("datetime64[ns]")
+
+
+def _date_after_text(text: pd.Series, fmt: str, max_words: int = 8) -> pd.Series:
+    """Dates written after other words: each cell read by ``fmt`` from its 1st, 2nd, 3rd ...
+    word on, the first that fits."""
+    values = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    words = text.str.strip().str.split(r"\s+", regex=True)
+    for skip in range(max_words + 1):
+        todo = values.isna() & words.str.len().gt(skip).fillna(False)
+        if not todo.any():
+            break
+        rest = words[todo].str[skip:].str.join(" ")
+        values[todo] = pd.to_datetime(rest, format=fmt, errors="coerce").astype("datetime64[ns]")
+    return values
 
 
 def parse_flags(series: pd.Series, extra_missing=()) -> tuple[pd.Series, pd.Series]:

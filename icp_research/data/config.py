@@ -131,6 +131,7 @@ TABLE_KEYS = {
     "cents",
     "price_per_seat",
     "lost_when",
+    "group_column",
 }
 ENGINES = ("pandas", "duckdb")
 # Settings of text exports that mean nothing to a Parquet source aggregated by DuckDB.
@@ -147,7 +148,15 @@ PANDAS_ONLY_KEYS = (
 
 
 # Settings of files that mean nothing to rows read from a database (table = / sql =).
-FILE_ONLY_KEYS = ("format", "sheet", "header_row", "delimiter", "encoding", "engine")
+FILE_ONLY_KEYS = (
+    "format",
+    "sheet",
+    "header_row",
+    "delimiter",
+    "encoding",
+    "engine",
+    "group_column",
+)
 WAREHOUSE_KEYS = ("url",)
 
 
@@ -207,6 +216,9 @@ class TableConfig:
     # Opportunities: source column -> the cell texts (casefolded) that make a deal lost
     # whatever its stage says (Odoo archives a lost deal: ``lost_when = { "Active" = "False" }``).
     lost_when: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # A board export in groups (monday.com, a grouped spreadsheet): each row's group title
+    # goes to a column of this name; title, repeated header and blank rows are left out.
+    group_column: str | None = None
     # Subscriptions: price is per seat (Stripe's plan amount x quantity), times seats.
     price_per_seat: bool = False
     # (table, key): account_id is looked up through that table's key (``account_id_from``).
@@ -1095,6 +1107,13 @@ def _table_config(
                 '["-1", "n/a"]' if key == "missing_values" else '["Notes"]',
             )
     lost_when = _lost_when(spec.get("lost_when"), name, where, problems)
+    group_column = spec.get("group_column")
+    if group_column is not None and not (isinstance(group_column, str) and group_column.strip()):
+        problems.append(
+            f"{where}: group_column = {group_column!r} must name the column that gets each "
+            'row\'s group, e.g. group_column = "Group"'
+        )
+        group_column = None
     if spec.get("invoices") is True and name != "subscriptions":
         problems.append(
             f"{where}: invoices = true is for [tables.subscriptions] (invoices read as "
@@ -1288,6 +1307,7 @@ def _table_config(
         movements=spec.get("movements") is True,
         cents=spec["cents"] if isinstance(spec.get("cents"), bool) else None,
         lost_when=lost_when,
+        group_column=group_column,
         price_per_seat=spec.get("price_per_seat") is True,
         account_id_from=_lookup_of(spec.get("account_id_from")),
         lookup_keys=tuple(sorted(k for k in lookup_keys if k not in known)),
@@ -1345,7 +1365,9 @@ def _check_date_patterns(value, where: str, problems: list[str]) -> None:
         if pattern in ("unix", "unix_ms"):  # seconds / milliseconds since 1970
             continue
         try:
-            pd.to_datetime(pd.Series(["2024-01-31"]), format=pattern, errors="coerce")
+            # "* %b %d, %Y": a date after other text (the pattern is what follows "* ").
+            bare = pattern[2:] if isinstance(pattern, str) and pattern.startswith("* ") else pattern
+            pd.to_datetime(pd.Series(["2024-01-31"]), format=bare, errors="coerce")
         except (ValueError, TypeError) as exc:
             reason = re.sub(r" in format '.*'$", "", str(exc).splitlines()[0] if str(exc) else "")
             reason = re.sub(r"^'(.*)' is a bad directive$", r"%\1 is not a date code", reason)

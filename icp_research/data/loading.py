@@ -3283,6 +3283,67 @@ def _holds_emails(values: pd.Series) -> bool:
     return bool(sample.str.contains(_EMAIL).mean() >= EMAIL_SHARE)
 
 
+def _board_groups(raw: pd.DataFrame, tc, out) -> pd.DataFrame:
+    """A board exported in groups (monday.com's "Export board to Excel": a group's title on a
+    row of its own, the header repeated, a blank row between groups): the item rows, each with
+    its group's title in ``tc.group_column``. The title just above the header (row
+    ``header_row - 1``) is the first group's."""
+    name = tc.group_column
+    if name in raw.columns:
+        out.error(
+            f'group_column = "{name}" names a column the export already has',
+            f"choose another name for group_column under [tables.{tc.name}]",
+        )
+        raise _Stop
+    header = pd.Series([str(c).strip() for c in raw.columns], index=raw.columns)
+    text = raw.astype("string").apply(lambda column: column.str.strip()).replace("", pd.NA)
+    filled = text.notna().sum(axis=1)
+    same = text.eq(header, axis=1).fillna(False).sum(axis=1)
+    repeated = (same >= 2) & (same >= 0.6 * filled)
+    title = (filled == 1) & ~repeated
+    items = (filled > 0) & ~repeated & ~title
+    first_title = text.bfill(axis=1).iloc[:, 0]
+    group = first_title.where(title).ffill()
+    above = _title_above_header(tc)
+    if above is not None:
+        group = group.fillna(above)
+    out.info(
+        f"read as a board in groups: {int(items.sum()):,} items in {int(title.sum()) + (above is not None):,} "
+        f"groups; {int(title.sum()):,} group titles, {int(repeated.sum()):,} repeated headers and "
+        f"{int((filled == 0).sum()):,} blank rows left out; each item's group is in "
+        f'"{name}"'
+        + (
+            ""
+            if group[items].notna().all()
+            else f" ({int(group[items].isna().sum()):,} items above the first group title have none)"
+        ),
+        "nothing to do",
+    )
+    frame = raw[items.to_numpy(dtype=bool)].copy()
+    frame[name] = group[items].astype(object).where(group[items].notna(), None)
+    return frame
+
+
+def _title_above_header(tc) -> str | None:
+    """The one filled cell of the row just above the header of an Excel export, or None."""
+    if tc.format != "excel" or tc.header_row < 2:
+        return None
+    try:
+        above = pd.read_excel(
+            tc.path,
+            sheet_name=tc.sheet if tc.sheet is not None else 0,
+            header=None,
+            nrows=tc.header_row - 1,
+            dtype=object,
+        )
+    except Exception:
+        return None
+    if len(above) < tc.header_row - 1:
+        return None
+    cells = [str(v).strip() for v in above.iloc[-1].tolist() if pd.notna(v) and str(v).strip()]
+    return cells[0] if len(cells) == 1 else None
+
+
 def _lost_flags(raw: pd.DataFrame, tc, out) -> list[str]:
     """``lost_when``: the rows whose named column holds one of the values, kept in
     ``out.lost_flag`` (read once the stages are); returns the source columns it reads."""
@@ -5270,6 +5331,8 @@ def load_dataset(config: Config | str | Path, as_of=None) -> Dataset:
             continue
         try:
             raw = _read_raw(tc, out)
+            if tc.group_column:
+                raw = _board_groups(raw, tc, out)
             report.inputs.append(
                 {
                     "table": name,
