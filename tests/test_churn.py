@@ -698,3 +698,32 @@ def test_churns_without_a_reason_are_no_top_churn_reason():
     )
     assert _top_reasons(reasons.iloc[1:]).endswith("Price (10%).")
     assert _top_reasons(reasons.iloc[:1]).startswith("No churn reason is recorded")
+
+
+def test_a_purchase_long_after_a_trial_is_no_conversion_of_it():
+    """A first user's churn report: "65% (52%–77%, n=55) converted to paid", counting any
+    later purchase; 3 of 60 trials paid within 90 days of their end."""
+    ids = ["T1", "T2", "T3", "T4"]
+    tables = {
+        "accounts": pd.DataFrame({"account_id": ids, "segment": ["a", "b", "a", "b"]}),
+        "trials": pd.DataFrame(
+            {
+                "account_id": ids,
+                "start_date": pd.to_datetime(["2025-01-01"] * 4),
+                "trial_end": pd.to_datetime(["2025-01-15"] * 4),
+                "end_date": pd.to_datetime(["2025-01-15"] * 4),
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "account_id": ["T1", "T2", "T3"],
+                # paid the day after, 80 days after, a year after the trial's end
+                "start_date": pd.to_datetime(["2025-01-16", "2025-04-05", "2026-01-20"]),
+                "end_date": pd.NaT,
+                "arr": 1200.0,
+            }
+        ),
+    }
+    study = make_study(tables, categorical=["segment"], as_of=pd.Timestamp("2026-06-30"))
+    overall = churn.trial_conversion(study).summary.iloc[0]
+    assert (overall["trials"], overall["converted"], overall["undecided"]) == (4, 2, 0)

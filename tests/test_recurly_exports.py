@@ -211,8 +211,10 @@ def test_two_accounts_whose_guids_differ_only_in_spelling_are_never_merged(tmp_p
     ("as_of", "trials", "converted", "undecided"),
     [
         ("2024-01-10", 0, 0, 3),  # A1, A2 and A6 are in their trials
-        ("2024-02-10", 3, 1, 1),  # A2 paid; A1 and A6 ran out; A4 is in its trial
-        ("2024-06-30", 5, 3, 0),  # A4 paid; A5 cancelled during its trial; A6 bought later
+        # A2 paid; A1 and A6 ran out less than 90 days ago (they may still pay); A4 is in its
+        # trial.
+        ("2024-02-10", 1, 1, 3),
+        ("2024-06-30", 5, 3, 0),  # A4 paid; A5 cancelled during its trial; A6 bought 45 days on
     ],
 )
 def test_trial_conversion_is_measured_from_the_trial_ends(
@@ -220,8 +222,9 @@ def test_trial_conversion_is_measured_from_the_trial_ends(
 ):
     """Trials read from the trial-end column are the trials table, and the churn report
     measures their conversion (it said the trials "are not counted as conversion"): a trial
-    that ran past its trial end, or an account that bought a plan after its trial ran out,
-    converted; one still in its trial on the as-of date is undecided."""
+    that ran past its trial end, or an account that bought a plan within 90 days after its
+    trial ran out, converted; one still in its trial, or less than 90 days past its end without
+    paying, on the as-of date is undecided."""
     import icp_research as icp
     from icp_research.analyses.churn import trial_conversion
 

@@ -1026,30 +1026,52 @@ def _subscription_trials(study, subs, is_trial, levels, title) -> Result:
     return _trial_result(title, summary, "subscriptions whose plan is named like 'trial'", study)
 
 
+#: A trial converted when the account paid within this many days of the trial's end.
+CONVERSION_DAYS = 90
+
+
 def _billing_trials(study, trials, levels, title) -> Result:
     """Trial conversion from the ``trials`` table, per account: from its first trial, converted
-    when a paid subscription of the account began on or after that trial's start by the as-of
-    date (the trial itself running past its trial end, or a plan bought later); undecided when
-    it has not converted and a trial is still running (no end, and a trial end after the
-    as-of date or none known)."""
+    when a paid subscription of the account began on or after that trial's start and within
+    :data:`CONVERSION_DAYS` of its trial end (of its start when the end is unknown), by the
+    as-of date (the trial itself running past its trial end, or a plan bought soon after);
+    undecided when it has not converted and a trial is still running (no end, and a trial end
+    after the as-of date or none known) or its window has not closed by the as-of date."""
     as_of = study.as_of
-    first = trials.groupby("account_id")["start_date"].min()
+    ordered = trials.sort_values("start_date", kind="stable")
+    first = ordered.groupby("account_id")["start_date"].first()
+    ends = ordered.groupby("account_id")["trial_end"].first()
+    # Converted: paid within CONVERSION_DAYS of the trial's end (of its start when the end is
+    # unknown). A purchase a year later, after a sales cycle, is no conversion of the trial (a
+    # first user's "65% converted" was 5% within 90 days).
+    deadline = ends.fillna(first) + pd.Timedelta(days=CONVERSION_DAYS)
     running = trials["end_date"].isna() & ~(trials["trial_end"] <= as_of)
-    table = pd.DataFrame({"trial_start": first})
+    table = pd.DataFrame({"trial_start": first, "deadline": deadline})
     subs = study.tables.get("subscriptions")
     converted = pd.Series(False, index=table.index)
     if subs is not None and len(subs):
         paid = subs[subs["arr"] > 0] if "arr" in subs else subs
-        later = paid.join(first.rename("_trial"), on="account_id", how="inner")
-        later = later[later["start_date"] >= later["_trial"]]
+        later = paid.join(table[["trial_start", "deadline"]], on="account_id", how="inner")
+        later = later[
+            (later["start_date"] >= later["trial_start"])
+            & (later["start_date"] <= later["deadline"])
+        ]
         converted = table.index.isin(later["account_id"].unique())
     table["converted"] = converted
     still = trials.loc[running.to_numpy(dtype=bool), "account_id"].unique()
-    table["undecided"] = ~table["converted"] & table.index.isin(still)
+    # Not converted yet, with the window still open: undecided.
+    table["undecided"] = ~table["converted"] & (
+        table.index.isin(still) | (table["deadline"] > as_of).to_numpy()
+    )
+    table = table.drop(columns=["deadline"])
     decided = table[~table["undecided"]]
     summary = _trial_rows(decided, table, levels, study, clustered=False)
     return _trial_result(
-        title, summary, "the billing export's free trials (trial end or status)", study
+        title,
+        summary,
+        "the billing export's free trials (trial end or status)",
+        study,
+        window=CONVERSION_DAYS,
     )
 
 
@@ -1110,19 +1132,26 @@ def _trial_rows(decided, everything, levels, study, *, clustered, open_count=Non
     return pd.DataFrame(rows)
 
 
-def _trial_result(title, summary, source, study) -> Result:
+def _trial_result(title, summary, source, study, window: int | None = None) -> Result:
     overall = summary.iloc[0]
     findings = []
     caveats = []
+    within = f" within {window} days of the trial's end" if window else ""
     if overall["trials"] > 0:
         findings.append(
             f"Trials ({source}): {fmt_rate_ci(overall['conversion_rate'], overall['ci_low'], overall['ci_high'], overall['trials'])} "
-            f"converted to paid."
+            f"converted to paid{within}."
         )
     if overall["undecided"]:
         caveats.append(
             f"{fmt_number(overall['undecided'])} trials were still running on "
-            f"{study.as_of:%Y-%m-%d} and are not counted."
+            f"{study.as_of:%Y-%m-%d}"
+            + (
+                f", or ended less than {window} days before it without paying yet,"
+                if window
+                else ""
+            )
+            + " and are not counted."
         )
     if (summary["level"] != "all").any():
         # "Netherlands 46%" beside "Australia 20%" read as a difference: each has its
