@@ -159,6 +159,8 @@ def test_unseen_blank_and_negative_values_are_scored_and_flagged(tmp_path, icp_p
     assert rows.loc["Delta", "tier"] == "Unknown"
     assert "nothing the score reads is known: tier Unknown" in rows.loc["Delta", "flags"]
     assert rows.loc["Delta", "fit_score"] != ""
+    # Its win probability would be the neutral score's: empty, as known leads' are filled.
+    assert rows.loc["Delta", "win_probability"] == ""
     # Gamma's industry is unseen, its employees unreadable, but its crm is known: a tier.
     assert rows.loc["Gamma", "tier"] in ("Tier 1", "Tier 2", "Tier 3")
     assert rows.loc["Delta", "rules_hit"] == "" and rows.loc["Delta", "in_icp"] == "False"
@@ -473,6 +475,10 @@ def test_win_probability_beside_the_fit_score(tmp_path, icp_document, capsys):
     assert code == 0 and err == []
     columns = list(scored.columns)
     assert columns.index("win_probability") == columns.index("tier") + 1
+    # A lead of tier Unknown (nothing the score reads is known) has none.
+    unknown = (scored["tier"] == "Unknown").to_numpy()
+    assert unknown.any() and np.isnan(scored["win_probability"].to_numpy()[unknown]).all()
+    scored = scored[~unknown]
     probability = scored["win_probability"].to_numpy()
     assert np.all((probability > 0) & (probability < 1))
     parameters = document["calibration"]["parameters"]

@@ -1352,6 +1352,9 @@ def score_leads(
         if calibration is not None
         else np.full(len(scored), np.nan)
     )
+    # A lead the score knows nothing about has the neutral score, whose probability says
+    # nothing about it either: left empty, as its tier says Unknown.
+    scored.loc[(scored["tier"] == UNKNOWN_TIER).to_numpy(dtype=bool), "win_probability"] = np.nan
     return scored[SCORE_COLUMNS]
 
 
