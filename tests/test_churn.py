@@ -433,7 +433,13 @@ def test_how_customers_pay_is_tested_for_churn_and_never_becomes_an_icp_rule(tmp
     table = result.tables["churn_by_attribute"].set_index(["attribute", "level"])
     row = table.loc[("billing_period", "monthly")]
     assert row["significant"] and row["rate_ratio"] > 2
-    assert any("monthly as billing period churn" in f for f in result.findings)
+    (finding,) = [f for f in result.findings if "monthly as billing period churn" in f]
+    # A yearly contract can end only at its renewal: the rate per customer-year favours it by
+    # construction, and the finding says so.
+    assert finding.endswith(
+        "an annual contract can end only at a renewal, a monthly one any month; compare "
+        "retention at 12 months or later before pricing on it."
+    )
     # A pricing lever, not a kind of company to turn away: never a candidate exclude rule.
     anti = result.anti_patterns.set_index("rule_id")
     assert anti.loc["churn:billing_period:monthly", "status"] == "contract term"
