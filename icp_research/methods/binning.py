@@ -53,27 +53,22 @@ def cut_points(
     x = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
     if x.size == 0 or n_bins < 2:
         return []
+    qs = np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])
     distinct = np.unique(x)
-    few = distinct.size <= FEW_VALUES and x.size >= 5 * distinct.size
-    if few:
-        # Each value its own bin [v_i, v_i+1), then the smallest bins merged into a neighbour
-        # until there are n_bins: quantiles moved to the values had merged a first user's
-        # "500+" band (13% of customers, the one that churned half as fast) into "201-500",
-        # because no quantile fell in it.
-        cuts = [float(v) for v in distinct[1:]]
+    if distinct.size <= FEW_VALUES and x.size >= 5 * distinct.size:
+        # Each quantile moves up to the first value at or above it: bins are [v_i, v_j).
+        cuts = sorted({float(distinct[np.searchsorted(distinct, q, side="left")]) for q in qs})
     else:
-        qs = np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])
         cuts = sorted({nice_number(q) if nice else float(q) for q in qs})
     lo, hi = x.min(), x.max()
     cuts = [c for c in cuts if lo < c <= hi]
-    # Merge bins that are too small (by removing a cut point), smallest first; a column of
-    # few values also until it has n_bins bins.
+    # Merge bins that are too small (by removing a cut point), smallest first.
     min_count = max(1, int(math.ceil(min_bin_share * x.size)))
     while cuts:
         # Rows per bin [c_i, c_i+1); counting them is cheaper than sorting the column.
         counts = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=len(cuts) + 1)
         smallest = int(np.argmin(counts))
-        if counts[smallest] >= min_count and not (few and len(cuts) + 1 > n_bins):
+        if counts[smallest] >= min_count:
             break
         # Remove the cut that joins the smallest bin to its smaller neighbour.
         if smallest == 0:
