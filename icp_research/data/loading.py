@@ -4195,7 +4195,10 @@ def _check_references(
     accounts = tables.get("accounts")
     if accounts is None or "account_id" not in accounts.columns:
         return
-    known = set(accounts["account_id"].dropna().unique())
+    values = accounts["account_id"].dropna().unique()
+    known = set(values)
+    # isin with an Index: with the set it turned a million ids into an array on every call.
+    known_index = pd.Index(values)
     for name, frame in list(tables.items()):
         if name == "accounts" or "account_id" not in frame.columns:
             continue
@@ -4203,7 +4206,7 @@ def _check_references(
         col = configs[name].columns.get("account_id", "account_id")
         # Masks from nullable columns are <NA> where a value is missing; NA is "no".
         missing = frame["account_id"].isna().astype(bool)
-        unknown = (~frame["account_id"].isin(known)).fillna(False).astype(bool) & ~missing
+        unknown = (~frame["account_id"].isin(known_index)).fillna(False).astype(bool) & ~missing
         if unknown.any():
             # An account looked up through another table's key was matched (and noted) there.
             note = configs[name].account_id_from is None
@@ -4212,7 +4215,9 @@ def _check_references(
             )
             if matched is not frame:
                 frame = tables[name] = matched
-                unknown = (~frame["account_id"].isin(known)).fillna(False).astype(bool) & ~missing
+                unknown = (~frame["account_id"].isin(known_index)).fillna(False).astype(
+                    bool
+                ) & ~missing
         present = (~missing).sum()
         padded = _zero_padding(frame.loc[unknown, "account_id"], known)
         if present > 0 and unknown.sum() == present:
