@@ -2409,7 +2409,9 @@ def _convert(series, canonical, source, kind, tc, out, extra_missing):
             # they sit beside plain numbers. A header that names one ("MRR (£)", "ACV in
             # EUR") stands for the cells that name none.
             texts = (
-                series
+                series.iloc[:0]  # numbers read as numbers (Parquet, Excel): no text to look at
+                if pd.api.types.is_numeric_dtype(series)
+                else series
                 if only_text(series)
                 else series[series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
             )
@@ -5422,7 +5424,9 @@ def _lead_source_attribute(tables: dict, config: Config, report: ValidationRepor
             column=label,
         )
         return
-    known = deals[deals["account_id"].notna() & deals["source"].notna()]
+    # The columns read here, then the rows: not a copy of every deal column (10M deals).
+    keep = (deals["account_id"].notna() & deals["source"].notna()).to_numpy(dtype=bool)
+    known = deals[[c for c in ("account_id", "source", "created_at") if c in deals]][keep]
     if known.empty:
         return
     # The first deal by creation (undated deals last, then the export's order): per account
