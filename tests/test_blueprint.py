@@ -1270,3 +1270,47 @@ def test_findings_say_when_the_rules_did_not_hold_up_and_when_the_lift_may_be_no
     (lift,) = [f for f in said if f.startswith("In the latest")]
     assert lift.endswith(", an interval that includes no difference.")
     assert "commonly expected" not in lift
+
+
+def test_a_defining_rule_worse_on_the_icps_own_outcome_is_no_part_of_it():
+    """A first user's Salesforce export: "This product fits larger Healthcare companies (150+
+    employees)", measured on winning deals, while its own evidence had larger companies win
+    0.83x as often (q = 0.01): the size rule came from best-customer status (bigger contracts)."""
+    from types import SimpleNamespace
+
+    from icp_research.analyses.antipatterns import Condition
+    from icp_research.analyses.blueprint.build import against_own_outcome
+    from icp_research.analyses.blueprint.rules import Rule
+
+    def evidence(outcome, words, better, worse, lift):
+        sample = SimpleNamespace(outcome=outcome, words=(words, "", ""))
+        training = {"lift": lift, "ci_low": lift * 0.87, "ci_high": lift * 1.15}
+        return SimpleNamespace(sample=sample, better=better, worse=worse, training=training)
+
+    size = Rule(
+        "include",
+        [Condition("employees", "at_least", 150)],
+        "employees",
+        role="filter",
+        evidence=[
+            evidence("won", "win rate", False, True, 0.83),
+            evidence("best_customer", "best-customer rate", True, False, 113.2),
+        ],
+    )
+    industry = Rule(
+        "include",
+        [Condition("industry", "equals", "Healthcare")],
+        "industry",
+        role="filter",
+        evidence=[evidence("won", "win rate", True, False, 1.9)],
+    )
+    kept, moved = against_own_outcome([size, industry], "won")
+    assert kept == [industry] and moved == [size]
+    assert size.kind == "uncertain" and size.role == ""
+    assert size.reason.startswith(
+        "it predicted best-customer rate, but on win rate, the outcome the ICP is measured on, "
+        "it did significantly worse (0.83x"
+    )
+    # Measured on best-customer status, the same rule stays.
+    size.kind, size.role = "include", "filter"
+    assert against_own_outcome([size], "best_customer") == ([size], [])

@@ -44,7 +44,7 @@ from icp_research.analyses.blueprint.statement import (
     theme_need,
     without_signals,
 )
-from icp_research.analyses.blueprint.text import OUTCOME_WORDS, join_or, pct, plain
+from icp_research.analyses.blueprint.text import OUTCOME_WORDS, join_or, lift_text, pct, plain
 from icp_research.analyses.blueprint.upstream import (
     CONTRACT_OUTCOMES,
     Upstream,
@@ -190,6 +190,8 @@ def build_blueprint(
     characteristics = defining_characteristics(upstream, attributes)
     include, notes = include_rules(characteristics, study, samples, outcome, alpha)
     include, size_only = contract_size_only(include, characteristics, study)
+    include, against = against_own_outcome(include, outcome)
+    size_only += against
     notes += trade_off_notes(characteristics)
     for item in characteristics:
         rule = next((r for r in include if r.attribute == item["attribute"]), None)
@@ -679,6 +681,29 @@ def study_periods(study: Study, holdout_quarters: int, validation_quarters: int)
         "validated_on": span(validation_from, study.as_of),
         "selection_as_of": selection_as_of,
     }
+
+
+def against_own_outcome(include: list, outcome: str | None) -> tuple[list, list]:
+    """Defining rules that did significantly worse on the outcome the ICP is measured on
+    (a first user's "employees >= 150", taken for best-customer status, won 0.83x as often,
+    q = 0.01, and the ICP read "fits larger Healthcare companies"): uncertain rules, with the
+    trade-off said. Returns ``(include rules kept, rules made uncertain)``."""
+    kept, moved = [], []
+    for rule in include:
+        own = next((e for e in rule.evidence if e.sample.outcome == outcome and e.worse), None)
+        if rule.role != "filter" or own is None:
+            kept.append(rule)
+            continue
+        for_what = sorted({e.sample.words[0] for e in rule.evidence if e.better})
+        rule.kind, rule.role, rule.direction = "uncertain", "", "favour"
+        rule.reason = (
+            (f"it predicted {' and '.join(for_what)}, but " if for_what else "")
+            + f"on {own.sample.words[0]}, the outcome the ICP is measured on, it did "
+            f"significantly worse ({lift_text(own.training)} in the discovery quarters): a "
+            "trade-off to weigh, not part of the ICP"
+        )
+        moved.append(rule)
+    return kept, moved
 
 
 def contract_size_only(include: list, characteristics: list, study: Study) -> tuple[list, list]:
