@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from icp_research.analyses.patterns import target_frames
 from icp_research.analyses.significance import outcome_frames
@@ -68,6 +69,12 @@ def test_the_pattern_and_predictor_reports_count_the_same_customers_retained():
     # Every 12-month contract that ended is a first-year churn; nobody else churned then.
     lost = set(predictors.index[~predictors])
     assert lost == {ids[i] for i in range(n) if kind[i] == 0 and eligible[i]}
+    # The churn report's retention curve, read at 12 months, says the same (it was read at
+    # 365.25 days and left out the contracts ending on day 366: 91% against 87%).
+    from icp_research.analyses.churn import churn_analysis
+
+    overall = churn_analysis(study).overall
+    assert overall["retention_12m"] == pytest.approx(predictors.mean())
 
 
 def test_a_contract_signed_days_before_it_starts_is_retained_from_its_start():
