@@ -1986,6 +1986,8 @@ def test_a_russian_bitrix24_export_is_read_as_exported(tmp_path):
         "2;ООО «Вектор-Софт 12»;Информационные технологии;более 500;Иванова Анна\n"
         "3;ООО «Гранит-Торг 12»;Торговля;50-250;Сидоров Дмитрий\n"
         "4;ООО «Вектор»;Торговля;от 50 до 250;Иванова Анна\n"
+        # Another company of the same name and another legal form.
+        "5;АО «Атлант-Трейд»;Торговля;более 500;Иванова Анна\n"
     )
     invoices = (
         "Контрагент;Дата;Номенклатура;Сумма;Валюта\n"
@@ -2010,7 +2012,7 @@ def test_a_russian_bitrix24_export_is_read_as_exported(tmp_path):
     dataset = loading.load_tables(write_project(tmp_path, files, config))
     assert not dataset.report.errors
     accounts = dataset.tables["accounts"].set_index("account_id")
-    assert accounts["employees"].tolist() == [1.0, 500.0, 50.0, 50.0]
+    assert accounts["employees"].tolist() == [1.0, 500.0, 50.0, 50.0, 500.0]
     subs = dataset.tables["subscriptions"].set_index("account_id")
     assert subs["arr"].to_dict() == {"1": 150_000.0, "2": 1_500_000.0, "4": 14_814.0}
     messages = " ".join(p.message for p in dataset.report.problems)

@@ -3937,6 +3937,13 @@ def legal_forms(values: pd.Series) -> pd.Series:
     )
 
 
+def _spelled_name(values: pd.Series) -> pd.Series:
+    """A company name once case, accents, punctuation and spacing are set aside, its legal
+    form kept ("ИП «Атлант-Трейд»" and 'ИП "Атлант-Трейд"' -> "ип атлант треид")."""
+    text = _name_words(values).str.split().str.join(" ")
+    return text.where(text.str.len() > 0)
+
+
 def normal_name(values: pd.Series) -> pd.Series:
     """A company name as two exports of it agree on: accents, case, punctuation, "&"/"and",
     legal forms (Inc., GmbH, Ltd ...) and spacing set aside ("ACME, Inc." -> "acme")."""
@@ -3966,7 +3973,19 @@ def _match_names(frame, key, accounts, found, unknown, ambiguous, out, label):
         [bool(a) and bool(b) and a != b for a, b in zip(form, other, strict=True)], dtype=bool
     )
     hit = hit.where(~clash)
-    shared = normal.map(owners).fillna(0).to_numpy() > 1
+    # First the name as written once case, accents and punctuation are set aside, legal form
+    # kept: 1C's ИП "Атлант-Трейд" is the CRM's ИП «Атлант-Трейд», not АО «Атлант-Трейд»,
+    # which shares its name without the form (142 customers were "several accounts").
+    spelled = names.assign(_spelled=_spelled_name(names[key])).dropna(subset=["_spelled"])
+    spelled_owners = spelled.groupby("_spelled")["account_id"].nunique()
+    spelled_lookup = (
+        spelled[spelled["_spelled"].map(spelled_owners) == 1]
+        .drop_duplicates("_spelled")
+        .set_index("_spelled")["account_id"]
+    )
+    exact = _spelled_name(frame.loc[unknown, key]).map(spelled_lookup)
+    hit = exact.where(exact.notna(), hit)
+    shared = (normal.map(owners).fillna(0).to_numpy() > 1) & exact.isna().to_numpy()
     ambiguous.loc[normal.index[shared]] = True
     matched = hit.notna()
     if matched.any():
@@ -3974,7 +3993,7 @@ def _match_names(frame, key, accounts, found, unknown, ambiguous, out, label):
         found = found.copy()
         found.loc[rows] = hit[matched].astype("string")
         first = rows[0]
-        their = unique.set_index("account_id").loc[hit[first], key]
+        their = names.drop_duplicates("account_id").set_index("account_id").loc[hit[first], key]
         out.info(
             f"{len(rows):,} rows name their account differently from the accounts table; each "
             "was matched to the one account whose name is the same once case, accents, "
