@@ -657,8 +657,10 @@ def test_arr_from_a_price_per_billing_interval_as_billing_exports_give_it(tmp_pa
 
 
 def test_a_billing_period_of_several_intervals_divides_the_arr(tmp_path):
-    # Paddle's billing_cycle.interval / .frequency, Stripe's interval / interval_count: "3
-    # month" bills every quarter. Unmapped, the frequency is a warning (ARR 3x too high).
+    # Paddle's billing_cycle.interval / .frequency, Stripe's interval / interval_count,
+    # Recurly's interval_unit / interval_length: "3 month" bills every quarter. Unmapped, a
+    # column of whole counts is read as the count, with a note (a first user's Recurly ARR was
+    # 4.7x too high, with nothing said); one that holds anything else is a warning.
     subs = (
         "customer,created_at,billing_cycle.interval,billing_cycle.frequency,unit_price\n"
         "A1,2024-01-01,month,1,1000\nA2,2024-01-01,month,3,3000\nA3,2024-01-01,year,,12000\n"
@@ -672,6 +674,14 @@ def test_a_billing_period_of_several_intervals_divides_the_arr(tmp_path):
     )
     files = {"accounts.csv": "Account ID\nA1\nA2\nA3\n", "subs.csv": subs}
     dataset = loading.load_tables(write_project(tmp_path, files, config))
+    arr = dataset.tables["subscriptions"].set_index("account_id")["arr"]
+    assert arr.to_dict() == {"A1": 12000.0, "A2": 12000.0, "A3": 12000.0}
+    (note,) = [p for p in dataset.report.infos if "read as interval_count" in p.message]
+    assert note.message.startswith('"billing_cycle.frequency" read as interval_count')
+    assert not [p for p in dataset.report.warnings if "not mapped" in p.message]
+    # Not whole counts ("3 months"): a warning, and prices read once per interval.
+    words = {**files, "subs.csv": subs.replace("month,3,", "month,3 months,")}
+    dataset = loading.load_tables(write_project(tmp_path / "words", words, config))
     arr = dataset.tables["subscriptions"].set_index("account_id")["arr"]
     assert arr.to_dict() == {"A1": 12000.0, "A2": 36000.0, "A3": 12000.0}
     (warning,) = [p for p in dataset.report.warnings if "intervals" in p.message]

@@ -1139,7 +1139,8 @@ def _clean_table(
         personal += carries
     unmapped = [c for c in unmapped if c not in personal]
     if tc.name == "subscriptions":
-        _note_interval_count(unmapped, frame, tc, out)
+        read = _note_interval_count(unmapped, frame, raw, tc, out)
+        unmapped = [c for c in unmapped if c != read]
     if tc.name == "opportunities":
         # Also a dropped one: "list them in drop" silences "not mapped", not this.
         _note_pipelines(unmapped + [c for c in tc.drop if c in raw.columns], raw, tc, out)
@@ -1963,7 +1964,10 @@ def _annual_amounts(frame: pd.DataFrame, tc, out: _Collector) -> pd.DataFrame:
 
 
 #: Names of a column that says how many intervals a billing period spans.
-_INTERVAL_COUNT = re.compile(r"(?:^|_)(?:interval_count|frequency|billing_frequency)$")
+_INTERVAL_COUNT = re.compile(
+    r"(?:^|_)(?:interval_count|interval_length|frequency|billing_frequency|period_length"
+    r"|billing_period_length|interval_multiplier)$"
+)
 
 
 _PIPELINE_HEADER = re.compile(r"(?:^|[^a-z])pipeline(?:[^a-z]|$)", re.IGNORECASE)
@@ -1993,13 +1997,30 @@ def _note_pipelines(unmapped: list, raw: pd.DataFrame, tc, out) -> None:
         )
 
 
-def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> None:
-    """A price per interval beside an unmapped column named like Stripe's interval_count or
-    Paddle's billing_cycle.frequency: a price billed every 3 months would count as monthly."""
+def _note_interval_count(unmapped, frame: pd.DataFrame, raw, tc, out: _Collector) -> str | None:
+    """A price per interval beside an unmapped column named like Stripe's interval_count,
+    Recurly's interval_length or Paddle's billing_cycle.frequency: a price billed every 3
+    months would count as monthly. A column of whole counts is read as interval_count (its
+    name returned); anything else is a warning."""
     if "interval" not in frame.columns or "interval_count" in frame.columns:
-        return
+        return None
     for column in unmapped:
         if _INTERVAL_COUNT.search(_snake(column)):
+            counts, bad = parse_numbers(raw[column], tc.decimal)
+            whole = counts.dropna()
+            if not bad.any() and len(whole) and (whole >= 1).all() and (whole % 1 == 0).all():
+                # Recurly's interval_length (12 with interval_unit months: a yearly plan):
+                # read as it is, for every price is otherwise read as billed once per month
+                # (a first user's ARR was 4.7x too high, with nothing said).
+                frame["interval_count"] = counts.reindex(frame.index).to_numpy()
+                out.info(
+                    f'"{column}" read as interval_count: how many intervals one billing '
+                    f"period spans ({', '.join(f'{int(v)}' for v in sorted(whole.unique())[:4])})",
+                    f'nothing to do; map interval_count = "{column}" under '
+                    f"[tables.{tc.name}.columns] to say so, or drop it if it means otherwise",
+                    column=column,
+                )
+                return column
             out.warning(
                 f'"{column}" looks like how many intervals one billing period spans (3 with '
                 "interval month bills every quarter), but it is not mapped: every price is "
@@ -2007,7 +2028,8 @@ def _note_interval_count(unmapped, frame: pd.DataFrame, tc, out: _Collector) -> 
                 f'add interval_count = "{column}" under [tables.{tc.name}.columns]',
                 column=column,
             )
-            return
+            return None
+    return None
 
 
 #: Billing systems' subscription statuses (Stripe, Paddle, Chargebee, Recurly, Zuora), by what
