@@ -2002,7 +2002,7 @@ def test_a_russian_bitrix24_export_is_read_as_exported(tmp_path):
     invoices = (
         "Контрагент;Дата;Номенклатура;Сумма;Валюта\n"
         'ИП "Атлант-Трейд";01.02.2025;Подписка;12 500,00;RUB\n'
-        'ООО "Вектор-Софт 12";03.02.2025;Подписка;125 000 руб.;RUB\n'
+        'ООО "Вектор-Софт 12";03.02.2025;Подписка;125 000 руб.;руб.\n'
         "OOO «вектор»;05.02.2025;Подписка;1\u00a0234,50 рублей;RUB\n"
     )
     config = (
@@ -2032,6 +2032,8 @@ def test_a_russian_bitrix24_export_is_read_as_exported(tmp_path):
     from icp_research.data.trust import _assigned_word
 
     assert _assigned_word("Ответственный") == "ответственныи"
+    # "RUB" and "руб." in the currency column are one currency, which the reports write.
+    assert set(dataset.report.currencies) == {"RUB "} and dataset.currency == "RUB "
     # The rouble sign, and hryvnias, read the same way.
     values, bad = parse_numbers(pd.Series(["1 200 ₽", "950 грн", "₽1 200,50"]), decimal=",")
     assert values.tolist() == [1200.0, 950.0, 1200.5] and not bad.any()

@@ -1418,9 +1418,13 @@ def _note_currency_column(raw: pd.DataFrame, tc, resolved: dict, out) -> pd.Seri
         counts = codes[codes.notna() & (codes != "")].value_counts()
         if counts.empty or counts.index.str.len().max() > 4:
             continue  # not currency codes
-        _count_currencies(
-            {CURRENCY_SYMBOLS.get(code.lower(), f"{code} "): n for code, n in counts.items()}, out
-        )
+        # Each code as a cell naming it reads ("RUB", "руб." and "₽" are one currency).
+        marks = currency_marks(pd.Series(counts.index, dtype="string"))
+        by_mark: dict = {}
+        for code, mark, n in zip(counts.index, marks, counts.to_numpy(), strict=True):
+            key = mark if isinstance(mark, str) else CURRENCY_SYMBOLS.get(code.lower(), f"{code} ")
+            by_mark[key] = by_mark.get(key, 0) + int(n)
+        _count_currencies(by_mark, out)
         if found is None:
             out.currency_column = str(column)  # read (the currency the reports write)
             found = per_distinct(
