@@ -450,3 +450,24 @@ def test_a_status_whose_churns_end_after_the_default_date_names_the_as_of_date(t
     (line,) = [x for x in report.lines() if "says 2 customers churned" in x]
     assert "counts 1 (1 in both); 1 of them end after the as-of date on 2024-09-01" in line
     assert "set [project] as_of (or --quarter) to a date after them" in line
+
+
+def test_a_churn_date_on_the_account_is_pointed_at_churn_events(tmp_path):
+    """A Salesforce first user's Churn_Date__c: churn_source = "Churn_Date__c" said the column
+    "holds neither churned flags nor a status" and pointed at flags or "auto"; the way that
+    works (the accounts read a second time as churn events) was left to be guessed."""
+    from .conftest import write_project
+
+    accounts = "Id,Industry,Churn_Date__c\nA1,Retail,2025-03-01\nA2,Retail,\nA3,Media,\n"
+    config = (
+        '[analysis]\nchurn_source = "Churn_Date__c"\n'
+        '[tables.accounts]\npath = "Account.csv"\n[tables.accounts.columns]\n'
+        'account_id = "Id"\nindustry = "Industry"\n'
+    )
+    errors = validate(write_project(tmp_path, {"Account.csv": accounts}, config)).lines("error")
+    assert len(errors) == 1
+    assert errors[0].endswith(
+        "fix: a churn date is read as churn events: map the accounts file a second time as "
+        '[tables.churn_events] with churned_at = "churn_date_c" (and account_id), and set '
+        'churn_source = "churn_events"'
+    )

@@ -683,7 +683,15 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
                     f'[analysis] churn_source = "{setting}": column {column} holds neither '
                     f"churned flags (True/False) nor a status with churned and active values "
                     f"({examples})",
-                    'point churn_source at a flag or status column, or use "auto"',
+                    (
+                        # A CRM's churn date on the account (Salesforce's Churn_Date__c): the
+                        # accounts file read a second time as churn events dates each churn.
+                        "a churn date is read as churn events: map the accounts file a second "
+                        f'time as [tables.churn_events] with churned_at = "{column}" (and '
+                        'account_id), and set churn_source = "churn_events"'
+                        if _dated(accounts[column])
+                        else 'point churn_source at a flag or status column, or use "auto"'
+                    ),
                 )
             ]
     for keyword, table, present in (
@@ -751,3 +759,15 @@ def findings(tables, analysis: dict, as_of=None) -> list[tuple[str, str, str, st
         )
     )
     return out
+
+
+def _dated(values: pd.Series) -> bool:
+    """Whether a column holds dates (as dates, or as text nine in ten of whose cells read as
+    ISO dates)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return True
+    filled = values.dropna().astype(str).head(1000)
+    if filled.empty:
+        return False
+    parsed = pd.to_datetime(filled, errors="coerce", format="ISO8601")
+    return bool(parsed.notna().mean() >= 0.9)
