@@ -1769,21 +1769,24 @@ def test_a_parent_column_naming_a_few_deleted_parents_still_links_the_others(tmp
     rows += [f"T{i},Retail,P2" for i in range(3)]
     rows += ["U1,Retail,DELETED1", "U2,Retail,DELETED2"]
     rows += [f"X{i},Software," for i in range(4)]
+    rows += ["U3,Retail,DELETED1"]  # with U1, two subsidiaries of one deleted parent
     config = (
         '[tables.accounts]\npath = "accounts.csv"\n[tables.accounts.columns]\n'
         'account_id = "Id"\nindustry = "Industry"\n'
     )
     dataset, column, head = _account_groups_of(tmp_path, rows, config)
     assert column == "parent_id"
-    assert head["S0"] == "P1" and head["T2"] == "P2" and "U1" not in head
+    assert head["S0"] == "P1" and head["T2"] == "P2" and "U2" not in head
+    assert head["U1"] == head["U3"] == "DELETED1"
     assert "parent_id" not in dataset.attributes.all
     (linked,) = [p for p in dataset.report.warnings if p.message.startswith("8 accounts name")]
     (stray,) = [p for p in dataset.report.warnings if "not in the accounts table" in p.message]
     assert stray.message.startswith(
-        '2 accounts name a parent that is not in the accounts table ("DELETED1", "DELETED2"; '
+        '3 accounts name a parent that is not in the accounts table ("DELETED1", "DELETED2"; '
         "a deleted record"
     )
-    assert stray.rows == [12, 13]
+    assert stray.message.endswith("those naming the same one are one group (2 groups)")
+    assert stray.rows == [12, 13, 18]
     # A column that is not a parent's, with a few ids by chance, links nothing.
     rows[0] = "Id,Industry,code"
     rows[1:3] = ["P1,Retail,Q", "P2,Retail,R"]
@@ -1922,12 +1925,14 @@ def test_a_parent_column_naming_parents_by_name_links_them(tmp_path):
     dataset, column, head = _account_groups_of(tmp_path, rows, config)
     assert column == "parent_account"
     assert head["00S0"] == "001A" and head["00T2"] == "001B" and head["001A"] == "001A"
-    assert "00U1" not in head and len(head) == 10
+    # Two accounts naming one parent the table cannot tell are one group all the same.
+    assert head["00U1"] == head["00U2"] == "Initech" and len(head) == 12
     assert "parent_account" not in dataset.attributes.all
     (stray,) = [p for p in dataset.report.warnings if "not in the accounts table" in p.message]
     assert stray.message.startswith(
         '2 accounts name a parent that is not in the accounts table ("Initech"; a deleted '
-        "record, one the export left out, or a name that several accounts have)"
+        "record, one the export left out, or a name that several accounts have): those naming "
+        "the same one are one group (1 group)"
     )
     # Names in a column that does not say parent link nothing (a competitor, a reseller).
     rows[0] = "Account ID,Account Name,Industry,Reseller"

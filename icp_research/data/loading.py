@@ -4585,16 +4585,17 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
         known = pd.Series(own_index.get_indexer(text.to_numpy(dtype=object)) >= 0, index=text.index)
         if len(text) < 2 or known.mean() < _reference_share(name):
             continue
-        # A parent the export lacks (deleted, or not exported) links nothing: the account is
-        # one of its own (said by _account_links).
-        text = text[known]
-        if len(text) < 2 or (text == own.reindex(text.index)).any():
+        present = text[known]
+        if len(present) < 2 or (present == own.reindex(present.index)).any():
             continue
         # A parent heads its group: most parents named have the cell blank themselves (a
         # count such as seats, which small numeric ids can also match, is filled for them).
-        parents = row_of.reindex(text.unique())
+        parents = row_of.reindex(present.unique())
         if series.reindex(parents.to_numpy()).isna().mean() < 0.5:
             continue
+        # A parent the export lacks (deleted, or not exported) still makes one group of the
+        # accounts naming it (a first user's 57 such accounts named 15 parents); said by
+        # _account_links.
         found[name] = text
     return found
 
@@ -4645,7 +4646,12 @@ def account_groups(accounts: pd.DataFrame) -> tuple[str, dict]:
         head[account] = top
     for top in set(head.values()):
         head.setdefault(top, top)
-    return name, head
+    # Only groups of two accounts or more: an account alone under a parent the export lacks
+    # is an account of its own.
+    known = set(own.dropna())
+    size = pd.Series(list(head.values())).value_counts()
+    members = {top: int(size[top]) - (top not in known) for top in size.index}
+    return name, {a: top for a, top in head.items() if members[top] >= 2 and a in known}
 
 
 def _domain_key(series: pd.Series) -> pd.Series:
@@ -4725,23 +4731,27 @@ def _account_links(tables: dict, config: Config, report: ValidationReport) -> No
     if accounts is None or "accounts" not in config.tables:
         return
     out = _Collector(report, "accounts", config.tables["accounts"].display_path)
+    ids = pd.Index(pd.unique(accounts["account_id"].astype("string").str.strip().dropna()))
     for name, refs in account_references(accounts).items():
-        _group_warning(accounts, name, refs, out)
-        filled = accounts[name].notna().to_numpy(dtype=bool)
-        stray = filled & ~accounts.index.isin(refs.index)
-        if stray.any():
-            examples = ", ".join(f'"{v}"' for v in _id_text(accounts.loc[stray, name]).unique()[:3])
+        missing = ids.get_indexer(refs.to_numpy(dtype=object)) < 0
+        _group_warning(accounts, name, refs[~missing], out)
+        if missing.any():
+            away = refs[missing]
+            examples = ", ".join(
+                f'"{v}"' for v in _id_text(accounts.loc[away.index, name]).unique()[:3]
+            )
             named = not _id_text(accounts.loc[refs.index, name]).equals(refs)
             why = "a deleted record, one the export left out" + (
                 ", or a name that several accounts have" if named else ""
             )
+            groups = away.nunique()
             out.warning(
-                f"{int(stray.sum()):,} accounts name a parent that is not in the accounts table "
-                f"({examples}; {why}): they count as "
-                "accounts of their own, in no group",
+                f"{len(away):,} accounts name a parent that is not in the accounts table "
+                f"({examples}; {why}): those naming the same one are one group "
+                f"({groups:,} {'group' if groups == 1 else 'groups'})",
                 "nothing to do if those parents were deleted; otherwise export them too",
                 column=out.report.headers.get(name, name),
-                rows=list(accounts.index[stray]),
+                rows=list(away.index),
                 values=accounts[name],
             )
     for name in accounts.columns:
