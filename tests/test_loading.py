@@ -2096,3 +2096,27 @@ def test_a_monday_board_in_groups_is_read_with_its_group_as_a_column(tmp_path):
         "read as a board in groups: 4 items in 3 groups; 2 group titles, 2 repeated headers "
         "and 2 blank rows left out"
     )
+
+
+def test_a_deal_source_kept_on_the_accounts_is_not_tested_twice(tmp_path):
+    """A monday.com board read as accounts (rollup) kept its "Source" as the attribute
+    source, and the kit derived lead_source from the same column: two predictors that are
+    one, each enlarging the family of tests."""
+    board = (
+        "Deal,Company,Stage,Source,Created\n"
+        "D1,Acme,won,Partner,2025-01-01\nD2,Acme,lost,Partner,2025-03-01\n"
+        "D3,Beta,lost,Inbound,2025-02-01\nD4,Gamma,won,Event,2025-02-03\n"
+    )
+    config = (
+        '[tables.accounts]\npath = "board.csv"\nrollup = true\ndrop = ["Deal", "Stage", '
+        '"Created"]\n[tables.accounts.columns]\naccount_id = "Company"\n'
+        '[tables.opportunities]\npath = "board.csv"\n[tables.opportunities.columns]\n'
+        'opportunity_id = "Deal"\naccount_id = "Company"\nstage = "Stage"\n'
+        'source = "Source"\ncreated_at = "Created"\n'
+    )
+    dataset = loading.load_tables(write_project(tmp_path, {"board.csv": board}, config))
+    assert (
+        "source" in dataset.tables["accounts"] and "lead_source" not in dataset.tables["accounts"]
+    )
+    (note,) = [p for p in dataset.report.infos if "is not kept apart" in p.message]
+    assert "what the accounts' source says (100% of 3 accounts with both)" in note.message

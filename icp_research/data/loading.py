@@ -5504,17 +5504,25 @@ def _lead_source_attribute(tables: dict, config: Config, report: ValidationRepor
         index=pd.Index(np.asarray(uniques, dtype=object)[codes[first_rows]]),
     )
     lead_source = accounts["account_id"].map(first).astype("string")
-    if "referral_source" in accounts.columns:
-        both = lead_source.notna() & accounts["referral_source"].notna()
+    # The accounts' own source columns: referral_source, or a deal column kept on the accounts
+    # (a board whose rows carry the company's fields: "Source" became the attribute "source",
+    # and lead_source tested the same column again).
+    sources = [
+        c
+        for c in accounts.columns
+        if c == "referral_source" or (c != "lead_source" and "source" in str(c).lower())
+    ]
+    for column in sources:
+        both = lead_source.notna() & accounts[column].notna()
         same = (
             lead_source[both].str.strip().str.lower()
-            == accounts.loc[both, "referral_source"].astype("string").str.strip().str.lower()
+            == accounts.loc[both, column].astype("string").str.strip().str.lower()
         )
-        if not both.any() or same.mean() >= 0.9:
+        if (column == "referral_source" and not both.any()) or (both.any() and same.mean() >= 0.9):
             out.info(
                 f"the deals' source ({label}) is not kept apart: it says what the accounts' "
-                f"referral_source says ({same.mean():.0%} of {int(both.sum()):,} accounts with "
-                "both)",
+                f"{column} says ({same.mean() if both.any() else 0:.0%} of {int(both.sum()):,} "
+                "accounts with both)",
                 "nothing to do",
                 column=label,
             )
