@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("directory", nargs="?", default=".", metavar="DIR")
     init.add_argument(
         "--preset",
-        choices=["generic", "salesforce", "hubspot"],
+        choices=["generic", "salesforce", "salesforce-api", "hubspot", "odoo"],
         default="generic",
         help="column names and stage values of a CRM's standard export",
     )

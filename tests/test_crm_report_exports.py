@@ -4,10 +4,15 @@ and deal types as HubSpot stores them or as the kit does not recognise them."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
+from icp_research.cli import main
+from icp_research.data import loading
+from icp_research.data.config import load_config
 from icp_research.data.loading import load_tables
 from icp_research.data.validation import validate
+from icp_research.pipeline.starter import PRESETS
 
 from .conftest import write_project
 
@@ -541,3 +546,72 @@ def test_deal_types_in_other_languages_are_read_and_the_fix_suggests_new_first(t
         'e.g. "Pilot" = "new" for deals that win a new customer (or = "expansion" for deals '
         "sold to customers)"
     )
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_is_a_config_the_kit_reads(tmp_path, preset):
+    assert main(["init", str(tmp_path), "--preset", preset, "--quiet"]) == 0
+    config = load_config(tmp_path / "icp.toml")
+    assert "accounts" in config.tables
+
+
+def test_the_salesforce_api_and_odoo_presets_read_their_exports(tmp_path):
+    """Two first users: a Data Loader export (API names, ISO timestamps) met the report preset
+    ("Account ID" is not in the file; dates "%m/%d/%Y"), and Odoo's lost deals, archived with
+    their stage left as it was, read as open."""
+    sf = tmp_path / "sf"
+    assert main(["init", str(sf), "--preset", "salesforce-api", "--quiet"]) == 0
+    (sf / "exports").mkdir()
+    (sf / "exports" / "Account.csv").write_text(
+        "Id,Name,Industry,NumberOfEmployees,AnnualRevenue,BillingCountry,BillingState,"
+        "CreatedDate,AccountSource\n"
+        "0015g00000AbCdEAAV,Acme,Healthcare,120,1000000,US,CA,2024-03-05T14:22:01.000Z,Web\n"
+        "0015g00000AbCdFAAV,Beta,Retail,40,500000,US,NY,2024-03-06T09:00:00.000Z,Partner\n",
+        encoding="utf-8",
+    )
+    (sf / "exports" / "Opportunity.csv").write_text(
+        "Id,AccountId,StageName,IsClosed,IsWon,Amount,CloseDate,CreatedDate,Type,LeadSource,"
+        "OwnerId,Probability,ForecastCategoryName\n"
+        "0065g00000XyZaAAAB,0015g00000AbCdEAAV,Closed Won,true,true,12000,2024-05-01,"
+        "2024-03-10T10:00:00.000Z,New Business,Web,0055g00000Aa1AAAA,100,Closed\n"
+        "0065g00000XyZbAAAB,0015g00000AbCdFAAV,Closed Lost,true,false,8000,2024-06-01,"
+        "2024-03-11T10:00:00.000Z,Existing Business - Renewal,Partner,0055g00000Aa1AAAA,0,Omitted\n",
+        encoding="utf-8",
+    )
+    dataset = loading.load_tables(sf / "icp.toml")
+    assert not dataset.report.errors
+    deals = dataset.tables["opportunities"]
+    assert deals["stage"].tolist() == ["won", "lost"] and deals["type"].tolist() == [
+        "new",
+        "renewal",
+    ]
+    odoo = tmp_path / "odoo"
+    assert main(["init", str(odoo), "--preset", "odoo", "--quiet"]) == 0
+    (odoo / "exports").mkdir()
+    pd.DataFrame(
+        {
+            "ID": ["p1", "p2"],
+            "Name": ["Acme SA", "Beta GmbH"],
+            "Industry": ["Manufacturing", "Retail"],
+            "Company Size": ["11-50", "500+"],
+            "Country": ["France", "Germany"],
+            "Created on": ["2024-01-02 10:00:00", "2024-01-03 11:00:00"],
+        }
+    ).to_excel(odoo / "exports" / "res_partner.xlsx", index=False)
+    pd.DataFrame(
+        {
+            "ID": ["l1", "l2", "l3"],
+            "Customer": ["Acme SA", "Beta GmbH", "Beta GmbH"],
+            "Stage": ["Won", "Qualified", "New"],
+            "Active": [True, False, True],
+            "Created on": ["2024-02-01 09:00:00"] * 3,
+            "Closed Date": ["2024-03-01 09:00:00", "2024-03-05 09:00:00", None],
+            "Expected Revenue": [9000.0, 4000.0, 3000.0],
+            "Lost Reason": [None, "Too expensive", None],
+            "Source": ["Newsletter", "LinkedIn", "LinkedIn"],
+            "Salesperson": ["Mitchell Admin"] * 3,
+        }
+    ).to_excel(odoo / "exports" / "crm_lead.xlsx", index=False)
+    dataset = loading.load_tables(odoo / "icp.toml")
+    assert not dataset.report.errors
+    assert dataset.tables["opportunities"]["stage"].tolist() == ["won", "lost", "open"]

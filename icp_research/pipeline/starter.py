@@ -15,6 +15,8 @@ PRESETS = {
     "generic": "icp.toml",
     "salesforce": "presets/salesforce.toml",
     "hubspot": "presets/hubspot.toml",
+    "salesforce-api": "presets/salesforce-api.toml",
+    "odoo": "presets/odoo.toml",
 }
 
 
