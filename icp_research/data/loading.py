@@ -4002,13 +4002,7 @@ def _match_names(frame, key, accounts, found, unknown, ambiguous, out, label):
     # First the name as written once case, accents and punctuation are set aside, legal form
     # kept: 1C's ИП "Атлант-Трейд" is the CRM's ИП «Атлант-Трейд», not АО «Атлант-Трейд»,
     # which shares its name without the form (142 customers were "several accounts").
-    spelled = names.assign(_spelled=_spelled_name(names[key])).dropna(subset=["_spelled"])
-    spelled_owners = spelled.groupby("_spelled")["account_id"].nunique()
-    spelled_lookup = (
-        spelled[spelled["_spelled"].map(spelled_owners) == 1]
-        .drop_duplicates("_spelled")
-        .set_index("_spelled")["account_id"]
-    )
+    spelled_lookup = _unique_ids(_spelled_name(names[key]), names["account_id"])
     exact = _spelled_name(frame.loc[unknown, key]).map(spelled_lookup)
     hit = exact.where(exact.notna(), hit)
     shared = (normal.map(owners).fillna(0).to_numpy() > 1) & exact.isna().to_numpy()
@@ -4566,8 +4560,8 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
             # parent's name, not its id: linked by the accounts' names (those only one
             # account has).
             if names is None:
-                names = _ids_by_name(accounts)
-            if _name_key(glance).isin(names.index).mean() >= _reference_share(name):
+                names = _unique_ids(_spelled_name(accounts["name"]), accounts["account_id"])
+            if _spelled_name(glance).isin(names.index).mean() >= _reference_share(name):
                 glanced.append(name)
                 by_name[name] = names
     if not glanced:
@@ -4580,7 +4574,7 @@ def account_references(accounts: pd.DataFrame) -> dict[str, pd.Series]:
         series = accounts[name]
         text = _id_text(series)
         if name in by_name:
-            linked = _name_key(text).map(by_name[name])
+            linked = _spelled_name(text).map(by_name[name])
             text = linked.where(linked.notna(), text)
         known = pd.Series(own_index.get_indexer(text.to_numpy(dtype=object)) >= 0, index=text.index)
         if len(text) < 2 or known.mean() < _reference_share(name):
@@ -4607,19 +4601,11 @@ _REFERENCE_SHARE = 0.9
 _PARENT_NAME = re.compile(r"(?i)parent|mutter|société mère|casa matriz|ultimate")
 
 
-def _name_key(text: pd.Series) -> pd.Series:
-    """A company name as a key: case, spacing and surrounding blanks ignored."""
-    return text.astype("string").str.strip().str.casefold().str.replace(r"\s+", " ", regex=True)
-
-
-def _ids_by_name(accounts: pd.DataFrame) -> pd.Series:
-    """Account ids (as text) by name key, for the names that only one account has."""
-    frame = pd.DataFrame(
-        {"key": _name_key(accounts["name"]), "id": accounts["account_id"].astype("string")}
-    ).dropna()
-    frame["id"] = frame["id"].str.strip()
-    frame = frame[frame["key"].str.len() > 0]
-    frame = frame[~frame["key"].duplicated(keep=False)]
+def _unique_ids(keys: pd.Series, ids: pd.Series) -> pd.Series:
+    """Account ids (as stripped text) by key, for the keys only one account has."""
+    frame = pd.DataFrame({"key": keys, "id": ids.astype("string").str.strip()}).dropna()
+    owners = frame.groupby("key")["id"].nunique()
+    frame = frame[frame["key"].map(owners) == 1].drop_duplicates("key")
     return pd.Series(frame["id"].to_numpy(dtype=object), index=frame["key"].to_numpy(dtype=object))
 
 
