@@ -342,6 +342,21 @@ def two_proportion_pvalue(k1, n1, k2, n2, exact_below: int = 5) -> np.ndarray:
     return out
 
 
+#: Largest count whose log-factorial is looked up in a table (32 MiB of them at most).
+_LOG_FACTORIAL_MAX = 1 << 22
+_log_factorial_table = np.zeros(0)
+
+
+def _log_factorials(largest: int) -> np.ndarray:
+    """``log(v!)`` for ``v = 0 .. largest`` at least (a table kept for the process, grown by
+    doubling: the same values as ``gammaln(v + 1)`` computed afresh, element by element)."""
+    global _log_factorial_table
+    if _log_factorial_table.size <= largest:
+        size = min(max(largest + 1, 2 * _log_factorial_table.size, 1024), _LOG_FACTORIAL_MAX)
+        _log_factorial_table = special.gammaln(np.arange(size) + 1.0)
+    return _log_factorial_table
+
+
 def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
     """Two-sided Fisher exact p-values of many 2x2 tables ``[[k1, n1-k1], [k2, n2-k2]]``.
 
@@ -363,34 +378,56 @@ def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
     width = (np.minimum(n1, events) - low + 1).astype(np.int64)
     out = np.ones(k1.shape)
     # Counts are whole numbers, so log(v!) = gammaln(v + 1) can be looked up in a table of the
-    # same values, computed once per call instead of once per cell.
+    # same values, computed once per process (a subgroup search calls this thousands of times
+    # with a few tables each) instead of once per cell.
     table = None
     if total.size and bool(
         np.all((k1 >= 0) & (k2 >= 0) & (k1 <= n1) & (k2 <= n2))
         and np.all((np.floor(k1) == k1) & (np.floor(n1) == n1))
         and np.all((np.floor(k2) == k2) & (np.floor(n2) == n2))
-        and total.max() < 1 << 22
+        and total.max() < _LOG_FACTORIAL_MAX
     ):
-        table = special.gammaln(np.arange(int(total.max()) + 1) + 1.0)
+        table = _log_factorials(int(total.max()))
 
-    def log_factorial(v):
-        if table is None:
-            return special.gammaln(v + 1)
-        return table[v.astype(np.intp)]
+    if table is None:
+        counts = np.float64
 
-    def log_comb(a, b):
-        return log_factorial(a) - log_factorial(b) - log_factorial(a - b)
+        def log_factorial(v):
+            return special.gammaln(v + 1.0)
 
-    def log_pmf(x, rows):
-        return (
-            log_comb(events[rows, None], x)
-            + log_comb(total[rows, None] - events[rows, None], n1[rows, None] - x)
-            - log_comb(total[rows, None], n1[rows, None])
+    else:
+        counts = np.intp
+
+        def log_factorial(v):
+            return table[v]
+
+    # log P(x) = const - log x! - log (events - x)! - log (n1 - x)! - log (rest - n1 + x)!, with
+    # const = log events! + log rest! + log n1! + log n2! - log total! the same for every x of
+    # a table: only the part that varies is computed per cell, on whole numbers.
+    events_i, n1_i, rest_i = (v.astype(counts) for v in (events, n1, total - events))
+    low_i, high_i = low.astype(counts), np.minimum(n1, events).astype(counts)
+    const = (
+        log_factorial(events_i)
+        + log_factorial(rest_i)
+        + log_factorial(n1_i)
+        + log_factorial(n2.astype(counts))
+        - log_factorial(total.astype(counts))
+    )
+
+    def varying(x, rows):
+        e, m, r = events_i[rows, None], n1_i[rows, None], rest_i[rows, None]
+        return -(
+            log_factorial(x)
+            + log_factorial(e - x)
+            + log_factorial(m - x)
+            + log_factorial(r - m + x)
         )
 
     # Tables sorted by support size, processed in chunks of at most `budget` cells.
     order = np.argsort(width, kind="stable")
     budget = 1 << 21
+    tolerance = np.log1p(1e-7)
+    k1_i = k1.astype(counts)
     start = 0
     while start < order.size:
         stop = min(order.size, start + max(1, budget // int(width[order[start]])))
@@ -398,13 +435,13 @@ def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
             stop = start + (stop - start) // 2
         rows = order[start:stop]
         span = int(width[rows].max())
-        x = low[rows, None] + np.arange(span)[None, :]
-        inside = x <= np.minimum(n1, events)[rows, None]
-        x = np.where(inside, x, low[rows, None])
-        log_p = log_pmf(x, rows)
-        log_observed = log_pmf(k1[rows, None], rows)
-        as_extreme = inside & (log_p <= log_observed + np.log1p(1e-7))
-        out[rows] = np.minimum(1.0, np.where(as_extreme, np.exp(log_p), 0.0).sum(axis=1))
+        x = low_i[rows, None] + np.arange(span, dtype=counts)[None, :]
+        inside = x <= high_i[rows, None]
+        x = np.where(inside, x, low_i[rows, None])
+        log_p = varying(x, rows)
+        as_extreme = inside & (log_p <= varying(k1_i[rows, None], rows) + tolerance)
+        probability = np.exp(log_p + const[rows, None])
+        out[rows] = np.minimum(1.0, np.where(as_extreme, probability, 0.0).sum(axis=1))
         start = stop
     return out.reshape(shape)
 
