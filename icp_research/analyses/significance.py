@@ -898,6 +898,7 @@ def predictor_significance(
     power: float = 0.8,
     behavioural: bool = True,
     model: bool = True,
+    emerging: bool = True,
 ) -> SignificanceResult:
     """Test every pre-sale attribute against the outcomes, check out of sample, recommend.
 
@@ -937,6 +938,10 @@ def predictor_significance(
     model
         Run step 3 (the multivariable check) and recommend; False stops after discovery and
         confirmation (what replicated), e.g. to redo the selection cheaply in a backtest fold.
+    emerging
+        Also screen the confirmation quarters alone for effects discovery missed (the
+        ``emerging`` table and its findings); False leaves the table empty, for callers that
+        read only the shortlist (the blueprint).
 
     Returns
     -------
@@ -1025,8 +1030,10 @@ def predictor_significance(
     result.replication = replication
     result.tables["replication"] = replication.summary
     # What began in the latest quarters is diluted in the years before: screened on them.
-    result.tables["emerging"] = _emerging(
-        tested, discovery.summary, testing, contract=spec.contract
+    result.tables["emerging"] = (
+        _emerging(tested, discovery.summary, testing, contract=spec.contract)
+        if emerging
+        else pd.DataFrame(columns=EMERGING_COLUMNS)
     )
     # The re-test of an outcome with an empty holdout only says "no rows": said better above.
     empty = tuple(f"{f.name}: no rows" for f in tested if f.confirmation.empty)

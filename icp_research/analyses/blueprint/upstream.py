@@ -91,7 +91,10 @@ def upstream_evidence(
 
         try:
             result = predictor_significance(
-                study, outcomes=("won", "retained", "best_customer"), behavioural=False
+                study,
+                outcomes=("won", "retained", "best_customer"),
+                behavioural=False,
+                emerging=False,
             )
         except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
             upstream.caveats.append(f"The predictor significance could not be computed: {error}")
@@ -196,7 +199,11 @@ def significance_only(study: Study, model: bool = True) -> Upstream:
     upstream = Upstream()
     try:
         result = predictor_significance(
-            study, outcomes=("won", "retained", "best_customer"), behavioural=False, model=model
+            study,
+            outcomes=("won", "retained", "best_customer"),
+            behavioural=False,
+            model=model,
+            emerging=False,
         )
     except (NotEnoughData, InputError, AnalysisError, ValueError) as error:
         upstream.caveats.append(f"The predictor significance could not be computed: {error}")
