@@ -593,7 +593,13 @@ def _billing_periods(series: pd.Series | None) -> list[str]:
         return []
     from icp_research.data.loading import INTERVALS_PER_YEAR
 
-    counts = series.dropna().astype(str).str.strip().value_counts()
+    # Counted per distinct value, then per label as written without spaces around it (a
+    # million accounts hold a handful of values).
+    counts = series.value_counts()
+    if len(counts) < 2:
+        return []
+    labels = pd.Index(counts.index.astype(str)).str.strip()
+    counts = counts.groupby(labels, sort=False).sum().sort_values(ascending=False, kind="stable")
     if len(counts) < 2:
         return []
     words = counts.index.str.lower().str.replace(r"^(?:billed|paid|pay)\s+", "", regex=True)
