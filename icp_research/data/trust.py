@@ -438,7 +438,9 @@ def _status_values(series: pd.Series | None, share: float = STATUS_SHARE) -> lis
         or isinstance(series.dtype, pd.CategoricalDtype)
     ):
         return []
-    counts = series.astype("string").value_counts(dropna=True)
+    counts = series.value_counts(dropna=True)  # per distinct value, then per text
+    counts = counts.groupby(pd.Index(counts.index.astype(str)), sort=False).sum()
+    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
     if counts.empty:
         return []
     words = [set(re.findall(r"[^\W\d_]+", str(v).lower())) for v in counts.index]
