@@ -1274,6 +1274,14 @@ def rule_columns(
     )
 
 
+def _per_text(values: pd.Series, func) -> pd.Series:
+    """``func(values)`` for an element-wise text ``func``, computed once per distinct value
+    (a million leads carry a few hundred distinct flag texts)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    result = func(pd.Series(np.asarray(distinct, dtype=object), dtype=object))
+    return pd.Series(result.to_numpy()[codes], index=values.index, name=values.name)
+
+
 def score_leads(
     icp: dict | str | Path, leads: pd.DataFrame, *, max_reasons: int = 3, rules_only: bool = False
 ) -> pd.DataFrame:
@@ -1328,16 +1336,22 @@ def score_leads(
         if c.operator != "is_missing"
     }
     for name in sorted(needed & set(scored_names)):
-        scored["flags"] = scored["flags"].str.replace(
-            rf"(?:^|(?<=; )){re.escape(name)} (missing|not provided): scored neutral(?=;|$)",
-            rf"{name} \1: scored neutral; rules on {name} not met (unknown)",
-            regex=True,
+        scored["flags"] = _per_text(
+            scored["flags"],
+            lambda flags, name=name: flags.str.replace(
+                rf"(?:^|(?<=; )){re.escape(name)} (missing|not provided): scored neutral(?=;|$)",
+                rf"{name} \1: scored neutral; rules on {name} not met (unknown)",
+                regex=True,
+            ),
         )
     extra = scored["rule_flags"].to_numpy(dtype=object)
     # A tier comes from the score; an exclude rule is the ICP's own "not a fit". A lead with
     # both (a first user's "Tier 1" beside "exclude: employees < 51") says so, so that sales
     # does not read the tier alone.
-    excluded = scored["rules_hit"].astype(str).str.contains(r"(?:^|; )exclude: ", regex=True)
+    excluded = _per_text(
+        scored["rules_hit"].astype(str),
+        lambda hits: hits.str.contains(r"(?:^|; )exclude: ", regex=True),
+    )
     last = scorecard.tiers[-1][0] if scorecard.tiers else ""
     listed = excluded.to_numpy(dtype=bool) & ~scored["tier"].isin([last, UNKNOWN_TIER]).to_numpy()
     if listed.any():
