@@ -1112,10 +1112,14 @@ def join_account_attributes(deals: pd.DataFrame, accounts: pd.DataFrame) -> pd.D
         # A left merge on a unique key is a lookup; reindex does it without the merge's copies.
         attributes = accounts[attribute_columns].set_index("account_id")
         ids = deals["account_id"].to_numpy()
-        joined = attributes.reindex(ids)
+        # The ids are looked up once (10M deals: seconds): rows taken by position when every
+        # deal's account is known, the usual case; reindexed (blanks for the rest) otherwise.
+        positions = attributes.index.get_indexer(ids)
+        known = positions >= 0
+        joined = attributes.iloc[positions] if known.all() else attributes.reindex(ids)
         joined.index = deals.index
-        joined[ACCOUNT_KNOWN] = attributes.index.get_indexer(ids) >= 0
-        deals = pd.concat([deals, joined], axis=1, copy=False)
+        flag = pd.Series(known, index=deals.index, name=ACCOUNT_KNOWN)
+        deals = pd.concat([deals, joined, flag], axis=1, copy=False)
         deals.index = pd.RangeIndex(len(deals))
     else:
         deals = deals.merge(
