@@ -276,6 +276,13 @@ def _categorical_order(counts: pd.Series) -> list[str]:
 # Candidate rules
 
 
+def member_rows(in_level: pd.Series) -> frozenset:
+    """The accounts a candidate rule covers, as their row positions in the frame of account
+    labels ``in_level`` was computed on (compared only with other rules of that frame): a
+    set of integers, not of a million text ids."""
+    return frozenset(np.flatnonzero(in_level.fillna(False).to_numpy(dtype=bool)).tolist())
+
+
 def select_independent(
     candidates: pd.DataFrame,
     adjusted_p,
@@ -291,8 +298,8 @@ def select_independent(
     still points the bad way (None when the model could not be fitted: the candidate is kept).
     A candidate that is no longer significantly worse is marked ``explained`` with
     ``explained_by`` (the selected rule of the same attribute, else the one it overlaps most);
-    the others are ``candidate`` rules. ``candidates`` needs a ``_members`` column (set of
-    account ids). ``given`` are ``(attribute, rule text)`` of levels that do significantly
+    the others are ``candidate`` rules. ``candidates`` needs a ``_members`` column (the
+    accounts of the rule, as :func:`member_rows` of one frame of account labels). ``given`` are ``(attribute, rule text)`` of levels that do significantly
     better, which ``adjusted_p`` holds in every model: then every candidate is checked, the
     first too, and one they explain names them (the rule of its own attribute first). Returns
     a copy with ``status``, ``adjusted_p`` and ``explained_by``.

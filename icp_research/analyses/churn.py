@@ -1209,7 +1209,7 @@ def _anti_patterns(customers, labels, levels, by_attribute, reasons, facts, alph
             _whole_months(frame), "months", "event", [_column(rule_id)], scale="unit", alpha=alpha
         )
         hr = univariate.summary.iloc[0] if univariate.fitted else None
-        members = frozenset(all_labels.loc[all_labels[name] == level, "account_id"])
+        members = ap.member_rows(all_labels[name] == level)
         level_reasons = reasons[
             (reasons["attribute"] == name)
             & (reasons["level"] == level)

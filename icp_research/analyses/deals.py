@@ -914,7 +914,7 @@ def _anti_patterns(accounts, labels, levels, win_rate, no_decision, reasons, alp
             rule_id = f"{outcome}:{name}:{level}"
             model_frame[_column(rule_id)] = (model_labels[name] == level).to_numpy(dtype=float)
             in_level = (labels[name] == level).to_numpy()
-            members = frozenset(all_labels.loc[all_labels[name] == level, "account_id"])
+            members = ap.member_rows(all_labels[name] == level)
             level_reasons = (
                 reasons[
                     (reasons["attribute"] == name)
