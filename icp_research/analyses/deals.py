@@ -629,12 +629,28 @@ def _reason_labels(lost: pd.DataFrame) -> pd.Series:
     return reason.mask(reason.isna() | (reason == ""), NO_REASON).astype(object)
 
 
+def _crosstab(rows: pd.Series, columns: pd.Series) -> pd.DataFrame:
+    """``pd.crosstab(rows, columns)`` (rows and columns sorted, pairs with a missing value left
+    out) counted on integer codes: a million lost deals by account and reason in a fraction of
+    the time the grouping by two text keys takes."""
+    known = (rows.notna() & columns.notna()).to_numpy(dtype=bool)
+    row_codes, row_names = pd.factorize(rows[known], sort=True)
+    column_codes, column_names = pd.factorize(columns[known], sort=True)
+    width = len(column_names)
+    cells = np.bincount(row_codes * width + column_codes, minlength=len(row_names) * width)
+    return pd.DataFrame(
+        cells.reshape(len(row_names), width),
+        index=pd.Index(row_names, name=rows.name),
+        columns=pd.Index(column_names, name=columns.name),
+    )
+
+
 def _loss_reasons(lost, account_labels, levels, alpha, method, min_accounts, study) -> pd.DataFrame:
     """Share of lost deals per reason, overall and per level (clustered by account, or by group
     of linked accounts)."""
     lost = lost.assign(reason=_reason_labels(lost))
     reasons = lost["reason"].value_counts().index.tolist()
-    counts = pd.crosstab(lost["account_id"], lost["reason"]).reindex(columns=reasons)
+    counts = _crosstab(lost["account_id"], lost["reason"]).reindex(columns=reasons)
     trials = counts.sum(axis=1).to_numpy(dtype=float)
     amounts = (
         lost.pivot_table(index="account_id", columns="reason", values="amount", aggfunc="sum")
