@@ -43,13 +43,17 @@ def clustered_association_test(outcome, codes, clusters=None) -> dict:
         (``score_cluster_f`` or ``pearson_chi2``) and ``clusters``.
     """
     y = np.asarray(outcome, dtype=float)
-    levels = pd.Series(codes).to_numpy(dtype=object)
-    keep = ~np.isnan(y) & ~pd.isna(levels)
-    c = None if clusters is None else pd.Series(clusters).to_numpy(dtype=object)
+    levels = pd.Series(codes).reset_index(drop=True)
+    keep = ~np.isnan(y) & levels.notna().to_numpy()
+    c = None if clusters is None else pd.Series(clusters).reset_index(drop=True)
     if c is not None:
-        keep &= ~pd.isna(c)
-    y, levels = y[keep], levels[keep]
-    bins, code = np.unique(levels.astype(str), return_inverse=True)
+        keep &= c.notna().to_numpy()
+    y = y[keep]
+    # The bins are the distinct values as text, sorted (1 and "1" are one bin): factorized
+    # first, so that only the distinct values are made text and sorted, not every row.
+    level_codes, distinct = pd.factorize(levels[keep])
+    bins, remap = np.unique(np.asarray(distinct).astype(str), return_inverse=True)
+    code = remap.reshape(-1)[level_codes]
     out = {
         "p_value": np.nan,
         "statistic": np.nan,
@@ -70,7 +74,7 @@ def clustered_association_test(outcome, codes, clusters=None) -> dict:
             p_value=float(p_value), statistic=float(statistic), df=int(df), test="pearson_chi2"
         )
         return out
-    groups = pd.factorize(pd.Series(c[keep]))[0]
+    groups = pd.factorize(c[keep])[0]
     n_clusters = int(groups.max()) + 1
     out["clusters"] = n_clusters
     if n_clusters < 2:

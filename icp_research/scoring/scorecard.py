@@ -647,7 +647,12 @@ def fit_scorecard(
         )
 
     dropped: list[dict] = []
-    p_values = np.array([_association_pvalue(c, y, clusters) for c in candidates])
+    # The accounts as numbers, once for every candidate's test (not a text id per row each).
+    cluster_codes = None
+    if clusters is not None:
+        cluster_codes = pd.factorize(frame[cluster])[0].astype(float)
+        cluster_codes[cluster_codes < 0] = np.nan
+    p_values = np.array([_association_pvalue(c, y, cluster_codes) for c in candidates])
     q_values = adjust_pvalues(p_values)
     kept = []
     for candidate, p, q in zip(candidates, p_values, q_values, strict=True):
