@@ -351,7 +351,7 @@ def account_facts(
         raw_tables = tables
     accounts = view["accounts"]
     attrs: dict = {}
-    facts = accounts.set_index("account_id", drop=False).copy()
+    facts = accounts.set_index("account_id", drop=False)  # a copy already: set_index copies
     facts.index.name = None
     ids = facts.index
     positions = _Accounts(ids)
@@ -588,7 +588,7 @@ def account_facts(
         float(analysis["best_customer_top_share"]),
         str(analysis.get("best_customer_ranking", "cohort")),
     )
-    facts = facts.reset_index(drop=True)
+    facts.index = pd.RangeIndex(len(facts))  # this function's own frame: no copy needed
     facts.attrs.update(attrs, as_of=as_of, revenue_basis=revenue_basis)
     return facts
 
