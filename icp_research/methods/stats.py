@@ -372,6 +372,16 @@ def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
     )
     shape = k1.shape
     k1, n1, k2, n2 = (x.ravel() for x in (k1, n1, k2, n2))
+    # The test does not depend on which group or which outcome comes first: each table is
+    # computed in one orientation (the rarer outcome counted, the smaller group first), so
+    # that a level and its complement (a two-level split) get the very same p-value, to the
+    # last bit.
+    rarer = k1 + k2 < (n1 - k1) + (n2 - k2)
+    flip = ~rarer & ((k1 + k2 > (n1 - k1) + (n2 - k2)) | (k1 > n1 - k1))
+    k1, k2 = np.where(flip, n1 - k1, k1), np.where(flip, n2 - k2, k2)
+    swap = (n1 > n2) | ((n1 == n2) & (k1 > k2))
+    k1, k2 = np.where(swap, k2, k1), np.where(swap, k1, k2)
+    n1, n2 = np.where(swap, n2, n1), np.where(swap, n1, n2)
     events = k1 + k2
     total = n1 + n2
     low = np.maximum(0.0, events - n2)
