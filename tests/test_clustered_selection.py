@@ -85,6 +85,28 @@ def test_clustered_association_test_reduces_to_pearson_for_one_row_per_account(r
     assert np.isfinite(clustered_association_test(y, codes, np.arange(800) // 4)["p_value"])
 
 
+def test_clustered_association_test_reads_ids_and_codes_alike(rng):
+    """The fit score passes its accounts as numbers (coded once for every candidate): the test
+    is the same as on the text ids, blanks left out either way; levels written as numbers or
+    as text are one level when their text is the same (1 and "1")."""
+    n = 3000
+    ids = np.array([f"acct-{i}" for i in rng.integers(0, 400, n)], dtype=object)
+    ids[:25] = None
+    y = (rng.random(n) < 0.3).astype(float)
+    y[25:40] = np.nan
+    levels = rng.choice(np.array([1, "1", "b", "c", None], dtype=object), n)
+    codes = pd.factorize(pd.Series(ids))[0].astype(float)
+    codes[codes < 0] = np.nan
+    by_ids = clustered_association_test(y, levels, ids)
+    by_codes = clustered_association_test(y, levels, codes)
+    assert by_ids == by_codes
+    kept = ~np.isnan(y) & pd.notna(levels) & pd.notna(ids)
+    assert by_ids["df"] == 2  # levels "1", "b", "c"
+    assert by_ids["clusters"] == len(set(ids[kept])) > 300
+    text = np.array([None if v is None else str(v) for v in levels], dtype=object)
+    assert clustered_association_test(y, text, ids) == by_ids
+
+
 def test_clustered_rate_contrast_is_the_clustered_rate_test_signed(rng):
     e1, t1 = rng.integers(0, 5, 40), rng.integers(5, 10, 40)
     e2, t2 = rng.integers(0, 3, 60), rng.integers(5, 10, 60)

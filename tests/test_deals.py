@@ -48,6 +48,23 @@ def _study(seed=3, **kwargs):
 # Cluster-robust statistics
 
 
+def test_loss_reasons_are_counted_as_pd_crosstab_counts_them():
+    rng = np.random.default_rng(7)
+    n = 5000
+    accounts = pd.Series(
+        pd.array(rng.choice([f"a{i}" for i in range(300)] + [None], n), dtype="string"),
+        name="account_id",
+    )
+    reasons = pd.Series(
+        pd.array(rng.choice(["Price", "Timing", "Competitor", None], n), dtype="string"),
+        name="reason",
+    )
+    expected = pd.crosstab(accounts, reasons)
+    counted = deals._crosstab(accounts, reasons)
+    pd.testing.assert_frame_equal(counted, expected, check_dtype=False)
+    assert counted.to_numpy().sum() == int((accounts.notna() & reasons.notna()).sum())
+
+
 def test_clustered_rate_test_counts_accounts_not_deals():
     rng = np.random.default_rng(1)
     # Sixty small accounts against two whales with 200 deals each: a big deal-level gap...
