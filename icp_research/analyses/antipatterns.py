@@ -299,10 +299,11 @@ def select_independent(
     A candidate that is no longer significantly worse is marked ``explained`` with
     ``explained_by`` (the selected rule of the same attribute, else the one it overlaps most);
     the others are ``candidate`` rules. ``candidates`` needs a ``_members`` column (the
-    accounts of the rule, as :func:`member_rows` of one frame of account labels). ``given`` are ``(attribute, rule text)`` of levels that do significantly
-    better, which ``adjusted_p`` holds in every model: then every candidate is checked, the
-    first too, and one they explain names them (the rule of its own attribute first). Returns
-    a copy with ``status``, ``adjusted_p`` and ``explained_by``.
+    accounts of the rule, as :func:`member_rows` of one frame of account labels). ``given``
+    are ``(attribute, rule text)`` of levels that do significantly better, which
+    ``adjusted_p`` holds in every model: then every candidate is checked, the first too, and
+    one they explain names them (the rule of its own attribute first). Returns a copy with
+    ``status``, ``adjusted_p`` and ``explained_by``.
     """
     out = candidates.copy()
     out["status"] = "candidate"

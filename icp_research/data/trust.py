@@ -429,6 +429,16 @@ def _outcome_word(name: str) -> str | None:
     return word
 
 
+def _text_counts(series: pd.Series, strip: bool = False) -> pd.Series:
+    """Rows per value as text (stripped of surrounding spaces with ``strip``), commonest
+    first, blanks left out: counted per distinct value, then per text, so that a million
+    accounts holding a handful of values are not each made text."""
+    counts = series.value_counts(dropna=True)
+    labels = pd.Index(counts.index.astype(str))
+    counts = counts.groupby(labels.str.strip() if strip else labels, sort=False).sum()
+    return counts[counts > 0].sort_values(ascending=False, kind="stable")
+
+
 def _status_values(series: pd.Series | None, share: float = STATUS_SHARE) -> list[str]:
     """The values of a label column that say where an account stands ("Customer", "Lead",
     "Gekündigt"), when they are at least two and fill ``share`` of its rows; else []."""
@@ -438,9 +448,7 @@ def _status_values(series: pd.Series | None, share: float = STATUS_SHARE) -> lis
         or isinstance(series.dtype, pd.CategoricalDtype)
     ):
         return []
-    counts = series.value_counts(dropna=True)  # per distinct value, then per text
-    counts = counts.groupby(pd.Index(counts.index.astype(str)), sort=False).sum()
-    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+    counts = _text_counts(series)
     if counts.empty:
         return []
     words = [set(re.findall(r"[^\W\d_]+", str(v).lower())) for v in counts.index]
@@ -605,13 +613,7 @@ def _billing_periods(series: pd.Series | None) -> list[str]:
         return []
     from icp_research.data.loading import INTERVALS_PER_YEAR
 
-    # Counted per distinct value, then per label as written without spaces around it (a
-    # million accounts hold a handful of values).
-    counts = series.value_counts()
-    if len(counts) < 2:
-        return []
-    labels = pd.Index(counts.index.astype(str)).str.strip()
-    counts = counts.groupby(labels, sort=False).sum().sort_values(ascending=False, kind="stable")
+    counts = _text_counts(series, strip=True)
     if len(counts) < 2:
         return []
     words = counts.index.str.lower().str.replace(r"^(?:billed|paid|pay)\s+", "", regex=True)

@@ -376,8 +376,8 @@ def fisher_exact_pvalue(k1, n1, k2, n2) -> np.ndarray:
     # computed in one orientation (the rarer outcome counted, the smaller group first), so
     # that a level and its complement (a two-level split) get the very same p-value, to the
     # last bit.
-    rarer = k1 + k2 < (n1 - k1) + (n2 - k2)
-    flip = ~rarer & ((k1 + k2 > (n1 - k1) + (n2 - k2)) | (k1 > n1 - k1))
+    events, non_events = k1 + k2, (n1 - k1) + (n2 - k2)
+    flip = (events > non_events) | ((events == non_events) & (k1 > n1 - k1))
     k1, k2 = np.where(flip, n1 - k1, k1), np.where(flip, n2 - k2, k2)
     swap = (n1 > n2) | ((n1 == n2) & (k1 > k2))
     k1, k2 = np.where(swap, k2, k1), np.where(swap, k1, k2)

@@ -1274,14 +1274,6 @@ def rule_columns(
     )
 
 
-def _per_text(values: pd.Series, func) -> pd.Series:
-    """``func(values)`` for an element-wise text ``func``, computed once per distinct value
-    (a million leads carry a few hundred distinct flag texts)."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    result = func(pd.Series(np.asarray(distinct, dtype=object), dtype=object))
-    return pd.Series(result.to_numpy()[codes], index=values.index, name=values.name)
-
-
 def score_leads(
     icp: dict | str | Path, leads: pd.DataFrame, *, max_reasons: int = 3, rules_only: bool = False
 ) -> pd.DataFrame:
@@ -1335,8 +1327,11 @@ def score_leads(
         for c in _rule_conditions(r)
         if c.operator != "is_missing"
     }
+    # Flag texts rewritten once per distinct text (a million leads carry a few hundred).
+    from icp_research.data.cleaning import per_distinct
+
     for name in sorted(needed & set(scored_names)):
-        scored["flags"] = _per_text(
+        scored["flags"] = per_distinct(
             scored["flags"],
             lambda flags, name=name: flags.str.replace(
                 rf"(?:^|(?<=; )){re.escape(name)} (missing|not provided): scored neutral(?=;|$)",
@@ -1348,7 +1343,7 @@ def score_leads(
     # A tier comes from the score; an exclude rule is the ICP's own "not a fit". A lead with
     # both (a first user's "Tier 1" beside "exclude: employees < 51") says so, so that sales
     # does not read the tier alone.
-    excluded = _per_text(
+    excluded = per_distinct(
         scored["rules_hit"].astype(str),
         lambda hits: hits.str.contains(r"(?:^|; )exclude: ", regex=True),
     )
